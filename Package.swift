@@ -1,0 +1,69 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Pumphouse",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pumphouse", targets: ["PumphouseCLI"]),
+        .library(name: "PumphouseKafka", targets: ["PumphouseKafka"]),
+        .library(name: "PumphousePostgres", targets: ["PumphousePostgres"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // Thin C layers. Debian's headers are the compile-time contract; the runtime
+        // librdkafka may be newer (see deploy/local/stack and docs/operations.md).
+        .systemLibrary(
+            name: "CRDKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "PumphouseKafka",
+            dependencies: [
+                "CRDKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PumphousePostgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "PumphouseCLI",
+            dependencies: [
+                "PumphouseKafka",
+                "PumphousePostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PumphouseTestSupport",
+            path: "Tests/PumphouseTestSupport"
+        ),
+        .testTarget(
+            name: "PumphouseKafkaTests",
+            dependencies: ["PumphouseKafka", "PumphouseTestSupport"]
+        ),
+        .testTarget(
+            name: "PumphousePostgresTests",
+            dependencies: ["PumphousePostgres", "PumphouseTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef PUMPHOUSE_CRDKAFKA_SHIM_H
+#define PUMPHOUSE_CRDKAFKA_SHIM_H
+#include <librdkafka/rdkafka.h>
+#endif

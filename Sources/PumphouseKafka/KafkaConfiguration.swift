@@ -1,0 +1,139 @@
+/// Where a client connects and any librdkafka property Pumphouse does not model itself.
+///
+/// Typed fields cover what Pumphouse's own semantics depend on; everything else (SASL,
+/// TLS, tuning) passes through `properties` verbatim, so any setting librdkafka documents
+/// can be used without a Pumphouse release. A property librdkafka does not know fails at
+/// construction with an error naming it.
+public struct KafkaConnectionConfiguration: Sendable, Hashable {
+    /// `host:port` pairs, e.g. `["127.0.0.1:19092"]`.
+    public var bootstrapServers: [String]
+    /// Shown in broker logs and metrics; name it after the service instance.
+    public var clientID: String
+    /// Extra librdkafka properties (e.g. `security.protocol`, `sasl.username`). They are
+    /// applied last, so they override the typed fields on purpose.
+    public var properties: [String: String]
+
+    public init(bootstrapServers: [String], clientID: String = "pumphouse", properties: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.clientID = clientID
+        self.properties = properties
+    }
+
+    /// Parses a comma-separated broker list such as `PUMPHOUSE_KAFKA_BROKERS`.
+    public init(brokers: String, clientID: String = "pumphouse", properties: [String: String] = [:]) {
+        self.init(
+            bootstrapServers: brokers.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty },
+            clientID: clientID,
+            properties: properties
+        )
+    }
+
+    var baseProperties: [String: String] {
+        ["bootstrap.servers": bootstrapServers.joined(separator: ","), "client.id": clientID]
+    }
+}
+
+/// Producer settings. Defaults give the data pump's guarantees: idempotence and
+/// `acks=all`, so a retried send neither duplicates nor reorders within a partition.
+public struct KafkaProducerConfiguration: Sendable, Hashable {
+    public var connection: KafkaConnectionConfiguration
+    /// Idempotent producer (`enable.idempotence`); implies `acks=all` and ordered retries.
+    public var idempotent: Bool = true
+    /// How long librdkafka keeps retrying one message before reporting it failed
+    /// (`message.timeout.ms`). This bounds how long a broker outage can go unreported.
+    public var messageTimeout: Duration = .seconds(30)
+    /// Batching delay (`linger.ms`): latency traded for throughput.
+    public var linger: Duration = .milliseconds(5)
+    /// Most messages waiting in librdkafka's queue (`queue.buffering.max.messages`);
+    /// past it `send` throws `queueFull` instead of blocking the caller.
+    public var maxQueuedMessages: Int = 1_000_000
+    /// `compression.type`: none, gzip, snappy, lz4 or zstd.
+    public var compression: String = "none"
+
+    public init(connection: KafkaConnectionConfiguration) {
+        self.connection = connection
+    }
+
+    var librdkafkaProperties: [String: String] {
+        var p = connection.baseProperties
+        p["enable.idempotence"] = idempotent ? "true" : "false"
+        p["acks"] = "all"
+        p["message.timeout.ms"] = String(messageTimeout.milliseconds)
+        p["linger.ms"] = String(linger.milliseconds)
+        p["queue.buffering.max.messages"] = String(maxQueuedMessages)
+        p["compression.type"] = compression
+        return p.merging(connection.properties) { _, override in override }
+    }
+}
+
+/// Consumer settings. Offsets are committed only when the application says so: a data
+/// writer stores its offsets with its rows, so auto-commit would lie about progress.
+public struct KafkaConsumerConfiguration: Sendable, Hashable {
+    public var connection: KafkaConnectionConfiguration
+    /// Consumer group; required for `subscribe` and for committing offsets.
+    public var groupID: String?
+    /// Where to start when the group has no committed offset: `earliest` or `latest`.
+    public var autoOffsetReset: String = "earliest"
+    /// Report reaching a partition's end as a `partitionEOF` event; how replay and cold
+    /// start know they caught up (ListOffsets is not trusted on every broker).
+    public var reportPartitionEOF: Bool = true
+    /// `session.timeout.ms`: how long a silent member keeps its partitions. Short
+    /// values make joins and failover fast (seconds, not tens of seconds, on the local broker).
+    public var sessionTimeout: Duration = .seconds(6)
+    /// `max.poll.interval.ms`: the longest gap between polls before the member is
+    /// considered stuck and its partitions are reassigned.
+    public var maxPollInterval: Duration = .seconds(30)
+    /// `partition.assignment.strategy`, e.g. `range,roundrobin` or `cooperative-sticky`.
+    public var assignmentStrategy: String = "range,roundrobin"
+
+    public init(connection: KafkaConnectionConfiguration, groupID: String? = nil) {
+        self.connection = connection
+        self.groupID = groupID
+    }
+
+    var librdkafkaProperties: [String: String] {
+        var p = connection.baseProperties
+        // librdkafka refuses even manual assignment without a group id; a private one
+        // that is never committed to keeps a group-less consumer usable.
+        p["group.id"] = groupID ?? "pumphouse-unjoined-\(UInt64.random(in: 0...UInt64.max))"
+        p["enable.auto.commit"] = "false"
+        p["enable.auto.offset.store"] = "false"
+        p["auto.offset.reset"] = autoOffsetReset
+        p["enable.partition.eof"] = reportPartitionEOF ? "true" : "false"
+        p["session.timeout.ms"] = String(sessionTimeout.milliseconds)
+        p["heartbeat.interval.ms"] = String(max(100, sessionTimeout.milliseconds / 3))
+        p["max.poll.interval.ms"] = String(maxPollInterval.milliseconds)
+        p["partition.assignment.strategy"] = assignmentStrategy
+        return p.merging(connection.properties) { _, override in override }
+    }
+}
+
+/// Admin client settings.
+public struct KafkaAdminConfiguration: Sendable, Hashable {
+    public var connection: KafkaConnectionConfiguration
+    /// Upper bound for each admin request and metadata query; an unreachable cluster
+    /// surfaces as a `timedOut` error after this long, never as a hang.
+    public var requestTimeout: Duration = .seconds(10)
+
+    public init(connection: KafkaConnectionConfiguration) {
+        self.connection = connection
+    }
+
+    var librdkafkaProperties: [String: String] {
+        connection.baseProperties.merging(connection.properties) { _, override in override }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as librdkafka's `*.ms` settings and timeouts expect.
+    var milliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}

@@ -1,0 +1,363 @@
+import CRDKafka
+import Logging
+import NIOPosix
+import Synchronization
+
+/// A Kafka consumer with manual offset control, in a consumer group or with manual
+/// assignment.
+///
+/// Consumption is pull-based: nothing is fetched into Swift memory until the application
+/// polls, so a slow data writer holds back the consumer instead of growing a buffer.
+/// Every librdkafka call that can block runs on the consumer's own thread.
+public final class KafkaConsumer: Sendable {
+    private let handle: RDKafkaHandle
+    private let callbacks: ConsumerCallbacks
+    private let thread: NIOThreadPool
+    private let closed = Atomic<Bool>(false)
+    private let groupID: String?
+
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
+        let callbacks = ConsumerCallbacks(logger: logger)
+        self.handle = try RDKafkaHandle(
+            kind: .consumer,
+            properties: configuration.librdkafkaProperties,
+            callbacks: callbacks,
+            operation: "create consumer"
+        ) { conf in
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        }
+        self.callbacks = callbacks
+        self.groupID = configuration.groupID
+        rd_kafka_poll_set_consumer(handle.pointer)
+        self.thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+    }
+
+    deinit {
+        // rd_kafka_destroy closes the consumer if `close` was not called; revocations
+        // during that must be released at once.
+        callbacks.beginClosing()
+        thread.shutdownGracefully { _ in }
+    }
+
+    /// Joins the group and follows these topics. Partitions arrive as
+    /// `partitionsAssigned` events.
+    public func subscribe(topics: [String]) throws(KafkaError) {
+        guard groupID != nil else {
+            throw KafkaError.invalidArgument("subscribing needs a consumer group; set groupID", operation: "subscribe to \(topics)")
+        }
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics {
+            rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
+        }
+        let err = rd_kafka_subscribe(handle.pointer, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, operation: "subscribe to \(topics)")
+        }
+    }
+
+    /// Reads exactly these partitions from these offsets, outside any group rebalancing;
+    /// in a group, replaces the current assignment (e.g. with offsets stored elsewhere).
+    public func assign(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+        try await onThread("assign \(offsets)") { handle, operation throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(offsets)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let err = rd_kafka_assign(handle, list)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: operation) }
+        }
+    }
+
+    /// The partitions currently assigned.
+    public func assignment() async throws -> [KafkaTopicPartition] {
+        try await onThread("read assignment") { handle, operation throws(KafkaError) in
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            let err = rd_kafka_assignment(handle, &list)
+            defer { list.map { rd_kafka_topic_partition_list_destroy($0) } }
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: operation) }
+            return RDKafkaTopicPartitionList.partitions(list).sorted()
+        }
+    }
+
+    /// Polls once: waits up to `timeout` for the first message or event, then takes
+    /// whatever else is ready, up to `maxMessages` messages.
+    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) async throws -> [KafkaConsumerEvent] {
+        let callbacks = self.callbacks
+        return try await onThread("poll") { handle, operation throws(KafkaError) in
+            try callbacks.pollBatch(handle, maxMessages: maxMessages, timeout: timeout, operation: operation)
+        }
+    }
+
+    /// Polls in a loop until the task is cancelled or the consumer closed.
+    public func events(maxMessages: Int = 1000, pollTimeout: Duration = .milliseconds(100)) -> KafkaConsumerEvents {
+        KafkaConsumerEvents(consumer: self, maxMessages: maxMessages, pollTimeout: pollTimeout)
+    }
+
+    /// Commits offsets to the group (each the next offset to read) and waits for the
+    /// broker's answer.
+    public func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+        guard !offsets.isEmpty else { return }
+        try await onThread("commit \(offsets)") { handle, operation throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(offsets)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let err = rd_kafka_commit(handle, list, 0)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: operation) }
+            _ = try RDKafkaTopicPartitionList.offsets(list, operation: operation)
+        }
+    }
+
+    /// The group's committed offsets for these partitions (`.invalid` where none).
+    public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartitionOffset] {
+        try await onThread("read committed offsets") { handle, operation throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(partitions)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let err = rd_kafka_committed(handle, list, Int32(clamping: timeout.milliseconds))
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: operation) }
+            return try RDKafkaTopicPartitionList.offsets(list, operation: operation)
+        }
+    }
+
+    /// Moves the read position of assigned partitions; messages already fetched from the
+    /// old position are discarded.
+    public func seek(_ offsets: [KafkaTopicPartitionOffset], timeout: Duration = .seconds(10)) async throws {
+        try await onThread("seek \(offsets)") { handle, operation throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(offsets)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: timeout.milliseconds)) {
+                throw KafkaError(consuming: error, operation: operation)
+            }
+            _ = try RDKafkaTopicPartitionList.offsets(list, operation: operation)
+        }
+    }
+
+    /// Low and high watermark as last seen in fetch responses, without a network round
+    /// trip. Prefer this (or `partitionEOF`) to ListOffsets: some brokers answer
+    /// ListOffsets wrongly, but fetches carry the true high watermark.
+    public func cachedWatermarks(_ partition: KafkaTopicPartition) -> (low: Int64, high: Int64)? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (low, high)
+    }
+
+    /// Leaves the group (revoking partitions at once) and stops. Idempotent.
+    public func close() async throws {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
+        callbacks.beginClosing()
+        let handle = self.handle
+        let err = try await thread.runIfActive { rd_kafka_consumer_close(handle.pointer) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: "close consumer") }
+    }
+
+    var isClosed: Bool { closed.load(ordering: .relaxed) }
+
+    private func onThread<T: Sendable>(
+        _ operation: @autoclosure () -> String,
+        _ body: @escaping @Sendable (OpaquePointer, String) throws(KafkaError) -> T
+    ) async throws -> T {
+        let operation = operation()
+        guard !isClosed else {
+            throw KafkaError(code: .state, message: "the consumer is closed", operation: operation)
+        }
+        let handle = self.handle
+        return try await thread.runIfActive { try body(handle.pointer, operation) }
+    }
+}
+
+/// State touched by librdkafka's rebalance callback and the poll loop, both of which
+/// run on the consumer's thread; the lock only satisfies the compiler's proof.
+final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
+    private struct State {
+        var events: [KafkaConsumerEvent] = []
+        /// Partitions revoked but not yet released: released on the next poll, so the
+        /// application can commit for them first.
+        var pendingRevocation: (partitions: [KafkaTopicPartition], cooperative: Bool)?
+        var closing = false
+    }
+
+    private let state = Mutex(State())
+
+    func beginClosing() {
+        state.withLock { $0.closing = true }
+    }
+
+    override func clientError(_ error: KafkaError) {
+        super.clientError(error)
+        state.withLock { $0.events.append(.error(error)) }
+    }
+
+    func rebalance(_ handle: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let partitions = RDKafkaTopicPartitionList.partitions(list).sorted()
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, list) {
+                    let failure = KafkaError(consuming: error, operation: "assign \(partitions)")
+                    logger.error("\(failure)")
+                    state.withLock { $0.events.append(.error(failure)) }
+                    return
+                }
+            } else {
+                rd_kafka_assign(handle, list)
+            }
+            logger.info("partitions assigned: \(partitions)")
+            state.withLock { $0.events.append(.partitionsAssigned(partitions)) }
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let lost = rd_kafka_assignment_lost(handle) != 0
+            logger.info("partitions revoked\(lost ? " (lost)" : ""): \(partitions)")
+            let closing = state.withLock { state in
+                state.events.append(.partitionsRevoked(partitions, lost: lost))
+                if !state.closing { state.pendingRevocation = (partitions, cooperative) }
+                return state.closing
+            }
+            if closing { release(handle, partitions, cooperative: cooperative) }
+        default:
+            let failure = KafkaError(err, operation: "rebalance")
+            logger.error("\(failure)")
+            state.withLock { $0.events.append(.error(failure)) }
+            release(handle, partitions, cooperative: cooperative)
+        }
+    }
+
+    private func release(_ handle: OpaquePointer, _ partitions: [KafkaTopicPartition], cooperative: Bool) {
+        if cooperative {
+            let list = RDKafkaTopicPartitionList.make(partitions)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let error = rd_kafka_incremental_unassign(handle, list) {
+                logger.error("\(KafkaError(consuming: error, operation: "release \(partitions)"))")
+            }
+        } else {
+            rd_kafka_assign(handle, nil)
+        }
+    }
+
+    private func takeEvents() -> [KafkaConsumerEvent] {
+        state.withLock { state in
+            defer { state.events.removeAll(keepingCapacity: true) }
+            return state.events
+        }
+    }
+
+    func pollBatch(_ handle: OpaquePointer, maxMessages: Int, timeout: Duration, operation: String) throws(KafkaError) -> [KafkaConsumerEvent] {
+        if let pending = state.withLock({ state in defer { state.pendingRevocation = nil }; return state.pendingRevocation }) {
+            release(handle, pending.partitions, cooperative: pending.cooperative)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var output: [KafkaConsumerEvent] = []
+        var batch: [KafkaMessage] = []
+        func endBatch() {
+            if !batch.isEmpty {
+                output.append(.messages(batch))
+                batch.removeAll()
+            }
+        }
+        while batch.count < maxMessages {
+            let waiting = output.isEmpty && batch.isEmpty
+            let wait = waiting ? max(0, (deadline - clock.now).milliseconds) : 0
+            let message = rd_kafka_consumer_poll(handle, Int32(clamping: wait))
+            let happened = takeEvents()
+            let rebalanced = happened.contains { if case .error = $0 { false } else { true } }
+            if !happened.isEmpty {
+                endBatch()
+                output += happened
+            }
+            if let message {
+                defer { rd_kafka_message_destroy(message) }
+                let err = message.pointee.err
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    batch.append(KafkaMessage(message))
+                } else if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    endBatch()
+                    let partition = KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(message.pointee.rkt)), partition: message.pointee.partition)
+                    output.append(.partitionEOF(partition, nextOffset: message.pointee.offset))
+                } else {
+                    endBatch()
+                    if let fatal = RDKafkaHandle.fatalCondition(handle, operation: operation) { throw fatal }
+                    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+                    output.append(.error(KafkaError(err, operation: "consume \(topic)[\(message.pointee.partition)]")))
+                }
+            } else if !waiting || clock.now >= deadline {
+                break
+            }
+            if rebalanced { break }
+        }
+        endBatch()
+        return output
+    }
+}
+
+private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
+    handle, err, partitions, opaque in
+    guard let handle, let opaque else { return }
+    Unmanaged<ConsumerCallbacks>.fromOpaque(opaque).takeUnretainedValue().rebalance(handle, err, partitions)
+}
+
+extension KafkaMessage {
+    /// Copies a librdkafka message into Swift memory.
+    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        let m = message.pointee
+        func bytes(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> [UInt8]? {
+            guard let pointer else { return nil }
+            return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+        }
+        var headers: [KafkaHeader] = []
+        var list: OpaquePointer?
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                headers.append(KafkaHeader(
+                    name: name.map { String(cString: $0) } ?? "",
+                    value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
+                ))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        self.init(
+            topic: String(cString: rd_kafka_topic_name(m.rkt)),
+            partition: m.partition,
+            offset: m.offset,
+            key: bytes(m.key, m.key_len),
+            value: bytes(m.payload, m.len),
+            headers: headers,
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+        )
+    }
+}
+
+/// The consumer's events as an async sequence; each step is one `poll`.
+public struct KafkaConsumerEvents: AsyncSequence, Sendable {
+    public typealias Element = KafkaConsumerEvent
+    let consumer: KafkaConsumer
+    let maxMessages: Int
+    let pollTimeout: Duration
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: KafkaConsumer
+        let maxMessages: Int
+        let pollTimeout: Duration
+        var buffered: [KafkaConsumerEvent] = []
+        var index = 0
+
+        public mutating func next() async throws -> KafkaConsumerEvent? {
+            while index == buffered.count {
+                if Task.isCancelled || consumer.isClosed { return nil }
+                buffered = try await consumer.poll(maxMessages: maxMessages, timeout: pollTimeout)
+                index = 0
+            }
+            defer { index += 1 }
+            return buffered[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(consumer: consumer, maxMessages: maxMessages, pollTimeout: pollTimeout)
+    }
+}

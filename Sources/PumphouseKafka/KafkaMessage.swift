@@ -1,0 +1,104 @@
+/// A Kafka record header. Pumphouse puts routing fields in headers so consumers can
+/// route a message without decoding its body.
+public struct KafkaHeader: Sendable, Hashable {
+    public var name: String
+    public var value: [UInt8]?
+
+    public init(name: String, value: [UInt8]?) {
+        self.name = name
+        self.value = value
+    }
+
+    public init(name: String, string: String) {
+        self.init(name: name, value: Array(string.utf8))
+    }
+
+    public var stringValue: String? { value.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+extension Array where Element == KafkaHeader {
+    /// The last header of that name (Kafka allows repeats; the last one wins).
+    public func value(named name: String) -> [UInt8]? {
+        last { $0.name == name }?.value
+    }
+}
+
+/// A message as read from a partition.
+public struct KafkaMessage: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+    /// Milliseconds since the epoch, as stamped by the producer or broker; nil if absent.
+    public var timestampMilliseconds: Int64?
+
+    public init(
+        topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?,
+        headers: [KafkaHeader] = [], timestampMilliseconds: Int64? = nil
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestampMilliseconds = timestampMilliseconds
+    }
+
+    public var topicPartition: KafkaTopicPartition { .init(topic: topic, partition: partition) }
+    /// The offset to commit once this message is processed.
+    public var nextOffset: KafkaTopicPartitionOffset { .init(topicPartition, offset: KafkaOffset(offset + 1)) }
+}
+
+/// A message to produce.
+public struct KafkaProducerMessage: Sendable, Hashable {
+    public var topic: String
+    /// nil lets the partitioner choose by key hash, which keeps one key in one
+    /// partition and so in order.
+    public var partition: Int32?
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+
+    public init(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.partition = partition
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+
+    public init(topic: String, partition: Int32? = nil, key: String, value: String, headers: [KafkaHeader] = []) {
+        self.init(topic: topic, partition: partition, key: Array(key.utf8), value: Array(value.utf8), headers: headers)
+    }
+}
+
+/// Identifies a sent message in its delivery report.
+public struct KafkaMessageID: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public var description: String { String(rawValue) }
+}
+
+/// Where a message landed.
+public struct KafkaDeliveredMessage: Sendable, Hashable {
+    public var id: KafkaMessageID
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+}
+
+/// The outcome of one send, reported once per message after the broker acknowledged it
+/// (with every in-sync replica, `acks=all`) or librdkafka gave up on it.
+public enum KafkaDeliveryReport: Sendable, Hashable {
+    case delivered(KafkaDeliveredMessage)
+    case failed(KafkaMessageID, KafkaError)
+
+    public var id: KafkaMessageID {
+        switch self {
+        case .delivered(let message): message.id
+        case .failed(let id, _): id
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import CRDKafka
+import Logging
+import NIOPosix
+import Synchronization
+
+/// An idempotent, keyed Kafka producer.
+///
+/// `send` only enqueues into librdkafka and returns at once, so a processing unit's
+/// request path never waits on the broker; the outcome arrives later as a
+/// ``KafkaDeliveryReport`` on the delivery handler, or through `deliver` for callers
+/// that do want to wait. librdkafka's event loop runs on a dedicated thread, off Swift's
+/// cooperative pool.
+public final class KafkaProducer: Sendable {
+    /// Called once per message sent with `send`, on the producer's polling thread.
+    /// Keep it short: it runs between librdkafka's network events.
+    public typealias DeliveryHandler = @Sendable (KafkaDeliveryReport) -> Void
+
+    private let handle: RDKafkaHandle
+    private let callbacks: ProducerCallbacks
+    /// Two threads: one runs librdkafka's poll loop, the other blocking calls (flush).
+    private let threads: NIOThreadPool
+    private let polling = PollingFlag()
+    private let nextID = Atomic<UInt64>(1)
+    private let logger: Logger
+
+    public init(
+        configuration: KafkaProducerConfiguration,
+        logger: Logger,
+        onDelivery: DeliveryHandler? = nil
+    ) throws(KafkaError) {
+        let callbacks = ProducerCallbacks(logger: logger, onDelivery: onDelivery)
+        self.handle = try RDKafkaHandle(
+            kind: .producer,
+            properties: configuration.librdkafkaProperties,
+            callbacks: callbacks,
+            operation: "create producer"
+        ) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
+        }
+        self.callbacks = callbacks
+        self.logger = logger
+        self.threads = NIOThreadPool(numberOfThreads: 2)
+        threads.start()
+        let handle = self.handle
+        threads.submit { [polling] _ in
+            while polling.isOn {
+                rd_kafka_poll(handle.pointer, 100)
+            }
+        }
+    }
+
+    deinit {
+        polling.stop()
+        threads.shutdownGracefully { _ in }
+    }
+
+    /// Enqueues a message and returns without waiting for the broker.
+    ///
+    /// Throws at once only when the message cannot be queued: the local queue is full
+    /// (`queueFull`; back off or spool), the topic name is invalid, or the producer hit a
+    /// fatal error. Everything after that is reported through the delivery handler.
+    @discardableResult
+    public func send(_ message: KafkaProducerMessage) throws(KafkaError) -> KafkaMessageID {
+        let id = nextID.add(1, ordering: .relaxed).oldValue & ~ProducerCallbacks.awaitedFlag
+        try enqueue(message, opaque: id)
+        return KafkaMessageID(rawValue: id)
+    }
+
+    /// Sends a message and waits until the broker acknowledged it or librdkafka gave up
+    /// (after `messageTimeout`).
+    public func deliver(_ message: KafkaProducerMessage) async throws -> KafkaDeliveredMessage {
+        let id = nextID.add(1, ordering: .relaxed).oldValue | ProducerCallbacks.awaitedFlag
+        return try await withCheckedThrowingContinuation { continuation in
+            callbacks.await(id, continuation)
+            do {
+                try enqueue(message, opaque: id)
+            } catch {
+                callbacks.cancelAwait(id)?.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Messages queued or in flight, not yet reported.
+    public var pendingCount: Int { Int(rd_kafka_outq_len(handle.pointer)) }
+
+    /// Waits until every queued message has been reported, for at most `timeout`.
+    public func flush(timeout: Duration) async throws {
+        let handle = self.handle
+        let err = try await threads.runIfActive {
+            rd_kafka_flush(handle.pointer, Int32(clamping: timeout.milliseconds))
+        }
+        if err == RD_KAFKA_RESP_ERR__TIMED_OUT {
+            throw KafkaError(
+                code: .timedOut,
+                message: "\(pendingCount) message(s) still unacknowledged after \(timeout)",
+                operation: "flush"
+            )
+        }
+        if let fatal = handle.fatalCondition(operation: "flush") { throw fatal }
+    }
+
+    /// Flushes, then stops. Messages still unacknowledged after `timeout` are purged and
+    /// reported as failed to the delivery handler, never dropped silently.
+    public func shutdown(timeout: Duration = .seconds(10)) async throws {
+        defer { polling.stop() }
+        do {
+            try await flush(timeout: timeout)
+        } catch let error as KafkaError where error.code == .timedOut {
+            let handle = self.handle
+            logger.error("producer shutdown: \(pendingCount) message(s) unacknowledged after \(timeout); reporting them as failed")
+            rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+            _ = try? await threads.runIfActive { rd_kafka_flush(handle.pointer, 1000) }
+            throw error
+        }
+    }
+
+    private func enqueue(_ message: KafkaProducerMessage, opaque: UInt64) throws(KafkaError) {
+        var headers: OpaquePointer?
+        if !message.headers.isEmpty {
+            headers = rd_kafka_headers_new(message.headers.count)
+            for header in message.headers {
+                header.value.withOptionalBytes { pointer, count in
+                    _ = rd_kafka_header_add(headers, header.name, -1, pointer, count)
+                }
+            }
+        }
+        let error = message.topic.withCString { topic in
+            message.key.withOptionalBytes { keyPointer, keyCount in
+                message.value.withOptionalBytes { valuePointer, valueCount in
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { fields in
+                        var count = 0
+                        func add(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
+                            var field = rd_kafka_vu_t()
+                            field.vtype = type
+                            fill(&field)
+                            fields.initializeElement(at: count, to: field)
+                            count += 1
+                        }
+                        add(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = topic }
+                        add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
+                        add(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(opaque)) }
+                        if let keyPointer {
+                            add(RD_KAFKA_VTYPE_KEY) {
+                                $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
+                                $0.u.mem.size = keyCount
+                            }
+                        }
+                        if let valuePointer {
+                            add(RD_KAFKA_VTYPE_VALUE) {
+                                $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePointer)
+                                $0.u.mem.size = valueCount
+                            }
+                        }
+                        if let partition = message.partition {
+                            add(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition }
+                        }
+                        if let headers {
+                            add(RD_KAFKA_VTYPE_HEADERS) { $0.u.headers = headers }
+                        }
+                        let result = rd_kafka_produceva(handle.pointer, fields.baseAddress, count)
+                        fields.baseAddress!.deinitialize(count: count)
+                        return result
+                    }
+                }
+            }
+        }
+        if let error {
+            // On failure the headers stay ours to free.
+            if let headers { rd_kafka_headers_destroy(headers) }
+            throw KafkaError(consuming: error, operation: "produce to topic \"\(message.topic)\"")
+        }
+    }
+}
+
+/// Routes delivery reports to either a waiting `deliver` call or the delivery handler.
+/// The top bit of a message's opaque id says which, so the common `send` path takes no lock.
+final class ProducerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
+    static let awaitedFlag: UInt64 = 1 << 63
+
+    private let onDelivery: KafkaProducer.DeliveryHandler?
+    private let awaiting = Mutex<[UInt64: CheckedContinuation<KafkaDeliveredMessage, any Error>]>([:])
+
+    init(logger: Logger, onDelivery: KafkaProducer.DeliveryHandler?) {
+        self.onDelivery = onDelivery
+        super.init(logger: logger)
+    }
+
+    func await(_ id: UInt64, _ continuation: CheckedContinuation<KafkaDeliveredMessage, any Error>) {
+        awaiting.withLock { $0[id] = continuation }
+    }
+
+    func cancelAwait(_ id: UInt64) -> CheckedContinuation<KafkaDeliveredMessage, any Error>? {
+        awaiting.withLock { $0.removeValue(forKey: id) }
+    }
+
+    func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {
+        let raw = UInt64(UInt(bitPattern: message.pointee._private))
+        let id = KafkaMessageID(rawValue: raw)
+        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+        let report: KafkaDeliveryReport
+        if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            report = .delivered(KafkaDeliveredMessage(id: id, topic: topic, partition: message.pointee.partition, offset: message.pointee.offset))
+        } else {
+            report = .failed(id, KafkaError(message.pointee.err, operation: "deliver to topic \"\(topic)\""))
+        }
+        if raw & Self.awaitedFlag != 0 {
+            guard let continuation = cancelAwait(raw) else { return }
+            switch report {
+            case .delivered(let delivered): continuation.resume(returning: delivered)
+            case .failed(_, let error): continuation.resume(throwing: error)
+            }
+        } else if let onDelivery {
+            onDelivery(report)
+        } else if case .failed(_, let error) = report {
+            logger.error("undelivered message \(id) and no delivery handler: \(error)")
+        }
+    }
+}
+
+private let deliveryReportCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = {
+    _, message, opaque in
+    guard let message, let opaque else { return }
+    Unmanaged<ProducerCallbacks>.fromOpaque(opaque).takeUnretainedValue().delivered(message)
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// Bytes for a C call: nil stays a null pointer (a null key or value in Kafka).
+    func withOptionalBytes<R>(_ body: (UnsafeRawPointer?, Int) -> R) -> R {
+        switch self {
+        case .none: body(nil, 0)
+        case .some(let bytes): bytes.withUnsafeBytes { body($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count) }
+        }
+    }
+}
+
+/// Tells the poll loop to stop; a separate object so the loop does not keep the producer alive.
+private final class PollingFlag: Sendable {
+    private let on = Atomic<Bool>(true)
+    var isOn: Bool { on.load(ordering: .relaxed) }
+    func stop() { on.store(false, ordering: .relaxed) }
+}

@@ -1,0 +1,29 @@
+import CRDKafka
+
+/// Builds an `rd_kafka_conf_t` from properties, failing on the first one librdkafka
+/// rejects, with the property named (its value only if it is not a secret).
+enum RDKafkaConfig {
+    static func make(_ properties: [String: String], operation: String) throws(KafkaError) -> OpaquePointer {
+        guard let conf = rd_kafka_conf_new() else {
+            throw KafkaError.invalidArgument("librdkafka could not allocate a configuration", operation: operation)
+        }
+        var errorText = [CChar](repeating: 0, count: 512)
+        // Sorted so the first failure reported is the same on every run.
+        for (name, value) in properties.sorted(by: { $0.key < $1.key }) {
+            let result = rd_kafka_conf_set(conf, name, value, &errorText, errorText.count)
+            guard result == RD_KAFKA_CONF_OK else {
+                rd_kafka_conf_destroy(conf)
+                let reason = String(cBuffer: errorText)
+                let shown = KafkaSecrets.isSecret(property: name) ? "***" : value
+                let fix = result == RD_KAFKA_CONF_UNKNOWN
+                    ? "remove it or correct its spelling; librdkafka's CONFIGURATION.md lists the valid properties"
+                    : "correct its value"
+                throw KafkaError.invalidArgument(
+                    "configuration property \"\(name)\" = \"\(shown)\" rejected: \(reason); \(fix)",
+                    operation: operation
+                )
+            }
+        }
+        return conf
+    }
+}

@@ -1,0 +1,297 @@
+import CLibPQ
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The libpq connection and the state that goes with it. Confined to the owning
+/// connection's thread; `@unchecked Sendable` only so it can be handed to that thread.
+final class LibPQSession: @unchecked Sendable {
+    private var conn: OpaquePointer?
+    private let logger: Logger
+    private let redactedURL: String
+    private let notices: NoticeSink
+    /// Set between BEGIN and COMMIT/ROLLBACK: a lost connection must not be silently
+    /// replaced then.
+    private var inTransaction = false
+
+    init(configuration: PostgresConfiguration, logger: Logger) throws(PostgresError) {
+        self.logger = logger
+        self.redactedURL = configuration.redactedURL
+        self.notices = NoticeSink(logger: logger)
+        let operation = "connect to \(redactedURL)"
+        var options: UnsafeMutablePointer<PQconninfoOption>?
+        var parseError: UnsafeMutablePointer<CChar>?
+        // Validate the URL first: libpq's parse error is clearer than a failed connect.
+        if configuration.url.contains("://") || configuration.url.contains("=") {
+            options = PQconninfoParse(configuration.url, &parseError)
+        }
+        guard options != nil else {
+            let reason = parseError.map { String(cString: $0).trimmingTrailingNewlines() } ?? "not a postgresql:// URL or key=value connection string"
+            parseError.map { PQfreemem($0) }
+            throw PostgresError(kind: .client, message: "invalid PostgreSQL URL \(redactedURL): \(reason)", operation: "parse connection URL")
+        }
+        PQconninfoFree(options)
+        let parameters = configuration.connectionParameters
+        let keywords = parameters.map { strdup($0.0) }
+        let values = parameters.map { strdup($0.1) }
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let keywordPointers = keywords.map { UnsafePointer($0) } + [nil]
+        let valuePointers = values.map { UnsafePointer($0) } + [nil]
+        let connection = PQconnectdbParams(keywordPointers, valuePointers, 1)
+        guard let connection, PQstatus(connection) == CONNECTION_OK else {
+            let reason = connection.map { String(cString: PQerrorMessage($0)).trimmingTrailingNewlines() } ?? "out of memory"
+            PQfinish(connection)
+            throw PostgresError(
+                kind: .connectionFailed,
+                message: "\(reason) (connect timeout \(configuration.connectTimeout))",
+                operation: operation
+            )
+        }
+        self.conn = connection
+        PQsetNoticeProcessor(connection, noticeProcessor, Unmanaged.passUnretained(notices).toOpaque())
+    }
+
+    deinit { finish() }
+
+    func finish() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+    }
+
+    var backendPID: Int32 { conn.map { PQbackendPID($0) } ?? 0 }
+
+    // MARK: Operations
+
+    func execute(_ statement: PostgresStatement, operation: String) throws(PostgresError) -> PostgresResult {
+        let conn = try usableConnection(operation: operation)
+        let result = withCStrings(statement.parameters) { parameters in
+            PQexecParams(conn, statement.sql, Int32(parameters.count), nil, parameters, nil, nil, 0)
+        }
+        return try consume(result, conn: conn, operation: operation)
+    }
+
+    func executeScript(_ sql: String, operation: String) throws(PostgresError) -> PostgresResult {
+        let conn = try usableConnection(operation: operation)
+        return try consume(PQexec(conn, sql), conn: conn, operation: operation)
+    }
+
+    func begin(isolation: PostgresIsolationLevel, operation: String) throws(PostgresError) {
+        guard !inTransaction else {
+            throw PostgresError(kind: .client, message: "a transaction is already open on this connection; nested transactions are not supported", operation: operation)
+        }
+        _ = try executeScript("BEGIN ISOLATION LEVEL \(isolation.rawValue)", operation: operation)
+        inTransaction = true
+    }
+
+    func end(commit: Bool, operation: String) throws(PostgresError) {
+        let wasLost = conn.map { PQstatus($0) != CONNECTION_OK } ?? true
+        inTransaction = false
+        if wasLost {
+            if commit {
+                throw PostgresError(kind: .connectionLost, message: "the connection was lost inside the transaction; the server rolled it back, retry the whole transaction", operation: operation)
+            }
+            return
+        }
+        _ = try executeScript(commit ? "COMMIT" : "ROLLBACK", operation: operation)
+    }
+
+    func copyIn(_ statement: String, payload: [UInt8], operation: String) throws(PostgresError) -> Int {
+        let conn = try usableConnection(operation: operation)
+        guard let start = PQexec(conn, statement) else { throw lost(conn, operation: operation) }
+        let status = PQresultStatus(start)
+        guard status == PGRES_COPY_IN else {
+            _ = try consume(start, conn: conn, operation: operation)
+            throw PostgresError(kind: .client, message: "statement did not start COPY FROM STDIN", operation: operation)
+        }
+        PQclear(start)
+        let chunk = 1 << 20
+        var failure: String?
+        payload.withUnsafeBufferPointer { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let count = min(chunk, buffer.count - offset)
+                let sent = buffer.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: count) {
+                    PQputCopyData(conn, $0, Int32(count))
+                }
+                if sent != 1 {
+                    failure = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
+                    return
+                }
+                offset += count
+            }
+        }
+        guard PQputCopyEnd(conn, failure) == 1 else { throw lost(conn, operation: operation) }
+        let result = try consume(PQgetResult(conn), conn: conn, operation: operation)
+        while let extra = PQgetResult(conn) { PQclear(extra) }
+        return result.affectedRows
+    }
+
+    func pipeline(_ statements: [PostgresStatement], operation: String) throws(PostgresError) -> [PostgresResult] {
+        let conn = try usableConnection(operation: operation)
+        // Non-blocking while in pipeline mode: with blocking sends, a large batch can
+        // deadlock with the server once both sides' socket buffers are full.
+        guard PQenterPipelineMode(conn) == 1 else { throw lost(conn, operation: operation) }
+        PQsetnonblocking(conn, 1)
+        defer {
+            PQsetnonblocking(conn, 0)
+            PQexitPipelineMode(conn)
+        }
+        for (index, statement) in statements.enumerated() {
+            let sent = withCStrings(statement.parameters) { parameters in
+                PQsendQueryParams(conn, statement.sql, Int32(parameters.count), nil, parameters, nil, nil, 0)
+            }
+            guard sent == 1 else {
+                throw PostgresError(kind: .client, message: "could not queue statement \(index): \(String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines())", operation: operation)
+            }
+        }
+        guard PQpipelineSync(conn) == 1 else { throw lost(conn, operation: operation) }
+
+        var results: [PostgresResult] = []
+        var firstError: PostgresError?
+        var synced = false
+        while !synced {
+            let flushState = PQflush(conn)
+            guard flushState >= 0 else { throw lost(conn, operation: operation) }
+            try waitForSocket(conn, writable: flushState == 1, operation: operation)
+            guard PQconsumeInput(conn) == 1 else { throw lost(conn, operation: operation) }
+            while !synced, PQisBusy(conn) == 0 {
+                // NULL separates one statement's results from the next.
+                guard let result = PQgetResult(conn) else { continue }
+                switch PQresultStatus(result) {
+                case PGRES_PIPELINE_SYNC:
+                    PQclear(result)
+                    synced = true
+                case PGRES_PIPELINE_ABORTED:
+                    PQclear(result)
+                default:
+                    let index = results.count
+                    do {
+                        results.append(try consume(result, conn: conn, operation: "\(operation), statement \(index)"))
+                    } catch {
+                        if firstError == nil { firstError = error }
+                        results.append(PostgresResult(columns: [], rows: [], affectedRows: 0, commandTag: "ERROR"))
+                    }
+                }
+            }
+        }
+        if let firstError { throw firstError }
+        return results
+    }
+
+    // MARK: Plumbing
+
+    /// The connection, re-established first if it broke outside a transaction.
+    private func usableConnection(operation: String) throws(PostgresError) -> OpaquePointer {
+        guard let conn else {
+            throw PostgresError(kind: .client, message: "the connection is closed", operation: operation)
+        }
+        guard PQstatus(conn) != CONNECTION_OK else { return conn }
+        if inTransaction {
+            throw PostgresError(kind: .connectionLost, message: "the connection was lost inside a transaction; the server rolled it back, retry the whole transaction", operation: operation)
+        }
+        PQreset(conn)
+        guard PQstatus(conn) == CONNECTION_OK else {
+            throw PostgresError(
+                kind: .connectionFailed,
+                message: "reconnect to \(redactedURL) failed: \(String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines())",
+                operation: operation
+            )
+        }
+        logger.notice("reconnected to PostgreSQL", metadata: ["url": "\(redactedURL)"])
+        return conn
+    }
+
+    /// Turns a libpq result into a Swift value or error, and frees it.
+    private func consume(_ result: OpaquePointer?, conn: OpaquePointer, operation: String) throws(PostgresError) -> PostgresResult {
+        guard let result else { throw lost(conn, operation: operation) }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            let columnCount = Int(PQnfields(result))
+            let rowCount = Int(PQntuples(result))
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+            var rows: [[String?]] = []
+            rows.reserveCapacity(rowCount)
+            for row in 0..<Int32(rowCount) {
+                rows.append((0..<Int32(columnCount)).map { column in
+                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                })
+            }
+            let tag = String(cString: PQcmdStatus(result))
+            let affected = Int(String(cString: PQcmdTuples(result))) ?? rowCount
+            return PostgresResult(columns: columns, rows: rows, affectedRows: affected, commandTag: tag)
+        default:
+            func field(_ code: UInt8) -> String? {
+                PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
+            }
+            let state = field(UInt8(ascii: "C")).map(SQLState.init(rawValue:))
+            let message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
+            let broken = PQstatus(conn) != CONNECTION_OK
+            throw PostgresError(
+                kind: broken ? .connectionLost : (state == nil ? .client : .server),
+                sqlState: state,
+                message: message,
+                detail: field(UInt8(ascii: "D")),
+                hint: field(UInt8(ascii: "H")),
+                operation: operation
+            )
+        }
+    }
+
+    private func lost(_ conn: OpaquePointer, operation: String) -> PostgresError {
+        let reason = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
+        return PostgresError(
+            kind: PQstatus(conn) == CONNECTION_OK ? .client : .connectionLost,
+            message: reason.isEmpty ? "no result from the server" : reason,
+            operation: operation
+        )
+    }
+
+    private func waitForSocket(_ conn: OpaquePointer, writable: Bool, operation: String) throws(PostgresError) {
+        var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN) | (writable ? Int16(POLLOUT) : 0), revents: 0)
+        // The dead-peer timeout on the socket bounds how long a vanished server can
+        // stall this; the poll itself only waits for readiness.
+        while true {
+            let ready = poll(&descriptor, 1, 1000)
+            if ready > 0 { return }
+            if ready < 0 && errno != EINTR {
+                throw PostgresError(kind: .connectionLost, message: "waiting for the server failed (errno \(errno))", operation: operation)
+            }
+            if PQstatus(conn) != CONNECTION_OK { throw lost(conn, operation: operation) }
+        }
+    }
+}
+
+/// Passes an array of optional strings to C as `const char * const *`.
+private func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let copies = values.map { $0.map { strdup($0) } ?? nil }
+    defer { copies.forEach { free($0) } }
+    return body(copies.map { $0.map { UnsafePointer($0) } })
+}
+
+/// Server notices (e.g. "relation already exists, skipping") go to the logger, not stderr.
+private final class NoticeSink: @unchecked Sendable {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+}
+
+private let noticeProcessor: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Void = { context, message in
+    guard let context, let message else { return }
+    let sink = Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue()
+    sink.logger.debug("PostgreSQL: \(String(cString: message).trimmingTrailingNewlines())")
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var text = self
+        while text.last?.isNewline == true { text.removeLast() }
+        return text
+    }
+}

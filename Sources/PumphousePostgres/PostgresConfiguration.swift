@@ -1,0 +1,62 @@
+/// How to reach PostgreSQL.
+public struct PostgresConfiguration: Sendable, Hashable {
+    /// A libpq connection URL (`postgresql://user:password@host:port/db?sslmode=require`)
+    /// or a `key=value` connection string. TLS and every other libpq parameter pass
+    /// through it unchanged.
+    public var url: String
+    /// Upper bound for establishing a connection. libpq counts whole seconds, at least 2.
+    public var connectTimeout: Duration = .seconds(5)
+    /// How long a silent peer may take before the connection is declared dead
+    /// (`tcp_user_timeout` plus keepalives), so a vanished server surfaces as an error
+    /// instead of a call that never returns.
+    public var deadPeerTimeout: Duration = .seconds(20)
+    /// Shown in `pg_stat_activity`.
+    public var applicationName: String = "pumphouse"
+
+    public init(url: String) {
+        self.url = url
+    }
+
+    /// The URL with any password replaced by `***`, safe for logs and errors.
+    public var redactedURL: String { PostgresURL.redacting(url) }
+
+    /// Defaults first, the user's URL last: libpq lets later settings win, so anything
+    /// the URL states overrides these.
+    var connectionParameters: [(String, String)] {
+        let deadPeer = max(1, deadPeerTimeout.components.seconds)
+        return [
+            ("connect_timeout", String(max(2, connectTimeout.components.seconds))),
+            ("application_name", applicationName),
+            ("keepalives", "1"),
+            ("keepalives_idle", String(max(1, deadPeer / 4))),
+            ("keepalives_interval", String(max(1, deadPeer / 8))),
+            ("keepalives_count", "4"),
+            ("tcp_user_timeout", String(deadPeer * 1000)),
+            ("dbname", url),
+        ]
+    }
+}
+
+/// Password redaction for connection strings.
+public enum PostgresURL {
+    public static func redacting(_ url: String) -> String {
+        var text = url
+        // URL form: scheme://user:password@host/...; the password may itself hold '@'.
+        if let scheme = text.firstRange(of: "://") {
+            let rest = text[scheme.upperBound...]
+            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            if let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                text = String(text[...colon]) + "***" + String(text[at...])
+            }
+        }
+        // password=... (and sslpassword=...) as a query parameter or key=value pair.
+        var output = ""
+        var remaining = Substring(text)
+        while let found = remaining.firstRange(of: "password=") {
+            output += remaining[..<found.upperBound] + "***"
+            remaining = remaining[found.upperBound...]
+            remaining = remaining[(remaining.firstIndex { $0 == "&" || $0 == " " } ?? remaining.endIndex)...]
+        }
+        return output + remaining
+    }
+}

@@ -1,0 +1,87 @@
+/// An error from PostgreSQL or from talking to it.
+///
+/// Server errors keep their SQLSTATE so callers decide by code, not by message text: a
+/// data writer retries `40001` and `08xxx`, dead-letters `23xxx`, and stops on `42xxx`.
+public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// Could not connect (refused, timed out, authentication failed).
+        case connectionFailed
+        /// The connection broke during an operation; its effect is unknown unless it was
+        /// inside a transaction, which the server then rolled back.
+        case connectionLost
+        /// The server rejected a statement; see `sqlState`.
+        case server
+        /// The caller asked for something the client cannot do (bad URL, misuse).
+        case client
+    }
+
+    public let kind: Kind
+    /// Five-character SQLSTATE for server errors (e.g. `23505`).
+    public let sqlState: SQLState?
+    public let message: String
+    public let detail: String?
+    public let hint: String?
+    /// What the client was doing, e.g. `execute "INSERT INTO ..."`.
+    public let operation: String
+
+    public init(kind: Kind, sqlState: SQLState? = nil, message: String, detail: String? = nil, hint: String? = nil, operation: String) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        self.operation = operation
+    }
+
+    /// Worth retrying the whole unit of work on a fresh transaction or connection.
+    public var isTransient: Bool {
+        switch kind {
+        case .connectionFailed, .connectionLost: true
+        case .client: false
+        case .server: sqlState?.isTransient ?? false
+        }
+    }
+
+    public var description: String {
+        var text = "PostgreSQL: \(operation) failed: \(message)"
+        if let sqlState { text += " [SQLSTATE \(sqlState.rawValue)]" }
+        if let detail { text += " detail: \(detail)" }
+        if let hint { text += " hint: \(hint)" }
+        return text
+    }
+}
+
+/// A SQLSTATE code. The first two characters are its class.
+public struct SQLState: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public var errorClass: Substring { rawValue.prefix(2) }
+    public var description: String { rawValue }
+
+    public static let uniqueViolation = SQLState(rawValue: "23505")
+    public static let foreignKeyViolation = SQLState(rawValue: "23503")
+    public static let notNullViolation = SQLState(rawValue: "23502")
+    public static let checkViolation = SQLState(rawValue: "23514")
+    public static let syntaxError = SQLState(rawValue: "42601")
+    public static let undefinedTable = SQLState(rawValue: "42P01")
+    public static let undefinedColumn = SQLState(rawValue: "42703")
+    public static let invalidTextRepresentation = SQLState(rawValue: "22P02")
+    public static let numericValueOutOfRange = SQLState(rawValue: "22003")
+    public static let serializationFailure = SQLState(rawValue: "40001")
+    public static let deadlockDetected = SQLState(rawValue: "40P01")
+    public static let lockNotAvailable = SQLState(rawValue: "55P03")
+    public static let queryCanceled = SQLState(rawValue: "57014")
+    public static let adminShutdown = SQLState(rawValue: "57P01")
+    public static let cannotConnectNow = SQLState(rawValue: "57P03")
+    public static let inFailedTransaction = SQLState(rawValue: "25P02")
+
+    /// Errors that go away on retry: lost connections, serialization conflicts,
+    /// deadlocks, server shutdown or overload. Data errors (class 22, 23) never do.
+    public var isTransient: Bool {
+        switch errorClass {
+        case "08", "53", "58": return true
+        default: return [.serializationFailure, .deadlockDetected, .adminShutdown, .cannotConnectNow, .lockNotAvailable].contains(self)
+        }
+    }
+}

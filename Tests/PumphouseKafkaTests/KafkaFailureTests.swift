@@ -1,0 +1,82 @@
+import PumphouseKafka
+import PumphouseTestSupport
+import Testing
+
+@Suite("Kafka errors are clear and bounded", .timeLimit(.minutes(1)))
+struct KafkaFailureTests {
+    /// Nothing listens on port 1 of loopback.
+    static let unreachable = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], clientID: "unreachable")
+
+    @Test("an unreachable cluster fails an admin call within its timeout")
+    func unreachableAdmin() async throws {
+        var configuration = KafkaAdminConfiguration(connection: Self.unreachable)
+        configuration.requestTimeout = .seconds(2)
+        let admin = try KafkaAdmin(configuration: configuration, logger: TestCluster.logger)
+        let error = try await #require(throws: KafkaError.self) { try await admin.listTopics() }
+        #expect([KafkaError.Code.transport, .timedOut, .allBrokersDown].contains(error.code), "\(error)")
+        #expect(error.description.contains("list topics"))
+    }
+
+    @Test("a message to an unreachable cluster is reported failed after messageTimeout")
+    func unreachableProducer() async throws {
+        var configuration = KafkaProducerConfiguration(connection: Self.unreachable)
+        configuration.messageTimeout = .seconds(2)
+        let producer = try KafkaProducer(configuration: configuration, logger: TestCluster.logger)
+        let error = try await #require(throws: KafkaError.self) {
+            try await producer.deliver(KafkaProducerMessage(topic: "nowhere", key: "k", value: "v"))
+        }
+        #expect(error.code == .messageTimedOut, "\(error)")
+    }
+
+    @Test("a consumer of an unreachable cluster reports errors instead of staying silent")
+    func unreachableConsumer() async throws {
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: Self.unreachable), logger: TestCluster.logger)
+        try await consumer.assign([KafkaTopicPartitionOffset(topic: "nowhere", partition: 0, offset: .beginning)])
+        let error = try await waitFor("an error event", timeout: .seconds(20)) { () -> KafkaError? in
+            for case .error(let error) in try await consumer.poll() { return error }
+            return nil
+        }
+        #expect([KafkaError.Code.transport, .allBrokersDown].contains(error.code), "\(error)")
+        try await consumer.close()
+    }
+
+    @Test("an unknown librdkafka property fails construction and names the property")
+    func unknownProperty() throws {
+        let connection = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], properties: ["no.such.property": "1"])
+        let error = try #require(throws: KafkaError.self) {
+            try KafkaProducer(configuration: KafkaProducerConfiguration(connection: connection), logger: TestCluster.logger)
+        }
+        #expect(error.code == .invalidArgument)
+        #expect(error.message.contains("\"no.such.property\""))
+        #expect(error.message.contains("spelling"))
+    }
+
+    @Test("an invalid value names the property, and a secret's value is never shown")
+    func invalidValue() throws {
+        let bad = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], properties: ["acks": "sometimes"])
+        let error = try #require(throws: KafkaError.self) {
+            try KafkaProducer(configuration: KafkaProducerConfiguration(connection: bad), logger: TestCluster.logger)
+        }
+        #expect(error.message.contains("\"acks\" = \"sometimes\""))
+
+        let secret = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], properties: ["sasl.passwords": "hunter2"])
+        let secretError = try #require(throws: KafkaError.self) {
+            try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: secret), logger: TestCluster.logger)
+        }
+        #expect(secretError.message.contains("\"sasl.passwords\" = \"***\""))
+        #expect(!secretError.description.contains("hunter2"))
+    }
+
+    @Test("subscribing without a group is refused")
+    func subscribeWithoutGroup() throws {
+        let consumer = try TestCluster.consumer()
+        let error = try #require(throws: KafkaError.self) { try consumer.subscribe(topics: ["t"]) }
+        #expect(error.message.contains("groupID"))
+    }
+
+    @Test("secret properties are masked for logging")
+    func redaction() {
+        let shown = KafkaSecrets.redacted(["sasl.password": "p", "ssl.key.password": "k", "sasl.username": "u", "bootstrap.servers": "b"])
+        #expect(shown == ["sasl.password": "***", "ssl.key.password": "***", "sasl.username": "u", "bootstrap.servers": "b"])
+    }
+}

@@ -1,0 +1,123 @@
+import PumphouseKafka
+import PumphouseTestSupport
+import Testing
+
+@Suite("Kafka producer and consumer against the local broker", .timeLimit(.minutes(2)))
+struct KafkaRoundTripTests {
+    @Test("keys, values, null values and headers survive the round trip")
+    func roundTrip() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 1)
+        let producer = try TestCluster.producer()
+        let headers = [
+            KafkaHeader(name: "ph-contract", string: "ticketing.Seat"),
+            KafkaHeader(name: "ph-empty", value: []),
+            KafkaHeader(name: "ph-null", value: nil),
+        ]
+        let sent = [
+            KafkaProducerMessage(topic: topic, key: Array("seat-1".utf8), value: Array("{\"row\":1}".utf8), headers: headers),
+            KafkaProducerMessage(topic: topic, key: Array("seat-2".utf8), value: nil),
+            KafkaProducerMessage(topic: topic, key: nil, value: []),
+            KafkaProducerMessage(topic: topic, key: Array("bytes".utf8), value: [0, 255, 10, 13, 0]),
+        ]
+        var delivered: [KafkaDeliveredMessage] = []
+        for message in sent {
+            delivered.append(try await producer.deliver(message))
+        }
+        #expect(delivered.map(\.offset) == [0, 1, 2, 3])
+        #expect(delivered.allSatisfy { $0.topic == topic && $0.partition == 0 })
+        try await producer.shutdown()
+
+        let received = try await TestCluster.readAll(topic, partitions: 1)
+        try #require(received.count == sent.count)
+        for (got, want) in zip(received, sent) {
+            #expect(got.key == want.key)
+            #expect(got.value == want.value)
+        }
+        #expect(received[0].headers == headers)
+        #expect(received[0].headers.value(named: "ph-contract") == Array("ticketing.Seat".utf8))
+        #expect(received[1].headers.isEmpty)
+        #expect(received[0].timestampMilliseconds != nil)
+    }
+
+    @Test("per-key order holds across partitions, and a key stays in one partition")
+    func perKeyOrder() async throws {
+        let partitions = 4
+        let topic = try await TestCluster.createTopic(partitions: partitions)
+        let failures = FailureCounter()
+        let producer = try TestCluster.producer { report in
+            if case .failed = report { failures.add() }
+        }
+        let keys = 25
+        let perKey = 80
+        for sequence in 0..<perKey {
+            for key in 0..<keys {
+                try producer.send(KafkaProducerMessage(topic: topic, key: "key-\(key)", value: "\(sequence)"))
+            }
+        }
+        try await producer.flush(timeout: .seconds(30))
+        #expect(failures.count == 0)
+
+        let received = try await TestCluster.readAll(topic, partitions: partitions)
+        #expect(received.count == keys * perKey)
+        var lastSequence: [String: Int] = [:]
+        var partitionOfKey: [String: Int32] = [:]
+        for message in received {
+            let key = try #require(message.keyString)
+            let sequence = try #require(message.valueString.flatMap { Int($0) })
+            #expect(sequence == (lastSequence[key] ?? -1) + 1, "key \(key): \(sequence) after \(lastSequence[key] ?? -1)")
+            lastSequence[key] = sequence
+            #expect(partitionOfKey[key, default: message.partition] == message.partition)
+            partitionOfKey[key] = message.partition
+        }
+        #expect(Set(partitionOfKey.values).count > 1, "keys should spread over partitions")
+    }
+
+    @Test("batch polling returns at most maxMessages, in offset order")
+    func batchPolling() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 1)
+        let producer = try TestCluster.producer()
+        for index in 0..<50 {
+            try producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "\(index)"))
+        }
+        try await producer.flush(timeout: .seconds(30))
+
+        let consumer = try TestCluster.consumer()
+        try await consumer.assign([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: .beginning)])
+        var offsets: [Int64] = []
+        _ = try await waitFor("50 messages", timeout: .seconds(30)) { () -> Bool? in
+            for case .messages(let batch) in try await consumer.poll(maxMessages: 7) {
+                #expect(batch.count <= 7)
+                offsets += batch.map(\.offset)
+            }
+            return offsets.count >= 50 ? true : nil
+        }
+        #expect(offsets == Array(0..<50))
+
+        try await consumer.seek([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: KafkaOffset(42))])
+        let afterSeek = try await waitFor("a message after seek", timeout: .seconds(30)) { () -> KafkaMessage? in
+            for case .messages(let batch) in try await consumer.poll() { return batch.first }
+            return nil
+        }
+        #expect(afterSeek.offset == 42)
+        let watermarks = try #require(consumer.cachedWatermarks(KafkaTopicPartition(topic: topic, partition: 0)))
+        #expect(watermarks.high == 50)
+        try await consumer.close()
+    }
+
+    @Test("send returns at once and every message gets exactly one delivery report")
+    func deliveryReports() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 2)
+        let reports = ReportCollector()
+        let producer = try TestCluster.producer { reports.add($0) }
+        var ids = Set<KafkaMessageID>()
+        for index in 0..<500 {
+            ids.insert(try producer.send(KafkaProducerMessage(topic: topic, key: "k\(index % 7)", value: "\(index)")))
+        }
+        try await producer.flush(timeout: .seconds(30))
+        let all = reports.all
+        #expect(all.count == 500)
+        #expect(Set(all.map(\.id)) == ids)
+        #expect(all.allSatisfy { if case .delivered = $0 { true } else { false } })
+        #expect(producer.pendingCount == 0)
+    }
+}

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the integration tests find the real broker and PostgreSQL started by
+/// `deploy/local/stack up` (`make test` does that and exports these variables).
+public enum TestStack {
+    public static var kafkaBrokers: String { required("PUMPHOUSE_KAFKA_BROKERS") }
+    public static var postgresURL: String { required("PUMPHOUSE_POSTGRES_URL") }
+
+    /// A name no other test or run uses, so tests can share one broker and database.
+    public static func uniqueName(_ prefix: String) -> String {
+        let suffix = (0..<8).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! }
+        return "\(prefix)_\(String(suffix))"
+    }
+
+    private static func required(_ name: String) -> String {
+        guard let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty else {
+            preconditionFailure("\(name) is not set: run the tests with `make test`, or `eval \"$(deploy/local/stack env)\"` after `deploy/local/stack up`")
+        }
+        return value
+    }
+}
+
+/// A bounded wait that fails with a message instead of hanging.
+public struct WaitTimeout: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Repeats `step` until it returns a value, for at most `timeout`.
+public func waitFor<T>(
+    _ what: String,
+    timeout: Duration,
+    _ step: () async throws -> T?
+) async throws -> T {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if let value = try await step() { return value }
+    }
+    throw WaitTimeout(description: "timed out after \(timeout) waiting for \(what)")
+}
