@@ -68,6 +68,7 @@ public final class PostgresConnection: Sendable {
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     /// A failed commit throws (e.g. `40001` under serializable isolation); retry the
     /// whole transaction then.
+    @discardableResult
     public func transaction<T>(
         isolation: PostgresIsolationLevel = .readCommitted,
         _ body: (PostgresConnection) async throws -> T

@@ -1,5 +1,9 @@
 import CRDKafka
 import Logging
+import Synchronization
+
+/// Set once the process has logged which librdkafka it runs with.
+private let runtimeVersionLogged = Atomic<Bool>(false)
 
 /// Owns one `rd_kafka_t` and the Swift object its C callbacks reach through the opaque
 /// pointer. The callback target must outlive the handle, so the handle keeps it.
@@ -23,6 +27,7 @@ final class RDKafkaHandle: @unchecked Sendable {
         operation: String,
         configure: (OpaquePointer) -> Void = { _ in }
     ) throws(KafkaError) {
+        Self.logRuntimeVersionOnce(callbacks.logger)
         let conf = try RDKafkaConfig.make(properties, operation: operation)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(callbacks).toOpaque())
         rd_kafka_conf_set_log_cb(conf, rdkafkaLogCallback)
@@ -41,6 +46,21 @@ final class RDKafkaHandle: @unchecked Sendable {
 
     deinit {
         rd_kafka_destroy(pointer)
+    }
+
+    /// The runtime librdkafka decides whether a broker handshake works at all, so the
+    /// first client of a process says which one it got.
+    private static func logRuntimeVersionOnce(_ logger: Logger) {
+        guard !runtimeVersionLogged.exchange(true, ordering: .relaxed) else { return }
+        let metadata: Logger.Metadata = ["runtime": "\(Librdkafka.runtimeVersion)", "compiled": "\(Librdkafka.compiledVersion)"]
+        if Librdkafka.isRuntimeRecommended {
+            logger.info("librdkafka \(Librdkafka.runtimeVersion)", metadata: metadata)
+        } else {
+            logger.warning(
+                "librdkafka \(Librdkafka.runtimeVersion) is older than 2.3 and fails the handshake with some brokers; put a newer librdkafka.so.1 on LD_LIBRARY_PATH (deploy/local/stack env does)",
+                metadata: metadata
+            )
+        }
     }
 
     /// The fatal error that made this instance unusable, if any.
