@@ -38,8 +38,8 @@ public final class KafkaAdmin: Sendable {
                 throw KafkaError.invalidArgument(problem, operation: operation)
             }
         }
-        let timeout = requestTimeout
-        let results = try await run(operation) { handle, queue throws(KafkaError) in
+        try await topicRequest(operation, kind: RD_KAFKA_ADMIN_OP_CREATETOPICS, tolerating: ifNotExists ? .topicAlreadyExists : nil) {
+            handle, options, queue throws(KafkaError) in
             var errorText = [CChar](repeating: 0, count: 512)
             var specs: [OpaquePointer?] = []
             defer { specs.forEach { rd_kafka_NewTopic_destroy($0) } }
@@ -55,45 +55,51 @@ public final class KafkaAdmin: Sendable {
                     }
                 }
             }
-            let options = try Self.options(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout: timeout, operation: operation)
-            defer { rd_kafka_AdminOptions_destroy(options) }
             specs.withUnsafeMutableBufferPointer { buffer in
                 rd_kafka_CreateTopics(handle, buffer.baseAddress, buffer.count, options, queue)
             }
-            return try Self.awaitTopicResults(queue, timeout: timeout, operation: operation) { event in
-                var count = 0
-                let list = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count)
-                return (list, count)
-            }
-        }
-        for (name, error) in results {
-            guard let error else { continue }
-            if ifNotExists && error.code == .topicAlreadyExists { continue }
-            throw KafkaError(code: error.code, message: "topic \"\(name)\": \(error.message)", operation: operation)
+        } results: { event in
+            var count = 0
+            let list = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count)
+            return (list, count)
         }
     }
 
     /// Deletes topics; a topic that does not exist is not an error.
     public func deleteTopics(_ names: [String]) async throws {
         guard !names.isEmpty else { return }
-        let operation = "delete topics \(names)"
-        let timeout = requestTimeout
-        let results = try await run(operation) { handle, queue throws(KafkaError) in
+        try await topicRequest("delete topics \(names)", kind: RD_KAFKA_ADMIN_OP_DELETETOPICS, tolerating: .unknownTopicOrPartition) {
+            handle, options, queue throws(KafkaError) in
             var specs: [OpaquePointer?] = names.map { rd_kafka_DeleteTopic_new($0) }
             defer { specs.forEach { rd_kafka_DeleteTopic_destroy($0) } }
-            let options = try Self.options(handle, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout: timeout, operation: operation)
-            defer { rd_kafka_AdminOptions_destroy(options) }
             specs.withUnsafeMutableBufferPointer { buffer in
                 rd_kafka_DeleteTopics(handle, buffer.baseAddress, buffer.count, options, queue)
             }
-            return try Self.awaitTopicResults(queue, timeout: timeout, operation: operation) { event in
-                var count = 0
-                let list = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event), &count)
-                return (list, count)
-            }
+        } results: { event in
+            var count = 0
+            let list = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event), &count)
+            return (list, count)
         }
-        for (name, error) in results {
-            guard let error, error.code != .unknownTopicOrPartition else { continue }
+    }
+
+    /// Sends one per-topic admin request and fails on the first topic whose result is an
+    /// error other than `tolerated`.
+    private func topicRequest(
+        _ operation: String,
+        kind: rd_kafka_admin_op_t,
+        tolerating tolerated: KafkaError.Code?,
+        send: @escaping @Sendable (_ handle: OpaquePointer, _ options: OpaquePointer, _ queue: OpaquePointer) throws(KafkaError) -> Void,
+        results: @escaping @Sendable (OpaquePointer) -> (UnsafeMutablePointer<OpaquePointer?>?, Int)
+    ) async throws {
+        let timeout = requestTimeout
+        let outcomes = try await run(operation) { handle, queue throws(KafkaError) in
+            let options = try Self.options(handle, kind, timeout: timeout, operation: operation)
+            defer { rd_kafka_AdminOptions_destroy(options) }
+            try send(handle, options, queue)
+            return try Self.awaitTopicResults(queue, timeout: timeout, operation: operation, topics: results)
+        }
+        for (name, error) in outcomes {
+            guard let error, error.code != tolerated else { continue }
             throw KafkaError(code: error.code, message: "topic \"\(name)\": \(error.message)", operation: operation)
         }
     }
