@@ -8,11 +8,14 @@ let package = Package(
         .executable(name: "pumphouse", targets: ["PumphouseCLI"]),
         .library(name: "PumphouseKafka", targets: ["PumphouseKafka"]),
         .library(name: "PumphousePostgres", targets: ["PumphousePostgres"]),
+        .library(name: "PumphouseContracts", targets: ["PumphouseContracts"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // Thin C layers. Debian's headers are the compile-time contract; the runtime
@@ -43,11 +46,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .target(
+            name: "PumphouseContracts",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "PumphouseCLI",
             dependencies: [
                 "PumphouseKafka",
                 "PumphousePostgres",
+                "PumphouseContracts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,6 +73,13 @@ let package = Package(
         .testTarget(
             name: "PumphousePostgresTests",
             dependencies: ["PumphousePostgres", "PumphouseTestSupport"]
+        ),
+        .testTarget(
+            name: "PumphouseContractsTests",
+            dependencies: [
+                "PumphouseContracts",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

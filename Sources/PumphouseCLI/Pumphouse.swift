@@ -2,6 +2,8 @@ import ArgumentParser
 import PumphouseKafka
 import PumphousePostgres
 
+import Foundation
+
 @main
 struct Pumphouse: AsyncParsableCommand {
     static let release = "0.1.0"
@@ -11,8 +13,30 @@ struct Pumphouse: AsyncParsableCommand {
             commandName: "pumphouse",
             abstract: "Write-behind persistence for space-based Swift services: caches → Kafka → PostgreSQL.",
             version: versionText,
-            subcommands: [Check.self]
+            subcommands: [Check.self, SchemaCommand.self]
         )
+    }
+
+    /// Usage errors exit with status 2 (not ArgumentParser's 64), so scripts can tell
+    /// "you called it wrong" (2) from "the answer is no" (1).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as UsageError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            self.exit(withError: ExitCode(2))
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                self.exit(withError: ExitCode(2))
+            }
+            self.exit(withError: error)
+        }
     }
 
     /// The versions that decide behaviour: the runtime librdkafka can differ from the

@@ -1,0 +1,113 @@
+/// One change to one entity of a named cache: the message every data pump carries.
+///
+/// `sequence` is strictly increasing per `origin` across restarts, so (origin, sequence)
+/// identifies a change wherever it travels and a writer can collapse duplicates.
+/// `baseVersion` is the entity version the change was made against; a replica that holds
+/// a different version has seen a concurrent change (a collision).
+public struct Contract: Sendable, Hashable {
+    public var name: ContractName
+    /// Schema version of `fields`.
+    public var version: Int
+    public var action: ContractAction
+    /// The entity key; also the Kafka message key, which keeps one entity in one
+    /// partition and so in order.
+    public var key: String
+    /// The processing-unit instance that made the change.
+    public var origin: String
+    public var sequence: Int64
+    /// The entity version the change was made against; nil for an add of a new entity.
+    public var baseVersion: Int64?
+    /// Milliseconds since the Unix epoch when the unit made the change.
+    public var eventTime: Int64
+    /// W3C `traceparent`, so a change can be followed from request to row.
+    public var traceParent: String?
+    /// add: the full state; update: only the changed fields; delete: empty.
+    public var fields: JSONObject
+    /// update only: numeric fields to change by an amount (`sold: +1`) rather than set,
+    /// so concurrent increments from different units never overwrite each other.
+    public var deltas: JSONObject
+
+    public init(
+        name: ContractName, version: Int, action: ContractAction, key: String, origin: String,
+        sequence: Int64, baseVersion: Int64? = nil, eventTime: Int64, traceParent: String? = nil,
+        fields: JSONObject = JSONObject(), deltas: JSONObject = JSONObject()
+    ) {
+        self.name = name
+        self.version = version
+        self.action = action
+        self.key = key
+        self.origin = origin
+        self.sequence = sequence
+        self.baseVersion = baseVersion
+        self.eventTime = eventTime
+        self.traceParent = traceParent
+        self.fields = fields
+        self.deltas = deltas
+    }
+
+    /// The rules of the envelope itself, independent of any schema.
+    public func envelopeProblem() -> (member: String, problem: String)? {
+        if version < 1 { return ("version", "must be 1 or more, not \(version)") }
+        if key.isEmpty { return ("key", "must not be empty") }
+        if origin.isEmpty { return ("origin", "must not be empty") }
+        if sequence < 0 { return ("seq", "must not be negative, not \(sequence)") }
+        switch action {
+        case .add:
+            if !deltas.isEmpty { return ("deltas", "an add carries full state, not deltas") }
+        case .update:
+            if fields.isEmpty && deltas.isEmpty { return ("fields", "an update must change at least one field or delta") }
+        case .delete:
+            if !fields.isEmpty || !deltas.isEmpty { return ("fields", "a delete carries no fields or deltas") }
+        }
+        if let bad = deltas.first(where: { $0.value.numberValue == nil }) {
+            return ("deltas", "delta \"\(bad.name)\" must be a number, not \(bad.value.typeName)")
+        }
+        if let both = deltas.first(where: { fields[$0.name] != nil }) {
+            return ("deltas", "field \"\(both.name)\" is both set and changed by a delta")
+        }
+        return nil
+    }
+}
+
+/// What a contract does to its entity.
+public enum ContractAction: String, Sendable, Hashable, CaseIterable {
+    case add
+    case update
+    case delete
+}
+
+/// A contract's name: lower-case domain segments and an UpperCamel entity, e.g.
+/// `ticketing.Seat`. It names the schema folder, the metrics and the default topic.
+public struct ContractName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(_ text: String) throws(ContractError) {
+        guard let problem = Self.problem(text) else {
+            self.rawValue = text
+            return
+        }
+        throw ContractError.invalidEnvelope(member: "contract", problem: problem)
+    }
+
+    public var description: String { rawValue }
+    public var domain: Substring { rawValue[..<rawValue.lastIndex(of: ".")!] }
+    public var entity: Substring { rawValue[rawValue.index(after: rawValue.lastIndex(of: ".")!)...] }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    static func problem(_ text: String) -> String? {
+        let segments = text.split(separator: ".", omittingEmptySubsequences: false)
+        let rule = "use lower-case domain segments and an UpperCamel entity, e.g. \"ticketing.Seat\""
+        guard segments.count >= 2, text.utf8.count <= 200 else { return "\"\(text)\" is not a contract name: \(rule)" }
+        for domain in segments.dropLast() {
+            guard let first = domain.first, first.isASCII, first.isLowercase,
+                  domain.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") })
+            else { return "\"\(text)\" has an invalid domain segment \"\(domain)\": \(rule)" }
+        }
+        let entity = segments.last!
+        guard let first = entity.first, first.isASCII, first.isUppercase,
+              entity.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+        else { return "\"\(text)\" has an invalid entity \"\(entity)\": \(rule)" }
+        return nil
+    }
+}

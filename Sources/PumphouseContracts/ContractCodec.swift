@@ -1,0 +1,204 @@
+/// A contract as Kafka carries it: the entity key as message key, the JSON body as
+/// value, and the routing fields repeated as headers.
+public struct EncodedContract: Sendable, Hashable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+    public var headers: [(name: String, value: [UInt8])]
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.key == rhs.key && lhs.value == rhs.value
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(value)
+    }
+}
+
+/// The contract wire format (docs/contracts.md). The body alone is authoritative, so a
+/// message whose headers were stripped by some hop still decodes; headers that are
+/// present must agree with it.
+public struct ContractCodec: Sendable {
+    /// Header names. Consumers route on these without decoding the body.
+    public enum Header {
+        public static let contract = "ph-contract"
+        public static let version = "ph-version"
+        public static let action = "ph-action"
+        public static let origin = "ph-origin"
+        public static let sequence = "ph-seq"
+        public static let traceParent = "traceparent"
+    }
+
+    /// Largest body accepted, in bytes.
+    public var maxBytes: Int
+
+    public init(maxBytes: Int = 1 << 20) {
+        self.maxBytes = maxBytes
+    }
+
+    public func encode(_ contract: Contract) throws(ContractError) -> EncodedContract {
+        if let (member, problem) = contract.envelopeProblem() {
+            throw ContractError.invalidEnvelope(member: member, problem: problem)
+        }
+        var writer = JSONWriter(reservingCapacity: 192 + contract.fields.count * 24)
+        writer.writeRaw("{\"contract\":")
+        writer.write(contract.name.rawValue)
+        writer.writeRaw(",\"version\":")
+        writer.write(Int64(contract.version))
+        writer.writeRaw(",\"action\":")
+        writer.write(contract.action.rawValue)
+        writer.writeRaw(",\"key\":")
+        writer.write(contract.key)
+        writer.writeRaw(",\"origin\":")
+        writer.write(contract.origin)
+        writer.writeRaw(",\"seq\":")
+        writer.write(contract.sequence)
+        if let base = contract.baseVersion {
+            writer.writeRaw(",\"baseVersion\":")
+            writer.write(base)
+        }
+        writer.writeRaw(",\"eventTime\":")
+        writer.write(contract.eventTime)
+        if let trace = contract.traceParent {
+            writer.writeRaw(",\"traceparent\":")
+            writer.write(trace)
+        }
+        do {
+            if !contract.fields.isEmpty {
+                writer.writeRaw(",\"fields\":")
+                try writer.write(contract.fields)
+            }
+            if !contract.deltas.isEmpty {
+                writer.writeRaw(",\"deltas\":")
+                try writer.write(contract.deltas)
+            }
+        } catch {
+            throw ContractError.invalidJSON(error)
+        }
+        writer.writeRaw("}")
+        guard writer.bytes.count <= maxBytes else {
+            throw ContractError.oversize(bytes: writer.bytes.count, limit: maxBytes)
+        }
+        var headers: [(name: String, value: [UInt8])] = [
+            (Header.contract, Array(contract.name.rawValue.utf8)),
+            (Header.version, Array(String(contract.version).utf8)),
+            (Header.action, Array(contract.action.rawValue.utf8)),
+            (Header.origin, Array(contract.origin.utf8)),
+            (Header.sequence, Array(String(contract.sequence).utf8)),
+        ]
+        if let trace = contract.traceParent { headers.append((Header.traceParent, Array(trace.utf8))) }
+        return EncodedContract(key: Array(contract.key.utf8), value: writer.bytes, headers: headers)
+    }
+
+    /// Decodes and checks the envelope. Schema checks (known contract, known version,
+    /// valid payload) are the registry's, which knows the schemas.
+    public func decode(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> Contract {
+        guard let value else { throw ContractError.invalidEnvelope(member: "body", problem: "the message has no value (a tombstone is not a contract)") }
+        guard value.count <= maxBytes else { throw ContractError.oversize(bytes: value.count, limit: maxBytes) }
+        let root: JSONValue
+        do {
+            root = try JSONParser(maxBytes: maxBytes).parse(value)
+        } catch {
+            throw ContractError.invalidJSON(error)
+        }
+        guard case .object(let body) = root else {
+            throw ContractError.invalidEnvelope(member: "body", problem: "must be a JSON object, not \(root.typeName)")
+        }
+        let contract = try Self.contract(from: body)
+        let messageKey = key.map { String(decoding: $0, as: UTF8.self) }
+        guard messageKey == contract.key else {
+            throw ContractError.keyMismatch(messageKey: messageKey, contractKey: contract.key)
+        }
+        try Self.checkHeaders(headers, against: contract)
+        return contract
+    }
+
+    static func contract(from body: JSONObject) throws(ContractError) -> Contract {
+        var name: String?, version: Int64?, action: String?, key: String?, origin: String?
+        var sequence: Int64?, baseVersion: Int64?, eventTime: Int64?, trace: String?
+        var fields = JSONObject(), deltas = JSONObject()
+        func string(_ member: JSONObject.Member) throws(ContractError) -> String {
+            guard case .string(let s) = member.value else {
+                throw ContractError.invalidEnvelope(member: member.name, problem: "must be a string, not \(member.value.typeName)")
+            }
+            return s
+        }
+        func integer(_ member: JSONObject.Member) throws(ContractError) -> Int64 {
+            guard case .int(let i) = member.value else {
+                throw ContractError.invalidEnvelope(member: member.name, problem: "must be an integer, not \(member.value.typeName)")
+            }
+            return i
+        }
+        func object(_ member: JSONObject.Member) throws(ContractError) -> JSONObject {
+            guard case .object(let o) = member.value else {
+                throw ContractError.invalidEnvelope(member: member.name, problem: "must be an object, not \(member.value.typeName)")
+            }
+            return o
+        }
+        for member in body {
+            switch member.name {
+            case "contract": name = try string(member)
+            case "version": version = try integer(member)
+            case "action": action = try string(member)
+            case "key": key = try string(member)
+            case "origin": origin = try string(member)
+            case "seq": sequence = try integer(member)
+            case "baseVersion": baseVersion = try integer(member)
+            case "eventTime": eventTime = try integer(member)
+            case "traceparent": trace = try string(member)
+            case "fields": fields = try object(member)
+            case "deltas": deltas = try object(member)
+            default:
+                throw ContractError.invalidEnvelope(member: member.name, problem: "is not an envelope member; entity fields belong under \"fields\"")
+            }
+        }
+        func required<T>(_ value: T?, _ member: String) throws(ContractError) -> T {
+            guard let value else { throw ContractError.invalidEnvelope(member: member, problem: "is missing") }
+            return value
+        }
+        let actionText = try required(action, "action")
+        guard let parsedAction = ContractAction(rawValue: actionText) else {
+            throw ContractError.invalidEnvelope(member: "action", problem: "\"\(actionText)\" is not add, update or delete")
+        }
+        let parsedVersion = try required(version, "version")
+        guard parsedVersion >= 1 && parsedVersion <= Int64(Int32.max) else {
+            throw ContractError.invalidEnvelope(member: "version", problem: "must be 1 or more, not \(parsedVersion)")
+        }
+        let contract = Contract(
+            name: try ContractName(try required(name, "contract")),
+            version: Int(parsedVersion),
+            action: parsedAction,
+            key: try required(key, "key"),
+            origin: try required(origin, "origin"),
+            sequence: try required(sequence, "seq"),
+            baseVersion: baseVersion,
+            eventTime: try required(eventTime, "eventTime"),
+            traceParent: trace,
+            fields: fields,
+            deltas: deltas
+        )
+        if let (member, problem) = contract.envelopeProblem() {
+            throw ContractError.invalidEnvelope(member: member, problem: problem)
+        }
+        return contract
+    }
+
+    static func checkHeaders(_ headers: [(name: String, value: [UInt8]?)], against contract: Contract) throws(ContractError) {
+        for header in headers {
+            let expected: String
+            switch header.name {
+            case Header.contract: expected = contract.name.rawValue
+            case Header.version: expected = String(contract.version)
+            case Header.action: expected = contract.action.rawValue
+            case Header.origin: expected = contract.origin
+            case Header.sequence: expected = String(contract.sequence)
+            default: continue
+            }
+            let actual = header.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard actual == expected else {
+                throw ContractError.headerMismatch(header: header.name, headerValue: actual, bodyValue: expected)
+            }
+        }
+    }
+}

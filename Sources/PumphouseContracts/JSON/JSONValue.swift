@@ -1,0 +1,110 @@
+/// A JSON document in memory.
+///
+/// Integers that fit 64 bits stay exact (`int`); other numbers are `double`. Objects keep
+/// member order, so a payload re-encodes the way it arrived.
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    /// The JSON type name used in schemas and error messages.
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .int: "integer"
+        case .double(let d): d.rounded(.towardZero) == d && d.isFinite ? "integer" : "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
+
+    /// The number as a Double, for numeric comparisons.
+    public var numberValue: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
+    public var stringValue: String? {
+        if case .string(let s) = self { s } else { nil }
+    }
+
+    public var objectValue: JSONObject? {
+        if case .object(let o) = self { o } else { nil }
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { a } else { nil }
+    }
+
+    /// JSON equality: `1` equals `1.0`; object member order does not matter.
+    public func jsonEquals(_ other: JSONValue) -> Bool {
+        switch (self, other) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.array(let a), .array(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.jsonEquals($1) }
+        case (.object(let a), .object(let b)):
+            return a.count == b.count && a.allSatisfy { member in b[member.name].map { member.value.jsonEquals($0) } ?? false }
+        default:
+            if let x = numberValue, let y = other.numberValue { return x == y }
+            return false
+        }
+    }
+}
+
+/// A JSON object: members in order, names unique (the parser rejects duplicates, since
+/// two readers could otherwise see two different values).
+public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
+    public struct Member: Sendable, Hashable {
+        public var name: String
+        public var value: JSONValue
+        public init(name: String, value: JSONValue) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public private(set) var members: [Member]
+
+    public init(_ members: [Member] = []) {
+        self.members = members
+    }
+
+    public init(_ pairs: KeyValuePairs<String, JSONValue>) {
+        self.members = pairs.map { Member(name: $0.key, value: $0.value) }
+    }
+
+    public var startIndex: Int { members.startIndex }
+    public var endIndex: Int { members.endIndex }
+    public subscript(position: Int) -> Member { members[position] }
+
+    /// The member's value; linear, which beats hashing at contract sizes (tens of fields).
+    public subscript(name: String) -> JSONValue? {
+        get { members.first { $0.name == name }?.value }
+        set {
+            if let index = members.firstIndex(where: { $0.name == name }) {
+                if let newValue { members[index].value = newValue } else { members.remove(at: index) }
+            } else if let newValue {
+                members.append(Member(name: name, value: newValue))
+            }
+        }
+    }
+
+    public var names: [String] { members.map(\.name) }
+
+    mutating func appendUnchecked(_ name: String, _ value: JSONValue) {
+        members.append(Member(name: name, value: value))
+    }
+
+    mutating func reserveCapacity(_ n: Int) { members.reserveCapacity(n) }
+}

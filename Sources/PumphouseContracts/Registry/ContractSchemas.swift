@@ -1,0 +1,58 @@
+/// Every schema version of one contract, with what its contract.yaml declares.
+public struct ContractSchemas: Sendable {
+    public let name: ContractName
+    public let definition: ContractDefinition
+    /// `versions[0]` is v1.
+    public let versions: [SchemaDocument]
+    let validators: [SchemaValidator]
+
+    public init(name: ContractName, definition: ContractDefinition, versions: [SchemaDocument]) {
+        self.name = name
+        self.definition = definition
+        self.versions = versions
+        self.validators = versions.map(SchemaValidator.init(document:))
+    }
+
+    public var latestVersion: Int { versions.count }
+
+    public func schema(version: Int) -> SchemaDocument? {
+        version >= 1 && version <= versions.count ? versions[version - 1] : nil
+    }
+
+    /// Schema problems of a contract at its own version, by action: an add is checked
+    /// whole, an update field by field (with deltas on numeric fields only), a delete
+    /// carries nothing to check.
+    public func issues(of contract: Contract) -> [SchemaValidationIssue] {
+        guard contract.version >= 1 && contract.version <= validators.count else { return [] }
+        let validator = validators[contract.version - 1]
+        switch contract.action {
+        case .add:
+            return validator.validate(.object(contract.fields)).map { issue in
+                SchemaValidationIssue(pointer: "/fields" + issue.pointer, keyword: issue.keyword, message: issue.message)
+            }
+        case .update:
+            var issues: [SchemaValidationIssue] = []
+            for member in contract.fields {
+                issues += validator.validateField(member.name, member.value).map { issue in
+                    SchemaValidationIssue(pointer: "/fields" + issue.pointer, keyword: issue.keyword, message: issue.message)
+                }
+            }
+            for member in contract.deltas {
+                let pointer = "/deltas/" + SchemaParser.escape(member.name)
+                guard let types = validator.fieldTypes(member.name) else {
+                    if validator.validateField(member.name, member.value).isEmpty { continue }
+                    issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is not a declared numeric field"))
+                    continue
+                }
+                if types.isDisjoint(with: [.integer, .number]) {
+                    issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is \(types.sorted().map(\.rawValue).joined(separator: "/")), not numeric; deltas apply to numbers only"))
+                } else if !types.contains(.number), case .double = member.value {
+                    issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is an integer; its delta must be an integer"))
+                }
+            }
+            return issues
+        case .delete:
+            return []
+        }
+    }
+}

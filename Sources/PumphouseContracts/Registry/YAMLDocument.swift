@@ -1,0 +1,58 @@
+import Yams
+
+/// YAML read into the same `JSONValue` tree the schemas use, so configuration files are
+/// checked with the same precise, pointer-naming errors.
+public enum YAMLDocument {
+    public static func parse(_ text: String, file: String) throws(ContractDefinitionError) -> JSONValue {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ContractDefinitionError(file: file, pointer: "", message: "not valid YAML: \(error)")
+        }
+        guard let node else { return .object(JSONObject()) }
+        return try convert(node, file: file, pointer: "")
+    }
+
+    static func convert(_ node: Node, file: String, pointer: String) throws(ContractDefinitionError) -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            switch Tag.Name(rawValue: node.tag.rawValue) {
+            case .null: return .null
+            case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case .int: return node.int.map { .int(Int64($0)) } ?? .string(scalar.string)
+            case .float: return node.float.map(JSONValue.double) ?? .string(scalar.string)
+            default: return .string(scalar.string)
+            }
+        case .sequence(let sequence):
+            var items: [JSONValue] = []
+            for (index, item) in sequence.enumerated() {
+                items.append(try convert(item, file: file, pointer: "\(pointer)/\(index)"))
+            }
+            return .array(items)
+        case .mapping(let mapping):
+            var object = JSONObject()
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    throw ContractDefinitionError(file: file, pointer: pointer, message: "mapping keys must be strings")
+                }
+                guard object[name] == nil else {
+                    throw ContractDefinitionError(file: file, pointer: "\(pointer)/\(name)", message: "key \"\(name)\" appears twice")
+                }
+                object[name] = try convert(value, file: file, pointer: "\(pointer)/\(name)")
+            }
+            return .object(object)
+        case .alias:
+            throw ContractDefinitionError(file: file, pointer: pointer, message: "YAML aliases are not supported; write the value out")
+        }
+    }
+}
+
+/// A problem in a `contract.yaml` (or another YAML file), with the key path.
+public struct ContractDefinitionError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let file: String
+    public let pointer: String
+    public let message: String
+
+    public var description: String { "\(file)\(pointer.isEmpty ? "" : " \(pointer)"): \(message)" }
+}

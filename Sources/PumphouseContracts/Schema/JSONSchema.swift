@@ -1,0 +1,109 @@
+/// A JSON type keyword value.
+public enum JSONType: String, Sendable, Hashable, CaseIterable, Comparable {
+    case null, boolean, integer, number, string, array, object
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// A parsed schema in the supported subset of JSON Schema 2020-12 (docs/contracts.md).
+/// Boolean schemas are kept as such: `true` accepts everything, `false` nothing.
+public indirect enum JSONSchema: Sendable, Hashable {
+    case always(Bool)
+    case node(SchemaNode)
+
+    public static let any = JSONSchema.always(true)
+}
+
+/// One schema object. Absent keywords are nil (no constraint).
+public struct SchemaNode: Sendable, Hashable {
+    public var ref: String?
+    /// nil accepts every type.
+    public var types: Set<JSONType>?
+    /// `enum`, with `const` folded in as a one-value enum.
+    public var enumValues: [JSONValue]?
+    public var defaultValue: JSONValue?
+
+    public var minLength: Int?
+    public var maxLength: Int?
+    public var pattern: String?
+
+    public var minimum: Double?
+    public var maximum: Double?
+    public var exclusiveMinimum: Double?
+    public var exclusiveMaximum: Double?
+    public var multipleOf: Double?
+
+    /// Positional item schemas (`prefixItems`, or the array form of `items`).
+    public var prefixItems: [JSONSchema] = []
+    /// Schema of items after the prefix (`items`, or `additionalItems`); nil accepts all.
+    public var items: JSONSchema?
+    public var minItems: Int?
+    public var maxItems: Int?
+    public var uniqueItems = false
+
+    /// Declared properties in declaration order.
+    public var properties: [(name: String, schema: JSONSchema)] = []
+    public var required: [String] = []
+    /// Schema for undeclared properties: nil or `true` is an open content model, `false`
+    /// a closed one, any other schema a partially open one.
+    public var additionalProperties: JSONSchema?
+    public var minProperties: Int?
+    public var maxProperties: Int?
+    public var dependentRequired: [String: [String]] = [:]
+    public var dependentSchemas: [String: JSONSchema] = [:]
+
+    public var allOf: [JSONSchema]?
+    public var anyOf: [JSONSchema]?
+    public var oneOf: [JSONSchema]?
+    public var not: JSONSchema?
+
+    public init() {}
+
+    public func property(_ name: String) -> JSONSchema? {
+        properties.first { $0.name == name }?.schema
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.ref == rhs.ref && lhs.types == rhs.types && lhs.enumValues == rhs.enumValues && lhs.defaultValue == rhs.defaultValue
+            && lhs.minLength == rhs.minLength && lhs.maxLength == rhs.maxLength && lhs.pattern == rhs.pattern
+            && lhs.minimum == rhs.minimum && lhs.maximum == rhs.maximum && lhs.exclusiveMinimum == rhs.exclusiveMinimum
+            && lhs.exclusiveMaximum == rhs.exclusiveMaximum && lhs.multipleOf == rhs.multipleOf
+            && lhs.prefixItems == rhs.prefixItems && lhs.items == rhs.items && lhs.minItems == rhs.minItems
+            && lhs.maxItems == rhs.maxItems && lhs.uniqueItems == rhs.uniqueItems
+            && lhs.properties.map(\.name) == rhs.properties.map(\.name) && lhs.properties.map(\.schema) == rhs.properties.map(\.schema)
+            && lhs.required == rhs.required && lhs.additionalProperties == rhs.additionalProperties
+            && lhs.minProperties == rhs.minProperties && lhs.maxProperties == rhs.maxProperties
+            && lhs.dependentRequired == rhs.dependentRequired && lhs.dependentSchemas == rhs.dependentSchemas
+            && lhs.allOf == rhs.allOf && lhs.anyOf == rhs.anyOf && lhs.oneOf == rhs.oneOf && lhs.not == rhs.not
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(types)
+        hasher.combine(properties.map(\.name))
+        hasher.combine(required)
+    }
+}
+
+/// A whole schema file: the root plus the definitions `$ref` can point at.
+public struct SchemaDocument: Sendable, Hashable {
+    public var root: JSONSchema
+    /// Keyed by JSON pointer, e.g. `#/$defs/Money`.
+    public var definitions: [String: JSONSchema]
+
+    public init(root: JSONSchema, definitions: [String: JSONSchema] = [:]) {
+        self.root = root
+        self.definitions = definitions
+    }
+
+    /// Follows `$ref`s (a schema that is only a `$ref`, or one with a `$ref` beside other
+    /// keywords, which must then hold too; the parser records the latter as `allOf`).
+    public func resolve(_ schema: JSONSchema) -> JSONSchema {
+        var current = schema
+        var seen = Set<String>()
+        while case .node(let node) = current, let ref = node.ref, seen.insert(ref).inserted {
+            guard let target = ref == "#" ? root : definitions[ref] else { return current }
+            current = target
+        }
+        return current
+    }
+}

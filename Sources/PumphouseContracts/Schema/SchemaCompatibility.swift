@@ -1,0 +1,382 @@
+/// Decides whether data valid under one schema (the writer's) is always valid under
+/// another (the reader's), and lists every place where it is not.
+///
+/// The check is structural and conservative: where it cannot prove that the reader
+/// accepts what the writer may produce, it reports a breaking change. Rule names follow
+/// Confluent Schema Registry's JSON Schema difference types.
+public struct SchemaCompatibility: Sendable {
+    public init() {}
+
+    /// Breaking changes between `old` and `new` under `mode` (direct predecessor only;
+    /// the registry applies transitive modes across versions).
+    public func check(old: SchemaDocument, new: SchemaDocument, mode: CompatibilityMode) -> [SchemaIncompatibility] {
+        mode.directions.flatMap { direction in
+            var walk = Walk(direction: direction, writerDocument: direction == .backward ? old : new, readerDocument: direction == .backward ? new : old)
+            walk.compare(writer: walk.writerDocument.root, reader: walk.readerDocument.root, at: "")
+            return walk.issues
+        }
+    }
+}
+
+private struct Walk {
+    let direction: CompatibilityDirection
+    let writerDocument: SchemaDocument
+    let readerDocument: SchemaDocument
+    var issues: [SchemaIncompatibility] = []
+    /// Reference pairs under comparison; meeting one again means a recursive schema,
+    /// which is compatible at that depth if it is compatible everywhere else.
+    var inProgress = Set<String>()
+
+    init(direction: CompatibilityDirection, writerDocument: SchemaDocument, readerDocument: SchemaDocument) {
+        self.direction = direction
+        self.writerDocument = writerDocument
+        self.readerDocument = readerDocument
+    }
+
+    mutating func report(_ pointer: String, _ rule: String, _ message: String) {
+        issues.append(SchemaIncompatibility(direction: direction, pointer: pointer, rule: rule, message: message))
+    }
+
+    /// Runs a nested comparison and says whether it found problems, without keeping them.
+    mutating func accepts(writer: JSONSchema, reader: JSONSchema) -> Bool {
+        let saved = issues
+        compare(writer: writer, reader: reader, at: "")
+        let fine = issues.count == saved.count
+        issues = saved
+        return fine
+    }
+
+    mutating func compare(writer rawWriter: JSONSchema, reader rawReader: JSONSchema, at path: String) {
+        let refKey = refPair(rawWriter, rawReader)
+        if let refKey {
+            guard inProgress.insert(refKey).inserted else { return }
+        }
+        defer { if let refKey { inProgress.remove(refKey) } }
+        let writer = writerDocument.resolve(rawWriter)
+        let reader = readerDocument.resolve(rawReader)
+
+        switch (writer, reader) {
+        case (_, .always(true)), (.always(false), _):
+            return
+        case (_, .always(false)):
+            report(path, "TYPE_NARROWED", "the reading schema accepts nothing, but the writing schema accepts values")
+        case (.always(true), .node(let r)):
+            compareNodes(SchemaNode(), r, at: path)
+        case (.node(let w), .node(let r)):
+            compareNodes(w, r, at: path)
+        }
+    }
+
+    func refPair(_ writer: JSONSchema, _ reader: JSONSchema) -> String? {
+        var w: String?, r: String?
+        if case .node(let node) = writer { w = node.ref }
+        if case .node(let node) = reader { r = node.ref }
+        guard w != nil || r != nil else { return nil }
+        return "\(w ?? "-")|\(r ?? "-")"
+    }
+
+    // MARK: Node comparison
+
+    mutating func compareNodes(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        compareCombinators(w, r, at: path)
+        let produced = Self.types(w.types)
+        let accepted = Self.types(r.types)
+        compareTypes(w, r, at: path)
+        compareEnum(w, r, at: path)
+        if produced.contains(.string) && accepted.contains(.string) { compareStrings(w, r, at: path) }
+        if !produced.isDisjoint(with: [.integer, .number]) && !accepted.isDisjoint(with: [.integer, .number]) { compareNumbers(w, r, at: path) }
+        if produced.contains(.array) && accepted.contains(.array) { compareArrays(w, r, at: path) }
+        if produced.contains(.object) && accepted.contains(.object) { compareObjects(w, r, at: path) }
+    }
+
+    static func types(_ declared: Set<JSONType>?) -> Set<JSONType> {
+        guard let declared else { return Set(JSONType.allCases) }
+        return declared.contains(.number) ? declared.union([.integer]) : declared
+    }
+
+    mutating func compareTypes(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        guard let readerTypes = r.types else { return }
+        let accepted = Self.types(readerTypes)
+        guard let writerTypes = w.types else {
+            report(path, "TYPE_NARROWED", "type restricted to \(Self.list(readerTypes)) where any type was accepted")
+            return
+        }
+        let rejected = writerTypes.filter { !accepted.contains($0) }
+        guard !rejected.isEmpty else { return }
+        if rejected.count == writerTypes.count && !(writerTypes.contains(.number) && readerTypes.contains(.integer)) {
+            report(path, "TYPE_CHANGED", "type changed from \(Self.list(writerTypes)) to \(Self.list(readerTypes))")
+        } else {
+            report(path, "TYPE_NARROWED", "type narrowed from \(Self.list(writerTypes)) to \(Self.list(readerTypes)); \(Self.list(Set(rejected))) no longer accepted")
+        }
+    }
+
+    mutating func compareEnum(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        guard let readerValues = r.enumValues else { return }
+        guard let writerValues = w.enumValues else {
+            report(path, "ENUM_ARRAY_CHANGED", "enum added; values outside \(Self.render(readerValues)) were accepted")
+            return
+        }
+        let missing = writerValues.filter { value in !readerValues.contains { $0.jsonEquals(value) } }
+        if !missing.isEmpty {
+            report(path, "ENUM_ARRAY_NARROWED", "enum no longer accepts \(Self.render(missing))")
+        }
+    }
+
+    mutating func compareStrings(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        if let max = r.maxLength {
+            if let old = w.maxLength {
+                if old > max { report(path + "/maxLength", "MAX_LENGTH_DECREASED", "maxLength decreased from \(old) to \(max)") }
+            } else {
+                report(path + "/maxLength", "MAX_LENGTH_ADDED", "maxLength \(max) added")
+            }
+        }
+        if let min = r.minLength, min > 0 {
+            if let old = w.minLength {
+                if old < min { report(path + "/minLength", "MIN_LENGTH_INCREASED", "minLength increased from \(old) to \(min)") }
+            } else {
+                report(path + "/minLength", "MIN_LENGTH_ADDED", "minLength \(min) added")
+            }
+        }
+        if let pattern = r.pattern {
+            if let old = w.pattern {
+                if old != pattern { report(path + "/pattern", "PATTERN_CHANGED", "pattern changed from \"\(old)\" to \"\(pattern)\"") }
+            } else {
+                report(path + "/pattern", "PATTERN_ADDED", "pattern \"\(pattern)\" added")
+            }
+        }
+    }
+
+    mutating func compareNumbers(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        // The writer's tightest upper and lower bounds, inclusive or exclusive.
+        let writerUpper = Self.bound(inclusive: w.maximum, exclusive: w.exclusiveMaximum, upper: true)
+        let writerLower = Self.bound(inclusive: w.minimum, exclusive: w.exclusiveMinimum, upper: false)
+        func checkUpper(_ limit: Double, exclusive: Bool, keyword: String) {
+            guard let (value, writerExclusive) = writerUpper else {
+                report(path + "/\(keyword)", "\(Self.rule(keyword))_ADDED", "\(keyword) \(Self.render(limit)) added")
+                return
+            }
+            let fine = exclusive ? (value < limit || (value == limit && writerExclusive)) : value <= limit
+            if !fine { report(path + "/\(keyword)", "\(Self.rule(keyword))_DECREASED", "\(keyword) lowered to \(Self.render(limit)) below the previous bound \(Self.render(value))") }
+        }
+        func checkLower(_ limit: Double, exclusive: Bool, keyword: String) {
+            guard let (value, writerExclusive) = writerLower else {
+                report(path + "/\(keyword)", "\(Self.rule(keyword))_ADDED", "\(keyword) \(Self.render(limit)) added")
+                return
+            }
+            let fine = exclusive ? (value > limit || (value == limit && writerExclusive)) : value >= limit
+            if !fine { report(path + "/\(keyword)", "\(Self.rule(keyword))_INCREASED", "\(keyword) raised to \(Self.render(limit)) above the previous bound \(Self.render(value))") }
+        }
+        if let max = r.maximum { checkUpper(max, exclusive: false, keyword: "maximum") }
+        if let max = r.exclusiveMaximum { checkUpper(max, exclusive: true, keyword: "exclusiveMaximum") }
+        if let min = r.minimum { checkLower(min, exclusive: false, keyword: "minimum") }
+        if let min = r.exclusiveMinimum { checkLower(min, exclusive: true, keyword: "exclusiveMinimum") }
+        if let multiple = r.multipleOf {
+            let integersOnly = w.types.map { $0 == [.integer] } ?? false
+            if let old = w.multipleOf {
+                let ratio = old / multiple
+                if abs(ratio - ratio.rounded()) > 1e-9 {
+                    report(path + "/multipleOf", "MULTIPLE_OF_CHANGED", "multipleOf \(Self.render(multiple)) does not divide the previous \(Self.render(old))")
+                }
+            } else if !(integersOnly && multiple == 1) {
+                report(path + "/multipleOf", "MULTIPLE_OF_ADDED", "multipleOf \(Self.render(multiple)) added")
+            }
+        }
+    }
+
+    static func bound(inclusive: Double?, exclusive: Double?, upper: Bool) -> (Double, Bool)? {
+        switch (inclusive, exclusive) {
+        case (nil, nil): return nil
+        case (let i?, nil): return (i, false)
+        case (nil, let e?): return (e, true)
+        case (let i?, let e?):
+            if upper { return e <= i ? (e, true) : (i, false) }
+            return e >= i ? (e, true) : (i, false)
+        }
+    }
+
+    static func rule(_ keyword: String) -> String {
+        switch keyword {
+        case "exclusiveMaximum": "EXCLUSIVE_MAXIMUM"
+        case "exclusiveMinimum": "EXCLUSIVE_MINIMUM"
+        default: keyword.uppercased()
+        }
+    }
+
+    mutating func compareArrays(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        compareCounts(old: w.maxItems, new: r.maxItems, min: false, keyword: "maxItems", rule: "MAX_ITEMS", at: path)
+        compareCounts(old: w.minItems, new: r.minItems, min: true, keyword: "minItems", rule: "MIN_ITEMS", at: path)
+        if r.uniqueItems && !w.uniqueItems {
+            report(path + "/uniqueItems", "UNIQUE_ITEMS_ADDED", "uniqueItems added; arrays with repeated items were accepted")
+        }
+        let writerRest = w.items ?? .any
+        let readerRest = r.items ?? .any
+        for index in 0..<max(w.prefixItems.count, r.prefixItems.count) {
+            let itemPath = path + "/prefixItems/\(index)"
+            switch (index < w.prefixItems.count, index < r.prefixItems.count) {
+            case (true, true):
+                compare(writer: w.prefixItems[index], reader: r.prefixItems[index], at: itemPath)
+            case (false, true):
+                // A new positional item: what did the writer allow at this position?
+                if !accepts(writer: writerRest, reader: r.prefixItems[index]) {
+                    let rule = w.items == nil ? "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" : "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
+                    report(itemPath, rule, "item \(index) added, but the previous schema allowed other values there")
+                }
+            case (true, false):
+                if !accepts(writer: w.prefixItems[index], reader: readerRest) {
+                    let rule = r.items == .always(false) ? "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" : "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
+                    report(path + "/items", rule, "item \(index) removed and the remaining item schema does not accept it")
+                }
+            case (false, false):
+                break
+            }
+        }
+        guard !accepts(writer: writerRest, reader: readerRest) else { return }
+        if w.prefixItems.isEmpty && r.prefixItems.isEmpty {
+            compare(writer: writerRest, reader: readerRest, at: path + "/items")
+        } else {
+            report(path + "/items", w.items == nil ? "ADDITIONAL_ITEMS_ADDED" : "ADDITIONAL_ITEMS_NARROWED", "items after the positional ones accept less than before")
+        }
+    }
+
+    mutating func compareCounts(old: Int?, new: Int?, min: Bool, keyword: String, rule: String, at path: String) {
+        guard let new, !(min && new == 0) else { return }
+        guard let old else {
+            report(path + "/\(keyword)", "\(rule)_ADDED", "\(keyword) \(new) added")
+            return
+        }
+        if min && old < new { report(path + "/\(keyword)", "\(rule)_INCREASED", "\(keyword) increased from \(old) to \(new)") }
+        if !min && old > new { report(path + "/\(keyword)", "\(rule)_DECREASED", "\(keyword) decreased from \(old) to \(new)") }
+    }
+
+    mutating func compareObjects(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        compareCounts(old: w.maxProperties, new: r.maxProperties, min: false, keyword: "maxProperties", rule: "MAX_PROPERTIES", at: path)
+        compareCounts(old: w.minProperties, new: r.minProperties, min: true, keyword: "minProperties", rule: "MIN_PROPERTIES", at: path)
+        let writerRest = w.additionalProperties ?? .any
+        let readerRest = r.additionalProperties ?? .any
+
+        for (name, readerProperty) in r.properties {
+            let propertyPath = path + "/properties/" + SchemaParser.escape(name)
+            if let writerProperty = w.property(name) {
+                compare(writer: writerProperty, reader: readerProperty, at: propertyPath)
+            } else if !accepts(writer: writerRest, reader: readerProperty) {
+                // The writer may have sent this name as an undeclared property.
+                if w.additionalProperties == nil || w.additionalProperties == .always(true) {
+                    report(propertyPath, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", "property \"\(name)\" added with a schema, but the previous open content model allowed any value under that name; close the previous model (additionalProperties: false) or give the property an empty schema")
+                } else {
+                    report(propertyPath, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", "property \"\(name)\" added, but its schema does not accept what the previous additionalProperties allowed under that name")
+                }
+            }
+        }
+        for (name, writerProperty) in w.properties where r.property(name) == nil {
+            guard !accepts(writer: writerProperty, reader: readerRest) else { continue }
+            let propertyPath = path + "/properties/" + SchemaParser.escape(name)
+            if readerRest == .always(false) {
+                report(propertyPath, "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", "property \"\(name)\" removed from a closed content model; data that has it is rejected")
+            } else {
+                report(propertyPath, "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", "property \"\(name)\" removed, and additionalProperties does not accept its values")
+            }
+        }
+        if !accepts(writer: writerRest, reader: readerRest) {
+            let rule = w.additionalProperties == nil || w.additionalProperties == .always(true) ? "ADDITIONAL_PROPERTIES_ADDED" : "ADDITIONAL_PROPERTIES_NARROWED"
+            report(path + "/additionalProperties", rule, "undeclared properties accept less than before")
+        }
+
+        let writerRequired = Set(w.required)
+        for name in r.required where !writerRequired.contains(name) {
+            let readerProperty = r.property(name).map { readerDocument.resolve($0) }
+            if case .node(let node)? = readerProperty, node.defaultValue != nil { continue }
+            let pointer = path + "/required"
+            if w.property(name) == nil && w.additionalProperties == .always(false) {
+                report(pointer, "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", "property \"\(name)\" added as required without a default; previous data never has it")
+            } else {
+                report(pointer, "REQUIRED_ATTRIBUTE_ADDED", "\"\(name)\" became required without a default; previous data may lack it")
+            }
+        }
+
+        for (name, readerDependents) in r.dependentRequired.sorted(by: { $0.key < $1.key }) {
+            let pointer = path + "/dependentRequired/" + SchemaParser.escape(name)
+            guard let writerDependents = w.dependentRequired[name] else {
+                report(pointer, "DEPENDENCY_ARRAY_ADDED", "\"\(name)\" now requires \(readerDependents)")
+                continue
+            }
+            let extra = readerDependents.filter { !writerDependents.contains($0) }
+            if !extra.isEmpty { report(pointer, "DEPENDENCY_ARRAY_EXTENDED", "\"\(name)\" now also requires \(extra)") }
+        }
+        for (name, readerDependent) in r.dependentSchemas.sorted(by: { $0.key < $1.key }) {
+            let pointer = path + "/dependentSchemas/" + SchemaParser.escape(name)
+            if let writerDependent = w.dependentSchemas[name] {
+                compare(writer: writerDependent, reader: readerDependent, at: pointer)
+            } else if !accepts(writer: .any, reader: readerDependent) {
+                report(pointer, "DEPENDENCY_SCHEMA_ADDED", "a schema now applies when \"\(name)\" is present")
+            }
+        }
+    }
+
+    // MARK: allOf / anyOf / oneOf / not
+
+    mutating func compareCombinators(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        let writerSum = w.anyOf ?? w.oneOf
+        let readerSum = r.anyOf ?? r.oneOf
+        let readerSumKeyword = r.anyOf != nil ? "anyOf" : "oneOf"
+        switch (writerSum, readerSum) {
+        case (nil, nil): break
+        case (let alternatives?, nil):
+            // Every value the writer allows satisfies one of its alternatives.
+            for (index, alternative) in alternatives.enumerated() where !accepts(writer: alternative, reader: .node(Self.withoutCombinators(r))) {
+                report(path, "SUM_TYPE_NARROWED", "alternative \(index) of the previous \(w.anyOf != nil ? "anyOf" : "oneOf") is no longer accepted")
+            }
+        case (nil, let alternatives?):
+            let writer = JSONSchema.node(Self.withoutCombinators(w))
+            if !alternatives.contains(where: { accepts(writer: writer, reader: $0) }) {
+                report(path + "/\(readerSumKeyword)", "COMBINED_TYPE_CHANGED", "became a \(readerSumKeyword) none of whose alternatives accepts the previous schema")
+            }
+        case (let old?, let new?):
+            for (index, alternative) in old.enumerated() where !new.contains(where: { accepts(writer: alternative, reader: $0) }) {
+                report(path + "/\(readerSumKeyword)", "SUM_TYPE_NARROWED", "alternative \(index) of the previous schema is no longer accepted by any alternative")
+            }
+        }
+        if let readerAll = r.allOf {
+            let writerAll = w.allOf ?? [.node(Self.withoutCombinators(w))]
+            for (index, part) in readerAll.enumerated() where !writerAll.contains(where: { accepts(writer: $0, reader: part) }) {
+                if w.allOf == nil {
+                    compare(writer: .node(Self.withoutCombinators(w)), reader: part, at: path + "/allOf/\(index)")
+                } else {
+                    report(path + "/allOf/\(index)", "PRODUCT_TYPE_EXTENDED", "allOf part \(index) adds a constraint the previous schema did not have")
+                }
+            }
+        }
+        if let readerNot = r.not {
+            if let writerNot = w.not {
+                // not(A) accepts all that not(B) accepts when A's values are all B's.
+                if !accepts(writer: readerNot, reader: writerNot) {
+                    report(path + "/not", "NOT_TYPE_EXTENDED", "\"not\" now excludes values that were accepted")
+                }
+            } else {
+                report(path + "/not", "NOT_TYPE_EXTENDED", "\"not\" added; it excludes values that were accepted")
+            }
+        }
+    }
+
+    static func withoutCombinators(_ node: SchemaNode) -> SchemaNode {
+        var copy = node
+        copy.allOf = nil
+        copy.anyOf = nil
+        copy.oneOf = nil
+        copy.not = nil
+        return copy
+    }
+
+    // MARK: Rendering
+
+    static func list(_ types: Set<JSONType>) -> String {
+        types.count == 1 ? types.first!.rawValue : "[" + types.sorted().map(\.rawValue).joined(separator: ", ") + "]"
+    }
+
+    static func render(_ values: [JSONValue]) -> String {
+        values.map { (try? JSONWriter.encode($0)).map { String(decoding: $0, as: UTF8.self) } ?? "?" }.joined(separator: ", ")
+    }
+
+    static func render(_ number: Double) -> String {
+        number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+    }
+}

@@ -1,0 +1,267 @@
+/// Parses a JSON Schema document in Pumphouse's supported subset.
+///
+/// Keywords outside the subset are errors, not silently ignored: a schema that says
+/// more than the checker understands would pass compatibility checks it should fail.
+/// Misspelled keywords (`requried`) are caught the same way.
+public struct SchemaParser: Sendable {
+    /// Keywords that only annotate; they never affect validation or compatibility.
+    static let annotations: Set<String> = [
+        "$schema", "$id", "$comment", "title", "description", "examples", "deprecated",
+        "readOnly", "writeOnly", "format", "contentEncoding", "contentMediaType", "default",
+    ]
+    static let supported: Set<String> = annotations.union([
+        "$ref", "$defs", "definitions", "type", "enum", "const",
+        "minLength", "maxLength", "pattern",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",
+        "properties", "required", "additionalProperties", "minProperties", "maxProperties",
+        "dependentRequired", "dependentSchemas", "dependencies",
+        "allOf", "anyOf", "oneOf", "not",
+    ])
+
+    public init() {}
+
+    public func parse(_ bytes: [UInt8]) throws(SchemaError) -> SchemaDocument {
+        let json: JSONValue
+        do {
+            json = try JSONParser().parse(bytes)
+        } catch {
+            throw SchemaError(pointer: "", message: "\(error)")
+        }
+        return try parse(json)
+    }
+
+    public func parse(_ json: JSONValue) throws(SchemaError) -> SchemaDocument {
+        var definitions: [String: JSONSchema] = [:]
+        if case .object(let object) = json {
+            if let dialect = object["$schema"]?.stringValue, !dialect.contains("2020-12"), !dialect.contains("draft-07") {
+                throw SchemaError(pointer: "/$schema", message: "dialect \"\(dialect)\" is not supported; use https://json-schema.org/draft/2020-12/schema")
+            }
+            for keyword in ["$defs", "definitions"] {
+                guard let defs = object[keyword] else { continue }
+                guard case .object(let entries) = defs else {
+                    throw SchemaError(pointer: "/\(keyword)", message: "must be an object of schemas")
+                }
+                for entry in entries {
+                    let pointer = "/\(keyword)/\(Self.escape(entry.name))"
+                    definitions["#\(pointer)"] = try schema(entry.value, at: pointer)
+                }
+            }
+        }
+        let document = SchemaDocument(root: try schema(json, at: ""), definitions: definitions)
+        try checkReferences(document)
+        return document
+    }
+
+    func schema(_ json: JSONValue, at pointer: String) throws(SchemaError) -> JSONSchema {
+        switch json {
+        case .bool(let b): return .always(b)
+        case .object(let object): return .node(try node(object, at: pointer))
+        default: throw SchemaError(pointer: pointer, message: "a schema must be an object or a boolean, not \(json.typeName)")
+        }
+    }
+
+    func node(_ object: JSONObject, at pointer: String) throws(SchemaError) -> SchemaNode {
+        var node = SchemaNode()
+        for member in object where !Self.supported.contains(member.name) {
+            throw SchemaError(pointer: "\(pointer)/\(Self.escape(member.name))", message: "keyword \"\(member.name)\" is not supported (see docs/contracts.md for the supported subset)")
+        }
+        func at(_ keyword: String) -> String { "\(pointer)/\(keyword)" }
+        func count(_ keyword: String) throws(SchemaError) -> Int? {
+            guard let value = object[keyword] else { return nil }
+            guard case .int(let i) = value, i >= 0, i <= Int64(Int32.max) else {
+                throw SchemaError(pointer: at(keyword), message: "must be a non-negative integer")
+            }
+            return Int(i)
+        }
+        func number(_ keyword: String) throws(SchemaError) -> Double? {
+            guard let value = object[keyword] else { return nil }
+            guard let n = value.numberValue else {
+                if case .bool = value {
+                    throw SchemaError(pointer: at(keyword), message: "the boolean form is draft-04; use the 2020-12 numeric form")
+                }
+                throw SchemaError(pointer: at(keyword), message: "must be a number")
+            }
+            return n
+        }
+        func schemas(_ keyword: String) throws(SchemaError) -> [JSONSchema]? {
+            guard let value = object[keyword] else { return nil }
+            guard case .array(let items) = value, !items.isEmpty else {
+                throw SchemaError(pointer: at(keyword), message: "must be a non-empty array of schemas")
+            }
+            var result: [JSONSchema] = []
+            for (index, item) in items.enumerated() { result.append(try schema(item, at: "\(at(keyword))/\(index)")) }
+            return result
+        }
+        func strings(_ value: JSONValue, at path: String) throws(SchemaError) -> [String] {
+            guard case .array(let items) = value else { throw SchemaError(pointer: path, message: "must be an array of strings") }
+            var result: [String] = []
+            for item in items {
+                guard case .string(let s) = item else { throw SchemaError(pointer: path, message: "must be an array of strings") }
+                guard !result.contains(s) else { throw SchemaError(pointer: path, message: "lists \"\(s)\" twice") }
+                result.append(s)
+            }
+            return result
+        }
+
+        if let ref = object["$ref"] {
+            guard case .string(let target) = ref, target == "#" || target.hasPrefix("#/") else {
+                throw SchemaError(pointer: at("$ref"), message: "only references within the document (\"#/$defs/Name\") are supported")
+            }
+            node.ref = target
+        }
+        if let type = object["type"] {
+            var set = Set<JSONType>()
+            let names: [JSONValue] = if case .array(let list) = type { list } else { [type] }
+            for name in names {
+                guard case .string(let text) = name, let parsed = JSONType(rawValue: text) else {
+                    throw SchemaError(pointer: at("type"), message: "\(name) is not a JSON type (null, boolean, integer, number, string, array, object)")
+                }
+                set.insert(parsed)
+            }
+            guard !set.isEmpty else { throw SchemaError(pointer: at("type"), message: "must name at least one type") }
+            node.types = set
+        }
+        if let values = object["enum"] {
+            guard case .array(let list) = values, !list.isEmpty else {
+                throw SchemaError(pointer: at("enum"), message: "must be a non-empty array")
+            }
+            node.enumValues = list
+        }
+        if let value = object["const"] {
+            if let existing = node.enumValues {
+                node.enumValues = existing.filter { $0.jsonEquals(value) }
+            } else {
+                node.enumValues = [value]
+            }
+        }
+        node.defaultValue = object["default"]
+        node.minLength = try count("minLength")
+        node.maxLength = try count("maxLength")
+        if let pattern = object["pattern"] {
+            guard case .string(let text) = pattern else { throw SchemaError(pointer: at("pattern"), message: "must be a string") }
+            guard (try? Regex(text)) != nil else {
+                throw SchemaError(pointer: at("pattern"), message: "\"\(text)\" is not a valid regular expression")
+            }
+            node.pattern = text
+        }
+        node.minimum = try number("minimum")
+        node.maximum = try number("maximum")
+        node.exclusiveMinimum = try number("exclusiveMinimum")
+        node.exclusiveMaximum = try number("exclusiveMaximum")
+        if let multiple = try number("multipleOf") {
+            guard multiple > 0 else { throw SchemaError(pointer: at("multipleOf"), message: "must be greater than 0") }
+            node.multipleOf = multiple
+        }
+
+        // Arrays: 2020-12 (`prefixItems` + `items`) and draft-07 (`items` array + `additionalItems`).
+        if let prefix = try schemas("prefixItems") {
+            node.prefixItems = prefix
+            if object["additionalItems"] != nil {
+                throw SchemaError(pointer: at("additionalItems"), message: "use \"items\" after \"prefixItems\" (2020-12), not \"additionalItems\"")
+            }
+        }
+        if let items = object["items"] {
+            if case .array = items {
+                guard node.prefixItems.isEmpty else { throw SchemaError(pointer: at("items"), message: "cannot be an array beside \"prefixItems\"") }
+                node.prefixItems = try schemas("items") ?? []
+                if let additional = object["additionalItems"] {
+                    node.items = try schema(additional, at: at("additionalItems"))
+                }
+            } else {
+                node.items = try schema(items, at: at("items"))
+                if object["additionalItems"] != nil {
+                    throw SchemaError(pointer: at("additionalItems"), message: "has no effect unless \"items\" is an array")
+                }
+            }
+        } else if object["additionalItems"] != nil, object["prefixItems"] == nil {
+            throw SchemaError(pointer: at("additionalItems"), message: "has no effect unless \"items\" is an array")
+        }
+        node.minItems = try count("minItems")
+        node.maxItems = try count("maxItems")
+        if let unique = object["uniqueItems"] {
+            guard case .bool(let b) = unique else { throw SchemaError(pointer: at("uniqueItems"), message: "must be a boolean") }
+            node.uniqueItems = b
+        }
+
+        if let properties = object["properties"] {
+            guard case .object(let entries) = properties else {
+                throw SchemaError(pointer: at("properties"), message: "must be an object of schemas")
+            }
+            for entry in entries {
+                node.properties.append((entry.name, try schema(entry.value, at: "\(at("properties"))/\(Self.escape(entry.name))")))
+            }
+        }
+        if let required = object["required"] { node.required = try strings(required, at: at("required")) }
+        if let additional = object["additionalProperties"] {
+            node.additionalProperties = try schema(additional, at: at("additionalProperties"))
+        }
+        node.minProperties = try count("minProperties")
+        node.maxProperties = try count("maxProperties")
+        if let dependent = object["dependentRequired"] {
+            guard case .object(let entries) = dependent else { throw SchemaError(pointer: at("dependentRequired"), message: "must be an object of string arrays") }
+            for entry in entries { node.dependentRequired[entry.name] = try strings(entry.value, at: "\(at("dependentRequired"))/\(Self.escape(entry.name))") }
+        }
+        if let dependent = object["dependentSchemas"] {
+            guard case .object(let entries) = dependent else { throw SchemaError(pointer: at("dependentSchemas"), message: "must be an object of schemas") }
+            for entry in entries { node.dependentSchemas[entry.name] = try schema(entry.value, at: "\(at("dependentSchemas"))/\(Self.escape(entry.name))") }
+        }
+        if let dependencies = object["dependencies"] {
+            // draft-07: arrays are dependentRequired, schemas are dependentSchemas.
+            guard case .object(let entries) = dependencies else { throw SchemaError(pointer: at("dependencies"), message: "must be an object") }
+            for entry in entries {
+                let path = "\(at("dependencies"))/\(Self.escape(entry.name))"
+                if case .array = entry.value {
+                    node.dependentRequired[entry.name] = try strings(entry.value, at: path)
+                } else {
+                    node.dependentSchemas[entry.name] = try schema(entry.value, at: path)
+                }
+            }
+        }
+
+        node.allOf = try schemas("allOf")
+        node.anyOf = try schemas("anyOf")
+        node.oneOf = try schemas("oneOf")
+        if let not = object["not"] { node.not = try schema(not, at: at("not")) }
+
+        // A `$ref` beside other keywords: both must hold, which is what allOf means.
+        if let ref = node.ref, object.contains(where: { !Self.annotations.contains($0.name) && $0.name != "$ref" && $0.name != "$defs" && $0.name != "definitions" }) {
+            var sibling = node
+            sibling.ref = nil
+            var referenceOnly = SchemaNode()
+            referenceOnly.ref = ref
+            var combined = SchemaNode()
+            combined.defaultValue = node.defaultValue
+            combined.allOf = [.node(referenceOnly), .node(sibling)]
+            return combined
+        }
+        return node
+    }
+
+    func checkReferences(_ document: SchemaDocument) throws(SchemaError) {
+        var problem: SchemaError?
+        func visit(_ schema: JSONSchema, _ pointer: String) {
+            guard problem == nil, case .node(let node) = schema else { return }
+            if let ref = node.ref, ref != "#", document.definitions[ref] == nil {
+                problem = SchemaError(pointer: pointer, message: "$ref \"\(ref)\" points at no definition in this document")
+            }
+            node.properties.forEach { visit($0.schema, "\(pointer)/properties/\(Self.escape($0.name))") }
+            node.prefixItems.enumerated().forEach { visit($1, "\(pointer)/prefixItems/\($0)") }
+            node.items.map { visit($0, "\(pointer)/items") }
+            node.additionalProperties.map { visit($0, "\(pointer)/additionalProperties") }
+            node.dependentSchemas.forEach { visit($1, "\(pointer)/dependentSchemas/\(Self.escape($0))") }
+            for (keyword, list) in [("allOf", node.allOf), ("anyOf", node.anyOf), ("oneOf", node.oneOf)] {
+                list?.enumerated().forEach { visit($1, "\(pointer)/\(keyword)/\($0)") }
+            }
+            node.not.map { visit($0, "\(pointer)/not") }
+        }
+        visit(document.root, "")
+        for (pointer, schema) in document.definitions { visit(schema, String(pointer.dropFirst())) }
+        if let problem { throw problem }
+    }
+
+    /// JSON pointer escaping (RFC 6901).
+    static func escape(_ name: String) -> String {
+        name.replacing("~", with: "~0").replacing("/", with: "~1")
+    }
+}

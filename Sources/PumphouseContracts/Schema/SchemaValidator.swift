@@ -1,0 +1,248 @@
+/// One way a value fails its schema.
+public struct SchemaValidationIssue: Sendable, Hashable, CustomStringConvertible {
+    /// JSON pointer into the value, e.g. `/fields/balance`.
+    public let pointer: String
+    /// The schema keyword that failed.
+    public let keyword: String
+    public let message: String
+
+    public var description: String { "\(pointer.isEmpty ? "/" : pointer): \(message)" }
+}
+
+/// Checks values against one schema document. Patterns are compiled once, and a valid
+/// value allocates nothing beyond the path stack, so it can sit on a writer's intake path.
+public struct SchemaValidator: Sendable {
+    public let document: SchemaDocument
+    private let patterns: PatternCache
+    /// Stops collecting after this many issues; a hostile payload cannot make the report huge.
+    public var maxIssues = 20
+
+    public init(document: SchemaDocument) {
+        self.document = document
+        self.patterns = PatternCache(document: document)
+    }
+
+    public func validate(_ value: JSONValue) -> [SchemaValidationIssue] {
+        var run = Run(validator: self)
+        run.path.reserveCapacity(16)
+        run.check(value, document.root)
+        return run.issues
+    }
+
+    /// Checks one top-level field on its own, for partial payloads (an update carries
+    /// only the changed fields, so `required` does not apply).
+    public func validateField(_ name: String, _ value: JSONValue) -> [SchemaValidationIssue] {
+        var run = Run(validator: self)
+        guard case .node(let root) = document.resolve(document.root) else {
+            run.check(.object(JSONObject([JSONObject.Member(name: name, value: value)])), document.root)
+            return run.issues
+        }
+        run.path.append(SchemaParser.escape(name))
+        if let schema = root.property(name) {
+            run.check(value, schema)
+        } else if let rest = root.additionalProperties {
+            if rest == .always(false) {
+                run.fail("additionalProperties", "field \"\(name)\" is not in the schema")
+            } else {
+                run.check(value, rest)
+            }
+        }
+        return run.issues
+    }
+
+    /// The declared types of a top-level field, or nil when any type is allowed.
+    public func fieldTypes(_ name: String) -> Set<JSONType>? {
+        guard case .node(let root) = document.resolve(document.root), let field = root.property(name),
+              case .node(let node) = document.resolve(field) else { return nil }
+        return node.types
+    }
+
+    public func isValid(_ value: JSONValue) -> Bool {
+        var run = Run(validator: self)
+        run.maxIssues = 1
+        run.check(value, document.root)
+        return run.issues.isEmpty
+    }
+
+    fileprivate struct Run {
+        let validator: SchemaValidator
+        var maxIssues: Int
+        var path: [String] = []
+        var issues: [SchemaValidationIssue] = []
+
+        init(validator: SchemaValidator) {
+            self.validator = validator
+            self.maxIssues = validator.maxIssues
+        }
+
+        var full: Bool { issues.count >= maxIssues }
+
+        mutating func fail(_ keyword: String, _ message: @autoclosure () -> String) {
+            guard !full else { return }
+            let pointer = path.isEmpty ? "" : "/" + path.joined(separator: "/")
+            issues.append(SchemaValidationIssue(pointer: pointer, keyword: keyword, message: message()))
+        }
+
+        /// Runs a check in isolation and says whether it passed.
+        mutating func passes(_ value: JSONValue, _ schema: JSONSchema) -> Bool {
+            var probe = Run(validator: validator)
+            probe.maxIssues = 1
+            probe.check(value, schema)
+            return probe.issues.isEmpty
+        }
+
+        mutating func check(_ value: JSONValue, _ schema: JSONSchema) {
+            guard !full else { return }
+            switch validator.document.resolve(schema) {
+            case .always(true): return
+            case .always(false): fail("false", "no value is allowed here")
+            case .node(let node): check(value, node)
+            }
+        }
+
+        mutating func check(_ value: JSONValue, _ node: SchemaNode) {
+            if let ref = node.ref, let target = ref == "#" ? validator.document.root : validator.document.definitions[ref] {
+                check(value, target)
+            }
+            if let types = node.types {
+                let actual = value.typeName
+                let matches = types.contains { type in
+                    switch type {
+                    case .number: value.numberValue != nil
+                    case .integer: actual == "integer"
+                    default: type.rawValue == actual
+                    }
+                }
+                guard matches else {
+                    fail("type", "expected \(types.sorted().map(\.rawValue).joined(separator: " or ")), got \(actual)")
+                    return
+                }
+            }
+            if let allowed = node.enumValues, !allowed.contains(where: { $0.jsonEquals(value) }) {
+                fail("enum", "value is not one of the allowed values")
+            }
+            switch value {
+            case .string(let text): checkString(text, node)
+            case .int, .double: checkNumber(value.numberValue!, node)
+            case .array(let items): checkArray(items, node)
+            case .object(let object): checkObject(object, node)
+            default: break
+            }
+            if let all = node.allOf { for part in all { check(value, part) } }
+            if let any = node.anyOf, !any.contains(where: { passes(value, $0) }) {
+                fail("anyOf", "matches none of the \(any.count) alternatives")
+            }
+            if let one = node.oneOf {
+                let count = one.reduce(0) { $0 + (passes(value, $1) ? 1 : 0) }
+                if count != 1 { fail("oneOf", "matches \(count) of the alternatives; exactly one must match") }
+            }
+            if let not = node.not, passes(value, not) {
+                fail("not", "matches a schema it must not match")
+            }
+        }
+
+        mutating func checkString(_ text: String, _ node: SchemaNode) {
+            if node.minLength != nil || node.maxLength != nil {
+                let length = text.unicodeScalars.count
+                if let min = node.minLength, length < min { fail("minLength", "shorter than \(min) characters") }
+                if let max = node.maxLength, length > max { fail("maxLength", "longer than \(max) characters") }
+            }
+            if let pattern = node.pattern, !validator.patterns.matches(pattern, text) {
+                fail("pattern", "does not match the pattern \"\(pattern)\"")
+            }
+        }
+
+        mutating func checkNumber(_ number: Double, _ node: SchemaNode) {
+            if let min = node.minimum, number < min { fail("minimum", "less than \(min)") }
+            if let max = node.maximum, number > max { fail("maximum", "greater than \(max)") }
+            if let min = node.exclusiveMinimum, number <= min { fail("exclusiveMinimum", "not greater than \(min)") }
+            if let max = node.exclusiveMaximum, number >= max { fail("exclusiveMaximum", "not less than \(max)") }
+            if let multiple = node.multipleOf {
+                let quotient = number / multiple
+                if abs(quotient - quotient.rounded()) > 1e-9 * max(1, abs(quotient)) { fail("multipleOf", "not a multiple of \(multiple)") }
+            }
+        }
+
+        mutating func checkArray(_ items: [JSONValue], _ node: SchemaNode) {
+            if let min = node.minItems, items.count < min { fail("minItems", "fewer than \(min) items") }
+            if let max = node.maxItems, items.count > max { fail("maxItems", "more than \(max) items") }
+            if node.uniqueItems {
+                outer: for i in items.indices {
+                    for j in items.indices where j > i && items[i].jsonEquals(items[j]) {
+                        fail("uniqueItems", "items \(i) and \(j) are equal")
+                        break outer
+                    }
+                }
+            }
+            for (index, item) in items.enumerated() {
+                let schema = index < node.prefixItems.count ? node.prefixItems[index] : node.items
+                guard let schema else { continue }
+                path.append(String(index))
+                check(item, schema)
+                path.removeLast()
+            }
+        }
+
+        mutating func checkObject(_ object: JSONObject, _ node: SchemaNode) {
+            if let min = node.minProperties, object.count < min { fail("minProperties", "fewer than \(min) properties") }
+            if let max = node.maxProperties, object.count > max { fail("maxProperties", "more than \(max) properties") }
+            for name in node.required where object[name] == nil {
+                fail("required", "required field \"\(name)\" is missing")
+            }
+            for member in object {
+                let schema = node.property(member.name) ?? node.additionalProperties
+                guard let schema else { continue }
+                path.append(SchemaParser.escape(member.name))
+                if node.property(member.name) == nil, schema == .always(false) {
+                    fail("additionalProperties", "field \"\(member.name)\" is not allowed")
+                } else {
+                    check(member.value, schema)
+                }
+                path.removeLast()
+            }
+            for (trigger, dependents) in node.dependentRequired where object[trigger] != nil {
+                for dependent in dependents where object[dependent] == nil {
+                    fail("dependentRequired", "\"\(dependent)\" is required when \"\(trigger)\" is present")
+                }
+            }
+            for (trigger, schema) in node.dependentSchemas where object[trigger] != nil {
+                check(.object(object), schema)
+            }
+        }
+    }
+}
+
+/// Compiled `pattern` keywords of one document. Regex values are immutable once built;
+/// the box only exists because `Regex<AnyRegexOutput>` is not declared Sendable.
+private final class PatternCache: @unchecked Sendable {
+    private let compiled: [String: Regex<AnyRegexOutput>]
+
+    init(document: SchemaDocument) {
+        var patterns = Set<String>()
+        func collect(_ schema: JSONSchema) {
+            guard case .node(let node) = schema else { return }
+            if let pattern = node.pattern { patterns.insert(pattern) }
+            node.properties.forEach { collect($0.schema) }
+            node.prefixItems.forEach(collect)
+            node.items.map(collect)
+            node.additionalProperties.map(collect)
+            node.dependentSchemas.values.forEach(collect)
+            (node.allOf ?? []).forEach(collect)
+            (node.anyOf ?? []).forEach(collect)
+            (node.oneOf ?? []).forEach(collect)
+            node.not.map(collect)
+        }
+        collect(document.root)
+        document.definitions.values.forEach(collect)
+        var compiled: [String: Regex<AnyRegexOutput>] = [:]
+        for pattern in patterns {
+            compiled[pattern] = try? Regex(pattern)
+        }
+        self.compiled = compiled
+    }
+
+    func matches(_ pattern: String, _ text: String) -> Bool {
+        guard let regex = compiled[pattern] else { return false }
+        return (try? regex.firstMatch(in: text)) != nil
+    }
+}
