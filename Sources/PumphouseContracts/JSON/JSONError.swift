@@ -16,6 +16,11 @@ public struct JSONError: Error, Sendable, Hashable, CustomStringConvertible {
     public let reason: Reason
     public let offset: Int
 
+    public init(reason: Reason, offset: Int) {
+        self.reason = reason
+        self.offset = offset
+    }
+
     public var description: String {
         let what = switch reason {
         case .unexpectedEnd: "unexpected end of input"

@@ -78,6 +78,20 @@ private struct Walk {
     // MARK: Node comparison
 
     mutating func compareNodes(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        // A writer value satisfies one of the writer's alternatives, so each alternative
+        // must be acceptable to the whole reader. (The writer's sibling keywords only
+        // narrow what it produces; ignoring them can only over-report, never miss.)
+        if let alternatives = w.anyOf ?? w.oneOf {
+            let keyword = w.anyOf != nil ? "anyOf" : "oneOf"
+            for (index, alternative) in alternatives.enumerated() where !accepts(writer: alternative, reader: .node(r)) {
+                report(path, "SUM_TYPE_NARROWED", "alternative \(index) of the writing schema's \(keyword) is no longer accepted")
+            }
+            return
+        }
+        // A writer value satisfies every part of an allOf: one part the reader accepts is enough.
+        if let parts = w.allOf, r.allOf == nil, parts.contains(where: { accepts(writer: $0, reader: .node(r)) }) {
+            return
+        }
         compareCombinators(w, r, at: path)
         let produced = Self.types(w.types)
         let accepted = Self.types(r.types)
@@ -315,24 +329,11 @@ private struct Walk {
     // MARK: allOf / anyOf / oneOf / not
 
     mutating func compareCombinators(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
-        let writerSum = w.anyOf ?? w.oneOf
-        let readerSum = r.anyOf ?? r.oneOf
-        let readerSumKeyword = r.anyOf != nil ? "anyOf" : "oneOf"
-        switch (writerSum, readerSum) {
-        case (nil, nil): break
-        case (let alternatives?, nil):
-            // Every value the writer allows satisfies one of its alternatives.
-            for (index, alternative) in alternatives.enumerated() where !accepts(writer: alternative, reader: .node(Self.withoutCombinators(r))) {
-                report(path, "SUM_TYPE_NARROWED", "alternative \(index) of the previous \(w.anyOf != nil ? "anyOf" : "oneOf") is no longer accepted")
-            }
-        case (nil, let alternatives?):
+        if let alternatives = r.anyOf ?? r.oneOf {
+            let keyword = r.anyOf != nil ? "anyOf" : "oneOf"
             let writer = JSONSchema.node(Self.withoutCombinators(w))
             if !alternatives.contains(where: { accepts(writer: writer, reader: $0) }) {
-                report(path + "/\(readerSumKeyword)", "COMBINED_TYPE_CHANGED", "became a \(readerSumKeyword) none of whose alternatives accepts the previous schema")
-            }
-        case (let old?, let new?):
-            for (index, alternative) in old.enumerated() where !new.contains(where: { accepts(writer: alternative, reader: $0) }) {
-                report(path + "/\(readerSumKeyword)", "SUM_TYPE_NARROWED", "alternative \(index) of the previous schema is no longer accepted by any alternative")
+                report(path + "/\(keyword)", "COMBINED_TYPE_CHANGED", "became a \(keyword) none of whose alternatives accepts the previous schema")
             }
         }
         if let readerAll = r.allOf {

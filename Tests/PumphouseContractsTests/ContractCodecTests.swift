@@ -1,0 +1,120 @@
+import PropertyBased
+import PumphouseContracts
+import Testing
+
+@Suite("Contract codec")
+struct ContractCodecTests {
+    let codec = ContractCodec()
+
+    @Test("any valid contract survives encode and decode unchanged")
+    func roundTrip() async {
+        await propertyCheck(count: 500, input: Gen<UInt64>.value(in: 0 ... .max)) { seed in
+            let contract = RandomContracts.contract(seed: seed)
+            do {
+                let encoded = try codec.encode(contract)
+                #expect(encoded.key == Array(contract.key.utf8))
+                let decoded = try codec.decode(key: encoded.key, value: encoded.value, headers: encoded.headers.map { ($0.name, $0.value) })
+                #expect(decoded == contract, "seed \(seed)")
+                // Headers are optional: the body alone is authoritative.
+                #expect(try codec.decode(key: encoded.key, value: encoded.value) == contract, "seed \(seed)")
+            } catch {
+                Issue.record("seed \(seed): \(error)")
+            }
+        }
+    }
+
+    @Test("any JSON value survives write and parse")
+    func jsonRoundTrip() async {
+        await propertyCheck(count: 500, input: Gen<UInt64>.value(in: 0 ... .max)) { seed in
+            var rng = SplitMix(state: seed)
+            let value = RandomContracts.json(&rng)
+            do {
+                let parsed = try JSONParser().parse(try JSONWriter.encode(value))
+                #expect(parsed == value, "seed \(seed)")
+            } catch {
+                Issue.record("seed \(seed): \(error)")
+            }
+        }
+    }
+
+    @Test("headers carry the routing fields")
+    func headers() throws {
+        let contract = Contract(
+            name: try ContractName("ticketing.Seat"), version: 3, action: .update, key: "A-12", origin: "unit-7",
+            sequence: 42, baseVersion: 5, eventTime: 1_763_700_000_000, fields: JSONObject(["status": .string("held")])
+        )
+        let headers = Dictionary(uniqueKeysWithValues: try codec.encode(contract).headers.map { ($0.name, String(decoding: $0.value, as: UTF8.self)) })
+        #expect(headers == ["ph-contract": "ticketing.Seat", "ph-version": "3", "ph-action": "update", "ph-origin": "unit-7", "ph-seq": "42"])
+    }
+
+    static let valid = Array(#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0,"fields":{"id":"a"}}"#.utf8)
+
+    @Test("bad input gets a typed error naming what is wrong", arguments: [
+        (#"{"contract":"bench.Account","version":1"#, "invalid-json", "unexpected end"),
+        (#"[1,2]"#, "invalid-envelope", "must be a JSON object"),
+        (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":1}"#, "invalid-envelope", "\"eventTime\": is missing"),
+        (#"{"contract":"bench.Account","version":"1","action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "must be an integer"),
+        (#"{"contract":"bench.Account","version":1,"action":"upsert","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "not add, update or delete"),
+        (#"{"contract":"Bench","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "not a contract name"),
+        (#"{"contract":"bench.Account","version":0,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "must be 1 or more"),
+        (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":-1,"eventTime":0}"#, "invalid-envelope", "must not be negative"),
+        (#"{"contract":"bench.Account","version":1,"action":"delete","key":"a","origin":"u","seq":1,"eventTime":0,"fields":{"x":1}}"#, "invalid-envelope", "carries no fields"),
+        (#"{"contract":"bench.Account","version":1,"action":"update","key":"a","origin":"u","seq":1,"eventTime":0,"deltas":{"n":"x"}}"#, "invalid-envelope", "must be a number"),
+        (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0,"id":"a"}"#, "invalid-envelope", "belong under \"fields\""),
+        (#"{"contract":"bench.Account","contract":"x.Y","version":1}"#, "invalid-json", "duplicate member"),
+        (#"{"contract":"bench.Account","version":1,"action":"add","key":"b","origin":"u","seq":1,"eventTime":0}"#, "key-mismatch", "differs from the contract's key"),
+    ])
+    func badInput(body: String, code: String, mentions: String) throws {
+        let error = try #require(throws: ContractError.self) {
+            try codec.decode(key: Array("a".utf8), value: Array(body.utf8))
+        }
+        #expect(error.code == code, "\(error)")
+        #expect(error.description.contains(mentions), "\(error)")
+    }
+
+    @Test("invalid UTF-8 is rejected, not replaced")
+    func invalidUTF8() throws {
+        var body = Array(#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u"#.utf8)
+        body += [0xC3, 0x28]
+        body += Array(#"","seq":1,"eventTime":0}"#.utf8)
+        let error = try #require(throws: ContractError.self) { try codec.decode(key: Array("a".utf8), value: body) }
+        #expect(error.code == "invalid-utf8")
+    }
+
+    @Test("oversize bodies are rejected before parsing, and when encoding")
+    func oversize() throws {
+        let small = ContractCodec(maxBytes: 64)
+        let error = try #require(throws: ContractError.self) { try small.decode(key: Array("a".utf8), value: Self.valid) }
+        #expect(error == .oversize(bytes: Self.valid.count, limit: 64))
+        let contract = Contract(name: try ContractName("bench.Account"), version: 1, action: .add, key: "a", origin: "u", sequence: 1, eventTime: 0,
+                                fields: JSONObject(["owner": .string(String(repeating: "x", count: 100))]))
+        let encodeError = try #require(throws: ContractError.self) { try small.encode(contract) }
+        guard case .oversize(let bytes, 64) = encodeError else {
+            Issue.record("expected oversize, got \(encodeError)")
+            return
+        }
+        #expect(bytes > 100)
+    }
+
+    @Test("headers that contradict the body are rejected")
+    func headerMismatch() throws {
+        let error = try #require(throws: ContractError.self) {
+            try codec.decode(key: Array("a".utf8), value: Self.valid, headers: [("ph-version", Array("2".utf8))])
+        }
+        #expect(error == .headerMismatch(header: "ph-version", headerValue: "2", bodyValue: "1"))
+    }
+
+    @Test("a tombstone is not a contract")
+    func tombstone() throws {
+        let error = try #require(throws: ContractError.self) { try codec.decode(key: Array("a".utf8), value: nil) }
+        #expect(error.code == "invalid-envelope")
+    }
+
+    @Test("NaN cannot be encoded")
+    func nan() throws {
+        let contract = Contract(name: try ContractName("bench.Account"), version: 1, action: .add, key: "a", origin: "u", sequence: 1, eventTime: 0,
+                                fields: JSONObject(["x": .double(.nan)]))
+        let error = try #require(throws: ContractError.self) { try codec.encode(contract) }
+        #expect(error.code == "invalid-json")
+    }
+}

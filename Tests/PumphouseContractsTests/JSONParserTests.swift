@@ -1,0 +1,40 @@
+import PumphouseContracts
+import Testing
+
+@Suite("JSON parser strictness")
+struct JSONParserTests {
+    @Test("rejects what RFC 8259 rejects", arguments: [
+        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "1e", "+1", "NaN", "Infinity", "tru", "nul",
+        "\"unterminated", "\"bad \\x escape\"", "\"\\ud800\"", "\"\\udc00\"", "\"tab\there\"", "{\"a\" 1}", "[1 2]", "1 2", "{a:1}",
+    ])
+    func rejects(text: String) {
+        #expect(throws: JSONError.self) { try JSONParser().parse(text) }
+    }
+
+    @Test("accepts and decodes edge values")
+    func accepts() throws {
+        #expect(try JSONParser().parse("-9223372036854775808") == .int(.min))
+        #expect(try JSONParser().parse("9223372036854775808") == .double(9_223_372_036_854_775_808))
+        #expect(try JSONParser().parse("\"\\ud834\\udd1e\"") == .string("𝄞"))
+        #expect(try JSONParser().parse(" [ 1.5e3 , -0 , true ] ") == .array([.double(1500), .int(0), .bool(true)]))
+        #expect(try JSONParser().parse("{}") == .object(JSONObject()))
+    }
+
+    @Test("bounds depth and size")
+    func limits() {
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONError(reason: .tooDeep(limit: 64), offset: 64)) { try JSONParser().parse(deep) }
+        #expect(throws: JSONError(reason: .tooLarge(limit: 4), offset: 4)) { try JSONParser(maxBytes: 4).parse("[1,2,3]") }
+    }
+
+    @Test("no input crashes the parser")
+    func fuzz() {
+        var rng = SplitMix(state: 7)
+        let pieces = ["{", "}", "[", "]", "\"", "\\", ":", ",", "1", "-", "e", ".", "true", "null", "\\u00", "é", " "]
+        for _ in 0..<5_000 {
+            var bytes = Array((0..<Int.random(in: 0...24, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined().utf8)
+            if Bool.random(using: &rng), !bytes.isEmpty { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            _ = try? JSONParser().parse(bytes)
+        }
+    }
+}
