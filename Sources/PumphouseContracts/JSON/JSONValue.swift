@@ -108,3 +108,9 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
 
     mutating func reserveCapacity(_ n: Int) { members.reserveCapacity(n) }
 }
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(elements.map { Member(name: $0.0, value: $0.1) })
+    }
+}

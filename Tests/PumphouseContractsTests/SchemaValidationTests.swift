@@ -1,0 +1,71 @@
+import PumphouseContracts
+import Testing
+
+@Suite("Schema parsing and payload validation")
+struct SchemaValidationTests {
+    static func schema(_ text: String) throws -> SchemaDocument {
+        try SchemaParser().parse(Array(text.utf8))
+    }
+
+    @Test("keywords outside the subset are rejected with their pointer", arguments: [
+        (#"{"type":"object","patternProperties":{"^x":{}}}"#, "/patternProperties"),
+        (#"{"properties":{"a":{"if":{}}}}"#, "/properties/a/if"),
+        (#"{"requried":["a"]}"#, "/requried"),
+        (#"{"$ref":"https://example.com/s.json"}"#, "/$ref"),
+        (##"{"$ref":"#/$defs/Missing"}"##, ""),
+        (#"{"type":"strin"}"#, "/type"),
+        (#"{"maximum":10,"exclusiveMaximum":true}"#, "/exclusiveMaximum"),
+        (#"{"pattern":"(unclosed"}"#, "/pattern"),
+        (#"{"multipleOf":0}"#, "/multipleOf"),
+        (#"{"$schema":"http://json-schema.org/draft-04/schema#"}"#, "/$schema"),
+        (#"{"items":{"type":"string"},"additionalItems":false}"#, "/additionalItems"),
+        (#"[]"#, ""),
+    ])
+    func rejected(text: String, pointer: String) throws {
+        let error = try #require(throws: SchemaError.self) { try Self.schema(text) }
+        #expect(error.pointer == pointer, "\(error)")
+    }
+
+    static let account = #"""
+    {"type":"object","additionalProperties":false,"required":["id","balance"],
+     "properties":{"id":{"type":"string","minLength":1},"balance":{"type":"integer","minimum":0},
+                   "tags":{"type":"array","items":{"type":"string"},"uniqueItems":true,"maxItems":2},
+                   "kind":{"oneOf":[{"const":"a"},{"const":"b"}]},"code":{"type":"string","pattern":"^[A-Z]{3}$"},
+                   "rate":{"type":"number","multipleOf":0.01,"exclusiveMaximum":1}}}
+    """#
+
+    @Test("valid payloads pass")
+    func valid() throws {
+        let validator = SchemaValidator(document: try Self.schema(Self.account))
+        let payload = try JSONParser().parse(#"{"id":"a","balance":0,"tags":["x","y"],"kind":"b","code":"EUR","rate":0.25}"#)
+        #expect(validator.validate(payload).isEmpty)
+    }
+
+    @Test("each violation is reported with its pointer and keyword", arguments: [
+        (#"{"balance":1}"#, "", "required"),
+        (#"{"id":"a","balance":"1"}"#, "/balance", "type"),
+        (#"{"id":"a","balance":1.5}"#, "/balance", "type"),
+        (#"{"id":"a","balance":-1}"#, "/balance", "minimum"),
+        (#"{"id":"","balance":1}"#, "/id", "minLength"),
+        (#"{"id":"a","balance":1,"extra":true}"#, "/extra", "additionalProperties"),
+        (#"{"id":"a","balance":1,"tags":["x","x"]}"#, "/tags", "uniqueItems"),
+        (#"{"id":"a","balance":1,"tags":["x","y","z"]}"#, "/tags", "maxItems"),
+        (#"{"id":"a","balance":1,"tags":[1]}"#, "/tags/0", "type"),
+        (#"{"id":"a","balance":1,"kind":"c"}"#, "/kind", "oneOf"),
+        (#"{"id":"a","balance":1,"code":"eur"}"#, "/code", "pattern"),
+        (#"{"id":"a","balance":1,"rate":0.255}"#, "/rate", "multipleOf"),
+        (#"{"id":"a","balance":1,"rate":1}"#, "/rate", "exclusiveMaximum"),
+    ])
+    func invalid(payload: String, pointer: String, keyword: String) throws {
+        let validator = SchemaValidator(document: try Self.schema(Self.account))
+        let issues = validator.validate(try JSONParser().parse(payload))
+        #expect(issues.contains { $0.pointer == pointer && $0.keyword == keyword }, "\(issues)")
+    }
+
+    @Test("a hostile payload yields a bounded report")
+    func boundedReport() throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"type":"array","items":{"type":"string"}}"#))
+        let payload = JSONValue.array(Array(repeating: .int(1), count: 10_000))
+        #expect(validator.validate(payload).count == 20)
+    }
+}
