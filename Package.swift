@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // Thin C layers. Debian's headers are the compile-time contract; the runtime
@@ -84,3 +85,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Benchmarks run with `make bench` (`swift package benchmark`), never as tests.
+package.targets += [
+    .executableTarget(
+        name: "ContractCodecBenchmarks",
+        dependencies: [
+            "PumphouseContracts",
+            .product(name: "Benchmark", package: "benchmark"),
+        ],
+        path: "Benchmarks/ContractCodecBenchmarks",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+]

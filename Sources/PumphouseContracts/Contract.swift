@@ -95,19 +95,35 @@ public struct ContractName: Sendable, Hashable, Comparable, CustomStringConverti
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// Checked on bytes: Character-level checks cost more than decoding the rest of
+    /// the message, and names are ASCII by rule.
     static func problem(_ text: String) -> String? {
-        let segments = text.split(separator: ".", omittingEmptySubsequences: false)
         let rule = "use lower-case domain segments and an UpperCamel entity, e.g. \"ticketing.Seat\""
-        guard segments.count >= 2, text.utf8.count <= 200 else { return "\"\(text)\" is not a contract name: \(rule)" }
-        for domain in segments.dropLast() {
-            guard let first = domain.first, first.isASCII, first.isLowercase,
-                  domain.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") })
-            else { return "\"\(text)\" has an invalid domain segment \"\(domain)\": \(rule)" }
+        let utf8 = text.utf8
+        guard utf8.count <= 200, let lastDot = utf8.lastIndex(of: UInt8(ascii: ".")) else {
+            return "\"\(text)\" is not a contract name: \(rule)"
         }
-        let entity = segments.last!
-        guard let first = entity.first, first.isASCII, first.isUppercase,
-              entity.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
-        else { return "\"\(text)\" has an invalid entity \"\(entity)\": \(rule)" }
+        func isLower(_ b: UInt8) -> Bool { b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z") }
+        func isUpper(_ b: UInt8) -> Bool { b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") }
+        func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+        var segmentStart = utf8.startIndex
+        var index = utf8.startIndex
+        while index <= lastDot {
+            let byte = utf8[index]
+            if byte == UInt8(ascii: ".") {
+                guard index > segmentStart, isLower(utf8[segmentStart]) else {
+                    return "\"\(text)\" has an invalid domain segment \"\(String(decoding: utf8[segmentStart..<index], as: UTF8.self))\": \(rule)"
+                }
+                segmentStart = utf8.index(after: index)
+            } else if !(isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")) {
+                return "\"\(text)\" has an invalid domain segment containing \"\(Character(Unicode.Scalar(byte)))\": \(rule)"
+            }
+            index = utf8.index(after: index)
+        }
+        let entity = utf8[utf8.index(after: lastDot)...]
+        guard let first = entity.first, isUpper(first), entity.allSatisfy({ isUpper($0) || isLower($0) || isDigit($0) }) else {
+            return "\"\(text)\" has an invalid entity \"\(String(decoding: entity, as: UTF8.self))\": \(rule)"
+        }
         return nil
     }
 }

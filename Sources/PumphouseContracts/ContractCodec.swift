@@ -137,19 +137,21 @@ public struct ContractCodec: Sendable {
             return o
         }
         for member in body {
-            switch member.name {
-            case "contract": name = try string(member)
-            case "version": version = try integer(member)
-            case "action": action = try string(member)
-            case "key": key = try string(member)
-            case "origin": origin = try string(member)
-            case "seq": sequence = try integer(member)
-            case "baseVersion": baseVersion = try integer(member)
-            case "eventTime": eventTime = try integer(member)
-            case "traceparent": trace = try string(member)
-            case "fields": fields = try object(member)
-            case "deltas": deltas = try object(member)
-            default:
+            // Dispatch by length and first byte, then one comparison: a `switch` over
+            // eleven string literals costs more than parsing the member.
+            switch EnvelopeMember(member.name) {
+            case .contract: name = try string(member)
+            case .version: version = try integer(member)
+            case .action: action = try string(member)
+            case .key: key = try string(member)
+            case .origin: origin = try string(member)
+            case .seq: sequence = try integer(member)
+            case .baseVersion: baseVersion = try integer(member)
+            case .eventTime: eventTime = try integer(member)
+            case .traceparent: trace = try string(member)
+            case .fields: fields = try object(member)
+            case .deltas: deltas = try object(member)
+            case nil:
                 throw ContractError.invalidEnvelope(member: member.name, problem: "is not an envelope member; entity fields belong under \"fields\"")
             }
         }
@@ -200,5 +202,45 @@ public struct ContractCodec: Sendable {
                 throw ContractError.headerMismatch(header: header.name, headerValue: actual, bodyValue: expected)
             }
         }
+    }
+}
+
+/// The body's envelope members, recognised by length and bytes.
+enum EnvelopeMember: CaseIterable {
+    case contract, version, action, key, origin, seq, baseVersion, eventTime, traceparent, fields, deltas
+
+    var name: String {
+        switch self {
+        case .contract: "contract"
+        case .version: "version"
+        case .action: "action"
+        case .key: "key"
+        case .origin: "origin"
+        case .seq: "seq"
+        case .baseVersion: "baseVersion"
+        case .eventTime: "eventTime"
+        case .traceparent: "traceparent"
+        case .fields: "fields"
+        case .deltas: "deltas"
+        }
+    }
+
+    init?(_ name: String) {
+        let candidate: EnvelopeMember? = switch (name.utf8.count, name.utf8.first) {
+        case (3, UInt8(ascii: "k")): .key
+        case (3, UInt8(ascii: "s")): .seq
+        case (6, UInt8(ascii: "a")): .action
+        case (6, UInt8(ascii: "o")): .origin
+        case (6, UInt8(ascii: "f")): .fields
+        case (6, UInt8(ascii: "d")): .deltas
+        case (7, _): .version
+        case (8, _): .contract
+        case (9, _): .eventTime
+        case (11, UInt8(ascii: "b")): .baseVersion
+        case (11, UInt8(ascii: "t")): .traceparent
+        default: nil
+        }
+        guard let candidate, candidate.name == name else { return nil }
+        self = candidate
     }
 }

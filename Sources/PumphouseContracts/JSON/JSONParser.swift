@@ -94,13 +94,19 @@ private struct Cursor {
             index += 1
             return object
         }
-        object.reserveCapacity(8)
+        object.reserveCapacity(16)
+        // A 64-bit filter on (length, first byte, last byte): the linear duplicate scan
+        // runs only when a name might repeat one seen before.
+        var seen: UInt64 = 0
         while true {
             skipWhitespace()
             let nameOffset = index
             guard try peek() == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(bytes[index])) }
             let name = try string()
-            if object.contains(where: { $0.name == name }) { throw fail(.duplicateMember(name), at: nameOffset) }
+            let utf8 = name.utf8
+            let bit: UInt64 = 1 << ((UInt64(utf8.count) &* 31 &+ UInt64(utf8.first ?? 0) &* 7 &+ UInt64(utf8.last ?? 0)) & 63)
+            if seen & bit != 0, object.contains(where: { $0.name == name }) { throw fail(.duplicateMember(name), at: nameOffset) }
+            seen |= bit
             skipWhitespace()
             guard try peek() == UInt8(ascii: ":") else { throw fail(.unexpectedByte(bytes[index])) }
             index += 1
@@ -143,15 +149,18 @@ private struct Cursor {
     mutating func string() throws(JSONError) -> String {
         index += 1
         let start = index
-        // Fast path: no escapes; validate UTF-8 once for the whole run.
+        var ascii = true
+        // Fast path: no escapes; ASCII needs no further check, anything else is
+        // validated once for the whole run.
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                guard let text = String(validating: run, as: UTF8.self) else { throw fail(.invalidUTF8, at: start) }
-                return text
+                guard ascii || UTF8Validation.isValid(run) else { throw fail(.invalidUTF8, at: start) }
+                return String(decoding: run, as: UTF8.self)
             }
+            ascii = ascii && byte < 0x80
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw fail(.unexpectedByte(byte)) }
             index += 1
@@ -167,8 +176,9 @@ private struct Cursor {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let text = String(validating: scratch, as: UTF8.self) else { throw fail(.invalidUTF8, at: start) }
-                return text
+                let valid = scratch.withUnsafeBufferPointer { UTF8Validation.isValid($0) }
+                guard valid else { throw fail(.invalidUTF8, at: start) }
+                return String(decoding: scratch, as: UTF8.self)
             case UInt8(ascii: "\\"):
                 index += 1
                 guard index < bytes.count else { throw fail(.unexpectedEnd) }
@@ -274,5 +284,44 @@ private struct Cursor {
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let double = Double(text), double.isFinite else { throw fail(.invalidNumber, at: start) }
         return .double(double)
+    }
+}
+
+/// Strict UTF-8 validation (RFC 3629): no overlong forms, no surrogates, nothing above
+/// U+10FFFF. `String(decoding:)` would silently replace such bytes, and the standard
+/// library's validating initializer is not specialized for buffers, so this is faster.
+enum UTF8Validation {
+    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b0 = bytes[i]
+            if b0 < 0x80 {
+                i += 1
+                continue
+            }
+            func continuation(_ offset: Int) -> UInt8? {
+                guard i + offset < n, bytes[i + offset] & 0xC0 == 0x80 else { return nil }
+                return bytes[i + offset]
+            }
+            switch b0 {
+            case 0xC2...0xDF:
+                guard continuation(1) != nil else { return false }
+                i += 2
+            case 0xE0...0xEF:
+                guard let b1 = continuation(1), continuation(2) != nil else { return false }
+                if b0 == 0xE0 && b1 < 0xA0 { return false }  // overlong
+                if b0 == 0xED && b1 > 0x9F { return false }  // surrogate
+                i += 3
+            case 0xF0...0xF4:
+                guard let b1 = continuation(1), continuation(2) != nil, continuation(3) != nil else { return false }
+                if b0 == 0xF0 && b1 < 0x90 { return false }  // overlong
+                if b0 == 0xF4 && b1 > 0x8F { return false }  // above U+10FFFF
+                i += 4
+            default:
+                return false
+            }
+        }
+        return true
     }
 }

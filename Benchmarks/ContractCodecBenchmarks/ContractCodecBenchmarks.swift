@@ -1,0 +1,58 @@
+import Benchmark
+import PumphouseContracts
+
+/// A 10-field contract shaped like a real entity: strings, integers, a double, a
+/// boolean and a null, with an update's worth of envelope around it.
+let sample = Contract(
+    name: try! ContractName("bench.Account"),
+    version: 2,
+    action: .add,
+    key: "acc-000123",
+    origin: "unit-7f3a",
+    sequence: 1_234_567,
+    baseVersion: 41,
+    eventTime: 1_763_700_000_000,
+    traceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    fields: [
+        "id": .string("acc-000123"),
+        "owner": .string("Ada Lovelace"),
+        "balance": .int(1_250_000),
+        "currency": .string("EUR"),
+        "status": .string("open"),
+        "updatedAt": .int(1_763_700_000_000),
+        "rate": .double(0.0375),
+        "vip": .bool(true),
+        "note": .null,
+        "branch": .string("LDN-01"),
+    ]
+)
+
+let codec = ContractCodec()
+let encoded = try! codec.encode(sample)
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .instructions],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(3)
+    )
+
+    Benchmark("Contract encode+decode (10 fields)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let bytes = try codec.encode(sample)
+            blackHole(try codec.decode(key: bytes.key, value: bytes.value))
+        }
+    }
+
+    Benchmark("Contract encode (10 fields)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try codec.encode(sample))
+        }
+    }
+
+    Benchmark("Contract decode (10 fields)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try codec.decode(key: encoded.key, value: encoded.value))
+        }
+    }
+}
