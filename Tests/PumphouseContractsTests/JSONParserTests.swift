@@ -20,6 +20,26 @@ struct JSONParserTests {
         #expect(try JSONParser().parse("{}") == .object(JSONObject()))
     }
 
+    @Test("strict UTF-8: overlong forms, surrogates, out-of-range and truncated sequences are rejected", arguments: [
+        [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xF0, 0x80, 0x80, 0xAF],  // overlong "/"
+        [0xED, 0xA0, 0x80],  // UTF-16 surrogate U+D800
+        [0xF4, 0x90, 0x80, 0x80],  // above U+10FFFF
+        [0xF5, 0x80, 0x80, 0x80], [0xFF],  // never valid lead bytes
+        [0xE2, 0x82], [0xC3],  // truncated
+        [0x80],  // lone continuation
+    ] as [[UInt8]])
+    func invalidUTF8(sequence: [UInt8]) throws {
+        let bytes = Array("\"a".utf8) + sequence + Array("b\"".utf8)
+        let error = try #require(throws: JSONError.self) { try JSONParser().parse(bytes) }
+        #expect(error.reason == .invalidUTF8)
+    }
+
+    @Test("valid multi-byte UTF-8 at every length is accepted")
+    func validUTF8() throws {
+        let text = "é€𝄞\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{10FFFF}"
+        #expect(try JSONParser().parse("\"\(text)\"") == .string(text))
+    }
+
     @Test("bounds depth and size")
     func limits() {
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)

@@ -248,7 +248,7 @@ public struct SchemaRepository: Sendable {
                 continue
             }
             if Array(current) != published {
-                problems.append(SchemaProblem(contract: contract, version: version, rule: "PUBLISHED_VERSION_EDITED", message: "v\(version) differs from \(ref); published versions are immutable, add v\(version + 1) instead"))
+                problems.append(SchemaProblem(contract: contract, version: version, rule: "PUBLISHED_VERSION_EDITED", message: "v\(version) differs from \(ref); published versions are immutable; add a new version instead"))
             }
         }
         return problems
