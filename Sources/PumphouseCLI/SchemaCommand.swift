@@ -35,19 +35,18 @@ struct SchemaCommand: AsyncParsableCommand {
             let newSchema = try Self.load(new)
             let issues = SchemaCompatibility().check(old: oldSchema, new: newSchema, mode: mode)
             if json {
-                let report: JSONValue = .object(JSONObject([
-                    .init(name: "compatible", value: .bool(issues.isEmpty)),
-                    .init(name: "mode", value: .string(mode.rawValue)),
-                    .init(name: "issues", value: .array(issues.map { issue in
-                        .object(JSONObject([
-                            .init(name: "direction", value: .string(issue.direction.rawValue)),
-                            .init(name: "pointer", value: .string(issue.pointer)),
-                            .init(name: "rule", value: .string(issue.rule)),
-                            .init(name: "message", value: .string(issue.message)),
-                        ]))
-                    })),
+                try printJSON(.object([
+                    "compatible": .bool(issues.isEmpty),
+                    "mode": .string(mode.rawValue),
+                    "issues": .array(issues.map { issue in
+                        .object([
+                            "direction": .string(issue.direction.rawValue),
+                            "pointer": .string(issue.pointer),
+                            "rule": .string(issue.rule),
+                            "message": .string(issue.message),
+                        ])
+                    }),
                 ]))
-                print(String(decoding: try JSONWriter.encode(report), as: UTF8.self))
             } else if issues.isEmpty {
                 print("compatible (\(mode)): \(new) can replace \(old)")
             } else {
@@ -88,16 +87,15 @@ struct SchemaCommand: AsyncParsableCommand {
             let repository = SchemaRepository(directory: directory)
             let problems = repository.check(againstGitRef: against)
             if json {
-                let report: JSONValue = .array(problems.map { problem in
-                    .object(JSONObject([
-                        .init(name: "contract", value: .string(problem.contract)),
-                        .init(name: "version", value: problem.version.map { .int(Int64($0)) } ?? .null),
-                        .init(name: "pointer", value: .string(problem.pointer)),
-                        .init(name: "rule", value: .string(problem.rule)),
-                        .init(name: "message", value: .string(problem.message)),
-                    ]))
-                })
-                print(String(decoding: try JSONWriter.encode(report), as: UTF8.self))
+                try printJSON(.array(problems.map { problem in
+                    .object([
+                        "contract": .string(problem.contract),
+                        "version": problem.version.map { .int(Int64($0)) } ?? .null,
+                        "pointer": .string(problem.pointer),
+                        "rule": .string(problem.rule),
+                        "message": .string(problem.message),
+                    ])
+                }))
             } else if problems.isEmpty {
                 let count = (try? repository.load().contracts.count) ?? 0
                 print("schemas ok: \(count) contract(s) in \(directory)")
@@ -108,6 +106,11 @@ struct SchemaCommand: AsyncParsableCommand {
             if !problems.isEmpty { throw ExitCode(1) }
         }
     }
+}
+
+/// Machine-readable output: one JSON document on stdout.
+func printJSON(_ value: JSONValue) throws {
+    print(String(decoding: try JSONWriter.encode(value), as: UTF8.self))
 }
 
 /// A usage or input error: reported on stderr, exit status 2.
