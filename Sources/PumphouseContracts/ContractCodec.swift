@@ -1,9 +1,12 @@
 /// A contract as Kafka carries it: the entity key as message key, the JSON body as
 /// value, and the routing fields repeated as headers.
+///
+/// Key and header values are text by definition (their UTF-8 bytes go on the wire), and
+/// as Strings they share the contract's storage instead of costing one buffer each.
 public struct EncodedContract: Sendable, Hashable {
-    public var key: [UInt8]
+    public var key: String
     public var value: [UInt8]
-    public var headers: [(name: String, value: [UInt8])]
+    public var headers: [(name: String, value: String)]
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.key == rhs.key && lhs.value == rhs.value
@@ -80,15 +83,15 @@ public struct ContractCodec: Sendable {
         guard writer.bytes.count <= maxBytes else {
             throw ContractError.oversize(bytes: writer.bytes.count, limit: maxBytes)
         }
-        var headers: [(name: String, value: [UInt8])] = [
-            (Header.contract, Array(contract.name.rawValue.utf8)),
-            (Header.version, Array(String(contract.version).utf8)),
-            (Header.action, Array(contract.action.rawValue.utf8)),
-            (Header.origin, Array(contract.origin.utf8)),
-            (Header.sequence, Array(String(contract.sequence).utf8)),
-        ]
-        if let trace = contract.traceParent { headers.append((Header.traceParent, Array(trace.utf8))) }
-        return EncodedContract(key: Array(contract.key.utf8), value: writer.bytes, headers: headers)
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(6)
+        headers.append((Header.contract, contract.name.rawValue))
+        headers.append((Header.version, String(contract.version)))
+        headers.append((Header.action, contract.action.rawValue))
+        headers.append((Header.origin, contract.origin))
+        headers.append((Header.sequence, String(contract.sequence)))
+        if let trace = contract.traceParent { headers.append((Header.traceParent, trace)) }
+        return EncodedContract(key: contract.key, value: writer.bytes, headers: headers)
     }
 
     /// Decodes and checks the envelope. Schema checks (known contract, known version,
@@ -106,9 +109,8 @@ public struct ContractCodec: Sendable {
             throw ContractError.invalidEnvelope(member: "body", problem: "must be a JSON object, not \(root.typeName)")
         }
         let contract = try Self.contract(from: body)
-        let messageKey = key.map { String(decoding: $0, as: UTF8.self) }
-        guard messageKey == contract.key else {
-            throw ContractError.keyMismatch(messageKey: messageKey, contractKey: contract.key)
+        guard let key, key.elementsEqual(contract.key.utf8) else {
+            throw ContractError.keyMismatch(messageKey: key.map { String(decoding: $0, as: UTF8.self) }, contractKey: contract.key)
         }
         try Self.checkHeaders(headers, against: contract)
         return contract

@@ -25,6 +25,9 @@ public final class KafkaAdmin: Sendable {
     }
 
     deinit {
+        // rd_kafka_destroy joins librdkafka's threads; keep that off the caller's thread.
+        let handle = self.handle
+        thread.submit { _ in withExtendedLifetime(handle) {} }
         thread.shutdownGracefully { _ in }
     }
 

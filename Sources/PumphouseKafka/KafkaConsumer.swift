@@ -34,9 +34,12 @@ public final class KafkaConsumer: Sendable {
     }
 
     deinit {
-        // rd_kafka_destroy closes the consumer if `close` was not called; revocations
-        // during that must be released at once.
+        // rd_kafka_destroy closes the consumer if `close` was not called, which blocks
+        // while leaving the group: the last reference is dropped on the consumer's own
+        // thread, and revocations during that are released at once.
         callbacks.beginClosing()
+        let handle = self.handle
+        thread.submit { _ in withExtendedLifetime(handle) {} }
         thread.shutdownGracefully { _ in }
     }
 

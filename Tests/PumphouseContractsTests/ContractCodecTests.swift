@@ -12,11 +12,11 @@ struct ContractCodecTests {
             let contract = RandomContracts.contract(seed: seed)
             do {
                 let encoded = try codec.encode(contract)
-                #expect(encoded.key == Array(contract.key.utf8))
-                let decoded = try codec.decode(key: encoded.key, value: encoded.value, headers: encoded.headers.map { ($0.name, $0.value) })
+                #expect(encoded.key == contract.key)
+                let decoded = try codec.decode(key: Array(encoded.key.utf8), value: encoded.value, headers: encoded.headers.map { ($0.name, Array($0.value.utf8)) })
                 #expect(decoded == contract, "seed \(seed)")
                 // Headers are optional: the body alone is authoritative.
-                #expect(try codec.decode(key: encoded.key, value: encoded.value) == contract, "seed \(seed)")
+                #expect(try codec.decode(key: Array(encoded.key.utf8), value: encoded.value) == contract, "seed \(seed)")
             } catch {
                 Issue.record("seed \(seed): \(error)")
             }
@@ -43,7 +43,7 @@ struct ContractCodecTests {
             name: try ContractName("ticketing.Seat"), version: 3, action: .update, key: "A-12", origin: "unit-7",
             sequence: 42, baseVersion: 5, eventTime: 1_763_700_000_000, fields: JSONObject(["status": .string("held")])
         )
-        let headers = Dictionary(uniqueKeysWithValues: try codec.encode(contract).headers.map { ($0.name, String(decoding: $0.value, as: UTF8.self)) })
+        let headers = Dictionary(uniqueKeysWithValues: try codec.encode(contract).headers.map { ($0.name, $0.value) })
         #expect(headers == ["ph-contract": "ticketing.Seat", "ph-version": "3", "ph-action": "update", "ph-origin": "unit-7", "ph-seq": "42"])
     }
 

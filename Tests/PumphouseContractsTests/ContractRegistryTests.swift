@@ -25,7 +25,7 @@ struct ContractRegistryTests {
     func upcast() throws {
         let registry = try Self.registry()
         let encoded = try ContractCodec().encode(Self.contract(fields: ["sku": .string("sku-1"), "qty": .int(2), "label": .string("Mug"), "price": .int(450)]))
-        let decoded = try registry.decode(key: encoded.key, value: encoded.value)
+        let decoded = try registry.decode(key: Array(encoded.key.utf8), value: encoded.value)
         #expect(decoded.version == 2)
         #expect(decoded.fields == ["sku": .string("sku-1"), "qty": .int(2), "title": .string("Mug"), "price": .string("450"), "currency": .string("EUR")])
     }
@@ -51,7 +51,7 @@ struct ContractRegistryTests {
     func typedErrors(code: String, contract: Contract) throws {
         let registry = try Self.registry()
         let encoded = try ContractCodec().encode(contract)
-        let error = try #require(throws: ContractError.self) { try registry.decode(key: encoded.key, value: encoded.value) }
+        let error = try #require(throws: ContractError.self) { try registry.decode(key: Array(encoded.key.utf8), value: encoded.value) }
         #expect(error.code == code, "\(error)")
     }
 

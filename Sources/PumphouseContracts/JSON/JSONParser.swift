@@ -95,7 +95,7 @@ private struct Cursor {
             return object
         }
         object.reserveCapacity(16)
-        // A 64-bit filter on (length, first byte, last byte): the linear duplicate scan
+        // A 64-bit filter on (length, first byte): the linear duplicate scan
         // runs only when a name might repeat one seen before.
         var seen: UInt64 = 0
         while true {
@@ -104,7 +104,7 @@ private struct Cursor {
             guard try peek() == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(bytes[index])) }
             let name = try string()
             let utf8 = name.utf8
-            let bit: UInt64 = 1 << ((UInt64(utf8.count) &* 31 &+ UInt64(utf8.first ?? 0) &* 7 &+ UInt64(utf8.last ?? 0)) & 63)
+            let bit: UInt64 = 1 << ((UInt64(utf8.count) &* 7 &+ UInt64(utf8.first ?? 0)) & 63)
             if seen & bit != 0, object.contains(where: { $0.name == name }) { throw fail(.duplicateMember(name), at: nameOffset) }
             seen |= bit
             skipWhitespace()
