@@ -32,6 +32,18 @@ let encoded = try! codec.encode(sample)
 /// As a consumer receives it: the key as bytes.
 let receivedKey = Array(encoded.key.utf8)
 
+/// The same 10 fields under a schema with the usual constraints (types, lengths, an
+/// enum, a pattern, a bound), as a writer validates them on intake.
+let validator = SchemaValidator(document: try! SchemaParser().parse(Array(#"""
+    {"type":"object","additionalProperties":false,
+     "required":["id","owner","balance","currency","status","updatedAt"],
+     "properties":{"id":{"type":"string","minLength":1,"maxLength":64},"owner":{"type":"string","maxLength":200},
+       "balance":{"type":"integer"},"currency":{"type":"string","pattern":"^[A-Z]{3}$"},
+       "status":{"enum":["open","frozen","closed"]},"updatedAt":{"type":"integer","minimum":0},
+       "rate":{"type":"number"},"vip":{"type":"boolean"},"note":{"type":["string","null"]},"branch":{"type":"string"}}}
+    """#.utf8)))
+let sampleFields = JSONValue.object(sample.fields)
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal, .instructions],
@@ -55,6 +67,12 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Contract decode (10 fields)") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try codec.decode(key: receivedKey, value: encoded.value))
+        }
+    }
+
+    Benchmark("Payload validation (10 fields)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(validator.isValid(sampleFields))
         }
     }
 }

@@ -262,6 +262,7 @@ public struct SchemaParser: Sendable {
 
     /// JSON pointer escaping (RFC 6901).
     static func escape(_ name: String) -> String {
-        name.replacing("~", with: "~0").replacing("/", with: "~1")
+        guard name.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return name }
+        return name.replacing("~", with: "~0").replacing("/", with: "~1")
     }
 }

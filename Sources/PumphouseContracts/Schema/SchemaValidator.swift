@@ -37,7 +37,7 @@ public struct SchemaValidator: Sendable {
             run.check(.object(JSONObject([JSONObject.Member(name: name, value: value)])), document.root)
             return run.issues
         }
-        run.path.append(SchemaParser.escape(name))
+        run.path.append(name)
         if let schema = root.property(name) {
             run.check(value, schema)
         } else if let rest = root.additionalProperties {
@@ -79,7 +79,8 @@ public struct SchemaValidator: Sendable {
 
         mutating func fail(_ keyword: String, _ message: @autoclosure () -> String) {
             guard !full else { return }
-            let pointer = path.isEmpty ? "" : "/" + path.joined(separator: "/")
+            // Escaped only here: the happy path never pays for pointer syntax.
+            let pointer = path.isEmpty ? "" : "/" + path.map(SchemaParser.escape).joined(separator: "/")
             issues.append(SchemaValidationIssue(pointer: pointer, keyword: keyword, message: message()))
         }
 
@@ -192,7 +193,7 @@ public struct SchemaValidator: Sendable {
             for member in object {
                 let schema = node.property(member.name) ?? node.additionalProperties
                 guard let schema else { continue }
-                path.append(SchemaParser.escape(member.name))
+                path.append(member.name)
                 if node.property(member.name) == nil, schema == .always(false) {
                     fail("additionalProperties", "field \"\(member.name)\" is not allowed")
                 } else {
