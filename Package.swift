@@ -32,9 +32,14 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .target(
+            name: "PumphouseBlocking",
+            dependencies: [.product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .target(
             name: "PumphouseKafka",
             dependencies: [
                 "CRDKafka",
+                "PumphouseBlocking",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -43,6 +48,7 @@ let package = Package(
             name: "PumphousePostgres",
             dependencies: [
                 "CLibPQ",
+                "PumphouseBlocking",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

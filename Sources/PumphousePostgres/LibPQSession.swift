@@ -17,6 +17,12 @@ final class LibPQSession: @unchecked Sendable {
     /// Set between BEGIN and COMMIT/ROLLBACK: a lost connection must not be silently
     /// replaced then.
     private var inTransaction = false
+    /// The session was replaced while a transaction was open; every statement until the
+    /// transaction block ends must fail.
+    private var transactionLost = false
+    /// Session-level advisory locks this session holds; a reconnect silently drops them,
+    /// so the caller is told.
+    private var heldAdvisoryLocks = Set<Int64>()
 
     init(configuration: PostgresConfiguration, logger: Logger) throws(PostgresError) {
         self.logger = logger
@@ -70,6 +76,7 @@ final class LibPQSession: @unchecked Sendable {
     // MARK: Operations
 
     func execute(_ statement: PostgresStatement, operation: String) throws(PostgresError) -> PostgresResult {
+        try Self.checkParameters(statement, operation: operation)
         let conn = try usableConnection(operation: operation)
         let result = withCStrings(statement.parameters) { parameters in
             PQexecParams(conn, statement.sql, Int32(parameters.count), nil, parameters, nil, nil, 0)
@@ -91,15 +98,59 @@ final class LibPQSession: @unchecked Sendable {
     }
 
     func end(commit: Bool, operation: String) throws(PostgresError) {
-        let wasLost = conn.map { PQstatus($0) != CONNECTION_OK } ?? true
+        let wasLost = transactionLost || (conn.map { PQstatus($0) != CONNECTION_OK } ?? true)
         inTransaction = false
+        transactionLost = false
         if wasLost {
             if commit {
                 throw PostgresError(kind: .connectionLost, message: "the connection was lost inside the transaction; the server rolled it back, retry the whole transaction", operation: operation)
             }
             return
         }
-        _ = try executeScript(commit ? "COMMIT" : "ROLLBACK", operation: operation)
+        let result = try executeScript(commit ? "COMMIT" : "ROLLBACK", operation: operation)
+        // A transaction in which a statement failed can only end in a rollback; PostgreSQL
+        // answers COMMIT with the tag ROLLBACK, which must not pass for success.
+        if commit && result.commandTag != "COMMIT" {
+            throw PostgresError(
+                kind: .server, sqlState: .inFailedTransaction,
+                message: "the server rolled the transaction back because a statement in it failed; nothing was written, retry the whole transaction",
+                operation: operation
+            )
+        }
+    }
+
+    func advisoryLock(_ key: Int64, timeoutMilliseconds: Int?, operation: String) throws(PostgresError) -> Bool {
+        let acquired: Bool
+        if let timeoutMilliseconds, inTransaction {
+            // Inside the caller's transaction: bound the wait with a local setting and
+            // put the previous value back, rather than opening or ending a transaction.
+            let previous = try execute(PostgresStatement("SELECT current_setting('lock_timeout')"), operation: operation).scalar(String.self) ?? "0"
+            _ = try execute(PostgresStatement("SELECT set_config('lock_timeout', $1, true)", ["\(timeoutMilliseconds)ms"]), operation: operation)
+            _ = try execute(PostgresStatement("SELECT pg_advisory_lock($1)", [key]), operation: operation)
+            _ = try execute(PostgresStatement("SELECT set_config('lock_timeout', $1, true)", [previous]), operation: operation)
+            acquired = true
+        } else if let timeoutMilliseconds {
+            _ = try executeScript("BEGIN", operation: operation)
+            do throws(PostgresError) {
+                _ = try execute(PostgresStatement("SELECT set_config('lock_timeout', $1, true)", ["\(timeoutMilliseconds)ms"]), operation: operation)
+                _ = try execute(PostgresStatement("SELECT pg_advisory_lock($1)", [key]), operation: operation)
+                _ = try executeScript("COMMIT", operation: operation)
+            } catch {
+                _ = try? executeScript("ROLLBACK", operation: operation)
+                throw error
+            }
+            acquired = true
+        } else {
+            acquired = try execute(PostgresStatement("SELECT pg_try_advisory_lock($1)", [key]), operation: operation).scalar(Bool.self) ?? false
+        }
+        if acquired { heldAdvisoryLocks.insert(key) }
+        return acquired
+    }
+
+    func advisoryUnlock(_ key: Int64, operation: String) throws(PostgresError) -> Bool {
+        let released = try execute(PostgresStatement("SELECT pg_advisory_unlock($1)", [key]), operation: operation).scalar(Bool.self) ?? false
+        heldAdvisoryLocks.remove(key)
+        return released
     }
 
     func copyIn(_ statement: String, payload: [UInt8], operation: String) throws(PostgresError) -> Int {
@@ -128,21 +179,47 @@ final class LibPQSession: @unchecked Sendable {
             }
         }
         guard PQputCopyEnd(conn, failure) == 1 else { throw lost(conn, operation: operation) }
-        let result = try consume(PQgetResult(conn), conn: conn, operation: operation)
+        let outcome: Result<PostgresResult, PostgresError>
+        do {
+            outcome = .success(try consume(PQgetResult(conn), conn: conn, operation: operation))
+        } catch {
+            outcome = .failure(error)
+        }
+        // Read everything the COPY produced, so the connection is idle whatever happened.
         while let extra = PQgetResult(conn) { PQclear(extra) }
-        return result.affectedRows
+        return try outcome.get().affectedRows
     }
 
     func pipeline(_ statements: [PostgresStatement], operation: String) throws(PostgresError) -> [PostgresResult] {
+        for statement in statements { try Self.checkParameters(statement, operation: operation) }
         let conn = try usableConnection(operation: operation)
         // Non-blocking while in pipeline mode: with blocking sends, a large batch can
         // deadlock with the server once both sides' socket buffers are full.
         guard PQenterPipelineMode(conn) == 1 else { throw lost(conn, operation: operation) }
         PQsetnonblocking(conn, 1)
-        defer {
-            PQsetnonblocking(conn, 0)
-            PQexitPipelineMode(conn)
+        do throws(PostgresError) {
+            let results = try runPipeline(conn, statements, operation: operation)
+            try leavePipeline(conn, operation: operation)
+            return results
+        } catch {
+            try? leavePipeline(conn, operation: operation)
+            throw error
         }
+    }
+
+    /// Leaves pipeline mode; if results are still pending (an error mid-batch), the
+    /// session cannot be trusted any more and is replaced, and an open transaction on it
+    /// is marked lost.
+    private func leavePipeline(_ conn: OpaquePointer, operation: String) throws(PostgresError) {
+        PQsetnonblocking(conn, 0)
+        if PQexitPipelineMode(conn) == 1 { return }
+        PQreset(conn)
+        if inTransaction { transactionLost = true }
+        heldAdvisoryLocks.removeAll()
+        throw PostgresError(kind: .connectionLost, message: "the pipeline was interrupted; the session was reset", operation: operation)
+    }
+
+    private func runPipeline(_ conn: OpaquePointer, _ statements: [PostgresStatement], operation: String) throws(PostgresError) -> [PostgresResult] {
         for (index, statement) in statements.enumerated() {
             let sent = withCStrings(statement.parameters) { parameters in
                 PQsendQueryParams(conn, statement.sql, Int32(parameters.count), nil, parameters, nil, nil, 0)
@@ -192,8 +269,12 @@ final class LibPQSession: @unchecked Sendable {
         guard let conn else {
             throw PostgresError(kind: .client, message: "the connection is closed", operation: operation)
         }
+        if inTransaction && transactionLost {
+            throw PostgresError(kind: .connectionLost, message: "the connection was lost inside a transaction; the server rolled it back, retry the whole transaction", operation: operation)
+        }
         guard PQstatus(conn) != CONNECTION_OK else { return conn }
         if inTransaction {
+            transactionLost = true
             throw PostgresError(kind: .connectionLost, message: "the connection was lost inside a transaction; the server rolled it back, retry the whole transaction", operation: operation)
         }
         PQreset(conn)
@@ -205,6 +286,15 @@ final class LibPQSession: @unchecked Sendable {
             )
         }
         logger.notice("reconnected to PostgreSQL", metadata: ["url": "\(redactedURL)"])
+        if !heldAdvisoryLocks.isEmpty {
+            let count = heldAdvisoryLocks.count
+            heldAdvisoryLocks.removeAll()
+            throw PostgresError(
+                kind: .connectionLost,
+                message: "the connection was lost and re-established; the \(count) advisory lock(s) the old session held were released, re-acquire them before continuing",
+                operation: operation
+            )
+        }
         return conn
     }
 
@@ -269,6 +359,15 @@ final class LibPQSession: @unchecked Sendable {
     }
 }
 
+extension LibPQSession {
+    /// PostgreSQL text cannot hold NUL; libpq would cut the value there, silently.
+    static func checkParameters(_ statement: PostgresStatement, operation: String) throws(PostgresError) {
+        for (index, value) in statement.parameters.enumerated() where value?.utf8.contains(0) == true {
+            throw PostgresError(kind: .client, message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", operation: operation)
+        }
+    }
+}
+
 /// Passes an array of optional strings to C as `const char * const *`.
 private func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
     let copies = values.map { $0.map { strdup($0) } ?? nil }
@@ -277,7 +376,7 @@ private func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>
 }
 
 /// Server notices (e.g. "relation already exists, skipping") go to the logger, not stderr.
-private final class NoticeSink: @unchecked Sendable {
+private final class NoticeSink: Sendable {
     let logger: Logger
     init(logger: Logger) { self.logger = logger }
 }

@@ -55,7 +55,17 @@ public enum PostgresURL {
         while let found = remaining.firstRange(of: "password=") {
             output += remaining[..<found.upperBound] + "***"
             remaining = remaining[found.upperBound...]
-            remaining = remaining[(remaining.firstIndex { $0 == "&" || $0 == " " } ?? remaining.endIndex)...]
+            if remaining.first == "'" {
+                // A quoted key=value: the value runs to the next unescaped quote.
+                var index = remaining.index(after: remaining.startIndex)
+                while index < remaining.endIndex && remaining[index] != "'" {
+                    if remaining[index] == "\\" { index = remaining.index(after: index) }
+                    if index < remaining.endIndex { index = remaining.index(after: index) }
+                }
+                remaining = index < remaining.endIndex ? remaining[remaining.index(after: index)...] : remaining[remaining.endIndex...]
+            } else {
+                remaining = remaining[(remaining.firstIndex { $0 == "&" || $0 == " " } ?? remaining.endIndex)...]
+            }
         }
         return output + remaining
     }

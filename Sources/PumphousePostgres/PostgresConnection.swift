@@ -1,6 +1,7 @@
 import CLibPQ
 import Logging
 import NIOPosix
+import PumphouseBlocking
 
 /// One PostgreSQL session over libpq.
 ///
@@ -80,12 +81,14 @@ public final class PostgresConnection: Sendable {
         do {
             value = try await body(self)
         } catch {
-            try? await run("rollback") { session, operation throws(PostgresError) in
+            // Even for a cancelled task: a skipped ROLLBACK would leave the server
+            // transaction open, holding its locks.
+            try? await finish("rollback") { session, operation throws(PostgresError) in
                 try session.end(commit: false, operation: operation)
             }
             throw error
         }
-        try await run("commit") { session, operation throws(PostgresError) in
+        try await finish("commit") { session, operation throws(PostgresError) in
             try session.end(commit: true, operation: operation)
         }
         return value
@@ -120,24 +123,30 @@ public final class PostgresConnection: Sendable {
     }
 
     /// Takes a session-level advisory lock if it is free; false if another session holds it.
+    ///
+    /// Session locks live as long as the session: if the connection is lost and
+    /// re-established, the next operation throws `connectionLost` saying the locks are gone.
     public func tryAdvisoryLock(_ key: PostgresAdvisoryLockKey) async throws -> Bool {
-        try await query("SELECT pg_try_advisory_lock($1)", [key.rawValue]).scalar(Bool.self) ?? false
+        try await run("try advisory lock \(key.rawValue)") { session, operation throws(PostgresError) in
+            try session.advisoryLock(key.rawValue, timeoutMilliseconds: nil, operation: operation)
+        }
     }
 
     /// Waits for a session-level advisory lock, for at most `timeout`; then throws with
     /// SQLSTATE `55P03` (lock not available).
     public func advisoryLock(_ key: PostgresAdvisoryLockKey, timeout: Duration) async throws {
         let milliseconds = max(1, Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000))
-        try await transaction { connection in
-            try await connection.query("SELECT set_config('lock_timeout', $1, true)", ["\(milliseconds)ms"])
-            try await connection.query("SELECT pg_advisory_lock($1)", [key.rawValue])
+        _ = try await run("advisory lock \(key.rawValue)") { session, operation throws(PostgresError) in
+            try session.advisoryLock(key.rawValue, timeoutMilliseconds: milliseconds, operation: operation)
         }
     }
 
     /// Releases a session-level advisory lock; false if this session did not hold it.
     @discardableResult
     public func advisoryUnlock(_ key: PostgresAdvisoryLockKey) async throws -> Bool {
-        try await query("SELECT pg_advisory_unlock($1)", [key.rawValue]).scalar(Bool.self) ?? false
+        try await run("advisory unlock \(key.rawValue)") { session, operation throws(PostgresError) in
+            try session.advisoryUnlock(key.rawValue, operation: operation)
+        }
     }
 
     /// The server process serving this session (changes after a reconnect).
@@ -148,7 +157,7 @@ public final class PostgresConnection: Sendable {
     /// Closes the session. Further calls throw.
     public func close() async {
         let session = self.session
-        _ = try? await thread.runIfActive { session.finish() }
+        _ = try? await thread.runToCompletion("close") { session.finish() }
     }
 
     private func run<T: Sendable>(
@@ -157,6 +166,16 @@ public final class PostgresConnection: Sendable {
     ) async throws -> T {
         let session = self.session
         return try await thread.runIfActive { try body(session, operation) }
+    }
+
+    /// Like `run`, but runs even when the task is cancelled: for the statements that end
+    /// a transaction.
+    private func finish<T: Sendable>(
+        _ operation: String,
+        _ body: @escaping @Sendable (LibPQSession, String) throws(PostgresError) -> T
+    ) async throws -> T {
+        let session = self.session
+        return try await thread.runToCompletion(operation) { try body(session, operation) }
     }
 
     static func abbreviate(_ sql: String) -> String {

@@ -98,8 +98,100 @@ struct PostgresSessionTests {
         ("postgresql://host/db?user=u&password=p&sslmode=require", "postgresql://host/db?user=u&password=***&sslmode=require"),
         ("host=h password=p dbname=d", "host=h password=*** dbname=d"),
         ("host=h sslpassword=k", "host=h sslpassword=***"),
+        ("host=h password='a b\\' c' dbname=d", "host=h password=*** dbname=d"),
     ])
     func redaction(url: String, redacted: String) {
         #expect(PostgresURL.redacting(url) == redacted)
+    }
+}
+
+@Suite("PostgreSQL transaction edge cases", .timeLimit(.minutes(1)))
+struct PostgresTransactionEdgeTests {
+    @Test("a transaction whose statement failed and was swallowed does not report a commit")
+    func swallowedFailure() async throws {
+        let db = try await TestDatabase.connect()
+        let table = try await TestDatabase.table(db)
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.transaction { tx in
+                try await tx.query("INSERT INTO \(table) VALUES (1, 'a')")
+                _ = try? await tx.query("INSERT INTO \(table) VALUES (1, 'duplicate')")
+            }
+        }
+        #expect(error.sqlState == .inFailedTransaction)
+        #expect(try await db.query("SELECT count(*) FROM \(table)").scalar(Int.self) == 0)
+    }
+
+    @Test("cancelling a task inside a transaction rolls it back and frees the session")
+    func cancellation() async throws {
+        let db = try await TestDatabase.connect()
+        let table = try await TestDatabase.table(db)
+        let pid = try await db.backendPID()
+        let task = Task {
+            try await db.transaction { tx in
+                try await tx.query("INSERT INTO \(table) VALUES (1, 'cancelled')")
+                try await Task.sleep(for: .seconds(30))
+            }
+        }
+        let observer = try await TestDatabase.connect()
+        _ = try await waitFor("the insert to be in flight", timeout: .seconds(10)) { () -> Bool? in
+            let state = try await observer.query("SELECT state FROM pg_stat_activity WHERE pid = $1", [pid]).scalar(String.self)
+            return state == "idle in transaction" ? true : nil
+        }
+        task.cancel()
+        _ = await task.result
+        #expect(try await observer.query("SELECT state FROM pg_stat_activity WHERE pid = $1", [pid]).scalar(String.self) == "idle")
+        #expect(try await db.query("SELECT count(*) FROM \(table)").scalar(Int.self) == 0)
+        try await db.transaction { tx in try await tx.query("INSERT INTO \(table) VALUES (2, 'after')") }
+        #expect(try await db.query("SELECT count(*) FROM \(table)").scalar(Int.self) == 1)
+    }
+
+    @Test("a reconnect reports the advisory locks it lost")
+    func locksLostOnReconnect() async throws {
+        let db = try await TestDatabase.connect()
+        let killer = try await TestDatabase.connect()
+        let key = PostgresAdvisoryLockKey(name: TestStack.uniqueName("lock"))
+        #expect(try await db.tryAdvisoryLock(key))
+        try await killer.query("SELECT pg_terminate_backend($1)", [try await db.backendPID()])
+        _ = try? await db.query("SELECT 1")  // notices the broken connection
+        let error = try await #require(throws: PostgresError.self) { try await db.query("SELECT 1") }
+        #expect(error.kind == .connectionLost)
+        #expect(error.message.contains("advisory lock"))
+        #expect(try await db.query("SELECT 1").scalar(Int.self) == 1)
+        #expect(try await killer.tryAdvisoryLock(key), "the lock must really be free")
+    }
+
+    @Test("a timed advisory lock inside a transaction leaves the transaction and its settings alone")
+    func lockInsideTransaction() async throws {
+        let db = try await TestDatabase.connect()
+        let key = PostgresAdvisoryLockKey(name: TestStack.uniqueName("lock"))
+        try await db.transaction { tx in
+            try await tx.query("SET LOCAL lock_timeout = '7s'")
+            try await tx.advisoryLock(key, timeout: .seconds(1))
+            #expect(try await tx.query("SHOW lock_timeout").scalar(String.self) == "7s")
+        }
+        #expect(try await db.advisoryUnlock(key))
+    }
+
+    @Test("a pipeline that fails mid-batch leaves the connection usable")
+    func pipelineRecovery() async throws {
+        let db = try await TestDatabase.connect()
+        let table = try await TestDatabase.table(db)
+        await #expect(throws: PostgresError.self) {
+            try await db.pipeline([
+                PostgresStatement("INSERT INTO \(table) VALUES (1, 'a')"),
+                PostgresStatement("SELEC 1"),
+                PostgresStatement("INSERT INTO \(table) VALUES (2, 'b')"),
+            ])
+        }
+        #expect(try await db.query("SELECT 1").scalar(Int.self) == 1)
+        #expect(try await db.pipeline([PostgresStatement("SELECT 2")]).first?.scalar(Int.self) == 2)
+    }
+
+    @Test("a NUL character in a parameter is refused, not truncated")
+    func nulParameter() async throws {
+        let db = try await TestDatabase.connect()
+        let error = try await #require(throws: PostgresError.self) { try await db.query("SELECT $1::text", ["a\u{0}b"]) }
+        #expect(error.kind == .client)
+        #expect(error.message.contains("$1"))
     }
 }
