@@ -25,7 +25,8 @@ public final class KafkaAdmin: Sendable {
     }
 
     deinit {
-        // rd_kafka_destroy joins librdkafka's threads; keep that off the caller's thread.
+        // rd_kafka_destroy joins librdkafka's threads; the last reference is dropped on a
+        // pool thread (the admin's, or NIO's shutdown queue), never the caller's.
         let handle = self.handle
         thread.submit { _ in withExtendedLifetime(handle) {} }
         thread.shutdownGracefully { _ in }

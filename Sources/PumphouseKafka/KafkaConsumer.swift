@@ -1,6 +1,7 @@
 import CRDKafka
 import Logging
 import NIOPosix
+import PumphouseBlocking
 import Synchronization
 
 /// A Kafka consumer with manual offset control, in a consumer group or with manual
@@ -35,11 +36,16 @@ public final class KafkaConsumer: Sendable {
 
     deinit {
         // rd_kafka_destroy closes the consumer if `close` was not called, which blocks
-        // while leaving the group: the last reference is dropped on the consumer's own
-        // thread, and revocations during that are released at once.
+        // while leaving the group: the last reference is dropped on a pool thread (the
+        // consumer's, or NIO's shutdown queue), never the caller's, and revocations are
+        // released at once, including one still waiting for the next poll.
         callbacks.beginClosing()
         let handle = self.handle
-        thread.submit { _ in withExtendedLifetime(handle) {} }
+        let callbacks = self.callbacks
+        thread.submit { _ in
+            callbacks.releasePendingRevocation(handle.pointer)
+            withExtendedLifetime(handle) {}
+        }
         thread.shutdownGracefully { _ in }
     }
 
@@ -144,12 +150,19 @@ public final class KafkaConsumer: Sendable {
         return (low, high)
     }
 
-    /// Leaves the group (revoking partitions at once) and stops. Idempotent.
+    /// Leaves the group (revoking partitions at once) and stops. Idempotent, and it runs
+    /// to the end even if the calling task is cancelled.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .relaxed) else { return }
         callbacks.beginClosing()
         let handle = self.handle
-        let err = try await thread.runIfActive { rd_kafka_consumer_close(handle.pointer) }
+        let callbacks = self.callbacks
+        let err = try await thread.runToCompletion("close consumer") {
+            // A revocation the application has not polled past would otherwise be
+            // waited for by the close, forever.
+            callbacks.releasePendingRevocation(handle.pointer)
+            return rd_kafka_consumer_close(handle.pointer)
+        }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: "close consumer") }
     }
 
@@ -168,8 +181,8 @@ public final class KafkaConsumer: Sendable {
     }
 }
 
-/// State touched by librdkafka's rebalance callback and the poll loop, both of which
-/// run on the consumer's thread; the lock only satisfies the compiler's proof.
+/// State shared by librdkafka's rebalance callback and the poll loop (the consumer's
+/// thread), and by `close`/`deinit` (any thread), hence the lock.
 final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
     private struct State {
         var events: [KafkaConsumerEvent] = []
@@ -243,10 +256,16 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
         }
     }
 
-    func pollBatch(_ handle: OpaquePointer, maxMessages: Int, timeout: Duration, operation: String) throws(KafkaError) -> [KafkaConsumerEvent] {
+    /// Releases partitions revoked earlier, now that the application has had its chance
+    /// to commit for them.
+    func releasePendingRevocation(_ handle: OpaquePointer) {
         if let pending = state.withLock({ state in defer { state.pendingRevocation = nil }; return state.pendingRevocation }) {
             release(handle, pending.partitions, cooperative: pending.cooperative)
         }
+    }
+
+    func pollBatch(_ handle: OpaquePointer, maxMessages: Int, timeout: Duration, operation: String) throws(KafkaError) -> [KafkaConsumerEvent] {
+        releasePendingRevocation(handle)
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         var output: [KafkaConsumerEvent] = []

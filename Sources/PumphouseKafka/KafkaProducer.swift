@@ -1,6 +1,7 @@
 import CRDKafka
 import Logging
 import NIOPosix
+import PumphouseBlocking
 import Synchronization
 
 /// An idempotent, keyed Kafka producer.
@@ -11,8 +12,9 @@ import Synchronization
 /// that do want to wait. librdkafka's event loop runs on a dedicated thread, off Swift's
 /// cooperative pool.
 public final class KafkaProducer: Sendable {
-    /// Called once per message sent with `send`, on the producer's polling thread.
-    /// Keep it short: it runs between librdkafka's network events.
+    /// Called once per message sent with `send`, on the producer's polling thread (or,
+    /// during `flush` and `shutdown`, on the thread running those, possibly at the same
+    /// time). Keep it short and thread-safe: it runs between librdkafka's network events.
     public typealias DeliveryHandler = @Sendable (KafkaDeliveryReport) -> Void
 
     private let handle: RDKafkaHandle
@@ -61,6 +63,7 @@ public final class KafkaProducer: Sendable {
     /// fatal error. Everything after that is reported through the delivery handler.
     @discardableResult
     public func send(_ message: KafkaProducerMessage) throws(KafkaError) -> KafkaMessageID {
+        try checkOpen(message)
         let id = nextID.add(1, ordering: .relaxed).oldValue & ~ProducerCallbacks.awaitedFlag
         try enqueue(message, opaque: id)
         return KafkaMessageID(rawValue: id)
@@ -69,6 +72,7 @@ public final class KafkaProducer: Sendable {
     /// Sends a message and waits until the broker acknowledged it or librdkafka gave up
     /// (after `messageTimeout`).
     public func deliver(_ message: KafkaProducerMessage) async throws -> KafkaDeliveredMessage {
+        try checkOpen(message)
         let id = nextID.add(1, ordering: .relaxed).oldValue | ProducerCallbacks.awaitedFlag
         return try await withCheckedThrowingContinuation { continuation in
             callbacks.await(id, continuation)
@@ -102,6 +106,8 @@ public final class KafkaProducer: Sendable {
     /// Flushes, then stops. Messages still unacknowledged after `timeout` are purged and
     /// reported as failed to the delivery handler, never dropped silently.
     public func shutdown(timeout: Duration = .seconds(10)) async throws {
+        // No new messages from here on: nothing would poll for their reports.
+        polling.close()
         defer { polling.stop() }
         do {
             try await flush(timeout: timeout)
@@ -111,6 +117,12 @@ public final class KafkaProducer: Sendable {
             rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
             _ = try? await threads.runIfActive { rd_kafka_flush(handle.pointer, 1000) }
             throw error
+        }
+    }
+
+    private func checkOpen(_ message: KafkaProducerMessage) throws(KafkaError) {
+        guard polling.isAccepting else {
+            throw KafkaError(code: .state, message: "the producer is shut down", operation: "produce to topic \"\(message.topic)\"")
         }
     }
 
@@ -233,9 +245,16 @@ extension Optional where Wrapped == [UInt8] {
     }
 }
 
-/// Tells the poll loop to stop; a separate object so the loop does not keep the producer alive.
+/// The producer's lifecycle flags: whether it takes new messages, and whether the poll
+/// loop runs. A separate object so the loop does not keep the producer alive.
 private final class PollingFlag: Sendable {
     private let on = Atomic<Bool>(true)
+    private let accepting = Atomic<Bool>(true)
     var isOn: Bool { on.load(ordering: .relaxed) }
-    func stop() { on.store(false, ordering: .relaxed) }
+    var isAccepting: Bool { accepting.load(ordering: .acquiring) }
+    func close() { accepting.store(false, ordering: .releasing) }
+    func stop() {
+        close()
+        on.store(false, ordering: .relaxed)
+    }
 }

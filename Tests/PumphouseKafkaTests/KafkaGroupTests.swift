@@ -135,3 +135,47 @@ final class SeenIDs: Sendable {
     func count(by member: String) -> Int { state.withLock { $0.byMember[member] ?? 0 } }
     func partitions(of member: String) -> [KafkaTopicPartition] { state.withLock { $0.assigned[member] ?? [] } }
 }
+
+@Suite("Kafka client lifecycle edge cases", .timeLimit(.minutes(2)))
+struct KafkaLifecycleTests {
+    @Test("after shutdown, send and deliver fail at once instead of waiting forever")
+    func sendAfterShutdown() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 1)
+        let producer = try TestCluster.producer()
+        _ = try await producer.deliver(KafkaProducerMessage(topic: topic, key: "k", value: "before"))
+        try await producer.shutdown()
+        let sendError = try #require(throws: KafkaError.self) { try producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "after")) }
+        #expect(sendError.code == .state)
+        let deliverError = try await #require(throws: KafkaError.self) {
+            try await producer.deliver(KafkaProducerMessage(topic: topic, key: "k", value: "after"))
+        }
+        #expect(deliverError.code == .state)
+    }
+
+    /// The local broker does not finish a rebalance that a member leaves mid-way (the
+    /// remaining member gets no assignment; reproduced with confluent-kafka's Python
+    /// client too), so this checks what the client controls: close returns.
+    @Test("closing with a revocation not yet polled past returns instead of hanging")
+    func closeWithPendingRevocation() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 2)
+        let group = TestStack.uniqueName("group")
+        let first = try TestCluster.consumer(group: group)
+        try first.subscribe(topics: [topic])
+        _ = try await waitFor("the first member's assignment", timeout: .seconds(60)) { () -> Bool? in
+            try await first.poll().contains { if case .partitionsAssigned = $0 { true } else { false } } ? true : nil
+        }
+        let second = try TestCluster.consumer(group: group)
+        try second.subscribe(topics: [topic])
+        let secondPolling = Task {
+            while !Task.isCancelled { _ = try await second.poll() }
+        }
+        _ = try await waitFor("the first member's revocation", timeout: .seconds(60)) { () -> Bool? in
+            try await first.poll().contains { if case .partitionsRevoked = $0 { true } else { false } } ? true : nil
+        }
+        // The revocation is pending (released on the next poll); close instead of polling.
+        try await first.close()
+        secondPolling.cancel()
+        _ = await secondPolling.result
+        try await second.close()
+    }
+}
