@@ -47,7 +47,7 @@ public struct Contract: Sendable, Hashable {
 
     /// The rules of the envelope itself, independent of any schema.
     public func envelopeProblem() -> (member: String, problem: String)? {
-        if version < 1 { return ("version", "must be 1 or more, not \(version)") }
+        if version < 1 || version > Int(Int32.max) { return ("version", "must be between 1 and \(Int32.max), not \(version)") }
         if key.isEmpty { return ("key", "must not be empty") }
         if origin.isEmpty { return ("origin", "must not be empty") }
         if sequence < 0 { return ("seq", "must not be negative, not \(sequence)") }

@@ -167,7 +167,7 @@ public struct ContractCodec: Sendable {
         }
         let parsedVersion = try required(version, "version")
         guard parsedVersion >= 1 && parsedVersion <= Int64(Int32.max) else {
-            throw ContractError.invalidEnvelope(member: "version", problem: "must be 1 or more, not \(parsedVersion)")
+            throw ContractError.invalidEnvelope(member: "version", problem: "must be between 1 and \(Int32.max), not \(parsedVersion)")
         }
         let contract = Contract(
             name: try ContractName(try required(name, "contract")),
@@ -197,6 +197,7 @@ public struct ContractCodec: Sendable {
             case Header.action: expected = contract.action.rawValue
             case Header.origin: expected = contract.origin
             case Header.sequence: expected = String(contract.sequence)
+            case Header.traceParent: expected = contract.traceParent ?? ""
             default: continue
             }
             let actual = header.value.map { String(decoding: $0, as: UTF8.self) } ?? ""

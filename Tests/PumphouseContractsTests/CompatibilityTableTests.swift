@@ -106,6 +106,10 @@ let compatibilityCases: [CompatibilityCase] = [
           backward: [], forward: ["SUM_TYPE_NARROWED"]),
     .init(name: "sum type changed to an unrelated one", old: #"{"type":"boolean"}"#, new: #"{"anyOf":[{"type":"string"},{"type":"integer"}]}"#,
           backward: ["COMBINED_TYPE_CHANGED"], forward: ["SUM_TYPE_NARROWED"]),
+    .init(name: "integer became a oneOf in which it matches two alternatives", old: #"{"type":"integer"}"#, new: #"{"oneOf":[{"type":"integer"},{"type":"number"}]}"#,
+          backward: ["COMBINED_TYPE_CHANGED"], forward: ["SUM_TYPE_NARROWED"]),
+    .init(name: "string became a oneOf with a disjoint alternative", old: #"{"type":"string"}"#, new: #"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#,
+          backward: [], forward: ["SUM_TYPE_NARROWED"]),
     .init(name: "allOf part accepted by a plain schema", old: #"{"allOf":[{"type":"string"},{"maxLength":3}]}"#, new: #"{"type":"string"}"#,
           backward: [], forward: ["MAX_LENGTH_ADDED"]),
     .init(name: "allOf constraint added", old: #"{"allOf":[{"type":"string"}]}"#, new: #"{"allOf":[{"type":"string"},{"maxLength":3}]}"#,
@@ -135,6 +139,14 @@ struct CompatibilityTableTests {
         #expect(rules(.full) == row.backward.union(row.forward), "FULL")
         #expect(rules(.none).isEmpty, "NONE")
         #expect(rules(.backwardTransitive) == row.backward, "BACKWARD_TRANSITIVE on one pair")
+    }
+
+    @Test("a change below a recursive reference is found when the other side is inline")
+    func recursionAgainstInline() throws {
+        let old = try SchemaParser().parse(Array(##"{"$defs":{"T":{"type":"object","properties":{"next":{"$ref":"#/$defs/T"},"v":{"type":"string"}}}},"$ref":"#/$defs/T"}"##.utf8))
+        let new = try SchemaParser().parse(Array(##"{"type":"object","properties":{"next":{"type":"object","properties":{"v":{"type":"integer"}}},"v":{"type":"string"}}}"##.utf8))
+        let issues = SchemaCompatibility().check(old: old, new: new, mode: .backward)
+        #expect(issues.contains { $0.rule == "TYPE_CHANGED" && $0.pointer == "/properties/next/properties/v" }, "\(issues)")
     }
 
     @Test("issues point at the field that broke")

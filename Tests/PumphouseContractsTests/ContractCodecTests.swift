@@ -56,7 +56,7 @@ struct ContractCodecTests {
         (#"{"contract":"bench.Account","version":"1","action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "must be an integer"),
         (#"{"contract":"bench.Account","version":1,"action":"upsert","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "not add, update or delete"),
         (#"{"contract":"Bench","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "not a contract name"),
-        (#"{"contract":"bench.Account","version":0,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "must be 1 or more"),
+        (#"{"contract":"bench.Account","version":0,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "must be between 1 and"),
         (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":-1,"eventTime":0}"#, "invalid-envelope", "must not be negative"),
         (#"{"contract":"bench.Account","version":1,"action":"delete","key":"a","origin":"u","seq":1,"eventTime":0,"fields":{"x":1}}"#, "invalid-envelope", "carries no fields"),
         (#"{"contract":"bench.Account","version":1,"action":"update","key":"a","origin":"u","seq":1,"eventTime":0,"deltas":{"n":"x"}}"#, "invalid-envelope", "must be a number"),
@@ -102,6 +102,21 @@ struct ContractCodecTests {
             try codec.decode(key: Array("a".utf8), value: Self.valid, headers: [("ph-version", Array("2".utf8))])
         }
         #expect(error == .headerMismatch(header: "ph-version", headerValue: "2", bodyValue: "1"))
+    }
+
+    @Test("a traceparent header that contradicts the body is rejected")
+    func traceHeader() throws {
+        let error = try #require(throws: ContractError.self) {
+            try codec.decode(key: Array("a".utf8), value: Self.valid, headers: [("traceparent", Array("00-x-y-01".utf8))])
+        }
+        #expect(error.code == "header-mismatch")
+    }
+
+    @Test("encode refuses what decode would refuse: a version beyond Int32")
+    func versionBound() throws {
+        let contract = Contract(name: try ContractName("bench.Account"), version: Int(Int32.max) + 1, action: .delete, key: "a", origin: "u", sequence: 1, eventTime: 0)
+        let error = try #require(throws: ContractError.self) { try codec.encode(contract) }
+        #expect(error.code == "invalid-envelope")
     }
 
     @Test("a tombstone is not a contract")

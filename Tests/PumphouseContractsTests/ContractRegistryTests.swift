@@ -47,6 +47,7 @@ struct ContractRegistryTests {
         ("invalid-payload", contract(action: .update, fields: ["nope": .int(1)])),
         ("invalid-payload", contract(action: .update, fields: ["qty": .int(1)], deltas: ["sku": .int(1)])),
         ("invalid-payload", contract(action: .update, fields: ["sku": .string("a")], deltas: ["qty": .double(0.5)])),
+        ("invalid-payload", contract(action: .update, fields: ["sku": .string("a")], deltas: ["stock": .int(1)])),
     ])
     func typedErrors(code: String, contract: Contract) throws {
         let registry = try Self.registry()

@@ -106,6 +106,20 @@ struct SchemaRepositoryTests {
         #expect(rules.contains("UPCAST_FAILED"))
     }
 
+    @Test("an optional field made required needs an upcast default, a schema default is not enough")
+    func optionalBecameRequired() throws {
+        let folder = try SchemaFolder()
+        defer { folder.remove() }
+        try folder.write("a.Thing/contract.yaml", "key: id\n")
+        try folder.write("a.Thing/v1.json", accountSchema(#","email":{"type":"string"}"#, examples: #","examples":[{"id":"x"}]"#))
+        try folder.write("a.Thing/v2.json", accountSchema(#","email":{"type":"string","default":"none"}"#, required: #"["id","email"]"#))
+        let rules = folder.rules()
+        #expect(rules.contains("UPCAST_MISSING_FIELD"), "\(rules)")
+        #expect(rules.contains("UPCAST_FAILED"), "\(rules)")
+        try folder.write("a.Thing/contract.yaml", "key: id\nupcast:\n  - from: 1\n    defaults: { email: none }\n")
+        #expect(folder.rules() == [])
+    }
+
     @Test("an edited or deleted published version fails --against")
     func immutability() throws {
         let folder = try SchemaFolder()

@@ -20,6 +20,8 @@ struct SchemaValidationTests {
         (#"{"$schema":"http://json-schema.org/draft-04/schema#"}"#, "/$schema"),
         (#"{"items":{"type":"string"},"additionalItems":false}"#, "/additionalItems"),
         (#"[]"#, ""),
+        (##"{"$ref":"#","type":"object"}"##, ""),
+        (##"{"$defs":{"A":{"allOf":[{"$ref":"#/$defs/B"}]},"B":{"not":{"$ref":"#/$defs/A"}}},"$ref":"#/$defs/A"}"##, "/$defs/A"),
     ])
     func rejected(text: String, pointer: String) throws {
         let error = try #require(throws: SchemaError.self) { try Self.schema(text) }
@@ -60,6 +62,46 @@ struct SchemaValidationTests {
         let validator = SchemaValidator(document: try Self.schema(Self.account))
         let issues = validator.validate(try JSONParser().parse(payload))
         #expect(issues.contains { $0.pointer == pointer && $0.keyword == keyword }, "\(issues)")
+    }
+
+    @Test("a recursive schema that descends into properties is fine")
+    func recursiveTree() throws {
+        let tree = try Self.schema(##"{"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"},"v":{"type":"integer"}}}},"$ref":"#/$defs/N"}"##)
+        let validator = SchemaValidator(document: tree)
+        #expect(validator.isValid(try JSONParser().parse(#"{"v":1,"next":{"v":2,"next":{"v":3}}}"#)))
+        #expect(!validator.isValid(try JSONParser().parse(#"{"v":1,"next":{"v":"x"}}"#)))
+    }
+
+    @Test("multipleOf is exact for integers and tight for decimals", arguments: [
+        ("10000000001", 2.0, false), ("10000000000", 2.0, true), ("9007199254740993", 3.0, true),
+        ("10000000.005", 0.01, false), ("0.3", 0.1, true), ("0.25", 0.01, true), ("19.99", 0.01, true), ("1e-7", 0.01, false),
+    ])
+    func multipleOf(value: String, multiple: Double, valid: Bool) throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"multipleOf":\#(multiple)}"#))
+        #expect(validator.isValid(try JSONParser().parse(value)) == valid)
+    }
+
+    @Test("uniqueItems treats 1 and 1.0 as equal and stays fast on many distinct items")
+    func uniqueItems() throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"uniqueItems":true}"#))
+        #expect(!validator.isValid(try JSONParser().parse("[1, 2, 1.0]")))
+        #expect(!validator.isValid(try JSONParser().parse(#"[{"a":1,"b":2},{"b":2,"a":1}]"#)))
+        #expect(validator.isValid(.array((0..<100_000).map { .int(Int64($0)) })))
+    }
+
+    @Test("integers compare exactly, beyond what a double can hold")
+    func exactIntegers() throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"enum":[9007199254740993]}"#))
+        #expect(validator.isValid(try JSONParser().parse("9007199254740993")))
+        #expect(!validator.isValid(try JSONParser().parse("9007199254740992")))
+    }
+
+    @Test("member names compare by code unit, not by Unicode equivalence")
+    func codeUnitNames() throws {
+        let object = try #require(try JSONParser().parse("{\"K\":1,\"\u{212A}\":2}").objectValue)
+        #expect(object.count == 2)
+        #expect(object["K"] == .int(1))
+        #expect(object["\u{212A}"] == .int(2))
     }
 
     @Test("a hostile payload yields a bounded report")

@@ -105,7 +105,7 @@ private struct Cursor {
             let name = try string()
             let utf8 = name.utf8
             let bit: UInt64 = 1 << ((UInt64(utf8.count) &* 7 &+ UInt64(utf8.first ?? 0)) & 63)
-            if seen & bit != 0, object.contains(where: { $0.name == name }) { throw fail(.duplicateMember(name), at: nameOffset) }
+            if seen & bit != 0, object.contains(name: name) { throw fail(.duplicateMember(name), at: nameOffset) }
             seen |= bit
             skipWhitespace()
             guard try peek() == UInt8(ascii: ":") else { throw fail(.unexpectedByte(bytes[index])) }

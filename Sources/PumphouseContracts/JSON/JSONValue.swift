@@ -55,10 +55,35 @@ public enum JSONValue: Sendable, Hashable {
             return a.count == b.count && zip(a, b).allSatisfy { $0.jsonEquals($1) }
         case (.object(let a), .object(let b)):
             return a.count == b.count && a.allSatisfy { member in b[member.name].map { member.value.jsonEquals($0) } ?? false }
+        case (.int(let a), .int(let b)): return a == b
+        case (.int(let a), .double(let b)), (.double(let b), .int(let a)):
+            // Exact: an integer beyond 2^53 is not equal to every double near it.
+            guard b.rounded() == b, b >= -9.223372036854775808e18, b < 9.223372036854775808e18 else { return false }
+            return Int64(b) == a
+        case (.double(let a), .double(let b)): return a == b
         default:
-            if let x = numberValue, let y = other.numberValue { return x == y }
             return false
         }
+    }
+
+    /// A hash consistent with `jsonEquals`: `1` and `1.0` hash alike, and objects hash
+    /// independently of member order.
+    public var jsonHash: Int {
+        var hasher = Hasher()
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .int(let i): hasher.combine(Double(i))
+        case .double(let d): hasher.combine(d)
+        case .string(let s): hasher.combine(s)
+        case .array(let items):
+            hasher.combine(items.count)
+            for item in items { hasher.combine(item.jsonHash) }
+        case .object(let object):
+            hasher.combine(object.count)
+            hasher.combine(object.reduce(0) { $0 ^ ($1.name.hashValue &* 31 &+ $1.value.jsonHash) })
+        }
+        return hasher.finalize()
     }
 }
 
@@ -90,9 +115,9 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
 
     /// The member's value; linear, which beats hashing at contract sizes (tens of fields).
     public subscript(name: String) -> JSONValue? {
-        get { members.first { $0.name == name }?.value }
+        get { members.first { $0.name.isSameJSONName(as: name) }?.value }
         set {
-            if let index = members.firstIndex(where: { $0.name == name }) {
+            if let index = members.firstIndex(where: { $0.name.isSameJSONName(as: name) }) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append(Member(name: name, value: newValue))
@@ -101,6 +126,11 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
     }
 
     public var names: [String] { members.map(\.name) }
+
+    /// Whether a member of that name is present (names compare by code unit).
+    public func contains(name: String) -> Bool {
+        members.contains { $0.name.isSameJSONName(as: name) }
+    }
 
     mutating func appendUnchecked(_ name: String, _ value: JSONValue) {
         members.append(Member(name: name, value: value))
@@ -112,5 +142,15 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
 extension JSONObject: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements.map { Member(name: $0.0, value: $0.1) })
+    }
+}
+
+extension String {
+    /// JSON compares member names by code unit: `==` would also equate canonically
+    /// equivalent spellings (KELVIN SIGN and K). Bytes are compared only when `==` says
+    /// equal, which keeps the common case as cheap as `==`.
+    @inlinable
+    public func isSameJSONName(as other: String) -> Bool {
+        self == other && utf8.elementsEqual(other.utf8)
     }
 }

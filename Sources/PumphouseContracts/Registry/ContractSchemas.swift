@@ -37,16 +37,19 @@ public struct ContractSchemas: Sendable {
                     SchemaValidationIssue(pointer: "/fields" + issue.pointer, keyword: issue.keyword, message: issue.message)
                 }
             }
+            let document = validator.document
+            let root: SchemaNode? = if case .node(let node) = document.resolve(document.root) { node } else { nil }
             for member in contract.deltas {
                 let pointer = "/deltas/" + SchemaParser.escape(member.name)
-                guard let types = validator.fieldTypes(member.name) else {
-                    if validator.validateField(member.name, member.value).isEmpty { continue }
-                    issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is not a declared numeric field"))
+                guard let declared = root?.property(member.name) else {
+                    issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is not declared; deltas apply to declared numeric fields only"))
                     continue
                 }
-                if types.isDisjoint(with: [.integer, .number]) {
-                    issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is \(types.sorted().map(\.rawValue).joined(separator: "/")), not numeric; deltas apply to numbers only"))
-                } else if !types.contains(.number), case .double = member.value {
+                guard case .node(let field) = document.resolve(declared), let types = field.types, !types.isDisjoint(with: [.integer, .number]) else {
+                    issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" does not declare a numeric type; deltas apply to numbers only"))
+                    continue
+                }
+                if !types.contains(.number), case .double = member.value {
                     issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is an integer; its delta must be an integer"))
                 }
             }

@@ -185,13 +185,15 @@ public struct SchemaRepository: Sendable {
         }
         guard latest > 1, let newest = root(latest) else { return problems }
         for version in 1..<latest {
-            guard var fields = root(version).map({ Set($0.properties.map(\.name)) }) else { continue }
+            // Only required fields are sure to be present in old data; an optional one
+            // may be missing and then needs a default like a new field does.
+            guard var fields = root(version).map({ Set($0.required) }) else { continue }
             for step in version..<latest {
                 guard let declared = schemas.definition.upcasts[step] else { continue }
                 fields = Set(fields.map { declared.rename[$0] ?? $0 }).union(declared.defaults.keys)
             }
             for required in newest.required where !fields.contains(required) {
-                problems.append(SchemaProblem(contract: contract, version: version, pointer: "/required", rule: "UPCAST_MISSING_FIELD", message: "v\(version) data cannot become v\(latest): required field \"\(required)\" gets no value; add it to \"defaults\" of an upcast step"))
+                problems.append(SchemaProblem(contract: contract, version: version, pointer: "/required", rule: "UPCAST_MISSING_FIELD", message: "v\(version) data cannot become v\(latest): required field \"\(required)\" may be missing (it is new or was optional); add it to \"defaults\" of an upcast step"))
             }
         }
         problems += exampleProblems(schemas)

@@ -67,12 +67,11 @@ private struct Walk {
         }
     }
 
+    /// Only a pair of references can recur: an inline schema is finite, so a walk that
+    /// consumes one side always ends. Keying on pairs keeps inline schemas compared in full.
     func refPair(_ writer: JSONSchema, _ reader: JSONSchema) -> String? {
-        var w: String?, r: String?
-        if case .node(let node) = writer { w = node.ref }
-        if case .node(let node) = reader { r = node.ref }
-        guard w != nil || r != nil else { return nil }
-        return "\(w ?? "-")|\(r ?? "-")"
+        guard case .node(let w) = writer, let writerRef = w.ref, case .node(let r) = reader, let readerRef = r.ref else { return nil }
+        return "\(writerRef)|\(readerRef)"
     }
 
     // MARK: Node comparison
@@ -329,11 +328,19 @@ private struct Walk {
     // MARK: allOf / anyOf / oneOf / not
 
     mutating func compareCombinators(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
-        if let alternatives = r.anyOf ?? r.oneOf {
-            let keyword = r.anyOf != nil ? "anyOf" : "oneOf"
-            let writer = JSONSchema.node(Self.withoutCombinators(w))
-            if !alternatives.contains(where: { accepts(writer: writer, reader: $0) }) {
-                report(path + "/\(keyword)", "COMBINED_TYPE_CHANGED", "became a \(keyword) none of whose alternatives accepts the previous schema")
+        let writer = JSONSchema.node(Self.withoutCombinators(w))
+        if let alternatives = r.anyOf, !alternatives.contains(where: { accepts(writer: writer, reader: $0) }) {
+            report(path + "/anyOf", "COMBINED_TYPE_CHANGED", "became an anyOf none of whose alternatives accepts the previous schema")
+        }
+        if let alternatives = r.oneOf {
+            // oneOf needs exactly one match: one alternative must accept the writer's
+            // values and every other must provably reject them.
+            if let match = alternatives.firstIndex(where: { accepts(writer: writer, reader: $0) }) {
+                for (index, other) in alternatives.enumerated() where index != match && !disjoint(writer, other) {
+                    report(path + "/oneOf/\(index)", "COMBINED_TYPE_CHANGED", "values of the previous schema may match oneOf alternatives \(match) and \(index); oneOf requires exactly one")
+                }
+            } else {
+                report(path + "/oneOf", "COMBINED_TYPE_CHANGED", "became a oneOf none of whose alternatives accepts the previous schema")
             }
         }
         if let readerAll = r.allOf {
@@ -356,6 +363,24 @@ private struct Walk {
                 report(path + "/not", "NOT_TYPE_EXTENDED", "\"not\" added; it excludes values that were accepted")
             }
         }
+    }
+
+    /// Whether no value the writer allows can satisfy `other`: disjoint types, disjoint
+    /// enums, or `false`. Anything subtler counts as overlapping (conservative).
+    func disjoint(_ writer: JSONSchema, _ other: JSONSchema) -> Bool {
+        guard case .node(let r) = readerDocument.resolve(other) else {
+            return readerDocument.resolve(other) == .always(false)
+        }
+        guard case .node(let w) = writerDocument.resolve(writer) else { return false }
+        if r.types != nil && Self.types(w.types).isDisjoint(with: Self.types(r.types)) { return true }
+        if let produced = w.enumValues, let accepted = r.enumValues {
+            return !produced.contains { value in accepted.contains { $0.jsonEquals(value) } }
+        }
+        if let produced = w.enumValues, r.types != nil {
+            let accepted = Self.types(r.types)
+            return produced.allSatisfy { value in !accepted.contains { $0.rawValue == value.typeName || ($0 == .number && value.numberValue != nil) } }
+        }
+        return false
     }
 
     static func withoutCombinators(_ node: SchemaNode) -> SchemaNode {

@@ -258,6 +258,39 @@ public struct SchemaParser: Sendable {
         visit(document.root, "")
         for (pointer, schema) in document.definitions { visit(schema, String(pointer.dropFirst())) }
         if let problem { throw problem }
+        try checkCycles(document)
+    }
+
+    /// A reference that leads back to itself without stepping into a property or item
+    /// would make validation recurse forever on any value.
+    func checkCycles(_ document: SchemaDocument) throws(SchemaError) {
+        func sameValueChildren(_ schema: JSONSchema) -> [JSONSchema] {
+            guard case .node(let node) = schema else { return [] }
+            return (node.allOf ?? []) + (node.anyOf ?? []) + (node.oneOf ?? []) + (node.not.map { [$0] } ?? []) + Array(node.dependentSchemas.values)
+        }
+        func refs(reachableFrom schema: JSONSchema) -> Set<String> {
+            var found = Set<String>()
+            var stack = [schema]
+            while let next = stack.popLast() {
+                if case .node(let node) = next, let ref = node.ref { found.insert(ref) }
+                stack += sameValueChildren(next)
+            }
+            return found
+        }
+        let targets = document.definitions.merging(["#": document.root]) { first, _ in first }
+        for (start, _) in targets.sorted(by: { $0.key < $1.key }) {
+            var seen: Set<String> = [start]
+            var frontier = [start]
+            while let ref = frontier.popLast() {
+                guard let target = targets[ref] else { continue }
+                for next in refs(reachableFrom: target) {
+                    if next == start {
+                        throw SchemaError(pointer: start == "#" ? "" : String(start.dropFirst()), message: "$ref \"\(start)\" refers back to itself without descending into a property or item; validation would never end")
+                    }
+                    if seen.insert(next).inserted { frontier.append(next) }
+                }
+            }
+        }
     }
 
     /// JSON pointer escaping (RFC 6901).

@@ -50,13 +50,6 @@ public struct SchemaValidator: Sendable {
         return run.issues
     }
 
-    /// The declared types of a top-level field, or nil when any type is allowed.
-    public func fieldTypes(_ name: String) -> Set<JSONType>? {
-        guard case .node(let root) = document.resolve(document.root), let field = root.property(name),
-              case .node(let node) = document.resolve(field) else { return nil }
-        return node.types
-    }
-
     public func isValid(_ value: JSONValue) -> Bool {
         var run = Run(validator: self)
         run.maxIssues = 1
@@ -124,7 +117,8 @@ public struct SchemaValidator: Sendable {
             }
             switch value {
             case .string(let text): checkString(text, node)
-            case .int, .double: checkNumber(value.numberValue!, node)
+            case .int(let integer): checkNumber(Double(integer), exactInteger: integer, node)
+            case .double(let double): checkNumber(double, exactInteger: nil, node)
             case .array(let items): checkArray(items, node)
             case .object(let object): checkObject(object, node)
             default: break
@@ -153,26 +147,41 @@ public struct SchemaValidator: Sendable {
             }
         }
 
-        mutating func checkNumber(_ number: Double, _ node: SchemaNode) {
+        mutating func checkNumber(_ number: Double, exactInteger: Int64?, _ node: SchemaNode) {
             if let min = node.minimum, number < min { fail("minimum", "less than \(min)") }
             if let max = node.maximum, number > max { fail("maximum", "greater than \(max)") }
             if let min = node.exclusiveMinimum, number <= min { fail("exclusiveMinimum", "not greater than \(min)") }
             if let max = node.exclusiveMaximum, number >= max { fail("exclusiveMaximum", "not less than \(max)") }
-            if let multiple = node.multipleOf {
-                let quotient = number / multiple
-                if abs(quotient - quotient.rounded()) > 1e-9 * max(1, abs(quotient)) { fail("multipleOf", "not a multiple of \(multiple)") }
+            if let multiple = node.multipleOf, !Self.isMultiple(number, exactInteger: exactInteger, of: multiple) {
+                fail("multipleOf", "not a multiple of \(multiple)")
             }
+        }
+
+        /// Exact for integers; for decimals, the remainder must be within a few units in
+        /// the last place of the value, so 0.3 is a multiple of 0.1 but 10000000.005 is
+        /// not a multiple of 0.01.
+        static func isMultiple(_ number: Double, exactInteger: Int64?, of multiple: Double) -> Bool {
+            if let exactInteger, multiple.rounded() == multiple, multiple <= 9.0e18 {
+                return exactInteger % Int64(multiple) == 0
+            }
+            let remainder = number - (number / multiple).rounded() * multiple
+            return abs(remainder) <= max(abs(number), abs(multiple)).ulp * 4
         }
 
         mutating func checkArray(_ items: [JSONValue], _ node: SchemaNode) {
             if let min = node.minItems, items.count < min { fail("minItems", "fewer than \(min) items") }
             if let max = node.maxItems, items.count > max { fail("maxItems", "more than \(max) items") }
             if node.uniqueItems {
-                outer: for i in items.indices {
-                    for j in items.indices where j > i && items[i].jsonEquals(items[j]) {
-                        fail("uniqueItems", "items \(i) and \(j) are equal")
+                // Bucket by a hash that agrees with JSON equality, then compare within a
+                // bucket: linear on hostile input instead of quadratic.
+                var buckets: [Int: [Int]] = [:]
+                outer: for (index, item) in items.enumerated() {
+                    let hash = item.jsonHash
+                    for earlier in buckets[hash, default: []] where items[earlier].jsonEquals(item) {
+                        fail("uniqueItems", "items \(earlier) and \(index) are equal")
                         break outer
                     }
+                    buckets[hash, default: []].append(index)
                 }
             }
             for (index, item) in items.enumerated() {
