@@ -59,12 +59,17 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .target(
+            name: "PumphousePipeline",
+            dependencies: ["PumphouseContracts", "PumphouseKafka", "PumphousePostgres"]
+        ),
         .executableTarget(
             name: "PumphouseCLI",
             dependencies: [
                 "PumphouseKafka",
                 "PumphousePostgres",
                 "PumphouseContracts",
+                "PumphousePipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +85,14 @@ let package = Package(
         .testTarget(
             name: "PumphousePostgresTests",
             dependencies: ["PumphousePostgres", "PumphouseTestSupport"]
+        ),
+        .testTarget(
+            name: "PumphousePipelineTests",
+            dependencies: ["PumphousePipeline", "PumphouseContracts"]
+        ),
+        .testTarget(
+            name: "PumphouseCLITests",
+            dependencies: ["PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphouseContractsTests",

@@ -1,0 +1,29 @@
+import ArgumentParser
+import Logging
+import PumphousePostgres
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply pending SQL migrations in order, under an advisory lock; refuse edited ones."
+    )
+
+    @OptionGroup var pipeline: PipelineOptions
+
+    func run() async throws {
+        let configuration = try pipeline.load()
+        let logger = Logger(label: "pumphouse.migrate")
+        let migrator = try PostgresMigrator(directory: configuration.migrationsDirectory)
+        let connection = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        let report: PostgresMigrator.Report
+        do {
+            report = try await migrator.run(on: connection, logger: logger)
+            await connection.close()
+        } catch {
+            await connection.close()
+            throw error
+        }
+        for name in report.applied { print("applied  \(name)") }
+        print("migrations: \(report.applied.count) applied, \(report.alreadyApplied.count) already applied (\(configuration.postgres.redactedURL))")
+    }
+}

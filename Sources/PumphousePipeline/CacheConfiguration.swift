@@ -1,0 +1,93 @@
+import PumphouseContracts
+
+/// One named cache: its contract, its data pump topic, and how its entities map to a
+/// table (the data abstraction layer).
+public struct CacheConfiguration: Sendable, Hashable {
+    public var contract: ContractName
+    public var topic: String
+    public var partitions: Int
+    /// -1: the broker's default.
+    public var replicationFactor: Int
+    public var topicConfigs: [String: String]
+    public var mapping: TableMapping
+
+    static func parse(_ member: JSONObject.Member, parent: ConfigurationReader, registry: ContractRegistry) throws(ConfigurationError) -> CacheConfiguration {
+        let setting = parent.setting(member.name)
+        let name: ContractName
+        do {
+            name = try ContractName(member.name)
+        } catch {
+            throw ConfigurationError(file: parent.file, setting: setting, message: "\(error)")
+        }
+        guard let schemas = registry.contracts[name] else {
+            throw ConfigurationError(file: parent.file, setting: setting, message: "no contract \(name) in the schema directory; add Schemas/\(name)/ or fix the name")
+        }
+        var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping"])
+        let topic = try reader.string("topic") ?? schemas.definition.topic
+        let partitions = try reader.integer("partitions", in: 1...10_000) ?? 1
+        let replication = try reader.integer("replication_factor", in: -1...100) ?? -1
+        if replication == 0 { throw reader.fail("replication_factor", "must be -1 (broker default) or at least 1") }
+        var topicConfigs: [String: String] = [:]
+        if let configs = try reader.mapping("topic_configs") {
+            for entry in configs.object {
+                guard let text = entry.value.stringValue ?? entry.value.numberValue.map({ String(Int64($0)) }) else {
+                    throw configs.fail(entry.name, "must be a string or a number")
+                }
+                topicConfigs[entry.name] = text
+            }
+        }
+        guard let mappingReader = try reader.mapping("mapping", keys: ["table", "columns", "key", "delete"]) else {
+            throw reader.fail("mapping", "is required: the table this cache is written to and how fields map to columns")
+        }
+        let mapping = try TableMapping.parse(mappingReader, schemas: schemas)
+        try reader.finish()
+        return CacheConfiguration(contract: name, topic: topic, partitions: partitions, replicationFactor: replication, topicConfigs: topicConfigs, mapping: mapping)
+    }
+}
+
+/// A data writer: which caches it consumes and how it batches.
+public struct WriterConfiguration: Sendable, Hashable {
+    public var name: String
+    /// One cache: a dedicated writer; several of one domain: a domain writer.
+    public var caches: [ContractName]
+    public var group: String
+    public var deadLetterTopic: String
+    public var maxBatchMessages: Int
+    public var maxBatchWait: Duration
+    /// Port of /metrics, /healthz and /readyz; nil serves none.
+    public var httpPort: Int?
+
+    static func parse(_ member: JSONObject.Member, parent: ConfigurationReader, caches known: [CacheConfiguration]) throws(ConfigurationError) -> WriterConfiguration {
+        let name = member.name
+        var reader = try ConfigurationReader(file: parent.file, path: parent.setting(name), value: member.value, keys: ["caches", "group", "dead_letter_topic", "batch", "http_port"])
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }), !name.isEmpty else {
+            throw ConfigurationError(file: parent.file, setting: parent.setting(name), message: "writer names use letters, digits, '-' and '_'")
+        }
+        guard let listed = try reader.strings("caches"), !listed.isEmpty else {
+            throw reader.fail("caches", "is required: the named caches this writer consumes")
+        }
+        var caches: [ContractName] = []
+        for cache in listed {
+            guard let match = known.first(where: { $0.contract.rawValue == cache }) else {
+                throw reader.fail("caches", "\"\(cache)\" is not a cache declared under caches")
+            }
+            caches.append(match.contract)
+        }
+        let domains = Set(caches.map { String($0.domain) })
+        if domains.count > 1 {
+            throw reader.fail("caches", "a writer serves one domain; \(domains.sorted().joined(separator: " and ")) need separate writers")
+        }
+        let group = try reader.string("group") ?? "pumphouse-writer-\(name)"
+        let deadLetterTopic = try reader.string("dead_letter_topic") ?? "pumphouse.dead-letters.\(name)"
+        var maxMessages = 10_000
+        var maxWait = Duration.milliseconds(20)
+        if var batch = try reader.mapping("batch", keys: ["max_messages", "max_wait_ms"]) {
+            maxMessages = try batch.integer("max_messages", in: 1...1_000_000) ?? maxMessages
+            if let ms = try batch.integer("max_wait_ms", in: 0...60_000) { maxWait = .milliseconds(ms) }
+            try batch.finish()
+        }
+        let port = try reader.integer("http_port", in: 0...65_535)
+        try reader.finish()
+        return WriterConfiguration(name: name, caches: caches, group: group, deadLetterTopic: deadLetterTopic, maxBatchMessages: maxMessages, maxBatchWait: maxWait, httpPort: port)
+    }
+}

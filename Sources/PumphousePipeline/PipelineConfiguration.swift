@@ -1,0 +1,127 @@
+import Foundation
+import PumphouseContracts
+import PumphouseKafka
+import PumphousePostgres
+
+/// The pipeline file (e.g. `deploy/local/pipeline.yaml`): where Kafka and PostgreSQL
+/// are, which named caches exist with their topics and table mappings, and which writers
+/// consume them. docs/configuration.md documents every key.
+public struct PipelineConfiguration: Sendable {
+    public var kafka: KafkaConnectionConfiguration
+    public var postgres: PostgresConfiguration
+    /// Absolute path of the contract schemas (Schemas/).
+    public var schemasDirectory: String
+    /// Absolute path of the SQL migrations (Migrations/).
+    public var migrationsDirectory: String
+    public var caches: [CacheConfiguration]
+    public var writers: [WriterConfiguration]
+
+    public func cache(_ name: ContractName) -> CacheConfiguration? {
+        caches.first { $0.contract == name }
+    }
+
+    public func writer(named name: String) -> WriterConfiguration? {
+        writers.first { $0.name == name }
+    }
+
+    /// Environment variables that override the file, so one file serves every
+    /// environment and credentials need not be in it.
+    public enum Override {
+        public static let kafkaBrokers = "PUMPHOUSE_KAFKA_BROKERS"
+        public static let postgresURL = "PUMPHOUSE_POSTGRES_URL"
+    }
+
+    /// Reads and checks a pipeline file: every key known, every value of the right
+    /// kind, every cache backed by a contract in the schema directory, every mapping
+    /// naming fields its contract has.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> PipelineConfiguration {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(file: path, setting: "", message: "cannot read the pipeline file; pass --config with the path of a pipeline YAML file")
+        }
+        let root: JSONValue
+        do {
+            root = try YAMLDocument.parse(text, file: path)
+        } catch {
+            throw ConfigurationError(file: path, setting: error.pointer.split(separator: "/").joined(separator: "."), message: error.message)
+        }
+        let baseDirectory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
+        return try parse(root, file: path, baseDirectory: baseDirectory, environment: environment)
+    }
+
+    static func parse(_ root: JSONValue, file: String, baseDirectory: String, environment: [String: String]) throws(ConfigurationError) -> PipelineConfiguration {
+        var reader = try ConfigurationReader(file: file, path: "", value: root, keys: ["kafka", "postgres", "schemas", "migrations", "caches", "writers"])
+        func directory(_ key: String, default name: String) throws(ConfigurationError) -> String {
+            let given = try reader.string(key) ?? name
+            return given.hasPrefix("/") ? given : URL(fileURLWithPath: "\(baseDirectory)/\(given)").standardizedFileURL.path
+        }
+
+        // kafka
+        var kafkaReader = try reader.mapping("kafka", keys: ["brokers", "client_id", "properties"]) ?? ConfigurationReader.empty(file: file, path: "kafka")
+        // The file's value is read (and checked) even when the environment overrides it.
+        let fileBrokers = try kafkaReader.string("brokers")
+        let brokers = environment[Override.kafkaBrokers].flatMap { $0.isEmpty ? nil : $0 } ?? fileBrokers
+        guard let brokers else {
+            throw kafkaReader.fail("brokers", "is required (or set \(Override.kafkaBrokers)): a comma-separated host:port list")
+        }
+        let clientID = try kafkaReader.string("client_id") ?? "pumphouse"
+        var properties: [String: String] = [:]
+        if let propertyReader = try kafkaReader.mapping("properties") {
+            for member in propertyReader.object {
+                properties[member.name] = try ConfigurationReader.resolveSecret(
+                    member.value, setting: propertyReader.setting(member.name), file: file, environment: environment, baseDirectory: baseDirectory
+                )
+            }
+        }
+        try kafkaReader.finish()
+        let kafka = KafkaConnectionConfiguration(brokers: brokers, clientID: clientID, properties: properties)
+        if kafka.bootstrapServers.isEmpty {
+            throw kafkaReader.fail("brokers", "lists no broker; give host:port pairs separated by commas")
+        }
+
+        // postgres
+        var postgresReader = try reader.mapping("postgres", keys: ["url", "connect_timeout_seconds"]) ?? ConfigurationReader.empty(file: file, path: "postgres")
+        let overrideURL = environment[Override.postgresURL].flatMap { $0.isEmpty ? nil : $0 }
+        // A secret source that cannot be resolved only matters when nothing overrides it.
+        let fileURL = overrideURL != nil ? (postgresReader.value("url").map { _ in "" }) : try postgresReader.secret("url", environment: environment, baseDirectory: baseDirectory)
+        let url = overrideURL ?? fileURL
+        guard let url else {
+            throw postgresReader.fail("url", "is required (or set \(Override.postgresURL)): a postgresql:// URL, {file: PATH} or {env: NAME}")
+        }
+        var postgres = PostgresConfiguration(url: url)
+        if let seconds = try postgresReader.integer("connect_timeout_seconds", in: 2...600) {
+            postgres.connectTimeout = .seconds(seconds)
+        }
+        try postgresReader.finish()
+
+        let schemas = try directory("schemas", default: "Schemas")
+        let migrations = try directory("migrations", default: "Migrations")
+
+        // caches
+        let registry: ContractRegistry
+        do {
+            registry = try SchemaRepository(directory: schemas).load()
+        } catch {
+            throw ConfigurationError(file: file, setting: "schemas", message: "the schemas in \(schemas) do not load: \(error)")
+        }
+        var caches: [CacheConfiguration] = []
+        if let cachesReader = try reader.mapping("caches") {
+            for member in cachesReader.object {
+                caches.append(try CacheConfiguration.parse(member, parent: cachesReader, registry: registry))
+            }
+        }
+
+        // writers
+        var writers: [WriterConfiguration] = []
+        if let writersReader = try reader.mapping("writers") {
+            for member in writersReader.object {
+                writers.append(try WriterConfiguration.parse(member, parent: writersReader, caches: caches))
+            }
+        }
+        try reader.finish()
+
+        return PipelineConfiguration(
+            kafka: kafka, postgres: postgres, schemasDirectory: schemas, migrationsDirectory: migrations,
+            caches: caches, writers: writers
+        )
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import PumphouseTestSupport
+import Testing
+
+/// Runs the built `pumphouse` executable, as a user or CI script would.
+struct CLI {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(repository)/.build/debug/pumphouse")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: repository)
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+}
+
+@Suite("pumphouse command line", .timeLimit(.minutes(1)))
+struct CLITests {
+    @Test("--version names the librdkafka and libpq it runs with")
+    func version() throws {
+        let result = try CLI.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("librdkafka 2."))
+        #expect(result.output.contains("libpq "))
+    }
+
+    @Test("schema compat exits 0 compatible, 1 incompatible, 2 on bad usage or an unusable schema")
+    func compatExitCodes() throws {
+        let v1 = "Schemas/bench.Account/v1.json", v2 = "Schemas/bench.Account/v2.json"
+        #expect(try CLI.run(["schema", "compat", "--mode", "backward", v1, v2]).status == 0)
+        let incompatible = try CLI.run(["schema", "compat", "--mode", "forward", v1, v2])
+        #expect(incompatible.status == 1)
+        #expect(incompatible.output.contains("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"))
+        #expect(try CLI.run(["schema", "compat", "--mode", "sideways", v1, v2]).status == 2)
+        #expect(try CLI.run(["schema", "compat", v1]).status == 2)
+        #expect(try CLI.run(["schema", "compat", v1, "README.md"]).status == 2)
+        let json = try CLI.run(["schema", "compat", "--json", "--mode", "full", v1, v2])
+        #expect(json.output.hasPrefix(#"{"compatible":false"#))
+    }
+
+    @Test("schema check passes on the project's schemas")
+    func schemaCheck() throws {
+        let result = try CLI.run(["schema", "check", "Schemas"])
+        #expect(result.status == 0, "\(result.output)")
+    }
+
+    @Test("a bad pipeline file is a usage error naming the setting; nothing starts")
+    func badConfig() throws {
+        let missing = try CLI.run(["migrate", "--config", "/nonexistent.yaml"])
+        #expect(missing.status == 2)
+        #expect(missing.errors.contains("/nonexistent.yaml"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "kafka: { brokers: x:1 }\npostgres: { url: \"postgresql://u:secret-pw@h/d\" }\nschemas: \(CLI.repository)/Schemas\ncaches: { bench.Account: { partitons: 2 } }\n"
+            .write(toFile: "\(directory)/p.yaml", atomically: true, encoding: .utf8)
+        let typo = try CLI.run(["topics", "create", "--config", "\(directory)/p.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
+        #expect(typo.status == 2)
+        #expect(typo.errors.contains("caches.bench.Account.partitons"))
+        #expect(!typo.errors.contains("secret-pw"))
+    }
+
+    @Test("migrate and topics create work against the local stack, twice")
+    func operatorCommands() throws {
+        let environment = ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL]
+        for _ in 0..<2 {
+            let migrate = try CLI.run(["migrate", "--config", "deploy/local/pipeline.yaml"], environment: environment)
+            #expect(migrate.status == 0, "\(migrate.errors)")
+            #expect(migrate.output.contains("migrations:"))
+            #expect(!migrate.output.contains(TestStack.postgresURL), "the password must not be printed")
+            let topics = try CLI.run(["topics", "create", "--config", "deploy/local/pipeline.yaml"], environment: environment)
+            #expect(topics.status == 0, "\(topics.errors)")
+            #expect(topics.output.contains("bench.account"))
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import PumphouseContracts
+import PumphousePipeline
+import Testing
+
+/// Writes a pipeline file next to a copy of the project's schemas.
+struct PipelineFile {
+    let directory: String
+    let path: String
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    init(_ yaml: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = "\(directory)/pipeline.yaml"
+        let text = yaml.replacing("SCHEMAS", with: "\(Self.repository)/Schemas")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func load(_ environment: [String: String] = [:]) throws(ConfigurationError) -> PipelineConfiguration {
+        try PipelineConfiguration.load(path: path, environment: environment)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+let validPipeline = """
+kafka: { brokers: "k1:9092,k2:9092" }
+postgres: { url: "postgresql://u:pw@db/x" }
+schemas: SCHEMAS
+caches:
+  bench.Account:
+    partitions: 3
+    mapping:
+      table: bench_account
+      columns:
+        id: id
+        owner: owner
+        balance_cents: { field: balance, type: bigint }
+        currency: { field: currency, default: EUR }
+        status: status
+        updated_at: { field: updatedAt, transform: epoch_ms_to_timestamp }
+        raw: { json: "$" }
+writers:
+  bench:
+    caches: [bench.Account]
+"""
+
+@Suite("Pipeline file")
+struct PipelineConfigurationTests {
+    @Test("the project's local pipeline file loads")
+    func localFile() throws {
+        let configuration = try PipelineConfiguration.load(
+            path: "\(PipelineFile.repository)/deploy/local/pipeline.yaml",
+            environment: ["PUMPHOUSE_POSTGRES_URL": "postgresql://u:pw@127.0.0.1:55432/pumphouse"]
+        )
+        let cache = try #require(configuration.cache(try ContractName("bench.Account")))
+        #expect(cache.topic == "bench.account")
+        #expect(cache.mapping.keyColumns == ["id"])
+        #expect(configuration.writer(named: "bench")?.httpPort == 9301)
+        #expect(configuration.topicSpecifications.map(\.name) == ["bench.account", "pumphouse.dead-letters.bench"])
+    }
+
+    @Test("defaults, mapping sources and derived names")
+    func parsed() throws {
+        let file = try PipelineFile(validPipeline)
+        defer { file.remove() }
+        let configuration = try file.load()
+        #expect(configuration.kafka.bootstrapServers == ["k1:9092", "k2:9092"])
+        let mapping = try #require(configuration.caches.first?.mapping)
+        #expect(mapping.column("balance_cents")?.source == .field(["balance"]))
+        #expect(mapping.column("balance_cents")?.type == "bigint")
+        #expect(mapping.column("raw")?.source == .json([]))
+        #expect(mapping.column("currency")?.defaultValue == .string("EUR"))
+        #expect(mapping.column("updated_at")?.transform == .epochMillisToTimestamp)
+        #expect(mapping.delete == .hard)
+        let writer = try #require(configuration.writers.first)
+        #expect(writer.group == "pumphouse-writer-bench")
+        #expect(writer.deadLetterTopic == "pumphouse.dead-letters.bench")
+        #expect(writer.maxBatchMessages == 10_000)
+    }
+
+    @Test("environment variables override the connection settings")
+    func overrides() throws {
+        let file = try PipelineFile(validPipeline)
+        defer { file.remove() }
+        let configuration = try file.load(["PUMPHOUSE_KAFKA_BROKERS": "other:1", "PUMPHOUSE_POSTGRES_URL": "postgresql://o@h/d"])
+        #expect(configuration.kafka.bootstrapServers == ["other:1"])
+        #expect(configuration.postgres.url == "postgresql://o@h/d")
+    }
+
+    @Test("secrets come from files and environment variables")
+    func secrets() throws {
+        let file = try PipelineFile(validPipeline
+            .replacing(#"postgres: { url: "postgresql://u:pw@db/x" }"#, with: "postgres: { url: { file: db-url } }")
+            .replacing(#"kafka: { brokers: "k1:9092,k2:9092" }"#, with: "kafka: { brokers: k1:9092, properties: { sasl.password: { env: KAFKA_PW } } }"))
+        defer { file.remove() }
+        try "postgresql://u:from-file@db/x\n".write(toFile: "\(file.directory)/db-url", atomically: true, encoding: .utf8)
+        let configuration = try file.load(["KAFKA_PW": "from-env"])
+        #expect(configuration.postgres.url == "postgresql://u:from-file@db/x")
+        #expect(configuration.kafka.properties["sasl.password"] == "from-env")
+        let missing = try #require(throws: ConfigurationError.self) { try file.load() }
+        #expect(missing.setting == "kafka.properties.sasl.password")
+        #expect(missing.message.contains("KAFKA_PW"))
+    }
+
+    @Test("each mistake is one error naming the setting", arguments: [
+        ("postgres: { url: \"postgresql://u:pw@db/x\" }", "postgres: { url: \"postgresql://u:pw@db/x\", timeout: 3 }", "postgres.timeout", "not a setting"),
+        ("schemas: SCHEMAS", "schemas: SCHEMAS\nwritters: {}", "writters", "not a setting"),
+        ("partitions: 3", "partitions: 0", "caches.bench.Account.partitions", "from 1 to 10000"),
+        ("partitions: 3", "partitions: many", "caches.bench.Account.partitions", "whole number"),
+        ("owner: owner", "owner: ownr", "caches.bench.Account.mapping.columns.owner", "has no field \"ownr\""),
+        ("owner: owner", "owner: { field: owner, transfrom: x }", "caches.bench.Account.mapping.columns.owner.transfrom", "not a setting"),
+        ("owner: owner", "owner: { field: owner, json: owner }", "caches.bench.Account.mapping.columns.owner", "exactly one of"),
+        ("owner: owner", "owner: { field: owner, type: \"text; drop table x\" }", "caches.bench.Account.mapping.columns.owner.type", "not a SQL type"),
+        ("table: bench_account", "table: \"bench_account; drop\"", "caches.bench.Account.mapping.table", "plain identifier"),
+        ("        id: id\n", "", "caches.bench.Account.mapping.key", "key field"),
+        ("bench.Account:\n    partitions", "bench.Nope:\n    partitions", "caches.bench.Nope", "no contract"),
+        ("caches: [bench.Account]", "caches: [bench.Other]", "writers.bench.caches", "not a cache"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: {}", "kafka.brokers", "PUMPHOUSE_KAFKA_BROKERS"),
+        ("partitions: 3", "partitions: 3\n    mapping2: {}", "caches.bench.Account.mapping2", "not a setting"),
+    ])
+    func mistakes(original: String, replacement: String, setting: String, mentions: String) throws {
+        let yaml = validPipeline.replacing(original, with: replacement)
+        #expect(yaml != validPipeline, "the case must change the file")
+        let file = try PipelineFile(yaml)
+        defer { file.remove() }
+        let error = try #require(throws: ConfigurationError.self) { try file.load() }
+        #expect(error.setting == setting, "\(error)")
+        #expect(error.message.contains(mentions), "\(error)")
+    }
+
+    @Test("soft deletes name a column that is not mapped from a field")
+    func softDelete() throws {
+        let file = try PipelineFile(validPipeline.replacing("      table: bench_account", with: "      table: bench_account\n      delete: { soft: deleted_at }"))
+        defer { file.remove() }
+        #expect(try file.load().caches.first?.mapping.delete == .soft(column: "deleted_at"))
+        let clash = try PipelineFile(validPipeline.replacing("      table: bench_account", with: "      table: bench_account\n      delete: { soft: owner }"))
+        defer { clash.remove() }
+        #expect(throws: ConfigurationError.self) { try clash.load() }
+    }
+
+    @Test("invalid YAML and a missing file are clear errors")
+    func unreadable() throws {
+        let file = try PipelineFile("kafka: [unclosed")
+        defer { file.remove() }
+        #expect(throws: ConfigurationError.self) { try file.load() }
+        let missing = try #require(throws: ConfigurationError.self) { try PipelineConfiguration.load(path: "/nonexistent/pipeline.yaml") }
+        #expect(missing.message.contains("--config"))
+    }
+}
