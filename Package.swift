@@ -63,6 +63,16 @@ let package = Package(
             name: "PumphousePipeline",
             dependencies: ["PumphouseContracts", "PumphouseKafka", "PumphousePostgres"]
         ),
+        .target(
+            name: "PumphouseWriter",
+            dependencies: [
+                "PumphousePipeline",
+                "PumphouseContracts",
+                "PumphouseKafka",
+                "PumphousePostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "PumphouseCLI",
             dependencies: [
@@ -89,6 +99,10 @@ let package = Package(
         .testTarget(
             name: "PumphousePipelineTests",
             dependencies: ["PumphousePipeline", "PumphouseContracts"]
+        ),
+        .testTarget(
+            name: "PumphouseWriterTests",
+            dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphouseCLITests",

@@ -43,6 +43,14 @@ public struct TableMapping: Sendable, Hashable {
         public var transform: Transform?
         /// Used when an add lacks the field.
         public var defaultValue: JSONValue?
+
+        public init(name: String, source: Source, type: String?, transform: Transform?, defaultValue: JSONValue?) {
+            self.name = name
+            self.source = source
+            self.type = type
+            self.transform = transform
+            self.defaultValue = defaultValue
+        }
     }
 
     public enum DeletePolicy: Sendable, Hashable {
@@ -55,6 +63,13 @@ public struct TableMapping: Sendable, Hashable {
     public var columns: [Column]
     public var keyColumns: [String]
     public var delete: DeletePolicy
+
+    public init(table: String, columns: [Column], keyColumns: [String], delete: DeletePolicy) {
+        self.table = table
+        self.columns = columns
+        self.keyColumns = keyColumns
+        self.delete = delete
+    }
 
     public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
 

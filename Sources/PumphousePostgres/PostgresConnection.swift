@@ -53,8 +53,13 @@ public final class PostgresConnection: Sendable {
     /// Runs one statement with bound parameters.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresResult {
-        let statement = PostgresStatement(sql, parameters)
-        return try await run("execute \(Self.abbreviate(sql))") { session, operation throws(PostgresError) in
+        try await query(PostgresStatement(sql, parameters))
+    }
+
+    /// Runs one prepared-by-value statement (SQL plus its parameters).
+    @discardableResult
+    public func query(_ statement: PostgresStatement) async throws -> PostgresResult {
+        try await run("execute \(Self.abbreviate(statement.sql))") { session, operation throws(PostgresError) in
             try session.execute(statement, operation: operation)
         }
     }

@@ -1,0 +1,65 @@
+import PumphouseContracts
+
+/// What a run of contracts for one entity does to its row, folded so that one statement
+/// per key has the same effect as applying each contract in log order.
+///
+/// Folding is what lets a writer apply a whole batch at once without breaking per-key
+/// order: the fold *is* the ordered application, computed in memory.
+public enum EntityEffect: Sendable, Hashable {
+    /// Insert or replace the whole row (an add, possibly with later updates merged in).
+    case upsert(JSONObject)
+    /// Change some fields and add deltas to numeric ones; the row must exist.
+    case update(fields: JSONObject, deltas: JSONObject)
+    /// Remove the row (a delete of a missing row does nothing).
+    case delete
+
+    public init(_ contract: Contract) {
+        switch contract.action {
+        case .add: self = .upsert(contract.fields)
+        case .update: self = .update(fields: contract.fields, deltas: contract.deltas)
+        case .delete: self = .delete
+        }
+    }
+
+    /// The effect of applying `self`, then `next`. Returns nil when `next` is an update
+    /// of a row that `self` deleted: that update cannot apply, and the caller decides
+    /// its fate (it is dead-lettered as an update of a missing row).
+    public func then(_ next: EntityEffect) -> EntityEffect? {
+        switch (self, next) {
+        case (_, .upsert), (_, .delete):
+            return next
+        case (.delete, .update):
+            return nil
+        case (.upsert(var row), .update(let fields, let deltas)):
+            for member in fields { row[member.name] = member.value }
+            for delta in deltas { row[delta.name] = Self.add(row[delta.name], delta.value) }
+            return .upsert(row)
+        case (.update(var fields, var deltas), .update(let moreFields, let moreDeltas)):
+            for member in moreFields {
+                fields[member.name] = member.value
+                deltas[member.name] = nil  // a later set wins over an earlier delta
+            }
+            for delta in moreDeltas {
+                if let set = fields[delta.name] {
+                    fields[delta.name] = Self.add(set, delta.value)
+                } else {
+                    deltas[delta.name] = Self.add(deltas[delta.name], delta.value)
+                }
+            }
+            return .update(fields: fields, deltas: deltas)
+        }
+    }
+
+    /// Numeric addition that stays exact for integers. A missing or non-numeric base
+    /// counts as 0 for a missing value and is otherwise left to the schema to have
+    /// prevented (deltas only target declared numeric fields).
+    static func add(_ base: JSONValue?, _ delta: JSONValue) -> JSONValue {
+        switch (base ?? .int(0), delta) {
+        case (.int(let a), .int(let b)):
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return overflow ? .double(Double(a) + Double(b)) : .int(sum)
+        case (let a, let b):
+            return .double((a.numberValue ?? 0) + (b.numberValue ?? 0))
+        }
+    }
+}

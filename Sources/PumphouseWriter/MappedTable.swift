@@ -1,0 +1,162 @@
+import PumphouseContracts
+import PumphousePipeline
+import PumphousePostgres
+
+/// Turns folded effects into SQL for one table mapping (the data abstraction layer at
+/// work). Identifiers come from the checked configuration and are quoted; every value is
+/// a bound parameter.
+public struct MappedTable: Sendable {
+    public let contract: ContractName
+    public let mapping: TableMapping
+    let keyField: String
+    let table: String
+
+    public init(contract: ContractName, mapping: TableMapping, keyField: String) {
+        self.contract = contract
+        self.mapping = mapping
+        self.keyField = keyField
+        self.table = SQLIdentifier.quoted(mapping.table)
+    }
+
+    /// Why an effect cannot become SQL; the contracts behind it are dead-lettered.
+    public struct MappingFailure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    public func statement(for effect: EntityEffect, key: String) throws(MappingFailure) -> PostgresStatement {
+        var builder = Builder()
+        switch effect {
+        case .upsert(let row):
+            var names: [String] = []
+            var values: [String] = []
+            for column in mapping.columns {
+                names.append(SQLIdentifier.quoted(column.name))
+                values.append(builder.expression(for: column, value: try value(of: column, in: row, key: key)))
+            }
+            if case .soft(let column) = mapping.delete {
+                names.append(SQLIdentifier.quoted(column))
+                values.append("NULL")
+            }
+            let keys = mapping.keyColumns.map(SQLIdentifier.quoted)
+            let updates = names.filter { !keys.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
+            let conflict = updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + updates.joined(separator: ", ")
+            builder.sql = "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES (\(values.joined(separator: ", "))) ON CONFLICT (\(keys.joined(separator: ", "))) \(conflict)"
+
+        case .update(let fields, let deltas):
+            var assignments: [String] = []
+            for column in mapping.columns {
+                let name = SQLIdentifier.quoted(column.name)
+                switch column.source {
+                case .field(let path) where fields[path[0]] != nil:
+                    assignments.append("\(name) = " + builder.expression(for: column, value: Self.lookup(path, in: fields) ?? column.defaultValue ?? .null))
+                case .field(let path) where path.count == 1 && deltas[path[0]] != nil:
+                    assignments.append("\(name) = \(name) + " + builder.parameter(deltas[path[0]]!, cast: column.type))
+                case .json(let path) where path.isEmpty:
+                    // The whole state as JSON: merge the changed fields, add the deltas.
+                    var expression = name
+                    if !fields.isEmpty { expression = "\(expression) || " + builder.parameter(.object(fields), cast: "jsonb") }
+                    for delta in deltas {
+                        let field = builder.parameter(.string(delta.name), cast: "text")
+                        let amount = builder.parameter(delta.value, cast: "numeric")
+                        expression = "jsonb_set(\(expression), ARRAY[\(field)], to_jsonb(COALESCE((\(expression) ->> \(field))::numeric, 0) + \(amount)))"
+                    }
+                    if expression != name { assignments.append("\(name) = \(expression)") }
+                case .json(let path) where fields[path[0]] != nil:
+                    assignments.append("\(name) = " + builder.expression(for: column, value: Self.lookup(path, in: fields) ?? .null))
+                default:
+                    continue
+                }
+            }
+            guard !assignments.isEmpty else {
+                throw MappingFailure(description: "the update changes no mapped column of \(mapping.table) (fields: \(fields.names + deltas.names))")
+            }
+            builder.sql = "UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE \(try keyCondition(&builder, fields: fields, key: key))"
+
+        case .delete:
+            let condition = try keyCondition(&builder, fields: JSONObject(), key: key)
+            switch mapping.delete {
+            case .hard: builder.sql = "DELETE FROM \(table) WHERE \(condition)"
+            case .soft(let column):
+                let name = SQLIdentifier.quoted(column)
+                builder.sql = "UPDATE \(table) SET \(name) = now() WHERE \(condition)"
+            }
+        }
+        return PostgresStatement(builder.sql, builder.parameters)
+    }
+
+    /// `k1 = $1 AND ...`; a soft-deleted row counts as missing for updates and deletes.
+    func keyCondition(_ builder: inout Builder, fields: JSONObject, key: String) throws(MappingFailure) -> String {
+        var parts: [String] = []
+        for name in mapping.keyColumns {
+            guard let column = mapping.column(name) else { continue }
+            let value: JSONValue
+            if column.source == .field([keyField]) {
+                value = .string(key)
+            } else if case .field(let path) = column.source, let found = Self.lookup(path, in: fields) {
+                value = found
+            } else if case .constant(let constant) = column.source {
+                value = constant
+            } else {
+                throw MappingFailure(description: "key column \(name) of \(mapping.table) needs a value this contract does not carry")
+            }
+            parts.append("\(SQLIdentifier.quoted(name)) = " + builder.expression(for: column, value: value))
+        }
+        if case .soft(let column) = mapping.delete { parts.append("\(SQLIdentifier.quoted(column)) IS NULL") }
+        return parts.joined(separator: " AND ")
+    }
+
+    func value(of column: TableMapping.Column, in row: JSONObject, key: String) throws(MappingFailure) -> JSONValue {
+        switch column.source {
+        case .constant(let value): return value
+        case .field(let path):
+            if path == [keyField] { return row[keyField] ?? .string(key) }
+            return Self.lookup(path, in: row) ?? column.defaultValue ?? .null
+        case .json(let path):
+            return path.isEmpty ? .object(row) : (Self.lookup(path, in: row) ?? .null)
+        }
+    }
+
+    static func lookup(_ path: [String], in object: JSONObject) -> JSONValue? {
+        var current: JSONValue = .object(object)
+        for step in path {
+            guard case .object(let inner) = current, let next = inner[step] else { return nil }
+            current = next
+        }
+        return current
+    }
+
+    /// Collects numbered parameters and the SQL around them.
+    struct Builder {
+        var sql = ""
+        var parameters: [any PostgresEncodable] = []
+
+        mutating func parameter(_ value: JSONValue, cast: String?) -> String {
+            parameters.append(Self.text(value))
+            let placeholder = "$\(parameters.count)"
+            return cast.map { "\(placeholder)::\($0)" } ?? placeholder
+        }
+
+        mutating func expression(for column: TableMapping.Column, value: JSONValue) -> String {
+            if case .json = column.source {
+                return parameter(value, cast: "jsonb")
+            }
+            switch column.transform {
+            case .epochMillisToTimestamp?: return "to_timestamp(\(parameter(value, cast: "double precision")) / 1000.0)"
+            case .epochSecondsToTimestamp?: return "to_timestamp(\(parameter(value, cast: "double precision")))"
+            case nil: return parameter(value, cast: column.type)
+            }
+        }
+
+        /// PostgreSQL's text input for a JSON value; objects and arrays as JSON text.
+        static func text(_ value: JSONValue) -> String? {
+            switch value {
+            case .null: nil
+            case .bool(let b): b ? "true" : "false"
+            case .int(let i): String(i)
+            case .double(let d): String(d)
+            case .string(let s): s
+            case .array, .object: (try? JSONWriter.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+            }
+        }
+    }
+}
