@@ -1,0 +1,38 @@
+import ArgumentParser
+import Logging
+import PumphouseKafka
+import PumphousePostgres
+import PumphouseWriter
+import ServiceLifecycle
+
+struct WriterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "writer",
+        abstract: "Run a data writer: apply its caches' contracts to PostgreSQL, exactly once, until SIGTERM or SIGINT (the batch in flight finishes and commits)."
+    )
+
+    @OptionGroup var pipeline: PipelineOptions
+
+    @Option(help: "The writer to run, as named under `writers` in the pipeline file.")
+    var writer: String
+
+    func run() async throws {
+        let configuration = try pipeline.load()
+        let logger = Logger(label: "pumphouse.writer.\(writer)")
+        logger.info("pumphouse \(Pumphouse.release), librdkafka \(Librdkafka.runtimeVersion), libpq \(PostgresConnection.libpqVersion)")
+        let service: DataWriter
+        do {
+            service = try DataWriter(configuration: configuration, writer: writer, logger: logger)
+        } catch {
+            throw UsageError("\(error)")
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        try await group.run()
+        let statistics = service.statistics
+        logger.info("writer \(writer) stopped: \(statistics.consumed) consumed, \(statistics.applied) applied, \(statistics.deadLettered) dead-lettered, \(statistics.duplicates) duplicates")
+    }
+}

@@ -1,0 +1,77 @@
+import PumphouseContracts
+import PumphouseKafka
+import PumphousePostgres
+
+/// One batch, worked out in memory before any SQL runs: which messages are dead
+/// letters, which are duplicates, the folded effect per entity, and the progress to
+/// record. Pure, so the writer's decisions can be tested without a database.
+struct BatchPlan {
+    struct EntityKey: Hashable {
+        let contract: ContractName
+        let key: String
+    }
+
+    struct Entity {
+        var effect: EntityEffect
+        /// The messages folded into the effect, dead-lettered together if it cannot apply.
+        var messages: [KafkaMessage]
+    }
+
+    var entities: [EntityKey: Entity] = [:]
+    /// First-seen order, so statements run in a stable order.
+    var order: [EntityKey] = []
+    var deadLetters: [DeadLetter] = []
+    var duplicates = 0
+    var applied = 0
+    var nextOffsets: [KafkaTopicPartition: Int64] = [:]
+    var sequences: [KafkaTopicPartition: [String: Int64]] = [:]
+
+    /// Plans a batch. `claims` decides what is ours and where each partition resumes;
+    /// `accepts` says whether a contract belongs on the topic it came from.
+    init(
+        messages: [KafkaMessage],
+        claims: [KafkaTopicPartition: WriterLedger.Claim],
+        registry: ContractRegistry,
+        accepts: (ContractName, String) -> Bool
+    ) {
+        for message in messages {
+            let partition = message.topicPartition
+            guard let claim = claims[partition] else { continue }  // revoked or never claimed
+            if let next = claim.nextOffset, message.offset < next { continue }  // applied before
+            nextOffsets[partition] = max(nextOffsets[partition] ?? 0, message.offset + 1)
+
+            let contract: Contract
+            do {
+                contract = try registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) })
+            } catch {
+                deadLetters.append(DeadLetter(message: message, reason: error.code, detail: error.description))
+                continue
+            }
+            guard accepts(contract.name, message.topic) else {
+                deadLetters.append(DeadLetter(message: message, reason: "unexpected-contract", detail: "contract \(contract.name) does not belong on topic \(message.topic) for this writer"))
+                continue
+            }
+            let seen = sequences[partition]?[contract.origin] ?? claim.maxSequence[contract.origin] ?? -1
+            guard contract.sequence > seen else {
+                duplicates += 1
+                continue
+            }
+            sequences[partition, default: [:]][contract.origin] = contract.sequence
+
+            let key = EntityKey(contract: contract.name, key: contract.key)
+            let effect = EntityEffect(contract)
+            if var entity = entities[key] {
+                if let folded = entity.effect.then(effect) {
+                    entity.effect = folded
+                    entity.messages.append(message)
+                    entities[key] = entity
+                } else {
+                    deadLetters.append(DeadLetter(message: message, reason: "missing-row", detail: "update of \(contract.name) \"\(contract.key)\" after its delete in the same batch"))
+                }
+            } else {
+                entities[key] = Entity(effect: effect, messages: [message])
+                order.append(key)
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import PumphouseKafka
+
+/// A message the writer could not apply, with why and where it came from. It goes to
+/// the writer's dead-letter topic unchanged (key, value, headers) plus these headers,
+/// before the offset that passes it is committed: bad input never vanishes.
+public struct DeadLetter: Sendable, Hashable {
+    public enum Header {
+        public static let reason = "ph-dlq-reason"
+        public static let error = "ph-dlq-error"
+        public static let topic = "ph-dlq-topic"
+        public static let partition = "ph-dlq-partition"
+        public static let offset = "ph-dlq-offset"
+        public static let writer = "ph-dlq-writer"
+    }
+
+    public var message: KafkaMessage
+    /// Stable token: a ContractError code, `missing-row`, `rejected-by-database`, ...
+    public var reason: String
+    public var detail: String
+
+    func producerMessage(topic: String, writer: String) -> KafkaProducerMessage {
+        var headers = message.headers
+        headers.append(KafkaHeader(name: Header.reason, string: reason))
+        headers.append(KafkaHeader(name: Header.error, string: String(detail.prefix(1024))))
+        headers.append(KafkaHeader(name: Header.topic, string: message.topic))
+        headers.append(KafkaHeader(name: Header.partition, string: String(message.partition)))
+        headers.append(KafkaHeader(name: Header.offset, string: String(message.offset)))
+        headers.append(KafkaHeader(name: Header.writer, string: writer))
+        return KafkaProducerMessage(topic: topic, partition: 0, key: message.key, value: message.value, headers: headers)
+    }
+}

@@ -1,0 +1,81 @@
+import PumphouseKafka
+import PumphousePostgres
+
+/// A writer's bookkeeping in PostgreSQL: which offsets are applied and which origin
+/// sequence numbers were seen, per partition. Read when partitions are assigned,
+/// written inside the transaction that applies a batch.
+struct WriterLedger: Sendable {
+    let writer: String
+    let owner: String
+
+    /// A partition this member claimed: the epoch that fences other members, where to
+    /// resume, and the highest sequence per origin already applied.
+    struct Claim: Sendable {
+        var epoch: Int64
+        var nextOffset: Int64?
+        var maxSequence: [String: Int64]
+    }
+
+    /// The partition now belongs to another member; its batch must not commit.
+    struct Fenced: Error, CustomStringConvertible {
+        let partition: KafkaTopicPartition
+        var description: String { "partition \(partition) was claimed by another writer member; its batch was rolled back" }
+    }
+
+    func claim(_ partitions: [KafkaTopicPartition], on db: PostgresConnection) async throws -> [KafkaTopicPartition: Claim] {
+        try await db.transaction { tx in
+            var claims: [KafkaTopicPartition: Claim] = [:]
+            for partition in partitions {
+                let row = try await tx.query("""
+                    INSERT INTO pumphouse_writer_offsets (writer, topic, partition, next_offset, epoch, owner)
+                    VALUES ($1, $2, $3, -1, 1, $4)
+                    ON CONFLICT (writer, topic, partition)
+                    DO UPDATE SET epoch = pumphouse_writer_offsets.epoch + 1, owner = EXCLUDED.owner, updated_at = now()
+                    RETURNING next_offset, epoch
+                    """, [writer, partition.topic, partition.partition, owner]).namedRows[0]
+                let next = try row.decode(Int64.self, "next_offset")
+                var claim = Claim(epoch: try row.decode(Int64.self, "epoch"), nextOffset: next >= 0 ? next : nil, maxSequence: [:])
+                for origin in try await tx.query(
+                    "SELECT origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2 AND partition = $3",
+                    [writer, partition.topic, partition.partition]
+                ).namedRows {
+                    claim.maxSequence[try origin.decode(String.self, "origin")] = try origin.decode(Int64.self, "max_seq")
+                }
+                claims[partition] = claim
+            }
+            return claims
+        }
+    }
+
+    /// Records progress inside the caller's transaction; throws `Fenced` if a partition
+    /// was claimed by another member since this one claimed it.
+    func record(
+        nextOffsets: [KafkaTopicPartition: Int64],
+        sequences: [KafkaTopicPartition: [String: Int64]],
+        claims: [KafkaTopicPartition: Claim],
+        in tx: PostgresConnection
+    ) async throws {
+        var statements: [PostgresStatement] = []
+        var fenceChecks: [(Int, KafkaTopicPartition)] = []
+        for (partition, next) in nextOffsets.sorted(by: { $0.key < $1.key }) {
+            guard let claim = claims[partition] else { throw Fenced(partition: partition) }
+            fenceChecks.append((statements.count, partition))
+            statements.append(PostgresStatement(
+                "UPDATE pumphouse_writer_offsets SET next_offset = $1, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
+                [next, writer, partition.topic, partition.partition, claim.epoch]
+            ))
+        }
+        for (partition, origins) in sequences {
+            for (origin, sequence) in origins {
+                statements.append(PostgresStatement("""
+                    INSERT INTO pumphouse_writer_origins (writer, topic, partition, origin, max_seq) VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (writer, topic, partition, origin) DO UPDATE SET max_seq = GREATEST(pumphouse_writer_origins.max_seq, EXCLUDED.max_seq)
+                    """, [writer, partition.topic, partition.partition, origin, sequence]))
+            }
+        }
+        let results = try await tx.pipeline(statements)
+        for (index, partition) in fenceChecks where results[index].affectedRows != 1 {
+            throw Fenced(partition: partition)
+        }
+    }
+}

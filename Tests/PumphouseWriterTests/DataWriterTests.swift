@@ -1,0 +1,245 @@
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphouseKafka
+import PumphousePipeline
+import PumphousePostgres
+import PumphouseTestSupport
+import PumphouseWriter
+import Synchronization
+import Testing
+
+/// A private pipeline per test: its own topic, table, writer and group, over the
+/// project's real bench.Account contract and migrations.
+struct WriterFixture {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let logger: Logger = {
+        var logger = Logger(label: "pumphouse.tests.writer")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    let name: String
+    let topic: String
+    let table: String
+    let configuration: PipelineConfiguration
+    let db: PostgresConnection
+
+    init(partitions: Int = 3) async throws {
+        name = TestStack.uniqueName("w")
+        topic = "\(name).account"
+        table = "\(name)_account"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let yaml = """
+            kafka: { brokers: "\(TestStack.kafkaBrokers)" }
+            postgres: { url: "\(TestStack.postgresURL)" }
+            schemas: \(Self.repository)/Schemas
+            migrations: \(Self.repository)/Migrations
+            caches:
+              bench.Account:
+                topic: \(topic)
+                partitions: \(partitions)
+                mapping:
+                  table: \(table)
+                  columns:
+                    id: id
+                    owner: owner
+                    balance_cents: { field: balance, type: bigint }
+                    currency: currency
+                    status: status
+                    updated_at: { field: updatedAt, transform: epoch_ms_to_timestamp }
+            writers:
+              \(name):
+                caches: [bench.Account]
+                batch: { max_messages: 500, max_wait_ms: 20 }
+            """
+        try yaml.write(toFile: "\(directory)/pipeline.yaml", atomically: true, encoding: .utf8)
+        configuration = try PipelineConfiguration.load(path: "\(directory)/pipeline.yaml", environment: [:])
+        db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: Self.logger)
+        try await PostgresMigrator(directory: configuration.migrationsDirectory).run(on: db, logger: Self.logger)
+        try await db.execute(script: "CREATE TABLE \(table) (LIKE bench_account INCLUDING ALL)")
+        try await KafkaAdmin(configuration: KafkaAdminConfiguration(connection: configuration.kafka), logger: Self.logger)
+            .createTopics(configuration.topicSpecifications)
+    }
+
+    func writer() throws -> DataWriter {
+        try DataWriter(configuration: configuration, writer: name, logger: Self.logger)
+    }
+
+    /// Runs a writer until `done` holds for its statistics, then stops it.
+    func runWriter(until done: @escaping @Sendable (WriterStatistics) -> Bool, timeout: Duration = .seconds(90)) async throws -> WriterStatistics {
+        let writer = try writer()
+        let failure = Mutex<(any Error)?>(nil)
+        let task = Task {
+            do { try await writer.run() } catch { failure.withLock { $0 = error } }
+        }
+        defer { task.cancel() }
+        _ = try await waitFor("the writer to finish its work", timeout: timeout) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            if let error = failure.withLock({ $0 }) { throw error }
+            return done(writer.statistics) ? true : nil
+        }
+        task.cancel()
+        _ = await task.value
+        return writer.statistics
+    }
+
+    func rows() async throws -> [String: [String: String?]] {
+        var result: [String: [String: String?]] = [:]
+        for row in try await db.query("SELECT id, owner, balance_cents, currency, status FROM \(table)").namedRows {
+            result[row["id"]!] = ["owner": row["owner"], "balance": row["balance_cents"], "currency": row["currency"], "status": row["status"]]
+        }
+        return result
+    }
+}
+
+/// Builds contracts as a processing unit would, and the state they should leave.
+struct Workload {
+    var messages: [KafkaProducerMessage] = []
+    var expected: [String: [String: String?]] = [:]
+    var rows: [String: JSONObject] = [:]
+    var sequence: Int64 = 0
+    var deadLetters = 0
+    let topic: String
+
+    mutating func publish(_ action: ContractAction, key: String, fields: JSONObject = [:], deltas: JSONObject = [:], origin: String = "unit-a", sequence given: Int64? = nil) throws {
+        let sequence = given ?? { self.sequence += 1; return self.sequence }()
+        let contract = Contract(name: try ContractName("bench.Account"), version: 2, action: action, key: key, origin: origin, sequence: sequence, eventTime: 0, fields: fields, deltas: deltas)
+        let encoded = try ContractCodec().encode(contract)
+        messages.append(KafkaProducerMessage(topic: topic, key: Array(encoded.key.utf8), value: encoded.value,
+                                             headers: encoded.headers.map { KafkaHeader(name: $0.name, string: $0.value) }))
+    }
+
+    mutating func add(_ key: String, balance: Int64) throws {
+        let fields: JSONObject = ["id": .string(key), "owner": .string("owner-\(key)"), "balance": .int(balance), "currency": .string("EUR"), "status": .string("open"), "updatedAt": .int(1_763_700_000_000)]
+        try publish(.add, key: key, fields: fields)
+        rows[key] = fields
+    }
+
+    mutating func update(_ key: String, status: String? = nil, delta: Int64? = nil) throws {
+        var fields: JSONObject = [:]
+        var deltas: JSONObject = [:]
+        if let status { fields["status"] = .string(status) }
+        if let delta { deltas["balance"] = .int(delta) }
+        try publish(.update, key: key, fields: fields, deltas: deltas)
+        guard var row = rows[key] else {
+            deadLetters += 1
+            return
+        }
+        if let status { row["status"] = .string(status) }
+        if let delta, case .int(let balance)? = row["balance"] { row["balance"] = .int(balance + delta) }
+        rows[key] = row
+    }
+
+    mutating func delete(_ key: String) throws {
+        try publish(.delete, key: key)
+        rows[key] = nil
+    }
+
+    mutating func raw(_ value: [UInt8], key: String = "bad") {
+        messages.append(KafkaProducerMessage(topic: topic, key: Array(key.utf8), value: value))
+        deadLetters += 1
+    }
+
+    var expectedRows: [String: [String: String?]] {
+        rows.mapValues { row in
+            ["owner": row["owner"]?.stringValue, "balance": row["balance"].map { if case .int(let i) = $0 { String(i) } else { "?" } },
+             "currency": row["currency"]?.stringValue, "status": row["status"]?.stringValue]
+        }
+    }
+}
+
+@Suite("Data writer against the local broker and PostgreSQL", .serialized, .timeLimit(.minutes(4)))
+struct DataWriterTests {
+    @Test("a mixed workload lands exactly: per-key order, deltas, deletes, duplicates collapsed, bad input dead-lettered")
+    func mixedWorkload() async throws {
+        let fixture = try await WriterFixture()
+        var work = Workload(topic: fixture.topic)
+        var rng = SplitMix(state: 7)
+        let keys = (0..<30).map { "acc-\($0)" }
+        for key in keys { try work.add(key, balance: 1_000) }
+        for step in 0..<600 {
+            let key = keys.randomElement(using: &rng)!
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0: try work.delete(key)
+            case 1: try work.add(key, balance: Int64(step))
+            case 2...4: try work.update(key, status: ["open", "frozen", "closed"].randomElement(using: &rng)!)
+            default: try work.update(key, delta: Int64.random(in: -50...50, using: &rng))
+            }
+        }
+        // Duplicates of earlier changes (a resent spool): same origin and sequence.
+        let resent = Array(work.messages.prefix(40))
+        // Bad input of several kinds.
+        work.raw(Array("not json".utf8))
+        work.raw(Array(#"{"contract":"bench.Nope","version":1,"action":"delete","key":"bad","origin":"u","seq":1,"eventTime":0}"#.utf8))
+        work.raw(Array(#"{"contract":"bench.Account","version":2,"action":"add","key":"bad","origin":"u","seq":1,"eventTime":0,"fields":{"id":"bad"}}"#.utf8))
+        work.raw([0xFF, 0xFE])
+
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
+        for message in work.messages + resent { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(30))
+        let total = work.messages.count + resent.count
+
+        let statistics = try await fixture.runWriter(until: { $0.consumed >= total })
+        #expect(statistics.duplicates == resent.count)
+        #expect(statistics.deadLettered == work.deadLetters)
+        #expect(try await fixture.rows() == work.expectedRows)
+
+        // A new instance resumes from the stored offsets: it applies only what came after
+        // (a marker), and nothing old a second time.
+        let countBefore = work.messages.count
+        try work.add("marker", balance: 1)
+        try producer.send(work.messages[countBefore])
+        try await producer.flush(timeout: .seconds(30))
+        let again = try await fixture.runWriter(until: { $0.applied >= 1 }, timeout: .seconds(60))
+        #expect(again.applied == 1)
+        #expect(again.consumed == 1)
+        #expect(try await fixture.rows() == work.expectedRows)
+
+        // Every dead letter is on the dead-letter topic with its reason and source.
+        let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
+        #expect(letters.count == work.deadLetters)
+        for letter in letters {
+            #expect(letter.headers.value(named: DeadLetter.Header.topic) == Array(fixture.topic.utf8))
+            #expect(letter.headers.value(named: DeadLetter.Header.reason) != nil)
+            #expect(letter.headers.value(named: DeadLetter.Header.offset) != nil)
+        }
+        let reasons = Set(letters.compactMap { $0.headers.value(named: DeadLetter.Header.reason).map { String(decoding: $0, as: UTF8.self) } })
+        #expect(reasons.isSuperset(of: ["invalid-json", "unknown-contract", "invalid-payload"]))
+    }
+
+    @Test("a row the database rejects is dead-lettered alone; the rest of its batch lands")
+    func rejectedRow() async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        try await fixture.db.execute(script: "ALTER TABLE \(fixture.table) ADD CONSTRAINT no_huge CHECK (balance_cents < 1000000)")
+        var work = Workload(topic: fixture.topic)
+        try work.add("ok-1", balance: 10)
+        try work.add("huge", balance: 5_000_000)
+        try work.add("ok-2", balance: 20)
+        work.rows["huge"] = nil
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
+        for message in work.messages { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(30))
+        let statistics = try await fixture.runWriter(until: { $0.consumed >= 3 })
+        #expect(statistics.deadLettered == 1)
+        #expect(try await fixture.rows() == work.expectedRows)
+        let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
+        #expect(letters.first?.headers.value(named: DeadLetter.Header.reason) == Array("rejected-by-database".utf8))
+    }
+
+    static func readAll(_ topic: String, _ fixture: WriterFixture) async throws -> [KafkaMessage] {
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
+        try await consumer.assign([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: .beginning)])
+        var messages: [KafkaMessage] = []
+        _ = try await waitFor("the end of \(topic)", timeout: .seconds(30)) { () -> Bool? in
+            for event in try await consumer.poll() {
+                if case .messages(let batch) = event { messages += batch }
+                if case .partitionEOF = event { return true }
+            }
+            return nil
+        }
+        try await consumer.close()
+        return messages
+    }
+}
