@@ -2,25 +2,12 @@ import Foundation
 import PumphouseTestSupport
 import Testing
 
-/// Runs the built `pumphouse` executable, as a user or CI script would.
-struct CLI {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+/// The built executable, and the repository it was built in.
+enum CLI {
+    static let repository = PumphouseProcess.repository
 
-    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(repository)/.build/debug/pumphouse")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: repository)
-        process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
+        try PumphouseProcess.run(arguments, environment: environment)
     }
 }
 

@@ -1,0 +1,38 @@
+import Foundation
+
+/// The built `pumphouse` executable, run as a user or an operator would.
+public enum PumphouseProcess {
+    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    static func make(_ arguments: [String], environment extra: [String: String]) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(repository)/.build/debug/pumphouse")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: repository)
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        return process
+    }
+
+    /// Runs to completion and returns the exit status and both outputs.
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
+        let process = make(arguments, environment: environment)
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    /// Starts it in the background, output discarded; the caller stops it.
+    public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+        let process = make(arguments, environment: environment)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+}
