@@ -116,6 +116,7 @@ let package = Package(
             name: "PumphouseContractsTests",
             dependencies: [
                 "PumphouseContracts",
+                "PumphouseTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

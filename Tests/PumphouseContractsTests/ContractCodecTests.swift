@@ -1,5 +1,6 @@
 import PropertyBased
 import PumphouseContracts
+import PumphouseTestSupport
 import Testing
 
 @Suite("Contract codec")

@@ -1,4 +1,5 @@
 import PumphouseContracts
+import PumphouseTestSupport
 import Testing
 
 @Suite("JSON parser strictness")

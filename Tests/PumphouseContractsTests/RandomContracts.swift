@@ -1,18 +1,8 @@
 import PumphouseContracts
+import PumphouseTestSupport
 
-/// Reproducible random contracts and JSON: the same seed always builds the same value,
-/// so a failing property names a seed that reproduces it.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
+/// Contracts and JSON values built from a seed: a failing property names a seed that
+/// rebuilds its input.
 enum RandomContracts {
     static let alphabet: [Character] = Array("abcXYZ019 _-\"\\/\n\t\u{0}\u{1F}é✓𝄞;'") + ["\r\n"]
 
