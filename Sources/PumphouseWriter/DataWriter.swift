@@ -60,6 +60,12 @@ public final class DataWriter: Service {
     public func run() async throws {
         logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        do {
+            try await CatalogCheck.run(tables: Array(tables.values).sorted { $0.contract < $1.contract }, registry: registry, db: db)
+        } catch {
+            await db.close()
+            throw error
+        }
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: writer.group)
         consumerConfiguration.connection.clientID = "pumphouse-writer-\(name)"
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)

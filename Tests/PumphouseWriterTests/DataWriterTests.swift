@@ -299,6 +299,21 @@ struct DataWriterTests {
         #expect(try await fixture.rows() == work.expectedRows)
     }
 
+    @Test("a mapping that does not fit the table stops start-up, naming each problem", arguments: [
+        ("DROP TABLE {t}", "does not exist"),
+        ("ALTER TABLE {t} DROP COLUMN owner", "{t}.owner does not exist"),
+        ("ALTER TABLE {t} ALTER COLUMN owner TYPE bigint USING 0", "field \"owner\" is string"),
+        ("ALTER TABLE {t} ALTER COLUMN updated_at TYPE text", "not a timestamp"),
+        ("ALTER TABLE {t} ADD COLUMN region text NOT NULL", "{t}.region is NOT NULL without a default"),
+        ("ALTER TABLE {t} DROP CONSTRAINT {t}_pkey", "no unique index on the key columns"),
+    ])
+    func catalogMismatch(change: String, mentions: String) async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        try await fixture.db.execute(script: change.replacing("{t}", with: fixture.table))
+        let error = await #expect(throws: (any Error).self) { try await fixture.writer().run() }
+        #expect(String(describing: error!).contains(mentions.replacing("{t}", with: fixture.table)), "\(String(describing: error!))")
+    }
+
     static func readAll(_ topic: String, _ fixture: WriterFixture) async throws -> [KafkaMessage] {
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
         try await consumer.assign([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: .beginning)])
