@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import PumphouseKafka
+import PumphouseObservability
 import PumphousePostgres
 import PumphouseWriter
 import ServiceLifecycle
@@ -19,6 +20,8 @@ struct WriterCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try pipeline.load()
         let logger = Logger(label: "pumphouse.writer.\(writer)")
+        // Before any metric exists: metrics made earlier would stay no-ops.
+        ServiceEndpoints.bootstrapMetrics()
         logger.info("pumphouse \(Pumphouse.release), librdkafka \(Librdkafka.runtimeVersion), libpq \(PostgresConnection.libpqVersion)")
         let service: DataWriter
         do {
@@ -26,11 +29,17 @@ struct WriterCommand: AsyncParsableCommand {
         } catch {
             throw UsageError("\(error)")
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        ))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let port = configuration.writer(named: writer)?.httpPort {
+            services.append(.init(service: ServiceEndpoints.service(port: port, logger: logger) {
+                let state = service.readiness
+                return Readiness(isReady: state.isReady, reason: state.reason)
+            }))
+            logger.info("serving /metrics, /healthz and /readyz on port \(port)")
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         let statistics = service.statistics
         logger.info("writer \(writer) stopped: \(statistics.consumed) consumed, \(statistics.applied) applied, \(statistics.deadLettered) dead-lettered, \(statistics.duplicates) duplicates")

@@ -26,6 +26,7 @@ public final class DataWriter: Service {
     private let logger: Logger
     private let ledger: WriterLedger
     private let counters = Mutex(WriterStatistics())
+    private let metrics: WriterMetrics
 
     public init(configuration: PipelineConfiguration, writer name: String, logger: Logger) throws(ConfigurationError) {
         guard let writer = configuration.writer(named: name) else {
@@ -52,6 +53,13 @@ public final class DataWriter: Service {
         self.topics = topics
         self.logger = logger
         self.ledger = WriterLedger(writer: name, owner: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        self.metrics = WriterMetrics(writer: name)
+    }
+
+    /// Ready once connected, checked and consuming; not while a batch is being retried
+    /// (the database or broker is unreachable) or after the writer stopped.
+    public var readiness: (isReady: Bool, reason: String) {
+        counters.withLock { ($0.state == .consuming, $0.stateReason) }
     }
 
     /// What the writer has done so far.
@@ -71,6 +79,8 @@ public final class DataWriter: Service {
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let deadLetters = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger)
         try consumer.subscribe(topics: Array(topics.keys).sorted())
+        setState(.consuming, "consuming \(topics.keys.sorted().joined(separator: ", "))")
+        defer { setState(.stopped, "stopped") }
 
         var claims: [KafkaTopicPartition: WriterLedger.Claim] = [:]
         defer { counters.withLock { $0.assignedPartitions = 0 } }
@@ -89,11 +99,13 @@ public final class DataWriter: Service {
                             KafkaTopicPartitionOffset(partition, offset: claimed[partition]?.nextOffset.map { KafkaOffset($0) } ?? .beginning)
                         })
                         counters.withLock { $0.assignedPartitions = claims.count }
+                        metrics.assignedPartitions.record(claims.count)
                         logger.info("writer \(name) claimed \(partitions)")
                     case .partitionsRevoked(let partitions, _):
                         try await process(&pending, claims: &claims, db: db, deadLetters: deadLetters, consumer: consumer)
                         for partition in partitions { claims[partition] = nil }
                         counters.withLock { $0.assignedPartitions = claims.count }
+                        metrics.assignedPartitions.record(claims.count)
                     case .error(let error):
                         logger.warning("writer \(name): \(error)")
                     case .partitionEOF:
@@ -126,6 +138,7 @@ public final class DataWriter: Service {
     ) async throws {
         guard !messages.isEmpty else { return }
         defer { messages.removeAll() }
+        let started = ContinuousClock.now
         var plan = BatchPlan(messages: messages, claims: claims, registry: registry) { contract, topic in
             topics[topic] == contract
         }
@@ -146,9 +159,12 @@ public final class DataWriter: Service {
                 let delay = Duration.milliseconds(min(5_000, 100 << min(attempt, 6)))
                 logger.warning("writer \(name): batch not applied (attempt \(attempt)), retrying in \(delay): \(error)")
                 counters.withLock { $0.retries += 1 }
+                metrics.retries.increment()
+                setState(.retrying, "retrying a batch: \(error)")
                 try await Task.sleep(for: delay)
             }
         }
+        if attempt > 0 { setState(.consuming, "consuming \(topics.keys.sorted().joined(separator: ", "))") }
         for (partition, next) in plan.nextOffsets {
             claims[partition]?.nextOffset = next
             for (origin, sequence) in plan.sequences[partition] ?? [:] { claims[partition]?.maxSequence[origin] = sequence }
@@ -156,6 +172,17 @@ public final class DataWriter: Service {
         // Kafka's own group offsets only show lag; PostgreSQL holds the truth.
         try? await consumer.commit(plan.nextOffsets.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) })
         let consumed = messages.count
+        metrics.consumed.increment(by: consumed)
+        metrics.applied.increment(by: plan.applied)
+        metrics.duplicates.increment(by: plan.duplicates)
+        metrics.batchSize.record(consumed)
+        metrics.batchDuration.record(duration: ContinuousClock.now - started)
+        for (reason, letters) in Dictionary(grouping: plan.deadLetters, by: \.reason) {
+            metrics.deadLettered(reason: reason, count: letters.count)
+        }
+        for (partition, next) in plan.nextOffsets {
+            metrics.progress(partition, nextOffset: next, highWatermark: consumer.cachedWatermarks(partition)?.high)
+        }
         counters.withLock {
             $0.consumed += consumed
             $0.applied += plan.applied
@@ -232,6 +259,13 @@ public final class DataWriter: Service {
         plan.deadLetters = applied.letters
     }
 
+    private func setState(_ state: WriterStatistics.State, _ reason: String) {
+        counters.withLock {
+            $0.state = state
+            $0.stateReason = reason
+        }
+    }
+
     // MARK: Classification
 
     struct IsolationNeeded: Error {}
@@ -262,4 +296,11 @@ public struct WriterStatistics: Sendable, Hashable {
     public var batches = 0
     public var retries = 0
     public var assignedPartitions = 0
+
+    public enum State: Sendable, Hashable {
+        case starting, consuming, retrying, stopped
+    }
+
+    public var state = State.starting
+    public var stateReason = "starting"
 }

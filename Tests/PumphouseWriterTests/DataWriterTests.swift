@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Logging
 import PumphouseContracts
 import PumphouseKafka
@@ -43,7 +46,7 @@ struct WriterFixture {
     }
 
     /// The pipeline file for this fixture; `group` picks the writer's consumer group.
-    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil) -> String {
+    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil, httpPort: Int? = nil) -> String {
         """
         kafka: { brokers: "\(TestStack.kafkaBrokers)" }
         postgres: { url: "\(TestStack.postgresURL)" }
@@ -67,6 +70,7 @@ struct WriterFixture {
             caches: [bench.Account]
             group: \(group ?? "pumphouse-writer-\(name)")
             batch: { max_messages: \(batch), max_wait_ms: 20 }
+        \(httpPort.map { "    http_port: \($0)" } ?? "")
         """
     }
 
@@ -312,6 +316,48 @@ struct DataWriterTests {
         try await fixture.db.execute(script: change.replacing("{t}", with: fixture.table))
         let error = await #expect(throws: (any Error).self) { try await fixture.writer().run() }
         #expect(String(describing: error!).contains(mentions.replacing("{t}", with: fixture.table)), "\(String(describing: error!))")
+    }
+
+    @Test("the writer process serves /healthz, /readyz and /metrics")
+    func endpoints() async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        var work = Workload(topic: fixture.topic)
+        try work.add("acc-1", balance: 5)
+        work.raw(Array("not json".utf8))
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
+        for message in work.messages { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(30))
+
+        let port = Int.random(in: 20_000...40_000)
+        let path = "\(fixture.directory)/pipeline-http.yaml"
+        try WriterFixture.pipeline(name: fixture.name, topic: fixture.topic, table: fixture.table, partitions: 1, batch: 100, httpPort: port)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let process = try PumphouseProcess.start(["writer", "--config", path, "--writer", fixture.name])
+        defer { if process.isRunning { process.terminate() } }
+        @Sendable func get(_ endpoint: String) async -> (Int, String)? {
+            guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(endpoint)")!) else { return nil }
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let health = try await waitFor("/healthz", timeout: .seconds(30)) { () -> (Int, String)? in
+            try await Task.sleep(for: .milliseconds(100))
+            return await get("/healthz")
+        }
+        #expect(health.0 == 200)
+        _ = try await waitFor("/readyz to say ready", timeout: .seconds(30)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(100))
+            return await get("/readyz")?.0 == 200 ? true : nil
+        }
+        let metrics = try await waitFor("both messages in /metrics", timeout: .seconds(60)) { () -> String? in
+            try await Task.sleep(for: .milliseconds(200))
+            guard let (status, body) = await get("/metrics"), status == 200 else { return nil }
+            return body.contains("pumphouse_writer_consumed_total{writer=\"\(fixture.name)\"} 2") ? body : nil
+        }
+        #expect(metrics.contains("pumphouse_writer_dead_lettered_total{writer=\"\(fixture.name)\",reason=\"invalid-json\"} 1"))
+        #expect(metrics.contains("pumphouse_writer_stored_offset"))
+        #expect(metrics.contains("pumphouse_writer_batch_duration_seconds"))
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
     }
 
     static func readAll(_ topic: String, _ fixture: WriterFixture) async throws -> [KafkaMessage] {

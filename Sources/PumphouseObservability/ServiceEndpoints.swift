@@ -1,0 +1,62 @@
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// Whether a service can do its work now, and if not, why (shown by /readyz).
+public struct Readiness: Sendable, Hashable {
+    public var isReady: Bool
+    public var reason: String
+
+    public init(isReady: Bool, reason: String) {
+        self.isReady = isReady
+        self.reason = reason
+    }
+}
+
+/// The HTTP endpoints every long-running Pumphouse service exposes:
+/// `/healthz` (the process answers), `/readyz` (it can do its work: 200 or 503 with the
+/// reason) and `/metrics` (Prometheus text format from the process's registry).
+public enum ServiceEndpoints {
+    /// The registry behind `/metrics`; bootstrapped into swift-metrics once per process,
+    /// so every `Counter`, `Gauge` and `Timer` in the process appears there.
+    public static let registry = PrometheusCollectorRegistry()
+
+    public static func bootstrapMetrics() {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }
+
+    /// A service serving the endpoints on `host:port`, to run in the same service group
+    /// as the service it describes.
+    public static func service(
+        host: String = "0.0.0.0",
+        port: Int,
+        logger: Logger,
+        readiness: @escaping @Sendable () -> Readiness
+    ) -> some Service {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        router.get("/readyz") { _, _ in
+            let state = readiness()
+            return Response(status: state.isReady ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: state.reason + "\n")))
+        }
+        router.get("/metrics") { _, _ in
+            var bytes: [UInt8] = []
+            registry.emit(into: &bytes)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+            )
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "pumphouse"),
+            logger: logger
+        )
+    }
+}

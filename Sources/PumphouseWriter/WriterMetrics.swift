@@ -1,0 +1,40 @@
+import Metrics
+import PumphouseKafka
+
+/// The writer's metrics, through swift-metrics, so any backend works; the
+/// `pumphouse writer` command exports them to Prometheus at /metrics.
+struct WriterMetrics: Sendable {
+    let writer: String
+    let consumed: Counter
+    let applied: Counter
+    let duplicates: Counter
+    let retries: Counter
+    let batchSize: Recorder
+    let batchDuration: Metrics.Timer
+    let assignedPartitions: Gauge
+
+    init(writer: String) {
+        let dimensions = [("writer", writer)]
+        self.writer = writer
+        consumed = Counter(label: "pumphouse_writer_consumed_total", dimensions: dimensions)
+        applied = Counter(label: "pumphouse_writer_applied_total", dimensions: dimensions)
+        duplicates = Counter(label: "pumphouse_writer_duplicates_total", dimensions: dimensions)
+        retries = Counter(label: "pumphouse_writer_retries_total", dimensions: dimensions)
+        batchSize = Recorder(label: "pumphouse_writer_batch_size", dimensions: dimensions, aggregate: true)
+        batchDuration = Metrics.Timer(label: "pumphouse_writer_batch_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        assignedPartitions = Gauge(label: "pumphouse_writer_assigned_partitions", dimensions: dimensions)
+    }
+
+    func deadLettered(reason: String, count: Int) {
+        Counter(label: "pumphouse_writer_dead_lettered_total", dimensions: [("writer", writer), ("reason", reason)]).increment(by: count)
+    }
+
+    /// The stored next offset and the lag behind the high watermark the consumer last saw.
+    func progress(_ partition: KafkaTopicPartition, nextOffset: Int64, highWatermark: Int64?) {
+        let dimensions = [("writer", writer), ("topic", partition.topic), ("partition", String(partition.partition))]
+        Gauge(label: "pumphouse_writer_stored_offset", dimensions: dimensions).record(nextOffset)
+        if let highWatermark {
+            Gauge(label: "pumphouse_writer_lag", dimensions: dimensions).record(max(0, highWatermark - nextOffset))
+        }
+    }
+}
