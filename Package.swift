@@ -68,6 +68,14 @@ let package = Package(
             dependencies: ["PumphouseContracts", "PumphouseKafka", "PumphousePostgres"]
         ),
         .target(
+            name: "PumphouseReplay",
+            dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres"]
+        ),
+        .target(
+            name: "PumphouseLoad",
+            dependencies: ["PumphouseContracts"]
+        ),
+        .target(
             name: "PumphouseObservability",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -98,6 +106,8 @@ let package = Package(
                 "PumphousePipeline",
                 "PumphouseWriter",
                 "PumphouseObservability",
+                "PumphouseLoad",
+                "PumphouseReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,6 +115,7 @@ let package = Package(
         ),
         .target(
             name: "PumphouseTestSupport",
+            dependencies: ["PumphouseLoad"],
             path: "Tests/PumphouseTestSupport"
         ),
         .testTarget(

@@ -73,6 +73,11 @@ public struct TableMapping: Sendable, Hashable {
 
     public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
 
+    /// The soft-delete column, if deletes are soft.
+    public var deleteColumn: String? {
+        if case .soft(let column) = delete { column } else { nil }
+    }
+
     static func parse(_ reader: ConfigurationReader, schemas: ContractSchemas) throws(ConfigurationError) -> TableMapping {
         var reader = reader
         let table = try reader.requiredString("table", hint: "the table (optionally schema.table) this cache is written to")

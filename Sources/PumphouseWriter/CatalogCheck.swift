@@ -99,9 +99,3 @@ struct CatalogCheck {
         }
     }
 }
-
-extension TableMapping {
-    var deleteColumn: String? {
-        if case .soft(let column) = delete { column } else { nil }
-    }
-}

@@ -1,17 +1,10 @@
-/// A seeded random number generator: the same seed always gives the same sequence, so a
-/// failing randomized test names a seed that reproduces it.
-public struct SplitMix: RandomNumberGenerator {
-    public var state: UInt64
+import PumphouseLoad
 
+/// The project's seeded generator under the name the tests use.
+public typealias SplitMix = SeededRandomGenerator
+
+extension SeededRandomGenerator {
     public init(state: UInt64) {
-        self.state = state
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        self.init(seed: state)
     }
 }
