@@ -46,10 +46,10 @@ struct WriterFixture {
     }
 
     /// The pipeline file for this fixture; `group` picks the writer's consumer group.
-    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil, httpPort: Int? = nil) -> String {
+    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil, httpPort: Int? = nil, postgresURL: String = TestStack.postgresURL) -> String {
         """
         kafka: { brokers: "\(TestStack.kafkaBrokers)" }
-        postgres: { url: "\(TestStack.postgresURL)" }
+        postgres: { url: "\(postgresURL)" }
         schemas: \(repository)/Schemas
         migrations: \(repository)/Migrations
         caches:
@@ -74,13 +74,33 @@ struct WriterFixture {
         """
     }
 
-    func writer() throws -> DataWriter {
-        try DataWriter(configuration: configuration, writer: name, logger: Self.logger)
+    func writer(configuration: PipelineConfiguration? = nil) throws -> DataWriter {
+        try DataWriter(configuration: configuration ?? self.configuration, writer: name, logger: Self.logger)
+    }
+
+    /// The same pipeline, connecting to PostgreSQL as its own login role, so a test can
+    /// take the database away from this writer alone.
+    func withOwnRole() async throws -> (configuration: PipelineConfiguration, role: String) {
+        let role = "\(name)_role"
+        try await db.execute(script: """
+            CREATE ROLE \(role) LOGIN PASSWORD 'outage-test';
+            GRANT SELECT, INSERT, UPDATE, DELETE ON \(table), pumphouse_writer_offsets, pumphouse_writer_origins TO \(role);
+            """)
+        var url = URLComponents(string: TestStack.postgresURL)!
+        url.user = role
+        url.password = "outage-test"
+        let path = "\(directory)/pipeline-role.yaml"
+        try Self.pipeline(name: name, topic: topic, table: table, partitions: 3, batch: 200, postgresURL: url.string!)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return (try PipelineConfiguration.load(path: path, environment: [:]), role)
     }
 
     /// Runs a writer until `done` holds for its statistics, then stops it.
     func runWriter(until done: @escaping @Sendable (WriterStatistics) -> Bool, timeout: Duration = .seconds(90)) async throws -> WriterStatistics {
-        let writer = try writer()
+        try await run(try writer(), until: done, timeout: timeout)
+    }
+
+    func run(_ writer: DataWriter, until done: @escaping @Sendable (WriterStatistics) -> Bool, timeout: Duration = .seconds(90)) async throws -> WriterStatistics {
         let failure = Mutex<(any Error)?>(nil)
         let task = Task {
             do { try await writer.run() } catch { failure.withLock { $0 = error } }
@@ -381,6 +401,97 @@ struct DataWriterTests {
         #expect(different.status == 1)
         #expect(different.output.contains("\(victims[0]): differs: balance_cents"))
         #expect(different.output.contains("\(victims[1]): missing from the database"))
+    }
+
+    @Test("PostgreSQL out of reach for a while: the writer retries, dead-letters nothing, and converges")
+    func databaseOutage() async throws {
+        let fixture = try await WriterFixture(partitions: 3)
+        let (configuration, role) = try await fixture.withOwnRole()
+        var work = Workload(topic: fixture.topic)
+        var rng = SplitMix(state: 3)
+        let keys = (0..<50).map { "acc-\($0)" }
+        for key in keys { try work.add(key, balance: 100) }
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: WriterFixture.logger)
+        for message in work.messages { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(30))
+
+        let writer = try fixture.writer(configuration: configuration)
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        _ = try await waitFor("the first changes to land", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return writer.statistics.applied >= keys.count ? true : nil
+        }
+
+        // The outage: the role may not log in, and its sessions are cut.
+        try await fixture.db.execute(script: "ALTER ROLE \(role) NOLOGIN")
+        try await fixture.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [role])
+        let before = work.messages.count
+        for _ in 0..<1_000 { try work.update(keys.randomElement(using: &rng)!, delta: Int64.random(in: -5...5, using: &rng)) }
+        for message in work.messages[before...] { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(30))
+        _ = try await waitFor("the writer to notice and retry", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return writer.statistics.retries >= 2 ? true : nil
+        }
+        #expect(writer.readiness.isReady == false, "/readyz must report the outage")
+        try await fixture.db.execute(script: "ALTER ROLE \(role) LOGIN")
+
+        let total = work.messages.count
+        _ = try await waitFor("the writer to converge", timeout: .seconds(90)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(100))
+            return writer.statistics.consumed >= total ? true : nil
+        }
+        running.cancel()
+        _ = await running.result
+        #expect(writer.statistics.deadLettered == 0)
+        #expect(try await fixture.rows() == work.expectedRows)
+        try await fixture.db.execute(script: "DROP OWNED BY \(role); DROP ROLE \(role)")
+    }
+
+    @Test("a second writer joining mid-stream shares the partitions; nothing lost or doubled")
+    func scaleOut() async throws {
+        let fixture = try await WriterFixture(partitions: 4)
+        var work = Workload(topic: fixture.topic)
+        var rng = SplitMix(state: 11)
+        let keys = (0..<80).map { "acc-\($0)" }
+        for key in keys { try work.add(key, balance: 0) }
+        for _ in 0..<4_000 { try work.update(keys.randomElement(using: &rng)!, delta: 1) }
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
+        let half = work.messages.count / 2
+        for message in work.messages[..<half] { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(30))
+
+        let first = try fixture.writer()
+        let second = try fixture.writer()
+        let firstRun = Task { try await first.run() }
+        defer { firstRun.cancel() }
+        _ = try await waitFor("the first writer to work", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return first.statistics.applied > 0 ? true : nil
+        }
+        let secondRun = Task { try await second.run() }
+        defer { secondRun.cancel() }
+        for message in work.messages[half...] { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(30))
+        _ = try await waitFor("the second writer to take partitions", timeout: .seconds(90)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return second.statistics.assignedPartitions > 0 ? true : nil
+        }
+        let total = Int64(work.messages.count)
+        _ = try await waitFor("all changes applied", timeout: .seconds(120)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(100))
+            let applied = try await fixture.db.query(
+                "SELECT COALESCE(sum(next_offset), 0)::bigint FROM pumphouse_writer_offsets WHERE writer = $1 AND next_offset >= 0", [fixture.name]
+            ).scalar(Int64.self) ?? 0
+            return applied == total ? true : nil
+        }
+        firstRun.cancel()
+        secondRun.cancel()
+        _ = await firstRun.result
+        _ = await secondRun.result
+        #expect(first.statistics.assignedPartitions + second.statistics.assignedPartitions <= 4)
+        #expect(try await fixture.rows() == work.expectedRows)
     }
 
     static func readAll(_ topic: String, _ fixture: WriterFixture) async throws -> [KafkaMessage] {
