@@ -19,19 +19,24 @@ struct CatalogCheck {
         }
     }
 
-    static func run(tables: [MappedTable], registry: ContractRegistry, db: PostgresConnection) async throws {
+    /// Checks every mapping; returns each table's column types (for set-based casts).
+    static func run(tables: [MappedTable], registry: ContractRegistry, db: PostgresConnection) async throws -> [ContractName: [String: String]] {
         var problems: [Problem] = []
+        var types: [ContractName: [String: String]] = [:]
         for table in tables {
-            problems += try await check(table, registry: registry, db: db)
+            let (found, columnTypes) = try await check(table, registry: registry, db: db)
+            problems += found
+            types[table.contract] = columnTypes
         }
         guard problems.isEmpty else { throw Failure(problems: problems) }
+        return types
     }
 
-    static func check(_ table: MappedTable, registry: ContractRegistry, db: PostgresConnection) async throws -> [Problem] {
+    static func check(_ table: MappedTable, registry: ContractRegistry, db: PostgresConnection) async throws -> ([Problem], [String: String]) {
         let mapping = table.mapping
         func problem(_ message: String) -> Problem { Problem(contract: table.contract, message: message) }
         guard try await db.query("SELECT to_regclass($1) IS NOT NULL", [mapping.table]).scalar(Bool.self) == true else {
-            return [problem("table \(mapping.table) does not exist; run `pumphouse migrate` or fix caches.\(table.contract).mapping.table")]
+            return ([problem("table \(mapping.table) does not exist; run `pumphouse migrate` or fix caches.\(table.contract).mapping.table")], [:])
         }
         // Column name, type category and whether an insert may leave it out.
         let rows = try await db.query("""
@@ -77,7 +82,7 @@ struct CatalogCheck {
         if unique.isEmpty {
             problems.append(problem("\(mapping.table) has no unique index on the key columns (\(mapping.keyColumns.joined(separator: ", "))); add a primary key or unique index"))
         }
-        return problems
+        return (problems, columns.mapValues(\.type))
     }
 
     /// Why a field cannot go into a column of this type category without a cast, or nil.

@@ -27,6 +27,8 @@ public final class DataWriter: Service {
     private let ledger: WriterLedger
     private let counters = Mutex(WriterStatistics())
     private let metrics: WriterMetrics
+    /// Live column types per table, read by the start-up catalog check.
+    private let columnTypes = Mutex<[ContractName: [String: String]]>([:])
 
     public init(configuration: PipelineConfiguration, writer name: String, logger: Logger) throws(ConfigurationError) {
         guard let writer = configuration.writer(named: name) else {
@@ -69,7 +71,8 @@ public final class DataWriter: Service {
         logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
         do {
-            try await CatalogCheck.run(tables: Array(tables.values).sorted { $0.contract < $1.contract }, registry: registry, db: db)
+            let types = try await CatalogCheck.run(tables: Array(tables.values).sorted { $0.contract < $1.contract }, registry: registry, db: db)
+            columnTypes.withLock { $0 = types }
         } catch {
             await db.close()
             throw error
@@ -219,6 +222,9 @@ public final class DataWriter: Service {
         let nextOffsets = plan.nextOffsets
         let sequences = plan.sequences
         let entities = plan.entities
+        let order = plan.order
+        let tables = self.tables
+        let types = columnTypes.withLock { $0 }
         let applied = try await db.transaction { tx -> (applied: Int, letters: [DeadLetter]) in
             var letters = letters
             var applied = 0
@@ -243,9 +249,23 @@ public final class DataWriter: Service {
                 }
             } else {
                 do {
-                    let results = try await tx.pipeline(statements.map(\.statement))
-                    for (item, result) in zip(statements, results) { account(item, result) }
+                    // COPY and one statement per kind of change, per table; what that
+                    // path cannot express goes through per-entity statements.
+                    var leftOver = Set<BatchPlan.EntityKey>()
+                    for (contract, keys) in Dictionary(grouping: order, by: \.contract).sorted(by: { $0.key < $1.key }) {
+                        guard let table = tables[contract] else { continue }
+                        let mappable = keys.filter { key in statements.contains { $0.key == key } }
+                        let outcome = try await SetBasedApply(table: table, columnTypes: types[contract] ?? [:]).apply(mappable, entities: entities, in: tx)
+                        applied += outcome.applied.count
+                        for key in outcome.missing { letters += Self.missingRow(entities[key]!, key) }
+                        leftOver.formUnion(outcome.leftOver)
+                    }
+                    let remaining = statements.filter { leftOver.contains($0.key) }
+                    let results = try await tx.pipeline(remaining.map(\.statement))
+                    for (item, result) in zip(remaining, results) { account(item, result) }
                 } catch let error as PostgresError where Self.isDataError(error) {
+                    throw IsolationNeeded()
+                } catch is MappedTable.MappingFailure {
                     throw IsolationNeeded()
                 }
             }
