@@ -44,10 +44,12 @@ demo: stack-up
 	@echo "make demo: the concert-ticketing demo is not built yet (see the open issue 'Concert-ticketing sample'); nothing ran." >&2
 	@exit 2
 
-# Benchmarks that exist so far: the contract codec. The pipeline benchmarks (writer,
-# pump, replication, rebuild) arrive with the benchmarks issue.
-bench:
+# Benchmarks that exist so far: the contract codec, and the writer against the machine's
+# raw PostgreSQL limit. The rest (pump, replication, rebuild) arrive with the benchmarks issue.
+bench: stack-up
 	swift package --disable-sandbox benchmark --target ContractCodecBenchmarks
+	swift build -c release --product pumphouse
+	$(WITH_STACK) Benchmarks/writer/run
 
 clean:
 	swift package clean
