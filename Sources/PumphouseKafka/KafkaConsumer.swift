@@ -115,6 +115,17 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Sends a commit without waiting for the answer: for offsets that only inform (lag
+    /// shown by broker tools) while the real position is stored elsewhere. A failure is
+    /// logged by librdkafka and corrected by the next commit.
+    public func commitInBackground(_ offsets: [KafkaTopicPartitionOffset]) throws(KafkaError) {
+        guard !offsets.isEmpty, !isClosed else { return }
+        let list = RDKafkaTopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_commit(handle.pointer, list, 1)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: "commit \(offsets)") }
+    }
+
     /// The group's committed offsets for these partitions (`.invalid` where none).
     public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartitionOffset] {
         try await onThread("read committed offsets") { handle, operation throws(KafkaError) in

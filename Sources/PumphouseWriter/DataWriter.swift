@@ -172,8 +172,9 @@ public final class DataWriter: Service {
             claims[partition]?.nextOffset = next
             for (origin, sequence) in plan.sequences[partition] ?? [:] { claims[partition]?.maxSequence[origin] = sequence }
         }
-        // Kafka's own group offsets only show lag; PostgreSQL holds the truth.
-        try? await consumer.commit(plan.nextOffsets.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) })
+        // Kafka's own group offsets only show lag to broker tools; PostgreSQL holds the
+        // truth, so this commit is not waited for.
+        try? consumer.commitInBackground(plan.nextOffsets.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) })
         let consumed = messages.count
         metrics.consumed.increment(by: consumed)
         metrics.applied.increment(by: plan.applied)
@@ -205,16 +206,26 @@ public final class DataWriter: Service {
         deadLetters: KafkaProducer,
         isolated: Bool
     ) async throws {
-        var statements: [(key: BatchPlan.EntityKey, statement: PostgresStatement, isUpdate: Bool)] = []
-        var letters = plan.deadLetters
-        for key in plan.order {
-            guard let entity = plan.entities[key], let table = tables[key.contract] else { continue }
-            do {
-                let statement = try table.statement(for: entity.effect, key: key.key)
-                if case .update = entity.effect { statements.append((key, statement, true)) } else { statements.append((key, statement, false)) }
-            } catch {
-                letters += entity.messages.map { DeadLetter(message: $0, reason: "unmappable", detail: "\(error)") }
+        let letters = plan.deadLetters
+        let tablesByContract = tables
+        /// Per-entity statements, built only where they are used (the isolation path and
+        /// what the set-based path leaves over); an effect the mapping cannot express is
+        /// dead-lettered.
+        @Sendable func statements(for keys: [BatchPlan.EntityKey], entities: [BatchPlan.EntityKey: BatchPlan.Entity])
+            -> (statements: [(key: BatchPlan.EntityKey, statement: PostgresStatement, isUpdate: Bool)], letters: [DeadLetter])
+        {
+            var statements: [(key: BatchPlan.EntityKey, statement: PostgresStatement, isUpdate: Bool)] = []
+            var letters: [DeadLetter] = []
+            for key in keys {
+                guard let entity = entities[key], let table = tablesByContract[key.contract] else { continue }
+                do {
+                    let statement = try table.statement(for: entity.effect, key: key.key)
+                    if case .update = entity.effect { statements.append((key, statement, true)) } else { statements.append((key, statement, false)) }
+                } catch {
+                    letters += entity.messages.map { DeadLetter(message: $0, reason: "unmappable", detail: "\(error)") }
+                }
             }
+            return (statements, letters)
         }
         let writerName = name
         let deadLetterTopic = writer.deadLetterTopic
@@ -236,6 +247,8 @@ public final class DataWriter: Service {
                 }
             }
             if isolated {
+                let (statements, unmappable) = statements(for: order, entities: entities)
+                letters += unmappable
                 // One savepoint per entity: a rejected row is rolled back alone.
                 for item in statements {
                     try await tx.query("SAVEPOINT pumphouse_entity")
@@ -251,16 +264,16 @@ public final class DataWriter: Service {
                 do {
                     // COPY and one statement per kind of change, per table; what that
                     // path cannot express goes through per-entity statements.
-                    var leftOver = Set<BatchPlan.EntityKey>()
+                    var leftOver: [BatchPlan.EntityKey] = []
                     for (contract, keys) in Dictionary(grouping: order, by: \.contract).sorted(by: { $0.key < $1.key }) {
                         guard let table = tables[contract] else { continue }
-                        let mappable = keys.filter { key in statements.contains { $0.key == key } }
-                        let outcome = try await SetBasedApply(table: table, columnTypes: types[contract] ?? [:]).apply(mappable, entities: entities, in: tx)
+                        let outcome = try await SetBasedApply(table: table, columnTypes: types[contract] ?? [:]).apply(keys, entities: entities, in: tx)
                         applied += outcome.applied.count
                         for key in outcome.missing { letters += Self.missingRow(entities[key]!, key) }
-                        leftOver.formUnion(outcome.leftOver)
+                        leftOver += outcome.leftOver
                     }
-                    let remaining = statements.filter { leftOver.contains($0.key) }
+                    let (remaining, unmappable) = statements(for: leftOver, entities: entities)
+                    letters += unmappable
                     let results = try await tx.pipeline(remaining.map(\.statement))
                     for (item, result) in zip(remaining, results) { account(item, result) }
                 } catch let error as PostgresError where Self.isDataError(error) {
