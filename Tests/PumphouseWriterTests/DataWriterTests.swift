@@ -74,6 +74,14 @@ struct WriterFixture {
         """
     }
 
+    /// Produces messages and waits until the broker has them all.
+    func publish(_ messages: some Sequence<KafkaProducerMessage>) async throws {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: Self.logger)
+        for message in messages { try producer.send(message) }
+        try await producer.flush(timeout: .seconds(60))
+        try await producer.shutdown()
+    }
+
     func writer(configuration: PipelineConfiguration? = nil) throws -> DataWriter {
         try DataWriter(configuration: configuration ?? self.configuration, writer: name, logger: Self.logger)
     }
@@ -207,9 +215,7 @@ struct DataWriterTests {
         work.raw(Array(#"{"contract":"bench.Account","version":2,"action":"add","key":"bad","origin":"u","seq":1,"eventTime":0,"fields":{"id":"bad"}}"#.utf8))
         work.raw([0xFF, 0xFE])
 
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
-        for message in work.messages + resent { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish(work.messages + resent)
         let total = work.messages.count + resent.count
 
         let statistics = try await fixture.runWriter(until: { $0.consumed >= total })
@@ -221,8 +227,7 @@ struct DataWriterTests {
         // (a marker), and nothing old a second time.
         let countBefore = work.messages.count
         try work.add("marker", balance: 1)
-        try producer.send(work.messages[countBefore])
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish([work.messages[countBefore]])
         let again = try await fixture.runWriter(until: { $0.applied >= 1 }, timeout: .seconds(60))
         #expect(again.applied == 1)
         #expect(again.consumed == 1)
@@ -249,9 +254,7 @@ struct DataWriterTests {
         try work.add("huge", balance: 5_000_000)
         try work.add("ok-2", balance: 20)
         work.rows["huge"] = nil
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
-        for message in work.messages { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish(work.messages)
         let statistics = try await fixture.runWriter(until: { $0.consumed >= 3 })
         #expect(statistics.deadLettered == 1)
         #expect(try await fixture.rows() == work.expectedRows)
@@ -275,9 +278,7 @@ struct DataWriterTests {
             default: try work.update(key, delta: Int64.random(in: -9...9, using: &rng))
             }
         }
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
-        for message in work.messages { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(60))
+        try await fixture.publish(work.messages)
         let total = Int64(work.messages.count)
 
         @Sendable func progress() async throws -> Int64 {
@@ -344,9 +345,7 @@ struct DataWriterTests {
         var work = Workload(topic: fixture.topic)
         try work.add("acc-1", balance: 5)
         work.raw(Array("not json".utf8))
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
-        for message in work.messages { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish(work.messages)
 
         let port = Int.random(in: 20_000...40_000)
         let path = "\(fixture.directory)/pipeline-http.yaml"
@@ -411,9 +410,7 @@ struct DataWriterTests {
         var rng = SplitMix(state: 3)
         let keys = (0..<50).map { "acc-\($0)" }
         for key in keys { try work.add(key, balance: 100) }
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: WriterFixture.logger)
-        for message in work.messages { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish(work.messages)
 
         let writer = try fixture.writer(configuration: configuration)
         let running = Task { try await writer.run() }
@@ -428,8 +425,7 @@ struct DataWriterTests {
         try await fixture.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [role])
         let before = work.messages.count
         for _ in 0..<1_000 { try work.update(keys.randomElement(using: &rng)!, delta: Int64.random(in: -5...5, using: &rng)) }
-        for message in work.messages[before...] { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish(work.messages[before...])
         _ = try await waitFor("the writer to notice and retry", timeout: .seconds(60)) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(50))
             return writer.statistics.retries >= 2 ? true : nil
@@ -457,10 +453,8 @@ struct DataWriterTests {
         let keys = (0..<80).map { "acc-\($0)" }
         for key in keys { try work.add(key, balance: 0) }
         for _ in 0..<4_000 { try work.update(keys.randomElement(using: &rng)!, delta: 1) }
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
         let half = work.messages.count / 2
-        for message in work.messages[..<half] { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish(work.messages[..<half])
 
         let first = try fixture.writer()
         let second = try fixture.writer()
@@ -472,8 +466,7 @@ struct DataWriterTests {
         }
         let secondRun = Task { try await second.run() }
         defer { secondRun.cancel() }
-        for message in work.messages[half...] { try producer.send(message) }
-        try await producer.flush(timeout: .seconds(30))
+        try await fixture.publish(work.messages[half...])
         _ = try await waitFor("the second writer to take partitions", timeout: .seconds(90)) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(50))
             return second.statistics.assignedPartitions > 0 ? true : nil
