@@ -87,12 +87,19 @@ public struct TopicReplay: Sendable {
         }
         sequences[contract.origin] = contract.sequence
         state.contracts += 1
-        let before = state.entities[contract.key].map { EntityEffect.upsert($0) }
         let change = EntityEffect(contract)
-        switch before.map({ $0.then(change) }) ?? (change == .delete ? .delete : (contract.action == .add ? change : nil)) {
-        case .upsert(let row)?: state.entities[contract.key] = row
-        case .delete?: state.entities[contract.key] = nil
-        case .update?, nil: state.rejected += 1  // an update of a missing row
+        if let row = state.entities[contract.key] {
+            // An existing row: the same fold the writer uses, applied to one change.
+            switch EntityEffect.upsert(row).then(change) {
+            case .upsert(let updated)?: state.entities[contract.key] = updated
+            default: state.entities[contract.key] = nil
+            }
+        } else {
+            switch change {
+            case .upsert(let row): state.entities[contract.key] = row
+            case .delete: break
+            case .update: state.rejected += 1  // an update of a missing row
+            }
         }
     }
 

@@ -89,20 +89,36 @@ public struct MappedTable: Sendable {
         var parts: [String] = []
         for name in mapping.keyColumns {
             guard let column = mapping.column(name) else { continue }
-            let value: JSONValue
-            if column.source == .field([keyField]) {
-                value = .string(key)
-            } else if case .field(let path) = column.source, let found = Self.lookup(path, in: fields) {
-                value = found
-            } else if case .constant(let constant) = column.source {
-                value = constant
-            } else {
+            guard let value = keyValue(of: column, fields: fields, key: key) else {
                 throw MappingFailure(description: "key column \(name) of \(mapping.table) needs a value this contract does not carry")
             }
             parts.append("\(SQLIdentifier.quoted(name)) = " + builder.expression(for: column, value: value))
         }
         if case .soft(let column) = mapping.delete { parts.append("\(SQLIdentifier.quoted(column)) IS NULL") }
         return parts.joined(separator: " AND ")
+    }
+
+    /// A key column's value for a change that may carry only some fields: the entity key
+    /// for the column mapped from the key field, else the field or constant; nil if absent.
+    func keyValue(of column: TableMapping.Column, fields: JSONObject, key: String) -> JSONValue? {
+        if column.source == .field([keyField]) { return .string(key) }
+        switch column.source {
+        case .field(let path): return Self.lookup(path, in: fields)
+        case .constant(let value): return value
+        case .json: return nil
+        }
+    }
+
+    /// The SQL that turns `operand` into the column's value: JSON as jsonb, epoch numbers
+    /// as timestamps, otherwise a cast to `type` (none when nil). Shared by the
+    /// per-entity statements (operand: a parameter) and the set-based merge (a staging column).
+    static func conversion(for column: TableMapping.Column, operand: String, type: String?) -> String {
+        if case .json = column.source { return "(\(operand))::jsonb" }
+        switch column.transform {
+        case .epochMillisToTimestamp?: return "to_timestamp((\(operand))::double precision / 1000.0)"
+        case .epochSecondsToTimestamp?: return "to_timestamp((\(operand))::double precision)"
+        case nil: return type.map { "(\(operand))::\($0)" } ?? operand
+        }
     }
 
     func value(of column: TableMapping.Column, in row: JSONObject, key: String) throws(MappingFailure) -> JSONValue {
@@ -137,14 +153,7 @@ public struct MappedTable: Sendable {
         }
 
         mutating func expression(for column: TableMapping.Column, value: JSONValue) -> String {
-            if case .json = column.source {
-                return parameter(value, cast: "jsonb")
-            }
-            switch column.transform {
-            case .epochMillisToTimestamp?: return "to_timestamp(\(parameter(value, cast: "double precision")) / 1000.0)"
-            case .epochSecondsToTimestamp?: return "to_timestamp(\(parameter(value, cast: "double precision")))"
-            case nil: return parameter(value, cast: column.type)
-            }
+            MappedTable.conversion(for: column, operand: parameter(value, cast: nil), type: column.type)
         }
 
         /// PostgreSQL's text input for a JSON value; objects and arrays as JSON text.

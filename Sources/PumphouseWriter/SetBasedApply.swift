@@ -58,13 +58,10 @@ struct SetBasedApply {
 
     // MARK: Statements
 
+    /// Staging columns are text, so every value is converted, to the live column type
+    /// when the mapping names none.
     private func cast(_ column: TableMapping.Column, _ expression: String) -> String {
-        if case .json = column.source { return "(\(expression))::jsonb" }
-        switch column.transform {
-        case .epochMillisToTimestamp?: return "to_timestamp((\(expression))::double precision / 1000.0)"
-        case .epochSecondsToTimestamp?: return "to_timestamp((\(expression))::double precision)"
-        case nil: return "(\(expression))::\(column.type ?? columnTypes[column.name] ?? "text")"
-        }
+        MappedTable.conversion(for: column, operand: expression, type: column.type ?? columnTypes[column.name] ?? "text")
     }
 
     private func keyColumn(_ name: String) -> TableMapping.Column { mapping.column(name)! }
@@ -109,10 +106,7 @@ struct SetBasedApply {
         for name in mapping.keyColumns {
             let column = keyColumn(name)
             extractors.append { key, fields, _ in
-                if column.source == .field([table.keyField]) { return key.key }
-                if case .field(let path) = column.source { return MappedTable.lookup(path, in: fields).flatMap(MappedTable.Builder.text) }
-                if case .constant(let value) = column.source { return MappedTable.Builder.text(value) }
-                return nil
+                table.keyValue(of: column, fields: fields, key: key.key).flatMap(MappedTable.Builder.text)
             }
         }
         for column in mapping.columns {
