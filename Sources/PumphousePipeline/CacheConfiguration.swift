@@ -9,7 +9,9 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// -1: the broker's default.
     public var replicationFactor: Int
     public var topicConfigs: [String: String]
-    public var mapping: TableMapping
+    /// nil when the file says `mapping: custom`: a `ContractMapper` registered by the
+    /// program hosting the writer writes this cache.
+    public var mapping: TableMapping?
 
     static func parse(_ member: JSONObject.Member, parent: ConfigurationReader, registry: ContractRegistry) throws(ConfigurationError) -> CacheConfiguration {
         let setting = parent.setting(member.name)
@@ -36,10 +38,16 @@ public struct CacheConfiguration: Sendable, Hashable {
                 topicConfigs[entry.name] = text
             }
         }
-        guard let mappingReader = try reader.mapping("mapping", keys: ["table", "columns", "key", "delete"]) else {
-            throw reader.fail("mapping", "is required: the table this cache is written to and how fields map to columns")
+        let mapping: TableMapping?
+        if case .string(let word)? = reader.object["mapping"] {
+            guard word == "custom" else { throw reader.fail("mapping", "must be a mapping (table, columns, key, delete) or `custom`, not \"\(word)\"") }
+            _ = reader.value("mapping")
+            mapping = nil
+        } else if let mappingReader = try reader.mapping("mapping", keys: ["table", "columns", "key", "delete"]) {
+            mapping = try TableMapping.parse(mappingReader, schemas: schemas)
+        } else {
+            throw reader.fail("mapping", "is required: the table this cache is written to and how fields map to columns, or `custom` for a Swift ContractMapper")
         }
-        let mapping = try TableMapping.parse(mappingReader, schemas: schemas)
         try reader.finish()
         return CacheConfiguration(contract: name, topic: topic, partitions: partitions, replicationFactor: replication, topicConfigs: topicConfigs, mapping: mapping)
     }

@@ -106,7 +106,12 @@ public struct TopicReplay: Sendable {
     /// Writes the folded state into a temporary copy of the table through the same
     /// mapping, then lets PostgreSQL compare the live rows column by column.
     public func verify(_ state: State, on db: PostgresConnection, limit: Int = 100) async throws -> [Difference] {
-        let mapping = cache.mapping
+        guard let mapping = cache.mapping else {
+            throw ConfigurationError(
+                file: "pipeline", setting: "caches.\(cache.contract).mapping",
+                message: "is `custom`: only the program that registers its ContractMapper knows its tables, so the database cannot be verified through it; replay without --verify-db"
+            )
+        }
         let keyField = try registry.schemas(for: cache.contract).definition.keyField
         return try await db.transaction { tx in
             try await tx.execute(script: "CREATE TEMP TABLE pumphouse_replay_expected (LIKE \(SQLIdentifier.quoted(mapping.table)) INCLUDING ALL) ON COMMIT DROP")

@@ -16,21 +16,33 @@ import Synchronization
 /// partition cannot commit for it (the claim's epoch fences it). Duplicates of a change
 /// (same origin and sequence) collapse. Bad input is dead-lettered before the offset
 /// passing it commits. On graceful shutdown the batch in flight finishes and commits.
+///
+/// Batches overlap: while one batch's transaction runs, the next is polled and planned
+/// (decoded, validated, folded), so the writer's CPU work and PostgreSQL's proceed side
+/// by side. Only one transaction is ever open, and a batch is planned against the
+/// progress of the one before it, as if that one had committed; if it is fenced
+/// instead, the next batch is planned again without the lost partitions.
 public final class DataWriter: Service {
     public let name: String
     private let configuration: PipelineConfiguration
     private let writer: WriterConfiguration
     private let registry: ContractRegistry
     private let tables: [ContractName: MappedTable]
+    private let mappers: [ContractName: any ContractMapper]
     private let topics: [String: ContractName]
     private let logger: Logger
     private let ledger: WriterLedger
     private let counters = Mutex(WriterStatistics())
     private let metrics: WriterMetrics
-    /// Live column types per table, read by the start-up catalog check.
-    private let columnTypes = Mutex<[ContractName: [String: String]]>([:])
 
-    public init(configuration: PipelineConfiguration, writer name: String, logger: Logger) throws(ConfigurationError) {
+    /// - Parameter mappers: Swift mappers for the caches that declare `mapping: custom`;
+    ///   each such cache needs one, and a mapper for any other cache replaces its mapping.
+    public init(
+        configuration: PipelineConfiguration,
+        writer name: String,
+        mappers: [ContractName: any ContractMapper] = [:],
+        logger: Logger
+    ) throws(ConfigurationError) {
         guard let writer = configuration.writer(named: name) else {
             throw ConfigurationError(file: "pipeline", setting: "writers", message: "no writer named \"\(name)\"; declared: \(configuration.writers.map(\.name).joined(separator: ", "))")
         }
@@ -41,17 +53,31 @@ public final class DataWriter: Service {
             throw ConfigurationError(file: "pipeline", setting: "schemas", message: "\(error)")
         }
         var tables: [ContractName: MappedTable] = [:]
+        var used: [ContractName: any ContractMapper] = [:]
         var topics: [String: ContractName] = [:]
         for contract in writer.caches {
             guard let cache = configuration.cache(contract), let schemas = registry.contracts[contract] else { continue }
-            tables[contract] = MappedTable(contract: contract, mapping: cache.mapping, keyField: schemas.definition.keyField)
             topics[cache.topic] = contract
+            if let mapper = mappers[contract] {
+                used[contract] = mapper
+            } else if let mapping = cache.mapping {
+                tables[contract] = MappedTable(contract: contract, mapping: mapping, keyField: schemas.definition.keyField)
+            } else {
+                throw ConfigurationError(
+                    file: "pipeline", setting: "caches.\(contract).mapping",
+                    message: "is `custom`, but no ContractMapper was registered for \(contract); host the writer in a program that passes one to DataWriter(mappers:), or declare a table mapping"
+                )
+            }
+        }
+        if let stray = mappers.keys.filter({ !writer.caches.contains($0) }).sorted().first {
+            throw ConfigurationError(file: "pipeline", setting: "writers.\(name).caches", message: "a mapper was registered for \(stray), which this writer does not consume")
         }
         self.name = name
         self.configuration = configuration
         self.writer = writer
         self.registry = registry
         self.tables = tables
+        self.mappers = used
         self.topics = topics
         self.logger = logger
         self.ledger = WriterLedger(writer: name, owner: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
@@ -70,9 +96,11 @@ public final class DataWriter: Service {
     public func run() async throws {
         logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        let transaction: BatchTransaction
         do {
             let types = try await CatalogCheck.run(tables: Array(tables.values).sorted { $0.contract < $1.contract }, registry: registry, db: db)
-            columnTypes.withLock { $0 = types }
+            for (_, mapper) in mappers.sorted(by: { $0.key < $1.key }) { try await mapper.check(db) }
+            transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
         } catch {
             await db.close()
             throw error
@@ -85,7 +113,7 @@ public final class DataWriter: Service {
         setState(.consuming, "consuming \(topics.keys.sorted().joined(separator: ", "))")
         defer { setState(.stopped, "stopped") }
 
-        var claims: [KafkaTopicPartition: WriterLedger.Claim] = [:]
+        var loop = Loop(writer: self, transaction: transaction, db: db, consumer: consumer, deadLetters: deadLetters)
         defer { counters.withLock { $0.assignedPartitions = 0 } }
         do {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -95,30 +123,30 @@ public final class DataWriter: Service {
                     case .messages(let batch):
                         pending += batch
                     case .partitionsAssigned(let partitions):
-                        try await process(&pending, claims: &claims, db: db, deadLetters: deadLetters, consumer: consumer)
+                        try await loop.drain(&pending)
                         let claimed = try await ledger.claim(partitions, on: db)
-                        claims.merge(claimed) { _, new in new }
+                        loop.claims.merge(claimed) { _, new in new }
                         try await consumer.assign(partitions.map { partition in
                             KafkaTopicPartitionOffset(partition, offset: claimed[partition]?.nextOffset.map { KafkaOffset($0) } ?? .beginning)
                         })
-                        counters.withLock { $0.assignedPartitions = claims.count }
-                        metrics.assignedPartitions.record(claims.count)
+                        assigned(loop.claims.count)
                         logger.info("writer \(name) claimed \(partitions)")
                     case .partitionsRevoked(let partitions, _):
-                        try await process(&pending, claims: &claims, db: db, deadLetters: deadLetters, consumer: consumer)
-                        for partition in partitions { claims[partition] = nil }
-                        counters.withLock { $0.assignedPartitions = claims.count }
-                        metrics.assignedPartitions.record(claims.count)
+                        try await loop.drain(&pending)
+                        for partition in partitions { loop.claims[partition] = nil }
+                        assigned(loop.claims.count)
                     case .error(let error):
                         logger.warning("writer \(name): \(error)")
                     case .partitionEOF:
                         break
                     }
                 }
-                try await process(&pending, claims: &claims, db: db, deadLetters: deadLetters, consumer: consumer)
+                try await loop.submit(&pending)
             }
+            try await loop.finish()
         } catch {
             logger.error("writer \(name) stopped: \(error)")
+            await loop.abandon()
             try? await consumer.close()
             try? await deadLetters.shutdown()
             await db.close()
@@ -130,33 +158,123 @@ public final class DataWriter: Service {
         await db.close()
     }
 
-    /// Applies a batch, retrying transient failures (database or broker unreachable,
-    /// serialization conflicts) with backoff; they dead-letter nothing.
-    private func process(
-        _ messages: inout [KafkaMessage],
-        claims: inout [KafkaTopicPartition: WriterLedger.Claim],
-        db: PostgresConnection,
-        deadLetters: KafkaProducer,
-        consumer: KafkaConsumer
-    ) async throws {
-        guard !messages.isEmpty else { return }
-        defer { messages.removeAll() }
-        let started = ContinuousClock.now
-        var plan = BatchPlan(messages: messages, claims: claims, registry: registry) { contract, topic in
-            topics[topic] == contract
+    /// A batch as planned: the claims it was planned against, so it can be planned
+    /// again if one of them is lost.
+    struct PlannedBatch: Sendable {
+        var messages: [KafkaMessage]
+        var claims: [KafkaTopicPartition: WriterLedger.Claim]
+        var plan: BatchPlan
+        let started: ContinuousClock.Instant
+    }
+
+    /// A batch once committed, or the partitions it lost on the way.
+    struct AppliedBatch: Sendable {
+        var batch: PlannedBatch
+        var fenced: Set<KafkaTopicPartition>
+    }
+
+    /// The consume loop's state: the claims (advanced by every planned batch) and the
+    /// one batch whose transaction may be in flight.
+    struct Loop {
+        let writer: DataWriter
+        let transaction: BatchTransaction
+        let db: PostgresConnection
+        let consumer: KafkaConsumer
+        let deadLetters: KafkaProducer
+        var claims: [KafkaTopicPartition: WriterLedger.Claim] = [:]
+        private var inFlight: Task<AppliedBatch, any Error>?
+
+        init(writer: DataWriter, transaction: BatchTransaction, db: PostgresConnection, consumer: KafkaConsumer, deadLetters: KafkaProducer) {
+            self.writer = writer
+            self.transaction = transaction
+            self.db = db
+            self.consumer = consumer
+            self.deadLetters = deadLetters
         }
+
+        /// Plans `messages` while the previous batch commits, then starts their
+        /// transaction. With no messages (a quiet poll), waits for the batch in flight,
+        /// so its progress shows without waiting for more traffic.
+        mutating func submit(_ messages: inout [KafkaMessage]) async throws {
+            guard !messages.isEmpty else {
+                try await finish()
+                return
+            }
+            defer { messages.removeAll() }
+            var batch = writer.plan(messages, claims: claims, started: .now)
+            advance(by: batch.plan)
+            let fenced = try await settle()
+            if !fenced.isEmpty && !fenced.isDisjoint(with: batch.claims.keys) {
+                batch = writer.plan(batch.messages, claims: batch.claims.filter { !fenced.contains($0.key) }, started: batch.started)
+            }
+            let (writer, transaction, db, deadLetters) = (self.writer, self.transaction, self.db, self.deadLetters)
+            inFlight = Task { try await writer.apply(batch, transaction: transaction, db: db, deadLetters: deadLetters) }
+        }
+
+        /// Applies `messages` and waits until nothing is in flight: before a rebalance
+        /// is acknowledged and before shutdown.
+        mutating func drain(_ messages: inout [KafkaMessage]) async throws {
+            try await submit(&messages)
+            try await finish()
+        }
+
+        /// Waits for the batch in flight to commit.
+        mutating func finish() async throws {
+            _ = try await settle()
+        }
+
+        /// Cancels the batch in flight (its transaction rolls back) and waits for it.
+        mutating func abandon() async {
+            inFlight?.cancel()
+            _ = await inFlight?.result
+            inFlight = nil
+        }
+
+        /// Waits for the batch in flight; returns the partitions it found fenced.
+        private mutating func settle() async throws -> Set<KafkaTopicPartition> {
+            guard let task = inFlight else { return [] }
+            inFlight = nil
+            let applied = try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+            for partition in applied.fenced { claims[partition] = nil }
+            writer.record(applied.batch, consumer: consumer)
+            if !applied.fenced.isEmpty { writer.assigned(claims.count) }
+            return applied.fenced
+        }
+
+        /// The claims as they will be once `plan` commits.
+        private mutating func advance(by plan: BatchPlan) {
+            for (partition, next) in plan.nextOffsets {
+                claims[partition]?.nextOffset = next
+                for (origin, sequence) in plan.sequences[partition] ?? [:] { claims[partition]?.maxSequence[origin] = sequence }
+            }
+        }
+    }
+
+    func plan(_ messages: [KafkaMessage], claims: [KafkaTopicPartition: WriterLedger.Claim], started: ContinuousClock.Instant) -> PlannedBatch {
+        let topics = self.topics
+        let plan = BatchPlan(messages: messages, claims: claims, registry: registry) { contract, topic in topics[topic] == contract }
+        return PlannedBatch(messages: messages, claims: claims, plan: plan, started: started)
+    }
+
+    /// Applies a batch, retrying transient failures (database or broker unreachable,
+    /// serialization conflicts) with backoff; they dead-letter nothing. A partition
+    /// found fenced is dropped from the batch, which is planned again and applied.
+    func apply(_ batch: PlannedBatch, transaction: BatchTransaction, db: PostgresConnection, deadLetters: KafkaProducer) async throws -> AppliedBatch {
+        var batch = batch
+        var fenced: Set<KafkaTopicPartition> = []
         var attempt = 0
         var isolated = false
         while true {
             do {
-                try await apply(&plan, claims: claims, db: db, deadLetters: deadLetters, isolated: isolated)
+                try await transaction.apply(&batch.plan, claims: batch.claims, db: db, deadLetters: deadLetters, isolated: isolated)
                 break
-            } catch is IsolationNeeded {
+            } catch is BatchTransaction.IsolationNeeded {
                 isolated = true
-            } catch let fenced as WriterLedger.Fenced {
-                logger.warning("writer \(name): \(fenced)")
-                claims[fenced.partition] = nil
-                return
+            } catch let lost as WriterLedger.Fenced {
+                logger.warning("writer \(name): \(lost)")
+                fenced.insert(lost.partition)
+                batch = plan(batch.messages, claims: batch.claims.filter { $0.key != lost.partition }, started: batch.started)
+                isolated = false
             } catch where Self.isTransient(error) {
                 attempt += 1
                 let delay = Duration.milliseconds(min(5_000, 100 << min(attempt, 6)))
@@ -168,19 +286,21 @@ public final class DataWriter: Service {
             }
         }
         if attempt > 0 { setState(.consuming, "consuming \(topics.keys.sorted().joined(separator: ", "))") }
-        for (partition, next) in plan.nextOffsets {
-            claims[partition]?.nextOffset = next
-            for (origin, sequence) in plan.sequences[partition] ?? [:] { claims[partition]?.maxSequence[origin] = sequence }
-        }
-        // Kafka's own group offsets only show lag to broker tools; PostgreSQL holds the
-        // truth, so this commit is not waited for.
+        return AppliedBatch(batch: batch, fenced: fenced)
+    }
+
+    /// Counts a committed batch and tells the group how far it got. Kafka's own group
+    /// offsets only show lag to broker tools; PostgreSQL holds the truth, so that commit
+    /// is not waited for.
+    private func record(_ batch: PlannedBatch, consumer: KafkaConsumer) {
+        let plan = batch.plan
         try? consumer.commitInBackground(plan.nextOffsets.map { KafkaTopicPartitionOffset($0.key, offset: KafkaOffset($0.value)) })
-        let consumed = messages.count
+        let consumed = batch.messages.count
         metrics.consumed.increment(by: consumed)
         metrics.applied.increment(by: plan.applied)
         metrics.duplicates.increment(by: plan.duplicates)
         metrics.batchSize.record(consumed)
-        metrics.batchDuration.record(duration: ContinuousClock.now - started)
+        metrics.batchDuration.record(duration: ContinuousClock.now - batch.started)
         for (reason, letters) in Dictionary(grouping: plan.deadLetters, by: \.reason) {
             metrics.deadLettered(reason: reason, count: letters.count)
         }
@@ -196,100 +316,9 @@ public final class DataWriter: Service {
         }
     }
 
-    /// One transaction: rows, dead letters (acknowledged by the broker first), origin
-    /// sequences and offsets. A row the database rejects (a data or constraint error) is
-    /// isolated with savepoints and dead-lettered; the rest of the batch proceeds.
-    private func apply(
-        _ plan: inout BatchPlan,
-        claims: [KafkaTopicPartition: WriterLedger.Claim],
-        db: PostgresConnection,
-        deadLetters: KafkaProducer,
-        isolated: Bool
-    ) async throws {
-        let letters = plan.deadLetters
-        let tablesByContract = tables
-        /// Per-entity statements, built only where they are used (the isolation path and
-        /// what the set-based path leaves over); an effect the mapping cannot express is
-        /// dead-lettered.
-        @Sendable func statements(for keys: [BatchPlan.EntityKey], entities: [BatchPlan.EntityKey: BatchPlan.Entity])
-            -> (statements: [(key: BatchPlan.EntityKey, statement: PostgresStatement, isUpdate: Bool)], letters: [DeadLetter])
-        {
-            var statements: [(key: BatchPlan.EntityKey, statement: PostgresStatement, isUpdate: Bool)] = []
-            var letters: [DeadLetter] = []
-            for key in keys {
-                guard let entity = entities[key], let table = tablesByContract[key.contract] else { continue }
-                do {
-                    let statement = try table.statement(for: entity.effect, key: key.key)
-                    if case .update = entity.effect { statements.append((key, statement, true)) } else { statements.append((key, statement, false)) }
-                } catch {
-                    letters += entity.messages.map { DeadLetter(message: $0, reason: "unmappable", detail: "\(error)") }
-                }
-            }
-            return (statements, letters)
-        }
-        let writerName = name
-        let deadLetterTopic = writer.deadLetterTopic
-        let ledger = self.ledger
-        let nextOffsets = plan.nextOffsets
-        let sequences = plan.sequences
-        let entities = plan.entities
-        let order = plan.order
-        let tables = self.tables
-        let types = columnTypes.withLock { $0 }
-        let applied = try await db.transaction { tx -> (applied: Int, letters: [DeadLetter]) in
-            var letters = letters
-            var applied = 0
-            func account(_ item: (key: BatchPlan.EntityKey, statement: PostgresStatement, isUpdate: Bool), _ result: PostgresResult) {
-                if item.isUpdate && result.affectedRows == 0 {
-                    letters += Self.missingRow(entities[item.key]!, item.key)
-                } else {
-                    applied += 1
-                }
-            }
-            if isolated {
-                let (statements, unmappable) = statements(for: order, entities: entities)
-                letters += unmappable
-                // One savepoint per entity: a rejected row is rolled back alone.
-                for item in statements {
-                    try await tx.query("SAVEPOINT pumphouse_entity")
-                    do {
-                        account(item, try await tx.query(item.statement))
-                        try await tx.query("RELEASE SAVEPOINT pumphouse_entity")
-                    } catch let error as PostgresError where Self.isDataError(error) {
-                        try await tx.query("ROLLBACK TO SAVEPOINT pumphouse_entity")
-                        letters += entities[item.key]!.messages.map { DeadLetter(message: $0, reason: "rejected-by-database", detail: "\(error)") }
-                    }
-                }
-            } else {
-                do {
-                    // COPY and one statement per kind of change, per table; what that
-                    // path cannot express goes through per-entity statements.
-                    var leftOver: [BatchPlan.EntityKey] = []
-                    for (contract, keys) in Dictionary(grouping: order, by: \.contract).sorted(by: { $0.key < $1.key }) {
-                        guard let table = tables[contract] else { continue }
-                        let outcome = try await SetBasedApply(table: table, columnTypes: types[contract] ?? [:]).apply(keys, entities: entities, in: tx)
-                        applied += outcome.applied.count
-                        for key in outcome.missing { letters += Self.missingRow(entities[key]!, key) }
-                        leftOver += outcome.leftOver
-                    }
-                    let (remaining, unmappable) = statements(for: leftOver, entities: entities)
-                    letters += unmappable
-                    let results = try await tx.pipeline(remaining.map(\.statement))
-                    for (item, result) in zip(remaining, results) { account(item, result) }
-                } catch let error as PostgresError where Self.isDataError(error) {
-                    throw IsolationNeeded()
-                } catch is MappedTable.MappingFailure {
-                    throw IsolationNeeded()
-                }
-            }
-            for letter in letters {
-                _ = try await deadLetters.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writerName))
-            }
-            try await ledger.record(nextOffsets: nextOffsets, sequences: sequences, claims: claims, in: tx)
-            return (applied, letters)
-        }
-        plan.applied = applied.applied
-        plan.deadLetters = applied.letters
+    private func assigned(_ count: Int) {
+        counters.withLock { $0.assignedPartitions = count }
+        metrics.assignedPartitions.record(count)
     }
 
     private func setState(_ state: WriterStatistics.State, _ reason: String) {
@@ -297,19 +326,6 @@ public final class DataWriter: Service {
             $0.state = state
             $0.stateReason = reason
         }
-    }
-
-    // MARK: Classification
-
-    struct IsolationNeeded: Error {}
-
-    static func missingRow(_ entity: BatchPlan.Entity, _ key: BatchPlan.EntityKey) -> [DeadLetter] {
-        entity.messages.map { DeadLetter(message: $0, reason: "missing-row", detail: "update of \(key.contract) \"\(key.key)\", which has no row") }
-    }
-
-    /// Data and constraint errors (SQLSTATE classes 22 and 23) belong to one row.
-    static func isDataError(_ error: PostgresError) -> Bool {
-        error.kind == .server && ["22", "23"].contains(error.sqlState?.errorClass ?? "")
     }
 
     static func isTransient(_ error: any Error) -> Bool {

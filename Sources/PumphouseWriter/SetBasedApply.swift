@@ -2,170 +2,194 @@ import PumphouseContracts
 import PumphousePipeline
 import PumphousePostgres
 
-/// Applies a batch's effects for one table with COPY into a staging table and one
-/// set-based statement per kind of change, instead of one statement per entity.
+/// Applies a batch's effects for one table with one COPY into a staging table and at
+/// most three set-based statements (upsert, update, delete), instead of one statement
+/// per entity.
+///
+/// Every kind of change shares one staging table, so a batch costs one COPY per table
+/// however varied its updates are. Each staged update row says per column whether it
+/// sets the column, adds a delta to it, merges JSON into it, or leaves it alone; one
+/// `UPDATE ... FROM` applies all of them. The staging table lives for the session and
+/// is emptied at every commit, so no batch pays for creating and dropping it.
 ///
 /// Staging columns are text (COPY's text format) and are cast to each column's catalog
 /// type in the merge, the same conversions the per-entity statements get from bound
-/// parameters. Effects this path cannot express (a whole-state JSON column with numeric
-/// deltas) are left to the per-entity path.
+/// parameters. What this path cannot express (a whole-state JSON column with numeric
+/// deltas; a delete under a composite key) is left to the per-entity path.
 struct SetBasedApply {
     let table: MappedTable
     /// Column name to `format_type` of the live column, read at start-up.
     let columnTypes: [String: String]
+    /// The session's staging table for this mapping.
+    let staging: String
 
-    struct Outcome {
-        var applied: [BatchPlan.EntityKey] = []
-        /// Updates whose row does not exist.
-        var missing: [BatchPlan.EntityKey] = []
+    /// What the staged rows become once the statements have run.
+    struct Merge {
+        var statements: [PostgresStatement] = []
+        var upserted: [BatchPlan.EntityKey] = []
+        var deleted: [BatchPlan.EntityKey] = []
+        /// Keys of the staged updates, and the index of the update statement.
+        var updates: [BatchPlan.EntityKey] = []
+        var updateStatement: Int?
         /// Effects for the per-entity path.
         var leftOver: [BatchPlan.EntityKey] = []
+
+        /// Splits the staged entities into applied ones and updates whose row is missing,
+        /// from the results of `statements` (in order).
+        func outcome(_ results: ArraySlice<PostgresResult>) -> (applied: [BatchPlan.EntityKey], missing: [BatchPlan.EntityKey]) {
+            var applied = upserted + deleted
+            var missing: [BatchPlan.EntityKey] = []
+            if let index = updateStatement {
+                let found = Set(results[results.startIndex + index].rows.compactMap { $0[0] })
+                for key in updates {
+                    if found.contains(key.key) { applied.append(key) } else { missing.append(key) }
+                }
+            }
+            return (applied, missing)
+        }
     }
 
     private var mapping: TableMapping { table.mapping }
     private var target: String { SQLIdentifier.quoted(mapping.table) }
 
-    func apply(_ keys: [BatchPlan.EntityKey], entities: [BatchPlan.EntityKey: BatchPlan.Entity], in tx: PostgresConnection) async throws -> Outcome {
-        var outcome = Outcome()
-        var upserts: [(BatchPlan.EntityKey, JSONObject)] = []
-        var deletes: [BatchPlan.EntityKey] = []
-        var updates: [[String]: [(BatchPlan.EntityKey, JSONObject, JSONObject)]] = [:]
-        let wholeStateJSON = mapping.columns.contains { if case .json(let path) = $0.source { path.isEmpty } else { false } }
-        for key in keys {
-            guard let entity = entities[key] else { continue }
-            switch entity.effect {
-            case .upsert(let row): upserts.append((key, row))
-            case .delete: deletes.append(key)
-            case .update(let fields, let deltas):
-                if wholeStateJSON && !deltas.isEmpty {
-                    outcome.leftOver.append(key)
-                    continue
-                }
-                let shape = fields.names.sorted().map { "set:\($0)" } + deltas.names.sorted().map { "add:\($0)" }
-                updates[shape, default: []].append((key, fields, deltas))
-            }
-        }
-        if !upserts.isEmpty { try await upsert(upserts, in: tx); outcome.applied += upserts.map(\.0) }
-        for (_, group) in updates.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-            let updated = try await update(group, in: tx)
-            for (key, _, _) in group {
-                if updated.contains(key.key) { outcome.applied.append(key) } else { outcome.missing.append(key) }
-            }
-        }
-        if !deletes.isEmpty { try await delete(deletes, in: tx); outcome.applied += deletes }
-        return outcome
+    /// How a staged row changes a column (the staging column `m<i>`).
+    private enum Mode: String {
+        case set = "s", add = "d", merge = "m"
     }
 
-    // MARK: Statements
+    /// Fills the staging table with the batch's effects for this table and returns the
+    /// statements that merge them, for the caller to pipeline with its bookkeeping.
+    func stage(_ keys: [BatchPlan.EntityKey], entities: [BatchPlan.EntityKey: BatchPlan.Entity], in tx: PostgresConnection) async throws -> Merge {
+        let columns = mapping.columns
+        let keyColumns = mapping.keyColumns.map { mapping.column($0)! }
+        let wholeStateJSON = columns.contains { if case .json(let path) = $0.source { path.isEmpty } else { false } }
+        var merge = Merge()
+        var encoder = PostgresCopyEncoder(reservingCapacity: keys.count * 96)
+        var touched: [Int: Set<Mode>] = [:]
+        var row: [String?] = []
+        for key in keys {
+            guard let entity = entities[key] else { continue }
+            row.removeAll(keepingCapacity: true)
+            switch entity.effect {
+            case .upsert(let state):
+                row.append("u")
+                for column in keyColumns { row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key))) }
+                for column in columns {
+                    row.append(Mode.set.rawValue)
+                    row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key)))
+                }
+                merge.upserted.append(key)
+            case .delete:
+                guard keyColumns.count == 1 else {
+                    merge.leftOver.append(key)
+                    continue
+                }
+                row.append("d")
+                row.append(key.key)
+                for _ in columns { row += [nil, nil] }
+                merge.deleted.append(key)
+            case .update(let fields, let deltas):
+                if wholeStateJSON && !deltas.isEmpty {
+                    merge.leftOver.append(key)
+                    continue
+                }
+                var changes: [(mode: Mode, value: String?)?] = []
+                for column in columns {
+                    changes.append(Self.change(of: column, fields: fields, deltas: deltas))
+                }
+                guard changes.contains(where: { $0 != nil }) else {
+                    merge.leftOver.append(key)  // the per-entity path names the failure
+                    continue
+                }
+                row.append("p")
+                for column in keyColumns {
+                    row.append(table.keyValue(of: column, fields: fields, key: key.key).flatMap(MappedTable.Builder.text))
+                }
+                for (index, change) in changes.enumerated() {
+                    if let change { touched[index, default: []].insert(change.mode) }
+                    row.append(change?.mode.rawValue)
+                    row.append(change?.value)
+                }
+                merge.updates.append(key)
+            }
+            encoder.append(row: row)
+        }
+        guard !(merge.upserted.isEmpty && merge.deleted.isEmpty && merge.updates.isEmpty) else { return merge }
+
+        let definitions = (["op"] + keyColumns.indices.map { "k\($0)" } + columns.indices.flatMap { ["m\($0)", "v\($0)"] })
+            .map { "\($0) text" }.joined(separator: ", ")
+        // Created once per session; an existing one is reused quietly.
+        try await tx.execute(script: """
+            SET LOCAL client_min_messages = warning;
+            CREATE TEMP TABLE IF NOT EXISTS \(staging) (\(definitions)) ON COMMIT DELETE ROWS
+            """)
+        try await tx.copyIn("COPY \(staging) FROM STDIN", payload: encoder.bytes)
+
+        let keyMatch = keyColumns.enumerated().map { "t.\(SQLIdentifier.quoted($0.element.name)) = \(cast($0.element, "s.k\($0.offset)"))" }
+        let live = mapping.deleteColumn.map { " AND t.\(SQLIdentifier.quoted($0)) IS NULL" } ?? ""
+        if !merge.upserted.isEmpty {
+            var names = columns.map { SQLIdentifier.quoted($0.name) }
+            var selects = columns.enumerated().map { cast($0.element, "s.v\($0.offset)") }
+            if let soft = mapping.deleteColumn {
+                names.append(SQLIdentifier.quoted(soft))
+                selects.append("NULL")
+            }
+            let keys = mapping.keyColumns.map(SQLIdentifier.quoted)
+            let assignments = names.filter { !keys.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
+            let conflict = assignments.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + assignments.joined(separator: ", ")
+            merge.statements.append(PostgresStatement(
+                "INSERT INTO \(target) (\(names.joined(separator: ", "))) SELECT \(selects.joined(separator: ", ")) FROM \(staging) s WHERE s.op = 'u' ON CONFLICT (\(keys.joined(separator: ", "))) \(conflict)"
+            ))
+        }
+        if !merge.updates.isEmpty {
+            // Only the branches some staged row uses: `+` and `||` do not exist for
+            // every column type.
+            let assignments = touched.sorted { $0.key < $1.key }.map { index, modes in
+                let column = columns[index]
+                let name = SQLIdentifier.quoted(column.name)
+                var branches = ""
+                if modes.contains(.set) { branches += " WHEN 's' THEN \(cast(column, "s.v\(index)"))" }
+                if modes.contains(.add) { branches += " WHEN 'd' THEN t.\(name) + (s.v\(index))::\(column.type ?? columnTypes[column.name] ?? "numeric")" }
+                if modes.contains(.merge) { branches += " WHEN 'm' THEN t.\(name) || (s.v\(index))::jsonb" }
+                return "\(name) = CASE s.m\(index)\(branches) ELSE t.\(name) END"
+            }
+            let keyIndex = keyColumns.firstIndex { $0.source == .field([table.keyField]) } ?? 0
+            merge.updateStatement = merge.statements.count
+            merge.statements.append(PostgresStatement(
+                "UPDATE \(target) t SET \(assignments.joined(separator: ", ")) FROM \(staging) s WHERE s.op = 'p' AND \(keyMatch.joined(separator: " AND "))\(live) RETURNING s.k\(keyIndex)"
+            ))
+        }
+        if !merge.deleted.isEmpty {
+            if let soft = mapping.deleteColumn {
+                merge.statements.append(PostgresStatement(
+                    "UPDATE \(target) t SET \(SQLIdentifier.quoted(soft)) = now() FROM \(staging) s WHERE s.op = 'd' AND \(keyMatch[0])\(live)"
+                ))
+            } else {
+                merge.statements.append(PostgresStatement("DELETE FROM \(target) t USING \(staging) s WHERE s.op = 'd' AND \(keyMatch[0])"))
+            }
+        }
+        return merge
+    }
+
+    /// What an update does to one column: nil when it leaves the column alone.
+    private static func change(of column: TableMapping.Column, fields: JSONObject, deltas: JSONObject) -> (mode: Mode, value: String?)? {
+        switch column.source {
+        case .field(let path) where fields[path[0]] != nil:
+            return (.set, MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? column.defaultValue ?? .null))
+        case .field(let path) where path.count == 1 && deltas[path[0]] != nil:
+            return (.add, MappedTable.Builder.text(deltas[path[0]]!))
+        case .json(let path) where path.isEmpty && !fields.isEmpty:
+            return (.merge, MappedTable.Builder.text(.object(fields)))
+        case .json(let path) where !path.isEmpty && fields[path[0]] != nil:
+            return (.set, MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? .null))
+        default:
+            return nil
+        }
+    }
 
     /// Staging columns are text, so every value is converted, to the live column type
     /// when the mapping names none.
     private func cast(_ column: TableMapping.Column, _ expression: String) -> String {
         MappedTable.conversion(for: column, operand: expression, type: column.type ?? columnTypes[column.name] ?? "text")
-    }
-
-    private func keyColumn(_ name: String) -> TableMapping.Column { mapping.column(name)! }
-
-    /// A staging table of text columns, filled by COPY; dropped at commit.
-    private func stage(_ name: String, columns: [String], rows: [[String?]], in tx: PostgresConnection) async throws {
-        let definitions = columns.enumerated().map { "c\($0.offset) text" }.joined(separator: ", ")
-        try await tx.execute(script: "CREATE TEMP TABLE \(name) (\(definitions)) ON COMMIT DROP")
-        var encoder = PostgresCopyEncoder(reservingCapacity: rows.count * 64)
-        for row in rows { encoder.append(row: row) }
-        try await tx.copyIn("COPY \(name) FROM STDIN", payload: encoder.bytes)
-    }
-
-    private func upsert(_ rows: [(BatchPlan.EntityKey, JSONObject)], in tx: PostgresConnection) async throws {
-        let columns = mapping.columns
-        var values: [[String?]] = []
-        values.reserveCapacity(rows.count)
-        for (key, row) in rows {
-            values.append(try columns.map { MappedTable.Builder.text(try table.value(of: $0, in: row, key: key.key)) })
-        }
-        try await stage("pumphouse_stage_upsert", columns: columns.map(\.name), rows: values, in: tx)
-        var names = columns.map { SQLIdentifier.quoted($0.name) }
-        var selects = columns.enumerated().map { cast($0.element, "s.c\($0.offset)") }
-        if let soft = mapping.deleteColumn {
-            names.append(SQLIdentifier.quoted(soft))
-            selects.append("NULL")
-        }
-        let keys = mapping.keyColumns.map(SQLIdentifier.quoted)
-        let assignments = names.filter { !keys.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
-        let conflict = assignments.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + assignments.joined(separator: ", ")
-        try await tx.query("INSERT INTO \(target) (\(names.joined(separator: ", "))) SELECT \(selects.joined(separator: ", ")) FROM pumphouse_stage_upsert s ON CONFLICT (\(keys.joined(separator: ", "))) \(conflict)")
-        try await tx.execute(script: "DROP TABLE pumphouse_stage_upsert")
-    }
-
-    /// Returns the entity keys whose rows were updated.
-    private func update(_ group: [(BatchPlan.EntityKey, JSONObject, JSONObject)], in tx: PostgresConnection) async throws -> Set<String> {
-        guard let (_, sampleFields, sampleDeltas) = group.first else { return [] }
-        // Staging: the key columns, then one column per assigned column.
-        var staged: [String] = mapping.keyColumns
-        var assignments: [String] = []
-        var extractors: [(BatchPlan.EntityKey, JSONObject, JSONObject) throws -> String?] = []
-        for name in mapping.keyColumns {
-            let column = keyColumn(name)
-            extractors.append { key, fields, _ in
-                table.keyValue(of: column, fields: fields, key: key.key).flatMap(MappedTable.Builder.text)
-            }
-        }
-        for column in mapping.columns {
-            let name = SQLIdentifier.quoted(column.name)
-            switch column.source {
-            case .field(let path) where sampleFields[path[0]] != nil:
-                let index = staged.count
-                staged.append(column.name)
-                assignments.append("\(name) = \(cast(column, "s.c\(index)"))")
-                extractors.append { _, fields, _ in MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? column.defaultValue ?? .null) }
-            case .field(let path) where path.count == 1 && sampleDeltas[path[0]] != nil:
-                let index = staged.count
-                staged.append(column.name)
-                let type = column.type ?? columnTypes[column.name] ?? "numeric"
-                assignments.append("\(name) = \(name) + (s.c\(index))::\(type)")
-                extractors.append { _, _, deltas in MappedTable.Builder.text(deltas[path[0]] ?? .int(0)) }
-            case .json(let path) where path.isEmpty && !sampleFields.isEmpty:
-                let index = staged.count
-                staged.append(column.name)
-                assignments.append("\(name) = \(name) || (s.c\(index))::jsonb")
-                extractors.append { _, fields, _ in MappedTable.Builder.text(.object(fields)) }
-            case .json(let path) where !path.isEmpty && sampleFields[path[0]] != nil:
-                let index = staged.count
-                staged.append(column.name)
-                assignments.append("\(name) = (s.c\(index))::jsonb")
-                extractors.append { _, fields, _ in MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? .null) }
-            default:
-                continue
-            }
-        }
-        guard !assignments.isEmpty else {
-            throw MappedTable.MappingFailure(description: "the update changes no mapped column of \(mapping.table)")
-        }
-        var rows: [[String?]] = []
-        rows.reserveCapacity(group.count)
-        for entry in group { rows.append(try extractors.map { try $0(entry.0, entry.1, entry.2) }) }
-        try await stage("pumphouse_stage_update", columns: staged, rows: rows, in: tx)
-        var conditions = mapping.keyColumns.enumerated().map { "t.\(SQLIdentifier.quoted($0.element)) = \(cast(keyColumn($0.element), "s.c\($0.offset)"))" }
-        if let soft = mapping.deleteColumn { conditions.append("t.\(SQLIdentifier.quoted(soft)) IS NULL") }
-        let keyIndex = mapping.keyColumns.firstIndex { keyColumn($0).source == .field([table.keyField]) } ?? 0
-        let result = try await tx.query("UPDATE \(target) t SET \(assignments.joined(separator: ", ")) FROM pumphouse_stage_update s WHERE \(conditions.joined(separator: " AND ")) RETURNING s.c\(keyIndex)")
-        try await tx.execute(script: "DROP TABLE pumphouse_stage_update")
-        return Set(result.rows.compactMap { $0[0] })
-    }
-
-    private func delete(_ keys: [BatchPlan.EntityKey], in tx: PostgresConnection) async throws {
-        let keyIndex = mapping.keyColumns.firstIndex { keyColumn($0).source == .field([table.keyField]) } ?? 0
-        guard mapping.keyColumns.count == 1 || keys.isEmpty else {
-            // Composite keys carry parts a delete does not have: the per-entity path says why.
-            throw MappedTable.MappingFailure(description: "set-based deletes need a single key column")
-        }
-        try await stage("pumphouse_stage_delete", columns: ["key"], rows: keys.map { [$0.key] }, in: tx)
-        let column = SQLIdentifier.quoted(mapping.keyColumns[keyIndex])
-        let match = "t.\(column) = \(cast(keyColumn(mapping.keyColumns[keyIndex]), "s.c0"))"
-        if let soft = mapping.deleteColumn {
-            try await tx.query("UPDATE \(target) t SET \(SQLIdentifier.quoted(soft)) = now() FROM pumphouse_stage_delete s WHERE \(match) AND t.\(SQLIdentifier.quoted(soft)) IS NULL")
-        } else {
-            try await tx.query("DELETE FROM \(target) t USING pumphouse_stage_delete s WHERE \(match)")
-        }
-        try await tx.execute(script: "DROP TABLE pumphouse_stage_delete")
     }
 }

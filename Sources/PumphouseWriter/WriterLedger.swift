@@ -47,35 +47,44 @@ struct WriterLedger: Sendable {
         }
     }
 
-    /// Records progress inside the caller's transaction; throws `Fenced` if a partition
-    /// was claimed by another member since this one claimed it.
-    func record(
+    /// The statements that record a batch's progress, to run in the batch's transaction
+    /// (pipelined with its rows), and the check of their results.
+    struct Progress {
+        var statements: [PostgresStatement] = []
+        /// Index of each partition's offset update: it must change exactly one row.
+        var fenceChecks: [(index: Int, partition: KafkaTopicPartition)] = []
+
+        /// Throws `Fenced` if a partition was claimed by another member since this one
+        /// claimed it; `results` are those of `statements`, in order.
+        func check(_ results: ArraySlice<PostgresResult>) throws(Fenced) {
+            for (index, partition) in fenceChecks where results[results.startIndex + index].affectedRows != 1 {
+                throw Fenced(partition: partition)
+            }
+        }
+    }
+
+    func progress(
         nextOffsets: [KafkaTopicPartition: Int64],
         sequences: [KafkaTopicPartition: [String: Int64]],
-        claims: [KafkaTopicPartition: Claim],
-        in tx: PostgresConnection
-    ) async throws {
-        var statements: [PostgresStatement] = []
-        var fenceChecks: [(Int, KafkaTopicPartition)] = []
+        claims: [KafkaTopicPartition: Claim]
+    ) throws(Fenced) -> Progress {
+        var progress = Progress()
         for (partition, next) in nextOffsets.sorted(by: { $0.key < $1.key }) {
             guard let claim = claims[partition] else { throw Fenced(partition: partition) }
-            fenceChecks.append((statements.count, partition))
-            statements.append(PostgresStatement(
+            progress.fenceChecks.append((progress.statements.count, partition))
+            progress.statements.append(PostgresStatement(
                 "UPDATE pumphouse_writer_offsets SET next_offset = $1, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
                 [next, writer, partition.topic, partition.partition, claim.epoch]
             ))
         }
-        for (partition, origins) in sequences {
-            for (origin, sequence) in origins {
-                statements.append(PostgresStatement("""
+        for (partition, origins) in sequences.sorted(by: { $0.key < $1.key }) {
+            for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) {
+                progress.statements.append(PostgresStatement("""
                     INSERT INTO pumphouse_writer_origins (writer, topic, partition, origin, max_seq) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT (writer, topic, partition, origin) DO UPDATE SET max_seq = GREATEST(pumphouse_writer_origins.max_seq, EXCLUDED.max_seq)
                     """, [writer, partition.topic, partition.partition, origin, sequence]))
             }
         }
-        let results = try await tx.pipeline(statements)
-        for (index, partition) in fenceChecks where results[index].affectedRows != 1 {
-            throw Fenced(partition: partition)
-        }
+        return progress
     }
 }

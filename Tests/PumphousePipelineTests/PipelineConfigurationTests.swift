@@ -56,7 +56,7 @@ struct PipelineConfigurationTests {
         )
         let cache = try #require(configuration.cache(try ContractName("bench.Account")))
         #expect(cache.topic == "bench.account")
-        #expect(cache.mapping.keyColumns == ["id"])
+        #expect(cache.mapping?.keyColumns == ["id"])
         #expect(configuration.writer(named: "bench")?.httpPort == 9301)
         #expect(configuration.topicSpecifications.map(\.name) == ["bench.account", "pumphouse.dead-letters.bench"])
     }
@@ -134,10 +134,23 @@ struct PipelineConfigurationTests {
     func softDelete() throws {
         let file = try PipelineFile(validPipeline.replacing("      table: bench_account", with: "      table: bench_account\n      delete: { soft: deleted_at }"))
         defer { file.remove() }
-        #expect(try file.load().caches.first?.mapping.delete == .soft(column: "deleted_at"))
+        #expect(try file.load().caches.first?.mapping?.delete == .soft(column: "deleted_at"))
         let clash = try PipelineFile(validPipeline.replacing("      table: bench_account", with: "      table: bench_account\n      delete: { soft: owner }"))
         defer { clash.remove() }
         #expect(throws: ConfigurationError.self) { try clash.load() }
+    }
+
+    @Test("`mapping: custom` leaves the cache to a Swift mapper; any other word is an error")
+    func customMapping() throws {
+        let mappingBlock = validPipeline[validPipeline.range(of: "    mapping:\n")!.lowerBound..<validPipeline.range(of: "writers:")!.lowerBound]
+        let custom = try PipelineFile(validPipeline.replacing(mappingBlock, with: "    mapping: custom\n"))
+        defer { custom.remove() }
+        let cache = try #require(try custom.load().caches.first)
+        #expect(cache.mapping == nil)
+        let typo = try PipelineFile(validPipeline.replacing(mappingBlock, with: "    mapping: custon\n"))
+        defer { typo.remove() }
+        let error = try #require(throws: ConfigurationError.self) { try typo.load() }
+        #expect(error.setting == "caches.bench.Account.mapping" && error.message.contains("custon"), "\(error)")
     }
 
     @Test("invalid YAML and a missing file are clear errors")
