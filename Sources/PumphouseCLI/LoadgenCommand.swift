@@ -32,6 +32,9 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Seed of the workload; the same seed gives the same contracts.")
     var seed: UInt64 = 1
 
+    @Option(help: "Share of the changes that are updates of live keys, in percent (0-97); 3% are deletes, the rest adds.")
+    var updatePercent: Int = 50
+
     @Option(help: "Origin name prefix (default: unique per run; a writer drops a repeated origin and sequence as a duplicate).")
     var originPrefix: String?
 
@@ -40,6 +43,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         guard keys > 0 else { throw ValidationError("--keys must be at least 1") }
         guard rate >= 0 else { throw ValidationError("--rate must be 0 (unlimited) or more") }
         guard (1...10_000).contains(origins) else { throw ValidationError("--origins must be from 1 to 10000") }
+        guard (0...97).contains(updatePercent) else { throw ValidationError("--update-percent must be from 0 to 97 (3% are always deletes)") }
     }
 
     func run() async throws {
@@ -59,7 +63,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         let version = try registry.schemas(for: name).latestVersion
         let prefix = originPrefix ?? "loadgen-\(UInt64(Date().timeIntervalSince1970 * 1000))"
-        var workload = AccountWorkload(contract: name, version: version, keys: keys, origins: origins, seed: seed, originPrefix: prefix)
+        var workload = AccountWorkload(contract: name, version: version, keys: keys, origins: origins, seed: seed, originPrefix: prefix, updatePercent: updatePercent)
 
         let failures = Mutex(0)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: Logger(label: "pumphouse.loadgen")) { report in
