@@ -46,8 +46,19 @@ struct WriterFixture {
     }
 
     /// The pipeline file for this fixture; `group` picks the writer's consumer group.
-    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil, httpPort: Int? = nil, postgresURL: String = TestStack.postgresURL) -> String {
-        """
+    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil, httpPort: Int? = nil, postgresURL: String = TestStack.postgresURL, customMapping: Bool = false) -> String {
+        let mapping = customMapping ? "mapping: custom" : """
+            mapping:
+                  table: \(table)
+                  columns:
+                    id: id
+                    owner: owner
+                    balance_cents: { field: balance, type: bigint }
+                    currency: currency
+                    status: status
+                    updated_at: { field: updatedAt, transform: epoch_ms_to_timestamp }
+            """
+        return """
         kafka: { brokers: "\(TestStack.kafkaBrokers)" }
         postgres: { url: "\(postgresURL)" }
         schemas: \(repository)/Schemas
@@ -56,15 +67,7 @@ struct WriterFixture {
           bench.Account:
             topic: \(topic)
             partitions: \(partitions)
-            mapping:
-              table: \(table)
-              columns:
-                id: id
-                owner: owner
-                balance_cents: { field: balance, type: bigint }
-                currency: currency
-                status: status
-                updated_at: { field: updatedAt, transform: epoch_ms_to_timestamp }
+            \(mapping)
         writers:
           \(name):
             caches: [bench.Account]
