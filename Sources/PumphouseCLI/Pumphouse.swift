@@ -1,5 +1,6 @@
 import ArgumentParser
 import PumphouseKafka
+import PumphouseObservability
 import PumphousePostgres
 
 import Foundation
@@ -20,6 +21,12 @@ struct Pumphouse: AsyncParsableCommand {
     /// Usage errors exit with status 2 (not ArgumentParser's 64), so scripts can tell
     /// "you called it wrong" (2) from "the answer is no" (1).
     static func main() async {
+        do {
+            try LogSettings.from(environment: ProcessInfo.processInfo.environment).bootstrap()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            self.exit(withError: ExitCode(2))
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -70,4 +70,28 @@ struct CLITests {
             #expect(topics.output.contains("bench.account"))
         }
     }
+
+    @Test("PUMPHOUSE_LOG_FORMAT=json logs one JSON object per line; PUMPHOUSE_LOG_LEVEL filters; bad values are usage errors")
+    func structuredLogs() throws {
+        let arguments = ["writer", "--config", "deploy/local/pipeline.yaml", "--writer", "nope"]
+        let environment = ["PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL, "PUMPHOUSE_LOG_FORMAT": "json"]
+        let json = try CLI.run(arguments, environment: environment)
+        #expect(json.status == 2)
+        let lines = json.errors.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(!lines.isEmpty, "\(json.errors)")
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], "\(line)")
+            #expect(object["level"] == "info" && object["logger"] == "pumphouse.writer.nope" && object["time"] != nil, "\(line)")
+            #expect(object["message"]?.contains("librdkafka") == true, "\(line)")
+        }
+        #expect(json.errors.contains("no writer named \"nope\""))
+
+        let quiet = try CLI.run(arguments, environment: environment.merging(["PUMPHOUSE_LOG_LEVEL": "error"]) { _, new in new })
+        #expect(!quiet.errors.contains("\"level\":\"info\""), "\(quiet.errors)")
+        for (name, value) in [("PUMPHOUSE_LOG_FORMAT", "xml"), ("PUMPHOUSE_LOG_LEVEL", "loud")] {
+            let bad = try CLI.run(["--version"], environment: [name: value])
+            #expect(bad.status == 2)
+            #expect(bad.errors.contains("\(name)=\(value)"), "\(bad.errors)")
+        }
+    }
 }
