@@ -448,16 +448,22 @@ struct DataWriterTests {
         try await fixture.db.execute(script: "DROP OWNED BY \(role); DROP ROLE \(role)")
     }
 
-    @Test("a second writer joining mid-stream shares the partitions; nothing lost or doubled")
+    @Test("writers joining and leaving mid-stream share the partitions; nothing lost or doubled")
     func scaleOut() async throws {
         let fixture = try await WriterFixture(partitions: 4)
         var work = Workload(topic: fixture.topic)
         var rng = SplitMix(state: 11)
         let keys = (0..<80).map { "acc-\($0)" }
         for key in keys { try work.add(key, balance: 0) }
-        for _ in 0..<4_000 { try work.update(keys.randomElement(using: &rng)!, delta: 1) }
-        let half = work.messages.count / 2
-        try await fixture.publish(work.messages[..<half])
+        for _ in 0..<6_000 { try work.update(keys.randomElement(using: &rng)!, delta: 1) }
+        let third = work.messages.count / 3
+        let total = Int64(work.messages.count)
+        @Sendable func stored() async throws -> Int64 {
+            try await fixture.db.query(
+                "SELECT COALESCE(sum(next_offset), 0)::bigint FROM pumphouse_writer_offsets WHERE writer = $1 AND next_offset >= 0", [fixture.name]
+            ).scalar(Int64.self) ?? 0
+        }
+        try await fixture.publish(work.messages[..<third])
 
         let first = try fixture.writer()
         let second = try fixture.writer()
@@ -467,26 +473,29 @@ struct DataWriterTests {
             try await Task.sleep(for: .milliseconds(50))
             return first.statistics.applied > 0 ? true : nil
         }
+
+        // A second member joins while changes keep coming.
         let secondRun = Task { try await second.run() }
         defer { secondRun.cancel() }
-        try await fixture.publish(work.messages[half...])
+        try await fixture.publish(work.messages[third..<(2 * third)])
         _ = try await waitFor("the second writer to take partitions", timeout: .seconds(90)) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(50))
             return second.statistics.assignedPartitions > 0 ? true : nil
         }
-        let total = Int64(work.messages.count)
-        _ = try await waitFor("all changes applied", timeout: .seconds(120)) { () -> Bool? in
-            try await Task.sleep(for: .milliseconds(100))
-            let applied = try await fixture.db.query(
-                "SELECT COALESCE(sum(next_offset), 0)::bigint FROM pumphouse_writer_offsets WHERE writer = $1 AND next_offset >= 0", [fixture.name]
-            ).scalar(Int64.self) ?? 0
-            return applied == total ? true : nil
-        }
-        firstRun.cancel()
-        secondRun.cancel()
-        _ = await firstRun.result
-        _ = await secondRun.result
         #expect(first.statistics.assignedPartitions + second.statistics.assignedPartitions <= 4)
+
+        // The first member leaves mid-stream; the second takes over all partitions.
+        try await fixture.publish(work.messages[(2 * third)...].prefix(third / 2))
+        firstRun.cancel()
+        _ = await firstRun.result
+        try await fixture.publish(work.messages[(2 * third)...].dropFirst(third / 2))
+        _ = try await waitFor("the second writer to own every partition and apply everything", timeout: .seconds(120)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(100))
+            let applied = try await stored()
+            return second.statistics.assignedPartitions == 4 && applied == total ? true : nil
+        }
+        secondRun.cancel()
+        _ = await secondRun.result
         #expect(try await fixture.rows() == work.expectedRows)
     }
 
