@@ -72,8 +72,19 @@ let package = Package(
             dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres"]
         ),
         .target(
+            name: "PumphouseUnit",
+            dependencies: [
+                "PumphouseContracts",
+                "PumphouseKafka",
+                "PumphousePipeline",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "PumphouseLoad",
-            dependencies: ["PumphouseContracts"]
+            dependencies: ["PumphouseContracts", "PumphouseUnit"]
         ),
         .target(
             name: "PumphouseObservability",
@@ -135,6 +146,10 @@ let package = Package(
             dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphouseTestSupport"]
         ),
         .testTarget(
+            name: "PumphouseUnitTests",
+            dependencies: ["PumphouseUnit", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
+        ),
+        .testTarget(
             name: "PumphouseCLITests",
             dependencies: ["PumphouseTestSupport"]
         ),
@@ -159,6 +174,19 @@ package.targets += [
             .product(name: "Benchmark", package: "benchmark"),
         ],
         path: "Benchmarks/ContractCodecBenchmarks",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    .executableTarget(
+        name: "UnitBenchmarks",
+        dependencies: [
+            "PumphouseUnit",
+            "PumphouseLoad",
+            "PumphouseContracts",
+            "PumphousePipeline",
+            .product(name: "Benchmark", package: "benchmark"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Benchmarks/UnitBenchmarks",
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
 ]

@@ -84,6 +84,10 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// The fatal error that made this producer unusable (for an idempotent producer, e.g.
+    /// a sequence the broker no longer accepts), if any: the owner must replace it.
+    public var fatalError: KafkaError? { handle.fatalCondition(operation: "produce") }
+
     /// Messages queued or in flight, not yet reported.
     public var pendingCount: Int { Int(rd_kafka_outq_len(handle.pointer)) }
 

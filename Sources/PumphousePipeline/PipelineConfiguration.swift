@@ -15,6 +15,10 @@ public struct PipelineConfiguration: Sendable {
     public var migrationsDirectory: String
     public var caches: [CacheConfiguration]
     public var writers: [WriterConfiguration]
+    /// Where processing units announce join, heartbeat and leave, for every named cache
+    /// (the message key is the cache). One per pipeline, so separate pipelines sharing a
+    /// cluster do not see each other's units.
+    public var memberTopic = "pumphouse.members"
 
     public func cache(_ name: ContractName) -> CacheConfiguration? {
         caches.first { $0.contract == name }
@@ -49,7 +53,7 @@ public struct PipelineConfiguration: Sendable {
     }
 
     static func parse(_ root: JSONValue, file: String, baseDirectory: String, environment: [String: String]) throws(ConfigurationError) -> PipelineConfiguration {
-        var reader = try ConfigurationReader(file: file, path: "", value: root, keys: ["kafka", "postgres", "schemas", "migrations", "caches", "writers"])
+        var reader = try ConfigurationReader(file: file, path: "", value: root, keys: ["kafka", "postgres", "schemas", "migrations", "member_topic", "caches", "writers"])
         func directory(_ key: String, default name: String) throws(ConfigurationError) -> String {
             let given = try reader.string(key) ?? name
             return given.hasPrefix("/") ? given : URL(fileURLWithPath: "\(baseDirectory)/\(given)").standardizedFileURL.path
@@ -95,6 +99,7 @@ public struct PipelineConfiguration: Sendable {
 
         let schemas = try directory("schemas", default: "Schemas")
         let migrations = try directory("migrations", default: "Migrations")
+        let memberTopic = try reader.string("member_topic")
 
         // caches
         let registry: ContractRegistry
@@ -119,9 +124,11 @@ public struct PipelineConfiguration: Sendable {
         }
         try reader.finish()
 
-        return PipelineConfiguration(
+        var configuration = PipelineConfiguration(
             kafka: kafka, postgres: postgres, schemasDirectory: schemas, migrationsDirectory: migrations,
             caches: caches, writers: writers
         )
+        if let memberTopic { configuration.memberTopic = memberTopic }
+        return configuration
     }
 }

@@ -10,6 +10,13 @@ extension PipelineConfiguration {
             let replication = caches.first { writer.caches.contains($0.contract) }?.replicationFactor ?? -1
             specifications.append(KafkaTopicSpecification(name: writer.deadLetterTopic, partitions: 1, replicationFactor: replication))
         }
+        if !caches.isEmpty {
+            // Announcements are only worth a few heartbeats: an hour of them is plenty.
+            specifications.append(KafkaTopicSpecification(
+                name: memberTopic, partitions: 1, replicationFactor: caches.map(\.replicationFactor).max() ?? -1,
+                configs: ["retention.ms": "3600000"]
+            ))
+        }
         return specifications
     }
 }

@@ -58,7 +58,7 @@ struct PipelineConfigurationTests {
         #expect(cache.topic == "bench.account")
         #expect(cache.mapping?.keyColumns == ["id"])
         #expect(configuration.writer(named: "bench")?.httpPort == 9301)
-        #expect(configuration.topicSpecifications.map(\.name) == ["bench.account", "pumphouse.dead-letters.bench"])
+        #expect(configuration.topicSpecifications.map(\.name) == ["bench.account", "pumphouse.dead-letters.bench", "pumphouse.members"])
     }
 
     @Test("defaults, mapping sources and derived names")

@@ -15,7 +15,7 @@ import Testing
 /// A private pipeline per test: its own topic, table, writer and group, over the
 /// project's real bench.Account contract and migrations.
 struct WriterFixture {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repository = PumphouseProcess.repository
     static let logger: Logger = {
         var logger = Logger(label: "pumphouse.tests.writer")
         logger.logLevel = .warning
@@ -41,8 +41,9 @@ struct WriterFixture {
         db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: Self.logger)
         try await PostgresMigrator(directory: configuration.migrationsDirectory).run(on: db, logger: Self.logger)
         try await db.execute(script: "CREATE TABLE \(table) (LIKE bench_account INCLUDING ALL)")
+        // Its own topics only: the member topic is the units' business.
         try await KafkaAdmin(configuration: KafkaAdminConfiguration(connection: configuration.kafka), logger: Self.logger)
-            .createTopics(configuration.topicSpecifications)
+            .createTopics(configuration.topicSpecifications.filter { $0.name != configuration.memberTopic })
     }
 
     /// The pipeline file for this fixture; `group` picks the writer's consumer group.

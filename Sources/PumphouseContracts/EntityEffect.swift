@@ -1,10 +1,8 @@
-import PumphouseContracts
-
-/// What a run of contracts for one entity does to its row, folded so that one statement
-/// per key has the same effect as applying each contract in log order.
+/// What a run of contracts for one entity does to its state, folded so that one effect
+/// per key has the same result as applying each contract in log order.
 ///
-/// Folding is what lets a writer apply a whole batch at once without breaking per-key
-/// order: the fold *is* the ordered application, computed in memory.
+/// The same rules serve every consumer of a data pump: a writer folds a batch into one
+/// statement per key, a replica applies changes to its cache, a replay folds a topic.
 public enum EntityEffect: Sendable, Hashable {
     /// Insert or replace the whole row (an add, possibly with later updates merged in).
     case upsert(JSONObject)
@@ -60,6 +58,22 @@ public enum EntityEffect: Sendable, Hashable {
             return overflow ? .double(Double(a) + Double(b)) : .int(sum)
         case (let a, let b):
             return .double((a.numberValue ?? 0) + (b.numberValue ?? 0))
+        }
+    }
+
+    /// The state after this effect, applied to `state` (nil: no entity). An update of a
+    /// missing entity changes nothing and is reported, so the caller can count it.
+    public func applied(to state: JSONObject?) -> (state: JSONObject?, missing: Bool) {
+        switch self {
+        case .upsert(let row):
+            return (row, false)
+        case .delete:
+            return (nil, false)
+        case .update(let fields, let deltas):
+            guard var row = state else { return (nil, true) }
+            for member in fields { row[member.name] = member.value }
+            for delta in deltas { row[delta.name] = Self.add(row[delta.name], delta.value) }
+            return (row, false)
         }
     }
 }

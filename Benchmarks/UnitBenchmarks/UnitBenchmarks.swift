@@ -1,0 +1,45 @@
+import Benchmark
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphouseLoad
+import PumphousePipeline
+import PumphouseUnit
+
+/// One unit on the local stack's pipeline (`make bench` starts the stack), with a cache of
+/// 10,000 accounts. The unit is not run: put-plus-enqueue is what the request path pays.
+let (unit, accounts): (ProcessingUnit, ReplicatedCache<BenchAccount>) = {
+    let pipeline = try! PipelineConfiguration.load(path: "deploy/local/pipeline.yaml")
+    let spool = FileManager.default.temporaryDirectory.appendingPathComponent("pumphouse-bench-\(UUID().uuidString)").path
+    var configuration = UnitConfiguration(pipeline: pipeline, unitID: "bench-unit", address: "127.0.0.1:0", spoolDirectory: spool)
+    // Room for a few seconds of unacknowledged changes at full speed.
+    configuration.spoolMaxPendingBytes = 2 << 30
+    let unit = try! ProcessingUnit(configuration: configuration, logger: Logger(label: "bench"))
+    let accounts = try! unit.cache(BenchAccount.self)
+    for index in 0..<10_000 { try! accounts.put(BenchAccount(id: "acc-\(index)", balance: 100)) }
+    return (unit, accounts)
+}()
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(3)
+    )
+
+    Benchmark("Cache get") { benchmark in
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            index = (index &+ 7) % 10_000
+            blackHole(accounts["acc-\(index)"])
+        }
+    }
+
+    Benchmark("Cache increment (put + spool + enqueue)") { benchmark in
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            index = (index &+ 7) % 10_000
+            try accounts.increment("acc-\(index)", "balance", by: 1)
+        }
+    }
+}

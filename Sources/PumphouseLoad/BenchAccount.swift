@@ -1,0 +1,51 @@
+import PumphouseContracts
+import PumphouseUnit
+
+/// The synthetic bench.Account entity as application code declares it, for load,
+/// benchmarks and fault tests. It converts its fields by hand, the fast path a
+/// latency-sensitive application would take (`CodableCacheEntity` is the short one).
+public struct BenchAccount: CacheEntity, Hashable {
+    public static let contract = try! ContractName("bench.Account")
+    public var id: String
+    public var owner: String
+    public var balance: Int64
+    public var currency: String
+    public var status: String
+    public var updatedAt: Int64
+    public var key: String { id }
+
+    public init(id: String, balance: Int64, owner: String? = nil, currency: String = "EUR", status: String = "open", updatedAt: Int64 = 1_763_700_000_000) {
+        self.id = id
+        self.owner = owner ?? "owner-\(id)"
+        self.balance = balance
+        self.currency = currency
+        self.status = status
+        self.updatedAt = updatedAt
+    }
+
+    public var fields: JSONObject {
+        [
+            "id": .string(id), "owner": .string(owner), "balance": .int(balance),
+            "currency": .string(currency), "status": .string(status), "updatedAt": .int(updatedAt),
+        ]
+    }
+
+    public struct Malformed: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(fields: JSONObject) throws {
+        func text(_ name: String) throws -> String {
+            guard case .string(let value)? = fields[name] else { throw Malformed(description: "bench.Account field \(name) is missing or not a string") }
+            return value
+        }
+        func integer(_ name: String) throws -> Int64 {
+            guard case .int(let value)? = fields[name] else { throw Malformed(description: "bench.Account field \(name) is missing or not an integer") }
+            return value
+        }
+        self.init(
+            id: try text("id"), balance: try integer("balance"), owner: try text("owner"),
+            currency: try text("currency"), status: try text("status"), updatedAt: try integer("updatedAt")
+        )
+    }
+}

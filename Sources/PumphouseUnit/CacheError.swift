@@ -1,0 +1,26 @@
+import PumphouseContracts
+
+/// Why a cache refused a change. The cache's memory is unchanged whenever one is thrown.
+public enum CacheError: Error, Sendable, CustomStringConvertible {
+    /// An update or increment of a key that has no entity.
+    case missing(cache: ContractName, key: String)
+    /// The change does not fit the contract's schema, or the value cannot be encoded.
+    case invalid(cache: ContractName, key: String, reason: String)
+    /// The spool is full: the broker has been away too long for the configured room.
+    case backPressure(cache: ContractName, reason: String)
+    /// The unit is stopping or stopped.
+    case closed(cache: ContractName)
+
+    public var description: String {
+        switch self {
+        case .missing(let cache, let key):
+            "\(cache) has no entity \"\(key)\"; add it first (put) or check the key"
+        case .invalid(let cache, let key, let reason):
+            "change to \(cache) \"\(key)\" refused: \(reason)"
+        case .backPressure(let cache, let reason):
+            "change to \(cache) refused to keep memory and disk bounded: \(reason); retry later, or raise spoolMaxPendingBytes"
+        case .closed(let cache):
+            "change to \(cache) refused: the processing unit is shutting down"
+        }
+    }
+}

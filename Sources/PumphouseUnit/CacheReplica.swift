@@ -1,0 +1,106 @@
+import PumphouseContracts
+
+/// One named cache's replica, as plain state: what the data pump says in log order (the
+/// committed state), plus this unit's own changes that have not come back on the pump
+/// yet (pending), which the application already sees.
+///
+/// Every replica applies the same log in the same order, so committed states converge.
+/// Keeping pending changes apart from the committed state is what makes that true for
+/// this unit too: its own change is applied to the committed state exactly once, when
+/// its echo arrives in log order, and in the meantime it is replayed on top, so a delta
+/// is never counted twice and a concurrent change from a peer is never lost under it.
+struct CacheReplica: Sendable {
+    struct Entry: Sendable {
+        var committed: JSONObject?
+        /// The entity version: offset + 1 of the last change applied from the log (0: none).
+        /// Equal on every replica, so a change can name the version it was made against.
+        var version: Int64 = 0
+        /// The origin of the last applied change, and the offset of the latest change by
+        /// any other origin: enough to tell whether a peer changed the entity after a
+        /// given version.
+        var lastOrigin: String?
+        var latestOther: (origin: String, offset: Int64)?
+        /// This unit's changes not yet seen on the pump, in sequence order.
+        var pending: [(sequence: Int64, effect: EntityEffect)] = []
+        /// `committed` with `pending` applied: what the application reads.
+        var visible: JSONObject?
+    }
+
+    /// What applying one change from the log did.
+    struct Applied: Sendable, Equatable {
+        /// The change was made against a version that a peer has changed since. Log order
+        /// wins; the caller counts and logs it.
+        var collision: Collision?
+        /// An update of an entity that does not exist (it changed nothing).
+        var missing = false
+        /// The visible state changed.
+        var visibleChanged = false
+    }
+
+    struct Collision: Sendable, Equatable {
+        var baseVersion: Int64
+        /// The peer that changed the entity after `baseVersion`.
+        var winnerOrigin: String
+        var winnerVersion: Int64
+    }
+
+    let origin: String
+    private(set) var entries: [String: Entry] = [:]
+    private(set) var count = 0
+
+    init(origin: String) {
+        self.origin = origin
+    }
+
+    func visible(_ key: String) -> JSONObject? { entries[key]?.visible }
+
+    func version(_ key: String) -> Int64 { entries[key]?.version ?? 0 }
+
+    /// Applies this unit's own change at once; returns the version it was made against.
+    mutating func applyLocal(key: String, effect: EntityEffect, sequence: Int64) -> (baseVersion: Int64, missing: Bool) {
+        var entry = entries[key] ?? Entry()
+        let (state, missing) = effect.applied(to: entry.visible)
+        if !missing {
+            entry.pending.append((sequence, effect))
+            setVisible(&entry, state)
+        }
+        entries[key] = entry
+        return (entry.version, missing)
+    }
+
+    /// Applies a change read from the pump at `offset`, in log order.
+    mutating func applyFromLog(_ contract: Contract, offset: Int64) -> Applied {
+        var entry = entries[contract.key] ?? Entry()
+        var outcome = Applied()
+        let effect = EntityEffect(contract)
+        let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
+        // The latest change by an origin other than this change's.
+        let latestForeign = entry.lastOrigin.flatMap { $0 != contract.origin ? ($0, entry.version - 1) : nil } ?? entry.latestOther
+        if !isDeltaOnly, let foreign = latestForeign, foreign.offset + 1 > (contract.baseVersion ?? 0) {
+            outcome.collision = Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
+        }
+        let (state, missing) = effect.applied(to: entry.committed)
+        outcome.missing = missing
+        entry.committed = state
+        if let last = entry.lastOrigin, last != contract.origin { entry.latestOther = (last, entry.version - 1) }
+        entry.lastOrigin = contract.origin
+        entry.version = offset + 1
+        if contract.origin == origin {
+            entry.pending.removeAll { $0.sequence <= contract.sequence }
+        }
+        var visible = entry.committed
+        for change in entry.pending {
+            visible = change.effect.applied(to: visible).state
+        }
+        outcome.visibleChanged = visible != entry.visible
+        setVisible(&entry, visible)
+        entries[contract.key] = entry
+        return outcome
+    }
+
+    private mutating func setVisible(_ entry: inout Entry, _ state: JSONObject?) {
+        if entry.visible == nil && state != nil { count += 1 }
+        if entry.visible != nil && state == nil { count -= 1 }
+        entry.visible = state
+    }
+}

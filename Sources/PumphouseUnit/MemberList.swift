@@ -1,0 +1,67 @@
+/// Which units currently hold one named cache, as this unit sees it.
+///
+/// Built from the announcements on the member topic (join, heartbeat, leave) and from
+/// silence: a unit not heard from within the timeout drops out, so a crashed unit leaves
+/// the list without saying so. Every change bumps the version, so two logs of the list
+/// can be put in order.
+public struct MemberList: Sendable, Equatable, CustomStringConvertible {
+    public struct Member: Sendable, Hashable {
+        public var id: String
+        /// Where the unit serves, as it announced it (`host:port`).
+        public var address: String
+        /// Milliseconds since the epoch when the unit joined.
+        public var since: Int64
+    }
+
+    public let cache: String
+    public let this: String
+    public private(set) var version: Int64 = 0
+    public private(set) var members: [String: Member] = [:]
+    /// Local clock reading of the last announcement from each member.
+    private var lastHeard: [String: ContinuousClock.Instant] = [:]
+
+    public init(cache: String, this: String) {
+        self.cache = cache
+        self.this = this
+    }
+
+    /// Records an announcement; true if the list changed (a join or a leave).
+    @discardableResult
+    mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant) -> Bool {
+        switch announcement.event {
+        case .leave:
+            lastHeard[announcement.member] = nil
+            guard members.removeValue(forKey: announcement.member) != nil else { return false }
+        case .join, .heartbeat:
+            lastHeard[announcement.member] = now
+            let member = Member(id: announcement.member, address: announcement.address, since: announcement.since)
+            guard members[announcement.member] != member else { return false }
+            members[announcement.member] = member
+        }
+        version += 1
+        return true
+    }
+
+    /// Drops members not heard from within `timeout` (never this unit); returns them.
+    mutating func expire(now: ContinuousClock.Instant, timeout: Duration) -> [Member] {
+        let silent = lastHeard.filter { $0.key != this && now - $0.value > timeout }.map(\.key)
+        var dropped: [Member] = []
+        for id in silent.sorted() {
+            lastHeard[id] = nil
+            if let member = members.removeValue(forKey: id) {
+                dropped.append(member)
+                version += 1
+            }
+        }
+        return dropped
+    }
+
+    /// The list in the form operators know from data grids:
+    /// `Members {size:2, ver:3} [` then one `Member address - id` line each, `this` marking this unit.
+    public var description: String {
+        let lines = members.values.sorted { ($0.since, $0.id) < ($1.since, $1.id) }.map { member in
+            "\tMember \(member.address) - \(member.id)\(member.id == this ? " this" : "")"
+        }
+        return "Members {size:\(members.count), ver:\(version)} [\n\(lines.joined(separator: "\n"))\n]"
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+import PumphouseContracts
+import Synchronization
+
+/// A named cache: a replicated in-memory map of one contract's entities.
+///
+/// Reads are local and never wait on the network. A change updates this replica at once
+/// and is published to the cache's topic (the data pump), keyed by entity key; peers and
+/// writers apply it in log order. Changes from peers arrive on the same topic; every
+/// replica converges to the same state.
+///
+/// ```swift
+/// struct Seat: CodableCacheEntity {
+///     static let contract = try! ContractName("ticketing.Seat")
+///     var id: String
+///     var status: String
+///     var price: Int
+///     var key: String { id }
+/// }
+///
+/// let seats = try unit.cache(Seat.self)
+/// try seats.put(Seat(id: "A-12", status: "free", price: 80))
+/// try seats.update("A-12") { $0.status = "held" }   // publishes only `status`
+/// try seats.increment("A-12", "price", by: -5)       // a delta: never collides
+/// let seat = seats["A-12"]
+/// ```
+public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
+    public let name: ContractName
+    let topic: String
+    private let schemaVersion: Int
+    private let registry: ContractRegistry
+    private let validates: Bool
+    private let pump: DataPump
+    private let store: Mutex<Store>
+    private let metrics: UnitMetrics.Cache
+    private let logger: Logger
+
+    private struct Store {
+        var replica: CacheReplica
+        var entities: [String: Entity] = [:]
+    }
+
+    init(topic: String, registry: ContractRegistry, validates: Bool, pump: DataPump, unit: String, logger: Logger) throws(CacheError) {
+        self.name = Entity.contract
+        self.topic = topic
+        guard let version = registry.contracts[Entity.contract]?.latestVersion else {
+            throw CacheError.invalid(cache: Entity.contract, key: "", reason: "no schema for \(Entity.contract) in the schema directory")
+        }
+        self.schemaVersion = version
+        self.registry = registry
+        self.validates = validates
+        self.pump = pump
+        self.store = Mutex(Store(replica: CacheReplica(origin: pump.origin)))
+        self.metrics = UnitMetrics.Cache(unit: pump.origin, cache: Entity.contract.rawValue)
+        self.logger = logger
+    }
+
+    // MARK: Reads
+
+    public subscript(key: String) -> Entity? { store.withLock { $0.entities[key] } }
+
+    public func get(_ key: String) -> Entity? { self[key] }
+
+    public var count: Int { store.withLock { $0.entities.count } }
+
+    /// A snapshot of every entity, in no particular order.
+    public var values: [Entity] { store.withLock { Array($0.entities.values) } }
+
+    /// Calls `body` for each entity of a snapshot, outside the cache's lock.
+    public func forEach(_ body: (Entity) throws -> Void) rethrows {
+        for entity in values { try body(entity) }
+    }
+
+    // MARK: Changes
+
+    /// Adds the entity, or replaces it whole.
+    public func put(_ entity: Entity) throws(CacheError) {
+        try change(entity.key, action: .add) { _ in (entity.fields, JSONObject()) }
+    }
+
+    /// Changes an existing entity; only the fields that differ afterwards are published.
+    /// Throws `missing` if there is no such entity; does nothing if nothing changed.
+    public func update(_ key: String, _ mutate: (inout Entity) -> Void) throws(CacheError) {
+        try change(key, action: .update) { (current: Entity?) throws(CacheError) in
+            guard var entity = current else { throw CacheError.missing(cache: name, key: key) }
+            let before = entity.fields
+            mutate(&entity)
+            guard entity.key == key else {
+                throw CacheError.invalid(cache: name, key: key, reason: "an update cannot change the key (to \"\(entity.key)\"); remove and put instead")
+            }
+            var changed = JSONObject()
+            let after = entity.fields
+            for member in after where before[member.name] != member.value { changed[member.name] = member.value }
+            for member in before where after[member.name] == nil { changed[member.name] = .null }
+            return changed.isEmpty ? nil : (changed, JSONObject())
+        }
+    }
+
+    /// Adds `amount` to a numeric field. Deltas from different units add up in any order,
+    /// so concurrent increments never collide (the inventory case).
+    public func increment(_ key: String, _ field: String, by amount: Int64) throws(CacheError) {
+        try change(key, action: .update) { (current: Entity?) throws(CacheError) in
+            guard current != nil else { throw CacheError.missing(cache: name, key: key) }
+            return (JSONObject(), [field: .int(amount)])
+        }
+    }
+
+    /// Removes the entity; returns false (and publishes nothing) if there was none.
+    @discardableResult
+    public func remove(_ key: String) throws(CacheError) -> Bool {
+        var removed = false
+        try change(key, action: .delete) { current in
+            removed = current != nil
+            return removed ? (JSONObject(), JSONObject()) : nil
+        }
+        return removed
+    }
+
+    /// Builds the change from the current entity (nil: nothing to publish), checks it,
+    /// spools and sends it, then applies it here. Any refusal leaves the cache unchanged.
+    private func change(
+        _ key: String,
+        action: ContractAction,
+        _ make: (Entity?) throws(CacheError) -> (fields: JSONObject, deltas: JSONObject)?
+    ) throws(CacheError) {
+        do {
+            try pump.publish { sequence, spool in
+                try store.withLock { store in
+                    guard let (fields, deltas) = try make(store.entities[key]) else { return }
+                    let contract = Contract(
+                        name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: sequence,
+                        baseVersion: store.replica.version(key), eventTime: Self.now(), fields: fields, deltas: deltas
+                    )
+                    let effect = EntityEffect(contract)
+                    let state = effect.applied(to: store.replica.visible(key)).state
+                    let entity: Entity?
+                    let encoded: EncodedContract
+                    do {
+                        if validates { try registry.validate(contract) }
+                        encoded = try ContractCodec().encode(contract)
+                        entity = try state.map(Entity.init(fields:))
+                    } catch {
+                        throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
+                    }
+                    try spool(SpoolRecord(
+                        sequence: sequence, topic: topic, key: Array(encoded.key.utf8), value: encoded.value,
+                        headers: encoded.headers.map { SpoolHeader(name: $0.name, value: Array($0.value.utf8)) }
+                    ))
+                    _ = store.replica.applyLocal(key: key, effect: effect, sequence: sequence)
+                    store.entities[key] = entity
+                }
+            }
+        } catch let error as CacheError {
+            throw error
+        } catch DataPump.Refusal.closed {
+            throw CacheError.closed(cache: name)
+        } catch DataPump.Refusal.spool(let error) {
+            throw CacheError.backPressure(cache: name, reason: "\(error)")
+        } catch {
+            throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
+        }
+    }
+
+    // MARK: Replication
+
+    /// Applies a change read from the pump at `offset`, in log order.
+    func apply(_ contract: Contract, offset: Int64) {
+        let outcome: CacheReplica.Applied = store.withLock { store in
+            let outcome = store.replica.applyFromLog(contract, offset: offset)
+            if outcome.visibleChanged {
+                do {
+                    store.entities[contract.key] = try store.replica.visible(contract.key).map(Entity.init(fields:))
+                } catch {
+                    store.entities[contract.key] = nil
+                    logger.error("\(name) \"\(contract.key)\" from \(contract.origin) does not fit \(Entity.self) and is not readable here: \(error)")
+                    metrics.rejected.increment()
+                }
+            }
+            return outcome
+        }
+        if contract.origin != pump.origin {
+            metrics.replicationLag.recordMilliseconds(max(0, Self.now() - contract.eventTime))
+        }
+        if let collision = outcome.collision {
+            metrics.collisions.increment()
+            logger.notice("collision on \(name) \"\(contract.key)\": the change from \(contract.origin) (seq \(contract.sequence)) was made against version \(collision.baseVersion), but \(collision.winnerOrigin) changed it to version \(collision.winnerVersion) first; log order wins on every replica and in the database")
+        }
+    }
+
+    /// A change on this cache's topic that cannot be read (it is skipped here; the
+    /// writers dead-letter it).
+    func reject(offset: Int64, partition: Int32, error: any Error) {
+        metrics.rejected.increment()
+        logger.warning("\(name): skipped the change at \(topic)[\(partition)]@\(offset): \(error)")
+    }
+
+    static func now() -> Int64 { wallClockMilliseconds() }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Logging
+
+/// A processing unit's local, append-only, crash-safe log of every change it publishes:
+/// with the Kafka broker unreachable the unit keeps accepting changes, and after a crash
+/// it resends what the broker never acknowledged.
+///
+/// ## What survives what
+///
+/// `append` returns once the record is in memory; it never waits for the disk. One
+/// dedicated thread takes everything appended so far as a batch and commits it: one
+/// write() per segment touched, then one fsync. It takes the next batch `syncInterval`
+/// after it took the previous one, or as soon as the previous commit's fsync returns if
+/// that took longer, and at once when `sync()` or `close()` asks. Hence:
+///
+/// - **The process dies** (kill -9, a crash): records already handed to write() are in
+///   the kernel's page cache and survive. Lost are the records appended since the thread
+///   last took a batch: at most `syncInterval` of appends, or one commit's duration
+///   (its write and fsync) of them when that is longer; about the last 2 ms with the
+///   defaults and a disk that fsyncs faster than that.
+/// - **The machine dies** (OS crash, power loss): also lost is what was written but not
+///   yet fsynced, i.e. the batch being committed as well: about twice the above.
+///
+/// Every record appended before a `sync()` that returned survives both.
+///
+/// Recovery keeps every intact record; a record cut short at the end of the newest
+/// segment (a crash mid-write) is truncated away with a warning in the log.
+///
+/// Because the last records before a crash can be lost, `lastSequence` after a restart
+/// can be lower than a sequence handed out before it. A caller that publishes a record
+/// to Kafka before the spool made it durable must not hand such a sequence out again
+/// (downstream would take the new change for a duplicate of the lost one): it either
+/// publishes only what `sync()` covered, or resumes its sequence far enough past
+/// `lastSequence` to clear everything it could have appended in that window.
+///
+/// ## Limits
+///
+/// Unacknowledged bytes are bounded by `maxPendingBytes` on disk and in memory (records
+/// wait in memory only until their commit); past it `append` throws `.full`, which the
+/// caller turns into back-pressure. After a failed write or fsync the spool stops and
+/// fails every later call (see ``SpoolError/io(path:operation:errno:)``).
+///
+/// All methods may be called from any thread. Sequences must increase with each append,
+/// so callers that append from several threads must order their sequence numbering and
+/// their appends together.
+public final class DurableSpool: Sendable {
+    /// Records on disk at open that the broker never acknowledged, in sequence order.
+    /// Resend them, but do not append them again: they are still spooled, count in
+    /// `pendingBytes`, and are acknowledged like any other record.
+    public let recovered: [SpoolRecord]
+
+    private let shared: ConditionLock<SpoolState>
+    private let maxPendingBytes: Int
+
+    /// Opens the spool in `configuration.directory` (creating it if missing), recovering
+    /// what an earlier run left there, and starts the spool thread.
+    public init(configuration: SpoolConfiguration, logger: Logger) throws(SpoolError) {
+        let directory = try SpoolDirectory(creatingIfMissing: configuration.directory)
+        let recovery: SpoolRecovery
+        do {
+            recovery = try SpoolRecovery(directory: directory, logger: logger)
+        } catch {
+            directory.close()
+            throw error
+        }
+        var state = SpoolState(acknowledgedMark: recovery.acknowledgedMark, lastSequence: recovery.lastSequence)
+        for record in recovery.records {
+            state.acknowledgements.add(sequence: record.sequence, bytes: SpoolSegmentFormat.frameSize(of: record))
+        }
+        state.deletableThrough = recovery.segments.first?.lastSequence ?? .max
+        let shared = ConditionLock(state)
+        self.shared = shared
+        self.recovered = recovery.records
+        self.maxPendingBytes = configuration.maxPendingBytes
+
+        let segments = recovery.segments
+        let persistedMark = recovery.acknowledgedMark
+        let thread = Thread {
+            var writer = SpoolWriter(
+                shared: shared,
+                directory: directory,
+                recoveredSegments: segments,
+                persistedMark: persistedMark,
+                configuration: configuration,
+                logger: logger
+            )
+            writer.run()
+        }
+        thread.name = "pumphouse-spool"
+        thread.start()
+
+        if !recovered.isEmpty {
+            logger.info("spool: \(recovered.count) unacknowledged record(s) recovered from \(directory.path), sequences \(recovered[0].sequence) to \(recovered[recovered.count - 1].sequence)")
+        }
+    }
+
+    /// A spool dropped without `close()` still commits what was appended and stops its
+    /// thread; nobody is left to hear of a failure, though.
+    deinit {
+        shared.withLock { $0.closeRequested = true }
+        shared.signal()
+    }
+
+    /// The highest sequence appended or acknowledged, also across restarts (the
+    /// acknowledged mark is kept after the last segment is deleted); 0 for a new spool.
+    /// The next append must be above it.
+    public var lastSequence: Int64 {
+        shared.withLock { $0.lastSequence }
+    }
+
+    /// Bytes (as encoded on disk) of the records above the contiguous acknowledged mark.
+    /// A record acknowledged ahead of an older unacknowledged one still counts, since it
+    /// stays on disk until the mark passes it.
+    public var pendingBytes: Int {
+        shared.withLock { $0.acknowledgements.pendingBytes }
+    }
+
+    /// The records above the contiguous acknowledged mark, counted like `pendingBytes`.
+    public var pendingRecords: Int {
+        shared.withLock { $0.acknowledgements.pendingRecords }
+    }
+
+    /// Takes the record for the next commit without waiting for the disk (it encodes the
+    /// record and takes the spool's lock briefly).
+    ///
+    /// Throws `.outOfOrder` unless the sequence is above `lastSequence`, `.full` when the
+    /// record would take `pendingBytes` past `maxPendingBytes`, `.closed` after `close()`,
+    /// and the spool's failure after a failed write or fsync.
+    public func append(_ record: SpoolRecord) throws(SpoolError) {
+        let size = SpoolSegmentFormat.frameSize(of: record)
+        // A record larger than the whole limit can never fit, so it is not worth encoding.
+        guard size <= maxPendingBytes else {
+            throw .full(pendingBytes: pendingBytes, limit: maxPendingBytes)
+        }
+        let frame = SpoolState.Frame(sequence: record.sequence, bytes: SpoolSegmentFormat.encode(record))
+        let wakeSpoolThread = try shared.withLock { state throws(SpoolError) -> Bool in
+            if state.closeRequested { throw .closed }
+            if let failure = state.failure { throw failure }
+            guard record.sequence > state.lastSequence else {
+                throw .outOfOrder(sequence: record.sequence, last: state.lastSequence)
+            }
+            let pending = state.acknowledgements.pendingBytes
+            guard pending + size <= maxPendingBytes else {
+                throw .full(pendingBytes: pending, limit: maxPendingBytes)
+            }
+            state.buffered.append(frame)
+            state.acknowledgements.add(sequence: record.sequence, bytes: size)
+            state.lastSequence = record.sequence
+            // The thread sleeps without a deadline while nothing is buffered.
+            return state.buffered.count == 1
+        }
+        if wakeSpoolThread { shared.signal() }
+    }
+
+    /// Records that the broker acknowledged `sequence`. Acknowledgements may come in any
+    /// order (partitions are independent); the contiguous mark advances once every record
+    /// up to it is acknowledged, and segments wholly at or below it are deleted by the
+    /// spool thread soon after. Repeated and unknown sequences are ignored.
+    public func acknowledge(_ sequence: Int64) {
+        let wakeSpoolThread = shared.withLock { state in
+            state.acknowledgements.acknowledge(sequence) && state.acknowledgements.mark >= state.deletableThrough
+        }
+        if wakeSpoolThread { shared.signal() }
+    }
+
+    /// Returns once every record appended before the call is written and fsynced, and the
+    /// segments wholly acknowledged before the call are deleted.
+    public func sync() async throws(SpoolError) {
+        try await awaitSpoolThread { state, waiter in
+            state.syncTicketsIssued += 1
+            state.syncWaiters.append((state.syncTicketsIssued, waiter))
+        }
+    }
+
+    /// Commits everything appended, persists the acknowledged mark, deletes the segments
+    /// wholly at or below it (the last one too) and stops the spool thread. Later appends
+    /// throw `.closed`; closing again returns at once.
+    public func close() async throws(SpoolError) {
+        try await awaitSpoolThread { state, waiter in
+            state.closeRequested = true
+            state.closeWaiters.append(waiter)
+        }
+    }
+
+    /// Hands the spool thread a request and waits for it without blocking a thread of the
+    /// cooperative pool; answers at once if the thread has already stopped.
+    private func awaitSpoolThread(_ request: (inout SpoolState, SpoolState.Waiter) -> Void) async throws(SpoolError) {
+        let failure = await withCheckedContinuation { (waiter: SpoolState.Waiter) in
+            let requested = shared.withLock { state in
+                guard !state.stopped else { return false }
+                request(&state, waiter)
+                return true
+            }
+            if requested {
+                shared.signal()
+            } else {
+                // Once stopped, the failure never changes.
+                waiter.resume(returning: shared.withLock { $0.failure })
+            }
+        }
+        if let failure { throw failure }
+    }
+}

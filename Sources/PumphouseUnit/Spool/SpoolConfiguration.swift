@@ -1,0 +1,31 @@
+/// Where a processing unit spools its changes and how much it may hold.
+public struct SpoolConfiguration: Sendable, Hashable {
+    /// The spool's own directory (created with its parents if missing). One unit per
+    /// directory: two spools writing the same directory would interleave segments.
+    public var directory: String
+    /// Unacknowledged bytes (as encoded on disk) allowed before `append` throws `.full`.
+    /// This bounds both the unit's memory and its disk while the broker is unreachable;
+    /// past it the caller must push back on its own clients instead of growing.
+    public var maxPendingBytes: Int
+    /// A segment rolls to a new file once the next record would take it past this size.
+    /// Smaller segments free disk sooner after acknowledgements (a segment is deleted only
+    /// when all of it is acknowledged); larger ones mean fewer files and fsyncs of the
+    /// directory.
+    public var segmentBytes: Int
+    /// The group-commit cadence: appends arriving within one interval share one write()
+    /// and one fsync. It is also (with the time one fsync takes) how long a change may sit
+    /// in memory only, see ``DurableSpool``.
+    public var syncInterval: Duration
+
+    public init(
+        directory: String,
+        maxPendingBytes: Int = 256 << 20,
+        segmentBytes: Int = 16 << 20,
+        syncInterval: Duration = .milliseconds(2)
+    ) {
+        self.directory = directory
+        self.maxPendingBytes = maxPendingBytes
+        self.segmentBytes = segmentBytes
+        self.syncInterval = syncInterval
+    }
+}

@@ -1,0 +1,206 @@
+import Logging
+
+/// The spool thread's work: every write, fsync, segment roll and deletion after open.
+///
+/// It runs on one dedicated thread, not in tasks: write() and fsync block for
+/// milliseconds and would stall Swift's cooperative pool, and a single thread makes the
+/// order of writes, rolls and deletions simply the program order.
+struct SpoolWriter {
+    /// What one turn of the loop takes from the shared state.
+    private struct Batch {
+        var frames: [SpoolState.Frame]
+        var acknowledgedMark: Int64
+        /// The last sync ticket issued when the batch was taken: done once it is durable.
+        var syncTicket: Int
+        var closing: Bool
+    }
+
+    private struct ActiveSegment {
+        var file: SpoolFile
+        var segment: SpoolSegment
+        var size: Int
+    }
+
+    private let shared: ConditionLock<SpoolState>
+    private let directory: SpoolDirectory
+    private let segmentBytes: Int
+    private let syncInterval: Duration
+    private let logger: Logger
+    private var active: ActiveSegment?
+    /// Segments no longer appended to (rolled, or recovered at open), oldest first.
+    private var closedSegments: [SpoolSegment]
+    private var persistedMark: Int64
+    private var completedSyncTicket = 0
+    private var lastCommitStart: ContinuousClock.Instant?
+    /// The frames bound for the active segment in this commit, joined so that a commit
+    /// is one write() per segment.
+    private var unwritten: [UInt8] = []
+
+    init(
+        shared: ConditionLock<SpoolState>,
+        directory: SpoolDirectory,
+        recoveredSegments: [SpoolSegment],
+        persistedMark: Int64,
+        configuration: SpoolConfiguration,
+        logger: Logger
+    ) {
+        self.shared = shared
+        self.directory = directory
+        self.closedSegments = recoveredSegments
+        self.persistedMark = persistedMark
+        self.segmentBytes = configuration.segmentBytes
+        self.syncInterval = configuration.syncInterval
+        self.logger = logger
+    }
+
+    /// Returns when the spool is closed or has failed.
+    mutating func run() {
+        while true {
+            let batch = nextBatch()
+            do {
+                try commit(batch.frames)
+                if batch.closing {
+                    try finish(acknowledgedMark: batch.acknowledgedMark)
+                } else {
+                    try deleteSegments(through: batch.acknowledgedMark)
+                }
+            } catch {
+                logger.error("\(error); the spool accepts no more changes until the unit restarts")
+                stop(failure: error)
+                return
+            }
+            if batch.closing {
+                stop(failure: nil)
+                return
+            }
+            publish(batch)
+        }
+    }
+
+    /// Sleeps until there is work, then takes it. Records wait at most until one
+    /// `syncInterval` after the previous commit started, so that appends arriving
+    /// meanwhile share one write() and one fsync; a sync or close request, or segments
+    /// to delete, do not wait.
+    private mutating func nextBatch() -> Batch {
+        let earliestCommit = lastCommitStart.map { $0 + syncInterval }
+        let completedSyncTicket = completedSyncTicket
+        let deletableThrough = closedSegments.first?.lastSequence ?? .max
+        let batch = shared.wait { state -> ConditionLock<SpoolState>.Step<Batch> in
+            let urgent = state.closeRequested
+                || state.syncTicketsIssued > completedSyncTicket
+                || state.acknowledgements.mark >= deletableThrough
+            if !urgent {
+                if state.buffered.isEmpty { return .sleep(timeout: nil) }
+                let now = ContinuousClock.now
+                if let earliestCommit, now < earliestCommit { return .sleep(timeout: earliestCommit - now) }
+            }
+            let frames = state.buffered
+            state.buffered = []
+            return .proceed(Batch(
+                frames: frames,
+                acknowledgedMark: state.acknowledgements.mark,
+                syncTicket: state.syncTicketsIssued,
+                closing: state.closeRequested
+            ))
+        }
+        if !batch.frames.isEmpty { lastCommitStart = .now }
+        return batch
+    }
+
+    /// Appends the frames to the active segment, rolling to a new one whenever the next
+    /// frame would take it past `segmentBytes`, and fsyncs. A segment is fsynced before
+    /// the next one is created, so only the newest segment can ever end in a torn record.
+    private mutating func commit(_ frames: [SpoolState.Frame]) throws(SpoolError) {
+        guard !frames.isEmpty else { return }
+        for frame in frames {
+            if let current = active, current.size + frame.bytes.count > segmentBytes {
+                try writeAndSync()
+                current.file.close()
+                closedSegments.append(current.segment)
+                active = nil
+            }
+            if active == nil {
+                active = ActiveSegment(
+                    file: try directory.createSegment(frame.sequence),
+                    segment: SpoolSegment(firstSequence: frame.sequence, lastSequence: frame.sequence),
+                    size: 0
+                )
+            }
+            unwritten += frame.bytes
+            active?.size += frame.bytes.count
+            active?.segment.lastSequence = frame.sequence
+        }
+        try writeAndSync()
+    }
+
+    private mutating func writeAndSync() throws(SpoolError) {
+        guard let active else { return }
+        try active.file.writeAll(unwritten)
+        unwritten.removeAll()
+        try active.file.sync()
+    }
+
+    /// Deletes the closed segments wholly at or below the mark. The mark is persisted
+    /// first: once a segment is gone, only the mark remembers how far the sequences went.
+    private mutating func deleteSegments(through mark: Int64) throws(SpoolError) {
+        let count = closedSegments.prefix { $0.lastSequence <= mark }.count
+        guard count > 0 else { return }
+        try persist(mark)
+        for segment in closedSegments.prefix(count) {
+            try directory.removeSegment(segment.firstSequence)
+        }
+        closedSegments.removeFirst(count)
+    }
+
+    /// At close, the active segment is closed too, and deleted if wholly acknowledged.
+    private mutating func finish(acknowledgedMark mark: Int64) throws(SpoolError) {
+        try persist(mark)
+        if let current = active {
+            current.file.close()
+            closedSegments.append(current.segment)
+            active = nil
+        }
+        try deleteSegments(through: mark)
+    }
+
+    /// Persisting lazily (before deletions and at close, not on every acknowledgement) is
+    /// safe because a lagging mark only makes a restart resend records that downstream
+    /// already has, and it collapses those duplicates by (origin, sequence).
+    private mutating func persist(_ mark: Int64) throws(SpoolError) {
+        guard mark > persistedMark else { return }
+        try directory.writeAcknowledged(mark)
+        persistedMark = mark
+    }
+
+    /// Tells the callers waiting in `sync` that their records are durable.
+    private mutating func publish(_ batch: Batch) {
+        completedSyncTicket = batch.syncTicket
+        let deletableThrough = closedSegments.first?.lastSequence ?? .max
+        let waiters = shared.withLock { state in
+            state.deletableThrough = deletableThrough
+            return state.takeSyncWaiters(through: batch.syncTicket)
+        }
+        for waiter in waiters {
+            waiter.resume(returning: nil)
+        }
+    }
+
+    /// Ends the thread's work, failing every waiting and later call if `failure` is set.
+    private mutating func stop(failure: SpoolError?) {
+        active?.file.close()
+        active = nil
+        directory.close()
+        let waiters = shared.withLock { state in
+            state.stopped = true
+            state.failure = failure
+            state.buffered = []
+            let waiters = state.syncWaiters.map(\.waiter) + state.closeWaiters
+            state.syncWaiters = []
+            state.closeWaiters = []
+            return waiters
+        }
+        for waiter in waiters {
+            waiter.resume(returning: failure)
+        }
+    }
+}

@@ -1,0 +1,9 @@
+import Foundation
+
+/// Milliseconds since the Unix epoch: the unit of a contract's `eventTime`, comparable
+/// between units (replication lag is measured across them).
+func wallClockMilliseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1_000 + Int64(time.tv_nsec) / 1_000_000
+}

@@ -1,0 +1,79 @@
+import Foundation
+import PumphouseLoad
+import PumphousePostgres
+import PumphouseTestSupport
+import PumphouseUnit
+import PumphouseWriter
+import Testing
+
+/// Stops the shared local broker, so `make test` runs this suite alone, after the rest.
+@Suite("Broker outage under load", .serialized, .timeLimit(.minutes(4)))
+struct BrokerOutageTests {
+    static func stack(_ command: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(UnitFixture.repository)/deploy/local/stack")
+        process.arguments = [command]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "deploy/local/stack \(command) exited \(process.terminationStatus)")
+    }
+
+    @Test(
+        "the broker stopped for 10 s mid-load: units keep serving, nothing is lost, replicas and PostgreSQL converge",
+        .disabled("after the local broker restarts, the units do not converge within the test's bound and the test process spins; under investigation (docs/units.md, Not yet there)")
+    )
+    func brokerStopped() async throws {
+        let fixture = try await UnitFixture(partitions: 2)
+        try await fixture.prepare()
+        let units = try ["a", "b", "c"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        var expected: [String: Int64] = [:]
+        try await running(units) {
+            var step = 0
+            func load(_ count: Int) throws {
+                for _ in 0..<count {
+                    step += 1
+                    let key = "acc-\(step % 40)"
+                    // Each key is changed by one unit, so no change waits on replication.
+                    let cache = caches[(step % 40) % 3]
+                    if expected[key] == nil {
+                        try cache.put(BenchAccount(id: key, balance: 0))
+                        expected[key] = 0
+                    } else {
+                        try cache.increment(key, "balance", by: 1)
+                        expected[key]! += 1
+                    }
+                }
+            }
+            try load(300)
+            try Self.stack("broker-stop")
+            // Ten seconds without a broker, changes keep coming and are served locally.
+            let outage = ContinuousClock.now
+            while ContinuousClock.now - outage < .seconds(10) {
+                try load(50)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            // Reads during the outage are local: the owning unit sees its latest change.
+            #expect(caches[1]["acc-1"]?.balance == expected["acc-1"])
+            try Self.stack("broker-start")
+            try load(300)
+            _ = try await waitFor("every replica to hold every change", timeout: .seconds(120)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(200))
+                return caches.allSatisfy { cache in Dictionary(uniqueKeysWithValues: cache.values.map { ($0.id, $0.balance) }) == expected } ? true : nil
+            }
+        }
+        let writer = try DataWriter(configuration: fixture.pipeline, writer: fixture.name, logger: UnitFixture.logger)
+        let task = Task { try await writer.run() }
+        defer { task.cancel() }
+        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+        _ = try await waitFor("the same state in PostgreSQL", timeout: .seconds(90)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(100))
+            let rows = try await db.query("SELECT id, balance_cents FROM \(fixture.table)").rows
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) }) == expected ? true : nil
+        }
+        task.cancel()
+        _ = await task.result
+        await db.close()
+    }
+}

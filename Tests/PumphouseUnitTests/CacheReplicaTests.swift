@@ -1,0 +1,138 @@
+import PumphouseContracts
+import PumphouseTestSupport
+@testable import PumphouseUnit
+import Testing
+
+@Suite("Replica state: pending changes, echoes, collisions, convergence")
+struct CacheReplicaTests {
+    static let name = try! ContractName("bench.Account")
+
+    /// A change as a unit makes it, against its replica.
+    static func contract(_ action: ContractAction, key: String = "k", origin: String, sequence: Int64, base: Int64, fields: JSONObject = [:], deltas: JSONObject = [:]) -> Contract {
+        Contract(name: name, version: 2, action: action, key: key, origin: origin, sequence: sequence, baseVersion: base, eventTime: 0, fields: fields, deltas: deltas)
+    }
+
+    @Test("an own delta is applied once: at once locally, and not again when its echo arrives")
+    func ownEcho() {
+        var replica = CacheReplica(origin: "a")
+        let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(500)])
+        _ = replica.applyLocal(key: "k", effect: EntityEffect(add), sequence: 1)
+        let sell = Self.contract(.update, origin: "a", sequence: 2, base: 0, deltas: ["stock": .int(-10)])
+        _ = replica.applyLocal(key: "k", effect: EntityEffect(sell), sequence: 2)
+        #expect(replica.visible("k")?["stock"] == .int(490))
+        #expect(replica.applyFromLog(add, offset: 0).collision == nil)
+        #expect(replica.visible("k")?["stock"] == .int(490))
+        _ = replica.applyFromLog(sell, offset: 1)
+        #expect(replica.visible("k")?["stock"] == .int(490))
+        #expect(replica.entries["k"]?.pending.isEmpty == true)
+        #expect(replica.version("k") == 2)
+    }
+
+    @Test("the inventory case: two units sell 10 and 5 concurrently; both replicas end at 485, with no collision")
+    func inventory() {
+        var a = CacheReplica(origin: "a"), b = CacheReplica(origin: "b")
+        let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(500)])
+        for replica in [0, 1] {
+            if replica == 0 { _ = a.applyFromLog(add, offset: 0) } else { _ = b.applyFromLog(add, offset: 0) }
+        }
+        let sellTen = Self.contract(.update, origin: "a", sequence: 2, base: 1, deltas: ["stock": .int(-10)])
+        let sellFive = Self.contract(.update, origin: "b", sequence: 1, base: 1, deltas: ["stock": .int(-5)])
+        _ = a.applyLocal(key: "k", effect: EntityEffect(sellTen), sequence: 2)
+        _ = b.applyLocal(key: "k", effect: EntityEffect(sellFive), sequence: 1)
+        #expect(a.visible("k")?["stock"] == .int(490))
+        #expect(b.visible("k")?["stock"] == .int(495))
+        // The log has b's sale first; each replica meanwhile shows its own sale on top.
+        #expect(a.applyFromLog(sellFive, offset: 1).collision == nil)
+        #expect(a.visible("k")?["stock"] == .int(485))
+        _ = b.applyFromLog(sellFive, offset: 1)
+        #expect(b.visible("k")?["stock"] == .int(495))
+        #expect(a.applyFromLog(sellTen, offset: 2).collision == nil)
+        _ = b.applyFromLog(sellTen, offset: 2)
+        #expect(a.visible("k")?["stock"] == .int(485))
+        #expect(b.visible("k")?["stock"] == .int(485))
+    }
+
+    @Test("a change made against a version a peer changed since is a collision; log order wins")
+    func collision() {
+        var replica = CacheReplica(origin: "c")
+        _ = replica.applyFromLog(Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["status": .string("free")]), offset: 0)
+        let hold = Self.contract(.update, origin: "a", sequence: 2, base: 1, fields: ["status": .string("held-by-a")])
+        let sell = Self.contract(.update, origin: "b", sequence: 1, base: 1, fields: ["status": .string("sold-by-b")])
+        #expect(replica.applyFromLog(hold, offset: 1).collision == nil)
+        let outcome = replica.applyFromLog(sell, offset: 2)
+        #expect(outcome.collision == CacheReplica.Collision(baseVersion: 1, winnerOrigin: "a", winnerVersion: 2))
+        #expect(replica.visible("k")?["status"] == .string("sold-by-b"))
+        // b's next change, also made before b saw a's: a collision again.
+        let again = Self.contract(.update, origin: "b", sequence: 2, base: 1, fields: ["status": .string("sold")])
+        #expect(replica.applyFromLog(again, offset: 3).collision?.winnerOrigin == "a")
+        // Once b has seen version 4, its changes do not collide.
+        #expect(replica.applyFromLog(Self.contract(.update, origin: "b", sequence: 3, base: 4, fields: ["status": .string("x")]), offset: 4).collision == nil)
+        // Two changes in a row from one unit, the second made before the first came back:
+        // not a collision (nobody else changed the entity in between).
+        _ = replica.applyFromLog(Self.contract(.add, key: "m", origin: "b", sequence: 4, base: 0, fields: ["status": .string("b")]), offset: 5)
+        #expect(replica.applyFromLog(Self.contract(.update, key: "m", origin: "b", sequence: 5, base: 0, fields: ["status": .string("c")]), offset: 6).collision == nil)
+        // Two units adding the same new key: the second add collides.
+        _ = replica.applyFromLog(Self.contract(.add, key: "n", origin: "a", sequence: 3, base: 0, fields: ["status": .string("a")]), offset: 7)
+        #expect(replica.applyFromLog(Self.contract(.add, key: "n", origin: "b", sequence: 6, base: 0, fields: ["status": .string("b")]), offset: 8).collision?.winnerOrigin == "a")
+    }
+
+    @Test("an update of a missing entity changes nothing, locally and from the log")
+    func missing() {
+        var replica = CacheReplica(origin: "a")
+        let update = Self.contract(.update, origin: "a", sequence: 1, base: 0, fields: ["status": .string("x")])
+        #expect(replica.applyLocal(key: "k", effect: EntityEffect(update), sequence: 1).missing)
+        #expect(replica.applyFromLog(update, offset: 0).missing)
+        #expect(replica.visible("k") == nil)
+        #expect(replica.count == 0)
+    }
+
+    @Test("three units changing random keys concurrently converge to the fold of the log", arguments: [1, 2, 3, 4, 5] as [UInt64])
+    func convergence(seed: UInt64) {
+        var rng = SplitMix(seed: seed)
+        let origins = ["a", "b", "c"]
+        var replicas = origins.map { CacheReplica(origin: $0) }
+        var sequences = [Int64](repeating: 0, count: 3)
+        var log: [Contract] = []
+        var delivered = [Int](repeating: 0, count: 3)
+        func deliver(_ unit: Int, upTo end: Int) {
+            while delivered[unit] < end {
+                _ = replicas[unit].applyFromLog(log[delivered[unit]], offset: Int64(delivered[unit]))
+                delivered[unit] += 1
+            }
+        }
+        for _ in 0..<2_000 {
+            let unit = Int.random(in: 0..<3, using: &rng)
+            let key = "k\(Int.random(in: 0..<8, using: &rng))"
+            sequences[unit] += 1
+            let base = replicas[unit].version(key)
+            let contract: Contract
+            if replicas[unit].visible(key) == nil {
+                contract = Self.contract(.add, key: key, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["n": .int(100), "s": .string("new")])
+            } else {
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0: contract = Self.contract(.delete, key: key, origin: origins[unit], sequence: sequences[unit], base: base)
+                case 1...3: contract = Self.contract(.update, key: key, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["s": .string("\(origins[unit])\(sequences[unit])")])
+                default: contract = Self.contract(.update, key: key, origin: origins[unit], sequence: sequences[unit], base: base, deltas: ["n": .int(Int64.random(in: -3...3, using: &rng))])
+                }
+            }
+            _ = replicas[unit].applyLocal(key: key, effect: EntityEffect(contract), sequence: contract.sequence)
+            log.append(contract)
+            // Each replica reads the log at its own pace.
+            for other in 0..<3 where Int.random(in: 0..<3, using: &rng) == 0 {
+                deliver(other, upTo: Int.random(in: delivered[other]...log.count, using: &rng))
+            }
+        }
+        for unit in 0..<3 { deliver(unit, upTo: log.count) }
+        var folded: [String: JSONObject] = [:]
+        for contract in log {
+            folded[contract.key] = EntityEffect(contract).applied(to: folded[contract.key]).state
+        }
+        for unit in 0..<3 {
+            let state = Dictionary(uniqueKeysWithValues: replicas[unit].entries.compactMap { key, entry in entry.visible.map { (key, $0) } })
+            #expect(state == folded.compactMapValues { $0 }, "replica \(origins[unit])")
+            let pending = replicas[unit].entries.values.reduce(0) { $0 + $1.pending.count }
+            #expect(pending == 0)
+            #expect(replicas[unit].count == state.count)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+@testable import PumphouseUnit
+import Testing
+
+@Suite("Member list")
+struct MemberListTests {
+    static func announce(_ event: MemberAnnouncement.Event, _ member: String, since: Int64 = 1) -> MemberAnnouncement {
+        MemberAnnouncement(event: event, cache: "ticketing.Seat", member: member, address: "10.0.0.\(member.count):8080", since: since)
+    }
+
+    @Test("joins and leaves bump the version; heartbeats of known members do not")
+    func versions() {
+        var list = MemberList(cache: "ticketing.Seat", this: "u1")
+        let start = ContinuousClock.now
+        let changed1 = list.hear(Self.announce(.join, "u1"), at: start)
+        #expect(changed1)
+        let changed2 = list.hear(Self.announce(.heartbeat, "u2", since: 2), at: start)
+        #expect(changed2)
+        let changed3 = list.hear(Self.announce(.heartbeat, "u2", since: 2), at: start)
+        #expect(!changed3)
+        let changed4 = list.hear(Self.announce(.join, "u3", since: 3), at: start)
+        #expect(changed4)
+        #expect(list.version == 3)
+        #expect(list.description == """
+            Members {size:3, ver:3} [
+            \tMember 10.0.0.2:8080 - u1 this
+            \tMember 10.0.0.2:8080 - u2
+            \tMember 10.0.0.2:8080 - u3
+            ]
+            """)
+        let changed5 = list.hear(Self.announce(.leave, "u2"), at: start)
+        #expect(changed5)
+        let changed6 = list.hear(Self.announce(.leave, "u2"), at: start)
+        #expect(!changed6)
+        #expect(list.version == 4 && list.members.count == 2)
+    }
+
+    @Test("a member silent for longer than the timeout drops out; this unit never does")
+    func expiry() {
+        var list = MemberList(cache: "ticketing.Seat", this: "u1")
+        let start = ContinuousClock.now
+        list.hear(Self.announce(.join, "u1"), at: start)
+        list.hear(Self.announce(.join, "u2"), at: start)
+        list.hear(Self.announce(.heartbeat, "u3"), at: start.advanced(by: .seconds(4)))
+        let early = list.expire(now: start.advanced(by: .seconds(3)), timeout: .seconds(5))
+        #expect(early.isEmpty)
+        let dropped = list.expire(now: start.advanced(by: .seconds(6)), timeout: .seconds(5))
+        #expect(dropped.map(\.id) == ["u2"])
+        #expect(Set(list.members.keys) == ["u1", "u3"])
+        #expect(list.version == 4)
+    }
+
+    @Test("announcements round-trip; anything else is ignored")
+    func announcements() {
+        let announcement = Self.announce(.heartbeat, "u9", since: 42)
+        #expect(MemberAnnouncement(announcement.encoded()) == announcement)
+        #expect(MemberAnnouncement(Array("not json".utf8)) == nil)
+        #expect(MemberAnnouncement(Array(#"{"event":"dance","cache":"c","member":"m","address":"a","since":1}"#.utf8)) == nil)
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphouseKafka
+import PumphouseLoad
+import PumphousePipeline
+import PumphousePostgres
+import PumphouseTestSupport
+import PumphouseUnit
+import PumphouseWriter
+import ServiceLifecycle
+import Testing
+
+/// A private cache topic, table and writer per test, over the project's bench.Account
+/// contract and migrations.
+struct UnitFixture {
+    static let repository = PumphouseProcess.repository
+    static let logger: Logger = {
+        var logger = Logger(label: "pumphouse.tests.unit")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    let name: String
+    let topic: String
+    let table: String
+    let directory: String
+    let pipeline: PipelineConfiguration
+
+    init(partitions: Int = 3, brokers: String = TestStack.kafkaBrokers) async throws {
+        name = TestStack.uniqueName("u")
+        topic = "\(name).account"
+        table = "\(name)_account"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try """
+        kafka: { brokers: "\(brokers)" }
+        postgres: { url: "\(TestStack.postgresURL)" }
+        schemas: \(Self.repository)/Schemas
+        migrations: \(Self.repository)/Migrations
+        member_topic: \(name).members
+        caches:
+          bench.Account:
+            topic: \(topic)
+            partitions: \(partitions)
+            mapping:
+              table: \(table)
+              columns:
+                id: id
+                owner: owner
+                balance_cents: { field: balance, type: bigint }
+                currency: currency
+                status: status
+                updated_at: { field: updatedAt, transform: epoch_ms_to_timestamp }
+        writers:
+          \(name):
+            caches: [bench.Account]
+            batch: { max_messages: 500, max_wait_ms: 20 }
+        """.write(toFile: "\(directory)/pipeline.yaml", atomically: true, encoding: .utf8)
+        pipeline = try PipelineConfiguration.load(path: "\(directory)/pipeline.yaml", environment: [:])
+    }
+
+    /// Creates the topics (its own member topic included) and the table.
+    func prepare() async throws {
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: pipeline.kafka), logger: Self.logger)
+        try await admin.createTopics(pipeline.topicSpecifications)
+        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
+        try await PostgresMigrator(directory: pipeline.migrationsDirectory).run(on: db, logger: Self.logger)
+        try await db.execute(script: "CREATE TABLE \(table) (LIKE bench_account INCLUDING ALL)")
+        await db.close()
+    }
+
+    func unit(_ id: String, pipeline: PipelineConfiguration? = nil) throws -> ProcessingUnit {
+        var configuration = UnitConfiguration(pipeline: pipeline ?? self.pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/spool")
+        configuration.heartbeatInterval = .milliseconds(200)
+        configuration.memberTimeout = .seconds(2)
+        return try ProcessingUnit(configuration: configuration, logger: Self.logger)
+    }
+}
+
+/// Runs units as services for the length of `body`, then shuts them down gracefully.
+func running<T>(_ units: [ProcessingUnit], _ body: () async throws -> T) async throws -> T {
+    let group = ServiceGroup(configuration: .init(services: units.map { .init(service: $0) }, logger: UnitFixture.logger))
+    let task = Task { try await group.run() }
+    defer { task.cancel() }
+    for unit in units {
+        _ = try await waitFor("unit \(unit.id) to load its caches", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(20))
+            return unit.isLoaded ? true : nil
+        }
+    }
+    let result = try await body()
+    await group.triggerGracefulShutdown()
+    try await task.value
+    return result
+}
+
+@Suite("Processing units against the local broker", .serialized, .timeLimit(.minutes(4)))
+struct ProcessingUnitTests {
+    @Test("three units mutating random keys concurrently converge to identical state; member lists show all three")
+    func convergence() async throws {
+        let fixture = try await UnitFixture()
+        try await fixture.prepare()
+        let units = try ["a", "b", "c"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        try await running(units) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, cache) in caches.enumerated() {
+                    group.addTask {
+                        var rng = SplitMix(seed: UInt64(index + 1))
+                        for step in 0..<400 {
+                            let key = "acc-\(Int.random(in: 0..<25, using: &rng))"
+                            do {
+                                switch Int.random(in: 0..<10, using: &rng) {
+                                case 0: try cache.remove(key)
+                                case 1, 2: try cache.put(BenchAccount(id: key, balance: Int64(step)))
+                                case 3: try cache.update(key) { $0.status = ["open", "frozen", "closed"][step % 3] }
+                                default: try cache.increment(key, "balance", by: Int64.random(in: -9...9, using: &rng))
+                                }
+                            } catch CacheError.missing {
+                                try cache.put(BenchAccount(id: key, balance: 0))
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            _ = try await waitFor("three identical replicas", timeout: .seconds(60)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(100))
+                let states = caches.map { Dictionary(uniqueKeysWithValues: $0.values.map { ($0.id, $0) }) }
+                return states[0] == states[1] && states[1] == states[2] && !states[0].isEmpty ? true : nil
+            }
+            _ = try await waitFor("every unit to list all three members", timeout: .seconds(30)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(100))
+                return units.allSatisfy { $0.members(of: BenchAccount.contract)?.members.count == 3 } ? true : nil
+            }
+            #expect(units[0].members(of: BenchAccount.contract)?.description.contains("\(units[0].id) this") == true)
+        }
+        // A unit that stops says so: the others drop it at once, not after the timeout.
+        let survivors = try ["d", "e"].map { try fixture.unit($0) }
+        _ = try survivors.map { try $0.cache(BenchAccount.self) }
+        let leaver = try fixture.unit("f")
+        _ = try leaver.cache(BenchAccount.self)
+        try await running(survivors) {
+            try await running([leaver]) {
+                _ = try await waitFor("three members", timeout: .seconds(30)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(50))
+                    return survivors[0].members(of: BenchAccount.contract)?.members.count == 3 ? true : nil
+                }
+            }
+            _ = try await waitFor("the leaver to be dropped", timeout: .seconds(1)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return survivors[0].members(of: BenchAccount.contract)?.members[leaver.id] == nil ? true : nil
+            }
+        }
+    }
+
+    @Test("the inventory case: 500 in stock, one unit sells 10 while another sells 5: 485 on every replica and in PostgreSQL")
+    func inventory() async throws {
+        let fixture = try await UnitFixture(partitions: 1)
+        try await fixture.prepare()
+        let units = try ["a", "b", "c"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        try await running(units) {
+            try caches[0].put(BenchAccount(id: "seat-stock", balance: 500))
+            _ = try await waitFor("the add on every replica", timeout: .seconds(30)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return caches.allSatisfy { $0["seat-stock"] != nil } ? true : nil
+            }
+            async let ten: Void = caches[1].increment("seat-stock", "balance", by: -10)
+            async let five: Void = caches[2].increment("seat-stock", "balance", by: -5)
+            _ = try await (ten, five)
+            _ = try await waitFor("485 on every replica", timeout: .seconds(30)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return caches.allSatisfy { $0["seat-stock"]?.balance == 485 } ? true : nil
+            }
+        }
+        let writer = try DataWriter(configuration: fixture.pipeline, writer: fixture.name, logger: UnitFixture.logger)
+        let task = Task { try await writer.run() }
+        defer { task.cancel() }
+        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+        let balance = try await waitFor("485 in PostgreSQL", timeout: .seconds(60)) { () -> Int64? in
+            try await Task.sleep(for: .milliseconds(50))
+            let value = try await db.query("SELECT balance_cents FROM \(fixture.table) WHERE id = 'seat-stock'").scalar(Int64.self)
+            return value == 485 ? value : nil
+        }
+        #expect(balance == 485)
+        task.cancel()
+        _ = await task.result
+        await db.close()
+    }
+
+    @Test("with the broker unreachable a unit keeps serving; killed with a full spool and restarted, it resends everything")
+    func spoolSurvivesKill() async throws {
+        let fixture = try await UnitFixture(partitions: 2)
+        try await fixture.prepare()
+        // The same unit, pointed at a broker that does not answer.
+        var away = fixture.pipeline
+        away.kafka = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"])
+        let stranded = try fixture.unit("a", pipeline: away)
+        let cache = try stranded.cache(BenchAccount.self)
+        var expected: [String: Int64] = [:]
+        for index in 0..<200 {
+            let key = "acc-\(index % 50)"
+            if expected[key] == nil {
+                try cache.put(BenchAccount(id: key, balance: 100))
+                expected[key] = 100
+            } else {
+                try cache.increment(key, "balance", by: 1)
+                expected[key]! += 1
+            }
+        }
+        // Reads and writes were served from memory, without the broker.
+        #expect(cache.count == 50)
+        #expect(cache["acc-7"]?.balance == expected["acc-7"])
+        // "Killed" once its changes are on disk (a kill loses only the last few
+        // milliseconds): never run, never closed. Its spool is all that is left.
+        try await stranded.syncSpool()
+        let restarted = try fixture.unit("a")
+        let replica = try restarted.cache(BenchAccount.self)
+        let observer = try fixture.unit("b")
+        let peer = try observer.cache(BenchAccount.self)
+        try await running([restarted, observer]) {
+            _ = try await waitFor("the spooled changes on a peer", timeout: .seconds(60)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(50))
+                return Dictionary(uniqueKeysWithValues: peer.values.map { ($0.id, $0.balance) }) == expected ? true : nil
+            }
+            #expect(Dictionary(uniqueKeysWithValues: replica.values.map { ($0.id, $0.balance) }) == expected)
+            // The sequence continues where the killed run stopped: a new change is not a duplicate.
+            try replica.increment("acc-0", "balance", by: 1000)
+            expected["acc-0"]! += 1000
+            _ = try await waitFor("the new change on the peer", timeout: .seconds(30)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return peer["acc-0"]?.balance == expected["acc-0"] ? true : nil
+            }
+        }
+        // The writer collapses what was sent twice and lands exactly the replicas' state.
+        let writer = try DataWriter(configuration: fixture.pipeline, writer: fixture.name, logger: UnitFixture.logger)
+        let task = Task { try await writer.run() }
+        defer { task.cancel() }
+        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+        _ = try await waitFor("the replicas' state in PostgreSQL", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            let rows = try await db.query("SELECT id, balance_cents FROM \(fixture.table)").rows
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) }) == expected ? true : nil
+        }
+        task.cancel()
+        _ = await task.result
+        await db.close()
+    }
+}

@@ -1,0 +1,461 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import PumphouseUnit
+
+@Suite("Durable spool")
+struct SpoolTests {
+    @Test("appended records come back in order after a reopen, in a directory created with its parents")
+    func reopenRecoversInOrder() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let nested = directory.path + "/units/unit-1"
+        let records = (1...50).map { testRecord($0) }
+
+        let spool = try DurableSpool(configuration: SpoolConfiguration(directory: nested), logger: quietLogger)
+        #expect(spool.recovered.isEmpty)
+        #expect(spool.lastSequence == 0)
+        for record in records { try spool.append(record) }
+        #expect(spool.lastSequence == 50)
+        #expect(spool.pendingRecords == 50)
+        #expect(spool.pendingBytes == 50 * testFrameSize)
+        try await spool.close()
+
+        let reopened = try DurableSpool(configuration: SpoolConfiguration(directory: nested), logger: quietLogger)
+        #expect(reopened.recovered == records)
+        #expect(reopened.lastSequence == 50)
+        #expect(reopened.pendingRecords == 50)
+        #expect(reopened.pendingBytes == 50 * testFrameSize)
+        try await reopened.close()
+    }
+
+    @Test("out-of-order acknowledgements advance a contiguous mark; wholly acknowledged segments are deleted")
+    func acknowledgementsOutOfOrder() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        // Two records per segment: segments start at 1, 3, 5, 7 and 9.
+        let configuration = SpoolConfiguration(directory: directory.path, segmentBytes: 2 * testFrameSize)
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        for sequence in 1...10 { try spool.append(testRecord(sequence)) }
+        try await spool.sync()
+        #expect(directory.segmentFiles() == [1, 3, 5, 7, 9].map(segmentName))
+
+        spool.acknowledge(3)
+        #expect(spool.pendingRecords == 10)
+        spool.acknowledge(1)
+        #expect(spool.pendingRecords == 9)
+        spool.acknowledge(2)
+        #expect(spool.pendingRecords == 7)
+        #expect(spool.pendingBytes == 7 * testFrameSize)
+        spool.acknowledge(2)  // a repeat changes nothing
+        spool.acknowledge(99)  // never appended: ignored
+        #expect(spool.pendingRecords == 7)
+
+        // sync() also waits for the deletions due before it: the mark (3) covers 1...2 only.
+        try await spool.sync()
+        #expect(directory.segmentFiles() == [3, 5, 7, 9].map(segmentName))
+
+        spool.acknowledge(5)
+        spool.acknowledge(4)
+        try await spool.close()
+        #expect(directory.segmentFiles() == [5, 7, 9].map(segmentName))
+
+        let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(reopened.recovered == (6...10).map { testRecord($0) })
+        #expect(reopened.lastSequence == 10)
+        #expect(reopened.pendingRecords == 5)
+        for sequence in [10, 9, 8, 7] as [Int64] { reopened.acknowledge(sequence) }
+        #expect(reopened.pendingRecords == 5)
+        reopened.acknowledge(6)
+        #expect(reopened.pendingRecords == 0)
+        #expect(reopened.pendingBytes == 0)
+        try await reopened.close()
+        #expect(directory.segmentFiles().isEmpty)
+    }
+
+    @Test("with every record acknowledged and every segment deleted, lastSequence survives a reopen")
+    func lastSequenceSurvivesEmptySpool() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path)
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        for sequence in 1...12 { try spool.append(testRecord(sequence)) }
+        for sequence in 1...12 { spool.acknowledge(Int64(sequence)) }
+        try await spool.close()
+        #expect(directory.segmentFiles().isEmpty)
+        #expect(directory.allFiles() == ["acknowledged"])
+
+        let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(reopened.recovered.isEmpty)
+        #expect(reopened.lastSequence == 12)
+        #expect(appendError(reopened, testRecord(12)) == .outOfOrder(sequence: 12, last: 12))
+        try reopened.append(testRecord(13))
+        try await reopened.close()
+        #expect(directory.segmentFiles() == [segmentName(13)])
+    }
+
+    @Test("a torn write at the end of the newest segment is truncated with a warning", arguments: TornTail.allCases)
+    func tornTailIsTruncated(tail: TornTail) async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path)
+        let records = (1...5).map { testRecord($0) }
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        for record in records { try spool.append(record) }
+        try await spool.sync()
+        try await spool.close()
+        let segment = directory.path + "/" + segmentName(1)
+        let intactSize = try fileSize(segment)
+        let handle = try #require(FileHandle(forWritingAtPath: segment))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: tail.bytes)
+        try handle.close()
+
+        let log = SpoolLogRecorder()
+        let reopened = try DurableSpool(configuration: configuration, logger: log.logger)
+        #expect(reopened.recovered == records)
+        #expect(reopened.lastSequence == 5)
+        #expect(try fileSize(segment) == intactSize)
+        #expect(log.messages(at: .warning).contains { $0.contains("torn write") && $0.contains(segment) && $0.contains("offset=\(intactSize)") })
+
+        // The truncated spool takes new records after the old ones.
+        try reopened.append(testRecord(6))
+        try await reopened.close()
+        let again = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(again.recovered == records + [testRecord(6)])
+        try await again.close()
+    }
+
+    @Test("a damaged record in an older segment is corruption, named by file and offset")
+    func corruptionInOlderSegment() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path, segmentBytes: 2 * testFrameSize)
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        for sequence in 1...6 { try spool.append(testRecord(sequence)) }
+        try await spool.close()
+        #expect(directory.segmentFiles() == [1, 3, 5].map(segmentName))
+
+        let segment = directory.path + "/" + segmentName(3)
+        try flipByte(in: segment, at: testFrameSize + 20)  // inside the body of record 4
+
+        let error = try #require(throws: SpoolError.self) {
+            _ = try DurableSpool(configuration: configuration, logger: quietLogger)
+        }
+        #expect(SpoolTestError(error) == .corrupt(path: segment, offset: Int64(testFrameSize)))
+        #expect(error.description.contains(segment))
+    }
+
+    @Test("a damaged record with intact records after it is corruption even in the newest segment")
+    func corruptionInsideNewestSegment() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path)
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        for sequence in 1...5 { try spool.append(testRecord(sequence)) }
+        try await spool.close()
+        let segment = directory.path + "/" + segmentName(1)
+        let sizeBefore = try fileSize(segment)
+        try flipByte(in: segment, at: testFrameSize + 30)  // inside record 2 of 5
+
+        let error = try #require(throws: SpoolError.self) {
+            _ = try DurableSpool(configuration: configuration, logger: quietLogger)
+        }
+        #expect(SpoolTestError(error) == .corrupt(path: segment, offset: Int64(testFrameSize)))
+        #expect(try fileSize(segment) == sizeBefore)  // nothing was truncated
+    }
+
+    @Test("append throws .full past maxPendingBytes, and acknowledgements make room again")
+    func fullUntilAcknowledged() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let limit = 3 * testFrameSize
+        let spool = try DurableSpool(configuration: SpoolConfiguration(directory: directory.path, maxPendingBytes: limit), logger: quietLogger)
+        for sequence in 1...3 { try spool.append(testRecord(sequence)) }
+
+        let full = try #require(throws: SpoolError.self) { try spool.append(testRecord(4)) }
+        #expect(SpoolTestError(full) == .full(pendingBytes: limit, limit: limit))
+        #expect(full.description.contains("maxPendingBytes"))
+        #expect(full.description.contains("\(limit)"))
+        #expect(full.description.contains("the broker has been unreachable too long or the limit is too small"))
+        #expect(spool.lastSequence == 3)  // the refused record left no trace
+
+        spool.acknowledge(2)  // not contiguous yet: still full
+        #expect(appendError(spool, testRecord(4)) == .full(pendingBytes: limit, limit: limit))
+        spool.acknowledge(1)
+        try spool.append(testRecord(4))
+        #expect(spool.pendingBytes == 2 * testFrameSize)
+
+        // A record larger than the whole limit can never fit.
+        let huge = SpoolRecord(sequence: 5, topic: "t", key: [], value: [UInt8](repeating: 1, count: limit), headers: [])
+        #expect(appendError(spool, huge) == .full(pendingBytes: 2 * testFrameSize, limit: limit))
+        try await spool.close()
+    }
+
+    @Test("sequences must increase, also across a reopen")
+    func outOfOrderSequences() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path)
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        try spool.append(testRecord(5))
+        #expect(appendError(spool, testRecord(5)) == .outOfOrder(sequence: 5, last: 5))
+        #expect(appendError(spool, testRecord(3)) == .outOfOrder(sequence: 3, last: 5))
+        #expect(spool.pendingRecords == 1)
+        try await spool.close()
+
+        let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(appendError(reopened, testRecord(4)) == .outOfOrder(sequence: 4, last: 5))
+        try reopened.append(testRecord(6))
+        try await reopened.close()
+    }
+
+    @Test("after close, appends throw .closed while sync and close return")
+    func closedSpool() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let spool = try DurableSpool(configuration: SpoolConfiguration(directory: directory.path), logger: quietLogger)
+        try spool.append(testRecord(1))
+        try await spool.close()
+        #expect(appendError(spool, testRecord(2)) == .closed)
+        try await spool.sync()
+        try await spool.close()
+        #expect(spool.lastSequence == 1)
+    }
+
+    @Test("a restart after kill -9 (no close) recovers every synced record")
+    func restartWithoutClose() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path, segmentBytes: 3 * testFrameSize)
+        let killed = try DurableSpool(configuration: configuration, logger: quietLogger)
+        let records = (1...20).map { testRecord($0) }
+        for record in records { try killed.append(record) }
+        try await killed.sync()
+
+        // The first instance is left running, as if killed: nothing of close() happened.
+        let restarted = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(restarted.recovered == records)
+        #expect(restarted.lastSequence == 20)
+        try await restarted.close()
+        try await killed.close()
+    }
+
+    @Test("a restart after kill -9 resends only what the persisted mark does not cover")
+    func restartWithoutCloseAfterAcknowledgements() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path, segmentBytes: 2 * testFrameSize)
+        let killed = try DurableSpool(configuration: configuration, logger: quietLogger)
+        for sequence in 1...10 { try killed.append(testRecord(sequence)) }
+        for sequence in [4, 2, 5, 3, 1] as [Int64] { killed.acknowledge(sequence) }
+        try killed.append(testRecord(11))
+        // Deleting segments 1 and 3 persisted the mark (5) first; segment 5 stays.
+        try await killed.sync()
+        #expect(directory.segmentFiles() == [5, 7, 9, 11].map(segmentName))
+
+        let restarted = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(restarted.recovered == (6...11).map { testRecord($0) })
+        #expect(restarted.lastSequence == 11)
+        try await restarted.close()
+        try await killed.close()
+    }
+
+    @Test("empty keys and values, a 1 MiB value, unicode topics and many headers round-trip")
+    func unusualRecordsRoundTrip() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path, segmentBytes: 64 << 10)
+        let manyHeaders = (0..<200).map { index in
+            SpoolHeader(name: index.isMultiple(of: 7) ? "" : "h-\(index)-ünïcødé-🚰", value: index.isMultiple(of: 5) ? [] : [UInt8(index % 256), 0, 255])
+        }
+        let records = [
+            SpoolRecord(sequence: 1, topic: "orders", key: [], value: [], headers: []),
+            SpoolRecord(sequence: 2, topic: "zahlungen.überweisung.日本語.🚰", key: Array("κλειδί".utf8), value: [0, 1, 2], headers: []),
+            SpoolRecord(sequence: 3, topic: "big", key: [1], value: (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }, headers: [SpoolHeader(name: "origin", value: Array("unit-1".utf8))]),
+            SpoolRecord(sequence: 4, topic: "", key: [0, 0, 0], value: [], headers: manyHeaders),
+            SpoolRecord(sequence: 5, topic: "after.big", key: [], value: [42], headers: manyHeaders.reversed()),
+        ]
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        for record in records { try spool.append(record) }
+        #expect(spool.pendingBytes == records.map(SpoolSegmentFormat.frameSize).reduce(0, +))
+        try await spool.close()
+
+        let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(reopened.recovered == records)
+        try await reopened.close()
+    }
+
+    @Test("appends and out-of-order acknowledgements from concurrent tasks leave nothing behind")
+    func concurrentAppendsAndAcknowledgements() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let count: Int64 = 3000
+        let configuration = SpoolConfiguration(directory: directory.path, segmentBytes: 1 << 10, syncInterval: .microseconds(200))
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        let (appended, continuation) = AsyncStream.makeStream(of: Int64.self)
+        let appender = Task {
+            defer { continuation.finish() }
+            for sequence in 1...count {
+                try spool.append(testRecord(sequence))
+                continuation.yield(sequence)
+            }
+        }
+        // Acknowledge in reversed groups of up to 7, like partitions confirming at their own pace.
+        var group: [Int64] = []
+        for await sequence in appended {
+            group.append(sequence)
+            if group.count == 7 {
+                group.reversed().forEach(spool.acknowledge)
+                group = []
+            }
+        }
+        group.reversed().forEach(spool.acknowledge)
+        try await appender.value
+        #expect(spool.pendingRecords == 0)
+        try await spool.close()
+        #expect(directory.segmentFiles().isEmpty)
+
+        let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(reopened.recovered.isEmpty)
+        #expect(reopened.lastSequence == count)
+        try await reopened.close()
+    }
+
+    @Test("CRC-32C matches the standard check value")
+    func checksum() {
+        #expect(Array("123456789".utf8).withUnsafeBytes(CRC32C.checksum) == 0xE306_9283)
+        #expect([UInt8]().withUnsafeBytes(CRC32C.checksum) == 0)
+    }
+}
+
+// MARK: - Helpers
+
+extension SpoolTests {
+    /// What a crash can leave after the last intact record.
+    enum TornTail: CaseIterable {
+        case partialRecord
+        case headerOnly
+        case garbage
+        /// A file extended by the crash without its data written.
+        case zeros
+
+        var bytes: [UInt8] {
+            switch self {
+            case .partialRecord: Array(SpoolSegmentFormat.encode(testRecord(6)).prefix(23))
+            case .headerOnly: Array(SpoolSegmentFormat.encode(testRecord(6)).prefix(8))
+            case .garbage: (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            case .zeros: [UInt8](repeating: 0, count: 4096)
+            }
+        }
+    }
+}
+
+/// Every test record has the same encoded size, so segment sizes can be set in records.
+private func testRecord(_ sequence: some BinaryInteger) -> SpoolRecord {
+    let sequence = Int64(sequence)
+    return SpoolRecord(
+        sequence: sequence,
+        topic: "orders",
+        key: withUnsafeBytes(of: sequence.bigEndian) { Array($0) },
+        value: (0..<16).map { UInt8(truncatingIfNeeded: Int(sequence) &+ $0) },
+        headers: []
+    )
+}
+
+private let testFrameSize = SpoolSegmentFormat.frameSize(of: testRecord(1))
+
+private func segmentName(_ firstSequence: Int64) -> String {
+    SpoolSegmentFormat.segmentName(firstSequence: firstSequence)
+}
+
+private let quietLogger = Logger(label: "spool-test") { _ in SwiftLogNoOpLogHandler() }
+
+private func fileSize(_ path: String) throws -> Int {
+    try Data(contentsOf: URL(fileURLWithPath: path)).count
+}
+
+private func flipByte(in path: String, at offset: Int) throws {
+    var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+    bytes[offset] ^= 0x5A
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+/// A fresh directory per test, so tests can run in parallel.
+private struct SpoolTestDirectory {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
+
+    func allFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+    }
+
+    func segmentFiles() -> [String] {
+        allFiles().filter { $0.hasSuffix(".spool") }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// SpoolError reduced to what the tests compare (SpoolError is not Equatable; its errno
+/// and reasons are for people).
+private enum SpoolTestError: Equatable {
+    case full(pendingBytes: Int, limit: Int)
+    case outOfOrder(sequence: Int64, last: Int64)
+    case io(path: String, operation: String)
+    case corrupt(path: String, offset: Int64)
+    case closed
+
+    init(_ error: SpoolError) {
+        switch error {
+        case .full(let pendingBytes, let limit): self = .full(pendingBytes: pendingBytes, limit: limit)
+        case .outOfOrder(let sequence, let last): self = .outOfOrder(sequence: sequence, last: last)
+        case .io(let path, let operation, _): self = .io(path: path, operation: operation)
+        case .corrupt(let path, let offset, _): self = .corrupt(path: path, offset: offset)
+        case .closed: self = .closed
+        }
+    }
+
+}
+
+/// The error appending `record` threw, or nil.
+private func appendError(_ spool: DurableSpool, _ record: SpoolRecord) -> SpoolTestError? {
+    do {
+        try spool.append(record)
+        return nil
+    } catch {
+        return SpoolTestError(error)
+    }
+}
+
+/// Keeps what the spool logs, to check that a truncation is never silent.
+private final class SpoolLogRecorder: Sendable {
+    private let entries = Mutex<[(level: Logger.Level, text: String)]>([])
+
+    var logger: Logger {
+        Logger(label: "spool-test") { _ in Handler(recorder: self) }
+    }
+
+    func messages(at level: Logger.Level) -> [String] {
+        entries.withLock { $0.filter { $0.level == level }.map(\.text) }
+    }
+
+    private struct Handler: LogHandler {
+        let recorder: SpoolLogRecorder
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            let text = ([event.message.description] + fields).joined(separator: " ")
+            recorder.entries.withLock { $0.append((event.level, text)) }
+        }
+    }
+}
