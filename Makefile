@@ -47,11 +47,14 @@ demo: stack-up
 	@echo "make demo: the concert-ticketing demo is not built yet (see the open issue 'Concert-ticketing sample'); nothing ran." >&2
 	@exit 2
 
-# Benchmarks that exist so far: the contract codec, and the writer against the machine's
-# raw PostgreSQL limit. The rest (pump, replication, rebuild) arrive with the benchmarks issue.
+# Benchmarks that exist so far: the contract codec, cache get and change on one unit,
+# and the writer against the machine's raw PostgreSQL limit. The rest (pump vs raw
+# produce, replication lag, rebuild) arrive with the benchmarks issue.
 bench: stack-up
 	swift package --disable-sandbox benchmark --target ContractCodecBenchmarks
 	swift build -c release --product pumphouse
+	$(WITH_STACK) .build/release/pumphouse topics create --config deploy/local/pipeline.yaml
+	$(WITH_STACK) swift package --disable-sandbox benchmark --target UnitBenchmarks
 	$(WITH_STACK) Benchmarks/writer/run
 
 clean:

@@ -58,7 +58,8 @@ public final class ProcessingUnit: Service {
         announcer.idempotent = false
         announcer.messageTimeout = configuration.memberTimeout
         announcer.linger = .zero
-        self.announcer = try KafkaProducer(configuration: announcer, logger: logger)
+        // A lost announcement is repaired by the next heartbeat; not worth a log line.
+        self.announcer = try KafkaProducer(configuration: announcer, logger: logger) { _ in }
         self.since = wallClockMilliseconds()
     }
 
