@@ -126,7 +126,7 @@ let package = Package(
         ),
         .target(
             name: "PumphouseTestSupport",
-            dependencies: ["PumphouseLoad"],
+            dependencies: ["PumphouseLoad", .product(name: "Logging", package: "swift-log")],
             path: "Tests/PumphouseTestSupport"
         ),
         .testTarget(

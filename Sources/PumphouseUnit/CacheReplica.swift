@@ -56,8 +56,10 @@ struct CacheReplica: Sendable {
 
     func version(_ key: String) -> Int64 { entries[key]?.version ?? 0 }
 
-    /// Applies this unit's own change at once; returns the version it was made against.
-    mutating func applyLocal(key: String, effect: EntityEffect, sequence: Int64) -> (baseVersion: Int64, missing: Bool) {
+    /// Applies this unit's own change at once; returns whether it was an update of a
+    /// missing entity (which changes nothing and is not kept as pending).
+    @discardableResult
+    mutating func applyLocal(key: String, effect: EntityEffect, sequence: Int64) -> Bool {
         var entry = entries[key] ?? Entry()
         let (state, missing) = effect.applied(to: entry.visible)
         if !missing {
@@ -65,7 +67,7 @@ struct CacheReplica: Sendable {
             setVisible(&entry, state)
         }
         entries[key] = entry
-        return (entry.version, missing)
+        return missing
     }
 
     /// Applies a change read from the pump at `offset`, in log order.

@@ -145,8 +145,6 @@ final class DataPump: Sendable {
         metrics.spoolPendingBytes.record(spool.pendingBytes)
     }
 
-    var backlogCount: Int { state.withLock { $0.pendingBacklog } }
-
     /// Whether the pump has work for `drainBacklog`: a backlog, or a failed producer.
     var needsDraining: Bool {
         health.failed.load(ordering: .relaxed) || state.withLock { $0.pendingBacklog > 0 || $0.producer.fatalError != nil }

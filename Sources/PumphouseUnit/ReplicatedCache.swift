@@ -130,7 +130,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                     guard let (fields, deltas) = try make(store.entities[key]) else { return }
                     let contract = Contract(
                         name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: sequence,
-                        baseVersion: store.replica.version(key), eventTime: Self.now(), fields: fields, deltas: deltas
+                        baseVersion: store.replica.version(key), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
                     )
                     let effect = EntityEffect(contract)
                     let state = effect.applied(to: store.replica.visible(key)).state
@@ -147,7 +147,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                         sequence: sequence, topic: topic, key: Array(encoded.key.utf8), value: encoded.value,
                         headers: encoded.headers.map { SpoolHeader(name: $0.name, value: Array($0.value.utf8)) }
                     ))
-                    _ = store.replica.applyLocal(key: key, effect: effect, sequence: sequence)
+                    store.replica.applyLocal(key: key, effect: effect, sequence: sequence)
                     store.entities[key] = entity
                 }
             }
@@ -180,7 +180,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             return outcome
         }
         if contract.origin != pump.origin {
-            metrics.replicationLag.recordMilliseconds(max(0, Self.now() - contract.eventTime))
+            metrics.replicationLag.recordMilliseconds(max(0, wallClockMilliseconds() - contract.eventTime))
         }
         if let collision = outcome.collision {
             metrics.collisions.increment()
@@ -194,6 +194,4 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         metrics.rejected.increment()
         logger.warning("\(name): skipped the change at \(topic)[\(partition)]@\(offset): \(error)")
     }
-
-    static func now() -> Int64 { wallClockMilliseconds() }
 }

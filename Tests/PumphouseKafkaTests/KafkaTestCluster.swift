@@ -4,11 +4,7 @@ import PumphouseTestSupport
 
 /// Clients wired to the local stack's broker, with a fresh topic per test.
 enum TestCluster {
-    static let logger: Logger = {
-        var logger = Logger(label: "pumphouse.tests.kafka")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestStack.logger("pumphouse.tests.kafka")
 
     static var connection: KafkaConnectionConfiguration {
         KafkaConnectionConfiguration(brokers: TestStack.kafkaBrokers, clientID: "pumphouse-tests")

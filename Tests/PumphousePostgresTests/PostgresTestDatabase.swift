@@ -4,11 +4,7 @@ import PumphouseTestSupport
 
 /// Connections to the local stack's PostgreSQL, with a fresh table name per test.
 enum TestDatabase {
-    static let logger: Logger = {
-        var logger = Logger(label: "pumphouse.tests.postgres")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestStack.logger("pumphouse.tests.postgres")
 
     static func connect() async throws -> PostgresConnection {
         try await PostgresConnection.connect(configuration: PostgresConfiguration(url: TestStack.postgresURL), logger: logger)

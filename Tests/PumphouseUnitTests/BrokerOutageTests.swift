@@ -1,9 +1,7 @@
 import Foundation
 import PumphouseLoad
-import PumphousePostgres
 import PumphouseTestSupport
 import PumphouseUnit
-import PumphouseWriter
 import Testing
 
 /// Stops the shared local broker, so `make test` runs this suite alone, after the rest.
@@ -63,17 +61,6 @@ struct BrokerOutageTests {
                 return caches.allSatisfy { cache in Dictionary(uniqueKeysWithValues: cache.values.map { ($0.id, $0.balance) }) == expected } ? true : nil
             }
         }
-        let writer = try DataWriter(configuration: fixture.pipeline, writer: fixture.name, logger: UnitFixture.logger)
-        let task = Task { try await writer.run() }
-        defer { task.cancel() }
-        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
-        _ = try await waitFor("the same state in PostgreSQL", timeout: .seconds(90)) { () -> Bool? in
-            try await Task.sleep(for: .milliseconds(100))
-            let rows = try await db.query("SELECT id, balance_cents FROM \(fixture.table)").rows
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) }) == expected ? true : nil
-        }
-        task.cancel()
-        _ = await task.result
-        await db.close()
+        try await fixture.awaitWritten(expected, timeout: .seconds(90))
     }
 }

@@ -16,9 +16,9 @@ struct CacheReplicaTests {
     func ownEcho() {
         var replica = CacheReplica(origin: "a")
         let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(500)])
-        _ = replica.applyLocal(key: "k", effect: EntityEffect(add), sequence: 1)
+        replica.applyLocal(key: "k", effect: EntityEffect(add), sequence: 1)
         let sell = Self.contract(.update, origin: "a", sequence: 2, base: 0, deltas: ["stock": .int(-10)])
-        _ = replica.applyLocal(key: "k", effect: EntityEffect(sell), sequence: 2)
+        replica.applyLocal(key: "k", effect: EntityEffect(sell), sequence: 2)
         #expect(replica.visible("k")?["stock"] == .int(490))
         #expect(replica.applyFromLog(add, offset: 0).collision == nil)
         #expect(replica.visible("k")?["stock"] == .int(490))
@@ -37,8 +37,8 @@ struct CacheReplicaTests {
         }
         let sellTen = Self.contract(.update, origin: "a", sequence: 2, base: 1, deltas: ["stock": .int(-10)])
         let sellFive = Self.contract(.update, origin: "b", sequence: 1, base: 1, deltas: ["stock": .int(-5)])
-        _ = a.applyLocal(key: "k", effect: EntityEffect(sellTen), sequence: 2)
-        _ = b.applyLocal(key: "k", effect: EntityEffect(sellFive), sequence: 1)
+        a.applyLocal(key: "k", effect: EntityEffect(sellTen), sequence: 2)
+        b.applyLocal(key: "k", effect: EntityEffect(sellFive), sequence: 1)
         #expect(a.visible("k")?["stock"] == .int(490))
         #expect(b.visible("k")?["stock"] == .int(495))
         // The log has b's sale first; each replica meanwhile shows its own sale on top.
@@ -80,7 +80,8 @@ struct CacheReplicaTests {
     func missing() {
         var replica = CacheReplica(origin: "a")
         let update = Self.contract(.update, origin: "a", sequence: 1, base: 0, fields: ["status": .string("x")])
-        #expect(replica.applyLocal(key: "k", effect: EntityEffect(update), sequence: 1).missing)
+        let missingLocally = replica.applyLocal(key: "k", effect: EntityEffect(update), sequence: 1)
+        #expect(missingLocally)
         #expect(replica.applyFromLog(update, offset: 0).missing)
         #expect(replica.visible("k") == nil)
         #expect(replica.count == 0)
@@ -115,7 +116,7 @@ struct CacheReplicaTests {
                 default: contract = Self.contract(.update, key: key, origin: origins[unit], sequence: sequences[unit], base: base, deltas: ["n": .int(Int64.random(in: -3...3, using: &rng))])
                 }
             }
-            _ = replicas[unit].applyLocal(key: key, effect: EntityEffect(contract), sequence: contract.sequence)
+            replicas[unit].applyLocal(key: key, effect: EntityEffect(contract), sequence: contract.sequence)
             log.append(contract)
             // Each replica reads the log at its own pace.
             for other in 0..<3 where Int.random(in: 0..<3, using: &rng) == 0 {

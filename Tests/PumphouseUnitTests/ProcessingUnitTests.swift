@@ -15,11 +15,7 @@ import Testing
 /// contract and migrations.
 struct UnitFixture {
     static let repository = PumphouseProcess.repository
-    static let logger: Logger = {
-        var logger = Logger(label: "pumphouse.tests.unit")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestStack.logger("pumphouse.tests.unit")
 
     let name: String
     let topic: String
@@ -67,6 +63,23 @@ struct UnitFixture {
         let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
         try await PostgresMigrator(directory: pipeline.migrationsDirectory).run(on: db, logger: Self.logger)
         try await db.execute(script: "CREATE TABLE \(table) (LIKE bench_account INCLUDING ALL)")
+        await db.close()
+    }
+
+    /// Runs this fixture's writer until its table holds exactly `expected` (id to
+    /// balance), then stops it.
+    func awaitWritten(_ expected: [String: Int64], timeout: Duration = .seconds(60)) async throws {
+        let writer = try DataWriter(configuration: pipeline, writer: name, logger: Self.logger)
+        let task = Task { try await writer.run() }
+        defer { task.cancel() }
+        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
+        _ = try await waitFor("the expected balances in \(table)", timeout: timeout) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            let rows = try await db.query("SELECT id, balance_cents FROM \(table)").rows
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) }) == expected ? true : nil
+        }
+        task.cancel()
+        _ = await task.result
         await db.close()
     }
 
@@ -175,19 +188,7 @@ struct ProcessingUnitTests {
                 return caches.allSatisfy { $0["seat-stock"]?.balance == 485 } ? true : nil
             }
         }
-        let writer = try DataWriter(configuration: fixture.pipeline, writer: fixture.name, logger: UnitFixture.logger)
-        let task = Task { try await writer.run() }
-        defer { task.cancel() }
-        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
-        let balance = try await waitFor("485 in PostgreSQL", timeout: .seconds(60)) { () -> Int64? in
-            try await Task.sleep(for: .milliseconds(50))
-            let value = try await db.query("SELECT balance_cents FROM \(fixture.table) WHERE id = 'seat-stock'").scalar(Int64.self)
-            return value == 485 ? value : nil
-        }
-        #expect(balance == 485)
-        task.cancel()
-        _ = await task.result
-        await db.close()
+        try await fixture.awaitWritten(["seat-stock": 485])
     }
 
     @Test("with the broker unreachable a unit keeps serving; killed with a full spool and restarted, it resends everything")
@@ -235,17 +236,6 @@ struct ProcessingUnitTests {
             }
         }
         // The writer collapses what was sent twice and lands exactly the replicas' state.
-        let writer = try DataWriter(configuration: fixture.pipeline, writer: fixture.name, logger: UnitFixture.logger)
-        let task = Task { try await writer.run() }
-        defer { task.cancel() }
-        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
-        _ = try await waitFor("the replicas' state in PostgreSQL", timeout: .seconds(60)) { () -> Bool? in
-            try await Task.sleep(for: .milliseconds(50))
-            let rows = try await db.query("SELECT id, balance_cents FROM \(fixture.table)").rows
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) }) == expected ? true : nil
-        }
-        task.cancel()
-        _ = await task.result
-        await db.close()
+        try await fixture.awaitWritten(expected)
     }
 }

@@ -16,11 +16,7 @@ import Testing
 /// project's real bench.Account contract and migrations.
 struct WriterFixture {
     static let repository = PumphouseProcess.repository
-    static let logger: Logger = {
-        var logger = Logger(label: "pumphouse.tests.writer")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestStack.logger("pumphouse.tests.writer")
 
     let name: String
     let topic: String
