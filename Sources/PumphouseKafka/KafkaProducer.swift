@@ -116,12 +116,24 @@ public final class KafkaProducer: Sendable {
         do {
             try await flush(timeout: timeout)
         } catch let error as KafkaError where error.code == .timedOut {
-            let handle = self.handle
             logger.error("producer shutdown: \(pendingCount) message(s) unacknowledged after \(timeout); reporting them as failed")
-            rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-            _ = try? await threads.runIfActive { rd_kafka_flush(handle.pointer, 1000) }
+            await purge()
             throw error
         }
+    }
+
+    /// Stops at once, reporting every queued or in-flight message as failed (purged):
+    /// for a producer being replaced by one that sends its messages again.
+    public func abandon() async {
+        polling.close()
+        defer { polling.stop() }
+        await purge()
+    }
+
+    private func purge() async {
+        let handle = self.handle
+        rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        _ = try? await threads.runIfActive { rd_kafka_flush(handle.pointer, 1000) }
     }
 
     private func checkOpen(_ message: KafkaProducerMessage) throws(KafkaError) {

@@ -35,6 +35,9 @@ struct CacheReplica: Sendable {
         var missing = false
         /// The visible state changed.
         var visibleChanged = false
+        /// The change repeats an (origin, sequence) already applied from this partition:
+        /// a resend after a producer was replaced. Skipped, as the writers skip it.
+        var duplicate = false
     }
 
     struct Collision: Sendable, Equatable {
@@ -47,6 +50,9 @@ struct CacheReplica: Sendable {
     let origin: String
     private(set) var entries: [String: Entry] = [:]
     private(set) var count = 0
+    /// The highest sequence applied per partition and origin: the writers' rule for
+    /// duplicates, so replicas and the database skip exactly the same changes.
+    private var sequences: [Int32: [String: Int64]] = [:]
 
     init(origin: String) {
         self.origin = origin
@@ -70,10 +76,15 @@ struct CacheReplica: Sendable {
         return missing
     }
 
-    /// Applies a change read from the pump at `offset`, in log order.
-    mutating func applyFromLog(_ contract: Contract, offset: Int64) -> Applied {
-        var entry = entries[contract.key] ?? Entry()
+    /// Applies a change read from the pump at `offset` of `partition`, in log order.
+    mutating func applyFromLog(_ contract: Contract, partition: Int32, offset: Int64) -> Applied {
         var outcome = Applied()
+        guard contract.sequence > sequences[partition]?[contract.origin] ?? -1 else {
+            outcome.duplicate = true
+            return outcome
+        }
+        sequences[partition, default: [:]][contract.origin] = contract.sequence
+        var entry = entries[contract.key] ?? Entry()
         let effect = EntityEffect(contract)
         let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
         // The latest change by an origin other than this change's.

@@ -190,7 +190,7 @@ final class DataPump: Sendable {
             }
             state.inFlight.table.withLock { $0.retired = true }
             let retired = state.producer
-            Task { try? await retired.shutdown(timeout: .milliseconds(100)) }
+            Task { await retired.abandon() }
             state.producer = producer
             state.inFlight = inFlight
             state.backlog = unacknowledged.records.withLock { $0.values.sorted { $0.sequence < $1.sequence } }

@@ -196,7 +196,7 @@ public final class ProcessingUnit: Service {
                 guard let cache = caches[message.topic] else { continue }
                 do {
                     let contract = try registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) })
-                    cache.apply(contract, offset: message.offset)
+                    cache.apply(contract, partition: message.partition, offset: message.offset)
                 } catch {
                     cache.reject(offset: message.offset, partition: message.partition, error: error)
                 }
@@ -262,7 +262,7 @@ public final class ProcessingUnit: Service {
 
 /// What the unit's replication loop needs of a cache, whatever its entity type.
 protocol ReplicaSink: Sendable {
-    func apply(_ contract: Contract, offset: Int64)
+    func apply(_ contract: Contract, partition: Int32, offset: Int64)
     func reject(offset: Int64, partition: Int32, error: any Error)
 }
 

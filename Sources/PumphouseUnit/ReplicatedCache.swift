@@ -165,9 +165,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     // MARK: Replication
 
     /// Applies a change read from the pump at `offset`, in log order.
-    func apply(_ contract: Contract, offset: Int64) {
+    func apply(_ contract: Contract, partition: Int32, offset: Int64) {
         let outcome: CacheReplica.Applied = store.withLock { store in
-            let outcome = store.replica.applyFromLog(contract, offset: offset)
+            let outcome = store.replica.applyFromLog(contract, partition: partition, offset: offset)
             if outcome.visibleChanged {
                 do {
                     store.entities[contract.key] = try store.replica.visible(contract.key).map(Entity.init(fields:))
@@ -179,6 +179,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             }
             return outcome
         }
+        if outcome.duplicate { return }
         if contract.origin != pump.origin {
             metrics.replicationLag.recordMilliseconds(max(0, wallClockMilliseconds() - contract.eventTime))
         }

@@ -12,6 +12,24 @@ struct CacheReplicaTests {
         Contract(name: name, version: 2, action: action, key: key, origin: origin, sequence: sequence, baseVersion: base, eventTime: 0, fields: fields, deltas: deltas)
     }
 
+    @Test("a resend after a producer was replaced is skipped per partition and origin, as the writers skip it")
+    func resendSkipped() {
+        var replica = CacheReplica(origin: "b")
+        let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(0)])
+        let bumps = (2...5).map { Self.contract(.update, origin: "a", sequence: Int64($0), base: 0, deltas: ["stock": .int(1)]) }
+        // The first producer got 1 to 3 written without acknowledgement; its successor
+        // resends everything unacknowledged, 2 onwards, then goes on.
+        let log = [add, bumps[0], bumps[1], bumps[0], bumps[1], bumps[2], bumps[3]]
+        let duplicates = log.enumerated().map { replica.applyFromLog($1, partition: 0, offset: Int64($0)).duplicate }
+        #expect(duplicates == [false, false, false, true, true, false, false])
+        #expect(replica.visible("k")?["stock"] == .int(4))
+        #expect(replica.version("k") == 7)
+        // Sequences are counted per partition: a lower sequence on another partition is new.
+        let other = Self.contract(.add, key: "elsewhere", origin: "a", sequence: 1, base: 0, fields: ["stock": .int(9)])
+        #expect(replica.applyFromLog(other, partition: 1, offset: 0).duplicate == false)
+        #expect(replica.visible("elsewhere")?["stock"] == .int(9))
+    }
+
     @Test("an own delta is applied once: at once locally, and not again when its echo arrives")
     func ownEcho() {
         var replica = CacheReplica(origin: "a")
@@ -20,9 +38,9 @@ struct CacheReplicaTests {
         let sell = Self.contract(.update, origin: "a", sequence: 2, base: 0, deltas: ["stock": .int(-10)])
         replica.applyLocal(key: "k", effect: EntityEffect(sell), sequence: 2)
         #expect(replica.visible("k")?["stock"] == .int(490))
-        #expect(replica.applyFromLog(add, offset: 0).collision == nil)
+        #expect(replica.applyFromLog(add, partition: 0, offset: 0).collision == nil)
         #expect(replica.visible("k")?["stock"] == .int(490))
-        _ = replica.applyFromLog(sell, offset: 1)
+        _ = replica.applyFromLog(sell, partition: 0, offset: 1)
         #expect(replica.visible("k")?["stock"] == .int(490))
         #expect(replica.entries["k"]?.pending.isEmpty == true)
         #expect(replica.version("k") == 2)
@@ -33,7 +51,7 @@ struct CacheReplicaTests {
         var a = CacheReplica(origin: "a"), b = CacheReplica(origin: "b")
         let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(500)])
         for replica in [0, 1] {
-            if replica == 0 { _ = a.applyFromLog(add, offset: 0) } else { _ = b.applyFromLog(add, offset: 0) }
+            if replica == 0 { _ = a.applyFromLog(add, partition: 0, offset: 0) } else { _ = b.applyFromLog(add, partition: 0, offset: 0) }
         }
         let sellTen = Self.contract(.update, origin: "a", sequence: 2, base: 1, deltas: ["stock": .int(-10)])
         let sellFive = Self.contract(.update, origin: "b", sequence: 1, base: 1, deltas: ["stock": .int(-5)])
@@ -42,12 +60,12 @@ struct CacheReplicaTests {
         #expect(a.visible("k")?["stock"] == .int(490))
         #expect(b.visible("k")?["stock"] == .int(495))
         // The log has b's sale first; each replica meanwhile shows its own sale on top.
-        #expect(a.applyFromLog(sellFive, offset: 1).collision == nil)
+        #expect(a.applyFromLog(sellFive, partition: 0, offset: 1).collision == nil)
         #expect(a.visible("k")?["stock"] == .int(485))
-        _ = b.applyFromLog(sellFive, offset: 1)
+        _ = b.applyFromLog(sellFive, partition: 0, offset: 1)
         #expect(b.visible("k")?["stock"] == .int(495))
-        #expect(a.applyFromLog(sellTen, offset: 2).collision == nil)
-        _ = b.applyFromLog(sellTen, offset: 2)
+        #expect(a.applyFromLog(sellTen, partition: 0, offset: 2).collision == nil)
+        _ = b.applyFromLog(sellTen, partition: 0, offset: 2)
         #expect(a.visible("k")?["stock"] == .int(485))
         #expect(b.visible("k")?["stock"] == .int(485))
     }
@@ -55,25 +73,25 @@ struct CacheReplicaTests {
     @Test("a change made against a version a peer changed since is a collision; log order wins")
     func collision() {
         var replica = CacheReplica(origin: "c")
-        _ = replica.applyFromLog(Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["status": .string("free")]), offset: 0)
+        _ = replica.applyFromLog(Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["status": .string("free")]), partition: 0, offset: 0)
         let hold = Self.contract(.update, origin: "a", sequence: 2, base: 1, fields: ["status": .string("held-by-a")])
         let sell = Self.contract(.update, origin: "b", sequence: 1, base: 1, fields: ["status": .string("sold-by-b")])
-        #expect(replica.applyFromLog(hold, offset: 1).collision == nil)
-        let outcome = replica.applyFromLog(sell, offset: 2)
+        #expect(replica.applyFromLog(hold, partition: 0, offset: 1).collision == nil)
+        let outcome = replica.applyFromLog(sell, partition: 0, offset: 2)
         #expect(outcome.collision == CacheReplica.Collision(baseVersion: 1, winnerOrigin: "a", winnerVersion: 2))
         #expect(replica.visible("k")?["status"] == .string("sold-by-b"))
         // b's next change, also made before b saw a's: a collision again.
         let again = Self.contract(.update, origin: "b", sequence: 2, base: 1, fields: ["status": .string("sold")])
-        #expect(replica.applyFromLog(again, offset: 3).collision?.winnerOrigin == "a")
+        #expect(replica.applyFromLog(again, partition: 0, offset: 3).collision?.winnerOrigin == "a")
         // Once b has seen version 4, its changes do not collide.
-        #expect(replica.applyFromLog(Self.contract(.update, origin: "b", sequence: 3, base: 4, fields: ["status": .string("x")]), offset: 4).collision == nil)
+        #expect(replica.applyFromLog(Self.contract(.update, origin: "b", sequence: 3, base: 4, fields: ["status": .string("x")]), partition: 0, offset: 4).collision == nil)
         // Two changes in a row from one unit, the second made before the first came back:
         // not a collision (nobody else changed the entity in between).
-        _ = replica.applyFromLog(Self.contract(.add, key: "m", origin: "b", sequence: 4, base: 0, fields: ["status": .string("b")]), offset: 5)
-        #expect(replica.applyFromLog(Self.contract(.update, key: "m", origin: "b", sequence: 5, base: 0, fields: ["status": .string("c")]), offset: 6).collision == nil)
+        _ = replica.applyFromLog(Self.contract(.add, key: "m", origin: "b", sequence: 4, base: 0, fields: ["status": .string("b")]), partition: 0, offset: 5)
+        #expect(replica.applyFromLog(Self.contract(.update, key: "m", origin: "b", sequence: 5, base: 0, fields: ["status": .string("c")]), partition: 0, offset: 6).collision == nil)
         // Two units adding the same new key: the second add collides.
-        _ = replica.applyFromLog(Self.contract(.add, key: "n", origin: "a", sequence: 3, base: 0, fields: ["status": .string("a")]), offset: 7)
-        #expect(replica.applyFromLog(Self.contract(.add, key: "n", origin: "b", sequence: 6, base: 0, fields: ["status": .string("b")]), offset: 8).collision?.winnerOrigin == "a")
+        _ = replica.applyFromLog(Self.contract(.add, key: "n", origin: "a", sequence: 3, base: 0, fields: ["status": .string("a")]), partition: 0, offset: 7)
+        #expect(replica.applyFromLog(Self.contract(.add, key: "n", origin: "b", sequence: 6, base: 0, fields: ["status": .string("b")]), partition: 0, offset: 8).collision?.winnerOrigin == "a")
     }
 
     @Test("an update of a missing entity changes nothing, locally and from the log")
@@ -82,7 +100,7 @@ struct CacheReplicaTests {
         let update = Self.contract(.update, origin: "a", sequence: 1, base: 0, fields: ["status": .string("x")])
         let missingLocally = replica.applyLocal(key: "k", effect: EntityEffect(update), sequence: 1)
         #expect(missingLocally)
-        #expect(replica.applyFromLog(update, offset: 0).missing)
+        #expect(replica.applyFromLog(update, partition: 0, offset: 0).missing)
         #expect(replica.visible("k") == nil)
         #expect(replica.count == 0)
     }
@@ -97,7 +115,7 @@ struct CacheReplicaTests {
         var delivered = [Int](repeating: 0, count: 3)
         func deliver(_ unit: Int, upTo end: Int) {
             while delivered[unit] < end {
-                _ = replicas[unit].applyFromLog(log[delivered[unit]], offset: Int64(delivered[unit]))
+                _ = replicas[unit].applyFromLog(log[delivered[unit]], partition: 0, offset: Int64(delivered[unit]))
                 delivered[unit] += 1
             }
         }

@@ -30,7 +30,7 @@ struct UnitFixture {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try """
-        kafka: { brokers: "\(brokers)" }
+        kafka: { brokers: "\(brokers)"\(ProcessInfo.processInfo.environment["PUMPHOUSE_TEST_KAFKA_DEBUG"].map { ", properties: { debug: \"\($0)\" }" } ?? "") }
         postgres: { url: "\(TestStack.postgresURL)" }
         schemas: \(Self.repository)/Schemas
         migrations: \(Self.repository)/Migrations
@@ -83,10 +83,12 @@ struct UnitFixture {
         await db.close()
     }
 
-    func unit(_ id: String, pipeline: PipelineConfiguration? = nil) throws -> ProcessingUnit {
+    /// Heartbeats default to 5 a second so member tests run fast; every one is a record
+    /// on the broker, so a test that restarts the broker asks for fewer.
+    func unit(_ id: String, pipeline: PipelineConfiguration? = nil, heartbeat: Duration = .milliseconds(200)) throws -> ProcessingUnit {
         var configuration = UnitConfiguration(pipeline: pipeline ?? self.pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/spool")
-        configuration.heartbeatInterval = .milliseconds(200)
-        configuration.memberTimeout = .seconds(2)
+        configuration.heartbeatInterval = heartbeat
+        configuration.memberTimeout = heartbeat * 10
         return try ProcessingUnit(configuration: configuration, logger: Self.logger)
     }
 }
