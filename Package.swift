@@ -84,7 +84,12 @@ let package = Package(
         ),
         .target(
             name: "PumphouseLoad",
-            dependencies: ["PumphouseContracts", "PumphouseUnit"]
+            dependencies: [
+                "PumphouseContracts",
+                "PumphouseUnit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "PumphouseObservability",
@@ -119,6 +124,7 @@ let package = Package(
                 "PumphouseObservability",
                 "PumphouseLoad",
                 "PumphouseReplay",
+                "PumphouseUnit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

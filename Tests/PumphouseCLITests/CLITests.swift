@@ -57,6 +57,25 @@ struct CLITests {
         #expect(!typo.errors.contains("secret-pw"))
     }
 
+    @Test("pumphouse unit refuses bad flags and a pipeline without its cache, naming the fix, before starting anything")
+    func unitUsage() throws {
+        let config = "\(CLI.repository)/deploy/local/pipeline.yaml"
+        let timeout = try CLI.run(["unit", "--config", config, "--id", "u1", "--heartbeat-ms", "500", "--member-timeout-ms", "400"])
+        #expect(timeout.status == 2)
+        #expect(timeout.errors.contains("--member-timeout-ms (400) must exceed --heartbeat-ms (500)"))
+        let rate = try CLI.run(["unit", "--config", config, "--id", "u1", "--rate=-5"])
+        #expect(rate.status == 2)
+        #expect(rate.errors.contains("--rate must be 0 or more"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "kafka: { brokers: x:1 }\npostgres: { url: \"postgresql://u:p@h/d\" }\nschemas: \(CLI.repository)/Schemas\ncaches: {}\n"
+            .write(toFile: "\(directory)/p.yaml", atomically: true, encoding: .utf8)
+        let noCache = try CLI.run(["unit", "--config", "\(directory)/p.yaml", "--id", "u1"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
+        #expect(noCache.status == 2)
+        #expect(noCache.errors.contains("declares no bench.Account cache"), "\(noCache.errors)")
+    }
+
     @Test("migrate and topics create work against the local stack, twice")
     func operatorCommands() throws {
         let environment = ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL]

@@ -170,6 +170,39 @@ struct ProcessingUnitTests {
         }
     }
 
+    @Test("a unit process killed with -9 says nothing; its peers drop it after the member timeout, and its changes stay")
+    func crashedMember() async throws {
+        let fixture = try await UnitFixture(partitions: 2)
+        try await fixture.prepare()
+        let peer = try fixture.unit("peer")
+        let accounts = try peer.cache(BenchAccount.self)
+        let crashing = "\(fixture.name)-crashing"
+        try await running([peer]) {
+            let process = try PumphouseProcess.start([
+                "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", crashing, "--address", "127.0.0.1:9999",
+                "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "200", "--member-timeout-ms", "2000",
+                "--rate", "100", "--keys", "20",
+            ])
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let joined = try await waitFor("the unit process in the peer's member list, and its changes replicated", timeout: .seconds(60)) { () -> MemberList? in
+                try await Task.sleep(for: .milliseconds(50))
+                guard let list = peer.members(of: BenchAccount.contract), list.members[crashing]?.address == "127.0.0.1:9999", accounts.count > 0 else { return nil }
+                return list
+            }
+            #expect(joined.members.count == 2)
+            kill(process.processIdentifier, SIGKILL)
+            let dropped = try await waitFor("the killed unit to drop out after the 2 s member timeout", timeout: .seconds(20)) { () -> MemberList? in
+                try await Task.sleep(for: .milliseconds(50))
+                guard let list = peer.members(of: BenchAccount.contract), list.members[crashing] == nil else { return nil }
+                return list
+            }
+            #expect(dropped.members.keys.sorted() == [peer.id])
+            #expect(dropped.version > joined.version)
+            // What it published before the kill is still there for everyone.
+            #expect(accounts.count > 0)
+        }
+    }
+
     @Test("the inventory case: 500 in stock, one unit sells 10 while another sells 5: 485 on every replica and in PostgreSQL")
     func inventory() async throws {
         let fixture = try await UnitFixture(partitions: 1)
