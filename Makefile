@@ -48,13 +48,15 @@ demo: stack-up
 	@exit 2
 
 # Benchmarks that exist so far: the contract codec, cache get and change on one unit,
-# and the writer against the machine's raw PostgreSQL limit. The rest (pump vs raw
-# produce, replication lag, rebuild) arrive with the benchmarks issue.
+# replication lag of three unit processes against the broker's own latency, and the
+# writer against the machine's raw PostgreSQL limit. The rest (pump vs raw produce,
+# rebuild) arrive with the benchmarks issue.
 bench: stack-up
 	swift package --disable-sandbox benchmark --target ContractCodecBenchmarks
 	swift build -c release --product pumphouse
 	$(WITH_STACK) .build/release/pumphouse topics create --config deploy/local/pipeline.yaml
 	$(WITH_STACK) swift package --disable-sandbox benchmark --target UnitBenchmarks
+	$(WITH_STACK) Benchmarks/units/replication 10000 20
 	$(WITH_STACK) Benchmarks/writer/run
 
 clean:

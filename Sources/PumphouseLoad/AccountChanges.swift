@@ -36,7 +36,8 @@ public struct AccountChanges: Service {
                 owed += perTick
                 while owed >= 1 {
                     owed -= 1
-                    let key = "acc-\(Int.random(in: 0..<keys, using: &random))"
+                    // Keys of its own: concurrent adds of one key by two units would collide.
+                    let key = "\(unit.id)-\(Int.random(in: 0..<keys, using: &random))"
                     do {
                         if accounts[key] == nil {
                             try accounts.put(BenchAccount(id: key, balance: 0))
