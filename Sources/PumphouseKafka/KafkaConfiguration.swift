@@ -85,10 +85,6 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var maxPollInterval: Duration = .seconds(30)
     /// `partition.assignment.strategy`, e.g. `range,roundrobin` or `cooperative-sticky`.
     public var assignmentStrategy: String = "range,roundrobin"
-    /// Longest the broker may hold a fetch while it has nothing new (`fetch.wait.max.ms`).
-    /// Kafka answers as soon as data arrives; a broker that waits the whole time instead
-    /// adds up to this much latency to every message.
-    public var fetchMaxWait: Duration = .milliseconds(500)
 
     public init(connection: KafkaConnectionConfiguration, groupID: String? = nil) {
         self.connection = connection
@@ -108,7 +104,6 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         p["heartbeat.interval.ms"] = String(max(100, sessionTimeout.milliseconds / 3))
         p["max.poll.interval.ms"] = String(maxPollInterval.milliseconds)
         p["partition.assignment.strategy"] = assignmentStrategy
-        p["fetch.wait.max.ms"] = String(fetchMaxWait.milliseconds)
         return p.merging(connection.properties) { _, override in override }
     }
 }

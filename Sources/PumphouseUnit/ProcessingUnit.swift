@@ -147,7 +147,6 @@ public final class ProcessingUnit: Service {
 
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.pipeline.kafka)
         consumerConfiguration.connection.clientID = "pumphouse-unit-\(id)"
-        consumerConfiguration.fetchMaxWait = configuration.replicationFetchWait
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         try await consumer.assign(assignments)
         logger.info("unit \(id) replicating \(caches.keys.sorted().joined(separator: ", "))")

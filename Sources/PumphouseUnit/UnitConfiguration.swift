@@ -17,10 +17,6 @@ public struct UnitConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(1)
     /// A member not heard from for this long drops out of the member lists.
     public var memberTimeout: Duration = .seconds(5)
-    /// Longest a replication fetch may wait at the broker with nothing new. Kafka answers
-    /// a waiting fetch as soon as a change arrives; brokers that hold it for the whole
-    /// wait (the local Tansu broker does) add up to this much replication lag.
-    public var replicationFetchWait: Duration = .milliseconds(5)
     /// Validate each change against its schema before accepting it (about 2 µs); off,
     /// a bad change is found only by the writers, which dead-letter it.
     public var validatesChanges = true

@@ -70,4 +70,58 @@ struct BrokerOutageTests {
         }
         try await fixture.awaitWritten(expected, timeout: .seconds(90))
     }
+
+    @Test("a unit process killed (SIGKILL) while the broker is away resends its spool on restart: every change it made arrives once")
+    func killedWhileBrokerAway() async throws {
+        let fixture = try await UnitFixture(partitions: 2)
+        try await fixture.prepare()
+        let peer = try fixture.unit("peer", heartbeat: .seconds(1))
+        let accounts = try peer.cache(BenchAccount.self)
+        let id = "\(fixture.name)-killed"
+        let arguments = [
+            "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", id, "--spool-directory", "\(fixture.directory)/spool",
+        ]
+        try await running([peer]) {
+            let first = try PumphouseProcess.start(arguments + ["--rate", "200", "--keys", "25"])
+            defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+            _ = try await waitFor("the unit process's changes on the peer", timeout: .seconds(60)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(50))
+                return accounts.count > 0 ? true : nil
+            }
+            try Self.stack("broker-stop")
+            // Three seconds of changes with nowhere to go but the spool, then the kill.
+            try await Task.sleep(for: .seconds(3))
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            try Self.stack("broker-start")
+            let log = "\(fixture.directory)/restarted.log"
+            let second = try PumphouseProcess.start(arguments, log: log)
+            defer { kill(second.processIdentifier, SIGTERM) }
+            // Its first run numbered changes from 2^20 on, with no gap; the last it spooled
+            // is in the restart's log line.
+            let last = try await waitFor("the restarted unit to resend its spool", timeout: .seconds(60)) { () -> Int64? in
+                try await Task.sleep(for: .milliseconds(50))
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                guard let line = text.split(separator: "\n").first(where: { $0.contains("left in the spool by the previous run") }),
+                      let range = line.range(of: " to ") else { return nil }
+                return Int64(line[range.upperBound...].prefix { $0.isNumber })
+            }
+            let made = last - (1 << 20) + 1
+            #expect(made > 300, "three seconds at 200 changes/s should have left hundreds in the spool")
+            // Each change opened an account (balance 0) or added 1 to one: on the peer,
+            // accounts plus the sum of balances counts the changes applied, each once.
+            var applied: Int64 = 0
+            do {
+                _ = try await waitFor("all \(made) changes on the peer, each once", timeout: .seconds(90)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(100))
+                    applied = Int64(accounts.count) + accounts.values.reduce(0) { $0 + $1.balance }
+                    return applied == made ? true : nil
+                }
+            } catch {
+                Issue.record("the peer applied \(applied) changes of the killed unit, not \(made)")
+                throw error
+            }
+        }
+        try await fixture.awaitWritten(Dictionary(uniqueKeysWithValues: accounts.values.map { ($0.id, $0.balance) }), timeout: .seconds(90))
+    }
 }
