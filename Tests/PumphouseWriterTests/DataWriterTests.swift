@@ -347,11 +347,13 @@ struct DataWriterTests {
         work.raw(Array("not json".utf8))
         try await fixture.publish(work.messages)
 
-        let port = Int.random(in: 20_000...40_000)
+        // Below Linux's ephemeral range (32768 and up), where an outgoing connection may hold it.
+        let port = Int.random(in: 20_000...32_000)
         let path = "\(fixture.directory)/pipeline-http.yaml"
         try WriterFixture.pipeline(name: fixture.name, topic: fixture.topic, table: fixture.table, partitions: 1, batch: 100, httpPort: port)
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let process = try PumphouseProcess.start(["writer", "--config", path, "--writer", fixture.name])
+        let log = "\(fixture.directory)/writer-http.log"
+        let process = try PumphouseProcess.start(["writer", "--config", path, "--writer", fixture.name], log: log)
         defer { if process.isRunning { process.terminate() } }
         @Sendable func get(_ endpoint: String) async -> (Int, String)? {
             guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(endpoint)")!) else { return nil }
@@ -359,6 +361,10 @@ struct DataWriterTests {
         }
         let health = try await waitFor("/healthz", timeout: .seconds(30)) { () -> (Int, String)? in
             try await Task.sleep(for: .milliseconds(100))
+            guard process.isRunning else {
+                Issue.record("the writer exited \(process.terminationStatus): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+                throw CancellationError()
+            }
             return await get("/healthz")
         }
         #expect(health.0 == 200)
