@@ -68,19 +68,9 @@ struct UnitCommand: AsyncParsableCommand {
         } catch {
             throw UsageError("\(error)")
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: unit, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-        ]
-        if rate > 0 {
-            services.append(.init(service: AccountChanges(unit: unit, accounts: accounts, perSecond: rate, keys: keys, logger: logger)))
+        let changes: [any Service] = rate > 0 ? [AccountChanges(unit: unit, accounts: accounts, perSecond: rate, keys: keys, logger: logger)] : []
+        try await runUntilSignalled(unit, alongside: changes, httpPort: httpPort, logger: logger) {
+            unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the cache from its topic")
         }
-        if let httpPort {
-            services.append(.init(service: ServiceEndpoints.service(port: httpPort, logger: logger) {
-                unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the cache from its topic")
-            }))
-            logger.info("serving /metrics, /healthz and /readyz on port \(httpPort)")
-        }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
     }
 }

@@ -4,7 +4,6 @@ import PumphouseKafka
 import PumphouseObservability
 import PumphousePostgres
 import PumphouseWriter
-import ServiceLifecycle
 
 struct WriterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,18 +28,10 @@ struct WriterCommand: AsyncParsableCommand {
         } catch {
             throw UsageError("\(error)")
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-        ]
-        if let port = configuration.writer(named: writer)?.httpPort {
-            services.append(.init(service: ServiceEndpoints.service(port: port, logger: logger) {
-                let state = service.readiness
-                return Readiness(isReady: state.isReady, reason: state.reason)
-            }))
-            logger.info("serving /metrics, /healthz and /readyz on port \(port)")
+        try await runUntilSignalled(service, httpPort: configuration.writer(named: writer)?.httpPort, logger: logger) {
+            let state = service.readiness
+            return Readiness(isReady: state.isReady, reason: state.reason)
         }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
         let statistics = service.statistics
         logger.info("writer \(writer) stopped: \(statistics.consumed) consumed, \(statistics.applied) applied, \(statistics.deadLettered) dead-lettered, \(statistics.duplicates) duplicates")
     }

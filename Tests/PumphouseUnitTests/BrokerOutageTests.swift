@@ -29,16 +29,8 @@ struct BrokerOutageTests {
             func load(_ count: Int) throws {
                 for _ in 0..<count {
                     step += 1
-                    let key = "acc-\(step % 40)"
                     // Each key is changed by one unit, so no change waits on replication.
-                    let cache = caches[(step % 40) % 3]
-                    if expected[key] == nil {
-                        try cache.put(BenchAccount(id: key, balance: 0))
-                        expected[key] = 0
-                    } else {
-                        try cache.increment(key, "balance", by: 1)
-                        expected[key]! += 1
-                    }
+                    try caches[(step % 40) % 3].openOrIncrement("acc-\(step % 40)", opening: 0, expected: &expected)
                 }
             }
             try load(300)

@@ -93,6 +93,20 @@ struct UnitFixture {
     }
 }
 
+extension ReplicatedCache<BenchAccount> {
+    /// Opens `key` at `opening` the first time, adds 1 after that, and keeps `expected`
+    /// (id to balance) in step, independently of what the cache reports.
+    func openOrIncrement(_ key: String, opening: Int64, expected: inout [String: Int64]) throws {
+        if expected[key] == nil {
+            try put(BenchAccount(id: key, balance: opening))
+            expected[key] = opening
+        } else {
+            try increment(key, "balance", by: 1)
+            expected[key]! += 1
+        }
+    }
+}
+
 /// Runs units as services for the length of `body`, then shuts them down gracefully.
 func running<T>(_ units: [ProcessingUnit], _ body: () async throws -> T) async throws -> T {
     let group = ServiceGroup(configuration: .init(services: units.map { .init(service: $0) }, logger: UnitFixture.logger))
@@ -238,14 +252,7 @@ struct ProcessingUnitTests {
         let cache = try stranded.cache(BenchAccount.self)
         var expected: [String: Int64] = [:]
         for index in 0..<200 {
-            let key = "acc-\(index % 50)"
-            if expected[key] == nil {
-                try cache.put(BenchAccount(id: key, balance: 100))
-                expected[key] = 100
-            } else {
-                try cache.increment(key, "balance", by: 1)
-                expected[key]! += 1
-            }
+            try cache.openOrIncrement("acc-\(index % 50)", opening: 100, expected: &expected)
         }
         // Reads and writes were served from memory, without the broker.
         #expect(cache.count == 50)
