@@ -113,6 +113,18 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        .target(
+            name: "PumphouseReader",
+            dependencies: [
+                "PumphousePipeline",
+                "PumphouseContracts",
+                "PumphouseKafka",
+                "PumphousePostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .executableTarget(
             name: "PumphouseCLI",
             dependencies: [
@@ -124,6 +136,7 @@ let package = Package(
                 "PumphouseObservability",
                 "PumphouseLoad",
                 "PumphouseReplay",
+                "PumphouseReader",
                 "PumphouseUnit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseUnitTests",
-            dependencies: ["PumphouseUnit", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
+            dependencies: ["PumphouseUnit", "PumphouseReader", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphouseCLITests",

@@ -112,8 +112,10 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
 public struct KafkaAdminConfiguration: Sendable, Hashable {
     public var connection: KafkaConnectionConfiguration
     /// Upper bound for each admin request and metadata query; an unreachable cluster
-    /// surfaces as a `timedOut` error after this long, never as a hang.
-    public var requestTimeout: Duration = .seconds(10)
+    /// surfaces as a `timedOut` error after this long, never as a hang. Kafka's own
+    /// default (`request.timeout.ms`): a busy controller can take seconds to create
+    /// topics.
+    public var requestTimeout: Duration = .seconds(30)
 
     public init(connection: KafkaConnectionConfiguration) {
         self.connection = connection

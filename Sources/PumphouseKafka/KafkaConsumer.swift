@@ -77,6 +77,21 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Adds partitions to the current manual assignment, leaving the others where they
+    /// are: a processing unit starts its caches' partitions once their load has said
+    /// where to start, without losing its place on the topics it already reads.
+    public func addAssignment(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+        try await onThread("add assignment \(offsets)") { handle, operation throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(offsets)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let error = rd_kafka_incremental_assign(handle, list) {
+                let code = rd_kafka_error_code(error)
+                rd_kafka_error_destroy(error)
+                throw KafkaError(code, operation: operation)
+            }
+        }
+    }
+
     /// The partitions currently assigned.
     public func assignment() async throws -> [KafkaTopicPartition] {
         try await onThread("read assignment") { handle, operation throws(KafkaError) in

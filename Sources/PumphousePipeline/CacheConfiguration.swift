@@ -12,6 +12,19 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// nil when the file says `mapping: custom`: a `ContractMapper` registered by the
     /// program hosting the writer writes this cache.
     public var mapping: TableMapping?
+    /// Where data readers stream this cache's rows back to units (the reverse pump).
+    public var reverseTopic: String
+    public var load: LoadSource
+
+    /// Where a unit that finds no loaded peer rebuilds this cache from.
+    public enum LoadSource: String, Sendable, Hashable, CaseIterable {
+        /// The database, through a data reader, then the topic from the writer's offsets:
+        /// right whatever the topic's retention.
+        case reversePump = "reverse_pump"
+        /// The whole topic from its beginning: only right while the topic keeps every
+        /// change ever made (no retention, no compaction).
+        case topic
+    }
 
     static func parse(_ member: JSONObject.Member, parent: ConfigurationReader, registry: ContractRegistry) throws(ConfigurationError) -> CacheConfiguration {
         let setting = parent.setting(member.name)
@@ -24,7 +37,7 @@ public struct CacheConfiguration: Sendable, Hashable {
         guard let schemas = registry.contracts[name] else {
             throw ConfigurationError(file: parent.file, setting: setting, message: "no contract \(name) in the schema directory; add Schemas/\(name)/ or fix the name")
         }
-        var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping"])
+        var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping", "reverse_topic", "load"])
         let topic = try reader.string("topic") ?? schemas.definition.topic
         let partitions = try reader.integer("partitions", in: 1...10_000) ?? 1
         let replication = try reader.integer("replication_factor", in: -1...100) ?? -1
@@ -48,8 +61,25 @@ public struct CacheConfiguration: Sendable, Hashable {
         } else {
             throw reader.fail("mapping", "is required: the table this cache is written to and how fields map to columns, or `custom` for a Swift ContractMapper")
         }
+        let reverseTopic = try reader.string("reverse_topic") ?? "\(topic).reverse"
+        guard reverseTopic != topic else { throw reader.fail("reverse_topic", "must differ from the cache's topic") }
+        // A custom mapping cannot be read back, so its cache loads from its topic unless
+        // the file says otherwise (and then it is refused below).
+        var load = mapping == nil ? LoadSource.topic : .reversePump
+        if let word = try reader.string("load") {
+            guard let parsed = LoadSource(rawValue: word) else {
+                throw reader.fail("load", "must be \(LoadSource.allCases.map(\.rawValue).joined(separator: " or ")), not \"\(word)\"")
+            }
+            load = parsed
+        }
+        if load == .reversePump && mapping == nil {
+            throw reader.fail("load", "reverse_pump needs a table mapping (a data reader cannot read a `custom` mapping); set `load: topic` if the topic keeps every change")
+        }
         try reader.finish()
-        return CacheConfiguration(contract: name, topic: topic, partitions: partitions, replicationFactor: replication, topicConfigs: topicConfigs, mapping: mapping)
+        return CacheConfiguration(
+            contract: name, topic: topic, partitions: partitions, replicationFactor: replication, topicConfigs: topicConfigs,
+            mapping: mapping, reverseTopic: reverseTopic, load: load
+        )
     }
 }
 

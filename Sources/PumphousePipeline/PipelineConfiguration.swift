@@ -15,6 +15,7 @@ public struct PipelineConfiguration: Sendable {
     public var migrationsDirectory: String
     public var caches: [CacheConfiguration]
     public var writers: [WriterConfiguration]
+    public var reader = ReaderConfiguration()
     /// Where processing units announce join, heartbeat and leave, for every named cache
     /// (the message key is the cache). One per pipeline, so separate pipelines sharing a
     /// cluster do not see each other's units.
@@ -26,6 +27,11 @@ public struct PipelineConfiguration: Sendable {
 
     public func writer(named name: String) -> WriterConfiguration? {
         writers.first { $0.name == name }
+    }
+
+    /// The writer of a cache: at most one, so its stored offsets say how far the table is.
+    public func writer(of cache: ContractName) -> WriterConfiguration? {
+        writers.first { $0.caches.contains(cache) }
     }
 
     /// Environment variables that override the file, so one file serves every
@@ -53,7 +59,7 @@ public struct PipelineConfiguration: Sendable {
     }
 
     static func parse(_ root: JSONValue, file: String, baseDirectory: String, environment: [String: String]) throws(ConfigurationError) -> PipelineConfiguration {
-        var reader = try ConfigurationReader(file: file, path: "", value: root, keys: ["kafka", "postgres", "schemas", "migrations", "member_topic", "caches", "writers"])
+        var reader = try ConfigurationReader(file: file, path: "", value: root, keys: ["kafka", "postgres", "schemas", "migrations", "member_topic", "caches", "writers", "reader"])
         func directory(_ key: String, default name: String) throws(ConfigurationError) -> String {
             let given = try reader.string(key) ?? name
             return given.hasPrefix("/") ? given : URL(fileURLWithPath: "\(baseDirectory)/\(given)").standardizedFileURL.path
@@ -119,9 +125,19 @@ public struct PipelineConfiguration: Sendable {
         var writers: [WriterConfiguration] = []
         if let writersReader = try reader.mapping("writers") {
             for member in writersReader.object {
-                writers.append(try WriterConfiguration.parse(member, parent: writersReader, caches: caches))
+                let writer = try WriterConfiguration.parse(member, parent: writersReader, caches: caches)
+                for cache in writer.caches {
+                    if let other = writers.first(where: { $0.caches.contains(cache) }) {
+                        throw ConfigurationError(
+                            file: file, setting: writersReader.setting(member.name),
+                            message: "\(cache) is already written by writer \(other.name); a cache has one writer (scale it with more instances of that writer)"
+                        )
+                    }
+                }
+                writers.append(writer)
             }
         }
+        let readerConfiguration = try ReaderConfiguration.parse(try reader.mapping("reader", keys: ReaderConfiguration.keys))
         try reader.finish()
 
         var configuration = PipelineConfiguration(
@@ -129,6 +145,7 @@ public struct PipelineConfiguration: Sendable {
             caches: caches, writers: writers
         )
         if let memberTopic { configuration.memberTopic = memberTopic }
+        configuration.reader = readerConfiguration
         return configuration
     }
 }

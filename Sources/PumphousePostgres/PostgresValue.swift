@@ -103,3 +103,11 @@ public struct PostgresBytes: PostgresEncodable, PostgresDecodable, Hashable {
         }
     }
 }
+
+/// A text array, in PostgreSQL's array literal form (`{"a","b"}`): bind it as
+/// `$1::text[]`, or cast to the array of another type.
+extension Array: PostgresEncodable where Element == String {
+    public var postgresText: String? {
+        "{" + map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+    }
+}

@@ -5,9 +5,9 @@ import PumphousePipeline
 import PumphousePostgres
 import PumphouseWriter
 
-/// Folds a cache's whole topic into the state it describes, one change at a time, with
-/// the writer's rules (duplicates by origin and sequence collapse, updates of missing
-/// rows and bad input change nothing), and compares that state with the database.
+/// Folds a cache's topic into the state it describes, one change at a time, with the
+/// writer's rules (duplicates by origin and sequence collapse, updates of missing rows
+/// and bad input change nothing), and compares that state with the database.
 public struct TopicReplay: Sendable {
     public struct State: Sendable {
         /// Entity key to full state.
@@ -16,6 +16,52 @@ public struct TopicReplay: Sendable {
         public var duplicates = 0
         /// Messages a writer would dead-letter (undecodable, invalid, update of a missing row).
         public var rejected = 0
+        /// Where each partition was read from, once resolved: a timestamp or `earliest`
+        /// only becomes an offset at the broker, and an operator needs to know which.
+        public var startOffsets: [Int32: KafkaOffset] = [:]
+
+        /// One JSON object per entity and line, `{"key":…,"state":{…}}`, keys and field
+        /// names in UTF-8 byte order: the same state always gives the same bytes, whatever
+        /// order the contracts carried the fields in, so two replays can be compared with
+        /// `diff` and sorted alike by `LC_ALL=C sort`.
+        public func jsonLines() throws(JSONError) -> [UInt8] {
+            func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+            var writer = JSONWriter(reservingCapacity: entities.count * 128)
+            for (key, row) in entities.sorted(by: { precedes($0.key, $1.key) }) {
+                let fields = JSONObject(row.members.sorted { precedes($0.name, $1.name) })
+                try writer.write(["key": .string(key), "state": .object(fields)] as JSONObject)
+                writer.bytes.append(UInt8(ascii: "\n"))
+            }
+            return writer.bytes
+        }
+    }
+
+    /// Where in the topic the fold begins.
+    ///
+    /// Only `earliest` gives the whole state: from anywhere later the fold lacks the
+    /// history before it, so entities added earlier are missing and their updates count
+    /// as rejected. Such a state shows what changed, and cannot be compared with a table.
+    public enum Start: Sendable, Hashable {
+        /// Every partition from its first message.
+        case earliest
+        /// Listed partitions from these offsets (the next message to read); the others
+        /// from their first message.
+        case offsets([Int32: Int64])
+        /// Every partition from its first message at or after this time (milliseconds
+        /// since the Unix epoch), as the broker resolves it through ListOffsets.
+        case timestamp(milliseconds: Int64)
+    }
+
+    /// The start names partitions the topic does not have: the caller asked for something
+    /// that cannot be read, which no retry or timeout will change.
+    public struct UnknownPartitions: Error, Sendable, CustomStringConvertible {
+        public let topic: String
+        public let unknown: [Int32]
+        public let existing: [Int32]
+        public var description: String {
+            let have = existing.isEmpty ? "none" : (existing == Array(0..<Int32(existing.count)) ? "0-\(existing.count - 1)" : existing.map(String.init).joined(separator: ","))
+            return "topic \(topic) has no partition \(unknown.map(String.init).joined(separator: ", ")) (its partitions: \(have))"
+        }
     }
 
     public struct Difference: Sendable, Hashable, CustomStringConvertible {
@@ -43,21 +89,32 @@ public struct TopicReplay: Sendable {
         self.logger = logger
     }
 
-    /// Reads every partition from the beginning to its end (partition EOF, not
-    /// ListOffsets, which some brokers answer wrongly), bounded by `timeout`.
-    public func fold(timeout: Duration = .seconds(300)) async throws -> State {
-        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: configuration.kafka), logger: logger)
-        let partitions = try await admin.describeTopic(cache.topic).partitions.map(\.id)
-        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: configuration.kafka), logger: logger)
-        try await consumer.assign(partitions.map { KafkaTopicPartitionOffset(topic: cache.topic, partition: $0, offset: .beginning) })
-        var state = State()
-        var sequences: [Int32: [String: Int64]] = [:]
-        var ended = Set<Int32>()
+    /// Reads every partition from `start` to its end (partition EOF, not ListOffsets,
+    /// which some brokers answer wrongly), the whole of it bounded by `timeout`.
+    public func fold(from start: Start = .earliest, timeout: Duration = .seconds(300)) async throws -> State {
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ended.count < partitions.count {
+        var state = State()
+        state.startOffsets = try await startOffsets(start, until: deadline)
+        // A partition with nothing at or after the start is done before it begins: reading
+        // it from `end` would only ask the broker for an offset it may answer wrongly.
+        var ended = Set(state.startOffsets.filter { $0.value == .end }.keys)
+        let assigned = state.startOffsets.filter { $0.value != .end }.sorted { $0.key < $1.key }
+        guard !assigned.isEmpty else { return state }
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka)
+        // An offset outside the log must fail the replay: librdkafka would otherwise reset
+        // it to the beginning and fold changes the caller asked to leave out.
+        consumerConfiguration.autoOffsetReset = "error"
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        try await consumer.assign(assigned.map { KafkaTopicPartitionOffset(topic: cache.topic, partition: $0.key, offset: $0.value) })
+        var sequences: [Int32: [String: Int64]] = [:]
+        while ended.count < state.startOffsets.count {
             guard ContinuousClock.now < deadline else {
                 try await consumer.close()
-                throw KafkaError(code: .timedOut, message: "\(partitions.count - ended.count) partition(s) of \(cache.topic) not read to the end within \(timeout)", operation: "replay")
+                let unread = assigned.filter { !ended.contains($0.key) }.map { "\($0.key) (from \($0.value))" }
+                // Some brokers (the local Tansu) never answer a fetch past a partition's end,
+                // where Kafka answers out of range; such a start ends here, not above.
+                let hint = assigned.contains { !ended.contains($0.key) && !$0.value.isLogical } ? "; if a start offset lies past its partition's end, start lower" : ""
+                throw KafkaError(code: .timedOut, message: "partition(s) \(unread.joined(separator: ", ")) of \(cache.topic) not read to the end within \(timeout)\(hint)", operation: "replay")
             }
             for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(200)) {
                 switch event {
@@ -65,6 +122,9 @@ public struct TopicReplay: Sendable {
                     for message in messages { apply(message, to: &state, sequences: &sequences[message.partition, default: [:]]) }
                 case .partitionEOF(let partition, _):
                     ended.insert(partition.partition)
+                case .error(let error) where error.code.name == "_AUTO_OFFSET_RESET":
+                    try await consumer.close()
+                    throw KafkaError(code: error.code, message: "\(error.message); the start offset is outside the partition's log (past its end, or already deleted by retention)", operation: "replay \(cache.topic)")
                 default:
                     break
                 }
@@ -72,6 +132,33 @@ public struct TopicReplay: Sendable {
         }
         try await consumer.close()
         return state
+    }
+
+    /// Resolves `start` to one offset per partition of the topic, checking what the
+    /// caller named against what the topic has.
+    func startOffsets(_ start: Start, until deadline: ContinuousClock.Instant) async throws -> [Int32: KafkaOffset] {
+        var adminConfiguration = KafkaAdminConfiguration(connection: configuration.kafka)
+        adminConfiguration.requestTimeout = min(adminConfiguration.requestTimeout, deadline - .now)
+        let admin = try KafkaAdmin(configuration: adminConfiguration, logger: logger)
+        let partitions = try await admin.describeTopic(cache.topic).partitions.map(\.id)
+        let earliest = Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) })
+        switch start {
+        case .earliest:
+            return earliest
+        case .offsets(let offsets):
+            let unknown = offsets.keys.filter { !partitions.contains($0) }.sorted()
+            guard unknown.isEmpty else { throw UnknownPartitions(topic: cache.topic, unknown: unknown, existing: partitions.sorted()) }
+            return earliest.merging(offsets.mapValues { KafkaOffset($0) }) { _, listed in listed }
+        case .timestamp(let milliseconds):
+            let found = try await KafkaConsumer.offsets(
+                forTimestamp: milliseconds,
+                in: partitions.map { KafkaTopicPartition(topic: cache.topic, partition: $0) },
+                configuration: KafkaConsumerConfiguration(connection: configuration.kafka),
+                timeout: max(.milliseconds(1), deadline - .now),
+                logger: logger
+            )
+            return Dictionary(uniqueKeysWithValues: found.map { ($0.partition, $0.offset) })
+        }
     }
 
     func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [String: Int64]) {

@@ -1,6 +1,7 @@
 import PumphouseContracts
 
-/// Why a cache refused a change. The cache's memory is unchanged whenever one is thrown.
+/// Why a cache refused a change or an archive read. The cache's memory is unchanged
+/// whenever one is thrown.
 public enum CacheError: Error, Sendable, CustomStringConvertible {
     /// An update or increment of a key that has no entity.
     case missing(cache: ContractName, key: String)
@@ -10,6 +11,10 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
     case backPressure(cache: ContractName, reason: String)
     /// The unit is stopping or stopped.
     case closed(cache: ContractName)
+    /// No data reader answered an archive read in time.
+    case archiveTimeout(cache: ContractName, key: String, after: Duration)
+    /// The archive read was answered with an error, or cannot be made for this cache.
+    case archiveFailed(cache: ContractName, key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +26,10 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
             "change to \(cache) refused to keep memory and disk bounded: \(reason); retry later, or raise spoolMaxPendingBytes"
         case .closed(let cache):
             "change to \(cache) refused: the processing unit is shutting down"
+        case .archiveTimeout(let cache, let key, let after):
+            "archive read of \(cache) \"\(key)\" timed out after \(after): no data reader answered; is `pumphouse reader` running?"
+        case .archiveFailed(let cache, let key, let reason):
+            "archive read of \(cache) \"\(key)\" failed: \(reason)"
         }
     }
 }

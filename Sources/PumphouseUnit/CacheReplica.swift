@@ -62,6 +62,33 @@ struct CacheReplica: Sendable {
 
     func version(_ key: String) -> Int64 { entries[key]?.version ?? 0 }
 
+    /// Sets an entity's committed state from a load (a row the database held): the base
+    /// the topic is applied on from the load's offsets. Version 0 on every replica that
+    /// loaded the same answer.
+    mutating func loadBase(key: String, state: JSONObject) {
+        var entry = entries[key] ?? Entry()
+        entry.committed = state
+        setVisible(&entry, state)
+        entries[key] = entry
+    }
+
+    /// Starts the duplicate rule where the writer stands: changes at or below these
+    /// sequences are already in the loaded rows.
+    mutating func seed(sequences: [Int32: [String: Int64]]) {
+        for (partition, origins) in sequences {
+            for (origin, sequence) in origins where sequence > self.sequences[partition]?[origin] ?? -1 {
+                self.sequences[partition, default: [:]][origin] = sequence
+            }
+        }
+    }
+
+    /// Forgets everything: a load that failed half-way starts again from nothing.
+    mutating func reset() {
+        entries = [:]
+        count = 0
+        sequences = [:]
+    }
+
     /// Applies this unit's own change at once; returns whether it was an update of a
     /// missing entity (which changes nothing and is not kept as pending).
     @discardableResult

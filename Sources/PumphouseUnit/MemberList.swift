@@ -11,6 +11,10 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
         public var address: String
         /// Milliseconds since the epoch when the unit joined.
         public var since: Int64
+        /// Whether it has loaded its caches and serves.
+        public var loaded = false
+        /// The reverse-pump answer it loaded this cache from, if any.
+        public var snapshot: CacheSnapshot?
     }
 
     public let cache: String
@@ -34,7 +38,10 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
             guard members.removeValue(forKey: announcement.member) != nil else { return false }
         case .join, .heartbeat:
             lastHeard[announcement.member] = now
-            let member = Member(id: announcement.member, address: announcement.address, since: announcement.since)
+            let member = Member(
+                id: announcement.member, address: announcement.address, since: announcement.since,
+                loaded: announcement.loaded, snapshot: announcement.snapshot
+            )
             guard members[announcement.member] != member else { return false }
             members[announcement.member] = member
         }
@@ -60,7 +67,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// `Members {size:2, ver:3} [` then one `Member address - id` line each, `this` marking this unit.
     public var description: String {
         let lines = members.values.sorted { ($0.since, $0.id) < ($1.since, $1.id) }.map { member in
-            "\tMember \(member.address) - \(member.id)\(member.id == this ? " this" : "")"
+            "\tMember \(member.address) - \(member.id)\(member.id == this ? " this" : "")\(member.loaded ? "" : " loading")"
         }
         return "Members {size:\(members.count), ver:\(version)} [\n\(lines.joined(separator: "\n"))\n]"
     }

@@ -18,10 +18,12 @@ public final class ProcessingUnit: Service {
     private let configuration: UnitConfiguration
     private let registry: ContractRegistry
     private let pump: DataPump
-    /// Announcements go through a producer of their own: they are ephemeral (a lost or
-    /// repeated heartbeat is harmless), so they need no idempotence, and trouble on the
-    /// shared member topic must never hold up the cache changes behind it.
-    private let announcer: KafkaProducer
+    /// Announcements and read requests go through a producer of their own: they are
+    /// ephemeral (a lost or repeated heartbeat is harmless, a lost request times out and
+    /// is asked again), so they need no idempotence, and trouble on these topics must
+    /// never hold up the cache changes behind them.
+    private let control: KafkaProducer
+    private let archive: ArchiveReads
     private let logger: Logger
     private let since: Int64
     private let state = Mutex(State())
@@ -34,6 +36,8 @@ public final class ProcessingUnit: Service {
         var members: [String: MemberList] = [:]
         /// Cache partitions not yet read to their end once.
         var loading: Set<KafkaTopicPartition>?
+        /// The reverse-pump answer each cache was loaded from, by contract name.
+        var snapshots: [String: CacheSnapshot] = [:]
         var loadWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -54,12 +58,13 @@ public final class ProcessingUnit: Service {
             logger: logger
         )
         self.pump = try DataPump(origin: configuration.unitID, spool: spool, kafka: configuration.pipeline.kafka, logger: logger, metrics: UnitMetrics(unit: configuration.unitID))
-        var announcer = KafkaProducerConfiguration(connection: configuration.pipeline.kafka)
-        announcer.idempotent = false
-        announcer.messageTimeout = configuration.memberTimeout
-        announcer.linger = .zero
+        var control = KafkaProducerConfiguration(connection: configuration.pipeline.kafka)
+        control.idempotent = false
+        control.messageTimeout = configuration.memberTimeout
+        control.linger = .zero
         // A lost announcement is repaired by the next heartbeat; not worth a log line.
-        self.announcer = try KafkaProducer(configuration: announcer, logger: logger) { _ in }
+        self.control = try KafkaProducer(configuration: control, logger: logger) { _ in }
+        self.archive = ArchiveReads(unit: configuration.unitID, requestTopic: configuration.pipeline.reader.requestTopic, registry: registry, control: self.control)
         self.since = wallClockMilliseconds()
     }
 
@@ -78,7 +83,10 @@ public final class ProcessingUnit: Service {
             guard !state.running else {
                 throw ConfigurationError(file: "unit", setting: "caches", message: "open \(Entity.contract) before the unit runs")
             }
-            let opened = try ReplicatedCache<Entity>(topic: cache.topic, registry: registry, validates: configuration.validatesChanges, pump: pump, unit: id, logger: logger)
+            let opened = try ReplicatedCache<Entity>(
+                configuration: cache, registry: registry, validates: configuration.validatesChanges, pump: pump,
+                archive: cache.mapping != nil ? archive : nil, logger: logger
+            )
             state.caches[cache.topic] = opened
             state.members[Entity.contract.rawValue] = MemberList(cache: Entity.contract.rawValue, this: id)
             return opened
@@ -108,6 +116,12 @@ public final class ProcessingUnit: Service {
         state.withLock { $0.loading?.isEmpty ?? false }
     }
 
+    /// The reverse-pump answer `cache` was loaded from; nil before its load, or for a
+    /// cache loaded from its topic.
+    public func snapshot(of cache: ContractName) -> CacheSnapshot? {
+        state.withLock { $0.snapshots[cache.rawValue] }
+    }
+
     /// This unit's view of who holds `cache`.
     public func members(of cache: ContractName) -> MemberList? {
         state.withLock { $0.members[cache.rawValue] }
@@ -119,37 +133,32 @@ public final class ProcessingUnit: Service {
             return state.caches
         }
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: configuration.pipeline.kafka), logger: logger)
-        var assignments: [KafkaTopicPartitionOffset] = []
-        var cachePartitions = Set<KafkaTopicPartition>()
-        for topic in caches.keys.sorted() {
-            let description: KafkaTopicDescription
+        var described: [String: [Int32]] = [:]
+        for topic in caches.keys.sorted() + [configuration.pipeline.memberTopic] {
             do {
-                description = try await admin.describeTopic(topic)
+                described[topic] = try await admin.describeTopic(topic).partitions.map(\.id)
+            } catch let error as KafkaError where error.code == .unknownTopicOrPartition || error.code == .unknownTopic {
+                throw ConfigurationError(file: "pipeline", setting: "caches", message: "topic \(topic) does not exist: create it with `pumphouse topics create`")
             } catch {
-                throw ConfigurationError(file: "pipeline", setting: "caches", message: "cannot read topic \(topic): \(error); create it with `pumphouse topics create`")
-            }
-            for partition in description.partitions {
-                let topicPartition = KafkaTopicPartition(topic: topic, partition: partition.id)
-                cachePartitions.insert(topicPartition)
-                assignments.append(KafkaTopicPartitionOffset(topicPartition, offset: .beginning))
+                throw ConfigurationError(file: "pipeline", setting: "kafka.brokers", message: "cannot read topic \(topic): \(error); is the broker reachable?")
             }
         }
-        let memberTopic = configuration.pipeline.memberTopic
-        do {
-            for partition in try await admin.describeTopic(memberTopic).partitions {
-                assignments.append(KafkaTopicPartitionOffset(topic: memberTopic, partition: partition.id, offset: .end))
-            }
-        } catch {
-            throw ConfigurationError(file: "pipeline", setting: "caches", message: "cannot read topic \(memberTopic): \(error); create it with `pumphouse topics create`")
-        }
+        let partitions = described
+        let cachePartitions = Set(caches.keys.flatMap { topic in partitions[topic, default: []].map { KafkaTopicPartition(topic: topic, partition: $0) } })
         state.withLock { $0.loading = cachePartitions }
-        finishLoading(nil)
 
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.pipeline.kafka)
         consumerConfiguration.connection.clientID = "pumphouse-unit-\(id)"
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
-        try await consumer.assign(assignments)
-        logger.info("unit \(id) replicating \(caches.keys.sorted().joined(separator: ", "))")
+        let memberTopic = configuration.pipeline.memberTopic
+        // Answers to archive reads arrive on the reverse-pump topics, after the request.
+        let archived = configuration.pipeline.caches.filter { caches[$0.topic] != nil && $0.mapping != nil }
+        try await consumer.assign(
+            partitions[memberTopic, default: []].map { KafkaTopicPartitionOffset(topic: memberTopic, partition: $0, offset: .end) }
+                + archived.map { KafkaTopicPartitionOffset(topic: $0.reverseTopic, partition: 0, offset: .end) }
+        )
+        let reverseTopics = Dictionary(uniqueKeysWithValues: archived.map { ($0.reverseTopic, $0) })
+        logger.info("unit \(id) starting with \(caches.keys.sorted().joined(separator: ", "))")
         announce(.join)
 
         try await withGracefulShutdownHandler {
@@ -168,10 +177,19 @@ public final class ProcessingUnit: Service {
                         }
                     }
                 }
-                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                    for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
-                        handle(event, caches: caches)
+                group.addTask { [self] in
+                    try await load(caches, partitions: partitions, consumer: consumer)
+                }
+                group.addTask { [self] in
+                    while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                        for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
+                            handle(event, caches: caches, reverseTopics: reverseTopics)
+                        }
                     }
+                }
+                // A failed load ends the unit; so does graceful shutdown (the loops end).
+                while try await group.next() != nil {
+                    if stopping.load(ordering: .relaxed) { break }
                 }
                 group.cancelAll()
             }
@@ -179,18 +197,72 @@ public final class ProcessingUnit: Service {
             stopping.store(true, ordering: .relaxed)
         }
         announce(.leave)
-        try? await announcer.shutdown(timeout: .seconds(1))
+        archive.close()
+        try? await control.shutdown(timeout: .seconds(1))
         await pump.close(timeout: .seconds(5))
         try? await consumer.close()
         logger.info("unit \(id) stopped")
     }
 
-    private func handle(_ event: KafkaConsumerEvent, caches: [String: any ReplicaSink]) {
+    // MARK: Loading
+
+    /// Loads each cache, then starts applying its topic: from the offsets the load
+    /// stands for, or from the beginning for a cache that loads from its topic.
+    private func load(_ caches: [String: any ReplicaSink], partitions: [String: [Int32]], consumer: KafkaConsumer) async throws {
+        let deadline = ContinuousClock.now.advanced(by: configuration.loadTimeout)
+        let pipeline = configuration.pipeline
+        let reversePumped = pipeline.caches.filter { caches[$0.topic] != nil && $0.load == .reversePump }
+        // A loaded peer answers this unit's join at once; only a cold start waits out
+        // the whole window.
+        let window = ContinuousClock.now.advanced(by: configuration.discoveryWindow)
+        while ContinuousClock.now < window, !reversePumped.allSatisfy({ peerSnapshot(of: $0.contract) != nil }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        for (topic, sink) in caches.sorted(by: { $0.key < $1.key }) {
+            guard let cache = pipeline.caches.first(where: { $0.topic == topic }) else { continue }
+            var offsets: [Int32: Int64] = [:]
+            if cache.load == .reversePump {
+                let loader = CacheLoader(
+                    unit: id, cache: cache, pipeline: pipeline, configuration: configuration, registry: registry,
+                    sink: sink, control: control, logger: logger
+                )
+                var loaded: CacheLoader.Loaded?
+                if let snapshot = peerSnapshot(of: cache.contract) {
+                    loaded = try await loader.warm(from: snapshot, deadline: deadline)
+                    if loaded == nil { logger.notice("\(cache.contract): the \(snapshot) is no longer on \(cache.reverseTopic); loading from the database") }
+                }
+                if loaded == nil { loaded = try await loader.cold(deadline: deadline) }
+                guard let loaded else { continue }
+                state.withLock { $0.snapshots[cache.contract.rawValue] = loaded.snapshot }
+                offsets = loaded.offsets
+                logger.info("\(cache.contract): \(loaded.rows) rows loaded; applying \(topic) from \(partitions[topic, default: []].map { "\($0):\(offsets[$0].map(String.init) ?? "beginning")" }.joined(separator: ","))")
+            }
+            try await consumer.addAssignment(partitions[topic, default: []].map { partition in
+                KafkaTopicPartitionOffset(topic: topic, partition: partition, offset: offsets[partition].map { KafkaOffset($0) } ?? .beginning)
+            })
+        }
+    }
+
+    /// The newest answer a loaded live peer loaded `cache` from.
+    private func peerSnapshot(of cache: ContractName) -> CacheSnapshot? {
+        state.withLock { state in
+            state.members[cache.rawValue]?.members.values
+                .filter { $0.id != id && $0.loaded }
+                .compactMap(\.snapshot)
+                .max { $0.offset < $1.offset }
+        }
+    }
+
+    private func handle(_ event: KafkaConsumerEvent, caches: [String: any ReplicaSink], reverseTopics: [String: CacheConfiguration]) {
         switch event {
         case .messages(let messages):
             for message in messages {
                 if message.topic == configuration.pipeline.memberTopic {
                     if let announcement = message.value.flatMap(MemberAnnouncement.init) { hear(announcement) }
+                    continue
+                }
+                if let cache = reverseTopics[message.topic] {
+                    archive.hear(message, cache: cache)
                     continue
                 }
                 guard let cache = caches[message.topic] else { continue }
@@ -202,7 +274,7 @@ public final class ProcessingUnit: Service {
                 }
             }
         case .partitionEOF(let partition, _):
-            finishLoading(partition)
+            if caches[partition.topic] != nil { finishLoading(partition) }
         case .error(let error):
             logger.warning("unit \(id): \(error)")
         case .partitionsAssigned, .partitionsRevoked:
@@ -211,15 +283,18 @@ public final class ProcessingUnit: Service {
     }
 
     private func finishLoading(_ partition: KafkaTopicPartition?) {
-        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
-            guard var loading = state.loading, !loading.isEmpty || partition == nil else { return [] }
+        let (justLoaded, waiters): (Bool, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+            guard var loading = state.loading, !loading.isEmpty else { return (false, []) }
             if let partition { loading.remove(partition) }
             state.loading = loading
-            guard loading.isEmpty else { return [] }
+            guard loading.isEmpty else { return (false, []) }
             defer { state.loadWaiters.removeAll() }
-            return state.loadWaiters
+            return (true, state.loadWaiters)
         }
-        if !waiters.isEmpty { logger.info("unit \(id): caches loaded") }
+        guard justLoaded else { return }
+        logger.info("unit \(id): caches loaded")
+        // Units waiting to join learn at once that this one can feed them.
+        announce(.heartbeat)
         for waiter in waiters { waiter.resume() }
     }
 
@@ -228,8 +303,11 @@ public final class ProcessingUnit: Service {
     private func announce(_ event: MemberAnnouncement.Event) {
         let caches = state.withLock { Array($0.members.keys) }
         for cache in caches.sorted() {
-            let announcement = MemberAnnouncement(event: event, cache: cache, member: id, address: configuration.address, since: since)
-            _ = try? announcer.send(KafkaProducerMessage(topic: configuration.pipeline.memberTopic, key: Array(cache.utf8), value: announcement.encoded()))
+            let announcement = MemberAnnouncement(
+                event: event, cache: cache, member: id, address: configuration.address, since: since,
+                loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }
+            )
+            _ = try? control.send(KafkaProducerMessage(topic: configuration.pipeline.memberTopic, key: Array(cache.utf8), value: announcement.encoded()))
         }
     }
 
@@ -264,6 +342,9 @@ public final class ProcessingUnit: Service {
 protocol ReplicaSink: Sendable {
     func apply(_ contract: Contract, partition: Int32, offset: Int64)
     func reject(offset: Int64, partition: Int32, error: any Error)
+    func beginLoad()
+    func loadRow(_ contract: Contract)
+    func finishLoad(sequences: [Int32: [String: Int64]])
 }
 
 extension ReplicatedCache: ReplicaSink {}

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PumphouseContracts
+import PumphousePipeline
 import Synchronization
 
 /// A named cache: a replicated in-memory map of one contract's entities.
@@ -32,6 +33,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     private let registry: ContractRegistry
     private let validates: Bool
     private let pump: DataPump
+    private let configuration: CacheConfiguration
+    private let archive: ArchiveReads?
     private let store: Mutex<Store>
     private let metrics: UnitMetrics.Cache
     private let logger: Logger
@@ -41,9 +44,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         var entities: [String: Entity] = [:]
     }
 
-    init(topic: String, registry: ContractRegistry, validates: Bool, pump: DataPump, unit: String, logger: Logger) throws(CacheError) {
+    init(configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, logger: Logger) throws(CacheError) {
         self.name = Entity.contract
-        self.topic = topic
+        self.topic = configuration.topic
+        self.configuration = configuration
+        self.archive = archive
         guard let version = registry.contracts[Entity.contract]?.latestVersion else {
             throw CacheError.invalid(cache: Entity.contract, key: "", reason: "no schema for \(Entity.contract) in the schema directory")
         }
@@ -66,6 +71,23 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// A snapshot of every entity, in no particular order.
     public var values: [Entity] { store.withLock { Array($0.entities.values) } }
+
+    /// Reads `key` from this replica or, when the replica does not hold it, from the
+    /// database through a data reader (read-through, for entities kept only in the
+    /// archive). The entity read from the database is not added to the cache. nil if
+    /// neither holds it; throws `archiveTimeout` if no reader answers within `timeout`.
+    public func fetch(_ key: String, timeout: Duration = .seconds(5)) async throws(CacheError) -> Entity? {
+        if let entity = self[key] { return entity }
+        guard let archive else {
+            throw .archiveFailed(cache: name, key: key, reason: "the cache has a custom mapping, which a data reader cannot read back")
+        }
+        guard let row = try await archive.read(configuration, keys: [key], timeout: timeout).first(where: { $0.key == key }) else { return nil }
+        do {
+            return try Entity(fields: row.fields)
+        } catch {
+            throw .archiveFailed(cache: name, key: key, reason: "the row does not fit \(Entity.self): \(error)")
+        }
+    }
 
     /// Calls `body` for each entity of a snapshot, outside the cache's lock.
     public func forEach(_ body: (Entity) throws -> Void) rethrows {
@@ -187,6 +209,34 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             metrics.collisions.increment()
             logger.notice("collision on \(name) \"\(contract.key)\": the change from \(contract.origin) (seq \(contract.sequence)) was made against version \(collision.baseVersion), but \(collision.winnerOrigin) changed it to version \(collision.winnerVersion) first; log order wins on every replica and in the database")
         }
+    }
+
+    // MARK: Loading
+
+    /// Starts (or restarts) a load: the replica holds nothing until it is done.
+    func beginLoad() {
+        store.withLock { store in
+            store.replica.reset()
+            store.entities = [:]
+        }
+    }
+
+    /// One row of a load, as its add contract.
+    func loadRow(_ contract: Contract) {
+        store.withLock { store in
+            store.replica.loadBase(key: contract.key, state: contract.fields)
+            do {
+                store.entities[contract.key] = try Entity(fields: contract.fields)
+            } catch {
+                store.entities[contract.key] = nil
+                logger.error("\(name) \"\(contract.key)\" as loaded does not fit \(Entity.self) and is not readable here: \(error)")
+                metrics.rejected.increment()
+            }
+        }
+    }
+
+    func finishLoad(sequences: [Int32: [String: Int64]]) {
+        store.withLock { $0.replica.seed(sequences: sequences) }
     }
 
     /// A change on this cache's topic that cannot be read (it is skipped here; the

@@ -17,6 +17,17 @@ public struct UnitConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(1)
     /// A member not heard from for this long drops out of the member lists.
     public var memberTimeout: Duration = .seconds(5)
+    /// How long a starting unit listens for a loaded peer before it decides it is part
+    /// of a cold start (peers answer a join at once, so this is only spent when none is
+    /// there).
+    public var discoveryWindow: Duration = .seconds(2)
+    /// The longest a load may take, waiting for the lock and the data reader included;
+    /// after it the unit fails to start, naming what it waited for.
+    public var loadTimeout: Duration = .seconds(120)
+    /// How long the unit holding a cache's load lock may go silent before PostgreSQL
+    /// ends its session and another unit takes over; the holder renews it three times
+    /// per lease. A crashed holder loses the lock at once (its connection closes).
+    public var loadLease: Duration = .seconds(15)
     /// Validate each change against its schema before accepting it (about 2 µs); off,
     /// a bad change is found only by the writers, which dead-letter it.
     public var validatesChanges = true

@@ -58,7 +58,7 @@ struct PipelineConfigurationTests {
         #expect(cache.topic == "bench.account")
         #expect(cache.mapping?.keyColumns == ["id"])
         #expect(configuration.writer(named: "bench")?.httpPort == 9301)
-        #expect(configuration.topicSpecifications.map(\.name) == ["bench.account", "pumphouse.dead-letters.bench", "pumphouse.members"])
+        #expect(configuration.topicSpecifications.map(\.name) == ["bench.account", "pumphouse.dead-letters.bench", "bench.account.reverse", "pumphouse.members", "pumphouse.reads"])
     }
 
     @Test("defaults, mapping sources and derived names")
@@ -78,6 +78,11 @@ struct PipelineConfigurationTests {
         #expect(writer.group == "pumphouse-writer-bench")
         #expect(writer.deadLetterTopic == "pumphouse.dead-letters.bench")
         #expect(writer.maxBatchMessages == 10_000)
+        let cache = try #require(configuration.caches.first)
+        #expect(cache.load == .reversePump && cache.reverseTopic == "bench.account.reverse")
+        #expect(configuration.reader.requestTopic == "pumphouse.reads" && configuration.reader.group == "pumphouse-reader")
+        #expect(configuration.reader.chunkRows == 5_000 && configuration.reader.httpPort == nil)
+        #expect(configuration.writer(of: cache.contract)?.name == "bench")
     }
 
     @Test("environment variables override the connection settings")
@@ -119,6 +124,11 @@ struct PipelineConfigurationTests {
         ("caches: [bench.Account]", "caches: [bench.Other]", "writers.bench.caches", "not a cache"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: {}", "kafka.brokers", "PUMPHOUSE_KAFKA_BROKERS"),
         ("partitions: 3", "partitions: 3\n    mapping2: {}", "caches.bench.Account.mapping2", "not a setting"),
+        ("partitions: 3", "partitions: 3\n    load: database", "caches.bench.Account.load", "reverse_pump or topic"),
+        ("partitions: 3", "partitions: 3\n    topic: t\n    reverse_topic: t", "caches.bench.Account.reverse_topic", "must differ"),
+        ("writers:", "reader: { chunk_rows: 5 }\nwriters:", "reader.chunk_rows", "from 100 to 1000000"),
+        ("writers:", "reader: { chunk: 5 }\nwriters:", "reader.chunk", "not a setting"),
+        ("  bench:\n    caches: [bench.Account]", "  bench:\n    caches: [bench.Account]\n  again:\n    caches: [bench.Account]", "writers.again", "already written by writer bench"),
     ])
     func mistakes(original: String, replacement: String, setting: String, mentions: String) throws {
         let yaml = validPipeline.replacing(original, with: replacement)
@@ -147,6 +157,12 @@ struct PipelineConfigurationTests {
         defer { custom.remove() }
         let cache = try #require(try custom.load().caches.first)
         #expect(cache.mapping == nil)
+        // A reader cannot read a custom mapping back: such a cache loads from its topic.
+        #expect(cache.load == .topic)
+        let pumped = try PipelineFile(validPipeline.replacing(mappingBlock, with: "    mapping: custom\n    load: reverse_pump\n"))
+        defer { pumped.remove() }
+        let refused = try #require(throws: ConfigurationError.self) { try pumped.load() }
+        #expect(refused.setting == "caches.bench.Account.load" && refused.message.contains("load: topic"), "\(refused)")
         let typo = try PipelineFile(validPipeline.replacing(mappingBlock, with: "    mapping: custon\n"))
         defer { typo.remove() }
         let error = try #require(throws: ConfigurationError.self) { try typo.load() }

@@ -12,6 +12,26 @@ struct CacheReplicaTests {
         Contract(name: name, version: 2, action: action, key: key, origin: origin, sequence: sequence, baseVersion: base, eventTime: 0, fields: fields, deltas: deltas)
     }
 
+    @Test("a load sets the base state and the writer's sequences: changes the rows already hold are skipped, later ones apply")
+    func loadedBase() {
+        var replica = CacheReplica(origin: "c")
+        replica.loadBase(key: "k", state: ["stock": .int(10)])
+        replica.seed(sequences: [0: ["a": 7], 1: ["b": 3]])
+        #expect(replica.count == 1 && replica.visible("k") == ["stock": .int(10)])
+        // A resend of a change the database already holds (sequence 7 of a on partition
+        // 0) is skipped; the next one, and b's on partition 0, apply.
+        let resent = Self.contract(.update, origin: "a", sequence: 7, base: 0, deltas: ["stock": .int(1)])
+        #expect(replica.applyFromLog(resent, partition: 0, offset: 40).duplicate)
+        let next = Self.contract(.update, origin: "a", sequence: 8, base: 0, deltas: ["stock": .int(1)])
+        #expect(!replica.applyFromLog(next, partition: 0, offset: 41).duplicate)
+        let other = Self.contract(.update, origin: "b", sequence: 2, base: 0, deltas: ["stock": .int(5)])
+        #expect(!replica.applyFromLog(other, partition: 0, offset: 42).duplicate)
+        #expect(replica.visible("k") == ["stock": .int(16)])
+        replica.reset()
+        #expect(replica.count == 0 && replica.visible("k") == nil)
+        #expect(!replica.applyFromLog(resent, partition: 0, offset: 40).duplicate)
+    }
+
     @Test("a resend after a producer was replaced is skipped per partition and origin, as the writers skip it")
     func resendSkipped() {
         var replica = CacheReplica(origin: "b")

@@ -3,8 +3,11 @@ import Testing
 
 @Suite("Member list")
 struct MemberListTests {
-    static func announce(_ event: MemberAnnouncement.Event, _ member: String, since: Int64 = 1) -> MemberAnnouncement {
-        MemberAnnouncement(event: event, cache: "ticketing.Seat", member: member, address: "10.0.0.\(member.count):8080", since: since)
+    static func announce(_ event: MemberAnnouncement.Event, _ member: String, since: Int64 = 1, loaded: Bool = false) -> MemberAnnouncement {
+        MemberAnnouncement(
+            event: event, cache: "ticketing.Seat", member: member, address: "10.0.0.\(member.count):8080", since: since,
+            loaded: loaded, snapshot: loaded ? CacheSnapshot(request: "r-\(member)", offset: 7) : nil
+        )
     }
 
     @Test("joins and leaves bump the version; heartbeats of known members do not")
@@ -19,11 +22,15 @@ struct MemberListTests {
         #expect(!changed3)
         let changed4 = list.hear(Self.announce(.join, "u3", since: 3), at: start)
         #expect(changed4)
-        #expect(list.version == 3)
+        // A member that finished loading is a change: joiners look for loaded peers.
+        let changed4b = list.hear(Self.announce(.heartbeat, "u3", since: 3, loaded: true), at: start)
+        #expect(changed4b)
+        #expect(list.members["u3"]?.snapshot == CacheSnapshot(request: "r-u3", offset: 7))
+        #expect(list.version == 4)
         #expect(list.description == """
-            Members {size:3, ver:3} [
-            \tMember 10.0.0.2:8080 - u1 this
-            \tMember 10.0.0.2:8080 - u2
+            Members {size:3, ver:4} [
+            \tMember 10.0.0.2:8080 - u1 this loading
+            \tMember 10.0.0.2:8080 - u2 loading
             \tMember 10.0.0.2:8080 - u3
             ]
             """)
@@ -31,7 +38,7 @@ struct MemberListTests {
         #expect(changed5)
         let changed6 = list.hear(Self.announce(.leave, "u2"), at: start)
         #expect(!changed6)
-        #expect(list.version == 4 && list.members.count == 2)
+        #expect(list.version == 5 && list.members.count == 2)
     }
 
     @Test("a member silent for longer than the timeout drops out; this unit never does")
@@ -53,6 +60,10 @@ struct MemberListTests {
     func announcements() {
         let announcement = Self.announce(.heartbeat, "u9", since: 42)
         #expect(MemberAnnouncement(announcement.encoded()) == announcement)
+        let loaded = Self.announce(.heartbeat, "u8", since: 43, loaded: true)
+        #expect(MemberAnnouncement(loaded.encoded()) == loaded)
+        // Announcements from units that predate `loaded` read as not loaded.
+        #expect(MemberAnnouncement(Array(#"{"event":"join","cache":"c","member":"m","address":"a","since":1}"#.utf8))?.loaded == false)
         #expect(MemberAnnouncement(Array("not json".utf8)) == nil)
         #expect(MemberAnnouncement(Array(#"{"event":"dance","cache":"c","member":"m","address":"a","since":1}"#.utf8)) == nil)
     }

@@ -23,7 +23,9 @@ struct UnitFixture {
     let directory: String
     let pipeline: PipelineConfiguration
 
-    init(partitions: Int = 3, brokers: String = TestStack.kafkaBrokers) async throws {
+    /// `load`: where a unit with no loaded peer rebuilds the cache from (`topic` unless a
+    /// test is about the reverse pump).
+    init(partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic") async throws {
         name = TestStack.uniqueName("u")
         topic = "\(name).account"
         table = "\(name)_account"
@@ -35,10 +37,12 @@ struct UnitFixture {
         schemas: \(Self.repository)/Schemas
         migrations: \(Self.repository)/Migrations
         member_topic: \(name).members
+        reader: { request_topic: \(name).reads, group: \(name)-reader, chunk_rows: 1000 }
         caches:
           bench.Account:
             topic: \(topic)
             partitions: \(partitions)
+            load: \(load)
             mapping:
               table: \(table)
               columns:

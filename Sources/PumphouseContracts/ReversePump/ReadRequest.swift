@@ -1,0 +1,90 @@
+/// A request to a data reader: stream a named cache's rows (all of them, or some keys)
+/// from PostgreSQL back to the units, on the reverse-pump topic named by `replyTo`.
+///
+/// On the request topic the message key is the cache, so one cache's requests are served
+/// in order, and the request id and reply topic travel as headers too: a reader that
+/// cannot parse the body can still say so to the requester.
+public struct ReadRequest: Sendable, Hashable {
+    public var id: String
+    public var cache: String
+    /// The reverse-pump topic the reply goes to.
+    public var replyTo: String
+    /// nil: the whole cache (a load); otherwise only these keys (an archive read).
+    public var keys: [String]?
+    /// The unit asking, for logs.
+    public var requester: String
+    /// Epoch milliseconds after which nobody waits for the answer: a reader that reaches
+    /// the request later skips it instead of streaming a snapshot to no one.
+    public var deadline: Int64
+
+    public enum Header {
+        public static let request = "ph-request"
+        public static let replyTo = "ph-reply-to"
+    }
+
+    public init(id: String, cache: String, replyTo: String, keys: [String]?, requester: String, deadline: Int64) {
+        self.id = id
+        self.cache = cache
+        self.replyTo = replyTo
+        self.keys = keys
+        self.requester = requester
+        self.deadline = deadline
+    }
+
+    public var value: [UInt8] {
+        var object: JSONObject = [
+            "id": .string(id), "cache": .string(cache), "replyTo": .string(replyTo),
+            "requester": .string(requester), "deadline": .int(deadline),
+        ]
+        if let keys { object["keys"] = .array(keys.map(JSONValue.string)) }
+        return (try? JSONWriter.encode(.object(object))) ?? []
+    }
+
+    public var headers: [(name: String, value: String)] {
+        [(Header.request, id), (Header.replyTo, replyTo)]
+    }
+
+    /// Reads a request body; the error says what is wrong, for the error reply.
+    public init(value: [UInt8]?) throws(ReadRequestError) {
+        guard let value, !value.isEmpty else { throw ReadRequestError("the request has no body") }
+        let parsed: JSONValue
+        do {
+            parsed = try JSONParser(maxBytes: 1 << 20, maxDepth: 4).parse(value)
+        } catch {
+            throw ReadRequestError("the request body is not JSON: \(error)")
+        }
+        guard case .object(let object) = parsed else { throw ReadRequestError("the request body must be a JSON object") }
+        func text(_ name: String) throws(ReadRequestError) -> String {
+            guard let value = object[name]?.stringValue, !value.isEmpty else {
+                throw ReadRequestError("the request needs \"\(name)\" as a non-empty string")
+            }
+            return value
+        }
+        id = try text("id")
+        cache = try text("cache")
+        replyTo = try text("replyTo")
+        requester = object["requester"]?.stringValue ?? "unknown"
+        guard case .int(let deadline)? = object["deadline"] else {
+            throw ReadRequestError("the request needs \"deadline\" as epoch milliseconds")
+        }
+        self.deadline = deadline
+        switch object["keys"] {
+        case nil, .null?:
+            keys = nil
+        case .array(let items)?:
+            var keys: [String] = []
+            for item in items {
+                guard let key = item.stringValue else { throw ReadRequestError("\"keys\" must be an array of strings") }
+                keys.append(key)
+            }
+            self.keys = keys
+        default:
+            throw ReadRequestError("\"keys\" must be an array of strings")
+        }
+    }
+}
+
+public struct ReadRequestError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,122 @@
+/// One message of a data reader's answer on a reverse-pump topic.
+///
+/// An answer is the rows (each an add contract, tagged with the request id), then one
+/// end marker; or a single error. Answers to different requests may interleave on the
+/// topic, so a reader of the topic keeps only its request's messages and trusts a load
+/// only when it has counted as many rows as the end marker says.
+public enum ReverseReply: Sendable {
+    /// A row: an add contract as it travels, decoded by whoever loads it.
+    case row(request: String, key: [UInt8], value: [UInt8], headers: [(name: String, value: [UInt8]?)])
+    case end(ReadEnd)
+    case error(request: String, reason: String)
+
+    public enum Header {
+        /// `row`, `end` or `error`.
+        public static let kind = "ph-reply"
+    }
+
+    /// The request a reverse-pump message answers, without reading its body.
+    public static func request(in headers: [(name: String, value: [UInt8]?)]) -> String? {
+        headers.last { $0.name == ReadRequest.Header.request }?.value.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The message for an end marker or an error. Rows go out as their encoded contract
+    /// with `rowHeaders` added, so the reader never builds this enum for them.
+    public var message: (key: String, value: [UInt8], headers: [(name: String, value: String)]) {
+        switch self {
+        case .row(let request, let key, let value, let headers):
+            let contractHeaders = headers.map { (name: $0.name, value: $0.value.map { String(decoding: $0, as: UTF8.self) } ?? "") }
+            return (String(decoding: key, as: UTF8.self), value, contractHeaders + Self.rowHeaders(request: request))
+        case .end(let end):
+            return (end.request, end.value, [(ReadRequest.Header.request, end.request), (Header.kind, "end")])
+        case .error(let request, let reason):
+            let value = (try? JSONWriter.encode(.object(["request": .string(request), "error": .string(reason)]))) ?? []
+            return (request, value, [(ReadRequest.Header.request, request), (Header.kind, "error")])
+        }
+    }
+
+    public static func rowHeaders(request: String) -> [(name: String, value: String)] {
+        [(ReadRequest.Header.request, request), (Header.kind, "row")]
+    }
+
+    /// Reads a reverse-pump message; nil for anything that is not part of an answer.
+    public init?(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]) {
+        guard let request = Self.request(in: headers),
+              let kind = headers.last(where: { $0.name == Header.kind })?.value.map({ String(decoding: $0, as: UTF8.self) })
+        else { return nil }
+        switch kind {
+        case "row":
+            guard let key, let value else { return nil }
+            self = .row(request: request, key: key, value: value, headers: headers.filter { $0.name != Header.kind && $0.name != ReadRequest.Header.request })
+        case "end":
+            guard let value, let end = try? ReadEnd(value: value) else { return nil }
+            self = .end(end)
+        case "error":
+            let reason = value.flatMap { try? JSONParser(maxBytes: 1 << 16, maxDepth: 2).parse($0) }?.objectValue?["error"]?.stringValue
+            self = .error(request: request, reason: reason ?? "the reader gave no reason")
+        default:
+            return nil
+        }
+    }
+}
+
+/// The end of a load: how many rows were sent, and where the snapshot stands in the
+/// cache's topic. `offsets` are the writer's next offsets per partition and `sequences`
+/// the highest origin sequence it applied per partition, read in the same database
+/// snapshot as the rows: a unit applies the topic from there on, skipping what the
+/// writer would skip, and so ends with exactly the state the log describes.
+public struct ReadEnd: Sendable, Hashable {
+    public var request: String
+    public var rows: Int64
+    /// Partition to the next offset to apply; a partition absent here starts at the
+    /// beginning of the topic (the writer has applied nothing from it).
+    public var offsets: [Int32: Int64]
+    public var sequences: [Int32: [String: Int64]]
+    /// Epoch milliseconds of the snapshot.
+    public var snapshotTime: Int64
+
+    public init(request: String, rows: Int64, offsets: [Int32: Int64], sequences: [Int32: [String: Int64]], snapshotTime: Int64) {
+        self.request = request
+        self.rows = rows
+        self.offsets = offsets
+        self.sequences = sequences
+        self.snapshotTime = snapshotTime
+    }
+
+    public var value: [UInt8] {
+        var offsetObject = JSONObject()
+        for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) { offsetObject[String(partition)] = .int(offset) }
+        var sequenceObject = JSONObject()
+        for (partition, origins) in sequences.sorted(by: { $0.key < $1.key }) {
+            var inner = JSONObject()
+            for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) { inner[origin] = .int(sequence) }
+            sequenceObject[String(partition)] = .object(inner)
+        }
+        let object: JSONObject = [
+            "request": .string(request), "rows": .int(rows), "offsets": .object(offsetObject),
+            "sequences": .object(sequenceObject), "snapshotTime": .int(snapshotTime),
+        ]
+        return (try? JSONWriter.encode(.object(object))) ?? []
+    }
+
+    public init(value: [UInt8]) throws(ReadRequestError) {
+        guard case .object(let object)? = try? JSONParser(maxBytes: 16 << 20, maxDepth: 4).parse(value),
+              let request = object["request"]?.stringValue, case .int(let rows)? = object["rows"],
+              case .object(let offsetObject)? = object["offsets"], case .object(let sequenceObject)? = object["sequences"]
+        else { throw ReadRequestError("not an end marker") }
+        var offsets: [Int32: Int64] = [:]
+        for member in offsetObject {
+            guard let partition = Int32(member.name), case .int(let offset) = member.value else { throw ReadRequestError("bad offset in end marker") }
+            offsets[partition] = offset
+        }
+        var sequences: [Int32: [String: Int64]] = [:]
+        for member in sequenceObject {
+            guard let partition = Int32(member.name), case .object(let origins) = member.value else { throw ReadRequestError("bad sequences in end marker") }
+            for origin in origins {
+                guard case .int(let sequence) = origin.value else { throw ReadRequestError("bad sequence in end marker") }
+                sequences[partition, default: [:]][origin.name] = sequence
+            }
+        }
+        self.init(request: request, rows: rows, offsets: offsets, sequences: sequences, snapshotTime: { if case .int(let t)? = object["snapshotTime"] { t } else { 0 } }())
+    }
+}

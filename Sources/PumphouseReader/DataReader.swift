@@ -1,0 +1,272 @@
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphouseKafka
+import PumphousePipeline
+import PumphousePostgres
+import ServiceLifecycle
+import Synchronization
+
+/// A data reader: serves read requests from processing units by reading the mapped
+/// tables and streaming the rows back as add contracts on the cache's reverse-pump
+/// topic (the reverse pump).
+///
+/// A whole-cache load reads the rows and the cache writer's stored offsets in one
+/// REPEATABLE READ snapshot, so its end marker says exactly which changes of the topic
+/// the rows already contain. Rows are fetched through a cursor a chunk at a time, so
+/// memory stays bounded whatever the table's size. A request that cannot be served gets
+/// an error reply; the reader goes on with the next one.
+public final class DataReader: Service {
+    private let configuration: PipelineConfiguration
+    private let registry: ContractRegistry
+    private let logger: Logger
+    private let metrics = ReaderMetrics()
+    private let counters = Mutex(ReaderStatistics())
+    /// Rows whose delivery failed since start: a load that lost one says so instead of
+    /// sending an end marker.
+    private let deliveryFailures = Atomic<Int>(0)
+
+    public init(configuration: PipelineConfiguration, logger: Logger) throws(ConfigurationError) {
+        do {
+            self.registry = try SchemaRepository(directory: configuration.schemasDirectory).load()
+        } catch {
+            throw ConfigurationError(file: "pipeline", setting: "schemas", message: "\(error)")
+        }
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Ready once connected and consuming requests.
+    public var readiness: (isReady: Bool, reason: String) {
+        counters.withLock { ($0.consuming, $0.consuming ? "serving \(configuration.reader.requestTopic)" : "starting") }
+    }
+
+    public var statistics: ReaderStatistics { counters.withLock { $0 } }
+
+    public func run() async throws {
+        logger.info("reader starting", metadata: ["requests": "\(configuration.reader.requestTopic)", "postgres": "\(configuration.postgres.redactedURL)"])
+        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        var mappings: [ContractName: ReverseMapping] = [:]
+        do {
+            for cache in configuration.caches where cache.mapping != nil {
+                mappings[cache.contract] = try await ReverseMapping.resolve(cache, registry: registry, db: db)
+            }
+        } catch {
+            await db.close()
+            throw error
+        }
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: configuration.reader.group)
+        consumerConfiguration.connection.clientID = "pumphouse-reader"
+        consumerConfiguration.reportPartitionEOF = false
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        let replies = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger) { [self] report in
+            if case .failed = report { deliveryFailures.add(1, ordering: .relaxed) }
+        }
+        try consumer.subscribe(topics: [configuration.reader.requestTopic])
+        counters.withLock { $0.consuming = true }
+        defer { counters.withLock { $0.consuming = false } }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            for event in try await consumer.poll(maxMessages: 100, timeout: .milliseconds(100)) {
+                switch event {
+                case .messages(let messages):
+                    for message in messages {
+                        await handle(message, mappings: mappings, db: db, replies: replies)
+                        try? consumer.commitInBackground([message.nextOffset])
+                    }
+                case .error(let error):
+                    logger.warning("reader: \(error)")
+                default:
+                    break
+                }
+            }
+        }
+        try? await replies.shutdown(timeout: .seconds(10))
+        try? await consumer.close()
+        await db.close()
+        logger.info("reader stopped")
+    }
+
+    // MARK: Requests
+
+    private func handle(_ message: KafkaMessage, mappings: [ContractName: ReverseMapping], db: PostgresConnection, replies: KafkaProducer) async {
+        let headers = message.headers.map { ($0.name, $0.value) }
+        let requestID = ReverseReply.request(in: headers) ?? "unknown"
+        // Where an error can go even when the body is unreadable: the reply topic in the
+        // header if it is some cache's reverse topic, else the reverse topic of the cache
+        // the key names.
+        let replyHeader = message.headers.value(named: ReadRequest.Header.replyTo).map { String(decoding: $0, as: UTF8.self) }
+        let keyCache = message.key.map { String(decoding: $0, as: UTF8.self) }
+        let fallbackReply = configuration.caches.first { $0.reverseTopic == replyHeader }?.reverseTopic
+            ?? configuration.caches.first { $0.contract.rawValue == keyCache }?.reverseTopic
+
+        func refuse(_ reason: String, to topic: String?) async {
+            metrics.failed.increment()
+            counters.withLock { $0.failed += 1 }
+            guard let topic else {
+                logger.error("read request \(requestID) at \(message.topic)[\(message.partition)]@\(message.offset) refused, and it names no reverse-pump topic of this pipeline to reply on: \(reason)")
+                return
+            }
+            logger.warning("read request \(requestID) refused: \(reason)")
+            await reply(.error(request: requestID, reason: reason), on: topic, replies: replies)
+        }
+
+        let request: ReadRequest
+        do {
+            request = try ReadRequest(value: message.value)
+        } catch {
+            await refuse("\(error)", to: fallbackReply)
+            return
+        }
+        guard let name = try? ContractName(request.cache), let cache = configuration.cache(name) else {
+            await refuse("no cache \(request.cache) in this pipeline (caches: \(configuration.caches.map(\.contract.rawValue).joined(separator: ", ")))", to: fallbackReply)
+            return
+        }
+        guard request.replyTo == cache.reverseTopic else {
+            await refuse("replies for \(cache.contract) go to \(cache.reverseTopic), not \(request.replyTo)", to: cache.reverseTopic)
+            return
+        }
+        guard let mapping = mappings[cache.contract] else {
+            await refuse("\(cache.contract) has a custom mapping, which a data reader cannot read back; load it from its topic", to: cache.reverseTopic)
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        guard request.deadline > now else {
+            metrics.expired.increment()
+            logger.notice("read request \(request.id) from \(request.requester) for \(cache.contract) skipped: its deadline passed \(now - request.deadline) ms ago, so nobody waits for it")
+            return
+        }
+        let started = ContinuousClock.now
+        do {
+            let end = try await serve(request, cache: cache, mapping: mapping, db: db, replies: replies)
+            metrics.served.increment()
+            metrics.rows.increment(by: Int(end.rows))
+            metrics.duration.record(duration: ContinuousClock.now - started)
+            counters.withLock {
+                $0.served += 1
+                $0.rows += Int(end.rows)
+            }
+            logger.info("read request \(request.id) from \(request.requester): \(end.rows) rows of \(cache.contract) in \(ContinuousClock.now - started), offsets \(end.offsets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ","))")
+        } catch {
+            await refuse("\(error)", to: cache.reverseTopic)
+        }
+    }
+
+    /// Streams the rows and the end marker; throws (and sends no end marker) if reading
+    /// or delivering any row failed.
+    private func serve(_ request: ReadRequest, cache: CacheConfiguration, mapping: ReverseMapping, db: PostgresConnection, replies: KafkaProducer) async throws -> ReadEnd {
+        let version = registry.contracts[cache.contract]?.latestVersion ?? 1
+        let failuresBefore = deliveryFailures.load(ordering: .relaxed)
+        let writer = configuration.writer(of: cache.contract)
+        var end = try await db.transaction(isolation: .repeatableRead) { tx in
+            // The first statement fixes the snapshot that every later one reads.
+            let snapshotTime = try await tx.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").scalar(Int64.self) ?? 0
+            var end = ReadEnd(request: request.id, rows: 0, offsets: [:], sequences: [:], snapshotTime: snapshotTime)
+            if let writer {
+                for row in try await tx.query(
+                    "SELECT partition, next_offset FROM pumphouse_writer_offsets WHERE writer = $1 AND topic = $2 AND next_offset >= 0",
+                    [writer.name, cache.topic]
+                ).namedRows {
+                    end.offsets[try row.decode(Int32.self, "partition")] = try row.decode(Int64.self, "next_offset")
+                }
+                for row in try await tx.query(
+                    "SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2",
+                    [writer.name, cache.topic]
+                ).namedRows {
+                    end.sequences[try row.decode(Int32.self, "partition"), default: [:]][try row.decode(String.self, "origin")] = try row.decode(Int64.self, "max_seq")
+                }
+            }
+            if let keys = request.keys {
+                let rows = try await tx.query(mapping.select(keys: true), [keys]).rows
+                try await send(rows, of: request, cache: cache, version: version, end: &end, replies: replies)
+            } else {
+                try await tx.query("DECLARE pumphouse_load NO SCROLL CURSOR FOR \(mapping.select(keys: false))")
+                while true {
+                    let rows = try await tx.query("FETCH FORWARD \(configuration.reader.chunkRows) FROM pumphouse_load").rows
+                    if rows.isEmpty { break }
+                    try await send(rows, of: request, cache: cache, version: version, end: &end, replies: replies)
+                    // Bounded memory on the Kafka side too: wait for the broker rather
+                    // than queue the whole table.
+                    if replies.pendingCount > 100_000 { try await replies.flush(timeout: .seconds(60)) }
+                }
+            }
+            return end
+        }
+        try await replies.flush(timeout: .seconds(60))
+        let lost = deliveryFailures.load(ordering: .relaxed) - failuresBefore
+        guard lost == 0 else {
+            throw KafkaError(code: .messageTimedOut, message: "\(lost) row(s) were not delivered to \(cache.reverseTopic); the load must be asked again", operation: "reverse pump")
+        }
+        end.request = request.id
+        await reply(.end(end), on: cache.reverseTopic, replies: replies)
+        try await replies.flush(timeout: .seconds(60))
+        return end
+    }
+
+    private func send(_ rows: [[String?]], of request: ReadRequest, cache: CacheConfiguration, version: Int, end: inout ReadEnd, replies: KafkaProducer) async throws {
+        let codec = ContractCodec()
+        let parser = JSONParser(maxBytes: codec.maxBytes)
+        let tags = ReverseReply.rowHeaders(request: request.id)
+        for row in rows {
+            guard let key = row[0], let text = row[1] else {
+                throw ReadRequestError("a row of \(cache.mapping?.table ?? cache.contract.rawValue) has a NULL key; fix the row")
+            }
+            guard case .object(let fields) = try parser.parse(Array(text.utf8)) else {
+                throw ReadRequestError("row \"\(key)\" did not read back as a JSON object")
+            }
+            end.rows += 1
+            let contract = Contract(
+                name: cache.contract, version: version, action: .add, key: key, origin: Self.origin,
+                sequence: end.rows, eventTime: end.snapshotTime, fields: fields
+            )
+            do {
+                try registry.validate(contract)
+            } catch {
+                throw ReadRequestError("row \"\(key)\" of \(cache.mapping?.table ?? "?") does not fit \(cache.contract) v\(version): \(error); fix the row or the mapping")
+            }
+            let encoded = try codec.encode(contract)
+            try await sendRetrying(replies, KafkaProducerMessage(
+                topic: cache.reverseTopic, partition: 0, key: Array(encoded.key.utf8), value: encoded.value,
+                headers: (encoded.headers + tags).map { KafkaHeader(name: $0.name, string: $0.value) }
+            ))
+        }
+    }
+
+    /// Waits out a full local queue rather than failing the load.
+    private func sendRetrying(_ producer: KafkaProducer, _ message: KafkaProducerMessage) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while true {
+            let refusal: KafkaError
+            do {
+                try producer.send(message)
+                return
+            } catch {
+                refusal = error
+            }
+            guard refusal.code == .queueFull, ContinuousClock.now < deadline else { throw refusal }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    private func reply(_ reply: ReverseReply, on topic: String, replies: KafkaProducer) async {
+        let message = reply.message
+        do {
+            _ = try await replies.deliver(KafkaProducerMessage(
+                topic: topic, partition: 0, key: Array(message.key.utf8), value: message.value,
+                headers: message.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
+            ))
+        } catch {
+            logger.error("reader: could not send the \(topic) reply to request \(message.key): \(error)")
+        }
+    }
+
+    /// The origin of the add contracts a reader streams. Units never dedupe against it.
+    public static let origin = "pumphouse-reader"
+}
+
+/// What a reader has done since it started.
+public struct ReaderStatistics: Sendable, Hashable {
+    public var consuming = false
+    public var served = 0
+    public var failed = 0
+    public var rows = 0
+}

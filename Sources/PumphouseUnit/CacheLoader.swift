@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphouseKafka
+import PumphousePipeline
+import PumphousePostgres
+
+/// Loads one named cache through the reverse pump before the unit applies its topic.
+///
+/// Cold start (no loaded peer): the units that start contend for the cache's load lock,
+/// a PostgreSQL advisory lock held in a transaction. The winner asks the data readers
+/// for the whole cache, reads the answer, and records where the answer starts in
+/// `pumphouse_cache_loads` in the same transaction, whose commit frees the lock. The
+/// others wait, see the new record, and read the same answer: the database is read
+/// once however many units start. If the winner dies its connection closes and the lock
+/// is free at once; if it hangs, PostgreSQL ends its session after the lease.
+///
+/// Warm start: a loaded peer names the answer it loaded from, and the joining unit reads
+/// that answer; no database involved.
+struct CacheLoader: Sendable {
+    let unit: String
+    let cache: CacheConfiguration
+    let pipeline: PipelineConfiguration
+    let configuration: UnitConfiguration
+    let registry: ContractRegistry
+    let sink: any ReplicaSink
+    let control: KafkaProducer
+    let logger: Logger
+
+    /// A finished load: the answer it came from and where to start on the topic.
+    struct Loaded: Sendable {
+        var snapshot: CacheSnapshot
+        var rows: Int64
+        var offsets: [Int32: Int64]
+    }
+
+    /// Loads the answer a peer loaded from; nil if it is no longer on the topic.
+    func warm(from snapshot: CacheSnapshot, deadline: ContinuousClock.Instant) async throws -> Loaded? {
+        logger.info("\(cache.contract): loading the \(snapshot) that live peers loaded from, without the database")
+        return try await readAnswer(snapshot.request, from: .init(snapshot.offset), deadline: deadline, beforeRequest: nil)
+    }
+
+    /// The cold-start protocol; throws `CacheLoadError` if no load finishes in time.
+    func cold(deadline: ContinuousClock.Instant) async throws -> Loaded {
+        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: logger)
+        do {
+            let loaded = try await cold(on: db, deadline: deadline)
+            await db.close()
+            return loaded
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
+    private func cold(on db: PostgresConnection, deadline: ContinuousClock.Instant) async throws -> Loaded {
+        let lock = PostgresAdvisoryLockKey(name: Self.lockName(topic: cache.topic))
+        // Loads recorded before this unit started are too old to reuse: the database is
+        // fresher and its offsets are surely still on the topic.
+        var seen = try await db.query("SELECT coalesce(max(generation), 0) FROM pumphouse_cache_loads WHERE topic = $1", [cache.topic]).scalar(Int64.self) ?? 0
+        var waiting = false
+        while ContinuousClock.now < deadline {
+            if let record = try await newerLoad(than: seen, on: db) {
+                seen = record.generation
+                if let loaded = try await readAnswer(record.snapshot.request, from: .init(record.snapshot.offset), deadline: deadline, beforeRequest: nil) {
+                    logger.info("\(cache.contract): loaded \(loaded.rows) rows from the \(record.snapshot) that \(record.loadedBy) asked for")
+                    return loaded
+                }
+                continue
+            }
+            let outcome: Loaded? = try await db.transaction { tx in
+                guard try await tx.query("SELECT pg_try_advisory_xact_lock($1)", [lock.rawValue]).scalar(Bool.self) == true else { return nil }
+                // Someone may have finished between the check above and the lock.
+                if try await newerLoad(than: seen, on: tx) != nil { return nil }
+                let lease = Int(configuration.loadLease.components.seconds) * 1000 + Int(configuration.loadLease.components.attoseconds / 1_000_000_000_000_000)
+                try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, lease))])
+                logger.info("\(cache.contract): cold start; this unit holds the load lock and asks the data readers")
+                let loaded = try await withThrowingTaskGroup(of: Loaded?.self) { group in
+                    group.addTask {
+                        // Renews the lease while the answer streams in.
+                        while true {
+                            try await Task.sleep(for: configuration.loadLease / 3)
+                            try await tx.query("SELECT 1")
+                        }
+                    }
+                    group.addTask { try await requestLoad(deadline: deadline) }
+                    defer { group.cancelAll() }
+                    while let result = try await group.next() {
+                        if let result { return result }
+                    }
+                    throw CacheLoadError(cache: cache.contract, message: "the load ended without an answer")
+                }
+                try await tx.query("""
+                    INSERT INTO pumphouse_cache_loads (topic, generation, cache, request_id, reverse_topic, first_offset, rows, loaded_by)
+                    SELECT $1, coalesce(max(generation), 0) + 1, $2, $3, $4, $5, $6, $7 FROM pumphouse_cache_loads WHERE topic = $1
+                    """, [cache.topic, cache.contract.rawValue, loaded.snapshot.request, cache.reverseTopic, loaded.snapshot.offset, loaded.rows, unit])
+                return loaded
+            }
+            if let outcome {
+                logger.info("\(cache.contract): loaded \(outcome.rows) rows from the database; load lock released")
+                return outcome
+            }
+            if !waiting {
+                waiting = true
+                logger.info("\(cache.contract): another unit holds the load lock; waiting for its load")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw CacheLoadError(cache: cache.contract, message: "no load finished within \(configuration.loadTimeout); is a data reader (`pumphouse reader`) running and the lock holder alive?")
+    }
+
+    /// The advisory lock of a named cache's load; its topic names it in the cluster.
+    static func lockName(topic: String) -> String { "pumphouse.cache-load.\(topic)" }
+
+    private struct LoadRecord {
+        var generation: Int64
+        var snapshot: CacheSnapshot
+        var loadedBy: String
+    }
+
+    private func newerLoad(than generation: Int64, on db: PostgresConnection) async throws -> LoadRecord? {
+        guard let row = try await db.query(
+            "SELECT generation, request_id, first_offset, loaded_by FROM pumphouse_cache_loads WHERE topic = $1 AND generation > $2 ORDER BY generation DESC LIMIT 1",
+            [cache.topic, generation]
+        ).namedRows.first else { return nil }
+        return LoadRecord(
+            generation: try row.decode(Int64.self, "generation"),
+            snapshot: CacheSnapshot(request: try row.decode(String.self, "request_id"), offset: try row.decode(Int64.self, "first_offset")),
+            loadedBy: try row.decode(String.self, "loaded_by")
+        )
+    }
+
+    /// Asks the readers for the whole cache and reads the answer.
+    private func requestLoad(deadline: ContinuousClock.Instant) async throws -> Loaded? {
+        let request = ReadRequest(
+            id: "\(unit)-\(UUID().uuidString.lowercased())", cache: cache.contract.rawValue, replyTo: cache.reverseTopic, keys: nil,
+            requester: unit, deadline: Int64(Date().timeIntervalSince1970 * 1000) + deadline.millisecondsFromNow
+        )
+        return try await readAnswer(request.id, from: .end, deadline: deadline) {
+            _ = try await control.deliver(KafkaProducerMessage(
+                topic: pipeline.reader.requestTopic, key: Array(request.cache.utf8), value: request.value,
+                headers: request.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
+            ))
+        }
+    }
+
+    /// Reads the answer to `request` from `start` on the reverse-pump topic into the
+    /// cache. With `beforeRequest`, the request is sent once the consumer stands at the
+    /// topic's end, so no message of the answer can come before it. Without it, the
+    /// answer must begin at `start`: nil if something else is there (the answer was
+    /// deleted by retention) or the topic ends before the answer does.
+    private func readAnswer(
+        _ request: String, from start: KafkaOffset, deadline: ContinuousClock.Instant,
+        beforeRequest: (@Sendable () async throws -> Void)?
+    ) async throws -> Loaded? {
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: pipeline.kafka)
+        consumerConfiguration.connection.clientID = "pumphouse-unit-\(unit)-load"
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        do {
+            let loaded = try await readAnswer(request, from: start, on: consumer, deadline: deadline, beforeRequest: beforeRequest)
+            try? await consumer.close()
+            return loaded
+        } catch {
+            try? await consumer.close()
+            throw error
+        }
+    }
+
+    private func readAnswer(
+        _ request: String, from start: KafkaOffset, on consumer: KafkaConsumer, deadline: ContinuousClock.Instant,
+        beforeRequest: (@Sendable () async throws -> Void)?
+    ) async throws -> Loaded? {
+        try await consumer.assign([KafkaTopicPartitionOffset(topic: cache.reverseTopic, partition: 0, offset: start)])
+        sink.beginLoad()
+        var requested = beforeRequest == nil
+        var first: Int64?
+        var rows: Int64 = 0
+        while ContinuousClock.now < deadline {
+            for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(100)) {
+                switch event {
+                case .partitionEOF:
+                    if let beforeRequest, !requested {
+                        try await beforeRequest()
+                        requested = true
+                    } else if beforeRequest == nil && first == nil {
+                        return nil  // the answer is not at `start` (or not yet written)
+                    }
+                case .messages(let messages):
+                    for message in messages {
+                        let headers = message.headers.map { ($0.name, $0.value) }
+                        guard let reply = ReverseReply(key: message.key, value: message.value, headers: headers), replyRequest(reply) == request else {
+                            if beforeRequest == nil && first == nil { return nil }
+                            continue
+                        }
+                        if first == nil { first = message.offset }
+                        switch reply {
+                        case .row(_, let key, let value, let headers):
+                            do {
+                                sink.loadRow(try registry.decode(key: key, value: value, headers: headers))
+                            } catch {
+                                throw CacheLoadError(cache: cache.contract, message: "row at \(cache.reverseTopic)@\(message.offset) of answer \(request) cannot be read: \(error)")
+                            }
+                            rows += 1
+                        case .end(let end):
+                            guard end.rows == rows else {
+                                throw CacheLoadError(cache: cache.contract, message: "answer \(request) ended after \(rows) of its \(end.rows) rows; a part of it is missing from \(cache.reverseTopic)")
+                            }
+                            sink.finishLoad(sequences: end.sequences)
+                            return Loaded(snapshot: CacheSnapshot(request: request, offset: first ?? message.offset), rows: rows, offsets: end.offsets)
+                        case .error(_, let reason):
+                            throw CacheLoadError(cache: cache.contract, message: "the data reader refused the load: \(reason)")
+                        }
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        throw CacheLoadError(cache: cache.contract, message: "no complete answer to \(request) on \(cache.reverseTopic) within \(configuration.loadTimeout) (\(rows) rows so far); is a data reader (`pumphouse reader`) running?")
+    }
+
+    private func replyRequest(_ reply: ReverseReply) -> String {
+        switch reply {
+        case .row(let request, _, _, _): request
+        case .end(let end): end.request
+        case .error(let request, _): request
+        }
+    }
+}
+
+/// A cache that could not be loaded: the unit does not start.
+public struct CacheLoadError: Error, Sendable, CustomStringConvertible {
+    public let cache: ContractName
+    public let message: String
+    public var description: String { "cannot load \(cache): \(message)" }
+}
+
+extension ContinuousClock.Instant {
+    var millisecondsFromNow: Int64 {
+        let left = self - ContinuousClock.now
+        return max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

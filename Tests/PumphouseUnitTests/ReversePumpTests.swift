@@ -1,0 +1,363 @@
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphouseKafka
+import PumphouseLoad
+import PumphousePipeline
+import PumphousePostgres
+import PumphouseReader
+import PumphouseTestSupport
+import PumphouseWriter
+import ServiceLifecycle
+import Testing
+
+@testable import PumphouseUnit
+
+/// Runs a data reader for the length of `body`.
+func withReader<T>(_ fixture: UnitFixture, _ body: (DataReader) async throws -> T) async throws -> T {
+    let reader = try DataReader(configuration: fixture.pipeline, logger: UnitFixture.logger)
+    let task = Task { try await reader.run() }
+    defer { task.cancel() }
+    _ = try await waitFor("the data reader to consume requests", timeout: .seconds(30)) { () -> Bool? in
+        try await Task.sleep(for: .milliseconds(20))
+        return reader.readiness.isReady ? true : nil
+    }
+    return try await body(reader)
+}
+
+/// Changes random accounts, each unit only its own (`<unit>-<n>`), so every change is
+/// made against a replica that already holds the account; `expected` follows each
+/// change independently of the caches.
+func randomChanges(_ caches: [ReplicatedCache<BenchAccount>], count: Int, seed: UInt64, expected: inout [String: BenchAccount]) throws {
+    var rng = SplitMix(state: seed)
+    for step in 0..<count {
+        let owner = Int.random(in: 0..<caches.count, using: &rng)
+        let cache = caches[owner]
+        let key = "u\(owner)-\(Int.random(in: 0..<25, using: &rng))"
+        guard var account = expected[key] else {
+            let account = BenchAccount(id: key, balance: Int64.random(in: 0...1_000, using: &rng), updatedAt: 1_763_700_000_000 + Int64(step))
+            try cache.put(account)
+            expected[key] = account
+            continue
+        }
+        switch Int.random(in: 0..<10, using: &rng) {
+        case 0:
+            try cache.remove(key)
+            expected[key] = nil
+        case 1, 2:
+            let status = ["open", "frozen", "closed"][step % 3]
+            try cache.update(key) { $0.status = status }
+            account.status = status
+            expected[key] = account
+        default:
+            let amount = Int64.random(in: -50...50, using: &rng)
+            try cache.increment(key, "balance", by: amount)
+            account.balance += amount
+            expected[key] = account
+        }
+    }
+}
+
+/// Waits until every cache holds exactly `expected`.
+func awaitState(_ caches: [ReplicatedCache<BenchAccount>], _ expected: [String: BenchAccount], _ what: String) async throws {
+    _ = try await waitFor(what, timeout: .seconds(60)) { () -> Bool? in
+        try await Task.sleep(for: .milliseconds(50))
+        return caches.allSatisfy { Dictionary(uniqueKeysWithValues: $0.values.map { ($0.id, $0) }) == expected } ? true : nil
+    }
+}
+
+extension UnitFixture {
+    /// The loads recorded in `pumphouse_cache_loads` for bench.Account, oldest first.
+    func recordedLoads() async throws -> [(requestID: String, rows: Int64, loadedBy: String)] {
+        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
+        defer { Task { await db.close() } }
+        return try await db.query(
+            "SELECT request_id, rows, loaded_by FROM pumphouse_cache_loads WHERE topic = $1 ORDER BY generation",
+            [topic]
+        ).namedRows.map { (try $0.decode(String.self, "request_id"), try $0.decode(Int64.self, "rows"), try $0.decode(String.self, "loaded_by")) }
+    }
+
+    func rowCount() async throws -> Int64 {
+        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
+        defer { Task { await db.close() } }
+        return try await db.query("SELECT count(*) FROM \(table)").scalar(Int64.self) ?? -1
+    }
+}
+
+@Suite("Data readers and the reverse pump against the local broker and PostgreSQL", .serialized, .timeLimit(.minutes(4)))
+struct ReversePumpTests {
+    @Test("a load streams every row and an end marker with the writer's offsets from the same snapshot; bad requests get an error reply and the reader goes on")
+    func readerAnswers() async throws {
+        let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
+        try await fixture.prepare()
+        let cache = fixture.pipeline.caches[0]
+        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+        // Rows and writer bookkeeping as a writer would have left them.
+        try await db.execute(script: """
+            INSERT INTO \(fixture.table) (id, owner, balance_cents, currency, status, updated_at)
+            SELECT 'acc-' || g, 'owner ''' || g || '''; DROP TABLE x', g * 10, 'EUR', 'open', to_timestamp(1763700000 + g)
+            FROM generate_series(1, 2500) g;
+            INSERT INTO pumphouse_writer_offsets (writer, topic, partition, next_offset, epoch, owner) VALUES
+                ('\(fixture.name)', '\(cache.topic)', 0, 1234, 1, 'test'), ('\(fixture.name)', '\(cache.topic)', 1, 77, 1, 'test');
+            INSERT INTO pumphouse_writer_origins (writer, topic, partition, origin, max_seq) VALUES
+                ('\(fixture.name)', '\(cache.topic)', 0, 'unit-a', 41), ('\(fixture.name)', '\(cache.topic)', 1, 'unit-b', 9);
+            """)
+        await db.close()
+
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: fixture.pipeline.kafka)
+        consumerConfiguration.reportPartitionEOF = false
+        let replies = try KafkaConsumer(configuration: consumerConfiguration, logger: UnitFixture.logger)
+        try await replies.assign([KafkaTopicPartitionOffset(topic: cache.reverseTopic, partition: 0, offset: .beginning)])
+        let deadline = Int64(Date().timeIntervalSince1970 * 1000) + 60_000
+        func send(key: String, value: [UInt8], id: String, replyTo: String) async throws {
+            _ = try await producer.deliver(KafkaProducerMessage(
+                topic: fixture.pipeline.reader.requestTopic, key: Array(key.utf8), value: value,
+                headers: [KafkaHeader(name: ReadRequest.Header.request, string: id), KafkaHeader(name: ReadRequest.Header.replyTo, string: replyTo)]
+            ))
+        }
+        // Three bad requests, then a load and an archive read: the reader must go on.
+        try await send(key: "bench.Account", value: Array("{not json".utf8), id: "bad-json", replyTo: cache.reverseTopic)
+        let unknown = ReadRequest(id: "bad-cache", cache: "shop.Nothing", replyTo: cache.reverseTopic, keys: nil, requester: "test", deadline: deadline)
+        try await send(key: "shop.Nothing", value: unknown.value, id: unknown.id, replyTo: cache.reverseTopic)
+        let expired = ReadRequest(id: "expired", cache: "bench.Account", replyTo: cache.reverseTopic, keys: nil, requester: "test", deadline: 1)
+        try await send(key: "bench.Account", value: expired.value, id: expired.id, replyTo: cache.reverseTopic)
+        let load = ReadRequest(id: "load-1", cache: "bench.Account", replyTo: cache.reverseTopic, keys: nil, requester: "test", deadline: deadline)
+        try await send(key: "bench.Account", value: load.value, id: load.id, replyTo: cache.reverseTopic)
+        let archive = ReadRequest(id: "keys-1", cache: "bench.Account", replyTo: cache.reverseTopic, keys: ["acc-7", "acc-nope", "acc-2500"], requester: "test", deadline: deadline)
+        try await send(key: "bench.Account", value: archive.value, id: archive.id, replyTo: cache.reverseTopic)
+
+        let registry = try SchemaRepository(directory: fixture.pipeline.schemasDirectory).load()
+        var rows: [String: [String: BenchAccount]] = [:]
+        var ends: [String: ReadEnd] = [:]
+        var errors: [String: String] = [:]
+        try await withReader(fixture) { reader in
+            _ = try await waitFor("answers to all five requests", timeout: .seconds(60)) { () -> Bool? in
+                for event in try await replies.poll(maxMessages: 10_000, timeout: .milliseconds(100)) {
+                    guard case .messages(let messages) = event else { continue }
+                    for message in messages {
+                        switch ReverseReply(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
+                        case .row(let request, let key, let value, let headers)?:
+                            let contract = try registry.decode(key: key, value: value, headers: headers)
+                            #expect(contract.action == .add && contract.origin == DataReader.origin)
+                            rows[request, default: [:]][contract.key] = try BenchAccount(fields: contract.fields)
+                        case .end(let end)?:
+                            ends[end.request] = end
+                        case .error(let request, let reason)?:
+                            errors[request] = reason
+                        case nil:
+                            Issue.record("an unreadable message on \(cache.reverseTopic) at \(message.offset)")
+                        }
+                    }
+                }
+                return ends.count == 2 && errors.count == 2 ? true : nil
+            }
+            #expect(reader.statistics.served == 2)
+            #expect(reader.statistics.failed == 2)
+        }
+        #expect(errors["bad-json"]?.contains("not JSON") == true)
+        #expect(errors["bad-cache"]?.contains("no cache shop.Nothing") == true)
+        #expect(errors["expired"] == nil && rows["expired"] == nil && ends["expired"] == nil)
+
+        let loaded = try #require(ends["load-1"])
+        #expect(loaded.rows == 2_500 && rows["load-1"]?.count == 2_500)
+        #expect(loaded.offsets == [0: 1234, 1: 77])
+        #expect(loaded.sequences == [0: ["unit-a": 41], 1: ["unit-b": 9]])
+        // Columns come back as the fields they were written from, quotes and all.
+        #expect(rows["load-1"]?["acc-12"] == BenchAccount(id: "acc-12", balance: 120, owner: "owner '12'; DROP TABLE x", updatedAt: (1_763_700_000 + 12) * 1000))
+
+        #expect(ends["keys-1"]?.rows == 2)
+        #expect(rows["keys-1"].map { Set($0.keys) } == ["acc-7", "acc-2500"])
+        try await replies.close()
+    }
+
+    @Test("three units, random changes, all stopped and started again: from the database plus the topic they hold exactly the state before, with the writer caught up and with it far behind")
+    func fullOutage() async throws {
+        let fixture = try await UnitFixture(partitions: 3, load: "reverse_pump")
+        try await fixture.prepare()
+        var expected: [String: BenchAccount] = [:]
+        try await withReader(fixture) { reader in
+            // First start: an empty table, so the load is empty and the topic is empty.
+            let first = try ["a", "b", "c"].map { try fixture.unit($0) }
+            let firstCaches = try first.map { try $0.cache(BenchAccount.self) }
+            try await running(first) {
+                try randomChanges(firstCaches, count: 600, seed: 1, expected: &expected)
+                try await awaitState(firstCaches, expected, "three replicas at the expected state")
+            }
+            // The writer catches up, then the units change more while it is stopped: the
+            // database is behind the topic when they all start again.
+            try await fixture.awaitWritten(expected.mapValues(\.balance))
+            let caughtUp = try ["a", "b", "c"].map { try fixture.unit($0) }
+            let caughtUpCaches = try caughtUp.map { try $0.cache(BenchAccount.self) }
+            try await running(caughtUp) {
+                try await awaitState(caughtUpCaches, expected, "a cold start with the writer caught up to the state before")
+                #expect(Set(caughtUp.compactMap { $0.snapshot(of: BenchAccount.contract) }).count == 1)
+                try randomChanges(caughtUpCaches, count: 600, seed: 2, expected: &expected)
+                try await awaitState(caughtUpCaches, expected, "the second round of changes on every replica")
+            }
+            let behindRows = try await fixture.rowCount()
+            let behind = try ["a", "b", "c"].map { try fixture.unit($0) }
+            let behindCaches = try behind.map { try $0.cache(BenchAccount.self) }
+            try await running(behind) {
+                try await awaitState(behindCaches, expected, "a cold start with the writer far behind to the state before")
+            }
+            // One load per cold start, each served once, each as large as the table was.
+            let loads = try await fixture.recordedLoads()
+            #expect(loads.count == 3)
+            #expect(loads.last?.rows == behindRows)
+            #expect(reader.statistics.served == 3)
+        }
+        try await fixture.awaitWritten(expected.mapValues(\.balance))
+    }
+
+    @Test("two units started at the same instant: one wins the load lock and asks once; the other loads the same answer")
+    func simultaneousStart() async throws {
+        let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
+        try await fixture.prepare()
+        var expected: [String: BenchAccount] = [:]
+        try await withReader(fixture) { reader in
+            let seed = try fixture.unit("seed")
+            let seedCache = try seed.cache(BenchAccount.self)
+            try await running([seed]) {
+                try randomChanges([seedCache], count: 300, seed: 3, expected: &expected)
+                try await fixture.syncAndAwait(seed, seedCache, expected)
+            }
+            let served = reader.statistics.served
+            let twins = try ["x", "y"].map { try fixture.unit($0) }
+            let caches = try twins.map { try $0.cache(BenchAccount.self) }
+            try await running(twins) {
+                try await awaitState(caches, expected, "both twins at the state before")
+            }
+            #expect(reader.statistics.served == served + 1)
+            let snapshots = twins.map { $0.snapshot(of: BenchAccount.contract) }
+            #expect(snapshots[0] != nil && snapshots[0] == snapshots[1])
+            let loads = try await fixture.recordedLoads()
+            #expect(loads.last?.requestID == snapshots[0]?.request)
+        }
+    }
+
+    @Test("a unit joining live peers loads their snapshot and the topic, without a read request")
+    func warmStart() async throws {
+        let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
+        try await fixture.prepare()
+        var expected: [String: BenchAccount] = [:]
+        try await withReader(fixture) { reader in
+            let live = try ["a", "b"].map { try fixture.unit($0) }
+            let caches = try live.map { try $0.cache(BenchAccount.self) }
+            try await running(live) {
+                try randomChanges(caches, count: 400, seed: 4, expected: &expected)
+                try await awaitState(caches, expected, "the live units at the expected state")
+                let served = reader.statistics.served
+                let loads = try await fixture.recordedLoads().count
+                let joiner = try fixture.unit("c")
+                let joinerCache = try joiner.cache(BenchAccount.self)
+                try await running([joiner]) {
+                    try await awaitState([joinerCache], expected, "the joiner at the live units' state")
+                }
+                #expect(reader.statistics.served == served)
+                #expect(try await fixture.recordedLoads().count == loads)
+                #expect(joiner.snapshot(of: BenchAccount.contract) == live[0].snapshot(of: BenchAccount.contract))
+            }
+        }
+    }
+
+    @Test("archive reads: a key the cache lacks comes from the database through a reader, without entering the cache; no reader is a typed timeout")
+    func archiveReads() async throws {
+        let fixture = try await UnitFixture(partitions: 1, load: "reverse_pump")
+        try await fixture.prepare()
+        let reader = try DataReader(configuration: fixture.pipeline, logger: UnitFixture.logger)
+        let readerTask = Task { try await reader.run() }
+        defer { readerTask.cancel() }
+        let unit = try fixture.unit("a")
+        let cache = try unit.cache(BenchAccount.self)
+        try await running([unit]) {
+            try cache.put(BenchAccount(id: "live", balance: 5))
+            // Written after the unit loaded: only the database has it.
+            let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+            try await db.query(
+                "INSERT INTO \(fixture.table) (id, owner, balance_cents, currency, status, updated_at) VALUES ($1, $2, 70, 'EUR', 'closed', to_timestamp(1763700000))",
+                ["old \"one\"", "o'brien"]
+            )
+            await db.close()
+            #expect(try await cache.fetch("live")?.balance == 5)
+            let archived = try await cache.fetch("old \"one\"", timeout: .seconds(30))
+            #expect(archived == BenchAccount(id: "old \"one\"", balance: 70, owner: "o'brien", status: "closed", updatedAt: 1_763_700_000_000))
+            #expect(cache["old \"one\""] == nil)
+            #expect(try await cache.fetch("nobody", timeout: .seconds(30)) == nil)
+
+            readerTask.cancel()
+            _ = await readerTask.result
+            let started = ContinuousClock.now
+            do {
+                _ = try await cache.fetch("nobody-either", timeout: .milliseconds(500))
+                Issue.record("an archive read without a reader returned")
+            } catch CacheError.archiveTimeout(let name, let key, let after) {
+                #expect(name == BenchAccount.contract && key == "nobody-either" && after == .milliseconds(500))
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    @Test("the unit holding the load lock is killed mid-load: another takes the lock over and loads")
+    func lockOwnerKilled() async throws {
+        let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
+        try await fixture.prepare()
+        var expected: [String: BenchAccount] = [:]
+        try await withReader(fixture) { _ in
+            let seed = try fixture.unit("seed")
+            let seedCache = try seed.cache(BenchAccount.self)
+            try await running([seed]) {
+                try randomChanges([seedCache], count: 300, seed: 5, expected: &expected)
+                try await fixture.syncAndAwait(seed, seedCache, expected)
+            }
+        }
+        try await fixture.awaitWritten(expected.mapValues(\.balance))
+        // No reader runs now: the owner takes the lock, asks, and waits for an answer.
+        let owner = try PumphouseProcess.start([
+            "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", "\(fixture.name)-owner",
+            "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "200",
+        ], log: "\(fixture.directory)/owner.log")
+        defer { if owner.isRunning { kill(owner.processIdentifier, SIGKILL) } }
+        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+        let lock = PostgresAdvisoryLockKey(name: CacheLoader.lockName(topic: fixture.topic))
+        let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1"
+        _ = try await waitFor("the unit process to hold the load lock", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return try await db.query(held, [lock.rawValue]).scalar(Int64.self) == 1 ? true : nil
+        }
+        let heir = try fixture.unit("heir")
+        let heirCache = try heir.cache(BenchAccount.self)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: heir)], logger: UnitFixture.logger))
+        let task = Task { try await group.run() }
+        defer { task.cancel() }
+        // The heir tries the lock (its session's last statement) while the owner holds it;
+        // then the owner dies with it.
+        _ = try await waitFor("the heir to try the load lock", timeout: .seconds(30)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(20))
+            let trying = try await db.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_xact_lock%' AND pid <> pg_backend_pid()"
+            ).scalar(Int64.self)
+            return trying ?? 0 > 0 ? true : nil
+        }
+        #expect(!heir.isLoaded)
+        kill(owner.processIdentifier, SIGKILL)
+        owner.waitUntilExit()
+        try await withReader(fixture) { _ in
+            try await awaitState([heirCache], expected, "the heir to take the lock over and load")
+        }
+        let loads = try await fixture.recordedLoads()
+        #expect(loads.last?.loadedBy == heir.id)
+        await group.triggerGracefulShutdown()
+        try await task.value
+        await db.close()
+    }
+}
+
+extension UnitFixture {
+    /// Waits until `unit`'s changes are on the topic (its pump drained) and its replica
+    /// shows `expected`.
+    func syncAndAwait(_ unit: ProcessingUnit, _ cache: ReplicatedCache<BenchAccount>, _ expected: [String: BenchAccount]) async throws {
+        try await unit.syncSpool()
+        try await awaitState([cache], expected, "\(unit.id) at the expected state")
+    }
+}
