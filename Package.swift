@@ -166,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseUnitTests",
-            dependencies: ["PumphouseUnit", "PumphouseReader", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
+            dependencies: ["PumphouseUnit", "PumphouseReader", "PumphouseReplay", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphouseCLITests",

@@ -39,6 +39,9 @@ struct UnitCommand: AsyncParsableCommand {
     @Option(help: "Port for /metrics, /healthz and /readyz (ready once the cache is loaded); none when omitted.")
     var httpPort: Int?
 
+    @Option(help: "Seconds a load may take (waiting for the load lock and a data reader included) before the unit gives up and exits 1.")
+    var loadTimeoutS = 120
+
     func validate() throws {
         guard heartbeatMs > 0 else { throw ValidationError("--heartbeat-ms must be positive") }
         guard memberTimeoutMs > heartbeatMs else {
@@ -47,6 +50,7 @@ struct UnitCommand: AsyncParsableCommand {
         guard rate >= 0 else { throw ValidationError("--rate must be 0 or more changes per second") }
         guard keys > 0 else { throw ValidationError("--keys must be positive") }
         if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("--http-port must be between 1 and 65535") }
+        guard (1...86_400).contains(loadTimeoutS) else { throw ValidationError("--load-timeout-s must be between 1 and 86400 seconds") }
     }
 
     func run() async throws {
@@ -60,6 +64,7 @@ struct UnitCommand: AsyncParsableCommand {
         var configuration = UnitConfiguration(pipeline: pipeline, unitID: id, address: address, spoolDirectory: spoolDirectory)
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.memberTimeout = .milliseconds(memberTimeoutMs)
+        configuration.loadTimeout = .seconds(loadTimeoutS)
         let unit: ProcessingUnit
         let accounts: ReplicatedCache<BenchAccount>
         do {
@@ -70,7 +75,7 @@ struct UnitCommand: AsyncParsableCommand {
         }
         let changes: [any Service] = rate > 0 ? [AccountChanges(unit: unit, accounts: accounts, perSecond: rate, keys: keys, logger: logger)] : []
         try await runUntilSignalled(unit, alongside: changes, httpPort: httpPort, logger: logger) {
-            unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the cache from its topic")
+            unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the cache")
         }
     }
 }

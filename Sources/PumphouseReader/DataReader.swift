@@ -25,6 +25,10 @@ public final class DataReader: Service {
     /// Rows whose delivery failed since start: a load that lost one says so instead of
     /// sending an end marker.
     private let deliveryFailures = Atomic<Int>(0)
+    /// Requests answered lately. A rebalance can hand this reader a request it (or the
+    /// previous owner of the partition) already answered; answering twice would only
+    /// cost a second scan of the table.
+    private let answered = Mutex(RecentRequests(capacity: 10_000))
 
     public init(configuration: PipelineConfiguration, logger: Logger) throws(ConfigurationError) {
         do {
@@ -133,6 +137,10 @@ public final class DataReader: Service {
         guard request.deadline > now else {
             metrics.expired.increment()
             logger.notice("read request \(request.id) from \(request.requester) for \(cache.contract) skipped: its deadline passed \(now - request.deadline) ms ago, so nobody waits for it")
+            return
+        }
+        guard answered.withLock({ $0.insert(request.id) }) else {
+            logger.notice("read request \(request.id) from \(request.requester) was answered already; skipped")
             return
         }
         let started = ContinuousClock.now
@@ -261,6 +269,29 @@ public final class DataReader: Service {
 
     /// The origin of the add contracts a reader streams. Units never dedupe against it.
     public static let origin = "pumphouse-reader"
+}
+
+/// The ids of the last `capacity` requests answered, oldest forgotten first.
+struct RecentRequests: Sendable {
+    let capacity: Int
+    private var ids: Set<String> = []
+    private var order: [String] = []
+    private var head = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// false if `id` is among the recent ones.
+    mutating func insert(_ id: String) -> Bool {
+        guard ids.insert(id).inserted else { return false }
+        if order.count < capacity {
+            order.append(id)
+        } else {
+            ids.remove(order[head])
+            order[head] = id
+            head = (head + 1) % capacity
+        }
+        return true
+    }
 }
 
 /// What a reader has done since it started.

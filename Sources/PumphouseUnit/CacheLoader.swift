@@ -26,6 +26,8 @@ struct CacheLoader: Sendable {
     let sink: any ReplicaSink
     let control: KafkaProducer
     let logger: Logger
+    /// When the unit started, in epoch milliseconds.
+    let startedAt: Int64
 
     /// A finished load: the answer it came from and where to start on the topic.
     struct Loaded: Sendable {
@@ -55,9 +57,14 @@ struct CacheLoader: Sendable {
 
     private func cold(on db: PostgresConnection, deadline: ContinuousClock.Instant) async throws -> Loaded {
         let lock = PostgresAdvisoryLockKey(name: Self.lockName(topic: cache.topic))
-        // Loads recorded before this unit started are too old to reuse: the database is
-        // fresher and its offsets are surely still on the topic.
-        var seen = try await db.query("SELECT coalesce(max(generation), 0) FROM pumphouse_cache_loads WHERE topic = $1", [cache.topic]).scalar(Int64.self) ?? 0
+        // A load recorded shortly before this unit started (by a unit of the same outage)
+        // is as good as a new one; an older one is not reused: the database is fresher,
+        // and an old answer's offsets may be gone from the topic.
+        let window = configuration.loadReuseWindow.components
+        var seen = try await db.query(
+            "SELECT coalesce(max(generation), 0) FROM pumphouse_cache_loads WHERE topic = $1 AND loaded_at < to_timestamp($2::double precision / 1000)",
+            [cache.topic, startedAt - window.seconds * 1000 - window.attoseconds / 1_000_000_000_000_000]
+        ).scalar(Int64.self) ?? 0
         var waiting = false
         while ContinuousClock.now < deadline {
             if let record = try await newerLoad(than: seen, on: db) {
@@ -68,33 +75,17 @@ struct CacheLoader: Sendable {
                 }
                 continue
             }
-            let outcome: Loaded? = try await db.transaction { tx in
-                guard try await tx.query("SELECT pg_try_advisory_xact_lock($1)", [lock.rawValue]).scalar(Bool.self) == true else { return nil }
-                // Someone may have finished between the check above and the lock.
-                if try await newerLoad(than: seen, on: tx) != nil { return nil }
-                let lease = Int(configuration.loadLease.components.seconds) * 1000 + Int(configuration.loadLease.components.attoseconds / 1_000_000_000_000_000)
-                try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, lease))])
-                logger.info("\(cache.contract): cold start; this unit holds the load lock and asks the data readers")
-                let loaded = try await withThrowingTaskGroup(of: Loaded?.self) { group in
-                    group.addTask {
-                        // Renews the lease while the answer streams in.
-                        while true {
-                            try await Task.sleep(for: configuration.loadLease / 3)
-                            try await tx.query("SELECT 1")
-                        }
-                    }
-                    group.addTask { try await requestLoad(deadline: deadline) }
-                    defer { group.cancelAll() }
-                    while let result = try await group.next() {
-                        if let result { return result }
-                    }
-                    throw CacheLoadError(cache: cache.contract, message: "the load ended without an answer")
-                }
-                try await tx.query("""
-                    INSERT INTO pumphouse_cache_loads (topic, generation, cache, request_id, reverse_topic, first_offset, rows, loaded_by)
-                    SELECT $1, coalesce(max(generation), 0) + 1, $2, $3, $4, $5, $6, $7 FROM pumphouse_cache_loads WHERE topic = $1
-                    """, [cache.topic, cache.contract.rawValue, loaded.snapshot.request, cache.reverseTopic, loaded.snapshot.offset, loaded.rows, unit])
-                return loaded
+            let outcome: Loaded?
+            do {
+                outcome = try await attempt(on: db, lock: lock, seen: seen, deadline: deadline)
+            } catch let error as CacheLoadError where error.isPermanent {
+                throw error
+            } catch {
+                // The broker or the database had a moment: the lock (if held) went with
+                // the rolled-back transaction; try again while there is time.
+                logger.warning("\(cache.contract): load attempt failed, retrying: \(error)")
+                try await Task.sleep(for: .milliseconds(500))
+                continue
             }
             if let outcome {
                 logger.info("\(cache.contract): loaded \(outcome.rows) rows from the database; load lock released")
@@ -107,6 +98,44 @@ struct CacheLoader: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw CacheLoadError(cache: cache.contract, message: "no load finished within \(configuration.loadTimeout); is a data reader (`pumphouse reader`) running and the lock holder alive?")
+    }
+
+    /// One try at the lock: nil if another unit holds it or has just finished.
+    private func attempt(on db: PostgresConnection, lock: PostgresAdvisoryLockKey, seen: Int64, deadline: ContinuousClock.Instant) async throws -> Loaded? {
+        try await db.transaction { tx in
+            guard try await tx.query("SELECT pg_try_advisory_xact_lock($1)", [lock.rawValue]).scalar(Bool.self) == true else { return nil }
+            // Someone may have finished between the check above and the lock.
+            if try await newerLoad(than: seen, on: tx) != nil { return nil }
+            let lease = Int(configuration.loadLease.components.seconds) * 1000 + Int(configuration.loadLease.components.attoseconds / 1_000_000_000_000_000)
+            try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, lease))])
+            logger.info("\(cache.contract): cold start; this unit holds the load lock and asks the data readers")
+            let loaded = try await withThrowingTaskGroup(of: Loaded?.self) { group in
+                group.addTask {
+                    // Renews the lease while the answer streams in.
+                    while true {
+                        try await Task.sleep(for: configuration.loadLease / 3)
+                        try await tx.query("SELECT 1")
+                    }
+                }
+                group.addTask {
+                    guard let loaded = try await requestLoad(deadline: deadline) else {
+                        throw CacheLoadError(cache: cache.contract, message: "the load ended without an answer")
+                    }
+                    return loaded
+                }
+                defer { group.cancelAll() }
+                // The renewal never ends by itself: the first result is the load's.
+                guard let result = try await group.next(), let loaded = result else {
+                    throw CacheLoadError(cache: cache.contract, message: "the load ended without an answer")
+                }
+                return loaded
+            }
+            try await tx.query("""
+                INSERT INTO pumphouse_cache_loads (topic, generation, cache, request_id, reverse_topic, first_offset, rows, loaded_by)
+                SELECT $1, coalesce(max(generation), 0) + 1, $2, $3, $4, $5, $6, $7 FROM pumphouse_cache_loads WHERE topic = $1
+                """, [cache.topic, cache.contract.rawValue, loaded.snapshot.request, cache.reverseTopic, loaded.snapshot.offset, loaded.rows, unit])
+            return loaded
+        }
     }
 
     /// The advisory lock of a named cache's load; its topic names it in the cluster.
@@ -136,11 +165,23 @@ struct CacheLoader: Sendable {
             id: "\(unit)-\(UUID().uuidString.lowercased())", cache: cache.contract.rawValue, replyTo: cache.reverseTopic, keys: nil,
             requester: unit, deadline: Int64(Date().timeIntervalSince1970 * 1000) + deadline.millisecondsFromNow
         )
-        return try await readAnswer(request.id, from: .end, deadline: deadline) {
-            _ = try await control.deliver(KafkaProducerMessage(
+        return try await readAnswer(request.id, from: .end, deadline: deadline) { [control, pipeline, logger] in
+            let message = KafkaProducerMessage(
                 topic: pipeline.reader.requestTopic, key: Array(request.cache.utf8), value: request.value,
                 headers: request.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
-            ))
+            )
+            // A busy broker may time a send out; the request is only worth anything once
+            // it is on the topic.
+            while true {
+                do {
+                    _ = try await control.deliver(message)
+                    return
+                } catch {
+                    guard ContinuousClock.now < deadline else { throw error }
+                    logger.warning("\(request.cache): read request \(request.id) not acknowledged, sending again: \(error)")
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
         }
     }
 
@@ -208,7 +249,7 @@ struct CacheLoader: Sendable {
                             sink.finishLoad(sequences: end.sequences)
                             return Loaded(snapshot: CacheSnapshot(request: request, offset: first ?? message.offset), rows: rows, offsets: end.offsets)
                         case .error(_, let reason):
-                            throw CacheLoadError(cache: cache.contract, message: "the data reader refused the load: \(reason)")
+                            throw CacheLoadError(cache: cache.contract, message: "the data reader refused the load: \(reason)", isPermanent: true)
                         }
                     }
                 default:
@@ -232,6 +273,15 @@ struct CacheLoader: Sendable {
 public struct CacheLoadError: Error, Sendable, CustomStringConvertible {
     public let cache: ContractName
     public let message: String
+    /// Asking again cannot help (the reader refused the request); the unit stops.
+    public var isPermanent = false
+
+    public init(cache: ContractName, message: String, isPermanent: Bool = false) {
+        self.cache = cache
+        self.message = message
+        self.isPermanent = isPermanent
+    }
+
     public var description: String { "cannot load \(cache): \(message)" }
 }
 

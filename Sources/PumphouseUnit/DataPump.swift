@@ -146,6 +146,9 @@ final class DataPump: Sendable {
     }
 
     /// Whether the pump has work for `drainBacklog`: a backlog, or a failed producer.
+    /// Changes accepted but not yet acknowledged by the broker.
+    var unacknowledgedCount: Int { unacknowledged.records.withLock { $0.count } }
+
     var needsDraining: Bool {
         health.failed.load(ordering: .relaxed) || state.withLock { $0.pendingBacklog > 0 || $0.producer.fatalError != nil }
     }

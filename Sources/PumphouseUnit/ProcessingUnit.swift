@@ -11,8 +11,11 @@ import Synchronization
 ///
 /// Open caches with `cache(_:)` before running the unit, run it as a service (it
 /// replicates, announces itself and drains its data pump until graceful shutdown), and
-/// await `loaded()` before serving: on start each replica rebuilds from its cache's
-/// topic, read from the beginning. Reads and writes never wait on the network after that.
+/// await `loaded()` before serving. On start each replica is rebuilt: from a loaded
+/// peer's snapshot, or, when no peer is loaded, from PostgreSQL through a data reader
+/// (one unit asks, the others read the same answer), then from its topic at the offsets
+/// the snapshot stands for; a cache configured with `load: topic` reads its whole topic
+/// instead. Reads and writes never wait on the network after that.
 public final class ProcessingUnit: Service {
     public let id: String
     private let configuration: UnitConfiguration
@@ -93,7 +96,8 @@ public final class ProcessingUnit: Service {
         }
     }
 
-    /// Returns once every cache has been rebuilt from its topic (read to the end once).
+    /// Returns once every cache is loaded: its load done (if it loads through the reverse
+    /// pump) and its topic read to the end once from where the load left it.
     public func loaded() async {
         await withCheckedContinuation { continuation in
             let done = state.withLock { state in
@@ -111,7 +115,11 @@ public final class ProcessingUnit: Service {
         try await pump.sync()
     }
 
-    /// Whether every cache has been rebuilt from its topic.
+    /// Changes made here that the broker has not acknowledged yet (after a restart,
+    /// those the spool is sending again).
+    public var unacknowledgedChanges: Int { pump.unacknowledgedCount }
+
+    /// Whether every cache is loaded (see `loaded()`); until then the unit is not ready.
     public var isLoaded: Bool {
         state.withLock { $0.loading?.isEmpty ?? false }
     }
@@ -149,6 +157,9 @@ public final class ProcessingUnit: Service {
 
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.pipeline.kafka)
         consumerConfiguration.connection.clientID = "pumphouse-unit-\(id)"
+        // A load's offsets that the topic no longer holds (retention) must stop the unit,
+        // not quietly start it from whatever the topic still has.
+        consumerConfiguration.autoOffsetReset = "error"
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let memberTopic = configuration.pipeline.memberTopic
         // Answers to archive reads arrive on the reverse-pump topics, after the request.
@@ -183,6 +194,13 @@ public final class ProcessingUnit: Service {
                 group.addTask { [self] in
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
+                            if case .error(let error) = event, error.code.name == "_AUTO_OFFSET_RESET" {
+                                throw CacheLoadError(
+                                    cache: (configuration.pipeline.caches.first { error.message.contains($0.topic) } ?? configuration.pipeline.caches[0]).contract,
+                                    message: "\(error); the topic no longer holds the changes after the snapshot the unit loaded (retention?). Restart the unit alone to load from the database, and keep the cache topic's retention longer than the reverse-pump topic's",
+                                    isPermanent: true
+                                )
+                            }
                             handle(event, caches: caches, reverseTopics: reverseTopics)
                         }
                     }
@@ -224,7 +242,7 @@ public final class ProcessingUnit: Service {
             if cache.load == .reversePump {
                 let loader = CacheLoader(
                     unit: id, cache: cache, pipeline: pipeline, configuration: configuration, registry: registry,
-                    sink: sink, control: control, logger: logger
+                    sink: sink, control: control, logger: logger, startedAt: since
                 )
                 var loaded: CacheLoader.Loaded?
                 if let snapshot = peerSnapshot(of: cache.contract) {

@@ -28,6 +28,11 @@ public struct UnitConfiguration: Sendable {
     /// ends its session and another unit takes over; the holder renews it three times
     /// per lease. A crashed holder loses the lock at once (its connection closes).
     public var loadLease: Duration = .seconds(15)
+    /// A load another unit recorded at most this long before this unit started counts as
+    /// part of the same cold start and is read instead of asking again. Units of one
+    /// outage that start further apart find a loaded peer instead; an older load is never
+    /// reused, because the database is fresher than it.
+    public var loadReuseWindow: Duration = .seconds(10)
     /// Validate each change against its schema before accepting it (about 2 µs); off,
     /// a bad change is found only by the writers, which dead-letter it.
     public var validatesChanges = true

@@ -93,6 +93,8 @@ struct UnitFixture {
         var configuration = UnitConfiguration(pipeline: pipeline ?? self.pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/spool")
         configuration.heartbeatInterval = heartbeat
         configuration.memberTimeout = heartbeat * 10
+        // Tests restart units seconds apart and expect each restart to read the database.
+        configuration.loadReuseWindow = .seconds(1)
         return try ProcessingUnit(configuration: configuration, logger: Self.logger)
     }
 }

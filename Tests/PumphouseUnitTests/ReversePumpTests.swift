@@ -6,6 +6,7 @@ import PumphouseLoad
 import PumphousePipeline
 import PumphousePostgres
 import PumphouseReader
+import PumphouseReplay
 import PumphouseTestSupport
 import PumphouseWriter
 import ServiceLifecycle
@@ -67,20 +68,33 @@ func awaitState(_ caches: [ReplicatedCache<BenchAccount>], _ expected: [String: 
 }
 
 extension UnitFixture {
-    /// The loads recorded in `pumphouse_cache_loads` for bench.Account, oldest first.
-    func recordedLoads() async throws -> [(requestID: String, rows: Int64, loadedBy: String)] {
+    func withDatabase<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
-        defer { Task { await db.close() } }
-        return try await db.query(
-            "SELECT request_id, rows, loaded_by FROM pumphouse_cache_loads WHERE topic = $1 ORDER BY generation",
-            [topic]
-        ).namedRows.map { (try $0.decode(String.self, "request_id"), try $0.decode(Int64.self, "rows"), try $0.decode(String.self, "loaded_by")) }
+        do {
+            let result = try await body(db)
+            await db.close()
+            return result
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
+    /// The loads recorded in `pumphouse_cache_loads` for this fixture's cache, oldest first.
+    func recordedLoads() async throws -> [(requestID: String, rows: Int64, loadedBy: String)] {
+        try await withDatabase { db in
+            try await db.query("SELECT request_id, rows, loaded_by FROM pumphouse_cache_loads WHERE topic = $1 ORDER BY generation", [topic]).namedRows.map {
+                (try $0.decode(String.self, "request_id"), try $0.decode(Int64.self, "rows"), try $0.decode(String.self, "loaded_by"))
+            }
+        }
+    }
+
+    func sql(_ script: String) async throws {
+        try await withDatabase { try await $0.execute(script: script) }
     }
 
     func rowCount() async throws -> Int64 {
-        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
-        defer { Task { await db.close() } }
-        return try await db.query("SELECT count(*) FROM \(table)").scalar(Int64.self) ?? -1
+        try await withDatabase { try await $0.query("SELECT count(*) FROM \(table)").scalar(Int64.self) ?? -1 }
     }
 }
 
@@ -261,6 +275,64 @@ struct ReversePumpTests {
         }
     }
 
+    @Test("three unit processes changing accounts are all killed with -9, the writer far behind; restarted from their spools they resend what was unacknowledged and hold exactly the topic's fold, and so does the database once the writer catches up")
+    func allKilled() async throws {
+        let fixture = try await UnitFixture(partitions: 3, load: "reverse_pump")
+        try await fixture.prepare()
+        let replay = try TopicReplay(configuration: fixture.pipeline, cache: BenchAccount.contract, logger: UnitFixture.logger)
+        try await withReader(fixture) { reader in
+            let writer = try DataWriter(configuration: fixture.pipeline, writer: fixture.name, logger: UnitFixture.logger)
+            let writerTask = Task { try await writer.run() }
+            defer { writerTask.cancel() }
+            let processes = try ["p", "q", "r"].map { id in
+                try PumphouseProcess.start([
+                    "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", "\(fixture.name)-\(id)",
+                    "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "200", "--rate", "100", "--keys", "40",
+                ], log: "\(fixture.directory)/\(id).log")
+            }
+            defer { for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            // An observer replica counts the changes: each opens an account at 0 or adds 1,
+            // so accounts plus the sum of balances is the number applied from the log.
+            let observer = try fixture.unit("observer")
+            let observed = try observer.cache(BenchAccount.self)
+            func changes() -> Int64 { observed.values.reduce(Int64(observed.count)) { $0 + $1.balance } }
+            try await running([observer]) {
+                _ = try await waitFor("the writer to apply changes of the unit processes", timeout: .seconds(60)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(100))
+                    return writer.statistics.applied > 200 ? true : nil
+                }
+                writerTask.cancel()
+                _ = await writerTask.result
+                let applied = Int64(writer.statistics.applied)
+                // The units go on without the writer until the topic is well ahead of it.
+                _ = try await waitFor("the units to make 500 changes more than the stopped writer applied", timeout: .seconds(60)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(100))
+                    return changes() > applied + 500 ? true : nil
+                }
+            }
+            for process in processes { kill(process.processIdentifier, SIGKILL) }
+            for process in processes { process.waitUntilExit() }
+
+            // The same units, in this process now, from the same spools.
+            let units = try ["p", "q", "r"].map { try fixture.unit($0) }
+            let caches = try units.map { try $0.cache(BenchAccount.self) }
+            try await running(units) {
+                _ = try await waitFor("every spool resent and acknowledged", timeout: .seconds(60)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(50))
+                    return units.allSatisfy { $0.unacknowledgedChanges == 0 } ? true : nil
+                }
+                let fold = try await replay.fold(timeout: .seconds(60))
+                let expected = try fold.entities.mapValues { try BenchAccount(fields: $0) }
+                #expect(expected.count > 0)
+                try await awaitState(caches, expected, "the restarted units at the topic's fold")
+                try await fixture.awaitWritten(expected.mapValues(\.balance))
+            }
+            // Two cold starts (the processes', and this one), each one read.
+            #expect(try await fixture.recordedLoads().count == 2)
+            #expect(reader.statistics.served == 2)
+        }
+    }
+
     @Test("archive reads: a key the cache lacks comes from the database through a reader, without entering the cache; no reader is a typed timeout")
     func archiveReads() async throws {
         let fixture = try await UnitFixture(partitions: 1, load: "reverse_pump")
@@ -312,6 +384,9 @@ struct ReversePumpTests {
             }
         }
         try await fixture.awaitWritten(expected.mapValues(\.balance))
+        // The seed's load is recent enough for a new unit to reuse; forget it, so the
+        // next unit must take the lock.
+        try await fixture.sql("DELETE FROM pumphouse_cache_loads WHERE topic = '\(fixture.topic)'")
         // No reader runs now: the owner takes the lock, asks, and waits for an answer.
         let owner = try PumphouseProcess.start([
             "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", "\(fixture.name)-owner",
