@@ -87,6 +87,7 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         let start = try Self.start(from)
         let state: TopicReplay.State
+        let started = ContinuousClock.now
         do {
             state = try await replay.fold(from: start, timeout: .seconds(timeout))
         } catch let error as TopicReplay.UnknownPartitions {
@@ -99,7 +100,11 @@ struct ReplayCommand: AsyncParsableCommand {
             let note = if case .timestamp = start { " (end: no message at or after that time)" } else { "" }
             print("started at \(positions.joined(separator: ","))\(note)")
         }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let read = state.contracts + state.duplicates + state.rejected
         print("replayed \(state.contracts) contracts into \(state.entities.count) entities (\(state.duplicates) duplicates collapsed, \(state.rejected) that a writer dead-letters)")
+        print(String(format: "read %d messages in %.2f s (%.0f messages/s, connecting and reaching the end included)", read, seconds, seconds > 0 ? Double(read) / seconds : 0))
         if let out {
             try Self.write(try state.jsonLines(), to: out)
             print("wrote \(state.entities.count) entities to \(out)")

@@ -29,6 +29,15 @@ public struct PipelineConfiguration: Sendable {
         writers.first { $0.name == name }
     }
 
+    /// The contract schemas of `schemas`, loaded; the error names the setting.
+    public func loadRegistry() throws(ConfigurationError) -> ContractRegistry {
+        do {
+            return try SchemaRepository(directory: schemasDirectory).load()
+        } catch {
+            throw ConfigurationError(file: "pipeline", setting: "schemas", message: "\(error)")
+        }
+    }
+
     /// The writer of a cache: at most one, so its stored offsets say how far the table is.
     public func writer(of cache: ContractName) -> WriterConfiguration? {
         writers.first { $0.caches.contains(cache) }

@@ -31,11 +31,7 @@ public final class DataReader: Service {
     private let answered = Mutex(RecentRequests(capacity: 10_000))
 
     public init(configuration: PipelineConfiguration, logger: Logger) throws(ConfigurationError) {
-        do {
-            self.registry = try SchemaRepository(directory: configuration.schemasDirectory).load()
-        } catch {
-            throw ConfigurationError(file: "pipeline", setting: "schemas", message: "\(error)")
-        }
+        self.registry = try configuration.loadRegistry()
         self.configuration = configuration
         self.logger = logger
     }
@@ -188,13 +184,17 @@ public final class DataReader: Service {
                 try await send(rows, of: request, cache: cache, version: version, end: &end, replies: replies)
             } else {
                 try await tx.query("DECLARE pumphouse_load NO SCROLL CURSOR FOR \(mapping.select(keys: false))")
-                while true {
-                    let rows = try await tx.query("FETCH FORWARD \(configuration.reader.chunkRows) FROM pumphouse_load").rows
-                    if rows.isEmpty { break }
+                // The database reads the next chunk while this one is encoded and sent:
+                // two chunks in memory at most.
+                let fetch = "FETCH FORWARD \(configuration.reader.chunkRows) FROM pumphouse_load"
+                var rows = try await tx.query(fetch).rows
+                while !rows.isEmpty {
+                    async let next = tx.query(fetch)
                     try await send(rows, of: request, cache: cache, version: version, end: &end, replies: replies)
                     // Bounded memory on the Kafka side too: wait for the broker rather
                     // than queue the whole table.
                     if replies.pendingCount > 100_000 { try await replies.flush(timeout: .seconds(60)) }
+                    rows = try await next.rows
                 }
             }
             return end
@@ -218,7 +218,7 @@ public final class DataReader: Service {
             guard let key = row[0], let text = row[1] else {
                 throw ReadRequestError("a row of \(cache.mapping?.table ?? cache.contract.rawValue) has a NULL key; fix the row")
             }
-            guard case .object(let fields) = try parser.parse(Array(text.utf8)) else {
+            guard case .object(let fields) = try parser.parse(text) else {
                 throw ReadRequestError("row \"\(key)\" did not read back as a JSON object")
             }
             end.rows += 1

@@ -79,11 +79,7 @@ public struct TopicReplay: Sendable {
         guard let cache = configuration.cache(name) else {
             throw ConfigurationError(file: "pipeline", setting: "caches", message: "no cache \(name); declared: \(configuration.caches.map(\.contract.rawValue).joined(separator: ", "))")
         }
-        do {
-            self.registry = try SchemaRepository(directory: configuration.schemasDirectory).load()
-        } catch {
-            throw ConfigurationError(file: "pipeline", setting: "schemas", message: "\(error)")
-        }
+        self.registry = try configuration.loadRegistry()
         self.configuration = configuration
         self.cache = cache
         self.logger = logger

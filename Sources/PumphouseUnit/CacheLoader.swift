@@ -34,6 +34,13 @@ struct CacheLoader: Sendable {
         var snapshot: CacheSnapshot
         var rows: Int64
         var offsets: [Int32: Int64]
+        /// From asking (or starting to read a recorded answer) to the last row applied.
+        var duration: Duration
+
+        var rate: String {
+            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            return "\(rows) rows in \(String(format: "%.3f", seconds)) s (\(seconds > 0 ? Int(Double(rows) / seconds) : 0) rows/s)"
+        }
     }
 
     /// Loads the answer a peer loaded from; nil if it is no longer on the topic.
@@ -70,7 +77,7 @@ struct CacheLoader: Sendable {
             if let record = try await newerLoad(than: seen, on: db) {
                 seen = record.generation
                 if let loaded = try await readAnswer(record.snapshot.request, from: .init(record.snapshot.offset), deadline: deadline, beforeRequest: nil) {
-                    logger.info("\(cache.contract): loaded \(loaded.rows) rows from the \(record.snapshot) that \(record.loadedBy) asked for")
+                    logger.info("\(cache.contract): loaded the \(record.snapshot) that \(record.loadedBy) asked for: \(loaded.rate)")
                     return loaded
                 }
                 continue
@@ -88,7 +95,7 @@ struct CacheLoader: Sendable {
                 continue
             }
             if let outcome {
-                logger.info("\(cache.contract): loaded \(outcome.rows) rows from the database; load lock released")
+                logger.info("\(cache.contract): loaded from the database through the reverse pump: \(outcome.rate); load lock released")
                 return outcome
             }
             if !waiting {
@@ -215,12 +222,14 @@ struct CacheLoader: Sendable {
         sink.beginLoad()
         var requested = beforeRequest == nil
         var first: Int64?
+        var started = ContinuousClock.now
         var rows: Int64 = 0
         while ContinuousClock.now < deadline {
             for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(100)) {
                 switch event {
                 case .partitionEOF:
                     if let beforeRequest, !requested {
+                        started = ContinuousClock.now
                         try await beforeRequest()
                         requested = true
                     } else if beforeRequest == nil && first == nil {
@@ -247,7 +256,10 @@ struct CacheLoader: Sendable {
                                 throw CacheLoadError(cache: cache.contract, message: "answer \(request) ended after \(rows) of its \(end.rows) rows; a part of it is missing from \(cache.reverseTopic)")
                             }
                             sink.finishLoad(sequences: end.sequences)
-                            return Loaded(snapshot: CacheSnapshot(request: request, offset: first ?? message.offset), rows: rows, offsets: end.offsets)
+                            return Loaded(
+                                snapshot: CacheSnapshot(request: request, offset: first ?? message.offset), rows: rows, offsets: end.offsets,
+                                duration: ContinuousClock.now - started
+                            )
                         case .error(_, let reason):
                             throw CacheLoadError(cache: cache.contract, message: "the data reader refused the load: \(reason)", isPermanent: true)
                         }

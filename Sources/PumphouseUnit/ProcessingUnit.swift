@@ -51,11 +51,7 @@ public final class ProcessingUnit: Service {
         self.id = configuration.unitID
         self.configuration = configuration
         self.logger = logger
-        do {
-            self.registry = try SchemaRepository(directory: configuration.pipeline.schemasDirectory).load()
-        } catch {
-            throw ConfigurationError(file: "pipeline", setting: "schemas", message: "\(error)")
-        }
+        self.registry = try configuration.pipeline.loadRegistry()
         let spool = try DurableSpool(
             configuration: SpoolConfiguration(directory: "\(configuration.spoolDirectory)/\(configuration.unitID)", maxPendingBytes: configuration.spoolMaxPendingBytes),
             logger: logger

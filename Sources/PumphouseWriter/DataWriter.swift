@@ -46,12 +46,7 @@ public final class DataWriter: Service {
         guard let writer = configuration.writer(named: name) else {
             throw ConfigurationError(file: "pipeline", setting: "writers", message: "no writer named \"\(name)\"; declared: \(configuration.writers.map(\.name).joined(separator: ", "))")
         }
-        let registry: ContractRegistry
-        do {
-            registry = try SchemaRepository(directory: configuration.schemasDirectory).load()
-        } catch {
-            throw ConfigurationError(file: "pipeline", setting: "schemas", message: "\(error)")
-        }
+        let registry = try configuration.loadRegistry()
         var tables: [ContractName: MappedTable] = [:]
         var used: [ContractName: any ContractMapper] = [:]
         var topics: [String: ContractName] = [:]

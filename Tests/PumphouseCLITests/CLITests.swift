@@ -76,6 +76,33 @@ struct CLITests {
         #expect(noCache.errors.contains("declares no bench.Account cache"), "\(noCache.errors)")
     }
 
+    @Test("pumphouse reader refuses a bad port, a pipeline without caches, and a missing table, naming the fix")
+    func readerUsage() throws {
+        let config = "\(CLI.repository)/deploy/local/pipeline.yaml"
+        let port = try CLI.run(["reader", "--config", config, "--http-port", "0"])
+        #expect(port.status == 2)
+        #expect(port.errors.contains("--http-port must be between 1 and 65535"), "\(port.errors)")
+        let timeout = try CLI.run(["unit", "--config", config, "--id", "u1", "--load-timeout-s", "0"])
+        #expect(timeout.status == 2)
+        #expect(timeout.errors.contains("--load-timeout-s"), "\(timeout.errors)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "kafka: { brokers: x:1 }\npostgres: { url: \"postgresql://u:p@h/d\" }\nschemas: \(CLI.repository)/Schemas\ncaches: {}\n"
+            .write(toFile: "\(directory)/p.yaml", atomically: true, encoding: .utf8)
+        let noCache = try CLI.run(["reader", "--config", "\(directory)/p.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
+        #expect(noCache.status == 2)
+        #expect(noCache.errors.contains("declares no caches"), "\(noCache.errors)")
+        // A mapped table that does not exist: the reader names it and exits before serving.
+        let missing = try String(contentsOfFile: config, encoding: .utf8)
+            .replacing("table: bench_account", with: "table: no_such_table_\(UInt32.random(in: 0 ... .max))")
+            .replacing("../../Schemas", with: "\(CLI.repository)/Schemas").replacing("../../Migrations", with: "\(CLI.repository)/Migrations")
+        try missing.write(toFile: "\(directory)/missing.yaml", atomically: true, encoding: .utf8)
+        let absent = try CLI.run(["reader", "--config", "\(directory)/missing.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL])
+        #expect(absent.status != 0)
+        #expect(absent.errors.contains("does not exist; run `pumphouse migrate`"), "\(absent.errors)")
+    }
+
     @Test("migrate and topics create work against the local stack, twice")
     func operatorCommands() throws {
         let environment = ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL]

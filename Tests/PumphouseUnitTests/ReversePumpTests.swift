@@ -228,14 +228,8 @@ struct ReversePumpTests {
     func simultaneousStart() async throws {
         let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
         try await fixture.prepare()
-        var expected: [String: BenchAccount] = [:]
         try await withReader(fixture) { reader in
-            let seed = try fixture.unit("seed")
-            let seedCache = try seed.cache(BenchAccount.self)
-            try await running([seed]) {
-                try randomChanges([seedCache], count: 300, seed: 3, expected: &expected)
-                try await fixture.syncAndAwait(seed, seedCache, expected)
-            }
+            let expected = try await fixture.seedAccounts(seed: 3)
             let served = reader.statistics.served
             let twins = try ["x", "y"].map { try fixture.unit($0) }
             let caches = try twins.map { try $0.cache(BenchAccount.self) }
@@ -374,15 +368,7 @@ struct ReversePumpTests {
     func lockOwnerKilled() async throws {
         let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
         try await fixture.prepare()
-        var expected: [String: BenchAccount] = [:]
-        try await withReader(fixture) { _ in
-            let seed = try fixture.unit("seed")
-            let seedCache = try seed.cache(BenchAccount.self)
-            try await running([seed]) {
-                try randomChanges([seedCache], count: 300, seed: 5, expected: &expected)
-                try await fixture.syncAndAwait(seed, seedCache, expected)
-            }
-        }
+        let expected = try await withReader(fixture) { _ in try await fixture.seedAccounts(seed: 5) }
         try await fixture.awaitWritten(expected.mapValues(\.balance))
         // The seed's load is recent enough for a new unit to reuse; forget it, so the
         // next unit must take the lock.
@@ -429,10 +415,16 @@ struct ReversePumpTests {
 }
 
 extension UnitFixture {
-    /// Waits until `unit`'s changes are on the topic (its pump drained) and its replica
-    /// shows `expected`.
-    func syncAndAwait(_ unit: ProcessingUnit, _ cache: ReplicatedCache<BenchAccount>, _ expected: [String: BenchAccount]) async throws {
-        try await unit.syncSpool()
-        try await awaitState([cache], expected, "\(unit.id) at the expected state")
+    /// One unit makes 300 random changes and stops (its pump flushed): the accounts a
+    /// test then loads, as they should be.
+    func seedAccounts(seed: UInt64) async throws -> [String: BenchAccount] {
+        let unit = try unit("seed")
+        let cache = try unit.cache(BenchAccount.self)
+        var expected: [String: BenchAccount] = [:]
+        try await running([unit]) {
+            try randomChanges([cache], count: 300, seed: seed, expected: &expected)
+            try await awaitState([cache], expected, "the seed unit at the expected state")
+        }
+        return expected
     }
 }
