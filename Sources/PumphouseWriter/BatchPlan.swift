@@ -21,6 +21,10 @@ struct BatchPlan {
     /// First-seen order, so statements run in a stable order.
     var order: [EntityKey] = []
     var deadLetters: [DeadLetter] = []
+    /// Updates that a later add or delete of the same entity in this batch folded away.
+    /// Their fate depends on the row as the batch found it: applied (and overwritten) if
+    /// it existed, dead letters if not, as they would have been in a batch of their own.
+    var leadingUpdates: [EntityKey: [KafkaMessage]] = [:]
     var duplicates = 0
     var applied = 0
     var nextOffsets: [KafkaTopicPartition: Int64] = [:]
@@ -62,6 +66,10 @@ struct BatchPlan {
             let effect = EntityEffect(contract)
             if var entity = entities[key] {
                 if let folded = entity.effect.then(effect) {
+                    if case .update = entity.effect, !effect.isUpdate {
+                        leadingUpdates[key, default: []] += entity.messages
+                        entity.messages = []
+                    }
                     entity.effect = folded
                     entity.messages.append(message)
                     entities[key] = entity
@@ -73,5 +81,11 @@ struct BatchPlan {
                 order.append(key)
             }
         }
+    }
+}
+
+extension EntityEffect {
+    var isUpdate: Bool {
+        if case .update = self { true } else { false }
     }
 }

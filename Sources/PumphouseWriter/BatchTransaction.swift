@@ -1,5 +1,6 @@
 import PumphouseContracts
 import PumphouseKafka
+import PumphousePipeline
 import PumphousePostgres
 
 /// Applies one planned batch in one PostgreSQL transaction: its rows, its dead letters
@@ -42,12 +43,13 @@ struct BatchTransaction: Sendable {
     ) async throws {
         let snapshot = plan
         let outcome = try await db.transaction { tx -> (applied: Int, letters: [DeadLetter]) in
+            let absent = try await absentLeadingUpdates(snapshot, in: tx)
             var outcome = isolated
                 ? try await applyIsolated(snapshot, in: tx)
                 : try await applyFast(snapshot, in: tx)
             let progress = try ledger.progress(nextOffsets: snapshot.nextOffsets, sequences: snapshot.sequences, claims: claims)
             try progress.check(try await tx.pipeline(progress.statements)[...])
-            outcome.letters = snapshot.deadLetters + outcome.letters
+            outcome.letters = snapshot.deadLetters + absent + outcome.letters
             for letter in outcome.letters {
                 _ = try await deadLetters.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writer))
             }
@@ -55,6 +57,26 @@ struct BatchTransaction: Sendable {
         }
         plan.applied = outcome.applied
         plan.deadLetters = outcome.letters
+    }
+
+    /// The leading updates (see `BatchPlan.leadingUpdates`) whose row did not exist, or
+    /// was soft-deleted, when the batch began, as dead letters. Run before the batch's
+    /// own statements. A custom mapper's entities keep its own rules.
+    private func absentLeadingUpdates(_ plan: BatchPlan, in tx: PostgresConnection) async throws -> [DeadLetter] {
+        var letters: [DeadLetter] = []
+        for (contract, keys) in Dictionary(grouping: plan.leadingUpdates.keys, by: \.contract).sorted(by: { $0.key < $1.key }) {
+            guard let table = tables[contract] else { continue }
+            let column = SQLIdentifier.quoted(table.mapping.columns.first { $0.source == .field([table.keyField]) }?.name ?? table.mapping.keyColumns[0])
+            var sql = "SELECT \(column)::text FROM \(SQLIdentifier.quoted(table.mapping.table)) WHERE \(column)::text = ANY($1::text[])"
+            if let deleted = table.mapping.deleteColumn { sql += " AND \(SQLIdentifier.quoted(deleted)) IS NULL" }
+            let present = Set(try await tx.query(sql, [keys.map(\.key)]).rows.compactMap { $0[0] })
+            for key in keys.sorted(by: { $0.key < $1.key }) where !present.contains(key.key) {
+                letters += plan.leadingUpdates[key, default: []].map {
+                    DeadLetter(message: $0, reason: "missing-row", detail: "update of \(contract) \"\(key.key)\", which had no row (an add later in the batch created it)")
+                }
+            }
+        }
+        return letters
     }
 
     private func applyFast(_ plan: BatchPlan, in tx: PostgresConnection) async throws -> (applied: Int, letters: [DeadLetter]) {

@@ -262,6 +262,32 @@ struct DataWriterTests {
         #expect(letters.first?.headers.value(named: DeadLetter.Header.reason) == Array("rejected-by-database".utf8))
     }
 
+    @Test("an update of a row deleted by an earlier batch is a dead letter even when an add of the same key follows it in its batch")
+    func updateBeforeAddOfMissingRow() async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        var work = Workload(topic: fixture.topic)
+        try work.add("gone", balance: 5)
+        try work.delete("gone")
+        try work.add("kept", balance: 9)
+        try await fixture.publish(work.messages)
+        _ = try await fixture.runWriter(until: { $0.consumed >= 3 })
+        // One batch: the first update finds no row, whatever the add after it does; the
+        // update of an existing row before its delete is applied, then deleted.
+        let first = work.messages.count
+        try work.update("gone", delta: 1)
+        try work.add("gone", balance: 7)
+        try work.update("kept", status: "frozen")
+        try work.delete("kept")
+        try await fixture.publish(work.messages[first...])
+        let statistics = try await fixture.runWriter(until: { $0.consumed >= 4 })
+        #expect(work.deadLetters == 1)
+        #expect(statistics.deadLettered == 1)
+        #expect(try await fixture.rows() == work.expectedRows)
+        let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
+        #expect(letters.count == 1)
+        #expect(letters.first?.headers.value(named: DeadLetter.Header.reason) == Array("missing-row".utf8))
+    }
+
     @Test("kill -9 of the writer process at random moments loses and doubles nothing; SIGTERM exits cleanly")
     func killNine() async throws {
         let fixture = try await WriterFixture(partitions: 3)
