@@ -34,7 +34,7 @@ final class ArchiveReads: Sendable {
         let key = keys.first ?? ""
         let request = ReadRequest(
             id: "\(unit)-archive-\(UUID().uuidString.lowercased())", cache: cache.contract.rawValue, replyTo: cache.reverseTopic, keys: keys,
-            requester: unit, deadline: Int64(Date().timeIntervalSince1970 * 1000) + Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            requester: unit, deadline: wallClockMilliseconds() + timeout.wholeMilliseconds
         )
         do {
             return try await withCheckedThrowingContinuation { continuation in

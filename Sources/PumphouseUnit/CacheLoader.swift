@@ -67,24 +67,15 @@ struct CacheLoader: Sendable {
         // A load recorded shortly before this unit started (by a unit of the same outage)
         // is as good as a new one; an older one is not reused: the database is fresher,
         // and an old answer's offsets may be gone from the topic.
-        let window = configuration.loadReuseWindow.components
         var seen = try await db.query(
             "SELECT coalesce(max(generation), 0) FROM pumphouse_cache_loads WHERE topic = $1 AND loaded_at < to_timestamp($2::double precision / 1000)",
-            [cache.topic, startedAt - window.seconds * 1000 - window.attoseconds / 1_000_000_000_000_000]
+            [cache.topic, startedAt - configuration.loadReuseWindow.wholeMilliseconds]
         ).scalar(Int64.self) ?? 0
         var waiting = false
         while ContinuousClock.now < deadline {
-            if let record = try await newerLoad(than: seen, on: db) {
-                seen = record.generation
-                if let loaded = try await readAnswer(record.snapshot.request, from: .init(record.snapshot.offset), deadline: deadline, beforeRequest: nil) {
-                    logger.info("\(cache.contract): loaded the \(record.snapshot) that \(record.loadedBy) asked for: \(loaded.rate)")
-                    return loaded
-                }
-                continue
-            }
             let outcome: Loaded?
             do {
-                outcome = try await attempt(on: db, lock: lock, seen: seen, deadline: deadline)
+                outcome = try await step(on: db, lock: lock, seen: &seen, deadline: deadline)
             } catch let error as CacheLoadError where error.isPermanent {
                 throw error
             } catch {
@@ -94,10 +85,7 @@ struct CacheLoader: Sendable {
                 try await Task.sleep(for: .milliseconds(500))
                 continue
             }
-            if let outcome {
-                logger.info("\(cache.contract): loaded from the database through the reverse pump: \(outcome.rate); load lock released")
-                return outcome
-            }
+            if let outcome { return outcome }
             if !waiting {
                 waiting = true
                 logger.info("\(cache.contract): another unit holds the load lock; waiting for its load")
@@ -107,14 +95,29 @@ struct CacheLoader: Sendable {
         throw CacheLoadError(cache: cache.contract, message: "no load finished within \(configuration.loadTimeout); is a data reader (`pumphouse reader`) running and the lock holder alive?")
     }
 
+    /// One round: read a load recorded since `seen`, or else try the lock; nil if
+    /// neither gave a load (another unit holds the lock, or the recorded answer is gone).
+    private func step(on db: PostgresConnection, lock: PostgresAdvisoryLockKey, seen: inout Int64, deadline: ContinuousClock.Instant) async throws -> Loaded? {
+        if let record = try await newerLoad(than: seen, on: db) {
+            seen = record.generation
+            guard let loaded = try await readAnswer(record.snapshot.request, from: .init(record.snapshot.offset), deadline: deadline, beforeRequest: nil) else {
+                return nil
+            }
+            logger.info("\(cache.contract): loaded the \(record.snapshot) that \(record.loadedBy) asked for: \(loaded.rate)")
+            return loaded
+        }
+        guard let loaded = try await attempt(on: db, lock: lock, seen: seen, deadline: deadline) else { return nil }
+        logger.info("\(cache.contract): loaded from the database through the reverse pump: \(loaded.rate); load lock released")
+        return loaded
+    }
+
     /// One try at the lock: nil if another unit holds it or has just finished.
     private func attempt(on db: PostgresConnection, lock: PostgresAdvisoryLockKey, seen: Int64, deadline: ContinuousClock.Instant) async throws -> Loaded? {
         try await db.transaction { tx in
             guard try await tx.query("SELECT pg_try_advisory_xact_lock($1)", [lock.rawValue]).scalar(Bool.self) == true else { return nil }
             // Someone may have finished between the check above and the lock.
             if try await newerLoad(than: seen, on: tx) != nil { return nil }
-            let lease = Int(configuration.loadLease.components.seconds) * 1000 + Int(configuration.loadLease.components.attoseconds / 1_000_000_000_000_000)
-            try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, lease))])
+            try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, configuration.loadLease.wholeMilliseconds))])
             logger.info("\(cache.contract): cold start; this unit holds the load lock and asks the data readers")
             let loaded = try await withThrowingTaskGroup(of: Loaded?.self) { group in
                 group.addTask {
@@ -170,7 +173,7 @@ struct CacheLoader: Sendable {
     private func requestLoad(deadline: ContinuousClock.Instant) async throws -> Loaded? {
         let request = ReadRequest(
             id: "\(unit)-\(UUID().uuidString.lowercased())", cache: cache.contract.rawValue, replyTo: cache.reverseTopic, keys: nil,
-            requester: unit, deadline: Int64(Date().timeIntervalSince1970 * 1000) + deadline.millisecondsFromNow
+            requester: unit, deadline: wallClockMilliseconds() + deadline.millisecondsFromNow
         )
         return try await readAnswer(request.id, from: .end, deadline: deadline) { [control, pipeline, logger] in
             let message = KafkaProducerMessage(
@@ -298,8 +301,5 @@ public struct CacheLoadError: Error, Sendable, CustomStringConvertible {
 }
 
 extension ContinuousClock.Instant {
-    var millisecondsFromNow: Int64 {
-        let left = self - ContinuousClock.now
-        return max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
-    }
+    var millisecondsFromNow: Int64 { max(0, (self - ContinuousClock.now).wholeMilliseconds) }
 }

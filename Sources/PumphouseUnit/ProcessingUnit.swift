@@ -39,6 +39,9 @@ public final class ProcessingUnit: Service {
         var members: [String: MemberList] = [:]
         /// Cache partitions not yet read to their end once.
         var loading: Set<KafkaTopicPartition>?
+        /// Per loading partition, the high watermark of the first fetch that returned
+        /// data: the end of the log as the unit found it.
+        var loadTargets: [KafkaTopicPartition: Int64] = [:]
         /// The reverse-pump answer each cache was loaded from, by contract name.
         var snapshots: [String: CacheSnapshot] = [:]
         var loadWaiters: [CheckedContinuation<Void, Never>] = []
@@ -198,6 +201,7 @@ public final class ProcessingUnit: Service {
                                 )
                             }
                             handle(event, caches: caches, reverseTopics: reverseTopics)
+                            if case .messages(let messages) = event { catchUp(messages, consumer: consumer) }
                         }
                     }
                 }
@@ -272,6 +276,10 @@ public final class ProcessingUnit: Service {
         case .messages(let messages):
             for message in messages {
                 if message.topic == configuration.pipeline.memberTopic {
+                    // Announcements older than the member timeout say nothing about who
+                    // is alive now (a consumer placed at the end by a broker that answers
+                    // ListOffsets wrongly starts further back).
+                    if let sent = message.timestampMilliseconds, wallClockMilliseconds() - sent > configuration.memberTimeout.wholeMilliseconds { continue }
                     if let announcement = message.value.flatMap(MemberAnnouncement.init) { hear(announcement) }
                     continue
                 }
@@ -293,6 +301,26 @@ public final class ProcessingUnit: Service {
             logger.warning("unit \(id): \(error)")
         case .partitionsAssigned, .partitionsRevoked:
             break
+        }
+    }
+
+    /// A loading partition is loaded once everything up to the end of the log as the
+    /// unit found it is applied; what comes later is live. Partition EOF says the same
+    /// when producers pause, but a broker that holds fetches open (the local one) never
+    /// reports the end while producers keep writing, and a unit joining a busy cache
+    /// must still become ready.
+    private func catchUp(_ messages: [KafkaMessage], consumer: KafkaConsumer) {
+        var last: [KafkaTopicPartition: Int64] = [:]
+        for message in messages { last[message.topicPartition] = max(last[message.topicPartition] ?? -1, message.offset) }
+        for (partition, offset) in last {
+            let target: Int64? = state.withLock { state in
+                guard state.loading?.contains(partition) == true else { return nil }
+                if let target = state.loadTargets[partition] { return target }
+                let high = consumer.cachedWatermarks(partition)?.high
+                state.loadTargets[partition] = high
+                return high
+            }
+            if let target, offset + 1 >= target { finishLoading(partition) }
         }
     }
 
