@@ -58,6 +58,8 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let state = Code(RD_KAFKA_RESP_ERR__STATE)
         public static let destroyed = Code(RD_KAFKA_RESP_ERR__DESTROY)
         public static let fatal = Code(RD_KAFKA_RESP_ERR__FATAL)
+        /// A consumer's offset is outside the log and `auto.offset.reset` is `error`.
+        public static let autoOffsetReset = Code(RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
     }
 }
 

@@ -118,7 +118,7 @@ public struct TopicReplay: Sendable {
                     for message in messages { apply(message, to: &state, sequences: &sequences[message.partition, default: [:]]) }
                 case .partitionEOF(let partition, _):
                     ended.insert(partition.partition)
-                case .error(let error) where error.code.name == "_AUTO_OFFSET_RESET":
+                case .error(let error) where error.code == .autoOffsetReset:
                     try await consumer.close()
                     throw KafkaError(code: error.code, message: "\(error.message); the start offset is outside the partition's log (past its end, or already deleted by retention)", operation: "replay \(cache.topic)")
                 default:

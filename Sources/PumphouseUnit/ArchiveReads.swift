@@ -40,10 +40,7 @@ final class ArchiveReads: Sendable {
             return try await withCheckedThrowingContinuation { continuation in
                 pending.withLock { $0[request.id] = Pending(continuation: continuation) }
                 do {
-                    try control.send(KafkaProducerMessage(
-                        topic: requestTopic, key: Array(request.cache.utf8), value: request.value,
-                        headers: request.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
-                    ))
+                    try control.send(request.message(topic: requestTopic))
                 } catch {
                     finish(request.id, with: .failure(CacheError.archiveFailed(cache: cache.contract, key: key, reason: "the request could not be sent: \(error)")))
                     return

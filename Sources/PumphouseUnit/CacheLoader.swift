@@ -176,10 +176,7 @@ struct CacheLoader: Sendable {
             requester: unit, deadline: wallClockMilliseconds() + deadline.millisecondsFromNow
         )
         return try await readAnswer(request.id, from: .end, deadline: deadline) { [control, pipeline, logger] in
-            let message = KafkaProducerMessage(
-                topic: pipeline.reader.requestTopic, key: Array(request.cache.utf8), value: request.value,
-                headers: request.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
-            )
+            let message = request.message(topic: pipeline.reader.requestTopic)
             // A busy broker may time a send out; the request is only worth anything once
             // it is on the topic.
             while true {
@@ -241,7 +238,7 @@ struct CacheLoader: Sendable {
                 case .messages(let messages):
                     for message in messages {
                         let headers = message.headers.map { ($0.name, $0.value) }
-                        guard let reply = ReverseReply(key: message.key, value: message.value, headers: headers), replyRequest(reply) == request else {
+                        guard let reply = ReverseReply(key: message.key, value: message.value, headers: headers), reply.request == request else {
                             if beforeRequest == nil && first == nil { return nil }
                             continue
                         }
@@ -273,14 +270,6 @@ struct CacheLoader: Sendable {
             }
         }
         throw CacheLoadError(cache: cache.contract, message: "no complete answer to \(request) on \(cache.reverseTopic) within \(configuration.loadTimeout) (\(rows) rows so far); is a data reader (`pumphouse reader`) running?")
-    }
-
-    private func replyRequest(_ reply: ReverseReply) -> String {
-        switch reply {
-        case .row(let request, _, _, _): request
-        case .end(let end): end.request
-        case .error(let request, _): request
-        }
     }
 }
 

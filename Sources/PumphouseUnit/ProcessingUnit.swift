@@ -193,7 +193,7 @@ public final class ProcessingUnit: Service {
                 group.addTask { [self] in
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
-                            if case .error(let error) = event, error.code.name == "_AUTO_OFFSET_RESET" {
+                            if case .error(let error) = event, error.code == .autoOffsetReset {
                                 throw CacheLoadError(
                                     cache: (configuration.pipeline.caches.first { error.message.contains($0.topic) } ?? configuration.pipeline.caches[0]).contract,
                                     message: "\(error); the topic no longer holds the changes after the snapshot the unit loaded (retention?). Restart the unit alone to load from the database, and keep the cache topic's retention longer than the reverse-pump topic's",

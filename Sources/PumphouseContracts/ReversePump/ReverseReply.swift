@@ -15,6 +15,15 @@ public enum ReverseReply: Sendable {
         public static let kind = "ph-reply"
     }
 
+    /// The request this message answers.
+    public var request: String {
+        switch self {
+        case .row(let request, _, _, _): request
+        case .end(let end): end.request
+        case .error(let request, _): request
+        }
+    }
+
     /// The request a reverse-pump message answers, without reading its body.
     public static func request(in headers: [(name: String, value: [UInt8]?)]) -> String? {
         headers.last { $0.name == ReadRequest.Header.request }?.value.map { String(decoding: $0, as: UTF8.self) }
