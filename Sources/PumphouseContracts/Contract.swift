@@ -52,8 +52,8 @@ public struct Contract: Sendable, Hashable {
         if origin.isEmpty { return ("origin", "must not be empty") }
         if sequence < 0 { return ("seq", "must not be negative, not \(sequence)") }
         switch action {
-        case .add:
-            if !deltas.isEmpty { return ("deltas", "an add carries full state, not deltas") }
+        case .add, .create:
+            if !deltas.isEmpty { return ("deltas", "an \(action) carries full state, not deltas") }
         case .update:
             if fields.isEmpty && deltas.isEmpty { return ("fields", "an update must change at least one field or delta") }
         case .delete:
@@ -74,6 +74,15 @@ public enum ContractAction: String, Sendable, Hashable, CaseIterable {
     case add
     case update
     case delete
+    /// An add that only takes effect if the entity does not exist when it is applied:
+    /// of two creates of one key, the first in log order wins on every replica and in
+    /// the database, and the second changes nothing. It is how a unit claims something
+    /// (a seat's sale) without a lock: it publishes the claim and learns from the log
+    /// whether it won.
+    case create
+
+    /// An add or a create: the contract carries the entity's whole state.
+    public var carriesFullState: Bool { self == .add || self == .create }
 }
 
 /// A contract's name: lower-case domain segments and an UpperCamel entity, e.g.

@@ -163,7 +163,7 @@ public struct ContractCodec: Sendable {
         }
         let actionText = try required(action, "action")
         guard let parsedAction = ContractAction(rawValue: actionText) else {
-            throw ContractError.invalidEnvelope(member: "action", problem: "\"\(actionText)\" is not add, update or delete")
+            throw ContractError.invalidEnvelope(member: "action", problem: "\"\(actionText)\" is not add, update, delete or create")
         }
         let parsedVersion = try required(version, "version")
         guard parsedVersion >= 1 && parsedVersion <= Int64(Int32.max) else {

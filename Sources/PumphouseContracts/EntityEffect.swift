@@ -10,12 +10,17 @@ public enum EntityEffect: Sendable, Hashable {
     case update(fields: JSONObject, deltas: JSONObject)
     /// Remove the row (a delete of a missing row does nothing).
     case delete
+    /// Insert `row` if there is no row; otherwise change the existing row by `fields` and
+    /// `deltas` (nothing, for a lone create). A create followed by updates stays one
+    /// effect this way, whichever way the create goes.
+    case create(row: JSONObject, fields: JSONObject, deltas: JSONObject)
 
     public init(_ contract: Contract) {
         switch contract.action {
         case .add: self = .upsert(contract.fields)
         case .update: self = .update(fields: contract.fields, deltas: contract.deltas)
         case .delete: self = .delete
+        case .create: self = .create(row: contract.fields, fields: JSONObject(), deltas: JSONObject())
         }
     }
 
@@ -28,24 +33,48 @@ public enum EntityEffect: Sendable, Hashable {
             return next
         case (.delete, .update):
             return nil
-        case (.upsert(var row), .update(let fields, let deltas)):
-            for member in fields { row[member.name] = member.value }
-            for delta in deltas { row[delta.name] = Self.add(row[delta.name], delta.value) }
+        case (.delete, .create(let row, _, _)):
             return .upsert(row)
-        case (.update(var fields, var deltas), .update(let moreFields, let moreDeltas)):
-            for member in moreFields {
-                fields[member.name] = member.value
-                deltas[member.name] = nil  // a later set wins over an earlier delta
-            }
-            for delta in moreDeltas {
-                if let set = fields[delta.name] {
-                    fields[delta.name] = Self.add(set, delta.value)
-                } else {
-                    deltas[delta.name] = Self.add(deltas[delta.name], delta.value)
-                }
-            }
-            return .update(fields: fields, deltas: deltas)
+        case (.upsert(let row), .update(let fields, let deltas)), (.upsert(let row), .create(_, let fields, let deltas)):
+            return .upsert(Self.merge(row, fields, deltas))
+        case (.update(let fields, let deltas), .update(let moreFields, let moreDeltas)):
+            let (f, d) = Self.compose(fields, deltas, then: moreFields, moreDeltas)
+            return .update(fields: f, deltas: d)
+        case (.update(let fields, let deltas), .create(let row, let moreFields, let moreDeltas)):
+            // Row present: both updates apply. Row absent: the update changed nothing
+            // (the caller decides its fate) and the create inserts.
+            let (f, d) = Self.compose(fields, deltas, then: moreFields, moreDeltas)
+            return .create(row: row, fields: f, deltas: d)
+        case (.create(let row, let fields, let deltas), .update(let moreFields, let moreDeltas)),
+             (.create(let row, let fields, let deltas), .create(_, let moreFields, let moreDeltas)):
+            let (f, d) = Self.compose(fields, deltas, then: moreFields, moreDeltas)
+            return .create(row: Self.merge(row, moreFields, moreDeltas), fields: f, deltas: d)
         }
+    }
+
+    /// `row` with the fields set and the deltas added.
+    static func merge(_ row: JSONObject, _ fields: JSONObject, _ deltas: JSONObject) -> JSONObject {
+        var row = row
+        for member in fields { row[member.name] = member.value }
+        for delta in deltas { row[delta.name] = add(row[delta.name], delta.value) }
+        return row
+    }
+
+    /// One update with the effect of `fields`/`deltas` and then `moreFields`/`moreDeltas`.
+    static func compose(_ fields: JSONObject, _ deltas: JSONObject, then moreFields: JSONObject, _ moreDeltas: JSONObject) -> (JSONObject, JSONObject) {
+        var fields = fields, deltas = deltas
+        for member in moreFields {
+            fields[member.name] = member.value
+            deltas[member.name] = nil  // a later set wins over an earlier delta
+        }
+        for delta in moreDeltas {
+            if let set = fields[delta.name] {
+                fields[delta.name] = add(set, delta.value)
+            } else {
+                deltas[delta.name] = add(deltas[delta.name], delta.value)
+            }
+        }
+        return (fields, deltas)
     }
 
     /// Numeric addition that stays exact for integers. A missing or non-numeric base
@@ -70,10 +99,10 @@ public enum EntityEffect: Sendable, Hashable {
         case .delete:
             return (nil, false)
         case .update(let fields, let deltas):
-            guard var row = state else { return (nil, true) }
-            for member in fields { row[member.name] = member.value }
-            for delta in deltas { row[delta.name] = Self.add(row[delta.name], delta.value) }
-            return (row, false)
+            guard let row = state else { return (nil, true) }
+            return (Self.merge(row, fields, deltas), false)
+        case .create(let row, let fields, let deltas):
+            return (state.map { Self.merge($0, fields, deltas) } ?? row, false)
         }
     }
 }

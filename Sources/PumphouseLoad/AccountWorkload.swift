@@ -59,7 +59,7 @@ public struct AccountWorkload: Sendable {
         var fields = JSONObject()
         var deltas = JSONObject()
         switch action {
-        case .add:
+        case .add, .create:  // the workload draws adds only
             setLive(index, true)
             counts.adds += 1
             fields = [

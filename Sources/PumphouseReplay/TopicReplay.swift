@@ -170,19 +170,11 @@ public struct TopicReplay: Sendable {
         }
         sequences[contract.origin] = contract.sequence
         state.contracts += 1
-        let change = EntityEffect(contract)
-        if let row = state.entities[contract.key] {
-            // An existing row: the same fold the writer uses, applied to one change.
-            switch EntityEffect.upsert(row).then(change) {
-            case .upsert(let updated)?: state.entities[contract.key] = updated
-            default: state.entities[contract.key] = nil
-            }
+        let (row, missing) = EntityEffect(contract).applied(to: state.entities[contract.key])
+        if missing {
+            state.rejected += 1  // an update of a missing row
         } else {
-            switch change {
-            case .upsert(let row): state.entities[contract.key] = row
-            case .delete: break
-            case .update: state.rejected += 1  // an update of a missing row
-            }
+            state.entities[contract.key] = row
         }
     }
 

@@ -1,7 +1,7 @@
 import PumphouseContracts
 
 /// Why a cache refused a change or an archive read. The cache's memory is unchanged
-/// whenever one is thrown.
+/// whenever one is thrown, except `unconfirmed`, which is about a change already made.
 public enum CacheError: Error, Sendable, CustomStringConvertible {
     /// An update or increment of a key that has no entity.
     case missing(cache: ContractName, key: String)
@@ -15,6 +15,9 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
     case archiveTimeout(cache: ContractName, key: String, after: Duration)
     /// The archive read was answered with an error, or cannot be made for this cache.
     case archiveFailed(cache: ContractName, key: String, reason: String)
+    /// A create was published but did not come back on the pump within the timeout, so
+    /// whether it won is not known yet. It stays in the pump; the log decides it.
+    case unconfirmed(cache: ContractName, key: String, timeout: Duration)
 
     public var description: String {
         switch self {
@@ -30,6 +33,8 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
             "archive read of \(cache) \"\(key)\" timed out after \(after): no data reader answered; is `pumphouse reader` running?"
         case .archiveFailed(let cache, let key, let reason):
             "archive read of \(cache) \"\(key)\" failed: \(reason)"
+        case .unconfirmed(let cache, let key, let timeout):
+            "create of \(cache) \"\(key)\" not confirmed within \(timeout): the broker has not returned it yet; it is kept and decided in log order, so read the key again later instead of creating it again"
         }
     }
 }

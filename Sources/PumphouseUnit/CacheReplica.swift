@@ -38,6 +38,8 @@ struct CacheReplica: Sendable {
         /// The change repeats an (origin, sequence) already applied from this partition:
         /// a resend after a producer was replaced. Skipped, as the writers skip it.
         var duplicate = false
+        /// A create: whether it made the entity (true) or found one and changed nothing.
+        var created: Bool?
     }
 
     struct Collision: Sendable, Equatable {
@@ -116,7 +118,9 @@ struct CacheReplica: Sendable {
         let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
         // The latest change by an origin other than this change's.
         let latestForeign = entry.lastOrigin.flatMap { $0 != contract.origin ? ($0, entry.version - 1) : nil } ?? entry.latestOther
-        if !isDeltaOnly, let foreign = latestForeign, foreign.offset + 1 > (contract.baseVersion ?? 0) {
+        if contract.action == .create {
+            outcome.created = entry.committed == nil  // a lost create is no collision: the log decided
+        } else if !isDeltaOnly, let foreign = latestForeign, foreign.offset + 1 > (contract.baseVersion ?? 0) {
             outcome.collision = Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
         }
         let (state, missing) = effect.applied(to: entry.committed)

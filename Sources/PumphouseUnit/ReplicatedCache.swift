@@ -42,6 +42,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     private struct Store {
         var replica: CacheReplica
         var entities: [String: Entity] = [:]
+        /// This unit's creates awaiting their echo, by sequence.
+        var creates: [Int64: PendingCreate] = [:]
+    }
+
+    /// A create between publishing and its echo: decided may arrive before the creator
+    /// starts waiting, or never (then the creator's timeout ends the wait).
+    private enum PendingCreate {
+        case waiting(CheckedContinuation<Bool?, Never>?)
+        case decided(Bool)
     }
 
     init(configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, logger: Logger) throws(CacheError) {
@@ -128,6 +137,61 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
+    /// Adds the entity only if its key exists nowhere yet, and tells whether it did: the
+    /// create is published, and the first create of the key in log order wins on every
+    /// replica and in the database (the writer inserts it unless the row exists). So
+    /// two units creating the same key at the same instant get one `true` and one
+    /// `false`, which is how a unit claims something, such as a seat's sale, without a
+    /// lock. Returns false at once, publishing nothing, if this replica already holds the
+    /// key.
+    ///
+    /// Unlike the other changes, this waits for the log: up to `timeout` for the create
+    /// to come back. If it does not (the broker is slow or down), it throws
+    /// `unconfirmed`; the create stays in the pump and the log still decides it later.
+    public func create(_ entity: Entity, timeout: Duration = .seconds(5)) async throws(CacheError) -> Bool {
+        let key = entity.key
+        var published: Int64?
+        try change(key, action: .create, { current in current == nil ? (entity.fields, JSONObject()) : nil }) { store, sequence in
+            store.creates[sequence] = .waiting(nil)
+            published = sequence
+        }
+        guard let sequence = published else { return false }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            decideCreate(sequence, nil)
+        }
+        defer { timer.cancel() }
+        let won: Bool? = await withCheckedContinuation { continuation in
+            let decided: Bool?? = store.withLock { store in
+                if case .decided(let won) = store.creates[sequence] {
+                    store.creates[sequence] = nil
+                    return .some(won)
+                }
+                guard store.creates[sequence] != nil else { return .some(nil) }  // timed out already
+                store.creates[sequence] = .waiting(continuation)
+                return nil
+            }
+            if let decided { continuation.resume(returning: decided) }
+        }
+        guard let won else { throw CacheError.unconfirmed(cache: name, key: key, timeout: timeout) }
+        return won
+    }
+
+    /// Settles a pending create: with its outcome from the log, or nil when its creator
+    /// stops waiting.
+    private func decideCreate(_ sequence: Int64, _ won: Bool?) {
+        let continuation: CheckedContinuation<Bool?, Never>? = store.withLock { store in
+            guard case .waiting(let continuation) = store.creates[sequence] else { return nil }
+            if let won, continuation == nil {
+                store.creates[sequence] = .decided(won)
+            } else {
+                store.creates[sequence] = nil
+            }
+            return continuation
+        }
+        continuation?.resume(returning: won)
+    }
+
     /// Removes the entity; returns false (and publishes nothing) if there was none.
     @discardableResult
     public func remove(_ key: String) throws(CacheError) -> Bool {
@@ -144,7 +208,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     private func change(
         _ key: String,
         action: ContractAction,
-        _ make: (Entity?) throws(CacheError) -> (fields: JSONObject, deltas: JSONObject)?
+        _ make: (Entity?) throws(CacheError) -> (fields: JSONObject, deltas: JSONObject)?,
+        published: (inout Store, Int64) -> Void = { _, _ in }
     ) throws(CacheError) {
         do {
             try pump.publish { sequence, spool in
@@ -171,6 +236,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                     ))
                     store.replica.applyLocal(key: key, effect: effect, sequence: sequence)
                     store.entities[key] = entity
+                    published(&store, sequence)
                 }
             }
         } catch let error as CacheError {
@@ -202,6 +268,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             return outcome
         }
         if outcome.duplicate { return }
+        if contract.origin == pump.origin, let created = outcome.created {
+            decideCreate(contract.sequence, created)
+        }
         if contract.origin != pump.origin {
             metrics.replicationLag.recordMilliseconds(max(0, wallClockMilliseconds() - contract.eventTime))
         }

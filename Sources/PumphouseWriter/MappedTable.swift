@@ -27,50 +27,39 @@ public struct MappedTable: Sendable {
         var builder = Builder()
         switch effect {
         case .upsert(let row):
-            var names: [String] = []
-            var values: [String] = []
-            for column in mapping.columns {
-                names.append(SQLIdentifier.quoted(column.name))
-                values.append(builder.expression(for: column, value: try value(of: column, in: row, key: key)))
-            }
-            if case .soft(let column) = mapping.delete {
-                names.append(SQLIdentifier.quoted(column))
-                values.append("NULL")
-            }
+            let (names, values) = try insertion(of: row, key: key, &builder)
             let keys = mapping.keyColumns.map(SQLIdentifier.quoted)
             let updates = names.filter { !keys.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
             let conflict = updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + updates.joined(separator: ", ")
             builder.sql = "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES (\(values.joined(separator: ", "))) ON CONFLICT (\(keys.joined(separator: ", "))) \(conflict)"
 
         case .update(let fields, let deltas):
-            var assignments: [String] = []
-            for column in mapping.columns {
-                let name = SQLIdentifier.quoted(column.name)
-                switch column.source {
-                case .field(let path) where fields[path[0]] != nil:
-                    assignments.append("\(name) = " + builder.expression(for: column, value: Self.lookup(path, in: fields) ?? column.defaultValue ?? .null))
-                case .field(let path) where path.count == 1 && deltas[path[0]] != nil:
-                    assignments.append("\(name) = \(name) + " + builder.parameter(deltas[path[0]]!, cast: column.type))
-                case .json(let path) where path.isEmpty:
-                    // The whole state as JSON: merge the changed fields, add the deltas.
-                    var expression = name
-                    if !fields.isEmpty { expression = "\(expression) || " + builder.parameter(.object(fields), cast: "jsonb") }
-                    for delta in deltas {
-                        let field = builder.parameter(.string(delta.name), cast: "text")
-                        let amount = builder.parameter(delta.value, cast: "numeric")
-                        expression = "jsonb_set(\(expression), ARRAY[\(field)], to_jsonb(COALESCE((\(expression) ->> \(field))::numeric, 0) + \(amount)))"
-                    }
-                    if expression != name { assignments.append("\(name) = \(expression)") }
-                case .json(let path) where fields[path[0]] != nil:
-                    assignments.append("\(name) = " + builder.expression(for: column, value: Self.lookup(path, in: fields) ?? .null))
-                default:
-                    continue
-                }
-            }
+            let assignments = assignments(fields: fields, deltas: deltas, &builder)
             guard !assignments.isEmpty else {
                 throw MappingFailure(description: "the update changes no mapped column of \(mapping.table) (fields: \(fields.names + deltas.names))")
             }
-            builder.sql = "UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE \(try keyCondition(&builder, fields: fields, key: key))"
+            builder.sql = "UPDATE \(table) SET \(assignments.map { "\($0.name) = \($0.value)" }.joined(separator: ", ")) WHERE \(try keyCondition(&builder, fields: fields, key: key))"
+
+        case .create(let row, let fields, let deltas):
+            // The primary key decides: the row is inserted unless one exists, which then
+            // takes the updates folded after the create. A soft-deleted row counts as
+            // absent and is replaced whole.
+            let (names, values) = try insertion(of: row, key: key, &builder)
+            let keys = mapping.keyColumns.map(SQLIdentifier.quoted)
+            let changes = Dictionary(assignments(fields: fields, deltas: deltas, &builder).map { ($0.name, $0.value) }) { first, _ in first }
+            var conflict: String
+            if case .soft(let column) = mapping.delete {
+                let deleted = "\(table).\(SQLIdentifier.quoted(column))"
+                let sets = names.filter { !keys.contains($0) }.map { name in
+                    "\(name) = CASE WHEN \(deleted) IS NOT NULL THEN EXCLUDED.\(name) ELSE \(changes[name] ?? "\(table).\(name)") END"
+                }
+                conflict = "DO UPDATE SET " + sets.joined(separator: ", ")
+            } else if changes.isEmpty {
+                conflict = "DO NOTHING"
+            } else {
+                conflict = "DO UPDATE SET " + names.compactMap { name in changes[name].map { "\(name) = \($0)" } }.joined(separator: ", ")
+            }
+            builder.sql = "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES (\(values.joined(separator: ", "))) ON CONFLICT (\(keys.joined(separator: ", "))) \(conflict)"
 
         case .delete:
             let condition = try keyCondition(&builder, fields: JSONObject(), key: key)
@@ -82,6 +71,52 @@ public struct MappedTable: Sendable {
             }
         }
         return PostgresStatement(builder.sql, builder.parameters)
+    }
+
+    /// Every mapped column (and a soft-delete column, cleared) with its value in `row`.
+    private func insertion(of row: JSONObject, key: String, _ builder: inout Builder) throws(MappingFailure) -> (names: [String], values: [String]) {
+        var names: [String] = []
+        var values: [String] = []
+        for column in mapping.columns {
+            names.append(SQLIdentifier.quoted(column.name))
+            values.append(builder.expression(for: column, value: try value(of: column, in: row, key: key)))
+        }
+        if case .soft(let column) = mapping.delete {
+            names.append(SQLIdentifier.quoted(column))
+            values.append("NULL")
+        }
+        return (names, values)
+    }
+
+    /// The columns an update changes, each with the expression of its new value in
+    /// terms of the row's current one (so it serves an UPDATE and an ON CONFLICT alike).
+    private func assignments(fields: JSONObject, deltas: JSONObject, _ builder: inout Builder) -> [(name: String, value: String)] {
+        var assignments: [(name: String, value: String)] = []
+        for column in mapping.columns {
+            let name = SQLIdentifier.quoted(column.name)
+            let current = "\(table).\(name)"
+            switch column.source {
+            case .field(let path) where fields[path[0]] != nil:
+                assignments.append((name, builder.expression(for: column, value: Self.lookup(path, in: fields) ?? column.defaultValue ?? .null)))
+            case .field(let path) where path.count == 1 && deltas[path[0]] != nil:
+                assignments.append((name, "\(current) + " + builder.parameter(deltas[path[0]]!, cast: column.type)))
+            case .json(let path) where path.isEmpty:
+                // The whole state as JSON: merge the changed fields, add the deltas.
+                var expression = current
+                if !fields.isEmpty { expression = "\(expression) || " + builder.parameter(.object(fields), cast: "jsonb") }
+                for delta in deltas {
+                    let field = builder.parameter(.string(delta.name), cast: "text")
+                    let amount = builder.parameter(delta.value, cast: "numeric")
+                    expression = "jsonb_set(\(expression), ARRAY[\(field)], to_jsonb(COALESCE((\(expression) ->> \(field))::numeric, 0) + \(amount)))"
+                }
+                if expression != current { assignments.append((name, expression)) }
+            case .json(let path) where fields[path[0]] != nil:
+                assignments.append((name, builder.expression(for: column, value: Self.lookup(path, in: fields) ?? .null)))
+            default:
+                continue
+            }
+        }
+        return assignments
     }
 
     /// `k1 = $1 AND ...`; a soft-deleted row counts as missing for updates and deletes.

@@ -88,6 +88,9 @@ struct SetBasedApply {
                 row.append(key.key)
                 for _ in columns { row += [nil, nil] }
                 merge.deleted.append(key)
+            case .create:
+                merge.leftOver.append(key)  // decided row by row by the primary key
+                continue
             case .update(let fields, let deltas):
                 if wholeStateJSON && !deltas.isEmpty {
                     merge.leftOver.append(key)

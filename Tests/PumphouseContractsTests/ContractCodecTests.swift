@@ -55,7 +55,7 @@ struct ContractCodecTests {
         (#"[1,2]"#, "invalid-envelope", "must be a JSON object"),
         (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":1}"#, "invalid-envelope", "\"eventTime\": is missing"),
         (#"{"contract":"bench.Account","version":"1","action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "must be an integer"),
-        (#"{"contract":"bench.Account","version":1,"action":"upsert","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "not add, update or delete"),
+        (#"{"contract":"bench.Account","version":1,"action":"upsert","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "not add, update, delete or create"),
         (#"{"contract":"Bench","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "not a contract name"),
         (#"{"contract":"bench.Account","version":0,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0}"#, "invalid-envelope", "must be between 1 and"),
         (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":-1,"eventTime":0}"#, "invalid-envelope", "must not be negative"),

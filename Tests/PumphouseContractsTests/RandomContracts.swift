@@ -36,7 +36,7 @@ enum RandomContracts {
         var fields = JSONObject()
         var deltas = JSONObject()
         switch action {
-        case .add: fields = object(&rng, count: 0...8)
+        case .add, .create: fields = object(&rng, count: 0...8)
         case .update:
             fields = object(&rng, count: 1...4)
             if Bool.random(using: &rng) { deltas["delta_\(Int.random(in: 0...9, using: &rng))"] = .int(Int64.random(in: -1000...1000, using: &rng)) }

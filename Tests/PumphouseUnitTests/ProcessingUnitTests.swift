@@ -247,6 +247,38 @@ struct ProcessingUnitTests {
         try await fixture.awaitWritten(["seat-stock": 485])
     }
 
+    @Test("three units create the same 150 keys at the same instant: one create wins each key, on every replica and in PostgreSQL")
+    func competingCreates() async throws {
+        let fixture = try await UnitFixture(partitions: 2)
+        try await fixture.prepare()
+        let units = try ["a", "b", "c"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        let keys = (0..<150).map { "claim-\($0)" }
+        let outcomes: [String: [Int]] = try await running(units) {
+            // Every unit creates every key with its own balance, all at once.
+            let won = try await withThrowingTaskGroup(of: (String, Int, Bool).self) { group in
+                for (index, cache) in caches.enumerated() {
+                    for key in keys {
+                        group.addTask { (key, index, try await cache.create(BenchAccount(id: key, balance: Int64(index)), timeout: .seconds(30))) }
+                    }
+                }
+                var won: [String: [Int]] = [:]
+                for try await (key, index, created) in group where created { won[key, default: []].append(index) }
+                return won
+            }
+            _ = try await waitFor("every replica to hold the winners' rows", timeout: .seconds(30)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(50))
+                return caches.allSatisfy { cache in keys.allSatisfy { key in won[key]?.first.map { Int64($0) } == cache[key]?.balance } } ? true : nil
+            }
+            // A create of a key this replica holds returns false without publishing.
+            #expect(try await caches[0].create(BenchAccount(id: keys[0], balance: 99)) == false)
+            return won
+        }
+        #expect(outcomes.count == keys.count, "every key won once: \(keys.filter { outcomes[$0] == nil })")
+        #expect(outcomes.values.allSatisfy { $0.count == 1 }, "no key won twice: \(outcomes.filter { $0.value.count > 1 })")
+        try await fixture.awaitWritten(outcomes.mapValues { Int64($0[0]) })
+    }
+
     @Test("with the broker unreachable a unit keeps serving; killed with a full spool and restarted, it resends everything")
     func spoolSurvivesKill() async throws {
         let fixture = try await UnitFixture(partitions: 2)

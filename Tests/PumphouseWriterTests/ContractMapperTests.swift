@@ -31,6 +31,8 @@ struct BalanceMapper: ContractMapper {
             return [journal, PostgresStatement("UPDATE \(balances) SET balance = balance + $1 WHERE id = $2", [delta, change.key])]
         case .delete:
             return [journal, PostgresStatement("DELETE FROM \(balances) WHERE id = $1", [change.key])]
+        case .create:
+            throw Poison()  // these tests never create
         }
     }
 

@@ -12,19 +12,26 @@ func applySequentially(_ effects: [EntityEffect], to start: JSONObject?) -> (row
         case .upsert(let full): row = full
         case .delete: row = nil
         case .update(let fields, let deltas):
-            guard var current = row else {
+            guard let current = row else {
                 skipped += 1
                 continue
             }
-            for member in fields { current[member.name] = member.value }
-            for delta in deltas {
-                let base = current[delta.name]?.numberValue ?? 0
-                current[delta.name] = .int(Int64(base) + Int64(delta.value.numberValue!))
-            }
-            row = current
+            row = updated(current, fields, deltas)
+        case .create(let full, let fields, let deltas):
+            row = row.map { updated($0, fields, deltas) } ?? full
         }
     }
     return (row, skipped)
+}
+
+private func updated(_ row: JSONObject, _ fields: JSONObject, _ deltas: JSONObject) -> JSONObject {
+    var current = row
+    for member in fields { current[member.name] = member.value }
+    for delta in deltas {
+        let base = current[delta.name]?.numberValue ?? 0
+        current[delta.name] = .int(Int64(base) + Int64(delta.value.numberValue!))
+    }
+    return current
 }
 
 /// Folds the same way a writer does: a `nil` step (update after delete) is skipped.
@@ -73,20 +80,37 @@ struct EntityEffectTests {
         #expect(folded.skipped == 1)
     }
 
+    @Test("a create inserts only where nothing exists: after a delete it is an add, after an add it is nothing")
+    func creates() {
+        let row: JSONObject = ["a": .int(1), "n": .int(0)]
+        let other: JSONObject = ["a": .int(2), "n": .int(5)]
+        #expect(fold([.delete, .create(row: row, fields: [:], deltas: [:])]).effect == .upsert(row))
+        #expect(fold([.upsert(other), .create(row: row, fields: [:], deltas: [:])]).effect == .upsert(other))
+        // The first create wins whichever way the row stands.
+        #expect(fold([.create(row: row, fields: [:], deltas: [:]), .create(row: other, fields: [:], deltas: [:])]).effect
+            == .create(row: row, fields: [:], deltas: [:]))
+        // Updates after a create apply to whichever row the create left.
+        let folded = fold([.create(row: row, fields: [:], deltas: [:]), .update(fields: [:], deltas: ["n": .int(3)])]).effect
+        #expect(folded == .create(row: ["a": .int(1), "n": .int(3)], fields: [:], deltas: ["n": .int(3)]))
+        #expect(folded.map { applySequentially([$0], to: other).row } == ["a": .int(2), "n": .int(8)])
+        #expect(folded.map { applySequentially([$0], to: nil).row } == ["a": .int(1), "n": .int(3)])
+    }
+
     @Test("integer deltas stay exact; overflow widens instead of wrapping")
     func overflow() {
         #expect(fold([.upsert(["n": .int(.max)]), .update(fields: [:], deltas: ["n": .int(1)])]).effect == .upsert(["n": .double(Double(Int64.max) + 1)]))
     }
 
-    @Test("folding equals applying one by one, for random runs of adds, updates and deletes")
+    @Test("folding equals applying one by one, for random runs of adds, creates, updates and deletes")
     func modelCheck() {
         var rng = SplitMix(state: 42)
         for _ in 0..<2_000 {
             let start: JSONObject? = Bool.random(using: &rng) ? ["a": .int(1), "n": .int(0)] : nil
             let effects = (0..<Int.random(in: 1...8, using: &rng)).map { _ -> EntityEffect in
-                switch Int.random(in: 0...3, using: &rng) {
+                switch Int.random(in: 0...4, using: &rng) {
                 case 0: return .upsert(["a": .int(Int64.random(in: 0...9, using: &rng)), "n": .int(Int64.random(in: 0...9, using: &rng))])
                 case 1: return .delete
+                case 4: return .create(row: ["a": .int(Int64.random(in: 0...9, using: &rng)), "n": .int(Int64.random(in: 0...9, using: &rng))], fields: [:], deltas: [:])
                 case 2: return .update(fields: ["a": .int(Int64.random(in: 0...9, using: &rng))], deltas: [:])
                 default: return .update(fields: [:], deltas: ["n": .int(Int64.random(in: -5...5, using: &rng))])
                 }

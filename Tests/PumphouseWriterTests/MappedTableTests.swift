@@ -77,6 +77,27 @@ struct MappedTableTests {
         #expect(try await db.query("SELECT deleted_at IS NULL FROM \(table)").scalar(Bool.self) == true)
     }
 
+    @Test("a create inserts where no row is, leaves an existing row to the updates folded after it, and replaces a soft-deleted one")
+    func create() async throws {
+        for policy in [TableMapping.DeletePolicy.hard, .soft(column: "deleted_at")] {
+            let (db, mapped, table) = try await Self.prepare(policy)
+            let first: JSONObject = ["id": .string("s'1"), "owner": .string("first; DROP TABLE x"), "balance": .int(10), "updatedAt": .int(0)]
+            let second: JSONObject = ["id": .string("s'1"), "owner": .string("second"), "balance": .int(20), "updatedAt": .int(0)]
+            try await db.query(try mapped.statement(for: .create(row: first, fields: [:], deltas: [:]), key: "s'1"))
+            try await db.query(try mapped.statement(for: .create(row: second, fields: [:], deltas: [:]), key: "s'1"))
+            var rows = try await db.query("SELECT owner, balance_cents FROM \(table)").namedRows
+            #expect(rows.map { $0["owner"] } == ["first; DROP TABLE x"], "\(policy)")
+            // A create folded with a later update: the existing row takes the update only.
+            try await db.query(try mapped.statement(for: .create(row: second, fields: ["owner": .string("upd")], deltas: ["balance": .int(5)]), key: "s'1"))
+            rows = try await db.query("SELECT owner, balance_cents, raw->>'owner' AS raw_owner FROM \(table)").namedRows
+            #expect(rows.first?["owner"] == "upd" && rows.first?["balance_cents"] == "15" && rows.first?["raw_owner"] == "upd", "\(policy): \(rows)")
+            try await db.query(try mapped.statement(for: .delete, key: "s'1"))
+            try await db.query(try mapped.statement(for: .create(row: second, fields: ["owner": .string("upd")], deltas: [:]), key: "s'1"))
+            rows = try await db.query("SELECT owner, balance_cents FROM \(table) WHERE \(policy == .hard ? "true" : "deleted_at IS NULL")").namedRows
+            #expect(rows.map { $0["owner"] } == ["second"], "\(policy): the row was gone, so the create inserts it whole")
+        }
+    }
+
     @Test("an update that touches no mapped column is a mapping failure, not an empty statement")
     func unmappedUpdate() async throws {
         var mapping = Self.mapping(table: "t")

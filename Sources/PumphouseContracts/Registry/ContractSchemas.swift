@@ -19,14 +19,14 @@ public struct ContractSchemas: Sendable {
         version >= 1 && version <= versions.count ? versions[version - 1] : nil
     }
 
-    /// Schema problems of a contract at its own version, by action: an add is checked
-    /// whole, an update field by field (with deltas on numeric fields only), a delete
+    /// Schema problems of a contract at its own version, by action: an add or a create is
+    /// checked whole, an update field by field (with deltas on numeric fields only), a delete
     /// carries nothing to check.
     public func issues(of contract: Contract) -> [SchemaValidationIssue] {
         guard contract.version >= 1 && contract.version <= validators.count else { return [] }
         let validator = validators[contract.version - 1]
         switch contract.action {
-        case .add:
+        case .add, .create:
             return validator.validate(.object(contract.fields)).map { issue in
                 SchemaValidationIssue(pointer: "/fields" + issue.pointer, keyword: issue.keyword, message: issue.message)
             }

@@ -69,7 +69,7 @@ public struct UpcastStep: Sendable, Hashable {
             guard let value = contract.fields[field] else { continue }
             contract.fields[field] = try Self.widen(value, to: widening, contract: contract, field: field, from: fromVersion)
         }
-        if contract.action == .add {
+        if contract.action.carriesFullState {
             for (field, value) in defaults.sorted(by: { $0.key < $1.key }) where contract.fields[field] == nil {
                 contract.fields[field] = value
             }
