@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pumphouse", targets: ["PumphouseCLI"]),
+        .executable(name: "ticketing", targets: ["TicketingCLI"]),
         .library(name: "PumphouseKafka", targets: ["PumphouseKafka"]),
         .library(name: "PumphousePostgres", targets: ["PumphousePostgres"]),
         .library(name: "PumphouseContracts", targets: ["PumphouseContracts"]),
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -125,9 +127,20 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        .target(
+            name: "PumphouseCommandLine",
+            dependencies: [
+                "PumphousePipeline",
+                "PumphouseObservability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "PumphouseCLI",
             dependencies: [
+                "PumphouseCommandLine",
                 "PumphouseKafka",
                 "PumphousePostgres",
                 "PumphouseContracts",
@@ -141,6 +154,29 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Ticketing",
+            dependencies: [
+                "PumphouseUnit",
+                "PumphouseContracts",
+                "PumphouseObservability",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(
+            name: "TicketingCLI",
+            dependencies: [
+                "Ticketing",
+                "PumphouseCommandLine",
+                "PumphouseReplay",
+                "PumphousePostgres",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .target(

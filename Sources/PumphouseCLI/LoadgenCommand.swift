@@ -1,4 +1,5 @@
 import ArgumentParser
+import PumphouseCommandLine
 import Foundation
 import Logging
 import PumphouseContracts

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PumphouseCommandLine
 import PumphouseKafka
 import PumphouseObservability
 import PumphousePostgres
@@ -18,32 +19,8 @@ struct Pumphouse: AsyncParsableCommand {
         )
     }
 
-    /// Usage errors exit with status 2 (not ArgumentParser's 64), so scripts can tell
-    /// "you called it wrong" (2) from "the answer is no" (1).
     static func main() async {
-        do {
-            try LogSettings.from(environment: ProcessInfo.processInfo.environment).bootstrap()
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            self.exit(withError: ExitCode(2))
-        }
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch let error as UsageError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            self.exit(withError: ExitCode(2))
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                self.exit(withError: ExitCode(2))
-            }
-            self.exit(withError: error)
-        }
+        await runReportingUsageErrors()
     }
 
     /// The versions that decide behaviour: the runtime librdkafka can differ from the

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PumphouseCommandLine
 import Foundation
 import PumphouseContracts
 
@@ -113,8 +114,3 @@ func printJSON(_ value: JSONValue) throws {
     print(String(decoding: try JSONWriter.encode(value), as: UTF8.self))
 }
 
-/// A usage or input error: reported on stderr, exit status 2.
-struct UsageError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

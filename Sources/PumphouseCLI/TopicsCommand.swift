@@ -1,4 +1,5 @@
 import ArgumentParser
+import PumphouseCommandLine
 import Logging
 import PumphouseKafka
 import PumphousePipeline

@@ -35,15 +35,9 @@ public enum ServiceEndpoints {
         MetricsSystem.bootstrap(factory)
     }
 
-    /// A service serving the endpoints on `host:port`, to run in the same service group
-    /// as the service it describes.
-    public static func service(
-        host: String = "0.0.0.0",
-        port: Int,
-        logger: Logger,
-        readiness: @escaping @Sendable () -> Readiness
-    ) -> some Service {
-        let router = Router()
+    /// Adds the endpoints to an application's own router, for services that serve an API
+    /// of their own on the same port.
+    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, readiness: @escaping @Sendable () -> Readiness) {
         router.get("/healthz") { _, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
@@ -60,6 +54,18 @@ public enum ServiceEndpoints {
                 body: .init(byteBuffer: ByteBuffer(bytes: bytes))
             )
         }
+    }
+
+    /// A service serving the endpoints on `host:port`, to run in the same service group
+    /// as the service it describes.
+    public static func service(
+        host: String = "0.0.0.0",
+        port: Int,
+        logger: Logger,
+        readiness: @escaping @Sendable () -> Readiness
+    ) -> some Service {
+        let router = Router()
+        addRoutes(to: router, readiness: readiness)
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "pumphouse"),

@@ -5,8 +5,10 @@ import Darwin
 #endif
 
 /// Reads environment variables; empty values count as unset.
-struct ProcessEnvironment {
-    subscript(name: String) -> String? {
+public struct ProcessEnvironment {
+    public init() {}
+
+    public subscript(name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         let text = String(cString: value)
         return text.isEmpty ? nil : text

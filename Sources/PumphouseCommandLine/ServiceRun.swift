@@ -5,7 +5,7 @@ import ServiceLifecycle
 /// Runs a worker command's service until SIGTERM or SIGINT: the group shuts down
 /// gracefully when `main` ends either way, `companions` run beside it, and with a port
 /// /metrics, /healthz and /readyz are served as well.
-func runUntilSignalled(
+public func runUntilSignalled(
     _ main: some Service,
     alongside companions: [any Service] = [],
     httpPort: Int?,

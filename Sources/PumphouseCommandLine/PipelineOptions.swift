@@ -2,12 +2,14 @@ import ArgumentParser
 import PumphousePipeline
 
 /// `--config`, shared by every command that works on a pipeline.
-struct PipelineOptions: ParsableArguments {
+public struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "The pipeline file (e.g. deploy/local/pipeline.yaml).")
-    var config: String
+    public var config: String
 
     /// The loaded file, or a usage error (exit 2) naming the setting and the fix.
-    func load() throws -> PipelineConfiguration {
+    public init() {}
+
+    public func load() throws -> PipelineConfiguration {
         do {
             return try PipelineConfiguration.load(path: config)
         } catch {

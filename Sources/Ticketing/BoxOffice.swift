@@ -1,0 +1,241 @@
+import Foundation
+import PumphouseContracts
+import PumphouseUnit
+
+/// The concert-ticketing logic of one processing unit, over three named caches.
+///
+/// Reads and holds are local: a reserve changes this unit's replica and publishes,
+/// without waiting on anything. A purchase is the one step that waits for the log: it
+/// creates the seat's `Sale`, and the first create of a seat's sale in log order wins
+/// on every unit and in PostgreSQL. Two units selling the same seat at the same instant
+/// therefore get one sale and one conflict, and a resend after a crash cannot sell it
+/// again. Holds are advisory: units may briefly disagree on one during replication,
+/// which can cost a buyer a failed purchase but never a second sale.
+public struct BoxOffice: Sendable {
+    public let unit: ProcessingUnit
+    public let concerts: ReplicatedCache<Concert>
+    public let seats: ReplicatedCache<Seat>
+    public let sales: ReplicatedCache<Sale>
+    public var holdDuration: Duration
+    /// How long a purchase waits for its sale to come back on the log.
+    public var confirmTimeout: Duration
+
+    /// Opens the three caches; call before the unit runs.
+    public init(unit: ProcessingUnit, holdDuration: Duration = .seconds(120), confirmTimeout: Duration = .seconds(5)) throws {
+        self.unit = unit
+        self.concerts = try unit.cache(Concert.self)
+        self.seats = try unit.cache(Seat.self)
+        self.sales = try unit.cache(Sale.self)
+        self.holdDuration = holdDuration
+        self.confirmTimeout = confirmTimeout
+    }
+
+    static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+    // MARK: Concerts
+
+    public struct NewConcert: Codable, Sendable {
+        public var id: String
+        public var name: String
+        public var venue: String
+        public var startsAt: Int64
+        public var price: Int64
+        public var rows: Int
+        public var seatsPerRow: Int
+    }
+
+    /// Creates the concert and its seats. The concert itself is created (first in log
+    /// order wins), so two units opening the same id cannot both lay out seats.
+    public func open(_ spec: NewConcert) async throws(BoxOfficeError) -> ConcertSummary {
+        try checkLoaded()
+        guard spec.id.utf8.count <= 40, !spec.id.isEmpty, spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw .badRequest(field: "id", problem: "use 1 to 40 ASCII letters, digits or '-', not \"\(spec.id)\"")
+        }
+        guard !spec.name.isEmpty, spec.name.count <= 200 else { throw .badRequest(field: "name", problem: "give 1 to 200 characters") }
+        guard !spec.venue.isEmpty, spec.venue.count <= 200 else { throw .badRequest(field: "venue", problem: "give 1 to 200 characters") }
+        guard (1...26).contains(spec.rows) else { throw .badRequest(field: "rows", problem: "must be between 1 and 26 (rows are lettered A to Z), not \(spec.rows)") }
+        guard (1...500).contains(spec.seatsPerRow) else { throw .badRequest(field: "seatsPerRow", problem: "must be between 1 and 500, not \(spec.seatsPerRow)") }
+        guard spec.price > 0 else { throw .badRequest(field: "price", problem: "must be a positive number of cents, not \(spec.price)") }
+        guard spec.startsAt >= 0 else { throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch") }
+        let concert = Concert(
+            id: spec.id, name: spec.name, venue: spec.venue, startsAt: spec.startsAt, price: spec.price,
+            seats: spec.rows * spec.seatsPerRow, sold: 0
+        )
+        guard try await cacheCall({ () async throws(CacheError) in try await concerts.create(concert, timeout: confirmTimeout) }) else {
+            throw .conflict("concert \(spec.id) exists already")
+        }
+        for rowIndex in 0..<spec.rows {
+            let row = String(UnicodeScalar(UInt8(ascii: "A") + UInt8(rowIndex)))
+            for number in 1...spec.seatsPerRow {
+                let seat = Seat(id: Seat.key(concert: spec.id, seat: "\(row)-\(number)"), concert: spec.id, row: row, number: number, price: spec.price)
+                try cacheCall { () throws(CacheError) in try seats.put(seat) }
+            }
+        }
+        return summary(of: concert)
+    }
+
+    public struct ConcertSummary: Codable, Sendable, Equatable {
+        public var id: String
+        public var name: String
+        public var venue: String
+        public var startsAt: Int64
+        public var seats: Int
+        /// The concert's sold counter (the sum of every unit's deltas).
+        public var sold: Int64
+        public var held: Int
+        public var free: Int
+        /// Cents taken, from the sales.
+        public var revenue: Int64
+    }
+
+    public func list() throws(BoxOfficeError) -> [ConcertSummary] {
+        try checkLoaded()
+        return concerts.values.sorted { $0.startsAt == $1.startsAt ? $0.id < $1.id : $0.startsAt < $1.startsAt }.map(summary(of:))
+    }
+
+    public func summary(_ id: String) throws(BoxOfficeError) -> ConcertSummary {
+        try checkLoaded()
+        guard let concert = concerts[id] else { throw .notFound("concert \(id)") }
+        return summary(of: concert)
+    }
+
+    private func summary(of concert: Concert) -> ConcertSummary {
+        let now = Self.now()
+        var held = 0, sold = 0
+        var revenue: Int64 = 0
+        for seat in seats.values where seat.concert == concert.id {
+            if let sale = sales[seat.id] {
+                sold += 1
+                revenue += sale.price
+            } else if seat.isHeld(byOtherThan: nil, at: now) {
+                held += 1
+            }
+        }
+        return ConcertSummary(
+            id: concert.id, name: concert.name, venue: concert.venue, startsAt: concert.startsAt, seats: concert.seats,
+            sold: concert.sold, held: held, free: max(0, concert.seats - sold - held), revenue: revenue
+        )
+    }
+
+    // MARK: Seats
+
+    public struct SeatView: Codable, Sendable, Equatable {
+        public enum Status: String, Codable, Sendable { case free, held, sold }
+        public var seat: String
+        public var row: String
+        public var number: Int
+        public var price: Int64
+        public var status: Status
+        /// When a hold lapses (held seats only).
+        public var holdUntil: Int64?
+    }
+
+    public func seatMap(_ concert: String) throws(BoxOfficeError) -> [SeatView] {
+        try checkLoaded()
+        guard concerts[concert] != nil else { throw .notFound("concert \(concert)") }
+        let now = Self.now()
+        return seats.values.filter { $0.concert == concert }
+            .sorted { $0.row == $1.row ? $0.number < $1.number : $0.row < $1.row }
+            .map { seat in
+                let status: SeatView.Status = sales[seat.id] != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
+                return SeatView(seat: seat.label, row: seat.row, number: seat.number, price: seat.price, status: status, holdUntil: status == .held ? seat.holdUntil : nil)
+            }
+    }
+
+    public struct Hold: Codable, Sendable, Equatable {
+        public var hold: String
+        public var seat: String
+        public var holdUntil: Int64
+    }
+
+    /// Holds a free seat for `holdDuration`. Local and immediate; see the type's note on
+    /// why a hold is advisory.
+    public func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> Hold {
+        try checkLoaded()
+        try Self.checkBuyer(buyer)
+        let seat = try seat(concert, label)
+        guard sales[seat.id] == nil else { throw .conflict("seat \(label) of \(concert) is sold") }
+        let now = Self.now()
+        guard !seat.isHeld(byOtherThan: nil, at: now) else { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
+        let hold = Hold(hold: "\(unit.id):\(UUID().uuidString.lowercased())", seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
+        try cacheCall { () throws(CacheError) in
+            try seats.update(seat.id) {
+                $0.holder = hold.hold
+                $0.holdUntil = hold.holdUntil
+            }
+        }
+        return hold
+    }
+
+    /// Sells the seat to the buyer holding `hold`: waits (up to `confirmTimeout`) for the
+    /// log to say whether this sale was the seat's first.
+    public func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale {
+        try checkLoaded()
+        try Self.checkBuyer(buyer)
+        guard !hold.isEmpty else { throw .badRequest(field: "hold", problem: "give the hold id that reserve returned") }
+        let seat = try seat(concert, label)
+        guard let price = concerts[concert]?.price else { throw .notFound("concert \(concert)") }
+        if sales[seat.id] != nil { throw .conflict("seat \(label) of \(concert) is sold") }
+        let now = Self.now()
+        if seat.isHeld(byOtherThan: hold, at: now) { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
+        if seat.holder == hold, let lapsed = seat.holdUntil, lapsed <= now { throw .holdExpired(seat: label, at: lapsed) }
+        // The hold may not have reached this unit yet (the reserve went to another one):
+        // the sale's create decides either way.
+        let sale = Sale(seat: seat.id, order: "ord-\(UUID().uuidString.lowercased())", concert: concert, buyer: buyer, price: price, unit: unit.id, soldAt: now)
+        guard try await cacheCall({ () async throws(CacheError) in try await sales.create(sale, timeout: confirmTimeout) }) else {
+            throw .conflict("seat \(label) of \(concert) was sold to another buyer first")
+        }
+        try cacheCall { () throws(CacheError) in
+            try concerts.increment(concert, "sold", by: 1)
+            try seats.update(seat.id) {
+                $0.holder = nil
+                $0.holdUntil = nil
+            }
+        }
+        return sale
+    }
+
+    public func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
+        try checkLoaded()
+        let seat = try seat(concert, label)
+        guard seat.holder == hold, !hold.isEmpty else { throw .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
+        try cacheCall { () throws(CacheError) in
+            try seats.update(seat.id) {
+                $0.holder = nil
+                $0.holdUntil = nil
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func seat(_ concert: String, _ label: String) throws(BoxOfficeError) -> Seat {
+        guard let seat = seats[Seat.key(concert: concert, seat: label)] else { throw .notFound("seat \(label) of concert \(concert)") }
+        return seat
+    }
+
+    private func checkLoaded() throws(BoxOfficeError) {
+        guard unit.isLoaded else { throw .unavailable("this unit is still loading its caches; retry in a moment or send the request to another unit") }
+    }
+
+    private static func checkBuyer(_ buyer: String) throws(BoxOfficeError) {
+        guard !buyer.isEmpty, buyer.count <= 200 else { throw .badRequest(field: "buyer", problem: "give 1 to 200 characters") }
+    }
+
+    private func cacheCall<T>(_ body: () throws(CacheError) -> T) throws(BoxOfficeError) -> T {
+        do { return try body() } catch { throw Self.translate(error) }
+    }
+
+    private func cacheCall<T>(_ body: () async throws(CacheError) -> T) async throws(BoxOfficeError) -> T {
+        do { return try await body() } catch { throw Self.translate(error) }
+    }
+
+    static func translate(_ error: CacheError) -> BoxOfficeError {
+        switch error {
+        case .missing(_, let key): .notFound(key)
+        case .invalid(_, let key, let reason): .badRequest(field: "request", problem: "\(key): \(reason)")
+        case .backPressure, .closed, .archiveTimeout, .archiveFailed: .unavailable("\(error)")
+        case .unconfirmed: .unavailable("\(error); the sale may still go through: read the seat map before buying again")
+        }
+    }
+}

@@ -1,0 +1,34 @@
+/// Why the box office refused a request. Each case maps to one HTTP status, and its
+/// description tells the buyer (or the operator) what to do.
+public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Malformed input: `field` names the part of the request, `problem` the fix.
+    case badRequest(field: String, problem: String)
+    case notFound(String)
+    /// The seat (or concert) is taken: sold, held by someone else, or existing already.
+    case conflict(String)
+    /// The buyer's own hold lapsed before the purchase.
+    case holdExpired(seat: String, at: Int64)
+    /// The unit cannot decide now: still loading, shutting down, or the log has not
+    /// confirmed a sale yet. Safe to retry.
+    case unavailable(String)
+
+    public var code: String {
+        switch self {
+        case .badRequest: "bad-request"
+        case .notFound: "not-found"
+        case .conflict: "conflict"
+        case .holdExpired: "hold-expired"
+        case .unavailable: "unavailable"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .badRequest(let field, let problem): "\(field): \(problem)"
+        case .notFound(let what): "\(what) does not exist"
+        case .conflict(let reason): reason
+        case .holdExpired(let seat, let at): "the hold on \(seat) lapsed at \(at) (ms since the epoch); reserve it again"
+        case .unavailable(let reason): reason
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Hummingbird
+import PumphouseContracts
+import PumphouseObservability
+import PumphouseUnit
+
+/// The box office over HTTP: JSON in and out, every error as
+/// `{"error": code, "detail": text}` with its status, plus /metrics, /healthz and
+/// /readyz (ready once the unit has loaded its caches).
+public enum TicketingAPI {
+    public static func router(_ office: BoxOffice) -> Router<BasicRequestContext> {
+        let router = Router()
+        ServiceEndpoints.addRoutes(to: router) {
+            office.unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the caches")
+        }
+        router.get("/concerts") { _, _ in try respond { () throws(BoxOfficeError) in try office.list() } }
+        router.post("/concerts") { request, context in
+            let spec = try await decode(BoxOffice.NewConcert.self, request, context)
+            return try await respond(status: .created) { () async throws(BoxOfficeError) in try await office.open(spec) }
+        }
+        router.get("/concerts/:concert/summary") { _, context in
+            let concert = try context.parameters.require("concert")
+            return try respond { () throws(BoxOfficeError) in try office.summary(concert) }
+        }
+        router.get("/concerts/:concert/seats") { _, context in
+            let concert = try context.parameters.require("concert")
+            return try respond { () throws(BoxOfficeError) in try office.seatMap(concert) }
+        }
+        router.post("/concerts/:concert/seats/:seat/reserve") { request, context in
+            let (concert, seat) = (try context.parameters.require("concert"), try context.parameters.require("seat"))
+            let body = try await decode(ReserveRequest.self, request, context)
+            return try respond(status: .created) { () throws(BoxOfficeError) in try office.reserve(concert: concert, seat: seat, buyer: body.buyer) }
+        }
+        router.post("/concerts/:concert/seats/:seat/purchase") { request, context in
+            let (concert, seat) = (try context.parameters.require("concert"), try context.parameters.require("seat"))
+            let body = try await decode(PurchaseRequest.self, request, context)
+            return try await respond(status: .created) { () async throws(BoxOfficeError) in
+                try await office.purchase(concert: concert, seat: seat, hold: body.hold, buyer: body.buyer)
+            }
+        }
+        router.post("/concerts/:concert/seats/:seat/release") { request, context in
+            let (concert, seat) = (try context.parameters.require("concert"), try context.parameters.require("seat"))
+            let body = try await decode(ReleaseRequest.self, request, context)
+            return try respond { () throws(BoxOfficeError) in
+                try office.release(concert: concert, seat: seat, hold: body.hold)
+                return Released(released: seat)
+            }
+        }
+        router.get("/admin/state") { _, _ in
+            try respond { () throws(BoxOfficeError) in try CacheState(office) }
+        }
+        return router
+    }
+
+    struct ReserveRequest: Decodable { var buyer: String }
+    struct PurchaseRequest: Decodable { var hold: String; var buyer: String }
+    struct ReleaseRequest: Decodable { var hold: String }
+    struct Released: Encodable { var released: String }
+
+    /// Every entity of the three caches, as contract fields by key: what the demo compares
+    /// across units, with the database and with a replay of the topics.
+    struct CacheState: ResponseGenerator {
+        let body: [UInt8]
+
+        init(_ office: BoxOffice) throws(BoxOfficeError) {
+            var caches = JSONObject()
+            caches[Concert.contract.rawValue] = .object(JSONObject(office.concerts.values.map { .init(name: $0.key, value: .object($0.fields)) }))
+            caches[Seat.contract.rawValue] = .object(JSONObject(office.seats.values.map { .init(name: $0.key, value: .object($0.fields)) }))
+            caches[Sale.contract.rawValue] = .object(JSONObject(office.sales.values.map { .init(name: $0.key, value: .object($0.fields)) }))
+            do {
+                body = try JSONWriter.encode(.object(caches))
+            } catch {
+                throw .unavailable("the cache state cannot be written as JSON: \(error)")
+            }
+        }
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+    }
+
+    /// A request body that does not decode is the caller's mistake, named like any other.
+    private static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
+        do {
+            return try await request.decode(as: type, context: context)
+        } catch {
+            throw BoxOfficeError.badRequest(field: "body", problem: "expected JSON with \(T.self)'s fields: \(error)")
+        }
+    }
+
+    private static func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () throws(BoxOfficeError) -> T) throws -> EditedResponse<JSONBody<T>> {
+        EditedResponse(status: status, response: JSONBody(value: try body()))
+    }
+
+    private static func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async throws(BoxOfficeError) -> T) async throws -> EditedResponse<JSONBody<T>> {
+        EditedResponse(status: status, response: JSONBody(value: try await body()))
+    }
+
+    private static func respond(_ body: () throws(BoxOfficeError) -> CacheState) throws -> CacheState { try body() }
+}
+
+/// Encodes a value as the response body with the context's JSON encoder.
+struct JSONBody<T: Encodable>: ResponseGenerator {
+    let value: T
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try context.responseEncoder.encode(value, from: request, context: context)
+    }
+}
+
+extension BoxOfficeError: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .badRequest: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .holdExpired: .gone
+        case .unavailable: .serviceUnavailable
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try JSONEncoder().encode(["error": code, "detail": description])
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if status == .serviceUnavailable { headers[.retryAfter] = "1" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

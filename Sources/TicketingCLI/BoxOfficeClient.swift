@@ -1,0 +1,68 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The demo's buyers' view of the messaging grid: requests go round-robin across the
+/// units (the built-in stand-in for the nginx config in deploy/nginx), or all to one
+/// gateway URL. Every request's latency is kept for the summary.
+final class BoxOfficeClient: Sendable {
+    struct Reply: Sendable {
+        let status: Int
+        let body: [UInt8]
+        var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] }
+    }
+
+    private let client: HTTPClient
+    private let targets: [String]
+    private let next = Atomic<Int>(0)
+    private let latencies = Mutex<[Duration]>([])
+    private let timeout: TimeAmount
+
+    init(targets: [String], connectionsPerUnit: Int = 64, timeout: Duration = .seconds(15)) {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerUnit)
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.targets = targets
+        self.timeout = .milliseconds(Int64(timeout / .milliseconds(1)))
+    }
+
+    /// The next unit in turn.
+    func anyUnit() -> String { targets[next.add(1, ordering: .relaxed).oldValue % targets.count] }
+
+    func get(_ path: String, at base: String? = nil) async throws -> Reply {
+        try await send(.GET, path, body: nil, at: base)
+    }
+
+    func post(_ path: String, _ body: [String: Any], at base: String? = nil) async throws -> Reply {
+        try await send(.POST, path, body: try JSONSerialization.data(withJSONObject: body), at: base)
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?, at base: String?) async throws -> Reply {
+        var request = HTTPClientRequest(url: (base ?? anyUnit()) + path)
+        request.method = method
+        if let body {
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let started = ContinuousClock.now
+        let response = try await client.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        let elapsed = ContinuousClock.now - started
+        latencies.withLock { $0.append(elapsed) }
+        return Reply(status: Int(response.status.code), body: Array(buffer: bytes))
+    }
+
+    /// Latencies recorded since the last call, and forgets them.
+    func takeLatencies() -> [Duration] {
+        latencies.withLock { latencies in
+            defer { latencies = [] }
+            return latencies
+        }
+    }
+
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphousePipeline
+import PumphousePostgres
+import PumphouseReplay
+import Ticketing
+
+/// The demo's verdict, from three independent views: what buyers were told, what
+/// PostgreSQL holds, and what each unit holds; each against a replay of the topics.
+struct DemoChecks {
+    let configuration: PipelineConfiguration
+    let concerts: [String]
+    let client: BoxOfficeClient
+    let urls: [String]
+    let timeout: Duration
+    let logger: Logger
+
+    func run(orders: [OnSale.Order], report: inout DemoReport) async throws {
+        // 1. No seat confirmed to two buyers.
+        let confirmed = Dictionary(grouping: orders, by: \.seat)
+        let twice = confirmed.filter { $0.value.count > 1 }
+        report.check("no seat confirmed to two buyers (\(orders.count) orders)", twice.isEmpty ? nil : "\(twice.count) seat(s) confirmed twice, e.g. \(twice.first!.key)")
+
+        // 2. The writer drains: the database equals a replay of every topic.
+        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        defer { Task { await db.close() } }
+        let draining = ContinuousClock.now
+        var folds: [ContractName: [String: JSONObject]] = [:]
+        for contract in [Concert.contract, Seat.contract, Sale.contract] {
+            let replay = try TopicReplay(configuration: configuration, cache: contract, logger: logger)
+            var differences: [TopicReplay.Difference] = []
+            let deadline = ContinuousClock.now + timeout
+            repeat {
+                let state = try await replay.fold()
+                differences = try await replay.verify(state, on: db)
+                folds[contract] = state.entities
+                if differences.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(500))
+            } while ContinuousClock.now < deadline
+            report.check("PostgreSQL equals a replay of \(contract)'s topic (\(folds[contract]?.count ?? 0) entities)", differences.isEmpty ? nil : "\(differences.count) difference(s), e.g. \(differences[0])")
+        }
+        report.drain = ContinuousClock.now - draining
+
+        // 3. Every confirmed order is the seat's one sale in the database, and each
+        //    concert's sold counter equals its sales.
+        let rows = try await db.query("SELECT seat, order_id FROM ticketing_sale WHERE concert = ANY($1)", [concerts]).rows
+        let sold = Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, $0[1]!) })
+        let lost = orders.filter { sold[$0.seat] != $0.order }
+        report.check("every confirmed order is its seat's sale in PostgreSQL (\(sold.count) sales)", lost.isEmpty ? nil : "\(lost.count) confirmed order(s) missing or replaced, e.g. \(lost[0].seat)")
+        report.sales = sold.count
+        let counters = try await db.query(
+            "SELECT c.id, c.sold, count(s.seat) FROM ticketing_concert c LEFT JOIN ticketing_sale s ON s.concert = c.id WHERE c.id = ANY($1) GROUP BY c.id, c.sold", [concerts]
+        ).rows
+        let off = counters.filter { $0[1] != $0[2] }.map { "\($0[0]!): sold \($0[1]!) vs \($0[2]!) sales" }
+        report.check("each concert's sold counter (deltas) equals its sales", counters.count == concerts.count && off.isEmpty ? nil : off.isEmpty ? "concerts missing in PostgreSQL" : off.joined(separator: "; "))
+
+        // 4. Every unit holds exactly the replayed state.
+        for url in urls {
+            var mismatch: String?
+            let deadline = ContinuousClock.now + timeout
+            repeat {
+                mismatch = try await compare(unit: url, with: folds)
+                if mismatch == nil { break }
+                try await Task.sleep(for: .milliseconds(200))
+            } while ContinuousClock.now < deadline
+            report.check("unit at \(url) equals the replay and PostgreSQL after the rebuild", mismatch)
+        }
+    }
+
+    /// nil when the unit's caches equal the folds, else the first difference.
+    private func compare(unit url: String, with folds: [ContractName: [String: JSONObject]]) async throws -> String? {
+        let reply = try await client.get("/admin/state", at: url)
+        guard reply.status == 200, case .object(let caches) = try JSONParser().parse(reply.body) else { return "GET /admin/state: HTTP \(reply.status)" }
+        for (contract, fold) in folds {
+            guard case .object(let held)? = caches[contract.rawValue] else { return "no \(contract) in the unit's state" }
+            let expected = fold.mapValues(Self.withoutNulls)
+            var actual: [String: JSONObject] = [:]
+            for member in held { if case .object(let fields) = member.value { actual[member.name] = Self.withoutNulls(fields) } }
+            if actual != expected {
+                let key = Set(actual.keys).symmetricDifference(expected.keys).first ?? expected.keys.first { actual[$0] != expected[$0] } ?? "?"
+                return "\(contract) differs (\(actual.count) entities vs \(expected.count) replayed), e.g. key \(key): unit \(actual[key].map { "\($0)" } ?? "none"), replay \(expected[key].map { "\($0)" } ?? "none")"
+            }
+        }
+        return nil
+    }
+
+    /// A field set to null and a field left out mean the same.
+    static func withoutNulls(_ object: JSONObject) -> JSONObject {
+        JSONObject(object.filter { $0.value != .null })
+    }
+}

@@ -1,0 +1,211 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PumphouseCommandLine
+import PumphouseContracts
+import PumphousePipeline
+import PumphousePostgres
+import PumphouseReplay
+import Synchronization
+import Ticketing
+
+/// `make demo`: three units, a writer and a reader on the local stack; an on-sale burst;
+/// a full outage and rebuild through the reverse pump; then checks and a summary.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the on-sale demo on the local stack: three units, a writer and a reader; a burst of buyers; every unit killed and rebuilt; then checks. Exits 0 only if every check passed.",
+        discussion: "Expects the stack up, the database migrated and the topics created (make demo does all three). It stops every process it started."
+    )
+
+    @OptionGroup var pipeline: PipelineOptions
+
+    @Option(help: "Simulated buyers, all started at once.")
+    var buyers = 4000
+
+    @Option(help: "Rows per concert (two concerts go on sale).")
+    var rows = 20
+
+    @Option(help: "Seats per row.")
+    var seatsPerRow = 50
+
+    @Option(help: "Seats contested on purpose: two buyers, each at a unit of their own, reserve and then purchase the same seat at the same instant.")
+    var contested = 100
+
+    @Option(help: "First HTTP port of the three units (they take this port and the next two).")
+    var basePort = 8081
+
+    @Option(help: "Send buyers through this gateway (e.g. nginx with deploy/nginx/ticketing.conf) instead of the built-in round-robin.")
+    var grid: String?
+
+    @Option(help: "Directory for the units' spools and every process's log.")
+    var workDirectory = ".pumphouse/demo"
+
+    @Option(help: "Seconds each wait (units ready, rebuild, writer drained) may take before the demo fails.")
+    var timeoutS = 180
+
+    func validate() throws {
+        guard buyers > 0, buyers <= 200_000 else { throw ValidationError("--buyers must be between 1 and 200000") }
+        guard (1...26).contains(rows) else { throw ValidationError("--rows must be between 1 and 26") }
+        guard (1...500).contains(seatsPerRow) else { throw ValidationError("--seats-per-row must be between 1 and 500") }
+        guard contested >= 0, contested <= rows * seatsPerRow else { throw ValidationError("--contested must be between 0 and the seats of one concert (\(rows * seatsPerRow))") }
+        guard (1...65533).contains(basePort) else { throw ValidationError("--base-port must leave room for three ports below 65536") }
+        guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+    }
+
+    func run() async throws {
+        let configuration = try pipeline.load()
+        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let work = URL(fileURLWithPath: workDirectory)
+        let processes = try DemoProcesses(binaries: binaries, logs: work.appendingPathComponent("logs"))
+        let units = (0..<3).map { "demo-unit-\($0 + 1)" }
+        let urls = (0..<3).map { "http://127.0.0.1:\(basePort + $0)" }
+        let client = BoxOfficeClient(targets: grid.map { [$0] } ?? urls)
+        var report = DemoReport()
+        do {
+            try await demo(configuration, processes, units, urls, client, &report)
+        } catch {
+            report.failures.append("\(error)")
+        }
+        await processes.stopAll()
+        await client.shutdown()
+        report.print(logs: work.appendingPathComponent("logs").path)
+        if !report.failures.isEmpty { throw ExitCode(1) }
+    }
+
+    private func demo(_ configuration: PipelineConfiguration, _ processes: DemoProcesses, _ units: [String], _ urls: [String], _ client: BoxOfficeClient, _ report: inout DemoReport) async throws {
+        let config = pipeline.config
+        let logger = Logger(label: "ticketing.demo")
+        step("starting the ticketing writer, a data reader and three units")
+        try processes.start("writer", "pumphouse", ["writer", "--config", config, "--writer", "ticketing"])
+        try processes.start("reader", "pumphouse", ["reader", "--config", config])
+        func startUnits() throws {
+            for (index, id) in units.enumerated() {
+                try processes.start(id, "ticketing", [
+                    "unit", "--config", config, "--id", id, "--address", "127.0.0.1:\(basePort + index)", "--http-port", "\(basePort + index)",
+                    "--spool-directory", "\(workDirectory)/spool",
+                ])
+            }
+        }
+        try startUnits()
+        try await awaitReady(units, urls, processes, client, "the units to load their caches")
+
+        // Two concerts with fresh ids, so runs on the same database never mix.
+        let run = String(Int(Date().timeIntervalSince1970), radix: 36)
+        let concerts = ["\(run)-a", "\(run)-b"]
+        for (index, id) in concerts.enumerated() {
+            let opened = try await client.post("/concerts", [
+                "id": id, "name": index == 0 ? "The Pumps: Reunion" : "Write-Behind Orchestra", "venue": "Harbour Hall",
+                "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000, "price": 4500 + 1000 * index,
+                "rows": rows, "seatsPerRow": seatsPerRow,
+            ], at: urls[0])
+            guard opened.status == 201 else { throw DemoFailure("opening concert \(id): HTTP \(opened.status) \(String(decoding: opened.body, as: UTF8.self))") }
+        }
+        let seatCount = rows * seatsPerRow
+        var labels: [String: [String]] = [:]
+        for id in concerts {
+            labels[id] = try await until("every unit to show \(seatCount) seats of \(id)") { () async throws -> [String]? in
+                var seen: [String]?
+                for url in urls {
+                    let map = try await client.get("/concerts/\(id)/seats", at: url)
+                    guard map.status == 200, let seats = (try? JSONSerialization.jsonObject(with: Data(map.body))) as? [[String: Any]], seats.count == seatCount else { return nil }
+                    seen = seats.compactMap { $0["seat"] as? String }
+                }
+                return seen
+            }
+        }
+        _ = client.takeLatencies()
+
+        step("on-sale: \(contested) seats contested by two units at once, then \(buyers) buyers at once")
+        let onSale = OnSale(client: client, seats: labels)
+        let outcome = OnSale.Tally()
+        let started = ContinuousClock.now
+        let sampler = WriteBehindSampler(configuration: configuration, concerts: concerts, logger: logger)
+        let sampling = Task { await sampler.run() }
+        var contestedWins: [String: Int] = [:]
+        try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+            for label in labels[concerts[0]]!.prefix(contested) {
+                for (side, units) in [(0, (urls[0], urls[0])), (1, (urls[1], urls[1]))] {
+                    group.addTask {
+                        let order = try await onSale.attempt(concert: concerts[0], seat: label, buyer: "contender-\(side)-\(label)", outcome: outcome, units: units)
+                        if let order { outcome.withLock { $0.orders.append(order) } }
+                        return (label, order != nil)
+                    }
+                }
+            }
+            for try await (label, won) in group where won { contestedWins[label, default: 0] += 1 }
+        }
+        let total = buyers
+        let progress = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                let now = outcome.withLock { $0 }
+                let seconds = (ContinuousClock.now - started) / .seconds(1)
+                FileHandle.standardError.write(Data("\r  buyers done \(now.buyersDone)/\(total), orders \(now.orders.count), taken \(now.conflicts), \(Int(Double(now.requests) / max(seconds, 0.001))) req/s   ".utf8))
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<buyers {
+                group.addTask { await onSale.buyer("buyer-\(index)", outcome: outcome) }
+            }
+        }
+        progress.cancel()
+        FileHandle.standardError.write(Data("\n".utf8))
+        let burst = ContinuousClock.now - started
+        let result = outcome.withLock { $0 }
+        report.latencies = client.takeLatencies()
+        report.burst = burst
+        report.outcome = result
+        report.contestedSeats = contested
+        report.contestedDoubleWins = contestedWins.values.filter { $0 > 1 }.count
+        if let error = result.errors.first { report.failures.append("\(result.errors.count) buyer request(s) failed unexpectedly, e.g. \(error)") }
+
+        // What the units measured, before the outage resets their counters.
+        for url in urls {
+            let metrics = try await client.get("/metrics", at: url)
+            report.unitMetrics.add(String(decoding: metrics.body, as: UTF8.self))
+        }
+
+        step("full outage: every unit killed with SIGKILL while the writer catches up; then restarted")
+        processes.kill(units)
+        sampling.cancel()
+        report.writeBehindSamples = await sampler.samples()
+        let restarted = ContinuousClock.now
+        try startUnits()
+        try await awaitReady(units, urls, processes, client, "the restarted units to rebuild their caches")
+        report.rebuild = ContinuousClock.now - restarted
+
+        step("checks: no seat sold twice; units, database and a replay of the topics agree")
+        try await DemoChecks(configuration: configuration, concerts: concerts, client: client, urls: urls, timeout: .seconds(timeoutS), logger: logger)
+            .run(orders: result.orders, report: &report)
+        let writerMetrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(configuration.writer(named: "ticketing")?.httpPort ?? 9303)")
+        report.deadLetters = writerMetrics.map { DemoReport.sum("pumphouse_writer_dead_lettered_total", in: String(decoding: $0.body, as: UTF8.self)) } ?? -1
+        if report.deadLetters != 0 { report.failures.append("the writer dead-lettered \(report.deadLetters) change(s) (see its log)") }
+    }
+
+    private func awaitReady(_ units: [String], _ urls: [String], _ processes: DemoProcesses, _ client: BoxOfficeClient, _ what: String) async throws {
+        _ = try await until(what) { () async throws -> Bool? in
+            for id in units {
+                if let status = processes.exited(id) { throw DemoFailure("\(id) exited with status \(status); see \(processes.logPath(id))") }
+            }
+            for url in urls {
+                guard let ready = try? await client.get("/readyz", at: url), ready.status == 200 else { return nil }
+            }
+            return true
+        }
+    }
+
+    /// Polls `probe` (every 100 ms) until it gives a value, for at most --timeout-s.
+    private func until<T>(_ what: String, _ probe: () async throws -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + .seconds(timeoutS)
+        while ContinuousClock.now < deadline {
+            if let value = try await probe() { return value }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw DemoFailure("timed out after \(timeoutS) s waiting for \(what)")
+    }
+
+    private func step(_ text: String) {
+        FileHandle.standardError.write(Data("demo: \(text)\n".utf8))
+    }
+}

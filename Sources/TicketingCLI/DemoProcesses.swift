@@ -1,0 +1,67 @@
+import Foundation
+
+/// The processes a demo starts, each logging to its own file, and ended only by the
+/// demo: SIGKILL for the outage, SIGTERM (then SIGKILL after a bound) at the end.
+final class DemoProcesses: @unchecked Sendable {
+    private let binaries: URL
+    private let logs: URL
+    private let lock = NSLock()
+    private var running: [String: Process] = [:]
+
+    init(binaries: URL, logs: URL) throws {
+        self.binaries = binaries
+        self.logs = logs
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+    }
+
+    func start(_ name: String, _ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent(executable)
+        guard FileManager.default.isExecutableFile(atPath: process.executableURL!.path) else {
+            throw DemoFailure("\(executable) is not built next to ticketing (\(binaries.path)); run `swift build -c release` first, or `make demo`")
+        }
+        process.arguments = arguments
+        let log = logs.appendingPathComponent("\(name).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        lock.withLock { running[name] = process }
+    }
+
+    /// Ends `names` at once with SIGKILL and waits for them to be gone.
+    func kill(_ names: [String]) {
+        let victims = lock.withLock { names.compactMap { running.removeValue(forKey: $0) } }
+        for process in victims where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        for process in victims { process.waitUntilExit() }
+    }
+
+    /// Whether `name` exited on its own (a crash), with its status.
+    func exited(_ name: String) -> Int32? {
+        lock.withLock { running[name].flatMap { $0.isRunning ? nil : $0.terminationStatus } }
+    }
+
+    /// SIGTERM to every process, SIGKILL to any still running after `grace`.
+    func stopAll(grace: Duration = .seconds(15)) async {
+        let all = lock.withLock { () -> [Process] in
+            defer { running = [:] }
+            return Array(running.values)
+        }
+        for process in all where process.isRunning { process.terminate() }
+        let deadline = ContinuousClock.now + grace
+        while all.contains(where: \.isRunning), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for process in all where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    func logPath(_ name: String) -> String { logs.appendingPathComponent("\(name).log").path }
+}
+
+/// A demo step that failed: reported, and the demo exits 1 after stopping what it started.
+struct DemoFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

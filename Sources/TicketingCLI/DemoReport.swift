@@ -1,0 +1,88 @@
+import Foundation
+
+/// What the demo measured and checked, printed as one table at the end.
+struct DemoReport {
+    var failures: [String] = []
+    var checks: [(name: String, problem: String?)] = []
+    var outcome = OnSale.Outcome()
+    var burst: Duration = .zero
+    var latencies: [Duration] = []
+    var contestedSeats = 0
+    var contestedDoubleWins = 0
+    var unitMetrics = PrometheusText()
+    var writeBehindSamples: [Int64] = []
+    var rebuild: Duration = .zero
+    var drain: Duration = .zero
+    var sales = 0
+    var deadLetters = 0
+
+    mutating func check(_ name: String, _ problem: String?) {
+        checks.append((name, problem))
+        if let problem { failures.append("\(name): \(problem)") }
+    }
+
+    static func sum(_ metric: String, in text: String) -> Int {
+        var total = PrometheusText()
+        total.add(text)
+        return Int(total.sum(metric))
+    }
+
+    func print(logs: String) {
+        func ms(_ d: Duration) -> String { String(format: "%.1f ms", d / .milliseconds(1)) }
+        func percentile(_ sorted: [Duration], _ p: Double) -> String {
+            sorted.isEmpty ? "n/a" : ms(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
+        }
+        let sorted = latencies.sorted()
+        let samples = writeBehindSamples.sorted()
+        let seconds = burst / .seconds(1)
+        var rows: [(String, String)] = [
+            ("orders", "\(outcome.orders.count) (\(String(format: "%.0f", Double(outcome.orders.count) / max(seconds, 0.001)))/s over \(String(format: "%.1f", seconds)) s)"),
+            ("requests", "\(outcome.requests); taken-seat refusals \(outcome.conflicts); unconfirmed \(outcome.unconfirmed); errors \(outcome.errors.count)"),
+            ("request latency", "p50 \(percentile(sorted, 0.50)), p99 \(percentile(sorted, 0.99)) (\(sorted.count) requests)"),
+            ("contested seats", "\(contestedSeats) seats, each bought by two units at once: \(contestedDoubleWins) sold twice"),
+            ("collisions", "\(Int(unitMetrics.sum("pumphouse_unit_collisions_total"))) (concurrent changes resolved by log order)"),
+            ("replication lag", "p99 \(unitMetrics.quantile("pumphouse_unit_replication_lag_seconds", 0.99).map { String(format: "≤ %.1f ms", $0 * 1000) } ?? "n/a") (histogram buckets, all units)"),
+            ("write-behind lag", samples.isEmpty ? "n/a" : "p50 \(samples[samples.count / 2]) ms, p99 \(samples[min(samples.count - 1, samples.count * 99 / 100)]) ms (age of the newest sale in PostgreSQL, \(samples.count) samples)"),
+            ("rebuild", "\(String(format: "%.1f", rebuild / .seconds(1))) s from restart to three units loaded"),
+            ("writer drained", "\(String(format: "%.1f", drain / .seconds(1))) s after the rebuild, \(sales) sales in PostgreSQL"),
+            ("dead letters", "\(deadLetters)"),
+        ]
+        rows += checks.map { ($0.problem == nil ? "✔ check" : "✘ check", $0.problem.map { "\($0)" } ?? $0.name) }
+        let width = rows.map(\.0.count).max() ?? 0
+        var text = "\nPumphouse ticketing demo\n"
+        for (name, value) in rows { text += name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value + "\n" }
+        text += failures.isEmpty ? "\nevery check passed\n" : "\nFAILED:\n" + failures.map { "  - \($0)\n" }.joined() + "logs: \(logs)\n"
+        Swift.print(text)
+    }
+}
+
+/// Just enough of the Prometheus text format to add up counters and histograms across
+/// the units' /metrics.
+struct PrometheusText {
+    private var values: [String: Double] = [:]  // metric name (with `le` for buckets) to summed value
+
+    mutating func add(_ text: String) {
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            let series = line[..<space]
+            let name = series.firstIndex(of: "{").map { String(series[..<$0]) } ?? String(series)
+            var key = name
+            if let le = series.range(of: "le=\"") {
+                key += "@" + series[le.upperBound...].prefix { $0 != "\"" }
+            }
+            values[key, default: 0] += value
+        }
+    }
+
+    func sum(_ name: String) -> Double { values[name] ?? 0 }
+
+    /// The upper bound of the bucket holding quantile `q`, in the histogram's unit.
+    func quantile(_ name: String, _ q: Double) -> Double? {
+        let buckets = values.compactMap { key, value -> (Double, Double)? in
+            guard key.hasPrefix(name + "_bucket@"), let bound = Double(key.dropFirst(name.count + 8)) else { return nil }
+            return (bound, value)
+        }.sorted { $0.0 < $1.0 }
+        guard let total = values[name + "_bucket@+Inf"] ?? buckets.last?.1, total > 0 else { return nil }
+        return buckets.first { $0.1 >= q * total }?.0
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+import PumphouseCommandLine
+
+/// The concert-ticketing sample: a processing unit with an HTTP box office, and the
+/// demo that runs three of them through an on-sale and a full outage.
+@main
+struct Ticketing: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ticketing",
+        abstract: "The Pumphouse concert-ticketing sample: processing units selling seats from replicated caches.",
+        subcommands: [TicketingUnitCommand.self, DemoCommand.self]
+    )
+
+    static func main() async {
+        await runReportingUsageErrors()
+    }
+}
