@@ -67,6 +67,7 @@ extension PipelineStatus {
 
         out.append("")
         out.append("writers (lag: high watermark minus the offset stored with the rows)")
+        if writers.isEmpty { out.append("  none declared") }
         rows = [["WRITER", "TOPIC", "PARTITION", "STORED", "HIGH", "LAG"]]
         for writer in writers {
             if writer.partitions.isEmpty { rows.append([writer.name, "-", "-", "-", "-", "-"]) }
@@ -77,13 +78,17 @@ extension PipelineStatus {
                 ])
             }
         }
-        out += table(rows)
+        if !writers.isEmpty { out += table(rows) }
 
         out.append("")
         out.append("dead letters")
-        rows = [["WRITER", "TOPIC", "COUNT"]]
-        rows += deadLetters.map { [$0.writer, $0.topic, String($0.count)] }
-        out += table(rows)
+        if deadLetters.isEmpty {
+            out.append("  none declared")
+        } else {
+            rows = [["WRITER", "TOPIC", "COUNT"]]
+            rows += deadLetters.map { [$0.writer, $0.topic, String($0.count)] }
+            out += table(rows)
+        }
 
         out.append("")
         out.append("readers (group \(readerGroup), requests on \(requestTopic))")

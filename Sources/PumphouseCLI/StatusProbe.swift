@@ -114,6 +114,10 @@ struct StatusProbe: Sendable {
     /// who is alive now, a leave removes a member, silence expires one.
     private func readAnnouncements(_ partitions: [KafkaTopicPartition]) async throws -> Heard {
         var messages: [KafkaMessage] = []
+        // The tail ends where the first fetch found the end, so ages count from before
+        // the read: a slow broker must not age the members it was slow to deliver.
+        var observedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        var now = ContinuousClock.now
         if !partitions.isEmpty {
             do {
                 let consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka)
@@ -128,6 +132,8 @@ struct StatusProbe: Sendable {
                     let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
                     do {
                         try await consumer.assign(starts)
+                        observedAt = Int64(Date().timeIntervalSince1970 * 1000)
+                        now = .now
                         _ = try await consumer.readToEnd(starts.map(\.topicPartition), until: deadline) { messages += $0 }
                         try await consumer.close()
                     } catch {
@@ -139,13 +145,11 @@ struct StatusProbe: Sendable {
                 throw kafkaUnreachable(error)
             }
         }
-        let observedAt = Int64(Date().timeIntervalSince1970 * 1000)
-        let now = ContinuousClock.now
         let timeout = Int64(memberTimeout / .milliseconds(1))
         var lists = Dictionary(uniqueKeysWithValues: configuration.caches.map { ($0.contract.rawValue, MemberList(cache: $0.contract.rawValue, this: "")) })
         var readers = MemberList(cache: "", this: "")
         for message in messages.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
-            let sent = message.timestampMilliseconds ?? observedAt
+            let sent = min(observedAt, message.timestampMilliseconds ?? observedAt)
             guard observedAt - sent <= timeout, let announcement = message.value.flatMap(MemberAnnouncement.init) else { continue }
             let heardAt = now.advanced(by: .milliseconds(sent - observedAt))
             switch announcement.role {
