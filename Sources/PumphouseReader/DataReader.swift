@@ -63,6 +63,11 @@ public final class DataReader: Service {
             if case .failed = report { deliveryFailures.add(1, ordering: .relaxed) }
         }
         try consumer.subscribe(topics: [configuration.reader.requestTopic])
+        // Heartbeats run beside the requests: a load can take minutes, and a silent
+        // reader would drop out of `pumphouse status` meanwhile.
+        let presence = try ReaderPresence(configuration: configuration, logger: logger)
+        let heartbeats = Task { await presence.run() }
+        defer { heartbeats.cancel() }
         counters.withLock { $0.consuming = true }
         defer { counters.withLock { $0.consuming = false } }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -80,6 +85,9 @@ public final class DataReader: Service {
                 }
             }
         }
+        heartbeats.cancel()
+        await heartbeats.value
+        await presence.leave()
         try? await replies.shutdown(timeout: .seconds(10))
         try? await consumer.close()
         await db.close()

@@ -1,4 +1,7 @@
-/// Which units currently hold one named cache, as this unit sees it.
+import PumphouseContracts
+
+/// Which units currently hold one named cache, as this unit sees it (or, in
+/// `pumphouse status`, as the member topic's recent tail shows it).
 ///
 /// Built from the announcements on the member topic (join, heartbeat, leave) and from
 /// silence: a unit not heard from within the timeout drops out, so a crashed unit leaves
@@ -21,8 +24,12 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     public let this: String
     public private(set) var version: Int64 = 0
     public private(set) var members: [String: Member] = [:]
+    /// Each member's changes not yet acknowledged by the broker, as its last heartbeat
+    /// said. Kept apart from `members` because it changes with every heartbeat, and a
+    /// change of the list is logged.
+    public private(set) var unacknowledged: [String: Int] = [:]
     /// Local clock reading of the last announcement from each member.
-    private var lastHeard: [String: ContinuousClock.Instant] = [:]
+    public private(set) var lastHeard: [String: ContinuousClock.Instant] = [:]
 
     public init(cache: String, this: String) {
         self.cache = cache
@@ -31,13 +38,15 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
 
     /// Records an announcement; true if the list changed (a join or a leave).
     @discardableResult
-    mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant) -> Bool {
+    public mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant) -> Bool {
         switch announcement.event {
         case .leave:
             lastHeard[announcement.member] = nil
+            unacknowledged[announcement.member] = nil
             guard members.removeValue(forKey: announcement.member) != nil else { return false }
         case .join, .heartbeat:
             lastHeard[announcement.member] = now
+            unacknowledged[announcement.member] = announcement.unacknowledged
             let member = Member(
                 id: announcement.member, address: announcement.address, since: announcement.since,
                 loaded: announcement.loaded, snapshot: announcement.snapshot
@@ -50,11 +59,12 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Drops members not heard from within `timeout` (never this unit); returns them.
-    mutating func expire(now: ContinuousClock.Instant, timeout: Duration) -> [Member] {
+    public mutating func expire(now: ContinuousClock.Instant, timeout: Duration) -> [Member] {
         let silent = lastHeard.filter { $0.key != this && now - $0.value > timeout }.map(\.key)
         var dropped: [Member] = []
         for id in silent.sorted() {
             lastHeard[id] = nil
+            unacknowledged[id] = nil
             if let member = members.removeValue(forKey: id) {
                 dropped.append(member)
                 version += 1

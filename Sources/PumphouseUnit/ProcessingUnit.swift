@@ -280,7 +280,7 @@ public final class ProcessingUnit: Service {
                     // is alive now (a consumer placed at the end by a broker that answers
                     // ListOffsets wrongly starts further back).
                     if let sent = message.timestampMilliseconds, wallClockMilliseconds() - sent > configuration.memberTimeout.wholeMilliseconds { continue }
-                    if let announcement = message.value.flatMap(MemberAnnouncement.init) { hear(announcement) }
+                    if let announcement = message.value.flatMap(MemberAnnouncement.init), announcement.role == .unit { hear(announcement) }
                     continue
                 }
                 if let cache = reverseTopics[message.topic] {
@@ -347,7 +347,7 @@ public final class ProcessingUnit: Service {
         for cache in caches.sorted() {
             let announcement = MemberAnnouncement(
                 event: event, cache: cache, member: id, address: configuration.address, since: since,
-                loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }
+                loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }, unacknowledged: pump.unacknowledgedCount
             )
             _ = try? control.send(KafkaProducerMessage(topic: configuration.pipeline.memberTopic, key: Array(cache.utf8), value: announcement.encoded()))
         }

@@ -1,3 +1,4 @@
+import PumphouseContracts
 @testable import PumphouseUnit
 import Testing
 
@@ -66,5 +67,34 @@ struct MemberListTests {
         #expect(MemberAnnouncement(Array(#"{"event":"join","cache":"c","member":"m","address":"a","since":1}"#.utf8))?.loaded == false)
         #expect(MemberAnnouncement(Array("not json".utf8)) == nil)
         #expect(MemberAnnouncement(Array(#"{"event":"dance","cache":"c","member":"m","address":"a","since":1}"#.utf8)) == nil)
+    }
+
+    @Test("spool depth and role round-trip; announcements without them read as a unit with no depth; an unknown role is ignored")
+    func depthAndRole() {
+        var busy = Self.announce(.heartbeat, "u7", since: 44, loaded: true)
+        busy.unacknowledged = 1234
+        #expect(MemberAnnouncement(busy.encoded()) == busy)
+        let reader = MemberAnnouncement(event: .join, role: .reader, cache: "", member: "host-1", address: "host", since: 5)
+        #expect(MemberAnnouncement(reader.encoded()) == reader)
+        let old = MemberAnnouncement(Array(#"{"event":"heartbeat","cache":"c","member":"m","address":"a","since":1,"loaded":true}"#.utf8))
+        #expect(old?.role == .unit && old?.unacknowledged == nil && old?.loaded == true)
+        #expect(MemberAnnouncement(Array(#"{"event":"join","role":"gardener","cache":"c","member":"m","address":"a","since":1}"#.utf8)) == nil)
+    }
+
+    @Test("a heartbeat's spool depth is kept beside the list: a new depth is not a change of the list")
+    func depthIsNotAChange() {
+        var list = MemberList(cache: "ticketing.Seat", this: "u1")
+        let start = ContinuousClock.now
+        var beat = Self.announce(.heartbeat, "u2")
+        beat.unacknowledged = 3
+        let joined = list.hear(beat, at: start)
+        #expect(joined)
+        beat.unacknowledged = 9
+        let changed = list.hear(beat, at: start.advanced(by: .seconds(1)))
+        #expect(!changed)
+        #expect(list.unacknowledged["u2"] == 9 && list.version == 1)
+        #expect(list.lastHeard["u2"] == start.advanced(by: .seconds(1)))
+        _ = list.expire(now: start.advanced(by: .seconds(10)), timeout: .seconds(5))
+        #expect(list.unacknowledged["u2"] == nil && list.members.isEmpty)
     }
 }

@@ -1,0 +1,124 @@
+import Foundation
+import PumphouseContracts
+
+/// The two forms `pumphouse status` prints: a table for people, one JSON object for
+/// scripts. The JSON keys are part of the command's interface (docs/operations.md lists
+/// them), so they change only by adding.
+extension PipelineStatus {
+    var json: JSONValue {
+        func member(_ member: Member, withSpool: Bool) -> JSONValue {
+            var object: JSONObject = [
+                "id": .string(member.id), "address": .string(member.address), "sinceMs": .int(member.since),
+                "lastHeardMs": .int(member.lastHeard), "silentMs": .int(max(0, observedAt - member.lastHeard)),
+            ]
+            if withSpool {
+                object["state"] = .string(member.loaded ? "loaded" : "loading")
+                object["unacknowledged"] = member.unacknowledged.map { .int(Int64($0)) } ?? .null
+            }
+            return .object(object)
+        }
+        return .object([
+            "observedAtMs": .int(observedAt),
+            "memberTopic": .string(memberTopic),
+            "memberTimeoutMs": .int(memberTimeoutMilliseconds),
+            "caches": .array(caches.map { cache in
+                .object([
+                    "cache": .string(cache.name), "topic": .string(cache.topic),
+                    "members": .array(cache.members.map { member($0, withSpool: true) }),
+                ])
+            }),
+            "writers": .array(writers.map { writer in
+                .object([
+                    "writer": .string(writer.name), "group": .string(writer.group), "lag": .int(writer.lag),
+                    "partitions": .array(writer.partitions.map { partition in
+                        .object([
+                            "topic": .string(partition.topic), "partition": .int(Int64(partition.partition)),
+                            "storedOffset": partition.storedOffset.map(JSONValue.int) ?? .null,
+                            "highWatermark": .int(partition.highWatermark), "lag": .int(partition.lag),
+                        ])
+                    }),
+                ])
+            }),
+            "deadLetters": .array(deadLetters.map { letters in
+                .object(["writer": .string(letters.writer), "topic": .string(letters.topic), "count": .int(letters.count)])
+            }),
+            "readers": .object([
+                "group": .string(readerGroup), "requestTopic": .string(requestTopic),
+                "members": .array(readers.map { member($0, withSpool: false) }),
+            ]),
+            "problems": .array(problems.map(JSONValue.string)),
+        ])
+    }
+
+    var text: String {
+        var out: [String] = []
+        out.append("caches (members from \(memberTopic); silent for more than \(memberTimeoutMilliseconds) ms is gone)")
+        var rows = [["CACHE", "MEMBER", "ADDRESS", "STATE", "LAST HEARD", "UNACKNOWLEDGED"]]
+        for cache in caches {
+            if cache.members.isEmpty { rows.append([cache.name, "-", "-", "no members", "-", "-"]) }
+            for member in cache.members {
+                rows.append([
+                    cache.name, member.id, member.address, member.loaded ? "loaded" : "loading",
+                    ago(member.lastHeard), member.unacknowledged.map(String.init) ?? "?",
+                ])
+            }
+        }
+        out += table(rows)
+
+        out.append("")
+        out.append("writers (lag: high watermark minus the offset stored with the rows)")
+        if writers.isEmpty { out.append("  none declared") }
+        rows = [["WRITER", "TOPIC", "PARTITION", "STORED", "HIGH", "LAG"]]
+        for writer in writers {
+            if writer.partitions.isEmpty { rows.append([writer.name, "-", "-", "-", "-", "-"]) }
+            for partition in writer.partitions {
+                rows.append([
+                    writer.name, partition.topic, String(partition.partition), partition.storedOffset.map(String.init) ?? "none",
+                    String(partition.highWatermark), String(partition.lag),
+                ])
+            }
+        }
+        if !writers.isEmpty { out += table(rows) }
+
+        out.append("")
+        out.append("dead letters")
+        if deadLetters.isEmpty {
+            out.append("  none declared")
+        } else {
+            rows = [["WRITER", "TOPIC", "COUNT"]]
+            rows += deadLetters.map { [$0.writer, $0.topic, String($0.count)] }
+            out += table(rows)
+        }
+
+        out.append("")
+        out.append("readers (group \(readerGroup), requests on \(requestTopic))")
+        if readers.isEmpty {
+            out.append("  none running")
+        } else {
+            rows = [["READER", "ADDRESS", "LAST HEARD"]]
+            rows += readers.map { [$0.id, $0.address, ago($0.lastHeard)] }
+            out += table(rows)
+        }
+        if !problems.isEmpty {
+            out.append("")
+            out.append("problems")
+            out += problems.map { "  \($0)" }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    private func ago(_ milliseconds: Int64) -> String {
+        String(format: "%.1f s ago", Double(max(0, observedAt - milliseconds)) / 1000)
+    }
+
+    /// Left-aligned columns, two spaces apart, indented under their section's title.
+    private func table(_ rows: [[String]]) -> [String] {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            let cells = row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }
+            return "  " + cells.joined(separator: "  ")
+        }
+    }
+}

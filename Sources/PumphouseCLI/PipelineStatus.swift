@@ -1,0 +1,67 @@
+/// What `pumphouse status` found: who runs and how far behind the writers are, as the
+/// member topic, the topics' watermarks and the writers' ledger show it at one moment.
+struct PipelineStatus: Sendable {
+    /// A processing unit or data reader, from its announcements on the member topic.
+    struct Member: Sendable {
+        var id: String
+        var address: String
+        var loaded: Bool
+        /// Epoch milliseconds when it started.
+        var since: Int64
+        /// Epoch milliseconds of its last announcement.
+        var lastHeard: Int64
+        /// Its changes the broker has not acknowledged (spool depth); nil for a unit
+        /// that predates the field.
+        var unacknowledged: Int?
+    }
+
+    struct Cache: Sendable {
+        var name: String
+        /// Empty for a cache a unit announced that the pipeline file does not declare.
+        var topic: String
+        var members: [Member]
+    }
+
+    struct WriterPartition: Sendable {
+        var topic: String
+        var partition: Int32
+        /// The next offset the writer will apply, from its ledger in PostgreSQL; nil
+        /// when it has stored none yet.
+        var storedOffset: Int64?
+        var lowWatermark: Int64
+        var highWatermark: Int64
+
+        /// With nothing stored the writer starts at the log's beginning, so everything
+        /// the partition still holds is ahead of it.
+        var lag: Int64 { max(0, highWatermark - (storedOffset ?? max(0, lowWatermark))) }
+    }
+
+    struct Writer: Sendable {
+        var name: String
+        var group: String
+        var partitions: [WriterPartition]
+        var lag: Int64 { partitions.reduce(0) { $0 + $1.lag } }
+    }
+
+    /// A writer's dead-letter topic: every message in it is one dead letter, so the
+    /// count is what the topic still holds (high minus low watermark).
+    struct DeadLetters: Sendable {
+        var writer: String
+        var topic: String
+        var count: Int64
+    }
+
+    var memberTopic: String
+    var memberTimeoutMilliseconds: Int64
+    /// Epoch milliseconds the member ages are measured against.
+    var observedAt: Int64
+    var caches: [Cache]
+    var writers: [Writer]
+    var deadLetters: [DeadLetters]
+    var readerGroup: String
+    var requestTopic: String
+    var readers: [Member]
+    /// What could not be read (a topic not created, migrations not applied); the
+    /// command prints the rest and exits 1.
+    var problems: [String]
+}

@@ -1,0 +1,96 @@
+/// One message on a pipeline's member topic: a processing unit about one named cache,
+/// or a data reader about itself.
+///
+/// Units build their member lists from these, and `pumphouse status` shows who runs
+/// from the same messages. It lives beside the other wire formats because units,
+/// readers and the command line all speak it. Every field added later is optional, so
+/// announcements of older units still decode, and older units ignore what they do not
+/// know.
+public struct MemberAnnouncement: Sendable, Hashable {
+    public enum Event: String, Sendable {
+        case join, heartbeat, leave
+    }
+
+    /// Who announces. Readers announce on the member topic too, because a consumer
+    /// group's members cannot be asked of every broker (the local one answers
+    /// DescribeGroups with no members); units ignore readers' announcements.
+    public enum Role: String, Sendable {
+        case unit, reader
+    }
+
+    public var event: Event
+    public var role: Role
+    /// The named cache a unit speaks of; empty for a reader, which serves every cache.
+    public var cache: String
+    public var member: String
+    public var address: String
+    /// Milliseconds since the epoch when the member started.
+    public var since: Int64
+    /// Whether the unit has loaded its caches and serves.
+    public var loaded = false
+    /// The reverse-pump answer its replica was loaded from: a joining unit loads the same
+    /// one and needs no database.
+    public var snapshot: CacheSnapshot?
+    /// The unit's changes the broker has not acknowledged yet (its spool's depth); nil
+    /// from units that predate it, and from readers.
+    public var unacknowledged: Int?
+
+    public func encoded() -> [UInt8] {
+        var object: JSONObject = [
+            "event": .string(event.rawValue), "role": .string(role.rawValue), "cache": .string(cache), "member": .string(member),
+            "address": .string(address), "since": .int(since), "loaded": .bool(loaded),
+        ]
+        if let snapshot {
+            object["snapshot"] = .object(["request": .string(snapshot.request), "offset": .int(snapshot.offset)])
+        }
+        if let unacknowledged {
+            object["unacknowledged"] = .int(Int64(unacknowledged))
+        }
+        return (try? JSONWriter.encode(.object(object))) ?? []
+    }
+
+    public init(
+        event: Event, role: Role = .unit, cache: String, member: String, address: String, since: Int64,
+        loaded: Bool = false, snapshot: CacheSnapshot? = nil, unacknowledged: Int? = nil
+    ) {
+        self.event = event
+        self.role = role
+        self.cache = cache
+        self.member = member
+        self.address = address
+        self.since = since
+        self.loaded = loaded
+        self.snapshot = snapshot
+        self.unacknowledged = unacknowledged
+    }
+
+    /// nil for anything that is not a well-formed announcement (it is ignored), including
+    /// one from a role this version does not know.
+    public init?(_ bytes: [UInt8]) {
+        guard case .object(let object)? = try? JSONParser(maxBytes: 4096, maxDepth: 3).parse(bytes),
+              let event = object["event"]?.stringValue.flatMap(Event.init(rawValue:)),
+              let cache = object["cache"]?.stringValue, let member = object["member"]?.stringValue, !member.isEmpty,
+              let address = object["address"]?.stringValue,
+              case .int(let since)? = object["since"]
+        else { return nil }
+        let role: Role
+        switch object["role"] {
+        case nil: role = .unit  // units that predate roles
+        case .string(let name)?:
+            guard let known = Role(rawValue: name) else { return nil }
+            role = known
+        default: return nil
+        }
+        var snapshot: CacheSnapshot?
+        if case .object(let position)? = object["snapshot"], let request = position["request"]?.stringValue, case .int(let offset)? = position["offset"] {
+            snapshot = CacheSnapshot(request: request, offset: offset)
+        }
+        let loaded = if case .bool(true)? = object["loaded"] { true } else { false }
+        var unacknowledged: Int?
+        if case .int(let count)? = object["unacknowledged"], count >= 0 { unacknowledged = Int(clamping: count) }
+        self.init(
+            event: event, role: role, cache: cache, member: member, address: address, since: since,
+            loaded: loaded, snapshot: snapshot, unacknowledged: unacknowledged
+        )
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import PumphouseKafka
+import PumphousePostgres
+import PumphouseTestSupport
+import Testing
+
+/// `pumphouse status` run as an operator runs it, against a pipeline of its own: a unit,
+/// a writer and a reader as processes, on topics no other test uses.
+@Suite("StatusCommand", .timeLimit(.minutes(3)))
+struct StatusCommandTests {
+    @Test("shows the unit with its address and spool depth, the reader, writer lag reaching 0, a dead letter; never the database password")
+    func liveStatus() async throws {
+        let fixture = try await StatusFixture()
+        let unitID = "\(fixture.name)-u1"
+        let unit = try PumphouseProcess.start(
+            ["unit", "--config", fixture.config, "--id", unitID, "--address", "10.9.8.7:8080", "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "500"],
+            log: "\(fixture.directory)/unit.log"
+        )
+        let writer = try PumphouseProcess.start(["writer", "--config", fixture.config, "--writer", "w"], log: "\(fixture.directory)/writer.log")
+        let reader = try PumphouseProcess.start(["reader", "--config", fixture.config], log: "\(fixture.directory)/reader.log")
+        defer {
+            for process in [unit, writer, reader] where process.isRunning { process.terminate() }
+            for process in [unit, writer, reader] { process.waitUntilExit() }
+        }
+
+        let loadgen = try PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "200", "--keys", "20"])
+        try #require(loadgen.status == 0, "\(loadgen.errors)")
+        try await fixture.produceBadMessage()
+
+        // Everything at once: the unit loaded and heard, the reader heard, the writer
+        // through all 201 messages (the bad one dead-lettered, its offset passed).
+        let status = try await waitFor("status showing the unit, the reader, lag 0 and a dead letter", timeout: .seconds(90)) { () -> [String: Any]? in
+            let status = try fixture.status()
+            let members = ((status["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
+            guard let member = members.first(where: { $0["id"] as? String == unitID }), member["state"] as? String == "loaded",
+                  let writers = status["writers"] as? [[String: Any]], let partitions = writers.first?["partitions"] as? [[String: Any]],
+                  partitions.count == 2, partitions.allSatisfy({ $0["storedOffset"] is Int }),
+                  partitions.reduce(0, { $0 + ($1["highWatermark"] as? Int ?? 0) }) == 201, writers.first?["lag"] as? Int == 0,
+                  (status["deadLetters"] as? [[String: Any]])?.first?["count"] as? Int == 1,
+                  let readers = (status["readers"] as? [String: Any])?["members"] as? [[String: Any]], !readers.isEmpty
+            else { return nil }
+            return status
+        }
+        let member = try #require(((status["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]])?.first)
+        #expect(member["address"] as? String == "10.9.8.7:8080")
+        #expect(member["unacknowledged"] as? Int == 0)
+        #expect((member["silentMs"] as? Int).map { $0 <= 5000 } == true)
+        #expect(status["problems"] as? [String] == [])
+
+        let text = try PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"])
+        #expect(text.status == 0, "\(text.output)\(text.errors)")
+        #expect(text.output.contains(unitID) && text.output.contains("10.9.8.7:8080") && text.output.contains("\(fixture.name).dlq"), "\(text.output)")
+        #expect(!text.output.contains(fixture.password) && !text.errors.contains(fixture.password))
+
+        // A unit that stops says so: it leaves the list at once, not after the timeout.
+        unit.terminate()
+        unit.waitUntilExit()
+        _ = try await waitFor("the unit gone from the member list", timeout: .seconds(30)) { () -> Bool? in
+            let members = ((try fixture.status()["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
+            return members.contains { $0["id"] as? String == unitID } ? nil : true
+        }
+    }
+
+    @Test("a bad flag is a usage error (exit 2); an unreachable broker or PostgreSQL is named within the timeout (exit 1), without the password")
+    func failures() async throws {
+        let fixture = try await StatusFixture(createTopics: false)
+        let badFlag = try PumphouseProcess.run(["status", "--config", fixture.config, "--member-timeout-ms", "0"])
+        #expect(badFlag.status == 2, "\(badFlag.errors)")
+        #expect(badFlag.errors.contains("--member-timeout-ms"))
+
+        var started = ContinuousClock.now
+        let noBroker = try PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "2"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "127.0.0.1:1"])
+        #expect(ContinuousClock.now - started < .seconds(6))
+        #expect(noBroker.status == 1, "\(noBroker.output)\(noBroker.errors)")
+        #expect(noBroker.errors.contains("the Kafka broker(s) 127.0.0.1:1 did not answer"), "\(noBroker.errors)")
+        #expect(noBroker.errors.contains("PUMPHOUSE_KAFKA_BROKERS"), "\(noBroker.errors)")
+
+        started = .now
+        let secret = "pw-\(fixture.name)"
+        let noDatabase = try PumphouseProcess.run(
+            ["status", "--config", fixture.config, "--timeout-s", "3", "--json"],
+            environment: ["PUMPHOUSE_POSTGRES_URL": "postgresql://someone:\(secret)@127.0.0.1:1/nowhere"]
+        )
+        #expect(ContinuousClock.now - started < .seconds(7))
+        #expect(noDatabase.status == 1, "\(noDatabase.output)\(noDatabase.errors)")
+        #expect(noDatabase.errors.contains("PostgreSQL at postgresql://someone:***@127.0.0.1:1/nowhere did not answer"), "\(noDatabase.errors)")
+        #expect(!noDatabase.errors.contains(secret) && !noDatabase.output.contains(secret))
+    }
+}
+
+/// A pipeline file of one bench.Account cache (loaded from its topic, so no load lock
+/// or reader is needed to start a unit), its writer `w` and readers, every topic and
+/// table named after the fixture.
+struct StatusFixture {
+    static let logger = TestStack.logger("pumphouse.tests.status")
+
+    let name: String
+    let topic: String
+    let directory: String
+    let config: String
+
+    init(createTopics: Bool = true) async throws {
+        name = TestStack.uniqueName("st")
+        topic = "\(name).account"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        config = "\(directory)/pipeline.yaml"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try """
+            kafka: { brokers: "\(TestStack.kafkaBrokers)" }
+            postgres: { url: { env: PUMPHOUSE_POSTGRES_URL } }
+            schemas: \(PumphouseProcess.repository)/Schemas
+            migrations: \(PumphouseProcess.repository)/Migrations
+            member_topic: \(name).members
+            caches:
+              bench.Account:
+                topic: \(topic)
+                partitions: 2
+                load: topic
+                mapping:
+                  table: \(name)_account
+                  columns:
+                    id: id
+                    owner: owner
+                    balance_cents: { field: balance, type: bigint }
+                    currency: currency
+                    status: status
+                    updated_at: { field: updatedAt, transform: epoch_ms_to_timestamp }
+            writers:
+              w:
+                caches: [bench.Account]
+                group: \(name)-writer
+                dead_letter_topic: \(name).dlq
+                batch: { max_wait_ms: 20 }
+            reader:
+              request_topic: \(name).reads
+              request_partitions: 1
+              group: \(name)-reader
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        guard createTopics else { return }
+        let topics = try PumphouseProcess.run(["topics", "create", "--config", config])
+        try #require(topics.status == 0, "\(topics.output)\(topics.errors)")
+        // The test database is shared; one migrated by a newer code base already has
+        // every table this one's migrations make, which is all the test needs.
+        let migrate = try PumphouseProcess.run(["migrate", "--config", config])
+        try #require(migrate.status == 0 || migrate.errors.contains("which this code base does not have"), "\(migrate.output)\(migrate.errors)")
+        try await Self.sql("CREATE TABLE \(name)_account (LIKE bench_account INCLUDING ALL)")
+    }
+
+    /// The test database's password, which no output may contain.
+    var password: String {
+        let url = TestStack.postgresURL
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@"),
+              let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return "\u{0}no password\u{0}" }
+        return String(url[url.index(after: colon)..<at])
+    }
+
+    /// `pumphouse status --json`, which must succeed and never show the password.
+    func status() throws -> [String: Any] {
+        // A generous bound: the shared local broker can be slow under other tests' load.
+        let run = try PumphouseProcess.run(["status", "--config", config, "--json", "--timeout-s", "30"])
+        #expect(!run.output.contains(password) && !run.errors.contains(password))
+        try #require(run.status == 0, "\(run.output)\(run.errors)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+    }
+
+    /// A message no writer can decode: the writer dead-letters it and moves on.
+    func produceBadMessage() async throws {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: KafkaConnectionConfiguration(brokers: TestStack.kafkaBrokers)), logger: Self.logger)
+        _ = try await producer.deliver(KafkaProducerMessage(topic: topic, partition: 0, key: "acc-bad", value: "not a contract"))
+        try await producer.shutdown()
+    }
+
+    static func sql(_ script: String) async throws {
+        let db = try await PostgresConnection.connect(configuration: PostgresConfiguration(url: TestStack.postgresURL), logger: logger)
+        do {
+            try await db.execute(script: script)
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+    }
+}
