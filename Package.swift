@@ -206,7 +206,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseCLITests",
-            dependencies: ["PumphouseTestSupport"]
+            dependencies: ["PumphouseTestSupport", "PumphouseCLI", "PumphousePipeline", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
             name: "PumphouseContractsTests",
