@@ -1,3 +1,4 @@
+import PumphouseCommandLine
 import ArgumentParser
 import Foundation
 import Logging

@@ -235,7 +235,7 @@ public struct BoxOffice: Sendable {
         case .missing(_, let key): .notFound(key)
         case .invalid(_, let key, let reason): .badRequest(field: "request", problem: "\(key): \(reason)")
         case .backPressure, .closed, .archiveTimeout, .archiveFailed: .unavailable("\(error)")
-        case .unconfirmed: .unavailable("\(error); the sale may still go through: read the seat map before buying again")
+        case .unconfirmed: .unavailable("\(error)")
         }
     }
 }

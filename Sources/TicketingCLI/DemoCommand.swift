@@ -62,10 +62,29 @@ struct DemoCommand: AsyncParsableCommand {
         let urls = (0..<3).map { "http://127.0.0.1:\(basePort + $0)" }
         let client = BoxOfficeClient(targets: grid.map { [$0] } ?? urls)
         var report = DemoReport()
-        do {
-            try await demo(configuration, processes, units, urls, client, &report)
-        } catch {
-            report.failures.append("\(error)")
+        // Interrupted, the demo still stops what it started.
+        let interrupted = [SIGINT, SIGTERM].map { signal in
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler {
+                Task {
+                    await processes.stopAll(grace: .seconds(5))
+                    Foundation.exit(130)
+                }
+            }
+            source.resume()
+            return source
+        }
+        defer { interrupted.forEach { $0.cancel() } }
+        for url in urls where (try? await client.get("/healthz", at: url)) != nil {
+            report.failures.append("something already answers at \(url): stop it (an earlier demo's unit?) or pass --base-port")
+        }
+        if report.failures.isEmpty {
+            do {
+                try await demo(configuration, processes, units, urls, client, &report)
+            } catch {
+                report.failures.append("\(error)")
+            }
         }
         await processes.stopAll()
         await client.shutdown()
