@@ -32,7 +32,9 @@ struct DemoChecks {
             var differences: [TopicReplay.Difference] = []
             let deadline = ContinuousClock.now + timeout
             repeat {
-                let state = try await replay.fold()
+                logger.info("replaying \(contract)")
+                let state = try await replay.fold(timeout: timeout)
+                logger.info("comparing \(state.entities.count) replayed \(contract) entities with PostgreSQL")
                 differences = try await replay.verify(state, on: db)
                 folds[contract] = state.entities
                 if differences.isEmpty { break }
@@ -57,6 +59,7 @@ struct DemoChecks {
 
         // 4. Every unit holds exactly the replayed state.
         for url in urls {
+            logger.info("comparing the unit at \(url) with the replay")
             var mismatch: String?
             let deadline = ContinuousClock.now + timeout
             repeat {
@@ -85,8 +88,9 @@ struct DemoChecks {
         return nil
     }
 
-    /// A field set to null and a field left out mean the same.
+    /// A field set to null and a field left out mean the same, and field order means
+    /// nothing.
     static func withoutNulls(_ object: JSONObject) -> JSONObject {
-        JSONObject(object.filter { $0.value != .null })
+        JSONObject(object.filter { $0.value != .null }.sorted { $0.name < $1.name })
     }
 }

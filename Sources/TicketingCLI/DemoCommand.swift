@@ -41,6 +41,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Directory for the units' spools and every process's log.")
     var workDirectory = ".pumphouse/demo"
 
+    @Flag(help: "Keep the ticketing tables, the ticketing writer's offsets and the units' spools from earlier runs (by default the demo starts from empty tables; make demo also gives it empty topics).")
+    var keepData = false
+
     @Option(help: "Seconds each wait (units ready, rebuild, writer drained) may take before the demo fails.")
     var timeoutS = 180
 
@@ -95,6 +98,11 @@ struct DemoCommand: AsyncParsableCommand {
     private func demo(_ configuration: PipelineConfiguration, _ processes: DemoProcesses, _ units: [String], _ urls: [String], _ client: BoxOfficeClient, _ report: inout DemoReport) async throws {
         let config = pipeline.config
         let logger = Logger(label: "ticketing.demo")
+        if !keepData {
+            step("starting from empty ticketing tables and spools")
+            try await Self.forget(configuration, logger: logger)
+            try? FileManager.default.removeItem(atPath: "\(workDirectory)/spool")
+        }
         step("starting the ticketing writer, a data reader and three units")
         try processes.start("writer", "pumphouse", ["writer", "--config", config, "--writer", "ticketing"])
         try processes.start("reader", "pumphouse", ["reader", "--config", config])
@@ -200,6 +208,26 @@ struct DemoCommand: AsyncParsableCommand {
         let writerMetrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(configuration.writer(named: "ticketing")?.httpPort ?? 9303)")
         report.deadLetters = writerMetrics.map { DemoReport.sum("pumphouse_writer_dead_lettered_total", in: String(decoding: $0.body, as: UTF8.self)) } ?? -1
         if report.deadLetters != 0 { report.failures.append("the writer dead-lettered \(report.deadLetters) change(s) (see its log)") }
+    }
+
+    /// Empties the sample's tables and what the pipeline remembers about its topics (the
+    /// writer's offsets and sequences, recorded loads): stored offsets that the broker's
+    /// topics never reached would leave units waiting for changes that do not exist.
+    static func forget(_ configuration: PipelineConfiguration, logger: Logger) async throws {
+        let topics = [Concert.contract, Seat.contract, Sale.contract].compactMap { configuration.cache($0)?.topic }
+        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        do {
+            try await db.transaction { tx in
+                try await tx.query("TRUNCATE ticketing_concert, ticketing_seat, ticketing_sale")
+                try await tx.query("DELETE FROM pumphouse_writer_offsets WHERE topic = ANY($1)", [topics])
+                try await tx.query("DELETE FROM pumphouse_writer_origins WHERE topic = ANY($1)", [topics])
+                try await tx.query("DELETE FROM pumphouse_cache_loads WHERE topic = ANY($1)", [topics])
+            }
+        } catch {
+            await db.close()
+            throw DemoFailure("emptying the ticketing tables failed (is the database migrated? `pumphouse migrate`): \(error)")
+        }
+        await db.close()
     }
 
     private func awaitReady(_ units: [String], _ urls: [String], _ processes: DemoProcesses, _ client: BoxOfficeClient, _ what: String) async throws {
