@@ -205,6 +205,15 @@ let package = Package(
             dependencies: ["PumphouseUnit", "PumphouseReader", "PumphouseReplay", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
         ),
         .testTarget(
+            name: "TicketingTests",
+            dependencies: [
+                "Ticketing",
+                "PumphouseTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
             name: "PumphouseCLITests",
             dependencies: ["PumphouseTestSupport", "PumphouseCLI", "PumphousePipeline", .product(name: "Yams", package: "Yams")]
         ),

@@ -42,6 +42,10 @@ public struct BoxOffice: Sendable {
         public var price: Int64
         public var rows: Int
         public var seatsPerRow: Int
+
+        public init(id: String, name: String, venue: String, startsAt: Int64, price: Int64, rows: Int, seatsPerRow: Int) {
+            (self.id, self.name, self.venue, self.startsAt, self.price, self.rows, self.seatsPerRow) = (id, name, venue, startsAt, price, rows, seatsPerRow)
+        }
     }
 
     /// Creates the concert and its seats. The concert itself is created (first in log

@@ -1,0 +1,177 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PumphouseKafka
+import PumphousePipeline
+import PumphouseTestSupport
+import PumphouseUnit
+import ServiceLifecycle
+import Testing
+import Ticketing
+
+/// Private ticketing topics per test, rebuilt from the topics (no reader or writer).
+struct TicketingFixture {
+    static let logger = TestStack.logger("ticketing.tests")
+    let name: String
+    let directory: String
+    let pipeline: PipelineConfiguration
+
+    init() async throws {
+        let name = TestStack.uniqueName("tk")
+        self.name = name
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let caches = ["Concert", "Seat", "Sale"].map { "  ticketing.\($0): { topic: \(name).\($0.lowercased()), partitions: 2, load: topic, mapping: custom }" }
+        try """
+        kafka: { brokers: "\(TestStack.kafkaBrokers)" }
+        postgres: { url: "\(TestStack.postgresURL)" }
+        schemas: \(PumphouseProcess.repository)/Schemas
+        migrations: \(PumphouseProcess.repository)/Migrations
+        member_topic: \(name).members
+        caches:
+        \(caches.joined(separator: "\n"))
+        """.write(toFile: "\(directory)/pipeline.yaml", atomically: true, encoding: .utf8)
+        pipeline = try PipelineConfiguration.load(path: "\(directory)/pipeline.yaml", environment: [:])
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: pipeline.kafka), logger: Self.logger)
+        try await admin.createTopics(pipeline.topicSpecifications)
+    }
+
+    func office(_ id: String, hold: Duration = .seconds(60)) throws -> BoxOffice {
+        var configuration = UnitConfiguration(pipeline: pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:0", spoolDirectory: "\(directory)/spool")
+        configuration.heartbeatInterval = .milliseconds(200)
+        configuration.memberTimeout = .seconds(2)
+        return try BoxOffice(unit: ProcessingUnit(configuration: configuration, logger: Self.logger), holdDuration: hold, confirmTimeout: .seconds(30))
+    }
+
+    /// Runs the offices' units for the length of `body`, then stops them gracefully.
+    func running<T>(_ offices: [BoxOffice], _ body: () async throws -> T) async throws -> T {
+        let group = ServiceGroup(configuration: .init(services: offices.map { .init(service: $0.unit) }, logger: Self.logger))
+        let task = Task { try await group.run() }
+        defer { task.cancel() }
+        for office in offices { await office.unit.loaded() }
+        let result = try await body()
+        await group.triggerGracefulShutdown()
+        try await task.value
+        return result
+    }
+
+    static func concert(_ id: String, rows: Int = 2, seatsPerRow: Int = 25) -> BoxOffice.NewConcert {
+        BoxOffice.NewConcert(id: id, name: "Test \(id)", venue: "Hall", startsAt: 1_795_000_000_000, price: 4500, rows: rows, seatsPerRow: seatsPerRow)
+    }
+}
+
+@Suite("The ticketing sample against the local broker", .serialized, .timeLimit(.minutes(3)))
+struct BoxOfficeTests {
+    @Test("two units selling the same 50 seats at the same instant: each seat is sold once, the other buyer gets a conflict")
+    func noSeatSoldTwice() async throws {
+        let fixture = try await TicketingFixture()
+        let offices = try ["a", "b"].map { try fixture.office($0) }
+        try await fixture.running(offices) {
+            _ = try await offices[0].open(TicketingFixture.concert("c1"))
+            let seats = try await waitFor("the seats on the second unit", timeout: .seconds(30)) { () async throws -> [String]? in
+                try await Task.sleep(for: .milliseconds(20))
+                let map = try? offices[1].seatMap("c1")
+                return map?.count == 50 ? map!.map(\.seat) : nil
+            }
+            // Each unit holds every seat for its own buyer (holds are local), then both buy.
+            let outcomes = try await withThrowingTaskGroup(of: (String, Int, Result<Sale, BoxOfficeError>).self) { group in
+                for seat in seats {
+                    for (index, office) in offices.enumerated() {
+                        group.addTask {
+                            let buyer = "buyer-\(index)"
+                            do throws(BoxOfficeError) {
+                                let hold = try office.reserve(concert: "c1", seat: seat, buyer: buyer)
+                                return (seat, index, .success(try await office.purchase(concert: "c1", seat: seat, hold: hold.hold, buyer: buyer)))
+                            } catch {
+                                return (seat, index, .failure(error))
+                            }
+                        }
+                    }
+                }
+                var outcomes: [String: [Int: Result<Sale, BoxOfficeError>]] = [:]
+                for try await (seat, index, result) in group { outcomes[seat, default: [:]][index] = result }
+                return outcomes
+            }
+            for seat in seats {
+                let sold = outcomes[seat]!.values.compactMap { try? $0.get() }
+                #expect(sold.count == 1, "seat \(seat): \(outcomes[seat]!)")
+                for case .failure(let error) in outcomes[seat]!.values {
+                    guard case .conflict = error else {
+                        Issue.record("seat \(seat): the losing buyer got \(error), not a conflict")
+                        continue
+                    }
+                }
+            }
+            // Both units agree on every sale and on the sold counter (deltas from both).
+            let expected = Dictionary(uniqueKeysWithValues: outcomes.compactMap { seat, results in results.values.compactMap { try? $0.get() }.first.map { (Seat.key(concert: "c1", seat: seat), $0.order) } })
+            _ = try await waitFor("both units to show the 50 sales and a sold count of 50", timeout: .seconds(30)) { () async throws -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                let agree = offices.allSatisfy { office in
+                    Dictionary(uniqueKeysWithValues: office.sales.values.map { ($0.seat, $0.order) }) == expected && office.concerts["c1"]?.sold == 50
+                }
+                return agree ? true : nil
+            }
+            #expect(try offices[0].summary("c1").free == 0)
+        }
+    }
+
+    @Test("the HTTP API: JSON errors with their status codes, and the reserve-purchase-release flow")
+    func httpAPI() async throws {
+        let fixture = try await TicketingFixture()
+        let office = try fixture.office("api", hold: .milliseconds(400))
+        try await fixture.running([office]) {
+            let app = Application(router: TicketingAPI.router(office))
+            try await app.test(.router) { client in
+                func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> (HTTPResponse.Status, [String: Any]) {
+                    try await client.execute(uri: uri, method: method, body: body.map { ByteBuffer(string: $0) }) { response in
+                        (response.status, (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:])
+                    }
+                }
+                var (status, json) = try await call(.post, "/concerts", #"{"id": "bad id!", "name": "x", "venue": "y", "startsAt": 0, "price": 1, "rows": 1, "seatsPerRow": 1}"#)
+                #expect(status == .badRequest && json["error"] as? String == "bad-request" && (json["detail"] as? String)?.contains("id:") == true, "\(json)")
+                (status, json) = try await call(.post, "/concerts", #"{"id": 7}"#)
+                #expect(status == .badRequest && (json["detail"] as? String)?.contains("body") == true, "\(json)")
+                (status, json) = try await call(.post, "/concerts", #"{"id": "c2", "name": "Night", "venue": "Hall", "startsAt": 1795000000000, "price": 4500, "rows": 2, "seatsPerRow": 3}"#)
+                #expect(status == .created && json["seats"] as? Int == 6, "\(json)")
+                (status, json) = try await call(.post, "/concerts", #"{"id": "c2", "name": "Night", "venue": "Hall", "startsAt": 1795000000000, "price": 4500, "rows": 2, "seatsPerRow": 3}"#)
+                #expect(status == .conflict, "opening the same concert twice: \(json)")
+                (status, json) = try await call(.get, "/concerts/nope/seats")
+                #expect(status == .notFound && json["error"] as? String == "not-found")
+                (status, json) = try await call(.post, "/concerts/c2/seats/Z-9/reserve", #"{"buyer": "ann"}"#)
+                #expect(status == .notFound)
+
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-1/reserve", #"{"buyer": "ann"}"#)
+                #expect(status == .created)
+                let hold = try #require(json["hold"] as? String)
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-1/reserve", #"{"buyer": "bob"}"#)
+                #expect(status == .conflict, "a held seat: \(json)")
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-1/purchase", #"{"hold": "someone-else", "buyer": "bob"}"#)
+                #expect(status == .conflict, "a purchase with another buyer's hold: \(json)")
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-1/purchase", #"{"hold": "\#(hold)", "buyer": "ann; DROP TABLE x"}"#)
+                #expect(status == .created && json["buyer"] as? String == "ann; DROP TABLE x", "\(json)")
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-1/purchase", #"{"hold": "\#(hold)", "buyer": "ann"}"#)
+                #expect(status == .conflict, "buying a sold seat: \(json)")
+
+                // A hold lapses (400 ms here); the lapsed buyer is told so.
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-2/reserve", #"{"buyer": "cy"}"#)
+                let lapsing = try #require(json["hold"] as? String)
+                try await Task.sleep(for: .milliseconds(500))  // the hold's own clock, not synchronisation
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-2/purchase", #"{"hold": "\#(lapsing)", "buyer": "cy"}"#)
+                #expect(status == .gone && json["error"] as? String == "hold-expired", "\(json)")
+
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-3/reserve", #"{"buyer": "dee"}"#)
+                let released = try #require(json["hold"] as? String)
+                (status, _) = try await call(.post, "/concerts/c2/seats/A-3/release", #"{"hold": "wrong"}"#)
+                #expect(status == .conflict)
+                (status, _) = try await call(.post, "/concerts/c2/seats/A-3/release", #"{"hold": "\#(released)"}"#)
+                #expect(status == .ok)
+
+                (status, json) = try await call(.get, "/concerts/c2/summary")
+                #expect(status == .ok && json["sold"] as? Int == 1 && json["held"] as? Int == 0 && json["free"] as? Int == 5, "\(json)")
+                (status, _) = try await call(.get, "/readyz")
+                #expect(status == .ok)
+            }
+        }
+    }
+}
