@@ -4,7 +4,7 @@ STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
 
-.PHONY: all build test schema-check demo bench stack-up stack-down stack-status stack-reset clean
+.PHONY: all build test schema-check demo demo-smoke bench stack-up stack-down stack-status stack-reset clean
 
 all: build
 
@@ -35,6 +35,19 @@ test: stack-up
 	$(WITH_STACK) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump
 	$(WITH_STACK) swift test --skip-build --disable-xctest --filter ReversePump
 	$(WITH_STACK) swift test --skip-build --disable-xctest --filter BrokerOutage
+	$(MAKE) demo-smoke
+
+# The demo at a small size on the debug build: the whole sample (three unit processes, a
+# writer and a reader, a burst, a full outage, the checks) exercised on every test run.
+demo-smoke: stack-up
+	swift build --product pumphouse
+	swift build --product ticketing
+	$(STACK) memory-broker-stop
+	$(STACK) memory-broker-start
+	$(WITH_STACK) .build/debug/pumphouse migrate --config deploy/local/pipeline.yaml
+	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/debug/pumphouse topics create --config deploy/local/pipeline.yaml
+	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/debug/ticketing demo --config deploy/local/pipeline.yaml \
+		--buyers 200 --rows 4 --seats-per-row 25 --contested 20 --work-directory .pumphouse/demo-smoke
 
 # Every contract schema valid and compatible per its declared mode, and no published
 # version edited: checked against each commit that touched Schemas/.
