@@ -131,6 +131,7 @@ let package = Package(
             name: "PumphouseCommandLine",
             dependencies: [
                 "PumphousePipeline",
+                "PumphouseUnit",
                 "PumphouseObservability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -16,14 +16,7 @@ struct UnitCommand: AsyncParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
 
-    @Option(help: "The unit's id; keep it across restarts: it names the spool and the origin of the unit's changes.")
-    var id: String
-
-    @Option(help: "host:port shown for this unit in member lists.")
-    var address = "127.0.0.1:0"
-
-    @Option(help: "Directory of the unit's spool (the unit uses <dir>/<id>).")
-    var spoolDirectory = ".pumphouse/spool"
+    @OptionGroup var unit: UnitOptions
 
     @Option(help: "Milliseconds between heartbeats.")
     var heartbeatMs = 1000
@@ -40,9 +33,6 @@ struct UnitCommand: AsyncParsableCommand {
     @Option(help: "Port for /metrics, /healthz and /readyz (ready once the cache is loaded); none when omitted.")
     var httpPort: Int?
 
-    @Option(help: "Seconds a load may take (waiting for the load lock and a data reader included) before the unit gives up and exits 1.")
-    var loadTimeoutS = 120
-
     func validate() throws {
         guard heartbeatMs > 0 else { throw ValidationError("--heartbeat-ms must be positive") }
         guard memberTimeoutMs > heartbeatMs else {
@@ -51,7 +41,6 @@ struct UnitCommand: AsyncParsableCommand {
         guard rate >= 0 else { throw ValidationError("--rate must be 0 or more changes per second") }
         guard keys > 0 else { throw ValidationError("--keys must be positive") }
         if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("--http-port must be between 1 and 65535") }
-        guard (1...86_400).contains(loadTimeoutS) else { throw ValidationError("--load-timeout-s must be between 1 and 86400 seconds") }
     }
 
     func run() async throws {
@@ -59,13 +48,12 @@ struct UnitCommand: AsyncParsableCommand {
         guard pipeline.cache(BenchAccount.contract) != nil else {
             throw UsageError("\(self.pipeline.config) declares no bench.Account cache, the cache `pumphouse unit` holds; declare it under caches")
         }
-        let logger = Logger(label: "pumphouse.unit.\(id)")
+        let logger = Logger(label: "pumphouse.unit.\(self.unit.id)")
         ServiceEndpoints.bootstrapMetrics()
         logger.info("pumphouse \(Pumphouse.release), librdkafka \(Librdkafka.runtimeVersion)")
-        var configuration = UnitConfiguration(pipeline: pipeline, unitID: id, address: address, spoolDirectory: spoolDirectory)
+        var configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:0")
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.memberTimeout = .milliseconds(memberTimeoutMs)
-        configuration.loadTimeout = .seconds(loadTimeoutS)
         let unit: ProcessingUnit
         let accounts: ReplicatedCache<BenchAccount>
         do {

@@ -17,11 +17,7 @@ struct TicketingUnitCommand: AsyncParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
 
-    @Option(help: "The unit's id; keep it across restarts: it names the spool and the origin of the unit's changes.")
-    var id: String
-
-    @Option(help: "host:port shown for this unit in member lists (where its HTTP API is reached).")
-    var address: String
+    @OptionGroup var unit: UnitOptions
 
     @Option(help: "Port of the HTTP API (with /metrics, /healthz and /readyz).")
     var httpPort: Int
@@ -29,20 +25,12 @@ struct TicketingUnitCommand: AsyncParsableCommand {
     @Option(help: "Address the HTTP API binds to.")
     var httpHost = "0.0.0.0"
 
-    @Option(help: "Directory of the unit's spool (the unit uses <dir>/<id>).")
-    var spoolDirectory = ".pumphouse/spool"
-
-    @Option(help: "Seconds a load may take (waiting for the load lock and a data reader included) before the unit gives up and exits 1.")
-    var loadTimeoutS = 120
-
     @Option(help: "Seconds a reserve holds a seat.")
     var holdS = 120
 
     func validate() throws {
         guard (1...65535).contains(httpPort) else { throw ValidationError("--http-port must be between 1 and 65535, not \(httpPort)") }
-        guard (1...86_400).contains(loadTimeoutS) else { throw ValidationError("--load-timeout-s must be between 1 and 86400 seconds") }
         guard (1...86_400).contains(holdS) else { throw ValidationError("--hold-s must be between 1 and 86400 seconds") }
-        guard !id.isEmpty else { throw ValidationError("--id must not be empty") }
     }
 
     func run() async throws {
@@ -50,11 +38,10 @@ struct TicketingUnitCommand: AsyncParsableCommand {
         for contract in [Concert.contract, Seat.contract, Sale.contract] where pipeline.cache(contract) == nil {
             throw UsageError("\(self.pipeline.config) declares no \(contract) cache; the ticketing unit needs ticketing.Concert, ticketing.Seat and ticketing.Sale (see deploy/local/pipeline.yaml)")
         }
-        let logger = Logger(label: "ticketing.unit.\(id)")
+        let logger = Logger(label: "ticketing.unit.\(self.unit.id)")
         ServiceEndpoints.bootstrapMetrics()
-        logger.info("ticketing unit \(id), librdkafka \(Librdkafka.runtimeVersion)")
-        var configuration = UnitConfiguration(pipeline: pipeline, unitID: id, address: address, spoolDirectory: spoolDirectory)
-        configuration.loadTimeout = .seconds(loadTimeoutS)
+        logger.info("ticketing unit \(self.unit.id), librdkafka \(Librdkafka.runtimeVersion)")
+        let configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:\(httpPort)")
         let unit: ProcessingUnit
         let office: BoxOffice
         do {

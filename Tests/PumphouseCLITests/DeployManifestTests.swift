@@ -84,12 +84,19 @@ struct DeployManifests {
         #expect(problems.isEmpty, "\n\(problems.joined(separator: "\n"))")
     }
 
-    @Test("the ticketing contracts are in Schemas/ (until then the loader runs against stand-ins)")
+    @Test("the ticketing contracts are in Schemas/")
     func sampleSchemasPresent() throws {
         let missing = try Pipelines.missingContracts(Pipelines.configMapText())
-        withKnownIssue("Schemas/ticketing.* arrive with the sample; the pipeline files load against stand-in schemas until then", isIntermittent: true) {
-            #expect(missing.isEmpty, "no schema folder in Schemas/ for \(missing)")
-        }
+        #expect(missing.isEmpty, "no schema folder in Schemas/ for \(missing)")
+    }
+
+    @Test("the ticketing flag list here is the one the built `ticketing unit` accepts")
+    func ticketingFlagsAreReal() throws {
+        let help = try PumphouseProcess.run(["unit", "--help"], executable: "ticketing")
+        #expect(help.status == 0, "ticketing unit --help: \(help.errors)")
+        let real = Set(help.output.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") }).map(String.init).filter { $0.hasPrefix("--") && $0 != "--help" })
+        let listed = TicketingCLI.subcommands["unit"]!.options
+        #expect(listed.isSubset(of: real), "listed but not accepted: \(listed.subtracting(real))")
     }
 
     // MARK: the checks can fail
@@ -128,12 +135,11 @@ struct DeployManifests {
     }
 }
 
-// MARK: - The flags of binaries that are not built yet
+// MARK: - The flags of the sample's binary
 
-/// The `ticketing` sample's command line. Its executable does not exist yet, so its
-/// subcommands and flags are listed here, in one place. When it exists, replace
-/// `TicketingCLI.problems` with parsing through its own root command, as `pumphouse`
-/// is checked in `CommandCheck` (`parseAsRoot`).
+/// The `ticketing` sample's command line, listed here in one place because its
+/// executable module cannot be imported beside `pumphouse`'s; `ticketingFlagsAreReal`
+/// checks the list against the built binary's `--help`.
 enum TicketingCLI {
     struct Subcommand {
         /// Every flag takes a value.
@@ -146,7 +152,7 @@ enum TicketingCLI {
     static let subcommands: [String: Subcommand] = [
         "unit": Subcommand(
             options: ["--config", "--id", "--address", "--http-port", "--http-host", "--spool-directory", "--load-timeout-s"],
-            required: ["--config", "--id", "--address", "--http-port"],
+            required: ["--config", "--id", "--http-port"],
             ports: ["--http-port"],
             integers: ["--load-timeout-s"]
         ),
@@ -429,7 +435,7 @@ enum Pipelines {
         return text
     }
 
-    /// The contracts the file's caches name that Schemas/ does not have yet.
+    /// The contracts the file's caches name that Schemas/ does not have.
     static func missingContracts(_ text: String) throws -> [String] {
         let root = try Deploy.documents(text, file: "pipeline").first ?? .null
         let schemas = "\(PumphouseProcess.repository)/Schemas"
@@ -438,23 +444,15 @@ enum Pipelines {
 
     /// Loads a pipeline file as the services do (`PipelineConfiguration.load`), with its
     /// image paths (/opt/pumphouse/Schemas, .../Migrations) pointed at the repository's,
-    /// the PostgreSQL URL's variable set, and the file's own broker list. Contracts the
-    /// repository lacks (the sample's, until it lands) get permissive stand-in schemas
-    /// holding the fields the mapping names, so every other check still runs.
+    /// the PostgreSQL URL's variable set, and the file's own broker list.
     static func load(_ text: String, name: String) throws -> PipelineConfiguration {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("deploy-manifests-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let schemas = "\(directory)/Schemas"
-        try FileManager.default.copyItem(atPath: "\(PumphouseProcess.repository)/Schemas", toPath: schemas)
-        let root = try Deploy.documents(text, file: name).first ?? .null
-        for contract in try missingContracts(text) {
-            try standIn(contract, cache: root[["caches", contract]] ?? .null, in: schemas)
-        }
         var lines: [String] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             if line.hasPrefix("schemas: /opt/pumphouse/") {
-                lines.append("schemas: \(schemas)")
+                lines.append("schemas: \(PumphouseProcess.repository)/Schemas")
             } else if line.hasPrefix("migrations: /opt/pumphouse/") {
                 lines.append("migrations: \(PumphouseProcess.repository)/Migrations")
             } else {
@@ -468,21 +466,6 @@ enum Pipelines {
         } catch {
             throw ManifestError("\(name): \(error.setting.isEmpty ? "" : error.setting + ": ")\(error.message)")
         }
-    }
-
-    /// A permissive schema for `contract`: key `id`, and every field the mapping reads.
-    static func standIn(_ contract: String, cache: YAML, in schemas: String) throws {
-        var fields = Set(["id"])
-        for (_, source) in cache[["mapping", "columns"]]?.entries ?? [:] {
-            let path = source.string ?? source["field"]?.string ?? source["json"]?.string
-            if let path, path != "$", let root = path.split(separator: ".").first { fields.insert(String(root)) }
-        }
-        let folder = "\(schemas)/\(contract)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try "topic: \(contract.lowercased())\nkey: id\ncompatibility: NONE\n".write(toFile: "\(folder)/contract.yaml", atomically: true, encoding: .utf8)
-        let properties = fields.sorted().map { $0 == "id" ? "\"id\": {\"type\": \"string\", \"minLength\": 1}" : "\"\($0)\": {}" }
-        try "{\"type\": \"object\", \"required\": [\"id\"], \"properties\": {\(properties.joined(separator: ", "))}}"
-            .write(toFile: "\(folder)/v1.json", atomically: true, encoding: .utf8)
     }
 
     /// Where two pipeline files disagree: for every cache both declare, the given cache

@@ -58,7 +58,13 @@ struct PipelineConfigurationTests {
         #expect(cache.topic == "bench.account")
         #expect(cache.mapping?.keyColumns == ["id"])
         #expect(configuration.writer(named: "bench")?.httpPort == 9301)
-        #expect(configuration.topicSpecifications.map(\.name) == ["bench.account", "pumphouse.dead-letters.bench", "bench.account.reverse", "pumphouse.members", "pumphouse.reads"])
+        #expect(configuration.writer(named: "ticketing")?.caches.count == 3)
+        #expect(configuration.topicSpecifications.map(\.name) == [
+            "bench.account", "ticketing.concert", "ticketing.seat", "ticketing.sale",
+            "pumphouse.dead-letters.bench", "pumphouse.dead-letters.ticketing",
+            "bench.account.reverse", "ticketing.concert.reverse", "ticketing.seat.reverse", "ticketing.sale.reverse",
+            "pumphouse.members", "pumphouse.reads",
+        ])
     }
 
     @Test("defaults, mapping sources and derived names")

@@ -1,12 +1,13 @@
 import Foundation
 
-/// The built `pumphouse` executable, run as a user or an operator would.
+/// The built `pumphouse` executable (or the sample's `ticketing`), run as a user or an
+/// operator would.
 public enum PumphouseProcess {
     public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    static func make(_ arguments: [String], environment extra: [String: String]) -> Process {
+    static func make(_ executable: String = "pumphouse", _ arguments: [String], environment extra: [String: String]) -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(repository)/.build/debug/pumphouse")
+        process.executableURL = URL(fileURLWithPath: "\(repository)/.build/debug/\(executable)")
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: repository)
         process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
@@ -14,8 +15,8 @@ public enum PumphouseProcess {
     }
 
     /// Runs to completion and returns the exit status and both outputs.
-    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
-        let process = make(arguments, environment: environment)
+    public static func run(_ arguments: [String], environment: [String: String] = [:], executable: String = "pumphouse") throws -> (status: Int32, output: String, errors: String) {
+        let process = make(executable, arguments, environment: environment)
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -30,7 +31,7 @@ public enum PumphouseProcess {
     /// Starts it in the background, its output discarded or written to `log`; the caller
     /// stops it.
     public static func start(_ arguments: [String], environment: [String: String] = [:], log: String? = nil) throws -> Process {
-        let process = make(arguments, environment: environment)
+        let process = make("pumphouse", arguments, environment: environment)
         if let log {
             guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

@@ -1,0 +1,33 @@
+import ArgumentParser
+import PumphousePipeline
+import PumphouseUnit
+
+/// The flags every processing-unit command shares, so `pumphouse unit` and a sample's
+/// unit name and check them the same way.
+public struct UnitOptions: ParsableArguments {
+    @Option(help: "The unit's id; keep it across restarts: it names the spool and the origin of the unit's changes.")
+    public var id: String
+
+    @Option(help: "host:port shown for this unit in member lists (where its peers and operators reach it).")
+    public var address: String?
+
+    @Option(help: "Directory of the unit's spool (the unit uses <dir>/<id>).")
+    public var spoolDirectory = ".pumphouse/spool"
+
+    @Option(help: "Seconds a load may take (waiting for the load lock and a data reader included) before the unit gives up and exits 1.")
+    public var loadTimeoutS = 120
+
+    public init() {}
+
+    public func validate() throws {
+        guard !id.isEmpty else { throw ValidationError("--id must not be empty") }
+        guard (1...86_400).contains(loadTimeoutS) else { throw ValidationError("--load-timeout-s must be between 1 and 86400 seconds") }
+    }
+
+    /// The unit's configuration; `address` when --address is not given.
+    public func configuration(pipeline: PipelineConfiguration, defaultAddress: String) -> UnitConfiguration {
+        var configuration = UnitConfiguration(pipeline: pipeline, unitID: id, address: address ?? defaultAddress, spoolDirectory: spoolDirectory)
+        configuration.loadTimeout = .seconds(loadTimeoutS)
+        return configuration
+    }
+}
