@@ -22,9 +22,18 @@ struct DemoChecks {
         let twice = confirmed.filter { $0.value.count > 1 }
         report.check("no seat confirmed to two buyers (\(orders.count) orders)", twice.isEmpty ? nil : "\(twice.count) seat(s) confirmed twice, e.g. \(twice.first!.key)")
 
-        // 2. The writer drains: the database equals a replay of every topic.
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        defer { Task { await db.close() } }
+        do {
+            try await run(orders: orders, db: db, report: &report)
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+    }
+
+    private func run(orders: [OnSale.Order], db: PostgresConnection, report: inout DemoReport) async throws {
+        // 2. The writer drains: the database equals a replay of every topic.
         let draining = ContinuousClock.now
         var folds: [ContractName: [String: JSONObject]] = [:]
         for contract in [Concert.contract, Seat.contract, Sale.contract] {

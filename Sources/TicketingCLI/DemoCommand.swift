@@ -196,7 +196,7 @@ struct DemoCommand: AsyncParsableCommand {
         step("full outage: every unit killed with SIGKILL while the writer catches up; then restarted")
         processes.kill(units)
         sampling.cancel()
-        report.writeBehindSamples = await sampler.samples()
+        report.writeBehindSamples = sampler.samples()
         let restarted = ContinuousClock.now
         try startUnits()
         try await awaitReady(units, urls, processes, client, "the restarted units to rebuild their caches")

@@ -30,5 +30,5 @@ final class WriteBehindSampler: Sendable {
         await db.close()
     }
 
-    func samples() async -> [Int64] { taken.withLock { $0 } }
+    func samples() -> [Int64] { taken.withLock { $0 } }
 }
