@@ -1,6 +1,6 @@
 import ArgumentParser
-import PumphouseCommandLine
 import Logging
+import PumphouseCommandLine
 import PumphouseKafka
 import PumphousePostgres
 

@@ -1,7 +1,7 @@
 import ArgumentParser
-import PumphouseCommandLine
 import Foundation
 import Logging
+import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseKafka
 import PumphouseLoad

@@ -1,6 +1,6 @@
 import ArgumentParser
-import PumphouseCommandLine
 import Foundation
+import PumphouseCommandLine
 import PumphouseContracts
 
 struct SchemaCommand: AsyncParsableCommand {

@@ -1,7 +1,7 @@
-import PumphouseCommandLine
 import ArgumentParser
 import Foundation
 import Logging
+import PumphouseCommandLine
 import Synchronization
 
 /// `pumphouse status`: what an operator asks first when something looks wrong: who
