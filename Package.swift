@@ -161,6 +161,7 @@ let package = Package(
             name: "Ticketing",
             dependencies: [
                 "PumphouseUnit",
+                .product(name: "Logging", package: "swift-log"),
                 "PumphouseContracts",
                 "PumphouseObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),

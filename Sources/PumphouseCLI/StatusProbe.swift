@@ -66,6 +66,15 @@ struct StatusProbe: Sendable {
                 )
             })
         }
+        for writer in writers {
+            for partition in writer.partitions {
+                if let stored = partition.storedOffset, stored > partition.highWatermark {
+                    problems.append(
+                        "writer \(writer.name) stored offset \(stored) for \(partition.topic)[\(partition.partition)], beyond its end (\(partition.highWatermark)): the topic was recreated or the database belongs to another cluster; units loading this cache will wait for changes that do not exist (docs/readers.md, Warm start)"
+                    )
+                }
+            }
+        }
         let deadLetters = configuration.writers.map { writer in
             PipelineStatus.DeadLetters(writer: writer.name, topic: writer.deadLetterTopic, count: deadLetterPartitions[writer.name, default: []].reduce(0) { count, partition in
                 guard let end = ends[partition] else { return count }

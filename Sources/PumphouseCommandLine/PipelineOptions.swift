@@ -6,9 +6,9 @@ public struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "The pipeline file (e.g. deploy/local/pipeline.yaml).")
     public var config: String
 
-    /// The loaded file, or a usage error (exit 2) naming the setting and the fix.
     public init() {}
 
+    /// The loaded file, or a usage error (exit 2) naming the setting and the fix.
     public func load() throws -> PipelineConfiguration {
         do {
             return try PipelineConfiguration.load(path: config)

@@ -8,9 +8,9 @@ import ServiceLifecycle
 public func runUntilSignalled(
     _ main: some Service,
     alongside companions: [any Service] = [],
-    httpPort: Int?,
+    httpPort: Int? = nil,
     logger: Logger,
-    readiness: @escaping @Sendable () -> Readiness
+    readiness: @escaping @Sendable () -> Readiness = { Readiness(isReady: true, reason: "running") }
 ) async throws {
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
         .init(service: main, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),

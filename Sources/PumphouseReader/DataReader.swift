@@ -67,30 +67,38 @@ public final class DataReader: Service {
         // reader would drop out of `pumphouse status` meanwhile.
         let presence = try ReaderPresence(configuration: configuration, logger: logger)
         let heartbeats = Task { await presence.run() }
-        defer { heartbeats.cancel() }
         counters.withLock { $0.consuming = true }
         defer { counters.withLock { $0.consuming = false } }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            for event in try await consumer.poll(maxMessages: 100, timeout: .milliseconds(100)) {
-                switch event {
-                case .messages(let messages):
-                    for message in messages {
-                        await handle(message, mappings: mappings, db: db, replies: replies)
-                        try? consumer.commitInBackground([message.nextOffset])
+        /// Leaves and closes everything, whether the loop ended or failed.
+        func stop() async {
+            heartbeats.cancel()
+            await heartbeats.value
+            await presence.leave()
+            try? await replies.shutdown(timeout: .seconds(10))
+            try? await consumer.close()
+            await db.close()
+        }
+        do {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                for event in try await consumer.poll(maxMessages: 100, timeout: .milliseconds(100)) {
+                    switch event {
+                    case .messages(let messages):
+                        for message in messages {
+                            await handle(message, mappings: mappings, db: db, replies: replies)
+                            try? consumer.commitInBackground([message.nextOffset])
+                        }
+                    case .error(let error):
+                        logger.warning("reader: \(error)")
+                    default:
+                        break
                     }
-                case .error(let error):
-                    logger.warning("reader: \(error)")
-                default:
-                    break
                 }
             }
+        } catch {
+            await stop()
+            throw error
         }
-        heartbeats.cancel()
-        await heartbeats.value
-        await presence.leave()
-        try? await replies.shutdown(timeout: .seconds(10))
-        try? await consumer.close()
-        await db.close()
+        await stop()
         logger.info("reader stopped")
     }
 

@@ -116,19 +116,26 @@ struct CacheReplica: Sendable {
         var entry = entries[contract.key] ?? Entry()
         let effect = EntityEffect(contract)
         let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
-        // The latest change by an origin other than this change's.
-        let latestForeign = entry.lastOrigin.flatMap { $0 != contract.origin ? ($0, entry.version - 1) : nil } ?? entry.latestOther
-        if contract.action == .create {
-            outcome.created = entry.committed == nil  // a lost create is no collision: the log decided
-        } else if !isDeltaOnly, let foreign = latestForeign, foreign.offset + 1 > (contract.baseVersion ?? 0) {
-            outcome.collision = Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
+        if contract.action == .create && entry.committed != nil {
+            // A lost create changes nothing, not even the entity's version: the log
+            // decided, and no collision is counted.
+            outcome.created = false
+        } else {
+            if contract.action == .create {
+                outcome.created = true
+            } else if !isDeltaOnly, let foreign = entry.lastOrigin.flatMap({ $0 != contract.origin ? ($0, entry.version - 1) : nil }) ?? entry.latestOther,
+                      foreign.offset + 1 > (contract.baseVersion ?? 0) {
+                // The latest change by an origin other than this change's came after the
+                // version this change was made against.
+                outcome.collision = Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
+            }
+            let (state, missing) = effect.applied(to: entry.committed)
+            outcome.missing = missing
+            entry.committed = state
+            if let last = entry.lastOrigin, last != contract.origin { entry.latestOther = (last, entry.version - 1) }
+            entry.lastOrigin = contract.origin
+            entry.version = offset + 1
         }
-        let (state, missing) = effect.applied(to: entry.committed)
-        outcome.missing = missing
-        entry.committed = state
-        if let last = entry.lastOrigin, last != contract.origin { entry.latestOther = (last, entry.version - 1) }
-        entry.lastOrigin = contract.origin
-        entry.version = offset + 1
         if contract.origin == origin {
             entry.pending.removeAll { $0.sequence <= contract.sequence }
         }

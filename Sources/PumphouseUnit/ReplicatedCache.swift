@@ -46,13 +46,6 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         var creates: [Int64: PendingCreate] = [:]
     }
 
-    /// A create between publishing and its echo: decided may arrive before the creator
-    /// starts waiting, or never (then the creator's timeout ends the wait).
-    private enum PendingCreate {
-        case waiting(CheckedContinuation<Bool?, Never>?)
-        case decided(Bool)
-    }
-
     init(configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, logger: Logger) throws(CacheError) {
         self.name = Entity.contract
         self.topic = configuration.topic
@@ -146,50 +139,89 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// key.
     ///
     /// Unlike the other changes, this waits for the log: up to `timeout` for the create
-    /// to come back. If it does not (the broker is slow or down), it throws
-    /// `unconfirmed`; the create stays in the pump and the log still decides it later.
-    public func create(_ entity: Entity, timeout: Duration = .seconds(5)) async throws(CacheError) -> Bool {
+    /// to come back. If it does not (the broker is slow or down) or the caller is
+    /// cancelled, it throws `unconfirmed`; the create stays in the pump and the log still
+    /// decides it later. `whenDecided` runs once with the outcome whenever it arrives
+    /// while this process runs, waited for or not, so what must follow a win (a counter,
+    /// say) follows it even after a timeout.
+    public func create(
+        _ entity: Entity,
+        timeout: Duration = .seconds(5),
+        whenDecided: (@Sendable (Bool) -> Void)? = nil
+    ) async throws(CacheError) -> Bool {
         let key = entity.key
         var published: Int64?
         try change(key, action: .create, { current in current == nil ? (entity.fields, JSONObject()) : nil }) { store, sequence in
-            store.creates[sequence] = .waiting(nil)
+            store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
             published = sequence
         }
         guard let sequence = published else { return false }
         let timer = Task {
             try? await Task.sleep(for: timeout)
-            decideCreate(sequence, nil)
+            stopWaiting(sequence)
         }
         defer { timer.cancel() }
-        let won: Bool? = await withCheckedContinuation { continuation in
-            let decided: Bool?? = store.withLock { store in
-                if case .decided(let won) = store.creates[sequence] {
-                    store.creates[sequence] = nil
-                    return .some(won)
+        let won: Bool? = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let known: Bool?? = store.withLock { store in
+                    guard var pending = store.creates[sequence] else { return .some(nil) }
+                    if let won = pending.outcome {
+                        store.creates[sequence] = nil
+                        return .some(won)
+                    }
+                    guard pending.waited else { return .some(nil) }  // gave up already
+                    pending.waiter = continuation
+                    store.creates[sequence] = pending
+                    return nil
                 }
-                guard store.creates[sequence] != nil else { return .some(nil) }  // timed out already
-                store.creates[sequence] = .waiting(continuation)
-                return nil
+                if let known { continuation.resume(returning: known) }
             }
-            if let decided { continuation.resume(returning: decided) }
+        } onCancel: {
+            stopWaiting(sequence)
         }
         guard let won else { throw CacheError.unconfirmed(cache: name, key: key, timeout: timeout) }
         return won
     }
 
-    /// Settles a pending create: with its outcome from the log, or nil when its creator
-    /// stops waiting.
-    private func decideCreate(_ sequence: Int64, _ won: Bool?) {
-        let continuation: CheckedContinuation<Bool?, Never>? = store.withLock { store in
-            guard case .waiting(let continuation) = store.creates[sequence] else { return nil }
-            if let won, continuation == nil {
-                store.creates[sequence] = .decided(won)
+    /// A create between publishing and its echo.
+    private struct PendingCreate {
+        let whenDecided: (@Sendable (Bool) -> Void)?
+        /// The creator, once it waits.
+        var waiter: CheckedContinuation<Bool?, Never>?
+        /// False once the creator stopped waiting (timeout or cancellation).
+        var waited = true
+        /// The outcome, when it came before the creator began to wait.
+        var outcome: Bool?
+    }
+
+    /// The log decided this unit's create.
+    private func decideCreate(_ sequence: Int64, _ won: Bool) {
+        let (handler, waiter): ((@Sendable (Bool) -> Void)?, CheckedContinuation<Bool?, Never>?) = store.withLock { store in
+            guard var pending = store.creates[sequence] else { return (nil, nil) }
+            if pending.waiter == nil && pending.waited {
+                pending.outcome = won  // the creator has yet to wait; it takes the outcome then
+                store.creates[sequence] = pending
             } else {
                 store.creates[sequence] = nil
             }
-            return continuation
+            return (pending.whenDecided, pending.waiter)
         }
-        continuation?.resume(returning: won)
+        handler?(won)
+        waiter?.resume(returning: won)
+    }
+
+    /// The creator stops waiting; a later outcome still reaches `whenDecided`.
+    private func stopWaiting(_ sequence: Int64) {
+        let waiter: CheckedContinuation<Bool?, Never>? = store.withLock { store in
+            guard var pending = store.creates[sequence], pending.waited else { return nil }
+            if pending.outcome != nil { return nil }  // decided; the creator takes it as it waits
+            let waiter = pending.waiter
+            pending.waited = false
+            pending.waiter = nil
+            store.creates[sequence] = pending
+            return waiter
+        }
+        waiter?.resume(returning: nil)
     }
 
     /// Removes the entity; returns false (and publishes nothing) if there was none.

@@ -54,6 +54,8 @@ public struct MappedTable: Sendable {
                     "\(name) = CASE WHEN \(deleted) IS NOT NULL THEN EXCLUDED.\(name) ELSE \(changes[name] ?? "\(table).\(name)") END"
                 }
                 conflict = "DO UPDATE SET " + sets.joined(separator: ", ")
+                // With nothing to change on a live row, touch only a soft-deleted one.
+                if changes.isEmpty { conflict += " WHERE \(deleted) IS NOT NULL" }
             } else if changes.isEmpty {
                 conflict = "DO NOTHING"
             } else {

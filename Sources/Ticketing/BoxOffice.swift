@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PumphouseContracts
 import PumphouseUnit
 
@@ -19,15 +20,17 @@ public struct BoxOffice: Sendable {
     public var holdDuration: Duration
     /// How long a purchase waits for its sale to come back on the log.
     public var confirmTimeout: Duration
+    let logger: Logger
 
     /// Opens the three caches; call before the unit runs.
-    public init(unit: ProcessingUnit, holdDuration: Duration = .seconds(120), confirmTimeout: Duration = .seconds(5)) throws {
+    public init(unit: ProcessingUnit, holdDuration: Duration = .seconds(120), confirmTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "ticketing.box-office")) throws {
         self.unit = unit
         self.concerts = try unit.cache(Concert.self)
         self.seats = try unit.cache(Seat.self)
         self.sales = try unit.cache(Sale.self)
         self.holdDuration = holdDuration
         self.confirmTimeout = confirmTimeout
+        self.logger = logger
     }
 
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
@@ -49,14 +52,16 @@ public struct BoxOffice: Sendable {
     }
 
     /// Creates the concert and its seats. The concert itself is created (first in log
-    /// order wins), so two units opening the same id cannot both lay out seats.
+    /// order wins), so two units opening the same id cannot both lay out seats. Opening
+    /// it again with the same details lays out the seats still missing (after a timeout
+    /// or a crash half-way), so a retry is safe.
     public func open(_ spec: NewConcert) async throws(BoxOfficeError) -> ConcertSummary {
         try checkLoaded()
-        guard spec.id.utf8.count <= 40, !spec.id.isEmpty, spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+        guard spec.id.unicodeScalars.count <= 40, !spec.id.isEmpty, spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
             throw .badRequest(field: "id", problem: "use 1 to 40 ASCII letters, digits or '-', not \"\(spec.id)\"")
         }
-        guard !spec.name.isEmpty, spec.name.count <= 200 else { throw .badRequest(field: "name", problem: "give 1 to 200 characters") }
-        guard !spec.venue.isEmpty, spec.venue.count <= 200 else { throw .badRequest(field: "venue", problem: "give 1 to 200 characters") }
+        guard !spec.name.isEmpty, spec.name.unicodeScalars.count <= 200 else { throw .badRequest(field: "name", problem: "give 1 to 200 characters") }
+        guard !spec.venue.isEmpty, spec.venue.unicodeScalars.count <= 200 else { throw .badRequest(field: "venue", problem: "give 1 to 200 characters") }
         guard (1...26).contains(spec.rows) else { throw .badRequest(field: "rows", problem: "must be between 1 and 26 (rows are lettered A to Z), not \(spec.rows)") }
         guard (1...500).contains(spec.seatsPerRow) else { throw .badRequest(field: "seatsPerRow", problem: "must be between 1 and 500, not \(spec.seatsPerRow)") }
         guard spec.price > 0 else { throw .badRequest(field: "price", problem: "must be a positive number of cents, not \(spec.price)") }
@@ -65,17 +70,21 @@ public struct BoxOffice: Sendable {
             id: spec.id, name: spec.name, venue: spec.venue, startsAt: spec.startsAt, price: spec.price,
             seats: spec.rows * spec.seatsPerRow, sold: 0
         )
-        guard try await cacheCall({ () async throws(CacheError) in try await concerts.create(concert, timeout: confirmTimeout) }) else {
-            throw .conflict("concert \(spec.id) exists already")
+        let created = try await cacheCall { () async throws(CacheError) in try await concerts.create(concert, timeout: confirmTimeout) }
+        guard created || concerts[spec.id].map({ var same = $0; same.sold = 0; return same == concert }) == true else {
+            throw .conflict("concert \(spec.id) exists already, with other details")
         }
         for rowIndex in 0..<spec.rows {
             let row = String(UnicodeScalar(UInt8(ascii: "A") + UInt8(rowIndex)))
             for number in 1...spec.seatsPerRow {
                 let seat = Seat(id: Seat.key(concert: spec.id, seat: "\(row)-\(number)"), concert: spec.id, row: row, number: number, price: spec.price)
-                try cacheCall { () throws(CacheError) in try seats.put(seat) }
+                if seats[seat.id] == nil {
+                    try cacheCall { () throws(CacheError) in try seats.put(seat) }
+                }
             }
+            await Task.yield()  // a large hall is thousands of changes; let other requests in
         }
-        return summary(of: concert)
+        return summary(of: concerts[spec.id] ?? concert)
     }
 
     public struct ConcertSummary: Codable, Sendable, Equatable {
@@ -161,7 +170,7 @@ public struct BoxOffice: Sendable {
         guard sales[seat.id] == nil else { throw .conflict("seat \(label) of \(concert) is sold") }
         let now = Self.now()
         guard !seat.isHeld(byOtherThan: nil, at: now) else { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
-        let hold = Hold(hold: "\(unit.id):\(UUID().uuidString.lowercased())", seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
+        let hold = Hold(hold: "h-\(UUID().uuidString.lowercased())", seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
         try cacheCall { () throws(CacheError) in
             try seats.update(seat.id) {
                 $0.holder = hold.hold
@@ -172,31 +181,46 @@ public struct BoxOffice: Sendable {
     }
 
     /// Sells the seat to the buyer holding `hold`: waits (up to `confirmTimeout`) for the
-    /// log to say whether this sale was the seat's first.
+    /// log to say whether this sale was the seat's first. The same buyer asking again
+    /// for a seat sold to them gets their sale back, so a purchase that timed out can be
+    /// retried safely.
     public func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale {
         try checkLoaded()
         try Self.checkBuyer(buyer)
         guard !hold.isEmpty else { throw .badRequest(field: "hold", problem: "give the hold id that reserve returned") }
         let seat = try seat(concert, label)
-        guard let price = concerts[concert]?.price else { throw .notFound("concert \(concert)") }
-        if sales[seat.id] != nil { throw .conflict("seat \(label) of \(concert) is sold") }
+        if let sold = sales[seat.id] {
+            guard sold.buyer == buyer else { throw .conflict("seat \(label) of \(concert) is sold") }
+            return sold
+        }
         let now = Self.now()
         if seat.isHeld(byOtherThan: hold, at: now) { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
         if seat.holder == hold, let lapsed = seat.holdUntil, lapsed <= now { throw .holdExpired(seat: label, at: lapsed) }
         // The hold may not have reached this unit yet (the reserve went to another one):
         // the sale's create decides either way.
-        let sale = Sale(seat: seat.id, order: "ord-\(UUID().uuidString.lowercased())", concert: concert, buyer: buyer, price: price, unit: unit.id, soldAt: now)
-        guard try await cacheCall({ () async throws(CacheError) in try await sales.create(sale, timeout: confirmTimeout) }) else {
-            throw .conflict("seat \(label) of \(concert) was sold to another buyer first")
+        let sale = Sale(seat: seat.id, order: "ord-\(UUID().uuidString.lowercased())", concert: concert, buyer: buyer, price: seat.price, unit: unit.id, soldAt: now)
+        let office = self
+        let won = try await cacheCall { () async throws(CacheError) in
+            try await sales.create(sale, timeout: confirmTimeout) { won in
+                if won { office.recordSale(sale) }
+            }
         }
-        try cacheCall { () throws(CacheError) in
-            try concerts.increment(concert, "sold", by: 1)
-            try seats.update(seat.id) {
+        guard won else { throw .conflict("seat \(label) of \(concert) was sold to another buyer first") }
+        return sale
+    }
+
+    /// What follows a won sale, whenever the log confirms it: the concert's counter and
+    /// the seat's hold. The sale stands if either fails; the failure is logged.
+    private func recordSale(_ sale: Sale) {
+        do {
+            try concerts.increment(sale.concert, "sold", by: 1)
+            try seats.update(sale.seat) {
                 $0.holder = nil
                 $0.holdUntil = nil
             }
+        } catch {
+            logger.error("sale \(sale.order) of \(sale.seat) stands, but its bookkeeping failed: \(error)")
         }
-        return sale
     }
 
     public func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
@@ -223,7 +247,7 @@ public struct BoxOffice: Sendable {
     }
 
     private static func checkBuyer(_ buyer: String) throws(BoxOfficeError) {
-        guard !buyer.isEmpty, buyer.count <= 200 else { throw .badRequest(field: "buyer", problem: "give 1 to 200 characters") }
+        guard !buyer.isEmpty, buyer.unicodeScalars.count <= 200 else { throw .badRequest(field: "buyer", problem: "give 1 to 200 characters") }
     }
 
     private func cacheCall<T>(_ body: () throws(CacheError) -> T) throws(BoxOfficeError) -> T {
@@ -238,8 +262,7 @@ public struct BoxOffice: Sendable {
         switch error {
         case .missing(_, let key): .notFound(key)
         case .invalid(_, let key, let reason): .badRequest(field: "request", problem: "\(key): \(reason)")
-        case .backPressure, .closed, .archiveTimeout, .archiveFailed: .unavailable("\(error)")
-        case .unconfirmed: .unavailable("\(error)")
+        case .backPressure, .closed, .archiveTimeout, .archiveFailed, .unconfirmed: .unavailable("\(error)")
         }
     }
 }

@@ -9,7 +9,8 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The buyer's own hold lapsed before the purchase.
     case holdExpired(seat: String, at: Int64)
     /// The unit cannot decide now: still loading, shutting down, or the log has not
-    /// confirmed a sale yet. Safe to retry.
+    /// confirmed a sale yet. Retry later: a purchase retried by the same buyer answers
+    /// with the sale if the first attempt went through.
     case unavailable(String)
 
     public var code: String {

@@ -16,15 +16,18 @@ struct DemoChecks {
     let timeout: Duration
     let logger: Logger
 
-    func run(orders: [OnSale.Order], report: inout DemoReport) async throws {
+    /// `unconfirmed`: purchases answered 503, which may or may not have gone through;
+    /// `contested`: the seats two units bought at once.
+    func run(orders: [OnSale.Order], unconfirmed: Int, contested: [String], report: inout DemoReport) async throws {
         // 1. No seat confirmed to two buyers.
         let confirmed = Dictionary(grouping: orders, by: \.seat)
         let twice = confirmed.filter { $0.value.count > 1 }
         report.check("no seat confirmed to two buyers (\(orders.count) orders)", twice.isEmpty ? nil : "\(twice.count) seat(s) confirmed twice, e.g. \(twice.first!.key)")
+        report.check("buyers got seats", orders.isEmpty ? "no purchase succeeded" : nil)
 
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
         do {
-            try await run(orders: orders, db: db, report: &report)
+            try await run(orders: orders, unconfirmed: unconfirmed, contested: contested, db: db, report: &report)
         } catch {
             await db.close()
             throw error
@@ -32,7 +35,7 @@ struct DemoChecks {
         await db.close()
     }
 
-    private func run(orders: [OnSale.Order], db: PostgresConnection, report: inout DemoReport) async throws {
+    private func run(orders: [OnSale.Order], unconfirmed: Int, contested: [String], db: PostgresConnection, report: inout DemoReport) async throws {
         // 2. The writer drains: the database equals a replay of every topic.
         let draining = ContinuousClock.now
         var folds: [ContractName: [String: JSONObject]] = [:]
@@ -59,6 +62,17 @@ struct DemoChecks {
         let sold = Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, $0[1]!) })
         let lost = orders.filter { sold[$0.seat] != $0.order }
         report.check("every confirmed order is its seat's sale in PostgreSQL (\(sold.count) sales)", lost.isEmpty ? nil : "\(lost.count) confirmed order(s) missing or replaced, e.g. \(lost[0].seat)")
+        report.check(
+            "every sale in PostgreSQL was a purchase a buyer made (\(orders.count) confirmed, \(unconfirmed) unconfirmed)",
+            sold.count <= orders.count + unconfirmed ? nil : "\(sold.count) sales for \(orders.count + unconfirmed) purchases"
+        )
+        let confirmedSeats = Set(orders.map(\.seat))
+        let confirmedContested = contested.filter { confirmedSeats.contains($0) }
+        report.check(
+            "each contested seat was sold once, to the buyer told so",
+            contested.allSatisfy { sold[$0] != nil } && confirmedContested.count + unconfirmed >= contested.count
+                ? nil : "\(contested.filter { sold[$0] == nil }.count) contested seat(s) unsold, \(contested.count - confirmedContested.count) without a confirmed buyer"
+        )
         report.sales = sold.count
         let counters = try await db.query(
             "SELECT c.id, c.sold, count(s.seat) FROM ticketing_concert c LEFT JOIN ticketing_sale s ON s.concert = c.id WHERE c.id = ANY($1) GROUP BY c.id, c.sold", [concerts]

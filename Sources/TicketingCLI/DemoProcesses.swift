@@ -31,11 +31,14 @@ final class DemoProcesses: @unchecked Sendable {
         lock.withLock { running[name] = process }
     }
 
-    /// Ends `names` at once with SIGKILL and waits for them to be gone.
-    func kill(_ names: [String]) {
+    /// Ends `names` at once with SIGKILL and waits (up to 10 s) for them to be gone.
+    func kill(_ names: [String]) async {
         let victims = lock.withLock { names.compactMap { running.removeValue(forKey: $0) } }
         for process in victims where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        for process in victims { process.waitUntilExit() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while victims.contains(where: \.isRunning), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// Whether `name` exited on its own (a crash), with its status.

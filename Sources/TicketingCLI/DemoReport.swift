@@ -8,7 +8,8 @@ struct DemoReport {
     var burst: Duration = .zero
     var latencies: [Duration] = []
     var contestedSeats = 0
-    var contestedDoubleWins = 0
+    /// Buyers told 201, per contested seat label.
+    var contestedWins: [String: Int] = [:]
     var unitMetrics = PrometheusText()
     var writeBehindSamples: [Int64] = []
     var rebuild: Duration = .zero
@@ -39,7 +40,7 @@ struct DemoReport {
             ("orders", "\(outcome.orders.count) (\(String(format: "%.0f", Double(outcome.orders.count) / max(seconds, 0.001)))/s over \(String(format: "%.1f", seconds)) s)"),
             ("requests", "\(outcome.requests); taken-seat refusals \(outcome.conflicts); unconfirmed \(outcome.unconfirmed); errors \(outcome.errors.count)"),
             ("request latency", "p50 \(percentile(sorted, 0.50)), p99 \(percentile(sorted, 0.99)) (\(sorted.count) requests)"),
-            ("contested seats", "\(contestedSeats) seats, each bought by two units at once: \(contestedDoubleWins) sold twice"),
+            ("contested seats", "\(contestedSeats) seats, each wanted by two buyers at two units at once: \(contestedWins.count) sold, \(contestedWins.values.filter { $0 > 1 }.count) confirmed twice"),
             ("collisions", "\(Int(unitMetrics.sum("pumphouse_unit_collisions_total"))) (concurrent changes resolved by log order)"),
             ("replication lag", "p99 \(unitMetrics.quantile("pumphouse_unit_replication_lag_seconds", 0.99).map { String(format: "≤ %.1f ms", $0 * 1000) } ?? "n/a") (histogram buckets, all units)"),
             ("write-behind lag", samples.isEmpty ? "n/a" : "p50 \(samples[samples.count / 2]) ms, p99 \(samples[min(samples.count - 1, samples.count * 99 / 100)]) ms (age of the newest sale in PostgreSQL, \(samples.count) samples)"),

@@ -56,8 +56,6 @@ struct TicketingUnitCommand: AsyncParsableCommand {
             logger: logger
         )
         logger.info("serving the box office, /metrics, /healthz and /readyz on \(httpHost):\(httpPort)")
-        try await runUntilSignalled(unit, alongside: [api], httpPort: nil, logger: logger) {
-            Readiness(isReady: unit.isLoaded, reason: "")
-        }
+        try await runUntilSignalled(unit, alongside: [api], logger: logger)
     }
 }

@@ -50,6 +50,24 @@ struct CacheReplicaTests {
         #expect(replica.visible("elsewhere")?["stock"] == .int(9))
     }
 
+    @Test("of two creates of a key the first in the log wins; the lost one changes nothing, not even the version")
+    func createsDecidedByLog() {
+        var replica = CacheReplica(origin: "b")
+        let first = Self.contract(.create, origin: "a", sequence: 1, base: 0, fields: ["owner": .string("a")])
+        let second = Self.contract(.create, origin: "b", sequence: 1, base: 0, fields: ["owner": .string("b")])
+        replica.applyLocal(key: "k", effect: EntityEffect(second), sequence: 1)
+        #expect(replica.visible("k")?["owner"] == .string("b"), "its own create shows at once")
+        #expect(replica.applyFromLog(first, partition: 0, offset: 0).created == true)
+        #expect(replica.visible("k")?["owner"] == .string("a"), "the peer's create came first in the log")
+        let lost = replica.applyFromLog(second, partition: 0, offset: 1)
+        #expect(lost.created == false && lost.collision == nil)
+        #expect(replica.version("k") == 1, "a lost create leaves the version at the winner's")
+        // The winner's next change, made against version 1, is no collision.
+        let update = Self.contract(.update, origin: "a", sequence: 2, base: 1, fields: ["owner": .string("a2")])
+        #expect(replica.applyFromLog(update, partition: 0, offset: 2).collision == nil)
+        #expect(replica.visible("k")?["owner"] == .string("a2"))
+    }
+
     @Test("an own delta is applied once: at once locally, and not again when its echo arrives")
     func ownEcho() {
         var replica = CacheReplica(origin: "a")
