@@ -150,8 +150,11 @@ struct BoxOfficeTests {
                 #expect(status == .conflict, "a purchase with another buyer's hold: \(json)")
                 (status, json) = try await call(.post, "/concerts/c2/seats/A-1/purchase", #"{"hold": "\#(hold)", "buyer": "ann; DROP TABLE x"}"#)
                 #expect(status == .created && json["buyer"] as? String == "ann; DROP TABLE x", "\(json)")
+                let order = try #require(json["order"] as? String)
+                (status, json) = try await call(.post, "/concerts/c2/seats/A-1/purchase", #"{"hold": "\#(hold)", "buyer": "ann; DROP TABLE x"}"#)
+                #expect(status == .created && json["order"] as? String == order, "a retried purchase answers with the same sale: \(json)")
                 (status, json) = try await call(.post, "/concerts/c2/seats/A-1/purchase", #"{"hold": "\#(hold)", "buyer": "ann"}"#)
-                #expect(status == .conflict, "buying a sold seat: \(json)")
+                #expect(status == .conflict, "buying a seat sold to someone else: \(json)")
 
                 // A hold lapses (400 ms here); the lapsed buyer is told so.
                 (status, json) = try await call(.post, "/concerts/c2/seats/A-2/reserve", #"{"buyer": "cy"}"#)
