@@ -291,7 +291,7 @@ struct ReversePumpTests {
             let observed = try observer.cache(BenchAccount.self)
             func changes() -> Int64 { observed.values.reduce(Int64(observed.count)) { $0 + $1.balance } }
             try await running([observer]) {
-                _ = try await waitFor("the writer to apply changes of the unit processes", timeout: .seconds(60)) { () -> Bool? in
+                _ = try await waitFor("the writer to apply changes of the unit processes", timeout: .seconds(120)) { () -> Bool? in
                     try await Task.sleep(for: .milliseconds(100))
                     return writer.statistics.applied > 200 ? true : nil
                 }
