@@ -65,46 +65,37 @@ extension PipelineStatus {
         }
         out += table(rows)
 
-        out.append("")
-        out.append("writers (lag: high watermark minus the offset stored with the rows)")
-        if writers.isEmpty { out.append("  none declared") }
-        rows = [["WRITER", "TOPIC", "PARTITION", "STORED", "HIGH", "LAG"]]
+        var lags: [[String]] = []
         for writer in writers {
-            if writer.partitions.isEmpty { rows.append([writer.name, "-", "-", "-", "-", "-"]) }
+            if writer.partitions.isEmpty { lags.append([writer.name, "-", "-", "-", "-", "-"]) }
             for partition in writer.partitions {
-                rows.append([
+                lags.append([
                     writer.name, partition.topic, String(partition.partition), partition.storedOffset.map(String.init) ?? "none",
                     String(partition.highWatermark), String(partition.lag),
                 ])
             }
         }
-        if !writers.isEmpty { out += table(rows) }
-
-        out.append("")
-        out.append("dead letters")
-        if deadLetters.isEmpty {
-            out.append("  none declared")
-        } else {
-            rows = [["WRITER", "TOPIC", "COUNT"]]
-            rows += deadLetters.map { [$0.writer, $0.topic, String($0.count)] }
-            out += table(rows)
-        }
-
-        out.append("")
-        out.append("readers (group \(readerGroup), requests on \(requestTopic))")
-        if readers.isEmpty {
-            out.append("  none running")
-        } else {
-            rows = [["READER", "ADDRESS", "LAST HEARD"]]
-            rows += readers.map { [$0.id, $0.address, ago($0.lastHeard)] }
-            out += table(rows)
-        }
+        out += section(
+            "writers (lag: high watermark minus the offset stored with the rows)",
+            ["WRITER", "TOPIC", "PARTITION", "STORED", "HIGH", "LAG"], lags, none: "none declared"
+        )
+        out += section("dead letters", ["WRITER", "TOPIC", "COUNT"], deadLetters.map { [$0.writer, $0.topic, String($0.count)] }, none: "none declared")
+        out += section(
+            "readers (group \(readerGroup), requests on \(requestTopic))",
+            ["READER", "ADDRESS", "LAST HEARD"], readers.map { [$0.id, $0.address, ago($0.lastHeard)] }, none: "none running"
+        )
         if !problems.isEmpty {
             out.append("")
             out.append("problems")
             out += problems.map { "  \($0)" }
         }
         return out.joined(separator: "\n")
+    }
+
+    /// A section after the first: a blank line, its title, then its table, or `none`
+    /// when it has no rows.
+    private func section(_ title: String, _ header: [String], _ rows: [[String]], none: String) -> [String] {
+        ["", title] + (rows.isEmpty ? ["  \(none)"] : table([header] + rows))
     }
 
     private func ago(_ milliseconds: Int64) -> String {

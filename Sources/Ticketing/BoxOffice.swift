@@ -214,10 +214,7 @@ public struct BoxOffice: Sendable {
     private func recordSale(_ sale: Sale) {
         do {
             try concerts.increment(sale.concert, "sold", by: 1)
-            try seats.update(sale.seat) {
-                $0.holder = nil
-                $0.holdUntil = nil
-            }
+            try seats.update(sale.seat) { $0.releaseHold() }
         } catch {
             logger.error("sale \(sale.order) of \(sale.seat) stands, but its bookkeeping failed: \(error)")
         }
@@ -228,10 +225,7 @@ public struct BoxOffice: Sendable {
         let seat = try seat(concert, label)
         guard seat.holder == hold, !hold.isEmpty else { throw .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
         try cacheCall { () throws(CacheError) in
-            try seats.update(seat.id) {
-                $0.holder = nil
-                $0.holdUntil = nil
-            }
+            try seats.update(seat.id) { $0.releaseHold() }
         }
     }
 

@@ -22,6 +22,12 @@ public struct Seat: CodableCacheEntity, Hashable {
     /// The seat's label within its concert, e.g. `B-7`.
     public var label: String { "\(row)-\(number)" }
 
+    /// No one holds the seat any more: released, or sold.
+    mutating func releaseHold() {
+        holder = nil
+        holdUntil = nil
+    }
+
     /// Whether a hold other than `hold` keeps the seat at `now`.
     func isHeld(byOtherThan hold: String?, at now: Int64) -> Bool {
         guard let holder, holder != hold, let holdUntil else { return false }

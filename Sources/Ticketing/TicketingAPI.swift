@@ -47,7 +47,7 @@ public enum TicketingAPI {
             }
         }
         router.get("/admin/state") { _, _ in
-            try respond { () throws(BoxOfficeError) in try CacheState(office) }
+            try CacheState(office)
         }
         return router
     }
@@ -95,8 +95,6 @@ public enum TicketingAPI {
     private static func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async throws(BoxOfficeError) -> T) async throws -> EditedResponse<JSONBody<T>> {
         EditedResponse(status: status, response: JSONBody(value: try await body()))
     }
-
-    private static func respond(_ body: () throws(BoxOfficeError) -> CacheState) throws -> CacheState { try body() }
 }
 
 /// Encodes a value as the response body with the context's JSON encoder.

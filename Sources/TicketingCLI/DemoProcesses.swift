@@ -35,10 +35,7 @@ final class DemoProcesses: @unchecked Sendable {
     func kill(_ names: [String]) async {
         let victims = lock.withLock { names.compactMap { running.removeValue(forKey: $0) } }
         for process in victims where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while victims.contains(where: \.isRunning), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        await Self.awaitExit(victims, for: .seconds(10))
     }
 
     /// Whether `name` exited on its own (a crash), with its status.
@@ -53,11 +50,16 @@ final class DemoProcesses: @unchecked Sendable {
             return Array(running.values)
         }
         for process in all where process.isRunning { process.terminate() }
-        let deadline = ContinuousClock.now + grace
-        while all.contains(where: \.isRunning), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        await Self.awaitExit(all, for: grace)
         for process in all where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Returns once every one of `processes` has exited, or after `limit`.
+    private static func awaitExit(_ processes: [Process], for limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while processes.contains(where: \.isRunning), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     func logPath(_ name: String) -> String { logs.appendingPathComponent("\(name).log").path }
