@@ -4,7 +4,7 @@ STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
 
-.PHONY: all build test schema-check demo demo-smoke bench stack-up stack-down stack-status stack-reset clean
+.PHONY: all build test schema-check demo demo-smoke bench bench-smoke stack-up stack-down stack-status stack-reset clean
 
 all: build
 
@@ -80,19 +80,19 @@ demo: stack-up
 	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/release/pumphouse topics create --config deploy/local/pipeline.yaml
 	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/release/ticketing demo --config deploy/local/pipeline.yaml $(DEMO_FLAGS)
 
-# Benchmarks that exist so far: the contract codec, cache get and change on one unit,
-# replication lag of three unit processes against the broker's own latency, the writer
-# against the machine's raw PostgreSQL limit, and a cold start of 1M entities through
-# the reverse pump and a replay of 1M contracts against PostgreSQL's and the broker's own
-# rates. Pump vs raw produce and the combined table arrive with the benchmarks issue.
+# Every benchmark in one run, each figure beside its reference measured in the same run
+# (the machine's raw COPY, raw produce, bare consumer, broker latency, a naive writer):
+# prints the table and writes .bench/latest.json (docs/benchmarks.md). Not part of
+# `make test`; `make bench-smoke` runs every part at tiny sizes, in CI, so it keeps working.
 bench: stack-up
-	swift package --disable-sandbox benchmark --target ContractCodecBenchmarks
 	swift build -c release --product pumphouse
-	$(WITH_STACK) .build/release/pumphouse topics create --config deploy/local/pipeline.yaml
-	$(WITH_STACK) swift package --disable-sandbox benchmark --target UnitBenchmarks
-	$(WITH_STACK) Benchmarks/units/replication 10000 20
-	$(WITH_STACK) Benchmarks/writer/run
-	$(WITH_STACK) Benchmarks/readers/run 1000000 1000000
+	swift build -c release --product pumphouse-bench
+	Benchmarks/run
+
+bench-smoke: stack-up
+	swift build -c release --product pumphouse
+	swift build -c release --product pumphouse-bench
+	Benchmarks/run --smoke
 
 clean:
 	swift package clean

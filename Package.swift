@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Thin C layers. Debian's headers are the compile-time contract; the runtime
@@ -231,8 +233,29 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-// Benchmarks run with `make bench` (`swift package benchmark`), never as tests.
+// Benchmarks run with `make bench`, never as tests: in-process microbenchmarks through
+// `swift package benchmark`, system benchmarks through the `pumphouse-bench` harness.
+package.products += [.executable(name: "pumphouse-bench", targets: ["PumphouseBench"])]
 package.targets += [
+    .executableTarget(
+        name: "PumphouseBench",
+        dependencies: [
+            "PumphouseCommandLine",
+            "PumphouseUnit",
+            "PumphouseLoad",
+            "PumphouseContracts",
+            "PumphousePipeline",
+            "PumphouseKafka",
+            "PumphousePostgres",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Benchmarks/PumphouseBench"
+    ),
     .executableTarget(
         name: "ContractCodecBenchmarks",
         dependencies: [

@@ -1,0 +1,152 @@
+import DequeModule
+import Foundation
+import Logging
+import PumphouseContracts
+import PumphouseKafka
+import PumphousePostgres
+import Synchronization
+
+/// Write-behind latency seen from outside the pipeline: from a change being made in a
+/// unit's cache (its event time) to its row being visible, committed, in PostgreSQL.
+///
+/// A bare consumer reads every contract of the topic to learn each change's origin,
+/// partition, sequence and event time. A poller reads the writer's ledger (the highest
+/// sequence applied per origin and partition, committed in the same transaction as the
+/// rows) every `pollInterval`. A change counts as committed at the start of the first
+/// poll that shows its sequence, so each sample is an upper bound, late by at most one
+/// poll: the interval plus the query's own time.
+final class CommitObserver: Sendable {
+    /// Short against the latencies measured, long enough that the poller's queries do not
+    /// take a noticeable share of a small machine from the pipeline it is watching.
+    static let pollInterval = Duration.milliseconds(2)
+    let latency = LatencyHistogram()
+    private let state = Mutex(State())
+    /// Event times (ms) of the changes that count; none until the window opens.
+    private let windowStart = Atomic<Int64>(.max)
+    private let windowEnd = Atomic<Int64>(.max)
+
+    private struct Stream: Hashable {
+        var origin: String
+        var partition: Int32
+    }
+
+    private struct State {
+        /// Changes read from the topic, not yet seen committed, per stream in sequence order.
+        var pending: [Stream: Deque<(sequence: Int64, eventTime: Int64)>] = [:]
+        /// Every advance of the ledger, for changes the consumer reads only after their commit.
+        var commits: [Stream: [(sequence: Int64, atMicroseconds: Int64)]] = [:]
+        var nextOffsets: [Int32: Int64] = [:]
+        var counted = 0
+        var outstanding = 0
+    }
+
+    private let failure = Mutex<(any Error)?>(nil)
+
+    /// Reads the topic and polls the writer's ledger until the task is cancelled; a
+    /// failure of either stops both and is thrown by `check()`.
+    func start(topic: String, partitions: Int, writer: String, kafka: KafkaConnectionConfiguration, postgres: PostgresConfiguration, registry: ContractRegistry, logger: Logger) -> Task<Void, Never> {
+        Task {
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.consume(topic: topic, partitions: partitions, kafka: kafka, registry: registry, logger: logger) }
+                    group.addTask { try await self.pollLedger(writer: writer, topic: topic, postgres: postgres, logger: logger) }
+                    try await group.waitForAll()
+                }
+            } catch where !(error is CancellationError) {
+                failure.withLock { $0 = error }
+            } catch {}
+        }
+    }
+
+    func check() throws {
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    func open(atMilliseconds start: Int64) { windowStart.store(start, ordering: .relaxed) }
+    func close(atMilliseconds end: Int64) { windowEnd.store(end, ordering: .relaxed) }
+
+    /// Changes in the window, and how many of them are not yet seen committed.
+    var progress: (counted: Int, outstanding: Int) { state.withLock { ($0.counted, $0.outstanding) } }
+
+    /// Whether the consumer has read every partition up to `highWatermarks`.
+    func hasRead(to highWatermarks: [Int32: Int64]) -> Bool {
+        state.withLock { state in highWatermarks.allSatisfy { state.nextOffsets[$0.key, default: 0] >= $0.value } }
+    }
+
+    private func consume(topic: String, partitions: Int, kafka: KafkaConnectionConfiguration, registry: ContractRegistry, logger: Logger) async throws {
+        var configuration = KafkaConsumerConfiguration(connection: kafka)
+        configuration.reportPartitionEOF = false
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        try await consumer.assign((0..<partitions).map { KafkaTopicPartitionOffset(KafkaTopicPartition(topic: topic, partition: Int32($0)), offset: .beginning) })
+        defer { Task { try? await consumer.close() } }
+        while !Task.isCancelled {
+            for event in try await consumer.poll(maxMessages: 5000, timeout: .milliseconds(50)) {
+                guard case .messages(let messages) = event else { continue }
+                for message in messages {
+                    let contract = try registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) })
+                    read(contract, partition: message.partition, offset: message.offset)
+                }
+            }
+        }
+    }
+
+    private func pollLedger(writer: String, topic: String, postgres: PostgresConfiguration, logger: Logger) async throws {
+        let connection = try await PostgresConnection.connect(configuration: postgres, logger: logger)
+        defer { Task { await connection.close() } }
+        while !Task.isCancelled {
+            let started = Self.nowMicroseconds()
+            let result = try await connection.query("SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2", [writer, topic])
+            for row in result.rows {
+                guard let partition = row[0].flatMap(Int32.init), let origin = row[1], let sequence = row[2].flatMap(Int64.init) else { continue }
+                committed(Stream(origin: origin, partition: partition), through: sequence, atMicroseconds: started)
+            }
+            try await Task.sleep(for: Self.pollInterval)
+        }
+    }
+
+    private func read(_ contract: Contract, partition: Int32, offset: Int64) {
+        let counts = contract.eventTime >= windowStart.load(ordering: .relaxed) && contract.eventTime <= windowEnd.load(ordering: .relaxed)
+        let stream = Stream(origin: contract.origin, partition: partition)
+        let late: Int64? = state.withLock { state in
+            state.nextOffsets[partition] = offset + 1
+            guard counts else { return nil }
+            state.counted += 1
+            let commits = state.commits[stream, default: []]
+            if let last = commits.last, last.sequence >= contract.sequence {
+                // Already committed when read: the first ledger advance that covers it.
+                var low = 0
+                var high = commits.count - 1
+                while low < high {
+                    let middle = (low + high) / 2
+                    if commits[middle].sequence >= contract.sequence { high = middle } else { low = middle + 1 }
+                }
+                return commits[low].atMicroseconds
+            }
+            state.pending[stream, default: []].append((contract.sequence, contract.eventTime))
+            state.outstanding += 1
+            return nil
+        }
+        if let late { latency.record(microseconds: late - contract.eventTime * 1000) }
+    }
+
+    private func committed(_ stream: Stream, through sequence: Int64, atMicroseconds time: Int64) {
+        let eventTimes: [Int64] = state.withLock { state in
+            if let last = state.commits[stream]?.last, last.sequence >= sequence { return [] }
+            state.commits[stream, default: []].append((sequence, time))
+            var settled: [Int64] = []
+            while let first = state.pending[stream]?.first, first.sequence <= sequence {
+                settled.append(first.eventTime)
+                state.pending[stream]?.removeFirst()
+            }
+            state.outstanding -= settled.count
+            return settled
+        }
+        for eventTime in eventTimes { latency.record(microseconds: time - eventTime * 1000) }
+    }
+
+    static func nowMicroseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+    }
+}

@@ -1,0 +1,115 @@
+"""Turns one `Benchmarks/run` into its table and JSON file.
+
+    python3 Benchmarks/report.py MACHINE_FILE FIGURES_FILE OUT.json
+
+MACHINE_FILE and FIGURES_FILE hold key=value lines (the machine's facts; the figures the
+benchmark scripts printed). Writes OUT.json with every figure at the top level and the
+machine under "machine", prints the table, and exits 1 if a headline figure is missing.
+"""
+import json
+import sys
+
+# (figure, what it is, unit, reference figure, what the reference is, target, met(value, reference))
+ROWS = [
+    ("writer_contracts_per_s", "writer, bench.Account backlog, 50% updates", "contracts/s",
+     "writer_pg_limit_rows_per_s", "raw PostgreSQL: COPY into staging + one merge",
+     ">= 150k/s and >= half the raw limit", lambda v, r: v >= 150_000 and r and v >= r / 2),
+    ("writer_naive_contracts_per_s", "naive writer: one statement and commit per contract", "contracts/s",
+     "writer_contracts_per_s", "the data writer", None, None),
+    ("pump_contracts_per_s", "data pump, one unit, puts until all acknowledged", "contracts/s",
+     "pump_raw_produce_per_s", "raw librdkafka produce of the same bytes", ">= 200k/s", lambda v, r: v >= 200_000),
+    ("replication_lag_p99_ms_1k", "replication lag p99, 3 units, 1k changes/s", "ms",
+     "broker_latency_p99_ms_1k", "broker produce-to-consume p99", None, None),
+    ("replication_lag_p99_ms_10k", "replication lag p99, 3 units, 10k changes/s", "ms",
+     "broker_latency_p99_ms_10k", "broker produce-to-consume p99", "< 10 ms", lambda v, r: v < 10),
+    ("replication_lag_p99_ms_50k", "replication lag p99, 3 units, 50k changes/s", "ms",
+     "broker_latency_p99_ms_50k", "broker produce-to-consume p99", None, None),
+    ("writeback_latency_p99_ms_10k", "write-behind p99 (change to committed row), 10k/s", "ms",
+     "replication_lag_p99_ms_10k", "replication lag p99", None, None),
+    ("writeback_latency_p99_ms_50k", "write-behind p99 (change to committed row), 50k/s", "ms",
+     "replication_lag_p99_ms_50k", "replication lag p99", None, None),
+    ("rebuild_entities_per_s", "cold start through the reverse pump", "entities/s",
+     "rebuild_pg_json_rows_per_s", "PostgreSQL producing the same rows as JSON", ">= 200k/s", lambda v, r: v >= 200_000),
+    ("replay_contracts_per_s", "replay of a topic", "contracts/s",
+     "replay_raw_consume_per_s", "bare librdkafka consumer, same topic", ">= 300k/s", lambda v, r: v >= 300_000),
+    ("cache_get_ns_median", "cache get, median", "ns", None, None, "<= 500 ns", lambda v, r: v <= 500),
+    ("cache_put_ns_median", "cache put + spool + enqueue, median", "ns", None, None, "<= 5,000 ns", lambda v, r: v <= 5_000),
+    ("rss_mb_per_million_entities", "unit RSS per million entities", "MB", None, None, None, None),
+    ("codec_ops_per_s", "codec encode+decode, 10 fields, one core", "ops/s", None, None, ">= 1M/s", lambda v, r: v >= 1_000_000),
+]
+REQUIRED = [
+    "writer_contracts_per_s", "writer_pg_limit_rows_per_s", "writer_naive_contracts_per_s", "pump_contracts_per_s",
+    "pump_raw_produce_per_s", "replication_lag_p99_ms_10k", "writeback_latency_p99_ms_10k", "rebuild_entities_per_s",
+    "replay_contracts_per_s", "cache_get_ns_median", "cache_put_ns_median", "rss_mb_per_million_entities", "codec_ops_per_s",
+]
+
+
+def pairs(path, numbers):
+    found = {}
+    with open(path) as file:
+        for line in file:
+            key, sep, value = line.strip().partition("=")
+            if not sep or not key.replace("_", "").isalnum():
+                continue
+            if numbers:
+                try:
+                    number = float(value)
+                except ValueError:
+                    continue
+                found[key] = int(number) if number.is_integer() else number
+            else:
+                found[key] = value
+    return found
+
+
+def show(value):
+    if value is None:
+        return "-"
+    if isinstance(value, int) or value >= 100:
+        return f"{round(value):,}"
+    return f"{value:.1f}"
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    machine, figures = pairs(sys.argv[1], False), pairs(sys.argv[2], True)
+    with open(sys.argv[3], "w") as out:
+        json.dump({**figures, "machine": machine}, out, indent=2, sort_keys=True)
+        out.write("\n")
+    print(f"\nPumphouse benchmarks ({machine.get('mode')}), {machine.get('date')}, commit {machine.get('commit')}")
+    print(f"{machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_mb')} MB; {machine.get('swift')}; "
+          f"librdkafka {machine.get('librdkafka')}; libpq {machine.get('libpq')}; PostgreSQL {machine.get('postgresql')}; "
+          f"broker {machine.get('broker')}\n")
+    header = ["measure", "figure", "reference (same run)", "ratio", "target", "met"]
+    lines = []
+    smoke = machine.get("mode") == "smoke"
+    for key, what, unit, ref_key, ref_what, target, met in ROWS:
+        value, reference = figures.get(key), figures.get(ref_key) if ref_key else None
+        ratio = f"{value / reference:.2f}x" if value is not None and reference else "-"
+        verdict = "-" if target is None or value is None else "(smoke)" if smoke else ("yes" if met(value, reference) else "no")
+        # A rate the machine could not reach is part of the figure.
+        rate = key.rsplit("_", 1)[-1]
+        achieved = figures.get(("replication" if key.startswith("replication") else "writeback") + f"_changes_per_s_{rate}")
+        if key.startswith(("replication_lag", "writeback_latency")) and achieved is not None:
+            what = f"{what} ({show(int(achieved))}/s reached)"
+        figure = f"{show(value)} {unit}"
+        if "_p99_" in key:
+            # Latencies show their spread: p50 / p99, and p99.9 where measured.
+            spread = [figures.get(key.replace("_p99_", f"_{p}_")) for p in ("p50", "p99", "p999")]
+            names = [n for n, v in zip(("p50", "p99", "p99.9"), spread) if v is not None]
+            if len(names) > 1:
+                figure = " / ".join(show(v) for v in spread if v is not None) + f" {unit} ({'/'.join(names)})"
+        lines.append([what.replace(" p99", ""), figure, f"{show(reference)}{' ms' if '_ms_' in ref_key else ''} ({ref_what})" if ref_key else "-", ratio, target or "-", verdict])
+    widths = [max(len(row[i]) for row in lines + [header]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths]] + lines:
+        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")
+    if smoke:
+        print("\nsmoke sizes: these figures only show that every part runs; `make bench` measures")
+    print(f"\nevery figure: {sys.argv[3]}")
+    missing = [key for key in REQUIRED if key not in figures]
+    if missing:
+        sys.exit("benchmarks: no figure for " + ", ".join(missing) + " (see the part's output above)")
+
+
+main()
