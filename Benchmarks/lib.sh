@@ -42,7 +42,7 @@ kafka:
   brokers: $PUMPHOUSE_KAFKA_BROKERS
   # Kafka answers a waiting fetch as soon as data arrives; the local broker holds it for
   # the whole fetch.wait.max.ms (500 ms by default).
-  properties: { fetch.wait.max.ms: "5" }
+  properties: { fetch.wait.max.ms: "${BENCH_FETCH_WAIT_MS:-5}" }
 postgres:
   url: { env: PUMPHOUSE_POSTGRES_URL }
 schemas: $PWD/Schemas

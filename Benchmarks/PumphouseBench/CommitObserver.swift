@@ -19,7 +19,8 @@ final class CommitObserver: Sendable {
     /// Short against the latencies measured, long enough that the poller's queries do not
     /// take a noticeable share of a small machine from the pipeline it is watching.
     static let pollInterval = Duration.milliseconds(2)
-    let latency = LatencyHistogram()
+    /// Always on: the window is decided by each change's event time instead.
+    let latency = LatencyHistogram(recording: true)
     private let state = Mutex(State())
     /// Event times (ms) of the changes that count; none until the window opens.
     private let windowStart = Atomic<Int64>(.max)

@@ -91,9 +91,9 @@ struct LatencyBenchmark: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(warmupSeconds))
         let start = CommitObserver.nowMicroseconds() / 1000
         observer.open(atMilliseconds: start)
-        capture.recording.store(true, ordering: .relaxed)
+        capture.lag.isRecording.store(true, ordering: .relaxed)
         try await Task.sleep(for: .seconds(seconds))
-        capture.recording.store(false, ordering: .relaxed)
+        capture.lag.isRecording.store(false, ordering: .relaxed)
         let end = CommitObserver.nowMicroseconds() / 1000
         observer.close(atMilliseconds: end)
         try await running.stop()

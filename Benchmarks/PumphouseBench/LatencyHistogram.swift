@@ -5,8 +5,15 @@ import Synchronization
 /// shared between the tasks that record and the one that reads percentiles.
 final class LatencyHistogram: Sendable {
     private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
+    /// Samples taken while this is off (start-up, warm-up, drain) are dropped.
+    let isRecording: Atomic<Bool>
+
+    init(recording: Bool) {
+        isRecording = Atomic(recording)
+    }
 
     func record(microseconds: Int64) {
+        guard isRecording.load(ordering: .relaxed) else { return }
         histogram.withLock { _ = $0.record(UInt64(max(0, microseconds))) }
     }
 

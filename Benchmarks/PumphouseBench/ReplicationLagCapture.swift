@@ -1,5 +1,4 @@
 import CoreMetrics
-import Synchronization
 
 /// The metrics backend of the latency benchmark's process. A unit records replication
 /// lag (change made at a peer to change applied here) as a timer; this keeps every
@@ -7,9 +6,7 @@ import Synchronization
 /// metrics go nowhere.
 final class ReplicationLagCapture: MetricsFactory, Sendable {
     static let label = "pumphouse_unit_replication_lag_seconds"
-    let lag = LatencyHistogram()
-    /// Samples outside the measured window (start-up, warm-up, drain) are dropped.
-    let recording = Atomic<Bool>(false)
+    let lag = LatencyHistogram(recording: false)
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler { NOOPMetricsHandler.instance }
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler { NOOPMetricsHandler.instance }
@@ -24,7 +21,6 @@ final class ReplicationLagCapture: MetricsFactory, Sendable {
         let capture: ReplicationLagCapture
         init(capture: ReplicationLagCapture) { self.capture = capture }
         func recordNanoseconds(_ duration: Int64) {
-            guard capture.recording.load(ordering: .relaxed) else { return }
             capture.lag.record(microseconds: duration / 1000)
         }
     }

@@ -1,4 +1,6 @@
-"""Produce-to-consume latency of the broker itself, the reference for replication lag.
+"""Produce-to-consume latency of the broker itself with one producer and one consumer:
+what the broker gives without the units' fan-out (`pumphouse-bench broker-latency`
+measures it with the fan-out).
 
 One idempotent producer (linger 1 ms) and one consumer (fetch wait 5 ms), the settings
 of a unit's data pump and replica, at the given rate for the given seconds; prints
