@@ -256,6 +256,10 @@ package.targets += [
         ],
         path: "Benchmarks/PumphouseBench"
     ),
+    .testTarget(
+        name: "PumphouseBenchTests",
+        dependencies: ["PumphouseBench"]
+    ),
     .executableTarget(
         name: "ContractCodecBenchmarks",
         dependencies: [

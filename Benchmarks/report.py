@@ -18,6 +18,8 @@ ROWS = [
      "writer_contracts_per_s", "the data writer", None, None),
     ("pump_contracts_per_s", "data pump, one unit, puts until all acknowledged", "contracts/s",
      "pump_raw_produce_per_s", "raw librdkafka produce of the same bytes", ">= 200k/s", lambda v, r: v >= 200_000),
+    ("replication_lag_p99_ms_100", "replication lag p99, 3 units, 100 changes/s", "ms",
+     "broker_latency_p99_ms_100", "broker alone, same fan-out, p99", None, None),
     ("replication_lag_p99_ms_1k", "replication lag p99, 3 units, 1k changes/s", "ms",
      "broker_latency_p99_ms_1k", "broker alone, same fan-out, p99", None, None),
     ("replication_lag_p99_ms_10k", "replication lag p99, 3 units, 10k changes/s", "ms",

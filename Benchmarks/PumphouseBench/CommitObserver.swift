@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import Logging
 import PumphouseContracts
@@ -26,22 +25,13 @@ final class CommitObserver: Sendable {
     private let windowStart = Atomic<Int64>(.max)
     private let windowEnd = Atomic<Int64>(.max)
 
-    private struct Stream: Hashable {
-        var origin: String
-        var partition: Int32
-    }
+    private let failure = Mutex<(any Error)?>(nil)
 
     private struct State {
-        /// Changes read from the topic, not yet seen committed, per stream in sequence order.
-        var pending: [Stream: Deque<(sequence: Int64, eventTime: Int64)>] = [:]
-        /// Every advance of the ledger, for changes the consumer reads only after their commit.
-        var commits: [Stream: [(sequence: Int64, atMicroseconds: Int64)]] = [:]
+        var matcher = CommitMatcher()
         var nextOffsets: [Int32: Int64] = [:]
         var counted = 0
-        var outstanding = 0
     }
-
-    private let failure = Mutex<(any Error)?>(nil)
 
     /// Reads the topic and polls the writer's ledger until the task is cancelled; a
     /// failure of either stops both and is thrown by `check()`.
@@ -67,7 +57,7 @@ final class CommitObserver: Sendable {
     func close(atMilliseconds end: Int64) { windowEnd.store(end, ordering: .relaxed) }
 
     /// Changes in the window, and how many of them are not yet seen committed.
-    var progress: (counted: Int, outstanding: Int) { state.withLock { ($0.counted, $0.outstanding) } }
+    var progress: (counted: Int, outstanding: Int) { state.withLock { ($0.counted, $0.matcher.outstanding) } }
 
     /// Whether the consumer has read every partition up to `highWatermarks`.
     func hasRead(to highWatermarks: [Int32: Int64]) -> Bool {
@@ -99,7 +89,7 @@ final class CommitObserver: Sendable {
             let result = try await connection.query("SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2", [writer, topic])
             for row in result.rows {
                 guard let partition = row[0].flatMap(Int32.init), let origin = row[1], let sequence = row[2].flatMap(Int64.init) else { continue }
-                committed(Stream(origin: origin, partition: partition), through: sequence, atMicroseconds: started)
+                committed(.init(origin: origin, partition: partition), through: sequence, atMicroseconds: started)
             }
             try await Task.sleep(for: Self.pollInterval)
         }
@@ -107,41 +97,17 @@ final class CommitObserver: Sendable {
 
     private func read(_ contract: Contract, partition: Int32, offset: Int64) {
         let counts = contract.eventTime >= windowStart.load(ordering: .relaxed) && contract.eventTime <= windowEnd.load(ordering: .relaxed)
-        let stream = Stream(origin: contract.origin, partition: partition)
-        let late: Int64? = state.withLock { state in
+        let committedAt: Int64? = state.withLock { state in
             state.nextOffsets[partition] = offset + 1
             guard counts else { return nil }
             state.counted += 1
-            let commits = state.commits[stream, default: []]
-            if let last = commits.last, last.sequence >= contract.sequence {
-                // Already committed when read: the first ledger advance that covers it.
-                var low = 0
-                var high = commits.count - 1
-                while low < high {
-                    let middle = (low + high) / 2
-                    if commits[middle].sequence >= contract.sequence { high = middle } else { low = middle + 1 }
-                }
-                return commits[low].atMicroseconds
-            }
-            state.pending[stream, default: []].append((contract.sequence, contract.eventTime))
-            state.outstanding += 1
-            return nil
+            return state.matcher.read(.init(origin: contract.origin, partition: partition), sequence: contract.sequence, eventTime: contract.eventTime)
         }
-        if let late { latency.record(microseconds: late - contract.eventTime * 1000) }
+        if let committedAt { latency.record(microseconds: committedAt - contract.eventTime * 1000) }
     }
 
-    private func committed(_ stream: Stream, through sequence: Int64, atMicroseconds time: Int64) {
-        let eventTimes: [Int64] = state.withLock { state in
-            if let last = state.commits[stream]?.last, last.sequence >= sequence { return [] }
-            state.commits[stream, default: []].append((sequence, time))
-            var settled: [Int64] = []
-            while let first = state.pending[stream]?.first, first.sequence <= sequence {
-                settled.append(first.eventTime)
-                state.pending[stream]?.removeFirst()
-            }
-            state.outstanding -= settled.count
-            return settled
-        }
+    private func committed(_ stream: CommitMatcher.Stream, through sequence: Int64, atMicroseconds time: Int64) {
+        let eventTimes = state.withLock { $0.matcher.committed(stream, through: sequence, at: time) }
         for eventTime in eventTimes { latency.record(microseconds: time - eventTime * 1000) }
     }
 

@@ -119,7 +119,7 @@ struct LatencyBenchmark: AsyncParsableCommand {
         }
         let written = observer.latency
         let counted = observer.progress.counted
-        Figures.say("write-behind at \(rate) changes/s asked: \(counted) changes made in the window (\(Int(Double(counted) / window))/s), all committed \(String(format: "%.1f", (ContinuousClock.now - drainStarted).seconds)) s after it closed; p50 \(written.milliseconds(at: 50)) ms, p99 \(written.milliseconds(at: 99)) ms, p99.9 \(written.milliseconds(at: 99.9)) ms, max \(written.maxMilliseconds) ms")
+        Figures.say("write-behind at \(rate) changes/s asked: \(counted) changes made in the window (\(Int(Double(counted) / window))/s), the last committed \(String(format: "%.1f", (ContinuousClock.now - drainStarted).seconds)) s after the units stopped; p50 \(written.milliseconds(at: 50)) ms, p99 \(written.milliseconds(at: 99)) ms, p99.9 \(written.milliseconds(at: 99.9)) ms, max \(written.maxMilliseconds) ms")
         Figures.report("writeback_latency_p50_ms_\(label)", written.milliseconds(at: 50))
         Figures.report("writeback_latency_p99_ms_\(label)", written.milliseconds(at: 99))
         Figures.report("writeback_changes_per_s_\(label)", Double(counted) / window)
