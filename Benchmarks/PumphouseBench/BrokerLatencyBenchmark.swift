@@ -19,14 +19,7 @@ struct BrokerLatencyBenchmark: AsyncParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
 
-    @Option(help: "Messages per second, over all members.")
-    var rate: Int
-
-    @Option(help: "Seconds measured, after the warm-up.")
-    var seconds: Int = 20
-
-    @Option(help: "Seconds of traffic before the measured window.")
-    var warmupSeconds: Int = 3
+    @OptionGroup var window: RateWindowOptions
 
     @Option(help: "How many members produce and consume.")
     var members: Int = 3
@@ -34,15 +27,10 @@ struct BrokerLatencyBenchmark: AsyncParsableCommand {
     @Option(help: "Bytes per message, about a bench.Account contract's.")
     var messageBytes: Int = 300
 
-    @Option(help: "Suffix of the figures' keys, e.g. 10k.")
-    var label: String
-
     func validate() throws {
-        guard rate >= members else { throw ValidationError("--rate must be at least one message per second per member") }
-        guard seconds > 0, warmupSeconds >= 0 else { throw ValidationError("--seconds must be at least 1 and --warmup-seconds at least 0") }
+        guard window.rate >= members else { throw ValidationError("--rate must be at least one message per second per member") }
         guard (2...16).contains(members) else { throw ValidationError("--members must be from 2 to 16") }
         guard messageBytes >= 16 else { throw ValidationError("--message-bytes must be at least 16") }
-        guard label.allSatisfy({ $0.isLetter || $0.isNumber }) else { throw ValidationError("--label must be letters and digits, e.g. 10k") }
     }
 
     func run() async throws {
@@ -65,7 +53,7 @@ struct BrokerLatencyBenchmark: AsyncParsableCommand {
         let consumers = try (0..<members).map { _ in try KafkaConsumer(configuration: consumerConfiguration, logger: logger) }
         for consumer in consumers { try await consumer.assign(partitions) }
 
-        let perMember = Double(rate) / Double(members)
+        let perMember = Double(window.rate) / Double(members)
         let padding = [UInt8](repeating: 0x2e, count: messageBytes - 9)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (member, consumer) in consumers.enumerated() {
@@ -102,19 +90,15 @@ struct BrokerLatencyBenchmark: AsyncParsableCommand {
                     }
                 }
             }
-            // The window is a span of time to measure over, not a wait for an event.
-            try await Task.sleep(for: .seconds(warmupSeconds))
-            latency.isRecording.store(true, ordering: .relaxed)
-            try await Task.sleep(for: .seconds(seconds))
-            latency.isRecording.store(false, ordering: .relaxed)
+            _ = try await window.measure { on, _ in latency.isRecording.store(on, ordering: .relaxed) }
             group.cancelAll()
         }
         for producer in producers { try? await producer.shutdown(timeout: .seconds(5)) }
         for consumer in consumers { try? await consumer.close() }
         guard latency.count > 0 else { throw BenchmarkFailure("no message reached another member in the window") }
-        Figures.say("reference: the broker's own produce-to-consume latency at \(rate) messages/s, \(members) members each reading every partition: \(latency.count) deliveries to other members; p50 \(latency.milliseconds(at: 50)) ms, p99 \(latency.milliseconds(at: 99)) ms, p99.9 \(latency.milliseconds(at: 99.9)) ms")
-        Figures.report("broker_latency_p50_ms_\(label)", latency.milliseconds(at: 50))
-        Figures.report("broker_latency_p99_ms_\(label)", latency.milliseconds(at: 99))
-        Figures.report("broker_latency_p999_ms_\(label)", latency.milliseconds(at: 99.9))
+        Figures.say("reference: the broker's own produce-to-consume latency at \(window.rate) messages/s, \(members) members each reading every partition: \(latency.count) deliveries to other members; p50 \(latency.milliseconds(at: 50)) ms, p99 \(latency.milliseconds(at: 99)) ms, p99.9 \(latency.milliseconds(at: 99.9)) ms")
+        Figures.report("broker_latency_p50_ms_\(window.label)", latency.milliseconds(at: 50))
+        Figures.report("broker_latency_p99_ms_\(window.label)", latency.milliseconds(at: 99))
+        Figures.report("broker_latency_p999_ms_\(window.label)", latency.milliseconds(at: 99.9))
     }
 }

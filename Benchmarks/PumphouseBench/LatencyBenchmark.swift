@@ -26,14 +26,7 @@ struct LatencyBenchmark: AsyncParsableCommand {
 
     @OptionGroup var pipeline: PipelineOptions
 
-    @Option(help: "Changes per second, over all units.")
-    var rate: Int
-
-    @Option(help: "Seconds measured, after the warm-up.")
-    var seconds: Int = 20
-
-    @Option(help: "Seconds of changes before the measured window.")
-    var warmupSeconds: Int = 3
+    @OptionGroup var window: RateWindowOptions
 
     @Option(help: "How many units share the cache.")
     var units: Int = 3
@@ -50,15 +43,10 @@ struct LatencyBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds to wait, after the window, for the writer to commit every change of it.")
     var drainTimeoutSeconds: Int = 300
 
-    @Option(help: "Suffix of the figures' keys, e.g. 10k.")
-    var label: String
-
     func validate() throws {
-        guard rate >= units else { throw ValidationError("--rate must be at least one change per second per unit") }
-        guard seconds > 0, warmupSeconds >= 0 else { throw ValidationError("--seconds must be at least 1 and --warmup-seconds at least 0") }
+        guard window.rate >= units else { throw ValidationError("--rate must be at least one change per second per unit") }
         guard (2...16).contains(units) else { throw ValidationError("--units must be from 2 to 16: replication needs a peer") }
         guard keys > 0 else { throw ValidationError("--keys must be at least 1") }
-        guard label.allSatisfy({ $0.isLetter || $0.isNumber }) else { throw ValidationError("--label must be letters and digits, e.g. 10k") }
     }
 
     func run() async throws {
@@ -83,30 +71,25 @@ struct LatencyBenchmark: AsyncParsableCommand {
         }
         defer { observing?.cancel() }
 
-        let perUnit = rate / units
+        let perUnit = window.rate / units
         let running = try await InProcessUnits.start(units, pipeline: configuration, idPrefix: "bench-lag-\(UInt64(Date().timeIntervalSince1970))", spoolDirectory: spoolDirectory, logger: logger) { unit, accounts in
             [AccountChanges(unit: unit, accounts: accounts, perSecond: perUnit, keys: keys, logger: logger)]
         }
-        // The window is a span of time to measure over, not a wait for an event.
-        try await Task.sleep(for: .seconds(warmupSeconds))
-        let start = CommitObserver.nowMicroseconds() / 1000
-        observer.open(atMilliseconds: start)
-        capture.lag.isRecording.store(true, ordering: .relaxed)
-        try await Task.sleep(for: .seconds(seconds))
-        capture.lag.isRecording.store(false, ordering: .relaxed)
-        let end = CommitObserver.nowMicroseconds() / 1000
-        observer.close(atMilliseconds: end)
+        let (start, end) = try await window.measure { on, time in
+            if on { observer.open(atMilliseconds: time) } else { observer.close(atMilliseconds: time) }
+            capture.lag.isRecording.store(on, ordering: .relaxed)
+        }
         try await running.stop()
 
         let lag = capture.lag
         guard lag.count > 0 else { throw BenchmarkFailure("no replicated change was applied in the window") }
-        let window = Double(end - start) / 1000
-        let replicated = Double(lag.count) / Double(units - 1) / window
-        Figures.say("replication lag at \(rate) changes/s asked, \(units) units, \(seconds) s: \(lag.count) peer applications (about \(Int(replicated)) changes/s); p50 \(lag.milliseconds(at: 50)) ms, p99 \(lag.milliseconds(at: 99)) ms, p99.9 \(lag.milliseconds(at: 99.9)) ms, max \(lag.maxMilliseconds) ms")
-        Figures.report("replication_lag_p50_ms_\(label)", lag.milliseconds(at: 50))
-        Figures.report("replication_lag_p99_ms_\(label)", lag.milliseconds(at: 99))
-        Figures.report("replication_lag_p999_ms_\(label)", lag.milliseconds(at: 99.9))
-        Figures.report("replication_changes_per_s_\(label)", replicated)
+        let measured = Double(end - start) / 1000
+        let replicated = Double(lag.count) / Double(units - 1) / measured
+        Figures.say("replication lag at \(window.rate) changes/s asked, \(units) units, \(window.seconds) s: \(lag.count) peer applications (about \(Int(replicated)) changes/s); p50 \(lag.milliseconds(at: 50)) ms, p99 \(lag.milliseconds(at: 99)) ms, p99.9 \(lag.milliseconds(at: 99.9)) ms, max \(lag.maxMilliseconds) ms")
+        Figures.report("replication_lag_p50_ms_\(window.label)", lag.milliseconds(at: 50))
+        Figures.report("replication_lag_p99_ms_\(window.label)", lag.milliseconds(at: 99))
+        Figures.report("replication_lag_p999_ms_\(window.label)", lag.milliseconds(at: 99.9))
+        Figures.report("replication_changes_per_s_\(window.label)", replicated)
 
         guard writer != nil else { return }
         let partitions = (0..<cache.partitions).map { KafkaTopicPartition(topic: cache.topic, partition: Int32($0)) }
@@ -119,9 +102,9 @@ struct LatencyBenchmark: AsyncParsableCommand {
         }
         let written = observer.latency
         let counted = observer.progress.counted
-        Figures.say("write-behind at \(rate) changes/s asked: \(counted) changes made in the window (\(Int(Double(counted) / window))/s), the last committed \(String(format: "%.1f", (ContinuousClock.now - drainStarted).seconds)) s after the units stopped; p50 \(written.milliseconds(at: 50)) ms, p99 \(written.milliseconds(at: 99)) ms, p99.9 \(written.milliseconds(at: 99.9)) ms, max \(written.maxMilliseconds) ms")
-        Figures.report("writeback_latency_p50_ms_\(label)", written.milliseconds(at: 50))
-        Figures.report("writeback_latency_p99_ms_\(label)", written.milliseconds(at: 99))
-        Figures.report("writeback_changes_per_s_\(label)", Double(counted) / window)
+        Figures.say("write-behind at \(window.rate) changes/s asked: \(counted) changes made in the window (\(Int(Double(counted) / measured))/s), the last committed \(String(format: "%.1f", (ContinuousClock.now - drainStarted).seconds)) s after the units stopped; p50 \(written.milliseconds(at: 50)) ms, p99 \(written.milliseconds(at: 99)) ms, p99.9 \(written.milliseconds(at: 99.9)) ms, max \(written.maxMilliseconds) ms")
+        Figures.report("writeback_latency_p50_ms_\(window.label)", written.milliseconds(at: 50))
+        Figures.report("writeback_latency_p99_ms_\(window.label)", written.milliseconds(at: 99))
+        Figures.report("writeback_changes_per_s_\(window.label)", Double(counted) / measured)
     }
 }

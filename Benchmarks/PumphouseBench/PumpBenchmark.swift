@@ -92,18 +92,7 @@ struct PumpBenchmark: AsyncParsableCommand {
         let clock = ContinuousClock()
         let started = clock.now
         for message in messages.dropFirst() {
-            while true {
-                let queueFull: Bool
-                do throws(KafkaError) {
-                    try producer.send(message)
-                    queueFull = false
-                } catch {
-                    guard error.code == .queueFull else { throw error }
-                    queueFull = true
-                }
-                guard queueFull else { break }
-                try await Task.sleep(for: .milliseconds(1))  // the local queue drains as the broker acknowledges
-            }
+            try await producer.send(message, waitingForRoomEvery: .milliseconds(1))
         }
         try await producer.flush(timeout: .seconds(timeoutSeconds))
         let elapsed = clock.now - started

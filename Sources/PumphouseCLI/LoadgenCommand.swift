@@ -78,18 +78,7 @@ struct LoadgenCommand: AsyncParsableCommand {
                 topic: cache.topic, key: Array(encoded.key.utf8), value: encoded.value,
                 headers: encoded.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
             )
-            while true {
-                let queueFull: Bool
-                do throws(KafkaError) {
-                    try producer.send(message)
-                    queueFull = false
-                } catch {
-                    guard error.code == .queueFull else { throw error }
-                    queueFull = true
-                }
-                guard queueFull else { break }
-                try await Task.sleep(for: .milliseconds(5))  // the local queue drains as the broker acknowledges
-            }
+            try await producer.send(message, waitingForRoomEvery: .milliseconds(5))
             if rate > 0, (index + 1) % max(1, rate / 100) == 0 {
                 // Pace in steps of about 10 ms: the schedule is computed from the start.
                 let due = started.advanced(by: .seconds(Double(index + 1) / Double(rate)))

@@ -69,6 +69,21 @@ public final class KafkaProducer: Sendable {
         return KafkaMessageID(rawValue: id)
     }
 
+    /// Like `send`, but waits while the local queue is full instead of throwing
+    /// `queueFull`, checking every `interval`: the queue drains as the broker
+    /// acknowledges. For bulk producers that would rather slow down than keep a backlog.
+    @discardableResult
+    public func send(_ message: KafkaProducerMessage, waitingForRoomEvery interval: Duration) async throws -> KafkaMessageID {
+        while true {
+            do throws(KafkaError) {
+                return try send(message)
+            } catch {
+                guard error.code == .queueFull else { throw error }
+            }
+            try await Task.sleep(for: interval)
+        }
+    }
+
     /// Sends a message and waits until the broker acknowledged it or librdkafka gave up
     /// (after `messageTimeout`).
     public func deliver(_ message: KafkaProducerMessage) async throws -> KafkaDeliveredMessage {

@@ -120,4 +120,30 @@ struct KafkaRoundTripTests {
         #expect(all.allSatisfy { if case .delivered = $0 { true } else { false } })
         #expect(producer.pendingCount == 0)
     }
+
+    @Test("a send that waits for room rides out a full local queue; a plain send throws queueFull")
+    func waitingForRoom() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 1)
+        var configuration = KafkaProducerConfiguration(connection: TestCluster.connection)
+        configuration.maxQueuedMessages = 5
+        let reports = ReportCollector()
+        let producer = try KafkaProducer(configuration: configuration, logger: TestCluster.logger) { reports.add($0) }
+        var refused = 0
+        for index in 0..<50 {
+            do throws(KafkaError) {
+                try producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "plain \(index)"))
+            } catch {
+                #expect(error.code == .queueFull)
+                refused += 1
+            }
+        }
+        #expect(refused > 0, "50 sends into a queue of 5 should have found it full")
+        for index in 0..<200 {
+            try await producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "waited \(index)"), waitingForRoomEvery: .milliseconds(1))
+        }
+        try await producer.flush(timeout: .seconds(30))
+        #expect(reports.all.count == 50 - refused + 200)
+        #expect(reports.all.allSatisfy { if case .delivered = $0 { true } else { false } })
+        try await producer.shutdown()
+    }
 }
