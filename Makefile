@@ -84,15 +84,10 @@ demo: stack-up
 # (the machine's raw COPY, raw produce, bare consumer, broker latency, a naive writer):
 # prints the table and writes .bench/latest.json (docs/benchmarks.md). Not part of
 # `make test`; `make bench-smoke` runs every part at tiny sizes, in CI, so it keeps working.
-bench: stack-up
+bench bench-smoke: stack-up
 	swift build -c release --product pumphouse
 	swift build -c release --product pumphouse-bench
-	Benchmarks/run
-
-bench-smoke: stack-up
-	swift build -c release --product pumphouse
-	swift build -c release --product pumphouse-bench
-	Benchmarks/run --smoke
+	Benchmarks/run $(if $(filter bench-smoke,$@),--smoke)
 
 clean:
 	swift package clean

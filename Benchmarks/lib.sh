@@ -3,12 +3,17 @@
 #
 # The benchmarks run on the stack's memory-storage broker: on the main one, the S3
 # emulator behind the log sets the pace, not the broker. It is restarted for each
-# script, since the memory engine slows down as it accumulates old topics.
+# script (and each rate of the latency runs), since the memory engine slows down as it
+# accumulates old topics.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 eval "$(deploy/local/stack env)"
-deploy/local/stack memory-broker-stop >/dev/null
-deploy/local/stack memory-broker-start >/dev/null
+# fresh_broker: an empty in-memory broker, for each part that wants one.
+fresh_broker() {
+    deploy/local/stack memory-broker-stop >/dev/null
+    deploy/local/stack memory-broker-start >/dev/null
+}
+fresh_broker
 export PUMPHOUSE_KAFKA_BROKERS=127.0.0.1:$((${PUMPHOUSE_STACK_KAFKA_PORT:-19092} + 1))
 python=${PUMPHOUSE_STACK_DIR:-.stack}/venv/bin/python
 bin=.build/release/pumphouse
@@ -17,14 +22,51 @@ for tool in "$bin" "$bench_bin"; do
     [ -x "$tool" ] || { echo "build first: swift build -c release --product $(basename "$tool")" >&2; exit 2; }
 done
 bench_dir=$(mktemp -d)
+# Processes started in the background (`bench_start`), and the names of the pipelines
+# made (`bench_pipeline`), for the cleanup on any exit.
 bench_pids=()
+bench_names=()
 bench_cleanup() {
+    local status=$?
     for pid in "${bench_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${bench_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for name in "${bench_names[@]}"; do bench_drop "$name" 2>/dev/null || true; done
     deploy/local/stack memory-broker-stop >/dev/null
+    if [ "$status" -ne 0 ]; then
+        echo "$(basename "$0") failed (exit $status); the last lines of its logs:" >&2
+        tail -n 15 "$bench_dir"/*.log >&2 2>/dev/null || true
+    fi
     [ -n "${KEEP:-}" ] || rm -rf "$bench_dir"
 }
 trap bench_cleanup EXIT
+
+# bench_start LOG COMMAND...: runs COMMAND in the background with its output in
+# $bench_dir/LOG, and leaves its pid in $started.
+bench_start() {
+    local log=$1
+    shift
+    "$@" >"$bench_dir/$log" 2>&1 &
+    started=$!
+    bench_pids+=("$started")
+}
+
+# bench_stop PID: stops a process bench_start started and waits for it.
+bench_stop() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    local kept=()
+    for pid in "${bench_pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
+    bench_pids=("${kept[@]}")
+}
+
+# port_free PORT: fails, naming the port, if something already listens on it (a process
+# left over would answer in place of the one about to start).
+port_free() {
+    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then
+        echo "port $1 is in use; stop what listens there (a benchmark process left over?) and run again" >&2
+        exit 1
+    fi
+}
 
 psql() { PGOPTIONS="-c client_min_messages=warning" command psql "$PUMPHOUSE_POSTGRES_URL" -qtAX "$@"; }
 # The harness logs only errors here: its figures and readable lines are what the run shows.
@@ -37,6 +79,7 @@ harness() { PUMPHOUSE_LOG_LEVEL=${BENCH_LOG_LEVEL:-error} "$bench_bin" "$@"; }
 # serves /readyz on WRITER_PORT if given.
 bench_pipeline() {
     local name=$1 load=${2:-reverse_pump} port=${3:-}
+    bench_names+=("$name")
     cat > "$bench_dir/$name.yaml" <<YAML
 kafka:
   brokers: $PUMPHOUSE_KAFKA_BROKERS
@@ -77,18 +120,27 @@ YAML
     "$bin" topics create --config "$bench_dir/$name.yaml" >>"$bench_dir/setup.log" 2>&1 || { tail -n 20 "$bench_dir/setup.log" >&2; exit 1; }
 }
 
-# bench_drop NAME: the benchmark's table and writer state, once its figures are taken.
+# bench_drop NAME: the pipeline's tables (NAME_*), writer state and load records.
 bench_drop() {
-    psql -c "DROP TABLE IF EXISTS ${1}_account; DELETE FROM pumphouse_writer_offsets WHERE writer = '$1'; DELETE FROM pumphouse_writer_origins WHERE writer = '$1'"
+    local tables
+    tables=$(psql -c "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE '${1}\_%'")
+    [ -z "$tables" ] || psql -c "DROP TABLE IF EXISTS $tables"
+    psql -c "DELETE FROM pumphouse_writer_offsets WHERE writer = '$1'; DELETE FROM pumphouse_writer_origins WHERE writer = '$1'; DELETE FROM pumphouse_cache_loads WHERE topic = '$1.account'"
 }
 
-# ready PORT: waits up to 5 minutes for /readyz on PORT.
-ready() {
-    for _ in $(seq 1 3000); do
-        curl -sf -o /dev/null "http://127.0.0.1:$1/readyz" && return 0
+# wait_until WHAT SECONDS PID CONDITION...: polls CONDITION (a command) every 0.1 s until
+# it holds; fails naming WHAT if PID exits first or SECONDS pass.
+wait_until() {
+    local what=$1 seconds=$2 pid=$3 deadline=$((SECONDS + $2))
+    shift 3
+    until "$@"; do
+        kill -0 "$pid" 2>/dev/null || { echo "gave up waiting for $what: its process exited" >&2; exit 1; }
+        [ "$SECONDS" -lt "$deadline" ] || { echo "gave up waiting for $what after $seconds s" >&2; exit 1; }
         sleep 0.1
     done
-    tail -n 20 "$bench_dir"/*.log >&2
-    echo "nothing ready on port $1 after 5 minutes" >&2
-    exit 1
+}
+
+# ready PORT PID: waits up to 5 minutes for /readyz on PORT, served by PID.
+ready() {
+    wait_until "/readyz on port $1" 300 "$2" curl -sf -o /dev/null "http://127.0.0.1:$1/readyz"
 }

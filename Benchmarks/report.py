@@ -3,10 +3,13 @@
     python3 Benchmarks/report.py MACHINE_FILE FIGURES_FILE OUT.json
 
 MACHINE_FILE and FIGURES_FILE hold key=value lines (the machine's facts; the figures the
-benchmark scripts printed). Writes OUT.json with every figure at the top level and the
-machine under "machine", prints the table, and exits 1 if a headline figure is missing.
+benchmark scripts printed). Prints the table, and writes OUT.json with every figure at
+the top level and the machine under "machine" only if every headline figure is there;
+otherwise it leaves OUT.json as it was, writes OUT.incomplete.json, and exits 1.
 """
 import json
+import math
+import os
 import sys
 
 # (figure, what it is, unit, reference figure, what the reference is, target, met(value, reference))
@@ -58,6 +61,8 @@ def pairs(path, numbers):
                     number = float(value)
                 except ValueError:
                     continue
+                if not math.isfinite(number):
+                    sys.exit(f"benchmarks: {key}={value} is not a finite number (see the part's output above)")
                 found[key] = int(number) if number.is_integer() else number
             else:
                 found[key] = value
@@ -76,9 +81,7 @@ def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     machine, figures = pairs(sys.argv[1], False), pairs(sys.argv[2], True)
-    with open(sys.argv[3], "w") as out:
-        json.dump({**figures, "machine": machine}, out, indent=2, sort_keys=True)
-        out.write("\n")
+    machine = {key: int(value) if value.isdigit() else value for key, value in machine.items()}
     print(f"\nPumphouse benchmarks ({machine.get('mode')}), {machine.get('date')}, commit {machine.get('commit')}")
     print(f"{machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_mb')} MB; {machine.get('swift')}; "
           f"librdkafka {machine.get('librdkafka')}; libpq {machine.get('libpq')}; PostgreSQL {machine.get('postgresql')}; "
@@ -108,10 +111,16 @@ def main():
         print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")
     if smoke:
         print("\nsmoke sizes: these figures only show that every part runs; `make bench` measures")
-    print(f"\nevery figure: {sys.argv[3]}")
     missing = [key for key in REQUIRED if key not in figures]
+    out = sys.argv[3] if not missing else sys.argv[3].removesuffix(".json") + ".incomplete.json"
+    # Written whole and then renamed, so a reader never sees half a file.
+    with open(out + ".tmp", "w") as file:
+        json.dump({**figures, "machine": machine, "missing": missing}, file, indent=2, sort_keys=True)
+        file.write("\n")
+    os.replace(out + ".tmp", out)
+    print(f"\nevery figure: {out}")
     if missing:
-        sys.exit("benchmarks: no figure for " + ", ".join(missing) + " (see the part's output above)")
+        sys.exit(f"benchmarks: no figure for {', '.join(missing)} (see the part's output above); {sys.argv[3]} was left as it was")
 
 
 main()

@@ -55,46 +55,64 @@ struct BrokerLatencyBenchmark: AsyncParsableCommand {
 
         let perMember = Double(window.rate) / Double(members)
         let padding = [UInt8](repeating: 0x2e, count: messageBytes - 9)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (member, consumer) in consumers.enumerated() {
-                group.addTask {
-                    while !Task.isCancelled {
-                        for case .messages(let messages) in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
-                            let now = CommitObserver.nowMicroseconds()
-                            for message in messages {
-                                guard let value = message.value, value.count >= 9, Int(value[0]) != member else { continue }
-                                let sent = value[1..<9].reduce(Int64(0)) { $0 << 8 | Int64($1) }
-                                latency.record(microseconds: now - sent)
+        let refused: Int
+        do {
+            refused = try await withThrowingTaskGroup(of: Int.self) { group in
+                for (member, consumer) in consumers.enumerated() {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            for case .messages(let messages) in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
+                                let now = CommitObserver.nowMicroseconds()
+                                for message in messages {
+                                    guard let value = message.value, value.count >= 9, Int(value[0]) != member else { continue }
+                                    let sent = value[1..<9].reduce(Int64(0)) { $0 << 8 | Int64($1) }
+                                    latency.record(microseconds: now - sent)
+                                }
                             }
                         }
+                        return 0
                     }
                 }
-            }
-            for (member, producer) in producers.enumerated() {
-                group.addTask {
-                    // Sends in ticks of 10 ms, as the units' changes go out.
-                    var owed = 0.0
-                    var sent = 0
-                    var deadline = ContinuousClock.now
-                    while !Task.isCancelled {
-                        owed += perMember / 100
-                        while owed >= 1 {
-                            owed -= 1
-                            sent += 1
-                            let time = CommitObserver.nowMicroseconds()
-                            let stamp = (0..<8).map { UInt8(truncatingIfNeeded: time >> (8 * (7 - $0))) }
-                            _ = try? producer.send(KafkaProducerMessage(topic: topic, key: Array("m\(member)-\(sent % 10_000)".utf8), value: [UInt8(member)] + stamp + padding))
+                for (member, producer) in producers.enumerated() {
+                    group.addTask {
+                        // Sends in ticks of 10 ms, as the units' changes go out; counts
+                        // the sends librdkafka refused.
+                        var owed = 0.0
+                        var sent = 0
+                        var refused = 0
+                        var deadline = ContinuousClock.now
+                        while !Task.isCancelled {
+                            owed += perMember / 100
+                            while owed >= 1 {
+                                owed -= 1
+                                sent += 1
+                                let time = CommitObserver.nowMicroseconds()
+                                let stamp = (0..<8).map { UInt8(truncatingIfNeeded: time >> (8 * (7 - $0))) }
+                                do throws(KafkaError) {
+                                    try producer.send(KafkaProducerMessage(topic: topic, key: Array("m\(member)-\(sent % 10_000)".utf8), value: [UInt8(member)] + stamp + padding))
+                                } catch {
+                                    refused += 1
+                                }
+                            }
+                            deadline += .milliseconds(10)
+                            do { try await Task.sleep(until: deadline, clock: .continuous) } catch { break }
                         }
-                        deadline += .milliseconds(10)
-                        try await Task.sleep(until: deadline, clock: .continuous)
+                        return refused
                     }
                 }
+                _ = try await window.measure { on, _ in latency.isRecording.store(on, ordering: .relaxed) }
+                group.cancelAll()
+                // Awaited, so a consumer's error ends the benchmark instead of vanishing.
+                return try await group.reduce(0, +)
             }
-            _ = try await window.measure { on, _ in latency.isRecording.store(on, ordering: .relaxed) }
-            group.cancelAll()
+        } catch {
+            for producer in producers { await producer.abandon() }
+            for consumer in consumers { try? await consumer.close() }
+            throw error
         }
         for producer in producers { try? await producer.shutdown(timeout: .seconds(5)) }
         for consumer in consumers { try? await consumer.close() }
+        guard refused == 0 else { throw BenchmarkFailure("librdkafka refused \(refused) of the reference's sends; its figures would leave them out") }
         guard latency.count > 0 else { throw BenchmarkFailure("no message reached another member in the window") }
         Figures.say("reference: the broker's own produce-to-consume latency at \(window.rate) messages/s, \(members) members each reading every partition: \(latency.count) deliveries to other members; p50 \(latency.milliseconds(at: 50)) ms, p99 \(latency.milliseconds(at: 99)) ms, p99.9 \(latency.milliseconds(at: 99.9)) ms")
         Figures.report("broker_latency_p50_ms_\(window.label)", latency.milliseconds(at: 50))

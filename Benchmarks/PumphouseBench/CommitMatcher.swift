@@ -10,15 +10,28 @@ struct CommitMatcher {
         var partition: Int32
     }
 
+    /// What became of a change read from the topic.
+    enum Reading: Equatable {
+        /// Not committed yet: `committed` will settle it.
+        case pending
+        /// Already committed when read, at the first ledger advance that covered it.
+        case committed(at: Int64)
+        /// A resend of a change read before (a replaced producer sends its unacknowledged
+        /// changes again); the writer gives it no second effect, so it is no sample.
+        case duplicate
+    }
+
+    /// The highest sequence read per stream.
+    private var highestRead: [Stream: Int64] = [:]
     /// Changes read and not yet seen committed, per stream in sequence order.
     private var pending: [Stream: Deque<(sequence: Int64, eventTime: Int64)>] = [:]
     /// Every advance of the ledger per stream, for changes read only after their commit.
     private var commits: [Stream: [(sequence: Int64, time: Int64)]] = [:]
     private(set) var outstanding = 0
 
-    /// A change read from the topic. Returns when it was committed if the ledger already
-    /// showed it (the first advance that covered it); otherwise it waits for `committed`.
-    mutating func read(_ stream: Stream, sequence: Int64, eventTime: Int64) -> Int64? {
+    mutating func read(_ stream: Stream, sequence: Int64, eventTime: Int64) -> Reading {
+        if let highest = highestRead[stream], sequence <= highest { return .duplicate }
+        highestRead[stream] = sequence
         if let advances = commits[stream], let last = advances.last, last.sequence >= sequence {
             var low = 0
             var high = advances.count - 1
@@ -26,11 +39,11 @@ struct CommitMatcher {
                 let middle = (low + high) / 2
                 if advances[middle].sequence >= sequence { high = middle } else { low = middle + 1 }
             }
-            return advances[low].time
+            return .committed(at: advances[low].time)
         }
         pending[stream, default: []].append((sequence, eventTime))
         outstanding += 1
-        return nil
+        return .pending
     }
 
     /// The ledger showed `sequence` as the stream's highest applied at `time`. Returns

@@ -12,8 +12,9 @@ import Synchronization
 /// partition, sequence and event time. A poller reads the writer's ledger (the highest
 /// sequence applied per origin and partition, committed in the same transaction as the
 /// rows) every `pollInterval`. A change counts as committed at the start of the first
-/// poll that shows its sequence, so each sample is an upper bound, late by at most one
-/// poll: the interval plus the query's own time.
+/// poll that shows its sequence, so each sample is an upper bound, late by at most the
+/// time between two polls (the interval, the query, and any wait for a core), which is
+/// reported; event times are whole milliseconds, adding up to 1 ms more.
 final class CommitObserver: Sendable {
     /// Short against the latencies measured, long enough that the poller's queries do not
     /// take a noticeable share of a small machine from the pipeline it is watching.
@@ -31,6 +32,8 @@ final class CommitObserver: Sendable {
         var matcher = CommitMatcher()
         var nextOffsets: [Int32: Int64] = [:]
         var counted = 0
+        var lastPoll: Int64?
+        var longestPollGap: Int64 = 0
     }
 
     /// Reads the topic and polls the writer's ledger until the task is cancelled; a
@@ -56,6 +59,9 @@ final class CommitObserver: Sendable {
     func open(atMilliseconds start: Int64) { windowStart.store(start, ordering: .relaxed) }
     func close(atMilliseconds end: Int64) { windowEnd.store(end, ordering: .relaxed) }
 
+    /// The longest time between two polls' starts so far: how late a sample can be.
+    var longestPollGapMilliseconds: Double { state.withLock { Double($0.longestPollGap) / 1000 } }
+
     /// Changes in the window, and how many of them are not yet seen committed.
     var progress: (counted: Int, outstanding: Int) { state.withLock { ($0.counted, $0.matcher.outstanding) } }
 
@@ -68,8 +74,17 @@ final class CommitObserver: Sendable {
         var configuration = KafkaConsumerConfiguration(connection: kafka)
         configuration.reportPartitionEOF = false
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        do {
+            try await read(topic: topic, partitions: partitions, with: consumer, registry: registry)
+        } catch {
+            try? await consumer.close()
+            throw error
+        }
+        try await consumer.close()
+    }
+
+    private func read(topic: String, partitions: Int, with consumer: KafkaConsumer, registry: ContractRegistry) async throws {
         try await consumer.assign((0..<partitions).map { KafkaTopicPartitionOffset(KafkaTopicPartition(topic: topic, partition: Int32($0)), offset: .beginning) })
-        defer { Task { try? await consumer.close() } }
         while !Task.isCancelled {
             for event in try await consumer.poll(maxMessages: 5000, timeout: .milliseconds(50)) {
                 guard case .messages(let messages) = event else { continue }
@@ -83,27 +98,37 @@ final class CommitObserver: Sendable {
 
     private func pollLedger(writer: String, topic: String, postgres: PostgresConfiguration, logger: Logger) async throws {
         let connection = try await PostgresConnection.connect(configuration: postgres, logger: logger)
-        defer { Task { await connection.close() } }
-        while !Task.isCancelled {
-            let started = Self.nowMicroseconds()
-            let result = try await connection.query("SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2", [writer, topic])
-            for row in result.rows {
-                guard let partition = row[0].flatMap(Int32.init), let origin = row[1], let sequence = row[2].flatMap(Int64.init) else { continue }
-                committed(.init(origin: origin, partition: partition), through: sequence, atMicroseconds: started)
+        do {
+            while !Task.isCancelled {
+                let started = Self.nowMicroseconds()
+                state.withLock { state in
+                    if let previous = state.lastPoll { state.longestPollGap = max(state.longestPollGap, started - previous) }
+                    state.lastPoll = started
+                }
+                let result = try await connection.query("SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2", [writer, topic])
+                for row in result.rows {
+                    guard let partition = row[0].flatMap(Int32.init), let origin = row[1], let sequence = row[2].flatMap(Int64.init) else { continue }
+                    committed(.init(origin: origin, partition: partition), through: sequence, atMicroseconds: started)
+                }
+                try await Task.sleep(for: Self.pollInterval)
             }
-            try await Task.sleep(for: Self.pollInterval)
+        } catch {
+            await connection.close()
+            throw error
         }
+        await connection.close()
     }
 
     private func read(_ contract: Contract, partition: Int32, offset: Int64) {
         let counts = contract.eventTime >= windowStart.load(ordering: .relaxed) && contract.eventTime <= windowEnd.load(ordering: .relaxed)
-        let committedAt: Int64? = state.withLock { state in
+        let reading: CommitMatcher.Reading? = state.withLock { state in
             state.nextOffsets[partition] = offset + 1
             guard counts else { return nil }
-            state.counted += 1
-            return state.matcher.read(.init(origin: contract.origin, partition: partition), sequence: contract.sequence, eventTime: contract.eventTime)
+            let reading = state.matcher.read(.init(origin: contract.origin, partition: partition), sequence: contract.sequence, eventTime: contract.eventTime)
+            if reading != .duplicate { state.counted += 1 }
+            return reading
         }
-        if let committedAt { latency.record(microseconds: committedAt - contract.eventTime * 1000) }
+        if case .committed(let time)? = reading { latency.record(microseconds: time - contract.eventTime * 1000) }
     }
 
     private func committed(_ stream: CommitMatcher.Stream, through sequence: Int64, atMicroseconds time: Int64) {

@@ -16,18 +16,3 @@ enum Figures {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
-
-/// Waits for `condition` by polling it, for measuring the moment something settles (the
-/// poll interval bounds the error); gives up after `timeout` with an error naming `what`.
-func awaitCondition(_ what: String, timeout: Duration, every interval: Duration = .milliseconds(1), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw BenchmarkFailure("gave up after \(timeout) waiting for \(what)") }
-        try await Task.sleep(for: interval)
-    }
-}
-
-struct BenchmarkFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

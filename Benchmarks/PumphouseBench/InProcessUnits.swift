@@ -35,10 +35,17 @@ struct InProcessUnits {
         }
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         let task = Task { try await group.run() }
-        for unit in units {
-            try await awaitCondition("unit \(unit.id) to load its caches", timeout: .seconds(120), every: .milliseconds(10)) { unit.isLoaded }
+        let running = InProcessUnits(units: units, accounts: accounts, group: group, task: task)
+        do {
+            // `loaded()` cannot be cancelled, so a bounded wait polls `isLoaded` instead.
+            for unit in units {
+                try await awaitCondition("unit \(unit.id) to load its caches", timeout: .seconds(120), every: .milliseconds(10)) { unit.isLoaded }
+            }
+        } catch {
+            try? await running.stop()
+            throw error
         }
-        return InProcessUnits(units: units, accounts: accounts, group: group, task: task)
+        return running
     }
 
     func stop() async throws {

@@ -48,6 +48,26 @@ struct NaiveWriterBenchmark: AsyncParsableCommand {
         let clock = ContinuousClock()
         var started: ContinuousClock.Instant?
         var applied = 0
+        do {
+            (started, applied) = try await apply(from: consumer, into: connection, registry: registry, clock: clock)
+        } catch {
+            try? await consumer.close()
+            await connection.close()
+            throw error
+        }
+        try await consumer.close()
+        await connection.close()
+        guard let started, applied > 0 else { throw BenchmarkFailure("the naive writer found no contract on \(cache.topic)") }
+        let elapsed = (clock.now - started).seconds
+        Figures.say("naive writer: \(applied) contracts, one statement and commit each, in \(String(format: "%.2f", elapsed)) s = \(Int(Double(applied) / elapsed)) contracts/s")
+        Figures.report("writer_naive_contracts_per_s", Double(applied) / elapsed)
+    }
+
+    /// Reads and applies until `count` contracts, `seconds` after the first, or 10 s
+    /// without a message; returns when the first arrived and how many were applied.
+    private func apply(from consumer: KafkaConsumer, into connection: PostgresConnection, registry: ContractRegistry, clock: ContinuousClock) async throws -> (ContinuousClock.Instant?, Int) {
+        var started: ContinuousClock.Instant?
+        var applied = 0
         var idle = 0
         reading: while applied < count {
             let events = try await consumer.poll(maxMessages: 500, timeout: .milliseconds(100))
@@ -65,12 +85,7 @@ struct NaiveWriterBenchmark: AsyncParsableCommand {
             idle = messages == 0 ? idle + 1 : 0
             guard idle < 100 else { break }  // 10 s without a message: the topic is read
         }
-        try await consumer.close()
-        await connection.close()
-        guard let started, applied > 0 else { throw BenchmarkFailure("the naive writer found no contract on \(cache.topic)") }
-        let elapsed = (clock.now - started).seconds
-        Figures.say("naive writer: \(applied) contracts, one statement and commit each, in \(String(format: "%.2f", elapsed)) s = \(Int(Double(applied) / elapsed)) contracts/s")
-        Figures.report("writer_naive_contracts_per_s", Double(applied) / elapsed)
+        return (started, applied)
     }
 
     /// One statement per contract, in autocommit: an upsert for an add, an in-place

@@ -54,10 +54,17 @@ struct PumpBenchmark: AsyncParsableCommand {
         let accounts = units.accounts[0]
         let clock = ContinuousClock()
         let started = clock.now
-        for entity in entities { try accounts.put(entity) }
-        let enqueued = clock.now - started
-        try await awaitCondition("the broker to acknowledge \(count) changes from the unit", timeout: .seconds(timeoutSeconds)) { unit.unacknowledgedChanges == 0 }
-        let pumped = clock.now - started
+        let enqueued: Duration
+        let pumped: Duration
+        do {
+            for entity in entities { try accounts.put(entity) }
+            enqueued = clock.now - started
+            try await awaitCondition("the broker to acknowledge \(count) changes from the unit", timeout: .seconds(timeoutSeconds)) { unit.unacknowledgedChanges == 0 }
+            pumped = clock.now - started
+        } catch {
+            try? await units.stop()
+            throw error
+        }
         try await units.stop()
         Figures.say("pump: \(count) puts in \(String(format: "%.2f", enqueued.seconds)) s, all acknowledged after \(String(format: "%.2f", pumped.seconds)) s = \(Int(Double(count) / pumped.seconds)) contracts/s")
         Figures.report("pump_contracts_per_s", Double(count) / pumped.seconds)
@@ -87,15 +94,21 @@ struct PumpBenchmark: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger) { report in
             if case .failed = report { failures.withLock { $0 += 1 } }
         }
-        // Connected and warm, as the unit's producer is by the time it is measured.
-        _ = try await producer.deliver(messages[0])
         let clock = ContinuousClock()
-        let started = clock.now
-        for message in messages.dropFirst() {
-            try await producer.send(message, waitingForRoomEvery: .milliseconds(1))
+        let elapsed: Duration
+        do {
+            // Connected and warm, as the unit's producer is by the time it is measured.
+            _ = try await producer.deliver(messages[0])
+            let started = clock.now
+            for message in messages.dropFirst() {
+                try await producer.send(message, waitingForRoomEvery: .milliseconds(1))
+            }
+            try await producer.flush(timeout: .seconds(timeoutSeconds))
+            elapsed = clock.now - started
+        } catch {
+            await producer.abandon()
+            throw error
         }
-        try await producer.flush(timeout: .seconds(timeoutSeconds))
-        let elapsed = clock.now - started
         try await producer.shutdown()
         let failed = failures.withLock { $0 }
         guard failed == 0 else { throw BenchmarkFailure("\(failed) raw message(s) were not acknowledged by the broker") }

@@ -70,8 +70,10 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Like `send`, but waits while the local queue is full instead of throwing
-    /// `queueFull`, checking every `interval`: the queue drains as the broker
-    /// acknowledges. For bulk producers that would rather slow down than keep a backlog.
+    /// `queueFull`, trying again every `interval`: the queue drains as the broker
+    /// acknowledges. librdkafka signals no "room again" event (the delivery reports go to
+    /// the owner's handler), so retrying is its documented way. For bulk producers that
+    /// would rather slow down than keep a backlog.
     @discardableResult
     public func send(_ message: KafkaProducerMessage, waitingForRoomEvery interval: Duration) async throws -> KafkaMessageID {
         while true {

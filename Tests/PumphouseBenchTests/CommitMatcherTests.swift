@@ -12,9 +12,9 @@ struct CommitMatcherTests {
     @Test("changes read before their commit settle at the advance that covers them, in order")
     func readThenCommitted() {
         var matcher = CommitMatcher()
-        #expect(matcher.read(a0, sequence: 1, eventTime: 10) == nil)
-        #expect(matcher.read(a0, sequence: 3, eventTime: 11) == nil)
-        #expect(matcher.read(a0, sequence: 7, eventTime: 12) == nil)
+        #expect(matcher.read(a0, sequence: 1, eventTime: 10) == .pending)
+        #expect(matcher.read(a0, sequence: 3, eventTime: 11) == .pending)
+        #expect(matcher.read(a0, sequence: 7, eventTime: 12) == .pending)
         #expect(matcher.outstanding == 3)
         #expect(matcher.committed(a0, through: 3, at: 100) == [10, 11])
         #expect(matcher.outstanding == 1)
@@ -29,11 +29,11 @@ struct CommitMatcherTests {
         #expect(matcher.committed(a0, through: 2, at: 100) == [])
         #expect(matcher.committed(a0, through: 5, at: 200) == [])
         #expect(matcher.committed(a0, through: 9, at: 300) == [])
-        #expect(matcher.read(a0, sequence: 1, eventTime: 1) == 100)
-        #expect(matcher.read(a0, sequence: 3, eventTime: 1) == 200)
-        #expect(matcher.read(a0, sequence: 5, eventTime: 1) == 200)
-        #expect(matcher.read(a0, sequence: 9, eventTime: 1) == 300)
-        #expect(matcher.read(a0, sequence: 10, eventTime: 1) == nil)
+        #expect(matcher.read(a0, sequence: 1, eventTime: 1) == .committed(at: 100))
+        #expect(matcher.read(a0, sequence: 3, eventTime: 1) == .committed(at: 200))
+        #expect(matcher.read(a0, sequence: 5, eventTime: 1) == .committed(at: 200))
+        #expect(matcher.read(a0, sequence: 9, eventTime: 1) == .committed(at: 300))
+        #expect(matcher.read(a0, sequence: 10, eventTime: 1) == .pending)
         #expect(matcher.outstanding == 1)
     }
 
@@ -43,17 +43,29 @@ struct CommitMatcherTests {
         #expect(matcher.committed(a0, through: 5, at: 100) == [])
         #expect(matcher.committed(a0, through: 4, at: 200) == [])
         #expect(matcher.committed(a0, through: 5, at: 300) == [])
-        #expect(matcher.read(a0, sequence: 5, eventTime: 1) == 100)
+        #expect(matcher.read(a0, sequence: 5, eventTime: 1) == .committed(at: 100))
     }
 
     @Test("streams are independent: one origin's partitions advance separately")
     func streams() {
         var matcher = CommitMatcher()
-        #expect(matcher.read(a0, sequence: 4, eventTime: 10) == nil)
-        #expect(matcher.read(a1, sequence: 3, eventTime: 20) == nil)
+        #expect(matcher.read(a0, sequence: 4, eventTime: 10) == .pending)
+        #expect(matcher.read(a1, sequence: 3, eventTime: 20) == .pending)
         #expect(matcher.committed(a1, through: 4, at: 100) == [20])
         #expect(matcher.outstanding == 1)
         #expect(matcher.committed(a0, through: 4, at: 200) == [10])
         #expect(matcher.outstanding == 0)
+    }
+
+    @Test("a change read again (a resend) is a duplicate, pending or committed, and settles once")
+    func resends() {
+        var matcher = CommitMatcher()
+        #expect(matcher.read(a0, sequence: 1, eventTime: 10) == .pending)
+        #expect(matcher.read(a0, sequence: 2, eventTime: 11) == .pending)
+        #expect(matcher.read(a0, sequence: 1, eventTime: 10) == .duplicate)
+        #expect(matcher.outstanding == 2)
+        #expect(matcher.committed(a0, through: 2, at: 100) == [10, 11])
+        #expect(matcher.read(a0, sequence: 2, eventTime: 11) == .duplicate)
+        #expect(matcher.read(a1, sequence: 1, eventTime: 12) == .pending)
     }
 }
