@@ -11,10 +11,10 @@ import Synchronization
 /// A bare consumer reads every contract of the topic to learn each change's origin,
 /// partition, sequence and event time. A poller reads the writer's ledger (the highest
 /// sequence applied per origin and partition, committed in the same transaction as the
-/// rows) every `pollInterval`. A change counts as committed at the start of the first
-/// poll that shows its sequence, so each sample is an upper bound, late by at most the
-/// time between two polls (the interval, the query, and any wait for a core), which is
-/// reported; event times are whole milliseconds, adding up to 1 ms more.
+/// rows) every `pollInterval`. A change counts as committed at the server's clock when
+/// the first query that shows its sequence ran, so each sample is an upper bound, late by
+/// at most the time between two queries (the interval, and any wait for a core on a busy
+/// machine), which is reported; event times are whole milliseconds, adding up to 1 ms.
 final class CommitObserver: Sendable {
     /// Short against the latencies measured, long enough that the poller's queries do not
     /// take a noticeable share of a small machine from the pipeline it is watching.
@@ -39,7 +39,8 @@ final class CommitObserver: Sendable {
     /// Reads the topic and polls the writer's ledger until the task is cancelled; a
     /// failure of either stops both and is thrown by `check()`.
     func start(topic: String, partitions: Int, writer: String, kafka: KafkaConnectionConfiguration, postgres: PostgresConfiguration, registry: ContractRegistry, logger: Logger) -> Task<Void, Never> {
-        Task {
+        // Ahead of the units' work on a saturated machine: a late poll is a late sample.
+        Task(priority: .high) {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await self.consume(topic: topic, partitions: partitions, kafka: kafka, registry: registry, logger: logger) }
@@ -100,15 +101,21 @@ final class CommitObserver: Sendable {
         let connection = try await PostgresConnection.connect(configuration: postgres, logger: logger)
         do {
             while !Task.isCancelled {
-                let started = Self.nowMicroseconds()
+                // The server's clock as the query runs, after its snapshot: whatever the
+                // snapshot shows committed was committed by then, however late this task
+                // is scheduled on a busy machine. One host, so one clock with the units'.
+                let result = try await connection.query(
+                    "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2 UNION ALL SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, NULL, NULL, NULL",
+                    [writer, topic]
+                )
+                let time = result.rows.last?[0].flatMap(Int64.init) ?? Self.nowMicroseconds()
                 state.withLock { state in
-                    if let previous = state.lastPoll { state.longestPollGap = max(state.longestPollGap, started - previous) }
-                    state.lastPoll = started
+                    if let previous = state.lastPoll { state.longestPollGap = max(state.longestPollGap, time - previous) }
+                    state.lastPoll = time
                 }
-                let result = try await connection.query("SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2", [writer, topic])
                 for row in result.rows {
-                    guard let partition = row[0].flatMap(Int32.init), let origin = row[1], let sequence = row[2].flatMap(Int64.init) else { continue }
-                    committed(.init(origin: origin, partition: partition), through: sequence, atMicroseconds: started)
+                    guard let at = row[0].flatMap(Int64.init), let partition = row[1].flatMap(Int32.init), let origin = row[2], let sequence = row[3].flatMap(Int64.init) else { continue }
+                    committed(.init(origin: origin, partition: partition), through: sequence, atMicroseconds: at)
                 }
                 try await Task.sleep(for: Self.pollInterval)
             }
