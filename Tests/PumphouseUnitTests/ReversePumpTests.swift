@@ -406,6 +406,12 @@ struct ReversePumpTests {
         try await withReader(fixture) { _ in
             try await awaitState([heirCache], expected, "the heir to take the lock over and load")
         }
+        // The rows reach the replica before the load is recorded (the record commits with
+        // the lock); a unit counts as loaded only after that commit.
+        _ = try await waitFor("the heir to finish its load", timeout: .seconds(30)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(20))
+            return heir.isLoaded ? true : nil
+        }
         let loads = try await fixture.recordedLoads()
         #expect(loads.last?.loadedBy == heir.id)
         await group.triggerGracefulShutdown()
