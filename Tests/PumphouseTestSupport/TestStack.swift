@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -27,6 +28,10 @@ public enum TestStack {
 /// A bounded wait that fails with a message instead of hanging.
 public struct WaitTimeout: Error, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// Repeats `step` until it returns a value, for at most `timeout`.
@@ -40,4 +45,24 @@ public func waitFor<T>(
         if let value = try await step() { return value }
     }
     throw WaitTimeout(description: "timed out after \(timeout) waiting for \(what)")
+}
+
+extension TestStack {
+    /// Runs a `deploy/local/stack` command (`broker-stop`, `postgres-start`, ...) for the
+    /// outage scenarios, which take a part of the shared stack away and bring it back.
+    public static func control(_ command: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(PumphouseProcess.repository)/deploy/local/stack")
+        process.arguments = [command]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw StackCommandFailed(description: "deploy/local/stack \(command) exited \(process.terminationStatus)")
+        }
+    }
+}
+
+public struct StackCommandFailed: Error, CustomStringConvertible {
+    public let description: String
 }

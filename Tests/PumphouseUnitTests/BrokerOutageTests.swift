@@ -7,16 +7,6 @@ import Testing
 /// Stops the shared local broker, so `make test` runs this suite alone, after the rest.
 @Suite("Broker outage under load", .serialized, .timeLimit(.minutes(4)))
 struct BrokerOutageTests {
-    static func stack(_ command: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(UnitFixture.repository)/deploy/local/stack")
-        process.arguments = [command]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "deploy/local/stack \(command) exited \(process.terminationStatus)")
-    }
-
     @Test("the broker stopped for 10 s mid-load: units keep serving, nothing is lost, replicas and PostgreSQL converge")
     func brokerStopped() async throws {
         let fixture = try await UnitFixture(partitions: 2)
@@ -34,7 +24,7 @@ struct BrokerOutageTests {
                 }
             }
             try load(300)
-            try Self.stack("broker-stop")
+            try TestStack.control("broker-stop")
             // Ten seconds without a broker, changes keep coming and are served locally.
             let outage = ContinuousClock.now
             while ContinuousClock.now - outage < .seconds(10) {
@@ -43,7 +33,7 @@ struct BrokerOutageTests {
             }
             // Reads during the outage are local: the owning unit sees its latest change.
             #expect(caches[1]["acc-1"]?.balance == expected["acc-1"])
-            try Self.stack("broker-start")
+            try TestStack.control("broker-start")
             try load(300)
             var differences: [String] = []
             do {
@@ -80,12 +70,12 @@ struct BrokerOutageTests {
                 try await Task.sleep(for: .milliseconds(50))
                 return accounts.count > 0 ? true : nil
             }
-            try Self.stack("broker-stop")
+            try TestStack.control("broker-stop")
             // Three seconds of changes with nowhere to go but the spool, then the kill.
             try await Task.sleep(for: .seconds(3))
             kill(first.processIdentifier, SIGKILL)
             first.waitUntilExit()
-            try Self.stack("broker-start")
+            try TestStack.control("broker-start")
             let log = "\(fixture.directory)/restarted.log"
             let second = try PumphouseProcess.start(arguments, log: log)
             defer { kill(second.processIdentifier, SIGTERM) }

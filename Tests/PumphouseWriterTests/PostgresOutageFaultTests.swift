@@ -1,0 +1,68 @@
+import PumphouseTestSupport
+import PumphouseWriter
+import Testing
+
+/// Fault scenario 3 (docs/reliability.md). It stops the shared PostgreSQL, so `make test`
+/// and `make soak` run it alone.
+@Suite("Fault: PostgreSQL stopped under load", .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 30))))
+struct PostgresOutageFaultTests {
+    @Test("PostgreSQL stopped for 15 s while contracts keep coming: the writer pauses and retries, dead-letters nothing, and converges to every change once")
+    func postgresStopped() async throws {
+        let form = ScenarioForm.current
+        let (contracts, outages) = form.pick(short: (6_000, 1), soak: (60_000, 3))
+        let outage = Duration.seconds(15)
+        let fixture = try await WriterFixture(partitions: 3)
+        let workload = try FaultWorkload(topic: fixture.topic, contracts: contracts, seed: 3)
+        let total = Int64(workload.messages.count)
+        // A part before the outages, one during each, one after.
+        let parts = workload.messages.chunked(into: outages + 2)
+        try await fixture.publish(parts[0])
+
+        let writer = try fixture.writer()
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        _ = try await waitFor("the writer to apply the first part", timeout: .seconds(120)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return writer.statistics.consumed >= parts[0].count ? true : nil
+        }
+
+        var lastOutageEnd = ContinuousClock.now
+        do {
+            for index in 1...outages {
+                try TestStack.control("postgres-stop")
+                let started = ContinuousClock.now
+                let retriesBefore = writer.statistics.retries
+                try await fixture.publish(parts[index])
+                _ = try await waitFor("the writer to notice the outage and retry", timeout: outage) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(50))
+                    return writer.statistics.retries > retriesBefore ? true : nil
+                }
+                #expect(writer.readiness.isReady == false, "/readyz must report the outage")
+                // The outage's length is the scenario's, not a wait for an event.
+                try await Task.sleep(until: started + outage, clock: .continuous)
+                try TestStack.control("postgres-start")
+                lastOutageEnd = ContinuousClock.now
+            }
+        } catch {
+            // Never leave the shared database stopped for the tests that follow.
+            try? TestStack.control("postgres-start")
+            throw error
+        }
+        try await fixture.publish(parts[outages + 1])
+        _ = try await waitFor("the writer to converge", timeout: .seconds(form.pick(short: 120, soak: 600))) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return try await fixture.committedOffsets() == total ? true : nil
+        }
+        let converged = ContinuousClock.now - lastOutageEnd
+        running.cancel()
+        _ = await running.result
+        #expect(writer.statistics.deadLettered == 0, "an outage must not turn a good contract into a dead letter")
+        #expect(writer.statistics.retries > 0)
+
+        let (lost, duplicated) = try await workload.verify(fixture)
+        #expect(lost == 0 && duplicated == 0, "audited balances show \(lost) lost and \(duplicated) doubled change(s)")
+        try ScenarioReport.record(ScenarioOutcome(
+            scenario: "3 PostgreSQL down 15 s", runs: outages, contracts: Int(total), lost: lost, duplicated: duplicated, converge: converged
+        ))
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import PumphouseKafka
+import PumphouseTestSupport
+import PumphouseWriter
+import Testing
+
+/// Fault scenarios 1 and 5 (docs/reliability.md): writers crashing and coming and going
+/// under load. `make test` runs the short forms; `make soak` the long ones, and tabulates
+/// what each run recorded.
+@Suite("Fault: writers killed and rebalanced under load", .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 60))))
+struct WriterFaultTests {
+    @Test("kill -9 of the writer process at random moments: the table equals the topic's replay and every change has exactly one effect; SIGTERM exits cleanly")
+    func writerKills() async throws {
+        let form = ScenarioForm.current
+        let (contracts, kills) = form.pick(short: (6_000, 5), soak: (200_000, 20))
+        let fixture = try await WriterFixture(partitions: 3)
+        let workload = try FaultWorkload(topic: fixture.topic, contracts: contracts, seed: 99)
+        let total = Int64(workload.messages.count)
+        var random = SplitMix(state: 17)
+
+        func start(run: Int) throws -> Process {
+            // A fresh consumer group per run: this broker does not complete a rebalance
+            // that includes a crashed member (docs/operations.md). Exactly-once does not
+            // rest on the group: offsets and fencing live in PostgreSQL, per writer.
+            let path = "\(fixture.directory)/pipeline-\(run).yaml"
+            try WriterFixture.pipeline(name: fixture.name, topic: fixture.topic, table: fixture.table, partitions: 3, batch: 500, group: "\(fixture.name)-run\(run)")
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            return try PumphouseProcess.start(["writer", "--config", path, "--writer", fixture.name], log: "\(fixture.directory)/writer-\(run).log")
+        }
+
+        // The workload arrives in as many parts as there are kills, each before its run
+        // starts, so every kill falls while contracts are still coming.
+        let parts = workload.messages.chunked(into: kills)
+        for run in 0..<kills {
+            try await fixture.publish(parts[run])
+            let before = try await fixture.committedOffsets()
+            let process = try start(run: run)
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            // Killed only once this run applied something, at a random moment after that.
+            _ = try await waitFor("writer run \(run) to commit a batch", timeout: .seconds(120)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                guard process.isRunning else { throw WaitTimeout(description: "writer run \(run) exited \(process.terminationStatus); see \(fixture.directory)/writer-\(run).log") }
+                return try await fixture.committedOffsets() > before ? true : nil
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...form.pick(short: 150, soak: 300), using: &random)))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        let lastKill = ContinuousClock.now
+
+        let last = try start(run: kills)
+        defer { if last.isRunning { kill(last.processIdentifier, SIGKILL) } }
+        _ = try await waitFor("the last run to apply all \(total) contracts", timeout: .seconds(form.pick(short: 120, soak: 600))) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return try await fixture.committedOffsets() == total ? true : nil
+        }
+        let converged = ContinuousClock.now - lastKill
+        last.terminate()
+        last.waitUntilExit()
+        #expect(last.terminationStatus == 0, "SIGTERM must finish the batch and exit 0")
+
+        let (lost, duplicated) = try await workload.verify(fixture)
+        #expect(lost == 0 && duplicated == 0, "audited balances show \(lost) lost and \(duplicated) doubled change(s)")
+        let letters = try await DataWriterTests.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
+        #expect(letters.isEmpty, "a crash must not turn a good contract into a dead letter")
+        let replay = try PumphouseProcess.run(["replay", "--config", "\(fixture.directory)/pipeline.yaml", "--cache", "bench.Account", "--verify-db"])
+        #expect(replay.status == 0 && replay.output.contains("the database equals the topic"), "\(replay.output)\(replay.errors)")
+        try ScenarioReport.record(ScenarioOutcome(
+            scenario: "1 writer kill -9", runs: kills, contracts: Int(total), lost: lost, duplicated: duplicated, converge: converged
+        ))
+    }
+
+    @Test("writer instances joining and leaving every few seconds under load: the table equals the topic's fold and every change has exactly one effect")
+    func rebalanceStorm() async throws {
+        let form = ScenarioForm.current
+        let (contracts, changes) = form.pick(short: (8_000, 4), soak: (100_000, 20))
+        let partitions = 4
+        let fixture = try await WriterFixture(partitions: partitions)
+        let workload = try FaultWorkload(topic: fixture.topic, contracts: contracts, seed: 11)
+        let total = Int64(workload.messages.count)
+        var random = SplitMix(state: 23)
+
+        // Load arrives all through the storm: a part per membership change, and one more.
+        let parts = workload.messages.chunked(into: changes + 1)
+        let publisher = Task {
+            for part in parts {
+                try await fixture.publish(part)
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        defer { publisher.cancel() }
+
+        var members: [(writer: DataWriter, task: Task<Void, any Error>)] = []
+        var everyone: [DataWriter] = []
+        func join() throws {
+            let writer = try fixture.writer()
+            members.append((writer, Task { try await writer.run() }))
+            everyone.append(writer)
+        }
+        defer { for member in members { member.task.cancel() } }
+        // This broker completes joins and leaves of a settled group, not one that starts
+        // while another is under way (docs/operations.md), so each change waits for the
+        // group to settle: every partition owned, by live members only.
+        func settled(_ what: String) async throws {
+            _ = try await waitFor("the group to settle after \(what)", timeout: .seconds(90)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(50))
+                return members.reduce(0) { $0 + $1.writer.statistics.assignedPartitions } == partitions ? true : nil
+            }
+        }
+        try join()
+        try await settled("the first join")
+        for step in 0..<changes {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 1_000...3_000, using: &random)))
+            // Between one and three members; leaving is graceful (a crash is scenario 1).
+            if members.count == 1 || (members.count < 3 && Bool.random(using: &random)) {
+                try join()
+                try await settled("join \(step)")
+            } else {
+                let leaving = members.remove(at: Int.random(in: 0..<members.count, using: &random))
+                leaving.task.cancel()
+                _ = await leaving.task.result
+                try await settled("leave \(step)")
+            }
+        }
+        try await publisher.value
+        let lastChange = ContinuousClock.now
+        _ = try await waitFor("the remaining members to apply all \(total) contracts", timeout: .seconds(form.pick(short: 120, soak: 600))) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return try await fixture.committedOffsets() == total ? true : nil
+        }
+        let converged = ContinuousClock.now - lastChange
+        for member in members {
+            member.task.cancel()
+            _ = await member.task.result
+        }
+        #expect(everyone.map(\.statistics.deadLettered).reduce(0, +) == 0, "a rebalance must not turn a good contract into a dead letter")
+
+        let (lost, duplicated) = try await workload.verify(fixture)
+        #expect(lost == 0 && duplicated == 0, "audited balances show \(lost) lost and \(duplicated) doubled change(s)")
+        try ScenarioReport.record(ScenarioOutcome(
+            scenario: "5 rebalance storm", runs: changes, contracts: Int(total), lost: lost, duplicated: duplicated, converge: converged
+        ))
+    }
+}
+
+extension Array {
+    /// `count` consecutive parts of nearly equal size, the earlier ones a little larger.
+    func chunked(into count: Int) -> [ArraySlice<Element>] {
+        let size = self.count / count
+        let larger = self.count % count
+        var start = startIndex
+        return (0..<count).map { index in
+            let end = start + size + (index < larger ? 1 : 0)
+            defer { start = end }
+            return self[start..<end]
+        }
+    }
+}
