@@ -76,15 +76,25 @@ struct UnitFixture {
         let writer = try DataWriter(configuration: pipeline, writer: name, logger: Self.logger)
         let task = Task { try await writer.run() }
         defer { task.cancel() }
-        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
         _ = try await waitFor("the expected balances in \(table)", timeout: timeout) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(50))
-            let rows = try await db.query("SELECT id, balance_cents FROM \(table)").rows
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) }) == expected ? true : nil
+            return try await balances() == expected ? true : nil
         }
         task.cancel()
         _ = await task.result
-        await db.close()
+    }
+
+    /// Every row's balance, by key.
+    func balances() async throws -> [String: Int64] {
+        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
+        do {
+            let rows = try await db.query("SELECT id, balance_cents FROM \(table)").rows
+            await db.close()
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) })
+        } catch {
+            await db.close()
+            throw error
+        }
     }
 
     /// Heartbeats default to 5 a second so member tests run fast; every one is a record
