@@ -98,7 +98,7 @@ extension UnitFixture {
     }
 }
 
-@Suite("Data readers and the reverse pump against the local broker and PostgreSQL", .serialized, .timeLimit(.minutes(4)))
+@Suite("Data readers and the reverse pump against the local broker and PostgreSQL", .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 4, soak: 20))))
 struct ReversePumpTests {
     @Test("a load streams every row and an end marker with the writer's offsets from the same snapshot; bad requests get an error reply and the reader goes on")
     func readerAnswers() async throws {
@@ -271,6 +271,8 @@ struct ReversePumpTests {
 
     @Test("three unit processes changing accounts are all killed with -9, the writer far behind; restarted from their spools they resend what was unacknowledged and hold exactly the topic's fold, and so does the database once the writer catches up")
     func allKilled() async throws {
+        let form = ScenarioForm.current
+        let (rate, backlog) = form.pick(short: (100, 500), soak: (300, 20_000))
         let fixture = try await UnitFixture(partitions: 3, load: "reverse_pump")
         try await fixture.prepare()
         let replay = try TopicReplay(configuration: fixture.pipeline, cache: BenchAccount.contract, logger: UnitFixture.logger)
@@ -281,7 +283,7 @@ struct ReversePumpTests {
             let processes = try ["p", "q", "r"].map { id in
                 try PumphouseProcess.start([
                     "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", "\(fixture.name)-\(id)",
-                    "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "200", "--rate", "100", "--keys", "40",
+                    "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "200", "--rate", "\(rate)", "--keys", "40",
                 ], log: "\(fixture.directory)/\(id).log")
             }
             defer { for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
@@ -299,15 +301,16 @@ struct ReversePumpTests {
                 _ = await writerTask.result
                 let applied = Int64(writer.statistics.applied)
                 // The units go on without the writer until the topic is well ahead of it.
-                _ = try await waitFor("the units to make 500 changes more than the stopped writer applied", timeout: .seconds(60)) { () -> Bool? in
+                _ = try await waitFor("the units to make \(backlog) changes more than the stopped writer applied", timeout: .seconds(form.pick(short: 60, soak: 300))) { () -> Bool? in
                     try await Task.sleep(for: .milliseconds(100))
-                    return changes() > applied + 500 ? true : nil
+                    return changes() > applied + Int64(backlog) ? true : nil
                 }
             }
             for process in processes { kill(process.processIdentifier, SIGKILL) }
             for process in processes { process.waitUntilExit() }
 
             // The same units, in this process now, from the same spools.
+            let restarted = ContinuousClock.now
             let units = try ["p", "q", "r"].map { try fixture.unit($0) }
             let caches = try units.map { try $0.cache(BenchAccount.self) }
             try await running(units) {
@@ -319,7 +322,18 @@ struct ReversePumpTests {
                 let expected = try fold.entities.mapValues { try BenchAccount(fields: $0) }
                 #expect(expected.count > 0)
                 try await awaitState(caches, expected, "the restarted units at the topic's fold")
-                try await fixture.awaitWritten(expected.mapValues(\.balance))
+                try await fixture.awaitWritten(expected.mapValues(\.balance), timeout: .seconds(form.pick(short: 60, soak: 300)))
+                let converged = ContinuousClock.now - restarted
+                // Each change opened an account at 0 or added 1: the table's accounts plus
+                // balances count the effects; the fold counts the changes, each once.
+                let effects = try await fixture.balances().values.reduce(0) { $0 + Int($1) + 1 }
+                let made = fold.contracts
+                #expect(fold.rejected == 0)
+                #expect(made == effects, "the table holds \(effects) effects of \(made) changes")
+                try ScenarioReport.record(ScenarioOutcome(
+                    scenario: "4 unit outage, writer behind", runs: 1, contracts: made,
+                    lost: max(0, made - effects), duplicated: max(0, effects - made), converge: converged
+                ))
             }
             // Two cold starts (the processes', and this one), each one read.
             #expect(try await fixture.recordedLoads().count == 2)
