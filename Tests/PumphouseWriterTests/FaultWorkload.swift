@@ -48,9 +48,10 @@ struct FaultWorkload {
 
     var messages: [KafkaProducerMessage] { work.messages }
 
-    /// Checks the table against what the workload should have left, and the writer's
-    /// ledger against the last sequence of each origin; returns the lost and doubled
-    /// changes the audited balances show (both expected to be 0).
+    /// Checks the table against what the workload should have left and against a replay
+    /// of the topic (`pumphouse replay --verify-db`), and the writer's ledger against the
+    /// last sequence of each origin; returns the lost and doubled changes the audited
+    /// balances show (both expected to be 0).
     func verify(_ fixture: WriterFixture) async throws -> (lost: Int, duplicated: Int) {
         let rows = try await fixture.rows()
         let expected = work.expectedRows
@@ -68,6 +69,8 @@ struct FaultWorkload {
         ).rows
         let applied = Dictionary(uniqueKeysWithValues: ledger.map { ($0[0]!, Int64($0[1]!)!) })
         #expect(applied == lastSequence, "the writer's ledger should hold each origin's last sequence")
+        let replay = try PumphouseProcess.run(["replay", "--config", "\(fixture.directory)/pipeline.yaml", "--cache", "bench.Account", "--verify-db"])
+        #expect(replay.status == 0 && replay.output.contains("the database equals the topic"), "\(replay.output)\(replay.errors)")
         return counted
     }
 }

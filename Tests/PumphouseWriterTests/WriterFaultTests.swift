@@ -63,8 +63,6 @@ struct WriterFaultTests {
         #expect(lost == 0 && duplicated == 0, "audited balances show \(lost) lost and \(duplicated) doubled change(s)")
         let letters = try await DataWriterTests.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
         #expect(letters.isEmpty, "a crash must not turn a good contract into a dead letter")
-        let replay = try PumphouseProcess.run(["replay", "--config", "\(fixture.directory)/pipeline.yaml", "--cache", "bench.Account", "--verify-db"])
-        #expect(replay.status == 0 && replay.output.contains("the database equals the topic"), "\(replay.output)\(replay.errors)")
         try ScenarioReport.record(ScenarioOutcome(
             scenario: "1 writer kill -9", runs: kills, contracts: Int(total), lost: lost, duplicated: duplicated, converge: converged
         ))
