@@ -1,0 +1,137 @@
+import Foundation
+import PumphouseTestSupport
+import Testing
+
+/// Fault scenario 8: credentials given to Pumphouse (the PostgreSQL password in its URL,
+/// SASL and OAuth settings for librdkafka, from the environment and from files) never
+/// reach a log or `pumphouse status`, even at debug level with librdkafka dumping its
+/// configuration; and TLS settings reach libpq and librdkafka, whose refusals name them.
+@Suite("Secrets faults", .timeLimit(.minutes(4)))
+struct SecretsFaultTests {
+    /// Secret-bearing librdkafka properties that a plaintext broker ignores (librdkafka
+    /// only uses them once security.protocol asks for SASL), one from the environment and
+    /// one from a file beside the pipeline file, with `debug: conf` so librdkafka logs
+    /// its whole configuration at start-up.
+    struct Secrets {
+        let saslPassword: String
+        let oauthToken: String
+        let environment: [String: String]
+
+        init(name: String, directory: String) throws {
+            saslPassword = "sasl-\(name)-secret"
+            oauthToken = "token-\(name)-secret"
+            try "principal=pumphouse oauth=\(oauthToken)\n".write(toFile: "\(directory)/oauth.conf", atomically: true, encoding: .utf8)
+            environment = [
+                "PUMPHOUSE_TEST_SASL_PASSWORD": saslPassword,
+                "PUMPHOUSE_LOG_LEVEL": "debug",
+                "PUMPHOUSE_LOG_FORMAT": "json",
+            ]
+        }
+
+        static let properties = [
+            "sasl.username": "pumphouse",
+            "sasl.password": "{ env: PUMPHOUSE_TEST_SASL_PASSWORD }",
+            "sasl.oauthbearer.config": "{ file: oauth.conf }",
+            "debug": "conf",
+        ]
+
+        func leaks(in text: String, password: String) -> [String] {
+            [saslPassword, oauthToken, password].filter { text.contains($0) }
+        }
+    }
+
+    @Test("writer, unit, reader and loadgen at debug level in JSON, and status as text and JSON: no password or token anywhere")
+    func liveProcesses() async throws {
+        let fixture = try await StatusFixture(kafkaProperties: Secrets.properties)
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let secrets = try Secrets(name: fixture.name, directory: fixture.directory)
+        let environment = secrets.environment
+        let logs = ["unit", "writer", "reader"].map { "\(fixture.directory)/\($0).log" }
+        let processes = [
+            try PumphouseProcess.start(
+                ["unit", "--config", fixture.config, "--id", "\(fixture.name)-u1", "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "500"],
+                environment: environment, log: logs[0]
+            ),
+            try PumphouseProcess.start(["writer", "--config", fixture.config, "--writer", "w"], environment: environment, log: logs[1]),
+            try PumphouseProcess.start(["reader", "--config", fixture.config], environment: environment, log: logs[2]),
+        ]
+        defer {
+            for process in processes where process.isRunning { process.terminate() }
+            for process in processes { process.waitUntilExit() }
+        }
+        let loadgen = try PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "50", "--keys", "10"], environment: environment)
+        try #require(loadgen.status == 0, "\(loadgen.errors)")
+
+        var outputs = [loadgen.output + loadgen.errors]
+        _ = try await waitFor("status showing the unit loaded, a reader, and the writer through all 50 changes", timeout: .seconds(90)) { () -> Bool? in
+            let run = try PumphouseProcess.run(["status", "--config", fixture.config, "--json", "--timeout-s", "30"], environment: environment)
+            outputs.append(run.output + run.errors)
+            guard run.status == 0, let status = try? JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any],
+                  let members = (status["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]],
+                  members.contains(where: { $0["state"] as? String == "loaded" }),
+                  let readers = (status["readers"] as? [String: Any])?["members"] as? [[String: Any]], !readers.isEmpty,
+                  (status["writers"] as? [[String: Any]])?.first?["lag"] as? Int == 0,
+                  ((status["writers"] as? [[String: Any]])?.first?["partitions"] as? [[String: Any]])?.reduce(0, { $0 + ($1["highWatermark"] as? Int ?? 0) }) == 50
+            else { return nil }
+            return true
+        }
+        let text = try PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"], environment: environment)
+        #expect(text.status == 0, "\(text.output)\(text.errors)")
+        outputs.append(text.output + text.errors)
+
+        for process in processes { process.terminate() }
+        for process in processes { process.waitUntilExit() }
+        for (index, output) in outputs.enumerated() {
+            #expect(secrets.leaks(in: output, password: fixture.password).isEmpty, "command output \(index) shows a secret:\n\(output)")
+        }
+        for log in logs {
+            let text = try String(contentsOfFile: log, encoding: .utf8)
+            // The settings were in force: debug lines were logged, librdkafka's
+            // configuration dump among them (with the SASL properties, values masked).
+            #expect(text.contains(#""level":"debug""#), "\(log) has no debug lines")
+            #expect(text.contains("sasl.password"), "\(log) has no configuration dump")
+            #expect(secrets.leaks(in: text, password: fixture.password).isEmpty, "\(log) shows a secret")
+        }
+    }
+
+    @Test("a wrong PostgreSQL password fails writer, migrate and status clearly, never echoing it")
+    func wrongPassword() async throws {
+        let fixture = try await StatusFixture(createTopics: false)
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let wrong = "wrong-\(fixture.name)"
+        let url = TestStack.postgresURL.replacing(":\(fixture.password)@", with: ":\(wrong)@")
+        try #require(url.contains(wrong), "the test stack's URL carries a password")
+        let environment = ["PUMPHOUSE_POSTGRES_URL": url, "PUMPHOUSE_LOG_LEVEL": "debug", "PUMPHOUSE_LOG_FORMAT": "json"]
+        for arguments in [
+            ["writer", "--config", fixture.config, "--writer", "w"],
+            ["migrate", "--config", fixture.config],
+            ["status", "--config", fixture.config, "--timeout-s", "20"],
+        ] {
+            let run = try await PumphouseProcess.run(arguments, environment: environment, within: .seconds(45))
+            let transcript = "\(arguments[0]): \(run.output)\(run.errors)"
+            #expect(run.status == 1, "\(transcript)")
+            #expect(run.errors.contains("password authentication failed"), "\(transcript)")
+            #expect(!transcript.contains(wrong), "\(transcript)")
+        }
+    }
+
+    @Test("TLS settings reach the libraries: sslmode=require against a server without TLS, and a missing CA file for librdkafka, are refused naming the setting")
+    func tlsPassThrough() async throws {
+        let fixture = try await StatusFixture(createTopics: false, kafkaProperties: ["security.protocol": "ssl", "ssl.ca.location": "no-such-ca.pem"])
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+
+        let separator = TestStack.postgresURL.contains("?") ? "&" : "?"
+        let requireTLS = ["PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL + "\(separator)sslmode=require"]
+        let migrate = try await PumphouseProcess.run(["migrate", "--config", fixture.config], environment: requireTLS, within: .seconds(30))
+        #expect(migrate.status == 1, "\(migrate.errors)")
+        #expect(migrate.errors.contains("SSL"), "libpq's own reason: \(migrate.errors)")
+        #expect(migrate.errors.contains("sslmode=require") && migrate.errors.contains("postgres.url"), "\(migrate.errors)")
+        #expect(!migrate.errors.contains(fixture.password), "\(migrate.errors)")
+
+        for arguments in [["topics", "create", "--config", fixture.config], ["writer", "--config", fixture.config, "--writer", "w"]] {
+            let run = try await PumphouseProcess.run(arguments, within: .seconds(30))
+            #expect(run.status == 2, "\(run.errors)")
+            #expect(run.errors.contains("kafka.properties") && run.errors.contains("ssl.ca.location"), "\(run.errors)")
+        }
+    }
+}
