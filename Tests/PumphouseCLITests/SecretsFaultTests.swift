@@ -9,31 +9,33 @@ import Testing
 @Suite("Secrets faults", .timeLimit(.minutes(4)))
 struct SecretsFaultTests {
     /// Secret-bearing librdkafka properties that a plaintext broker ignores (librdkafka
-    /// only uses them once security.protocol asks for SASL), one from the environment and
-    /// one from a file beside the pipeline file, with `debug: conf` so librdkafka logs
-    /// its whole configuration at start-up.
+    /// only uses them once security.protocol asks for SASL), read from files (the
+    /// PostgreSQL URL, with its password, comes from the environment), with `debug: conf`
+    /// so librdkafka logs its whole configuration at start-up.
     struct Secrets {
+        let directory: String
         let saslPassword: String
         let oauthToken: String
-        let environment: [String: String]
+        static let environment = ["PUMPHOUSE_LOG_LEVEL": "debug", "PUMPHOUSE_LOG_FORMAT": "json"]
 
-        init(name: String, directory: String) throws {
+        init() throws {
+            let name = TestStack.uniqueName("secrets")
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             saslPassword = "sasl-\(name)-secret"
             oauthToken = "token-\(name)-secret"
+            try "\(saslPassword)\n".write(toFile: "\(directory)/sasl-password", atomically: true, encoding: .utf8)
             try "principal=pumphouse oauth=\(oauthToken)\n".write(toFile: "\(directory)/oauth.conf", atomically: true, encoding: .utf8)
-            environment = [
-                "PUMPHOUSE_TEST_SASL_PASSWORD": saslPassword,
-                "PUMPHOUSE_LOG_LEVEL": "debug",
-                "PUMPHOUSE_LOG_FORMAT": "json",
-            ]
         }
 
-        static let properties = [
-            "sasl.username": "pumphouse",
-            "sasl.password": "{ env: PUMPHOUSE_TEST_SASL_PASSWORD }",
-            "sasl.oauthbearer.config": "{ file: oauth.conf }",
-            "debug": "conf",
-        ]
+        var properties: [String: String] {
+            [
+                "sasl.username": "pumphouse",
+                "sasl.password": "{ file: \(directory)/sasl-password }",
+                "sasl.oauthbearer.config": "{ file: \(directory)/oauth.conf }",
+                "debug": "conf",
+            ]
+        }
 
         func leaks(in text: String, password: String) -> [String] {
             [saslPassword, oauthToken, password].filter { text.contains($0) }
@@ -42,10 +44,11 @@ struct SecretsFaultTests {
 
     @Test("writer, unit, reader and loadgen at debug level in JSON, and status as text and JSON: no password or token anywhere")
     func liveProcesses() async throws {
-        let fixture = try await StatusFixture(kafkaProperties: Secrets.properties)
+        let secrets = try Secrets()
+        defer { try? FileManager.default.removeItem(atPath: secrets.directory) }
+        let fixture = try await StatusFixture(kafkaProperties: secrets.properties)
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
-        let secrets = try Secrets(name: fixture.name, directory: fixture.directory)
-        let environment = secrets.environment
+        let environment = Secrets.environment
         let logs = ["unit", "writer", "reader"].map { "\(fixture.directory)/\($0).log" }
         let processes = [
             try PumphouseProcess.start(
