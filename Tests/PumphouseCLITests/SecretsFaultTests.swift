@@ -97,6 +97,68 @@ struct SecretsFaultTests {
         }
     }
 
+    @Test("a schema-qualified table and columns named by reserved words are written by the writer, compared by replay and read back by a reader into a unit")
+    func quotedIdentifiers() async throws {
+        let fixture = try await StatusFixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        // Every name below is a valid identifier in the file and a syntax error in SQL
+        // unless it is quoted (values travel as parameters: PostgresQueryTests and
+        // ReversePumpTests store quotes and semicolons verbatim).
+        let table = "\(fixture.name).order"
+        var text = try String(contentsOfFile: fixture.config, encoding: .utf8)
+        for (old, new) in [
+            ("load: topic", "load: reverse_pump"),
+            ("table: \(fixture.name)_account", "table: \(table)"),
+            ("id: id\n", "select: id\n"),
+            ("owner: owner\n", "user: owner\n"),
+            ("balance_cents: {", "order: {"),
+            ("currency: currency\n", "from: currency\n"),
+            ("status: status\n", "group: status\n"),
+            ("updated_at: {", "table: {"),
+        ] {
+            try #require(text.contains(old), "the fixture's pipeline file has no \(old)")
+            text = text.replacing(old, with: new)
+        }
+        try text.write(toFile: fixture.config, atomically: true, encoding: .utf8)
+        try await StatusFixture.sql("""
+            CREATE SCHEMA \(fixture.name);
+            CREATE TABLE \(fixture.name)."order" ("select" text PRIMARY KEY, "user" text NOT NULL, "order" bigint NOT NULL,
+                "from" text NOT NULL, "group" text NOT NULL, "table" timestamptz NOT NULL);
+            """)
+
+        let writer = try PumphouseProcess.start(["writer", "--config", fixture.config, "--writer", "w"], log: "\(fixture.directory)/writer.log")
+        var processes = [writer]
+        defer {
+            for process in processes where process.isRunning { process.terminate() }
+            for process in processes { process.waitUntilExit() }
+        }
+        let loadgen = try PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "300", "--keys", "30"])
+        try #require(loadgen.status == 0, "\(loadgen.errors)")
+        _ = try await waitFor("the writer through all 300 changes", timeout: .seconds(60)) { () -> Bool? in
+            let status = try fixture.status()
+            let partitions = ((status["writers"] as? [[String: Any]])?.first?["partitions"] as? [[String: Any]]) ?? []
+            return (status["writers"] as? [[String: Any]])?.first?["lag"] as? Int == 0
+                && partitions.reduce(0, { $0 + ($1["highWatermark"] as? Int ?? 0) }) == 300 ? true : nil
+        }
+        let replay = try PumphouseProcess.run(["replay", "--config", fixture.config, "--cache", "bench.Account", "--verify-db", "--timeout", "60"])
+        #expect(replay.status == 0, "\(replay.output)\(replay.errors)")
+        #expect(replay.output.contains("the database equals the topic"), "\(replay.output)")
+
+        // A unit with no loaded peer loads the table through a reader.
+        processes.append(try PumphouseProcess.start(["reader", "--config", fixture.config], log: "\(fixture.directory)/reader.log"))
+        let unitID = "\(fixture.name)-u1"
+        processes.append(try PumphouseProcess.start(
+            ["unit", "--config", fixture.config, "--id", unitID, "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "500"],
+            log: "\(fixture.directory)/unit.log"
+        ))
+        _ = try await waitFor("the unit loaded from the table through the reader", timeout: .seconds(90)) { () -> Bool? in
+            let members = ((try fixture.status()["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
+            return members.contains { $0["id"] as? String == unitID && $0["state"] as? String == "loaded" } ? true : nil
+        }
+        let reader = try String(contentsOfFile: "\(fixture.directory)/reader.log", encoding: .utf8)
+        #expect(!reader.contains("refused"), "\(reader)")
+    }
+
     @Test("a wrong PostgreSQL password fails writer, migrate and status clearly, never echoing it")
     func wrongPassword() async throws {
         let fixture = try await StatusFixture(createTopics: false)
