@@ -133,6 +133,8 @@ let package = Package(
             name: "PumphouseCommandLine",
             dependencies: [
                 "PumphousePipeline",
+                "PumphouseKafka",
+                "PumphousePostgres",
                 "PumphouseUnit",
                 "PumphouseObservability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

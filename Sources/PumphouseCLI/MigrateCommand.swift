@@ -14,8 +14,13 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try pipeline.load()
         let logger = Logger(label: "pumphouse.migrate")
-        let migrator = try PostgresMigrator(directory: configuration.migrationsDirectory)
-        let connection = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        let migrator: PostgresMigrator
+        do {
+            migrator = try PostgresMigrator(directory: configuration.migrationsDirectory)
+        } catch {
+            throw UsageError("\(pipeline.config): migrations: \(error.message); fix the directory the setting names")
+        }
+        let connection = try await pipeline.connect(configuration, logger: logger)
         let report: PostgresMigrator.Report
         do {
             report = try await migrator.run(on: connection, logger: logger)

@@ -87,6 +87,7 @@ struct ReplayCommand: AsyncParsableCommand {
             throw UsageError("\(error)")
         }
         let start = try Self.start(from)
+        try await pipeline.checkBroker(configuration)
         let state: TopicReplay.State
         let started = ContinuousClock.now
         do {
@@ -111,7 +112,7 @@ struct ReplayCommand: AsyncParsableCommand {
             print("wrote \(state.entities.count) entities to \(out)")
         }
         guard verifyDb else { return }
-        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        let db = try await pipeline.connect(configuration, logger: logger)
         let differences = try await replay.verify(state, on: db)
         await db.close()
         if differences.isEmpty {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseKafka
 import PumphousePipeline
@@ -18,9 +19,7 @@ struct StatusProbe: Sendable {
     let logger: Logger
 
     /// A service that did not answer in time, or at all; the command exits 1 with it.
-    struct Unreachable: Error, CustomStringConvertible {
-        let description: String
-    }
+    typealias Unreachable = ServiceUnreachable
 
     /// The time left, in tenths of a second (errors quote it), and never nothing: a
     /// step that starts late still gets one short try.
@@ -105,11 +104,7 @@ struct StatusProbe: Sendable {
     }
 
     private func kafkaUnreachable(_ error: any Error) -> Unreachable {
-        Unreachable(description: """
-            the Kafka broker(s) \(configuration.kafka.bootstrapServers.joined(separator: ",")) did not answer: \(error). \
-            Check kafka.brokers in \(file) (or \(PipelineConfiguration.Override.kafkaBrokers)) and that the broker runs; \
-            `pumphouse check` tests the connection, and --timeout-s allows more time
-            """)
+        .kafka(configuration.kafka, file: file, error: error, remedy: ", and --timeout-s allows more time")
     }
 
     private struct Heard: Sendable {
@@ -210,11 +205,7 @@ struct StatusProbe: Sendable {
         do {
             db = try await PostgresConnection.connect(configuration: postgres, logger: logger)
         } catch {
-            throw Unreachable(description: """
-                PostgreSQL at \(postgres.redactedURL) did not answer: \(error). \
-                Check postgres.url in \(file) (or \(PipelineConfiguration.Override.postgresURL)) and that the server runs; \
-                `pumphouse check` tests the connection
-                """)
+            throw Unreachable.postgres(postgres, file: file, error: error)
         }
         let rows: [PostgresRow]
         do {

@@ -20,6 +20,7 @@ struct TopicsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try pipeline.load()
+            try await pipeline.checkBroker(configuration)
             let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: configuration.kafka), logger: Logger(label: "pumphouse.topics"))
             let specifications = configuration.topicSpecifications
             try await admin.createTopics(specifications, ifNotExists: true)

@@ -54,6 +54,9 @@ struct UnitCommand: AsyncParsableCommand {
         var configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:0")
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.memberTimeout = .milliseconds(memberTimeoutMs)
+        // Before the unit opens its spool: a unit that cannot reach the broker leaves
+        // nothing behind.
+        try await self.pipeline.checkBroker(pipeline)
         let unit: ProcessingUnit
         let accounts: ReplicatedCache<BenchAccount>
         do {

@@ -24,6 +24,9 @@ extension AsyncParsableCommand {
         } catch let error as UsageError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             self.exit(withError: ExitCode(2))
+        } catch let error as ServiceUnreachable {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            self.exit(withError: ExitCode(1))
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))

@@ -17,7 +17,9 @@ public struct KafkaTopicSpecification: Sendable, Hashable {
     }
 
     /// Kafka's own rules, checked before asking the broker so the error names the fix.
-    var validationProblem: String? {
+    /// Why Kafka would refuse `name` as a topic name, or nil; a pipeline file's names
+    /// are checked with it when the file loads.
+    public static func nameProblem(_ name: String) -> String? {
         if name.isEmpty || name == "." || name == ".." || name.utf8.count > 249 {
             return "topic name \"\(name)\" is invalid: use 1 to 249 characters, not \".\" or \"..\""
         }
@@ -25,6 +27,11 @@ public struct KafkaTopicSpecification: Sendable, Hashable {
         if let bad = name.first(where: { !allowed.contains($0) }) {
             return "topic name \"\(name)\" contains \"\(bad)\": use only letters, digits, '.', '_' and '-'"
         }
+        return nil
+    }
+
+    var validationProblem: String? {
+        if let problem = Self.nameProblem(name) { return problem }
         if partitions < 1 {
             return "topic \"\(name)\" needs at least 1 partition, not \(partitions)"
         }

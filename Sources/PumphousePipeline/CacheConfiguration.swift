@@ -38,7 +38,7 @@ public struct CacheConfiguration: Sendable, Hashable {
             throw ConfigurationError(file: parent.file, setting: setting, message: "no contract \(name) in the schema directory; add Schemas/\(name)/ or fix the name")
         }
         var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping", "reverse_topic", "load"])
-        let topic = try reader.string("topic") ?? schemas.definition.topic
+        let topic = try reader.topic("topic") ?? schemas.definition.topic
         let partitions = try reader.integer("partitions", in: 1...10_000) ?? 1
         let replication = try reader.integer("replication_factor", in: -1...100) ?? -1
         if replication == 0 { throw reader.fail("replication_factor", "must be -1 (broker default) or at least 1") }
@@ -61,7 +61,7 @@ public struct CacheConfiguration: Sendable, Hashable {
         } else {
             throw reader.fail("mapping", "is required: the table this cache is written to and how fields map to columns, or `custom` for a Swift ContractMapper")
         }
-        let reverseTopic = try reader.string("reverse_topic") ?? "\(topic).reverse"
+        let reverseTopic = try reader.topic("reverse_topic") ?? "\(topic).reverse"
         guard reverseTopic != topic else { throw reader.fail("reverse_topic", "must differ from the cache's topic") }
         // A custom mapping cannot be read back, so its cache loads from its topic unless
         // the file says otherwise (and then it is refused below).
@@ -116,7 +116,7 @@ public struct WriterConfiguration: Sendable, Hashable {
             throw reader.fail("caches", "a writer serves one domain; \(domains.sorted().joined(separator: " and ")) need separate writers")
         }
         let group = try reader.string("group") ?? "pumphouse-writer-\(name)"
-        let deadLetterTopic = try reader.string("dead_letter_topic") ?? "pumphouse.dead-letters.\(name)"
+        let deadLetterTopic = try reader.topic("dead_letter_topic") ?? "pumphouse.dead-letters.\(name)"
         var maxMessages = 10_000
         var maxWait = Duration.milliseconds(20)
         if var batch = try reader.mapping("batch", keys: ["max_messages", "max_wait_ms"]) {

@@ -1,5 +1,6 @@
 import Foundation
 import PumphouseContracts
+import PumphouseKafka
 
 /// Typed, strict access to one mapping of the pipeline file. Every accessor names the
 /// setting in its error, and `finish` rejects keys nobody asked for, so a misspelled
@@ -53,6 +54,13 @@ struct ConfigurationReader {
         case .int(let i): return String(i)
         default: throw fail(key, "must be a non-empty string, not \(value.typeName)")
         }
+    }
+
+    /// A topic name Kafka accepts: a bad one would otherwise fail `topics create` half-way.
+    mutating func topic(_ key: String) throws(ConfigurationError) -> String? {
+        guard let name = try string(key) else { return nil }
+        if let problem = KafkaTopicSpecification.nameProblem(name) { throw fail(key, problem) }
+        return name
     }
 
     mutating func requiredString(_ key: String, hint: String) throws(ConfigurationError) -> String {

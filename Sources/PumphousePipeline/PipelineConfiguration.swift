@@ -50,6 +50,20 @@ public struct PipelineConfiguration: Sendable {
         public static let postgresURL = "PUMPHOUSE_POSTGRES_URL"
     }
 
+    /// `host:port`, optionally with a `scheme://` prefix and an IPv6 host in brackets:
+    /// librdkafka takes anything and retries it forever, so a typo is caught here.
+    static func isBrokerAddress(_ entry: String) -> Bool {
+        let address = entry.firstRange(of: "://").map { entry[$0.upperBound...] } ?? entry[...]
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65_535).contains(port) else {
+            return false
+        }
+        let host = address[..<colon]
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            return host.dropFirst().dropLast().allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+        }
+        return !host.isEmpty && host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_") }
+    }
+
     /// Reads and checks a pipeline file: every key known, every value of the right
     /// kind, every cache backed by a contract in the schema directory, every mapping
     /// naming fields its contract has.
@@ -93,8 +107,12 @@ public struct PipelineConfiguration: Sendable {
         }
         try kafkaReader.finish()
         let kafka = KafkaConnectionConfiguration(brokers: brokers, clientID: clientID, properties: properties)
+        let brokersSource = environment[Override.kafkaBrokers].flatMap { $0.isEmpty ? nil : $0 } != nil ? " (set by \(Override.kafkaBrokers))" : ""
         if kafka.bootstrapServers.isEmpty {
-            throw kafkaReader.fail("brokers", "lists no broker; give host:port pairs separated by commas")
+            throw kafkaReader.fail("brokers", "lists no broker\(brokersSource); give host:port pairs separated by commas")
+        }
+        if let bad = kafka.bootstrapServers.first(where: { !Self.isBrokerAddress($0) }) {
+            throw kafkaReader.fail("brokers", "\"\(bad)\"\(brokersSource) is not host:port with a port from 1 to 65535; give host:port pairs separated by commas")
         }
 
         // postgres
@@ -107,6 +125,10 @@ public struct PipelineConfiguration: Sendable {
             throw postgresReader.fail("url", "is required (or set \(Override.postgresURL)): a postgresql:// URL, {file: PATH} or {env: NAME}")
         }
         var postgres = PostgresConfiguration(url: url)
+        if let problem = postgres.urlProblem {
+            let source = overrideURL != nil ? " (set by \(Override.postgresURL))" : ""
+            throw postgresReader.fail("url", "\(postgres.redactedURL)\(source) is not a connection URL libpq accepts: \(problem); give postgresql://user@host:port/database")
+        }
         if let seconds = try postgresReader.integer("connect_timeout_seconds", in: 2...600) {
             postgres.connectTimeout = .seconds(seconds)
         }
@@ -114,7 +136,7 @@ public struct PipelineConfiguration: Sendable {
 
         let schemas = try directory("schemas", default: "Schemas")
         let migrations = try directory("migrations", default: "Migrations")
-        let memberTopic = try reader.string("member_topic")
+        let memberTopic = try reader.topic("member_topic")
 
         // caches
         let registry: ContractRegistry

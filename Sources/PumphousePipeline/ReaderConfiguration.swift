@@ -19,7 +19,7 @@ public struct ReaderConfiguration: Sendable, Hashable {
     static func parse(_ reader: ConfigurationReader?) throws(ConfigurationError) -> ReaderConfiguration {
         var configuration = ReaderConfiguration()
         guard var reader else { return configuration }
-        configuration.requestTopic = try reader.string("request_topic") ?? configuration.requestTopic
+        configuration.requestTopic = try reader.topic("request_topic") ?? configuration.requestTopic
         configuration.requestPartitions = try reader.integer("request_partitions", in: 1...1_000) ?? configuration.requestPartitions
         configuration.group = try reader.string("group") ?? configuration.group
         configuration.chunkRows = try reader.integer("chunk_rows", in: 100...1_000_000) ?? configuration.chunkRows

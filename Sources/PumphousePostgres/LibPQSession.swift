@@ -29,18 +29,10 @@ final class LibPQSession: @unchecked Sendable {
         self.redactedURL = configuration.redactedURL
         self.notices = NoticeSink(logger: logger)
         let operation = "connect to \(redactedURL)"
-        var options: UnsafeMutablePointer<PQconninfoOption>?
-        var parseError: UnsafeMutablePointer<CChar>?
         // Validate the URL first: libpq's parse error is clearer than a failed connect.
-        if configuration.url.contains("://") || configuration.url.contains("=") {
-            options = PQconninfoParse(configuration.url, &parseError)
-        }
-        guard options != nil else {
-            let reason = parseError.map { String(cString: $0).trimmingTrailingNewlines() } ?? "not a postgresql:// URL or key=value connection string"
-            parseError.map { PQfreemem($0) }
+        if let reason = configuration.urlProblem {
             throw PostgresError(kind: .client, message: "invalid PostgreSQL URL \(redactedURL): \(reason)", operation: "parse connection URL")
         }
-        PQconninfoFree(options)
         let parameters = configuration.connectionParameters
         let keywords = parameters.map { strdup($0.0) }
         let values = parameters.map { strdup($0.1) }

@@ -1,3 +1,5 @@
+import CLibPQ
+
 /// How to reach PostgreSQL.
 public struct PostgresConfiguration: Sendable, Hashable {
     /// A libpq connection URL (`postgresql://user:password@host:port/db?sslmode=require`)
@@ -15,6 +17,23 @@ public struct PostgresConfiguration: Sendable, Hashable {
 
     public init(url: String) {
         self.url = url
+    }
+
+    /// Why libpq cannot parse `url` (it names the offending part, never the password),
+    /// or nil. Parsing needs no server, so a pipeline file's typo can be refused before
+    /// anything starts.
+    public var urlProblem: String? {
+        var options: UnsafeMutablePointer<PQconninfoOption>?
+        var parseError: UnsafeMutablePointer<CChar>?
+        if url.contains("://") || url.contains("=") {
+            options = PQconninfoParse(url, &parseError)
+        }
+        guard options == nil else {
+            PQconninfoFree(options)
+            return nil
+        }
+        defer { parseError.map { PQfreemem($0) } }
+        return parseError.map { String(cString: $0).trimmingTrailingNewlines() } ?? "not a postgresql:// URL or key=value connection string"
     }
 
     /// The URL with any password replaced by `***`, safe for logs and errors.

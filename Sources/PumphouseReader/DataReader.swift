@@ -43,14 +43,26 @@ public final class DataReader: Service {
 
     public var statistics: ReaderStatistics { counters.withLock { $0 } }
 
+    /// Checks that every mapped table and key column exists, as `run` does first: a
+    /// command can call it before it serves or joins anything.
+    public func checkTables(on db: PostgresConnection) async throws {
+        _ = try await resolveMappings(on: db)
+    }
+
+    private func resolveMappings(on db: PostgresConnection) async throws -> [ContractName: ReverseMapping] {
+        var mappings: [ContractName: ReverseMapping] = [:]
+        for cache in configuration.caches where cache.mapping != nil {
+            mappings[cache.contract] = try await ReverseMapping.resolve(cache, registry: registry, db: db)
+        }
+        return mappings
+    }
+
     public func run() async throws {
         logger.info("reader starting", metadata: ["requests": "\(configuration.reader.requestTopic)", "postgres": "\(configuration.postgres.redactedURL)"])
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        var mappings: [ContractName: ReverseMapping] = [:]
+        let mappings: [ContractName: ReverseMapping]
         do {
-            for cache in configuration.caches where cache.mapping != nil {
-                mappings[cache.contract] = try await ReverseMapping.resolve(cache, registry: registry, db: db)
-            }
+            mappings = try await resolveMappings(on: db)
         } catch {
             await db.close()
             throw error

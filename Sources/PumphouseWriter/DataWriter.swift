@@ -88,13 +88,21 @@ public final class DataWriter: Service {
     /// What the writer has done so far.
     public var statistics: WriterStatistics { counters.withLock { $0 } }
 
+    /// Checks the table mappings and mappers against the database, as `run` does first:
+    /// a command can call it before it serves or joins anything.
+    @discardableResult
+    public func checkCatalog(on db: PostgresConnection) async throws -> [ContractName: [String: String]] {
+        let types = try await CatalogCheck.run(tables: Array(tables.values).sorted { $0.contract < $1.contract }, registry: registry, db: db)
+        for (_, mapper) in mappers.sorted(by: { $0.key < $1.key }) { try await mapper.check(db) }
+        return types
+    }
+
     public func run() async throws {
         logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
         let transaction: BatchTransaction
         do {
-            let types = try await CatalogCheck.run(tables: Array(tables.values).sorted { $0.contract < $1.contract }, registry: registry, db: db)
-            for (_, mapper) in mappers.sorted(by: { $0.key < $1.key }) { try await mapper.check(db) }
+            let types = try await checkCatalog(on: db)
             transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
         } catch {
             await db.close()

@@ -90,7 +90,9 @@ struct StatusCommandTests {
 
 /// A pipeline file of one bench.Account cache (loaded from its topic, so no load lock
 /// or reader is needed to start a unit), its writer `w` and readers, every topic and
-/// table named after the fixture.
+/// table named after the fixture. `kafkaProperties` values are YAML as written (so a
+/// secret can be `{ env: NAME }`); the ports, if given, serve the writer's and the
+/// readers' endpoints.
 struct StatusFixture {
     static let logger = TestStack.logger("pumphouse.tests.status")
 
@@ -99,14 +101,15 @@ struct StatusFixture {
     let directory: String
     let config: String
 
-    init(createTopics: Bool = true) async throws {
+    init(createTopics: Bool = true, kafkaProperties: [String: String] = [:], writerPort: Int? = nil, readerPort: Int? = nil) async throws {
         name = TestStack.uniqueName("st")
         topic = "\(name).account"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         config = "\(directory)/pipeline.yaml"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let properties = kafkaProperties.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         try """
-            kafka: { brokers: "\(TestStack.kafkaBrokers)" }
+            kafka: { brokers: "\(TestStack.kafkaBrokers)"\(properties.isEmpty ? "" : ", properties: { \(properties) }") }
             postgres: { url: { env: PUMPHOUSE_POSTGRES_URL } }
             schemas: \(PumphouseProcess.repository)/Schemas
             migrations: \(PumphouseProcess.repository)/Migrations
@@ -130,11 +133,11 @@ struct StatusFixture {
                 caches: [bench.Account]
                 group: \(name)-writer
                 dead_letter_topic: \(name).dlq
-                batch: { max_wait_ms: 20 }
+                batch: { max_wait_ms: 20 }\(writerPort.map { "\n    http_port: \($0)" } ?? "")
             reader:
               request_topic: \(name).reads
               request_partitions: 1
-              group: \(name)-reader
+              group: \(name)-reader\(readerPort.map { "\n  http_port: \($0)" } ?? "")
             """.write(toFile: config, atomically: true, encoding: .utf8)
         guard createTopics else { return }
         let topics = try PumphouseProcess.run(["topics", "create", "--config", config])

@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The built `pumphouse` executable (or the sample's `ticketing`), run as a user or an
 /// operator would.
 public enum PumphouseProcess {
@@ -26,6 +32,37 @@ public enum PumphouseProcess {
         let err = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    /// Runs to completion within `limit`, or kills it and throws: for commands that must
+    /// end by themselves, where a hang is the failure. Output goes through files, so many
+    /// runs can proceed side by side without a thread blocked on each pipe.
+    public static func run(_ arguments: [String], environment: [String: String] = [:], within limit: Duration) async throws -> (status: Int32, output: String, errors: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumphouse-run-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = make("pumphouse", arguments, environment: environment)
+        for (name, assign) in [("out", { process.standardOutput = $0 }), ("err", { process.standardError = $0 })] as [(String, (FileHandle) -> Void)] {
+            guard FileManager.default.createFile(atPath: "\(directory)/\(name)", contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+            assign(try FileHandle(forWritingTo: URL(fileURLWithPath: "\(directory)/\(name)")))
+        }
+        let exited = AsyncStream<Void> { continuation in
+            process.terminationHandler = { _ in continuation.finish() }
+        }
+        try process.run()
+        let pid = process.processIdentifier
+        let watchdog = Task {
+            try await Task.sleep(for: limit)
+            kill(pid, SIGKILL)
+        }
+        for await _ in exited {}
+        watchdog.cancel()
+        let output = try String(contentsOfFile: "\(directory)/out", encoding: .utf8)
+        let errors = try String(contentsOfFile: "\(directory)/err", encoding: .utf8)
+        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
+            throw WaitTimeout(description: "pumphouse \(arguments.joined(separator: " ")) did not exit within \(limit); its stderr:\n\(errors)")
+        }
+        return (process.terminationStatus, output, errors)
     }
 
     /// Starts it in the background, its output discarded or written to `log`; the caller

@@ -1,0 +1,74 @@
+import Logging
+import PumphouseKafka
+import PumphousePipeline
+import PumphousePostgres
+
+/// A service a command needs did not answer: one line on stderr and exit 1 (the call
+/// was right, the world was not), naming the setting to check.
+public struct ServiceUnreachable: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
+
+    /// `remedy` is appended for commands that can be given more time.
+    public static func kafka(_ kafka: KafkaConnectionConfiguration, file: String, error: any Error, remedy: String = "") -> ServiceUnreachable {
+        ServiceUnreachable(description: """
+            the Kafka broker(s) \(kafka.bootstrapServers.joined(separator: ",")) did not answer: \(error). \
+            Check kafka.brokers in \(file) (or \(PipelineConfiguration.Override.kafkaBrokers)) and that the broker runs; \
+            `pumphouse check` tests the connection\(remedy)
+            """)
+    }
+
+    public static func postgres(_ postgres: PostgresConfiguration, file: String, error: any Error) -> ServiceUnreachable {
+        ServiceUnreachable(description: """
+            PostgreSQL at \(postgres.redactedURL) did not answer: \(error). \
+            Check postgres.url in \(file) (or \(PipelineConfiguration.Override.postgresURL)) and that the server runs; \
+            `pumphouse check` tests the connection
+            """)
+    }
+}
+
+extension PipelineOptions {
+    /// How long the broker may take to answer the start-up check.
+    public static let brokerCheckTimeout = Duration.seconds(10)
+
+    /// Asks the broker for its metadata before a worker starts anything: librdkafka
+    /// retries a wrong address forever, so without this a writer or reader would sit
+    /// "running" with its endpoints up and never say why it does nothing. The check's own
+    /// client logs nothing; the one error says it all.
+    /// A property librdkafka refuses (a TLS file that does not exist, an unknown name) is
+    /// the file's mistake, reported as a usage error.
+    public func checkBroker(_ configuration: PipelineConfiguration) async throws {
+        var settings = KafkaAdminConfiguration(connection: configuration.kafka)
+        settings.requestTimeout = Self.brokerCheckTimeout
+        let admin: KafkaAdmin
+        do {
+            admin = try KafkaAdmin(configuration: settings, logger: Self.quiet)
+        } catch {
+            throw UsageError("\(config): kafka.properties: \(error.message); fix the property it names")
+        }
+        do {
+            _ = try await admin.listTopics()
+        } catch {
+            throw ServiceUnreachable.kafka(configuration.kafka, file: config, error: error)
+        }
+    }
+
+    /// Connects to PostgreSQL within `postgres.connect_timeout_seconds`, for commands that
+    /// would otherwise fail with libpq's words alone.
+    public func connect(_ configuration: PipelineConfiguration, logger: Logger) async throws(ServiceUnreachable) -> PostgresConnection {
+        do {
+            return try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        } catch {
+            throw .postgres(configuration.postgres, file: config, error: error)
+        }
+    }
+
+    private static let quiet: Logger = {
+        var logger = Logger(label: "pumphouse.check")
+        logger.logLevel = .critical
+        return logger
+    }()
+}
