@@ -174,8 +174,9 @@ struct BatchTransaction: Sendable {
         entity.messages.map { DeadLetter(message: $0, reason: "missing-row", detail: "update of \(key.contract) \"\(key.key)\", which has no row") }
     }
 
-    /// Data and constraint errors (SQLSTATE classes 22 and 23) belong to one row.
+    /// Data and constraint errors (SQLSTATE classes 22 and 23) belong to one row, whether
+    /// the server found them or the client did before sending (a NUL in text).
     static func isDataError(_ error: PostgresError) -> Bool {
-        error.kind == .server && ["22", "23"].contains(error.sqlState?.errorClass ?? "")
+        [.server, .client].contains(error.kind) && ["22", "23"].contains(error.sqlState?.errorClass ?? "")
     }
 }
