@@ -352,10 +352,12 @@ final class LibPQSession: @unchecked Sendable {
 }
 
 extension LibPQSession {
-    /// PostgreSQL text cannot hold NUL; libpq would cut the value there, silently.
+    /// PostgreSQL text cannot hold NUL; libpq would cut the value there, silently. The
+    /// error carries the SQLSTATE the server gives for a NUL it receives (as in COPY), so
+    /// callers treat it as the data error it is, for that row alone.
     static func checkParameters(_ statement: PostgresStatement, operation: String) throws(PostgresError) {
         for (index, value) in statement.parameters.enumerated() where value?.utf8.contains(0) == true {
-            throw PostgresError(kind: .client, message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", operation: operation)
+            throw PostgresError(kind: .client, sqlState: .characterNotInRepertoire, message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot store", operation: operation)
         }
     }
 }

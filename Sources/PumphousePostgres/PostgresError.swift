@@ -68,6 +68,8 @@ public struct SQLState: RawRepresentable, Sendable, Hashable, CustomStringConver
     public static let undefinedColumn = SQLState(rawValue: "42703")
     public static let invalidTextRepresentation = SQLState(rawValue: "22P02")
     public static let numericValueOutOfRange = SQLState(rawValue: "22003")
+    /// Also what the server says for a NUL byte in text.
+    public static let characterNotInRepertoire = SQLState(rawValue: "22021")
     public static let serializationFailure = SQLState(rawValue: "40001")
     public static let deadlockDetected = SQLState(rawValue: "40P01")
     public static let lockNotAvailable = SQLState(rawValue: "55P03")

@@ -51,12 +51,22 @@ struct BatchTransaction: Sendable {
             try progress.check(try await tx.pipeline(progress.statements)[...])
             outcome.letters = snapshot.deadLetters + absent + outcome.letters
             for letter in outcome.letters {
-                _ = try await deadLetters.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writer))
+                try await deliver(letter, to: deadLetters)
             }
             return outcome
         }
         plan.applied = outcome.applied
         plan.deadLetters = outcome.letters
+    }
+
+    /// Sends a dead letter. One too large for the topic (an oversize contract, say) goes
+    /// without its value: retrying it whole could never succeed and would stop the writer.
+    private func deliver(_ letter: DeadLetter, to producer: KafkaProducer) async throws {
+        do {
+            _ = try await producer.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writer))
+        } catch let error as KafkaError where error.code == .messageSizeTooLarge {
+            _ = try await producer.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writer, withValue: false))
+        }
     }
 
     /// The leading updates (see `BatchPlan.leadingUpdates`) whose row did not exist, or
@@ -174,8 +184,9 @@ struct BatchTransaction: Sendable {
         entity.messages.map { DeadLetter(message: $0, reason: "missing-row", detail: "update of \(key.contract) \"\(key.key)\", which has no row") }
     }
 
-    /// Data and constraint errors (SQLSTATE classes 22 and 23) belong to one row.
+    /// Data and constraint errors (SQLSTATE classes 22 and 23) belong to one row, whether
+    /// the server found them or the client did before sending (a NUL in text).
     static func isDataError(_ error: PostgresError) -> Bool {
-        error.kind == .server && ["22", "23"].contains(error.sqlState?.errorClass ?? "")
+        [.server, .client].contains(error.kind) && ["22", "23"].contains(error.sqlState?.errorClass ?? "")
     }
 }

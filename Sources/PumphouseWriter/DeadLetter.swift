@@ -11,6 +11,9 @@ public struct DeadLetter: Sendable, Hashable {
         public static let partition = "ph-dlq-partition"
         public static let offset = "ph-dlq-offset"
         public static let writer = "ph-dlq-writer"
+        /// Set, to the value's size in bytes, when the value was too large for the
+        /// dead-letter topic and was left out; it stays at the source topic and offset.
+        public static let valueDropped = "ph-dlq-value-dropped"
     }
 
     public var message: KafkaMessage
@@ -18,7 +21,7 @@ public struct DeadLetter: Sendable, Hashable {
     public var reason: String
     public var detail: String
 
-    func producerMessage(topic: String, writer: String) -> KafkaProducerMessage {
+    func producerMessage(topic: String, writer: String, withValue: Bool = true) -> KafkaProducerMessage {
         var headers = message.headers
         headers.append(KafkaHeader(name: Header.reason, string: reason))
         headers.append(KafkaHeader(name: Header.error, string: String(detail.prefix(1024))))
@@ -26,6 +29,7 @@ public struct DeadLetter: Sendable, Hashable {
         headers.append(KafkaHeader(name: Header.partition, string: String(message.partition)))
         headers.append(KafkaHeader(name: Header.offset, string: String(message.offset)))
         headers.append(KafkaHeader(name: Header.writer, string: writer))
-        return KafkaProducerMessage(topic: topic, partition: 0, key: message.key, value: message.value, headers: headers)
+        if !withValue { headers.append(KafkaHeader(name: Header.valueDropped, string: String(message.value?.count ?? 0))) }
+        return KafkaProducerMessage(topic: topic, partition: 0, key: message.key, value: withValue ? message.value : nil, headers: headers)
     }
 }

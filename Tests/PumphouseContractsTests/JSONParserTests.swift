@@ -48,6 +48,23 @@ struct JSONParserTests {
         #expect(throws: JSONError(reason: .tooLarge(limit: 4), offset: 4)) { try JSONParser(maxBytes: 4).parse("[1,2,3]") }
     }
 
+    @Test("large objects: duplicates are still found by bytes, and many members cost linear time, not quadratic")
+    func largeObjects() throws {
+        let names = (0..<100).map { "n\($0)" }
+        func object(_ names: [String]) -> String { "{" + names.map { "\"\($0)\":0" }.joined(separator: ",") + "}" }
+        #expect(throws: JSONError(reason: .duplicateMember("n7"), offset: 791)) { try JSONParser().parse(object(names + ["n7"])) }
+        // Canonically equivalent but different bytes (KELVIN SIGN and K): distinct members.
+        let kelvin = try #require(try JSONParser().parse(object(names + ["K", "\u{212A}"])).objectValue)
+        #expect(kelvin.count == 102)
+        // Names alike in length and first byte defeat the small-object filter.
+        let many = object((0..<80_000).map { "a\(100_000 + $0)" })
+        let started = ContinuousClock.now
+        #expect(try JSONParser().parse(many).objectValue?.count == 80_000)
+        // A bound against the quadratic check (92 s in a debug build), not a speed test:
+        // loose enough for a loaded CI machine.
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
     @Test("no input crashes the parser")
     func fuzz() {
         var rng = SplitMix(state: 7)

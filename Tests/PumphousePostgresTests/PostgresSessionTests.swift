@@ -192,6 +192,7 @@ struct PostgresTransactionEdgeTests {
         let db = try await TestDatabase.connect()
         let error = try await #require(throws: PostgresError.self) { try await db.query("SELECT $1::text", ["a\u{0}b"]) }
         #expect(error.kind == .client)
+        #expect(error.sqlState == .characterNotInRepertoire, "the data error the server gives for NUL, so a writer refuses the row alone")
         #expect(error.message.contains("$1"))
     }
 }

@@ -74,9 +74,12 @@ struct WriterFixture {
         """
     }
 
-    /// Produces messages and waits until the broker has them all.
-    func publish(_ messages: some Sequence<KafkaProducerMessage>) async throws {
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: Self.logger)
+    /// Produces messages and waits until the broker has them all. `maxMessageBytes`
+    /// raises the client's own size limit, for messages larger than a unit would send.
+    func publish(_ messages: some Sequence<KafkaProducerMessage>, maxMessageBytes: Int? = nil) async throws {
+        var connection = configuration.kafka
+        if let maxMessageBytes { connection.properties["message.max.bytes"] = String(maxMessageBytes) }
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: connection), logger: Self.logger)
         for message in messages { try producer.send(message) }
         try await producer.flush(timeout: .seconds(60))
         try await producer.shutdown()
@@ -151,10 +154,11 @@ struct Workload {
         rows[key] = fields
     }
 
-    mutating func update(_ key: String, status: String? = nil, delta: Int64? = nil) throws {
+    mutating func update(_ key: String, status: String? = nil, owner: String? = nil, delta: Int64? = nil) throws {
         var fields: JSONObject = [:]
         var deltas: JSONObject = [:]
         if let status { fields["status"] = .string(status) }
+        if let owner { fields["owner"] = .string(owner) }
         if let delta { deltas["balance"] = .int(delta) }
         try publish(.update, key: key, fields: fields, deltas: deltas)
         guard var row = rows[key] else {
@@ -162,6 +166,7 @@ struct Workload {
             return
         }
         if let status { row["status"] = .string(status) }
+        if let owner { row["owner"] = .string(owner) }
         if let delta, case .int(let balance)? = row["balance"] { row["balance"] = .int(balance + delta) }
         rows[key] = row
     }
@@ -255,6 +260,25 @@ struct DataWriterTests {
         #expect(try await fixture.rows() == work.expectedRows)
         let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
         #expect(letters.first?.headers.value(named: DeadLetter.Header.reason) == Array("rejected-by-database".utf8))
+    }
+
+    @Test("a valid contract with a NUL in its key or a field is dead-lettered alone; the writer goes on")
+    func nulText() async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        var work = Workload(topic: fixture.topic)
+        try work.add("ok-1", balance: 10)
+        try work.add("nul\u{0}key", balance: 1)
+        try work.add("nul-field", balance: 2)
+        try work.update("nul-field", owner: "a\u{0}b")
+        try work.add("ok-2", balance: 20)
+        work.rows["nul\u{0}key"] = nil
+        work.rows["nul-field"] = nil
+        try await fixture.publish(work.messages)
+        let statistics = try await fixture.runWriter(until: { $0.consumed >= 5 })
+        #expect(statistics.deadLettered == 3, "the key's add, and the add and update folded into one entity")
+        #expect(try await fixture.rows() == work.expectedRows)
+        let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
+        #expect(letters.map { $0.headers.value(named: DeadLetter.Header.reason) } == Array(repeating: Array("rejected-by-database".utf8), count: 3))
     }
 
     @Test("an update of a row deleted by an earlier batch is a dead letter even when an add of the same key follows it in its batch")
@@ -367,16 +391,18 @@ struct DataWriterTests {
         #expect(different.output.contains("\(victims[1]): missing from the database"))
     }
 
-    static func readAll(_ topic: String, _ fixture: WriterFixture) async throws -> [KafkaMessage] {
+    /// Every message of the topic's first `partitions` partitions, read to their ends.
+    static func readAll(_ topic: String, _ fixture: WriterFixture, partitions: Int32 = 1, timeout: Duration = .seconds(30)) async throws -> [KafkaMessage] {
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: fixture.configuration.kafka), logger: WriterFixture.logger)
-        try await consumer.assign([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: .beginning)])
+        try await consumer.assign((0..<partitions).map { KafkaTopicPartitionOffset(topic: topic, partition: $0, offset: .beginning) })
         var messages: [KafkaMessage] = []
-        _ = try await waitFor("the end of \(topic)", timeout: .seconds(30)) { () -> Bool? in
+        var ended = Set<Int32>()
+        _ = try await waitFor("the end of \(topic)", timeout: timeout) { () -> Bool? in
             for event in try await consumer.poll() {
                 if case .messages(let batch) = event { messages += batch }
-                if case .partitionEOF = event { return true }
+                if case .partitionEOF(let partition, _) = event { ended.insert(partition.partition) }
             }
-            return nil
+            return ended.count == partitions ? true : nil
         }
         try await consumer.close()
         return messages

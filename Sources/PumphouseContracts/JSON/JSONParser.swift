@@ -34,6 +34,9 @@ public struct JSONParser: Sendable {
 }
 
 private struct Cursor {
+    /// Members after which duplicate names are found by hashing rather than scanning.
+    static let hashedNamesFrom = 32
+
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
@@ -96,17 +99,25 @@ private struct Cursor {
         }
         object.reserveCapacity(16)
         // A 64-bit filter on (length, first byte): the linear duplicate scan
-        // runs only when a name might repeat one seen before.
+        // runs only when a name might repeat one seen before. A large object saturates
+        // the filter and would make that scan quadratic (minutes for a hostile 1 MiB
+        // body), so past `hashedNamesFrom` members the names' bytes go into a set.
         var seen: UInt64 = 0
+        var hashedNames = Set<[UInt8]>()
         while true {
             skipWhitespace()
             let nameOffset = index
             guard try peek() == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(bytes[index])) }
             let name = try string()
             let utf8 = name.utf8
-            let bit: UInt64 = 1 << ((UInt64(utf8.count) &* 7 &+ UInt64(utf8.first ?? 0)) & 63)
-            if seen & bit != 0, object.contains(name: name) { throw fail(.duplicateMember(name), at: nameOffset) }
-            seen |= bit
+            if object.count >= Self.hashedNamesFrom {
+                if hashedNames.isEmpty { hashedNames = Set(object.map { Array($0.name.utf8) }) }
+                guard hashedNames.insert(Array(utf8)).inserted else { throw fail(.duplicateMember(name), at: nameOffset) }
+            } else {
+                let bit: UInt64 = 1 << ((UInt64(utf8.count) &* 7 &+ UInt64(utf8.first ?? 0)) & 63)
+                if seen & bit != 0, object.contains(name: name) { throw fail(.duplicateMember(name), at: nameOffset) }
+                seen |= bit
+            }
             skipWhitespace()
             guard try peek() == UInt8(ascii: ":") else { throw fail(.unexpectedByte(bytes[index])) }
             index += 1
