@@ -30,16 +30,18 @@ stack-reset:
 # restart, so they run last, alone, on the S3-backed broker.
 # Parts: the bulk in parallel; the reverse-pump and status suites (several units, a
 # reader and unit processes per test) each on their own, so their load does not push
-# other tests past their bounds; the PostgreSQL-outage and broker-outage scenarios, each
-# alone since they stop a part of the shared stack; a small demo run.
+# other tests past their bounds; the fault scenarios' short forms (docs/reliability.md),
+# the PostgreSQL-outage and broker-outage ones each alone since they stop a part of the
+# shared stack; a small demo run.
 TEST_BROKER = PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER)
 test: stack-up
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) swift build --build-tests
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --skip BrokerOutage --skip PostgresOutage --skip ReversePump --skip StatusCommand
+	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump --skip StatusCommand --skip FaultTests
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter ReversePump
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter StatusCommand
+	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter FaultTests --skip PostgresOutage
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PostgresOutage
 	$(WITH_STACK) swift test --skip-build --disable-xctest --filter BrokerOutage
 	$(MAKE) demo-smoke

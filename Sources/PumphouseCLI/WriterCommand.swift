@@ -29,16 +29,7 @@ struct WriterCommand: AsyncParsableCommand {
         } catch {
             throw UsageError("\(error)")
         }
-        try await pipeline.checkBroker(configuration)
-        // Everything checked before the endpoints are served and the group is joined.
-        let db = try await pipeline.connect(configuration, logger: logger)
-        do {
-            try await service.checkCatalog(on: db)
-        } catch {
-            await db.close()
-            throw error
-        }
-        await db.close()
+        try await pipeline.checkServices(configuration, logger: logger) { try await service.checkCatalog(on: $0) }
         try await runUntilSignalled(service, httpPort: configuration.writer(named: writer)?.httpPort, logger: logger) {
             let state = service.readiness
             return Readiness(isReady: state.isReady, reason: state.reason)

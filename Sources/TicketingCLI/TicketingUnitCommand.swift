@@ -42,6 +42,8 @@ struct TicketingUnitCommand: AsyncParsableCommand {
         ServiceEndpoints.bootstrapMetrics()
         logger.info("ticketing unit \(self.unit.id), librdkafka \(Librdkafka.runtimeVersion)")
         let configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:\(httpPort)")
+        // Before the unit opens its spool, as `pumphouse unit` does.
+        try await self.pipeline.checkBroker(pipeline)
         let unit: ProcessingUnit
         let office: BoxOffice
         do {

@@ -273,6 +273,6 @@ struct PoisonInputFaultTests {
         let duplicated = lettered.values.reduce(0) { $0 + $1 - 1 } + statistics.duplicates
         #expect(lost == 0)
         #expect(duplicated == 0)
-        try ScenarioReport.record(ScenarioOutcome(scenario: "6 poison input", runs: 1, contracts: total, lost: lost, duplicated: duplicated, converge: converge))
+        try ScenarioReport.record(ScenarioOutcome(scenario: "6 poison input", runs: poisonCount, contracts: total, lost: lost, duplicated: duplicated, converge: converge))
     }
 }
