@@ -118,6 +118,12 @@ struct WriterFixture {
         ).scalar(Int64.self) ?? 0
     }
 
+    /// Each partition's claim epoch, which rises whenever a member takes it over.
+    func claimEpochs() async throws -> [Int32: Int64] {
+        let rows = try await db.query("SELECT partition, epoch FROM pumphouse_writer_offsets WHERE writer = $1", [name]).rows
+        return Dictionary(uniqueKeysWithValues: rows.map { (Int32($0[0]!)!, Int64($0[1]!)!) })
+    }
+
     func rows() async throws -> [String: [String: String?]] {
         var result: [String: [String: String?]] = [:]
         for row in try await db.query("SELECT id, owner, balance_cents, currency, status FROM \(table)").namedRows {

@@ -48,10 +48,16 @@ struct WriterFaultTests {
         }
         let lastKill = ContinuousClock.now
 
+        let claimed = try await fixture.claimEpochs()
         let last = try start(run: kills)
         defer { if last.isRunning { kill(last.processIdentifier, SIGKILL) } }
-        _ = try await waitFor("the last run to apply all \(total) contracts", timeout: .seconds(form.pick(short: 120, soak: 600))) { () -> Bool? in
+        // The killed runs may have applied everything already: the last run must also
+        // have claimed every partition, so it is up and running when SIGTERM comes.
+        _ = try await waitFor("the last run to claim every partition and apply all \(total) contracts", timeout: .seconds(form.pick(short: 120, soak: 600))) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(50))
+            let epochs = try await fixture.claimEpochs()
+            let claimedAll = epochs.count == 3 && epochs.allSatisfy { $0.value > claimed[$0.key, default: 0] }
+            guard claimedAll else { return nil }
             return try await fixture.committedOffsets() == total ? true : nil
         }
         let converged = ContinuousClock.now - lastKill
