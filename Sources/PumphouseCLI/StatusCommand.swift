@@ -47,13 +47,8 @@ struct StatusCommand: AsyncParsableCommand {
             configuration: configuration, file: pipeline.config, memberTimeout: .milliseconds(memberTimeoutMs),
             deadline: .now.advanced(by: timeout), logger: logger
         )
-        let status: PipelineStatus
-        do {
-            status = try await Self.bounded(by: timeout + .seconds(2)) { try await probe.read() }
-        } catch let error as StatusProbe.Unreachable {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        // A service that does not answer ends as ServiceUnreachable: one error line, exit 1.
+        let status = try await Self.bounded(by: timeout + .seconds(2)) { try await probe.read() }
         if json {
             try printJSON(status.json)
         } else {
@@ -73,7 +68,7 @@ struct StatusCommand: AsyncParsableCommand {
             }
             Task {
                 try? await Task.sleep(for: limit)
-                first.finish(.failure(StatusProbe.Unreachable(description: "no answer within \(limit) from the broker or PostgreSQL; run `pumphouse check` to see which")))
+                first.finish(.failure(ServiceUnreachable(description: "no answer within \(limit) from the broker or PostgreSQL; run `pumphouse check` to see which")))
             }
         }
     }

@@ -18,9 +18,6 @@ struct StatusProbe: Sendable {
     let deadline: ContinuousClock.Instant
     let logger: Logger
 
-    /// A service that did not answer in time, or at all; the command exits 1 with it.
-    typealias Unreachable = ServiceUnreachable
-
     /// The time left, in tenths of a second (errors quote it), and never nothing: a
     /// step that starts late still gets one short try.
     private var remaining: Duration {
@@ -103,7 +100,7 @@ struct StatusProbe: Sendable {
         }
     }
 
-    private func kafkaUnreachable(_ error: any Error) -> Unreachable {
+    private func kafkaUnreachable(_ error: any Error) -> ServiceUnreachable {
         .kafka(configuration.kafka, file: file, error: error, remedy: ", and --timeout-s allows more time")
     }
 
@@ -205,7 +202,7 @@ struct StatusProbe: Sendable {
         do {
             db = try await PostgresConnection.connect(configuration: postgres, logger: logger)
         } catch {
-            throw Unreachable.postgres(postgres, file: file, error: error)
+            throw ServiceUnreachable.postgres(postgres, file: file, error: error)
         }
         let rows: [PostgresRow]
         do {

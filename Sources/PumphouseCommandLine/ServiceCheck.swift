@@ -3,8 +3,8 @@ import PumphouseKafka
 import PumphousePipeline
 import PumphousePostgres
 
-/// A service a command needs did not answer: one line on stderr and exit 1 (the call
-/// was right, the world was not), naming the setting to check.
+/// A service a command needs did not answer or refused it: one line on stderr and exit 1
+/// (the call was right, the world was not), naming the setting to check.
 public struct ServiceUnreachable: Error, CustomStringConvertible {
     public let description: String
 
@@ -23,9 +23,9 @@ public struct ServiceUnreachable: Error, CustomStringConvertible {
 
     public static func postgres(_ postgres: PostgresConfiguration, file: String, error: any Error) -> ServiceUnreachable {
         ServiceUnreachable(description: """
-            PostgreSQL at \(postgres.redactedURL) did not answer: \(error). \
-            Check postgres.url in \(file) (or \(PipelineConfiguration.Override.postgresURL)) and that the server runs; \
-            `pumphouse check` tests the connection
+            PostgreSQL at \(postgres.redactedURL) refused the connection or did not answer: \(error). \
+            Check postgres.url in \(file) (or \(PipelineConfiguration.Override.postgresURL)): the host and port, the user \
+            and password, sslmode; and that the server runs; `pumphouse check` tests the connection
             """)
     }
 }

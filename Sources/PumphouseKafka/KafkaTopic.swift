@@ -16,9 +16,8 @@ public struct KafkaTopicSpecification: Sendable, Hashable {
         self.configs = configs
     }
 
-    /// Kafka's own rules, checked before asking the broker so the error names the fix.
-    /// Why Kafka would refuse `name` as a topic name, or nil; a pipeline file's names
-    /// are checked with it when the file loads.
+    /// Why Kafka would refuse `name` as a topic name, or nil: a pipeline file's names are
+    /// checked with it when the file loads, so the error names the setting and the fix.
     public static func nameProblem(_ name: String) -> String? {
         if name.isEmpty || name == "." || name == ".." || name.utf8.count > 249 {
             return "topic name \"\(name)\" is invalid: use 1 to 249 characters, not \".\" or \"..\""
@@ -30,6 +29,7 @@ public struct KafkaTopicSpecification: Sendable, Hashable {
         return nil
     }
 
+    /// Kafka's own rules, checked before asking the broker so the error names the fix.
     var validationProblem: String? {
         if let problem = Self.nameProblem(name) { return problem }
         if partitions < 1 {

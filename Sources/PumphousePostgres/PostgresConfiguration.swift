@@ -19,9 +19,12 @@ public struct PostgresConfiguration: Sendable, Hashable {
         self.url = url
     }
 
-    /// Why libpq cannot parse `url` (it names the offending part, never the password),
-    /// or nil. Parsing needs no server, so a pipeline file's typo can be refused before
-    /// anything starts.
+    /// Why libpq cannot parse `url`, or nil. Parsing needs no server, so a pipeline
+    /// file's typo can be refused before anything starts.
+    ///
+    /// libpq quotes the part it could not parse, and that part can be the password (a bad
+    /// percent escape in it, say): a quoted part is kept only if the redacted URL shows
+    /// it too, so the reason can name `sslmod` but never a secret.
     public var urlProblem: String? {
         var options: UnsafeMutablePointer<PQconninfoOption>?
         var parseError: UnsafeMutablePointer<CChar>?
@@ -33,7 +36,14 @@ public struct PostgresConfiguration: Sendable, Hashable {
             return nil
         }
         defer { parseError.map { PQfreemem($0) } }
-        return parseError.map { String(cString: $0).trimmingTrailingNewlines() } ?? "not a postgresql:// URL or key=value connection string"
+        guard let reason = parseError.map({ String(cString: $0).trimmingTrailingNewlines() }) else {
+            return "not a postgresql:// URL or key=value connection string"
+        }
+        let shown = redactedURL
+        return reason.replacing(/"[^"]*"/) { quoted in
+            let part = quoted.output.dropFirst().dropLast()
+            return !part.isEmpty && shown.contains(part) && !part.contains("***") ? String(quoted.output) : "\"***\""
+        }
     }
 
     /// The URL with any password replaced by `***`, safe for logs and errors.

@@ -115,7 +115,7 @@ struct OperatorInputFaultTests {
         case .unreachablePostgres:
             try edit("postgres: { url: { env: PUMPHOUSE_POSTGRES_URL } }", "postgres: { url: { env: PUMPHOUSE_POSTGRES_URL }, connect_timeout_seconds: 2 }")
             environment["PUMPHOUSE_POSTGRES_URL"] = "postgresql://someone:\(secret)@127.0.0.1:\(try Self.freePort())/db"
-            expected = ["PostgreSQL at postgresql://someone:***@127.0.0.1", "did not answer", "postgres.url"]
+            expected = ["PostgreSQL at postgresql://someone:***@127.0.0.1", "refused the connection or did not answer", "postgres.url"]
         case .unreachableBroker:
             environment["PUMPHOUSE_KAFKA_BROKERS"] = "127.0.0.1:\(try Self.freePort())"
             expected = ["did not answer", "kafka.brokers"]
@@ -149,11 +149,9 @@ struct OperatorInputFaultTests {
         #expect(!(run.output + run.errors).contains(secret), "\(transcript)")
         #expect(!(run.output + run.errors).contains(fixture.password), "\(transcript)")
 
-        // Nothing half-started.
+        // Nothing half-started. (A port bound by the process is free again once it has
+        // exited, so the log line is what shows the endpoints never came up.)
         #expect(!run.errors.contains("serving /metrics"), "\(transcript)")
-        for port in [writerPort, readerPort] {
-            #expect(Self.isFree(port), "port \(port) is still bound after the command exited")
-        }
         #expect(!FileManager.default.fileExists(atPath: spool), "the unit created its spool: \(transcript)")
         if scenario.fault.isUsageError {
             let topics = try await Self.topics(named: fixture.name)

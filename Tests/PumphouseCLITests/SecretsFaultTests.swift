@@ -62,12 +62,12 @@ struct SecretsFaultTests {
             for process in processes where process.isRunning { process.terminate() }
             for process in processes { process.waitUntilExit() }
         }
-        let loadgen = try PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "50", "--keys", "10"], environment: environment)
+        let loadgen = try await PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "50", "--keys", "10"], environment: environment, within: .seconds(60))
         try #require(loadgen.status == 0, "\(loadgen.errors)")
 
         var outputs = [loadgen.output + loadgen.errors]
         _ = try await waitFor("status showing the unit loaded, a reader, and the writer through all 50 changes", timeout: .seconds(90)) { () -> Bool? in
-            let run = try PumphouseProcess.run(["status", "--config", fixture.config, "--json", "--timeout-s", "30"], environment: environment)
+            let run = try await PumphouseProcess.run(["status", "--config", fixture.config, "--json", "--timeout-s", "30"], environment: environment, within: .seconds(45))
             outputs.append(run.output + run.errors)
             guard run.status == 0, let status = try? JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any],
                   let members = (status["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]],
@@ -78,7 +78,7 @@ struct SecretsFaultTests {
             else { return nil }
             return true
         }
-        let text = try PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"], environment: environment)
+        let text = try await PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"], environment: environment, within: .seconds(45))
         #expect(text.status == 0, "\(text.output)\(text.errors)")
         outputs.append(text.output + text.errors)
 
@@ -132,7 +132,7 @@ struct SecretsFaultTests {
             for process in processes where process.isRunning { process.terminate() }
             for process in processes { process.waitUntilExit() }
         }
-        let loadgen = try PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "300", "--keys", "30"])
+        let loadgen = try await PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "300", "--keys", "30"], within: .seconds(60))
         try #require(loadgen.status == 0, "\(loadgen.errors)")
         _ = try await waitFor("the writer through all 300 changes", timeout: .seconds(60)) { () -> Bool? in
             let status = try fixture.status()
@@ -140,7 +140,7 @@ struct SecretsFaultTests {
             return (status["writers"] as? [[String: Any]])?.first?["lag"] as? Int == 0
                 && partitions.reduce(0, { $0 + ($1["highWatermark"] as? Int ?? 0) }) == 300 ? true : nil
         }
-        let replay = try PumphouseProcess.run(["replay", "--config", fixture.config, "--cache", "bench.Account", "--verify-db", "--timeout", "60"])
+        let replay = try await PumphouseProcess.run(["replay", "--config", fixture.config, "--cache", "bench.Account", "--verify-db", "--timeout", "60"], within: .seconds(90))
         #expect(replay.status == 0, "\(replay.output)\(replay.errors)")
         #expect(replay.output.contains("the database equals the topic"), "\(replay.output)")
 

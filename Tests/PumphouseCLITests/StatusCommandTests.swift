@@ -83,7 +83,7 @@ struct StatusCommandTests {
         )
         #expect(ContinuousClock.now - started < .seconds(7))
         #expect(noDatabase.status == 1, "\(noDatabase.output)\(noDatabase.errors)")
-        #expect(noDatabase.errors.contains("PostgreSQL at postgresql://someone:***@127.0.0.1:1/nowhere did not answer"), "\(noDatabase.errors)")
+        #expect(noDatabase.errors.contains("PostgreSQL at postgresql://someone:***@127.0.0.1:1/nowhere refused the connection or did not answer"), "\(noDatabase.errors)")
         #expect(!noDatabase.errors.contains(secret) && !noDatabase.output.contains(secret))
     }
 }

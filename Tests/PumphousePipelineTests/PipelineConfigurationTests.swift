@@ -135,6 +135,12 @@ struct PipelineConfigurationTests {
         ("writers:", "reader: { chunk_rows: 5 }\nwriters:", "reader.chunk_rows", "from 100 to 1000000"),
         ("writers:", "reader: { chunk: 5 }\nwriters:", "reader.chunk", "not a setting"),
         ("  bench:\n    caches: [bench.Account]", "  bench:\n    caches: [bench.Account]\n  again:\n    caches: [bench.Account]", "writers.again", "already written by writer bench"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092,k2\" }", "kafka.brokers", "\"k2\" is not host:port"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092;k2:9092\" }", "kafka.brokers", "is not host:port"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"::1:9092\" }", "kafka.brokers", "is not host:port"),
+        ("postgres: { url: \"postgresql://u:pw@db/x\" }", "postgres: { url: \"postgresql://u:pw@db/x?sslmod=require\" }", "postgres.url", "sslmod"),
+        ("postgres: { url: \"postgresql://u:pw@db/x\" }", "postgres: { url: \"postgresql://u:pw%zzhidden@db/x\" }", "postgres.url", "\"***\""),
+        ("partitions: 3", "partitions: 3\n    topic: \"bench account\"", "caches.bench.Account.topic", "use only letters, digits"),
     ])
     func mistakes(original: String, replacement: String, setting: String, mentions: String) throws {
         let yaml = validPipeline.replacing(original, with: replacement)
@@ -144,6 +150,7 @@ struct PipelineConfigurationTests {
         let error = try #require(throws: ConfigurationError.self) { try file.load() }
         #expect(error.setting == setting, "\(error)")
         #expect(error.message.contains(mentions), "\(error)")
+        #expect(!error.message.contains("hidden"), "a password is never shown: \(error)")
     }
 
     @Test("soft deletes name a column that is not mapped from a field")

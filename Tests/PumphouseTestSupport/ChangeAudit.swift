@@ -1,11 +1,13 @@
 /// Counts lost and doubled changes from the state they leave. The j-th audited change of
 /// a key adds 2^j to its balance (from 0 when the key is opened), so a complete key
 /// holds 2^n - 1. A change applied zero times or twice shows in the bits of the
-/// difference; a loss and a doubling on one key cannot cancel out, since two disjoint
-/// sets of powers of two never have the same sum (a change applied three or more times
-/// could blur the split between the two counts, never hide both).
+/// difference, and a loss and a doubling on one key cannot cancel out, since two disjoint
+/// sets of powers of two never have the same sum: any fault makes a count non-zero. The
+/// split between the two counts is exact when a key has only losses or only doublings;
+/// a key with both is counted by the sign of its difference.
 public struct ChangeAudit: Sendable {
-    /// 2^62 is the largest power of two whose running sum stays within Int64.
+    /// 62 changes: the expected balance 2^62 - 1 and a doubled last change (2^62 more)
+    /// both stay within Int64.
     public static let changesPerKey = 62
 
     /// Audited changes handed out per key; opening a key is one more change.

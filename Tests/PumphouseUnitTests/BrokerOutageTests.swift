@@ -86,8 +86,13 @@ struct BrokerOutageTests {
                 return found == expected ? true : nil
             }
         } catch {
+            // Recorded all the same, so the soak table shows what a failed run lost.
             let (lost, duplicated) = audit.count(found: found)
             Issue.record("PostgreSQL shows \(lost) lost and \(duplicated) doubled change(s); the writer is \(writer.readiness.reason)")
+            try ScenarioReport.record(ScenarioOutcome(
+                scenario: "2 broker down 15 s (did not converge)", runs: outages, contracts: audit.total, lost: lost, duplicated: duplicated,
+                converge: ContinuousClock.now - lastOutageEnd
+            ))
             throw error
         }
         let converged = ContinuousClock.now - lastOutageEnd

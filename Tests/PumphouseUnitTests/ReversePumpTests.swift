@@ -322,18 +322,26 @@ struct ReversePumpTests {
                 let expected = try fold.entities.mapValues { try BenchAccount(fields: $0) }
                 #expect(expected.count > 0)
                 try await awaitState(caches, expected, "the restarted units at the topic's fold")
-                try await fixture.awaitWritten(expected.mapValues(\.balance), timeout: .seconds(form.pick(short: 60, soak: 300)))
-                let converged = ContinuousClock.now - restarted
                 // Each change opened an account at 0 or added 1: the table's accounts plus
-                // balances count the effects; the fold counts the changes, each once.
-                let effects = try await fixture.balances().values.reduce(0) { $0 + Int($1) + 1 }
+                // balances count the effects; the fold counts the changes, each once. A net
+                // count (a loss and a doubling on one key would cancel): the exact check is
+                // the table equal to the fold.
                 let made = fold.contracts
                 #expect(fold.rejected == 0)
-                #expect(made == effects, "the table holds \(effects) effects of \(made) changes")
-                try ScenarioReport.record(ScenarioOutcome(
-                    scenario: "4 unit outage, writer behind", runs: 1, contracts: made,
-                    lost: max(0, made - effects), duplicated: max(0, effects - made), converge: converged
-                ))
+                func record(_ suffix: String) async throws {
+                    let effects = try await fixture.balances().values.reduce(0) { $0 + Int($1) + 1 }
+                    try ScenarioReport.record(ScenarioOutcome(
+                        scenario: "4 unit outage, writer behind" + suffix, runs: 1, contracts: made,
+                        lost: max(0, made - effects), duplicated: max(0, effects - made), converge: ContinuousClock.now - restarted
+                    ))
+                }
+                do {
+                    try await fixture.awaitWritten(expected.mapValues(\.balance), timeout: .seconds(form.pick(short: 60, soak: 300)))
+                } catch {
+                    try await record(" (did not converge)")
+                    throw error
+                }
+                try await record("")
             }
             // Two cold starts (the processes', and this one), each one read.
             #expect(try await fixture.recordedLoads().count == 2)

@@ -48,6 +48,34 @@ struct FaultWorkload {
 
     var messages: [KafkaProducerMessage] { work.messages }
 
+    /// Waits until `done` (the writer has dealt with everything), then checks the state
+    /// and records the scenario's outcome for the soak table. A run that never gets there
+    /// is checked and recorded all the same, with what it lost, before the wait's error
+    /// is thrown.
+    func finish(
+        _ fixture: WriterFixture, scenario: String, runs: Int, faultEnded: ContinuousClock.Instant, timeout: Duration,
+        until done: () async throws -> Bool
+    ) async throws {
+        var converged: Duration?
+        var failure: (any Error)?
+        do {
+            _ = try await waitFor("the writer to deal with all \(messages.count) contracts", timeout: timeout) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(50))
+                return try await done() ? true : nil
+            }
+            converged = ContinuousClock.now - faultEnded
+        } catch {
+            failure = error
+        }
+        let (lost, duplicated) = try await verify(fixture)
+        #expect(lost == 0 && duplicated == 0, "audited balances show \(lost) lost and \(duplicated) doubled change(s)")
+        try ScenarioReport.record(ScenarioOutcome(
+            scenario: scenario + (failure == nil ? "" : " (did not converge)"), runs: runs, contracts: messages.count,
+            lost: lost, duplicated: duplicated, converge: converged ?? timeout
+        ))
+        if let failure { throw failure }
+    }
+
     /// Checks the table against what the workload should have left and against a replay
     /// of the topic (`pumphouse replay --verify-db`), and the writer's ledger against the
     /// last sequence of each origin; returns the lost and doubled changes the audited
