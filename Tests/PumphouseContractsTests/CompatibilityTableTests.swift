@@ -149,6 +149,16 @@ struct CompatibilityTableTests {
         #expect(issues.contains { $0.rule == "TYPE_CHANGED" && $0.pointer == "/properties/next/properties/v" }, "\(issues)")
     }
 
+    @Test("a recursive property added to an open content model ends with a verdict (it used to recurse until the stack ran out)")
+    func recursionAgainstOpenModel() throws {
+        let old = try SchemaParser().parse(Array(#"{"type":"object"}"#.utf8))
+        let new = try SchemaParser().parse(Array(##"{"type":"object","properties":{"child":{"$ref":"#"},"v":{"type":"string"}}}"##.utf8))
+        for mode in [CompatibilityMode.backward, .forward, .full] {
+            let issues = SchemaCompatibility().check(old: old, new: new, mode: mode)
+            #expect(mode == .forward || issues.contains { $0.rule == "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" }, "\(mode): \(issues)")
+        }
+    }
+
     @Test("issues point at the field that broke")
     func pointers() throws {
         let old = try SchemaParser().parse(Array(object(#""price":{"type":"number"},"name":{"type":"string"}"#).utf8))

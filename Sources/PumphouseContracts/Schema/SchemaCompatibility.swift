@@ -67,11 +67,19 @@ private struct Walk {
         }
     }
 
-    /// Only a pair of references can recur: an inline schema is finite, so a walk that
-    /// consumes one side always ends. Keying on pairs keeps inline schemas compared in full.
+    /// Only a reference can recur on the reader's side (a reader of `true` ends the walk).
+    /// An inline writer is finite, so a walk that consumes it ends, with one exception:
+    /// `true` (an open content model's undeclared properties) is never consumed, since
+    /// every level of it is `true` again, so it is keyed like a reference. Without that,
+    /// an open model meeting a recursive property recursed until the stack ran out
+    /// (found by SchemaFuzzTests). Keying on pairs keeps inline schemas compared in full.
     func refPair(_ writer: JSONSchema, _ reader: JSONSchema) -> String? {
-        guard case .node(let w) = writer, let writerRef = w.ref, case .node(let r) = reader, let readerRef = r.ref else { return nil }
-        return "\(writerRef)|\(readerRef)"
+        guard case .node(let r) = reader, let readerRef = r.ref else { return nil }
+        switch writer {
+        case .node(let w): return w.ref.map { "\($0)|\(readerRef)" }
+        case .always(true): return "true|\(readerRef)"
+        case .always(false): return nil
+        }
     }
 
     // MARK: Node comparison
