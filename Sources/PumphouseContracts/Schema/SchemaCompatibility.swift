@@ -13,7 +13,13 @@ public struct SchemaCompatibility: Sendable {
         mode.directions.flatMap { direction in
             var walk = Walk(direction: direction, writerDocument: direction == .backward ? old : new, readerDocument: direction == .backward ? new : old)
             walk.compare(writer: walk.writerDocument.root, reader: walk.readerDocument.root, at: "")
-            return walk.issues
+            // Past its budget every comparison reports, so nested checks fail safe; one
+            // report is enough for the reader of the result.
+            guard walk.steps > Walk.maximumSteps else { return walk.issues }
+            return walk.issues.filter { $0.rule != Walk.tooLarge } + [SchemaIncompatibility(
+                direction: direction, pointer: "", rule: Walk.tooLarge,
+                message: "comparing these schemas takes more than \(Walk.maximumSteps) steps (combinators branching at every level), so compatibility cannot be shown; simplify the anyOf/oneOf/allOf nesting or check it by hand"
+            )]
         }
     }
 }
@@ -26,6 +32,17 @@ private struct Walk {
     /// Reference pairs under comparison; meeting one again means a recursive schema,
     /// which is compatible at that depth if it is compatible everywhere else.
     var inProgress = Set<String>()
+    /// Nested comparisons under way, and comparisons made. Keying references does not
+    /// catch every recursion: combinators and open content models make new schemas as the
+    /// walk goes, and alternatives branch. So the walk also stops at a depth and a size no
+    /// real contract reaches, with an issue rather than a verdict of "compatible"
+    /// (over-reporting is the safe side for a gate); SchemaFuzzTests found both the stack
+    /// overflow and, once depth alone was bounded, the exponential time.
+    var depth = 0
+    var steps = 0
+    static let maximumDepth = 64
+    static let maximumSteps = 20_000
+    static let tooLarge = "COMPARISON_TOO_LARGE"
 
     init(direction: CompatibilityDirection, writerDocument: SchemaDocument, readerDocument: SchemaDocument) {
         self.direction = direction
@@ -47,6 +64,17 @@ private struct Walk {
     }
 
     mutating func compare(writer rawWriter: JSONSchema, reader rawReader: JSONSchema, at path: String) {
+        guard depth < Self.maximumDepth else {
+            report(path, "NESTING_TOO_DEEP", "the schemas nest (or recurse) more than \(Self.maximumDepth) comparisons deep here, so compatibility cannot be shown; flatten the schema or check it by hand")
+            return
+        }
+        steps += 1
+        guard steps <= Self.maximumSteps else {
+            report(path, Self.tooLarge, "over the comparison budget")
+            return
+        }
+        depth += 1
+        defer { depth -= 1 }
         let refKey = refPair(rawWriter, rawReader)
         if let refKey {
             guard inProgress.insert(refKey).inserted else { return }
