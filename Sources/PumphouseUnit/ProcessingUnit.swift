@@ -171,6 +171,30 @@ public final class ProcessingUnit: Service {
         logger.info("unit \(id) starting with \(caches.keys.sorted().joined(separator: ", "))")
         announce(.join)
 
+        // A failure (a load that cannot finish, a log gone under the unit) ends the unit
+        // like a shutdown does, so peers hear it leave and nothing it opened stays open;
+        // the error still goes to whoever runs it.
+        var failure: (any Error)?
+        do {
+            try await replicate(caches, partitions: partitions, consumer: consumer, reverseTopics: reverseTopics)
+        } catch {
+            failure = error
+            logger.error("unit \(id) stopping on an error: \(error)")
+        }
+        announce(.leave)
+        archive.close()
+        try? await control.shutdown(timeout: .seconds(1))
+        await pump.close(timeout: .seconds(5))
+        try? await consumer.close()
+        if let failure { throw failure }
+        logger.info("unit \(id) stopped")
+    }
+
+    /// Heartbeats, the load and the replication loop, until graceful shutdown or the
+    /// first failure.
+    private func replicate(
+        _ caches: [String: any ReplicaSink], partitions: [String: [Int32]], consumer: KafkaConsumer, reverseTopics: [String: CacheConfiguration]
+    ) async throws {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [self] in
@@ -214,12 +238,6 @@ public final class ProcessingUnit: Service {
         } onGracefulShutdown: { [self] in
             stopping.store(true, ordering: .relaxed)
         }
-        announce(.leave)
-        archive.close()
-        try? await control.shutdown(timeout: .seconds(1))
-        await pump.close(timeout: .seconds(5))
-        try? await consumer.close()
-        logger.info("unit \(id) stopped")
     }
 
     // MARK: Loading

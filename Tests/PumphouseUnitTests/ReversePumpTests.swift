@@ -59,11 +59,28 @@ func randomChanges(_ caches: [ReplicatedCache<BenchAccount>], count: Int, seed: 
     }
 }
 
-/// Waits until every cache holds exactly `expected`.
-func awaitState(_ caches: [ReplicatedCache<BenchAccount>], _ expected: [String: BenchAccount], _ what: String) async throws {
-    _ = try await waitFor(what, timeout: .seconds(60)) { () -> Bool? in
-        try await Task.sleep(for: .milliseconds(50))
-        return caches.allSatisfy { Dictionary(uniqueKeysWithValues: $0.values.map { ($0.id, $0) }) == expected } ? true : nil
+/// Waits until every cache holds exactly `expected`; on timeout the error says how each
+/// cache still differs, so a failure shows whether changes were missing, extra or wrong.
+func awaitState(
+    _ caches: [ReplicatedCache<BenchAccount>], _ expected: [String: BenchAccount], _ what: String, timeout: Duration = .seconds(60)
+) async throws {
+    func differences() -> [String] {
+        caches.enumerated().compactMap { index, cache in
+            let held = Dictionary(uniqueKeysWithValues: cache.values.map { ($0.id, $0) })
+            guard held != expected else { return nil }
+            let missing = expected.keys.filter { held[$0] == nil }.sorted()
+            let extra = held.keys.filter { expected[$0] == nil }.sorted()
+            let wrong = expected.keys.filter { held[$0] != nil && held[$0] != expected[$0] }.sorted()
+            return "cache \(index) holds \(held.count) of \(expected.count): missing \(missing.prefix(5)), extra \(extra.prefix(5)), different \(wrong.prefix(5).map { "\($0) (\(held[$0]!.balance)/\(held[$0]!.status), expected \(expected[$0]!.balance)/\(expected[$0]!.status))" })"
+        }
+    }
+    do {
+        _ = try await waitFor(what, timeout: timeout) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            return differences().isEmpty ? true : nil
+        }
+    } catch let timeout as WaitTimeout {
+        throw WaitTimeout(description: "\(timeout.description); \(differences().joined(separator: "; "))")
     }
 }
 
@@ -260,7 +277,10 @@ struct ReversePumpTests {
                 let joiner = try fixture.unit("c")
                 let joinerCache = try joiner.cache(BenchAccount.self)
                 try await running([joiner]) {
-                    try await awaitState([joinerCache], expected, "the joiner at the live units' state")
+                    // Two minutes: librdkafka sends a fetch again only after socket.timeout.ms
+                    // (60 s), and Tansu has been reported to leave fetches unanswered; a
+                    // fresh-clone CI run timed out here at 60 s, the joiner loaded, nothing logged.
+                    try await awaitState([joinerCache], expected, "the joiner at the live units' state", timeout: .seconds(120))
                 }
                 #expect(reader.statistics.served == served)
                 #expect(try await fixture.recordedLoads().count == loads)
