@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PumphouseKafka
 import PumphouseObservability
 
 extension AsyncParsableCommand {
@@ -23,16 +24,24 @@ extension AsyncParsableCommand {
             }
         } catch let error as UsageError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            self.exit(withError: ExitCode(2))
+            await exit(afterClientsClose: ExitCode(2))
         } catch let error as ServiceUnreachable {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            self.exit(withError: ExitCode(1))
+            await exit(afterClientsClose: ExitCode(1))
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                self.exit(withError: ExitCode(2))
+                await exit(afterClientsClose: ExitCode(2))
             }
-            self.exit(withError: error)
+            await exit(afterClientsClose: error)
         }
+        await exit(afterClientsClose: nil)
+    }
+
+    /// Exits once the Kafka clients the command dropped are destroyed (at most 5 s), so
+    /// the process's exit handlers never run under librdkafka's threads.
+    private static func exit(afterClientsClose error: (any Error)?) async -> Never {
+        _ = await Librdkafka.waitUntilClientsDestroyed(within: .seconds(5))
+        self.exit(withError: error)
     }
 }

@@ -1,4 +1,5 @@
 import CRDKafka
+import NIOPosix
 
 /// The librdkafka the process actually runs with, which may differ from the headers it
 /// was compiled against (the local stack swaps in a newer one at run time).
@@ -19,5 +20,18 @@ public enum Librdkafka {
         let parts = runtimeVersion.split(separator: ".").compactMap { Int($0) }
         guard parts.count >= 2 else { return false }
         return (parts[0], parts[1]) >= minimumRecommendedVersion
+    }
+
+    /// Waits, up to `timeout`, until every client the process created is destroyed;
+    /// false if some are still alive then.
+    ///
+    /// Clients are destroyed on threads of their own after their last reference goes
+    /// (destroying joins librdkafka's threads), so a short command can reach its exit
+    /// while one is still being torn down. Exit handlers then run under librdkafka's
+    /// threads, which crashed `pumphouse status` ("double free or corruption") on a busy
+    /// machine. Executables call this before they exit.
+    public static func waitUntilClientsDestroyed(within timeout: Duration) async -> Bool {
+        let milliseconds = Int32(clamping: timeout.milliseconds)
+        return (try? await NIOThreadPool.singleton.runIfActive { rd_kafka_wait_destroyed(milliseconds) == 0 }) ?? false
     }
 }

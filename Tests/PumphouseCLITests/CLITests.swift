@@ -6,44 +6,44 @@ import Testing
 enum CLI {
     static let repository = PumphouseProcess.repository
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
-        try PumphouseProcess.run(arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
+        try await PumphouseProcess.run(arguments, environment: environment)
     }
 }
 
 @Suite("pumphouse command line", .timeLimit(.minutes(1)))
 struct CLITests {
     @Test("--version names the librdkafka and libpq it runs with")
-    func version() throws {
-        let result = try CLI.run(["--version"])
+    func version() async throws {
+        let result = try await CLI.run(["--version"])
         #expect(result.status == 0)
         #expect(result.output.contains("librdkafka 2."))
         #expect(result.output.contains("libpq "))
     }
 
     @Test("schema compat exits 0 compatible, 1 incompatible, 2 on bad usage or an unusable schema")
-    func compatExitCodes() throws {
+    func compatExitCodes() async throws {
         let v1 = "Schemas/bench.Account/v1.json", v2 = "Schemas/bench.Account/v2.json"
-        #expect(try CLI.run(["schema", "compat", "--mode", "backward", v1, v2]).status == 0)
-        let incompatible = try CLI.run(["schema", "compat", "--mode", "forward", v1, v2])
+        #expect(try await CLI.run(["schema", "compat", "--mode", "backward", v1, v2]).status == 0)
+        let incompatible = try await CLI.run(["schema", "compat", "--mode", "forward", v1, v2])
         #expect(incompatible.status == 1)
         #expect(incompatible.output.contains("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"))
-        #expect(try CLI.run(["schema", "compat", "--mode", "sideways", v1, v2]).status == 2)
-        #expect(try CLI.run(["schema", "compat", v1]).status == 2)
-        #expect(try CLI.run(["schema", "compat", v1, "README.md"]).status == 2)
-        let json = try CLI.run(["schema", "compat", "--json", "--mode", "full", v1, v2])
+        #expect(try await CLI.run(["schema", "compat", "--mode", "sideways", v1, v2]).status == 2)
+        #expect(try await CLI.run(["schema", "compat", v1]).status == 2)
+        #expect(try await CLI.run(["schema", "compat", v1, "README.md"]).status == 2)
+        let json = try await CLI.run(["schema", "compat", "--json", "--mode", "full", v1, v2])
         #expect(json.output.hasPrefix(#"{"compatible":false"#))
     }
 
     @Test("schema check passes on the project's schemas")
-    func schemaCheck() throws {
-        let result = try CLI.run(["schema", "check", "Schemas"])
+    func schemaCheck() async throws {
+        let result = try await CLI.run(["schema", "check", "Schemas"])
         #expect(result.status == 0, "\(result.output)")
     }
 
     @Test("a bad pipeline file is a usage error naming the setting; nothing starts")
-    func badConfig() throws {
-        let missing = try CLI.run(["migrate", "--config", "/nonexistent.yaml"])
+    func badConfig() async throws {
+        let missing = try await CLI.run(["migrate", "--config", "/nonexistent.yaml"])
         #expect(missing.status == 2)
         #expect(missing.errors.contains("/nonexistent.yaml"))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
@@ -51,19 +51,19 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "kafka: { brokers: x:1 }\npostgres: { url: \"postgresql://u:secret-pw@h/d\" }\nschemas: \(CLI.repository)/Schemas\ncaches: { bench.Account: { partitons: 2 } }\n"
             .write(toFile: "\(directory)/p.yaml", atomically: true, encoding: .utf8)
-        let typo = try CLI.run(["topics", "create", "--config", "\(directory)/p.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
+        let typo = try await CLI.run(["topics", "create", "--config", "\(directory)/p.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
         #expect(typo.status == 2)
         #expect(typo.errors.contains("caches.bench.Account.partitons"))
         #expect(!typo.errors.contains("secret-pw"))
     }
 
     @Test("pumphouse unit refuses bad flags and a pipeline without its cache, naming the fix, before starting anything")
-    func unitUsage() throws {
+    func unitUsage() async throws {
         let config = "\(CLI.repository)/deploy/local/pipeline.yaml"
-        let timeout = try CLI.run(["unit", "--config", config, "--id", "u1", "--heartbeat-ms", "500", "--member-timeout-ms", "400"])
+        let timeout = try await CLI.run(["unit", "--config", config, "--id", "u1", "--heartbeat-ms", "500", "--member-timeout-ms", "400"])
         #expect(timeout.status == 2)
         #expect(timeout.errors.contains("--member-timeout-ms (400) must exceed --heartbeat-ms (500)"))
-        let rate = try CLI.run(["unit", "--config", config, "--id", "u1", "--rate=-5"])
+        let rate = try await CLI.run(["unit", "--config", config, "--id", "u1", "--rate=-5"])
         #expect(rate.status == 2)
         #expect(rate.errors.contains("--rate must be 0 or more"))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
@@ -71,18 +71,18 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "kafka: { brokers: x:1 }\npostgres: { url: \"postgresql://u:p@h/d\" }\nschemas: \(CLI.repository)/Schemas\ncaches: {}\n"
             .write(toFile: "\(directory)/p.yaml", atomically: true, encoding: .utf8)
-        let noCache = try CLI.run(["unit", "--config", "\(directory)/p.yaml", "--id", "u1"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
+        let noCache = try await CLI.run(["unit", "--config", "\(directory)/p.yaml", "--id", "u1"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
         #expect(noCache.status == 2)
         #expect(noCache.errors.contains("declares no bench.Account cache"), "\(noCache.errors)")
     }
 
     @Test("pumphouse reader refuses a bad port, a pipeline without caches, and a missing table, naming the fix")
-    func readerUsage() throws {
+    func readerUsage() async throws {
         let config = "\(CLI.repository)/deploy/local/pipeline.yaml"
-        let port = try CLI.run(["reader", "--config", config, "--http-port", "0"])
+        let port = try await CLI.run(["reader", "--config", config, "--http-port", "0"])
         #expect(port.status == 2)
         #expect(port.errors.contains("--http-port must be between 1 and 65535"), "\(port.errors)")
-        let timeout = try CLI.run(["unit", "--config", config, "--id", "u1", "--load-timeout-s", "0"])
+        let timeout = try await CLI.run(["unit", "--config", config, "--id", "u1", "--load-timeout-s", "0"])
         #expect(timeout.status == 2)
         #expect(timeout.errors.contains("--load-timeout-s"), "\(timeout.errors)")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
@@ -90,7 +90,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "kafka: { brokers: x:1 }\npostgres: { url: \"postgresql://u:p@h/d\" }\nschemas: \(CLI.repository)/Schemas\ncaches: {}\n"
             .write(toFile: "\(directory)/p.yaml", atomically: true, encoding: .utf8)
-        let noCache = try CLI.run(["reader", "--config", "\(directory)/p.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
+        let noCache = try await CLI.run(["reader", "--config", "\(directory)/p.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "", "PUMPHOUSE_POSTGRES_URL": ""])
         #expect(noCache.status == 2)
         #expect(noCache.errors.contains("declares no caches"), "\(noCache.errors)")
         // A mapped table that does not exist: the reader names it and exits before serving.
@@ -98,30 +98,30 @@ struct CLITests {
             .replacing("table: bench_account", with: "table: no_such_table_\(UInt32.random(in: 0 ... .max))")
             .replacing("../../Schemas", with: "\(CLI.repository)/Schemas").replacing("../../Migrations", with: "\(CLI.repository)/Migrations")
         try missing.write(toFile: "\(directory)/missing.yaml", atomically: true, encoding: .utf8)
-        let absent = try CLI.run(["reader", "--config", "\(directory)/missing.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL])
+        let absent = try await CLI.run(["reader", "--config", "\(directory)/missing.yaml"], environment: ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL])
         #expect(absent.status != 0)
         #expect(absent.errors.contains("does not exist; run `pumphouse migrate`"), "\(absent.errors)")
     }
 
     @Test("migrate and topics create work against the local stack, twice")
-    func operatorCommands() throws {
+    func operatorCommands() async throws {
         let environment = ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL]
         for _ in 0..<2 {
-            let migrate = try CLI.run(["migrate", "--config", "deploy/local/pipeline.yaml"], environment: environment)
+            let migrate = try await CLI.run(["migrate", "--config", "deploy/local/pipeline.yaml"], environment: environment)
             #expect(migrate.status == 0, "\(migrate.errors)")
             #expect(migrate.output.contains("migrations:"))
             #expect(!migrate.output.contains(TestStack.postgresURL), "the password must not be printed")
-            let topics = try CLI.run(["topics", "create", "--config", "deploy/local/pipeline.yaml"], environment: environment)
+            let topics = try await CLI.run(["topics", "create", "--config", "deploy/local/pipeline.yaml"], environment: environment)
             #expect(topics.status == 0, "\(topics.errors)")
             #expect(topics.output.contains("bench.account"))
         }
     }
 
     @Test("PUMPHOUSE_LOG_FORMAT=json logs one JSON object per line; PUMPHOUSE_LOG_LEVEL filters; bad values are usage errors")
-    func structuredLogs() throws {
+    func structuredLogs() async throws {
         let arguments = ["writer", "--config", "deploy/local/pipeline.yaml", "--writer", "nope"]
         let environment = ["PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL, "PUMPHOUSE_LOG_FORMAT": "json"]
-        let json = try CLI.run(arguments, environment: environment)
+        let json = try await CLI.run(arguments, environment: environment)
         #expect(json.status == 2)
         let lines = json.errors.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(!lines.isEmpty, "\(json.errors)")
@@ -132,10 +132,10 @@ struct CLITests {
         }
         #expect(json.errors.contains("no writer named \"nope\""))
 
-        let quiet = try CLI.run(arguments, environment: environment.merging(["PUMPHOUSE_LOG_LEVEL": "error"]) { _, new in new })
+        let quiet = try await CLI.run(arguments, environment: environment.merging(["PUMPHOUSE_LOG_LEVEL": "error"]) { _, new in new })
         #expect(!quiet.errors.contains("\"level\":\"info\""), "\(quiet.errors)")
         for (name, value) in [("PUMPHOUSE_LOG_FORMAT", "xml"), ("PUMPHOUSE_LOG_LEVEL", "loud")] {
-            let bad = try CLI.run(["--version"], environment: [name: value])
+            let bad = try await CLI.run(["--version"], environment: [name: value])
             #expect(bad.status == 2)
             #expect(bad.errors.contains("\(name)=\(value)"), "\(bad.errors)")
         }

@@ -91,8 +91,8 @@ struct DeployManifests {
     }
 
     @Test("the ticketing flag list here is the one the built `ticketing unit` accepts")
-    func ticketingFlagsAreReal() throws {
-        let help = try PumphouseProcess.run(["unit", "--help"], executable: "ticketing")
+    func ticketingFlagsAreReal() async throws {
+        let help = try await PumphouseProcess.run(["unit", "--help"], executable: "ticketing")
         #expect(help.status == 0, "ticketing unit --help: \(help.errors)")
         let real = Set(help.output.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") }).map(String.init).filter { $0.hasPrefix("--") && $0 != "--help" })
         let listed = TicketingCLI.subcommands["unit"]!.options

@@ -22,18 +22,18 @@ struct ReplayCommandTests {
     func wholeTopic() async throws {
         let fixture = try await ReplayFixture()
         let out = "\(fixture.directory)/state.jsonl"
-        let run = try fixture.replay(["--out", out])
+        let run = try await fixture.replay(["--out", out])
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output.contains("replayed 11 contracts into 3 entities (1 duplicates collapsed, 0 that a writer dead-letters)"), "\(run.output)")
         #expect(try String(contentsOfFile: out, encoding: .utf8) == Self.wholeTopic)
         #expect(!FileManager.default.fileExists(atPath: "\(out).tmp"))
 
         try await fixture.createTable(rows: [("acc-a", "owner-a", 105, "frozen"), ("acc-c", "owner-c", 250, "open"), ("acc-x", "owner-x", 1000, "closed")])
-        let equal = try fixture.replay(["--verify-db", "--from", "earliest"])
+        let equal = try await fixture.replay(["--verify-db", "--from", "earliest"])
         #expect(equal.status == 0, "\(equal.output)\(equal.errors)")
         #expect(equal.output.contains("the database equals the topic"), "\(equal.output)")
         try await fixture.sql("UPDATE \(fixture.table) SET balance_cents = 251 WHERE id = 'acc-c'")
-        let different = try fixture.replay(["--verify-db"])
+        let different = try await fixture.replay(["--verify-db"])
         #expect(different.status == 1, "\(different.errors)")
         #expect(different.output.contains("acc-c: differs: balance_cents 251 (expected 250)"), "\(different.output)")
     }
@@ -44,7 +44,7 @@ struct ReplayCommandTests {
         let out = "\(fixture.directory)/later.jsonl"
         // Partition 0 from its update of acc-a, which was added earlier: that update has no
         // row to apply to, acc-c is added and changed, acc-b's delete finds nothing.
-        let later = try fixture.replay(["--from", "0:3", "--out", out])
+        let later = try await fixture.replay(["--from", "0:3", "--out", out])
         #expect(later.status == 0, "\(later.errors)")
         #expect(later.output.contains("started at 0:3,1:earliest"), "\(later.output)")
         #expect(later.output.contains("replayed 8 contracts into 2 entities (1 duplicates collapsed, 1 that a writer dead-letters)"), "\(later.output)")
@@ -55,14 +55,14 @@ struct ReplayCommandTests {
             """)
 
         // Both partitions listed, each past every add that survives: nothing is left.
-        let empty = try fixture.replay(["--from", "1:2,0:5", "--out", out])
+        let empty = try await fixture.replay(["--from", "1:2,0:5", "--out", out])
         #expect(empty.status == 0, "\(empty.errors)")
         #expect(empty.output.contains("started at 0:5,1:2"), "\(empty.output)")
         #expect(empty.output.contains("replayed 4 contracts into 0 entities (1 duplicates collapsed, 1 that a writer dead-letters)"), "\(empty.output)")
         #expect(try String(contentsOfFile: out, encoding: .utf8) == "")
 
         // At each partition's end: nothing to read, and the end is still recognised.
-        let atEnd = try fixture.replay(["--from", "0:8,1:4"])
+        let atEnd = try await fixture.replay(["--from", "0:8,1:4"])
         #expect(atEnd.status == 0, "\(atEnd.errors)")
         #expect(atEnd.output.contains("replayed 0 contracts into 0 entities"), "\(atEnd.output)")
     }
@@ -71,7 +71,7 @@ struct ReplayCommandTests {
     func fromTimestamp() async throws {
         let fixture = try await ReplayFixture()
         for timestamp in ["2026-11-21T10:00:00Z", "2026-11-21T11:00:00.500+01:00", "1763700000000"] {
-            let run = try fixture.replay(["--from", timestamp, "--out", "\(fixture.directory)/t.jsonl"])
+            let run = try await fixture.replay(["--from", timestamp, "--out", "\(fixture.directory)/t.jsonl"])
             #expect(run.status == 0, "\(timestamp): \(run.errors)")
             #expect(run.output.contains("started at 0:"), "\(timestamp): \(run.output)")
             #expect(FileManager.default.fileExists(atPath: "\(fixture.directory)/t.jsonl"))
@@ -99,7 +99,7 @@ struct ReplayCommandTests {
             ("5:0", "topic \(fixture.topic) has no partition 5 (its partitions: 0-1)"),
         ]
         for (spec, says) in cases {
-            let run = try fixture.replay(["--from", spec, "--out", out])
+            let run = try await fixture.replay(["--from", spec, "--out", out])
             #expect(run.status == 2, "--from \(spec): \(run.output)\(run.errors)")
             #expect(run.errors.contains("--from \(spec)"), "--from \(spec): \(run.errors)")
             #expect(run.errors.contains(says), "--from \(spec): \(run.errors)")
@@ -112,7 +112,7 @@ struct ReplayCommandTests {
     func verifyNeedsEarliest() async throws {
         let fixture = try await ReplayFixture()
         for spec in ["0:3", "2026-11-21T10:00:00Z"] {
-            let run = try fixture.replay(["--from", spec, "--verify-db"])
+            let run = try await fixture.replay(["--from", spec, "--verify-db"])
             #expect(run.status == 2, "\(run.output)\(run.errors)")
             #expect(run.errors.contains("--verify-db needs --from earliest"), "\(run.errors)")
             #expect(run.errors.contains("lacks the changes before it"), "\(run.errors)")
@@ -125,7 +125,7 @@ struct ReplayCommandTests {
         let out = "\(fixture.directory)/never.jsonl"
         // Kafka answers such a fetch out of range; the local broker does not answer at
         // all, so the replay's own timeout ends it. Either way it must fail.
-        let run = try fixture.replay(["--from", "0:1000", "--out", out, "--timeout", "3"])
+        let run = try await fixture.replay(["--from", "0:1000", "--out", out, "--timeout", "3"])
         #expect(run.status == 1, "\(run.output)\(run.errors)")
         #expect(!FileManager.default.fileExists(atPath: out))
         #expect(!FileManager.default.fileExists(atPath: "\(out).tmp"))
@@ -218,14 +218,14 @@ struct ReplayFixture {
 
     /// Runs `pumphouse replay` on this fixture's cache; every run is bounded by its own
     /// --timeout, and killed if it outlives that by far.
-    func replay(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    func replay(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
         let timeout = arguments.contains("--timeout") ? [] : ["--timeout", "60"]
-        return try PumphouseProcess.run(["replay", "--config", config, "--cache", "bench.Account"] + arguments + timeout)
+        return try await PumphouseProcess.run(["replay", "--config", config, "--cache", "bench.Account"] + arguments + timeout)
     }
 
     /// The fixture's table, holding these rows (the other columns as every add sets them).
     func createTable(rows: [(id: String, owner: String, balance: Int64, status: String)]) async throws {
-        let migrate = try PumphouseProcess.run(["migrate", "--config", config])
+        let migrate = try await PumphouseProcess.run(["migrate", "--config", config])
         try #require(migrate.status == 0, "\(migrate.errors)")
         let values = rows.map { "('\($0.id)', '\($0.owner)', \($0.balance), 'EUR', '\($0.status)', to_timestamp(1763700000))" }
         try await sql("""

@@ -135,7 +135,7 @@ struct SecretsFaultTests {
         let loadgen = try await PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "300", "--keys", "30"], within: .seconds(60))
         try #require(loadgen.status == 0, "\(loadgen.errors)")
         _ = try await waitFor("the writer through all 300 changes", timeout: .seconds(60)) { () -> Bool? in
-            let status = try fixture.status()
+            let status = try await fixture.status()
             let partitions = ((status["writers"] as? [[String: Any]])?.first?["partitions"] as? [[String: Any]]) ?? []
             return (status["writers"] as? [[String: Any]])?.first?["lag"] as? Int == 0
                 && partitions.reduce(0, { $0 + ($1["highWatermark"] as? Int ?? 0) }) == 300 ? true : nil
@@ -152,7 +152,7 @@ struct SecretsFaultTests {
             log: "\(fixture.directory)/unit.log"
         ))
         _ = try await waitFor("the unit loaded from the table through the reader", timeout: .seconds(90)) { () -> Bool? in
-            let members = ((try fixture.status()["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
+            let members = ((try await fixture.status()["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
             return members.contains { $0["id"] as? String == unitID && $0["state"] as? String == "loaded" } ? true : nil
         }
         let reader = try String(contentsOfFile: "\(fixture.directory)/reader.log", encoding: .utf8)

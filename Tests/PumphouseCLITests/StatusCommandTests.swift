@@ -23,14 +23,14 @@ struct StatusCommandTests {
             for process in [unit, writer, reader] { process.waitUntilExit() }
         }
 
-        let loadgen = try PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "200", "--keys", "20"])
+        let loadgen = try await PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "200", "--keys", "20"])
         try #require(loadgen.status == 0, "\(loadgen.errors)")
         try await fixture.produceBadMessage()
 
         // Everything at once: the unit loaded and heard, the reader heard, the writer
         // through all 201 messages (the bad one dead-lettered, its offset passed).
         let status = try await waitFor("status showing the unit, the reader, lag 0 and a dead letter", timeout: .seconds(90)) { () -> [String: Any]? in
-            let status = try fixture.status()
+            let status = try await fixture.status()
             let members = ((status["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
             guard let member = members.first(where: { $0["id"] as? String == unitID }), member["state"] as? String == "loaded",
                   let writers = status["writers"] as? [[String: Any]], let partitions = writers.first?["partitions"] as? [[String: Any]],
@@ -47,7 +47,7 @@ struct StatusCommandTests {
         #expect((member["silentMs"] as? Int).map { $0 <= 5000 } == true)
         #expect(status["problems"] as? [String] == [])
 
-        let text = try PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"])
+        let text = try await PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"])
         #expect(text.status == 0, "\(text.output)\(text.errors)")
         #expect(text.output.contains(unitID) && text.output.contains("10.9.8.7:8080") && text.output.contains("\(fixture.name).dlq"), "\(text.output)")
         #expect(!text.output.contains(fixture.password) && !text.errors.contains(fixture.password))
@@ -56,7 +56,7 @@ struct StatusCommandTests {
         unit.terminate()
         unit.waitUntilExit()
         _ = try await waitFor("the unit gone from the member list", timeout: .seconds(30)) { () -> Bool? in
-            let members = ((try fixture.status()["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
+            let members = ((try await fixture.status()["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
             return members.contains { $0["id"] as? String == unitID } ? nil : true
         }
     }
@@ -64,12 +64,12 @@ struct StatusCommandTests {
     @Test("a bad flag is a usage error (exit 2); an unreachable broker or PostgreSQL is named within the timeout (exit 1), without the password")
     func failures() async throws {
         let fixture = try await StatusFixture(createTopics: false)
-        let badFlag = try PumphouseProcess.run(["status", "--config", fixture.config, "--member-timeout-ms", "0"])
+        let badFlag = try await PumphouseProcess.run(["status", "--config", fixture.config, "--member-timeout-ms", "0"])
         #expect(badFlag.status == 2, "\(badFlag.errors)")
         #expect(badFlag.errors.contains("--member-timeout-ms"))
 
         var started = ContinuousClock.now
-        let noBroker = try PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "2"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "127.0.0.1:1"])
+        let noBroker = try await PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "2"], environment: ["PUMPHOUSE_KAFKA_BROKERS": "127.0.0.1:1"])
         #expect(ContinuousClock.now - started < .seconds(6))
         #expect(noBroker.status == 1, "\(noBroker.output)\(noBroker.errors)")
         #expect(noBroker.errors.contains("the Kafka broker(s) 127.0.0.1:1 did not answer"), "\(noBroker.errors)")
@@ -77,7 +77,7 @@ struct StatusCommandTests {
 
         started = .now
         let secret = "pw-\(fixture.name)"
-        let noDatabase = try PumphouseProcess.run(
+        let noDatabase = try await PumphouseProcess.run(
             ["status", "--config", fixture.config, "--timeout-s", "3", "--json"],
             environment: ["PUMPHOUSE_POSTGRES_URL": "postgresql://someone:\(secret)@127.0.0.1:1/nowhere"]
         )
@@ -140,11 +140,11 @@ struct StatusFixture {
               group: \(name)-reader\(readerPort.map { "\n  http_port: \($0)" } ?? "")
             """.write(toFile: config, atomically: true, encoding: .utf8)
         guard createTopics else { return }
-        let topics = try PumphouseProcess.run(["topics", "create", "--config", config])
+        let topics = try await PumphouseProcess.run(["topics", "create", "--config", config])
         try #require(topics.status == 0, "\(topics.output)\(topics.errors)")
         // The test database is shared; one migrated by a newer code base already has
         // every table this one's migrations make, which is all the test needs.
-        let migrate = try PumphouseProcess.run(["migrate", "--config", config])
+        let migrate = try await PumphouseProcess.run(["migrate", "--config", config])
         try #require(migrate.status == 0 || migrate.errors.contains("which this code base does not have"), "\(migrate.output)\(migrate.errors)")
         try await Self.sql("CREATE TABLE \(name)_account (LIKE bench_account INCLUDING ALL)")
     }
@@ -159,9 +159,9 @@ struct StatusFixture {
     }
 
     /// `pumphouse status --json`, which must succeed and never show the password.
-    func status() throws -> [String: Any] {
+    func status() async throws -> [String: Any] {
         // A generous bound: the shared local broker can be slow under other tests' load.
-        let run = try PumphouseProcess.run(["status", "--config", config, "--json", "--timeout-s", "30"])
+        let run = try await PumphouseProcess.run(["status", "--config", config, "--json", "--timeout-s", "30"])
         #expect(!run.output.contains(password) && !run.errors.contains(password))
         try #require(run.status == 0, "\(run.output)\(run.errors)")
         return try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])

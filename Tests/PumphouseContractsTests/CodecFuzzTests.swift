@@ -59,7 +59,7 @@ struct CodecFuzzTests {
     @Test("random bytes as key, value and headers end in a typed error, never a trap")
     func randomBytes() async throws {
         let tally = Tally()
-        await propertyCheck(count: 5_000, input: Gen<UInt64>.value(in: 0 ... .max)) { seed in
+        await propertyCheck(count: 5_000, input: CaseSeeds.generator("CodecFuzzTests/randomBytes")) { seed in
             var rng = SplitMix(state: seed)
             let value = Int.random(in: 0..<20, using: &rng) == 0 ? nil : ByteMutations.random(&rng, maxLength: 512)
             let key = Bool.random(using: &rng) ? ByteMutations.random(&rng, maxLength: 16) : nil
@@ -75,7 +75,7 @@ struct CodecFuzzTests {
     @Test("mutated valid encodings (bit flips, insertions, deletions, duplicated slices, cuts) decode and round-trip or fail typed")
     func mutatedBodies() async throws {
         let tally = Tally()
-        await propertyCheck(count: 10_000, input: Gen<UInt64>.value(in: 0 ... .max)) { seed in
+        await propertyCheck(count: 10_000, input: CaseSeeds.generator("CodecFuzzTests/mutatedBodies")) { seed in
             var rng = SplitMix(state: seed)
             guard let message = try? Self.valid(seed: seed) else { return }
             let body = ByteMutations.mutate(message.value, &rng)
@@ -93,7 +93,7 @@ struct CodecFuzzTests {
     @Test("mutated keys and headers (dropped, contradicting, duplicated, invalid UTF-8, absent values) decode or fail typed")
     func mutatedKeysAndHeaders() async throws {
         let tally = Tally()
-        await propertyCheck(count: 5_000, input: Gen<UInt64>.value(in: 0 ... .max)) { seed in
+        await propertyCheck(count: 5_000, input: CaseSeeds.generator("CodecFuzzTests/mutatedKeysAndHeaders")) { seed in
             var rng = SplitMix(state: seed)
             guard var message = try? Self.valid(seed: seed) else { return }
             var key: [UInt8]? = message.key

@@ -20,28 +20,17 @@ public enum PumphouseProcess {
         return process
     }
 
-    /// Runs to completion and returns the exit status and both outputs.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], executable: String = "pumphouse") throws -> (status: Int32, output: String, errors: String) {
-        let process = make(executable, arguments, environment: environment)
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
-
-    /// Runs to completion within `limit`, or kills it and throws: for commands that must
-    /// end by themselves, where a hang is the failure. Output goes through files, so many
-    /// runs can proceed side by side without a thread blocked on each pipe.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], within limit: Duration) async throws -> (status: Int32, output: String, errors: String) {
+    /// Runs to completion within `limit`, or kills it and throws: a command that must end
+    /// by itself and hangs is a failure, not a stuck suite. Output goes through files, not
+    /// pipes: a child that fills one pipe while the reader waits on the other would
+    /// deadlock, and many runs can proceed side by side without a thread blocked on each.
+    public static func run(
+        _ arguments: [String], environment: [String: String] = [:], executable: String = "pumphouse", within limit: Duration = .seconds(120)
+    ) async throws -> (status: Int32, output: String, errors: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumphouse-run-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = make("pumphouse", arguments, environment: environment)
+        let process = make(executable, arguments, environment: environment)
         for (name, assign) in [("out", { process.standardOutput = $0 }), ("err", { process.standardError = $0 })] as [(String, (FileHandle) -> Void)] {
             guard FileManager.default.createFile(atPath: "\(directory)/\(name)", contents: nil) else { throw CocoaError(.fileWriteUnknown) }
             assign(try FileHandle(forWritingTo: URL(fileURLWithPath: "\(directory)/\(name)")))
@@ -60,7 +49,7 @@ public enum PumphouseProcess {
         let output = try String(contentsOfFile: "\(directory)/out", encoding: .utf8)
         let errors = try String(contentsOfFile: "\(directory)/err", encoding: .utf8)
         if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
-            throw WaitTimeout(description: "pumphouse \(arguments.joined(separator: " ")) did not exit within \(limit); its stderr:\n\(errors)")
+            throw WaitTimeout(description: "\(executable) \(arguments.joined(separator: " ")) did not exit within \(limit); its stderr:\n\(errors)")
         }
         return (process.terminationStatus, output, errors)
     }

@@ -378,12 +378,12 @@ struct DataWriterTests {
     func loadgenAndReplay() async throws {
         let fixture = try await WriterFixture(partitions: 3)
         let path = "\(fixture.directory)/pipeline.yaml"
-        let generated = try PumphouseProcess.run(["loadgen", "--config", path, "--count", "3000", "--keys", "100", "--origins", "3", "--seed", "5"])
+        let generated = try await PumphouseProcess.run(["loadgen", "--config", path, "--count", "3000", "--keys", "100", "--origins", "3", "--seed", "5"])
         #expect(generated.status == 0, "\(generated.errors)")
         #expect(generated.output.contains("sent 3000 of 3000 contracts"))
 
         _ = try await fixture.runWriter(until: { $0.consumed >= 3000 })
-        let equal = try PumphouseProcess.run(["replay", "--config", path, "--cache", "bench.Account", "--verify-db"])
+        let equal = try await PumphouseProcess.run(["replay", "--config", path, "--cache", "bench.Account", "--verify-db"])
         #expect(equal.status == 0, "\(equal.output)\(equal.errors)")
         #expect(equal.output.contains("the database equals the topic"))
 
@@ -391,7 +391,7 @@ struct DataWriterTests {
         try #require(victims.count == 2)
         try await fixture.db.query("UPDATE \(fixture.table) SET balance_cents = balance_cents + 1 WHERE id = $1", [victims[0]])
         try await fixture.db.query("DELETE FROM \(fixture.table) WHERE id = $1", [victims[1]])
-        let different = try PumphouseProcess.run(["replay", "--config", path, "--cache", "bench.Account", "--verify-db"])
+        let different = try await PumphouseProcess.run(["replay", "--config", path, "--cache", "bench.Account", "--verify-db"])
         #expect(different.status == 1)
         #expect(different.output.contains("\(victims[0]): differs: balance_cents"))
         #expect(different.output.contains("\(victims[1]): missing from the database"))

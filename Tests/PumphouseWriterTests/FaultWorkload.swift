@@ -97,7 +97,7 @@ struct FaultWorkload {
         ).rows
         let applied = Dictionary(uniqueKeysWithValues: ledger.map { ($0[0]!, Int64($0[1]!)!) })
         #expect(applied == lastSequence, "the writer's ledger should hold each origin's last sequence")
-        let replay = try PumphouseProcess.run(["replay", "--config", "\(fixture.directory)/pipeline.yaml", "--cache", "bench.Account", "--verify-db"])
+        let replay = try await PumphouseProcess.run(["replay", "--config", "\(fixture.directory)/pipeline.yaml", "--cache", "bench.Account", "--verify-db"])
         #expect(replay.status == 0 && replay.output.contains("the database equals the topic"), "\(replay.output)\(replay.errors)")
         return counted
     }
