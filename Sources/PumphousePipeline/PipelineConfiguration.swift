@@ -100,6 +100,10 @@ public struct PipelineConfiguration: Sendable {
         var properties: [String: String] = [:]
         if let propertyReader = try kafkaReader.mapping("properties") {
             for member in propertyReader.object {
+                // The broker list has one home, where it is checked and overridden.
+                if ["bootstrap.servers", "metadata.broker.list"].contains(member.name) {
+                    throw propertyReader.fail(member.name, "names the brokers, which kafka.brokers (or \(Override.kafkaBrokers)) sets; move the list there")
+                }
                 properties[member.name] = try ConfigurationReader.resolveSecret(
                     member.value, setting: propertyReader.setting(member.name), file: file, environment: environment, baseDirectory: baseDirectory
                 )

@@ -141,6 +141,10 @@ struct PipelineConfigurationTests {
         ("postgres: { url: \"postgresql://u:pw@db/x\" }", "postgres: { url: \"postgresql://u:pw@db/x?sslmod=require\" }", "postgres.url", "sslmod"),
         ("postgres: { url: \"postgresql://u:pw@db/x\" }", "postgres: { url: \"postgresql://u:pw%zzhidden@db/x\" }", "postgres.url", "\"***\""),
         ("partitions: 3", "partitions: 3\n    topic: \"bench account\"", "caches.bench.Account.topic", "use only letters, digits"),
+        // Derived names are checked too: a topic of 245 characters fits, its reverse topic does not.
+        ("partitions: 3", "partitions: 3\n    topic: \(String(repeating: "t", count: 245))", "caches.bench.Account.reverse_topic", "set reverse_topic to a shorter name"),
+        ("  bench:\n", "  \(String(repeating: "w", count: 230)):\n", "writers.\(String(repeating: "w", count: 230)).dead_letter_topic", "set dead_letter_topic to a shorter name"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", properties: { bootstrap.servers: \"k9:9092\" } }", "kafka.properties.bootstrap.servers", "move the list there"),
     ])
     func mistakes(original: String, replacement: String, setting: String, mentions: String) throws {
         let yaml = validPipeline.replacing(original, with: replacement)
