@@ -35,7 +35,7 @@ public enum ContractError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidEnvelope(let member, let problem):
             "contract envelope member \"\(member)\": \(problem)"
         case .keyMismatch(let messageKey, let contractKey):
-            "message key \(messageKey.map { "\"\($0)\"" } ?? "(none)") differs from the contract's key \"\(contractKey)\"; publish with the entity key as the message key"
+            "message key \(messageKey.map { $0.count > 256 ? "\"\($0.prefix(256))\"... (\($0.utf8.count) bytes)" : "\"\($0)\"" } ?? "(none)") differs from the contract's key \"\(contractKey)\"; publish with the entity key as the message key"
         case .headerMismatch(let header, let headerValue, let bodyValue):
             "header \(header) says \"\(headerValue)\" but the body says \"\(bodyValue)\""
         case .unknownContract(let name):

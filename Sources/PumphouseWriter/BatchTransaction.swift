@@ -59,13 +59,16 @@ struct BatchTransaction: Sendable {
         plan.deadLetters = outcome.letters
     }
 
-    /// Sends a dead letter. One too large for the topic (an oversize contract, say) goes
-    /// without its value: retrying it whole could never succeed and would stop the writer.
+    /// Sends a dead letter, with less of the source message each time the topic finds it
+    /// too large (see `DeadLetter.Content`).
     private func deliver(_ letter: DeadLetter, to producer: KafkaProducer) async throws {
-        do {
-            _ = try await producer.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writer))
-        } catch let error as KafkaError where error.code == .messageSizeTooLarge {
-            _ = try await producer.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writer, withValue: false))
+        for content in DeadLetter.Content.allCases {
+            do {
+                _ = try await producer.deliver(letter.producerMessage(topic: deadLetterTopic, writer: writer, content: content))
+                return
+            } catch let error as KafkaError where error.code == .messageSizeTooLarge && content != .bare {
+                continue
+            }
         }
     }
 

@@ -14,6 +14,20 @@ public struct DeadLetter: Sendable, Hashable {
         /// Set, to the value's size in bytes, when the value was too large for the
         /// dead-letter topic and was left out; it stays at the source topic and offset.
         public static let valueDropped = "ph-dlq-value-dropped"
+        /// Set, to the key's size in bytes, when even without its value the letter was
+        /// too large: the key and the source's own headers were left out as well.
+        public static let keyDropped = "ph-dlq-key-dropped"
+    }
+
+    /// How much of the source message a letter carries. A letter too large for the
+    /// dead-letter topic is sent again with less, never retried whole: that could never
+    /// succeed, and the writer would stop behind it.
+    public enum Content: CaseIterable, Sendable {
+        case whole
+        /// Key and headers, no value.
+        case withoutValue
+        /// Only the `ph-dlq-*` headers; the source topic, partition and offset lead to the rest.
+        case bare
     }
 
     public var message: KafkaMessage
@@ -21,15 +35,18 @@ public struct DeadLetter: Sendable, Hashable {
     public var reason: String
     public var detail: String
 
-    func producerMessage(topic: String, writer: String, withValue: Bool = true) -> KafkaProducerMessage {
-        var headers = message.headers
+    func producerMessage(topic: String, writer: String, content: Content = .whole) -> KafkaProducerMessage {
+        var headers = content == .bare ? [] : message.headers
         headers.append(KafkaHeader(name: Header.reason, string: reason))
         headers.append(KafkaHeader(name: Header.error, string: String(detail.prefix(1024))))
         headers.append(KafkaHeader(name: Header.topic, string: message.topic))
         headers.append(KafkaHeader(name: Header.partition, string: String(message.partition)))
         headers.append(KafkaHeader(name: Header.offset, string: String(message.offset)))
         headers.append(KafkaHeader(name: Header.writer, string: writer))
-        if !withValue { headers.append(KafkaHeader(name: Header.valueDropped, string: String(message.value?.count ?? 0))) }
-        return KafkaProducerMessage(topic: topic, partition: 0, key: message.key, value: withValue ? message.value : nil, headers: headers)
+        if content != .whole { headers.append(KafkaHeader(name: Header.valueDropped, string: String(message.value?.count ?? 0))) }
+        if content == .bare { headers.append(KafkaHeader(name: Header.keyDropped, string: String(message.key?.count ?? 0))) }
+        return KafkaProducerMessage(
+            topic: topic, partition: 0, key: content == .bare ? nil : message.key, value: content == .whole ? message.value : nil, headers: headers
+        )
     }
 }

@@ -19,6 +19,9 @@ struct PoisonInputFaultTests {
     /// Kinds of bad input, each with the reasons the writer may give for it.
     enum Poison: String, CaseIterable {
         case randomBytes, truncatedJSON, wrongFieldTypes, wrongEnvelopeTypes, oversize
+        /// A key over a megabyte: too large for the dead-letter topic even without the
+        /// value, so its letter goes bare (only the `ph-dlq-*` headers).
+        case oversizeKey
         case unknownContract, unknownVersion, foreignContract
         case invalidUTF8Body, invalidUTF8Key, invalidUTF8Header, missingKey, contradictingHeaders
         /// Valid contracts, but PostgreSQL text cannot hold NUL: stored verbatim is
@@ -37,7 +40,7 @@ struct PoisonInputFaultTests {
             case .unknownVersion: ["unknown-version"]
             case .foreignContract: ["unexpected-contract"]
             case .invalidUTF8Body: ["invalid-utf8"]
-            case .invalidUTF8Key, .missingKey: ["key-mismatch"]
+            case .invalidUTF8Key, .missingKey, .oversizeKey: ["key-mismatch"]
             case .invalidUTF8Header, .contradictingHeaders: ["header-mismatch"]
             case .nulInField, .nulInKey: ["rejected-by-database"]
             }
@@ -138,6 +141,9 @@ struct PoisonInputFaultTests {
             case .missingKey:
                 message = try encoded(contract(goodKey))
                 message.key = nil
+            case .oversizeKey:
+                message = try encoded(contract(goodKey))
+                message.key = Array(repeating: UInt8(ascii: "k"), count: (1 << 20) + 10)
             case .contradictingHeaders:
                 message = try encoded(contract(goodKey))
                 let (name, value) = [
@@ -190,7 +196,7 @@ struct PoisonInputFaultTests {
         // Every kind at least once, the rest at random; a few oversize ones only, as each is a megabyte.
         let oversizeCount = form.pick(short: 3, soak: 20)
         var kinds = Poison.allCases + Array(repeating: .oversize, count: oversizeCount - 1)
-        let common = Poison.allCases.filter { $0 != .oversize }
+        let common = Poison.allCases.filter { $0 != .oversize && $0 != .oversizeKey }
         kinds += (0..<(poisonCount - kinds.count)).map { _ in common.randomElement(using: &rng)! }
         kinds.shuffle(using: &rng)
         let goodPerPoison = goodCount / poisonCount
@@ -240,8 +246,12 @@ struct PoisonInputFaultTests {
         // Poison: each one dead-lettered once, with its reason, source topic and offset.
         let sources = try await DataWriterTests.readAll(fixture.topic, fixture, partitions: 3, timeout: .seconds(120))
         var origin: [Int: KafkaMessage] = [:]
+        var atSource: [KafkaTopicPartitionOffset: Int] = [:]
         for message in sources {
-            if let id = message.headers.value(named: Self.tag).flatMap({ Int(String(decoding: $0, as: UTF8.self)) }) { origin[id] = message }
+            if let id = message.headers.value(named: Self.tag).flatMap({ Int(String(decoding: $0, as: UTF8.self)) }) {
+                origin[id] = message
+                atSource[KafkaTopicPartitionOffset(topic: message.topic, partition: message.partition, offset: KafkaOffset(message.offset))] = id
+            }
         }
         #expect(origin.count == poisonCount, "every poison message must be on the source topic")
         let letters = try await DataWriterTests.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture, timeout: .seconds(120))
@@ -249,7 +259,13 @@ struct PoisonInputFaultTests {
         var observed: [Poison: Set<String>] = [:]
         for letter in letters {
             func header(_ name: String) -> String? { letter.headers.value(named: name).map { String(decoding: $0, as: UTF8.self) } }
-            guard let id = header(Self.tag).flatMap(Int.init), let kind = poison.made[id], let source = origin[id] else {
+            // A bare letter lost the tag with the source's headers; its source position names it.
+            let position = header(DeadLetter.Header.partition).flatMap(Int32.init).flatMap { partition in
+                header(DeadLetter.Header.offset).flatMap(Int64.init).map {
+                    KafkaTopicPartitionOffset(topic: header(DeadLetter.Header.topic) ?? "", partition: partition, offset: KafkaOffset($0))
+                }
+            }
+            guard let id = header(Self.tag).flatMap(Int.init) ?? position.flatMap({ atSource[$0] }), let kind = poison.made[id], let source = origin[id] else {
                 Issue.record("a dead letter that is not poison: reason \(header(DeadLetter.Header.reason) ?? "none"), \(header(DeadLetter.Header.error) ?? "")")
                 continue
             }
@@ -260,8 +276,14 @@ struct PoisonInputFaultTests {
             #expect(header(DeadLetter.Header.topic) == fixture.topic)
             #expect(header(DeadLetter.Header.partition) == String(source.partition) && header(DeadLetter.Header.offset) == String(source.offset),
                     "poison \(id) (\(kind)) names the wrong source")
-            // Too large for the dead-letter topic, an oversize value is left out and its size named.
+            // Too large for the dead-letter topic, an oversize value is left out and its size
+            // named; a letter too large even so goes bare, the key's size named too.
             let dropped = header(DeadLetter.Header.valueDropped)
+            if kind == .oversizeKey {
+                #expect(letter.key == nil && letter.value == nil && header(DeadLetter.Header.keyDropped) == String(source.key?.count ?? 0)
+                        && dropped == String(source.value?.count ?? 0), "poison \(id) (\(kind)) must be dead-lettered bare, sizes named")
+                continue
+            }
             #expect(letter.key == source.key, "poison \(id) (\(kind)) must keep its key")
             #expect(letter.value == source.value || (kind == .oversize && letter.value == nil && dropped == String(source.value?.count ?? 0)),
                     "poison \(id) (\(kind)) must be dead-lettered unchanged")
