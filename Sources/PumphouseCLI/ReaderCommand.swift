@@ -37,7 +37,7 @@ struct ReaderCommand: AsyncParsableCommand {
         } catch {
             throw UsageError("\(error)")
         }
-        try await pipeline.checkServices(configuration, logger: logger) { try await service.checkTables(on: $0) }
+        try await pipeline.checkServices(configuration, logger: logger) { try await service.prepare(on: $0) }
         try await runUntilSignalled(service, httpPort: httpPort ?? configuration.reader.httpPort, logger: logger) {
             let state = service.readiness
             return Readiness(isReady: state.isReady, reason: state.reason)

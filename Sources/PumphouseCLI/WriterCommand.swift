@@ -29,7 +29,7 @@ struct WriterCommand: AsyncParsableCommand {
         } catch {
             throw UsageError("\(error)")
         }
-        try await pipeline.checkServices(configuration, logger: logger) { try await service.checkCatalog(on: $0) }
+        try await pipeline.checkServices(configuration, logger: logger) { try await service.prepare(on: $0) }
         try await runUntilSignalled(service, httpPort: configuration.writer(named: writer)?.httpPort, logger: logger) {
             let state = service.readiness
             return Readiness(isReady: state.isReady, reason: state.reason)

@@ -67,18 +67,18 @@ extension PipelineOptions {
     }
 
     /// The start-up check of a worker that writes or reads mapped tables: the broker
-    /// answers, PostgreSQL answers, and `check` accepts the catalog, all before the
+    /// answers, PostgreSQL answers, and `prepare` accepts the catalog, all before the
     /// worker serves its endpoints or joins its group, so a mistake leaves nothing behind.
-    public func checkServices(_ configuration: PipelineConfiguration, logger: Logger, catalog check: (PostgresConnection) async throws -> Void) async throws {
+    /// `prepare` keeps the connection for the worker when it accepts it.
+    public func checkServices(_ configuration: PipelineConfiguration, logger: Logger, prepare: (PostgresConnection) async throws -> Void) async throws {
         try await checkBroker(configuration)
         let db = try await connect(configuration, logger: logger)
         do {
-            try await check(db)
+            try await prepare(db)
         } catch {
             await db.close()
             throw error
         }
-        await db.close()
     }
 
     private static let quiet: Logger = {

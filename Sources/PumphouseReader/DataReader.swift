@@ -29,6 +29,8 @@ public final class DataReader: Service {
     /// previous owner of the partition) already answered; answering twice would only
     /// cost a second scan of the table.
     private let answered = Mutex(RecentRequests(capacity: 10_000))
+    /// A connection `prepare(on:)` checked, until `run` takes it.
+    private let prepared = Mutex<(db: PostgresConnection, mappings: [ContractName: ReverseMapping])?>(nil)
 
     public init(configuration: PipelineConfiguration, logger: Logger) throws(ConfigurationError) {
         self.registry = try configuration.loadRegistry()
@@ -43,10 +45,25 @@ public final class DataReader: Service {
 
     public var statistics: ReaderStatistics { counters.withLock { $0 } }
 
-    /// Checks that every mapped table and key column exists, as `run` does first: a
-    /// command can call it before it serves or joins anything.
-    public func checkTables(on db: PostgresConnection) async throws {
-        _ = try await resolveMappings(on: db)
+    /// Checks on `db` that every mapped table and key column exists, and keeps the
+    /// connection for `run`, which otherwise connects and checks first itself. A command
+    /// calls this before it serves or joins anything, so a mistake leaves nothing behind,
+    /// and the check still runs once.
+    public func prepare(on db: PostgresConnection) async throws {
+        let mappings = try await resolveMappings(on: db)
+        prepared.withLock { $0 = (db, mappings) }
+    }
+
+    /// The connection `prepare(on:)` checked, or a new one, checked now.
+    private func checkedConnection() async throws -> (db: PostgresConnection, mappings: [ContractName: ReverseMapping]) {
+        if let ready = prepared.withLock({ $0.take() }) { return ready }
+        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        do {
+            return (db, try await resolveMappings(on: db))
+        } catch {
+            await db.close()
+            throw error
+        }
     }
 
     private func resolveMappings(on db: PostgresConnection) async throws -> [ContractName: ReverseMapping] {
@@ -59,14 +76,7 @@ public final class DataReader: Service {
 
     public func run() async throws {
         logger.info("reader starting", metadata: ["requests": "\(configuration.reader.requestTopic)", "postgres": "\(configuration.postgres.redactedURL)"])
-        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        let mappings: [ContractName: ReverseMapping]
-        do {
-            mappings = try await resolveMappings(on: db)
-        } catch {
-            await db.close()
-            throw error
-        }
+        let (db, mappings) = try await checkedConnection()
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: configuration.reader.group)
         consumerConfiguration.connection.clientID = "pumphouse-reader"
         consumerConfiguration.reportPartitionEOF = false

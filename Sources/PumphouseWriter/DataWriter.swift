@@ -34,6 +34,8 @@ public final class DataWriter: Service {
     private let ledger: WriterLedger
     private let counters = Mutex(WriterStatistics())
     private let metrics: WriterMetrics
+    /// A connection `prepare(on:)` checked, until `run` takes it.
+    private let prepared = Mutex<(db: PostgresConnection, columnTypes: [ContractName: [String: String]])?>(nil)
 
     /// - Parameter mappers: Swift mappers for the caches that declare `mapping: custom`;
     ///   each such cache needs one, and a mapper for any other cache replaces its mapping.
@@ -88,26 +90,37 @@ public final class DataWriter: Service {
     /// What the writer has done so far.
     public var statistics: WriterStatistics { counters.withLock { $0 } }
 
-    /// Checks the table mappings and mappers against the database, as `run` does first:
-    /// a command can call it before it serves or joins anything.
-    @discardableResult
-    public func checkCatalog(on db: PostgresConnection) async throws -> [ContractName: [String: String]] {
+    /// Checks the table mappings and mappers against the database on `db`, and keeps the
+    /// connection for `run`, which otherwise connects and checks first itself. A command
+    /// calls this before it serves or joins anything, so a mistake leaves nothing behind,
+    /// and the check still runs once.
+    public func prepare(on db: PostgresConnection) async throws {
+        let types = try await checkCatalog(on: db)
+        prepared.withLock { $0 = (db, types) }
+    }
+
+    private func checkCatalog(on db: PostgresConnection) async throws -> [ContractName: [String: String]] {
         let types = try await CatalogCheck.run(tables: Array(tables.values).sorted { $0.contract < $1.contract }, registry: registry, db: db)
         for (_, mapper) in mappers.sorted(by: { $0.key < $1.key }) { try await mapper.check(db) }
         return types
     }
 
-    public func run() async throws {
-        logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
+    /// The connection `prepare(on:)` checked, or a new one, checked now.
+    private func checkedConnection() async throws -> (db: PostgresConnection, columnTypes: [ContractName: [String: String]]) {
+        if let ready = prepared.withLock({ $0.take() }) { return ready }
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        let transaction: BatchTransaction
         do {
-            let types = try await checkCatalog(on: db)
-            transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
+            return (db, try await checkCatalog(on: db))
         } catch {
             await db.close()
             throw error
         }
+    }
+
+    public func run() async throws {
+        logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
+        let (db, types) = try await checkedConnection()
+        let transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: writer.group)
         consumerConfiguration.connection.clientID = "pumphouse-writer-\(name)"
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
