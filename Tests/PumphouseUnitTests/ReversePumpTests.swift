@@ -61,9 +61,12 @@ func randomChanges(_ caches: [ReplicatedCache<BenchAccount>], count: Int, seed: 
 
 /// Waits until every cache holds exactly `expected`; on timeout the error says how each
 /// cache still differs, so a failure shows whether changes were missing, extra or wrong.
-func awaitState(
-    _ caches: [ReplicatedCache<BenchAccount>], _ expected: [String: BenchAccount], _ what: String, timeout: Duration = .seconds(60)
-) async throws {
+///
+/// Two minutes: librdkafka sends a request again only after socket.timeout.ms (60 s), and
+/// Tansu has been reported to leave fetch requests unanswered; a fresh-clone CI run timed
+/// out at 60 s with a warm-started joiner loaded and nothing logged.
+func awaitState(_ caches: [ReplicatedCache<BenchAccount>], _ expected: [String: BenchAccount], _ what: String) async throws {
+    let timeout = Duration.seconds(120)
     func differences() -> [String] {
         caches.enumerated().compactMap { index, cache in
             let held = Dictionary(uniqueKeysWithValues: cache.values.map { ($0.id, $0) })
@@ -277,10 +280,7 @@ struct ReversePumpTests {
                 let joiner = try fixture.unit("c")
                 let joinerCache = try joiner.cache(BenchAccount.self)
                 try await running([joiner]) {
-                    // Two minutes: librdkafka sends a fetch again only after socket.timeout.ms
-                    // (60 s), and Tansu has been reported to leave fetches unanswered; a
-                    // fresh-clone CI run timed out here at 60 s, the joiner loaded, nothing logged.
-                    try await awaitState([joinerCache], expected, "the joiner at the live units' state", timeout: .seconds(120))
+                    try await awaitState([joinerCache], expected, "the joiner at the live units' state")
                 }
                 #expect(reader.statistics.served == served)
                 #expect(try await fixture.recordedLoads().count == loads)
