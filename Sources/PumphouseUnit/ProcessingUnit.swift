@@ -179,7 +179,7 @@ public final class ProcessingUnit: Service {
             try await replicate(caches, partitions: partitions, consumer: consumer, reverseTopics: reverseTopics)
         } catch {
             failure = error
-            logger.error("unit \(id) stopping on an error: \(error)")
+            if !(error is CancellationError) { logger.error("unit \(id) stopping on an error: \(error)") }
         }
         announce(.leave)
         archive.close()
