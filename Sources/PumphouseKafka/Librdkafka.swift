@@ -27,9 +27,10 @@ public enum Librdkafka {
     ///
     /// Clients are destroyed on threads of their own after their last reference goes
     /// (destroying joins librdkafka's threads), so a short command can reach its exit
-    /// while one is still being torn down. Exit handlers then run under librdkafka's
-    /// threads, which crashed `pumphouse status` ("double free or corruption") on a busy
-    /// machine. Executables call this before they exit.
+    /// while one is still being torn down, and the exit handlers then run under
+    /// librdkafka's threads. That is the likely cause of a `pumphouse status` that
+    /// crashed once ("double free or corruption") on a busy machine. Executables call
+    /// this before they exit.
     public static func waitUntilClientsDestroyed(within timeout: Duration) async -> Bool {
         let milliseconds = Int32(clamping: timeout.milliseconds)
         return (try? await NIOThreadPool.singleton.runIfActive { rd_kafka_wait_destroyed(milliseconds) == 0 }) ?? false

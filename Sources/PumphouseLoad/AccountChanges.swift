@@ -22,7 +22,11 @@ public struct AccountChanges: Service {
     }
 
     public func run() async throws {
-        await unit.loaded()
+        do {
+            try await unit.loaded()
+        } catch {
+            return  // the unit stopped before loading; its own error says why
+        }
         let seed = unit.id.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
         // Changes go out in ticks of 10 ms, so the rate holds without a timer per change.
         let tick = Duration.milliseconds(10)

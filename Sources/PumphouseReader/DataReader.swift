@@ -29,8 +29,8 @@ public final class DataReader: Service {
     /// previous owner of the partition) already answered; answering twice would only
     /// cost a second scan of the table.
     private let answered = Mutex(RecentRequests(capacity: 10_000))
-    /// A connection `prepare(on:)` checked, until `run` takes it.
-    private let prepared = Mutex<(db: PostgresConnection, mappings: [ContractName: ReverseMapping])?>(nil)
+    /// The connection `prepare(on:)` checked, with the mappings it resolved.
+    private let prepared = CheckedConnection<[ContractName: ReverseMapping]>()
 
     public init(configuration: PipelineConfiguration, logger: Logger) throws(ConfigurationError) {
         self.registry = try configuration.loadRegistry()
@@ -50,21 +50,9 @@ public final class DataReader: Service {
     /// calls this before it serves or joins anything, so a mistake leaves nothing behind,
     /// and the check still runs once.
     public func prepare(on db: PostgresConnection) async throws {
-        let mappings = try await resolveMappings(on: db)
-        prepared.withLock { $0 = (db, mappings) }
+        await prepared.keep(db, try await resolveMappings(on: db))
     }
 
-    /// The connection `prepare(on:)` checked, or a new one, checked now.
-    private func checkedConnection() async throws -> (db: PostgresConnection, mappings: [ContractName: ReverseMapping]) {
-        if let ready = prepared.withLock({ $0.take() }) { return ready }
-        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        do {
-            return (db, try await resolveMappings(on: db))
-        } catch {
-            await db.close()
-            throw error
-        }
-    }
 
     private func resolveMappings(on db: PostgresConnection) async throws -> [ContractName: ReverseMapping] {
         var mappings: [ContractName: ReverseMapping] = [:]
@@ -76,7 +64,7 @@ public final class DataReader: Service {
 
     public func run() async throws {
         logger.info("reader starting", metadata: ["requests": "\(configuration.reader.requestTopic)", "postgres": "\(configuration.postgres.redactedURL)"])
-        let (db, mappings) = try await checkedConnection()
+        let (db, mappings) = try await prepared.take(connecting: configuration.postgres, logger: logger) { try await resolveMappings(on: $0) }
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: configuration.reader.group)
         consumerConfiguration.connection.clientID = "pumphouse-reader"
         consumerConfiguration.reportPartitionEOF = false

@@ -44,7 +44,9 @@ public final class ProcessingUnit: Service {
         var loadTargets: [KafkaTopicPartition: Int64] = [:]
         /// The reverse-pump answer each cache was loaded from, by contract name.
         var snapshots: [String: CacheSnapshot] = [:]
-        var loadWaiters: [CheckedContinuation<Void, Never>] = []
+        var loadWaiters: [CheckedContinuation<Void, any Error>] = []
+        /// `run` has ended; a load can no longer finish.
+        var stopped = false
     }
 
     public init(configuration: UnitConfiguration, logger: Logger) throws {
@@ -96,15 +98,18 @@ public final class ProcessingUnit: Service {
     }
 
     /// Returns once every cache is loaded: its load done (if it loads through the reverse
-    /// pump) and its topic read to the end once from where the load left it.
-    public func loaded() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state in
-                if let loading = state.loading, loading.isEmpty { return true }
+    /// pump) and its topic read to the end once from where the load left it. Throws
+    /// `ProcessingUnitStopped` if the unit stops first, so nothing waits for a load that
+    /// failed.
+    public func loaded() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome: Result<Void, any Error>? = state.withLock { state in
+                if let loading = state.loading, loading.isEmpty { return .success(()) }
+                if state.stopped { return .failure(ProcessingUnitStopped(unit: id, cause: nil)) }
                 state.loadWaiters.append(continuation)
-                return false
+                return nil
             }
-            if done { continuation.resume() }
+            if let outcome { continuation.resume(with: outcome) }
         }
     }
 
@@ -139,6 +144,40 @@ public final class ProcessingUnit: Service {
             state.running = true
             return state.caches
         }
+        // A failure (a topic missing, a load that cannot finish, a log gone under the
+        // unit) ends the unit like a shutdown does: peers hear it leave, nothing it opened
+        // stays open, and whoever awaits `loaded()` learns it will not happen. The error
+        // still goes to whoever runs the unit.
+        var consumer: KafkaConsumer?
+        var failure: (any Error)?
+        do {
+            let partitions = try await describeTopics(of: caches)
+            let cachePartitions = Set(caches.keys.flatMap { topic in partitions[topic, default: []].map { KafkaTopicPartition(topic: topic, partition: $0) } })
+            state.withLock { $0.loading = cachePartitions }
+            let joined = try await join(caches, partitions: partitions)
+            consumer = joined.consumer
+            try await replicate(caches, partitions: partitions, consumer: joined.consumer, reverseTopics: joined.reverseTopics)
+        } catch {
+            failure = error
+            if !(error is CancellationError) { logger.error("unit \(id) stopping on an error: \(error)") }
+        }
+        if consumer != nil { announce(.leave) }
+        archive.close()
+        try? await control.shutdown(timeout: .seconds(1))
+        await pump.close(timeout: .seconds(5))
+        try? await consumer?.close()
+        let waiters = state.withLock { state in
+            state.stopped = true
+            defer { state.loadWaiters.removeAll() }
+            return state.loadWaiters
+        }
+        for waiter in waiters { waiter.resume(throwing: ProcessingUnitStopped(unit: id, cause: failure)) }
+        if let failure { throw failure }
+        logger.info("unit \(id) stopped")
+    }
+
+    /// Each cache topic's partitions, and the member topic's.
+    private func describeTopics(of caches: [String: any ReplicaSink]) async throws -> [String: [Int32]] {
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: configuration.pipeline.kafka), logger: logger)
         var described: [String: [Int32]] = [:]
         for topic in caches.keys.sorted() + [configuration.pipeline.memberTopic] {
@@ -150,10 +189,13 @@ public final class ProcessingUnit: Service {
                 throw ConfigurationError(file: "pipeline", setting: "kafka.brokers", message: "cannot read topic \(topic): \(error); is the broker reachable?")
             }
         }
-        let partitions = described
-        let cachePartitions = Set(caches.keys.flatMap { topic in partitions[topic, default: []].map { KafkaTopicPartition(topic: topic, partition: $0) } })
-        state.withLock { $0.loading = cachePartitions }
+        return described
+    }
 
+    /// Starts listening to the members (and to archive answers) and announces this unit.
+    private func join(
+        _ caches: [String: any ReplicaSink], partitions: [String: [Int32]]
+    ) async throws -> (consumer: KafkaConsumer, reverseTopics: [String: CacheConfiguration]) {
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.pipeline.kafka)
         consumerConfiguration.connection.clientID = "pumphouse-unit-\(id)"
         // A load's offsets that the topic no longer holds (retention) must stop the unit,
@@ -163,31 +205,18 @@ public final class ProcessingUnit: Service {
         let memberTopic = configuration.pipeline.memberTopic
         // Answers to archive reads arrive on the reverse-pump topics, after the request.
         let archived = configuration.pipeline.caches.filter { caches[$0.topic] != nil && $0.mapping != nil }
-        try await consumer.assign(
-            partitions[memberTopic, default: []].map { KafkaTopicPartitionOffset(topic: memberTopic, partition: $0, offset: .end) }
-                + archived.map { KafkaTopicPartitionOffset(topic: $0.reverseTopic, partition: 0, offset: .end) }
-        )
-        let reverseTopics = Dictionary(uniqueKeysWithValues: archived.map { ($0.reverseTopic, $0) })
+        do {
+            try await consumer.assign(
+                partitions[memberTopic, default: []].map { KafkaTopicPartitionOffset(topic: memberTopic, partition: $0, offset: .end) }
+                    + archived.map { KafkaTopicPartitionOffset(topic: $0.reverseTopic, partition: 0, offset: .end) }
+            )
+        } catch {
+            try? await consumer.close()
+            throw error
+        }
         logger.info("unit \(id) starting with \(caches.keys.sorted().joined(separator: ", "))")
         announce(.join)
-
-        // A failure (a load that cannot finish, a log gone under the unit) ends the unit
-        // like a shutdown does, so peers hear it leave and nothing it opened stays open;
-        // the error still goes to whoever runs it.
-        var failure: (any Error)?
-        do {
-            try await replicate(caches, partitions: partitions, consumer: consumer, reverseTopics: reverseTopics)
-        } catch {
-            failure = error
-            if !(error is CancellationError) { logger.error("unit \(id) stopping on an error: \(error)") }
-        }
-        announce(.leave)
-        archive.close()
-        try? await control.shutdown(timeout: .seconds(1))
-        await pump.close(timeout: .seconds(5))
-        try? await consumer.close()
-        if let failure { throw failure }
-        logger.info("unit \(id) stopped")
+        return (consumer, Dictionary(uniqueKeysWithValues: archived.map { ($0.reverseTopic, $0) }))
     }
 
     /// Heartbeats, the load and the replication loop, until graceful shutdown or the
@@ -343,7 +372,7 @@ public final class ProcessingUnit: Service {
     }
 
     private func finishLoading(_ partition: KafkaTopicPartition?) {
-        let (justLoaded, waiters): (Bool, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+        let (justLoaded, waiters): (Bool, [CheckedContinuation<Void, any Error>]) = state.withLock { state in
             guard var loading = state.loading, !loading.isEmpty else { return (false, []) }
             if let partition { loading.remove(partition) }
             state.loading = loading

@@ -34,8 +34,8 @@ public final class DataWriter: Service {
     private let ledger: WriterLedger
     private let counters = Mutex(WriterStatistics())
     private let metrics: WriterMetrics
-    /// A connection `prepare(on:)` checked, until `run` takes it.
-    private let prepared = Mutex<(db: PostgresConnection, columnTypes: [ContractName: [String: String]])?>(nil)
+    /// The connection `prepare(on:)` checked, with the column types it found.
+    private let prepared = CheckedConnection<[ContractName: [String: String]]>()
 
     /// - Parameter mappers: Swift mappers for the caches that declare `mapping: custom`;
     ///   each such cache needs one, and a mapper for any other cache replaces its mapping.
@@ -95,8 +95,7 @@ public final class DataWriter: Service {
     /// calls this before it serves or joins anything, so a mistake leaves nothing behind,
     /// and the check still runs once.
     public func prepare(on db: PostgresConnection) async throws {
-        let types = try await checkCatalog(on: db)
-        prepared.withLock { $0 = (db, types) }
+        await prepared.keep(db, try await checkCatalog(on: db))
     }
 
     private func checkCatalog(on db: PostgresConnection) async throws -> [ContractName: [String: String]] {
@@ -105,21 +104,9 @@ public final class DataWriter: Service {
         return types
     }
 
-    /// The connection `prepare(on:)` checked, or a new one, checked now.
-    private func checkedConnection() async throws -> (db: PostgresConnection, columnTypes: [ContractName: [String: String]]) {
-        if let ready = prepared.withLock({ $0.take() }) { return ready }
-        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        do {
-            return (db, try await checkCatalog(on: db))
-        } catch {
-            await db.close()
-            throw error
-        }
-    }
-
     public func run() async throws {
         logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
-        let (db, types) = try await checkedConnection()
+        let (db, types) = try await prepared.take(connecting: configuration.postgres, logger: logger) { try await checkCatalog(on: $0) }
         let transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: writer.group)
         consumerConfiguration.connection.clientID = "pumphouse-writer-\(name)"

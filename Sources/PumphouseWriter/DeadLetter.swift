@@ -2,7 +2,9 @@ import PumphouseKafka
 
 /// A message the writer could not apply, with why and where it came from. It goes to
 /// the writer's dead-letter topic unchanged (key, value, headers) plus these headers,
-/// before the offset that passes it is committed: bad input never vanishes.
+/// before the offset that passes it is committed: bad input never vanishes. Only a
+/// message too large for that topic loses its value, or its key and headers too (see
+/// `Content`); its source position still leads to it.
 public struct DeadLetter: Sendable, Hashable {
     public enum Header {
         public static let reason = "ph-dlq-reason"
@@ -22,7 +24,7 @@ public struct DeadLetter: Sendable, Hashable {
     /// How much of the source message a letter carries. A letter too large for the
     /// dead-letter topic is sent again with less, never retried whole: that could never
     /// succeed, and the writer would stop behind it.
-    public enum Content: CaseIterable, Sendable {
+    enum Content: CaseIterable, Sendable {
         case whole
         /// Key and headers, no value.
         case withoutValue

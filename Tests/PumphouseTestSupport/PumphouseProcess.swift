@@ -44,8 +44,18 @@ public enum PumphouseProcess {
             try await Task.sleep(for: limit)
             kill(pid, SIGKILL)
         }
-        for await _ in exited {}
+        // A test cancelled by its time limit kills the child too, and waits for it: its
+        // status cannot be read while it runs, and it must not outlive the test.
+        await withTaskCancellationHandler {
+            for await _ in exited {}
+        } onCancel: {
+            kill(pid, SIGKILL)
+        }
         watchdog.cancel()
+        if Task.isCancelled {
+            process.waitUntilExit()
+            throw CancellationError()
+        }
         let output = try String(contentsOfFile: "\(directory)/out", encoding: .utf8)
         let errors = try String(contentsOfFile: "\(directory)/err", encoding: .utf8)
         if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {

@@ -406,6 +406,30 @@ struct ReversePumpTests {
         }
     }
 
+    @Test("a load that cannot finish (no reader) stops the unit: run throws the load error, loaded() throws, and a unit process with --rate exits 1 instead of waiting")
+    func loadTimesOut() async throws {
+        let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
+        try await fixture.prepare()
+        var configuration = UnitConfiguration(pipeline: fixture.pipeline, unitID: "\(fixture.name)-alone", address: "127.0.0.1:8000", spoolDirectory: "\(fixture.directory)/spool")
+        configuration.loadTimeout = .seconds(2)
+        configuration.discoveryWindow = .milliseconds(200)
+        let unit = try ProcessingUnit(configuration: configuration, logger: UnitFixture.logger)
+        _ = try unit.cache(BenchAccount.self)
+        let waiter = Task { try await unit.loaded() }
+        await #expect(throws: CacheLoadError.self) { try await unit.run() }
+        let stopped = await waiter.result
+        #expect(throws: ProcessingUnitStopped.self) { try stopped.get() }
+        // A late waiter learns at once too.
+        await #expect(throws: ProcessingUnitStopped.self) { try await unit.loaded() }
+
+        let run = try await PumphouseProcess.run([
+            "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", "\(fixture.name)-rate",
+            "--spool-directory", "\(fixture.directory)/spool", "--load-timeout-s", "2", "--rate", "10",
+        ], within: .seconds(60))
+        #expect(run.status == 1, "\(run.errors)")
+        #expect(run.errors.contains("no load finished within"), "\(run.errors)")
+    }
+
     @Test("the unit holding the load lock is killed mid-load: another takes the lock over and loads")
     func lockOwnerKilled() async throws {
         let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")

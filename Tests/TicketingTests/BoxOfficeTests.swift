@@ -49,7 +49,7 @@ struct TicketingFixture {
         let group = ServiceGroup(configuration: .init(services: offices.map { .init(service: $0.unit) }, logger: Self.logger))
         let task = Task { try await group.run() }
         defer { task.cancel() }
-        for office in offices { await office.unit.loaded() }
+        for office in offices { try await office.unit.loaded() }
         let result = try await body()
         await group.triggerGracefulShutdown()
         try await task.value
