@@ -1,5 +1,4 @@
 import PumphouseContracts
-import PumphouseKafka
 
 /// One named cache: its contract, its data pump topic, and how its entities map to a
 /// table (the data abstraction layer).
@@ -62,10 +61,7 @@ public struct CacheConfiguration: Sendable, Hashable {
         } else {
             throw reader.fail("mapping", "is required: the table this cache is written to and how fields map to columns, or `custom` for a Swift ContractMapper")
         }
-        let reverseTopic = try reader.topic("reverse_topic") ?? "\(topic).reverse"
-        if let problem = KafkaTopicSpecification.nameProblem(reverseTopic) {
-            throw reader.fail("reverse_topic", "derived from the topic as \(problem); set reverse_topic to a shorter name")
-        }
+        let reverseTopic = try reader.topic("reverse_topic", derivedAs: "\(topic).reverse", from: "the topic")
         guard reverseTopic != topic else { throw reader.fail("reverse_topic", "must differ from the cache's topic") }
         // A custom mapping cannot be read back, so its cache loads from its topic unless
         // the file says otherwise (and then it is refused below).
@@ -120,10 +116,7 @@ public struct WriterConfiguration: Sendable, Hashable {
             throw reader.fail("caches", "a writer serves one domain; \(domains.sorted().joined(separator: " and ")) need separate writers")
         }
         let group = try reader.string("group") ?? "pumphouse-writer-\(name)"
-        let deadLetterTopic = try reader.topic("dead_letter_topic") ?? "pumphouse.dead-letters.\(name)"
-        if let problem = KafkaTopicSpecification.nameProblem(deadLetterTopic) {
-            throw reader.fail("dead_letter_topic", "derived from the writer's name as \(problem); set dead_letter_topic to a shorter name")
-        }
+        let deadLetterTopic = try reader.topic("dead_letter_topic", derivedAs: "pumphouse.dead-letters.\(name)", from: "the writer's name")
         var maxMessages = 10_000
         var maxWait = Duration.milliseconds(20)
         if var batch = try reader.mapping("batch", keys: ["max_messages", "max_wait_ms"]) {

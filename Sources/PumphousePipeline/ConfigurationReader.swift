@@ -63,6 +63,16 @@ struct ConfigurationReader {
         return name
     }
 
+    /// The topic `key` names, or else `derived`, which is held to the same rules: a long
+    /// name it is derived from (`from`) can make it too long.
+    mutating func topic(_ key: String, derivedAs derived: String, from origin: String) throws(ConfigurationError) -> String {
+        if let name = try topic(key) { return name }
+        if let problem = KafkaTopicSpecification.nameProblem(derived) {
+            throw fail(key, "derived from \(origin) as \(problem); set \(key) to a shorter name")
+        }
+        return derived
+    }
+
     mutating func requiredString(_ key: String, hint: String) throws(ConfigurationError) -> String {
         guard let text = try string(key) else { throw fail(key, "is required: \(hint)") }
         return text

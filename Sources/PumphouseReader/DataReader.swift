@@ -53,7 +53,6 @@ public final class DataReader: Service {
         await prepared.keep(db, try await resolveMappings(on: db))
     }
 
-
     private func resolveMappings(on db: PostgresConnection) async throws -> [ContractName: ReverseMapping] {
         var mappings: [ContractName: ReverseMapping] = [:]
         for cache in configuration.caches where cache.mapping != nil {

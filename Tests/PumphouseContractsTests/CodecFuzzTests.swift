@@ -50,6 +50,21 @@ struct CodecFuzzTests {
         }
     }
 
+    /// Decodes `count` inputs, each built by `make` from its case's seed and a generator
+    /// seeded with it (nil skips the case), and tallies them. The cases' base seed is
+    /// printed under this test's name.
+    func decodeFuzzed(
+        _ count: Int, test: String = #function, _ make: (UInt64, inout SplitMix) throws -> (key: [UInt8]?, value: [UInt8]?, headers: Headers)?
+    ) async -> Tally {
+        let tally = Tally()
+        await propertyCheck(count: count, input: CaseSeeds.generator("CodecFuzzTests/\(test.prefix { $0 != "(" })")) { seed in
+            var rng = SplitMix(state: seed)
+            guard let input = try make(seed, &rng) else { return }
+            check(key: input.key, value: input.value, headers: input.headers, seed: seed, into: tally)
+        }
+        return tally
+    }
+
     /// A valid encoding of a random contract, as the broker would hand it over.
     static func valid(seed: UInt64) throws -> (key: [UInt8], value: [UInt8], headers: Headers) {
         let encoded = try ContractCodec().encode(RandomContracts.contract(seed: seed))
@@ -58,15 +73,13 @@ struct CodecFuzzTests {
 
     @Test("random bytes as key, value and headers end in a typed error, never a trap")
     func randomBytes() async throws {
-        let tally = Tally()
-        await propertyCheck(count: 5_000, input: CaseSeeds.generator("CodecFuzzTests/randomBytes")) { seed in
-            var rng = SplitMix(state: seed)
+        let tally = await decodeFuzzed(5_000) { _, rng in
             let value = Int.random(in: 0..<20, using: &rng) == 0 ? nil : ByteMutations.random(&rng, maxLength: 512)
             let key = Bool.random(using: &rng) ? ByteMutations.random(&rng, maxLength: 16) : nil
             let headers: Headers = (0..<Int.random(in: 0...3, using: &rng)).map { _ in
                 ([ContractCodec.Header.contract, ContractCodec.Header.sequence, "x-other"].randomElement(using: &rng)!, ByteMutations.random(&rng, maxLength: 8))
             }
-            check(key: key, value: value, headers: headers, seed: seed, into: tally)
+            return (key, value, headers)
         }
         #expect(tally.codes["invalid-json", default: 0] > 0)
         #expect(tally.slowest < .seconds(10), "slowest decode took \(tally.slowest)")
@@ -74,14 +87,12 @@ struct CodecFuzzTests {
 
     @Test("mutated valid encodings (bit flips, insertions, deletions, duplicated slices, cuts) decode and round-trip or fail typed")
     func mutatedBodies() async throws {
-        let tally = Tally()
-        await propertyCheck(count: 10_000, input: CaseSeeds.generator("CodecFuzzTests/mutatedBodies")) { seed in
-            var rng = SplitMix(state: seed)
-            guard let message = try? Self.valid(seed: seed) else { return }
+        let tally = await decodeFuzzed(10_000) { seed, rng in
+            guard let message = try? Self.valid(seed: seed) else { return nil }
             let body = ByteMutations.mutate(message.value, &rng)
             // With and without headers: without them, bodies whose mutation kept them
             // decodable reach the envelope checks instead of a header mismatch.
-            check(key: message.key, value: body, headers: Bool.random(using: &rng) ? message.headers : [], seed: seed, into: tally)
+            return (message.key, body, Bool.random(using: &rng) ? message.headers : [])
         }
         let codes = tally.codes
         #expect(Set(codes.keys).isSuperset(of: ["invalid-json", "invalid-envelope"]), "\(codes)")
@@ -92,10 +103,8 @@ struct CodecFuzzTests {
 
     @Test("mutated keys and headers (dropped, contradicting, duplicated, invalid UTF-8, absent values) decode or fail typed")
     func mutatedKeysAndHeaders() async throws {
-        let tally = Tally()
-        await propertyCheck(count: 5_000, input: CaseSeeds.generator("CodecFuzzTests/mutatedKeysAndHeaders")) { seed in
-            var rng = SplitMix(state: seed)
-            guard var message = try? Self.valid(seed: seed) else { return }
+        let tally = await decodeFuzzed(5_000) { seed, rng in
+            guard var message = try? Self.valid(seed: seed) else { return nil }
             var key: [UInt8]? = message.key
             switch Int.random(in: 0..<4, using: &rng) {
             case 0: key = nil
@@ -112,7 +121,7 @@ struct CodecFuzzTests {
                 default: message.headers[index].value = (message.headers[index].value ?? []) + [0xC3]
                 }
             }
-            check(key: key, value: message.value, headers: message.headers, seed: seed, into: tally)
+            return (key, message.value, message.headers)
         }
         let codes = tally.codes
         #expect(Set(codes.keys).isSuperset(of: ["key-mismatch", "header-mismatch"]), "\(codes)")

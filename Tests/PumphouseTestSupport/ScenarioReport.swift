@@ -11,8 +11,10 @@ public struct ScenarioOutcome: Codable, Sendable {
     public var duplicated: Int
     public var convergeSeconds: Double
 
-    public init(scenario: String, runs: Int, contracts: Int, lost: Int, duplicated: Int, converge: Duration) {
-        self.scenario = scenario
+    /// `converged: false` records a run that never got there (with what it lost, and the
+    /// time it was given): the table marks it rather than leaving the scenario out.
+    public init(scenario: String, runs: Int, contracts: Int, lost: Int, duplicated: Int, converge: Duration, converged: Bool = true) {
+        self.scenario = converged ? scenario : "\(scenario) (did not converge)"
         self.runs = runs
         self.contracts = contracts
         self.lost = lost

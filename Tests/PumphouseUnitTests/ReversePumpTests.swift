@@ -348,20 +348,20 @@ struct ReversePumpTests {
                 // the table equal to the fold.
                 let made = fold.contracts
                 #expect(fold.rejected == 0)
-                func record(_ suffix: String) async throws {
+                func record(converged: Bool) async throws {
                     let effects = try await fixture.balances().values.reduce(0) { $0 + Int($1) + 1 }
                     try ScenarioReport.record(ScenarioOutcome(
-                        scenario: "4 unit outage, writer behind" + suffix, runs: 1, contracts: made,
-                        lost: max(0, made - effects), duplicated: max(0, effects - made), converge: ContinuousClock.now - restarted
+                        scenario: "4 unit outage, writer behind", runs: 1, contracts: made,
+                        lost: max(0, made - effects), duplicated: max(0, effects - made), converge: ContinuousClock.now - restarted, converged: converged
                     ))
                 }
                 do {
                     try await fixture.awaitWritten(expected.mapValues(\.balance), timeout: .seconds(form.pick(short: 60, soak: 300)))
                 } catch {
-                    try await record(" (did not converge)")
+                    try await record(converged: false)
                     throw error
                 }
-                try await record("")
+                try await record(converged: true)
             }
             // Two cold starts (the processes', and this one), each one read.
             #expect(try await fixture.recordedLoads().count == 2)

@@ -70,8 +70,8 @@ struct FaultWorkload {
         let (lost, duplicated) = try await verify(fixture)
         #expect(lost == 0 && duplicated == 0, "audited balances show \(lost) lost and \(duplicated) doubled change(s)")
         try ScenarioReport.record(ScenarioOutcome(
-            scenario: scenario + (failure == nil ? "" : " (did not converge)"), runs: runs, contracts: messages.count,
-            lost: lost, duplicated: duplicated, converge: converged ?? timeout
+            scenario: scenario, runs: runs, contracts: messages.count,
+            lost: lost, duplicated: duplicated, converge: converged ?? timeout, converged: failure == nil
         ))
         if let failure { throw failure }
     }
