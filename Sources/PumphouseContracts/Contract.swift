@@ -4,6 +4,8 @@
 /// identifies a change wherever it travels and a writer can collapse duplicates.
 /// `baseVersion` is the entity version the change was made against; a replica that holds
 /// a different version has seen a concurrent change (a collision).
+///
+/// Two contracts are equal only if their texts have the same bytes (``ExactKey``).
 public struct Contract: Sendable, Hashable {
     public var name: ContractName
     /// Schema version of `fields`.
@@ -45,6 +47,27 @@ public struct Contract: Sendable, Hashable {
         self.deltas = deltas
     }
 
+    /// The entity's identity: the key's bytes, as Kafka and PostgreSQL see it.
+    public var exactKey: ExactKey { ExactKey(key) }
+
+    /// The origin's identity: its bytes, which key the per-origin sequence ledgers.
+    public var exactOrigin: ExactKey { ExactKey(origin) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.name == rhs.name && lhs.version == rhs.version && lhs.action == rhs.action
+            && lhs.exactKey == rhs.exactKey && lhs.exactOrigin == rhs.exactOrigin && lhs.sequence == rhs.sequence
+            && lhs.baseVersion == rhs.baseVersion && lhs.eventTime == rhs.eventTime
+            && lhs.traceParent.map { ExactKey($0) } == rhs.traceParent.map { ExactKey($0) }
+            && lhs.fields == rhs.fields && lhs.deltas == rhs.deltas
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(exactKey)
+        hasher.combine(exactOrigin)
+        hasher.combine(sequence)
+    }
+
     /// The rules of the envelope itself, independent of any schema.
     public func envelopeProblem() -> (member: String, problem: String)? {
         if version < 1 || version > Int(Int32.max) { return ("version", "must be between 1 and \(Int32.max), not \(version)") }
@@ -62,7 +85,7 @@ public struct Contract: Sendable, Hashable {
         if let bad = deltas.first(where: { $0.value.numberValue == nil }) {
             return ("deltas", "delta \"\(bad.name)\" must be a number, not \(bad.value.typeName)")
         }
-        if let both = deltas.first(where: { fields[$0.name] != nil }) {
+        if let both = deltas.first(where: { fields.contains(name: $0.name) }) {
             return ("deltas", "field \"\(both.name)\" is both set and changed by a delta")
         }
         return nil

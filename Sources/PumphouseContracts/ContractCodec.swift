@@ -9,12 +9,13 @@ public struct EncodedContract: Sendable, Hashable {
     public var headers: [(name: String, value: String)]
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.key == rhs.key && lhs.value == rhs.value
-            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+        lhs.key.isSameBytes(as: rhs.key) && lhs.value == rhs.value
+            && lhs.headers.count == rhs.headers.count
+            && zip(lhs.headers, rhs.headers).allSatisfy { $0.name.isSameBytes(as: $1.name) && $0.value.isSameBytes(as: $1.value) }
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(key)
+        hasher.combine(ExactKey(key))
         hasher.combine(value)
     }
 }
@@ -201,7 +202,7 @@ public struct ContractCodec: Sendable {
             default: continue
             }
             let actual = header.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
-            guard actual == expected else {
+            guard actual.isSameBytes(as: expected) else {
                 throw ContractError.headerMismatch(header: header.name, headerValue: actual, bodyValue: expected)
             }
         }
@@ -243,7 +244,7 @@ enum EnvelopeMember: CaseIterable {
         case (11, UInt8(ascii: "t")): .traceparent
         default: nil
         }
-        guard let candidate, candidate.name == name else { return nil }
+        guard let candidate, candidate.name.isSameBytes(as: name) else { return nil }
         self = candidate
     }
 }

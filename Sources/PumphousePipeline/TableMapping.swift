@@ -26,6 +26,23 @@ public struct TableMapping: Sendable, Hashable {
         case json([String])
         /// The same value for every row.
         case constant(JSONValue)
+
+        /// Field paths compare by bytes, as the contract's member names do.
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            switch (lhs, rhs) {
+            case (.field(let a), .field(let b)), (.json(let a), .json(let b)): a.map { ExactKey($0) } == b.map { ExactKey($0) }
+            case (.constant(let a), .constant(let b)): a == b
+            default: false
+            }
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            switch self {
+            case .field(let path): hasher.combine(0 as UInt8); hasher.combine(path.map { ExactKey($0) })
+            case .json(let path): hasher.combine(1 as UInt8); hasher.combine(path.map { ExactKey($0) })
+            case .constant(let value): hasher.combine(2 as UInt8); hasher.combine(value)
+            }
+        }
     }
 
     /// Conversions that SQL casts alone do not cover.

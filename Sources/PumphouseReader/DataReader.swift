@@ -201,7 +201,7 @@ public final class DataReader: Service {
                     "SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2",
                     [writer.name, cache.topic]
                 ).namedRows {
-                    end.sequences[try row.decode(Int32.self, "partition"), default: [:]][try row.decode(String.self, "origin")] = try row.decode(Int64.self, "max_seq")
+                    end.sequences[try row.decode(Int32.self, "partition"), default: [:]][ExactKey(try row.decode(String.self, "origin"))] = try row.decode(Int64.self, "max_seq")
                 }
             }
             if let keys = request.keys {
@@ -299,14 +299,15 @@ public final class DataReader: Service {
 /// The ids of the last `capacity` requests answered, oldest forgotten first.
 struct RecentRequests: Sendable {
     let capacity: Int
-    private var ids: Set<String> = []
-    private var order: [String] = []
+    private var ids: Set<ExactKey> = []
+    private var order: [ExactKey] = []
     private var head = 0
 
     init(capacity: Int) { self.capacity = capacity }
 
     /// false if `id` is among the recent ones.
-    mutating func insert(_ id: String) -> Bool {
+    mutating func insert(_ text: String) -> Bool {
+        let id = ExactKey(text)
         guard ids.insert(id).inserted else { return false }
         if order.count < capacity {
             order.append(id)

@@ -32,7 +32,7 @@ struct ReverseMapping: Sendable {
             var children: [(String, Node)] = []
             var expression: String?
             func child(_ name: String) -> Node {
-                if let found = children.first(where: { $0.0 == name }) { return found.1 }
+                if let found = children.first(where: { $0.0.isSameBytes(as: name) }) { return found.1 }
                 let node = Node()
                 children.append((name, node))
                 return node

@@ -10,8 +10,8 @@ import PumphouseWriter
 /// and bad input change nothing), and compares that state with the database.
 public struct TopicReplay: Sendable {
     public struct State: Sendable {
-        /// Entity key to full state.
-        public var entities: [String: JSONObject] = [:]
+        /// Entity key (by its bytes, as Kafka and PostgreSQL tell entities apart) to full state.
+        public var entities: [ExactKey: JSONObject] = [:]
         public var contracts = 0
         public var duplicates = 0
         /// Messages a writer would dead-letter (undecodable, invalid, update of a missing row).
@@ -25,11 +25,10 @@ public struct TopicReplay: Sendable {
         /// order the contracts carried the fields in, so two replays can be compared with
         /// `diff` and sorted alike by `LC_ALL=C sort`.
         public func jsonLines() throws(JSONError) -> [UInt8] {
-            func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
             var writer = JSONWriter(reservingCapacity: entities.count * 128)
-            for (key, row) in entities.sorted(by: { precedes($0.key, $1.key) }) {
-                let fields = JSONObject(row.members.sorted { precedes($0.name, $1.name) })
-                try writer.write(["key": .string(key), "state": .object(fields)] as JSONObject)
+            for (key, row) in entities.sorted(by: { $0.key < $1.key }) {
+                let fields = JSONObject(row.members.sorted { ExactKey($0.name) < ExactKey($1.name) })
+                try writer.write(["key": .string(key.text), "state": .object(fields)] as JSONObject)
                 writer.bytes.append(UInt8(ascii: "\n"))
             }
             return writer.bytes
@@ -102,7 +101,7 @@ public struct TopicReplay: Sendable {
         consumerConfiguration.autoOffsetReset = "error"
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         try await consumer.assign(assigned.map { KafkaTopicPartitionOffset(topic: cache.topic, partition: $0.key, offset: $0.value) })
-        var sequences: [Int32: [String: Int64]] = [:]
+        var sequences: [Int32: [ExactKey: Int64]] = [:]
         while ended.count < state.startOffsets.count {
             guard ContinuousClock.now < deadline else {
                 try await consumer.close()
@@ -157,24 +156,25 @@ public struct TopicReplay: Sendable {
         }
     }
 
-    func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [String: Int64]) {
+    func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [ExactKey: Int64]) {
         guard let contract = try? registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }),
               contract.name == cache.contract
         else {
             state.rejected += 1
             return
         }
-        guard contract.sequence > sequences[contract.origin] ?? -1 else {
+        let origin = contract.exactOrigin, key = contract.exactKey
+        guard contract.sequence > sequences[origin] ?? -1 else {
             state.duplicates += 1
             return
         }
-        sequences[contract.origin] = contract.sequence
+        sequences[origin] = contract.sequence
         state.contracts += 1
-        let (row, missing) = EntityEffect(contract).applied(to: state.entities[contract.key])
+        let (row, missing) = EntityEffect(contract).applied(to: state.entities[key])
         if missing {
             state.rejected += 1  // an update of a missing row
         } else {
-            state.entities[contract.key] = row
+            state.entities[key] = row
         }
     }
 
@@ -195,7 +195,7 @@ public struct TopicReplay: Sendable {
             let expected = MappedTable(contract: cache.contract, mapping: expectedMapping, keyField: keyField)
             var statements: [PostgresStatement] = []
             for (key, row) in state.entities.sorted(by: { $0.key < $1.key }) {
-                statements.append(try expected.statement(for: .upsert(row), key: key))
+                statements.append(try expected.statement(for: .upsert(row), key: key.text))
                 if statements.count == 1_000 {
                     _ = try await tx.pipeline(statements)
                     statements.removeAll()

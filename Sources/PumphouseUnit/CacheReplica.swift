@@ -18,8 +18,8 @@ struct CacheReplica: Sendable {
         /// The origin of the last applied change, and the offset of the latest change by
         /// any other origin: enough to tell whether a peer changed the entity after a
         /// given version.
-        var lastOrigin: String?
-        var latestOther: (origin: String, offset: Int64)?
+        var lastOrigin: ExactKey?
+        var latestOther: (origin: ExactKey, offset: Int64)?
         /// This unit's changes not yet seen on the pump, in sequence order.
         var pending: [(sequence: Int64, effect: EntityEffect)] = []
         /// `committed` with `pending` applied: what the application reads.
@@ -45,29 +45,31 @@ struct CacheReplica: Sendable {
     struct Collision: Sendable, Equatable {
         var baseVersion: Int64
         /// The peer that changed the entity after `baseVersion`.
-        var winnerOrigin: String
+        var winnerOrigin: ExactKey
         var winnerVersion: Int64
     }
 
-    let origin: String
-    private(set) var entries: [String: Entry] = [:]
+    /// Keys and origins are identified by their bytes (``ExactKey``), as the log and
+    /// the database identify them.
+    let origin: ExactKey
+    private(set) var entries: [ExactKey: Entry] = [:]
     private(set) var count = 0
     /// The highest sequence applied per partition and origin: the writers' rule for
     /// duplicates, so replicas and the database skip exactly the same changes.
-    private var sequences: [Int32: [String: Int64]] = [:]
+    private var sequences: [Int32: [ExactKey: Int64]] = [:]
 
     init(origin: String) {
-        self.origin = origin
+        self.origin = ExactKey(origin)
     }
 
-    func visible(_ key: String) -> JSONObject? { entries[key]?.visible }
+    func visible(_ key: ExactKey) -> JSONObject? { entries[key]?.visible }
 
-    func version(_ key: String) -> Int64 { entries[key]?.version ?? 0 }
+    func version(_ key: ExactKey) -> Int64 { entries[key]?.version ?? 0 }
 
     /// Sets an entity's committed state from a load (a row the database held): the base
     /// the topic is applied on from the load's offsets. Version 0 on every replica that
     /// loaded the same answer.
-    mutating func loadBase(key: String, state: JSONObject) {
+    mutating func loadBase(key: ExactKey, state: JSONObject) {
         var entry = entries[key] ?? Entry()
         entry.committed = state
         setVisible(&entry, state)
@@ -76,7 +78,7 @@ struct CacheReplica: Sendable {
 
     /// Starts the duplicate rule where the writer stands: changes at or below these
     /// sequences are already in the loaded rows.
-    mutating func seed(sequences: [Int32: [String: Int64]]) {
+    mutating func seed(sequences: [Int32: [ExactKey: Int64]]) {
         for (partition, origins) in sequences {
             for (origin, sequence) in origins where sequence > self.sequences[partition]?[origin] ?? -1 {
                 self.sequences[partition, default: [:]][origin] = sequence
@@ -94,7 +96,7 @@ struct CacheReplica: Sendable {
     /// Applies this unit's own change at once; returns whether it was an update of a
     /// missing entity (which changes nothing and is not kept as pending).
     @discardableResult
-    mutating func applyLocal(key: String, effect: EntityEffect, sequence: Int64) -> Bool {
+    mutating func applyLocal(key: ExactKey, effect: EntityEffect, sequence: Int64) -> Bool {
         var entry = entries[key] ?? Entry()
         let (state, missing) = effect.applied(to: entry.visible)
         if !missing {
@@ -108,12 +110,13 @@ struct CacheReplica: Sendable {
     /// Applies a change read from the pump at `offset` of `partition`, in log order.
     mutating func applyFromLog(_ contract: Contract, partition: Int32, offset: Int64) -> Applied {
         var outcome = Applied()
-        guard contract.sequence > sequences[partition]?[contract.origin] ?? -1 else {
+        let origin = contract.exactOrigin, key = contract.exactKey
+        guard contract.sequence > sequences[partition]?[origin] ?? -1 else {
             outcome.duplicate = true
             return outcome
         }
-        sequences[partition, default: [:]][contract.origin] = contract.sequence
-        var entry = entries[contract.key] ?? Entry()
+        sequences[partition, default: [:]][origin] = contract.sequence
+        var entry = entries[key] ?? Entry()
         let effect = EntityEffect(contract)
         let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
         if contract.action == .create && entry.committed != nil {
@@ -123,7 +126,7 @@ struct CacheReplica: Sendable {
         } else {
             if contract.action == .create {
                 outcome.created = true
-            } else if !isDeltaOnly, let foreign = entry.lastOrigin.flatMap({ $0 != contract.origin ? ($0, entry.version - 1) : nil }) ?? entry.latestOther,
+            } else if !isDeltaOnly, let foreign = entry.lastOrigin.flatMap({ $0 != origin ? ($0, entry.version - 1) : nil }) ?? entry.latestOther,
                       foreign.offset + 1 > (contract.baseVersion ?? 0) {
                 // The latest change by an origin other than this change's came after the
                 // version this change was made against.
@@ -132,11 +135,11 @@ struct CacheReplica: Sendable {
             let (state, missing) = effect.applied(to: entry.committed)
             outcome.missing = missing
             entry.committed = state
-            if let last = entry.lastOrigin, last != contract.origin { entry.latestOther = (last, entry.version - 1) }
-            entry.lastOrigin = contract.origin
+            if let last = entry.lastOrigin, last != origin { entry.latestOther = (last, entry.version - 1) }
+            entry.lastOrigin = origin
             entry.version = offset + 1
         }
-        if contract.origin == origin {
+        if origin == self.origin {
             entry.pending.removeAll { $0.sequence <= contract.sequence }
         }
         var visible = entry.committed
@@ -145,7 +148,7 @@ struct CacheReplica: Sendable {
         }
         outcome.visibleChanged = visible != entry.visible
         setVisible(&entry, visible)
-        entries[contract.key] = entry
+        entries[key] = entry
         return outcome
     }
 

@@ -23,13 +23,14 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     public let cache: String
     public let this: String
     public private(set) var version: Int64 = 0
-    public private(set) var members: [String: Member] = [:]
+    /// By the unit id's bytes: two units whose ids are canonically equivalent are two units.
+    public private(set) var members: [ExactKey: Member] = [:]
     /// Each member's changes not yet acknowledged by the broker, as its last heartbeat
     /// said. Kept apart from `members` because it changes with every heartbeat, and a
     /// change of the list is logged.
-    public private(set) var unacknowledged: [String: Int] = [:]
+    public private(set) var unacknowledged: [ExactKey: Int] = [:]
     /// Local clock reading of the last announcement from each member.
-    public private(set) var lastHeard: [String: ContinuousClock.Instant] = [:]
+    public private(set) var lastHeard: [ExactKey: ContinuousClock.Instant] = [:]
 
     public init(cache: String, this: String) {
         self.cache = cache
@@ -39,20 +40,21 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// Records an announcement; true if the list changed (a join or a leave).
     @discardableResult
     public mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant) -> Bool {
+        let id = ExactKey(announcement.member)
         switch announcement.event {
         case .leave:
-            lastHeard[announcement.member] = nil
-            unacknowledged[announcement.member] = nil
-            guard members.removeValue(forKey: announcement.member) != nil else { return false }
+            lastHeard[id] = nil
+            unacknowledged[id] = nil
+            guard members.removeValue(forKey: id) != nil else { return false }
         case .join, .heartbeat:
-            lastHeard[announcement.member] = now
-            unacknowledged[announcement.member] = announcement.unacknowledged
+            lastHeard[id] = now
+            unacknowledged[id] = announcement.unacknowledged
             let member = Member(
                 id: announcement.member, address: announcement.address, since: announcement.since,
                 loaded: announcement.loaded, snapshot: announcement.snapshot
             )
-            guard members[announcement.member] != member else { return false }
-            members[announcement.member] = member
+            guard members[id] != member else { return false }
+            members[id] = member
         }
         version += 1
         return true
@@ -60,6 +62,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
 
     /// Drops members not heard from within `timeout` (never this unit); returns them.
     public mutating func expire(now: ContinuousClock.Instant, timeout: Duration) -> [Member] {
+        let this = ExactKey(self.this)
         let silent = lastHeard.filter { $0.key != this && now - $0.value > timeout }.map(\.key)
         var dropped: [Member] = []
         for id in silent.sorted() {
@@ -77,7 +80,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// `Members {size:2, ver:3} [` then one `Member address - id` line each, `this` marking this unit.
     public var description: String {
         let lines = members.values.sorted { ($0.since, $0.id) < ($1.since, $1.id) }.map { member in
-            "\tMember \(member.address) - \(member.id)\(member.id == this ? " this" : "")\(member.loaded ? "" : " loading")"
+            "\tMember \(member.address) - \(member.id)\(member.id.isSameBytes(as: this) ? " this" : "")\(member.loaded ? "" : " loading")"
         }
         return "Members {size:\(members.count), ver:\(version)} [\n\(lines.joined(separator: "\n"))\n]"
     }

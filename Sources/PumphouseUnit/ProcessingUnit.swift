@@ -433,7 +433,7 @@ protocol ReplicaSink: Sendable {
     func reject(offset: Int64, partition: Int32, error: any Error)
     func beginLoad()
     func loadRow(_ contract: Contract)
-    func finishLoad(sequences: [Int32: [String: Int64]])
+    func finishLoad(sequences: [Int32: [ExactKey: Int64]])
 }
 
 extension ReplicatedCache: ReplicaSink {}

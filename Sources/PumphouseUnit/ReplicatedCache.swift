@@ -41,7 +41,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     private struct Store {
         var replica: CacheReplica
-        var entities: [String: Entity] = [:]
+        /// By the key's bytes, as the log and the database tell entities apart.
+        var entities: [ExactKey: Entity] = [:]
         /// This unit's creates awaiting their echo, by sequence.
         var creates: [Int64: PendingCreate] = [:]
     }
@@ -65,7 +66,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     // MARK: Reads
 
-    public subscript(key: String) -> Entity? { store.withLock { $0.entities[key] } }
+    public subscript(key: String) -> Entity? { store.withLock { $0.entities[ExactKey(key)] } }
 
     public func get(_ key: String) -> Entity? { self[key] }
 
@@ -83,7 +84,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         guard let archive else {
             throw .archiveFailed(cache: name, key: key, reason: "the cache has a custom mapping, which a data reader cannot read back")
         }
-        guard let row = try await archive.read(configuration, keys: [key], timeout: timeout).first(where: { $0.key == key }) else { return nil }
+        guard let row = try await archive.read(configuration, keys: [key], timeout: timeout).first(where: { $0.key.isSameBytes(as: key) }) else { return nil }
         do {
             return try Entity(fields: row.fields)
         } catch {
@@ -110,7 +111,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             guard var entity = current else { throw CacheError.missing(cache: name, key: key) }
             let before = entity.fields
             mutate(&entity)
-            guard entity.key == key else {
+            guard entity.key.isSameBytes(as: key) else {
                 throw CacheError.invalid(cache: name, key: key, reason: "an update cannot change the key (to \"\(entity.key)\"); remove and put instead")
             }
             var changed = JSONObject()
@@ -243,16 +244,17 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         _ make: (Entity?) throws(CacheError) -> (fields: JSONObject, deltas: JSONObject)?,
         published: (inout Store, Int64) -> Void = { _, _ in }
     ) throws(CacheError) {
+        let exactKey = ExactKey(key)
         do {
             try pump.publish { sequence, spool in
                 try store.withLock { store in
-                    guard let (fields, deltas) = try make(store.entities[key]) else { return }
+                    guard let (fields, deltas) = try make(store.entities[exactKey]) else { return }
                     let contract = Contract(
                         name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: sequence,
-                        baseVersion: store.replica.version(key), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
+                        baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
                     )
                     let effect = EntityEffect(contract)
-                    let state = effect.applied(to: store.replica.visible(key)).state
+                    let state = effect.applied(to: store.replica.visible(exactKey)).state
                     let entity: Entity?
                     let encoded: EncodedContract
                     do {
@@ -266,8 +268,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                         sequence: sequence, topic: topic, key: Array(encoded.key.utf8), value: encoded.value,
                         headers: encoded.headers.map { SpoolHeader(name: $0.name, value: Array($0.value.utf8)) }
                     ))
-                    store.replica.applyLocal(key: key, effect: effect, sequence: sequence)
-                    store.entities[key] = entity
+                    store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence)
+                    store.entities[exactKey] = entity
                     published(&store, sequence)
                 }
             }
@@ -289,10 +291,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let outcome: CacheReplica.Applied = store.withLock { store in
             let outcome = store.replica.applyFromLog(contract, partition: partition, offset: offset)
             if outcome.visibleChanged {
+                let key = contract.exactKey
                 do {
-                    store.entities[contract.key] = try store.replica.visible(contract.key).map(Entity.init(fields:))
+                    store.entities[key] = try store.replica.visible(key).map(Entity.init(fields:))
                 } catch {
-                    store.entities[contract.key] = nil
+                    store.entities[key] = nil
                     logger.error("\(name) \"\(contract.key)\" from \(contract.origin) does not fit \(Entity.self) and is not readable here: \(error)")
                     metrics.rejected.increment()
                 }
@@ -300,10 +303,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             return outcome
         }
         if outcome.duplicate { return }
-        if contract.origin == pump.origin, let created = outcome.created {
+        let own = contract.origin.isSameBytes(as: pump.origin)
+        if own, let created = outcome.created {
             decideCreate(contract.sequence, created)
         }
-        if contract.origin != pump.origin {
+        if !own {
             metrics.replicationLag.recordMilliseconds(max(0, wallClockMilliseconds() - contract.eventTime))
         }
         if let collision = outcome.collision {
@@ -324,19 +328,20 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// One row of a load, as its add contract.
     func loadRow(_ contract: Contract) {
+        let key = contract.exactKey
         store.withLock { store in
-            store.replica.loadBase(key: contract.key, state: contract.fields)
+            store.replica.loadBase(key: key, state: contract.fields)
             do {
-                store.entities[contract.key] = try Entity(fields: contract.fields)
+                store.entities[key] = try Entity(fields: contract.fields)
             } catch {
-                store.entities[contract.key] = nil
+                store.entities[key] = nil
                 logger.error("\(name) \"\(contract.key)\" as loaded does not fit \(Entity.self) and is not readable here: \(error)")
                 metrics.rejected.increment()
             }
         }
     }
 
-    func finishLoad(sequences: [Int32: [String: Int64]]) {
+    func finishLoad(sequences: [Int32: [ExactKey: Int64]]) {
         store.withLock { $0.replica.seed(sequences: sequences) }
     }
 

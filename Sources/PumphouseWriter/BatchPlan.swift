@@ -6,9 +6,11 @@ import PumphousePostgres
 /// letters, which are duplicates, the folded effect per entity, and the progress to
 /// record. Pure, so the writer's decisions can be tested without a database.
 struct BatchPlan {
+    /// An entity of the batch: its contract, and its key by bytes (two keys that are
+    /// equal Strings but different bytes are two rows to PostgreSQL).
     struct EntityKey: Hashable {
         let contract: ContractName
-        let key: String
+        let key: ExactKey
     }
 
     struct Entity {
@@ -28,7 +30,7 @@ struct BatchPlan {
     var duplicates = 0
     var applied = 0
     var nextOffsets: [KafkaTopicPartition: Int64] = [:]
-    var sequences: [KafkaTopicPartition: [String: Int64]] = [:]
+    var sequences: [KafkaTopicPartition: [ExactKey: Int64]] = [:]
 
     /// Plans a batch. `claims` decides what is ours and where each partition resumes;
     /// `accepts` says whether a contract belongs on the topic it came from.
@@ -55,14 +57,15 @@ struct BatchPlan {
                 deadLetters.append(DeadLetter(message: message, reason: "unexpected-contract", detail: "contract \(contract.name) does not belong on topic \(message.topic) for this writer"))
                 continue
             }
-            let seen = sequences[partition]?[contract.origin] ?? claim.maxSequence[contract.origin] ?? -1
+            let origin = contract.exactOrigin
+            let seen = sequences[partition]?[origin] ?? claim.maxSequence[origin] ?? -1
             guard contract.sequence > seen else {
                 duplicates += 1
                 continue
             }
-            sequences[partition, default: [:]][contract.origin] = contract.sequence
+            sequences[partition, default: [:]][origin] = contract.sequence
 
-            let key = EntityKey(contract: contract.name, key: contract.key)
+            let key = EntityKey(contract: contract.name, key: contract.exactKey)
             let effect = EntityEffect(contract)
             if var entity = entities[key] {
                 if let folded = entity.effect.then(effect) {

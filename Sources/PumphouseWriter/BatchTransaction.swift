@@ -82,7 +82,7 @@ struct BatchTransaction: Sendable {
             let column = SQLIdentifier.quoted(table.mapping.columns.first { $0.source == .field([table.keyField]) }?.name ?? table.mapping.keyColumns[0])
             var sql = "SELECT \(column)::text FROM \(SQLIdentifier.quoted(table.mapping.table)) WHERE \(column)::text = ANY($1::text[])"
             if let deleted = table.mapping.deleteColumn { sql += " AND \(SQLIdentifier.quoted(deleted)) IS NULL" }
-            let present = Set(try await tx.query(sql, [keys.map(\.key)]).rows.compactMap { $0[0] })
+            let present = Set(try await tx.query(sql, [keys.map(\.key.text)]).rows.compactMap { $0[0].map { ExactKey($0) } })
             for key in keys.sorted(by: { $0.key < $1.key }) where !present.contains(key.key) {
                 letters += plan.leadingUpdates[key, default: []].map {
                     DeadLetter(message: $0, reason: "missing-row", detail: "update of \(contract) \"\(key.key)\", which had no row (an add later in the batch created it)")
@@ -169,10 +169,10 @@ struct BatchTransaction: Sendable {
             guard let entity = plan.entities[key] else { continue }
             do {
                 if let mapper = mappers[key.contract] {
-                    let change = EntityChange(contract: key.contract, key: key.key, effect: entity.effect)
+                    let change = EntityChange(contract: key.contract, key: key.key.text, effect: entity.effect)
                     writes.append(EntityWrite(key: key, statements: try mapper.statements(for: change), checksRow: false))
                 } else if let table = tables[key.contract] {
-                    let statement = try table.statement(for: entity.effect, key: key.key)
+                    let statement = try table.statement(for: entity.effect, key: key.key.text)
                     let isUpdate = if case .update = entity.effect { true } else { false }
                     writes.append(EntityWrite(key: key, statements: [statement], checksRow: isUpdate))
                 }

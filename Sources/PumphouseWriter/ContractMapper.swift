@@ -40,4 +40,15 @@ public struct EntityChange: Sendable, Hashable {
         self.key = key
         self.effect = effect
     }
+
+    /// Keys compare by bytes, as the database compares them.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.contract == rhs.contract && ExactKey(lhs.key) == ExactKey(rhs.key) && lhs.effect == rhs.effect
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(contract)
+        hasher.combine(ExactKey(key))
+        hasher.combine(effect)
+    }
 }

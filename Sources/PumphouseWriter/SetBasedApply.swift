@@ -40,7 +40,7 @@ struct SetBasedApply {
             var applied = upserted + deleted
             var missing: [BatchPlan.EntityKey] = []
             if let index = updateStatement {
-                let found = Set(results[results.startIndex + index].rows.compactMap { $0[0] })
+                let found = Set(results[results.startIndex + index].rows.compactMap { $0[0].map { ExactKey($0) } })
                 for key in updates {
                     if found.contains(key.key) { applied.append(key) } else { missing.append(key) }
                 }
@@ -73,10 +73,10 @@ struct SetBasedApply {
             switch entity.effect {
             case .upsert(let state):
                 row.append("u")
-                for column in keyColumns { row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key))) }
+                for column in keyColumns { row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key.text))) }
                 for column in columns {
                     row.append(Mode.set.rawValue)
-                    row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key)))
+                    row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key.text)))
                 }
                 merge.upserted.append(key)
             case .delete:
@@ -85,7 +85,7 @@ struct SetBasedApply {
                     continue
                 }
                 row.append("d")
-                row.append(key.key)
+                row.append(key.key.text)
                 for _ in columns { row += [nil, nil] }
                 merge.deleted.append(key)
             case .create:
@@ -106,7 +106,7 @@ struct SetBasedApply {
                 }
                 row.append("p")
                 for column in keyColumns {
-                    row.append(table.keyValue(of: column, fields: fields, key: key.key).flatMap(MappedTable.Builder.text))
+                    row.append(table.keyValue(of: column, fields: fields, key: key.key.text).flatMap(MappedTable.Builder.text))
                 }
                 for (index, change) in changes.enumerated() {
                     if let change { touched[index, default: []].insert(change.mode) }

@@ -1,3 +1,4 @@
+import PumphouseContracts
 import PumphouseKafka
 import PumphousePostgres
 
@@ -13,7 +14,8 @@ struct WriterLedger: Sendable {
     struct Claim: Sendable {
         var epoch: Int64
         var nextOffset: Int64?
-        var maxSequence: [String: Int64]
+        /// By the origin's bytes: two units whose ids are equal Strings are still two origins.
+        var maxSequence: [ExactKey: Int64]
     }
 
     /// The partition now belongs to another member; its batch must not commit.
@@ -39,7 +41,7 @@ struct WriterLedger: Sendable {
                     "SELECT origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2 AND partition = $3",
                     [writer, partition.topic, partition.partition]
                 ).namedRows {
-                    claim.maxSequence[try origin.decode(String.self, "origin")] = try origin.decode(Int64.self, "max_seq")
+                    claim.maxSequence[ExactKey(try origin.decode(String.self, "origin"))] = try origin.decode(Int64.self, "max_seq")
                 }
                 claims[partition] = claim
             }
@@ -65,7 +67,7 @@ struct WriterLedger: Sendable {
 
     func progress(
         nextOffsets: [KafkaTopicPartition: Int64],
-        sequences: [KafkaTopicPartition: [String: Int64]],
+        sequences: [KafkaTopicPartition: [ExactKey: Int64]],
         claims: [KafkaTopicPartition: Claim]
     ) throws(Fenced) -> Progress {
         var progress = Progress()
@@ -82,7 +84,7 @@ struct WriterLedger: Sendable {
                 progress.statements.append(PostgresStatement("""
                     INSERT INTO pumphouse_writer_origins (writer, topic, partition, origin, max_seq) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT (writer, topic, partition, origin) DO UPDATE SET max_seq = GREATEST(pumphouse_writer_origins.max_seq, EXCLUDED.max_seq)
-                    """, [writer, partition.topic, partition.partition, origin, sequence]))
+                    """, [writer, partition.topic, partition.partition, origin.text, sequence]))
             }
         }
         return progress

@@ -38,7 +38,7 @@ struct DemoChecks {
     private func run(orders: [OnSale.Order], unconfirmed: Int, contested: [String], db: PostgresConnection, report: inout DemoReport) async throws {
         // 2. The writer drains: the database equals a replay of every topic.
         let draining = ContinuousClock.now
-        var folds: [ContractName: [String: JSONObject]] = [:]
+        var folds: [ContractName: [ExactKey: JSONObject]] = [:]
         for contract in [Concert.contract, Seat.contract, Sale.contract] {
             let replay = try TopicReplay(configuration: configuration, cache: contract, logger: logger)
             var differences: [TopicReplay.Difference] = []
@@ -95,16 +95,16 @@ struct DemoChecks {
     }
 
     /// nil when the unit's caches equal the folds, else the first difference.
-    private func compare(unit url: String, with folds: [ContractName: [String: JSONObject]]) async throws -> String? {
+    private func compare(unit url: String, with folds: [ContractName: [ExactKey: JSONObject]]) async throws -> String? {
         let reply = try await client.get("/admin/state", at: url)
         guard reply.status == 200, case .object(let caches) = try JSONParser().parse(reply.body) else { return "GET /admin/state: HTTP \(reply.status)" }
         for (contract, fold) in folds {
             guard case .object(let held)? = caches[contract.rawValue] else { return "no \(contract) in the unit's state" }
             let expected = fold.mapValues(Self.withoutNulls)
-            var actual: [String: JSONObject] = [:]
-            for member in held { if case .object(let fields) = member.value { actual[member.name] = Self.withoutNulls(fields) } }
+            var actual: [ExactKey: JSONObject] = [:]
+            for member in held { if case .object(let fields) = member.value { actual[ExactKey(member.name)] = Self.withoutNulls(fields) } }
             if actual != expected {
-                let key = Set(actual.keys).symmetricDifference(expected.keys).first ?? expected.keys.first { actual[$0] != expected[$0] } ?? "?"
+                let key = Set(actual.keys).symmetricDifference(expected.keys).first ?? expected.keys.first { actual[$0] != expected[$0] } ?? ExactKey("?")
                 return "\(contract) differs (\(actual.count) entities vs \(expected.count) replayed), e.g. key \(key): unit \(actual[key].map { "\($0)" } ?? "none"), replay \(expected[key].map { "\($0)" } ?? "none")"
             }
         }
@@ -114,6 +114,6 @@ struct DemoChecks {
     /// A field set to null and a field left out mean the same, and field order means
     /// nothing.
     static func withoutNulls(_ object: JSONObject) -> JSONObject {
-        JSONObject(object.filter { $0.value != .null }.sorted { $0.name < $1.name })
+        JSONObject(object.filter { $0.value != .null }.sorted { ExactKey($0.name) < ExactKey($1.name) })
     }
 }

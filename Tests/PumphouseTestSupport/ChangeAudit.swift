@@ -1,3 +1,5 @@
+import PumphouseContracts
+
 /// Counts lost and doubled changes from the state they leave. The j-th audited change of
 /// a key adds 2^j to its balance (from 0 when the key is opened), so a complete key
 /// holds 2^n - 1. A change applied zero times or twice shows in the bits of the
@@ -11,7 +13,8 @@ public struct ChangeAudit: Sendable {
     public static let changesPerKey = 62
 
     /// Audited changes handed out per key; opening a key is one more change.
-    public private(set) var changes: [String: Int] = [:]
+    /// Audited changes handed out per key (by its bytes, as the database tells keys apart).
+    public private(set) var changes: [ExactKey: Int] = [:]
 
     public init() {}
 
@@ -19,30 +22,32 @@ public struct ChangeAudit: Sendable {
     public var total: Int { changes.values.reduce(changes.count) { $0 + $1 } }
 
     /// Records that `key` was opened with balance 0.
-    public mutating func open(_ key: String) {
+    public mutating func open(_ text: String) {
+        let key = ExactKey(text)
         precondition(changes[key] == nil, "\(key) is already open")
         changes[key] = 0
     }
 
     /// The delta of the key's next change, or nil once the key has had all it can hold
     /// (the caller picks another key).
-    public mutating func nextDelta(for key: String) -> Int64? {
+    public mutating func nextDelta(for text: String) -> Int64? {
+        let key = ExactKey(text)
         guard let done = changes[key], done < Self.changesPerKey else { return nil }
         changes[key] = done + 1
         return Int64(1) << done
     }
 
     public func expectedBalance(of key: String) -> Int64? {
-        changes[key].map { (Int64(1) << $0) - 1 }
+        changes[ExactKey(key)].map { (Int64(1) << $0) - 1 }
     }
 
-    public var expectedBalances: [String: Int64] {
+    public var expectedBalances: [ExactKey: Int64] {
         changes.mapValues { (Int64(1) << $0) - 1 }
     }
 
     /// Lost and doubled changes, given the balances that were found. A missing key lost
     /// its opening and every change; a key nobody opened is one doubled effect.
-    public func count(found: [String: Int64]) -> (lost: Int, duplicated: Int) {
+    public func count(found: [ExactKey: Int64]) -> (lost: Int, duplicated: Int) {
         var lost = 0
         var duplicated = 0
         for (key, done) in changes {

@@ -1,4 +1,5 @@
 import Foundation
+import PumphouseContracts
 import PumphouseLoad
 import PumphouseTestSupport
 import PumphouseUnit
@@ -31,7 +32,7 @@ struct BrokerOutageTests {
                     // Each key is changed by one unit, so no change waits on replication.
                     let index = step % keyCount
                     let (key, cache) = ("acc-\(index)", caches[index % 3])
-                    if audit.changes[key] == nil {
+                    if audit.changes[ExactKey(key)] == nil {
                         try cache.put(BenchAccount(id: key, balance: 0))
                         audit.open(key)
                     } else if let delta = audit.nextDelta(for: key) {
@@ -66,7 +67,7 @@ struct BrokerOutageTests {
                 _ = try await waitFor("every replica to hold every change and every spool to drain", timeout: .seconds(form.pick(short: 90, soak: 300))) { () -> Bool? in
                     try await Task.sleep(for: .milliseconds(200))
                     differences = caches.enumerated().flatMap { index, cache in
-                        let held = Dictionary(uniqueKeysWithValues: cache.values.map { ($0.id, $0.balance) })
+                        let held = Dictionary(uniqueKeysWithValues: cache.values.map { (ExactKey($0.id), $0.balance) })
                         return expected.keys.sorted().filter { held[$0] != expected[$0] }.map { "unit \(index) \($0): \(held[$0].map(String.init) ?? "absent") not \(expected[$0]!)" }
                     }
                     differences += units.filter { $0.unacknowledgedChanges > 0 }.map { "unit \($0.id): \($0.unacknowledgedChanges) change(s) still in its spool" }
@@ -78,7 +79,7 @@ struct BrokerOutageTests {
             }
         }
         let expected = audit.expectedBalances
-        var found: [String: Int64] = [:]
+        var found: [ExactKey: Int64] = [:]
         do {
             _ = try await waitFor("PostgreSQL to hold every change", timeout: .seconds(form.pick(short: 90, soak: 300))) { () -> Bool? in
                 try await Task.sleep(for: .milliseconds(100))
@@ -155,6 +156,6 @@ struct BrokerOutageTests {
                 throw error
             }
         }
-        try await fixture.awaitWritten(Dictionary(uniqueKeysWithValues: accounts.values.map { ($0.id, $0.balance) }), timeout: .seconds(90))
+        try await fixture.awaitWritten(Dictionary(uniqueKeysWithValues: accounts.values.map { (ExactKey($0.id), $0.balance) }), timeout: .seconds(90))
     }
 }

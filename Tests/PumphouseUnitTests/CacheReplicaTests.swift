@@ -159,17 +159,17 @@ struct CacheReplicaTests {
         }
         for _ in 0..<2_000 {
             let unit = Int.random(in: 0..<3, using: &rng)
-            let key = "k\(Int.random(in: 0..<8, using: &rng))"
+            let key = ExactKey("k\(Int.random(in: 0..<8, using: &rng))")
             sequences[unit] += 1
             let base = replicas[unit].version(key)
             let contract: Contract
             if replicas[unit].visible(key) == nil {
-                contract = Self.contract(.add, key: key, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["n": .int(100), "s": .string("new")])
+                contract = Self.contract(.add, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["n": .int(100), "s": .string("new")])
             } else {
                 switch Int.random(in: 0..<10, using: &rng) {
-                case 0: contract = Self.contract(.delete, key: key, origin: origins[unit], sequence: sequences[unit], base: base)
-                case 1...3: contract = Self.contract(.update, key: key, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["s": .string("\(origins[unit])\(sequences[unit])")])
-                default: contract = Self.contract(.update, key: key, origin: origins[unit], sequence: sequences[unit], base: base, deltas: ["n": .int(Int64.random(in: -3...3, using: &rng))])
+                case 0: contract = Self.contract(.delete, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base)
+                case 1...3: contract = Self.contract(.update, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["s": .string("\(origins[unit])\(sequences[unit])")])
+                default: contract = Self.contract(.update, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base, deltas: ["n": .int(Int64.random(in: -3...3, using: &rng))])
                 }
             }
             replicas[unit].applyLocal(key: key, effect: EntityEffect(contract), sequence: contract.sequence)
@@ -180,9 +180,9 @@ struct CacheReplicaTests {
             }
         }
         for unit in 0..<3 { deliver(unit, upTo: log.count) }
-        var folded: [String: JSONObject] = [:]
+        var folded: [ExactKey: JSONObject] = [:]
         for contract in log {
-            folded[contract.key] = EntityEffect(contract).applied(to: folded[contract.key]).state
+            folded[contract.exactKey] = EntityEffect(contract).applied(to: folded[contract.exactKey]).state
         }
         for unit in 0..<3 {
             let state = Dictionary(uniqueKeysWithValues: replicas[unit].entries.compactMap { key, entry in entry.visible.map { (key, $0) } })

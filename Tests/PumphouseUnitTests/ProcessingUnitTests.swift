@@ -72,7 +72,7 @@ struct UnitFixture {
 
     /// Runs this fixture's writer until its table holds exactly `expected` (id to
     /// balance), then stops it.
-    func awaitWritten(_ expected: [String: Int64], timeout: Duration = .seconds(60)) async throws {
+    func awaitWritten(_ expected: [ExactKey: Int64], timeout: Duration = .seconds(60)) async throws {
         let writer = try DataWriter(configuration: pipeline, writer: name, logger: Self.logger)
         let task = Task { try await writer.run() }
         defer { task.cancel() }
@@ -84,13 +84,13 @@ struct UnitFixture {
         _ = await task.result
     }
 
-    /// Every row's balance, by key.
-    func balances() async throws -> [String: Int64] {
+    /// Every row's balance, by the key's bytes.
+    func balances() async throws -> [ExactKey: Int64] {
         let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
         do {
             let rows = try await db.query("SELECT id, balance_cents FROM \(table)").rows
             await db.close()
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, Int64($0[1]!)!) })
+            return Dictionary(uniqueKeysWithValues: rows.map { (ExactKey($0[0]!), Int64($0[1]!)!) })
         } catch {
             await db.close()
             throw error
@@ -112,13 +112,13 @@ struct UnitFixture {
 extension ReplicatedCache<BenchAccount> {
     /// Opens `key` at `opening` the first time, adds 1 after that, and keeps `expected`
     /// (id to balance) in step, independently of what the cache reports.
-    func openOrIncrement(_ key: String, opening: Int64, expected: inout [String: Int64]) throws {
-        if expected[key] == nil {
+    func openOrIncrement(_ key: String, opening: Int64, expected: inout [ExactKey: Int64]) throws {
+        if expected[ExactKey(key)] == nil {
             try put(BenchAccount(id: key, balance: opening))
-            expected[key] = opening
+            expected[ExactKey(key)] = opening
         } else {
             try increment(key, "balance", by: 1)
-            expected[key]! += 1
+            expected[ExactKey(key)]! += 1
         }
     }
 }
@@ -196,7 +196,7 @@ struct ProcessingUnitTests {
             }
             _ = try await waitFor("the leaver to be dropped on its leave", timeout: .seconds(5)) { () -> Bool? in
                 try await Task.sleep(for: .milliseconds(20))
-                return survivors[0].members(of: BenchAccount.contract)?.members[leaver.id] == nil ? true : nil
+                return survivors[0].members(of: BenchAccount.contract)?.members[ExactKey(leaver.id)] == nil ? true : nil
             }
         }
     }
@@ -217,17 +217,17 @@ struct ProcessingUnitTests {
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
             let joined = try await waitFor("the unit process in the peer's member list, and its changes replicated", timeout: .seconds(60)) { () -> MemberList? in
                 try await Task.sleep(for: .milliseconds(50))
-                guard let list = peer.members(of: BenchAccount.contract), list.members[crashing]?.address == "127.0.0.1:9999", accounts.count > 0 else { return nil }
+                guard let list = peer.members(of: BenchAccount.contract), list.members[ExactKey(crashing)]?.address == "127.0.0.1:9999", accounts.count > 0 else { return nil }
                 return list
             }
             #expect(joined.members.count == 2)
             kill(process.processIdentifier, SIGKILL)
             let dropped = try await waitFor("the killed unit to drop out after the 2 s member timeout", timeout: .seconds(20)) { () -> MemberList? in
                 try await Task.sleep(for: .milliseconds(50))
-                guard let list = peer.members(of: BenchAccount.contract), list.members[crashing] == nil else { return nil }
+                guard let list = peer.members(of: BenchAccount.contract), list.members[ExactKey(crashing)] == nil else { return nil }
                 return list
             }
-            #expect(dropped.members.keys.sorted() == [peer.id])
+            #expect(dropped.members.keys.sorted() == [ExactKey(peer.id)])
             #expect(dropped.version > joined.version)
             // What it published before the kill is still there for everyone.
             #expect(accounts.count > 0)
@@ -264,7 +264,7 @@ struct ProcessingUnitTests {
         let units = try ["a", "b", "c"].map { try fixture.unit($0) }
         let caches = try units.map { try $0.cache(BenchAccount.self) }
         let keys = (0..<150).map { "claim-\($0)" }
-        let outcomes: [String: [Int]] = try await running(units) {
+        let outcomes: [ExactKey: [Int]] = try await running(units) {
             // Every unit creates every key with its own balance, all at once.
             let won = try await withThrowingTaskGroup(of: (String, Int, Bool).self) { group in
                 for (index, cache) in caches.enumerated() {
@@ -272,19 +272,19 @@ struct ProcessingUnitTests {
                         group.addTask { (key, index, try await cache.create(BenchAccount(id: key, balance: Int64(index)), timeout: .seconds(30))) }
                     }
                 }
-                var won: [String: [Int]] = [:]
-                for try await (key, index, created) in group where created { won[key, default: []].append(index) }
+                var won: [ExactKey: [Int]] = [:]
+                for try await (key, index, created) in group where created { won[ExactKey(key), default: []].append(index) }
                 return won
             }
             _ = try await waitFor("every replica to hold the winners' rows", timeout: .seconds(30)) { () -> Bool? in
                 try await Task.sleep(for: .milliseconds(50))
-                return caches.allSatisfy { cache in keys.allSatisfy { key in won[key]?.first.map { Int64($0) } == cache[key]?.balance } } ? true : nil
+                return caches.allSatisfy { cache in keys.allSatisfy { key in won[ExactKey(key)]?.first.map { Int64($0) } == cache[key]?.balance } } ? true : nil
             }
             // A create of a key this replica holds returns false without publishing.
             #expect(try await caches[0].create(BenchAccount(id: keys[0], balance: 99)) == false)
             return won
         }
-        #expect(outcomes.count == keys.count, "every key won once: \(keys.filter { outcomes[$0] == nil })")
+        #expect(outcomes.count == keys.count, "every key won once: \(keys.filter { outcomes[ExactKey($0)] == nil })")
         #expect(outcomes.values.allSatisfy { $0.count == 1 }, "no key won twice: \(outcomes.filter { $0.value.count > 1 })")
         try await fixture.awaitWritten(outcomes.mapValues { Int64($0[0]) })
     }
@@ -298,7 +298,7 @@ struct ProcessingUnitTests {
         away.kafka = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"])
         let stranded = try fixture.unit("a", pipeline: away)
         let cache = try stranded.cache(BenchAccount.self)
-        var expected: [String: Int64] = [:]
+        var expected: [ExactKey: Int64] = [:]
         for index in 0..<200 {
             try cache.openOrIncrement("acc-\(index % 50)", opening: 100, expected: &expected)
         }
@@ -315,7 +315,7 @@ struct ProcessingUnitTests {
         try await running([restarted, observer]) {
             _ = try await waitFor("the spooled changes on a peer and on the restarted unit", timeout: .seconds(60)) { () -> Bool? in
                 try await Task.sleep(for: .milliseconds(50))
-                return [peer, replica].allSatisfy { Dictionary(uniqueKeysWithValues: $0.values.map { ($0.id, $0.balance) }) == expected } ? true : nil
+                return [peer, replica].allSatisfy { Dictionary(uniqueKeysWithValues: $0.values.map { (ExactKey($0.id), $0.balance) }) == expected } ? true : nil
             }
             // The sequence continues where the killed run stopped: a new change is not a duplicate.
             try replica.increment("acc-0", "balance", by: 1000)

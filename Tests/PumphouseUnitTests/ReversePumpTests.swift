@@ -29,32 +29,33 @@ func withReader<T>(_ fixture: UnitFixture, _ body: (DataReader) async throws -> 
 /// Changes random accounts, each unit only its own (`<unit>-<n>`), so every change is
 /// made against a replica that already holds the account; `expected` follows each
 /// change independently of the caches.
-func randomChanges(_ caches: [ReplicatedCache<BenchAccount>], count: Int, seed: UInt64, expected: inout [String: BenchAccount]) throws {
+func randomChanges(_ caches: [ReplicatedCache<BenchAccount>], count: Int, seed: UInt64, expected: inout [ExactKey: BenchAccount]) throws {
     var rng = SplitMix(state: seed)
     for step in 0..<count {
         let owner = Int.random(in: 0..<caches.count, using: &rng)
         let cache = caches[owner]
         let key = "u\(owner)-\(Int.random(in: 0..<25, using: &rng))"
-        guard var account = expected[key] else {
+        let exact = ExactKey(key)
+        guard var account = expected[exact] else {
             let account = BenchAccount(id: key, balance: Int64.random(in: 0...1_000, using: &rng), updatedAt: 1_763_700_000_000 + Int64(step))
             try cache.put(account)
-            expected[key] = account
+            expected[exact] = account
             continue
         }
         switch Int.random(in: 0..<10, using: &rng) {
         case 0:
             try cache.remove(key)
-            expected[key] = nil
+            expected[exact] = nil
         case 1, 2:
             let status = ["open", "frozen", "closed"][step % 3]
             try cache.update(key) { $0.status = status }
             account.status = status
-            expected[key] = account
+            expected[exact] = account
         default:
             let amount = Int64.random(in: -50...50, using: &rng)
             try cache.increment(key, "balance", by: amount)
             account.balance += amount
-            expected[key] = account
+            expected[exact] = account
         }
     }
 }
@@ -65,11 +66,11 @@ func randomChanges(_ caches: [ReplicatedCache<BenchAccount>], count: Int, seed: 
 /// Two minutes: librdkafka sends a request again only after socket.timeout.ms (60 s), and
 /// Tansu has been reported to leave fetch requests unanswered; a fresh-clone CI run timed
 /// out at 60 s with a warm-started joiner loaded and nothing logged.
-func awaitState(_ caches: [ReplicatedCache<BenchAccount>], _ expected: [String: BenchAccount], _ what: String) async throws {
+func awaitState(_ caches: [ReplicatedCache<BenchAccount>], _ expected: [ExactKey: BenchAccount], _ what: String) async throws {
     let timeout = Duration.seconds(120)
     func differences() -> [String] {
         caches.enumerated().compactMap { index, cache in
-            let held = Dictionary(uniqueKeysWithValues: cache.values.map { ($0.id, $0) })
+            let held = Dictionary(uniqueKeysWithValues: cache.values.map { (ExactKey($0.id), $0) })
             guard held != expected else { return nil }
             let missing = expected.keys.filter { held[$0] == nil }.sorted()
             let extra = held.keys.filter { expected[$0] == nil }.sorted()
@@ -162,7 +163,7 @@ struct ReversePumpTests {
         try await send(key: "bench.Account", value: archive.value, id: archive.id, replyTo: cache.reverseTopic)
 
         let registry = try SchemaRepository(directory: fixture.pipeline.schemasDirectory).load()
-        var rows: [String: [String: BenchAccount]] = [:]
+        var rows: [String: [ExactKey: BenchAccount]] = [:]
         var ends: [String: ReadEnd] = [:]
         var errors: [String: String] = [:]
         try await withReader(fixture) { reader in
@@ -174,7 +175,7 @@ struct ReversePumpTests {
                         case .row(let request, let key, let value, let headers)?:
                             let contract = try registry.decode(key: key, value: value, headers: headers)
                             #expect(contract.action == .add && contract.origin == DataReader.origin)
-                            rows[request, default: [:]][contract.key] = try BenchAccount(fields: contract.fields)
+                            rows[request, default: [:]][contract.exactKey] = try BenchAccount(fields: contract.fields)
                         case .end(let end)?:
                             ends[end.request] = end
                         case .error(let request, let reason)?:
@@ -209,7 +210,7 @@ struct ReversePumpTests {
     func fullOutage() async throws {
         let fixture = try await UnitFixture(partitions: 3, load: "reverse_pump")
         try await fixture.prepare()
-        var expected: [String: BenchAccount] = [:]
+        var expected: [ExactKey: BenchAccount] = [:]
         try await withReader(fixture) { reader in
             // First start: an empty table, so the load is empty and the topic is empty.
             let first = try ["a", "b", "c"].map { try fixture.unit($0) }
@@ -268,7 +269,7 @@ struct ReversePumpTests {
     func warmStart() async throws {
         let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
         try await fixture.prepare()
-        var expected: [String: BenchAccount] = [:]
+        var expected: [ExactKey: BenchAccount] = [:]
         try await withReader(fixture) { reader in
             let live = try ["a", "b"].map { try fixture.unit($0) }
             let caches = try live.map { try $0.cache(BenchAccount.self) }
@@ -489,10 +490,10 @@ struct ReversePumpTests {
 extension UnitFixture {
     /// One unit makes 300 random changes and stops (its pump flushed): the accounts a
     /// test then loads, as they should be.
-    func seedAccounts(seed: UInt64) async throws -> [String: BenchAccount] {
+    func seedAccounts(seed: UInt64) async throws -> [ExactKey: BenchAccount] {
         let unit = try unit("seed")
         let cache = try unit.cache(BenchAccount.self)
-        var expected: [String: BenchAccount] = [:]
+        var expected: [ExactKey: BenchAccount] = [:]
         try await running([unit]) {
             try randomChanges([cache], count: 300, seed: seed, expected: &expected)
             try await awaitState([cache], expected, "the seed unit at the expected state")

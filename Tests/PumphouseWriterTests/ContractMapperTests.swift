@@ -74,10 +74,10 @@ struct ContractMapperTests {
         for key in keys { try work.add(key, balance: 100) }
         for _ in 0..<300 {
             let key = keys.randomElement(using: &rng)!
-            if Int.random(in: 0..<10, using: &rng) == 0 { try work.delete(key) } else if work.rows[key] == nil { try work.add(key, balance: 7) } else { try work.update(key, delta: Int64.random(in: -9...9, using: &rng)) }
+            if Int.random(in: 0..<10, using: &rng) == 0 { try work.delete(key) } else if work.rows[ExactKey(key)] == nil { try work.add(key, balance: 7) } else { try work.update(key, delta: Int64.random(in: -9...9, using: &rng)) }
         }
         try work.add("poison-1", balance: 1)
-        work.rows["poison-1"] = nil
+        work.rows[ExactKey("poison-1")] = nil
         try await fixture.publish(work.messages)
 
         let writer = try DataWriter(configuration: configuration, writer: fixture.name, mappers: [account: mapper], logger: WriterFixture.logger)
@@ -86,7 +86,7 @@ struct ContractMapperTests {
         #expect(statistics.deadLettered == 1)
         let balances = try await fixture.db.query("SELECT id, balance FROM \(mapper.balances)").rows
         let expected = work.rows.mapValues { row -> String in if case .int(let i)? = row["balance"] { String(i) } else { "?" } }
-        #expect(Dictionary(uniqueKeysWithValues: balances.map { ($0[0]!, $0[1]!) }) == expected)
+        #expect(Dictionary(uniqueKeysWithValues: balances.map { (ExactKey($0[0]!), $0[1]!) }) == expected)
         // One journal row per folded change: at least one per key, at most one per contract.
         let journaled = try await fixture.db.query("SELECT count(*) FROM \(mapper.journal)").scalar(Int.self) ?? 0
         #expect((keys.count...work.messages.count).contains(journaled), "\(journaled) journal rows")

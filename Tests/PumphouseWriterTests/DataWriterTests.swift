@@ -124,10 +124,11 @@ struct WriterFixture {
         return Dictionary(uniqueKeysWithValues: rows.map { (Int32($0[0]!)!, Int64($0[1]!)!) })
     }
 
-    func rows() async throws -> [String: [String: String?]] {
-        var result: [String: [String: String?]] = [:]
+    /// The table's rows by the key's bytes (PostgreSQL's identity of a key).
+    func rows() async throws -> [ExactKey: [String: String?]] {
+        var result: [ExactKey: [String: String?]] = [:]
         for row in try await db.query("SELECT id, owner, balance_cents, currency, status FROM \(table)").namedRows {
-            result[row["id"]!] = ["owner": row["owner"], "balance": row["balance_cents"], "currency": row["currency"], "status": row["status"]]
+            result[ExactKey(row["id"]!)] = ["owner": row["owner"], "balance": row["balance_cents"], "currency": row["currency"], "status": row["status"]]
         }
         return result
     }
@@ -136,8 +137,7 @@ struct WriterFixture {
 /// Builds contracts as a processing unit would, and the state they should leave.
 struct Workload {
     var messages: [KafkaProducerMessage] = []
-    var expected: [String: [String: String?]] = [:]
-    var rows: [String: JSONObject] = [:]
+    var rows: [ExactKey: JSONObject] = [:]
     var sequence: Int64 = 0
     var deadLetters = 0
     let topic: String
@@ -157,7 +157,7 @@ struct Workload {
     mutating func add(_ key: String, balance: Int64) throws {
         let fields: JSONObject = ["id": .string(key), "owner": .string("owner-\(key)"), "balance": .int(balance), "currency": .string("EUR"), "status": .string("open"), "updatedAt": .int(1_763_700_000_000)]
         try publish(.add, key: key, fields: fields)
-        rows[key] = fields
+        rows[ExactKey(key)] = fields
     }
 
     mutating func update(_ key: String, status: String? = nil, owner: String? = nil, delta: Int64? = nil) throws {
@@ -167,19 +167,19 @@ struct Workload {
         if let owner { fields["owner"] = .string(owner) }
         if let delta { deltas["balance"] = .int(delta) }
         try publish(.update, key: key, fields: fields, deltas: deltas)
-        guard var row = rows[key] else {
+        guard var row = rows[ExactKey(key)] else {
             deadLetters += 1
             return
         }
         if let status { row["status"] = .string(status) }
         if let owner { row["owner"] = .string(owner) }
         if let delta, case .int(let balance)? = row["balance"] { row["balance"] = .int(balance + delta) }
-        rows[key] = row
+        rows[ExactKey(key)] = row
     }
 
     mutating func delete(_ key: String) throws {
         try publish(.delete, key: key)
-        rows[key] = nil
+        rows[ExactKey(key)] = nil
     }
 
     mutating func raw(_ value: [UInt8], key: String = "bad") {
@@ -187,7 +187,7 @@ struct Workload {
         deadLetters += 1
     }
 
-    var expectedRows: [String: [String: String?]] {
+    var expectedRows: [ExactKey: [String: String?]] {
         rows.mapValues { row in
             ["owner": row["owner"]?.stringValue, "balance": row["balance"].map { if case .int(let i) = $0 { String(i) } else { "?" } },
              "currency": row["currency"]?.stringValue, "status": row["status"]?.stringValue]

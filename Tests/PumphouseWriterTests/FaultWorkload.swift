@@ -86,7 +86,7 @@ struct FaultWorkload {
         let wrong = expected.keys.filter { rows[$0] != expected[$0] }.sorted() + rows.keys.filter { expected[$0] == nil }.sorted()
         #expect(wrong.isEmpty, "\(wrong.count) row(s) differ from the workload's fold, e.g. \(wrong.prefix(5).map { "\($0): \(rows[$0].map { "\($0)" } ?? "absent") not \(expected[$0].map { "\($0)" } ?? "absent")" })")
 
-        var balances: [String: Int64] = [:]
+        var balances: [ExactKey: Int64] = [:]
         for key in audit.changes.keys {
             if let balance = rows[key]?["balance"].flatMap({ $0 }).flatMap({ Int64($0) }) { balances[key] = balance }
         }

@@ -43,7 +43,7 @@ struct SetBasedApplyTests {
             var entities: [BatchPlan.EntityKey: BatchPlan.Entity] = [:]
             var order: [BatchPlan.EntityKey] = []
             for key in keys.shuffled(using: &rng).prefix(30) {
-                let entityKey = BatchPlan.EntityKey(contract: Self.contract, key: key)
+                let entityKey = BatchPlan.EntityKey(contract: Self.contract, key: ExactKey(key))
                 entities[entityKey] = BatchPlan.Entity(effect: Self.randomEffect(key, round: round, using: &rng), messages: [])
                 order.append(entityKey)
             }
@@ -51,17 +51,17 @@ struct SetBasedApplyTests {
             let mergedMissing = try await db.transaction { tx in
                 let merge = try await merged.stage(order, entities: entities, in: tx)
                 let results = try await tx.pipeline(merge.statements)
-                var missing = Set(merge.outcome(results[...]).missing.map(\.key))
+                var missing = Set(merge.outcome(results[...]).missing.map(\.key.text))
                 for key in merge.leftOver {
-                    let result = try await tx.query(try mappings[0].statement(for: entities[key]!.effect, key: key.key))
-                    if case .update = entities[key]!.effect, result.affectedRows == 0 { missing.insert(key.key) }
+                    let result = try await tx.query(try mappings[0].statement(for: entities[key]!.effect, key: key.key.text))
+                    if case .update = entities[key]!.effect, result.affectedRows == 0 { missing.insert(key.key.text) }
                 }
                 return missing
             }
             var singleMissing = Set<String>()
             for key in order {
-                let result = try await db.query(try mappings[1].statement(for: entities[key]!.effect, key: key.key))
-                if case .update = entities[key]!.effect, result.affectedRows == 0 { singleMissing.insert(key.key) }
+                let result = try await db.query(try mappings[1].statement(for: entities[key]!.effect, key: key.key.text))
+                if case .update = entities[key]!.effect, result.affectedRows == 0 { singleMissing.insert(key.key.text) }
             }
             #expect(mergedMissing == singleMissing, "round \(round): updates of missing rows")
             let (mergedRows, singleRows) = (try await Self.rows(of: "\(name)_merged", db), try await Self.rows(of: "\(name)_single", db))

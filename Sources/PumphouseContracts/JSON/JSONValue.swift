@@ -2,6 +2,10 @@
 ///
 /// Integers that fit 64 bits stay exact (`int`); other numbers are `double`. Objects keep
 /// member order, so a payload re-encodes the way it arrived.
+///
+/// Strings and member names compare by their UTF-8 bytes in `==`, `hash` and
+/// `jsonEquals`: a change from one Unicode spelling of a value to a canonically
+/// equivalent one is a change, as it is to PostgreSQL.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -50,7 +54,7 @@ public enum JSONValue: Sendable, Hashable {
         switch (self, other) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
-        case (.string(let a), .string(let b)): return a == b
+        case (.string(let a), .string(let b)): return a.isSameBytes(as: b)
         case (.array(let a), .array(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.jsonEquals($1) }
         case (.object(let a), .object(let b)):
@@ -75,15 +79,42 @@ public enum JSONValue: Sendable, Hashable {
         case .bool(let b): hasher.combine(b)
         case .int(let i): hasher.combine(Double(i))
         case .double(let d): hasher.combine(d)
-        case .string(let s): hasher.combine(s)
+        case .string(let s): hasher.combine(ExactKey(s))
         case .array(let items):
             hasher.combine(items.count)
             for item in items { hasher.combine(item.jsonHash) }
         case .object(let object):
             hasher.combine(object.count)
-            hasher.combine(object.reduce(0) { $0 ^ ($1.name.hashValue &* 31 &+ $1.value.jsonHash) })
+            hasher.combine(object.reduce(0) { $0 ^ (ExactKey($1.name).hashValue &* 31 &+ $1.value.jsonHash) })
         }
         return hasher.finalize()
+    }
+
+    /// Exact equality: the same type and value, strings by bytes, objects member by
+    /// member in order.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case (.bool(let a), .bool(let b)): a == b
+        case (.int(let a), .int(let b)): a == b
+        case (.double(let a), .double(let b)): a == b
+        case (.string(let a), .string(let b)): a.isSameBytes(as: b)
+        case (.array(let a), .array(let b)): a == b
+        case (.object(let a), .object(let b)): a == b
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0 as UInt8)
+        case .bool(let b): hasher.combine(b)
+        case .int(let i): hasher.combine(i)
+        case .double(let d): hasher.combine(d)
+        case .string(let s): hasher.combine(ExactKey(s))
+        case .array(let items): hasher.combine(items)
+        case .object(let object): hasher.combine(object)
+        }
     }
 }
 
@@ -96,6 +127,15 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
         public init(name: String, value: JSONValue) {
             self.name = name
             self.value = value
+        }
+
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.name.isSameBytes(as: rhs.name) && lhs.value == rhs.value
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(ExactKey(name))
+            hasher.combine(value)
         }
     }
 
@@ -115,9 +155,9 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
 
     /// The member's value; linear, which beats hashing at contract sizes (tens of fields).
     public subscript(name: String) -> JSONValue? {
-        get { members.first { $0.name.isSameJSONName(as: name) }?.value }
+        get { members.first { $0.name.isSameBytes(as: name) }?.value }
         set {
-            if let index = members.firstIndex(where: { $0.name.isSameJSONName(as: name) }) {
+            if let index = members.firstIndex(where: { $0.name.isSameBytes(as: name) }) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append(Member(name: name, value: newValue))
@@ -129,7 +169,7 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
 
     /// Whether a member of that name is present (names compare by code unit).
     public func contains(name: String) -> Bool {
-        members.contains { $0.name.isSameJSONName(as: name) }
+        members.contains { $0.name.isSameBytes(as: name) }
     }
 
     mutating func appendUnchecked(_ name: String, _ value: JSONValue) {
@@ -142,15 +182,5 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
 extension JSONObject: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements.map { Member(name: $0.0, value: $0.1) })
-    }
-}
-
-extension String {
-    /// JSON compares member names by code unit: `==` would also equate canonically
-    /// equivalent spellings (KELVIN SIGN and K). Bytes are compared only when `==` says
-    /// equal, which keeps the common case as cheap as `==`.
-    @inlinable
-    public func isSameJSONName(as other: String) -> Bool {
-        self == other && utf8.elementsEqual(other.utf8)
     }
 }

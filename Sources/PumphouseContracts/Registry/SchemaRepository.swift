@@ -165,11 +165,11 @@ public struct SchemaRepository: Sendable {
                 continue
             }
             for (source, target) in step.rename.sorted(by: { $0.key < $1.key }) {
-                if old.property(source) == nil { problems.append(SchemaProblem(contract: contract, version: from, pointer: "/upcast/rename/\(source)", rule: "UPCAST_UNKNOWN_FIELD", message: "v\(from) has no field \"\(source)\" to rename")) }
+                if old.property(source.text) == nil { problems.append(SchemaProblem(contract: contract, version: from, pointer: "/upcast/rename/\(source)", rule: "UPCAST_UNKNOWN_FIELD", message: "v\(from) has no field \"\(source)\" to rename")) }
                 if new.property(target) == nil { problems.append(SchemaProblem(contract: contract, version: from + 1, pointer: "/upcast/rename/\(source)", rule: "UPCAST_UNKNOWN_FIELD", message: "v\(from + 1) has no field \"\(target)\" to rename into")) }
             }
             for (field, value) in step.defaults.sorted(by: { $0.key < $1.key }) {
-                guard let schema = new.property(field) else {
+                guard let schema = new.property(field.text) else {
                     problems.append(SchemaProblem(contract: contract, version: from + 1, pointer: "/upcast/defaults/\(field)", rule: "UPCAST_UNKNOWN_FIELD", message: "v\(from + 1) has no field \"\(field)\""))
                     continue
                 }
@@ -179,7 +179,7 @@ public struct SchemaRepository: Sendable {
                     problems.append(SchemaProblem(contract: contract, version: from + 1, pointer: "/upcast/defaults/\(field)", rule: "UPCAST_DEFAULT_INVALID", message: issue.message))
                 }
             }
-            for field in step.widen.keys.sorted() where new.property(field) == nil {
+            for field in step.widen.keys.sorted() where new.property(field.text) == nil {
                 problems.append(SchemaProblem(contract: contract, version: from + 1, pointer: "/upcast/widen/\(field)", rule: "UPCAST_UNKNOWN_FIELD", message: "v\(from + 1) has no field \"\(field)\""))
             }
         }
@@ -187,12 +187,12 @@ public struct SchemaRepository: Sendable {
         for version in 1..<latest {
             // Only required fields are sure to be present in old data; an optional one
             // may be missing and then needs a default like a new field does.
-            guard var fields = root(version).map({ Set($0.required) }) else { continue }
+            guard var fields = root(version).map({ Set($0.required.map { ExactKey($0) }) }) else { continue }
             for step in version..<latest {
                 guard let declared = schemas.definition.upcasts[step] else { continue }
-                fields = Set(fields.map { declared.rename[$0] ?? $0 }).union(declared.defaults.keys)
+                fields = Set(fields.map { declared.rename[$0].map { ExactKey($0) } ?? $0 }).union(declared.defaults.keys)
             }
-            for required in newest.required where !fields.contains(required) {
+            for required in newest.required where !fields.contains(ExactKey(required)) {
                 problems.append(SchemaProblem(contract: contract, version: version, pointer: "/required", rule: "UPCAST_MISSING_FIELD", message: "v\(version) data cannot become v\(latest): required field \"\(required)\" may be missing (it is new or was optional); add it to \"defaults\" of an upcast step"))
             }
         }

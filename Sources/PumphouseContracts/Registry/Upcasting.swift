@@ -11,14 +11,15 @@ public struct UpcastStep: Sendable, Hashable {
     }
 
     public var fromVersion: Int
-    /// old name → new name
-    public var rename: [String: String]
+    /// old name → new name. Field names are keyed by their bytes, as the payload's
+    /// member names are compared.
+    public var rename: [ExactKey: String]
     /// Values for fields the new version adds; applied to `add` contracts (full state)
     /// only, since an `update` carries only what changed.
-    public var defaults: [String: JSONValue]
-    public var widen: [String: Widening]
+    public var defaults: [ExactKey: JSONValue]
+    public var widen: [ExactKey: Widening]
 
-    public init(fromVersion: Int, rename: [String: String] = [:], defaults: [String: JSONValue] = [:], widen: [String: Widening] = [:]) {
+    public init(fromVersion: Int, rename: [ExactKey: String] = [:], defaults: [ExactKey: JSONValue] = [:], widen: [ExactKey: Widening] = [:]) {
         self.fromVersion = fromVersion
         self.rename = rename
         self.defaults = defaults
@@ -45,14 +46,14 @@ public struct UpcastStep: Sendable, Hashable {
         }
         for entry in try mapping("rename") {
             guard case .string(let to) = entry.value, !to.isEmpty else { throw fail("/rename/\(entry.name)", "must name the new field") }
-            step.rename[entry.name] = to
+            step.rename[ExactKey(entry.name)] = to
         }
-        for entry in try mapping("defaults") { step.defaults[entry.name] = entry.value }
+        for entry in try mapping("defaults") { step.defaults[ExactKey(entry.name)] = entry.value }
         for entry in try mapping("widen") {
             guard case .string(let text) = entry.value, let widening = Widening(rawValue: text) else {
                 throw fail("/widen/\(entry.name)", "must be one of \(Widening.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            step.widen[entry.name] = widening
+            step.widen[ExactKey(entry.name)] = widening
         }
         return step
     }
@@ -61,17 +62,17 @@ public struct UpcastStep: Sendable, Hashable {
     func apply(to contract: inout Contract) throws(ContractError) {
         func renamed(_ object: JSONObject) -> JSONObject {
             guard !rename.isEmpty else { return object }
-            return JSONObject(object.map { JSONObject.Member(name: rename[$0.name] ?? $0.name, value: $0.value) })
+            return JSONObject(object.map { JSONObject.Member(name: rename[ExactKey($0.name)] ?? $0.name, value: $0.value) })
         }
         contract.fields = renamed(contract.fields)
         contract.deltas = renamed(contract.deltas)
         for (field, widening) in widen {
-            guard let value = contract.fields[field] else { continue }
-            contract.fields[field] = try Self.widen(value, to: widening, contract: contract, field: field, from: fromVersion)
+            guard let value = contract.fields[field.text] else { continue }
+            contract.fields[field.text] = try Self.widen(value, to: widening, contract: contract, field: field.text, from: fromVersion)
         }
         if contract.action.carriesFullState {
-            for (field, value) in defaults.sorted(by: { $0.key < $1.key }) where contract.fields[field] == nil {
-                contract.fields[field] = value
+            for (field, value) in defaults.sorted(by: { $0.key < $1.key }) where !contract.fields.contains(name: field.text) {
+                contract.fields[field.text] = value
             }
         }
     }

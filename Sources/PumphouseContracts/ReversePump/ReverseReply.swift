@@ -80,11 +80,12 @@ public struct ReadEnd: Sendable, Hashable {
     /// Partition to the next offset to apply; a partition absent here starts at the
     /// beginning of the topic (the writer has applied nothing from it).
     public var offsets: [Int32: Int64]
-    public var sequences: [Int32: [String: Int64]]
+    /// By the origin's bytes, as the writer's ledger keeps them.
+    public var sequences: [Int32: [ExactKey: Int64]]
     /// Epoch milliseconds of the snapshot.
     public var snapshotTime: Int64
 
-    public init(request: String, rows: Int64, offsets: [Int32: Int64], sequences: [Int32: [String: Int64]], snapshotTime: Int64) {
+    public init(request: String, rows: Int64, offsets: [Int32: Int64], sequences: [Int32: [ExactKey: Int64]], snapshotTime: Int64) {
         self.request = request
         self.rows = rows
         self.offsets = offsets
@@ -98,7 +99,7 @@ public struct ReadEnd: Sendable, Hashable {
         var sequenceObject = JSONObject()
         for (partition, origins) in sequences.sorted(by: { $0.key < $1.key }) {
             var inner = JSONObject()
-            for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) { inner[origin] = .int(sequence) }
+            for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) { inner[origin.text] = .int(sequence) }
             sequenceObject[String(partition)] = .object(inner)
         }
         let object: JSONObject = [
@@ -118,12 +119,12 @@ public struct ReadEnd: Sendable, Hashable {
             guard let partition = Int32(member.name), case .int(let offset) = member.value else { throw ReadRequestError("bad offset in end marker") }
             offsets[partition] = offset
         }
-        var sequences: [Int32: [String: Int64]] = [:]
+        var sequences: [Int32: [ExactKey: Int64]] = [:]
         for member in sequenceObject {
             guard let partition = Int32(member.name), case .object(let origins) = member.value else { throw ReadRequestError("bad sequences in end marker") }
             for origin in origins {
                 guard case .int(let sequence) = origin.value else { throw ReadRequestError("bad sequence in end marker") }
-                sequences[partition, default: [:]][origin.name] = sequence
+                sequences[partition, default: [:]][ExactKey(origin.name)] = sequence
             }
         }
         self.init(request: request, rows: rows, offsets: offsets, sequences: sequences, snapshotTime: { if case .int(let t)? = object["snapshotTime"] { t } else { 0 } }())

@@ -49,8 +49,9 @@ public struct SchemaNode: Sendable, Hashable {
     public var additionalProperties: JSONSchema?
     public var minProperties: Int?
     public var maxProperties: Int?
-    public var dependentRequired: [String: [String]] = [:]
-    public var dependentSchemas: [String: JSONSchema] = [:]
+    /// Keyed by the trigger's bytes: two names the parser keeps apart stay apart.
+    public var dependentRequired: [ExactKey: [String]] = [:]
+    public var dependentSchemas: [ExactKey: JSONSchema] = [:]
 
     public var allOf: [JSONSchema]?
     public var anyOf: [JSONSchema]?
@@ -60,7 +61,7 @@ public struct SchemaNode: Sendable, Hashable {
     public init() {}
 
     public func property(_ name: String) -> JSONSchema? {
-        properties.first { $0.name == name }?.schema
+        properties.first { $0.name.isSameBytes(as: name) }?.schema
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
@@ -70,8 +71,9 @@ public struct SchemaNode: Sendable, Hashable {
             && lhs.exclusiveMaximum == rhs.exclusiveMaximum && lhs.multipleOf == rhs.multipleOf
             && lhs.prefixItems == rhs.prefixItems && lhs.items == rhs.items && lhs.minItems == rhs.minItems
             && lhs.maxItems == rhs.maxItems && lhs.uniqueItems == rhs.uniqueItems
-            && lhs.properties.map(\.name) == rhs.properties.map(\.name) && lhs.properties.map(\.schema) == rhs.properties.map(\.schema)
-            && lhs.required == rhs.required && lhs.additionalProperties == rhs.additionalProperties
+            && lhs.properties.map { ExactKey($0.name) } == rhs.properties.map { ExactKey($0.name) }
+            && lhs.properties.map(\.schema) == rhs.properties.map(\.schema)
+            && lhs.required.map { ExactKey($0) } == rhs.required.map { ExactKey($0) } && lhs.additionalProperties == rhs.additionalProperties
             && lhs.minProperties == rhs.minProperties && lhs.maxProperties == rhs.maxProperties
             && lhs.dependentRequired == rhs.dependentRequired && lhs.dependentSchemas == rhs.dependentSchemas
             && lhs.allOf == rhs.allOf && lhs.anyOf == rhs.anyOf && lhs.oneOf == rhs.oneOf && lhs.not == rhs.not
@@ -79,8 +81,8 @@ public struct SchemaNode: Sendable, Hashable {
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(types)
-        hasher.combine(properties.map(\.name))
-        hasher.combine(required)
+        hasher.combine(properties.map { ExactKey($0.name) })
+        hasher.combine(required.map { ExactKey($0) })
     }
 }
 

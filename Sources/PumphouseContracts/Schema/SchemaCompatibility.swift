@@ -330,8 +330,8 @@ private struct Walk {
             report(path + "/additionalProperties", rule, "undeclared properties accept less than before")
         }
 
-        let writerRequired = Set(w.required)
-        for name in r.required where !writerRequired.contains(name) {
+        let writerRequired = Set(w.required.map { ExactKey($0) })
+        for name in r.required where !writerRequired.contains(ExactKey(name)) {
             let readerProperty = r.property(name).map { readerDocument.resolve($0) }
             if case .node(let node)? = readerProperty, node.defaultValue != nil { continue }
             let pointer = path + "/required"
@@ -343,16 +343,16 @@ private struct Walk {
         }
 
         for (name, readerDependents) in r.dependentRequired.sorted(by: { $0.key < $1.key }) {
-            let pointer = path + "/dependentRequired/" + SchemaParser.escape(name)
+            let pointer = path + "/dependentRequired/" + SchemaParser.escape(name.text)
             guard let writerDependents = w.dependentRequired[name] else {
                 report(pointer, "DEPENDENCY_ARRAY_ADDED", "\"\(name)\" now requires \(readerDependents)")
                 continue
             }
-            let extra = readerDependents.filter { !writerDependents.contains($0) }
+            let extra = readerDependents.filter { dependent in !writerDependents.contains { $0.isSameBytes(as: dependent) } }
             if !extra.isEmpty { report(pointer, "DEPENDENCY_ARRAY_EXTENDED", "\"\(name)\" now also requires \(extra)") }
         }
         for (name, readerDependent) in r.dependentSchemas.sorted(by: { $0.key < $1.key }) {
-            let pointer = path + "/dependentSchemas/" + SchemaParser.escape(name)
+            let pointer = path + "/dependentSchemas/" + SchemaParser.escape(name.text)
             if let writerDependent = w.dependentSchemas[name] {
                 compare(writer: writerDependent, reader: readerDependent, at: pointer)
             } else if !accepts(writer: .any, reader: readerDependent) {

@@ -5,11 +5,12 @@
 /// Misspelled keywords (`requried`) are caught the same way.
 public struct SchemaParser: Sendable {
     /// Keywords that only annotate; they never affect validation or compatibility.
-    static let annotations: Set<String> = [
+    /// Matched by bytes, as every lookup of a keyword's value is.
+    static let annotations: Set<ExactKey> = [
         "$schema", "$id", "$comment", "title", "description", "examples", "deprecated",
         "readOnly", "writeOnly", "format", "contentEncoding", "contentMediaType", "default",
     ]
-    static let supported: Set<String> = annotations.union([
+    static let supported: Set<ExactKey> = annotations.union([
         "$ref", "$defs", "definitions", "type", "enum", "const",
         "minLength", "maxLength", "pattern",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
@@ -63,7 +64,7 @@ public struct SchemaParser: Sendable {
 
     func node(_ object: JSONObject, at pointer: String) throws(SchemaError) -> SchemaNode {
         var node = SchemaNode()
-        for member in object where !Self.supported.contains(member.name) {
+        for member in object where !Self.supported.contains(ExactKey(member.name)) {
             throw SchemaError(pointer: "\(pointer)/\(Self.escape(member.name))", message: "keyword \"\(member.name)\" is not supported (see docs/contracts.md for the supported subset)")
         }
         func at(_ keyword: String) -> String { "\(pointer)/\(keyword)" }
@@ -98,7 +99,7 @@ public struct SchemaParser: Sendable {
             var result: [String] = []
             for item in items {
                 guard case .string(let s) = item else { throw SchemaError(pointer: path, message: "must be an array of strings") }
-                guard !result.contains(s) else { throw SchemaError(pointer: path, message: "lists \"\(s)\" twice") }
+                guard !result.contains(where: { $0.isSameBytes(as: s) }) else { throw SchemaError(pointer: path, message: "lists \"\(s)\" twice") }
                 result.append(s)
             }
             return result
@@ -200,11 +201,11 @@ public struct SchemaParser: Sendable {
         node.maxProperties = try count("maxProperties")
         if let dependent = object["dependentRequired"] {
             guard case .object(let entries) = dependent else { throw SchemaError(pointer: at("dependentRequired"), message: "must be an object of string arrays") }
-            for entry in entries { node.dependentRequired[entry.name] = try strings(entry.value, at: "\(at("dependentRequired"))/\(Self.escape(entry.name))") }
+            for entry in entries { node.dependentRequired[ExactKey(entry.name)] = try strings(entry.value, at: "\(at("dependentRequired"))/\(Self.escape(entry.name))") }
         }
         if let dependent = object["dependentSchemas"] {
             guard case .object(let entries) = dependent else { throw SchemaError(pointer: at("dependentSchemas"), message: "must be an object of schemas") }
-            for entry in entries { node.dependentSchemas[entry.name] = try schema(entry.value, at: "\(at("dependentSchemas"))/\(Self.escape(entry.name))") }
+            for entry in entries { node.dependentSchemas[ExactKey(entry.name)] = try schema(entry.value, at: "\(at("dependentSchemas"))/\(Self.escape(entry.name))") }
         }
         if let dependencies = object["dependencies"] {
             // draft-07: arrays are dependentRequired, schemas are dependentSchemas.
@@ -212,9 +213,9 @@ public struct SchemaParser: Sendable {
             for entry in entries {
                 let path = "\(at("dependencies"))/\(Self.escape(entry.name))"
                 if case .array = entry.value {
-                    node.dependentRequired[entry.name] = try strings(entry.value, at: path)
+                    node.dependentRequired[ExactKey(entry.name)] = try strings(entry.value, at: path)
                 } else {
-                    node.dependentSchemas[entry.name] = try schema(entry.value, at: path)
+                    node.dependentSchemas[ExactKey(entry.name)] = try schema(entry.value, at: path)
                 }
             }
         }
@@ -225,7 +226,7 @@ public struct SchemaParser: Sendable {
         if let not = object["not"] { node.not = try schema(not, at: at("not")) }
 
         // A `$ref` beside other keywords: both must hold, which is what allOf means.
-        if let ref = node.ref, object.contains(where: { !Self.annotations.contains($0.name) && $0.name != "$ref" && $0.name != "$defs" && $0.name != "definitions" }) {
+        if let ref = node.ref, object.contains(where: { !Self.annotations.union(["$ref", "$defs", "definitions"]).contains(ExactKey($0.name)) }) {
             var sibling = node
             sibling.ref = nil
             var referenceOnly = SchemaNode()
@@ -249,7 +250,7 @@ public struct SchemaParser: Sendable {
             node.prefixItems.enumerated().forEach { visit($1, "\(pointer)/prefixItems/\($0)") }
             node.items.map { visit($0, "\(pointer)/items") }
             node.additionalProperties.map { visit($0, "\(pointer)/additionalProperties") }
-            node.dependentSchemas.forEach { visit($1, "\(pointer)/dependentSchemas/\(Self.escape($0))") }
+            node.dependentSchemas.forEach { visit($1, "\(pointer)/dependentSchemas/\(Self.escape($0.text))") }
             for (keyword, list) in [("allOf", node.allOf), ("anyOf", node.anyOf), ("oneOf", node.oneOf)] {
                 list?.enumerated().forEach { visit($1, "\(pointer)/\(keyword)/\($0)") }
             }

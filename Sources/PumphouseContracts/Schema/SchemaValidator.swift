@@ -210,12 +210,12 @@ public struct SchemaValidator: Sendable {
                 }
                 path.removeLast()
             }
-            for (trigger, dependents) in node.dependentRequired where object[trigger] != nil {
+            for (trigger, dependents) in node.dependentRequired where object.contains(name: trigger.text) {
                 for dependent in dependents where object[dependent] == nil {
                     fail("dependentRequired", "\"\(dependent)\" is required when \"\(trigger)\" is present")
                 }
             }
-            for (trigger, schema) in node.dependentSchemas where object[trigger] != nil {
+            for (trigger, schema) in node.dependentSchemas where object.contains(name: trigger.text) {
                 check(.object(object), schema)
             }
         }
