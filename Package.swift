@@ -81,6 +81,7 @@ let package = Package(
                 "PumphouseContracts",
                 "PumphouseKafka",
                 "PumphousePipeline",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

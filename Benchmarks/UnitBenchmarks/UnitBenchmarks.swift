@@ -5,6 +5,7 @@ import PumphouseContracts
 import PumphouseLoad
 import PumphousePipeline
 import PumphouseUnit
+import Synchronization
 
 /// One unit on the local stack's pipeline (`make bench` starts the stack), with a cache of
 /// 10,000 accounts. The unit is not run: put-plus-enqueue is what the request path pays.
@@ -45,6 +46,26 @@ let benchmarks: @Sendable () -> Void = {
             index = (index &+ 7) % 10_000
             try accounts.put(BenchAccount(id: "acc-\(index)", balance: Int64(index)))
         }
+    }
+
+    // A peer's changes as the unit's consumer hands them over, decoded: a delta and a
+    // changed field, on the accounts the cache holds. Offsets keep rising across runs.
+    let peerChanges: [Contract] = (0..<10_000).map { index in
+        Contract(
+            name: BenchAccount.contract, version: 2, action: .update, key: "acc-\((index &* 7) % 10_000)", origin: "bench-peer",
+            sequence: Int64(index), eventTime: 0, fields: ["status": .string(index % 2 == 0 ? "open" : "frozen")], deltas: ["balance": .int(1)]
+        )
+    }
+    let peerOffset = Atomic<Int64>(0)
+    Benchmark("Replica apply (decoded peer change)") { benchmark in
+        var offset = peerOffset.load(ordering: .relaxed)
+        for iteration in benchmark.scaledIterations {
+            var change = peerChanges[iteration % peerChanges.count]
+            offset += 1
+            change.sequence = offset
+            accounts.apply(change, partition: 0, offset: offset)
+        }
+        peerOffset.store(offset, ordering: .relaxed)
     }
 
     Benchmark("Cache increment (delta + spool + enqueue)") { benchmark in

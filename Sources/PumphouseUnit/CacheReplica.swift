@@ -1,3 +1,4 @@
+import DequeModule
 import PumphouseContracts
 
 /// One named cache's replica, as plain state: what the data pump says in log order (the
@@ -20,8 +21,9 @@ struct CacheReplica: Sendable {
         /// given version.
         var lastOrigin: ExactKey?
         var latestOther: (origin: ExactKey, offset: Int64)?
-        /// This unit's changes not yet seen on the pump, in sequence order.
-        var pending: [(sequence: Int64, effect: EntityEffect)] = []
+        /// This unit's changes not yet seen on the pump, in sequence order; each echo
+        /// takes the oldest off the front.
+        var pending: Deque<(sequence: Int64, effect: EntityEffect)> = []
         /// `committed` with `pending` applied: what the application reads.
         var visible: JSONObject?
     }
@@ -70,10 +72,7 @@ struct CacheReplica: Sendable {
     /// the topic is applied on from the load's offsets. Version 0 on every replica that
     /// loaded the same answer.
     mutating func loadBase(key: ExactKey, state: JSONObject) {
-        var entry = entries[key] ?? Entry()
-        entry.committed = state
-        setVisible(&entry, state)
-        entries[key] = entry
+        count += entries[key, default: Entry()].loadBase(state)
     }
 
     /// Starts the duplicate rule where the writer stands: changes at or below these
@@ -97,64 +96,92 @@ struct CacheReplica: Sendable {
     /// missing entity (which changes nothing and is not kept as pending).
     @discardableResult
     mutating func applyLocal(key: ExactKey, effect: EntityEffect, sequence: Int64) -> Bool {
-        var entry = entries[key] ?? Entry()
-        let (state, missing) = effect.applied(to: entry.visible)
-        if !missing {
-            entry.pending.append((sequence, effect))
-            setVisible(&entry, state)
-        }
-        entries[key] = entry
+        // Mutated where it lies in the dictionary: no copy of the entry out and back.
+        let (missing, counted) = entries[key, default: Entry()].applyLocal(effect, sequence: sequence)
+        count += counted
         return missing
     }
 
     /// Applies a change read from the pump at `offset` of `partition`, in log order.
     mutating func applyFromLog(_ contract: Contract, partition: Int32, offset: Int64) -> Applied {
-        var outcome = Applied()
-        let origin = contract.exactOrigin, key = contract.exactKey
+        let origin = contract.exactOrigin
         guard contract.sequence > sequences[partition]?[origin] ?? -1 else {
+            var outcome = Applied()
             outcome.duplicate = true
             return outcome
         }
         sequences[partition, default: [:]][origin] = contract.sequence
-        var entry = entries[key] ?? Entry()
+        let (outcome, counted) = entries[contract.exactKey, default: Entry()].applyFromLog(
+            contract, origin: origin, offset: offset, isOwn: origin == self.origin
+        )
+        count += counted
+        return outcome
+    }
+}
+
+extension CacheReplica.Entry {
+    /// `applyLocal` on the entry; also returns the change in visible entities (-1, 0, 1).
+    mutating func applyLocal(_ effect: EntityEffect, sequence: Int64) -> (missing: Bool, counted: Int) {
+        let (state, missing) = effect.applied(to: visible)
+        guard !missing else { return (true, 0) }
+        pending.append((sequence, effect))
+        return (false, setVisible(state))
+    }
+
+    /// `applyFromLog` on the entry, with the duplicate rule already passed.
+    mutating func applyFromLog(_ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool) -> (CacheReplica.Applied, counted: Int) {
+        var outcome = CacheReplica.Applied()
         let effect = EntityEffect(contract)
         let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
-        if contract.action == .create && entry.committed != nil {
+        if contract.action == .create && committed != nil {
             // A lost create changes nothing, not even the entity's version: the log
             // decided, and no collision is counted.
             outcome.created = false
         } else {
             if contract.action == .create {
                 outcome.created = true
-            } else if !isDeltaOnly, let foreign = entry.lastOrigin.flatMap({ $0 != origin ? ($0, entry.version - 1) : nil }) ?? entry.latestOther,
+            } else if !isDeltaOnly, let foreign = lastOrigin.flatMap({ $0 != origin ? ($0, version - 1) : nil }) ?? latestOther,
                       foreign.offset + 1 > (contract.baseVersion ?? 0) {
                 // The latest change by an origin other than this change's came after the
                 // version this change was made against.
-                outcome.collision = Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
+                outcome.collision = CacheReplica.Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
             }
-            let (state, missing) = effect.applied(to: entry.committed)
+            let (state, missing) = effect.applied(to: committed)
             outcome.missing = missing
-            entry.committed = state
-            if let last = entry.lastOrigin, last != origin { entry.latestOther = (last, entry.version - 1) }
-            entry.lastOrigin = origin
-            entry.version = offset + 1
+            committed = state
+            if let last = lastOrigin, last != origin { latestOther = (last, version - 1) }
+            lastOrigin = origin
+            version = offset + 1
         }
-        if origin == self.origin {
-            entry.pending.removeAll { $0.sequence <= contract.sequence }
+        if isOwn, pending.first?.sequence == contract.sequence {
+            // The echo of the oldest pending change: the log applied to the committed state
+            // what the replica had applied on top of it, with the same effect, so the
+            // visible state (committed with the pending changes) is what it was. O(1).
+            pending.removeFirst()
+            return (outcome, 0)
         }
-        var visible = entry.committed
-        for change in entry.pending {
-            visible = change.effect.applied(to: visible).state
+        if isOwn {
+            // An echo out of step with the pending changes (a resend after a restart, say).
+            while let first = pending.first, first.sequence <= contract.sequence { pending.removeFirst() }
         }
-        outcome.visibleChanged = visible != entry.visible
-        setVisible(&entry, visible)
-        entries[key] = entry
-        return outcome
+        var state = committed
+        for change in pending {
+            state = change.effect.applied(to: state).state
+        }
+        outcome.visibleChanged = state != visible
+        return (outcome, setVisible(state))
     }
 
-    private mutating func setVisible(_ entry: inout Entry, _ state: JSONObject?) {
-        if entry.visible == nil && state != nil { count += 1 }
-        if entry.visible != nil && state == nil { count -= 1 }
-        entry.visible = state
+    /// A loaded row as the committed state; returns the change in visible entities.
+    mutating func loadBase(_ state: JSONObject) -> Int {
+        committed = state
+        return setVisible(state)
+    }
+
+    /// Sets what the application reads; returns the change in visible entities.
+    private mutating func setVisible(_ state: JSONObject?) -> Int {
+        let counted = visible == nil && state != nil ? 1 : visible != nil && state == nil ? -1 : 0
+        visible = state
+        return counted
     }
 }

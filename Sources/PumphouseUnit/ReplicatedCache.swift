@@ -287,7 +287,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     // MARK: Replication
 
     /// Applies a change read from the pump at `offset`, in log order.
-    func apply(_ contract: Contract, partition: Int32, offset: Int64) {
+    package func apply(_ contract: Contract, partition: Int32, offset: Int64) {
         let outcome: CacheReplica.Applied = store.withLock { store in
             let outcome = store.replica.applyFromLog(contract, partition: partition, offset: offset)
             if outcome.visibleChanged {
