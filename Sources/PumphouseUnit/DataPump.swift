@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import PumphouseContracts
 import PumphouseKafka
@@ -17,8 +18,12 @@ import Synchronization
 /// accepts, e.g. after a broker lost its producer state) is replaced, and every change
 /// it had not got acknowledged is sent again, in order, by the new one.
 ///
-/// Numbering, spooling and sending happen under one lock, so the pump's order is the
-/// sequence order, which is what lets downstream treat a lower sequence as a duplicate.
+/// Numbering and spooling happen under one lock and end with the change in the outbox,
+/// so the outbox's order is the sequence order, which is what lets downstream treat a
+/// lower sequence as a duplicate. Handing changes to librdkafka happens outside that lock:
+/// one thread at a time (the sender, whichever put or drain found the role free) takes
+/// changes from the front of the outbox and sends them in order, while other puts only
+/// append and return, never waiting on librdkafka.
 final class DataPump: Sendable {
     let origin: String
     private let spool: DurableSpool
@@ -28,6 +33,8 @@ final class DataPump: Sendable {
     /// producer is replaced; bounded like the spool.
     private let unacknowledged = Unacknowledged()
     private let health = ProducerHealth()
+    /// Held by the one thread sending from the outbox.
+    private let sending = Atomic(false)
     private let logger: Logger
     private let metrics: UnitMetrics
 
@@ -35,11 +42,9 @@ final class DataPump: Sendable {
         var producer: KafkaProducer
         var inFlight: InFlightTable
         var nextSequence: Int64
-        /// Changes spooled but not yet taken by the producer, oldest first.
-        var backlog: [SpoolRecord] = []
-        var backlogHead = 0
+        /// Changes spooled but not yet taken by the producer, oldest first: the outbox.
+        var backlog: Deque<SpoolRecord>
         var isClosed = false
-        var pendingBacklog: Int { backlog.count - backlogHead }
     }
 
     /// Which sequence each message of one producer carries. A report can beat the
@@ -92,7 +97,7 @@ final class DataPump: Sendable {
         unacknowledged.records.withLock { records in
             for record in spool.recovered { records[record.sequence] = record }
         }
-        self.state = Mutex(State(producer: producer, inFlight: inFlight, nextSequence: spool.lastSequence + Self.restartGap, backlog: spool.recovered))
+        self.state = Mutex(State(producer: producer, inFlight: inFlight, nextSequence: spool.lastSequence + Self.restartGap, backlog: Deque(spool.recovered)))
         if let first = spool.recovered.first, let last = spool.recovered.last {
             logger.notice("resending \(spool.recovered.count) change(s) left in the spool by the previous run (sequences \(first.sequence) to \(last.sequence))")
         }
@@ -103,8 +108,9 @@ final class DataPump: Sendable {
     /// function that spools the change's record; it must call that exactly once, before
     /// changing anything, and it runs under the pump's lock (keep it short). A refusal
     /// from the spool propagates out of `body`, leaving the caller's state unchanged.
+    /// The change goes to librdkafka after the lock is released.
     func publish<T>(_ body: (Int64, (SpoolRecord) throws(Refusal) -> Void) throws -> T) throws -> T {
-        try state.withLock { state in
+        let result = try state.withLock { state in
             guard !state.isClosed else { throw Refusal.closed }
             var spooled: SpoolRecord?
             let result = try body(state.nextSequence) { (record: SpoolRecord) throws(Refusal) in
@@ -119,9 +125,11 @@ final class DataPump: Sendable {
             guard let record = spooled else { return result }
             state.nextSequence += 1
             unacknowledged.records.withLock { $0[record.sequence] = record }
-            if state.pendingBacklog > 0 || !send(record, with: state) { state.backlog.append(record) }
+            state.backlog.append(record)
             return result
         }
+        sendOutbox()
+        return result
     }
 
     /// Replaces a failed producer if needed, then sends what the backlog holds, in
@@ -132,17 +140,43 @@ final class DataPump: Sendable {
             health.failed.store(true, ordering: .relaxed)
         }
         if health.failed.load(ordering: .relaxed) { replaceProducer() }
-        state.withLock { state in
-            while state.backlogHead < state.backlog.count, send(state.backlog[state.backlogHead], with: state) {
-                state.backlogHead += 1
-            }
-            if state.backlogHead == state.backlog.count || state.backlogHead > 4096 {
-                state.backlog.removeFirst(state.backlogHead)
-                state.backlogHead = 0
-            }
-            metrics.backlog.record(state.pendingBacklog)
-        }
+        sendOutbox()
+        metrics.backlog.record(state.withLock { $0.backlog.count })
         metrics.spoolPendingBytes.record(spool.pendingBytes)
+    }
+
+    /// Sends the outbox in order unless another thread is already doing so (it sends
+    /// what was appended meanwhile before it lets go). Stops when the outbox is empty or
+    /// the producer's queue is full; the unit's drain loop tries again later.
+    private func sendOutbox() {
+        while sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+            var full = false
+            while !full {
+                // Take a run of changes and the producer they are for; send outside the lock.
+                let (run, producer, inFlight): ([SpoolRecord], KafkaProducer, InFlightTable) = state.withLock { state in
+                    let count = min(state.backlog.count, 256)
+                    let run = Array(state.backlog.prefix(count))
+                    state.backlog.removeFirst(count)
+                    return (run, state.producer, state.inFlight)
+                }
+                guard !run.isEmpty else { break }
+                var sent = 0
+                while sent < run.count, send(run[sent], producer: producer, inFlight: inFlight) { sent += 1 }
+                if sent < run.count {
+                    full = true
+                    state.withLock { state in
+                        // A producer replaced meanwhile took every unacknowledged change
+                        // into the new outbox already, these included.
+                        guard state.producer === producer else { return }
+                        state.backlog.prepend(contentsOf: run[sent...])
+                    }
+                }
+            }
+            sending.store(false, ordering: .releasing)
+            // A change appended after the last look but before the role was let go would
+            // wait for the next put or drain; look once more.
+            guard !full, state.withLock({ !$0.backlog.isEmpty }) else { return }
+        }
     }
 
     /// Whether the pump has work for `drainBacklog`: a backlog, or a failed producer.
@@ -150,7 +184,7 @@ final class DataPump: Sendable {
     var unacknowledgedCount: Int { unacknowledged.records.withLock { $0.count } }
 
     var needsDraining: Bool {
-        health.failed.load(ordering: .relaxed) || state.withLock { $0.pendingBacklog > 0 || $0.producer.fatalError != nil }
+        health.failed.load(ordering: .relaxed) || state.withLock { !$0.backlog.isEmpty || $0.producer.fatalError != nil }
     }
 
     /// Returns once every change accepted so far is on disk.
@@ -196,22 +230,21 @@ final class DataPump: Sendable {
             Task { await retired.abandon() }
             state.producer = producer
             state.inFlight = inFlight
-            state.backlog = unacknowledged.records.withLock { $0.values.sorted { $0.sequence < $1.sequence } }
-            state.backlogHead = 0
+            state.backlog = Deque(unacknowledged.records.withLock { $0.values.sorted { $0.sequence < $1.sequence } })
             metrics.producerReplacements.increment()
             logger.warning("the producer hit a fatal error and was replaced; resending \(state.backlog.count) unacknowledged change(s) in order (duplicates collapse downstream)")
         }
     }
 
     /// false when the producer's queue is full, or it failed (then it is replaced).
-    private func send(_ record: SpoolRecord, with state: State) -> Bool {
+    private func send(_ record: SpoolRecord, producer: KafkaProducer, inFlight: InFlightTable) -> Bool {
         let message = KafkaProducerMessage(
             topic: record.topic, key: record.key, value: record.value,
             headers: record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
         )
         do {
-            let id = try state.producer.send(message)
-            let early = state.inFlight.table.withLock { table in
+            let id = try producer.send(message)
+            let early = inFlight.table.withLock { table in
                 if let report = table.early.removeValue(forKey: id) { return report as KafkaDeliveryReport? }
                 table.sequences[id] = record.sequence
                 return nil

@@ -1,0 +1,79 @@
+import Foundation
+import PumphouseContracts
+import PumphouseKafka
+import PumphouseLoad
+import PumphouseTestSupport
+import PumphouseUnit
+import Testing
+
+/// The change path under concurrency, checked against the topic itself, read with a plain
+/// consumer: what the pump sent, in what order, with which sequence numbers.
+@Suite("The change path under concurrent putters", .serialized, .timeLimit(.minutes(4)))
+struct ChangePathTests {
+    @Test("8 putters on one partition: the topic holds every change once, sequences contiguous and in offset order, and a peer and the table agree")
+    func concurrentPutters() async throws {
+        let fixture = try await UnitFixture(partitions: 1)
+        try await fixture.prepare()
+        let unit = try fixture.unit("putters")
+        let observer = try fixture.unit("observer")
+        let caches = try [unit, observer].map { try $0.cache(BenchAccount.self) }
+        let putters = 8, perPutter = 400
+        try await running([unit, observer]) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for putter in 0..<putters {
+                    group.addTask {
+                        // Each putter opens its own accounts, then adds to them: per-key order
+                        // matters (an increment before its open would find no entity).
+                        for step in 0..<perPutter {
+                            let key = "p\(putter)-\(step % 20)"
+                            if step < 20 {
+                                try caches[0].put(BenchAccount(id: key, balance: 0))
+                            } else {
+                                try caches[0].increment(key, "balance", by: 1)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var expected: [ExactKey: BenchAccount] = [:]
+            for putter in 0..<putters {
+                for index in 0..<20 {
+                    let key = "p\(putter)-\(index)"
+                    expected[ExactKey(key)] = BenchAccount(id: key, balance: Int64((perPutter - 20) / 20))
+                }
+            }
+            try await awaitState(caches, expected, "the putters' changes on their unit and on a peer")
+        }
+
+        // The topic, read plainly: this unit's contracts in offset order.
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: fixture.pipeline.kafka)
+        consumerConfiguration.reportPartitionEOF = true
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: UnitFixture.logger)
+        try await consumer.assign([KafkaTopicPartitionOffset(topic: fixture.topic, partition: 0, offset: .beginning)])
+        var sequences: [Int64] = []
+        _ = try await waitFor("the whole topic read", timeout: .seconds(60)) { () -> Bool? in
+            var ended = false
+            for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(200)) {
+                switch event {
+                case .messages(let messages):
+                    for message in messages {
+                        let contract = try ContractCodec().decode(key: message.key, value: message.value)
+                        if contract.origin.isSameBytes(as: unit.id) { sequences.append(contract.sequence) }
+                    }
+                case .partitionEOF:
+                    ended = true
+                default:
+                    break
+                }
+            }
+            return ended && sequences.count >= putters * perPutter ? true : nil
+        }
+        try await consumer.close()
+        #expect(sequences.count == putters * perPutter, "every change once on the topic")
+        #expect(sequences == Array(sequences[0]..<(sequences[0] + Int64(sequences.count))), "contiguous sequences, in offset order")
+        try await fixture.awaitWritten(Dictionary(uniqueKeysWithValues: (0..<putters).flatMap { putter in
+            (0..<20).map { (ExactKey("p\(putter)-\($0)"), Int64((perPutter - 20) / 20)) }
+        }))
+    }
+}
