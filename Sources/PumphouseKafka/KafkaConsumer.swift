@@ -324,8 +324,9 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
                 } else {
                     endBatch()
                     if let fatal = RDKafkaHandle.fatalCondition(handle, operation: operation) { throw fatal }
-                    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-                    output.append(.error(KafkaError(err, operation: "consume \(topic)[\(message.pointee.partition)]")))
+                    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) }
+                    let partition = topic.map { KafkaTopicPartition(topic: $0, partition: message.pointee.partition) }
+                    output.append(.error(KafkaError(err, operation: "consume \(topic ?? "?")[\(message.pointee.partition)]", topicPartition: partition)))
                 }
             } else if !waiting || clock.now >= deadline {
                 break
