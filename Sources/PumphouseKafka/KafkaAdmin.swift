@@ -1,6 +1,5 @@
 import CRDKafka
 import Logging
-import NIOPosix
 
 /// Creates, describes and deletes topics.
 ///
@@ -9,27 +8,16 @@ import NIOPosix
 /// to an auto-created topic.
 public final class KafkaAdmin: Sendable {
     private let handle: RDKafkaHandle
-    private let thread: NIOThreadPool
     private let requestTimeout: Duration
 
     public init(configuration: KafkaAdminConfiguration, logger: Logger) throws(KafkaError) {
         self.handle = try RDKafkaHandle(
-            kind: .producer,
+            kind: .admin,
             properties: configuration.librdkafkaProperties,
             callbacks: RDKafkaCallbacks(logger: logger),
             operation: "create admin client"
         )
         self.requestTimeout = configuration.requestTimeout
-        self.thread = NIOThreadPool(numberOfThreads: 1)
-        thread.start()
-    }
-
-    deinit {
-        // rd_kafka_destroy joins librdkafka's threads; the last reference is dropped on a
-        // pool thread (the admin's, or NIO's shutdown queue), never the caller's.
-        let handle = self.handle
-        thread.submit { _ in withExtendedLifetime(handle) {} }
-        thread.shutdownGracefully { _ in }
     }
 
     /// Creates topics. With `ifNotExists`, a topic that already exists is not an error
@@ -150,16 +138,15 @@ public final class KafkaAdmin: Sendable {
         }
     }
 
-    /// Runs an admin call on the admin thread with a private result queue.
+    /// Runs an admin call on the handle's thread with a private result queue.
     private func run<T: Sendable>(
         _ operation: String,
         _ body: @escaping @Sendable (OpaquePointer, OpaquePointer) throws(KafkaError) -> T
     ) async throws -> T {
-        let handle = self.handle
-        return try await thread.runIfActive {
-            let queue = rd_kafka_queue_new(handle.pointer)!
+        try await handle.run { handle in
+            let queue = rd_kafka_queue_new(handle)!
             defer { rd_kafka_queue_destroy(queue) }
-            return try body(handle.pointer, queue)
+            return try body(handle, queue)
         }
     }
 

@@ -1,6 +1,5 @@
 import CRDKafka
 import Logging
-import NIOPosix
 
 extension KafkaConsumer {
     /// For each partition, the offset of its first message with a timestamp at or after
@@ -31,19 +30,11 @@ extension KafkaConsumer {
             callbacks: RDKafkaCallbacks(logger: logger),
             operation: "create consumer to \(operation)"
         )
-        // rd_kafka_offsets_for_times waits for the broker, and destroying the handle joins
-        // librdkafka's threads: both belong on a thread of their own, never the caller's.
-        let thread = NIOThreadPool(numberOfThreads: 1)
-        thread.start()
-        defer {
-            thread.submit { _ in withExtendedLifetime(handle) {} }
-            thread.shutdownGracefully { _ in }
-        }
-        return try await thread.runIfActive { () throws(KafkaError) -> [KafkaTopicPartitionOffset] in
+        return try await handle.run { handle throws(KafkaError) -> [KafkaTopicPartitionOffset] in
             // The list carries the timestamps in and the offsets out, in the same field.
             let list = RDKafkaTopicPartitionList.make(partitions.map { KafkaTopicPartitionOffset($0, offset: KafkaOffset(milliseconds)) })
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            let err = rd_kafka_offsets_for_times(handle.pointer, list, Int32(clamping: timeout.milliseconds))
+            let err = rd_kafka_offsets_for_times(handle, list, Int32(clamping: timeout.milliseconds))
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw KafkaError(err, operation: operation, detail: err == RD_KAFKA_RESP_ERR__TIMED_OUT ? "no answer within \(timeout)" : nil)
             }

@@ -1,7 +1,5 @@
 import CRDKafka
 import Logging
-import NIOPosix
-import PumphouseBlocking
 import Synchronization
 
 /// A Kafka consumer with manual offset control, in a consumer group or with manual
@@ -9,11 +7,10 @@ import Synchronization
 ///
 /// Consumption is pull-based: nothing is fetched into Swift memory until the application
 /// polls, so a slow data writer holds back the consumer instead of growing a buffer.
-/// Every librdkafka call that can block runs on the consumer's own thread.
+/// Every librdkafka call that can block runs on the handle's own thread.
 public final class KafkaConsumer: Sendable {
     private let handle: RDKafkaHandle
     private let callbacks: ConsumerCallbacks
-    private let thread: NIOThreadPool
     private let closed = Atomic<Bool>(false)
     private let groupID: String?
 
@@ -30,23 +27,6 @@ public final class KafkaConsumer: Sendable {
         self.callbacks = callbacks
         self.groupID = configuration.groupID
         rd_kafka_poll_set_consumer(handle.pointer)
-        self.thread = NIOThreadPool(numberOfThreads: 1)
-        thread.start()
-    }
-
-    deinit {
-        // rd_kafka_destroy closes the consumer if `close` was not called, which blocks
-        // while leaving the group: the last reference is dropped on a pool thread (the
-        // consumer's, or NIO's shutdown queue), never the caller's, and revocations are
-        // released at once, including one still waiting for the next poll.
-        callbacks.beginClosing()
-        let handle = self.handle
-        let callbacks = self.callbacks
-        thread.submit { _ in
-            callbacks.releasePendingRevocation(handle.pointer)
-            withExtendedLifetime(handle) {}
-        }
-        thread.shutdownGracefully { _ in }
     }
 
     /// Joins the group and follows these topics. Partitions arrive as
@@ -181,13 +161,12 @@ public final class KafkaConsumer: Sendable {
     public func close() async throws {
         guard !closed.exchange(true, ordering: .relaxed) else { return }
         callbacks.beginClosing()
-        let handle = self.handle
         let callbacks = self.callbacks
-        let err = try await thread.runToCompletion("close consumer") {
+        let err = try await handle.runToCompletion("close consumer") { handle in
             // A revocation the application has not polled past would otherwise be
             // waited for by the close, forever.
-            callbacks.releasePendingRevocation(handle.pointer)
-            return rd_kafka_consumer_close(handle.pointer)
+            callbacks.releasePendingRevocation(handle)
+            return rd_kafka_consumer_close(handle)
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: "close consumer") }
     }
@@ -202,13 +181,12 @@ public final class KafkaConsumer: Sendable {
         guard !isClosed else {
             throw KafkaError(code: .state, message: "the consumer is closed", operation: operation)
         }
-        let handle = self.handle
-        return try await thread.runIfActive { try body(handle.pointer, operation) }
+        return try await handle.run { try body($0, operation) }
     }
 }
 
 /// State shared by librdkafka's rebalance callback and the poll loop (the consumer's
-/// thread), and by `close`/`deinit` (any thread), hence the lock.
+/// thread), and by `close` (any thread), hence the lock.
 final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
     private struct State {
         var events: [KafkaConsumerEvent] = []
@@ -222,6 +200,14 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
 
     func beginClosing() {
         state.withLock { $0.closing = true }
+    }
+
+    /// A consumer dropped without `close` is closed by the destroy, which leaves the
+    /// group: revocations are released at once from here on, including one still
+    /// waiting for the next poll, which the destroy would otherwise wait for forever.
+    override func willDestroy(_ handle: OpaquePointer) {
+        beginClosing()
+        releasePendingRevocation(handle)
     }
 
     override func clientError(_ error: KafkaError) {
@@ -324,8 +310,9 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
                 } else {
                     endBatch()
                     if let fatal = RDKafkaHandle.fatalCondition(handle, operation: operation) { throw fatal }
-                    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-                    output.append(.error(KafkaError(err, operation: "consume \(topic)[\(message.pointee.partition)]")))
+                    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) }
+                    let partition = topic.map { KafkaTopicPartition(topic: $0, partition: message.pointee.partition) }
+                    output.append(.error(KafkaError(err, operation: "consume \(topic ?? "?")[\(message.pointee.partition)]", topicPartition: partition)))
                 }
             } else if !waiting || clock.now >= deadline {
                 break

@@ -17,13 +17,21 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// librdkafka says the client instance is unusable from now on (e.g. an idempotent
     /// producer that lost its sequence guarantees); recreate it.
     public let isFatal: Bool
+    /// The partition a consumer's error is about (an offset it cannot reset, a failed
+    /// fetch), when librdkafka reported it for one; its text does not name it. The
+    /// partition is -1 when the error concerns the topic as a whole.
+    public let topicPartition: KafkaTopicPartition?
 
-    public init(code: Code, message: String, operation: String, isRetriable: Bool = false, isFatal: Bool = false) {
+    public init(
+        code: Code, message: String, operation: String, isRetriable: Bool = false, isFatal: Bool = false,
+        topicPartition: KafkaTopicPartition? = nil
+    ) {
         self.code = code
         self.message = message
         self.operation = operation
         self.isRetriable = isRetriable
         self.isFatal = isFatal
+        self.topicPartition = topicPartition
     }
 
     public var description: String {
@@ -65,12 +73,13 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
 
 extension KafkaError {
     /// Wraps a plain librdkafka response code.
-    init(_ err: rd_kafka_resp_err_t, operation: String, detail: String? = nil) {
+    init(_ err: rd_kafka_resp_err_t, operation: String, detail: String? = nil, topicPartition: KafkaTopicPartition? = nil) {
         let text = String(cString: rd_kafka_err2str(err))
         self.init(
             code: Code(err),
             message: detail.map { "\($0): \(text)" } ?? text,
-            operation: operation
+            operation: operation,
+            topicPartition: topicPartition
         )
     }
 

@@ -1,7 +1,6 @@
 import CRDKafka
 import Logging
 import NIOPosix
-import PumphouseBlocking
 import Synchronization
 
 /// An idempotent, keyed Kafka producer.
@@ -9,8 +8,8 @@ import Synchronization
 /// `send` only enqueues into librdkafka and returns at once, so a processing unit's
 /// request path never waits on the broker; the outcome arrives later as a
 /// ``KafkaDeliveryReport`` on the delivery handler, or through `deliver` for callers
-/// that do want to wait. librdkafka's event loop runs on a dedicated thread, off Swift's
-/// cooperative pool.
+/// that do want to wait. librdkafka's event loop runs on the handle's own thread, off
+/// Swift's cooperative pool.
 public final class KafkaProducer: Sendable {
     /// Called once per message sent with `send`, on the producer's polling thread (or,
     /// during `flush` and `shutdown`, on the thread running those, possibly at the same
@@ -19,8 +18,9 @@ public final class KafkaProducer: Sendable {
 
     private let handle: RDKafkaHandle
     private let callbacks: ProducerCallbacks
-    /// Two threads: one runs librdkafka's poll loop, the other blocking calls (flush).
-    private let threads: NIOThreadPool
+    /// The poll loop holds the handle's own thread, so a flush, which waits up to its
+    /// timeout, needs one beside it.
+    private let flushing: NIOThreadPool
     private let polling = PollingFlag()
     private let nextID = Atomic<UInt64>(1)
     private let logger: Logger
@@ -41,19 +41,19 @@ public final class KafkaProducer: Sendable {
         }
         self.callbacks = callbacks
         self.logger = logger
-        self.threads = NIOThreadPool(numberOfThreads: 2)
-        threads.start()
-        let handle = self.handle
-        threads.submit { [polling] _ in
+        self.flushing = NIOThreadPool(numberOfThreads: 1)
+        flushing.start()
+        handle.startLoop { [polling] pointer in
             while polling.isOn {
-                rd_kafka_poll(handle.pointer, 100)
+                rd_kafka_poll(pointer, 100)
             }
         }
     }
 
     deinit {
+        // The handle, released after this, is destroyed once the loop has seen this.
         polling.stop()
-        threads.shutdownGracefully { _ in }
+        flushing.shutdownGracefully { _ in }
     }
 
     /// Enqueues a message and returns without waiting for the broker.
@@ -111,7 +111,7 @@ public final class KafkaProducer: Sendable {
     /// Waits until every queued message has been reported, for at most `timeout`.
     public func flush(timeout: Duration) async throws {
         let handle = self.handle
-        let err = try await threads.runIfActive {
+        let err = try await flushing.runIfActive {
             rd_kafka_flush(handle.pointer, Int32(clamping: timeout.milliseconds))
         }
         if err == RD_KAFKA_RESP_ERR__TIMED_OUT {
@@ -150,7 +150,7 @@ public final class KafkaProducer: Sendable {
     private func purge() async {
         let handle = self.handle
         rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-        _ = try? await threads.runIfActive { rd_kafka_flush(handle.pointer, 1000) }
+        _ = try? await flushing.runIfActive { rd_kafka_flush(handle.pointer, 1000) }
     }
 
     private func checkOpen(_ message: KafkaProducerMessage) throws(KafkaError) {

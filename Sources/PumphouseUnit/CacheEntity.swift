@@ -11,8 +11,9 @@ public protocol CacheEntity: Sendable, Equatable {
     static var contract: ContractName { get }
     /// The entity key: the Kafka message key, so all of an entity's changes stay in order.
     var key: String { get }
-    /// The full state as contract fields.
-    var fields: JSONObject { get }
+    /// The full state as contract fields. A value that cannot give them throws, and the
+    /// change it was part of is refused rather than published with fields missing.
+    var fields: JSONObject { get throws }
     /// Rebuilds a value from contract fields (after upcasting to the latest version).
     init(fields: JSONObject) throws
 }
@@ -23,13 +24,31 @@ public protocol CodableCacheEntity: CacheEntity, Codable {}
 
 extension CodableCacheEntity {
     public var fields: JSONObject {
-        guard let data = try? JSONEncoder().encode(self),
-              case .object(let object)? = try? JSONParser().parse(Array(data))
-        else { return JSONObject() }
-        return object
+        get throws {
+            guard case .object(let object) = try JSONParser().parse(Array(JSONEncoder().encode(self))) else {
+                throw CacheError.invalid(cache: Self.contract, key: key, reason: "\(Self.self) does not encode as a JSON object, so it has no contract fields")
+            }
+            return object
+        }
     }
 
     public init(fields: JSONObject) throws {
         self = try JSONDecoder().decode(Self.self, from: Data(try JSONWriter.encode(.object(fields))))
+    }
+}
+
+extension CacheEntity {
+    /// `fields` as a change needs them: a failure is the change's refusal, naming the
+    /// cache, the key and the reason.
+    var changeFields: JSONObject {
+        get throws(CacheError) {
+            do {
+                return try fields
+            } catch let error as CacheError {
+                throw error
+            } catch {
+                throw CacheError.invalid(cache: Self.contract, key: key, reason: "\(Self.self) cannot be encoded as contract fields: \(error)")
+            }
+        }
     }
 }

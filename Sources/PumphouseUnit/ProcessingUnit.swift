@@ -247,11 +247,7 @@ public final class ProcessingUnit: Service {
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
                             if case .error(let error) = event, error.code == .autoOffsetReset {
-                                throw CacheLoadError(
-                                    cache: (configuration.pipeline.caches.first { error.message.contains($0.topic) } ?? configuration.pipeline.caches[0]).contract,
-                                    message: "\(error); the topic no longer holds the changes after the snapshot the unit loaded (retention?). Restart the unit alone to load from the database, and keep the cache topic's retention longer than the reverse-pump topic's",
-                                    isPermanent: true
-                                )
+                                throw Self.offsetGone(error, caches: configuration.pipeline.caches)
                             }
                             handle(event, caches: caches, reverseTopics: reverseTopics)
                             if case .messages(let messages) = event { catchUp(messages, consumer: consumer) }
@@ -267,6 +263,18 @@ public final class ProcessingUnit: Service {
         } onGracefulShutdown: { [self] in
             stopping.store(true, ordering: .relaxed)
         }
+    }
+
+    /// Why the unit stops when its consumer finds a partition's next offset gone. A
+    /// cache partition names its cache; the unit reads its other topics from their
+    /// ends, so any other partition is reported as Kafka said it, naming no cache.
+    static func offsetGone(_ error: KafkaError, caches: [CacheConfiguration]) -> any Error {
+        guard let cache = caches.first(where: { $0.topic == error.topicPartition?.topic }) else { return error }
+        return CacheLoadError(
+            cache: cache.contract,
+            message: "\(error); the topic no longer holds the changes after the snapshot the unit loaded (retention?). Restart the unit alone to load from the database, and keep the cache topic's retention longer than the reverse-pump topic's",
+            isPermanent: true
+        )
     }
 
     // MARK: Loading

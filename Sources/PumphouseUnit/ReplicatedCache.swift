@@ -101,7 +101,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// Adds the entity, or replaces it whole.
     public func put(_ entity: Entity) throws(CacheError) {
-        try change(entity.key, action: .add) { _ in (entity.fields, JSONObject()) }
+        try change(entity.key, action: .add) { (_: Entity?) throws(CacheError) in try (entity.changeFields, JSONObject()) }
     }
 
     /// Changes an existing entity; only the fields that differ afterwards are published.
@@ -109,13 +109,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     public func update(_ key: String, _ mutate: (inout Entity) -> Void) throws(CacheError) {
         try change(key, action: .update) { (current: Entity?) throws(CacheError) in
             guard var entity = current else { throw CacheError.missing(cache: name, key: key) }
-            let before = entity.fields
+            let before = try entity.changeFields
             mutate(&entity)
             guard entity.key.isSameBytes(as: key) else {
                 throw CacheError.invalid(cache: name, key: key, reason: "an update cannot change the key (to \"\(entity.key)\"); remove and put instead")
             }
             var changed = JSONObject()
-            let after = entity.fields
+            let after = try entity.changeFields
             for member in after where before[member.name] != member.value { changed[member.name] = member.value }
             for member in before where after[member.name] == nil { changed[member.name] = .null }
             return changed.isEmpty ? nil : (changed, JSONObject())
@@ -152,7 +152,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     ) async throws(CacheError) -> Bool {
         let key = entity.key
         var published: Int64?
-        try change(key, action: .create, { current in current == nil ? (entity.fields, JSONObject()) : nil }) { store, sequence in
+        try change(key, action: .create, { (current: Entity?) throws(CacheError) in try current == nil ? (entity.changeFields, JSONObject()) : nil }) { store, sequence in
             store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
             published = sequence
         }

@@ -64,10 +64,10 @@ public enum TicketingAPI {
 
         init(_ office: BoxOffice) throws(BoxOfficeError) {
             var caches = JSONObject()
-            caches[Concert.contract.rawValue] = .object(JSONObject(office.concerts.values.map { .init(name: $0.key, value: .object($0.fields)) }))
-            caches[Seat.contract.rawValue] = .object(JSONObject(office.seats.values.map { .init(name: $0.key, value: .object($0.fields)) }))
-            caches[Sale.contract.rawValue] = .object(JSONObject(office.sales.values.map { .init(name: $0.key, value: .object($0.fields)) }))
             do {
+                caches[Concert.contract.rawValue] = .object(JSONObject(try office.concerts.values.map { .init(name: $0.key, value: .object(try $0.fields)) }))
+                caches[Seat.contract.rawValue] = .object(JSONObject(try office.seats.values.map { .init(name: $0.key, value: .object(try $0.fields)) }))
+                caches[Sale.contract.rawValue] = .object(JSONObject(try office.sales.values.map { .init(name: $0.key, value: .object(try $0.fields)) }))
                 body = try JSONWriter.encode(.object(caches))
             } catch {
                 throw .unavailable("the cache state cannot be written as JSON: \(error)")

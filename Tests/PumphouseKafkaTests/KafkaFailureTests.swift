@@ -40,6 +40,28 @@ struct KafkaFailureTests {
         try await consumer.close()
     }
 
+    @Test("an offset a consumer cannot reset is an error naming its topic and partition, and only that one")
+    func unresettableOffset() async throws {
+        let gone = try await TestCluster.createTopic(partitions: 2)
+        let readable = try await TestCluster.createTopic(partitions: 1)
+        var configuration = KafkaConsumerConfiguration(connection: TestCluster.connection, groupID: TestStack.uniqueName("group"))
+        configuration.autoOffsetReset = "error"
+        let consumer = try KafkaConsumer(configuration: configuration, logger: TestCluster.logger)
+        // The new group has committed nothing, so `.stored` has nothing to resume from and,
+        // with resetting refused, nowhere to go: as for a unit whose offsets are gone.
+        try await consumer.assign([
+            KafkaTopicPartitionOffset(topic: readable, partition: 0, offset: .beginning),
+            KafkaTopicPartitionOffset(topic: gone, partition: 1, offset: .stored),
+        ])
+        let error = try await waitFor("the offset reset error", timeout: .seconds(20)) { () -> KafkaError? in
+            for case .error(let error) in try await consumer.poll() where error.code == .autoOffsetReset { return error }
+            return nil
+        }
+        #expect(error.topicPartition == KafkaTopicPartition(topic: gone, partition: 1), "\(error)")
+        #expect(error.description.contains("\(gone)[1]"), "\(error)")
+        try await consumer.close()
+    }
+
     @Test("an unknown librdkafka property fails construction and names the property")
     func unknownProperty() throws {
         let connection = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], properties: ["no.such.property": "1"])

@@ -1,23 +1,38 @@
 import CRDKafka
+import Foundation
 import Logging
+import NIOPosix
+import PumphouseBlocking
 import Synchronization
 
 /// Set once the process has logged which librdkafka it runs with.
 private let runtimeVersionLogged = Atomic<Bool>(false)
 
-/// Owns one `rd_kafka_t` and the Swift object its C callbacks reach through the opaque
-/// pointer. The callback target must outlive the handle, so the handle keeps it.
+/// The one owner of an `rd_kafka_t`, and of the Swift object its C callbacks reach
+/// through the opaque pointer (which must outlive the handle).
+///
+/// `rd_kafka_destroy` blocks: it joins librdkafka's threads and, for a consumer still in
+/// its group, leaves the group first. Left to a plain `deinit` it would run wherever the
+/// last reference happens to drop, often a task on Swift's cooperative pool. So each
+/// handle has a thread of its own for its whole life, named after its kind: the client's
+/// blocking calls run there in order, and when the owner goes, the destroy is queued
+/// there behind them. Anything that uses the pointer on another thread holds the owner
+/// while it does, so the destroy also comes after that.
 ///
 /// librdkafka handles are thread-safe; the few calls that are not are confined by the
 /// owning client, which is why this wrapper may be shared across tasks.
 final class RDKafkaHandle: @unchecked Sendable {
-    enum Kind {
+    enum Kind: String {
         case producer
         case consumer
+        /// A producer handle that only sends admin requests.
+        case admin
     }
 
+    let kind: Kind
     let pointer: OpaquePointer
     let callbacks: RDKafkaCallbacks
+    private let thread: NIOThreadPool
 
     /// Creates the handle; `configure` installs kind-specific callbacks on the conf.
     init(
@@ -34,18 +49,51 @@ final class RDKafkaHandle: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf, rdkafkaErrorCallback)
         configure(conf)
         var errorText = [CChar](repeating: 0, count: 512)
-        let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
+        let type = kind == .consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER
         guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
             rd_kafka_conf_destroy(conf)
             let reason = String(cBuffer: errorText)
             throw KafkaError.invalidArgument(reason, operation: operation)
         }
+        self.kind = kind
         self.pointer = handle
         self.callbacks = callbacks
+        self.thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        // Named so that a stack dump or `top -H` shows whose thread is blocked.
+        let name = kind.threadName
+        thread.submit { _ in Thread.current.name = name }
     }
 
     deinit {
-        rd_kafka_destroy(pointer)
+        // Nothing but this job can shut the thread down, so it runs there, active, after
+        // every call queued before it; capturing the thread keeps it until then.
+        nonisolated(unsafe) let pointer = self.pointer
+        let (kind, callbacks, thread) = (self.kind, self.callbacks, self.thread)
+        thread.submit { _ in
+            callbacks.logger.debug("destroying the librdkafka \(kind.rawValue) handle")
+            callbacks.willDestroy(pointer)
+            rd_kafka_destroy(pointer)
+            thread.shutdownGracefully { _ in }
+        }
+    }
+
+    /// Runs a blocking call on the handle's thread; a call still queued when the
+    /// awaiting task is cancelled is skipped.
+    func run<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        try await thread.runIfActive { try body(self.pointer) }
+    }
+
+    /// Runs a blocking call on the handle's thread even if the awaiting task is
+    /// cancelled: for calls that end something, which must not be skipped.
+    func runToCompletion<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        try await thread.runToCompletion(operation) { try body(self.pointer) }
+    }
+
+    /// Starts a loop on the handle's thread that ends only when `body` returns: every
+    /// later call on the thread waits for it, and so does the destroy.
+    func startLoop(_ body: @escaping @Sendable (OpaquePointer) -> Void) {
+        thread.submit { _ in body(self.pointer) }
     }
 
     /// The runtime librdkafka decides whether a broker handshake works at all, so the
@@ -93,6 +141,10 @@ class RDKafkaCallbacks: @unchecked Sendable {
         log(error.isFatal ? .error : .warning, "\(error)")
     }
 
+    /// Runs on the handle's thread right before it is destroyed, when no other call on
+    /// it runs any more.
+    func willDestroy(_ handle: OpaquePointer) {}
+
     /// Logs, but a line repeated within the window is counted instead of printed: while a
     /// broker is down librdkafka reports every reconnect attempt, several per second.
     func log(_ level: Logger.Level, _ message: String) {
@@ -132,4 +184,9 @@ private let rdkafkaErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafeP
             isFatal: err == RD_KAFKA_RESP_ERR__FATAL
         )
     )
+}
+
+extension RDKafkaHandle.Kind {
+    /// At most 15 characters: Linux truncates longer thread names.
+    var threadName: String { "kafka-\(rawValue)" }
 }
