@@ -50,6 +50,9 @@ struct ContractByteIdentityTests {
         #expect(try schema("{\"enum\":[\"\(a)\"]}").isValid(.string(a)))
         #expect(!(try schema("{\"enum\":[\"\(a)\"]}").isValid(.string(b))))
         #expect(!(try schema("{\"const\":\"\(a)\"}").isValid(.string(b))))
+        // ECMA-262 patterns match code points: one spelling does not match the other's pattern.
+        #expect(try schema("{\"pattern\":\"^\(a)$\"}").isValid(.string(a)))
+        #expect(!(try schema("{\"pattern\":\"^\(a)$\"}").isValid(.string(b))))
         let unique = try schema("{\"type\":\"array\",\"uniqueItems\":true}")
         #expect(unique.isValid(.array([.string(a), .string(b)])))
         #expect(!unique.isValid(.array([.string(a), .string(a)])))

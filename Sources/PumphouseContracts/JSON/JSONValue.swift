@@ -16,15 +16,19 @@ public enum JSONValue: Sendable, Hashable {
     case object(JSONObject)
 
     /// The JSON type name used in schemas and error messages.
-    public var typeName: String {
+    public var typeName: String { schemaType.rawValue }
+
+    /// The schema type of the value: `typeName` as a `JSONType`, so a validator compares
+    /// enum cases rather than strings.
+    public var schemaType: JSONType {
         switch self {
-        case .null: "null"
-        case .bool: "boolean"
-        case .int: "integer"
-        case .double(let d): d.rounded(.towardZero) == d && d.isFinite ? "integer" : "number"
-        case .string: "string"
-        case .array: "array"
-        case .object: "object"
+        case .null: .null
+        case .bool: .boolean
+        case .int: .integer
+        case .double(let d): d.rounded(.towardZero) == d && d.isFinite ? .integer : .number
+        case .string: .string
+        case .array: .array
+        case .object: .object
         }
     }
 

@@ -99,16 +99,10 @@ public struct SchemaValidator: Sendable {
                 check(value, target)
             }
             if let types = node.types {
-                let actual = value.typeName
-                let matches = types.contains { type in
-                    switch type {
-                    case .number: value.numberValue != nil
-                    case .integer: actual == "integer"
-                    default: type.rawValue == actual
-                    }
-                }
-                guard matches else {
-                    fail("type", "expected \(types.sorted().map(\.rawValue).joined(separator: " or ")), got \(actual)")
+                let actual = value.schemaType
+                // An integer is also a number; compared as enum cases, not type names.
+                guard types.contains(actual) || (actual == .integer && types.contains(.number)) else {
+                    fail("type", "expected \(types.sorted().map(\.rawValue).joined(separator: " or ")), got \(actual.rawValue)")
                     return
                 }
             }
@@ -246,7 +240,10 @@ private final class PatternCache: @unchecked Sendable {
         document.definitions.values.forEach(collect)
         var compiled: [String: Regex<AnyRegexOutput>] = [:]
         for pattern in patterns {
-            compiled[pattern] = try? Regex(pattern)
+            // Unicode scalars, as ECMA-262 patterns match: Swift's default (grapheme
+            // clusters under canonical equivalence) would let one spelling of a text
+            // match where a byte-different one that PostgreSQL keeps apart does not.
+            compiled[pattern] = (try? Regex(pattern))?.matchingSemantics(.unicodeScalar)
         }
         self.compiled = compiled
     }
