@@ -110,4 +110,21 @@ struct SchemaValidationTests {
         let payload = JSONValue.array(Array(repeating: .int(1), count: 10_000))
         #expect(validator.validate(payload).count == 20)
     }
+
+    @Test("a pattern's remembered outcomes agree with matching every time, past the table's size and for long texts")
+    func patternOutcomesRemembered() throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"type":"string","pattern":"^[A-Z]{3}$"}"#))
+        // The oracle: three ASCII capitals, by bytes.
+        func expected(_ text: String) -> Bool { text.utf8.count == 3 && text.utf8.allSatisfy { (65...90).contains($0) } }
+        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabc").map(String.init)
+        var texts: [String] = []
+        for a in letters { for b in letters { for c in letters.prefix(8) { texts.append(a + b + c) } } }
+        texts.append(String(repeating: "A", count: 100))
+        #expect(texts.count > 4_096)
+        for round in 0..<2 {
+            for text in texts {
+                #expect(validator.isValid(.string(text)) == expected(text), "round \(round): \(text)")
+            }
+        }
+    }
 }

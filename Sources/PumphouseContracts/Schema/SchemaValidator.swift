@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One way a value fails its schema.
 public struct SchemaValidationIssue: Sendable, Hashable, CustomStringConvertible {
     /// JSON pointer into the value, e.g. `/fields/balance`.
@@ -194,10 +196,10 @@ public struct SchemaValidator: Sendable {
                 fail("required", "required field \"\(name)\" is missing")
             }
             for member in object {
-                let schema = node.property(member.name) ?? node.additionalProperties
-                guard let schema else { continue }
+                let declared = node.property(member.name)
+                guard let schema = declared ?? node.additionalProperties else { continue }
                 path.append(member.name)
-                if node.property(member.name) == nil, schema == .always(false) {
+                if declared == nil, schema == .always(false) {
                     fail("additionalProperties", "field \"\(member.name)\" is not allowed")
                 } else {
                     check(member.value, schema)
@@ -216,16 +218,35 @@ public struct SchemaValidator: Sendable {
     }
 }
 
-/// Compiled `pattern` keywords of one document. Regex values are immutable once built;
-/// the box only exists because `Regex<AnyRegexOutput>` is not declared Sendable.
+/// Compiled `pattern` keywords of one document, with the recent outcomes of each.
+///
+/// A match through Swift's Regex costs about 2 µs even for `^[A-Z]{3}$`, more than the
+/// rest of a contract's validation, while the values a pattern sees repeat (currency
+/// codes, statuses). So each pattern remembers whether short texts matched: a bounded
+/// table, emptied when full, keyed by the text's bytes. Regex values are immutable once
+/// built; the box exists because `Regex<AnyRegexOutput>` is not declared Sendable.
 private final class PatternCache: @unchecked Sendable {
-    private let compiled: [String: Regex<AnyRegexOutput>]
+    private final class Pattern {
+        let regex: Regex<AnyRegexOutput>?
+        let outcomes = Mutex<[ExactKey: Bool]>([:])
+
+        init(regex: Regex<AnyRegexOutput>?) {
+            self.regex = regex
+        }
+    }
+
+    /// Texts longer than this (in UTF-8 bytes) are matched every time, never remembered.
+    static let rememberedLength = 64
+    /// Outcomes remembered per pattern before the table is emptied.
+    static let rememberedTexts = 4_096
+
+    private let compiled: [ExactKey: Pattern]
 
     init(document: SchemaDocument) {
-        var patterns = Set<String>()
+        var patterns = Set<ExactKey>()
         func collect(_ schema: JSONSchema) {
             guard case .node(let node) = schema else { return }
-            if let pattern = node.pattern { patterns.insert(pattern) }
+            if let pattern = node.pattern { patterns.insert(ExactKey(pattern)) }
             node.properties.forEach { collect($0.schema) }
             node.prefixItems.forEach(collect)
             node.items.map(collect)
@@ -238,18 +259,26 @@ private final class PatternCache: @unchecked Sendable {
         }
         collect(document.root)
         document.definitions.values.forEach(collect)
-        var compiled: [String: Regex<AnyRegexOutput>] = [:]
+        var compiled: [ExactKey: Pattern] = [:]
         for pattern in patterns {
             // Unicode scalars, as ECMA-262 patterns match: Swift's default (grapheme
             // clusters under canonical equivalence) would let one spelling of a text
             // match where a byte-different one that PostgreSQL keeps apart does not.
-            compiled[pattern] = (try? Regex(pattern))?.matchingSemantics(.unicodeScalar)
+            compiled[pattern] = Pattern(regex: (try? Regex(pattern.text))?.matchingSemantics(.unicodeScalar))
         }
         self.compiled = compiled
     }
 
     func matches(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = compiled[pattern] else { return false }
-        return (try? regex.firstMatch(in: text)) != nil
+        guard let entry = compiled[ExactKey(pattern)], let regex = entry.regex else { return false }
+        guard text.utf8.count <= Self.rememberedLength else { return (try? regex.firstMatch(in: text)) != nil }
+        let key = ExactKey(text)
+        if let known = entry.outcomes.withLock({ $0[key] }) { return known }
+        let matched = (try? regex.firstMatch(in: text)) != nil
+        entry.outcomes.withLock { outcomes in
+            if outcomes.count >= Self.rememberedTexts { outcomes.removeAll(keepingCapacity: true) }
+            outcomes[key] = matched
+        }
+        return matched
     }
 }
