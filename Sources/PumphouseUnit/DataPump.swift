@@ -151,25 +151,19 @@ final class DataPump: Sendable {
     private func sendOutbox() {
         while sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
             var full = false
-            while !full {
-                // Take a run of changes and the producer they are for; send outside the lock.
-                let (run, producer, inFlight): ([SpoolRecord], KafkaProducer, InFlightTable) = state.withLock { state in
-                    let count = min(state.backlog.count, 256)
-                    let run = Array(state.backlog.prefix(count))
-                    state.backlog.removeFirst(count)
-                    return (run, state.producer, state.inFlight)
-                }
-                guard !run.isEmpty else { break }
-                var sent = 0
-                while sent < run.count, send(run[sent], producer: producer, inFlight: inFlight) { sent += 1 }
-                if sent < run.count {
+            // One change at a time off the front, with the producer it is for; the send
+            // itself happens outside the lock.
+            while let (record, producer, inFlight) = state.withLock({ state in
+                state.backlog.popFirst().map { ($0, state.producer, state.inFlight) }
+            }) {
+                guard send(record, producer: producer, inFlight: inFlight) else {
                     full = true
                     state.withLock { state in
                         // A producer replaced meanwhile took every unacknowledged change
-                        // into the new outbox already, these included.
-                        guard state.producer === producer else { return }
-                        state.backlog.prepend(contentsOf: run[sent...])
+                        // into the new outbox already, this one included.
+                        if state.producer === producer { state.backlog.prepend(record) }
                     }
+                    break
                 }
             }
             sending.store(false, ordering: .releasing)
