@@ -39,6 +39,8 @@ ROWS = [
      "replay_raw_consume_per_s", "bare librdkafka consumer, same topic", ">= 0.9x the bare consumer", lambda v, r: r and v >= 0.9 * r),
     ("cache_get_ns_median", "cache get, median", "ns", None, None, "<= 500 ns", lambda v, r: v <= 500),
     ("cache_put_ns_median", "cache put + spool + enqueue, median", "ns", None, None, "<= 3,000 ns", lambda v, r: v <= 3_000),
+    ("cache_put_ns_p99", "cache put + spool + enqueue, p99", "ns", None, None, "<= 25,000 ns", lambda v, r: v <= 25_000),
+    ("cache_put_allocations", "cache put, allocations per put (median)", "mallocs", None, None, "<= 4", lambda v, r: v <= 4),
     ("rss_mb_per_million_entities", "unit RSS per million entities", "MB", None, None, "<= 300 MB", lambda v, r: v <= 300),
     ("codec_ops_per_s", "codec encode+decode, 10 fields, one core", "ops/s", None, None, ">= 1M/s", lambda v, r: v >= 1_000_000),
     ("replica_apply_per_s", "replica apply of decoded peer changes, one core", "changes/s", None, None, ">= 1M/s", lambda v, r: v >= 1_000_000),
