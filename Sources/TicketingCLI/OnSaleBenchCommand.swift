@@ -180,7 +180,11 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         let cpu = (Self.cpuTime() - cpuBefore) / max(wall / .seconds(1), 0.001) * 100
         _ = client.takeLatencies()
         let seen = tally.snapshot()
-        let span = max((seen.lastAnswer ?? ContinuousClock.now) - start, .milliseconds(1))
+        // From the first due instant to the last answer, less the last buyer's think time
+        // (its purchase is due that long after its arrival): a server that keeps up
+        // answers within a few milliseconds of the offered window.
+        let window = schedule.due(schedule.count - 1) + .seconds(1.0 / schedule.rate)
+        let span = max((seen.lastAnswer ?? ContinuousClock.now) - start - think, window)
         let step = LoadStep(
             offered: offered, achieved: Double(seen.answered) / (span / .seconds(1)), requests: schedule.count * 2, errors: seen.errors,
             p50Milliseconds: seen.p50, p99Milliseconds: seen.p99
