@@ -48,7 +48,7 @@ ROWS = [
     ("onsale_bare_requests_per_s", "on-sale, bare ceiling (a dictionary), most sustained", "requests/s",
      "onsale_units_requests_per_s", "the units", None, None),
     ("onsale_units_p99_ms", "on-sale latency through the units, at the comparison rate", "ms",
-     "onsale_db_p99_ms", "the twin at the same offered rate, p99", None, None),
+     "onsale_db_p99_ms", "the twin at the same offered rate", None, None),
     ("onsale_units_drain_ms", "on-sale: last request to last sale in PostgreSQL", "ms", None, None, None, None),
     ("onsale_units_loadgen_cpu_percent", "on-sale load generator's CPU at the comparison rate", "% of a core",
      "onsale_db_loadgen_cpu_percent", "the same against the twin", None, None),
@@ -118,7 +118,10 @@ def main():
             names = [n for n, v in zip(("p50", "p99", "p99.9"), spread) if v is not None]
             if len(names) > 1:
                 figure = " / ".join(show(v) for v in spread if v is not None) + f" {unit} ({'/'.join(names)})"
-        lines.append([what.replace(" p99", ""), figure, f"{show(reference)}{' ms' if '_ms_' in ref_key or ref_key.endswith('_ms') else ''} ({ref_what})" if ref_key else "-", ratio, target or "-", verdict])
+        shown = f"{show(reference)}{' ms' if '_ms_' in ref_key or ref_key.endswith('_ms') else ''}" if ref_key else "-"
+        if ref_key and ref_key.endswith("_p99_ms") and figures.get(ref_key.replace("_p99_", "_p50_")) is not None:
+            shown = f"{show(figures[ref_key.replace('_p99_', '_p50_')])} / {shown} (p50/p99)"
+        lines.append([what.replace(" p99", ""), figure, f"{shown} ({ref_what})" if ref_key else "-", ratio, target or "-", verdict])
     widths = [max(len(row[i]) for row in lines + [header]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths]] + lines:
         print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")

@@ -57,31 +57,41 @@ public struct LoadStep: Sendable, Equatable {
     }
 }
 
-/// The search for the most requests/s a server sustains, kept to a few steps: double the
-/// rate until a step fails (or `maximum` is reached), then try once halfway between the
-/// last rate sustained and the first not.
+/// The search for the most requests/s a server sustains, kept to a few steps: from the
+/// start rate, double while steps are sustained (up to `maximum`), or halve while they
+/// are not (down to `minimum`); then, once the best rate sustained and the lowest not
+/// are known, one step halfway between them.
 public struct RateSearch: Sendable {
     public let start: Double
+    public let minimum: Double
     public let maximum: Double
 
-    public init(start: Double, maximum: Double) {
-        precondition(start > 0 && maximum >= start)
+    public init(start: Double, minimum: Double, maximum: Double) {
+        precondition(minimum > 0 && minimum <= start && start <= maximum)
         self.start = start
+        self.minimum = minimum
         self.maximum = maximum
     }
 
     /// The rate to offer next after `steps` (in the order run), or nil when done.
     public func next(after steps: [LoadStep]) -> Double? {
         guard let last = steps.last else { return start }
-        let sustained = steps.filter(\.sustained).map(\.offered)
-        let failed = steps.filter { !$0.sustained }.map(\.offered)
-        if failed.isEmpty { return last.offered < maximum ? min(maximum, last.offered * 2) : nil }
-        // A failure: one step halfway, if there is a sustained rate below it and the
-        // halfway step has not been run yet.
-        guard !last.sustained, failed.count == 1, let best = sustained.max(), last.offered > best else { return nil }
-        let worst = last.offered
-        let halfway = ((best + worst) / 2).rounded()
-        return halfway > best && halfway < worst ? halfway : nil
+        guard let bracket = Self.bracket(steps) else {
+            if last.sustained { return last.offered < maximum ? min(maximum, last.offered * 2) : nil }
+            let lower = last.offered / 2
+            return lower >= minimum ? lower : nil
+        }
+        // The halfway step runs once: right after the step that made the bracket.
+        guard Self.bracket(Array(steps.dropLast())) == nil else { return nil }
+        let halfway = ((bracket.sustained + bracket.failed) / 2).rounded()
+        return halfway > bracket.sustained && halfway < bracket.failed ? halfway : nil
+    }
+
+    /// The best rate sustained and the lowest rate above it that was not, if both exist.
+    private static func bracket(_ steps: [LoadStep]) -> (sustained: Double, failed: Double)? {
+        guard let best = steps.filter(\.sustained).map(\.offered).max(),
+              let failed = steps.filter({ !$0.sustained && $0.offered > best }).map(\.offered).min() else { return nil }
+        return (best, failed)
     }
 
     /// The highest rate sustained, or 0.

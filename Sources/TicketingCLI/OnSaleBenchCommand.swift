@@ -18,9 +18,9 @@ import Glibc
 struct OnSaleBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "onsale",
-        abstract: "Offer an on-sale to running box offices at rising open-loop rates; print the most requests/s sustained and the latency at --compare-rate as key=value lines.",
+        abstract: "Offer an on-sale to running box offices at open-loop rates; print the most requests/s sustained and the latency at --compare-rate as key=value lines.",
         discussion: """
-            Each step opens fresh concerts with a seat for every buyer, then buyers arrive at half the offered rate: each reserves its own seat on arrival and purchases it --think-ms later, so the offered requests/s is exactly the rate. A request's latency counts from when it was due. A step is sustained when at least 99% of the offered rate is answered, under 0.1% of requests fail (anything but 201, 409 or 410) and p99 <= 100 ms. With --pipeline-config (the units), it then waits for PostgreSQL to hold every sale, reports the time from the last answer to that, and compares PostgreSQL with a fold of the topics.
+            Each step opens fresh concerts with a seat for every buyer, then buyers arrive at half the offered rate: each reserves its own seat on arrival and purchases it --think-ms later, so the offered requests/s is exactly the rate. A request's latency counts from when it was due. The first step offers --compare-rate; the rate then doubles while steps are sustained (up to --max-rate) or halves while they are not (down to an eighth of it), and one last step goes halfway between the best rate sustained and the lowest not. A step is sustained when at least 99% of the offered rate is answered, under 0.1% of requests fail (anything but 201, 409 or 410) and p99 <= 100 ms. With --pipeline-config (the units), it then waits for PostgreSQL to hold every sale, reports the time from the last answer to that, and compares PostgreSQL with a fold of the topics.
             """
     )
 
@@ -79,7 +79,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         var concerts: [String] = []
         var lastAnswer = ContinuousClock.now
         do {
-            let search = RateSearch(start: compareRate, maximum: maxRate)
+            let search = RateSearch(start: compareRate, minimum: max(2, compareRate / 8), maximum: maxRate)
             var rate = search.next(after: [])
             while let offered = rate {
                 let ids = try await openConcerts(client, run: "\(run)-\(steps.count)", buyers: Self.buyers(offered: offered, seconds: seconds))

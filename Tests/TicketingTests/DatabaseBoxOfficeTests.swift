@@ -44,7 +44,7 @@ struct DatabaseBoxOfficeTests {
             let outcomes = await withTaskGroup(of: Result<Sale, BoxOfficeError>.self) { group in
                 for buyer in 0..<20 {
                     group.addTask {
-                        do {
+                        do throws(BoxOfficeError) {
                             // Half reserve first (most will be refused: the seat is held),
                             // half buy with a hold the twin never gave.
                             let hold = buyer.isMultiple(of: 2) ? ((try? await twin.reserve(concert: "c1", seat: "A-1", buyer: "b\(buyer)"))?.hold ?? "h-none") : "h-none"

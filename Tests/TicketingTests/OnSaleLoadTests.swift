@@ -39,29 +39,27 @@ struct OnSaleLoadTests {
         #expect(!LoadStep(offered: 10, achieved: 0, requests: 0, errors: 0, p50Milliseconds: 0, p99Milliseconds: 0).sustained)
     }
 
-    @Test("the rate search doubles until a step fails, tries once halfway, and reports the best rate sustained")
+    @Test("the rate search doubles while steps are sustained, halves while not, then tries once halfway")
     func search() {
-        let search = RateSearch(start: 500, maximum: 32_000)
+        let search = RateSearch(start: 500, minimum: 60, maximum: 32_000)
         func step(_ rate: Double, _ ok: Bool) -> LoadStep {
             LoadStep(offered: rate, achieved: ok ? rate : rate / 2, requests: 100, errors: 0, p50Milliseconds: 1, p99Milliseconds: 1)
         }
-        var steps: [LoadStep] = []
-        #expect(search.next(after: steps) == 500)
-        steps.append(step(500, true))
-        #expect(search.next(after: steps) == 1000)
-        steps.append(step(1000, true))
-        #expect(search.next(after: steps) == 2000)
-        steps.append(step(2000, false))
-        #expect(search.next(after: steps) == 1500)
-        steps.append(step(1500, true))
-        #expect(search.next(after: steps) == nil)
-        #expect(RateSearch.best(steps) == 1500)
-        // The first rate failing ends the search with nothing sustained.
-        #expect(search.next(after: [step(500, false)]) == nil)
+        func run(_ sustains: (Double) -> Bool) -> [Double] {
+            var steps: [LoadStep] = []
+            while let rate = search.next(after: steps) { steps.append(step(rate, sustains(rate))) }
+            return steps.map(\.offered)
+        }
+        #expect(run { $0 <= 1500 } == [500, 1000, 2000, 1500])
+        #expect(run { $0 <= 1700 } == [500, 1000, 2000, 1500])
+        #expect(run { $0 <= 300 } == [500, 250, 375])
+        #expect(run { _ in false } == [500, 250, 125, 62.5])
+        #expect(run { _ in true } == [500, 1000, 2000, 4000, 8000, 16_000, 32_000])
+        #expect(RateSearch.best([step(500, true), step(1000, true), step(2000, false), step(1500, true)]) == 1500)
         #expect(RateSearch.best([step(500, false)]) == 0)
-        // The maximum ends it too.
-        let capped = RateSearch(start: 50, maximum: 100)
+        let capped = RateSearch(start: 50, minimum: 50, maximum: 100)
         #expect(capped.next(after: [step(50, true)]) == 100)
         #expect(capped.next(after: [step(50, true), step(100, true)]) == nil)
+        #expect(capped.next(after: [step(50, false)]) == nil)
     }
 }
