@@ -86,10 +86,11 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         let summary: PostgresPreparedStatement
         let seats: PostgresPreparedStatement
 
+        /// Named after the tables, so twins on other tables can share a connection.
         init(_ tables: Tables) {
-            purchase = PostgresPreparedStatement(name: "twin_purchase", sql: DatabaseBoxOffice.purchaseSQL(tables))
+            purchase = PostgresPreparedStatement(name: "\(tables.concert)_purchase", sql: DatabaseBoxOffice.purchaseSQL(tables))
             // A hold is taken only on a seat no live hold keeps and no sale has.
-            reserve = PostgresPreparedStatement(name: "twin_reserve", sql: """
+            reserve = PostgresPreparedStatement(name: "\(tables.concert)_reserve", sql: """
                 WITH seat AS (SELECT id FROM \(tables.seat) WHERE id = $1),
                 held AS (
                     UPDATE \(tables.seat) SET holder = $2, hold_until = to_timestamp($3::bigint / 1000.0)
@@ -99,12 +100,12 @@ public final class DatabaseBoxOffice: BoxOfficeService {
                 )
                 SELECT (SELECT count(*) FROM seat), (SELECT count(*) FROM held), EXISTS (SELECT 1 FROM \(tables.sale) WHERE seat = $1)
                 """)
-            release = PostgresPreparedStatement(name: "twin_release", sql: """
+            release = PostgresPreparedStatement(name: "\(tables.concert)_release", sql: """
                 WITH seat AS (SELECT id FROM \(tables.seat) WHERE id = $1),
                 freed AS (UPDATE \(tables.seat) SET holder = NULL, hold_until = NULL WHERE id = $1 AND holder = $2 RETURNING id)
                 SELECT (SELECT count(*) FROM seat), (SELECT count(*) FROM freed)
                 """)
-            summary = PostgresPreparedStatement(name: "twin_summary", sql: """
+            summary = PostgresPreparedStatement(name: "\(tables.concert)_summary", sql: """
                 SELECT c.id, c.name, c.venue, (extract(epoch FROM c.starts_at) * 1000)::bigint, c.seats,
                        (SELECT count(*) FROM \(tables.sale) s WHERE s.concert = c.id),
                        (SELECT count(*) FROM \(tables.seat) t WHERE t.concert = c.id AND t.hold_until > now()
@@ -113,7 +114,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
                 FROM \(tables.concert) c WHERE $1::text IS NULL OR c.id = $1
                 ORDER BY c.starts_at, c.id
                 """)
-            seats = PostgresPreparedStatement(name: "twin_seats", sql: """
+            seats = PostgresPreparedStatement(name: "\(tables.concert)_seats", sql: """
                 SELECT t.seat_row, t.number, t.price_cents, s.seat IS NOT NULL,
                        CASE WHEN t.hold_until > now() THEN (extract(epoch FROM t.hold_until) * 1000)::bigint END
                 FROM \(tables.seat) t LEFT JOIN \(tables.sale) s ON s.seat = t.id
