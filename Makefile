@@ -93,12 +93,14 @@ demo: stack-up
 	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/release/ticketing demo --config deploy/local/pipeline.yaml $(DEMO_FLAGS)
 
 # Every benchmark in one run, each figure beside its reference measured in the same run
-# (the machine's raw COPY, raw produce, bare consumer, broker latency, a naive writer):
+# (the machine's raw COPY, raw produce, bare consumer, broker latency, a naive writer,
+# and the on-sale against a database-first twin, pgbench and a bare in-memory server):
 # prints the table and writes .bench/latest.json (docs/benchmarks.md). Not part of
 # `make test`; `make bench-smoke` runs every part at tiny sizes, in CI, so it keeps working.
 bench bench-smoke: stack-up
 	swift build -c release --product pumphouse
 	swift build -c release --product pumphouse-bench
+	swift build -c release --product ticketing
 	Benchmarks/run $(if $(filter bench-smoke,$@),--smoke)
 
 clean:

@@ -166,6 +166,7 @@ let package = Package(
             name: "Ticketing",
             dependencies: [
                 "PumphouseUnit",
+                "PumphousePostgres",
                 .product(name: "Logging", package: "swift-log"),
                 "PumphouseContracts",
                 "PumphouseObservability",
@@ -180,6 +181,7 @@ let package = Package(
                 "PumphouseReplay",
                 "PumphousePostgres",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -216,6 +218,7 @@ let package = Package(
             dependencies: [
                 "Ticketing",
                 "PumphouseTestSupport",
+                "PumphousePostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -9,16 +9,20 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 eval "$(deploy/local/stack env)"
 # fresh_broker: an empty in-memory broker, for each part that wants one.
+# PUMPHOUSE_BENCH_BROKERS=HOST:PORT runs against a broker started by hand instead, left
+# as it is (to try a part while others use the stack's memory broker).
 fresh_broker() {
+    [ -z "${PUMPHOUSE_BENCH_BROKERS:-}" ] || return 0
     deploy/local/stack memory-broker-stop >/dev/null
     deploy/local/stack memory-broker-start >/dev/null
 }
 fresh_broker
-export PUMPHOUSE_KAFKA_BROKERS=127.0.0.1:$((${PUMPHOUSE_STACK_KAFKA_PORT:-19092} + 1))
+export PUMPHOUSE_KAFKA_BROKERS=${PUMPHOUSE_BENCH_BROKERS:-127.0.0.1:$((${PUMPHOUSE_STACK_KAFKA_PORT:-19092} + 1))}
 python=${PUMPHOUSE_STACK_DIR:-.stack}/venv/bin/python
 bin=.build/release/pumphouse
 bench_bin=.build/release/pumphouse-bench
-for tool in "$bin" "$bench_bin"; do
+# A part that needs other tools sets bench_tools before sourcing this file.
+for tool in ${bench_tools:-$bin $bench_bin}; do
     [ -x "$tool" ] || { echo "build first: swift build -c release --product $(basename "$tool")" >&2; exit 2; }
 done
 bench_dir=$(mktemp -d)
@@ -31,7 +35,7 @@ bench_cleanup() {
     for pid in "${bench_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${bench_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     for name in "${bench_names[@]}"; do bench_drop "$name" 2>/dev/null || true; done
-    deploy/local/stack memory-broker-stop >/dev/null
+    [ -n "${PUMPHOUSE_BENCH_BROKERS:-}" ] || deploy/local/stack memory-broker-stop >/dev/null
     if [ "$status" -ne 0 ]; then
         echo "$(basename "$0") failed (exit $status); the last lines of its logs:" >&2
         tail -n 15 "$bench_dir"/*.log >&2 2>/dev/null || true

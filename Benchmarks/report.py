@@ -44,11 +44,25 @@ ROWS = [
     ("rss_mb_per_million_entities", "unit RSS per million entities", "MB", None, None, "<= 300 MB", lambda v, r: v <= 300),
     ("codec_ops_per_s", "codec encode+decode, 10 fields, one core", "ops/s", None, None, ">= 1M/s", lambda v, r: v >= 1_000_000),
     ("replica_apply_per_s", "replica apply of decoded peer changes, one core", "changes/s", None, None, ">= 1M/s", lambda v, r: v >= 1_000_000),
+    ("onsale_units_requests_per_s", "on-sale through the units, most sustained", "requests/s",
+     "onsale_db_requests_per_s", "the database-first twin, same on-sale", ">= 2x the twin", lambda v, r: r and v >= 2 * r),
+    ("onsale_db_requests_per_s", "on-sale, database-first twin (best pool), most sustained", "requests/s",
+     "onsale_db_pgbench_tps", "pgbench, the twin's purchase, 16 clients", ">= 0.8x pgbench", lambda v, r: r and v >= 0.8 * r),
+    ("onsale_bare_requests_per_s", "on-sale, bare ceiling (a dictionary), most sustained", "requests/s",
+     "onsale_units_requests_per_s", "the units", None, None),
+    ("onsale_units_p99_ms", "on-sale latency through the units, at the comparison rate", "ms",
+     "onsale_db_p99_ms", "the twin at the same offered rate", None, None),
+    ("onsale_units_drain_ms", "on-sale: last request to last sale in PostgreSQL", "ms", None, None, None, None),
+    ("onsale_units_loadgen_cpu_percent", "on-sale load generator's CPU at the comparison rate", "% of a core",
+     "onsale_db_loadgen_cpu_percent", "the same against the twin", None, None),
 ]
 REQUIRED = [
     "writer_contracts_per_s", "writer_pg_limit_rows_per_s", "writer_naive_contracts_per_s", "pump_contracts_per_s",
     "pump_raw_produce_per_s", "replication_lag_p99_ms_10k", "writeback_latency_p99_ms_10k", "rebuild_entities_per_s",
     "replay_contracts_per_s", "cache_get_ns_median", "cache_put_ns_median", "rss_mb_per_million_entities", "codec_ops_per_s",
+    "onsale_units_requests_per_s", "onsale_units_p50_ms", "onsale_units_p99_ms", "onsale_db_requests_per_s", "onsale_db_p50_ms",
+    "onsale_db_p99_ms", "onsale_bare_requests_per_s", "onsale_db_pgbench_tps", "onsale_units_drain_ms",
+    "replica_apply_per_s", "cache_put_ns_p99", "cache_put_allocations",
 ]
 
 
@@ -108,7 +122,10 @@ def main():
             names = [n for n, v in zip(("p50", "p99", "p99.9"), spread) if v is not None]
             if len(names) > 1:
                 figure = " / ".join(show(v) for v in spread if v is not None) + f" {unit} ({'/'.join(names)})"
-        lines.append([what.replace(" p99", ""), figure, f"{show(reference)}{' ms' if '_ms_' in ref_key else ''} ({ref_what})" if ref_key else "-", ratio, target or "-", verdict])
+        shown = f"{show(reference)}{' ms' if '_ms_' in ref_key or ref_key.endswith('_ms') else ''}" if ref_key else "-"
+        if ref_key and ref_key.endswith("_p99_ms") and figures.get(ref_key.replace("_p99_", "_p50_")) is not None:
+            shown = f"{show(figures[ref_key.replace('_p99_', '_p50_')])} / {shown} (p50/p99)"
+        lines.append([what.replace(" p99", ""), figure, f"{shown} ({ref_what})" if ref_key else "-", ratio, target or "-", verdict])
     widths = [max(len(row[i]) for row in lines + [header]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths]] + lines:
         print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")

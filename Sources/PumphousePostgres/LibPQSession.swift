@@ -23,6 +23,9 @@ final class LibPQSession: @unchecked Sendable {
     /// Session-level advisory locks this session holds; a reconnect silently drops them,
     /// so the caller is told.
     private var heldAdvisoryLocks = Set<Int64>()
+    /// Statements prepared on the current server session; a reconnect starts a session
+    /// that has none, so it empties this and each is prepared again on first use.
+    private var prepared = Set<String>()
 
     init(configuration: PostgresConfiguration, logger: Logger) throws(PostgresError) {
         self.logger = logger
@@ -72,6 +75,22 @@ final class LibPQSession: @unchecked Sendable {
         let conn = try usableConnection(operation: operation)
         let result = withCStrings(statement.parameters) { parameters in
             PQexecParams(conn, statement.sql, Int32(parameters.count), nil, parameters, nil, nil, 0)
+        }
+        return try consume(result, conn: conn, operation: operation)
+    }
+
+    /// Runs a named prepared statement, preparing it first on this server session if it
+    /// is not yet: the server parses and plans it once, and each call then sends only
+    /// the name and the parameters.
+    func executePrepared(_ statement: PostgresPreparedStatement, _ parameters: [String?], operation: String) throws(PostgresError) -> PostgresResult {
+        try Self.checkParameters(PostgresStatement(statement.sql, parameters), operation: operation)
+        let conn = try usableConnection(operation: operation)
+        if !prepared.contains(statement.name) {
+            _ = try consume(PQprepare(conn, statement.name, statement.sql, 0, nil), conn: conn, operation: operation)
+            prepared.insert(statement.name)
+        }
+        let result = withCStrings(parameters) { values in
+            PQexecPrepared(conn, statement.name, Int32(values.count), values, nil, nil, 0)
         }
         return try consume(result, conn: conn, operation: operation)
     }
@@ -270,6 +289,7 @@ final class LibPQSession: @unchecked Sendable {
             throw PostgresError(kind: .connectionLost, message: "the connection was lost inside a transaction; the server rolled it back, retry the whole transaction", operation: operation)
         }
         PQreset(conn)
+        prepared.removeAll()
         guard PQstatus(conn) == CONNECTION_OK else {
             throw PostgresError(
                 kind: .connectionFailed,

@@ -64,6 +64,15 @@ public final class PostgresConnection: Sendable {
         }
     }
 
+    /// Runs a prepared statement (prepared on this session the first time it is used).
+    @discardableResult
+    public func query(_ statement: PostgresPreparedStatement, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresResult {
+        let values = parameters.map(\.postgresText)
+        return try await run("execute prepared \(statement.name)") { session, operation throws(PostgresError) in
+            try session.executePrepared(statement, values, operation: operation)
+        }
+    }
+
     /// Runs a script of one or more statements without parameters (migrations, DDL).
     public func execute(script sql: String) async throws {
         try await run("execute script \(Self.abbreviate(sql))") { session, operation throws(PostgresError) in

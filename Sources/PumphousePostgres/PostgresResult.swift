@@ -67,3 +67,16 @@ public struct PostgresStatement: Sendable {
         self.parameters = parameters.map(\.postgresText)
     }
 }
+
+/// A statement the server parses and plans once per session, then runs by name: for a
+/// hot path whose planning would otherwise cost as much as its execution.
+public struct PostgresPreparedStatement: Sendable, Hashable {
+    /// Unique per session among the statements one connection prepares.
+    public let name: String
+    public let sql: String
+
+    public init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
+}

@@ -57,15 +57,7 @@ public struct BoxOffice: Sendable {
     /// or a crash half-way), so a retry is safe.
     public func open(_ spec: NewConcert) async throws(BoxOfficeError) -> ConcertSummary {
         try checkLoaded()
-        guard spec.id.unicodeScalars.count <= 40, !spec.id.isEmpty, spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
-            throw .badRequest(field: "id", problem: "use 1 to 40 ASCII letters, digits or '-', not \"\(spec.id)\"")
-        }
-        guard !spec.name.isEmpty, spec.name.unicodeScalars.count <= 200 else { throw .badRequest(field: "name", problem: "give 1 to 200 characters") }
-        guard !spec.venue.isEmpty, spec.venue.unicodeScalars.count <= 200 else { throw .badRequest(field: "venue", problem: "give 1 to 200 characters") }
-        guard (1...26).contains(spec.rows) else { throw .badRequest(field: "rows", problem: "must be between 1 and 26 (rows are lettered A to Z), not \(spec.rows)") }
-        guard (1...500).contains(spec.seatsPerRow) else { throw .badRequest(field: "seatsPerRow", problem: "must be between 1 and 500, not \(spec.seatsPerRow)") }
-        guard spec.price > 0 else { throw .badRequest(field: "price", problem: "must be a positive number of cents, not \(spec.price)") }
-        guard spec.startsAt >= 0 else { throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch") }
+        try BoxOfficeRules.check(spec)
         let concert = Concert(
             id: spec.id, name: spec.name, venue: spec.venue, startsAt: spec.startsAt, price: spec.price,
             seats: spec.rows * spec.seatsPerRow, sold: 0
@@ -75,7 +67,7 @@ public struct BoxOffice: Sendable {
             throw .conflict("concert \(spec.id) exists already, with other details")
         }
         for rowIndex in 0..<spec.rows {
-            let row = String(UnicodeScalar(UInt8(ascii: "A") + UInt8(rowIndex)))
+            let row = BoxOfficeRules.rowLabel(rowIndex)
             for number in 1...spec.seatsPerRow {
                 let seat = Seat(id: Seat.key(concert: spec.id, seat: "\(row)-\(number)"), concert: spec.id, row: row, number: number, price: spec.price)
                 if seats[seat.id] == nil {
@@ -165,7 +157,7 @@ public struct BoxOffice: Sendable {
     /// why a hold is advisory.
     public func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> Hold {
         try checkLoaded()
-        try Self.checkBuyer(buyer)
+        try BoxOfficeRules.checkBuyer(buyer)
         let seat = try seat(concert, label)
         guard sales[seat.id] == nil else { throw .conflict("seat \(label) of \(concert) is sold") }
         let now = Self.now()
@@ -186,8 +178,8 @@ public struct BoxOffice: Sendable {
     /// retried safely.
     public func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale {
         try checkLoaded()
-        try Self.checkBuyer(buyer)
-        guard !hold.isEmpty else { throw .badRequest(field: "hold", problem: "give the hold id that reserve returned") }
+        try BoxOfficeRules.checkBuyer(buyer)
+        try BoxOfficeRules.checkHold(hold)
         let seat = try seat(concert, label)
         if let sold = sales[seat.id] {
             guard sold.buyer == buyer else { throw .conflict("seat \(label) of \(concert) is sold") }
@@ -238,10 +230,6 @@ public struct BoxOffice: Sendable {
 
     private func checkLoaded() throws(BoxOfficeError) {
         guard unit.isLoaded else { throw .unavailable("this unit is still loading its caches; retry in a moment or send the request to another unit") }
-    }
-
-    private static func checkBuyer(_ buyer: String) throws(BoxOfficeError) {
-        guard !buyer.isEmpty, buyer.unicodeScalars.count <= 200 else { throw .badRequest(field: "buyer", problem: "give 1 to 200 characters") }
     }
 
     private func cacheCall<T>(_ body: () throws(CacheError) -> T) throws(BoxOfficeError) -> T {

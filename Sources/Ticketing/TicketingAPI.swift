@@ -8,28 +8,36 @@ import PumphouseUnit
 /// `{"error": code, "detail": text}` with its status, plus /metrics, /healthz and
 /// /readyz (ready once the unit has loaded its caches).
 public enum TicketingAPI {
+    /// The units' router: the shared routes, plus /admin/state (the caches' content).
     public static func router(_ office: BoxOffice) -> Router<BasicRequestContext> {
-        let router = Router()
-        ServiceEndpoints.addRoutes(to: router) {
-            office.unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the caches")
+        let router = routes(office)
+        router.get("/admin/state") { _, _ in
+            try CacheState(office)
         }
-        router.get("/concerts") { _, _ in try respond { () throws(BoxOfficeError) in try office.list() } }
+        return router
+    }
+
+    /// The box-office routes over any storage, with /metrics, /healthz and /readyz.
+    public static func routes(_ office: some BoxOfficeService) -> Router<BasicRequestContext> {
+        let router = Router()
+        ServiceEndpoints.addRoutes(to: router) { office.readiness }
+        router.get("/concerts") { _, _ in try await respond { () async throws(BoxOfficeError) in try await office.list() } }
         router.post("/concerts") { request, context in
             let spec = try await decode(BoxOffice.NewConcert.self, request, context)
             return try await respond(status: .created) { () async throws(BoxOfficeError) in try await office.open(spec) }
         }
         router.get("/concerts/:concert/summary") { _, context in
             let concert = try context.parameters.require("concert")
-            return try respond { () throws(BoxOfficeError) in try office.summary(concert) }
+            return try await respond { () async throws(BoxOfficeError) in try await office.summary(concert) }
         }
         router.get("/concerts/:concert/seats") { _, context in
             let concert = try context.parameters.require("concert")
-            return try respond { () throws(BoxOfficeError) in try office.seatMap(concert) }
+            return try await respond { () async throws(BoxOfficeError) in try await office.seatMap(concert) }
         }
         router.post("/concerts/:concert/seats/:seat/reserve") { request, context in
             let (concert, seat) = (try context.parameters.require("concert"), try context.parameters.require("seat"))
             let body = try await decode(ReserveRequest.self, request, context)
-            return try respond(status: .created) { () throws(BoxOfficeError) in try office.reserve(concert: concert, seat: seat, buyer: body.buyer) }
+            return try await respond(status: .created) { () async throws(BoxOfficeError) in try await office.reserve(concert: concert, seat: seat, buyer: body.buyer) }
         }
         router.post("/concerts/:concert/seats/:seat/purchase") { request, context in
             let (concert, seat) = (try context.parameters.require("concert"), try context.parameters.require("seat"))
@@ -41,13 +49,10 @@ public enum TicketingAPI {
         router.post("/concerts/:concert/seats/:seat/release") { request, context in
             let (concert, seat) = (try context.parameters.require("concert"), try context.parameters.require("seat"))
             let body = try await decode(ReleaseRequest.self, request, context)
-            return try respond { () throws(BoxOfficeError) in
-                try office.release(concert: concert, seat: seat, hold: body.hold)
+            return try await respond { () async throws(BoxOfficeError) in
+                try await office.release(concert: concert, seat: seat, hold: body.hold)
                 return Released(released: seat)
             }
-        }
-        router.get("/admin/state") { _, _ in
-            try CacheState(office)
         }
         return router
     }
@@ -86,10 +91,6 @@ public enum TicketingAPI {
         } catch {
             throw BoxOfficeError.badRequest(field: "body", problem: "expected JSON with \(T.self)'s fields: \(error)")
         }
-    }
-
-    private static func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () throws(BoxOfficeError) -> T) throws -> EditedResponse<JSONBody<T>> {
-        EditedResponse(status: status, response: JSONBody(value: try body()))
     }
 
     private static func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async throws(BoxOfficeError) -> T) async throws -> EditedResponse<JSONBody<T>> {

@@ -35,6 +35,21 @@ struct PostgresSessionTests {
         #expect(try await db.backendPID() != before)
     }
 
+    @Test("a prepared statement runs by name, and is prepared again on the session a reconnect opens")
+    func preparedAcrossReconnect() async throws {
+        let db = try await TestDatabase.connect()
+        let killer = try await TestDatabase.connect()
+        let add = PostgresPreparedStatement(name: "add", sql: "SELECT $1::int + $2::int")
+        #expect(try await db.query(add, [1, 2]).scalar(Int.self) == 3)
+        #expect(try await db.query(add, [40, 2]).scalar(Int.self) == 42)
+        let prepared = try await db.query("SELECT count(*) FROM pg_prepared_statements WHERE name = 'add'").scalar(Int.self)
+        #expect(prepared == 1)
+        try await killer.query("SELECT pg_terminate_backend($1)", [try await db.backendPID()])
+        let error = try await #require(throws: PostgresError.self) { try await db.query(add, [1, 1]) }
+        #expect(error.kind == .connectionLost)
+        #expect(try await db.query(add, [2, 3]).scalar(Int.self) == 5)
+    }
+
     @Test("a session killed inside a transaction is not silently replaced mid-transaction")
     func lostInsideTransaction() async throws {
         let db = try await TestDatabase.connect()

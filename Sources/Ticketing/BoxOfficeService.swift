@@ -1,0 +1,50 @@
+import PumphouseObservability
+
+/// The box office's routes, whatever keeps the seats: the processing units
+/// (`BoxOffice`), PostgreSQL directly (`DatabaseBoxOffice`, the benchmark's
+/// database-first twin) or one process's memory (`DictionaryBoxOffice`, the bare
+/// ceiling). One router serves all three, so a comparison measures the storage behind
+/// the routes and nothing else.
+public protocol BoxOfficeService: Sendable {
+    var readiness: Readiness { get }
+    func open(_ spec: BoxOffice.NewConcert) async throws(BoxOfficeError) -> BoxOffice.ConcertSummary
+    func list() async throws(BoxOfficeError) -> [BoxOffice.ConcertSummary]
+    func summary(_ id: String) async throws(BoxOfficeError) -> BoxOffice.ConcertSummary
+    func seatMap(_ concert: String) async throws(BoxOfficeError) -> [BoxOffice.SeatView]
+    func reserve(concert: String, seat label: String, buyer: String) async throws(BoxOfficeError) -> BoxOffice.Hold
+    func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale
+    func release(concert: String, seat label: String, hold: String) async throws(BoxOfficeError)
+}
+
+extension BoxOffice: BoxOfficeService {
+    public var readiness: Readiness {
+        unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the caches")
+    }
+}
+
+/// The checks every box office makes on a request before it touches its storage, so
+/// the three answer bad input alike.
+public enum BoxOfficeRules {
+    public static func check(_ spec: BoxOffice.NewConcert) throws(BoxOfficeError) {
+        guard spec.id.unicodeScalars.count <= 40, !spec.id.isEmpty, spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw .badRequest(field: "id", problem: "use 1 to 40 ASCII letters, digits or '-', not \"\(spec.id)\"")
+        }
+        guard !spec.name.isEmpty, spec.name.unicodeScalars.count <= 200 else { throw .badRequest(field: "name", problem: "give 1 to 200 characters") }
+        guard !spec.venue.isEmpty, spec.venue.unicodeScalars.count <= 200 else { throw .badRequest(field: "venue", problem: "give 1 to 200 characters") }
+        guard (1...26).contains(spec.rows) else { throw .badRequest(field: "rows", problem: "must be between 1 and 26 (rows are lettered A to Z), not \(spec.rows)") }
+        guard (1...500).contains(spec.seatsPerRow) else { throw .badRequest(field: "seatsPerRow", problem: "must be between 1 and 500, not \(spec.seatsPerRow)") }
+        guard spec.price > 0 else { throw .badRequest(field: "price", problem: "must be a positive number of cents, not \(spec.price)") }
+        guard spec.startsAt >= 0 else { throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch") }
+    }
+
+    public static func checkBuyer(_ buyer: String) throws(BoxOfficeError) {
+        guard !buyer.isEmpty, buyer.unicodeScalars.count <= 200 else { throw .badRequest(field: "buyer", problem: "give 1 to 200 characters") }
+    }
+
+    public static func checkHold(_ hold: String) throws(BoxOfficeError) {
+        guard !hold.isEmpty else { throw .badRequest(field: "hold", problem: "give the hold id that reserve returned") }
+    }
+
+    /// Row letters in order, `A` for the first.
+    public static func rowLabel(_ index: Int) -> String { String(UnicodeScalar(UInt8(ascii: "A") + UInt8(index))) }
+}

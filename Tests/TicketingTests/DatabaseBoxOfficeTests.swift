@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+import PumphousePostgres
+import PumphouseTestSupport
+import Testing
+import Ticketing
+
+/// The database-first twin against the real local PostgreSQL, on tables of its own made
+/// from the sample's migration.
+@Suite("The database-first twin", .serialized, .timeLimit(.minutes(2)))
+struct DatabaseBoxOfficeTests {
+    static let logger = TestStack.logger("ticketing.twin.tests")
+
+    /// Runs `body` with a twin on fresh `<prefix>_concert/_seat/_sale` tables, dropped after.
+    func withTwin(pool size: Int = 8, _ body: (DatabaseBoxOffice) async throws -> Void) async throws {
+        let prefix = TestStack.uniqueName("tw")
+        let configuration = PostgresConfiguration(url: TestStack.postgresURL)
+        let migration = try String(contentsOfFile: "\(PumphouseProcess.repository)/Migrations/0004_ticketing.sql", encoding: .utf8)
+        let admin = try await PostgresConnection.connect(configuration: configuration, logger: Self.logger)
+        try await admin.execute(script: migration.replacingOccurrences(of: "ticketing_", with: "\(prefix)_"))
+        let pool = try await PostgresPool.connect(configuration: configuration, size: size, logger: Self.logger)
+        do {
+            try await body(DatabaseBoxOffice(pool: pool, tables: try DatabaseBoxOffice.Tables(prefix: prefix), id: "twin-test"))
+        } catch {
+            await pool.close()
+            try? await admin.execute(script: "DROP TABLE \(prefix)_concert, \(prefix)_seat, \(prefix)_sale")
+            await admin.close()
+            throw error
+        }
+        await pool.close()
+        try await admin.execute(script: "DROP TABLE \(prefix)_concert, \(prefix)_seat, \(prefix)_sale")
+        await admin.close()
+    }
+
+    static func concert(_ id: String) -> BoxOffice.NewConcert {
+        BoxOffice.NewConcert(id: id, name: "Twin \(id)", venue: "Hall", startsAt: 1_795_000_000_000, price: 4500, rows: 2, seatsPerRow: 5)
+    }
+
+    @Test("twenty buyers purchasing the same seat at once, holds or not: one sale, the others a conflict")
+    func noSeatSoldTwice() async throws {
+        try await withTwin { twin in
+            let opened = try await twin.open(Self.concert("c1"))
+            #expect(opened.seats == 10 && opened.free == 10)
+            let outcomes = await withTaskGroup(of: Result<Sale, BoxOfficeError>.self) { group in
+                for buyer in 0..<20 {
+                    group.addTask {
+                        do throws(BoxOfficeError) {
+                            // Half reserve first (most will be refused: the seat is held),
+                            // half buy with a hold the twin never gave.
+                            let hold = buyer.isMultiple(of: 2) ? ((try? await twin.reserve(concert: "c1", seat: "A-1", buyer: "b\(buyer)"))?.hold ?? "h-none") : "h-none"
+                            return .success(try await twin.purchase(concert: "c1", seat: "A-1", hold: hold, buyer: "b\(buyer)"))
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                }
+                var all: [Result<Sale, BoxOfficeError>] = []
+                for await outcome in group { all.append(outcome) }
+                return all
+            }
+            let sales = outcomes.compactMap { try? $0.get() }
+            #expect(sales.count == 1)
+            for case .failure(let error) in outcomes {
+                #expect(error.code == "conflict", "\(error)")
+            }
+            let summary = try await twin.summary("c1")
+            #expect(summary.sold == 1 && summary.revenue == 4500)
+            let sale = try #require(sales.first)
+            // The winner asking again gets the same sale; anyone else a conflict.
+            let again = try await twin.purchase(concert: "c1", seat: "A-1", hold: "h-other", buyer: sale.buyer)
+            #expect(again.order == sale.order)
+            await #expect(throws: BoxOfficeError.self) { try await twin.reserve(concert: "c1", seat: "A-1", buyer: "late") }
+            let map = try await twin.seatMap("c1")
+            #expect(map.count == 10 && map.filter { $0.status == .sold }.map(\.seat) == ["A-1"])
+        }
+    }
+
+    @Test("the units' rules: a live hold of another buyer stops a purchase, the holder's own purchase clears the hold, unknown seats are 404")
+    func rules() async throws {
+        try await withTwin(pool: 2) { twin in
+            _ = try await twin.open(Self.concert("c2"))
+            let hold = try await twin.reserve(concert: "c2", seat: "B-3", buyer: "alice")
+            await #expect(throws: BoxOfficeError.conflict("seat B-3 of c2 is held by another buyer")) {
+                try await twin.purchase(concert: "c2", seat: "B-3", hold: "h-bob", buyer: "bob")
+            }
+            #expect(try await twin.summary("c2").held == 1)
+            let sale = try await twin.purchase(concert: "c2", seat: "B-3", hold: hold.hold, buyer: "alice")
+            #expect(sale.price == 4500 && sale.seat == "c2/B-3")
+            #expect(try await twin.summary("c2").held == 0)
+            await #expect(throws: BoxOfficeError.notFound("seat Z-9 of concert c2")) {
+                try await twin.purchase(concert: "c2", seat: "Z-9", hold: "h", buyer: "alice")
+            }
+            // Opening again with the same details is a safe retry; other details conflict.
+            #expect(try await twin.open(Self.concert("c2")).sold == 1)
+            var other = Self.concert("c2")
+            other.price = 1
+            await #expect(throws: BoxOfficeError.self) { try await twin.open(other) }
+        }
+    }
+}

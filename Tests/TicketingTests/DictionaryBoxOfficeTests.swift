@@ -1,0 +1,28 @@
+import Testing
+import Ticketing
+
+@Suite("The bare ceiling's box office")
+struct DictionaryBoxOfficeTests {
+    @Test("the units' rules from a dictionary: one sale per seat, a live hold of another buyer stops a purchase, a retry gets the sale back")
+    func rules() throws {
+        let bare = DictionaryBoxOffice(id: "bare-test")
+        let opened = try bare.open(BoxOffice.NewConcert(id: "c", name: "C", venue: "V", startsAt: 0, price: 100, rows: 2, seatsPerRow: 3))
+        #expect(opened.seats == 6 && opened.free == 6)
+        let hold = try bare.reserve(concert: "c", seat: "A-2", buyer: "alice")
+        #expect(throws: BoxOfficeError.conflict("seat A-2 of c is held by another buyer")) {
+            try bare.purchase(concert: "c", seat: "A-2", hold: "h-bob", buyer: "bob")
+        }
+        let sale = try bare.purchase(concert: "c", seat: "A-2", hold: hold.hold, buyer: "alice")
+        #expect(try bare.purchase(concert: "c", seat: "A-2", hold: "h-any", buyer: "alice") == sale)
+        #expect(throws: BoxOfficeError.conflict("seat A-2 of c is sold")) {
+            try bare.purchase(concert: "c", seat: "A-2", hold: "h-bob", buyer: "bob")
+        }
+        // A hold this process never saw (given by another) does not stop the sale.
+        #expect(try bare.purchase(concert: "c", seat: "B-1", hold: "h-elsewhere", buyer: "carol").buyer == "carol")
+        let summary = try bare.summary("c")
+        #expect(summary.sold == 2 && summary.revenue == 200 && summary.free == 4)
+        #expect(try bare.seatMap("c").filter { $0.status == .sold }.map(\.seat) == ["A-2", "B-1"])
+        #expect(throws: BoxOfficeError.notFound("seat Z-1 of concert c")) { try bare.reserve(concert: "c", seat: "Z-1", buyer: "dan") }
+        #expect(throws: BoxOfficeError.self) { try bare.open(BoxOffice.NewConcert(id: "c", name: "Other", venue: "V", startsAt: 0, price: 100, rows: 2, seatsPerRow: 3)) }
+    }
+}
