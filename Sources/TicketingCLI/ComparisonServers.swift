@@ -7,14 +7,14 @@ import PumphouseObservability
 import PumphousePostgres
 import Ticketing
 
-/// The HTTP server options every box office shares, so the benchmark's three servers
-/// differ only in what keeps the seats.
+/// The HTTP server options every box office shares (the unit's, the twin's and the bare
+/// one's), so the benchmark's three servers differ only in what keeps the seats.
 struct HTTPServerOptions: ParsableArguments {
     @Option(help: "Port of the HTTP API (with /metrics, /healthz and /readyz).")
     var httpPort: Int
 
     @Option(help: "Address the HTTP API binds to.")
-    var httpHost = "127.0.0.1"
+    var httpHost = "0.0.0.0"
 
     @Option(help: "Seconds a reserve holds a seat.")
     var holdS = 120

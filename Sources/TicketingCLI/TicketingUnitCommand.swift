@@ -19,19 +19,7 @@ struct TicketingUnitCommand: AsyncParsableCommand {
 
     @OptionGroup var unit: UnitOptions
 
-    @Option(help: "Port of the HTTP API (with /metrics, /healthz and /readyz).")
-    var httpPort: Int
-
-    @Option(help: "Address the HTTP API binds to.")
-    var httpHost = "0.0.0.0"
-
-    @Option(help: "Seconds a reserve holds a seat.")
-    var holdS = 120
-
-    func validate() throws {
-        guard (1...65535).contains(httpPort) else { throw ValidationError("--http-port must be between 1 and 65535, not \(httpPort)") }
-        guard (1...86_400).contains(holdS) else { throw ValidationError("--hold-s must be between 1 and 86400 seconds") }
-    }
+    @OptionGroup var http: HTTPServerOptions
 
     func run() async throws {
         let pipeline = try self.pipeline.load()
@@ -41,23 +29,23 @@ struct TicketingUnitCommand: AsyncParsableCommand {
         let logger = Logger(label: "ticketing.unit.\(self.unit.id)")
         ServiceEndpoints.bootstrapMetrics()
         logger.info("ticketing unit \(self.unit.id), librdkafka \(Librdkafka.runtimeVersion)")
-        let configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:\(httpPort)")
+        let configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:\(http.httpPort)")
         // Before the unit opens its spool, as `pumphouse unit` does.
         try await self.pipeline.checkBroker(pipeline)
         let unit: ProcessingUnit
         let office: BoxOffice
         do {
             unit = try ProcessingUnit(configuration: configuration, logger: logger)
-            office = try BoxOffice(unit: unit, holdDuration: .seconds(holdS))
+            office = try BoxOffice(unit: unit, holdDuration: .seconds(http.holdS))
         } catch {
             throw UsageError("\(error)")
         }
         let api = Application(
             router: TicketingAPI.router(office),
-            configuration: .init(address: .hostname(httpHost, port: httpPort), serverName: "ticketing"),
+            configuration: .init(address: .hostname(http.httpHost, port: http.httpPort), serverName: "ticketing"),
             logger: logger
         )
-        logger.info("serving the box office, /metrics, /healthz and /readyz on \(httpHost):\(httpPort)")
+        logger.info("serving the box office, /metrics, /healthz and /readyz on \(http.httpHost):\(http.httpPort)")
         try await runUntilSignalled(unit, alongside: [api], logger: logger)
     }
 }
