@@ -43,6 +43,7 @@ ROWS = [
     ("cache_put_allocations", "cache put, allocations per put (median)", "mallocs", None, None, "<= 4", lambda v, r: v <= 4),
     ("rss_mb_per_million_entities", "unit RSS per million entities", "MB", None, None, "<= 300 MB", lambda v, r: v <= 300),
     ("codec_ops_per_s", "codec encode+decode, 10 fields, one core", "ops/s", None, None, ">= 1M/s", lambda v, r: v >= 1_000_000),
+    ("codec_allocations", "codec encode+decode, allocations per round trip (median)", "mallocs", None, None, None, None),
     ("replica_apply_per_s", "replica apply of decoded peer changes, one core", "changes/s", None, None, ">= 1M/s", lambda v, r: v >= 1_000_000),
     ("onsale_units_requests_per_s", "on-sale through the units, most sustained", "requests/s",
      "onsale_db_requests_per_s", "the database-first twin, same on-sale", ">= 2x the twin", lambda v, r: r and v >= 2 * r),
@@ -62,7 +63,7 @@ REQUIRED = [
     "replay_contracts_per_s", "cache_get_ns_median", "cache_put_ns_median", "rss_mb_per_million_entities", "codec_ops_per_s",
     "onsale_units_requests_per_s", "onsale_units_p50_ms", "onsale_units_p99_ms", "onsale_db_requests_per_s", "onsale_db_p50_ms",
     "onsale_db_p99_ms", "onsale_bare_requests_per_s", "onsale_db_pgbench_tps", "onsale_units_drain_ms",
-    "replica_apply_per_s", "cache_put_ns_p99", "cache_put_allocations",
+    "replica_apply_per_s", "cache_put_ns_p99", "cache_put_allocations", "codec_allocations",
 ]
 
 

@@ -130,29 +130,31 @@ public struct ContractName: Sendable, Hashable, Comparable, CustomStringConverti
     /// Checked on bytes: Character-level checks cost more than decoding the rest of
     /// the message, and names are ASCII by rule.
     static func problem(_ text: String) -> String? {
+        var bytes = text
+        return bytes.withUTF8 { problem(text, utf8: $0) }
+    }
+
+    private static func problem(_ text: String, utf8: UnsafeBufferPointer<UInt8>) -> String? {
         let rule = "use lower-case domain segments and an UpperCamel entity, e.g. \"ticketing.Seat\""
-        let utf8 = text.utf8
         guard utf8.count <= 200, let lastDot = utf8.lastIndex(of: UInt8(ascii: ".")) else {
             return "\"\(text)\" is not a contract name: \(rule)"
         }
         func isLower(_ b: UInt8) -> Bool { b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z") }
         func isUpper(_ b: UInt8) -> Bool { b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") }
         func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
-        var segmentStart = utf8.startIndex
-        var index = utf8.startIndex
-        while index <= lastDot {
+        var segmentStart = 0
+        for index in 0...lastDot {
             let byte = utf8[index]
             if byte == UInt8(ascii: ".") {
                 guard index > segmentStart, isLower(utf8[segmentStart]) else {
                     return "\"\(text)\" has an invalid domain segment \"\(String(decoding: utf8[segmentStart..<index], as: UTF8.self))\": \(rule)"
                 }
-                segmentStart = utf8.index(after: index)
+                segmentStart = index + 1
             } else if !(isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")) {
                 return "\"\(text)\" has an invalid domain segment containing \"\(Character(Unicode.Scalar(byte)))\": \(rule)"
             }
-            index = utf8.index(after: index)
         }
-        let entity = utf8[utf8.index(after: lastDot)...]
+        let entity = utf8[(lastDot + 1)...]
         guard let first = entity.first, isUpper(first), entity.allSatisfy({ isUpper($0) || isLower($0) || isDigit($0) }) else {
             return "\"\(text)\" has an invalid entity \"\(String(decoding: entity, as: UTF8.self))\": \(rule)"
         }

@@ -45,147 +45,42 @@ public struct ContractCodec: Sendable {
         if let (member, problem) = contract.envelopeProblem() {
             throw ContractError.invalidEnvelope(member: member, problem: problem)
         }
-        var writer = JSONWriter(reservingCapacity: 192 + contract.fields.count * 24)
-        writer.writeRaw("{\"contract\":")
-        writer.write(contract.name.rawValue)
-        writer.writeRaw(",\"version\":")
-        writer.write(Int64(contract.version))
-        writer.writeRaw(",\"action\":")
-        writer.write(contract.action.rawValue)
-        writer.writeRaw(",\"key\":")
-        writer.write(contract.key)
-        writer.writeRaw(",\"origin\":")
-        writer.write(contract.origin)
-        writer.writeRaw(",\"seq\":")
-        writer.write(contract.sequence)
-        if let base = contract.baseVersion {
-            writer.writeRaw(",\"baseVersion\":")
-            writer.write(base)
-        }
-        writer.writeRaw(",\"eventTime\":")
-        writer.write(contract.eventTime)
-        if let trace = contract.traceParent {
-            writer.writeRaw(",\"traceparent\":")
-            writer.write(trace)
-        }
-        do {
-            if !contract.fields.isEmpty {
-                writer.writeRaw(",\"fields\":")
-                try writer.write(contract.fields)
-            }
-            if !contract.deltas.isEmpty {
-                writer.writeRaw(",\"deltas\":")
-                try writer.write(contract.deltas)
-            }
-        } catch {
-            throw ContractError.invalidJSON(error)
-        }
-        writer.writeRaw("}")
-        guard writer.bytes.count <= maxBytes else {
-            throw ContractError.oversize(bytes: writer.bytes.count, limit: maxBytes)
-        }
-        var headers: [(name: String, value: String)] = []
-        headers.reserveCapacity(6)
-        headers.append((Header.contract, contract.name.rawValue))
-        headers.append((Header.version, String(contract.version)))
-        headers.append((Header.action, contract.action.rawValue))
-        headers.append((Header.origin, contract.origin))
-        headers.append((Header.sequence, String(contract.sequence)))
-        if let trace = contract.traceParent { headers.append((Header.traceParent, trace)) }
-        return EncodedContract(key: contract.key, value: writer.bytes, headers: headers)
+        let value = try Self.body(of: contract, maxBytes: maxBytes)
+        let smallStrings = SmallASCII.layoutHolds
+        // One literal, which allocates once and stores without checks; a contract
+        // without a trace has no trace header.
+        var headers: [(name: String, value: String)] = [
+            (Header.contract, contract.name.rawValue),
+            (Header.version, SmallASCII.decimal(Int64(contract.version), layoutHolds: smallStrings)),
+            (Header.action, contract.action.rawValue),
+            (Header.origin, contract.origin),
+            (Header.sequence, SmallASCII.decimal(contract.sequence, layoutHolds: smallStrings)),
+            (Header.traceParent, contract.traceParent ?? ""),
+        ]
+        if contract.traceParent == nil { headers.removeLast() }
+        return EncodedContract(key: contract.key, value: value, headers: headers)
     }
 
     /// Decodes and checks the envelope. Schema checks (known contract, known version,
     /// valid payload) are the registry's, which knows the schemas.
     public func decode(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> Contract {
+        try withBytes(of: value) { (value) throws(ContractError) in
+            try withBytes(of: key) { (key) throws(ContractError) in try decode(key: key, value: value, headers: headers) }
+        }
+    }
+
+    /// Decodes where the message lies, in a Kafka client's buffers say: nothing is
+    /// copied but what the contract keeps. A nil key or value is an absent one.
+    public func decode(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [(name: String, value: [UInt8]?)] = []
+    ) throws(ContractError) -> Contract {
         guard let value else { throw ContractError.invalidEnvelope(member: "body", problem: "the message has no value (a tombstone is not a contract)") }
         guard value.count <= maxBytes else { throw ContractError.oversize(bytes: value.count, limit: maxBytes) }
-        let root: JSONValue
-        do {
-            root = try JSONParser(maxBytes: maxBytes).parse(value)
-        } catch {
-            throw ContractError.invalidJSON(error)
-        }
-        guard case .object(let body) = root else {
-            throw ContractError.invalidEnvelope(member: "body", problem: "must be a JSON object, not \(root.typeName)")
-        }
-        let contract = try Self.contract(from: body)
-        guard let key, key.elementsEqual(contract.key.utf8) else {
+        let contract = try Self.contract(parsing: value)
+        guard let key, Self.hasKey(contract, key) else {
             throw ContractError.keyMismatch(messageKey: key.map { String(decoding: $0, as: UTF8.self) }, contractKey: contract.key)
         }
         try Self.checkHeaders(headers, against: contract)
-        return contract
-    }
-
-    static func contract(from body: JSONObject) throws(ContractError) -> Contract {
-        var name: String?, version: Int64?, action: String?, key: String?, origin: String?
-        var sequence: Int64?, baseVersion: Int64?, eventTime: Int64?, trace: String?
-        var fields = JSONObject(), deltas = JSONObject()
-        func string(_ member: JSONObject.Member) throws(ContractError) -> String {
-            guard case .string(let s) = member.value else {
-                throw ContractError.invalidEnvelope(member: member.name, problem: "must be a string, not \(member.value.typeName)")
-            }
-            return s
-        }
-        func integer(_ member: JSONObject.Member) throws(ContractError) -> Int64 {
-            guard case .int(let i) = member.value else {
-                throw ContractError.invalidEnvelope(member: member.name, problem: "must be an integer, not \(member.value.typeName)")
-            }
-            return i
-        }
-        func object(_ member: JSONObject.Member) throws(ContractError) -> JSONObject {
-            guard case .object(let o) = member.value else {
-                throw ContractError.invalidEnvelope(member: member.name, problem: "must be an object, not \(member.value.typeName)")
-            }
-            return o
-        }
-        for member in body {
-            // Dispatch by length and first byte, then one comparison: a `switch` over
-            // eleven string literals costs more than parsing the member.
-            switch EnvelopeMember(member.name) {
-            case .contract: name = try string(member)
-            case .version: version = try integer(member)
-            case .action: action = try string(member)
-            case .key: key = try string(member)
-            case .origin: origin = try string(member)
-            case .seq: sequence = try integer(member)
-            case .baseVersion: baseVersion = try integer(member)
-            case .eventTime: eventTime = try integer(member)
-            case .traceparent: trace = try string(member)
-            case .fields: fields = try object(member)
-            case .deltas: deltas = try object(member)
-            case nil:
-                throw ContractError.invalidEnvelope(member: member.name, problem: "is not an envelope member; entity fields belong under \"fields\"")
-            }
-        }
-        func required<T>(_ value: T?, _ member: String) throws(ContractError) -> T {
-            guard let value else { throw ContractError.invalidEnvelope(member: member, problem: "is missing") }
-            return value
-        }
-        let actionText = try required(action, "action")
-        guard let parsedAction = ContractAction(rawValue: actionText) else {
-            throw ContractError.invalidEnvelope(member: "action", problem: "\"\(actionText)\" is not add, update, delete or create")
-        }
-        let parsedVersion = try required(version, "version")
-        guard parsedVersion >= 1 && parsedVersion <= Int64(Int32.max) else {
-            throw ContractError.invalidEnvelope(member: "version", problem: "must be between 1 and \(Int32.max), not \(parsedVersion)")
-        }
-        let contract = Contract(
-            name: try ContractName(try required(name, "contract")),
-            version: Int(parsedVersion),
-            action: parsedAction,
-            key: try required(key, "key"),
-            origin: try required(origin, "origin"),
-            sequence: try required(sequence, "seq"),
-            baseVersion: baseVersion,
-            eventTime: try required(eventTime, "eventTime"),
-            traceParent: trace,
-            fields: fields,
-            deltas: deltas
-        )
-        if let (member, problem) = contract.envelopeProblem() {
-            throw ContractError.invalidEnvelope(member: member, problem: problem)
-        }
         return contract
     }
 
