@@ -123,23 +123,4 @@ enum EnvelopeMember: CaseIterable {
         case .deltas: "deltas"
         }
     }
-
-    init?(_ name: String) {
-        let candidate: EnvelopeMember? = switch (name.utf8.count, name.utf8.first) {
-        case (3, UInt8(ascii: "k")): .key
-        case (3, UInt8(ascii: "s")): .seq
-        case (6, UInt8(ascii: "a")): .action
-        case (6, UInt8(ascii: "o")): .origin
-        case (6, UInt8(ascii: "f")): .fields
-        case (6, UInt8(ascii: "d")): .deltas
-        case (7, _): .version
-        case (8, _): .contract
-        case (9, _): .eventTime
-        case (11, UInt8(ascii: "b")): .baseVersion
-        case (11, UInt8(ascii: "t")): .traceparent
-        default: nil
-        }
-        guard let candidate, candidate.name.isSameBytes(as: name) else { return nil }
-        self = candidate
-    }
 }

@@ -171,16 +171,10 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
 
     public var names: [String] { members.map(\.name) }
 
-    /// Whether a member of that name is present (names compare by code unit).
+    /// Whether a member of that name is present (names compare by bytes).
     public func contains(name: String) -> Bool {
         members.contains { $0.name.isSameBytes(as: name) }
     }
-
-    mutating func appendUnchecked(_ name: String, _ value: JSONValue) {
-        members.append(Member(name: name, value: value))
-    }
-
-    mutating func reserveCapacity(_ n: Int) { members.reserveCapacity(n) }
 }
 
 extension JSONObject: ExpressibleByDictionaryLiteral {
