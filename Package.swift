@@ -195,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseKafkaTests",
-            dependencies: ["PumphouseKafka", "PumphouseTestSupport"]
+            dependencies: ["PumphouseKafka", "CRDKafka", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphousePostgresTests",

@@ -69,6 +69,16 @@ public final class KafkaProducer: Sendable {
         return KafkaMessageID(rawValue: id)
     }
 
+    /// Like `send`, but the delivery report carries `id`, chosen by the caller, instead
+    /// of one the producer picks: an owner that numbers its messages anyway (a spool, say)
+    /// then needs no table from the producer's ids to its own. `id` must be below 2^63;
+    /// do not mix it with `send(_:)` on one producer, whose ids it could repeat.
+    public func send(_ message: KafkaProducerMessage, reportingAs id: UInt64) throws(KafkaError) {
+        precondition(id & ProducerCallbacks.awaitedFlag == 0, "a caller's message id must be below 2^63")
+        try checkOpen(message)
+        try enqueue(message, opaque: id)
+    }
+
     /// Like `send`, but waits while the local queue is full instead of throwing
     /// `queueFull`, trying again every `interval`: the queue drains as the broker
     /// acknowledges. librdkafka signals no "room again" event (the delivery reports go to

@@ -5,63 +5,52 @@ import PumphouseKafka
 import Synchronization
 
 /// Publishes a unit's changes to their caches' topics: every change is numbered, written
-/// to the durable spool, and handed to the idempotent producer, in one order.
+/// to the durable spool, and handed to the idempotent producer, in one order per
+/// partition.
 ///
 /// The spool comes first so that no accepted change depends on the broker: with the
 /// broker away, changes queue in librdkafka (which never gives up on them: no message
-/// timeout) and, once that queue is full, in the backlog here; both drain in sequence
+/// timeout) and, once that queue is full, in the lanes here; both drain in sequence
 /// order when it returns. A change is acknowledged in the spool when the broker has it,
 /// and whatever a killed unit left unacknowledged is sent again on restart: the writers
 /// collapse the duplicates by (origin, sequence).
 ///
+/// Each partition of each cache topic is a ``Lane``: its own sequence numbers (contiguous
+/// within a run), its own lock, and its own queue of changes in sequence order, so puts
+/// to different partitions or caches share no lock here (the spool's append takes its
+/// lock for a few instructions). Within a lane, numbering, spooling and queueing happen
+/// under the lane's lock, so the queue's order is the sequence order, which is what lets
+/// downstream treat a lower sequence as a duplicate. Handing changes to librdkafka
+/// happens outside every lock: one thread at a time per lane (the sender, whichever put
+/// or drain found the lane's role free) sends from the front of the lane's queue, in
+/// order, while other puts only append and return.
+///
 /// A producer that hits a fatal error (an idempotence sequence the broker no longer
 /// accepts, e.g. after a broker lost its producer state) is replaced, and every change
 /// it had not got acknowledged is sent again, in order, by the new one.
-///
-/// Numbering and spooling happen under one lock and end with the change in the outbox,
-/// so the outbox's order is the sequence order, which is what lets downstream treat a
-/// lower sequence as a duplicate. Handing changes to librdkafka happens outside that lock:
-/// one thread at a time (the sender, whichever put or drain found the role free) takes
-/// changes from the front of the outbox and sends them in order, while other puts only
-/// append and return, never waiting on librdkafka.
 final class DataPump: Sendable {
     let origin: String
     private let spool: DurableSpool
     private let kafka: KafkaProducerConfiguration
-    private let state: Mutex<State>
-    /// Changes spooled and not yet acknowledged by the broker, for resending after a
-    /// producer is replaced; bounded like the spool.
-    private let unacknowledged = Unacknowledged()
+    /// Every lane, by its index (which delivery reports carry).
+    private let lanes: [Lane]
+    /// The lanes of each configured topic, by partition.
+    private let lanesByTopic: [String: [Lane]]
+    private let current: Mutex<CurrentProducer>
     private let health = ProducerHealth()
-    /// Held by the one thread sending from the outbox.
-    private let sending = Atomic(false)
+    private let closed = Atomic(false)
     private let logger: Logger
     private let metrics: UnitMetrics
 
-    private struct State {
+    /// The producer in use and the generation its reports belong to.
+    private struct CurrentProducer {
         var producer: KafkaProducer
-        var inFlight: InFlightTable
-        var nextSequence: Int64
-        /// Changes spooled but not yet taken by the producer, oldest first: the outbox.
-        var backlog: Deque<SpoolRecord>
-        var isClosed = false
+        var generation: ProducerGeneration
     }
 
-    /// Which sequence each message of one producer carries. A report can beat the
-    /// bookkeeping of its own send (it arrives on the producer's thread), so early
-    /// outcomes wait here. Retired with its producer: late reports are then ignored.
-    private final class InFlightTable: Sendable {
-        struct Table {
-            var sequences: [KafkaMessageID: Int64] = [:]
-            var early: [KafkaMessageID: KafkaDeliveryReport] = [:]
-            var retired = false
-        }
-
-        let table = Mutex(Table())
-    }
-
-    private final class Unacknowledged: Sendable {
-        let records = Mutex<[Int64: SpoolRecord]>([:])
+    /// One producer's reports; retired with it, so late reports are ignored.
+    private final class ProducerGeneration: Sendable {
+        let retired = Atomic(false)
     }
 
     /// Set from the producer's thread when it hit a fatal error; the pump replaces it.
@@ -82,7 +71,11 @@ final class DataPump: Sendable {
         case closed
     }
 
-    init(origin: String, spool: DurableSpool, kafka: KafkaConnectionConfiguration, logger: Logger, metrics: UnitMetrics) throws(KafkaError) {
+    /// - Parameter partitions: each cache topic's partition count, as the pipeline
+    ///   declares it: a change's lane is its key's partition among them.
+    init(
+        origin: String, spool: DurableSpool, partitions: [String: Int32], kafka: KafkaConnectionConfiguration, logger: Logger, metrics: UnitMetrics
+    ) throws(KafkaError) {
         self.origin = origin
         self.spool = spool
         self.logger = logger
@@ -92,93 +85,131 @@ final class DataPump: Sendable {
         configuration.messageTimeout = .zero
         configuration.linger = .milliseconds(1)
         self.kafka = configuration
-        let inFlight = InFlightTable()
-        let producer = try Self.producer(configuration, inFlight: inFlight, spool: spool, unacknowledged: unacknowledged, health: health, metrics: metrics, logger: logger)
-        unacknowledged.records.withLock { records in
-            for record in spool.recovered { records[record.sequence] = record }
+
+        let generation = ProducerGeneration()
+        let start = spool.highestSequence + Self.restartGap
+        var lanes: [Lane] = []
+        var lanesByTopic: [String: [Lane]] = [:]
+        for (topic, count) in partitions.sorted(by: { $0.key < $1.key }) {
+            lanesByTopic[topic] = (0..<count).map { partition in
+                let lane = Lane(index: lanes.count, topic: topic, partition: partition, partitioner: KafkaKeyPartitioner(partitionCount: count), firstSequence: start)
+                lanes.append(lane)
+                return lane
+            }
         }
-        self.state = Mutex(State(producer: producer, inFlight: inFlight, nextSequence: spool.lastSequence + Self.restartGap, backlog: Deque(spool.recovered)))
+        // What a previous run left unacknowledged goes first, each record to the lane of
+        // its key, in the spool's order (a lane's order, since a lane spools in order). A
+        // topic no longer configured gets a lane of its own, and librdkafka picks the
+        // partition as it did when the record was first sent.
+        for spooled in spool.recovered {
+            let record = spooled.record
+            let lane: Lane
+            if let topicLanes = lanesByTopic[record.topic], let partitioner = topicLanes.first?.partitioner {
+                lane = topicLanes[Int(partitioner.partition(ofKey: record.key))]
+            } else {
+                lane = Lane(index: lanes.count, topic: record.topic, partition: nil, partitioner: nil, firstSequence: start)
+                lanes.append(lane)
+                lanesByTopic[record.topic] = [lane]
+            }
+            lane.enqueueRecovered(Outgoing(number: spooled.number, record: record))
+        }
+        precondition(lanes.count < 1 << (63 - Self.numberBits), "too many partitions in one unit")
+        self.lanes = lanes
+        self.lanesByTopic = lanesByTopic
+        let producer = try Self.producer(configuration, lanes: lanes, generation: generation, spool: spool, health: health, metrics: metrics, logger: logger)
+        self.current = Mutex(CurrentProducer(producer: producer, generation: generation))
+        for lane in lanes { lane.state.withLock { $0.producer = producer } }
         if let first = spool.recovered.first, let last = spool.recovered.last {
-            logger.notice("resending \(spool.recovered.count) change(s) left in the spool by the previous run (sequences \(first.sequence) to \(last.sequence))")
+            logger.notice("resending \(spool.recovered.count) change(s) left in the spool by the previous run (spool records \(first.number) to \(last.number))")
         }
         drainBacklog()
     }
 
-    /// Numbers, spools and sends one change. `body` gets the sequence number and a
-    /// function that spools the change's record; it must call that exactly once, before
-    /// changing anything, and it runs under the pump's lock (keep it short). A refusal
-    /// from the spool propagates out of `body`, leaving the caller's state unchanged.
-    /// The change goes to librdkafka after the lock is released.
-    func publish<T>(_ body: (Int64, (SpoolRecord) throws(Refusal) -> Void) throws -> T) throws -> T {
-        let result = try state.withLock { state in
-            guard !state.isClosed else { throw Refusal.closed }
-            var spooled: SpoolRecord?
-            let result = try body(state.nextSequence) { (record: SpoolRecord) throws(Refusal) in
-                do throws(SpoolError) {
-                    try spool.append(record)
-                } catch {
-                    metrics.refused.increment()
-                    throw Refusal.spool(error)
-                }
-                spooled = record
+    /// The lanes of `topic`, by partition; nil for a topic the pipeline does not declare.
+    func lanes(of topic: String) -> [Lane]? { lanesByTopic[topic] }
+
+    /// Numbers, spools and queues one change in `lane`, then sends what the lane holds.
+    /// `record` gets the change's sequence and returns the record to spool; it runs
+    /// under the lane's lock (keep it short). The returned sequence is the change's; a
+    /// refusal from the spool leaves the lane as it was and throws. The change goes to
+    /// librdkafka after the lock is released.
+    @discardableResult
+    func publish(to lane: Lane, _ record: (Int64) throws -> SpoolRecord) throws -> Int64 {
+        guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
+        let sequence = try lane.state.withLock { state in
+            let sequence = state.nextSequence
+            let record = try record(sequence)
+            let number: Int64
+            do throws(SpoolError) {
+                number = try spool.append(record)
+            } catch .closed {
+                throw Refusal.closed
+            } catch {
+                metrics.refused.increment()
+                throw Refusal.spool(error)
             }
-            guard let record = spooled else { return result }
             state.nextSequence += 1
-            unacknowledged.records.withLock { $0[record.sequence] = record }
-            state.backlog.append(record)
-            return result
+            state.queue.append(Outgoing(number: number, record: record))
+            return sequence
         }
-        sendOutbox()
-        return result
+        sendQueued(lane)
+        return sequence
     }
 
-    /// Replaces a failed producer if needed, then sends what the backlog holds, in
-    /// order, until the producer's queue is full again.
+    /// Replaces a failed producer if needed, then sends what the lanes hold, in order,
+    /// until the producer's queue is full again.
     func drainBacklog() {
-        if let fatal = state.withLock({ $0.producer.fatalError }) {
+        if let fatal = current.withLock({ $0.producer.fatalError }) {
             logger.error("the producer failed: \(fatal)")
             health.failed.store(true, ordering: .relaxed)
         }
         if health.failed.load(ordering: .relaxed) { replaceProducer() }
-        sendOutbox()
-        metrics.backlog.record(state.withLock { $0.backlog.count })
+        var backlog = 0
+        for lane in lanes {
+            sendQueued(lane)
+            backlog += lane.state.withLock { $0.queue.count - $0.sent }
+        }
+        metrics.backlog.record(backlog)
         metrics.spoolPendingBytes.record(spool.pendingBytes)
     }
 
-    /// Sends the outbox in order unless another thread is already doing so (it sends
-    /// what was appended meanwhile before it lets go). Stops when the outbox is empty or
-    /// the producer's queue is full; the unit's drain loop tries again later.
-    private func sendOutbox() {
-        while sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+    /// Sends the lane's queued changes in order unless another thread is already doing
+    /// so (it sends what was queued meanwhile before it lets go). Stops when nothing is
+    /// left or the producer's queue is full; the unit's drain loop tries again later.
+    private func sendQueued(_ lane: Lane) {
+        while lane.sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
             var full = false
-            // One change at a time off the front, with the producer it is for; the send
-            // itself happens outside the lock.
-            while let (record, producer, inFlight) = state.withLock({ state in
-                state.backlog.popFirst().map { ($0, state.producer, state.inFlight) }
+            // One change at a time off the front of what is unsent, with the producer it
+            // is for; the send itself happens outside the lock.
+            while let (outgoing, producer) = lane.state.withLock({ state -> (Outgoing, KafkaProducer)? in
+                guard state.sent < state.queue.count, let producer = state.producer else { return nil }
+                state.sent += 1
+                return (state.queue[state.sent - 1], producer)
             }) {
-                guard send(record, producer: producer, inFlight: inFlight) else {
+                guard send(outgoing, lane: lane, producer: producer) else {
                     full = true
-                    state.withLock { state in
-                        // A producer replaced meanwhile took every unacknowledged change
-                        // into the new outbox already, this one included.
-                        if state.producer === producer { state.backlog.prepend(record) }
+                    lane.state.withLock { state in
+                        // A producer replaced meanwhile resends every unacknowledged change,
+                        // this one included; otherwise it is the last one counted as sent.
+                        if state.producer === producer { state.sent -= 1 }
                     }
                     break
                 }
             }
-            sending.store(false, ordering: .releasing)
-            // A change appended after the last look but before the role was let go would
+            lane.sending.store(false, ordering: .releasing)
+            // A change queued after the last look but before the role was let go would
             // wait for the next put or drain; look once more.
-            guard !full, state.withLock({ !$0.backlog.isEmpty }) else { return }
+            guard !full, lane.state.withLock({ $0.sent < $0.queue.count }) else { return }
         }
     }
 
-    /// Whether the pump has work for `drainBacklog`: a backlog, or a failed producer.
     /// Changes accepted but not yet acknowledged by the broker.
-    var unacknowledgedCount: Int { unacknowledged.records.withLock { $0.count } }
+    var unacknowledgedCount: Int { lanes.reduce(0) { $0 + $1.state.withLock { $0.queue.count } } }
 
+    /// Whether the pump has work for `drainBacklog`: queued changes, or a failed producer.
     var needsDraining: Bool {
-        health.failed.load(ordering: .relaxed) || state.withLock { !$0.backlog.isEmpty || $0.producer.fatalError != nil }
+        health.failed.load(ordering: .relaxed) || current.withLock { $0.producer.fatalError != nil }
+            || lanes.contains { $0.state.withLock { $0.sent < $0.queue.count } }
     }
 
     /// Returns once every change accepted so far is on disk.
@@ -186,18 +217,18 @@ final class DataPump: Sendable {
         try await spool.sync()
     }
 
-    /// Stops taking changes, sends the backlog and waits up to `timeout` for the broker;
-    /// what is still unacknowledged stays in the spool for the next start.
+    /// Stops taking changes, sends what is queued and waits up to `timeout` for the
+    /// broker; what is still unacknowledged stays in the spool for the next start.
     func close(timeout: Duration) async {
-        state.withLock { $0.isClosed = true }
+        closed.store(true, ordering: .releasing)
         drainBacklog()
-        let producer = state.withLock { $0.producer }
+        let producer = current.withLock { $0.producer }
         do {
             try await producer.flush(timeout: timeout)
         } catch {
             logger.warning("the broker did not acknowledge every change within \(timeout); \(spool.pendingRecords) stay in the spool for the next start")
         }
-        state.withLock { $0.inFlight.table.withLock { $0.retired = true } }
+        current.withLock { $0.generation.retired.store(true, ordering: .releasing) }
         try? await producer.shutdown(timeout: .seconds(1))
         do {
             try await spool.close()
@@ -208,68 +239,77 @@ final class DataPump: Sendable {
 
     /// A new producer, and every unacknowledged change queued again behind it, in order.
     private func replaceProducer() {
-        state.withLock { state in
+        current.withLock { current in
             guard health.failed.exchange(false, ordering: .relaxed) else { return }
-            let inFlight = InFlightTable()
+            let generation = ProducerGeneration()
             let producer: KafkaProducer
             do {
-                producer = try Self.producer(kafka, inFlight: inFlight, spool: spool, unacknowledged: unacknowledged, health: health, metrics: metrics, logger: logger)
+                producer = try Self.producer(kafka, lanes: lanes, generation: generation, spool: spool, health: health, metrics: metrics, logger: logger)
             } catch {
                 logger.error("could not create a new producer, will retry: \(error)")
                 health.failed.store(true, ordering: .relaxed)
                 return
             }
-            state.inFlight.table.withLock { $0.retired = true }
-            let retired = state.producer
+            current.generation.retired.store(true, ordering: .releasing)
+            let retired = current.producer
             Task { await retired.abandon() }
-            state.producer = producer
-            state.inFlight = inFlight
-            state.backlog = Deque(unacknowledged.records.withLock { $0.values.sorted { $0.sequence < $1.sequence } })
+            current = CurrentProducer(producer: producer, generation: generation)
+            var resent = 0
+            for lane in lanes {
+                resent += lane.state.withLock { state in
+                    state.producer = producer
+                    state.sent = 0
+                    return state.queue.count
+                }
+            }
             metrics.producerReplacements.increment()
-            logger.warning("the producer hit a fatal error and was replaced; resending \(state.backlog.count) unacknowledged change(s) in order (duplicates collapse downstream)")
+            logger.warning("the producer hit a fatal error and was replaced; resending \(resent) unacknowledged change(s) in order (duplicates collapse downstream)")
         }
     }
 
     /// false when the producer's queue is full, or it failed (then it is replaced).
-    private func send(_ record: SpoolRecord, producer: KafkaProducer, inFlight: InFlightTable) -> Bool {
+    private func send(_ outgoing: Outgoing, lane: Lane, producer: KafkaProducer) -> Bool {
+        let record = outgoing.record
         let message = KafkaProducerMessage(
-            topic: record.topic, key: record.key, value: record.value,
+            topic: record.topic, partition: lane.partition, key: record.key, value: record.value,
             headers: record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
         )
         do {
-            let id = try producer.send(message)
-            let early = inFlight.table.withLock { table in
-                if let report = table.early.removeValue(forKey: id) { return report as KafkaDeliveryReport? }
-                table.sequences[id] = record.sequence
-                return nil
-            }
-            if let early {
-                Self.settle(record.sequence, early, spool: spool, unacknowledged: unacknowledged, health: health, metrics: metrics, logger: logger)
-            }
+            try producer.send(message, reportingAs: Self.reportID(lane: lane.index, number: outgoing.number))
             return true
         } catch {
             if error.isFatal {
                 health.failed.store(true, ordering: .relaxed)
             } else if error.code != .queueFull {
-                logger.warning("the producer refused change \(record.sequence) for now; it stays in the backlog: \(error)")
+                logger.warning("the producer refused change \(record.sequence) for \(lane.topic) for now; it stays queued: \(error)")
             }
             return false
         }
     }
 
+    /// A delivery report names its change by lane and spool number, packed in the
+    /// message's id, so the report finds its lane without a table shared by all lanes.
+    private static let numberBits = 48
+
+    private static func reportID(lane: Int, number: Int64) -> UInt64 {
+        precondition(number >= 0 && number < 1 << numberBits, "spool record numbers are below 2^48")
+        return UInt64(lane) << numberBits | UInt64(number)
+    }
+
     private static func producer(
-        _ configuration: KafkaProducerConfiguration, inFlight: InFlightTable, spool: DurableSpool, unacknowledged: Unacknowledged,
+        _ configuration: KafkaProducerConfiguration, lanes: [Lane], generation: ProducerGeneration, spool: DurableSpool,
         health: ProducerHealth, metrics: UnitMetrics, logger: Logger
     ) throws(KafkaError) -> KafkaProducer {
         try KafkaProducer(configuration: configuration, logger: logger) { report in
-            let sequence: Int64? = inFlight.table.withLock { table in
-                guard !table.retired else { return nil }
-                let sequence = table.sequences.removeValue(forKey: report.id)
-                if sequence == nil { table.early[report.id] = report }
-                return sequence
+            guard !generation.retired.load(ordering: .acquiring) else { return }
+            let id: UInt64
+            switch report {
+            case .delivered(let delivered): id = delivered.id.rawValue
+            case .failed(let failed, _): id = failed.rawValue
             }
-            guard let sequence else { return }
-            settle(sequence, report, spool: spool, unacknowledged: unacknowledged, health: health, metrics: metrics, logger: logger)
+            let lane = lanes[Int(id >> numberBits)]
+            let number = Int64(id & (1 << numberBits - 1))
+            settle(number, report, lane: lane, spool: spool, health: health, metrics: metrics, logger: logger)
         }
     }
 
@@ -277,20 +317,79 @@ final class DataPump: Sendable {
     /// timeout is off): the change stays unacknowledged, and a fatal error gets the
     /// producer replaced, which sends it again.
     private static func settle(
-        _ sequence: Int64, _ report: KafkaDeliveryReport, spool: DurableSpool, unacknowledged: Unacknowledged,
+        _ number: Int64, _ report: KafkaDeliveryReport, lane: Lane, spool: DurableSpool,
         health: ProducerHealth, metrics: UnitMetrics, logger: Logger
     ) {
         switch report {
         case .delivered:
-            spool.acknowledge(sequence)
-            unacknowledged.records.withLock { _ = $0.removeValue(forKey: sequence) }
+            lane.acknowledge(number)
+            spool.acknowledge(number)
             metrics.published.increment()
         case .failed(_, let error):
             metrics.publishFailures.increment()
             if error.isFatal {
                 health.failed.store(true, ordering: .relaxed)
             } else {
-                logger.error("change \(sequence) was not published and stays in the spool for the next start: \(error)")
+                logger.error("a change for \(lane.topic) was not published and stays in the spool for the next start: \(error)")
+            }
+        }
+    }
+}
+
+extension DataPump {
+    /// A change on its way: spooled under `number`, not yet acknowledged by the broker.
+    struct Outgoing: Sendable {
+        var number: Int64
+        var record: SpoolRecord
+    }
+
+    /// One partition of one topic: the unit of ordering for this unit's changes.
+    final class Lane: Sendable {
+        let index: Int
+        let topic: String
+        /// nil only for a topic no longer configured, whose leftover changes librdkafka
+        /// places.
+        let partition: Int32?
+        let partitioner: KafkaKeyPartitioner?
+        let state: Mutex<State>
+        /// Held by the one thread sending from this lane.
+        let sending = Atomic(false)
+
+        struct State {
+            var nextSequence: Int64
+            /// Unacknowledged changes in sequence order: the first `sent` are with the
+            /// producer, the rest wait for the sender.
+            var queue: Deque<Outgoing> = []
+            var sent = 0
+            /// The producer this lane sends with (nil only while the pump starts).
+            var producer: KafkaProducer?
+        }
+
+        init(index: Int, topic: String, partition: Int32?, partitioner: KafkaKeyPartitioner?, firstSequence: Int64) {
+            self.index = index
+            self.topic = topic
+            self.partition = partition
+            self.partitioner = partitioner
+            self.state = Mutex(State(nextSequence: firstSequence))
+        }
+
+        fileprivate func enqueueRecovered(_ outgoing: Outgoing) {
+            state.withLock { $0.queue.append(outgoing) }
+        }
+
+        /// The broker has the change: it leaves the queue. Reports come in send order per
+        /// partition, so it is almost always the first.
+        fileprivate func acknowledge(_ number: Int64) {
+            state.withLock { state in
+                guard state.sent > 0 else { return }
+                if state.queue.first?.number == number {
+                    state.queue.removeFirst()
+                } else if let index = state.queue.prefix(state.sent).firstIndex(where: { $0.number == number }) {
+                    state.queue.remove(at: index)
+                } else {
+                    return
+                }
+                state.sent -= 1
             }
         }
     }

@@ -61,7 +61,11 @@ public final class ProcessingUnit: Service {
             configuration: SpoolConfiguration(directory: "\(configuration.spoolDirectory)/\(configuration.unitID)", maxPendingBytes: configuration.spoolMaxPendingBytes),
             logger: logger
         )
-        self.pump = try DataPump(origin: configuration.unitID, spool: spool, kafka: configuration.pipeline.kafka, logger: logger, metrics: UnitMetrics(unit: configuration.unitID))
+        let partitions = Dictionary(configuration.pipeline.caches.map { ($0.topic, Int32($0.partitions)) }, uniquingKeysWith: max)
+        self.pump = try DataPump(
+            origin: configuration.unitID, spool: spool, partitions: partitions, kafka: configuration.pipeline.kafka, logger: logger,
+            metrics: UnitMetrics(unit: configuration.unitID)
+        )
         var control = KafkaProducerConfiguration(connection: configuration.pipeline.kafka)
         control.idempotent = false
         control.messageTimeout = configuration.memberTimeout
@@ -187,6 +191,18 @@ public final class ProcessingUnit: Service {
                 throw ConfigurationError(file: "pipeline", setting: "caches", message: "topic \(topic) does not exist: create it with `pumphouse topics create`")
             } catch {
                 throw ConfigurationError(file: "pipeline", setting: "kafka.brokers", message: "cannot read topic \(topic): \(error); is the broker reachable?")
+            }
+        }
+        // The unit places each change in its key's partition among the partitions the
+        // pipeline declares, and numbers changes per partition; a topic with another
+        // count would put keys elsewhere than every other producer does.
+        for cache in configuration.pipeline.caches where caches[cache.topic] != nil {
+            let found = described[cache.topic]?.count ?? 0
+            guard found == cache.partitions else {
+                throw ConfigurationError(
+                    file: "pipeline", setting: "caches.\(cache.contract).partitions",
+                    message: "topic \(cache.topic) has \(found) partitions but the pipeline declares \(cache.partitions); declare what the topic has (a topic's partition count cannot shrink, and growing it moves keys: drain every unit's spool first)"
+                )
             }
         }
         return described

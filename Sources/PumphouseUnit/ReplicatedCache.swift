@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PumphouseContracts
+import PumphouseKafka
 import PumphousePipeline
 import Synchronization
 
@@ -10,6 +11,12 @@ import Synchronization
 /// and is published to the cache's topic (the data pump), keyed by entity key; peers and
 /// writers apply it in log order. Changes from peers arrive on the same topic; every
 /// replica converges to the same state.
+///
+/// The replica is split by the partitions of the cache's topic, each part behind its own
+/// lock and paired with the pump's lane for that partition: a change locks only its
+/// key's part, so changes to different partitions never wait on each other. Work that
+/// needs no order (entity conversion, validation of a whole entity or a delta) happens
+/// before the lock.
 ///
 /// ```swift
 /// struct Seat: CodableCacheEntity {
@@ -35,15 +42,28 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     private let pump: DataPump
     private let configuration: CacheConfiguration
     private let archive: ArchiveReads?
-    private let store: Mutex<Store>
+    private let partitioner: KafkaKeyPartitioner
+    /// By partition of the cache's topic.
+    private let shards: [Shard]
     private let metrics: UnitMetrics.Cache
     private let logger: Logger
+
+    /// The part of the replica whose keys fall in one partition, and that partition's lane.
+    private final class Shard: Sendable {
+        let store: Mutex<Store>
+        let lane: DataPump.Lane
+
+        init(origin: String, lane: DataPump.Lane) {
+            self.store = Mutex(Store(replica: CacheReplica(origin: origin)))
+            self.lane = lane
+        }
+    }
 
     private struct Store {
         var replica: CacheReplica
         /// By the key's bytes, as the log and the database tell entities apart.
         var entities: [ExactKey: Entity] = [:]
-        /// This unit's creates awaiting their echo, by sequence.
+        /// This unit's creates awaiting their echo, by sequence (in this partition).
         var creates: [Int64: PendingCreate] = [:]
     }
 
@@ -59,21 +79,30 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         self.registry = registry
         self.validates = validates
         self.pump = pump
-        self.store = Mutex(Store(replica: CacheReplica(origin: pump.origin)))
+        guard let lanes = pump.lanes(of: configuration.topic), !lanes.isEmpty else {
+            throw CacheError.invalid(cache: Entity.contract, key: "", reason: "the unit's data pump has no lanes for topic \(configuration.topic)")
+        }
+        self.partitioner = KafkaKeyPartitioner(partitionCount: Int32(lanes.count))
+        self.shards = lanes.map { Shard(origin: pump.origin, lane: $0) }
         self.metrics = UnitMetrics.Cache(unit: pump.origin, cache: Entity.contract.rawValue)
         self.logger = logger
     }
 
     // MARK: Reads
 
-    public subscript(key: String) -> Entity? { store.withLock { $0.entities[ExactKey(key)] } }
+    public subscript(key: String) -> Entity? { shard(of: key).store.withLock { $0.entities[ExactKey(key)] } }
 
     public func get(_ key: String) -> Entity? { self[key] }
 
-    public var count: Int { store.withLock { $0.entities.count } }
+    public var count: Int { shards.reduce(0) { $0 + $1.store.withLock { $0.entities.count } } }
 
-    /// A snapshot of every entity, in no particular order.
-    public var values: [Entity] { store.withLock { Array($0.entities.values) } }
+    /// A snapshot of every entity, in no particular order (each partition's part as of
+    /// its own moment).
+    public var values: [Entity] { shards.flatMap { $0.store.withLock { Array($0.entities.values) } } }
+
+    /// The part holding `key`: its partition as librdkafka places it, which is also where
+    /// the key's changes from every unit arrive.
+    private func shard(of key: String) -> Shard { shards[Int(partitioner.partition(ofKey: key))] }
 
     /// Reads `key` from this replica or, when the replica does not hold it, from the
     /// database through a data reader (read-through, for entities kept only in the
@@ -101,7 +130,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// Adds the entity, or replaces it whole.
     public func put(_ entity: Entity) throws(CacheError) {
-        try change(entity.key, action: .add) { (_: Entity?) throws(CacheError) in try (entity.changeFields, JSONObject()) }
+        let key = entity.key
+        let fields = try entity.changeFields
+        try check(key, .add, fields: fields)
+        let stored = try converted(fields, key: key)
+        try change(key, action: .add, checked: true, resulting: stored) { (_: Entity?) throws(CacheError) in (fields, JSONObject()) }
     }
 
     /// Changes an existing entity; only the fields that differ afterwards are published.
@@ -125,9 +158,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// Adds `amount` to a numeric field. Deltas from different units add up in any order,
     /// so concurrent increments never collide (the inventory case).
     public func increment(_ key: String, _ field: String, by amount: Int64) throws(CacheError) {
-        try change(key, action: .update) { (current: Entity?) throws(CacheError) in
+        let deltas: JSONObject = [field: .int(amount)]
+        try check(key, .update, deltas: deltas)
+        try change(key, action: .update, checked: true) { (current: Entity?) throws(CacheError) in
             guard current != nil else { throw CacheError.missing(cache: name, key: key) }
-            return (JSONObject(), [field: .int(amount)])
+            return (JSONObject(), deltas)
         }
     }
 
@@ -151,20 +186,25 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         whenDecided: (@Sendable (Bool) -> Void)? = nil
     ) async throws(CacheError) -> Bool {
         let key = entity.key
+        let shard = shard(of: key)
+        if shard.store.withLock({ $0.entities[ExactKey(key)] != nil }) { return false }
+        let fields = try entity.changeFields
+        try check(key, .create, fields: fields)
+        let stored = try converted(fields, key: key)
         var published: Int64?
-        try change(key, action: .create, { (current: Entity?) throws(CacheError) in try current == nil ? (entity.changeFields, JSONObject()) : nil }) { store, sequence in
+        try change(key, action: .create, checked: true, resulting: stored, { (current: Entity?) throws(CacheError) in current == nil ? (fields, JSONObject()) : nil }) { store, sequence in
             store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
             published = sequence
         }
         guard let sequence = published else { return false }
         let timer = Task {
             try? await Task.sleep(for: timeout)
-            stopWaiting(sequence)
+            stopWaiting(sequence, in: shard)
         }
         defer { timer.cancel() }
         let won: Bool? = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let known: Bool?? = store.withLock { store in
+                let known: Bool?? = shard.store.withLock { store in
                     guard var pending = store.creates[sequence] else { return .some(nil) }
                     if let won = pending.outcome {
                         store.creates[sequence] = nil
@@ -178,7 +218,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 if let known { continuation.resume(returning: known) }
             }
         } onCancel: {
-            stopWaiting(sequence)
+            stopWaiting(sequence, in: shard)
         }
         guard let won else { throw CacheError.unconfirmed(cache: name, key: key, timeout: timeout) }
         return won
@@ -196,8 +236,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     }
 
     /// The log decided this unit's create.
-    private func decideCreate(_ sequence: Int64, _ won: Bool) {
-        let (handler, waiter): ((@Sendable (Bool) -> Void)?, CheckedContinuation<Bool?, Never>?) = store.withLock { store in
+    private func decideCreate(_ sequence: Int64, _ won: Bool, in shard: Shard) {
+        let (handler, waiter): ((@Sendable (Bool) -> Void)?, CheckedContinuation<Bool?, Never>?) = shard.store.withLock { store in
             guard var pending = store.creates[sequence] else { return (nil, nil) }
             if pending.waiter == nil && pending.waited {
                 pending.outcome = won  // the creator has yet to wait; it takes the outcome then
@@ -212,8 +252,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     }
 
     /// The creator stops waiting; a later outcome still reaches `whenDecided`.
-    private func stopWaiting(_ sequence: Int64) {
-        let waiter: CheckedContinuation<Bool?, Never>? = store.withLock { store in
+    private func stopWaiting(_ sequence: Int64, in shard: Shard) {
+        let waiter: CheckedContinuation<Bool?, Never>? = shard.store.withLock { store in
             guard var pending = store.creates[sequence], pending.waited else { return nil }
             if pending.outcome != nil { return nil }  // decided; the creator takes it as it waits
             let waiter = pending.waiter
@@ -236,42 +276,69 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         return removed
     }
 
-    /// Builds the change from the current entity (nil: nothing to publish), checks it,
-    /// spools and sends it, then applies it here. Any refusal leaves the cache unchanged.
+    /// Validates a change whose fields and deltas do not depend on the entity's current
+    /// state, before any lock is taken.
+    private func check(_ key: String, _ action: ContractAction, fields: JSONObject = JSONObject(), deltas: JSONObject = JSONObject()) throws(CacheError) {
+        guard validates else { return }
+        let draft = Contract(name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0, eventTime: 0, fields: fields, deltas: deltas)
+        do {
+            try registry.validate(draft)
+        } catch {
+            throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
+        }
+    }
+
+    /// The entity as every replica will read it after a whole-entity change: made from
+    /// the published fields, as peers make it, and before any lock is taken.
+    private func converted(_ fields: JSONObject, key: String) throws(CacheError) -> Entity {
+        do {
+            return try Entity(fields: fields)
+        } catch {
+            throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
+        }
+    }
+
+    /// Builds the change from the current entity (nil: nothing to publish), checks it
+    /// unless `checked`, numbers, spools and queues it in its partition's lane, then
+    /// applies it here; all under the lock of the key's part of the replica. Any refusal
+    /// leaves the cache unchanged. `resulting` is the entity a whole-entity change
+    /// leaves, converted beforehand.
     private func change(
         _ key: String,
         action: ContractAction,
+        checked: Bool = false,
+        resulting: Entity? = nil,
         _ make: (Entity?) throws(CacheError) -> (fields: JSONObject, deltas: JSONObject)?,
         published: (inout Store, Int64) -> Void = { _, _ in }
     ) throws(CacheError) {
         let exactKey = ExactKey(key)
+        let shard = shard(of: key)
         do {
-            try pump.publish { sequence, spool in
-                try store.withLock { store in
-                    guard let (fields, deltas) = try make(store.entities[exactKey]) else { return }
-                    let contract = Contract(
-                        name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: sequence,
-                        baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
-                    )
-                    let effect = EntityEffect(contract)
-                    let state = effect.applied(to: store.replica.visible(exactKey)).state
-                    let entity: Entity?
-                    let encoded: EncodedContract
-                    do {
-                        if validates { try registry.validate(contract) }
-                        encoded = try ContractCodec().encode(contract)
-                        entity = try state.map(Entity.init(fields:))
-                    } catch {
-                        throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
-                    }
-                    try spool(SpoolRecord(
+            try shard.store.withLock { store in
+                guard let (fields, deltas) = try make(store.entities[exactKey]) else { return }
+                var contract = Contract(
+                    name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0,
+                    baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
+                )
+                let effect = EntityEffect(contract)
+                let entity: Entity?
+                do {
+                    if validates && !checked { try registry.validate(contract) }
+                    entity = try resulting ?? effect.applied(to: store.replica.visible(exactKey)).state.map(Entity.init(fields:))
+                } catch {
+                    throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
+                }
+                let sequence = try pump.publish(to: shard.lane) { sequence in
+                    contract.sequence = sequence
+                    let encoded = try ContractCodec().encode(contract)
+                    return SpoolRecord(
                         sequence: sequence, topic: topic, key: Array(encoded.key.utf8), value: encoded.value,
                         headers: encoded.headers.map { SpoolHeader(name: $0.name, value: Array($0.value.utf8)) }
-                    ))
-                    store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence)
-                    store.entities[exactKey] = entity
-                    published(&store, sequence)
+                    )
                 }
+                store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence)
+                store.entities[exactKey] = entity
+                published(&store, sequence)
             }
         } catch let error as CacheError {
             throw error
@@ -288,7 +355,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// Applies a change read from the pump at `offset`, in log order.
     package func apply(_ contract: Contract, partition: Int32, offset: Int64) {
-        let outcome: CacheReplica.Applied = store.withLock { store in
+        let shard = shard(of: contract.key)
+        let outcome: CacheReplica.Applied = shard.store.withLock { store in
             let outcome = store.replica.applyFromLog(contract, partition: partition, offset: offset)
             if outcome.visibleChanged {
                 let key = contract.exactKey
@@ -305,7 +373,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         if outcome.duplicate { return }
         let own = contract.origin.isSameBytes(as: pump.origin)
         if own, let created = outcome.created {
-            decideCreate(contract.sequence, created)
+            decideCreate(contract.sequence, created, in: shard)
         }
         if !own {
             metrics.replicationLag.recordMilliseconds(max(0, wallClockMilliseconds() - contract.eventTime))
@@ -320,16 +388,18 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// Starts (or restarts) a load: the replica holds nothing until it is done.
     func beginLoad() {
-        store.withLock { store in
-            store.replica.reset()
-            store.entities = [:]
+        for shard in shards {
+            shard.store.withLock { store in
+                store.replica.reset()
+                store.entities = [:]
+            }
         }
     }
 
     /// One row of a load, as its add contract.
     func loadRow(_ contract: Contract) {
         let key = contract.exactKey
-        store.withLock { store in
+        shard(of: contract.key).store.withLock { store in
             store.replica.loadBase(key: key, state: contract.fields)
             do {
                 store.entities[key] = try Entity(fields: contract.fields)
@@ -342,7 +412,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     }
 
     func finishLoad(sequences: [Int32: [ExactKey: Int64]]) {
-        store.withLock { $0.replica.seed(sequences: sequences) }
+        for shard in shards { shard.store.withLock { $0.replica.seed(sequences: sequences) } }
     }
 
     /// A change on this cache's topic that cannot be read (it is skipped here; the

@@ -10,9 +10,12 @@ import Testing
 /// consumer: what the pump sent, in what order, with which sequence numbers.
 @Suite("The change path under concurrent putters", .serialized, .timeLimit(.minutes(4)))
 struct ChangePathTests {
-    @Test("8 putters on one partition: the topic holds every change once, sequences contiguous and in offset order, and a peer and the table agree")
-    func concurrentPutters() async throws {
-        let fixture = try await UnitFixture(partitions: 1)
+    @Test(
+        "8 putters: the topic holds every change once, each partition's sequences contiguous and in offset order, each key in librdkafka's partition, and a peer and the table agree",
+        arguments: [1, 4]
+    )
+    func concurrentPutters(partitions: Int) async throws {
+        let fixture = try await UnitFixture(partitions: partitions)
         try await fixture.prepare()
         let unit = try fixture.unit("putters")
         let observer = try fixture.unit("observer")
@@ -46,32 +49,40 @@ struct ChangePathTests {
             try await awaitState(caches, expected, "the putters' changes on their unit and on a peer")
         }
 
-        // The topic, read plainly: this unit's contracts in offset order.
+        // The topic, read plainly: this unit's contracts in offset order, per partition.
         var consumerConfiguration = KafkaConsumerConfiguration(connection: fixture.pipeline.kafka)
         consumerConfiguration.reportPartitionEOF = true
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: UnitFixture.logger)
-        try await consumer.assign([KafkaTopicPartitionOffset(topic: fixture.topic, partition: 0, offset: .beginning)])
-        var sequences: [Int64] = []
+        try await consumer.assign((0..<Int32(partitions)).map { KafkaTopicPartitionOffset(topic: fixture.topic, partition: $0, offset: .beginning) })
+        let placement = KafkaKeyPartitioner(partitionCount: Int32(partitions))
+        var sequences: [Int32: [Int64]] = [:]
+        var misplaced: [String] = []
+        var ended: Set<Int32> = []
         _ = try await waitFor("the whole topic read", timeout: .seconds(60)) { () -> Bool? in
-            var ended = false
             for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(200)) {
                 switch event {
                 case .messages(let messages):
                     for message in messages {
                         let contract = try ContractCodec().decode(key: message.key, value: message.value)
-                        if contract.origin.isSameBytes(as: unit.id) { sequences.append(contract.sequence) }
+                        guard contract.origin.isSameBytes(as: unit.id) else { continue }
+                        sequences[message.partition, default: []].append(contract.sequence)
+                        if placement.partition(ofKey: message.key ?? []) != message.partition { misplaced.append(contract.key) }
                     }
-                case .partitionEOF:
-                    ended = true
+                case .partitionEOF(let partition, _):
+                    ended.insert(partition.partition)
                 default:
                     break
                 }
             }
-            return ended && sequences.count >= putters * perPutter ? true : nil
+            return ended.count == partitions && sequences.values.reduce(0, { $0 + $1.count }) >= putters * perPutter ? true : nil
         }
         try await consumer.close()
-        #expect(sequences.count == putters * perPutter, "every change once on the topic")
-        #expect(sequences == Array(sequences[0]..<(sequences[0] + Int64(sequences.count))), "contiguous sequences, in offset order")
+        #expect(sequences.values.reduce(0, { $0 + $1.count }) == putters * perPutter, "every change once on the topic")
+        #expect(misplaced.isEmpty, "keys outside the partition librdkafka's partitioner gives them")
+        for (partition, found) in sequences {
+            #expect(found == Array(found[0]..<(found[0] + Int64(found.count))), "partition \(partition): contiguous sequences, in offset order")
+        }
+        if partitions > 1 { #expect(sequences.count > 1, "the keys spread over the partitions") }
         try await fixture.awaitWritten(Dictionary(uniqueKeysWithValues: (0..<putters).flatMap { putter in
             (0..<20).map { (ExactKey("p\(putter)-\($0)"), Int64((perPutter - 20) / 20)) }
         }))

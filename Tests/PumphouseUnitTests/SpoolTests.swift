@@ -15,16 +15,17 @@ struct SpoolTests {
 
         let spool = try DurableSpool(configuration: SpoolConfiguration(directory: nested), logger: quietLogger)
         #expect(spool.recovered.isEmpty)
-        #expect(spool.lastSequence == 0)
+        #expect(spool.highestSequence == 0)
         for record in records { try spool.append(record) }
-        #expect(spool.lastSequence == 50)
+        #expect(spool.highestSequence == 50)
         #expect(spool.pendingRecords == 50)
         #expect(spool.pendingBytes == 50 * testFrameSize)
         try await spool.close()
 
         let reopened = try DurableSpool(configuration: SpoolConfiguration(directory: nested), logger: quietLogger)
-        #expect(reopened.recovered == records)
-        #expect(reopened.lastSequence == 50)
+        #expect(reopened.recovered.map(\.record) == records)
+        #expect(reopened.recovered.map(\.number) == Array(1...50))
+        #expect(reopened.highestSequence == 50)
         #expect(reopened.pendingRecords == 50)
         #expect(reopened.pendingBytes == 50 * testFrameSize)
         try await reopened.close()
@@ -62,8 +63,8 @@ struct SpoolTests {
         #expect(directory.segmentFiles() == [5, 7, 9].map(segmentName))
 
         let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
-        #expect(reopened.recovered == (6...10).map { testRecord($0) })
-        #expect(reopened.lastSequence == 10)
+        #expect(reopened.recovered.map(\.record) == (6...10).map { testRecord($0) })
+        #expect(reopened.highestSequence == 10)
         #expect(reopened.pendingRecords == 5)
         for sequence in [10, 9, 8, 7] as [Int64] { reopened.acknowledge(sequence) }
         #expect(reopened.pendingRecords == 5)
@@ -74,25 +75,46 @@ struct SpoolTests {
         #expect(directory.segmentFiles().isEmpty)
     }
 
-    @Test("with every record acknowledged and every segment deleted, lastSequence survives a reopen")
-    func lastSequenceSurvivesEmptySpool() async throws {
+    @Test("with every record acknowledged and every segment deleted, the highest sequence and the numbering survive a reopen")
+    func highestSequenceSurvivesEmptySpool() async throws {
         let directory = SpoolTestDirectory()
         defer { directory.remove() }
         let configuration = SpoolConfiguration(directory: directory.path)
         let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
         for sequence in 1...12 { try spool.append(testRecord(sequence)) }
-        for sequence in 1...12 { spool.acknowledge(Int64(sequence)) }
+        for number in 1...12 { spool.acknowledge(Int64(number)) }
         try await spool.close()
         #expect(directory.segmentFiles().isEmpty)
         #expect(directory.allFiles() == ["acknowledged"])
 
         let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
         #expect(reopened.recovered.isEmpty)
-        #expect(reopened.lastSequence == 12)
-        #expect(appendError(reopened, testRecord(12)) == .outOfOrder(sequence: 12, last: 12))
-        try reopened.append(testRecord(13))
+        #expect(reopened.highestSequence == 12)
+        // A lower sequence is the caller's business (its partitions number apart); the
+        // spool numbers the record after the last one it ever held.
+        #expect(try reopened.append(testRecord(3)) == 13)
+        #expect(reopened.highestSequence == 12)
         try await reopened.close()
         #expect(directory.segmentFiles() == [segmentName(13)])
+    }
+
+    @Test("a mark file from before records were numbered apart (the mark alone) still reads")
+    func markFileWithoutHighestSequence() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path)
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        try Data("40\n".utf8).write(to: URL(fileURLWithPath: directory.path + "/acknowledged"))
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(spool.highestSequence == 40)
+        #expect(try spool.append(testRecord(50)) == 41)
+        try await spool.close()
+        let text = try String(contentsOfFile: directory.path + "/acknowledged", encoding: .utf8)
+        #expect(text == "40 50\n")
+        let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(reopened.highestSequence == 50)
+        #expect(reopened.recovered.map(\.number) == [41])
+        try await reopened.close()
     }
 
     @Test("a torn write at the end of the newest segment is truncated with a warning", arguments: TornTail.allCases)
@@ -114,16 +136,16 @@ struct SpoolTests {
 
         let log = SpoolLogRecorder()
         let reopened = try DurableSpool(configuration: configuration, logger: log.logger)
-        #expect(reopened.recovered == records)
-        #expect(reopened.lastSequence == 5)
+        #expect(reopened.recovered.map(\.record) == records)
+        #expect(reopened.highestSequence == 5)
         #expect(try fileSize(segment) == intactSize)
         #expect(log.messages(at: .warning).contains { $0.contains("torn write") && $0.contains(segment) && $0.contains("offset=\(intactSize)") })
 
         // The truncated spool takes new records after the old ones.
-        try reopened.append(testRecord(6))
+        #expect(try reopened.append(testRecord(6)) == 6)
         try await reopened.close()
         let again = try DurableSpool(configuration: configuration, logger: quietLogger)
-        #expect(again.recovered == records + [testRecord(6)])
+        #expect(again.recovered.map(\.record) == records + [testRecord(6)])
         try await again.close()
     }
 
@@ -179,7 +201,7 @@ struct SpoolTests {
         #expect(full.description.contains("maxPendingBytes"))
         #expect(full.description.contains("\(limit)"))
         #expect(full.description.contains("the broker has been unreachable too long or the limit is too small"))
-        #expect(spool.lastSequence == 3)  // the refused record left no trace
+        #expect(spool.highestSequence == 3)  // the refused record left no trace
 
         spool.acknowledge(2)  // not contiguous yet: still full
         #expect(appendError(spool, testRecord(4)) == .full(pendingBytes: limit, limit: limit))
@@ -193,21 +215,50 @@ struct SpoolTests {
         try await spool.close()
     }
 
-    @Test("sequences must increase, also across a reopen")
-    func outOfOrderSequences() async throws {
+    @Test("segments written before records were numbered apart (format version 1) recover, numbered by place")
+    func versionOneSegmentsRecover() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let records = (8...10).map { testRecord($0) }
+        // Version 1 had this layout with the sequence equal to the record's number.
+        let segment = records.flatMap { record in
+            var frame = SpoolSegmentFormat.encode(record)
+            frame[8] = 1
+            let checksum = frame.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[4...])) }
+            withUnsafeBytes(of: checksum.littleEndian) { frame.replaceSubrange(0..<4, with: $0) }
+            return frame
+        }
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        try Data(segment).write(to: URL(fileURLWithPath: directory.path + "/" + segmentName(8)))
+        try Data("7\n".utf8).write(to: URL(fileURLWithPath: directory.path + "/acknowledged"))
+
+        let spool = try DurableSpool(configuration: SpoolConfiguration(directory: directory.path), logger: quietLogger)
+        #expect(spool.recovered.map(\.number) == [8, 9, 10])
+        #expect(spool.recovered.map(\.record) == records)
+        #expect(spool.highestSequence == 10)
+        #expect(try spool.append(testRecord(1)) == 11)
+        try await spool.close()
+    }
+
+    @Test("records are numbered in append order whatever their sequences, and numbering goes on after a reopen")
+    func numbersFollowAppendOrder() async throws {
         let directory = SpoolTestDirectory()
         defer { directory.remove() }
         let configuration = SpoolConfiguration(directory: directory.path)
         let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
-        try spool.append(testRecord(5))
-        #expect(appendError(spool, testRecord(5)) == .outOfOrder(sequence: 5, last: 5))
-        #expect(appendError(spool, testRecord(3)) == .outOfOrder(sequence: 3, last: 5))
-        #expect(spool.pendingRecords == 1)
+        let sequences: [Int64] = [7, 3, 7, 1]
+        for (index, sequence) in sequences.enumerated() {
+            #expect(try spool.append(testRecord(sequence)) == Int64(index + 1))
+        }
+        #expect(spool.highestSequence == 7)
+        spool.acknowledge(2)  // ahead of 1: the mark stays at 0
         try await spool.close()
 
         let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
-        #expect(appendError(reopened, testRecord(4)) == .outOfOrder(sequence: 4, last: 5))
-        try reopened.append(testRecord(6))
+        #expect(reopened.recovered.map(\.number) == [1, 2, 3, 4])
+        #expect(reopened.recovered.map(\.record.sequence) == sequences)
+        #expect(reopened.highestSequence == 7)
+        #expect(try reopened.append(testRecord(2)) == 5)
         try await reopened.close()
     }
 
@@ -221,7 +272,7 @@ struct SpoolTests {
         #expect(appendError(spool, testRecord(2)) == .closed)
         try await spool.sync()
         try await spool.close()
-        #expect(spool.lastSequence == 1)
+        #expect(spool.highestSequence == 1)
     }
 
     @Test("a restart after kill -9 (no close) recovers every synced record")
@@ -236,8 +287,8 @@ struct SpoolTests {
 
         // The first instance is left running, as if killed: nothing of close() happened.
         let restarted = try DurableSpool(configuration: configuration, logger: quietLogger)
-        #expect(restarted.recovered == records)
-        #expect(restarted.lastSequence == 20)
+        #expect(restarted.recovered.map(\.record) == records)
+        #expect(restarted.highestSequence == 20)
         try await restarted.close()
         try await killed.close()
     }
@@ -256,8 +307,8 @@ struct SpoolTests {
         #expect(directory.segmentFiles() == [5, 7, 9, 11].map(segmentName))
 
         let restarted = try DurableSpool(configuration: configuration, logger: quietLogger)
-        #expect(restarted.recovered == (6...11).map { testRecord($0) })
-        #expect(restarted.lastSequence == 11)
+        #expect(restarted.recovered.map(\.record) == (6...11).map { testRecord($0) })
+        #expect(restarted.highestSequence == 11)
         try await restarted.close()
         try await killed.close()
     }
@@ -283,7 +334,7 @@ struct SpoolTests {
         try await spool.close()
 
         let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
-        #expect(reopened.recovered == records)
+        #expect(reopened.recovered.map(\.record) == records)
         try await reopened.close()
     }
 
@@ -319,7 +370,7 @@ struct SpoolTests {
 
         let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
         #expect(reopened.recovered.isEmpty)
-        #expect(reopened.lastSequence == count)
+        #expect(reopened.highestSequence == count)
         try await reopened.close()
     }
 }
@@ -361,7 +412,7 @@ private func testRecord(_ sequence: some BinaryInteger) -> SpoolRecord {
 private let testFrameSize = SpoolSegmentFormat.frameSize(of: testRecord(1))
 
 private func segmentName(_ firstSequence: Int64) -> String {
-    SpoolSegmentFormat.segmentName(firstSequence: firstSequence)
+    SpoolSegmentFormat.segmentName(firstNumber: firstSequence)
 }
 
 private let quietLogger = Logger(label: "spool-test") { _ in SwiftLogNoOpLogHandler() }
@@ -397,7 +448,6 @@ private struct SpoolTestDirectory {
 /// and reasons are for people).
 private enum SpoolTestError: Equatable {
     case full(pendingBytes: Int, limit: Int)
-    case outOfOrder(sequence: Int64, last: Int64)
     case io(path: String, operation: String)
     case corrupt(path: String, offset: Int64)
     case closed
@@ -405,7 +455,6 @@ private enum SpoolTestError: Equatable {
     init(_ error: SpoolError) {
         switch error {
         case .full(let pendingBytes, let limit): self = .full(pendingBytes: pendingBytes, limit: limit)
-        case .outOfOrder(let sequence, let last): self = .outOfOrder(sequence: sequence, last: last)
         case .io(let path, let operation, _): self = .io(path: path, operation: operation)
         case .corrupt(let path, let offset, _): self = .corrupt(path: path, offset: offset)
         case .closed: self = .closed

@@ -26,12 +26,19 @@ import Logging
 /// Recovery keeps every intact record; a record cut short at the end of the newest
 /// segment (a crash mid-write) is truncated away with a warning in the log.
 ///
-/// Because the last records before a crash can be lost, `lastSequence` after a restart
-/// can be lower than a sequence handed out before it. A caller that publishes a record
-/// to Kafka before the spool made it durable must not hand such a sequence out again
-/// (downstream would take the new change for a duplicate of the lost one): it either
-/// publishes only what `sync()` covered, or resumes its sequence far enough past
-/// `lastSequence` to clear everything it could have appended in that window.
+/// Because the last records before a crash can be lost, `highestSequence` after a
+/// restart can be lower than a sequence handed out before it. A caller that publishes a
+/// record to Kafka before the spool made it durable must not hand such a sequence out
+/// again (downstream would take the new change for a duplicate of the lost one): it
+/// either publishes only what `sync()` covered, or resumes its sequences far enough past
+/// `highestSequence` to clear everything it could have appended in that window.
+///
+/// ## Numbers and sequences
+///
+/// The spool numbers records itself, in the order they are appended: acknowledgements,
+/// the persisted mark and segment names use these numbers. The sequence a record carries
+/// is the caller's (a unit numbers its changes per partition, so sequences from
+/// different partitions interleave and repeat); the spool only keeps the highest.
 ///
 /// ## Limits
 ///
@@ -40,14 +47,12 @@ import Logging
 /// caller turns into back-pressure. After a failed write or fsync the spool stops and
 /// fails every later call (see ``SpoolError/io(path:operation:errno:)``).
 ///
-/// All methods may be called from any thread. Sequences must increase with each append,
-/// so callers that append from several threads must order their sequence numbering and
-/// their appends together.
+/// All methods may be called from any thread.
 public final class DurableSpool: Sendable {
-    /// Records on disk at open that the broker never acknowledged, in sequence order.
-    /// Resend them, but do not append them again: they are still spooled, count in
-    /// `pendingBytes`, and are acknowledged like any other record.
-    public let recovered: [SpoolRecord]
+    /// Records on disk at open that the broker never acknowledged, in number (append)
+    /// order. Resend them, but do not append them again: they are still spooled, count
+    /// in `pendingBytes`, and are acknowledged like any other record.
+    public let recovered: [SpooledRecord]
 
     private let shared: ConditionLock<SpoolState>
     private let maxPendingBytes: Int
@@ -63,11 +68,11 @@ public final class DurableSpool: Sendable {
             directory.close()
             throw error
         }
-        var state = SpoolState(acknowledgedMark: recovery.acknowledgedMark, lastSequence: recovery.lastSequence)
-        for record in recovery.records {
-            state.acknowledgements.add(sequence: record.sequence, bytes: SpoolSegmentFormat.frameSize(of: record))
+        var state = SpoolState(acknowledgedMark: recovery.acknowledgedMark, lastNumber: recovery.lastNumber, highestSequence: recovery.highestSequence)
+        for spooled in recovery.records {
+            state.acknowledgements.add(number: spooled.number, bytes: SpoolSegmentFormat.frameSize(of: spooled.record))
         }
-        state.deletableThrough = recovery.segments.first?.lastSequence ?? .max
+        state.deletableThrough = recovery.segments.first?.lastNumber ?? .max
         let shared = ConditionLock(state)
         self.shared = shared
         self.recovered = recovery.records
@@ -75,12 +80,14 @@ public final class DurableSpool: Sendable {
 
         let segments = recovery.segments
         let persistedMark = recovery.acknowledgedMark
+        let persistedHighestSequence = recovery.highestSequence
         let thread = Thread {
             var writer = SpoolWriter(
                 shared: shared,
                 directory: directory,
                 recoveredSegments: segments,
                 persistedMark: persistedMark,
+                persistedHighestSequence: persistedHighestSequence,
                 configuration: configuration,
                 logger: logger
             )
@@ -90,7 +97,7 @@ public final class DurableSpool: Sendable {
         thread.start()
 
         if !recovered.isEmpty {
-            logger.info("spool: \(recovered.count) unacknowledged record(s) recovered from \(directory.path), sequences \(recovered[0].sequence) to \(recovered[recovered.count - 1].sequence)")
+            logger.info("spool: \(recovered.count) unacknowledged record(s) recovered from \(directory.path), numbers \(recovered[0].number) to \(recovered[recovered.count - 1].number)")
         }
     }
 
@@ -101,11 +108,10 @@ public final class DurableSpool: Sendable {
         shared.signal()
     }
 
-    /// The highest sequence appended or acknowledged, also across restarts (the
-    /// acknowledged mark is kept after the last segment is deleted); 0 for a new spool.
-    /// The next append must be above it.
-    public var lastSequence: Int64 {
-        shared.withLock { $0.lastSequence }
+    /// The highest sequence of any record appended, also across restarts (it is kept
+    /// with the acknowledged mark after the last segment is deleted); 0 for a new spool.
+    public var highestSequence: Int64 {
+        shared.withLock { $0.highestSequence }
     }
 
     /// Bytes (as encoded on disk) of the records above the contiguous acknowledged mark.
@@ -120,45 +126,45 @@ public final class DurableSpool: Sendable {
         shared.withLock { $0.acknowledgements.pendingRecords }
     }
 
-    /// Takes the record for the next commit without waiting for the disk (it encodes the
-    /// record and takes the spool's lock briefly).
+    /// Takes the record for the next commit without waiting for the disk, and returns
+    /// the number it gave it. The record is framed and checksummed before the spool's
+    /// lock is taken; under it, only the number and the limit are decided.
     ///
-    /// Throws `.outOfOrder` unless the sequence is above `lastSequence`, `.full` when the
-    /// record would take `pendingBytes` past `maxPendingBytes`, `.closed` after `close()`,
-    /// and the spool's failure after a failed write or fsync.
-    public func append(_ record: SpoolRecord) throws(SpoolError) {
+    /// Throws `.full` when the record would take `pendingBytes` past `maxPendingBytes`,
+    /// `.closed` after `close()`, and the spool's failure after a failed write or fsync.
+    @discardableResult
+    public func append(_ record: SpoolRecord) throws(SpoolError) -> Int64 {
         let size = SpoolSegmentFormat.frameSize(of: record)
         // A record larger than the whole limit can never fit, so it is not worth encoding.
         guard size <= maxPendingBytes else {
             throw .full(pendingBytes: pendingBytes, limit: maxPendingBytes)
         }
-        let frame = SpoolState.Frame(sequence: record.sequence, bytes: SpoolSegmentFormat.encode(record))
-        let wakeSpoolThread = try shared.withLock { state throws(SpoolError) -> Bool in
+        let bytes = SpoolSegmentFormat.encode(record)
+        let (number, wakeSpoolThread) = try shared.withLock { state throws(SpoolError) -> (Int64, Bool) in
             if state.closeRequested { throw .closed }
             if let failure = state.failure { throw failure }
-            guard record.sequence > state.lastSequence else {
-                throw .outOfOrder(sequence: record.sequence, last: state.lastSequence)
-            }
             let pending = state.acknowledgements.pendingBytes
             guard pending + size <= maxPendingBytes else {
                 throw .full(pendingBytes: pending, limit: maxPendingBytes)
             }
-            state.buffered.append(frame)
-            state.acknowledgements.add(sequence: record.sequence, bytes: size)
-            state.lastSequence = record.sequence
+            state.lastNumber += 1
+            state.buffered.append(SpoolState.Frame(number: state.lastNumber, bytes: bytes))
+            state.acknowledgements.add(number: state.lastNumber, bytes: size)
+            state.highestSequence = max(state.highestSequence, record.sequence)
             // The thread sleeps without a deadline while nothing is buffered.
-            return state.buffered.count == 1
+            return (state.lastNumber, state.buffered.count == 1)
         }
         if wakeSpoolThread { shared.signal() }
+        return number
     }
 
-    /// Records that the broker acknowledged `sequence`. Acknowledgements may come in any
-    /// order (partitions are independent); the contiguous mark advances once every record
-    /// up to it is acknowledged, and segments wholly at or below it are deleted by the
-    /// spool thread soon after. Repeated and unknown sequences are ignored.
-    public func acknowledge(_ sequence: Int64) {
+    /// Records that the broker acknowledged record `number`. Acknowledgements may come in
+    /// any order (partitions are independent); the contiguous mark advances once every
+    /// record up to it is acknowledged, and segments wholly at or below it are deleted by
+    /// the spool thread soon after. Repeated and unknown numbers are ignored.
+    public func acknowledge(_ number: Int64) {
         let wakeSpoolThread = shared.withLock { state in
-            state.acknowledgements.acknowledge(sequence) && state.acknowledgements.mark >= state.deletableThrough
+            state.acknowledgements.acknowledge(number) && state.acknowledgements.mark >= state.deletableThrough
         }
         if wakeSpoolThread { shared.signal() }
     }

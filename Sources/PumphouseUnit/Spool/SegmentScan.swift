@@ -10,7 +10,7 @@ struct SegmentScan {
         var mayBeTornWrite: Bool
     }
 
-    var records: [SpoolRecord] = []
+    var records: [SpooledRecord] = []
     /// The length of the intact prefix: where a torn tail is cut off.
     var validBytes = 0
     var damage: Damage?

@@ -27,16 +27,16 @@ struct SpoolDirectory: Sendable {
 
     func filePath(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
 
-    func segmentPath(_ firstSequence: Int64) -> String {
-        filePath(SpoolSegmentFormat.segmentName(firstSequence: firstSequence))
+    func segmentPath(_ firstNumber: Int64) -> String {
+        filePath(SpoolSegmentFormat.segmentName(firstNumber: firstNumber))
     }
 
-    /// The first sequences of the segment files present, oldest first. Other files are
+    /// The first record numbers of the segment files present, oldest first. Other files are
     /// left alone: an operator may have moved a damaged segment aside under another name.
-    func segmentSequences() throws(SpoolError) -> [Int64] {
+    func segmentNumbers() throws(SpoolError) -> [Int64] {
         guard let stream = opendir(path) else { throw .io(path: path, operation: "list directory", errno: errno) }
         defer { closedir(stream) }
-        var sequences: [Int64] = []
+        var numbers: [Int64] = []
         while true {
             errno = 0
             guard let entry = readdir(stream) else {
@@ -44,21 +44,21 @@ struct SpoolDirectory: Sendable {
                 break
             }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if let sequence = SpoolSegmentFormat.firstSequence(ofSegmentNamed: name) {
-                sequences.append(sequence)
+            if let number = SpoolSegmentFormat.firstNumber(ofSegmentNamed: name) {
+                numbers.append(number)
             }
         }
-        return sequences.sorted()
+        return numbers.sorted()
     }
 
-    func readSegment(_ firstSequence: Int64) throws(SpoolError) -> [UInt8] {
-        let file = try SpoolFile(path: segmentPath(firstSequence), flags: O_RDONLY, operation: "open segment")
+    func readSegment(_ firstNumber: Int64) throws(SpoolError) -> [UInt8] {
+        let file = try SpoolFile(path: segmentPath(firstNumber), flags: O_RDONLY, operation: "open segment")
         defer { file.close() }
         return try file.readAll()
     }
 
-    func truncateSegment(_ firstSequence: Int64, to length: Int) throws(SpoolError) {
-        let file = try SpoolFile(path: segmentPath(firstSequence), flags: O_WRONLY, operation: "open segment")
+    func truncateSegment(_ firstNumber: Int64, to length: Int) throws(SpoolError) {
+        let file = try SpoolFile(path: segmentPath(firstNumber), flags: O_WRONLY, operation: "open segment")
         defer { file.close() }
         try file.truncate(to: length)
         try file.sync()
@@ -66,10 +66,10 @@ struct SpoolDirectory: Sendable {
 
     /// A new, empty segment for appending, whose name is durable before any record is.
     /// It must not exist yet: an existing file of that name would mean two segments
-    /// claiming the same sequence.
-    func createSegment(_ firstSequence: Int64) throws(SpoolError) -> SpoolFile {
+    /// claiming the same record.
+    func createSegment(_ firstNumber: Int64) throws(SpoolError) -> SpoolFile {
         let file = try SpoolFile(
-            path: segmentPath(firstSequence),
+            path: segmentPath(firstNumber),
             flags: O_WRONLY | O_CREAT | O_EXCL | O_APPEND,
             operation: "create segment"
         )
@@ -83,34 +83,36 @@ struct SpoolDirectory: Sendable {
     }
 
     /// Deleting needs no fsync of the directory: a segment an OS crash brings back holds
-    /// only sequences at or below the acknowledged mark, which recovery skips and deletes.
-    func removeSegment(_ firstSequence: Int64) throws(SpoolError) {
-        try remove(segmentPath(firstSequence), operation: "delete segment")
+    /// only records at or below the acknowledged mark, which recovery skips and deletes.
+    func removeSegment(_ firstNumber: Int64) throws(SpoolError) {
+        try remove(segmentPath(firstNumber), operation: "delete segment")
     }
 
-    /// The contiguous acknowledged mark last persisted; 0 when none was.
-    func readAcknowledged() throws(SpoolError) -> Int64 {
+    /// The contiguous acknowledged mark last persisted, and the highest change sequence
+    /// spooled when it was; zeros when none was. A file from before change sequences
+    /// were numbered apart from records holds the mark alone, which was both.
+    func readAcknowledged() throws(SpoolError) -> (mark: Int64, highestSequence: Int64) {
         let filePath = filePath(Self.acknowledgedName)
         let file: SpoolFile
         do {
             file = try SpoolFile(path: filePath, flags: O_RDONLY, operation: "open")
         } catch .io(_, _, ENOENT) {
-            return 0
+            return (0, 0)
         }
         defer { file.close() }
         let text = String(decoding: try file.readAll(), as: UTF8.self)
-        let digits = text.hasSuffix("\n") ? String(text.dropLast()) : text
-        guard let mark = Int64(digits), mark >= 0 else {
-            throw .corrupt(path: filePath, offset: 0, reason: "expected an acknowledged sequence number, found \"\(text.prefix(40))\"")
+        let numbers = (text.hasSuffix("\n") ? text.dropLast() : Substring(text)).split(separator: " ", omittingEmptySubsequences: false).map { Int64($0) }
+        guard (1...2).contains(numbers.count), let mark = numbers[0], mark >= 0, let highest = numbers.last ?? nil, highest >= 0 else {
+            throw .corrupt(path: filePath, offset: 0, reason: "expected an acknowledged record number and the highest sequence, found \"\(text.prefix(40))\"")
         }
-        return mark
+        return (mark, highest)
     }
 
-    func writeAcknowledged(_ mark: Int64) throws(SpoolError) {
+    func writeAcknowledged(_ mark: Int64, highestSequence: Int64) throws(SpoolError) {
         let temporaryPath = filePath(Self.acknowledgedTemporaryName)
         let file = try SpoolFile(path: temporaryPath, flags: O_WRONLY | O_CREAT | O_TRUNC, operation: "create")
         defer { file.close() }
-        try file.writeAll(Array("\(mark)\n".utf8))
+        try file.writeAll(Array("\(mark) \(highestSequence)\n".utf8))
         try file.sync()
         let finalPath = filePath(Self.acknowledgedName)
         guard rename(temporaryPath, finalPath) == 0 else {

@@ -8,9 +8,6 @@ import Darwin
 public enum SpoolError: Error, Sendable, CustomStringConvertible {
     /// Accepting the record would take the unacknowledged bytes past `maxPendingBytes`.
     case full(pendingBytes: Int, limit: Int)
-    /// The record's sequence is not above every sequence appended or acknowledged before,
-    /// so downstream would take it for a duplicate and drop it.
-    case outOfOrder(sequence: Int64, last: Int64)
     /// A system call failed. After a failed write or fsync the spool stops for good: Linux
     /// may already have dropped the unwritten pages, so a retry could report success for
     /// data that is gone.
@@ -26,8 +23,6 @@ public enum SpoolError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .full(let pendingBytes, let limit):
             return "spool full: \(pendingBytes) bytes are unacknowledged and the next change would pass the limit of \(limit) bytes (maxPendingBytes); the broker has been unreachable too long or the limit is too small"
-        case .outOfOrder(let sequence, let last):
-            return "spool: sequence \(sequence) is not above the last sequence \(last); sequences must strictly increase, also across restarts (continue from the spool's lastSequence + 1)"
         case .io(let path, let operation, let errno):
             return "spool: \(operation) \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         case .corrupt(let path, let offset, let reason):

@@ -1,10 +1,11 @@
 /// One change as it travels to Kafka, kept in the spool until the broker acknowledges it.
 ///
-/// The sequence is the origin's own number rather than one the spool assigns, because
-/// downstream collapses duplicates by (origin, sequence): a record resent after a restart
-/// must carry exactly the number it was first published with.
+/// The sequence is the origin's own number for the change (per origin and partition),
+/// because downstream collapses duplicates by (origin, sequence): a record resent after
+/// a restart must carry exactly the number it was first published with. The spool keeps
+/// it but orders records by its own numbers (``SpooledRecord``), since changes to
+/// different partitions are numbered apart and reach the spool interleaved.
 public struct SpoolRecord: Sendable, Hashable {
-    /// Strictly increasing across appends and restarts.
     public var sequence: Int64
     public var topic: String
     public var key: [UInt8]

@@ -4,11 +4,14 @@ import Logging
 struct SpoolRecovery {
     /// The contiguous acknowledged mark last persisted.
     let acknowledgedMark: Int64
-    /// The records above the mark, in sequence order: the caller must resend them.
-    let records: [SpoolRecord]
+    /// The records above the mark, in number order: the caller must resend them.
+    let records: [SpooledRecord]
     /// The segments kept on disk (each holds records above the mark), oldest first.
     let segments: [SpoolSegment]
-    let lastSequence: Int64
+    /// The last record number on disk or acknowledged: numbering goes on after it.
+    let lastNumber: Int64
+    /// The highest change sequence on disk or persisted with the mark.
+    let highestSequence: Int64
 
     /// Reads the directory, deleting what is entirely acknowledged and truncating a torn
     /// tail of the newest segment.
@@ -18,14 +21,16 @@ struct SpoolRecovery {
     /// (or anywhere but the end of the newest) is corruption and throws.
     init(directory: SpoolDirectory, logger: Logger) throws(SpoolError) {
         try directory.removeInterruptedWrites()
-        let mark = try directory.readAcknowledged()
-        let firstSequences = try directory.segmentSequences()
-        var records: [SpoolRecord] = []
+        let (mark, persistedHighest) = try directory.readAcknowledged()
+        let firstNumbers = try directory.segmentNumbers()
+        var records: [SpooledRecord] = []
         var segments: [SpoolSegment] = []
-        var previous: Int64 = 0
-        for (index, first) in firstSequences.enumerated() {
-            let isNewest = index == firstSequences.count - 1
-            if !isNewest, firstSequences[index + 1] - 1 <= mark {
+        var lastNumber = mark
+        var previousLast: Int64 = 0
+        var highestSequence = persistedHighest
+        for (index, first) in firstNumbers.enumerated() {
+            let isNewest = index == firstNumbers.count - 1
+            if !isNewest, firstNumbers[index + 1] - 1 <= mark {
                 // Wholly acknowledged (the next segment starts at or below mark + 1): left
                 // unread, since none of it will be sent again and damage in it must not
                 // keep the unit from starting.
@@ -33,7 +38,7 @@ struct SpoolRecovery {
                 continue
             }
             let bytes = try directory.readSegment(first)
-            let scan = SpoolSegmentFormat.scan(bytes, firstSequence: first, previousSequence: previous)
+            let scan = SpoolSegmentFormat.scan(bytes, firstNumber: first)
             if let damage = scan.damage {
                 let path = directory.segmentPath(first)
                 guard isNewest, damage.mayBeTornWrite else {
@@ -50,22 +55,28 @@ struct SpoolRecovery {
                 )
                 try directory.truncateSegment(first, to: scan.validBytes)
             }
-            guard let last = scan.records.last?.sequence else {
+            guard let last = scan.records.last?.number else {
                 // Created just before a crash, nothing in it yet.
                 try directory.removeSegment(first)
                 continue
             }
-            previous = last
+            guard first > previousLast else {
+                throw .corrupt(path: directory.segmentPath(first), offset: 0, reason: "its name says its records start at \(first), within the segment before it (up to \(previousLast))")
+            }
+            previousLast = last
+            lastNumber = max(lastNumber, last)
+            highestSequence = scan.records.reduce(highestSequence) { max($0, $1.record.sequence) }
             guard last > mark else {
                 try directory.removeSegment(first)
                 continue
             }
-            records += scan.records.lazy.filter { $0.sequence > mark }
-            segments.append(SpoolSegment(firstSequence: first, lastSequence: last))
+            records += scan.records.lazy.filter { $0.number > mark }
+            segments.append(SpoolSegment(firstNumber: first, lastNumber: last))
         }
         self.acknowledgedMark = mark
         self.records = records
         self.segments = segments
-        self.lastSequence = max(mark, previous)
+        self.lastNumber = lastNumber
+        self.highestSequence = highestSequence
     }
 }

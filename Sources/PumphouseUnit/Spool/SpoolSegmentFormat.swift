@@ -1,34 +1,40 @@
 /// The on-disk layout of spool segments.
 ///
-/// A segment is a file of records back to back, named after its first record's sequence
+/// A segment is a file of records back to back, named after its first record's number
 /// so recovery can order segments, and tell that a whole segment lies at or below the
-/// acknowledged mark, from the directory listing alone. Each record is framed as
+/// acknowledged mark, from the directory listing alone. A record's number is its place:
+/// the segment's first number plus the records before it in the file. It is not stored,
+/// so a frame can be encoded and checksummed before the spool decides the number.
+/// Each record is framed as
 ///
 ///     checksum  UInt32   CRC-32C of everything after it (length and body)
 ///     length    UInt32   body size in bytes
-///     body      version UInt8 (1), sequence Int64, topic, key, value,
+///     body      version UInt8 (2), sequence Int64, topic, key, value,
 ///               header count UInt32, then each header's name and value
 ///
 /// where topic, key, value and header fields are a UInt32 length and that many bytes;
-/// all integers little-endian. The checksum covers the length so a damaged length
-/// cannot pair a wrong stretch of bytes with a checksum that happens to match; the
-/// version byte lets a later format be told apart instead of misread.
+/// all integers little-endian. The sequence is the change's own (its origin numbers
+/// per partition), kept for the caller. The checksum covers the length so a damaged
+/// length cannot pair a wrong stretch of bytes with a checksum that happens to match;
+/// the version byte lets a later format be told apart instead of misread. Version 1
+/// had the same layout with the sequence equal to the number; it still reads.
 enum SpoolSegmentFormat {
     static let segmentSuffix = ".spool"
     /// Int64.max has 19 digits; 20 keeps names one width and in numeric order when sorted.
     private static let nameDigits = 20
     private static let frameHeaderBytes = 8
-    private static let version: UInt8 = 1
+    private static let version: UInt8 = 2
+    private static let readableVersions: ClosedRange<UInt8> = 1...2
     /// Fields are prefixed with a UInt32 length.
     static let maximumFieldBytes = Int(UInt32.max)
 
-    static func segmentName(firstSequence: Int64) -> String {
-        let digits = String(firstSequence)
+    static func segmentName(firstNumber: Int64) -> String {
+        let digits = String(firstNumber)
         return String(repeating: "0", count: max(0, nameDigits - digits.count)) + digits + segmentSuffix
     }
 
-    /// The first sequence a segment file name stands for, or nil for any other file.
-    static func firstSequence(ofSegmentNamed name: String) -> Int64? {
+    /// The first record number a segment file name stands for, or nil for any other file.
+    static func firstNumber(ofSegmentNamed name: String) -> Int64? {
         guard name.hasSuffix(segmentSuffix) else { return nil }
         let digits = name.dropLast(segmentSuffix.count)
         guard digits.count == nameDigits, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
@@ -44,51 +50,65 @@ enum SpoolSegmentFormat {
         return size
     }
 
+    /// Written straight into the frame's final storage, which is allocated once at its
+    /// exact size: this runs on every change a unit makes.
     static func encode(_ record: SpoolRecord) -> [UInt8] {
         let size = frameSize(of: record)
-        var frame = [UInt8]()
-        frame.reserveCapacity(size)
-        append(UInt32(0), to: &frame)  // checksum, filled in below
-        append(UInt32(size - frameHeaderBytes), to: &frame)
-        frame.append(version)
-        append(record.sequence, to: &frame)
-        appendField(record.topic.utf8, to: &frame)
-        appendField(record.key, to: &frame)
-        appendField(record.value, to: &frame)
-        append(UInt32(record.headers.count), to: &frame)
-        for header in record.headers {
-            appendField(header.name.utf8, to: &frame)
-            appendField(header.value, to: &frame)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var writer = FrameWriter(buffer: UnsafeMutableRawBufferPointer(buffer))
+            writer.skip(4)  // the checksum, over what follows
+            writer.put(UInt32(size - frameHeaderBytes))
+            writer.put(version)
+            writer.put(record.sequence)
+            var topic = record.topic
+            topic.withUTF8 { writer.putField(UnsafeRawBufferPointer($0)) }
+            record.key.withUnsafeBytes { writer.putField($0) }
+            record.value.withUnsafeBytes { writer.putField($0) }
+            writer.put(UInt32(record.headers.count))
+            for header in record.headers {
+                var name = header.name
+                name.withUTF8 { writer.putField(UnsafeRawBufferPointer($0)) }
+                header.value.withUnsafeBytes { writer.putField($0) }
+            }
+            precondition(writer.offset == size, "frameSize and encode disagree")
+            let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[4..<size]))
+            UnsafeMutableRawBufferPointer(buffer).storeBytes(of: checksum.littleEndian, toByteOffset: 0, as: UInt32.self)
+            initialized = size
         }
-        let checksum = frame.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[4...])) }
-        withUnsafeBytes(of: checksum.littleEndian) { frame.replaceSubrange(0..<4, with: $0) }
-        return frame
     }
 
-    /// Decodes a segment's records in order, stopping at the first one that is damaged
-    /// or out of sequence.
-    ///
-    /// - Parameters:
-    ///   - firstSequence: the sequence in the file's name, which its first record must carry.
-    ///   - previousSequence: the last sequence of the older segments; records must pass it.
-    static func scan(_ bytes: [UInt8], firstSequence: Int64, previousSequence: Int64) -> SegmentScan {
+    /// A cursor over a frame's storage, sized beforehand by `frameSize`.
+    private struct FrameWriter {
+        let buffer: UnsafeMutableRawBufferPointer
+        var offset = 0
+
+        mutating func skip(_ count: Int) { offset += count }
+
+        mutating func put<Value: FixedWidthInteger>(_ value: Value) {
+            buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: Value.self)
+            offset += MemoryLayout<Value>.size
+        }
+
+        mutating func putField(_ field: UnsafeRawBufferPointer) {
+            precondition(field.count <= maximumFieldBytes, "a spooled record field is limited to 4 GiB")
+            put(UInt32(field.count))
+            if let base = field.baseAddress, field.count > 0 {
+                (buffer.baseAddress! + offset).copyMemory(from: base, byteCount: field.count)
+            }
+            offset += field.count
+        }
+    }
+
+    /// Decodes a segment's records in order, numbering them from the file's first
+    /// number, and stops at the first one that is damaged.
+    static func scan(_ bytes: [UInt8], firstNumber: Int64) -> SegmentScan {
         bytes.withUnsafeBytes { buffer in
             var scan = SegmentScan()
-            var previous = previousSequence
             while scan.validBytes < buffer.count {
                 let offset = scan.validBytes
                 switch frame(in: buffer, at: offset) {
                 case .record(let record, let size):
-                    if scan.records.isEmpty, record.sequence != firstSequence {
-                        scan.damage = .init(offset: offset, reason: "the first record has sequence \(record.sequence) but the file name says \(firstSequence)", mayBeTornWrite: false)
-                        return scan
-                    }
-                    guard record.sequence > previous else {
-                        scan.damage = .init(offset: offset, reason: "sequence \(record.sequence) does not follow \(previous)", mayBeTornWrite: false)
-                        return scan
-                    }
-                    previous = record.sequence
-                    scan.records.append(record)
+                    scan.records.append(SpooledRecord(number: firstNumber + Int64(scan.records.count), record: record))
                     scan.validBytes += size
                 case .cutShort(let reason):
                     scan.damage = .init(offset: offset, reason: reason, mayBeTornWrite: true)
@@ -133,8 +153,8 @@ enum SpoolSegmentFormat {
             return .checksumMismatch(size: size)
         }
         var reader = SpoolByteReader(UnsafeRawBufferPointer(rebasing: buffer[offset + frameHeaderBytes..<offset + size]))
-        guard let version = reader.integer(UInt8.self), version == self.version else {
-            return .malformed("unknown record format version (this build reads version \(self.version))")
+        guard let version = reader.integer(UInt8.self), readableVersions.contains(version) else {
+            return .malformed("unknown record format version (this build reads versions \(readableVersions.lowerBound) to \(readableVersions.upperBound))")
         }
         guard let record = body(&reader), reader.isAtEnd else {
             return .malformed("the record body does not decode")
@@ -155,15 +175,5 @@ enum SpoolSegmentFormat {
             headers.append(SpoolHeader(name: name, value: headerValue))
         }
         return SpoolRecord(sequence: sequence, topic: topic, key: key, value: value, headers: headers)
-    }
-
-    private static func append<Value: FixedWidthInteger>(_ value: Value, to frame: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { frame.append(contentsOf: $0) }
-    }
-
-    private static func appendField<Field: Collection<UInt8>>(_ field: Field, to frame: inout [UInt8]) {
-        precondition(field.count <= maximumFieldBytes, "a spooled record field is limited to 4 GiB")
-        append(UInt32(field.count), to: &frame)
-        frame.append(contentsOf: field)
     }
 }

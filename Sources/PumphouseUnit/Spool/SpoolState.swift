@@ -3,9 +3,10 @@
 /// Callers only ever touch memory here; everything that involves the disk is the spool
 /// thread's, so a caller never waits for I/O while holding the lock.
 struct SpoolState: Sendable {
-    /// A record encoded for disk; encoding happens on the caller's thread, outside the lock.
+    /// A record encoded for disk (on the caller's thread, outside the lock), with the
+    /// number the spool gave it.
     struct Frame: Sendable {
-        var sequence: Int64
+        var number: Int64
         var bytes: [UInt8]
     }
 
@@ -16,7 +17,10 @@ struct SpoolState: Sendable {
     /// Appended, not yet taken by the spool thread.
     var buffered: [Frame] = []
     var acknowledgements: AcknowledgementTracker
-    var lastSequence: Int64
+    /// The number of the last record appended or recovered (or the mark, if higher).
+    var lastNumber: Int64
+    /// The highest change sequence appended, recovered or persisted with the mark.
+    var highestSequence: Int64
     /// Each `sync` call takes the next ticket; the spool thread completes all tickets
     /// issued before it took a batch once that batch is durable.
     var syncTicketsIssued = 0
@@ -27,13 +31,14 @@ struct SpoolState: Sendable {
     var stopped = false
     /// The first write, fsync or file failure; the spool fails every later call with it.
     var failure: SpoolError?
-    /// The last sequence of the oldest segment the spool thread may delete (Int64.max
-    /// when none), so `acknowledge` wakes the thread only when there is something to delete.
+    /// The last number of the oldest segment the spool thread may delete (Int64.max when
+    /// none), so `acknowledge` wakes the thread only when there is something to delete.
     var deletableThrough: Int64 = .max
 
-    init(acknowledgedMark: Int64, lastSequence: Int64) {
+    init(acknowledgedMark: Int64, lastNumber: Int64, highestSequence: Int64) {
         self.acknowledgements = AcknowledgementTracker(mark: acknowledgedMark)
-        self.lastSequence = lastSequence
+        self.lastNumber = lastNumber
+        self.highestSequence = highestSequence
     }
 
     /// Removes and returns the sync waiters whose ticket a committed batch covered.

@@ -10,6 +10,7 @@ struct SpoolWriter {
     private struct Batch {
         var frames: [SpoolState.Frame]
         var acknowledgedMark: Int64
+        var highestSequence: Int64
         /// The last sync ticket issued when the batch was taken: done once it is durable.
         var syncTicket: Int
         var closing: Bool
@@ -30,6 +31,7 @@ struct SpoolWriter {
     /// Segments no longer appended to (rolled, or recovered at open), oldest first.
     private var closedSegments: [SpoolSegment]
     private var persistedMark: Int64
+    private var persistedHighestSequence: Int64
     private var completedSyncTicket = 0
     private var lastCommitStart: ContinuousClock.Instant?
     /// The frames bound for the active segment in this commit, joined so that a commit
@@ -41,6 +43,7 @@ struct SpoolWriter {
         directory: SpoolDirectory,
         recoveredSegments: [SpoolSegment],
         persistedMark: Int64,
+        persistedHighestSequence: Int64,
         configuration: SpoolConfiguration,
         logger: Logger
     ) {
@@ -48,6 +51,7 @@ struct SpoolWriter {
         self.directory = directory
         self.closedSegments = recoveredSegments
         self.persistedMark = persistedMark
+        self.persistedHighestSequence = persistedHighestSequence
         self.segmentBytes = configuration.segmentBytes
         self.syncInterval = configuration.syncInterval
         self.logger = logger
@@ -60,9 +64,9 @@ struct SpoolWriter {
             do {
                 try commit(batch.frames)
                 if batch.closing {
-                    try finish(acknowledgedMark: batch.acknowledgedMark)
+                    try finish(acknowledgedMark: batch.acknowledgedMark, highestSequence: batch.highestSequence)
                 } else {
-                    try deleteSegments(through: batch.acknowledgedMark)
+                    try deleteSegments(through: batch.acknowledgedMark, highestSequence: batch.highestSequence)
                 }
             } catch {
                 logger.error("\(error); the spool accepts no more changes until the unit restarts")
@@ -84,7 +88,7 @@ struct SpoolWriter {
     private mutating func nextBatch() -> Batch {
         let earliestCommit = lastCommitStart.map { $0 + syncInterval }
         let completedSyncTicket = completedSyncTicket
-        let deletableThrough = closedSegments.first?.lastSequence ?? .max
+        let deletableThrough = closedSegments.first?.lastNumber ?? .max
         let batch = shared.wait { state -> ConditionLock<SpoolState>.Step<Batch> in
             let urgent = state.closeRequested
                 || state.syncTicketsIssued > completedSyncTicket
@@ -99,6 +103,7 @@ struct SpoolWriter {
             return .proceed(Batch(
                 frames: frames,
                 acknowledgedMark: state.acknowledgements.mark,
+                highestSequence: state.highestSequence,
                 syncTicket: state.syncTicketsIssued,
                 closing: state.closeRequested
             ))
@@ -121,14 +126,14 @@ struct SpoolWriter {
             }
             if active == nil {
                 active = ActiveSegment(
-                    file: try directory.createSegment(frame.sequence),
-                    segment: SpoolSegment(firstSequence: frame.sequence, lastSequence: frame.sequence),
+                    file: try directory.createSegment(frame.number),
+                    segment: SpoolSegment(firstNumber: frame.number, lastNumber: frame.number),
                     size: 0
                 )
             }
             unwritten += frame.bytes
             active?.size += frame.bytes.count
-            active?.segment.lastSequence = frame.sequence
+            active?.segment.lastNumber = frame.number
         }
         try writeAndSync()
     }
@@ -141,41 +146,44 @@ struct SpoolWriter {
     }
 
     /// Deletes the closed segments wholly at or below the mark. The mark is persisted
-    /// first: once a segment is gone, only the mark remembers how far the sequences went.
-    private mutating func deleteSegments(through mark: Int64) throws(SpoolError) {
-        let count = closedSegments.prefix { $0.lastSequence <= mark }.count
+    /// first: once a segment is gone, only the mark remembers how far the numbers went.
+    private mutating func deleteSegments(through mark: Int64, highestSequence: Int64) throws(SpoolError) {
+        let count = closedSegments.prefix { $0.lastNumber <= mark }.count
         guard count > 0 else { return }
-        try persist(mark)
+        try persist(mark, highestSequence: highestSequence)
         for segment in closedSegments.prefix(count) {
-            try directory.removeSegment(segment.firstSequence)
+            try directory.removeSegment(segment.firstNumber)
         }
         closedSegments.removeFirst(count)
     }
 
     /// At close, the active segment is closed too, and deleted if wholly acknowledged.
-    private mutating func finish(acknowledgedMark mark: Int64) throws(SpoolError) {
-        try persist(mark)
+    private mutating func finish(acknowledgedMark mark: Int64, highestSequence: Int64) throws(SpoolError) {
+        try persist(mark, highestSequence: highestSequence)
         if let current = active {
             current.file.close()
             closedSegments.append(current.segment)
             active = nil
         }
-        try deleteSegments(through: mark)
+        try deleteSegments(through: mark, highestSequence: highestSequence)
     }
 
     /// Persisting lazily (before deletions and at close, not on every acknowledgement) is
     /// safe because a lagging mark only makes a restart resend records that downstream
-    /// already has, and it collapses those duplicates by (origin, sequence).
-    private mutating func persist(_ mark: Int64) throws(SpoolError) {
-        guard mark > persistedMark else { return }
-        try directory.writeAcknowledged(mark)
+    /// already has, and it collapses those duplicates by (origin, sequence). The highest
+    /// change sequence goes with it: once the segments holding it are gone, only this
+    /// file remembers how far the unit's numbering went.
+    private mutating func persist(_ mark: Int64, highestSequence: Int64) throws(SpoolError) {
+        guard mark > persistedMark || highestSequence > persistedHighestSequence else { return }
+        try directory.writeAcknowledged(mark, highestSequence: highestSequence)
         persistedMark = mark
+        persistedHighestSequence = highestSequence
     }
 
     /// Tells the callers waiting in `sync` that their records are durable.
     private mutating func publish(_ batch: Batch) {
         completedSyncTicket = batch.syncTicket
-        let deletableThrough = closedSegments.first?.lastSequence ?? .max
+        let deletableThrough = closedSegments.first?.lastNumber ?? .max
         let waiters = shared.withLock { state in
             state.deletableThrough = deletableThrough
             return state.takeSyncWaiters(through: batch.syncTicket)
