@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import CompilerPluginSupport
 import PackageDescription
 
 let package = Package(
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
     ],
     targets: [
         // Thin C layers. Debian's headers are the compile-time contract; the runtime
@@ -75,10 +77,33 @@ let package = Package(
             name: "PumphouseReplay",
             dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres"]
         ),
+        // The compiler plugin behind `@CacheFields`: it runs at build time only, so no
+        // unit or service links swift-syntax. The expansions are a library of their own
+        // so that their tests need not depend on the macro target, which would make
+        // SwiftPM build every test target and its dependencies twice (once for the host).
+        .target(
+            name: "PumphouseUnitMacroExpansion",
+            dependencies: [
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxBuilder", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftDiagnostics", package: "swift-syntax"),
+            ]
+        ),
+        .macro(
+            name: "PumphouseUnitMacros",
+            dependencies: [
+                "PumphouseUnitMacroExpansion",
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            ]
+        ),
         .target(
             name: "PumphouseUnit",
             dependencies: [
                 "PumphouseContracts",
+                "PumphouseUnitMacros",
                 "PumphouseKafka",
                 "PumphousePipeline",
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -212,6 +237,15 @@ let package = Package(
         .testTarget(
             name: "PumphouseUnitTests",
             dependencies: ["PumphouseUnit", "PumphouseReader", "PumphouseReplay", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
+        ),
+        .testTarget(
+            name: "PumphouseUnitMacroExpansionTests",
+            dependencies: [
+                "PumphouseUnitMacroExpansion",
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+            ]
         ),
         .testTarget(
             name: "TicketingTests",

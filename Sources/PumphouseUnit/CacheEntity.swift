@@ -1,39 +1,48 @@
-import Foundation
 import PumphouseContracts
 
 /// A type whose values live in a named cache: one entity of one contract.
 ///
 /// Conversions go through the contract's fields (a JSON object at the schema's latest
 /// version) because that is what travels on the data pump and what every replica and
-/// writer agrees on; the Swift type is the application's view of it.
-public protocol CacheEntity: Sendable, Equatable {
+/// writer agrees on; the Swift type is the application's view of it. Every put and
+/// update converts, so the conversion is on the request path: write it by hand, let
+/// `@CacheFields` write the same code, or take `CodableCacheEntity`'s slower default.
+public protocol CacheEntity: CacheFieldObject, Sendable, Equatable {
     /// The contract, and so the named cache, this type belongs to.
     static var contract: ContractName { get }
     /// The entity key: the Kafka message key, so all of an entity's changes stay in order.
     var key: String { get }
-    /// The full state as contract fields. A value that cannot give them throws, and the
-    /// change it was part of is refused rather than published with fields missing.
-    var fields: JSONObject { get throws }
-    /// Rebuilds a value from contract fields (after upcasting to the latest version).
-    init(fields: JSONObject) throws
 }
 
-/// A `CacheEntity` whose fields come from `Codable`, for types that do not need the last
-/// microsecond: the conversion goes through JSON text.
+/// A `CacheEntity` whose fields come from `Codable`, for types that already are Codable
+/// or need custom coding: the conversion runs the type's `Codable` against
+/// `JSONValue` directly (`CodableFields`), with no JSON text, but pays a coder's
+/// dynamic dispatch for every member. `@CacheFields` on the type replaces this default
+/// with the direct conversion.
 public protocol CodableCacheEntity: CacheEntity, Codable {}
 
 extension CodableCacheEntity {
     public var fields: JSONObject {
         get throws {
-            guard case .object(let object) = try JSONParser().parse(Array(JSONEncoder().encode(self))) else {
-                throw CacheError.invalid(cache: Self.contract, key: key, reason: "\(Self.self) does not encode as a JSON object, so it has no contract fields")
+            let encoded: JSONValue
+            do {
+                encoded = try CodableFields.encode(self)
+            } catch {
+                throw CodableFields.fieldError(error, type: "\(Self.self)", encoding: true)
+            }
+            guard case .object(let object) = encoded else {
+                throw CacheError.invalid(cache: Self.contract, key: key, reason: "\(Self.self) does not encode as a JSON object, so it has no contract fields; encode it through a keyed container")
             }
             return object
         }
     }
 
     public init(fields: JSONObject) throws {
-        self = try JSONDecoder().decode(Self.self, from: Data(try JSONWriter.encode(.object(fields))))
+        do {
+            self = try CodableFields.decode(Self.self, from: .object(fields))
+        } catch {
+            throw CodableFields.fieldError(error, type: "\(Self.self)", encoding: false)
+        }
     }
 }
 

@@ -19,7 +19,8 @@ import Synchronization
 /// before the lock.
 ///
 /// ```swift
-/// struct Seat: CodableCacheEntity {
+/// @CacheFields
+/// struct Seat: CacheEntity {
 ///     static let contract = try! ContractName("ticketing.Seat")
 ///     var id: String
 ///     var status: String

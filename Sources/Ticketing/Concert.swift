@@ -3,6 +3,7 @@ import PumphouseUnit
 
 /// A concert on sale. `sold` changes only by deltas, so units selling seats of the same
 /// concert at once never overwrite each other's count.
+@CacheFields
 public struct Concert: CodableCacheEntity, Hashable {
     public static let contract = try! ContractName("ticketing.Concert")
     public var id: String

@@ -3,6 +3,7 @@ import PumphouseUnit
 
 /// One seat of a concert, keyed `<concert>/<row>-<number>`. A hold is advisory (a
 /// buyer's few minutes to pay); whether a seat is sold is the `Sale` cache's to say.
+@CacheFields
 public struct Seat: CodableCacheEntity, Hashable {
     public static let contract = try! ContractName("ticketing.Seat")
     public var id: String
