@@ -54,15 +54,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let lane: DataPump.Lane
 
         init(origin: String, lane: DataPump.Lane) {
-            self.store = Mutex(Store(replica: CacheReplica(origin: origin)))
+            self.store = Mutex(Store(replica: CacheReplica<Entity>(origin: origin)))
             self.lane = lane
         }
     }
 
     private struct Store {
-        var replica: CacheReplica
-        /// By the key's bytes, as the log and the database tell entities apart.
-        var entities: [ExactKey: Entity] = [:]
+        /// Each entity once, by the key's bytes, as the log and the database tell
+        /// entities apart.
+        var replica: CacheReplica<Entity>
         /// This unit's creates awaiting their echo, by sequence (in this partition).
         var creates: [Int64: PendingCreate] = [:]
     }
@@ -90,15 +90,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     // MARK: Reads
 
-    public subscript(key: String) -> Entity? { shard(of: key).store.withLock { $0.entities[ExactKey(key)] } }
+    public subscript(key: String) -> Entity? { shard(of: key).store.withLock { $0.replica.value(ExactKey(key)) } }
 
     public func get(_ key: String) -> Entity? { self[key] }
 
-    public var count: Int { shards.reduce(0) { $0 + $1.store.withLock { $0.entities.count } } }
+    public var count: Int { shards.reduce(0) { $0 + $1.store.withLock { $0.replica.count } } }
 
     /// A snapshot of every entity, in no particular order (each partition's part as of
     /// its own moment).
-    public var values: [Entity] { shards.flatMap { $0.store.withLock { Array($0.entities.values) } } }
+    public var values: [Entity] { shards.flatMap { $0.store.withLock { $0.replica.values } } }
 
     /// The part holding `key`: its partition as librdkafka places it, which is also where
     /// the key's changes from every unit arrive.
@@ -187,7 +187,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     ) async throws(CacheError) -> Bool {
         let key = entity.key
         let shard = shard(of: key)
-        if shard.store.withLock({ $0.entities[ExactKey(key)] != nil }) { return false }
+        if shard.store.withLock({ $0.replica.value(ExactKey(key)) != nil }) { return false }
         let fields = try entity.changeFields
         try check(key, .create, fields: fields)
         let stored = try converted(fields, key: key)
@@ -315,16 +315,20 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let shard = shard(of: key)
         do {
             try shard.store.withLock { store in
-                guard let (fields, deltas) = try make(store.entities[exactKey]) else { return }
+                guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return }
                 var contract = Contract(
                     name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0,
                     baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
                 )
                 let effect = EntityEffect(contract)
-                let entity: Entity?
+                var converted = resulting
                 do {
                     if validates && !checked { try registry.validate(contract) }
-                    entity = try resulting ?? effect.applied(to: store.replica.visible(exactKey)).state.map(Entity.init(fields:))
+                    // The entity the change leaves must be readable here, as it will be
+                    // on every peer: refused before it is published otherwise.
+                    if converted == nil, let state = effect.applied(to: store.replica.visible(exactKey)).state {
+                        converted = try Entity(fields: state)
+                    }
                 } catch {
                     throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
                 }
@@ -336,8 +340,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                         headers: encoded.headers.map { SpoolHeader(name: $0.name, value: Array($0.value.utf8)) }
                     )
                 }
-                store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence)
-                store.entities[exactKey] = entity
+                store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence, resulting: converted)
                 published(&store, sequence)
             }
         } catch let error as CacheError {
@@ -356,19 +359,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// Applies a change read from the pump at `offset`, in log order.
     package func apply(_ contract: Contract, partition: Int32, offset: Int64) {
         let shard = shard(of: contract.key)
-        let outcome: CacheReplica.Applied = shard.store.withLock { store in
-            let outcome = store.replica.applyFromLog(contract, partition: partition, offset: offset)
-            if outcome.visibleChanged {
-                let key = contract.exactKey
-                do {
-                    store.entities[key] = try store.replica.visible(key).map(Entity.init(fields:))
-                } catch {
-                    store.entities[key] = nil
-                    logger.error("\(name) \"\(contract.key)\" from \(contract.origin) does not fit \(Entity.self) and is not readable here: \(error)")
-                    metrics.rejected.increment()
-                }
-            }
-            return outcome
+        let outcome = shard.store.withLock { $0.replica.applyFromLog(contract, partition: partition, offset: offset) }
+        if let reason = outcome.unreadable {
+            logger.error("\(name) \"\(contract.key)\" from \(contract.origin) does not fit \(Entity.self) and is not readable here: \(reason)")
+            metrics.rejected.increment()
         }
         if outcome.duplicate { return }
         let own = contract.origin.isSameBytes(as: pump.origin)
@@ -389,25 +383,16 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// Starts (or restarts) a load: the replica holds nothing until it is done.
     func beginLoad() {
         for shard in shards {
-            shard.store.withLock { store in
-                store.replica.reset()
-                store.entities = [:]
-            }
+            shard.store.withLock { $0.replica.reset() }
         }
     }
 
     /// One row of a load, as its add contract.
     func loadRow(_ contract: Contract) {
-        let key = contract.exactKey
-        shard(of: contract.key).store.withLock { store in
-            store.replica.loadBase(key: key, state: contract.fields)
-            do {
-                store.entities[key] = try Entity(fields: contract.fields)
-            } catch {
-                store.entities[key] = nil
-                logger.error("\(name) \"\(contract.key)\" as loaded does not fit \(Entity.self) and is not readable here: \(error)")
-                metrics.rejected.increment()
-            }
+        let unreadable = shard(of: contract.key).store.withLock { $0.replica.loadBase(key: contract.exactKey, state: contract.fields) }
+        if let reason = unreadable {
+            logger.error("\(name) \"\(contract.key)\" as loaded does not fit \(Entity.self) and is not readable here: \(reason)")
+            metrics.rejected.increment()
         }
     }
 
