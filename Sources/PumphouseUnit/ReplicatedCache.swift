@@ -361,7 +361,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let shard = shard(of: contract.key)
         let outcome = shard.store.withLock { $0.replica.applyFromLog(contract, partition: partition, offset: offset) }
         if let reason = outcome.unreadable {
-            logger.error("\(name) \"\(contract.key)\" from \(contract.origin) does not fit \(Entity.self) and is not readable here: \(reason)")
+            // Named by its place in the log, not its key: keys are row data.
+            logger.error("\(name): the entity changed at \(topic)[\(partition)]@\(offset) by \(contract.origin) does not fit \(Entity.self) and is not readable here: \(reason)")
             metrics.rejected.increment()
         }
         if outcome.duplicate { return }
@@ -374,7 +375,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
         if let collision = outcome.collision {
             metrics.collisions.increment()
-            logger.notice("collision on \(name) \"\(contract.key)\": the change from \(contract.origin) (seq \(contract.sequence)) was made against version \(collision.baseVersion), but \(collision.winnerOrigin) changed it to version \(collision.winnerVersion) first; log order wins on every replica and in the database")
+            logger.notice("collision on \(name) at \(topic)[\(partition)]@\(offset): the change from \(contract.origin) (seq \(contract.sequence)) was made against version \(collision.baseVersion), but \(collision.winnerOrigin) changed it to version \(collision.winnerVersion) first; log order wins on every replica and in the database")
         }
     }
 
@@ -391,7 +392,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     func loadRow(_ contract: Contract) {
         let unreadable = shard(of: contract.key).store.withLock { $0.replica.loadBase(key: contract.exactKey, state: contract.fields) }
         if let reason = unreadable {
-            logger.error("\(name) \"\(contract.key)\" as loaded does not fit \(Entity.self) and is not readable here: \(reason)")
+            logger.error("\(name): a loaded row does not fit \(Entity.self) and is not readable here: \(reason)")
             metrics.rejected.increment()
         }
     }
