@@ -90,9 +90,17 @@ struct ValidationRun {
 
     private mutating func checkString(_ text: String, _ schema: CompiledSchema) {
         if schema.minLength != nil || schema.maxLength != nil {
-            let length = text.unicodeScalars.count
-            if let min = schema.minLength, length < min { fail("minLength", "shorter than \(min) characters") }
-            if let max = schema.maxLength, length > max { fail("maxLength", "longer than \(max) characters") }
+            // A text has at least a quarter as many scalars as UTF-8 bytes and at most as
+            // many, which mostly settles a bound without counting the scalars.
+            let bytes = text.utf8.count
+            let fewest = (bytes + 3) / 4
+            lazy var length = text.unicodeScalars.count
+            if let min = schema.minLength, bytes < min || (fewest < min && length < min) {
+                fail("minLength", "shorter than \(min) characters")
+            }
+            if let max = schema.maxLength, fewest > max || (bytes > max && length > max) {
+                fail("maxLength", "longer than \(max) characters")
+            }
         }
         if let pattern = schema.pattern, !pattern.matches(text) {
             fail("pattern", "does not match the pattern \"\(pattern.source)\"")
