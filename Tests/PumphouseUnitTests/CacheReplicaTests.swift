@@ -26,7 +26,7 @@ struct CacheReplicaTests {
     @Test("a load sets the base state and the writer's sequences: changes the rows already hold are skipped, later ones apply")
     func loadedBase() {
         var replica = Replica(origin: "c")
-        replica.loadBase(key: "k", state: ["stock": .int(10)])
+        _ = replica.loadBase(key: "k", state: ["stock": .int(10)])
         replica.seed(sequences: [0: ["a": 7], 1: ["b": 3]])
         #expect(replica.count == 1 && replica.visible("k") == ["stock": .int(10)])
         // A resend of a change the database already holds (sequence 7 of a on partition
