@@ -84,12 +84,23 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         self.origin = ExactKey(origin)
     }
 
-    func value(_ key: ExactKey) -> Entity? { entries[key]?.value }
+    /// Reads the entity where it lies: the entry is borrowed, not copied out (in a
+    /// generic replica, copying every field of an entry costs more than the lookup).
+    func value(_ key: ExactKey) -> Entity? {
+        guard let index = entries.index(forKey: key) else { return nil }
+        return entries.values[index].value
+    }
 
     /// The visible state as contract fields (converted from the entity).
-    func visible(_ key: ExactKey) -> JSONObject? { entries[key]?.visible.map(Self.fields) }
+    func visible(_ key: ExactKey) -> JSONObject? {
+        guard let index = entries.index(forKey: key) else { return nil }
+        return entries.values[index].visible.map(Self.fields)
+    }
 
-    func version(_ key: ExactKey) -> Int64 { entries[key]?.version ?? 0 }
+    func version(_ key: ExactKey) -> Int64 {
+        guard let index = entries.index(forKey: key) else { return 0 }
+        return entries.values[index].version
+    }
 
     /// Every readable entity, in no particular order.
     var values: [Entity] { entries.values.compactMap(\.value) }
@@ -219,6 +230,9 @@ extension CacheReplica.Entry {
                 // state what the replica applied on top of it, with the same effect, so
                 // the result is what the application sees already. Nothing to convert.
                 outcome.missing = contract.action == .update && base == nil
+            } else if contract.action == .update, case .value(var entity)? = base, (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil {
+                // The common case: an update of a readable entity, in the entity's own type.
+                next = .value(entity)
             } else {
                 let (fields, missing) = EntityEffect(contract).applied(to: base.map(Replica.fields))
                 outcome.missing = missing
