@@ -24,10 +24,9 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         case unreadable(JSONObject)
     }
 
+    /// What the log says of an entity beside its state.
     struct Entry: Sendable {
-        /// What the application reads: the committed state with `pending` applied.
-        var visible: Held?
-        /// The committed state while `pending` is not empty (else it is `visible`).
+        /// The committed state while `pending` is not empty (else it is the visible one).
         var committed: Held?
         /// The entity version: offset + 1 of the last change applied from the log (0: none).
         /// Equal on every replica, so a change can name the version it was made against.
@@ -40,10 +39,6 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         /// This unit's changes not yet seen on the pump, in sequence order; each echo
         /// takes the oldest off the front.
         var pending: Deque<(sequence: Int64, effect: EntityEffect)> = []
-
-        var value: Entity? {
-            if case .value(let entity)? = visible { entity } else { nil }
-        }
     }
 
     /// What applying one change from the log did.
@@ -74,8 +69,15 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// the database identify them.
     let origin: ExactKey
     private(set) var entries: [ExactKey: Entry] = [:]
+    /// What the application reads (committed with pending applied), each entity once.
+    /// Apart from `entries` so that a read is one lookup in a map of the application's
+    /// own type, as cheap as a plain dictionary of entities.
+    private(set) var entities: [ExactKey: Entity] = [:]
+    /// Visible states that do not fit the type, kept as fields.
+    private(set) var unreadable: [ExactKey: JSONObject] = [:]
+
     /// Entities the application can read.
-    private(set) var count = 0
+    var count: Int { entities.count }
     /// The highest sequence applied per partition and origin: the writers' rule for
     /// duplicates, so replicas and the database skip exactly the same changes.
     private var sequences: [Int32: [ExactKey: Int64]] = [:]
@@ -84,33 +86,41 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         self.origin = ExactKey(origin)
     }
 
-    /// Reads the entity where it lies: the entry is borrowed, not copied out (in a
-    /// generic replica, copying every field of an entry costs more than the lookup).
-    func value(_ key: ExactKey) -> Entity? {
-        guard let index = entries.index(forKey: key) else { return nil }
-        return entries.values[index].value
-    }
+    func value(_ key: ExactKey) -> Entity? { entities[key] }
 
     /// The visible state as contract fields (converted from the entity).
-    func visible(_ key: ExactKey) -> JSONObject? {
-        guard let index = entries.index(forKey: key) else { return nil }
-        return entries.values[index].visible.map(Self.fields)
-    }
+    func visible(_ key: ExactKey) -> JSONObject? { held(key).map(Self.fields) }
 
-    func version(_ key: ExactKey) -> Int64 {
-        guard let index = entries.index(forKey: key) else { return 0 }
-        return entries.values[index].version
-    }
+    func version(_ key: ExactKey) -> Int64 { entries[key]?.version ?? 0 }
 
     /// Every readable entity, in no particular order.
-    var values: [Entity] { entries.values.compactMap(\.value) }
+    var values: [Entity] { Array(entities.values) }
+
+    private func held(_ key: ExactKey) -> Held? {
+        if let entity = entities[key] { return .value(entity) }
+        return unreadable[key].map(Held.unreadable)
+    }
+
+    private mutating func setVisible(_ key: ExactKey, _ state: Held?) {
+        switch state {
+        case .value(let entity)?:
+            entities[key] = entity
+            if !unreadable.isEmpty { unreadable[key] = nil }
+        case .unreadable(let fields)?:
+            entities[key] = nil
+            unreadable[key] = fields
+        case nil:
+            entities[key] = nil
+            if !unreadable.isEmpty { unreadable[key] = nil }
+        }
+    }
 
     /// Sets an entity's committed state from a load (a row the database held): the base
     /// the topic is applied on from the load's offsets. Version 0 on every replica that
     /// loaded the same answer. Returns why the row does not fit the type, if it does not.
     mutating func loadBase(key: ExactKey, state: JSONObject) -> String? {
         let (held, unreadable) = Self.hold(state)
-        count += entries[key, default: Entry()].setVisible(held)
+        setVisible(key, held)
         return unreadable
     }
 
@@ -127,7 +137,8 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// Forgets everything: a load that failed half-way starts again from nothing.
     mutating func reset() {
         entries = [:]
-        count = 0
+        entities = [:]
+        unreadable = [:]
         sequences = [:]
     }
 
@@ -138,10 +149,20 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// not.
     @discardableResult
     mutating func applyLocal(key: ExactKey, effect: EntityEffect, sequence: Int64, resulting: Entity? = nil) -> (missing: Bool, unreadable: String?) {
+        let visible = held(key)
+        let state: Held?
+        var unreadable: String?
+        if let resulting {
+            state = .value(resulting)
+        } else {
+            let (fields, missing) = effect.applied(to: visible.map(Self.fields))
+            guard !missing else { return (true, nil) }
+            (state, unreadable) = Self.hold(fields)
+        }
         // Mutated where it lies in the dictionary: no copy of the entry out and back.
-        let (missing, unreadable, counted) = entries[key, default: Entry()].applyLocal(effect, sequence: sequence, resulting: resulting)
-        count += counted
-        return (missing, unreadable)
+        entries[key, default: Entry()].recordLocal(effect, sequence: sequence, visibleBefore: visible)
+        setVisible(key, state)
+        return (false, unreadable)
     }
 
     /// Applies a change read from the pump at `offset` of `partition`, in log order.
@@ -153,10 +174,12 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
             return outcome
         }
         sequences[partition, default: [:]][origin] = contract.sequence
-        let (outcome, counted) = entries[contract.exactKey, default: Entry()].applyFromLog(
-            contract, origin: origin, offset: offset, isOwn: origin == self.origin
+        let key = contract.exactKey
+        let visible = held(key)
+        let (outcome, change) = entries[key, default: Entry()].applyFromLog(
+            contract, origin: origin, offset: offset, isOwn: origin == self.origin, visible: visible
         )
-        count += counted
+        if case .set(let state) = change { setVisible(key, state) }
         return outcome
     }
 
@@ -189,24 +212,23 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
 extension CacheReplica.Entry {
     typealias Replica = CacheReplica<Entity>
 
-    /// `applyLocal` on the entry; also returns the change in readable entities (-1, 0, 1).
-    mutating func applyLocal(_ effect: EntityEffect, sequence: Int64, resulting: Entity?) -> (missing: Bool, unreadable: String?, counted: Int) {
-        let state: Replica.Held?
-        var unreadable: String?
-        if let resulting {
-            state = .value(resulting)
-        } else {
-            let (fields, missing) = effect.applied(to: visible.map(Replica.fields))
-            guard !missing else { return (true, nil, 0) }
-            (state, unreadable) = Replica.hold(fields)
-        }
-        if pending.isEmpty { committed = visible }
+    /// Keeps an own change as pending, and the committed state when it is the first.
+    mutating func recordLocal(_ effect: EntityEffect, sequence: Int64, visibleBefore: Replica.Held?) {
+        if pending.isEmpty { committed = visibleBefore }
         pending.append((sequence, effect))
-        return (false, unreadable, setVisible(state))
     }
 
-    /// `applyFromLog` on the entry, with the duplicate rule already passed.
-    mutating func applyFromLog(_ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool) -> (Replica.Applied, counted: Int) {
+    /// What a change from the log did to the visible state.
+    enum VisibleChange {
+        case unchanged
+        case set(Replica.Held?)
+    }
+
+    /// `applyFromLog` on the entry, with the duplicate rule already passed; also returns
+    /// what becomes of the visible state.
+    mutating func applyFromLog(
+        _ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool, visible: Replica.Held?
+    ) -> (Replica.Applied, VisibleChange) {
         var outcome = Replica.Applied()
         let isEcho = isOwn && pending.first?.sequence == contract.sequence
         let base = pending.isEmpty ? visible : committed
@@ -247,7 +269,7 @@ extension CacheReplica.Entry {
             // visible state is the committed one.
             pending.removeFirst()
             committed = pending.isEmpty ? nil : next
-            return (outcome, 0)
+            return (outcome, .unchanged)
         }
         if isOwn {
             // An echo out of step with the pending changes (a resend after a restart, say).
@@ -255,7 +277,7 @@ extension CacheReplica.Entry {
         }
         guard !pending.isEmpty else {
             committed = nil
-            return (outcome, setVisible(next))
+            return (outcome, .set(next))
         }
         committed = next
         var fields = next.map(Replica.fields)
@@ -264,14 +286,6 @@ extension CacheReplica.Entry {
         }
         let (state, unreadable) = Replica.hold(fields)
         outcome.unreadable = outcome.unreadable ?? unreadable
-        return (outcome, setVisible(state))
-    }
-
-    /// Sets what the application reads; returns the change in readable entities.
-    mutating func setVisible(_ state: Replica.Held?) -> Int {
-        let before = value != nil
-        visible = state
-        let after = value != nil
-        return before == after ? 0 : after ? 1 : -1
+        return (outcome, .set(state))
     }
 }

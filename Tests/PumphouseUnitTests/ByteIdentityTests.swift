@@ -184,7 +184,7 @@ struct ByteIdentityPropertyTests {
             for (offset, contract) in history.contracts.enumerated() {
                 _ = replica.applyFromLog(contract, partition: 0, offset: Int64(offset))
             }
-            let state = Self.bytes(replica.entries.compactMapValues { $0.value?.fields })
+            let state = Self.bytes(replica.entities.mapValues(\.fields))
             #expect(state == history.fold, "seed \(seed)")
             guard state == history.fold else { return }
         }

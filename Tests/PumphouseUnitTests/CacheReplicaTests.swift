@@ -223,7 +223,7 @@ struct CacheReplicaTests {
             folded[contract.exactKey] = EntityEffect(contract).applied(to: folded[contract.exactKey]).state
         }
         for unit in 0..<3 {
-            let state = Dictionary(uniqueKeysWithValues: replicas[unit].entries.compactMap { key, entry in entry.value.map { (key, $0.fields) } })
+            let state = replicas[unit].entities.mapValues(\.fields)
             #expect(state == folded.compactMapValues { $0 }, "replica \(origins[unit])")
             let pending = replicas[unit].entries.values.reduce(0) { $0 + $1.pending.count }
             #expect(pending == 0)
