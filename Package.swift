@@ -34,6 +34,7 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -78,6 +79,7 @@ let package = Package(
         .target(
             name: "PumphouseUnit",
             dependencies: [
+                "CMalloc",
                 "PumphouseContracts",
                 "PumphouseKafka",
                 "PumphousePipeline",

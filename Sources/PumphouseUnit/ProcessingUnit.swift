@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import Logging
 import PumphouseContracts
@@ -405,6 +406,12 @@ public final class ProcessingUnit: Service {
             return (true, state.loadWaiters)
         }
         guard justLoaded else { return }
+        #if canImport(Glibc)
+        // A load frees as much as it keeps (decoded rows, fetch buffers, the tables the
+        // replica outgrew); glibc keeps freed pages for reuse unless asked. Once, here,
+        // so the unit's resident memory is what its caches hold.
+        malloc_trim(0)
+        #endif
         logger.info("unit \(id): caches loaded")
         // Units waiting to join learn at once that this one can feed them.
         announce(.heartbeat)
