@@ -210,6 +210,15 @@ struct SchemaValidationTests {
         }
     }
 
+    @Test("minLength and maxLength count Unicode scalars, whatever their UTF-8 length", arguments: [
+        ("a", ["minLength"]), ("ab", []), ("\u{E9}", ["minLength"]), ("\u{E9}\u{E9}", []), ("e\u{301}", []),
+        ("e\u{301}e\u{301}", ["maxLength"]), ("\u{1D11E}\u{1D11E}\u{1D11E}", []), ("\u{1D11E}\u{1D11E}\u{1D11E}\u{1D11E}", ["maxLength"]), ("abcd", ["maxLength"]),
+    ])
+    func scalarLengths(text: String, keywords: [String]) throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"minLength":2,"maxLength":3}"#))
+        #expect(validator.validate(.string(text)).map(\.keyword) == keywords)
+    }
+
     @Test("uniqueItems names the first repeated pair, among few items and among many", arguments: [5, 40])
     func firstRepeatedPair(count: Int) throws {
         let validator = SchemaValidator(document: try Self.schema(#"{"uniqueItems":true}"#))
