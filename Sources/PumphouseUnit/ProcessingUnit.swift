@@ -128,6 +128,10 @@ public final class ProcessingUnit: Service {
     /// those the spool is sending again).
     public var unacknowledgedChanges: Int { pump.unacknowledgedCount }
 
+    /// Creates made here whose outcome (and `whenDecided`) is still to come, over every
+    /// cache: a planned stop that waits for zero loses no create's follow-up.
+    public var undecidedCreates: Int { state.withLock { $0.caches.values.reduce(0) { $0 + $1.undecidedCreates } } }
+
     /// Whether every cache is loaded (see `loaded()`); until then the unit is not ready.
     public var isLoaded: Bool {
         state.withLock { $0.loading?.isEmpty ?? false }
@@ -465,6 +469,7 @@ protocol ReplicaSink: Sendable {
     func beginLoad()
     func loadRow(_ contract: Contract)
     func finishLoad(sequences: [Int32: [ExactKey: Int64]])
+    var undecidedCreates: Int { get }
 }
 
 extension ReplicatedCache: ReplicaSink {}

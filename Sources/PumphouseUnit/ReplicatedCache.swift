@@ -47,6 +47,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     private let shards: [Shard]
     private let metrics: UnitMetrics.Cache
     private let logger: Logger
+    /// Creates published and not yet decided by the log, their `whenDecided` included.
+    private let undecided = Atomic(0)
 
     /// The part of the replica whose keys fall in one partition, and that partition's lane.
     private final class Shard: Sendable {
@@ -194,6 +196,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         var published: Int64?
         try change(key, action: .create, checked: true, resulting: stored, { (current: Entity?) throws(CacheError) in current == nil ? (fields, JSONObject()) : nil }) { store, sequence in
             store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
+            undecided.add(1, ordering: .relaxed)
             published = sequence
         }
         guard let sequence = published else { return false }
@@ -237,8 +240,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// The log decided this unit's create.
     private func decideCreate(_ sequence: Int64, _ won: Bool, in shard: Shard) {
-        let (handler, waiter): ((@Sendable (Bool) -> Void)?, CheckedContinuation<Bool?, Never>?) = shard.store.withLock { store in
-            guard var pending = store.creates[sequence] else { return (nil, nil) }
+        let decided: (handler: (@Sendable (Bool) -> Void)?, waiter: CheckedContinuation<Bool?, Never>?)? = shard.store.withLock { store in
+            guard var pending = store.creates[sequence] else { return nil }
             if pending.waiter == nil && pending.waited {
                 pending.outcome = won  // the creator has yet to wait; it takes the outcome then
                 store.creates[sequence] = pending
@@ -247,9 +250,18 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             }
             return (pending.whenDecided, pending.waiter)
         }
-        handler?(won)
-        waiter?.resume(returning: won)
+        guard let decided else { return }
+        decided.handler?(won)
+        undecided.subtract(1, ordering: .releasing)
+        decided.waiter?.resume(returning: won)
     }
+
+    /// Creates this unit published whose outcome the log has not yet brought back, or
+    /// whose `whenDecided` has yet to finish. A create's `whenDecided` lives in this
+    /// process only, so a unit stopped while this is above zero loses what those would
+    /// have done (a counter that should follow a won sale, say); a planned stop can wait
+    /// for zero first.
+    public var undecidedCreates: Int { undecided.load(ordering: .acquiring) }
 
     /// The creator stops waiting; a later outcome still reaches `whenDecided`.
     private func stopWaiting(_ sequence: Int64, in shard: Shard) {
