@@ -36,6 +36,7 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -102,6 +103,7 @@ let package = Package(
         .target(
             name: "PumphouseUnit",
             dependencies: [
+                "CMalloc",
                 "PumphouseContracts",
                 "PumphouseUnitMacros",
                 "PumphouseKafka",

@@ -16,23 +16,32 @@ public struct KafkaKeyPartitioner: Sendable, Hashable {
     }
 
     /// The partition of a non-empty key. (librdkafka spreads empty and null keys at
-    /// random; Pumphouse never sends one.)
-    public func partition(ofKey key: some Sequence<UInt8>) -> Int32 {
-        Int32(truncatingIfNeeded: Self.crc32(key) % UInt32(partitionCount))
+    /// random; Pumphouse never sends one.) Concrete, not generic: it runs on every read
+    /// and change of a unit, from another module, where a generic call would not be
+    /// specialised.
+    public func partition(ofKey key: UnsafeRawBufferPointer) -> Int32 {
+        guard partitionCount > 1 else { return 0 }
+        return Int32(truncatingIfNeeded: Self.crc32(key) % UInt32(partitionCount))
+    }
+
+    public func partition(ofKey key: [UInt8]) -> Int32 {
+        key.withUnsafeBytes { partition(ofKey: $0) }
     }
 
     public func partition(ofKey key: String) -> Int32 {
         var key = key
-        return key.withUTF8 { partition(ofKey: $0) }
+        return key.withUTF8 { partition(ofKey: UnsafeRawBufferPointer($0)) }
     }
 
     /// Keys are a few dozen bytes: a byte-at-a-time table is as fast as wider schemes here.
-    static func crc32(_ bytes: some Sequence<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
+    static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        table.withUnsafeBufferPointer { table in
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc = table[Int(truncatingIfNeeded: (crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
+            }
+            return crc ^ 0xFFFF_FFFF
         }
-        return crc ^ 0xFFFF_FFFF
     }
 
     /// The reflected IEEE polynomial's table, as zlib and librdkafka build it.

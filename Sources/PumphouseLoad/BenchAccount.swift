@@ -34,6 +34,41 @@ public struct BenchAccount: CacheEntity, Hashable {
         public let description: String
     }
 
+    /// Field by field, as `init(fields:)` would read the merged fields: a name compared by
+    /// its bytes, a field of the wrong type or a delta that leaves an integer refused,
+    /// other names ignored.
+    public mutating func apply(fields: JSONObject, deltas: JSONObject) throws {
+        for member in fields {
+            switch (member.name, member.value) {
+            case let (name, .string(text)) where name.isSameBytes(as: "id"): id = text
+            case let (name, .string(text)) where name.isSameBytes(as: "owner"): owner = text
+            case let (name, .string(text)) where name.isSameBytes(as: "currency"): currency = text
+            case let (name, .string(text)) where name.isSameBytes(as: "status"): status = text
+            case let (name, .int(number)) where name.isSameBytes(as: "balance"): balance = number
+            case let (name, .int(number)) where name.isSameBytes(as: "updatedAt"): updatedAt = number
+            case let (name, _) where ["id", "owner", "currency", "status", "balance", "updatedAt"].contains(where: { name.isSameBytes(as: $0) }):
+                throw Malformed(description: "bench.Account field \(name) has the wrong type")
+            default:
+                continue
+            }
+        }
+        for delta in deltas {
+            func added(_ base: Int64) throws -> Int64 {
+                guard case .int(let amount) = delta.value else { throw Malformed(description: "bench.Account field \(delta.name) would no longer be an integer") }
+                let (sum, overflow) = base.addingReportingOverflow(amount)
+                guard !overflow else { throw Malformed(description: "bench.Account field \(delta.name) would no longer be an integer") }
+                return sum
+            }
+            if delta.name.isSameBytes(as: "balance") {
+                balance = try added(balance)
+            } else if delta.name.isSameBytes(as: "updatedAt") {
+                updatedAt = try added(updatedAt)
+            } else if ["id", "owner", "currency", "status"].contains(where: { delta.name.isSameBytes(as: $0) }) {
+                throw Malformed(description: "bench.Account field \(delta.name) would no longer be a string")
+            }
+        }
+    }
+
     public init(fields: JSONObject) throws {
         func text(_ name: String) throws -> String {
             guard case .string(let value)? = fields[name] else { throw Malformed(description: "bench.Account field \(name) is missing or not a string") }

@@ -12,6 +12,19 @@ public protocol CacheEntity: CacheFieldObject, Sendable, Equatable {
     static var contract: ContractName { get }
     /// The entity key: the Kafka message key, so all of an entity's changes stay in order.
     var key: String { get }
+    /// Applies an update from the log in place: `fields` set, numeric `deltas` added.
+    /// Replicas hold each entity once, as this type, so every peer's update goes through
+    /// here. The default converts through `fields` and `init(fields:)`; a type on a hot
+    /// path may do it field by field, giving exactly what that conversion gives and
+    /// throwing where it would throw (the replica then keeps the state as fields).
+    mutating func apply(fields: JSONObject, deltas: JSONObject) throws
+}
+
+extension CacheEntity {
+    public mutating func apply(fields: JSONObject, deltas: JSONObject) throws {
+        guard let updated = EntityEffect.update(fields: fields, deltas: deltas).applied(to: try self.fields).state else { return }
+        self = try Self(fields: updated)
+    }
 }
 
 /// A `CacheEntity` whose fields come from `Codable`, for types that already are Codable

@@ -1,18 +1,33 @@
 import DequeModule
 import PumphouseContracts
 
-/// One named cache's replica, as plain state: what the data pump says in log order (the
-/// committed state), plus this unit's own changes that have not come back on the pump
-/// yet (pending), which the application already sees.
+/// One named cache's replica (or one partition's part of it), as plain state: what the
+/// data pump says in log order (the committed state), plus this unit's own changes that
+/// have not come back on the pump yet (pending), which the application already sees.
 ///
 /// Every replica applies the same log in the same order, so committed states converge.
 /// Keeping pending changes apart from the committed state is what makes that true for
 /// this unit too: its own change is applied to the committed state exactly once, when
 /// its echo arrives in log order, and in the meantime it is replayed on top, so a delta
 /// is never counted twice and a concurrent change from a peer is never lost under it.
-struct CacheReplica: Sendable {
+///
+/// Each entity is stored once, as the application's own type: that is what reads return
+/// without converting. Changes are effects on contract fields, so applying one converts
+/// the entity to fields and back; the committed state is kept apart only while this
+/// unit's changes to the entity are pending. A state that does not fit the type (a
+/// peer on a newer schema, say) is kept as fields, so later changes still apply to it,
+/// and reads see no entity.
+struct CacheReplica<Entity: CacheEntity>: Sendable {
+    /// An entity's state as held: the application's value, or fields that do not fit it.
+    enum Held: Sendable, Equatable {
+        case value(Entity)
+        case unreadable(JSONObject)
+    }
+
+    /// What the log says of an entity beside its state.
     struct Entry: Sendable {
-        var committed: JSONObject?
+        /// The committed state while `pending` is not empty (else it is the visible one).
+        var committed: Held?
         /// The entity version: offset + 1 of the last change applied from the log (0: none).
         /// Equal on every replica, so a change can name the version it was made against.
         var version: Int64 = 0
@@ -24,8 +39,6 @@ struct CacheReplica: Sendable {
         /// This unit's changes not yet seen on the pump, in sequence order; each echo
         /// takes the oldest off the front.
         var pending: Deque<(sequence: Int64, effect: EntityEffect)> = []
-        /// `committed` with `pending` applied: what the application reads.
-        var visible: JSONObject?
     }
 
     /// What applying one change from the log did.
@@ -35,13 +48,14 @@ struct CacheReplica: Sendable {
         var collision: Collision?
         /// An update of an entity that does not exist (it changed nothing).
         var missing = false
-        /// The visible state changed.
-        var visibleChanged = false
         /// The change repeats an (origin, sequence) already applied from this partition:
         /// a resend after a producer was replaced. Skipped, as the writers skip it.
         var duplicate = false
         /// A create: whether it made the entity (true) or found one and changed nothing.
         var created: Bool?
+        /// Why the entity's new state does not fit the Swift type, if it does not: the
+        /// replica keeps it as fields and reads see no entity.
+        var unreadable: String?
     }
 
     struct Collision: Sendable, Equatable {
@@ -55,7 +69,15 @@ struct CacheReplica: Sendable {
     /// the database identify them.
     let origin: ExactKey
     private(set) var entries: [ExactKey: Entry] = [:]
-    private(set) var count = 0
+    /// What the application reads (committed with pending applied), each entity once.
+    /// Apart from `entries` so that a read is one lookup in a map of the application's
+    /// own type, as cheap as a plain dictionary of entities.
+    private(set) var entities: [ExactKey: Entity] = [:]
+    /// Visible states that do not fit the type, kept as fields.
+    private(set) var unreadable: [ExactKey: JSONObject] = [:]
+
+    /// Entities the application can read.
+    var count: Int { entities.count }
     /// The highest sequence applied per partition and origin: the writers' rule for
     /// duplicates, so replicas and the database skip exactly the same changes.
     private var sequences: [Int32: [ExactKey: Int64]] = [:]
@@ -64,15 +86,42 @@ struct CacheReplica: Sendable {
         self.origin = ExactKey(origin)
     }
 
-    func visible(_ key: ExactKey) -> JSONObject? { entries[key]?.visible }
+    func value(_ key: ExactKey) -> Entity? { entities[key] }
+
+    /// The visible state as contract fields (converted from the entity).
+    func visible(_ key: ExactKey) -> JSONObject? { held(key).map(Self.fields) }
 
     func version(_ key: ExactKey) -> Int64 { entries[key]?.version ?? 0 }
 
+    /// Every readable entity, in no particular order.
+    var values: [Entity] { Array(entities.values) }
+
+    private func held(_ key: ExactKey) -> Held? {
+        if let entity = entities[key] { return .value(entity) }
+        return unreadable[key].map(Held.unreadable)
+    }
+
+    private mutating func setVisible(_ key: ExactKey, _ state: Held?) {
+        switch state {
+        case .value(let entity)?:
+            entities[key] = entity
+            if !unreadable.isEmpty { unreadable[key] = nil }
+        case .unreadable(let fields)?:
+            entities[key] = nil
+            unreadable[key] = fields
+        case nil:
+            entities[key] = nil
+            if !unreadable.isEmpty { unreadable[key] = nil }
+        }
+    }
+
     /// Sets an entity's committed state from a load (a row the database held): the base
     /// the topic is applied on from the load's offsets. Version 0 on every replica that
-    /// loaded the same answer.
-    mutating func loadBase(key: ExactKey, state: JSONObject) {
-        count += entries[key, default: Entry()].loadBase(state)
+    /// loaded the same answer. Returns why the row does not fit the type, if it does not.
+    mutating func loadBase(key: ExactKey, state: JSONObject) -> String? {
+        let (held, unreadable) = Self.hold(state)
+        setVisible(key, held)
+        return unreadable
     }
 
     /// Starts the duplicate rule where the writer stands: changes at or below these
@@ -88,18 +137,32 @@ struct CacheReplica: Sendable {
     /// Forgets everything: a load that failed half-way starts again from nothing.
     mutating func reset() {
         entries = [:]
-        count = 0
+        entities = [:]
+        unreadable = [:]
         sequences = [:]
     }
 
-    /// Applies this unit's own change at once; returns whether it was an update of a
-    /// missing entity (which changes nothing and is not kept as pending).
+    /// Applies this unit's own change at once. `resulting` is the entity the change
+    /// leaves when the caller knows it (a whole-entity change), which saves converting.
+    /// Returns whether it was an update of a missing entity (which changes nothing and
+    /// is not kept as pending), and why the new state does not fit the type, if it does
+    /// not.
     @discardableResult
-    mutating func applyLocal(key: ExactKey, effect: EntityEffect, sequence: Int64) -> Bool {
+    mutating func applyLocal(key: ExactKey, effect: EntityEffect, sequence: Int64, resulting: Entity? = nil) -> (missing: Bool, unreadable: String?) {
+        let visible = held(key)
+        let state: Held?
+        var unreadable: String?
+        if let resulting {
+            state = .value(resulting)
+        } else {
+            let (fields, missing) = effect.applied(to: visible.map(Self.fields))
+            guard !missing else { return (true, nil) }
+            (state, unreadable) = Self.hold(fields)
+        }
         // Mutated where it lies in the dictionary: no copy of the entry out and back.
-        let (missing, counted) = entries[key, default: Entry()].applyLocal(effect, sequence: sequence)
-        count += counted
-        return missing
+        entries[key, default: Entry()].recordLocal(effect, sequence: sequence, visibleBefore: visible)
+        setVisible(key, state)
+        return (false, unreadable)
     }
 
     /// Applies a change read from the pump at `offset` of `partition`, in log order.
@@ -111,29 +174,67 @@ struct CacheReplica: Sendable {
             return outcome
         }
         sequences[partition, default: [:]][origin] = contract.sequence
-        let (outcome, counted) = entries[contract.exactKey, default: Entry()].applyFromLog(
-            contract, origin: origin, offset: offset, isOwn: origin == self.origin
+        let key = contract.exactKey
+        let visible = held(key)
+        let (outcome, change) = entries[key, default: Entry()].applyFromLog(
+            contract, origin: origin, offset: offset, isOwn: origin == self.origin, visible: visible
         )
-        count += counted
+        if case .set(let state) = change { setVisible(key, state) }
         return outcome
+    }
+
+    /// An entity's fields. A value made from fields gives them back; should its type's
+    /// conversion throw all the same, the value counts as an empty object here.
+    static func fields(_ held: Held) -> JSONObject {
+        switch held {
+        case .value(let entity): (try? entity.fields) ?? JSONObject()
+        case .unreadable(let fields): fields
+        }
+    }
+
+    /// Fields as held: the entity, or the fields themselves with the reason they do not
+    /// fit it.
+    static func hold(_ fields: JSONObject) -> (Held, unreadable: String?) {
+        do {
+            return (.value(try Entity(fields: fields)), nil)
+        } catch {
+            return (.unreadable(fields), "\(error)")
+        }
+    }
+
+    static func hold(_ fields: JSONObject?) -> (Held?, unreadable: String?) {
+        guard let fields else { return (nil, nil) }
+        let (held, unreadable) = hold(fields)
+        return (held, unreadable)
     }
 }
 
 extension CacheReplica.Entry {
-    /// `applyLocal` on the entry; also returns the change in visible entities (-1, 0, 1).
-    mutating func applyLocal(_ effect: EntityEffect, sequence: Int64) -> (missing: Bool, counted: Int) {
-        let (state, missing) = effect.applied(to: visible)
-        guard !missing else { return (true, 0) }
+    typealias Replica = CacheReplica<Entity>
+
+    /// Keeps an own change as pending, and the committed state when it is the first.
+    mutating func recordLocal(_ effect: EntityEffect, sequence: Int64, visibleBefore: Replica.Held?) {
+        if pending.isEmpty { committed = visibleBefore }
         pending.append((sequence, effect))
-        return (false, setVisible(state))
     }
 
-    /// `applyFromLog` on the entry, with the duplicate rule already passed.
-    mutating func applyFromLog(_ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool) -> (CacheReplica.Applied, counted: Int) {
-        var outcome = CacheReplica.Applied()
-        let effect = EntityEffect(contract)
+    /// What a change from the log did to the visible state.
+    enum VisibleChange {
+        case unchanged
+        case set(Replica.Held?)
+    }
+
+    /// `applyFromLog` on the entry, with the duplicate rule already passed; also returns
+    /// what becomes of the visible state.
+    mutating func applyFromLog(
+        _ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool, visible: Replica.Held?
+    ) -> (Replica.Applied, VisibleChange) {
+        var outcome = Replica.Applied()
+        let isEcho = isOwn && pending.first?.sequence == contract.sequence
+        let base = pending.isEmpty ? visible : committed
+        var next = base
         let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
-        if contract.action == .create && committed != nil {
+        if contract.action == .create && base != nil {
             // A lost create changes nothing, not even the entity's version: the log
             // decided, and no collision is counted.
             outcome.created = false
@@ -144,44 +245,47 @@ extension CacheReplica.Entry {
                       foreign.offset + 1 > (contract.baseVersion ?? 0) {
                 // The latest change by an origin other than this change's came after the
                 // version this change was made against.
-                outcome.collision = CacheReplica.Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
+                outcome.collision = Replica.Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
             }
-            let (state, missing) = effect.applied(to: committed)
-            outcome.missing = missing
-            committed = state
+            if isEcho && pending.count == 1 {
+                // The echo of the only pending change: the log applies to the committed
+                // state what the replica applied on top of it, with the same effect, so
+                // the result is what the application sees already. Nothing to convert.
+                outcome.missing = contract.action == .update && base == nil
+            } else if contract.action == .update, case .value(var entity)? = base, (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil {
+                // The common case: an update of a readable entity, in the entity's own type.
+                next = .value(entity)
+            } else {
+                let (fields, missing) = EntityEffect(contract).applied(to: base.map(Replica.fields))
+                outcome.missing = missing
+                (next, outcome.unreadable) = Replica.hold(fields)
+            }
             if let last = lastOrigin, last != origin { latestOther = (last, version - 1) }
             lastOrigin = origin
             version = offset + 1
         }
-        if isOwn, pending.first?.sequence == contract.sequence {
-            // The echo of the oldest pending change: the log applied to the committed state
-            // what the replica had applied on top of it, with the same effect, so the
-            // visible state (committed with the pending changes) is what it was. O(1).
+        if isEcho {
+            // The oldest pending change came back: O(1), and once none is pending the
+            // visible state is the committed one.
             pending.removeFirst()
-            return (outcome, 0)
+            committed = pending.isEmpty ? nil : next
+            return (outcome, .unchanged)
         }
         if isOwn {
             // An echo out of step with the pending changes (a resend after a restart, say).
             while let first = pending.first, first.sequence <= contract.sequence { pending.removeFirst() }
         }
-        var state = committed
-        for change in pending {
-            state = change.effect.applied(to: state).state
+        guard !pending.isEmpty else {
+            committed = nil
+            return (outcome, .set(next))
         }
-        outcome.visibleChanged = state != visible
-        return (outcome, setVisible(state))
-    }
-
-    /// A loaded row as the committed state; returns the change in visible entities.
-    mutating func loadBase(_ state: JSONObject) -> Int {
-        committed = state
-        return setVisible(state)
-    }
-
-    /// Sets what the application reads; returns the change in visible entities.
-    private mutating func setVisible(_ state: JSONObject?) -> Int {
-        let counted = visible == nil && state != nil ? 1 : visible != nil && state == nil ? -1 : 0
-        visible = state
-        return counted
+        committed = next
+        var fields = next.map(Replica.fields)
+        for change in pending {
+            fields = change.effect.applied(to: fields).state
+        }
+        let (state, unreadable) = Replica.hold(fields)
+        outcome.unreadable = outcome.unreadable ?? unreadable
+        return (outcome, .set(state))
     }
 }

@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import Logging
 import PumphouseContracts
@@ -126,6 +127,10 @@ public final class ProcessingUnit: Service {
     /// Changes made here that the broker has not acknowledged yet (after a restart,
     /// those the spool is sending again).
     public var unacknowledgedChanges: Int { pump.unacknowledgedCount }
+
+    /// Creates made here whose outcome (and `whenDecided`) is still to come, over every
+    /// cache: a planned stop that waits for zero loses no create's follow-up.
+    public var undecidedCreates: Int { state.withLock { $0.caches.values.reduce(0) { $0 + $1.undecidedCreates } } }
 
     /// Whether every cache is loaded (see `loaded()`); until then the unit is not ready.
     public var isLoaded: Bool {
@@ -405,6 +410,12 @@ public final class ProcessingUnit: Service {
             return (true, state.loadWaiters)
         }
         guard justLoaded else { return }
+        #if canImport(Glibc)
+        // A load frees as much as it keeps (decoded rows, fetch buffers, the tables the
+        // replica outgrew); glibc keeps freed pages for reuse unless asked. Once, here,
+        // so the unit's resident memory is what its caches hold.
+        malloc_trim(0)
+        #endif
         logger.info("unit \(id): caches loaded")
         // Units waiting to join learn at once that this one can feed them.
         announce(.heartbeat)
@@ -458,6 +469,7 @@ protocol ReplicaSink: Sendable {
     func beginLoad()
     func loadRow(_ contract: Contract)
     func finishLoad(sequences: [Int32: [ExactKey: Int64]])
+    var undecidedCreates: Int { get }
 }
 
 extension ReplicatedCache: ReplicaSink {}

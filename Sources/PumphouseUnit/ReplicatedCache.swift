@@ -48,6 +48,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     private let shards: [Shard]
     private let metrics: UnitMetrics.Cache
     private let logger: Logger
+    /// Creates published and not yet decided by the log, their `whenDecided` included.
+    private let undecided = Atomic(0)
 
     /// The part of the replica whose keys fall in one partition, and that partition's lane.
     private final class Shard: Sendable {
@@ -55,15 +57,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let lane: DataPump.Lane
 
         init(origin: String, lane: DataPump.Lane) {
-            self.store = Mutex(Store(replica: CacheReplica(origin: origin)))
+            self.store = Mutex(Store(replica: CacheReplica<Entity>(origin: origin)))
             self.lane = lane
         }
     }
 
     private struct Store {
-        var replica: CacheReplica
-        /// By the key's bytes, as the log and the database tell entities apart.
-        var entities: [ExactKey: Entity] = [:]
+        /// Each entity once, by the key's bytes, as the log and the database tell
+        /// entities apart.
+        var replica: CacheReplica<Entity>
         /// This unit's creates awaiting their echo, by sequence (in this partition).
         var creates: [Int64: PendingCreate] = [:]
     }
@@ -91,15 +93,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     // MARK: Reads
 
-    public subscript(key: String) -> Entity? { shard(of: key).store.withLock { $0.entities[ExactKey(key)] } }
+    public subscript(key: String) -> Entity? { shard(of: key).store.withLock { $0.replica.value(ExactKey(key)) } }
 
     public func get(_ key: String) -> Entity? { self[key] }
 
-    public var count: Int { shards.reduce(0) { $0 + $1.store.withLock { $0.entities.count } } }
+    public var count: Int { shards.reduce(0) { $0 + $1.store.withLock { $0.replica.count } } }
 
     /// A snapshot of every entity, in no particular order (each partition's part as of
     /// its own moment).
-    public var values: [Entity] { shards.flatMap { $0.store.withLock { Array($0.entities.values) } } }
+    public var values: [Entity] { shards.flatMap { $0.store.withLock { $0.replica.values } } }
 
     /// The part holding `key`: its partition as librdkafka places it, which is also where
     /// the key's changes from every unit arrive.
@@ -188,13 +190,14 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     ) async throws(CacheError) -> Bool {
         let key = entity.key
         let shard = shard(of: key)
-        if shard.store.withLock({ $0.entities[ExactKey(key)] != nil }) { return false }
+        if shard.store.withLock({ $0.replica.value(ExactKey(key)) != nil }) { return false }
         let fields = try entity.changeFields
         try check(key, .create, fields: fields)
         let stored = try converted(fields, key: key)
         var published: Int64?
         try change(key, action: .create, checked: true, resulting: stored, { (current: Entity?) throws(CacheError) in current == nil ? (fields, JSONObject()) : nil }) { store, sequence in
             store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
+            undecided.add(1, ordering: .relaxed)
             published = sequence
         }
         guard let sequence = published else { return false }
@@ -238,8 +241,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// The log decided this unit's create.
     private func decideCreate(_ sequence: Int64, _ won: Bool, in shard: Shard) {
-        let (handler, waiter): ((@Sendable (Bool) -> Void)?, CheckedContinuation<Bool?, Never>?) = shard.store.withLock { store in
-            guard var pending = store.creates[sequence] else { return (nil, nil) }
+        let decided: (handler: (@Sendable (Bool) -> Void)?, waiter: CheckedContinuation<Bool?, Never>?)? = shard.store.withLock { store in
+            guard var pending = store.creates[sequence] else { return nil }
             if pending.waiter == nil && pending.waited {
                 pending.outcome = won  // the creator has yet to wait; it takes the outcome then
                 store.creates[sequence] = pending
@@ -248,9 +251,18 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             }
             return (pending.whenDecided, pending.waiter)
         }
-        handler?(won)
-        waiter?.resume(returning: won)
+        guard let decided else { return }
+        decided.handler?(won)
+        undecided.subtract(1, ordering: .releasing)
+        decided.waiter?.resume(returning: won)
     }
+
+    /// Creates this unit published whose outcome the log has not yet brought back, or
+    /// whose `whenDecided` has yet to finish. A create's `whenDecided` lives in this
+    /// process only, so a unit stopped while this is above zero loses what those would
+    /// have done (a counter that should follow a won sale, say); a planned stop can wait
+    /// for zero first.
+    public var undecidedCreates: Int { undecided.load(ordering: .acquiring) }
 
     /// The creator stops waiting; a later outcome still reaches `whenDecided`.
     private func stopWaiting(_ sequence: Int64, in shard: Shard) {
@@ -316,16 +328,20 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let shard = shard(of: key)
         do {
             try shard.store.withLock { store in
-                guard let (fields, deltas) = try make(store.entities[exactKey]) else { return }
+                guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return }
                 var contract = Contract(
                     name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0,
                     baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
                 )
                 let effect = EntityEffect(contract)
-                let entity: Entity?
+                var converted = resulting
                 do {
                     if validates && !checked { try registry.validate(contract) }
-                    entity = try resulting ?? effect.applied(to: store.replica.visible(exactKey)).state.map(Entity.init(fields:))
+                    // The entity the change leaves must be readable here, as it will be
+                    // on every peer: refused before it is published otherwise.
+                    if converted == nil, let state = effect.applied(to: store.replica.visible(exactKey)).state {
+                        converted = try Entity(fields: state)
+                    }
                 } catch {
                     throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
                 }
@@ -337,8 +353,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                         headers: encoded.headers.map { SpoolHeader(name: $0.name, value: Array($0.value.utf8)) }
                     )
                 }
-                store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence)
-                store.entities[exactKey] = entity
+                store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence, resulting: converted)
                 published(&store, sequence)
             }
         } catch let error as CacheError {
@@ -357,19 +372,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// Applies a change read from the pump at `offset`, in log order.
     package func apply(_ contract: Contract, partition: Int32, offset: Int64) {
         let shard = shard(of: contract.key)
-        let outcome: CacheReplica.Applied = shard.store.withLock { store in
-            let outcome = store.replica.applyFromLog(contract, partition: partition, offset: offset)
-            if outcome.visibleChanged {
-                let key = contract.exactKey
-                do {
-                    store.entities[key] = try store.replica.visible(key).map(Entity.init(fields:))
-                } catch {
-                    store.entities[key] = nil
-                    logger.error("\(name) \"\(contract.key)\" from \(contract.origin) does not fit \(Entity.self) and is not readable here: \(error)")
-                    metrics.rejected.increment()
-                }
-            }
-            return outcome
+        let outcome = shard.store.withLock { $0.replica.applyFromLog(contract, partition: partition, offset: offset) }
+        if let reason = outcome.unreadable {
+            // Named by its place in the log, not its key: keys are row data.
+            logger.error("\(name): the entity changed at \(topic)[\(partition)]@\(offset) by \(contract.origin) does not fit \(Entity.self) and is not readable here: \(reason)")
+            metrics.rejected.increment()
         }
         if outcome.duplicate { return }
         let own = contract.origin.isSameBytes(as: pump.origin)
@@ -381,7 +388,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
         if let collision = outcome.collision {
             metrics.collisions.increment()
-            logger.notice("collision on \(name) \"\(contract.key)\": the change from \(contract.origin) (seq \(contract.sequence)) was made against version \(collision.baseVersion), but \(collision.winnerOrigin) changed it to version \(collision.winnerVersion) first; log order wins on every replica and in the database")
+            logger.notice("collision on \(name) at \(topic)[\(partition)]@\(offset): the change from \(contract.origin) (seq \(contract.sequence)) was made against version \(collision.baseVersion), but \(collision.winnerOrigin) changed it to version \(collision.winnerVersion) first; log order wins on every replica and in the database")
         }
     }
 
@@ -390,25 +397,16 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// Starts (or restarts) a load: the replica holds nothing until it is done.
     func beginLoad() {
         for shard in shards {
-            shard.store.withLock { store in
-                store.replica.reset()
-                store.entities = [:]
-            }
+            shard.store.withLock { $0.replica.reset() }
         }
     }
 
     /// One row of a load, as its add contract.
     func loadRow(_ contract: Contract) {
-        let key = contract.exactKey
-        shard(of: contract.key).store.withLock { store in
-            store.replica.loadBase(key: key, state: contract.fields)
-            do {
-                store.entities[key] = try Entity(fields: contract.fields)
-            } catch {
-                store.entities[key] = nil
-                logger.error("\(name) \"\(contract.key)\" as loaded does not fit \(Entity.self) and is not readable here: \(error)")
-                metrics.rejected.increment()
-            }
+        let unreadable = shard(of: contract.key).store.withLock { $0.replica.loadBase(key: contract.exactKey, state: contract.fields) }
+        if let reason = unreadable {
+            logger.error("\(name): a loaded row does not fit \(Entity.self) and is not readable here: \(reason)")
+            metrics.rejected.increment()
         }
     }
 

@@ -8,11 +8,17 @@ import PumphouseUnit
 /// `{"error": code, "detail": text}` with its status, plus /metrics, /healthz and
 /// /readyz (ready once the unit has loaded its caches).
 public enum TicketingAPI {
-    /// The units' router: the shared routes, plus /admin/state (the caches' content).
+    /// The units' router: the shared routes, plus /admin/state (the caches' content) and
+    /// /admin/undecided (creates whose outcome the log has yet to bring back).
     public static func router(_ office: BoxOffice) -> Router<BasicRequestContext> {
         let router = routes(office)
         router.get("/admin/state") { _, _ in
             try CacheState(office)
+        }
+        // A sale's follow-up (the concert's counter, the seat's hold) runs in the unit
+        // that made it once the log decides it; a planned stop waits for zero here.
+        router.get("/admin/undecided") { _, _ in
+            JSONBody(value: ["creates": office.unit.undecidedCreates])
         }
         return router
     }

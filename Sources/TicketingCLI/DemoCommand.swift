@@ -193,6 +193,18 @@ struct DemoCommand: AsyncParsableCommand {
             report.unitMetrics.add(String(decoding: metrics.body, as: UTF8.self))
         }
 
+        // A won sale's follow-up (its concert's counter) runs in the selling unit when the
+        // log decides the sale; killing a unit before that would lose it (docs/ticketing.md).
+        _ = try await until("every unit's creates to be decided by the log (GET /admin/undecided)") { () async throws -> Bool? in
+            for url in urls {
+                let reply = try await client.get("/admin/undecided", at: url)
+                guard reply.status == 200, let creates = reply.json?["creates"] as? Int else {
+                    throw DemoFailure("GET /admin/undecided at \(url): HTTP \(reply.status)")
+                }
+                if creates > 0 { return nil }
+            }
+            return true
+        }
         step("full outage: every unit killed with SIGKILL while the writer catches up; then restarted")
         await processes.kill(units)
         sampling.cancel()

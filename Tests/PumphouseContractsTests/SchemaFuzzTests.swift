@@ -210,6 +210,28 @@ struct SchemaFuzzTests {
         }
     }
 
+    @Test("random payloads against random object schemas get exactly the issues the keywords' own rules predict, in order, cut at any limit")
+    func differential() async throws {
+        await propertyCheck(count: 3_000, input: CaseSeeds.generator("SchemaFuzzTests/differential")) { seed in
+            var rng = SplitMix(state: seed)
+            let generated = SchemaRules.randomCase(&rng)
+            guard let bytes = try? JSONWriter.encode(generated.schema), let document = try? SchemaParser().parse(bytes) else {
+                Issue.record("seed \(seed): the generated schema does not parse")
+                return
+            }
+            var validator = SchemaValidator(document: document)
+            validator.maxIssues = 100
+            let described = { (issues: [SchemaValidationIssue]) in issues.map { "\($0.pointer) \($0.keyword)" } }
+            #expect(described(validator.validate(generated.payload)) == generated.issues, "seed \(seed)")
+            #expect(validator.isValid(generated.payload) == generated.issues.isEmpty, "seed \(seed)")
+            for field in generated.fieldIssues ?? [] {
+                #expect(described(validator.validateField(field.name, field.value)) == field.issues, "seed \(seed), field \(field.name)")
+            }
+            validator.maxIssues = Int.random(in: 1...3, using: &rng)
+            #expect(described(validator.validate(generated.payload)) == Array(generated.issues.prefix(validator.maxIssues)), "seed \(seed)")
+        }
+    }
+
     @Test("a Schemas directory with a mutated version file is checked without a trap, naming a rule for each problem")
     func mutatedRepository() throws {
         var rng = SplitMix(state: 6)

@@ -127,4 +127,116 @@ struct SchemaValidationTests {
             }
         }
     }
+
+    static func described(_ issues: [SchemaValidationIssue]) -> [String] {
+        issues.map { "\($0.pointer) \($0.keyword)" }
+    }
+
+    @Test("a definition several properties refer to is checked at each of them, under each one's pointer")
+    func sharedDefinition() throws {
+        let validator = SchemaValidator(document: try Self.schema(##"""
+            {"$defs":{"Money":{"type":"integer","minimum":0}},"type":"object",
+             "properties":{"a":{"$ref":"#/$defs/Money"},"b":{"$ref":"#/$defs/Money"},
+                           "c":{"type":"array","items":{"$ref":"#/$defs/Money"}},"d":{"$ref":"#/$defs/Money","maximum":10}}}
+            """##))
+        let issues = validator.validate(try JSONParser().parse(#"{"a":-1,"b":"x","c":[1,-2],"d":11}"#))
+        #expect(Self.described(issues) == ["/a minimum", "/b type", "/c/1 minimum", "/d maximum"])
+        #expect(Self.described(validator.validate(try JSONParser().parse(#"{"d":-1}"#))) == ["/d minimum"])
+        #expect(validator.isValid(try JSONParser().parse(#"{"a":0,"b":5,"c":[],"d":10}"#)))
+    }
+
+    @Test("a schema that refers to its own root nests, and pointers name every level")
+    func recursiveRoot() throws {
+        let validator = SchemaValidator(document: try Self.schema(##"{"type":"object","properties":{"child":{"$ref":"#"},"n":{"type":"integer"}}}"##))
+        #expect(validator.isValid(try JSONParser().parse(#"{"n":1,"child":{"child":{"n":2}}}"#)))
+        #expect(Self.described(validator.validate(try JSONParser().parse(#"{"child":{"child":{"n":"x"}}}"#))) == ["/child/child/n type"])
+    }
+
+    @Test("integers are numbers, integral doubles are integers, and the message lists the declared types", arguments: [
+        (#"{"type":"integer"}"#, "1", nil),
+        (#"{"type":"integer"}"#, "1.0", nil),
+        (#"{"type":"integer"}"#, "1.5", "expected integer, got number"),
+        (#"{"type":"number"}"#, "1", nil),
+        (#"{"type":"number"}"#, "1.5", nil),
+        (#"{"type":"number"}"#, #""1""#, "expected number, got string"),
+        (#"{"type":["string","integer"]}"#, "true", "expected integer or string, got boolean"),
+        (#"{"type":["string","integer"]}"#, "2.5", "expected integer or string, got number"),
+        (#"{"type":["number","null"]}"#, "null", nil),
+        (#"{"type":["object","array","boolean"]}"#, "7", "expected array or boolean or object, got integer"),
+    ] as [(String, String, String?)])
+    func typeMasks(schema: String, value: String, message: String?) throws {
+        let validator = SchemaValidator(document: try Self.schema(schema))
+        let issues = validator.validate(try JSONParser().parse(value))
+        #expect(issues.map(\.message) == (message.map { [$0] } ?? []))
+        #expect(issues.allSatisfy { $0.keyword == "type" })
+    }
+
+    @Test("canonically equal but byte-different names stay different properties")
+    func byteDistinctProperties() throws {
+        let composed = "\u{E9}", decomposed = "e\u{301}"
+        let validator = SchemaValidator(document: try Self.schema("""
+            {"type":"object","additionalProperties":false,"required":["\(composed)"],
+             "properties":{"\(composed)":{"type":"integer"},"\(decomposed)":{"type":"string"}}}
+            """))
+        #expect(validator.validate(.object([composed: .int(1), decomposed: .string("x")])).isEmpty)
+        #expect(validator.validate(.object([decomposed: .string("x"), composed: .int(1)])).isEmpty)
+        #expect(Self.described(validator.validate(.object([composed: .string("x"), decomposed: .int(1)]))) == ["/\(composed) type", "/\(decomposed) type"])
+        #expect(Self.described(validator.validate(.object([decomposed: .string("x")]))) == [" required"])
+        #expect(Self.described(validator.validateField(decomposed, .int(1))) == ["/\(decomposed) type"])
+        #expect(Self.described(validator.validateField("e", .int(1))) == ["/e additionalProperties"])
+    }
+
+    @Test("missing required fields are reported before the members' issues, also when the report is cut short")
+    func requiredFirst() throws {
+        var validator = SchemaValidator(document: try Self.schema(Self.account))
+        let payload = try JSONParser().parse(#"{"id":"","tags":[1]}"#)
+        #expect(Self.described(validator.validate(payload)) == [" required", "/id minLength", "/tags/0 type"])
+        validator.maxIssues = 1
+        #expect(Self.described(validator.validate(payload)) == [" required"])
+        #expect(!validator.isValid(payload))
+    }
+
+    @Test("required fields are tracked past the 64th property")
+    func manyProperties() throws {
+        let names = (0..<70).map { "p\($0)" }
+        let properties = names.map { "\"\($0)\":{\"type\":\"integer\"}" }.joined(separator: ",")
+        let validator = SchemaValidator(document: try Self.schema(#"{"type":"object","required":["p0","p63","p64","p69"],"properties":{\#(properties)}}"#))
+        let all = JSONObject(names.map { JSONObject.Member(name: $0, value: .int(1)) })
+        #expect(validator.isValid(.object(all)))
+        #expect(validator.isValid(.object(JSONObject(Array(all.reversed())))))
+        for missing in ["p0", "p63", "p64", "p69"] {
+            let issues = validator.validate(.object(JSONObject(all.filter { $0.name != missing })))
+            #expect(issues.map(\.message) == ["required field \"\(missing)\" is missing"])
+        }
+    }
+
+    @Test("minLength and maxLength count Unicode scalars, whatever their UTF-8 length", arguments: [
+        ("a", ["minLength"]), ("ab", []), ("\u{E9}", ["minLength"]), ("\u{E9}\u{E9}", []), ("e\u{301}", []),
+        ("e\u{301}e\u{301}", ["maxLength"]), ("\u{1D11E}\u{1D11E}\u{1D11E}", []), ("\u{1D11E}\u{1D11E}\u{1D11E}\u{1D11E}", ["maxLength"]), ("abcd", ["maxLength"]),
+    ])
+    func scalarLengths(text: String, keywords: [String]) throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"minLength":2,"maxLength":3}"#))
+        #expect(validator.validate(.string(text)).map(\.keyword) == keywords)
+    }
+
+    @Test("uniqueItems names the first repeated pair, among few items and among many", arguments: [5, 40])
+    func firstRepeatedPair(count: Int) throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"uniqueItems":true}"#))
+        let items = (0..<count).map { JSONValue.int(Int64($0)) } + [.double(Double(count - 2)), .int(1)]
+        #expect(validator.validate(.array(items)).map(\.message) == ["items \(count - 2) and \(count) are equal"])
+    }
+
+    @Test("an update's field is checked against its declaration, additionalProperties or a false root", arguments: [
+        (#"{"properties":{"a":{"type":"string"}},"additionalProperties":false}"#, "a", "1", ["/a type"]),
+        (#"{"properties":{"a":{"type":"string"}},"additionalProperties":false}"#, "b", "1", ["/b additionalProperties"]),
+        (#"{"properties":{"a":{"type":"string"}},"additionalProperties":{"type":"string"}}"#, "b", "1", ["/b type"]),
+        (#"{"properties":{"a":{"type":"string"}}}"#, "b", "1", []),
+        (##"{"$defs":{"R":{"properties":{"a":{"minimum":2}}}},"$ref":"#/$defs/R"}"##, "a", "1", ["/a minimum"]),
+        ("false", "a", "1", [" false"]),
+        ("true", "a", "1", []),
+    ])
+    func updateField(schema: String, field: String, value: String, expected: [String]) throws {
+        let validator = SchemaValidator(document: try Self.schema(schema))
+        #expect(Self.described(validator.validateField(field, try JSONParser().parse(value))) == expected)
+    }
 }

@@ -108,7 +108,7 @@ final class ThreadedLog: Sendable {
     var lines: [Line] { state.withLock { $0.lines } }
 
     func logger(_ label: String) -> Logger {
-        var logger = Logger(label: label) { _ in Handler(log: self) }
+        var logger = Logger(label: label) { _ in RecordingLogHandler { [self] event in record(event.message.description) } }
         logger.logLevel = .debug
         return logger
     }
@@ -134,7 +134,7 @@ final class ThreadedLog: Sendable {
         }
     }
 
-    fileprivate func record(_ message: String) {
+    private func record(_ message: String) {
         let line = Line(message: message, thread: .current)
         let waiter: CheckedContinuation<Line, any Error>? = state.withLock { state in
             state.lines.append(line)
@@ -143,20 +143,5 @@ final class ThreadedLog: Sendable {
             return waiter.continuation
         }
         waiter?.resume(returning: line)
-    }
-
-    private struct Handler: LogHandler {
-        let log: ThreadedLog
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            log.record(event.message.description)
-        }
     }
 }

@@ -20,6 +20,11 @@ struct KafkaKeyPartitionerTests {
         }
     }
 
+    @Test("one partition takes every key")
+    func onePartition() {
+        #expect(KafkaKeyPartitioner(partitionCount: 1).partition(ofKey: "anything") == 0)
+    }
+
     @Test("a key as text is placed by its UTF-8 bytes: canonically equal spellings may part")
     func textKeysAreBytes() {
         let partitioner = KafkaKeyPartitioner(partitionCount: 1000)
@@ -30,6 +35,6 @@ struct KafkaKeyPartitionerTests {
 
     @Test("CRC-32 check value")
     func crcCheckValue() {
-        #expect(KafkaKeyPartitioner.crc32(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(Array("123456789".utf8).withUnsafeBytes { KafkaKeyPartitioner.crc32($0) } == 0xCBF4_3926)
     }
 }

@@ -180,11 +180,11 @@ struct ByteIdentityPropertyTests {
         for index in 0..<200 {
             let seed = base &+ UInt64(index)
             let history = try Self.history(seed: seed, length: 60)
-            var replica = CacheReplica(origin: "observer")
+            var replica = Replica(origin: "observer")
             for (offset, contract) in history.contracts.enumerated() {
                 _ = replica.applyFromLog(contract, partition: 0, offset: Int64(offset))
             }
-            let state = Self.bytes(replica.entries.compactMapValues(\.visible))
+            let state = Self.bytes(replica.entities.mapValues(\.fields))
             #expect(state == history.fold, "seed \(seed)")
             guard state == history.fold else { return }
         }

@@ -282,6 +282,8 @@ struct ProcessingUnitTests {
             }
             // A create of a key this replica holds returns false without publishing.
             #expect(try await caches[0].create(BenchAccount(id: keys[0], balance: 99)) == false)
+            // Every create came back decided, so none is left for a planned stop to wait on.
+            #expect(units.map(\.undecidedCreates) == [0, 0, 0])
             return won
         }
         #expect(outcomes.count == keys.count, "every key won once: \(keys.filter { outcomes[ExactKey($0)] == nil })")
@@ -305,6 +307,11 @@ struct ProcessingUnitTests {
         // Reads and writes were served from memory, without the broker.
         #expect(cache.count == 50)
         #expect(cache["acc-7"]?.balance == expected["acc-7"])
+        // A create the log cannot decide: the creator hears `unconfirmed`, the create
+        // stays in the spool, and the unit counts it as undecided.
+        await #expect(throws: CacheError.self) { try await cache.create(BenchAccount(id: "claim-stranded", balance: 1), timeout: .milliseconds(200)) }
+        #expect(stranded.undecidedCreates == 1)
+        expected[ExactKey("claim-stranded")] = 1
         // "Killed" once its changes are on disk (a kill loses only the last few
         // milliseconds): never run, never closed. Its spool is all that is left.
         try await stranded.syncSpool()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumphouseTestSupport
 import Synchronization
 import Testing
 @testable import PumphouseUnit
@@ -478,27 +479,16 @@ private final class SpoolLogRecorder: Sendable {
     private let entries = Mutex<[(level: Logger.Level, text: String)]>([])
 
     var logger: Logger {
-        Logger(label: "spool-test") { _ in Handler(recorder: self) }
+        Logger(label: "spool-test") { _ in
+            RecordingLogHandler { event in
+                let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                let text = ([event.message.description] + fields).joined(separator: " ")
+                self.entries.withLock { $0.append((event.level, text)) }
+            }
+        }
     }
 
     func messages(at level: Logger.Level) -> [String] {
         entries.withLock { $0.filter { $0.level == level }.map(\.text) }
-    }
-
-    private struct Handler: LogHandler {
-        let recorder: SpoolLogRecorder
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            let text = ([event.message.description] + fields).joined(separator: " ")
-            recorder.entries.withLock { $0.append((event.level, text)) }
-        }
     }
 }

@@ -37,15 +37,13 @@ public struct ContractSchemas: Sendable {
                     SchemaValidationIssue(pointer: "/fields" + issue.pointer, keyword: issue.keyword, message: issue.message)
                 }
             }
-            let document = validator.document
-            let root: SchemaNode? = if case .node(let node) = document.resolve(document.root) { node } else { nil }
             for member in contract.deltas {
                 let pointer = "/deltas/" + SchemaParser.escape(member.name)
-                guard let declared = root?.property(member.name) else {
+                guard let types = validator.declaredTypes(ofField: member.name) else {
                     issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" is not declared; deltas apply to declared numeric fields only"))
                     continue
                 }
-                guard case .node(let field) = document.resolve(declared), let types = field.types, !types.isDisjoint(with: [.integer, .number]) else {
+                guard !types.isDisjoint(with: .numeric) else {
                     issues.append(SchemaValidationIssue(pointer: pointer, keyword: "deltas", message: "field \"\(member.name)\" does not declare a numeric type; deltas apply to numbers only"))
                     continue
                 }

@@ -1,0 +1,211 @@
+/// One value's walk through a `SchemaProgram`.
+///
+/// A valid value allocates nothing: an issue, its message and its pointer are built only
+/// when a check fails, and the pointer is assembled on the way back out, each member or
+/// item the walk returns from putting its segment in front of the issues raised inside it.
+struct ValidationRun {
+    /// Failures after which the walk stops; a hostile payload cannot make the report huge.
+    let limit: Int
+    /// Whether failures are written up as issues, or only counted (`isValid`, and the
+    /// probes of `anyOf`, `oneOf` and `not`, which only need to know whether one fails).
+    let records: Bool
+    private(set) var failures = 0
+    private(set) var issues: [SchemaValidationIssue] = []
+
+    init(limit: Int, records: Bool) {
+        self.limit = limit
+        self.records = records
+    }
+
+    var full: Bool { failures >= limit }
+
+    mutating func fail(_ keyword: String, _ message: @autoclosure () -> String) {
+        guard !full else { return }
+        failures += 1
+        if records { issues.append(SchemaValidationIssue(pointer: "", keyword: keyword, message: message())) }
+    }
+
+    /// Whether `value` passes `schema`, checked on its own.
+    static func passes(_ value: JSONValue, _ schema: CompiledSchema) -> Bool {
+        var probe = ValidationRun(limit: 1, records: false)
+        probe.check(value, schema)
+        return probe.failures == 0
+    }
+
+    mutating func check(_ value: JSONValue, _ schema: CompiledSchema) {
+        guard !full, !schema.acceptsAll else { return }
+        if schema.rejectsAll { return fail("false", "no value is allowed here") }
+        let type = value.schemaType
+        guard schema.acceptedTypes.contains(JSONTypeSet(type)) else {
+            return fail("type", "expected \(schema.expectedTypes), got \(type.rawValue)")
+        }
+        if schema.enumerates, !schema.allowed.contains(value) {
+            fail("enum", "value is not one of the allowed values")
+        }
+        switch value {
+        case .string(let text) where schema.checksStrings: checkString(text, schema)
+        case .int(let integer) where schema.checksNumbers: checkNumber(Double(integer), exactInteger: integer, schema)
+        case .double(let number) where schema.checksNumbers: checkNumber(number, exactInteger: nil, schema)
+        case .array(let items) where schema.checksArrays: checkArray(items, schema)
+        case .object(let object) where schema.checksObjects: checkObject(object, value, schema)
+        default: break
+        }
+        for part in schema.allOf { check(value, part.node) }
+        if let alternatives = schema.anyOf, !alternatives.contains(where: { Self.passes(value, $0.node) }) {
+            fail("anyOf", "matches none of the \(alternatives.count) alternatives")
+        }
+        if let alternatives = schema.oneOf {
+            let matched = alternatives.reduce(0) { $0 + (Self.passes(value, $1.node) ? 1 : 0) }
+            if matched != 1 { fail("oneOf", "matches \(matched) of the alternatives; exactly one must match") }
+        }
+        if let not = schema.not, Self.passes(value, not.node) {
+            fail("not", "matches a schema it must not match")
+        }
+    }
+
+    /// Checks a top-level field on its own, as in an update: the field is checked
+    /// against its declaration, or against `additionalProperties` when it has none.
+    mutating func checkField(_ name: String, _ value: JSONValue, in program: SchemaProgram) {
+        let root = program.root
+        // A `false` root rejects the field as it would a whole payload, at its root.
+        if root.rejectsAll { return check(value, root) }
+        let before = issues.count
+        if let declared = program.declaredField(name) {
+            check(value, declared)
+        } else if let rest = root.additionalProperties {
+            if root.closed { fail("additionalProperties", "field \"\(name)\" is not in the schema") } else { check(value, rest.node) }
+        }
+        prefixIssues(from: before, with: name)
+    }
+
+    /// Puts `segment` in front of the pointers of the issues raised since `start`.
+    private mutating func prefixIssues(from start: Int, with segment: @autoclosure () -> String) {
+        guard issues.count > start else { return }
+        let prefix = "/" + SchemaParser.escape(segment())
+        for index in start..<issues.count {
+            let issue = issues[index]
+            issues[index] = SchemaValidationIssue(pointer: prefix + issue.pointer, keyword: issue.keyword, message: issue.message)
+        }
+    }
+
+    private mutating func checkString(_ text: String, _ schema: CompiledSchema) {
+        if schema.minLength != nil || schema.maxLength != nil {
+            // A text has at least a quarter as many scalars as UTF-8 bytes and at most as
+            // many, which mostly settles a bound without counting the scalars.
+            let bytes = text.utf8.count
+            let fewest = (bytes + 3) / 4
+            lazy var length = text.unicodeScalars.count
+            if let min = schema.minLength, bytes < min || (fewest < min && length < min) {
+                fail("minLength", "shorter than \(min) characters")
+            }
+            if let max = schema.maxLength, fewest > max || (bytes > max && length > max) {
+                fail("maxLength", "longer than \(max) characters")
+            }
+        }
+        if let pattern = schema.pattern, !pattern.matches(text) {
+            fail("pattern", "does not match the pattern \"\(pattern.source)\"")
+        }
+    }
+
+    private mutating func checkNumber(_ number: Double, exactInteger: Int64?, _ schema: CompiledSchema) {
+        if let min = schema.minimum, number < min { fail("minimum", "less than \(min)") }
+        if let max = schema.maximum, number > max { fail("maximum", "greater than \(max)") }
+        if let min = schema.exclusiveMinimum, number <= min { fail("exclusiveMinimum", "not greater than \(min)") }
+        if let max = schema.exclusiveMaximum, number >= max { fail("exclusiveMaximum", "not less than \(max)") }
+        if let multiple = schema.multipleOf, !Self.isMultiple(number, exactInteger: exactInteger, of: multiple, integral: schema.integralMultiple) {
+            fail("multipleOf", "not a multiple of \(multiple)")
+        }
+    }
+
+    /// Exact for integers; for decimals, the remainder must be within a few units in
+    /// the last place of the value, so 0.3 is a multiple of 0.1 but 10000000.005 is
+    /// not a multiple of 0.01.
+    static func isMultiple(_ number: Double, exactInteger: Int64?, of multiple: Double, integral: Int64?) -> Bool {
+        if let exactInteger, let integral { return exactInteger % integral == 0 }
+        let remainder = number - (number / multiple).rounded() * multiple
+        return abs(remainder) <= max(abs(number), abs(multiple)).ulp * 4
+    }
+
+    private mutating func checkArray(_ items: [JSONValue], _ schema: CompiledSchema) {
+        if let min = schema.minItems, items.count < min { fail("minItems", "fewer than \(min) items") }
+        if let max = schema.maxItems, items.count > max { fail("maxItems", "more than \(max) items") }
+        if schema.uniqueItems, let (earlier, later) = Self.firstRepeat(in: items) {
+            fail("uniqueItems", "items \(earlier) and \(later) are equal")
+        }
+        let prefixItems = schema.prefixItems
+        for (index, item) in items.enumerated() {
+            guard !full else { return }
+            guard let link = index < prefixItems.count ? prefixItems[index] : schema.items else { continue }
+            let before = issues.count
+            check(item, link.node)
+            prefixIssues(from: before, with: String(index))
+        }
+    }
+
+    /// The first item equal (as JSON) to an earlier one, with the earliest such one.
+    static func firstRepeat(in items: [JSONValue]) -> (earlier: Int, later: Int)? {
+        // Few items: compare pairwise, which allocates nothing.
+        if items.count <= 16 {
+            for later in items.indices {
+                for earlier in 0..<later where items[earlier].jsonEquals(items[later]) { return (earlier, later) }
+            }
+            return nil
+        }
+        // Many: bucket by a hash that agrees with JSON equality, then compare within a
+        // bucket, linear on hostile input instead of quadratic.
+        var buckets: [Int: [Int]] = [:]
+        for (later, item) in items.enumerated() {
+            let hash = item.jsonHash
+            if let earlier = buckets[hash, default: []].first(where: { items[$0].jsonEquals(item) }) { return (earlier, later) }
+            buckets[hash, default: []].append(later)
+        }
+        return nil
+    }
+
+    private mutating func checkObject(_ object: JSONObject, _ value: JSONValue, _ schema: CompiledSchema) {
+        if let min = schema.minProperties, object.count < min { fail("minProperties", "fewer than \(min) properties") }
+        if let max = schema.maxProperties, object.count > max { fail("maxProperties", "more than \(max) properties") }
+        // Required fields are reported before the members' own issues, but whether one
+        // is missing is learnt while checking the members. A payload that lacks one (or
+        // whose check stopped early) is rare: take back what the members reported, report
+        // what is missing, and check the members again in the reported order.
+        let mark = (issues: issues.count, failures: failures)
+        let present = checkMembers(object, schema)
+        if present & schema.requiredProperties != schema.requiredProperties
+            || !schema.requiredElsewhere.allSatisfy({ object.contains(name: $0) }) {
+            issues.removeSubrange(mark.issues...)
+            failures = mark.failures
+            for name in schema.required where !object.contains(name: name) {
+                fail("required", "required field \"\(name)\" is missing")
+            }
+            _ = checkMembers(object, schema)
+        }
+        for (trigger, dependents) in schema.dependentRequired where object.contains(name: trigger) {
+            for dependent in dependents where !object.contains(name: dependent) {
+                fail("dependentRequired", "\"\(dependent)\" is required when \"\(trigger)\" is present")
+            }
+        }
+        for (trigger, dependent) in schema.dependentSchemas where object.contains(name: trigger) {
+            check(value, dependent.node)
+        }
+    }
+
+    /// Checks each member against its declaration or `additionalProperties`, and returns
+    /// which declared properties (bit i for `properties[i]`) were present.
+    private mutating func checkMembers(_ object: JSONObject, _ schema: CompiledSchema) -> UInt64 {
+        var present: UInt64 = 0
+        var hint = 0
+        for member in object {
+            guard !full else { break }
+            let before = issues.count
+            if let index = schema.propertyIndex(of: member.name, hint: &hint) {
+                if index < UInt64.bitWidth { present |= 1 << UInt64(index) }
+                check(member.value, schema.properties[index].schema.node)
+            } else if let rest = schema.additionalProperties {
+                if schema.closed { fail("additionalProperties", "field \"\(member.name)\" is not allowed") } else { check(member.value, rest.node) }
+            }
+            prefixIssues(from: before, with: member.name)
+        }
+        return present
+    }
+}
