@@ -80,7 +80,7 @@ public enum EntityEffect: Sendable, Hashable {
     /// Numeric addition that stays exact for integers. A missing or non-numeric base
     /// counts as 0 for a missing value and is otherwise left to the schema to have
     /// prevented (deltas only target declared numeric fields).
-    static func add(_ base: JSONValue?, _ delta: JSONValue) -> JSONValue {
+    package static func add(_ base: JSONValue?, _ delta: JSONValue) -> JSONValue {
         switch (base ?? .int(0), delta) {
         case (.int(let a), .int(let b)):
             let (sum, overflow) = a.addingReportingOverflow(b)

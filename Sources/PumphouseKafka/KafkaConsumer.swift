@@ -13,6 +13,9 @@ public final class KafkaConsumer: Sendable {
     private let callbacks: ConsumerCallbacks
     private let closed = Atomic<Bool>(false)
     private let groupID: String?
+    /// Partitions assigned from `.beginning`, which start at offset 0 rather than where
+    /// the broker's ListOffsets says the log starts (see `fromZero`).
+    private let startedAtZero = Mutex<Set<KafkaTopicPartition>>([])
 
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         let callbacks = ConsumerCallbacks(logger: logger)
@@ -49,6 +52,7 @@ public final class KafkaConsumer: Sendable {
     /// Reads exactly these partitions from these offsets, outside any group rebalancing;
     /// in a group, replaces the current assignment (e.g. with offsets stored elsewhere).
     public func assign(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+        let offsets = fromZero(offsets, replacing: true)
         try await onThread("assign \(offsets)") { handle, operation throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -61,6 +65,7 @@ public final class KafkaConsumer: Sendable {
     /// are: a processing unit starts its caches' partitions once their load has said
     /// where to start, without losing its place on the topics it already reads.
     public func addAssignment(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+        let offsets = fromZero(offsets, replacing: false)
         try await onThread("add assignment \(offsets)") { handle, operation throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -69,6 +74,43 @@ public final class KafkaConsumer: Sendable {
                 rd_kafka_error_destroy(error)
                 throw KafkaError(code, operation: operation)
             }
+        }
+    }
+
+    /// `.beginning` as offset 0. librdkafka resolves `.beginning` with a ListOffsets
+    /// request, which some brokers answer wrongly (the local one has answered 1 for a
+    /// partition whose first record is at 0, and a replay from there missed that record),
+    /// while a fetch from 0 is answered right wherever 0 is still in the log. Where it is
+    /// not (retention deleted the head), the consumer's reset policy applies, and with
+    /// the policy `error` `poll` goes back to `.beginning` itself (`restartFromBeginning`).
+    private func fromZero(_ offsets: [KafkaTopicPartitionOffset], replacing: Bool) -> [KafkaTopicPartitionOffset] {
+        startedAtZero.withLock { started in
+            if replacing { started.removeAll() }
+            return offsets.map { assigned in
+                guard assigned.offset == .beginning else {
+                    started.remove(assigned.topicPartition)
+                    return assigned
+                }
+                started.insert(assigned.topicPartition)
+                return KafkaTopicPartitionOffset(assigned.topicPartition, offset: KafkaOffset(0))
+            }
+        }
+    }
+
+    /// A partition started at 0 whose log no longer holds 0 starts where the broker says
+    /// the log starts instead; the error that said so is not the caller's to see.
+    private func restartFromBeginning(_ events: [KafkaConsumerEvent], handle: OpaquePointer) -> [KafkaConsumerEvent] {
+        events.filter { event in
+            guard case .error(let error) = event, error.code == .autoOffsetReset, let partition = error.topicPartition,
+                startedAtZero.withLock({ $0.remove(partition) != nil })
+            else { return true }
+            let list = RDKafkaTopicPartitionList.make([KafkaTopicPartitionOffset(partition, offset: .beginning)])
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let error = rd_kafka_seek_partitions(handle, list, 10_000) {
+                rd_kafka_error_destroy(error)
+                return true  // could not move it: the caller hears of the reset
+            }
+            return false
         }
     }
 
@@ -87,8 +129,9 @@ public final class KafkaConsumer: Sendable {
     /// whatever else is ready, up to `maxMessages` messages.
     public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) async throws -> [KafkaConsumerEvent] {
         let callbacks = self.callbacks
-        return try await onThread("poll") { handle, operation throws(KafkaError) in
-            try callbacks.pollBatch(handle, maxMessages: maxMessages, timeout: timeout, operation: operation)
+        return try await onThread("poll") { [self] handle, operation throws(KafkaError) in
+            let events = try callbacks.pollBatch(handle, maxMessages: maxMessages, timeout: timeout, operation: operation)
+            return restartFromBeginning(events, handle: handle)
         }
     }
 

@@ -14,16 +14,16 @@ public protocol CacheEntity: CacheFieldObject, Sendable, Equatable {
     var key: String { get }
     /// Applies an update from the log in place: `fields` set, numeric `deltas` added.
     /// Replicas hold each entity once, as this type, so every peer's update goes through
-    /// here. The default converts through `fields` and `init(fields:)`; a type on a hot
-    /// path may do it field by field, giving exactly what that conversion gives and
-    /// throwing where it would throw (the replica then keeps the state as fields).
+    /// here. The default converts through `fields` and `init(fields:)`
+    /// (`applyConverting`); `@CacheFields` writes it field by field, and so may a type
+    /// by hand, giving exactly what that conversion gives and throwing where it would
+    /// throw (the replica then keeps the state as fields).
     mutating func apply(fields: JSONObject, deltas: JSONObject) throws
 }
 
 extension CacheEntity {
     public mutating func apply(fields: JSONObject, deltas: JSONObject) throws {
-        guard let updated = EntityEffect.update(fields: fields, deltas: deltas).applied(to: try self.fields).state else { return }
-        self = try Self(fields: updated)
+        try applyConverting(fields: fields, deltas: deltas)
     }
 }
 

@@ -1,8 +1,10 @@
 import PumphouseContracts
 
-/// Writes a struct's `fields` and `init(fields:)`, one line per stored property, and
-/// conforms it to `CacheFieldObject` if it does not already conform (a `CacheEntity`
-/// does).
+/// Writes a struct's `fields`, `init(fields:)` and `apply(fields:deltas:)`, one line per
+/// stored property, and conforms it to `CacheFieldObject` if it does not already conform
+/// (a `CacheEntity` does). `apply` changes only the properties an update names, in
+/// place, which is how a replica applies a peer's update to an entity; a struct with a
+/// `let` that a change could set applies through `fields` and `init(fields:)` instead.
 ///
 /// A change is converted on every put and update, on the request path, so the conversion
 /// is worth what a hand-written one costs; `CodableCacheEntity` pays an encoder's
@@ -15,7 +17,7 @@ import PumphouseContracts
 /// `CodingKeys` leaves out is not converted (it needs an initial value, as Codable
 /// requires). An optional property that is nil is left out of the fields, and reads
 /// back as nil when absent or null; any other property must be present.
-@attached(extension, conformances: CacheFieldObject, names: named(fields), named(init(fields:)))
+@attached(extension, conformances: CacheFieldObject, names: named(fields), named(init(fields:)), named(apply(fields:deltas:)))
 public macro CacheFields() = #externalMacro(module: "PumphouseUnitMacros", type: "CacheFieldsMacro")
 
 /// A value that converts to and from contract fields: an entity, or an object nested in
@@ -29,6 +31,14 @@ public protocol CacheFieldObject: CacheFieldValue {
 }
 
 extension CacheFieldObject {
+    /// Applies an update by converting: the value's fields, with `fields` set and numeric
+    /// `deltas` added, made into a value again. What an in-place `apply(fields:deltas:)`
+    /// must agree with, and what it falls back to.
+    public mutating func applyConverting(fields: JSONObject, deltas: JSONObject) throws {
+        guard let updated = EntityEffect.update(fields: fields, deltas: deltas).applied(to: try self.fields).state else { return }
+        self = try Self(fields: updated)
+    }
+
     @inlinable
     public func cacheFieldValue() throws(CacheFieldProblem) -> JSONValue? {
         do {
@@ -155,6 +165,57 @@ public enum CacheFieldCoding {
         } catch {
             throw CacheFieldError(type: "\(Owner.self)", field: name, problem: error, encoding: true)
         }
+    }
+
+    /// Whether a member is the field `name`: compared by bytes, as every field name is.
+    @inlinable
+    public static func names(_ member: Member, _ name: String) -> Bool {
+        member.name.isSameBytes(as: name)
+    }
+
+    /// Whether an update sets and adds to the same field: then the sum is taken on the
+    /// JSON value that was set, before any property type reads it, so only applying
+    /// through fields gives the log's result.
+    @inlinable
+    public static func overlap(_ fields: Fields, _ deltas: Fields) -> Bool {
+        guard !fields.isEmpty && !deltas.isEmpty else { return false }
+        return deltas.contains { delta in fields.contains { $0.name.isSameBytes(as: delta.name) } }
+    }
+
+    /// A property's new value from an update's member.
+    @inlinable
+    public static func value<Value: CacheFieldValue, Owner>(
+        of member: Member, of owner: Owner.Type
+    ) throws(CacheFieldError) -> Value {
+        do {
+            return try Value(cacheFieldValue: member.value)
+        } catch {
+            throw CacheFieldError(type: "\(Owner.self)", field: member.name, problem: error, encoding: false)
+        }
+    }
+
+    /// A property with an update's delta added, as the log adds it to the field (exact
+    /// for integers, a double once they overflow), read back into the property's type.
+    @inlinable
+    public static func adding<Value: CacheFieldValue, Owner>(
+        _ delta: Member, to current: Value, of owner: Owner.Type
+    ) throws(CacheFieldError) -> Value {
+        let base: JSONValue?
+        do {
+            base = try current.cacheFieldValue()
+        } catch {
+            throw CacheFieldError(type: "\(Owner.self)", field: delta.name, problem: error, encoding: true)
+        }
+        do {
+            return try Value(cacheFieldValue: sum(base, delta.value))
+        } catch {
+            throw CacheFieldError(type: "\(Owner.self)", field: delta.name, problem: error, encoding: false)
+        }
+    }
+
+    /// The log's addition of a delta to a field's value.
+    public static func sum(_ base: JSONValue?, _ delta: JSONValue) -> JSONValue {
+        EntityEffect.add(base, delta)
     }
 
     @inlinable

@@ -1,4 +1,3 @@
-import DequeModule
 import PumphouseContracts
 
 /// One named cache's replica (or one partition's part of it), as plain state: what the
@@ -22,23 +21,6 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     enum Held: Sendable, Equatable {
         case value(Entity)
         case unreadable(JSONObject)
-    }
-
-    /// What the log says of an entity beside its state.
-    struct Entry: Sendable {
-        /// The committed state while `pending` is not empty (else it is the visible one).
-        var committed: Held?
-        /// The entity version: offset + 1 of the last change applied from the log (0: none).
-        /// Equal on every replica, so a change can name the version it was made against.
-        var version: Int64 = 0
-        /// The origin of the last applied change, and the offset of the latest change by
-        /// any other origin: enough to tell whether a peer changed the entity after a
-        /// given version.
-        var lastOrigin: ExactKey?
-        var latestOther: (origin: ExactKey, offset: Int64)?
-        /// This unit's changes not yet seen on the pump, in sequence order; each echo
-        /// takes the oldest off the front.
-        var pending: Deque<(sequence: Int64, effect: EntityEffect)> = []
     }
 
     /// What applying one change from the log did.
@@ -68,7 +50,12 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// Keys and origins are identified by their bytes (``ExactKey``), as the log and
     /// the database identify them.
     let origin: ExactKey
-    private(set) var entries: [ExactKey: Entry] = [:]
+    /// Not generic (``ReplicaLogState``), so this map runs specialised code: an entry is
+    /// read and changed where it lies, never copied out through a generic witness.
+    private(set) var entries: [ExactKey: ReplicaLogState] = [:]
+    /// The committed state of each entity that has pending changes (nil inside: none
+    /// committed yet); absent for every other entity, whose visible state is committed.
+    private(set) var committed: [ExactKey: Held?] = [:]
     /// What the application reads (committed with pending applied), each entity once.
     /// Apart from `entries` so that a read is one lookup in a map of the application's
     /// own type, as cheap as a plain dictionary of entities.
@@ -137,6 +124,7 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// Forgets everything: a load that failed half-way starts again from nothing.
     mutating func reset() {
         entries = [:]
+        committed = [:]
         entities = [:]
         unreadable = [:]
         sequences = [:]
@@ -160,7 +148,9 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
             (state, unreadable) = Self.hold(fields)
         }
         // Mutated where it lies in the dictionary: no copy of the entry out and back.
-        entries[key, default: Entry()].recordLocal(effect, sequence: sequence, visibleBefore: visible)
+        if entries[key, default: ReplicaLogState()].recordLocal(effect, sequence: sequence) {
+            committed[key] = .some(visible)
+        }
         setVisible(key, state)
         return (false, unreadable)
     }
@@ -176,11 +166,17 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         sequences[partition, default: [:]][origin] = contract.sequence
         let key = contract.exactKey
         let visible = held(key)
-        let (outcome, change) = entries[key, default: Entry()].applyFromLog(
-            contract, origin: origin, offset: offset, isOwn: origin == self.origin, visible: visible
+        let committedState: Held? = committed.isEmpty ? nil : committed[key] ?? nil
+        let step: ReplicaLogState.Step<Entity> = entries[key, default: ReplicaLogState()].applyFromLog(
+            contract, origin: origin, offset: offset, isOwn: origin == self.origin, visible: visible, committed: committedState
         )
-        if case .set(let state) = change { setVisible(key, state) }
-        return outcome
+        switch step.committed {
+        case .unchanged: break
+        case .keep(let state): committed[key] = .some(state)
+        case .drop: committed[key] = nil
+        }
+        if case .set(let state) = step.visible { setVisible(key, state) }
+        return step.outcome
     }
 
     /// An entity's fields. A value made from fields gives them back; should its type's
@@ -206,86 +202,5 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         guard let fields else { return (nil, nil) }
         let (held, unreadable) = hold(fields)
         return (held, unreadable)
-    }
-}
-
-extension CacheReplica.Entry {
-    typealias Replica = CacheReplica<Entity>
-
-    /// Keeps an own change as pending, and the committed state when it is the first.
-    mutating func recordLocal(_ effect: EntityEffect, sequence: Int64, visibleBefore: Replica.Held?) {
-        if pending.isEmpty { committed = visibleBefore }
-        pending.append((sequence, effect))
-    }
-
-    /// What a change from the log did to the visible state.
-    enum VisibleChange {
-        case unchanged
-        case set(Replica.Held?)
-    }
-
-    /// `applyFromLog` on the entry, with the duplicate rule already passed; also returns
-    /// what becomes of the visible state.
-    mutating func applyFromLog(
-        _ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool, visible: Replica.Held?
-    ) -> (Replica.Applied, VisibleChange) {
-        var outcome = Replica.Applied()
-        let isEcho = isOwn && pending.first?.sequence == contract.sequence
-        let base = pending.isEmpty ? visible : committed
-        var next = base
-        let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
-        if contract.action == .create && base != nil {
-            // A lost create changes nothing, not even the entity's version: the log
-            // decided, and no collision is counted.
-            outcome.created = false
-        } else {
-            if contract.action == .create {
-                outcome.created = true
-            } else if !isDeltaOnly, let foreign = lastOrigin.flatMap({ $0 != origin ? ($0, version - 1) : nil }) ?? latestOther,
-                      foreign.offset + 1 > (contract.baseVersion ?? 0) {
-                // The latest change by an origin other than this change's came after the
-                // version this change was made against.
-                outcome.collision = Replica.Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
-            }
-            if isEcho && pending.count == 1 {
-                // The echo of the only pending change: the log applies to the committed
-                // state what the replica applied on top of it, with the same effect, so
-                // the result is what the application sees already. Nothing to convert.
-                outcome.missing = contract.action == .update && base == nil
-            } else if contract.action == .update, case .value(var entity)? = base, (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil {
-                // The common case: an update of a readable entity, in the entity's own type.
-                next = .value(entity)
-            } else {
-                let (fields, missing) = EntityEffect(contract).applied(to: base.map(Replica.fields))
-                outcome.missing = missing
-                (next, outcome.unreadable) = Replica.hold(fields)
-            }
-            if let last = lastOrigin, last != origin { latestOther = (last, version - 1) }
-            lastOrigin = origin
-            version = offset + 1
-        }
-        if isEcho {
-            // The oldest pending change came back: O(1), and once none is pending the
-            // visible state is the committed one.
-            pending.removeFirst()
-            committed = pending.isEmpty ? nil : next
-            return (outcome, .unchanged)
-        }
-        if isOwn {
-            // An echo out of step with the pending changes (a resend after a restart, say).
-            while let first = pending.first, first.sequence <= contract.sequence { pending.removeFirst() }
-        }
-        guard !pending.isEmpty else {
-            committed = nil
-            return (outcome, .set(next))
-        }
-        committed = next
-        var fields = next.map(Replica.fields)
-        for change in pending {
-            fields = change.effect.applied(to: fields).state
-        }
-        let (state, unreadable) = Replica.hold(fields)
-        outcome.unreadable = outcome.unreadable ?? unreadable
-        return (outcome, .set(state))
     }
 }

@@ -20,10 +20,11 @@ import Synchronization
 /// to different partitions or caches share no lock here (the spool's append takes its
 /// lock for a few instructions). Within a lane, numbering, spooling and queueing happen
 /// under the lane's lock, so the queue's order is the sequence order, which is what lets
-/// downstream treat a lower sequence as a duplicate. Handing changes to librdkafka
-/// happens outside every lock: one thread at a time per lane (the sender, whichever put
-/// or drain found the lane's role free) sends from the front of the lane's queue, in
-/// order, while other puts only append and return.
+/// downstream treat a lower sequence as a duplicate. Handing changes to librdkafka is
+/// not a put's work: the pump's own thread (``LaneSender``) sends from the front of each
+/// lane's queue, in order and outside every lock, so a put returns once its change is
+/// queued. One thread at a time per lane sends (the lane's sender role), so the drain
+/// loop that resends after a producer is replaced cannot reorder a lane.
 ///
 /// A producer that hits a fatal error (an idempotence sequence the broker no longer
 /// accepts, e.g. after a broker lost its producer state) is replaced, and every change
@@ -39,6 +40,8 @@ final class DataPump: Sendable {
     private let current: Mutex<CurrentProducer>
     private let health = ProducerHealth()
     private let closed = Atomic(false)
+    /// Hands queued changes to librdkafka, so that no put waits on it.
+    private let sender: LaneSender
     private let logger: Logger
     private let metrics: UnitMetrics
 
@@ -54,7 +57,7 @@ final class DataPump: Sendable {
     }
 
     /// Set from the producer's thread when it hit a fatal error; the pump replaces it.
-    private final class ProducerHealth: Sendable {
+    final class ProducerHealth: Sendable {
         let failed = Atomic(false)
     }
 
@@ -119,10 +122,15 @@ final class DataPump: Sendable {
         let producer = try Self.producer(configuration, lanes: lanes, generation: generation, spool: spool, health: health, metrics: metrics, logger: logger)
         self.current = Mutex(CurrentProducer(producer: producer, generation: generation))
         for lane in lanes { lane.state.withLock { $0.producer = producer } }
+        self.sender = LaneSender(lanes: lanes, health: health, logger: logger)
         if let first = spool.recovered.first, let last = spool.recovered.last {
             logger.notice("resending \(spool.recovered.count) change(s) left in the spool by the previous run (spool records \(first.number) to \(last.number))")
         }
-        drainBacklog()
+        sender.wake()
+    }
+
+    deinit {
+        sender.stop()
     }
 
     /// The lanes of `topic`, by partition; nil for a topic the pipeline does not declare.
@@ -152,7 +160,7 @@ final class DataPump: Sendable {
             state.queue.append(Outgoing(number: number, record: record))
             return sequence
         }
-        sendQueued(lane)
+        sender.wake()
         return sequence
     }
 
@@ -166,42 +174,15 @@ final class DataPump: Sendable {
         if health.failed.load(ordering: .relaxed) { replaceProducer() }
         var backlog = 0
         for lane in lanes {
-            sendQueued(lane)
+            lane.sendQueued(health: health, logger: logger)
             backlog += lane.state.withLock { $0.queue.count - $0.sent }
         }
         metrics.backlog.record(backlog)
         metrics.spoolPendingBytes.record(spool.pendingBytes)
     }
 
-    /// Sends the lane's queued changes in order unless another thread is already doing
-    /// so (it sends what was queued meanwhile before it lets go). Stops when nothing is
-    /// left or the producer's queue is full; the unit's drain loop tries again later.
-    private func sendQueued(_ lane: Lane) {
-        while lane.sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
-            var full = false
-            // One change at a time off the front of what is unsent, with the producer it
-            // is for; the send itself happens outside the lock.
-            while let (outgoing, producer) = lane.state.withLock({ state -> (Outgoing, KafkaProducer)? in
-                guard state.sent < state.queue.count, let producer = state.producer else { return nil }
-                state.sent += 1
-                return (state.queue[state.sent - 1], producer)
-            }) {
-                guard send(outgoing, lane: lane, producer: producer) else {
-                    full = true
-                    lane.state.withLock { state in
-                        // A producer replaced meanwhile resends every unacknowledged change,
-                        // this one included; otherwise it is the last one counted as sent.
-                        if state.producer === producer { state.sent -= 1 }
-                    }
-                    break
-                }
-            }
-            lane.sending.store(false, ordering: .releasing)
-            // A change queued after the last look but before the role was let go would
-            // wait for the next put or drain; look once more.
-            guard !full, lane.state.withLock({ $0.sent < $0.queue.count }) else { return }
-        }
-    }
+    /// Whether the sending thread sleeps until the next put wakes it.
+    var senderAsleep: Bool { sender.isAsleep }
 
     /// Changes accepted but not yet acknowledged by the broker.
     var unacknowledgedCount: Int { lanes.reduce(0) { $0 + $1.state.withLock { $0.queue.count } } }
@@ -209,7 +190,7 @@ final class DataPump: Sendable {
     /// Whether the pump has work for `drainBacklog`: queued changes, or a failed producer.
     var needsDraining: Bool {
         health.failed.load(ordering: .relaxed) || current.withLock { $0.producer.fatalError != nil }
-            || lanes.contains { $0.state.withLock { $0.sent < $0.queue.count } }
+            || lanes.contains { $0.hasUnsent }
     }
 
     /// Returns once every change accepted so far is on disk.
@@ -221,6 +202,7 @@ final class DataPump: Sendable {
     /// broker; what is still unacknowledged stays in the spool for the next start.
     func close(timeout: Duration) async {
         closed.store(true, ordering: .releasing)
+        sender.stop()
         drainBacklog()
         let producer = current.withLock { $0.producer }
         do {
@@ -267,31 +249,11 @@ final class DataPump: Sendable {
         }
     }
 
-    /// false when the producer's queue is full, or it failed (then it is replaced).
-    private func send(_ outgoing: Outgoing, lane: Lane, producer: KafkaProducer) -> Bool {
-        let record = outgoing.record
-        let message = KafkaProducerMessage(
-            topic: record.topic, partition: lane.partition, key: record.key, value: record.value,
-            headers: record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
-        )
-        do {
-            try producer.send(message, reportingAs: Self.reportID(lane: lane.index, number: outgoing.number))
-            return true
-        } catch {
-            if error.isFatal {
-                health.failed.store(true, ordering: .relaxed)
-            } else if error.code != .queueFull {
-                logger.warning("the producer refused change \(record.sequence) for \(lane.topic) for now; it stays queued: \(error)")
-            }
-            return false
-        }
-    }
-
     /// A delivery report names its change by lane and spool number, packed in the
     /// message's id, so the report finds its lane without a table shared by all lanes.
-    private static let numberBits = 48
+    fileprivate static let numberBits = 48
 
-    private static func reportID(lane: Int, number: Int64) -> UInt64 {
+    fileprivate static func reportID(lane: Int, number: Int64) -> UInt64 {
         precondition(number >= 0 && number < 1 << numberBits, "spool record numbers are below 2^48")
         return UInt64(lane) << numberBits | UInt64(number)
     }
@@ -371,6 +333,66 @@ extension DataPump {
             self.partition = partition
             self.partitioner = partitioner
             self.state = Mutex(State(nextSequence: firstSequence))
+        }
+
+        /// Sends the lane's queued changes in order unless another thread is already
+        /// doing so (it sends what was queued meanwhile before it lets go). Stops when
+        /// nothing is left or the producer's queue is full (`full`); the sender thread or
+        /// the unit's drain loop tries again later.
+        @discardableResult
+        func sendQueued(health: ProducerHealth, logger: Logger) -> (sent: Int, full: Bool) {
+            var sent = 0
+            while sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+                var full = false
+                // One change at a time off the front of what is unsent, with the producer
+                // it is for; the send itself happens outside the lock.
+                while let (outgoing, producer) = state.withLock({ state -> (Outgoing, KafkaProducer)? in
+                    guard state.sent < state.queue.count, let producer = state.producer else { return nil }
+                    state.sent += 1
+                    return (state.queue[state.sent - 1], producer)
+                }) {
+                    guard send(outgoing, producer: producer, health: health, logger: logger) else {
+                        full = true
+                        state.withLock { state in
+                            // A producer replaced meanwhile resends every unacknowledged
+                            // change, this one included; otherwise it is the last one
+                            // counted as sent.
+                            if state.producer === producer { state.sent -= 1 }
+                        }
+                        break
+                    }
+                    sent += 1
+                }
+                sending.store(false, ordering: .releasing)
+                if full { return (sent, true) }
+                // A change queued after the last look but before the role was let go
+                // would wait for the next look; look once more.
+                guard hasUnsent else { return (sent, false) }
+            }
+            return (sent, false)
+        }
+
+        /// Whether changes wait to be handed to the producer.
+        var hasUnsent: Bool { state.withLock { $0.sent < $0.queue.count } }
+
+        /// false when the producer's queue is full, or it failed (then it is replaced).
+        private func send(_ outgoing: Outgoing, producer: KafkaProducer, health: ProducerHealth, logger: Logger) -> Bool {
+            let record = outgoing.record
+            let message = KafkaProducerMessage(
+                topic: record.topic, partition: partition, key: record.key, value: record.value,
+                headers: record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
+            )
+            do {
+                try producer.send(message, reportingAs: DataPump.reportID(lane: index, number: outgoing.number))
+                return true
+            } catch {
+                if error.isFatal {
+                    health.failed.store(true, ordering: .relaxed)
+                } else if error.code != .queueFull {
+                    logger.warning("the producer refused change \(record.sequence) for \(topic) for now; it stays queued: \(error)")
+                }
+                return false
+            }
         }
 
         fileprivate func enqueueRecovered(_ outgoing: Outgoing) {

@@ -128,6 +128,9 @@ public final class ProcessingUnit: Service {
     /// those the spool is sending again).
     public var unacknowledgedChanges: Int { pump.unacknowledgedCount }
 
+    /// Whether the pump's sending thread sleeps until a put wakes it (after a quiet spell).
+    package var pumpSenderAsleep: Bool { pump.senderAsleep }
+
     /// Creates made here whose outcome (and `whenDecided`) is still to come, over every
     /// cache: a planned stop that waits for zero loses no create's follow-up.
     public var undecidedCreates: Int { state.withLock { $0.caches.values.reduce(0) { $0 + $1.undecidedCreates } } }

@@ -3,9 +3,10 @@ import SwiftSyntax
 import SwiftSyntaxBuilder
 import SwiftSyntaxMacros
 
-/// `@CacheFields`: writes a struct's `fields` and `init(fields:)` from its stored
-/// properties, member by member, so a change costs what a hand-written conversion costs
-/// instead of a round trip through an encoder and JSON text.
+/// `@CacheFields`: writes a struct's `fields`, `init(fields:)` and
+/// `apply(fields:deltas:)` from its stored properties, member by member, so a change
+/// costs what a hand-written conversion costs instead of a round trip through an encoder
+/// and JSON text, and a peer's update sets only the properties it names.
 ///
 /// Every name it writes is qualified by `PumphouseUnit`, so the application's module
 /// needs no other import, and none of its own types can stand in for one.
@@ -54,12 +55,46 @@ public struct CacheFieldsExpansion: ExtensionMacro {
         let access = accessPrefix(of: structDecl)
         var encode: [String] = []
         var decode: [String] = []
+        var setField: [(test: String, body: String)] = []
+        var addDelta: [(test: String, body: String)] = []
         for property in properties {
             let name = stringLiteral(property.jsonName)
             encode.append("try PumphouseUnit.CacheFieldCoding.append(self.\(property.identifier), as: \(name), of: Self.self, to: &members)")
             if property.decodable {
                 decode.append("self.\(property.identifier) = try PumphouseUnit.CacheFieldCoding.value(in: fields, \(name), of: Self.self)")
+                setField.append((
+                    "PumphouseUnit.CacheFieldCoding.names(member, \(name))",
+                    "self.\(property.identifier) = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)"
+                ))
+                addDelta.append((
+                    "PumphouseUnit.CacheFieldCoding.names(delta, \(name))",
+                    "self.\(property.identifier) = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.\(property.identifier), of: Self.self)"
+                ))
             }
+        }
+        // A `let` that a change may set cannot be assigned in place; such a struct
+        // applies an update by converting, as a hand-written type without `apply` does.
+        let applyBody: String
+        if properties.contains(where: { $0.decodable && $0.isLet }) {
+            applyBody = "\n        try self.applyConverting(fields: fields, deltas: deltas)"
+        } else {
+            // One chain of byte comparisons per loop: a member sets at most one property.
+            let loop = { (variable: String, collection: String, branches: [(test: String, body: String)]) -> String in
+                guard !branches.isEmpty else { return "" }
+                var text = "\n        for \(variable) in \(collection) {\n            "
+                text += branches.map { "if \($0.test) {\n                \($0.body)\n            }" }.joined(separator: " else ")
+                return text + "\n        }"
+            }
+            // A field both set and added to is summed as JSON before it is read as the
+            // property's type; that rare update goes through fields.
+            let overlap = addDelta.isEmpty || setField.isEmpty ? "" : """
+
+                        if PumphouseUnit.CacheFieldCoding.overlap(fields, deltas) {
+                            try self.applyConverting(fields: fields, deltas: deltas)
+                            return
+                        }
+                """
+            applyBody = overlap + loop("member", "fields", setField) + loop("delta", "deltas", addDelta)
         }
         let conformance = protocols.isEmpty ? "" : ": " + protocols.map(\.trimmedDescription).joined(separator: ", ")
         let encodeBody = encode.isEmpty ? "" : "\n" + encode.map { "            " + $0 }.joined(separator: "\n")
@@ -76,6 +111,9 @@ public struct CacheFieldsExpansion: ExtensionMacro {
 
                 \(raw: access)init(fields: PumphouseUnit.CacheFieldCoding.Fields) throws {\(raw: decodeBody)
                 }
+
+                \(raw: access)mutating func apply(fields: PumphouseUnit.CacheFieldCoding.Fields, deltas: PumphouseUnit.CacheFieldCoding.Fields) throws {\(raw: applyBody)
+                }
             }
             """
         guard let extensionDecl = source.as(ExtensionDeclSyntax.self) else { return [] }
@@ -91,6 +129,7 @@ public struct CacheFieldsExpansion: ExtensionMacro {
         /// A `let` with a value of its own cannot be assigned again; like Codable, it is
         /// written but not read back.
         var decodable: Bool
+        var isLet: Bool
         var node: Syntax
     }
 
@@ -117,7 +156,7 @@ public struct CacheFieldsExpansion: ExtensionMacro {
             let hasInitialValue = binding.initializer != nil
             found.append(StoredProperty(
                 identifier: identifier, name: name, jsonName: name, hasInitialValue: hasInitialValue,
-                decodable: !(isLet && hasInitialValue), node: Syntax(binding)
+                decodable: !(isLet && hasInitialValue), isLet: isLet, node: Syntax(binding)
             ))
         }
         return found

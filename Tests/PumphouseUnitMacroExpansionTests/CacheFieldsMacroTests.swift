@@ -76,6 +76,35 @@ struct CacheFieldsMacroTests {
                     self.holder = try PumphouseUnit.CacheFieldCoding.value(in: fields, "holder", of: Self.self)
                     self.observed = try PumphouseUnit.CacheFieldCoding.value(in: fields, "observed", of: Self.self)
                 }
+
+                public mutating func apply(fields: PumphouseUnit.CacheFieldCoding.Fields, deltas: PumphouseUnit.CacheFieldCoding.Fields) throws {
+                    if PumphouseUnit.CacheFieldCoding.overlap(fields, deltas) {
+                        try self.applyConverting(fields: fields, deltas: deltas)
+                        return
+                    }
+                    for member in fields {
+                        if PumphouseUnit.CacheFieldCoding.names(member, "id") {
+                            self.id = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(member, "number") {
+                            self.number = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(member, "holder") {
+                            self.holder = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(member, "observed") {
+                            self.observed = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)
+                        }
+                    }
+                    for delta in deltas {
+                        if PumphouseUnit.CacheFieldCoding.names(delta, "id") {
+                            self.id = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.id, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(delta, "number") {
+                            self.number = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.number, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(delta, "holder") {
+                            self.holder = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.holder, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(delta, "observed") {
+                            self.observed = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.observed, of: Self.self)
+                        }
+                    }
+                }
             }
             """
         )
@@ -127,6 +156,27 @@ struct CacheFieldsMacroTests {
                     self.holdUntil = try PumphouseUnit.CacheFieldCoding.value(in: fields, "hold_until", of: Self.self)
                     self.`default` = try PumphouseUnit.CacheFieldCoding.value(in: fields, "is \\"default\\"", of: Self.self)
                 }
+
+                mutating func apply(fields: PumphouseUnit.CacheFieldCoding.Fields, deltas: PumphouseUnit.CacheFieldCoding.Fields) throws {
+                    if PumphouseUnit.CacheFieldCoding.overlap(fields, deltas) {
+                        try self.applyConverting(fields: fields, deltas: deltas)
+                        return
+                    }
+                    for member in fields {
+                        if PumphouseUnit.CacheFieldCoding.names(member, "hold_until") {
+                            self.holdUntil = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(member, "is \\"default\\"") {
+                            self.`default` = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)
+                        }
+                    }
+                    for delta in deltas {
+                        if PumphouseUnit.CacheFieldCoding.names(delta, "hold_until") {
+                            self.holdUntil = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.holdUntil, of: Self.self)
+                        } else if PumphouseUnit.CacheFieldCoding.names(delta, "is \\"default\\"") {
+                            self.`default` = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.`default`, of: Self.self)
+                        }
+                    }
+                }
             }
             """
         )
@@ -167,6 +217,23 @@ struct CacheFieldsMacroTests {
                 init(fields: PumphouseUnit.CacheFieldCoding.Fields) throws {
                     self.id = try PumphouseUnit.CacheFieldCoding.value(in: fields, "id", of: Self.self)
                 }
+
+                mutating func apply(fields: PumphouseUnit.CacheFieldCoding.Fields, deltas: PumphouseUnit.CacheFieldCoding.Fields) throws {
+                    if PumphouseUnit.CacheFieldCoding.overlap(fields, deltas) {
+                        try self.applyConverting(fields: fields, deltas: deltas)
+                        return
+                    }
+                    for member in fields {
+                        if PumphouseUnit.CacheFieldCoding.names(member, "id") {
+                            self.id = try PumphouseUnit.CacheFieldCoding.value(of: member, of: Self.self)
+                        }
+                    }
+                    for delta in deltas {
+                        if PumphouseUnit.CacheFieldCoding.names(delta, "id") {
+                            self.id = try PumphouseUnit.CacheFieldCoding.adding(delta, to: self.id, of: Self.self)
+                        }
+                    }
+                }
             }
             """,
             diagnostics: [
@@ -175,6 +242,42 @@ struct CacheFieldsMacroTests {
                     line: 4, column: 9
                 )
             ]
+        )
+    }
+
+    @Test("a let a change may set: apply goes through fields, since a let cannot be assigned in place")
+    func letApplies() {
+        expand(
+            """
+            @CacheFields
+            struct Ticket {
+                let id: String
+            }
+            """,
+            """
+            struct Ticket {
+                let id: String
+            }
+
+            extension Ticket: CacheFieldObject {
+                var fields: PumphouseUnit.CacheFieldCoding.Fields {
+                    get throws {
+                        var members: [PumphouseUnit.CacheFieldCoding.Member] = []
+                        members.reserveCapacity(1)
+                        try PumphouseUnit.CacheFieldCoding.append(self.id, as: "id", of: Self.self, to: &members)
+                        return PumphouseUnit.CacheFieldCoding.Fields(members)
+                    }
+                }
+
+                init(fields: PumphouseUnit.CacheFieldCoding.Fields) throws {
+                    self.id = try PumphouseUnit.CacheFieldCoding.value(in: fields, "id", of: Self.self)
+                }
+
+                mutating func apply(fields: PumphouseUnit.CacheFieldCoding.Fields, deltas: PumphouseUnit.CacheFieldCoding.Fields) throws {
+                    try self.applyConverting(fields: fields, deltas: deltas)
+                }
+            }
+            """
         )
     }
 

@@ -71,6 +71,45 @@ struct CacheFieldsTests {
         }
     }
 
+    @CacheFields
+    struct Fixed: Equatable {
+        let id: String
+        var count: Int
+    }
+
+    @Test("apply(fields:deltas:) in place agrees with applying through fields, for every supported type, on random updates")
+    func applyAgreesWithConverting() {
+        var random = SystemRandomNumberGenerator()
+        let names = [
+            "string", "bool", "int", "int8", "uint8", "uint64", "double", "float", "optional", "list", "map", "exactMap",
+            "status", "address", "note", "kind", "unknown", "strin\u{67}", "\u{E9}",
+        ]
+        let values: [JSONValue] = [
+            .string("x"), .string("open"), .string("e\u{301}"), .int(0), .int(-3), .int(127), .int(255), .int(.max), .int(.min),
+            .double(1.5), .double(2.0), .double(-0.0), .null, .bool(true), .array([.int(1)]), .array([.string("a"), .null]),
+            .object(["street": .string("S"), "zip": .int(9)]), .object(["text": .string("t"), "tags": .array([])]), .object([:]),
+        ]
+        let deltas: [JSONValue] = [.int(1), .int(-1), .int(.max), .double(0.5), .double(-2.0)]
+        for _ in 0..<3_000 {
+            var update = JSONObject()
+            var added = JSONObject()
+            for _ in 0..<Int.random(in: 0...3, using: &random) { update[names.randomElement(using: &random)!] = values.randomElement(using: &random)! }
+            for _ in 0..<Int.random(in: 0...2, using: &random) { added[names.randomElement(using: &random)!] = deltas.randomElement(using: &random)! }
+            var inPlace = Everything.sample
+            var converted = Everything.sample
+            let inPlaceResult = (try? inPlace.apply(fields: update, deltas: added)).map { inPlace }
+            let convertedResult = (try? converted.applyConverting(fields: update, deltas: added)).map { converted }
+            #expect(inPlaceResult == convertedResult, "fields \(update), deltas \(added)")
+        }
+    }
+
+    @Test("a struct whose let a change may set applies an update through fields, so the let changes as on every other replica")
+    func applyWithLetConverts() throws {
+        var fixed = Fixed(id: "a", count: 1)
+        try fixed.apply(fields: ["id": .string("b")], deltas: ["count": .int(2)])
+        #expect(fixed == Fixed(id: "b", count: 3))
+    }
+
     func expectFieldError(
         _ body: () throws -> Void, type: String, field: String, saying parts: [String],
         sourceLocation: SourceLocation = #_sourceLocation

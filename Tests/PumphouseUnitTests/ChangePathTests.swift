@@ -87,4 +87,28 @@ struct ChangePathTests {
             (0..<20).map { (ExactKey("p\(putter)-\($0)"), Int64((perPutter - 20) / 20)) }
         }))
     }
+
+    @Test("a change put after a quiet spell, while the pump's sending thread sleeps, still reaches a peer, and so do changes in a burst after it")
+    func putWakesSleepingSender() async throws {
+        let fixture = try await UnitFixture(partitions: 2)
+        try await fixture.prepare()
+        let unit = try fixture.unit("sleeper")
+        let observer = try fixture.unit("observer")
+        let caches = try [unit, observer].map { try $0.cache(BenchAccount.self) }
+        try await running([unit, observer]) {
+            try caches[0].put(BenchAccount(id: "quiet-0", balance: 1))
+            try await awaitState(caches, [ExactKey("quiet-0"): BenchAccount(id: "quiet-0", balance: 1)], "the first change on a peer")
+            for round in 1...3 {
+                _ = try await waitFor("the sending thread to fall asleep after 20 ms without work", timeout: .seconds(10)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(5))
+                    return unit.pumpSenderAsleep ? true : nil
+                }
+                try caches[0].put(BenchAccount(id: "quiet-\(round)", balance: Int64(round)))
+                for _ in 0..<50 { try caches[0].increment("quiet-\(round)", "balance", by: 1) }
+            }
+            var expected: [ExactKey: BenchAccount] = [ExactKey("quiet-0"): BenchAccount(id: "quiet-0", balance: 1)]
+            for round in 1...3 { expected[ExactKey("quiet-\(round)")] = BenchAccount(id: "quiet-\(round)", balance: Int64(round + 50)) }
+            try await awaitState(caches, expected, "every change put after the thread fell asleep, on a peer")
+        }
+    }
 }

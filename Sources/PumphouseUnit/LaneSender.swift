@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The data pump's sending thread: hands every lane's queued changes to librdkafka, so a
+/// put only numbers, spools and queues its change and never waits on a librdkafka call
+/// (which takes librdkafka's own locks and may wake its threads).
+///
+/// While changes keep coming, the thread looks at the lanes again every `lookInterval`
+/// without being asked, so a put costs one atomic load here and no system call. Only
+/// after `idleAfter` without work does it sleep until a put wakes it (a lock and a
+/// signal, paid by the first put after a quiet spell). librdkafka lingers a millisecond
+/// before it sends a batch anyway, so the added delay stays below what the producer adds.
+///
+/// The thread holds the lanes and this object, not the pump: a pump dropped without
+/// `close` (a unit that never ran) still stops it.
+final class LaneSender: Sendable {
+    static let lookInterval: Duration = .microseconds(200)
+    static let idleAfter: Duration = .milliseconds(20)
+
+    private let control: ConditionLock<Control>
+    /// True while the thread sleeps until woken; a put that sees it wakes the thread.
+    private let asleep: Atomic<Bool>
+
+    private struct Control: Sendable {
+        var woken = false
+        var stopped = false
+    }
+
+    init(lanes: [DataPump.Lane], health: DataPump.ProducerHealth, logger: Logger) {
+        self.control = ConditionLock(Control())
+        self.asleep = Atomic(false)
+        let thread = Thread { [self] in
+            run(lanes: lanes, health: health, logger: logger)
+        }
+        thread.name = "pumphouse-sender"
+        thread.start()
+    }
+
+    /// Called after a change is queued: wakes the thread if it sleeps without a deadline.
+    func wake() {
+        guard asleep.load(ordering: .sequentiallyConsistent),
+            asleep.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
+        else { return }
+        control.withLock { $0.woken = true }
+        control.signal()
+    }
+
+    /// Whether the thread sleeps until a put wakes it.
+    var isAsleep: Bool { asleep.load(ordering: .sequentiallyConsistent) }
+
+    /// Stops the thread after its current pass; what it leaves queued stays in the lanes.
+    func stop() {
+        control.withLock { $0.stopped = true }
+        control.signal()
+    }
+
+    private func run(lanes: [DataPump.Lane], health: DataPump.ProducerHealth, logger: Logger) {
+        var quietSince: ContinuousClock.Instant?
+        while true {
+            var sent = 0
+            var full = false
+            for lane in lanes {
+                let pass = lane.sendQueued(health: health, logger: logger)
+                sent += pass.sent
+                full = full || pass.full
+            }
+            if control.withLock({ $0.stopped }) { return }
+            if sent > 0 && !full {
+                quietSince = nil
+                continue
+            }
+            let now = ContinuousClock.now
+            let quiet = quietSince ?? now
+            quietSince = quiet
+            if full || now - quiet < Self.idleAfter {
+                // A full producer queue drains as the broker acknowledges; either way,
+                // look again shortly, unasked.
+                var slept = false
+                control.wait { state -> ConditionLock<Control>.Step<Void> in
+                    if state.stopped || slept { return .proceed(()) }
+                    slept = true
+                    return .sleep(timeout: full ? .milliseconds(1) : Self.lookInterval)
+                }
+                continue
+            }
+            // Quiet for a while: sleep until a put wakes us. Announce it first, then look
+            // once more, so a change queued in between is not left waiting.
+            asleep.store(true, ordering: .sequentiallyConsistent)
+            if lanes.contains(where: \.hasUnsent) {
+                asleep.store(false, ordering: .sequentiallyConsistent)
+                continue
+            }
+            control.wait { state -> ConditionLock<Control>.Step<Void> in
+                if state.stopped || state.woken {
+                    state.woken = false
+                    return .proceed(())
+                }
+                return .sleep(timeout: nil)
+            }
+            asleep.store(false, ordering: .sequentiallyConsistent)
+            quietSince = nil
+        }
+    }
+}
