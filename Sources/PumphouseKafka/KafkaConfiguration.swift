@@ -85,6 +85,10 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var maxPollInterval: Duration = .seconds(30)
     /// `partition.assignment.strategy`, e.g. `range,roundrobin` or `cooperative-sticky`.
     public var assignmentStrategy: String = "range,roundrobin"
+    /// How long a poll waits for the broker while it moves a partition assigned from
+    /// `.beginning` whose offset 0 retention has deleted to where the log now starts; the
+    /// poll that finds it gone blocks that long at most, then reports the reset instead.
+    public var restartTimeout: Duration = .seconds(10)
 
     public init(connection: KafkaConnectionConfiguration, groupID: String? = nil) {
         self.connection = connection

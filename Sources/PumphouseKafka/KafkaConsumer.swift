@@ -13,6 +13,7 @@ public final class KafkaConsumer: Sendable {
     private let callbacks: ConsumerCallbacks
     private let closed = Atomic<Bool>(false)
     private let groupID: String?
+    private let restartTimeout: Duration
     /// Partitions assigned from `.beginning`, which start at offset 0 rather than where
     /// the broker's ListOffsets says the log starts (see `fromZero`).
     private let startedAtZero = Mutex<Set<KafkaTopicPartition>>([])
@@ -29,6 +30,7 @@ public final class KafkaConsumer: Sendable {
         }
         self.callbacks = callbacks
         self.groupID = configuration.groupID
+        self.restartTimeout = configuration.restartTimeout
         rd_kafka_poll_set_consumer(handle.pointer)
     }
 
@@ -106,7 +108,7 @@ public final class KafkaConsumer: Sendable {
             else { return true }
             let list = RDKafkaTopicPartitionList.make([KafkaTopicPartitionOffset(partition, offset: .beginning)])
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            if let error = rd_kafka_seek_partitions(handle, list, 10_000) {
+            if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: restartTimeout.milliseconds)) {
                 rd_kafka_error_destroy(error)
                 return true  // could not move it: the caller hears of the reset
             }

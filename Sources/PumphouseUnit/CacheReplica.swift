@@ -75,8 +75,16 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
 
     func value(_ key: ExactKey) -> Entity? { entities[key] }
 
+    /// What the log has decided for `key` so far: the visible state without this unit's
+    /// changes that have yet to come back from it.
+    func committedValue(_ key: ExactKey) -> Entity? {
+        guard let held = committed[key] else { return entities[key] }
+        guard case .value(let entity)? = held else { return nil }
+        return entity
+    }
+
     /// The visible state as contract fields (converted from the entity).
-    func visible(_ key: ExactKey) -> JSONObject? { held(key).map(Self.fields) }
+    func visible(_ key: ExactKey) throws -> JSONObject? { try held(key).map(Self.fields) }
 
     func version(_ key: ExactKey) -> Int64 { entries[key]?.version ?? 0 }
 
@@ -143,7 +151,7 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         if let resulting {
             state = .value(resulting)
         } else {
-            let (fields, missing) = effect.applied(to: visible.map(Self.fields))
+            let (fields, missing) = effect.applied(to: visible.map { Self.fields($0, failure: &unreadable) })
             guard !missing else { return (true, nil) }
             (state, unreadable) = Self.hold(fields)
         }
@@ -179,12 +187,25 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         return step.outcome
     }
 
-    /// An entity's fields. A value made from fields gives them back; should its type's
-    /// conversion throw all the same, the value counts as an empty object here.
-    static func fields(_ held: Held) -> JSONObject {
+    /// An entity's fields. A value made from fields gives them back; a type whose
+    /// conversion throws all the same has a defect the caller must hear of (a change is
+    /// refused with it).
+    static func fields(_ held: Held) throws -> JSONObject {
         switch held {
-        case .value(let entity): (try? entity.fields) ?? JSONObject()
+        case .value(let entity): try entity.fields
         case .unreadable(let fields): fields
+        }
+    }
+
+    /// `fields` where the log has decided already and nothing can be refused: should the
+    /// conversion throw, the state goes on from an empty object and `failure` says so
+    /// (the unit logs it and counts the state as rejected, never silently).
+    static func fields(_ held: Held, failure: inout String?) -> JSONObject {
+        do {
+            return try fields(held)
+        } catch {
+            failure = failure ?? "\(Entity.self) could not give its fields back (\(error)), so its state here went on from an empty object"
+            return JSONObject()
         }
     }
 

@@ -164,17 +164,21 @@ final class DataPump: Sendable {
         return sequence
     }
 
-    /// Replaces a failed producer if needed, then sends what the lanes hold, in order,
-    /// until the producer's queue is full again.
-    func drainBacklog() {
+    /// The pump's upkeep, run by the unit every few milliseconds off the hot path: replaces
+    /// a failed producer (the sending thread then resends every unacknowledged change
+    /// behind it, so it is woken), and records the backlog. Sending stays the sending
+    /// thread's alone.
+    func tend() {
         if let fatal = current.withLock({ $0.producer.fatalError }) {
             logger.error("the producer failed: \(fatal)")
             health.failed.store(true, ordering: .relaxed)
         }
-        if health.failed.load(ordering: .relaxed) { replaceProducer() }
+        if health.failed.load(ordering: .relaxed) {
+            replaceProducer()
+            sender.wake()
+        }
         var backlog = 0
         for lane in lanes {
-            lane.sendQueued(health: health, logger: logger)
             backlog += lane.state.withLock { $0.queue.count - $0.sent }
         }
         metrics.backlog.record(backlog)
@@ -187,12 +191,6 @@ final class DataPump: Sendable {
     /// Changes accepted but not yet acknowledged by the broker.
     var unacknowledgedCount: Int { lanes.reduce(0) { $0 + $1.state.withLock { $0.queue.count } } }
 
-    /// Whether the pump has work for `drainBacklog`: queued changes, or a failed producer.
-    var needsDraining: Bool {
-        health.failed.load(ordering: .relaxed) || current.withLock { $0.producer.fatalError != nil }
-            || lanes.contains { $0.hasUnsent }
-    }
-
     /// Returns once every change accepted so far is on disk.
     func sync() async throws(SpoolError) {
         try await spool.sync()
@@ -203,7 +201,10 @@ final class DataPump: Sendable {
     func close(timeout: Duration) async {
         closed.store(true, ordering: .releasing)
         sender.stop()
-        drainBacklog()
+        // The sending thread is told to stop; what it leaves queued goes from here (a
+        // lane's send role keeps the two from sending one lane at once).
+        tend()
+        for lane in lanes { lane.sendQueued(health: health, logger: logger) }
         let producer = current.withLock { $0.producer }
         do {
             try await producer.flush(timeout: timeout)
@@ -337,8 +338,8 @@ extension DataPump {
 
         /// Sends the lane's queued changes in order unless another thread is already
         /// doing so (it sends what was queued meanwhile before it lets go). Stops when
-        /// nothing is left or the producer's queue is full (`full`); the sender thread or
-        /// the unit's drain loop tries again later.
+        /// nothing is left or the producer's queue is full (`full`); the sending thread
+        /// tries again shortly.
         @discardableResult
         func sendQueued(health: ProducerHealth, logger: Logger) -> (sent: Int, full: Bool) {
             var sent = 0

@@ -251,11 +251,11 @@ public final class ProcessingUnit: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [self] in
-                    // Heartbeats, silent members, and the pump's backlog after an outage.
+                    // Heartbeats, silent members, and the pump's upkeep (a failed producer replaced).
                     var lastHeartbeat = ContinuousClock.now
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         try await Task.sleep(for: .milliseconds(10))
-                        if pump.needsDraining { pump.drainBacklog() }
+                        pump.tend()
                         let now = ContinuousClock.now
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
                             lastHeartbeat = now

@@ -84,7 +84,7 @@ struct ReplicaLogState: Sendable {
                 // The common case: an update of a readable entity, in the entity's own type.
                 next = .value(entity)
             } else {
-                let (fields, missing) = EntityEffect(contract).applied(to: base.map(Replica.fields))
+                let (fields, missing) = EntityEffect(contract).applied(to: base.map { Replica.fields($0, failure: &outcome.unreadable) })
                 outcome.missing = missing
                 (next, outcome.unreadable) = Replica.hold(fields)
             }
@@ -105,7 +105,7 @@ struct ReplicaLogState: Sendable {
         guard !pending.isEmpty else {
             return Step(outcome: outcome, visible: .set(next), committed: hadPending ? .drop : .unchanged)
         }
-        var fields = next.map(Replica.fields)
+        var fields = next.map { Replica.fields($0, failure: &outcome.unreadable) }
         for change in pending {
             fields = change.effect.applied(to: fields).state
         }

@@ -97,6 +97,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     public func get(_ key: String) -> Entity? { self[key] }
 
+    /// `key` as the log has decided it so far, leaving out this unit's own changes that
+    /// have yet to come back from it. The subscript shows those at once, which is right
+    /// for a unit reading its own writes, but a pending `create` may still lose to
+    /// another unit's: read this where that matters (a purchase retried before its
+    /// sale is decided must not be told the seat is its own).
+    public func committed(_ key: String) -> Entity? { shard(of: key).store.withLock { $0.replica.committedValue(ExactKey(key)) } }
+
     public var count: Int { shards.reduce(0) { $0 + $1.store.withLock { $0.replica.count } } }
 
     /// A snapshot of every entity, in no particular order (each partition's part as of
@@ -339,7 +346,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                     if validates && !checked { try registry.validate(contract) }
                     // The entity the change leaves must be readable here, as it will be
                     // on every peer: refused before it is published otherwise.
-                    if converted == nil, let state = effect.applied(to: store.replica.visible(exactKey)).state {
+                    if converted == nil, let state = effect.applied(to: try store.replica.visible(exactKey)).state {
                         converted = try Entity(fields: state)
                     }
                 } catch {

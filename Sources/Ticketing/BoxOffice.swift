@@ -183,6 +183,11 @@ public struct BoxOffice: Sendable {
         let seat = try seat(concert, label)
         if let sold = sales[seat.id] {
             guard sold.buyer == buyer else { throw .conflict("seat \(label) of \(concert) is sold") }
+            // A retry while this unit's sale is still on its way to the log: another
+            // unit's may yet win the seat, so the buyer hears what the first attempt heard.
+            guard sales.committed(seat.id) != nil else {
+                throw .unavailable("the sale of seat \(label) of \(concert) is not confirmed by the log yet; retry the purchase in a moment")
+            }
             return sold
         }
         let now = Self.now()

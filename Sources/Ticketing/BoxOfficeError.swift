@@ -10,7 +10,7 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
     case holdExpired(seat: String, at: Int64)
     /// The unit cannot decide now: still loading, shutting down, or the log has not
     /// confirmed a sale yet. Retry later: a purchase retried by the same buyer answers
-    /// with the sale if the first attempt went through.
+    /// with the sale once the log has decided that the first attempt won.
     case unavailable(String)
 
     public var code: String {

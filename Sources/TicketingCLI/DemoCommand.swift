@@ -44,6 +44,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Keep the ticketing tables, the ticketing writer's offsets and the units' spools from earlier runs (by default the demo starts from empty tables). Only with a broker that kept its topics: make demo empties the in-memory broker, and offsets beyond a topic's end leave units loading.")
     var keepData = false
 
+    @Flag(inversion: .prefixedNo, help: "After the checks, run the same on-sale against the database-first twin (the same routes served straight from PostgreSQL) and print both side by side.")
+    var twin = true
+
+    @Option(help: "The twin's PostgreSQL connections in all, split over its processes.")
+    var twinPool = 8
+
     @Option(help: "Seconds each wait (units ready, rebuild, writer drained) may take before the demo fails.")
     var timeoutS = 180
 
@@ -54,6 +60,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard contested >= 0, contested <= rows * seatsPerRow else { throw ValidationError("--contested must be between 0 and the seats of one concert (\(rows * seatsPerRow))") }
         guard (1...65533).contains(basePort) else { throw ValidationError("--base-port must leave room for three ports below 65536") }
         guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (1...256).contains(twinPool) else { throw ValidationError("--twin-pool must be between 1 and 256, not \(twinPool)") }
     }
 
     func run() async throws {
@@ -120,71 +127,13 @@ struct DemoCommand: AsyncParsableCommand {
         // Two concerts with fresh ids, so runs on the same database never mix.
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
         let concerts = ["\(run)-a", "\(run)-b"]
-        for (index, id) in concerts.enumerated() {
-            let opened = try await client.post("/concerts", [
-                "id": id, "name": index == 0 ? "The Pumps: Reunion" : "Write-Behind Orchestra", "venue": "Harbour Hall",
-                "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000, "price": 4500 + 1000 * index,
-                "rows": rows, "seatsPerRow": seatsPerRow,
-            ], at: urls[0])
-            guard opened.status == 201 else { throw DemoFailure("opening concert \(id): HTTP \(opened.status) \(String(decoding: opened.body, as: UTF8.self))") }
-        }
-        let seatCount = rows * seatsPerRow
-        var labels: [String: [String]] = [:]
-        for id in concerts {
-            labels[id] = try await until("every unit to show \(seatCount) seats of \(id)") { () async throws -> [String]? in
-                var seen: [String]?
-                for url in urls {
-                    let map = try await client.get("/concerts/\(id)/seats", at: url)
-                    guard map.status == 200, let seats = (try? JSONSerialization.jsonObject(with: Data(map.body))) as? [[String: Any]], seats.count == seatCount else { return nil }
-                    seen = seats.compactMap { $0["seat"] as? String }
-                }
-                return seen
-            }
-        }
-        _ = client.takeLatencies()
-
-        step("on-sale: \(contested) seats contested by two units at once, then \(buyers) buyers at once")
-        let onSale = OnSale(client: client, seats: labels)
-        let outcome = OnSale.Tally()
-        let started = ContinuousClock.now
         let sampler = WriteBehindSampler(configuration: configuration, concerts: concerts, logger: logger)
         let sampling = Task { await sampler.run() }
-        var contestedWins: [String: Int] = [:]
-        try await withThrowingTaskGroup(of: (String, Bool).self) { group in
-            for label in labels[concerts[0]]!.prefix(contested) {
-                for (side, units) in [(0, (urls[0], urls[0])), (1, (urls[1], urls[1]))] {
-                    group.addTask {
-                        let order = try await onSale.attempt(concert: concerts[0], seat: label, buyer: "contender-\(side)-\(label)", outcome: outcome, units: units)
-                        if let order { outcome.withLock { $0.orders.append(order) } }
-                        return (label, order != nil)
-                    }
-                }
-            }
-            for try await (label, won) in group where won { contestedWins[label, default: 0] += 1 }
-        }
-        let total = buyers
-        let progress = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
-                let now = outcome.withLock { $0 }
-                let seconds = (ContinuousClock.now - started) / .seconds(1)
-                FileHandle.standardError.write(Data("\r  buyers done \(now.buyersDone)/\(total), orders \(now.orders.count), taken \(now.conflicts), \(Int(Double(now.requests) / max(seconds, 0.001))) req/s   ".utf8))
-            }
-        }
-        await withTaskGroup(of: Void.self) { group in
-            for index in 0..<buyers {
-                group.addTask { await onSale.buyer("buyer-\(index)", outcome: outcome) }
-            }
-        }
-        progress.cancel()
-        FileHandle.standardError.write(Data("\n".utf8))
-        let burst = ContinuousClock.now - started
-        let result = outcome.withLock { $0 }
-        report.latencies = client.takeLatencies()
-        report.burst = burst
-        report.outcome = result
+        let burst = try await onSale(client, urls, concerts: concerts, servers: "unit")
+        report.units = burst
         report.contestedSeats = contested
-        report.contestedWins = contestedWins
+        let result = burst.outcome
+        let labels = burst.labels
         if let error = result.errors.first { report.failures.append("\(result.errors.count) buyer request(s) failed unexpectedly, e.g. \(error)") }
 
         // What the units measured, before the outage resets their counters.
@@ -225,7 +174,132 @@ struct DemoCommand: AsyncParsableCommand {
         } else {
             report.check("the writer dead-lettered nothing", "the writer's /metrics did not answer, so its dead letters are unknown")
         }
+        if twin { try await twinOnSale(configuration, processes, units, logger: logger, report: &report) }
     }
+
+    /// The same on-sale against the database-first twin (docs/benchmarks.md): as many
+    /// HTTP server processes as units, the same routes, the same buyers, answered
+    /// straight from PostgreSQL, so the summary shows the two side by side. The units
+    /// stop first, so the twin has the machine the units had.
+    private func twinOnSale(_ configuration: PipelineConfiguration, _ processes: DemoProcesses, _ units: [String], logger: Logger, report: inout DemoReport) async throws {
+        step("the same on-sale against the database-first twin: \(units.count) processes serving the same routes from PostgreSQL (tables \(Self.twinTables)_*), \(twinPool) connections in all")
+        await processes.stop(units)
+        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        do {
+            for table in ["concert", "seat", "sale"] {
+                try await db.query("CREATE TABLE IF NOT EXISTS \(Self.twinTables)_\(table) (LIKE ticketing_\(table) INCLUDING ALL)")
+            }
+            try await db.query("TRUNCATE \(Self.twinTables)_concert, \(Self.twinTables)_seat, \(Self.twinTables)_sale")
+        } catch {
+            await db.close()
+            throw DemoFailure("laying out the twin's tables failed: \(error)")
+        }
+        let urls = (0..<units.count).map { "http://127.0.0.1:\(basePort + $0)" }
+        let client = BoxOfficeClient(targets: urls)
+        let perServer = (twinPool + units.count - 1) / units.count
+        do {
+            for (index, url) in urls.enumerated() {
+                let name = "twin-\(index + 1)"
+                // The database's URL reaches the twin in its environment, never on its command line.
+                try processes.start(name, "ticketing", [
+                    "twin", "--http-port", "\(basePort + index)", "--http-host", "127.0.0.1", "--tables", Self.twinTables,
+                    "--pool", "\(perServer)", "--id", name,
+                ], environment: ["PUMPHOUSE_POSTGRES_URL": configuration.postgres.url])
+                _ = try await until("\(name) to answer at \(url)") { () async throws -> Bool? in
+                    if let status = processes.exited(name) { throw DemoFailure("\(name) exited with status \(status); see \(processes.logPath(name))") }
+                    return (try? await client.get("/healthz", at: url))?.status == 200 ? true : nil
+                }
+            }
+        } catch {
+            await client.shutdown()
+            await db.close()
+            throw error
+        }
+        let run = String(Int(Date().timeIntervalSince1970), radix: 36)
+        do {
+            let burst = try await onSale(client, urls, concerts: ["\(run)-twin-a", "\(run)-twin-b"], servers: "twin process")
+            report.twin = burst
+            if let error = burst.outcome.errors.first { report.failures.append("\(burst.outcome.errors.count) request(s) to the twin failed unexpectedly, e.g. \(error)") }
+            // A plain SQL count, apart from what the twin answered.
+            let doubles = try await db.query("SELECT count(*) FROM (SELECT seat FROM \(Self.twinTables)_sale GROUP BY seat HAVING count(*) > 1) d").scalar(Int64.self) ?? 0
+            report.check("the twin sold no seat twice (its own tables, counted in SQL)", doubles == 0 ? nil : "\(doubles) seat(s) sold twice")
+        } catch {
+            await client.shutdown()
+            await db.close()
+            throw error
+        }
+        await client.shutdown()
+        await db.close()
+    }
+
+    /// One on-sale against `urls`: two concerts opened, every seat shown by every server,
+    /// the contested seats (two buyers, each at a server of their own, at once), then
+    /// every buyer at once.
+    private func onSale(_ client: BoxOfficeClient, _ urls: [String], concerts: [String], servers: String) async throws -> DemoReport.Burst {
+        for (index, id) in concerts.enumerated() {
+            let opened = try await client.post("/concerts", [
+                "id": id, "name": index == 0 ? "The Pumps: Reunion" : "Write-Behind Orchestra", "venue": "Harbour Hall",
+                "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000, "price": 4500 + 1000 * index,
+                "rows": rows, "seatsPerRow": seatsPerRow,
+            ], at: urls[0])
+            guard opened.status == 201 else { throw DemoFailure("opening concert \(id): HTTP \(opened.status) \(String(decoding: opened.body, as: UTF8.self))") }
+        }
+        let seatCount = rows * seatsPerRow
+        var labels: [String: [String]] = [:]
+        for id in concerts {
+            labels[id] = try await until("every \(servers) to show \(seatCount) seats of \(id)") { () async throws -> [String]? in
+                var seen: [String]?
+                for url in urls {
+                    let map = try await client.get("/concerts/\(id)/seats", at: url)
+                    guard map.status == 200, let seats = (try? JSONSerialization.jsonObject(with: Data(map.body))) as? [[String: Any]], seats.count == seatCount else { return nil }
+                    seen = seats.compactMap { $0["seat"] as? String }
+                }
+                return seen
+            }
+        }
+        _ = client.takeLatencies()
+
+        step("on-sale: \(contested) seats contested by two \(servers)es at once, then \(buyers) buyers at once")
+        let onSale = OnSale(client: client, seats: labels)
+        let outcome = OnSale.Tally()
+        let started = ContinuousClock.now
+        var contestedWins: [String: Int] = [:]
+        try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+            for label in labels[concerts[0]]!.prefix(contested) {
+                for (side, url) in [(0, urls[0]), (1, urls[1 % urls.count])] {
+                    group.addTask {
+                        let order = try await onSale.attempt(concert: concerts[0], seat: label, buyer: "contender-\(side)-\(label)", outcome: outcome, units: (url, url))
+                        if let order { outcome.withLock { $0.orders.append(order) } }
+                        return (label, order != nil)
+                    }
+                }
+            }
+            for try await (label, won) in group where won { contestedWins[label, default: 0] += 1 }
+        }
+        let total = buyers
+        let progress = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                let now = outcome.withLock { $0 }
+                let seconds = (ContinuousClock.now - started) / .seconds(1)
+                FileHandle.standardError.write(Data("\r  buyers done \(now.buyersDone)/\(total), orders \(now.orders.count), taken \(now.conflicts), \(Int(Double(now.requests) / max(seconds, 0.001))) req/s   ".utf8))
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<buyers {
+                group.addTask { await onSale.buyer("buyer-\(index)", outcome: outcome) }
+            }
+        }
+        progress.cancel()
+        FileHandle.standardError.write(Data("\n".utf8))
+        return DemoReport.Burst(
+            labels: labels, outcome: outcome.withLock { $0 }, duration: ContinuousClock.now - started,
+            latencies: client.takeLatencies(), contestedWins: contestedWins
+        )
+    }
+
+    /// The twin's tables, shaped like the sample's and apart from them.
+    static let twinTables = "demo_twin"
 
     /// Empties the sample's tables and what the pipeline remembers about its topics (the
     /// writer's offsets and sequences, recorded loads): stored offsets that the broker's

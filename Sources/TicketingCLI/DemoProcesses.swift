@@ -14,8 +14,12 @@ final class DemoProcesses: @unchecked Sendable {
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
     }
 
-    func start(_ name: String, _ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable` with this process's environment and `environment` on top.
+    func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         process.executableURL = binaries.appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: process.executableURL!.path) else {
             throw DemoFailure("\(executable) is not built next to ticketing (\(binaries.path)); run `swift build -c release` first, or `make demo`")
@@ -45,10 +49,12 @@ final class DemoProcesses: @unchecked Sendable {
 
     /// SIGTERM to every process, SIGKILL to any still running after `grace`.
     func stopAll(grace: Duration = .seconds(15)) async {
-        let all = lock.withLock { () -> [Process] in
-            defer { running = [:] }
-            return Array(running.values)
-        }
+        await stop(lock.withLock { Array(running.keys) }, grace: grace)
+    }
+
+    /// SIGTERM to `names`, SIGKILL to any still running after `grace`.
+    func stop(_ names: [String], grace: Duration = .seconds(15)) async {
+        let all = lock.withLock { names.compactMap { running.removeValue(forKey: $0) } }
         for process in all where process.isRunning { process.terminate() }
         await Self.awaitExit(all, for: grace)
         for process in all where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }

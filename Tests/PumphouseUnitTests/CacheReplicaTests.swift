@@ -24,11 +24,11 @@ struct CacheReplicaTests {
     }
 
     @Test("a load sets the base state and the writer's sequences: changes the rows already hold are skipped, later ones apply")
-    func loadedBase() {
+    func loadedBase() throws {
         var replica = Replica(origin: "c")
         _ = replica.loadBase(key: "k", state: ["stock": .int(10)])
         replica.seed(sequences: [0: ["a": 7], 1: ["b": 3]])
-        #expect(replica.count == 1 && replica.visible("k") == ["stock": .int(10)])
+        #expect(try replica.count == 1 && replica.visible("k") == ["stock": .int(10)])
         // A resend of a change the database already holds (sequence 7 of a on partition
         // 0) is skipped; the next one, and b's on partition 0, apply.
         let resent = Self.contract(.update, origin: "a", sequence: 7, base: 0, deltas: ["stock": .int(1)])
@@ -37,14 +37,14 @@ struct CacheReplicaTests {
         #expect(!replica.applyFromLog(next, partition: 0, offset: 41).duplicate)
         let other = Self.contract(.update, origin: "b", sequence: 2, base: 0, deltas: ["stock": .int(5)])
         #expect(!replica.applyFromLog(other, partition: 0, offset: 42).duplicate)
-        #expect(replica.visible("k") == ["stock": .int(16)])
+        #expect(try replica.visible("k") == ["stock": .int(16)])
         replica.reset()
-        #expect(replica.count == 0 && replica.visible("k") == nil)
+        #expect(try replica.count == 0 && replica.visible("k") == nil)
         #expect(!replica.applyFromLog(resent, partition: 0, offset: 40).duplicate)
     }
 
     @Test("a resend after a producer was replaced is skipped per partition and origin, as the writers skip it")
-    func resendSkipped() {
+    func resendSkipped() throws {
         var replica = Replica(origin: "b")
         let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(0)])
         let bumps = (2...5).map { Self.contract(.update, origin: "a", sequence: Int64($0), base: 0, deltas: ["stock": .int(1)]) }
@@ -53,50 +53,50 @@ struct CacheReplicaTests {
         let log = [add, bumps[0], bumps[1], bumps[0], bumps[1], bumps[2], bumps[3]]
         let duplicates = log.enumerated().map { replica.applyFromLog($1, partition: 0, offset: Int64($0)).duplicate }
         #expect(duplicates == [false, false, false, true, true, false, false])
-        #expect(replica.visible("k")?["stock"] == .int(4))
+        #expect(try replica.visible("k")?["stock"] == .int(4))
         #expect(replica.version("k") == 7)
         // Sequences are counted per partition: a lower sequence on another partition is new.
         let other = Self.contract(.add, key: "elsewhere", origin: "a", sequence: 1, base: 0, fields: ["stock": .int(9)])
         #expect(replica.applyFromLog(other, partition: 1, offset: 0).duplicate == false)
-        #expect(replica.visible("elsewhere")?["stock"] == .int(9))
+        #expect(try replica.visible("elsewhere")?["stock"] == .int(9))
     }
 
     @Test("of two creates of a key the first in the log wins; the lost one changes nothing, not even the version")
-    func createsDecidedByLog() {
+    func createsDecidedByLog() throws {
         var replica = Replica(origin: "b")
         let first = Self.contract(.create, origin: "a", sequence: 1, base: 0, fields: ["owner": .string("a")])
         let second = Self.contract(.create, origin: "b", sequence: 1, base: 0, fields: ["owner": .string("b")])
         replica.applyLocal(key: "k", effect: EntityEffect(second), sequence: 1)
-        #expect(replica.visible("k")?["owner"] == .string("b"), "its own create shows at once")
+        #expect(try replica.visible("k")?["owner"] == .string("b"), "its own create shows at once")
         #expect(replica.applyFromLog(first, partition: 0, offset: 0).created == true)
-        #expect(replica.visible("k")?["owner"] == .string("a"), "the peer's create came first in the log")
+        #expect(try replica.visible("k")?["owner"] == .string("a"), "the peer's create came first in the log")
         let lost = replica.applyFromLog(second, partition: 0, offset: 1)
         #expect(lost.created == false && lost.collision == nil)
         #expect(replica.version("k") == 1, "a lost create leaves the version at the winner's")
         // The winner's next change, made against version 1, is no collision.
         let update = Self.contract(.update, origin: "a", sequence: 2, base: 1, fields: ["owner": .string("a2")])
         #expect(replica.applyFromLog(update, partition: 0, offset: 2).collision == nil)
-        #expect(replica.visible("k")?["owner"] == .string("a2"))
+        #expect(try replica.visible("k")?["owner"] == .string("a2"))
     }
 
     @Test("an own delta is applied once: at once locally, and not again when its echo arrives")
-    func ownEcho() {
+    func ownEcho() throws {
         var replica = Replica(origin: "a")
         let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(500)])
         replica.applyLocal(key: "k", effect: EntityEffect(add), sequence: 1)
         let sell = Self.contract(.update, origin: "a", sequence: 2, base: 0, deltas: ["stock": .int(-10)])
         replica.applyLocal(key: "k", effect: EntityEffect(sell), sequence: 2)
-        #expect(replica.visible("k")?["stock"] == .int(490))
+        #expect(try replica.visible("k")?["stock"] == .int(490))
         #expect(replica.applyFromLog(add, partition: 0, offset: 0).collision == nil)
-        #expect(replica.visible("k")?["stock"] == .int(490))
+        #expect(try replica.visible("k")?["stock"] == .int(490))
         _ = replica.applyFromLog(sell, partition: 0, offset: 1)
-        #expect(replica.visible("k")?["stock"] == .int(490))
+        #expect(try replica.visible("k")?["stock"] == .int(490))
         #expect(replica.entries["k"]?.pending.isEmpty == true)
         #expect(replica.version("k") == 2)
     }
 
     @Test("the inventory case: two units sell 10 and 5 concurrently; both replicas end at 485, with no collision")
-    func inventory() {
+    func inventory() throws {
         var a = Replica(origin: "a"), b = Replica(origin: "b")
         let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(500)])
         for replica in [0, 1] {
@@ -106,21 +106,21 @@ struct CacheReplicaTests {
         let sellFive = Self.contract(.update, origin: "b", sequence: 1, base: 1, deltas: ["stock": .int(-5)])
         a.applyLocal(key: "k", effect: EntityEffect(sellTen), sequence: 2)
         b.applyLocal(key: "k", effect: EntityEffect(sellFive), sequence: 1)
-        #expect(a.visible("k")?["stock"] == .int(490))
-        #expect(b.visible("k")?["stock"] == .int(495))
+        #expect(try a.visible("k")?["stock"] == .int(490))
+        #expect(try b.visible("k")?["stock"] == .int(495))
         // The log has b's sale first; each replica meanwhile shows its own sale on top.
         #expect(a.applyFromLog(sellFive, partition: 0, offset: 1).collision == nil)
-        #expect(a.visible("k")?["stock"] == .int(485))
+        #expect(try a.visible("k")?["stock"] == .int(485))
         _ = b.applyFromLog(sellFive, partition: 0, offset: 1)
-        #expect(b.visible("k")?["stock"] == .int(495))
+        #expect(try b.visible("k")?["stock"] == .int(495))
         #expect(a.applyFromLog(sellTen, partition: 0, offset: 2).collision == nil)
         _ = b.applyFromLog(sellTen, partition: 0, offset: 2)
-        #expect(a.visible("k")?["stock"] == .int(485))
-        #expect(b.visible("k")?["stock"] == .int(485))
+        #expect(try a.visible("k")?["stock"] == .int(485))
+        #expect(try b.visible("k")?["stock"] == .int(485))
     }
 
     @Test("a change made against a version a peer changed since is a collision; log order wins")
-    func collision() {
+    func collision() throws {
         var replica = Replica(origin: "c")
         _ = replica.applyFromLog(Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["status": .string("free")]), partition: 0, offset: 0)
         let hold = Self.contract(.update, origin: "a", sequence: 2, base: 1, fields: ["status": .string("held-by-a")])
@@ -128,7 +128,7 @@ struct CacheReplicaTests {
         #expect(replica.applyFromLog(hold, partition: 0, offset: 1).collision == nil)
         let outcome = replica.applyFromLog(sell, partition: 0, offset: 2)
         #expect(outcome.collision == CacheReplica.Collision(baseVersion: 1, winnerOrigin: "a", winnerVersion: 2))
-        #expect(replica.visible("k")?["status"] == .string("sold-by-b"))
+        #expect(try replica.visible("k")?["status"] == .string("sold-by-b"))
         // b's next change, also made before b saw a's: a collision again.
         let again = Self.contract(.update, origin: "b", sequence: 2, base: 1, fields: ["status": .string("sold")])
         #expect(replica.applyFromLog(again, partition: 0, offset: 3).collision?.winnerOrigin == "a")
@@ -144,7 +144,7 @@ struct CacheReplicaTests {
     }
 
     @Test("typed: each entity is held once as its Swift value; a state that does not fit is kept as fields, changes still apply to it, and it reads as absent until it fits again")
-    func typedEntitiesHeldOnce() {
+    func typedEntitiesHeldOnce() throws {
         var replica = CacheReplica<BenchAccount>(origin: "b")
         let account = BenchAccount(id: "k", balance: 10)
         replica.applyLocal(key: "k", effect: .upsert(account.fields), sequence: 1, resulting: account)
@@ -156,7 +156,7 @@ struct CacheReplicaTests {
         let broken = Self.contract(.update, origin: "a", sequence: 1, base: 1, fields: ["balance": .string("ten")])
         let outcome = replica.applyFromLog(broken, partition: 0, offset: 1)
         #expect(outcome.unreadable != nil && replica.value("k") == nil && replica.count == 0)
-        #expect(replica.visible("k")?["balance"] == .string("ten"))
+        #expect(try replica.visible("k")?["balance"] == .string("ten"))
         // The next change applies to the kept fields and makes the entity readable again.
         let fixed = Self.contract(.update, origin: "a", sequence: 2, base: 2, fields: ["balance": .int(12)])
         #expect(replica.applyFromLog(fixed, partition: 0, offset: 2).unreadable == nil)
@@ -171,18 +171,18 @@ struct CacheReplicaTests {
     }
 
     @Test("an update of a missing entity changes nothing, locally and from the log")
-    func missing() {
+    func missing() throws {
         var replica = Replica(origin: "a")
         let update = Self.contract(.update, origin: "a", sequence: 1, base: 0, fields: ["status": .string("x")])
         let missingLocally = replica.applyLocal(key: "k", effect: EntityEffect(update), sequence: 1)
         #expect(missingLocally.missing)
         #expect(replica.applyFromLog(update, partition: 0, offset: 0).missing)
-        #expect(replica.visible("k") == nil)
+        #expect(try replica.visible("k") == nil)
         #expect(replica.count == 0)
     }
 
     @Test("three units changing random keys concurrently converge to the fold of the log", arguments: [1, 2, 3, 4, 5] as [UInt64])
-    func convergence(seed: UInt64) {
+    func convergence(seed: UInt64) throws {
         var rng = SplitMix(seed: seed)
         let origins = ["a", "b", "c"]
         var replicas = origins.map { Replica(origin: $0) }
@@ -201,7 +201,7 @@ struct CacheReplicaTests {
             sequences[unit] += 1
             let base = replicas[unit].version(key)
             let contract: Contract
-            if replicas[unit].visible(key) == nil {
+            if try replicas[unit].visible(key) == nil {
                 contract = Self.contract(.add, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["n": .int(100), "s": .string("new")])
             } else {
                 switch Int.random(in: 0..<10, using: &rng) {

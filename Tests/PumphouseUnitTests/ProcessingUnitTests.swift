@@ -311,6 +311,10 @@ struct ProcessingUnitTests {
         // stays in the spool, and the unit counts it as undecided.
         await #expect(throws: CacheError.self) { try await cache.create(BenchAccount(id: "claim-stranded", balance: 1), timeout: .milliseconds(200)) }
         #expect(stranded.undecidedCreates == 1)
+        // Its own reads show the pending create; what the log decided does not have it yet.
+        #expect(cache["claim-stranded"] != nil)
+        #expect(cache.committed("claim-stranded") == nil)
+        #expect(cache.committed("acc-7")?.balance == nil, "acc-7's changes are all still pending")
         expected[ExactKey("claim-stranded")] = 1
         // "Killed" once its changes are on disk (a kill loses only the last few
         // milliseconds): never run, never closed. Its spool is all that is left.
@@ -324,6 +328,9 @@ struct ProcessingUnitTests {
                 try await Task.sleep(for: .milliseconds(50))
                 return [peer, replica].allSatisfy { Dictionary(uniqueKeysWithValues: $0.values.map { (ExactKey($0.id), $0.balance) }) == expected } ? true : nil
             }
+            // Resent and decided by the log, the create is committed on both.
+            #expect(replica.committed("claim-stranded")?.balance == 1)
+            #expect(peer.committed("claim-stranded")?.balance == 1)
             // The sequence continues where the killed run stopped: a new change is not a duplicate.
             try replica.increment("acc-0", "balance", by: 1000)
             expected["acc-0"]! += 1000
