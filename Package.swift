@@ -315,6 +315,7 @@ package.targets += [
         name: "UnitBenchmarks",
         dependencies: [
             "PumphouseUnit",
+            "PumphouseKafka",
             "PumphouseLoad",
             "PumphouseContracts",
             "PumphousePipeline",

@@ -2,6 +2,7 @@ import Benchmark
 import Foundation
 import Logging
 import PumphouseContracts
+import PumphouseKafka
 import PumphouseLoad
 import PumphousePipeline
 import PumphouseUnit
@@ -34,6 +35,28 @@ let (unit, accounts) = accountCache("bench-unit") { BenchAccount(id: $0, balance
 let (codableUnit, codableAccounts) = accountCache("bench-unit-codable") { BenchCodableAccount(id: $0, balance: $1) }
 /// The same accounts as a `CodableCacheEntity` without the macro.
 let (codableDefaultUnit, codableDefaultAccounts) = accountCache("bench-unit-codable-default") { BenchCodableDefaultAccount(id: $0, balance: $1) }
+
+/// The floor under a put's allocations: one change, encoded beforehand as a put encodes
+/// it, and a producer with the pump's settings (idempotent, acks=all, linger 1 ms, no
+/// message timeout) to the same topic. librdkafka allocates each message, each of its
+/// headers and each delivery report itself, and a put's change pays that too.
+let (floorProducer, floorMessage): (KafkaProducer, KafkaProducerMessage) = {
+    let pipeline = try! PipelineConfiguration.load(path: "deploy/local/pipeline.yaml")
+    var configuration = KafkaProducerConfiguration(connection: pipeline.kafka)
+    configuration.messageTimeout = .zero
+    configuration.linger = .milliseconds(1)
+    let producer = try! KafkaProducer(configuration: configuration, logger: Logger(label: "bench"))
+    let change = Contract(
+        name: BenchAccount.contract, version: 2, action: .add, key: "acc-1", origin: "bench-floor", sequence: 1, eventTime: 0,
+        fields: BenchAccount(id: "acc-1", balance: 1).fields
+    )
+    let encoded = try! ContractCodec().encode(change)
+    let message = KafkaProducerMessage(
+        topic: pipeline.cache(BenchAccount.contract)!.topic, partition: 0, key: Array(encoded.key.utf8), value: encoded.value,
+        headers: encoded.headers.map { KafkaHeader(name: $0.name, value: Array($0.value.utf8)) }
+    )
+    return (producer, message)
+}()
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -73,6 +96,22 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             index = (index &+ 7) % 10_000
             try accounts.put(BenchAccount(id: "acc-\(index)", balance: Int64(index)))
+        }
+    }
+
+    // What librdkafka alone allocates per change a put sends (see `floorProducer`): the
+    // part of a put's allocations no change path can remove while a change carries its
+    // five headers. A full queue is waited out as the pump's sender does.
+    Benchmark("Produce one encoded change (librdkafka, pump settings)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            while true {
+                do {
+                    try floorProducer.send(floorMessage)
+                    break
+                } catch let error as KafkaError where error.code == .queueFull {
+                    Thread.sleep(forTimeInterval: 0.001)
+                }
+            }
         }
     }
 
