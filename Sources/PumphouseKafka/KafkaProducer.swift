@@ -79,6 +79,32 @@ public final class KafkaProducer: Sendable {
         try enqueue(message, opaque: id)
     }
 
+    /// Like `send(_:reportingAs:)`, for a message whose bytes lie in the caller's storage
+    /// (librdkafka copies them before this returns): an owner that keeps every message
+    /// encoded anyway, as a spool does, then builds no Swift value per send. `headers`
+    /// calls its argument once per header, in order, with the name's and the value's
+    /// bytes.
+    public func send(
+        topic: String,
+        partition: Int32?,
+        key: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer,
+        headers: (_ add: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) -> Void,
+        reportingAs id: UInt64
+    ) throws(KafkaError) {
+        precondition(id & ProducerCallbacks.awaitedFlag == 0, "a caller's message id must be below 2^63")
+        try checkOpen(topic: topic)
+        // librdkafka sizes the list from this hint and grows it past it.
+        let list = rd_kafka_headers_new(8)
+        headers { name, value in
+            // Both with their sizes, so neither needs a terminator; an empty one still
+            // needs a pointer that is not null.
+            let namePointer = (name.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
+            _ = rd_kafka_header_add(list, namePointer, name.count, value.baseAddress ?? UnsafeRawPointer(bitPattern: 1), value.count)
+        }
+        try produce(topic: topic, partition: partition, key: key, value: value, headers: list, opaque: id)
+    }
+
     /// Like `send`, but waits while the local queue is full instead of throwing
     /// `queueFull`, trying again every `interval`: the queue drains as the broker
     /// acknowledges. librdkafka signals no "room again" event (the delivery reports go to
@@ -164,8 +190,12 @@ public final class KafkaProducer: Sendable {
     }
 
     private func checkOpen(_ message: KafkaProducerMessage) throws(KafkaError) {
+        try checkOpen(topic: message.topic)
+    }
+
+    private func checkOpen(topic: String) throws(KafkaError) {
         guard polling.isAccepting else {
-            throw KafkaError(code: .state, message: "the producer is shut down", operation: "produce to topic \"\(message.topic)\"")
+            throw KafkaError(code: .state, message: "the producer is shut down", operation: "produce to topic \"\(topic)\"")
         }
     }
 
@@ -179,50 +209,66 @@ public final class KafkaProducer: Sendable {
                 }
             }
         }
-        let error = message.topic.withCString { topic in
-            message.key.withOptionalBytes { keyPointer, keyCount in
-                message.value.withOptionalBytes { valuePointer, valueCount in
-                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { fields in
-                        var count = 0
-                        func add(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
-                            var field = rd_kafka_vu_t()
-                            field.vtype = type
-                            fill(&field)
-                            fields.initializeElement(at: count, to: field)
-                            count += 1
-                        }
-                        add(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = topic }
-                        add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
-                        add(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(opaque)) }
-                        if let keyPointer {
-                            add(RD_KAFKA_VTYPE_KEY) {
-                                $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
-                                $0.u.mem.size = keyCount
-                            }
-                        }
-                        if let valuePointer {
-                            add(RD_KAFKA_VTYPE_VALUE) {
-                                $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePointer)
-                                $0.u.mem.size = valueCount
-                            }
-                        }
-                        if let partition = message.partition {
-                            add(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition }
-                        }
-                        if let headers {
-                            add(RD_KAFKA_VTYPE_HEADERS) { $0.u.headers = headers }
-                        }
-                        let result = rd_kafka_produceva(handle.pointer, fields.baseAddress, count)
-                        fields.baseAddress!.deinitialize(count: count)
-                        return result
+        let refusal = message.key.withOptionalBuffer { key in
+            message.value.withOptionalBuffer { value -> KafkaError? in
+                do throws(KafkaError) {
+                    try produce(topic: message.topic, partition: message.partition, key: key, value: value, headers: headers, opaque: opaque)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+        }
+        if let refusal { throw refusal }
+    }
+
+    /// Hands one message to librdkafka, which copies every byte before this returns and
+    /// takes `headers` over unless it refuses the message.
+    private func produce(
+        topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: OpaquePointer?, opaque: UInt64
+    ) throws(KafkaError) {
+        let error = topic.withCString { topicName in
+            withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { fields in
+                var count = 0
+                func add(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
+                    var field = rd_kafka_vu_t()
+                    field.vtype = type
+                    fill(&field)
+                    fields.initializeElement(at: count, to: field)
+                    count += 1
+                }
+                add(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = topicName }
+                add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
+                add(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(opaque)) }
+                // An empty key or value is not an absent one: librdkafka tells them apart by
+                // a null pointer, so an empty buffer gets a non-null one.
+                if let key {
+                    add(RD_KAFKA_VTYPE_KEY) {
+                        $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
+                        $0.u.mem.size = key.count
                     }
                 }
+                if let value {
+                    add(RD_KAFKA_VTYPE_VALUE) {
+                        $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
+                        $0.u.mem.size = value.count
+                    }
+                }
+                if let partition {
+                    add(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition }
+                }
+                if let headers {
+                    add(RD_KAFKA_VTYPE_HEADERS) { $0.u.headers = headers }
+                }
+                let result = rd_kafka_produceva(handle.pointer, fields.baseAddress, count)
+                fields.baseAddress!.deinitialize(count: count)
+                return result
             }
         }
         if let error {
             // On failure the headers stay ours to free.
             if let headers { rd_kafka_headers_destroy(headers) }
-            throw KafkaError(consuming: error, operation: "produce to topic \"\(message.topic)\"")
+            throw KafkaError(consuming: error, operation: "produce to topic \"\(topic)\"")
         }
     }
 }
@@ -279,6 +325,14 @@ private let deliveryReportCallback: @convention(c) (OpaquePointer?, UnsafePointe
 }
 
 extension Optional where Wrapped == [UInt8] {
+    /// The bytes, or nil for an absent key or value.
+    func withOptionalBuffer<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        switch self {
+        case .none: body(nil)
+        case .some(let bytes): bytes.withUnsafeBytes { body($0) }
+        }
+    }
+
     /// Bytes for a C call: nil stays a null pointer (a null key or value in Kafka).
     func withOptionalBytes<R>(_ body: (UnsafeRawPointer?, Int) -> R) -> R {
         switch self {

@@ -114,7 +114,7 @@ final class DataPump: Sendable {
                 lanes.append(lane)
                 lanesByTopic[record.topic] = [lane]
             }
-            lane.enqueueRecovered(Outgoing(number: spooled.number, record: record))
+            lane.enqueueRecovered(Outgoing(number: spooled.number, frame: SpoolFrame(record)))
         }
         precondition(lanes.count < 1 << (63 - Self.numberBits), "too many partitions in one unit")
         self.lanes = lanes
@@ -136,20 +136,20 @@ final class DataPump: Sendable {
     /// The lanes of `topic`, by partition; nil for a topic the pipeline does not declare.
     func lanes(of topic: String) -> [Lane]? { lanesByTopic[topic] }
 
-    /// Numbers, spools and queues one change in `lane`, then sends what the lane holds.
-    /// `record` gets the change's sequence and returns the record to spool; it runs
-    /// under the lane's lock (keep it short). The returned sequence is the change's; a
-    /// refusal from the spool leaves the lane as it was and throws. The change goes to
-    /// librdkafka after the lock is released.
+    /// Numbers, spools and queues one change in `lane`, and wakes the sending thread.
+    /// `encode` gets the change's sequence and returns the change's spool frame, which is
+    /// also what is sent; it runs under the lane's lock (keep it short). The returned
+    /// sequence is the change's; a refusal from the spool leaves the lane as it was and
+    /// throws.
     @discardableResult
-    func publish(to lane: Lane, _ record: (Int64) throws -> SpoolRecord) throws -> Int64 {
+    func publish(to lane: Lane, _ encode: (Int64) throws -> SpoolFrame) throws -> Int64 {
         guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
         let sequence = try lane.state.withLock { state in
             let sequence = state.nextSequence
-            let record = try record(sequence)
+            let frame = try encode(sequence)
             let number: Int64
             do throws(SpoolError) {
-                number = try spool.append(record)
+                number = try spool.append(frame)
             } catch .closed {
                 throw Refusal.closed
             } catch {
@@ -157,7 +157,7 @@ final class DataPump: Sendable {
                 throw Refusal.spool(error)
             }
             state.nextSequence += 1
-            state.queue.append(Outgoing(number: number, record: record))
+            state.queue.append(Outgoing(number: number, frame: frame))
             return sequence
         }
         sender.wake()
@@ -303,7 +303,7 @@ extension DataPump {
     /// A change on its way: spooled under `number`, not yet acknowledged by the broker.
     struct Outgoing: Sendable {
         var number: Int64
-        var record: SpoolRecord
+        var frame: SpoolFrame
     }
 
     /// One partition of one topic: the unit of ordering for this unit's changes.
@@ -378,22 +378,26 @@ extension DataPump {
 
         /// false when the producer's queue is full, or it failed (then it is replaced).
         private func send(_ outgoing: Outgoing, producer: KafkaProducer, health: ProducerHealth, logger: Logger) -> Bool {
-            let record = outgoing.record
-            let message = KafkaProducerMessage(
-                topic: record.topic, partition: partition, key: record.key, value: record.value,
-                headers: record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
-            )
-            do {
-                try producer.send(message, reportingAs: DataPump.reportID(lane: index, number: outgoing.number))
-                return true
-            } catch {
-                if error.isFatal {
-                    health.failed.store(true, ordering: .relaxed)
-                } else if error.code != .queueFull {
-                    logger.warning("the producer refused change \(record.sequence) for \(topic) for now; it stays queued: \(error)")
+            let frame = outgoing.frame
+            let refusal = frame.withMessage { message -> KafkaError? in
+                do throws(KafkaError) {
+                    // Straight from the spool frame's bytes, which librdkafka copies.
+                    try producer.send(
+                        topic: topic, partition: partition, key: message.key, value: message.value, headers: message.forEachHeader,
+                        reportingAs: DataPump.reportID(lane: index, number: outgoing.number)
+                    )
+                    return nil
+                } catch {
+                    return error
                 }
-                return false
             }
+            guard let error = refusal else { return true }
+            if error.isFatal {
+                health.failed.store(true, ordering: .relaxed)
+            } else if error.code != .queueFull {
+                logger.warning("the producer refused change \(frame.sequence) for \(topic) for now; it stays queued: \(error)")
+            }
+            return false
         }
 
         fileprivate func enqueueRecovered(_ outgoing: Outgoing) {

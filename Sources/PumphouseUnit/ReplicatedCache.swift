@@ -355,10 +355,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 let sequence = try pump.publish(to: shard.lane) { sequence in
                     contract.sequence = sequence
                     let encoded = try ContractCodec().encode(contract)
-                    return SpoolRecord(
-                        sequence: sequence, topic: topic, key: Array(encoded.key.utf8), value: encoded.value,
-                        headers: encoded.headers.map { SpoolHeader(name: $0.name, value: Array($0.value.utf8)) }
-                    )
+                    return SpoolFrame(sequence: sequence, topic: topic, key: encoded.key, value: encoded.value, headers: encoded.headers)
                 }
                 store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence, resulting: converted)
                 published(&store, sequence)

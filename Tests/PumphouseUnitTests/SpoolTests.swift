@@ -492,3 +492,32 @@ private final class SpoolLogRecorder: Sendable {
         entries.withLock { $0.filter { $0.level == level }.map(\.text) }
     }
 }
+
+@Suite("Spool frames")
+struct SpoolFrameTests {
+    @Test("a change's frame from its encoded parts is byte for byte the record's, and sends the record's key, value and headers", arguments: [
+        ("acc-1", [UInt8]("{\"id\":\"acc-1\"}".utf8), [("pumphouse-contract", "bench.Account"), ("pumphouse-sequence", "42")]),
+        ("", [], []),
+        ("caf\u{E9}/\u{212B}", [UInt8](repeating: 0xFF, count: 70_000), (0..<20).map { ("h\($0)", String(repeating: "v", count: $0)) }),
+    ] as [(String, [UInt8], [(String, String)])])
+    func partsMatchRecord(key: String, value: [UInt8], headers: [(String, String)]) {
+        let record = SpoolRecord(
+            sequence: 7, topic: "pumphouse.bench.account", key: Array(key.utf8), value: value,
+            headers: headers.map { SpoolHeader(name: $0.0, value: Array($0.1.utf8)) }
+        )
+        let frame = SpoolFrame(sequence: 7, topic: "pumphouse.bench.account", key: key, value: value, headers: headers.map { (name: $0.0, value: $0.1) })
+        #expect(frame == SpoolFrame(record))
+        #expect(frame.bytes.count == SpoolSegmentFormat.frameSize(of: record))
+        #expect(frame.sequence == 7)
+        frame.withMessage { message in
+            #expect(Array(message.key) == Array(key.utf8))
+            #expect(Array(message.value) == value)
+            var seen: [SpoolHeader] = []
+            message.forEachHeader { name, value in seen.append(SpoolHeader(name: String(decoding: name, as: UTF8.self), value: Array(value))) }
+            #expect(seen == record.headers)
+        }
+        // And it reads back as the record from a segment.
+        let scan = SpoolSegmentFormat.scan(frame.bytes, firstNumber: 1)
+        #expect(scan.damage == nil && scan.records.map(\.record) == [record])
+    }
+}

@@ -134,12 +134,19 @@ public final class DurableSpool: Sendable {
     /// `.closed` after `close()`, and the spool's failure after a failed write or fsync.
     @discardableResult
     public func append(_ record: SpoolRecord) throws(SpoolError) -> Int64 {
-        let size = SpoolSegmentFormat.frameSize(of: record)
         // A record larger than the whole limit can never fit, so it is not worth encoding.
-        guard size <= maxPendingBytes else {
+        guard SpoolSegmentFormat.frameSize(of: record) <= maxPendingBytes else {
             throw .full(pendingBytes: pendingBytes, limit: maxPendingBytes)
         }
-        let bytes = SpoolSegmentFormat.encode(record)
+        return try append(SpoolFrame(record))
+    }
+
+    /// Appends a record encoded beforehand (outside any of the caller's locks); the same
+    /// as `append(_:)` otherwise.
+    @discardableResult
+    public func append(_ frame: SpoolFrame) throws(SpoolError) -> Int64 {
+        let size = frame.bytes.count
+        let bytes = frame.bytes
         let (number, wakeSpoolThread) = try shared.withLock { state throws(SpoolError) -> (Int64, Bool) in
             if state.closeRequested { throw .closed }
             if let failure = state.failure { throw failure }
@@ -150,7 +157,7 @@ public final class DurableSpool: Sendable {
             state.lastNumber += 1
             state.buffered.append(SpoolState.Frame(number: state.lastNumber, bytes: bytes))
             state.acknowledgements.add(number: state.lastNumber, bytes: size)
-            state.highestSequence = max(state.highestSequence, record.sequence)
+            state.highestSequence = max(state.highestSequence, frame.sequence)
             // The thread sleeps without a deadline while nothing is buffered.
             return (state.lastNumber, state.buffered.count == 1)
         }

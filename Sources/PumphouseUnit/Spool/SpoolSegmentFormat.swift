@@ -41,36 +41,66 @@ enum SpoolSegmentFormat {
         return Int64(digits)
     }
 
+    /// Where a body's length-prefixed fields start in a frame: after the checksum, the
+    /// length, the version and the sequence.
+    static let bodyFieldsOffset = frameHeaderBytes + 1 + 8
+    /// A frame's bytes besides its fields' own: the fixed part, the topic's, key's and
+    /// value's lengths, and the header count.
+    private static let fixedBytes = bodyFieldsOffset + 4 + 4 + 4 + 4
+
     /// The bytes a record takes on disk: what it counts against `maxPendingBytes`.
     static func frameSize(of record: SpoolRecord) -> Int {
-        var size = frameHeaderBytes + 1 + 8 + 4 + record.topic.utf8.count + 4 + record.key.count + 4 + record.value.count + 4
+        var size = fixedBytes + record.topic.utf8.count + record.key.count + record.value.count
         for header in record.headers {
             size += 4 + header.name.utf8.count + 4 + header.value.count
         }
         return size
     }
 
-    /// Written straight into the frame's final storage, which is allocated once at its
-    /// exact size: this runs on every change a unit makes.
     static func encode(_ record: SpoolRecord) -> [UInt8] {
-        let size = frameSize(of: record)
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            var writer = FrameWriter(buffer: UnsafeMutableRawBufferPointer(buffer))
-            writer.skip(4)  // the checksum, over what follows
-            writer.put(UInt32(size - frameHeaderBytes))
-            writer.put(version)
-            writer.put(record.sequence)
-            var topic = record.topic
-            topic.withUTF8 { writer.putField(UnsafeRawBufferPointer($0)) }
+        frame(size: frameSize(of: record), sequence: record.sequence) { writer in
+            writer.putField(record.topic)
             record.key.withUnsafeBytes { writer.putField($0) }
             record.value.withUnsafeBytes { writer.putField($0) }
             writer.put(UInt32(record.headers.count))
             for header in record.headers {
-                var name = header.name
-                name.withUTF8 { writer.putField(UnsafeRawBufferPointer($0)) }
+                writer.putField(header.name)
                 header.value.withUnsafeBytes { writer.putField($0) }
             }
-            precondition(writer.offset == size, "frameSize and encode disagree")
+        }
+    }
+
+    /// A change's frame from its encoded parts, as the change path has them: the same
+    /// bytes as the record's with a key and header values as text.
+    static func encode(sequence: Int64, topic: String, key: String, value: [UInt8], headers: [(name: String, value: String)]) -> [UInt8] {
+        var size = fixedBytes + topic.utf8.count + key.utf8.count + value.count
+        for header in headers {
+            size += 4 + header.name.utf8.count + 4 + header.value.utf8.count
+        }
+        return frame(size: size, sequence: sequence) { writer in
+            writer.putField(topic)
+            writer.putField(key)
+            value.withUnsafeBytes { writer.putField($0) }
+            writer.put(UInt32(headers.count))
+            for header in headers {
+                writer.putField(header.name)
+                writer.putField(header.value)
+            }
+        }
+    }
+
+    /// Written straight into the frame's final storage, which is allocated once at its
+    /// exact size (`size`, from the fields `fields` writes): this runs on every change a
+    /// unit makes.
+    private static func frame(size: Int, sequence: Int64, _ fields: (inout FrameWriter) -> Void) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var writer = FrameWriter(buffer: UnsafeMutableRawBufferPointer(buffer))
+            writer.skip(4)  // the checksum, over what follows
+            writer.put(UInt32(size - frameHeaderBytes))
+            writer.put(version)
+            writer.put(sequence)
+            fields(&writer)
+            precondition(writer.offset == size, "the frame's size and its fields disagree")
             let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[4..<size]))
             UnsafeMutableRawBufferPointer(buffer).storeBytes(of: checksum.littleEndian, toByteOffset: 0, as: UInt32.self)
             initialized = size
@@ -87,6 +117,11 @@ enum SpoolSegmentFormat {
         mutating func put<Value: FixedWidthInteger>(_ value: Value) {
             buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: Value.self)
             offset += MemoryLayout<Value>.size
+        }
+
+        mutating func putField(_ text: String) {
+            var text = text
+            text.withUTF8 { putField(UnsafeRawBufferPointer($0)) }
         }
 
         mutating func putField(_ field: UnsafeRawBufferPointer) {

@@ -1,0 +1,78 @@
+/// A record as the spool writes it: the whole frame (checksum, length and body, in
+/// `SpoolSegmentFormat`'s layout) in one allocation, encoded and checksummed before the
+/// spool's lock. The data pump sends the change from these same bytes (`withMessage`),
+/// so a change is encoded once and nothing else is built for it on its way to
+/// librdkafka.
+public struct SpoolFrame: Sendable, Hashable {
+    /// The frame exactly as it goes to disk.
+    public let bytes: [UInt8]
+    /// The change's own sequence, as the body holds it.
+    public let sequence: Int64
+
+    init(bytes: [UInt8], sequence: Int64) {
+        self.bytes = bytes
+        self.sequence = sequence
+    }
+
+    /// The record's frame.
+    public init(_ record: SpoolRecord) {
+        self.init(bytes: SpoolSegmentFormat.encode(record), sequence: record.sequence)
+    }
+
+    /// A change's frame straight from its encoded parts, with no record between: the
+    /// change path's way.
+    package init(sequence: Int64, topic: String, key: String, value: [UInt8], headers: [(name: String, value: String)]) {
+        self.init(bytes: SpoolSegmentFormat.encode(sequence: sequence, topic: topic, key: key, value: value, headers: headers), sequence: sequence)
+    }
+
+    public static func == (lhs: SpoolFrame, rhs: SpoolFrame) -> Bool { lhs.bytes == rhs.bytes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+
+    /// The key, the value and the headers where they lie in the frame, for one send.
+    struct Message {
+        let key: UnsafeRawBufferPointer
+        let value: UnsafeRawBufferPointer
+        /// The header count, then each header's name and value, as the frame holds them.
+        let headers: UnsafeRawBufferPointer
+
+        /// Calls `body` with each header's name and value, in order.
+        func forEachHeader(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) {
+            var cursor = FieldCursor(headers)
+            for _ in 0..<cursor.count() {
+                let name = cursor.field()
+                body(name, cursor.field())
+            }
+        }
+    }
+
+    /// Calls `body` with the message's parts in this frame's storage (valid only there).
+    /// The frame was made by this build's encoder, so its layout is known to hold.
+    func withMessage<R>(_ body: (Message) -> R) -> R {
+        bytes.withUnsafeBytes { frame in
+            var cursor = FieldCursor(UnsafeRawBufferPointer(rebasing: frame[SpoolSegmentFormat.bodyFieldsOffset...]))
+            _ = cursor.field()  // the topic: the lane holds it as text
+            let key = cursor.field()
+            let value = cursor.field()
+            return body(Message(key: key, value: value, headers: cursor.rest))
+        }
+    }
+
+    /// Walks length-prefixed fields (a little-endian UInt32 length, then the bytes).
+    private struct FieldCursor {
+        var rest: UnsafeRawBufferPointer
+
+        init(_ bytes: UnsafeRawBufferPointer) { rest = bytes }
+
+        mutating func count() -> Int {
+            let value = Int(UInt32(littleEndian: rest.loadUnaligned(as: UInt32.self)))
+            rest = UnsafeRawBufferPointer(rebasing: rest[4...])
+            return value
+        }
+
+        mutating func field() -> UnsafeRawBufferPointer {
+            let length = count()
+            defer { rest = UnsafeRawBufferPointer(rebasing: rest[length...]) }
+            return UnsafeRawBufferPointer(rebasing: rest[..<length])
+        }
+    }
+}
