@@ -220,9 +220,18 @@ struct DemoCommand: AsyncParsableCommand {
             let burst = try await onSale(client, urls, concerts: ["\(run)-twin-a", "\(run)-twin-b"], servers: "twin process")
             report.twin = burst
             if let error = burst.outcome.errors.first { report.failures.append("\(burst.outcome.errors.count) request(s) to the twin failed unexpectedly, e.g. \(error)") }
-            // A plain SQL count, apart from what the twin answered.
-            let doubles = try await db.query("SELECT count(*) FROM (SELECT seat FROM \(Self.twinTables)_sale GROUP BY seat HAVING count(*) > 1) d").scalar(Int64.self) ?? 0
-            report.check("the twin sold no seat twice (its own tables, counted in SQL)", doubles == 0 ? nil : "\(doubles) seat(s) sold twice")
+            // What the buyers were told, against the twin's table read in plain SQL (its
+            // seat key alone cannot hold two sales, so the buyers' side is the check).
+            let confirmed = Dictionary(grouping: burst.outcome.orders, by: \.seat)
+            let twice = confirmed.filter { $0.value.count > 1 }
+            report.check("the twin confirmed no seat to two buyers (\(burst.outcome.orders.count) orders)", twice.isEmpty ? nil : "\(twice.count) seat(s) confirmed twice, e.g. \(twice.first!.key)")
+            let rows = try await db.query("SELECT seat, order_id FROM \(Self.twinTables)_sale").rows
+            let sold = Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, $0[1]!) })
+            let lost = burst.outcome.orders.filter { sold[$0.seat] != $0.order }
+            report.check(
+                "every order the twin confirmed is its seat's sale in its table (\(sold.count) sales)",
+                lost.isEmpty ? nil : "\(lost.count) confirmed order(s) missing or replaced, e.g. \(lost[0].seat)"
+            )
         } catch {
             await client.shutdown()
             await db.close()
