@@ -7,6 +7,7 @@
 # accumulates old topics.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source Benchmarks/build.sh
 eval "$(deploy/local/stack env)"
 # fresh_broker: an empty in-memory broker, for each part that wants one.
 # PUMPHOUSE_BENCH_BROKERS=HOST:PORT runs against a broker started by hand instead, left
@@ -19,11 +20,11 @@ fresh_broker() {
 fresh_broker
 export PUMPHOUSE_KAFKA_BROKERS=${PUMPHOUSE_BENCH_BROKERS:-127.0.0.1:$((${PUMPHOUSE_STACK_KAFKA_PORT:-19092} + 1))}
 python=${PUMPHOUSE_STACK_DIR:-.stack}/venv/bin/python
-bin=.build/release/pumphouse
-bench_bin=.build/release/pumphouse-bench
+bin=$build_dir/pumphouse
+bench_bin=$build_dir/pumphouse-bench
 # A part that needs other tools sets bench_tools before sourcing this file.
 for tool in ${bench_tools:-$bin $bench_bin}; do
-    [ -x "$tool" ] || { echo "build first: swift build -c release --product $(basename "$tool")" >&2; exit 2; }
+    [ -x "$tool" ] || { echo "build first: swift build -c $build_configuration --product $(basename "$tool")" >&2; exit 2; }
 done
 bench_dir=$(mktemp -d)
 # Processes started in the background (`bench_start`), and the names of the pipelines

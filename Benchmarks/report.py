@@ -106,7 +106,7 @@ def main():
         sys.exit(__doc__)
     machine, figures = pairs(sys.argv[1], False), pairs(sys.argv[2], True)
     machine = {key: int(value) if value.isdigit() else value for key, value in machine.items()}
-    print(f"\nPumphouse benchmarks ({machine.get('mode')}), {machine.get('date')}, commit {machine.get('commit')}")
+    print(f"\nPumphouse benchmarks ({machine.get('mode')}, {machine.get('build')} build), {machine.get('date')}, commit {machine.get('commit')}")
     print(f"{machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_mb')} MB; {machine.get('swift')}; "
           f"librdkafka {machine.get('librdkafka')}; libpq {machine.get('libpq')}; PostgreSQL {machine.get('postgresql')}; "
           f"broker {machine.get('broker')}\n")
