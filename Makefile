@@ -97,8 +97,9 @@ demo: stack-up
 # and the on-sale against a database-first twin, pgbench and a bare in-memory server):
 # prints the table and writes .bench/latest.json (docs/benchmarks.md). Not part of
 # `make test`; `make bench-smoke` runs every part at tiny sizes, in CI, so it keeps working.
-# The smoke runs the debug builds `make test` made (only the microbenchmarks' plugin
-# builds release), since a second, release build of every product doubled CI's build time.
+# The smoke runs the debug builds `make test` made and leaves out the microbenchmarks,
+# since a release build of every product and of the microbenchmarks doubled CI's build
+# time; `make bench` alone runs them and checks their allocations.
 bench: stack-up
 	swift build -c release --product pumphouse
 	swift build -c release --product pumphouse-bench
