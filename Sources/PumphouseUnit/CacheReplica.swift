@@ -152,8 +152,10 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
             state = .value(resulting)
         } else {
             let (fields, missing) = effect.applied(to: visible.map { Self.fields($0, failure: &unreadable) })
-            guard !missing else { return (true, nil) }
-            (state, unreadable) = Self.hold(fields)
+            guard !missing else { return (true, unreadable) }
+            let held = Self.hold(fields)
+            state = held.0
+            unreadable = unreadable ?? held.unreadable
         }
         // Mutated where it lies in the dictionary: no copy of the entry out and back.
         if entries[key, default: ReplicaLogState()].recordLocal(effect, sequence: sequence) {

@@ -86,7 +86,10 @@ struct ReplicaLogState: Sendable {
             } else {
                 let (fields, missing) = EntityEffect(contract).applied(to: base.map { Replica.fields($0, failure: &outcome.unreadable) })
                 outcome.missing = missing
-                (next, outcome.unreadable) = Replica.hold(fields)
+                // A failure to convert the base stays the reason even if the result fits.
+                let (held, unreadable) = Replica.hold(fields)
+                next = held
+                outcome.unreadable = outcome.unreadable ?? unreadable
             }
             if let last = lastOrigin, last != origin { latestOther = (last, version - 1) }
             lastOrigin = origin

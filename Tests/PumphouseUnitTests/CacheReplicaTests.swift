@@ -232,3 +232,34 @@ struct CacheReplicaTests {
         }
     }
 }
+
+/// An entity type with a defect: it cannot give its fields back once `brittle` is set.
+struct BrittleEntity: CacheEntity {
+    struct Defect: Error {}
+    static let contract = try! ContractName("bench.Account")
+    var state: JSONObject
+    var key: String { "" }
+    init(fields: JSONObject) { state = fields }
+    var fields: JSONObject {
+        get throws {
+            if state["brittle"] != nil { throw Defect() }
+            return state
+        }
+    }
+}
+
+@Suite("Replica state with an entity type whose fields throw")
+struct BrittleReplicaTests {
+    @Test("a peer's update of an entity that cannot give its fields back is reported as unreadable, never applied silently")
+    func reported() throws {
+        var replica = CacheReplica<BrittleEntity>(origin: "b")
+        let add = CacheReplicaTests.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["brittle": .bool(true), "stock": .int(1)])
+        #expect(replica.applyFromLog(add, partition: 0, offset: 0).unreadable == nil)
+        let update = CacheReplicaTests.contract(.update, origin: "a", sequence: 2, base: 1, deltas: ["stock": .int(1)])
+        let outcome = replica.applyFromLog(update, partition: 0, offset: 1)
+        let reason = try #require(outcome.unreadable)
+        #expect(reason.contains("could not give its fields back"), "\(reason)")
+        // The log has decided, so the change applies, to an empty object (docs/units.md).
+        #expect(try replica.visible("k") == ["stock": .int(1)])
+    }
+}
