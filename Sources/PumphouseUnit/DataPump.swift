@@ -166,8 +166,7 @@ final class DataPump: Sendable {
 
     /// The pump's upkeep, run by the unit every few milliseconds off the hot path: replaces
     /// a failed producer (the sending thread then resends every unacknowledged change
-    /// behind it, so it is woken), and records the backlog. Sending stays the sending
-    /// thread's alone.
+    /// behind it, so it is woken). Sending stays the sending thread's alone.
     func tend() {
         if let fatal = current.withLock({ $0.producer.fatalError }) {
             logger.error("the producer failed: \(fatal)")
@@ -177,6 +176,11 @@ final class DataPump: Sendable {
             replaceProducer()
             sender.wake()
         }
+    }
+
+    /// Records the backlog metrics. Apart from `tend`, and less often: it takes every
+    /// lane's lock, which every put to that lane takes too.
+    func recordBacklog() {
         var backlog = 0
         for lane in lanes {
             backlog += lane.state.withLock { $0.queue.count - $0.sent }

@@ -20,9 +20,7 @@ struct DemoChecks {
     /// `contested`: the seats two units bought at once.
     func run(orders: [OnSale.Order], unconfirmed: Int, contested: [String], report: inout DemoReport) async throws {
         // 1. No seat confirmed to two buyers.
-        let confirmed = Dictionary(grouping: orders, by: \.seat)
-        let twice = confirmed.filter { $0.value.count > 1 }
-        report.check("no seat confirmed to two buyers (\(orders.count) orders)", twice.isEmpty ? nil : "\(twice.count) seat(s) confirmed twice, e.g. \(twice.first!.key)")
+        report.check("no seat confirmed to two buyers (\(orders.count) orders)", Self.seatsConfirmedTwice(orders))
         report.check("buyers got seats", orders.isEmpty ? "no purchase succeeded" : nil)
 
         let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
@@ -48,20 +46,18 @@ struct DemoChecks {
 
         // 3. Every confirmed order is the seat's one sale in the database, and each
         //    concert's sold counter equals its sales.
-        let rows = try await db.query("SELECT seat, order_id FROM ticketing_sale WHERE concert = ANY($1)", [concerts]).rows
-        let sold = Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, $0[1]!) })
-        let lost = orders.filter { sold[$0.seat] != $0.order }
-        report.check("every confirmed order is its seat's sale in PostgreSQL (\(sold.count) sales)", lost.isEmpty ? nil : "\(lost.count) confirmed order(s) missing or replaced, e.g. \(lost[0].seat)")
+        let sold = Self.sales(try await db.query("SELECT seat, order_id FROM ticketing_sale WHERE concert = ANY($1)", [concerts]).rows)
+        report.check("every confirmed order is its seat's sale in PostgreSQL (\(sold.count) sales)", Self.ordersNotSold(orders, sold))
         report.check(
             "every sale in PostgreSQL was a purchase a buyer made (\(orders.count) confirmed, \(unconfirmed) unconfirmed)",
             sold.count <= orders.count + unconfirmed ? nil : "\(sold.count) sales for \(orders.count + unconfirmed) purchases"
         )
-        let confirmedSeats = Set(orders.map(\.seat))
-        let confirmedContested = contested.filter { confirmedSeats.contains($0) }
+        let confirmedSeats = Set(orders.map { ExactKey($0.seat) })
+        let confirmedContested = contested.filter { confirmedSeats.contains(ExactKey($0)) }
         report.check(
             "each contested seat was sold once, to the buyer told so",
-            contested.allSatisfy { sold[$0] != nil } && confirmedContested.count + unconfirmed >= contested.count
-                ? nil : "\(contested.filter { sold[$0] == nil }.count) contested seat(s) unsold, \(contested.count - confirmedContested.count) without a confirmed buyer"
+            contested.allSatisfy { sold[ExactKey($0)] != nil } && confirmedContested.count + unconfirmed >= contested.count
+                ? nil : "\(contested.filter { sold[ExactKey($0)] == nil }.count) contested seat(s) unsold, \(contested.count - confirmedContested.count) without a confirmed buyer"
         )
         report.sales = sold.count
         let counters = try await db.query(
@@ -82,6 +78,25 @@ struct DemoChecks {
             } while ContinuousClock.now < deadline
             report.check("unit at \(url) equals the replay and PostgreSQL after the rebuild", mismatch)
         }
+    }
+
+    /// What buyers were told against itself: the seats confirmed to more than one buyer,
+    /// as a failure; nil if none. Seats are told apart by their bytes.
+    static func seatsConfirmedTwice(_ orders: [OnSale.Order]) -> String? {
+        let twice = Dictionary(grouping: orders) { ExactKey($0.seat) }.filter { $0.value.count > 1 }
+        return twice.isEmpty ? nil : "\(twice.count) seat(s) confirmed twice, e.g. \(twice.keys.sorted()[0])"
+    }
+
+    /// Seat to order id, from rows of (seat, order id) read in plain SQL.
+    static func sales(_ rows: [[String?]]) -> [ExactKey: String] {
+        Dictionary(rows.compactMap { row in row[0].map { (ExactKey($0), row[1] ?? "") } }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// What buyers were told against a table: the confirmed orders that are not their
+    /// seat's sale there, as a failure; nil if every one is.
+    static func ordersNotSold(_ orders: [OnSale.Order], _ sold: [ExactKey: String]) -> String? {
+        let lost = orders.filter { order in sold[ExactKey(order.seat)].map { !$0.isSameBytes(as: order.order) } ?? true }
+        return lost.isEmpty ? nil : "\(lost.count) confirmed order(s) missing or replaced, e.g. \(lost[0].seat)"
     }
 
     /// A fold of each ticketing topic compared with PostgreSQL, again and again until they

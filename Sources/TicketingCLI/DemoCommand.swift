@@ -222,16 +222,9 @@ struct DemoCommand: AsyncParsableCommand {
             if let error = burst.outcome.errors.first { report.failures.append("\(burst.outcome.errors.count) request(s) to the twin failed unexpectedly, e.g. \(error)") }
             // What the buyers were told, against the twin's table read in plain SQL (its
             // seat key alone cannot hold two sales, so the buyers' side is the check).
-            let confirmed = Dictionary(grouping: burst.outcome.orders, by: \.seat)
-            let twice = confirmed.filter { $0.value.count > 1 }
-            report.check("the twin confirmed no seat to two buyers (\(burst.outcome.orders.count) orders)", twice.isEmpty ? nil : "\(twice.count) seat(s) confirmed twice, e.g. \(twice.first!.key)")
-            let rows = try await db.query("SELECT seat, order_id FROM \(Self.twinTables)_sale").rows
-            let sold = Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, $0[1]!) })
-            let lost = burst.outcome.orders.filter { sold[$0.seat] != $0.order }
-            report.check(
-                "every order the twin confirmed is its seat's sale in its table (\(sold.count) sales)",
-                lost.isEmpty ? nil : "\(lost.count) confirmed order(s) missing or replaced, e.g. \(lost[0].seat)"
-            )
+            report.check("the twin confirmed no seat to two buyers (\(burst.outcome.orders.count) orders)", DemoChecks.seatsConfirmedTwice(burst.outcome.orders))
+            let sold = DemoChecks.sales(try await db.query("SELECT seat, order_id FROM \(Self.twinTables)_sale").rows)
+            report.check("every order the twin confirmed is its seat's sale in its table (\(sold.count) sales)", DemoChecks.ordersNotSold(burst.outcome.orders, sold))
         } catch {
             await client.shutdown()
             await db.close()

@@ -19,13 +19,20 @@ struct SpoolByteReader {
         return Value(littleEndian: value)
     }
 
-    /// A length-prefixed byte string.
-    mutating func lengthPrefixed() -> [UInt8]? {
+    /// A length-prefixed byte string, where it lies (valid as long as the bytes read).
+    mutating func lengthPrefixedBuffer() -> UnsafeRawBufferPointer? {
         guard let length = integer(UInt32.self), bytes.count - offset >= Int(length) else { return nil }
-        let field = Array(bytes[offset..<offset + Int(length)])
-        offset += Int(length)
-        return field
+        defer { offset += Int(length) }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(length)])
     }
+
+    /// A length-prefixed byte string, copied.
+    mutating func lengthPrefixed() -> [UInt8]? {
+        lengthPrefixedBuffer().map(Array.init)
+    }
+
+    /// What is left to read.
+    var rest: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[offset...]) }
 
     /// A length-prefixed string that must be valid UTF-8 (it was a Swift String).
     mutating func text() -> String? {

@@ -25,9 +25,6 @@ public struct SpoolFrame: Sendable, Hashable {
         self.init(bytes: SpoolSegmentFormat.encode(sequence: sequence, topic: topic, key: key, value: value, headers: headers), sequence: sequence)
     }
 
-    public static func == (lhs: SpoolFrame, rhs: SpoolFrame) -> Bool { lhs.bytes == rhs.bytes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
-
     /// The key, the value and the headers where they lie in the frame, for one send.
     struct Message {
         let key: UnsafeRawBufferPointer
@@ -37,42 +34,24 @@ public struct SpoolFrame: Sendable, Hashable {
 
         /// Calls `body` with each header's name and value, in order.
         func forEachHeader(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) {
-            var cursor = FieldCursor(headers)
-            for _ in 0..<cursor.count() {
-                let name = cursor.field()
-                body(name, cursor.field())
+            var reader = SpoolByteReader(headers)
+            for _ in 0..<reader.integer(UInt32.self)! {
+                let name = reader.lengthPrefixedBuffer()!
+                body(name, reader.lengthPrefixedBuffer()!)
             }
         }
     }
 
     /// Calls `body` with the message's parts in this frame's storage (valid only there).
-    /// The frame was made by this build's encoder, so its layout is known to hold.
+    /// The frame was made by this build's encoder, so its layout is known to hold (the
+    /// unwraps cannot fail).
     func withMessage<R>(_ body: (Message) -> R) -> R {
         bytes.withUnsafeBytes { frame in
-            var cursor = FieldCursor(UnsafeRawBufferPointer(rebasing: frame[SpoolSegmentFormat.bodyFieldsOffset...]))
-            _ = cursor.field()  // the topic: the lane holds it as text
-            let key = cursor.field()
-            let value = cursor.field()
-            return body(Message(key: key, value: value, headers: cursor.rest))
-        }
-    }
-
-    /// Walks length-prefixed fields (a little-endian UInt32 length, then the bytes).
-    private struct FieldCursor {
-        var rest: UnsafeRawBufferPointer
-
-        init(_ bytes: UnsafeRawBufferPointer) { rest = bytes }
-
-        mutating func count() -> Int {
-            let value = Int(UInt32(littleEndian: rest.loadUnaligned(as: UInt32.self)))
-            rest = UnsafeRawBufferPointer(rebasing: rest[4...])
-            return value
-        }
-
-        mutating func field() -> UnsafeRawBufferPointer {
-            let length = count()
-            defer { rest = UnsafeRawBufferPointer(rebasing: rest[length...]) }
-            return UnsafeRawBufferPointer(rebasing: rest[..<length])
+            var reader = SpoolByteReader(UnsafeRawBufferPointer(rebasing: frame[SpoolSegmentFormat.bodyFieldsOffset...]))
+            _ = reader.lengthPrefixedBuffer()!  // the topic: the lane holds it as text
+            let key = reader.lengthPrefixedBuffer()!
+            let value = reader.lengthPrefixedBuffer()!
+            return body(Message(key: key, value: value, headers: reader.rest))
         }
     }
 }
