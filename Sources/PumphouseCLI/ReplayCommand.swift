@@ -105,7 +105,8 @@ struct ReplayCommand: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let read = state.contracts + state.duplicates + state.rejected
-        print("replayed \(state.contracts) contracts into \(state.entities.count) entities (\(state.duplicates) duplicates collapsed, \(state.rejected) that a writer dead-letters)")
+        let fenced = state.fenced > 0 ? ", \(state.fenced) of them changes fenced by an ownership claim" : ""
+        print("replayed \(state.contracts) contracts into \(state.entities.count) entities (\(state.duplicates) duplicates collapsed, \(state.rejected) that a writer dead-letters\(fenced))")
         print(String(format: "read %d messages in %.2f s (%.0f messages/s, connecting and reaching the end included)", read, seconds, seconds > 0 ? Double(read) / seconds : 0))
         if let out {
             try Self.write(try state.jsonLines(), to: out)

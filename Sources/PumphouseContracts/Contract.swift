@@ -23,6 +23,11 @@ public struct Contract: Sendable, Hashable {
     public var eventTime: Int64
     /// W3C `traceparent`, so a change can be followed from request to row.
     public var traceParent: String?
+    /// In a partitioned cache, the ownership term of the partition under which the owning
+    /// unit decided this change: every consumer applies it only while that term, claimed
+    /// by `origin`, is the partition's latest claim in log order. nil in replicated caches.
+    /// Not the writer's fencing epoch, which fences writer instances, not units.
+    public var ownershipTerm: Int64?
     /// add: the full state; update: only the changed fields; delete: empty.
     public var fields: JSONObject
     /// update only: numeric fields to change by an amount (`sold: +1`) rather than set,
@@ -32,7 +37,7 @@ public struct Contract: Sendable, Hashable {
     public init(
         name: ContractName, version: Int, action: ContractAction, key: String, origin: String,
         sequence: Int64, baseVersion: Int64? = nil, eventTime: Int64, traceParent: String? = nil,
-        fields: JSONObject = JSONObject(), deltas: JSONObject = JSONObject()
+        ownershipTerm: Int64? = nil, fields: JSONObject = JSONObject(), deltas: JSONObject = JSONObject()
     ) {
         self.name = name
         self.version = version
@@ -43,6 +48,7 @@ public struct Contract: Sendable, Hashable {
         self.baseVersion = baseVersion
         self.eventTime = eventTime
         self.traceParent = traceParent
+        self.ownershipTerm = ownershipTerm
         self.fields = fields
         self.deltas = deltas
     }
@@ -57,7 +63,7 @@ public struct Contract: Sendable, Hashable {
         lhs.name == rhs.name && lhs.version == rhs.version && lhs.action == rhs.action
             && lhs.exactKey == rhs.exactKey && lhs.exactOrigin == rhs.exactOrigin && lhs.sequence == rhs.sequence
             && lhs.baseVersion == rhs.baseVersion && lhs.eventTime == rhs.eventTime
-            && lhs.traceParent.map { ExactKey($0) } == rhs.traceParent.map { ExactKey($0) }
+            && lhs.traceParent.map { ExactKey($0) } == rhs.traceParent.map { ExactKey($0) } && lhs.ownershipTerm == rhs.ownershipTerm
             && lhs.fields == rhs.fields && lhs.deltas == rhs.deltas
     }
 
@@ -74,6 +80,7 @@ public struct Contract: Sendable, Hashable {
         if key.isEmpty { return ("key", "must not be empty") }
         if origin.isEmpty { return ("origin", "must not be empty") }
         if sequence < 0 { return ("seq", "must not be negative, not \(sequence)") }
+        if let term = ownershipTerm, term < 1 { return ("ownershipTerm", "must be at least 1, not \(term)") }
         switch action {
         case .add, .create:
             if !deltas.isEmpty { return ("deltas", "an \(action) carries full state, not deltas") }

@@ -40,6 +40,10 @@ extension ContractCodec {
             out.emit(raw: ",\"traceparent\":")
             out.emit(trace)
         }
+        if let term = contract.ownershipTerm {
+            out.emit(raw: ",\"ownershipTerm\":")
+            out.emit(term)
+        }
         do {
             if !contract.fields.isEmpty {
                 out.emit(raw: ",\"fields\":")
@@ -85,7 +89,7 @@ extension ContractCodec {
     /// The envelope's members as read, and the first problem with them in body order.
     struct Envelope {
         var name: String?, version: Int64?, action: ContractAction?, key: String?, origin: String?
-        var sequence: Int64?, baseVersion: Int64?, eventTime: Int64?, trace: String?
+        var sequence: Int64?, baseVersion: Int64?, eventTime: Int64?, trace: String?, ownershipTerm: Int64?
         var fields: JSONObject?, deltas: JSONObject?
         /// An action that is none of ContractAction's, kept as text for the error.
         var unknownAction: String?
@@ -192,6 +196,7 @@ extension ContractCodec {
             case .baseVersion: baseVersion = try integer()
             case .eventTime: eventTime = try integer()
             case .traceparent: trace = try string()
+            case .ownershipTerm: ownershipTerm = try integer()
             case .fields: fields = try object()
             case .deltas: deltas = try object()
             }
@@ -222,6 +227,7 @@ extension ContractCodec {
                 baseVersion: baseVersion,
                 eventTime: try required(eventTime, "eventTime"),
                 traceParent: trace.take(),
+                ownershipTerm: ownershipTerm,
                 fields: fields.take() ?? JSONObject(),
                 deltas: deltas.take() ?? JSONObject()
             )
@@ -251,6 +257,7 @@ extension EnvelopeMember {
         case (9, _): (.eventTime, "eventTime")
         case (11, UInt8(ascii: "b")): (.baseVersion, "baseVersion")
         case (11, UInt8(ascii: "t")): (.traceparent, "traceparent")
+        case (13, _): (.ownershipTerm, "ownershipTerm")
         default: nil
         }
     }
@@ -286,6 +293,7 @@ extension EnvelopeMember {
         case .traceparent: 1 << 8
         case .fields: 1 << 9
         case .deltas: 1 << 10
+        case .ownershipTerm: 1 << 11
         }
     }
 }

@@ -106,7 +106,7 @@ public struct ContractCodec: Sendable {
 
 /// The body's envelope members, recognised by length and bytes.
 enum EnvelopeMember: CaseIterable {
-    case contract, version, action, key, origin, seq, baseVersion, eventTime, traceparent, fields, deltas
+    case contract, version, action, key, origin, seq, baseVersion, eventTime, traceparent, ownershipTerm, fields, deltas
 
     var name: String {
         switch self {
@@ -119,6 +119,7 @@ enum EnvelopeMember: CaseIterable {
         case .baseVersion: "baseVersion"
         case .eventTime: "eventTime"
         case .traceparent: "traceparent"
+        case .ownershipTerm: "ownershipTerm"
         case .fields: "fields"
         case .deltas: "deltas"
         }

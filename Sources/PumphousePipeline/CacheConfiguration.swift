@@ -1,4 +1,5 @@
 import PumphouseContracts
+import PumphouseKafka
 
 /// One named cache: its contract, its data pump topic, and how its entities map to a
 /// table (the data abstraction layer).
@@ -15,6 +16,42 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// Where data readers stream this cache's rows back to units (the reverse pump).
     public var reverseTopic: String
     public var load: LoadSource
+    public var mode: Mode
+    /// The other caches whose keys are decided together with this one's (a seat and its
+    /// sale): partition p of each has the same owner. Only for partitioned caches.
+    public var coPartitioned: [ContractName] = []
+
+    /// How a cache's entities are spread over the units that open it.
+    public enum Mode: Sendable, Hashable {
+        /// Every unit holds every entity and may change any key; the log decides
+        /// collisions (the default, and every cache before partitioned ones existed).
+        case replicated
+        /// Each partition of the topic has one owning unit, which alone decides its keys,
+        /// and `backups` units following it; a unit holds only what it owns or backs up.
+        case partitioned(backups: Int)
+
+        public static let modes = ["replicated", "partitioned"]
+    }
+
+    /// How keys are placed in the topic's partitions: librdkafka's default for replicated
+    /// caches (their topics were written with it), the Java client's default (murmur2)
+    /// for partitioned ones, so requests route the same from any client.
+    public var partitioner: KafkaKeyPartitioner {
+        switch mode {
+        case .replicated: KafkaKeyPartitioner(partitionCount: Int32(partitions), scheme: .consistentRandom)
+        case .partitioned: KafkaKeyPartitioner(partitionCount: Int32(partitions), scheme: .murmur2)
+        }
+    }
+
+    /// Why a change with this key does not belong in `partition` of a partitioned cache's
+    /// topic (it was produced with another partitioner, or before the partition count
+    /// changed); nil where it belongs. Its owner is the owner of the key's own partition,
+    /// so a change elsewhere would be decided by the wrong unit.
+    public func misplacement(ofKey key: [UInt8], in partition: Int32) -> String? {
+        let expected = partitioner.partition(ofKey: key)
+        guard expected != partition else { return nil }
+        return "the key belongs in partition \(expected) of \(topic) (murmur2 over \(partitions) partitions, the Java client's default), not \(partition): produce changes of a partitioned cache with the murmur2 partitioner, or through its owning unit"
+    }
 
     /// Where a unit that finds no loaded peer rebuilds this cache from.
     public enum LoadSource: String, Sendable, Hashable, CaseIterable {
@@ -37,7 +74,7 @@ public struct CacheConfiguration: Sendable, Hashable {
         guard let schemas = registry.contracts[name] else {
             throw ConfigurationError(file: parent.file, setting: setting, message: "no contract \(name) in the schema directory; add Schemas/\(name)/ or fix the name")
         }
-        var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping", "reverse_topic", "load"])
+        var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping", "reverse_topic", "load", "mode", "backups", "co_partitioned_with"])
         let topic = try reader.topic("topic") ?? schemas.definition.topic
         let partitions = try reader.integer("partitions", in: 1...10_000) ?? 1
         let replication = try reader.integer("replication_factor", in: -1...100) ?? -1
@@ -75,11 +112,78 @@ public struct CacheConfiguration: Sendable, Hashable {
         if load == .reversePump && mapping == nil {
             throw reader.fail("load", "reverse_pump needs a table mapping (a data reader cannot read a `custom` mapping); set `load: topic` if the topic keeps every change")
         }
+        let mode = try parseMode(&reader)
+        var coPartitioned: [ContractName] = []
+        if let names = try reader.strings("co_partitioned_with") {
+            guard case .partitioned = mode else {
+                throw reader.fail("co_partitioned_with", "applies to a partitioned cache only; add `mode: partitioned`")
+            }
+            for text in names {
+                do {
+                    coPartitioned.append(try ContractName(text))
+                } catch {
+                    throw reader.fail("co_partitioned_with", "\(error)")
+                }
+            }
+        }
         try reader.finish()
-        return CacheConfiguration(
+        var cache = CacheConfiguration(
             contract: name, topic: topic, partitions: partitions, replicationFactor: replication, topicConfigs: topicConfigs,
-            mapping: mapping, reverseTopic: reverseTopic, load: load
+            mapping: mapping, reverseTopic: reverseTopic, load: load, mode: mode
         )
+        cache.coPartitioned = coPartitioned
+        return cache
+    }
+
+    private static func parseMode(_ reader: inout ConfigurationReader) throws(ConfigurationError) -> Mode {
+        let word = try reader.string("mode") ?? "replicated"
+        let backups = try reader.integer("backups", in: 0...2)
+        switch word {
+        case "replicated":
+            if backups != nil { throw reader.fail("backups", "applies to a partitioned cache only (a replicated cache is on every unit); add `mode: partitioned` or remove it") }
+            return .replicated
+        case "partitioned":
+            // One backup by default, as data grids default: an owner's loss costs no reload.
+            return .partitioned(backups: backups ?? 1)
+        default:
+            throw reader.fail("mode", "must be \(Mode.modes.joined(separator: " or ")), not \"\(word)\"")
+        }
+    }
+
+    /// Checks what depends on several caches: co-partitioned caches exist, are
+    /// partitioned with the same partition count, and name each other consistently
+    /// (a group is closed under the relation, so listing it on one cache is enough).
+    static func checkCoPartitioning(_ caches: inout [CacheConfiguration], file: String) throws(ConfigurationError) {
+        var groups: [[Int]] = []
+        for (index, cache) in caches.enumerated() {
+            for other in cache.coPartitioned {
+                let setting = "caches.\(cache.contract).co_partitioned_with"
+                guard let partner = caches.firstIndex(where: { $0.contract == other }) else {
+                    throw ConfigurationError(file: file, setting: setting, message: "\(other) is not a cache declared under caches")
+                }
+                guard partner != index else {
+                    throw ConfigurationError(file: file, setting: setting, message: "names the cache itself; list the other caches decided together with it")
+                }
+                guard case .partitioned = caches[partner].mode else {
+                    throw ConfigurationError(file: file, setting: setting, message: "\(other) is not partitioned; declare it `mode: partitioned` too, since its keys' owner decides them together with \(cache.contract)'s")
+                }
+                guard caches[partner].partitions == cache.partitions else {
+                    throw ConfigurationError(
+                        file: file, setting: setting,
+                        message: "\(other) has \(caches[partner].partitions) partitions and \(cache.contract) \(cache.partitions); co-partitioned caches need equal counts, so a key's partition is the same in both"
+                    )
+                }
+                let joined = groups.indices.filter { groups[$0].contains(index) || groups[$0].contains(partner) }
+                var group = Set([index, partner])
+                for position in joined { group.formUnion(groups[position]) }
+                groups = groups.enumerated().filter { !joined.contains($0.offset) }.map(\.element) + [group.sorted()]
+            }
+        }
+        for group in groups {
+            for index in group {
+                caches[index].coPartitioned = group.filter { $0 != index }.map { caches[$0].contract }.sorted { $0.rawValue < $1.rawValue }
+            }
+        }
     }
 }
 

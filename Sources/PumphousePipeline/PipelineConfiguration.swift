@@ -155,6 +155,7 @@ public struct PipelineConfiguration: Sendable {
                 caches.append(try CacheConfiguration.parse(member, parent: cachesReader, registry: registry))
             }
         }
+        try CacheConfiguration.checkCoPartitioning(&caches, file: file)
 
         // writers
         var writers: [WriterConfiguration] = []

@@ -14,8 +14,12 @@ public struct TopicReplay: Sendable {
         public var entities: [ExactKey: JSONObject] = [:]
         public var contracts = 0
         public var duplicates = 0
-        /// Messages a writer would dead-letter (undecodable, invalid, update of a missing row).
+        /// Messages a writer would dead-letter (undecodable, invalid, update of a missing
+        /// row, an ownership claim that changes nothing), fenced changes included.
         public var rejected = 0
+        /// Of those, changes of a partitioned cache that a later ownership claim deposed
+        /// their maker for (the writer dead-letters them as `fenced`).
+        public var fenced = 0
         /// Where each partition was read from, once resolved: a timestamp or `earliest`
         /// only becomes an offset at the broker, and an operator needs to know which.
         public var startOffsets: [Int32: KafkaOffset] = [:]
@@ -102,6 +106,7 @@ public struct TopicReplay: Sendable {
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         try await consumer.assign(assigned.map { KafkaTopicPartitionOffset(topic: cache.topic, partition: $0.key, offset: $0.value) })
         var sequences: [Int32: [ExactKey: Int64]] = [:]
+        var ownership: [Int32: PartitionOwnership] = [:]
         while ended.count < state.startOffsets.count {
             guard ContinuousClock.now < deadline else {
                 try await consumer.close()
@@ -114,7 +119,9 @@ public struct TopicReplay: Sendable {
             for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(200)) {
                 switch event {
                 case .messages(let messages):
-                    for message in messages { apply(message, to: &state, sequences: &sequences[message.partition, default: [:]]) }
+                    for message in messages {
+                        apply(message, to: &state, sequences: &sequences[message.partition, default: [:]], ownership: &ownership[message.partition, default: PartitionOwnership()])
+                    }
                 case .partitionEOF(let partition, _):
                     ended.insert(partition.partition)
                 case .error(let error) where error.code == .autoOffsetReset:
@@ -156,10 +163,18 @@ public struct TopicReplay: Sendable {
         }
     }
 
-    func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [ExactKey: Int64]) {
-        guard let contract = try? registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }),
-              contract.name == cache.contract
-        else {
+    /// One message, as the writer would take it; `ownership` is its partition's (read
+    /// only in a partitioned cache: in a replicated one a claim is a stray).
+    func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [ExactKey: Int64], ownership: inout PartitionOwnership) {
+        let partitioned = if case .partitioned = cache.mode { true } else { false }
+        let contract: Contract
+        switch try? registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
+        case .change(let change)? where change.name == cache.contract:
+            contract = change
+        case .claim(let claim)? where partitioned:
+            if ownership.apply(claim, readFrom: cache.contract, partition: message.partition).rejection != nil { state.rejected += 1 }
+            return
+        default:
             state.rejected += 1
             return
         }
@@ -169,6 +184,17 @@ public struct TopicReplay: Sendable {
             return
         }
         sequences[origin] = contract.sequence
+        if partitioned {
+            if cache.misplacement(ofKey: message.key ?? [], in: message.partition) != nil {
+                state.rejected += 1
+                return
+            }
+            if ownership.fence(origin: contract.origin, term: contract.ownershipTerm) != nil {
+                state.fenced += 1
+                state.rejected += 1
+                return
+            }
+        }
         state.contracts += 1
         let (row, missing) = EntityEffect(contract).applied(to: state.entities[key])
         if missing {

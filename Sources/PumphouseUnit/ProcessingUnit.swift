@@ -82,6 +82,14 @@ public final class ProcessingUnit: Service {
         guard let cache = configuration.pipeline.cache(Entity.contract) else {
             throw ConfigurationError(file: "pipeline", setting: "caches", message: "no cache \(Entity.contract); declare it under caches to open it in a unit")
         }
+        // Writers and replay already honour ownership claims; a unit that ran a
+        // partitioned cache as a replicated one would decide keys it does not own.
+        if case .partitioned = cache.mode {
+            throw ConfigurationError(
+                file: "pipeline", setting: "caches.\(Entity.contract).mode",
+                message: "is partitioned, which this version's processing units cannot run yet (writers and replay already can); declare the cache replicated to open it in a unit"
+            )
+        }
         return try state.withLock { state in
             if let open = state.caches[cache.topic] {
                 guard let typed = open as? ReplicatedCache<Entity> else {
@@ -261,6 +269,7 @@ public final class ProcessingUnit: Service {
                             lastHeartbeat = now
                             announce(.heartbeat)
                             expireMembers(now: now)
+                            pump.recordBacklog()
                         }
                     }
                 }

@@ -1,5 +1,6 @@
 import PumphouseContracts
 import PumphouseKafka
+import PumphousePipeline
 import PumphousePostgres
 
 /// One batch, worked out in memory before any SQL runs: which messages are dead
@@ -31,13 +32,21 @@ struct BatchPlan {
     var applied = 0
     var nextOffsets: [KafkaTopicPartition: Int64] = [:]
     var sequences: [KafkaTopicPartition: [ExactKey: Int64]] = [:]
+    /// The units' ownership of each partition of a partitioned cache whose ownership
+    /// claims in this batch changed it.
+    var ownership: [KafkaTopicPartition: PartitionOwnership] = [:]
+    /// Changes a deposed owner made, dead-lettered as `fenced`.
+    var fenced = 0
 
     /// Plans a batch. `claims` decides what is ours and where each partition resumes;
+    /// `partitioned` holds, by topic, the caches that are partitioned, where ownership
+    /// claims decide which changes count and a key must lie in its murmur2 partition;
     /// `accepts` says whether a contract belongs on the topic it came from.
     init(
         messages: [KafkaMessage],
         claims: [KafkaTopicPartition: WriterLedger.Claim],
         registry: ContractRegistry,
+        partitioned: [String: CacheConfiguration] = [:],
         accepts: (ContractName, String) -> Bool
     ) {
         for message in messages {
@@ -47,8 +56,25 @@ struct BatchPlan {
             nextOffsets[partition] = max(nextOffsets[partition] ?? 0, message.offset + 1)
 
             let contract: Contract
+            let partitionedCache = partitioned[message.topic]
             do {
-                contract = try registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) })
+                switch try registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
+                case .change(let change):
+                    contract = change
+                case .claim(let ownershipClaim):
+                    guard let partitionedCache else {
+                        deadLetters.append(DeadLetter(message: message, reason: "unexpected-claim", detail: "\(ownershipClaim) on \(message.topic), whose cache is replicated: ownership claims belong to partitioned caches"))
+                        continue
+                    }
+                    var ownership = self.ownership[partition] ?? claim.ownership
+                    let outcome = ownership.apply(ownershipClaim, readFrom: partitionedCache.contract, partition: message.partition)
+                    if let reason = outcome.rejection {
+                        deadLetters.append(DeadLetter(message: message, reason: reason, detail: "\(ownershipClaim): \(outcome)"))
+                    } else {
+                        self.ownership[partition] = ownership
+                    }
+                    continue
+                }
             } catch {
                 deadLetters.append(DeadLetter(message: message, reason: error.code, detail: error.description))
                 continue
@@ -64,6 +90,19 @@ struct BatchPlan {
                 continue
             }
             sequences[partition, default: [:]][origin] = contract.sequence
+            // After the duplicate check, so a fenced change resent from a spool is a
+            // duplicate the second time: dead-lettered once.
+            if let partitionedCache {
+                if let misplaced = partitionedCache.misplacement(ofKey: message.key ?? [], in: message.partition) {
+                    deadLetters.append(DeadLetter(message: message, reason: "misplaced-key", detail: misplaced))
+                    continue
+                }
+                if let reason = (ownership[partition] ?? claim.ownership).fence(origin: contract.origin, term: contract.ownershipTerm) {
+                    deadLetters.append(DeadLetter(message: message, reason: "fenced", detail: "\(reason)"))
+                    fenced += 1
+                    continue
+                }
+            }
 
             let key = EntityKey(contract: contract.name, key: contract.exactKey)
             let effect = EntityEffect(contract)

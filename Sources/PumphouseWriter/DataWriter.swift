@@ -30,6 +30,8 @@ public final class DataWriter: Service {
     private let tables: [ContractName: MappedTable]
     private let mappers: [ContractName: any ContractMapper]
     private let topics: [String: ContractName]
+    /// The partitioned caches among `topics`, by topic.
+    private let partitionedTopics: [String: CacheConfiguration]
     private let logger: Logger
     private let ledger: WriterLedger
     private let counters = Mutex(WriterStatistics())
@@ -76,6 +78,10 @@ public final class DataWriter: Service {
         self.tables = tables
         self.mappers = used
         self.topics = topics
+        self.partitionedTopics = topics.compactMapValues { contract in
+            guard let cache = configuration.cache(contract), case .partitioned = cache.mode else { return nil }
+            return cache
+        }
         self.logger = logger
         self.ledger = WriterLedger(writer: name, owner: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         self.metrics = WriterMetrics(writer: name)
@@ -249,13 +255,14 @@ public final class DataWriter: Service {
             for (partition, next) in plan.nextOffsets {
                 claims[partition]?.nextOffset = next
                 for (origin, sequence) in plan.sequences[partition] ?? [:] { claims[partition]?.maxSequence[origin] = sequence }
+                if let ownership = plan.ownership[partition] { claims[partition]?.ownership = ownership }
             }
         }
     }
 
     func plan(_ messages: [KafkaMessage], claims: [KafkaTopicPartition: WriterLedger.Claim], started: ContinuousClock.Instant) -> PlannedBatch {
         let topics = self.topics
-        let plan = BatchPlan(messages: messages, claims: claims, registry: registry) { contract, topic in topics[topic] == contract }
+        let plan = BatchPlan(messages: messages, claims: claims, registry: registry, partitioned: partitionedTopics) { contract, topic in topics[topic] == contract }
         return PlannedBatch(messages: messages, claims: claims, plan: plan, started: started)
     }
 

@@ -10,12 +10,14 @@ struct WriterLedger: Sendable {
     let owner: String
 
     /// A partition this member claimed: the epoch that fences other members, where to
-    /// resume, and the highest sequence per origin already applied.
+    /// resume, the highest sequence per origin already applied, and (in a partitioned
+    /// cache) the units' ownership of the partition at that point of its log.
     struct Claim: Sendable {
         var epoch: Int64
         var nextOffset: Int64?
         /// By the origin's bytes: two units whose ids are equal Strings are still two origins.
         var maxSequence: [ExactKey: Int64]
+        var ownership = PartitionOwnership()
     }
 
     /// The partition now belongs to another member; its batch must not commit.
@@ -33,10 +35,13 @@ struct WriterLedger: Sendable {
                     VALUES ($1, $2, $3, -1, 1, $4)
                     ON CONFLICT (writer, topic, partition)
                     DO UPDATE SET epoch = pumphouse_writer_offsets.epoch + 1, owner = EXCLUDED.owner, updated_at = now()
-                    RETURNING next_offset, epoch
+                    RETURNING next_offset, epoch, ownership_term, partition_owner
                     """, [writer, partition.topic, partition.partition, owner]).namedRows[0]
                 let next = try row.decode(Int64.self, "next_offset")
-                var claim = Claim(epoch: try row.decode(Int64.self, "epoch"), nextOffset: next >= 0 ? next : nil, maxSequence: [:])
+                var claim = Claim(
+                    epoch: try row.decode(Int64.self, "epoch"), nextOffset: next >= 0 ? next : nil, maxSequence: [:],
+                    ownership: PartitionOwnership(term: try row.decode(Int64.self, "ownership_term"), owner: row["partition_owner"])
+                )
                 for origin in try await tx.query(
                     "SELECT origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2 AND partition = $3",
                     [writer, partition.topic, partition.partition]
@@ -65,19 +70,28 @@ struct WriterLedger: Sendable {
         }
     }
 
+    /// `ownership` holds the partitions whose ownership the batch changed.
     func progress(
         nextOffsets: [KafkaTopicPartition: Int64],
         sequences: [KafkaTopicPartition: [ExactKey: Int64]],
+        ownership: [KafkaTopicPartition: PartitionOwnership],
         claims: [KafkaTopicPartition: Claim]
     ) throws(Fenced) -> Progress {
         var progress = Progress()
         for (partition, next) in nextOffsets.sorted(by: { $0.key < $1.key }) {
             guard let claim = claims[partition] else { throw Fenced(partition: partition) }
             progress.fenceChecks.append((progress.statements.count, partition))
-            progress.statements.append(PostgresStatement(
-                "UPDATE pumphouse_writer_offsets SET next_offset = $1, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
-                [next, writer, partition.topic, partition.partition, claim.epoch]
-            ))
+            if let changed = ownership[partition] {
+                progress.statements.append(PostgresStatement(
+                    "UPDATE pumphouse_writer_offsets SET next_offset = $1, ownership_term = $6, partition_owner = $7, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
+                    [next, writer, partition.topic, partition.partition, claim.epoch, changed.term, changed.owner]
+                ))
+            } else {
+                progress.statements.append(PostgresStatement(
+                    "UPDATE pumphouse_writer_offsets SET next_offset = $1, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
+                    [next, writer, partition.topic, partition.partition, claim.epoch]
+                ))
+            }
         }
         for (partition, origins) in sequences.sorted(by: { $0.key < $1.key }) {
             for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) {

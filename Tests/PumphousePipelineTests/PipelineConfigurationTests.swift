@@ -145,6 +145,13 @@ struct PipelineConfigurationTests {
         ("partitions: 3", "partitions: 3\n    topic: \(String(repeating: "t", count: 245))", "caches.bench.Account.reverse_topic", "set reverse_topic to a shorter name"),
         ("  bench:\n", "  \(String(repeating: "w", count: 230)):\n", "writers.\(String(repeating: "w", count: 230)).dead_letter_topic", "set dead_letter_topic to a shorter name"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", properties: { bootstrap.servers: \"k9:9092\" } }", "kafka.properties.bootstrap.servers", "move the list there"),
+        ("partitions: 3", "partitions: 3\n    mode: sharded", "caches.bench.Account.mode", "replicated or partitioned"),
+        ("partitions: 3", "partitions: 3\n    backups: 1", "caches.bench.Account.backups", "add `mode: partitioned`"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    backups: 3", "caches.bench.Account.backups", "from 0 to 2"),
+        ("partitions: 3", "partitions: 3\n    co_partitioned_with: [bench.Account]", "caches.bench.Account.co_partitioned_with", "add `mode: partitioned`"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [bench.Account]", "caches.bench.Account.co_partitioned_with", "names the cache itself"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [ticketing.Seat]", "caches.bench.Account.co_partitioned_with", "not a cache declared"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [Seat]", "caches.bench.Account.co_partitioned_with", "not a contract name"),
     ])
     func mistakes(original: String, replacement: String, setting: String, mentions: String) throws {
         let yaml = validPipeline.replacing(original, with: replacement)
@@ -155,6 +162,52 @@ struct PipelineConfigurationTests {
         #expect(error.setting == setting, "\(error)")
         #expect(error.message.contains(mentions), "\(error)")
         #expect(!error.message.contains("hidden"), "a password is never shown: \(error)")
+    }
+
+    /// Two caches that may be decided together, with custom mappings to keep the file short.
+    static func ticketing(_ seat: String, _ sale: String) -> String {
+        """
+        kafka: { brokers: "k1:9092" }
+        postgres: { url: "postgresql://u:pw@db/x" }
+        schemas: SCHEMAS
+        caches:
+          ticketing.Seat:
+            mapping: custom
+        \(seat)
+          ticketing.Sale:
+            mapping: custom
+        \(sale)
+        """
+    }
+
+    @Test("a cache is replicated unless it says partitioned; a partitioned one has one backup unless it says otherwise, and places keys by murmur2")
+    func modes() throws {
+        let file = try PipelineFile(Self.ticketing("    partitions: 6\n    mode: partitioned", "    partitions: 4\n    mode: partitioned\n    backups: 2"))
+        defer { file.remove() }
+        let caches = try file.load().caches
+        #expect(caches.map(\.mode) == [.partitioned(backups: 1), .partitioned(backups: 2)])
+        #expect(caches.map(\.partitioner.scheme) == [.murmur2, .murmur2])
+        #expect(caches[0].partitioner.partitionCount == 6)
+        #expect(caches.allSatisfy { $0.coPartitioned.isEmpty })
+        let replicated = try #require(try PipelineFile(validPipeline).load().caches.first)
+        #expect(replicated.mode == .replicated)
+        #expect(replicated.partitioner.scheme == .consistentRandom)
+    }
+
+    @Test("co-partitioning is declared once and holds both ways; both caches must be partitioned with equal partition counts")
+    func coPartitioning() throws {
+        let file = try PipelineFile(Self.ticketing("    partitions: 6\n    mode: partitioned\n    co_partitioned_with: [ticketing.Sale]", "    partitions: 6\n    mode: partitioned"))
+        defer { file.remove() }
+        let caches = try file.load().caches
+        let sale = try ContractName("ticketing.Sale"), seat = try ContractName("ticketing.Seat")
+        #expect(caches.map(\.coPartitioned) == [[sale], [seat]])
+        for (sale, mentions) in [("    partitions: 4\n    mode: partitioned", "ticketing.Sale has 4 partitions and ticketing.Seat 6"), ("    partitions: 6", "ticketing.Sale is not partitioned")] {
+            let bad = try PipelineFile(Self.ticketing("    partitions: 6\n    mode: partitioned\n    co_partitioned_with: [ticketing.Sale]", sale))
+            defer { bad.remove() }
+            let error = try #require(throws: ConfigurationError.self) { try bad.load() }
+            #expect(error.setting == "caches.ticketing.Seat.co_partitioned_with")
+            #expect(error.message.contains(mentions), "\(error)")
+        }
     }
 
     @Test("soft deletes name a column that is not mapped from a field")

@@ -25,13 +25,14 @@ struct WriterFixture {
     let db: PostgresConnection
     let directory: String
 
-    init(partitions: Int = 3) async throws {
+    /// `mode` is the cache's `mode` setting (replicated, the default, or partitioned).
+    init(partitions: Int = 3, mode: String? = nil) async throws {
         name = TestStack.uniqueName("w")
         topic = "\(name).account"
         table = "\(name)_account"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let yaml = Self.pipeline(name: name, topic: topic, table: table, partitions: partitions, batch: 500)
+        let yaml = Self.pipeline(name: name, topic: topic, table: table, partitions: partitions, batch: 500, mode: mode)
         try yaml.write(toFile: "\(directory)/pipeline.yaml", atomically: true, encoding: .utf8)
         configuration = try PipelineConfiguration.load(path: "\(directory)/pipeline.yaml", environment: [:])
         db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: Self.logger)
@@ -43,7 +44,7 @@ struct WriterFixture {
     }
 
     /// The pipeline file for this fixture; `group` picks the writer's consumer group.
-    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil, httpPort: Int? = nil, customMapping: Bool = false) -> String {
+    static func pipeline(name: String, topic: String, table: String, partitions: Int, batch: Int, group: String? = nil, httpPort: Int? = nil, customMapping: Bool = false, mode: String? = nil) -> String {
         let mapping = customMapping ? "mapping: custom" : """
             mapping:
                   table: \(table)
@@ -64,6 +65,7 @@ struct WriterFixture {
           bench.Account:
             topic: \(topic)
             partitions: \(partitions)
+            mode: \(mode ?? "replicated")
             \(mapping)
         writers:
           \(name):
@@ -145,12 +147,20 @@ struct Workload {
     /// so each origin's stay increasing.
     var origin = "unit-a"
 
-    mutating func publish(_ action: ContractAction, key: String, fields: JSONObject = [:], deltas: JSONObject = [:], origin given: String? = nil, sequence givenSequence: Int64? = nil) throws {
+    /// `term` and `partition`: a partitioned cache's ownership term, and the partition
+    /// the change goes to (librdkafka's choice if nil).
+    mutating func publish(
+        _ action: ContractAction, key: String, fields: JSONObject = [:], deltas: JSONObject = [:], origin given: String? = nil,
+        sequence givenSequence: Int64? = nil, term: Int64? = nil, partition: Int32? = nil
+    ) throws {
         let origin = given ?? self.origin
         let sequence = givenSequence ?? { self.sequence += 1; return self.sequence }()
-        let contract = Contract(name: try ContractName("bench.Account"), version: 2, action: action, key: key, origin: origin, sequence: sequence, eventTime: 0, fields: fields, deltas: deltas)
+        let contract = Contract(
+            name: try ContractName("bench.Account"), version: 2, action: action, key: key, origin: origin, sequence: sequence, eventTime: 0,
+            ownershipTerm: term, fields: fields, deltas: deltas
+        )
         let encoded = try ContractCodec().encode(contract)
-        messages.append(KafkaProducerMessage(topic: topic, key: Array(encoded.key.utf8), value: encoded.value,
+        messages.append(KafkaProducerMessage(topic: topic, partition: partition, key: Array(encoded.key.utf8), value: encoded.value,
                                              headers: encoded.headers.map { KafkaHeader(name: $0.name, string: $0.value) }))
     }
 

@@ -1,0 +1,81 @@
+/// A unit's claim to own one partition of a partitioned cache from this point of the log
+/// on: the record that makes ownership a fact of the log instead of an opinion of the
+/// units.
+///
+/// Units compute who should own each partition from their member lists, and two units
+/// may briefly disagree. Whatever they think, the partition's log decides: every consumer
+/// (the owner, its backups, writers, replay, readers) folds the claims in log order with
+/// `PartitionOwnership`, and a change counts only if it was decided under the latest
+/// claim's term by the unit that made that claim. A deposed owner's later changes are
+/// therefore discarded the same way everywhere, with no consensus beyond Kafka's
+/// per-partition order.
+///
+/// The term is the partition's ownership generation: 1 for the first claim, one more for
+/// each owner after. It is not the writer's fencing epoch, which fences writer
+/// instances.
+///
+/// On the wire: a message on the cache's topic, in the claimed partition, whose body
+/// says `"record":"ownershipClaim"` (never a contract's first member, so no contract is
+/// mistaken for a claim) and whose `ph-record` header repeats it, so a consumer can tell
+/// a claim from a change without parsing the body.
+public struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
+    public static let recordHeader = "ph-record"
+    public static let recordName = "ownershipClaim"
+
+    public var cache: ContractName
+    public var partition: Int32
+    public var term: Int64
+    public var owner: String
+    /// Milliseconds since the epoch when the owner claimed it.
+    public var claimedAt: Int64
+
+    public init(cache: ContractName, partition: Int32, term: Int64, owner: String, claimedAt: Int64) {
+        self.cache = cache
+        self.partition = partition
+        self.term = term
+        self.owner = owner
+        self.claimedAt = claimedAt
+    }
+
+    public var description: String { "claim of \(cache)[\(partition)] by \(owner), ownership term \(term)" }
+
+    /// The message key: one per term, so a compacted topic keeps every claim (compaction
+    /// keeps the last message per key, and a claim that compaction removed would let a
+    /// deposed owner's changes through for readers of the compacted log).
+    public var key: [UInt8] { Array("ph-claim/\(partition)/\(term)".utf8) }
+
+    public var headers: [(name: String, value: [UInt8])] { [(Self.recordHeader, Array(Self.recordName.utf8))] }
+
+    public func encoded() -> [UInt8] {
+        let object: JSONObject = [
+            "record": .string(Self.recordName), "cache": .string(cache.rawValue), "partition": .int(Int64(partition)),
+            "ownershipTerm": .int(term), "owner": .string(owner), "claimedAt": .int(claimedAt),
+        ]
+        return (try? JSONWriter.encode(.object(object))) ?? []
+    }
+
+    /// Whether a message's headers mark it as a claim; a message without the header may
+    /// still be one whose headers some hop dropped (`init(body:)` tells).
+    public static func isClaim(headers: [(name: String, value: [UInt8]?)]) -> Bool {
+        headers.contains { $0.name.isSameBytes(as: recordHeader) && $0.value.map { $0.elementsEqual(recordName.utf8) } == true }
+    }
+
+    /// nil if the body is not a claim at all (a contract, say); throws if it says it is
+    /// one but is malformed, so a broken claim is reported rather than read as a change.
+    public init?(body: [UInt8]) throws(ContractError) {
+        guard case .object(let object)? = try? JSONParser(maxBytes: 4096, maxDepth: 2).parse(body),
+              case .string(let record)? = object["record"], record.isSameBytes(as: Self.recordName)
+        else { return nil }
+        func problem(_ member: String, _ text: String) -> ContractError { .invalidEnvelope(member: member, problem: "an ownership claim's \(member) \(text)") }
+        guard case .string(let cacheName)? = object["cache"] else { throw problem("cache", "must be a contract name") }
+        let cache: ContractName
+        do { cache = try ContractName(cacheName) } catch { throw problem("cache", "must be a contract name: \(error)") }
+        guard case .int(let partition)? = object["partition"], partition >= 0, partition <= Int64(Int32.max) else {
+            throw problem("partition", "must be a partition number")
+        }
+        guard case .int(let term)? = object["ownershipTerm"], term >= 1 else { throw problem("ownershipTerm", "must be a whole number of at least 1") }
+        guard case .string(let owner)? = object["owner"], !owner.isEmpty else { throw problem("owner", "must be a unit id") }
+        guard case .int(let claimedAt)? = object["claimedAt"] else { throw problem("claimedAt", "must be milliseconds since the epoch") }
+        self.init(cache: cache, partition: Int32(partition), term: term, owner: owner, claimedAt: claimedAt)
+    }
+}

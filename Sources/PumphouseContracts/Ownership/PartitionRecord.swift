@@ -1,0 +1,26 @@
+/// What one message of a cache's topic is: a change, or (in a partitioned cache) an
+/// ownership claim.
+public enum PartitionRecord: Sendable, Hashable {
+    case change(Contract)
+    case claim(OwnershipClaim)
+}
+
+extension ContractRegistry {
+    /// Decodes a message as a change (as `decode` does) or as an ownership claim. The
+    /// `ph-record` header says which without parsing the body; a claim whose headers some
+    /// hop stripped is still recognised by its body, after the change's decode fails.
+    public func decodeRecord(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> PartitionRecord {
+        if OwnershipClaim.isClaim(headers: headers) {
+            guard let value, let claim = try OwnershipClaim(body: value) else {
+                throw ContractError.invalidEnvelope(member: "record", problem: "the \(OwnershipClaim.recordHeader) header says \(OwnershipClaim.recordName), but the body is not one")
+            }
+            return .claim(claim)
+        }
+        do {
+            return .change(try decode(key: key, value: value, headers: headers))
+        } catch {
+            if let value, let claim = try? OwnershipClaim(body: value) { return .claim(claim) }
+            throw error
+        }
+    }
+}
