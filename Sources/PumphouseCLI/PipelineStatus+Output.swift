@@ -24,6 +24,7 @@ extension PipelineStatus {
             "caches": .array(caches.map { cache in
                 .object([
                     "cache": .string(cache.name), "topic": .string(cache.topic),
+                    "mode": cache.mode.map { .string($0.name) } ?? .null, "backups": cache.mode?.backups.map { .int(Int64($0)) } ?? .null,
                     "members": .array(cache.members.map { member($0, withSpool: true) }),
                 ])
             }),
@@ -35,6 +36,8 @@ extension PipelineStatus {
                             "topic": .string(partition.topic), "partition": .int(Int64(partition.partition)),
                             "storedOffset": partition.storedOffset.map(JSONValue.int) ?? .null,
                             "highWatermark": .int(partition.highWatermark), "lag": .int(partition.lag),
+                            "ownershipTerm": partition.ownership.map { .int($0.term) } ?? .null,
+                            "partitionOwner": partition.ownership?.owner.map(JSONValue.string) ?? .null,
                         ])
                     }),
                 ])
@@ -55,10 +58,14 @@ extension PipelineStatus {
         out.append("caches (members from \(memberTopic); silent for more than \(memberTimeoutMilliseconds) ms is gone)")
         var rows = [["CACHE", "MEMBER", "ADDRESS", "STATE", "LAST HEARD", "UNACKNOWLEDGED"]]
         for cache in caches {
-            if cache.members.isEmpty { rows.append([cache.name, "-", "-", "no members", "-", "-"]) }
+            let name = switch cache.mode {
+            case .partitioned(let backups)?: "\(cache.name) (partitioned, \(backups) backup\(backups == 1 ? "" : "s"))"
+            case .replicated?, nil: cache.name
+            }
+            if cache.members.isEmpty { rows.append([name, "-", "-", "no members", "-", "-"]) }
             for member in cache.members {
                 rows.append([
-                    cache.name, member.id, member.address, member.loaded ? "loaded" : "loading",
+                    name, member.id, member.address, member.loaded ? "loaded" : "loading",
                     ago(member.lastHeard), member.unacknowledged.map(String.init) ?? "?",
                 ])
             }
@@ -67,17 +74,22 @@ extension PipelineStatus {
 
         var lags: [[String]] = []
         for writer in writers {
-            if writer.partitions.isEmpty { lags.append([writer.name, "-", "-", "-", "-", "-"]) }
+            if writer.partitions.isEmpty { lags.append([writer.name, "-", "-", "-", "-", "-", "-"]) }
             for partition in writer.partitions {
+                let owner: String
+                switch partition.ownership {
+                case nil: owner = "-"
+                case let ownership?: owner = ownership.owner.map { "\($0) (term \(ownership.term))" } ?? "unclaimed"
+                }
                 lags.append([
                     writer.name, partition.topic, String(partition.partition), partition.storedOffset.map(String.init) ?? "none",
-                    String(partition.highWatermark), String(partition.lag),
+                    String(partition.highWatermark), String(partition.lag), owner,
                 ])
             }
         }
         out += section(
-            "writers (lag: high watermark minus the offset stored with the rows)",
-            ["WRITER", "TOPIC", "PARTITION", "STORED", "HIGH", "LAG"], lags, none: "none declared"
+            "writers (lag: high watermark minus the offset stored with the rows; owner: a partitioned cache's, by the ownership claims applied)",
+            ["WRITER", "TOPIC", "PARTITION", "STORED", "HIGH", "LAG", "OWNER"], lags, none: "none declared"
         )
         out += section("dead letters", ["WRITER", "TOPIC", "COUNT"], deadLetters.map { [$0.writer, $0.topic, String($0.count)] }, none: "none declared")
         out += section(

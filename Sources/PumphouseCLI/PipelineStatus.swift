@@ -1,3 +1,6 @@
+import PumphouseContracts
+import PumphousePipeline
+
 /// What `pumphouse status` found: who runs and how far behind the writers are, as the
 /// member topic, the topics' watermarks and the writers' ledger show it at one moment.
 struct PipelineStatus: Sendable {
@@ -19,6 +22,8 @@ struct PipelineStatus: Sendable {
         var name: String
         /// Empty for a cache a unit announced that the pipeline file does not declare.
         var topic: String
+        /// As the pipeline file declares it; nil for a cache it does not declare.
+        var mode: CacheConfiguration.Mode?
         var members: [Member]
     }
 
@@ -28,6 +33,9 @@ struct PipelineStatus: Sendable {
         /// The next offset the writer will apply, from its ledger in PostgreSQL; nil
         /// when it has stored none yet.
         var storedOffset: Int64?
+        /// In a partitioned cache, the units' ownership of the partition at the stored
+        /// offset, as the writer folded the ownership claims; nil in a replicated one.
+        var ownership: PartitionOwnership?
         var lowWatermark: Int64
         var highWatermark: Int64
 

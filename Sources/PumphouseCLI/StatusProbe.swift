@@ -53,11 +53,14 @@ struct StatusProbe: Sendable {
             problems.append("PostgreSQL has no pumphouse_writer_offsets table, so no writer has stored progress: apply the migrations with `pumphouse migrate --config \(file)`")
         }
 
+        let partitionedTopics = Set(configuration.caches.filter { if case .partitioned = $0.mode { true } else { false } }.map(\.topic))
         let writers = configuration.writers.map { writer in
             PipelineStatus.Writer(name: writer.name, group: writer.group, partitions: writerPartitions[writer.name, default: []].map { partition in
                 PipelineStatus.WriterPartition(
                     topic: partition.topic, partition: partition.partition,
-                    storedOffset: stored?[WriterPartitionKey(writer: writer.name, partition: partition)],
+                    storedOffset: stored?[WriterPartitionKey(writer: writer.name, partition: partition)]?.next,
+                    ownership: partitionedTopics.contains(partition.topic)
+                        ? stored?[WriterPartitionKey(writer: writer.name, partition: partition)]?.ownership ?? PartitionOwnership() : nil,
                     lowWatermark: ends[partition]?.low ?? -1, highWatermark: ends[partition]?.high ?? 0
                 )
             })
@@ -169,7 +172,8 @@ struct StatusProbe: Sendable {
             }
         }
         let caches = lists.keys.sorted().map { name in
-            PipelineStatus.Cache(name: name, topic: configuration.caches.first { $0.contract.rawValue == name }?.topic ?? "", members: members(&lists[name]!))
+            let cache = configuration.caches.first { $0.contract.rawValue == name }
+            return PipelineStatus.Cache(name: name, topic: cache?.topic ?? "", mode: cache?.mode, members: members(&lists[name]!))
         }
         return Heard(caches: caches, readers: members(&readers), observedAt: observedAt)
     }
@@ -192,7 +196,8 @@ struct StatusProbe: Sendable {
     }
 
     /// The writers' stored next offsets (nil if the ledger's table does not exist).
-    private func readLedger() async throws -> [WriterPartitionKey: Int64]? {
+    /// Each writer partition's stored offset and the ownership stored with it.
+    private func readLedger() async throws -> [WriterPartitionKey: (next: Int64, ownership: PartitionOwnership)]? {
         guard !configuration.writers.isEmpty else { return [:] }
         var postgres = configuration.postgres
         postgres.applicationName = "pumphouse-status"
@@ -207,7 +212,7 @@ struct StatusProbe: Sendable {
         let rows: [PostgresRow]
         do {
             rows = try await db.query(
-                "SELECT writer, topic, partition, next_offset FROM pumphouse_writer_offsets WHERE writer = ANY($1) AND next_offset >= 0",
+                "SELECT writer, topic, partition, next_offset, ownership_term, partition_owner FROM pumphouse_writer_offsets WHERE writer = ANY($1) AND next_offset >= 0",
                 [configuration.writers.map(\.name)]
             ).namedRows
             await db.close()
@@ -218,10 +223,13 @@ struct StatusProbe: Sendable {
             await db.close()
             throw error
         }
-        var stored: [WriterPartitionKey: Int64] = [:]
+        var stored: [WriterPartitionKey: (next: Int64, ownership: PartitionOwnership)] = [:]
         for row in rows {
             let partition = KafkaTopicPartition(topic: try row.decode(String.self, "topic"), partition: try row.decode(Int32.self, "partition"))
-            stored[WriterPartitionKey(writer: try row.decode(String.self, "writer"), partition: partition)] = try row.decode(Int64.self, "next_offset")
+            stored[WriterPartitionKey(writer: try row.decode(String.self, "writer"), partition: partition)] = (
+                try row.decode(Int64.self, "next_offset"),
+                PartitionOwnership(term: try row.decode(Int64.self, "ownership_term"), owner: row["partition_owner"])
+            )
         }
         return stored
     }

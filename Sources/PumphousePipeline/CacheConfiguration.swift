@@ -31,6 +31,19 @@ public struct CacheConfiguration: Sendable, Hashable {
         case partitioned(backups: Int)
 
         public static let modes = ["replicated", "partitioned"]
+
+        /// The mode as the pipeline file spells it.
+        public var name: String {
+            switch self {
+            case .replicated: "replicated"
+            case .partitioned: "partitioned"
+            }
+        }
+
+        /// The backups a partitioned cache asks for; nil for a replicated one.
+        public var backups: Int? {
+            if case .partitioned(let backups) = self { backups } else { nil }
+        }
     }
 
     /// How keys are placed in the topic's partitions: librdkafka's default for replicated

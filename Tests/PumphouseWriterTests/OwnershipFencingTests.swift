@@ -79,6 +79,17 @@ struct OwnershipFencingTests {
         let after = try await fixture.db.query("SELECT id FROM \(fixture.table) WHERE id LIKE '%after-restart%'").rows.map { $0[0]! }
         #expect(after == [Self.key("b-after-restart")])
 
+        // `pumphouse status` shows the partition's owner as the writer stored it (it may
+        // also report the units' member topic missing: the fixture has no units).
+        let status = try await PumphouseProcess.run(["status", "--config", "\(fixture.directory)/pipeline.yaml", "--json", "--timeout-s", "20"])
+        #expect([0, 1].contains(status.status), "\(status.output)\(status.errors)")
+        let report = try JSONParser().parse(status.output).objectValue
+        let partitions = (report?["writers"]?.arrayValue?.first?.objectValue?["partitions"]?.arrayValue ?? []).compactMap(\.objectValue)
+        let first = try #require(partitions.first { $0["partition"] == .int(0) }, "\(status.output)")
+        #expect(first["ownershipTerm"] == .int(2))
+        #expect(first["partitionOwner"] == .string("unit-b"))
+        #expect(partitions.first { $0["partition"] == .int(1) }?["partitionOwner"] == .null)
+
         // Replay folds the same log to the same table.
         let replay = try await PumphouseProcess.run(["replay", "--config", "\(fixture.directory)/pipeline.yaml", "--cache", "bench.Account", "--verify-db"])
         #expect(replay.status == 0, "\(replay.output)\(replay.errors)")

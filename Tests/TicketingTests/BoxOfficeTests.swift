@@ -116,6 +116,44 @@ struct BoxOfficeTests {
         }
     }
 
+    @Test("a purchase retried before the log has decided its sale is told to retry (503), never told the seat is theirs; once decided, the retry gets that sale")
+    func retryBeforeTheLogDecides() async throws {
+        let fixture = try await TicketingFixture()
+        let office = try fixture.office("a")
+        try await fixture.running([office]) {
+            _ = try await office.open(TicketingFixture.concert("c9", rows: 1, seatsPerRow: 2))
+            let seat = try #require(try office.seatMap("c9").first?.seat)
+            let hold = try office.reserve(concert: "c9", seat: seat, buyer: "b1")
+            // The first attempt stops waiting at once: its sale is published, its outcome
+            // not yet known (the log's answer takes a broker round trip at the least).
+            var hasty = office
+            hasty.confirmTimeout = .zero
+            do {
+                let sale = try await hasty.purchase(concert: "c9", seat: seat, hold: hold.hold, buyer: "b1")
+                Issue.record("a purchase with no time to wait was confirmed: \(sale)")
+            } catch BoxOfficeError.unavailable {
+            } catch {
+                Issue.record("the first attempt failed otherwise: \(error)")
+            }
+            // Asked again at once, before the log has answered.
+            do {
+                let sale = try await office.purchase(concert: "c9", seat: seat, hold: hold.hold, buyer: "b1")
+                Issue.record("a retry before the log decided was told the seat is theirs: \(sale)")
+            } catch BoxOfficeError.unavailable(let reason) {
+                #expect(reason.contains("not confirmed by the log yet"), "\(reason)")
+            } catch {
+                Issue.record("the retry failed otherwise: \(error)")
+            }
+            let key = Seat.key(concert: "c9", seat: seat)
+            let decided = try await waitFor("the log to decide the sale", timeout: .seconds(30)) { () async throws -> Sale? in
+                try await Task.sleep(for: .milliseconds(10))
+                return office.sales.committed(key)
+            }
+            let retried = try await office.purchase(concert: "c9", seat: seat, hold: hold.hold, buyer: "b1")
+            #expect(retried.order == decided.order)
+        }
+    }
+
     @Test("the HTTP API: JSON errors with their status codes, and the reserve-purchase-release flow")
     func httpAPI() async throws {
         let fixture = try await TicketingFixture()
