@@ -35,8 +35,6 @@ struct BatchPlan {
     /// The units' ownership of each partition of a partitioned cache whose ownership
     /// claims in this batch changed it.
     var ownership: [KafkaTopicPartition: PartitionOwnership] = [:]
-    /// Changes a deposed owner made, dead-lettered as `fenced`.
-    var fenced = 0
 
     /// Plans a batch. `claims` decides what is ours and where each partition resumes;
     /// `partitioned` holds, by topic, the caches that are partitioned, where ownership
@@ -99,7 +97,6 @@ struct BatchPlan {
                 }
                 if let reason = (ownership[partition] ?? claim.ownership).fence(origin: contract.origin, term: contract.ownershipTerm) {
                     deadLetters.append(DeadLetter(message: message, reason: "fenced", detail: "\(reason)"))
-                    fenced += 1
                     continue
                 }
             }
