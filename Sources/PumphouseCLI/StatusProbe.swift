@@ -53,14 +53,13 @@ struct StatusProbe: Sendable {
             problems.append("PostgreSQL has no pumphouse_writer_offsets table, so no writer has stored progress: apply the migrations with `pumphouse migrate --config \(file)`")
         }
 
-        let partitionedTopics = Set(configuration.caches.filter { if case .partitioned = $0.mode { true } else { false } }.map(\.topic))
+        let partitionedTopics = Set(configuration.caches.filter(\.mode.isPartitioned).map(\.topic))
         let writers = configuration.writers.map { writer in
             PipelineStatus.Writer(name: writer.name, group: writer.group, partitions: writerPartitions[writer.name, default: []].map { partition in
-                PipelineStatus.WriterPartition(
-                    topic: partition.topic, partition: partition.partition,
-                    storedOffset: stored?[WriterPartitionKey(writer: writer.name, partition: partition)]?.next,
-                    ownership: partitionedTopics.contains(partition.topic)
-                        ? stored?[WriterPartitionKey(writer: writer.name, partition: partition)]?.ownership ?? PartitionOwnership() : nil,
+                let ledger = stored?[WriterPartitionKey(writer: writer.name, partition: partition)]
+                return PipelineStatus.WriterPartition(
+                    topic: partition.topic, partition: partition.partition, storedOffset: ledger?.next,
+                    ownership: partitionedTopics.contains(partition.topic) ? ledger?.ownership ?? PartitionOwnership() : nil,
                     lowWatermark: ends[partition]?.low ?? -1, highWatermark: ends[partition]?.high ?? 0
                 )
             })
@@ -195,8 +194,8 @@ struct StatusProbe: Sendable {
         var partition: KafkaTopicPartition
     }
 
-    /// The writers' stored next offsets (nil if the ledger's table does not exist).
-    /// Each writer partition's stored offset and the ownership stored with it.
+    /// Each writer partition's stored next offset and the ownership stored with it (nil if
+    /// the ledger's table does not exist).
     private func readLedger() async throws -> [WriterPartitionKey: (next: Int64, ownership: PartitionOwnership)]? {
         guard !configuration.writers.isEmpty else { return [:] }
         var postgres = configuration.postgres

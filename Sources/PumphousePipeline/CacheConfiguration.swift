@@ -44,6 +44,8 @@ public struct CacheConfiguration: Sendable, Hashable {
         public var backups: Int? {
             if case .partitioned(let backups) = self { backups } else { nil }
         }
+
+        public var isPartitioned: Bool { backups != nil }
     }
 
     /// How keys are placed in the topic's partitions: librdkafka's default for replicated
@@ -128,7 +130,7 @@ public struct CacheConfiguration: Sendable, Hashable {
         let mode = try parseMode(&reader)
         var coPartitioned: [ContractName] = []
         if let names = try reader.strings("co_partitioned_with") {
-            guard case .partitioned = mode else {
+            guard mode.isPartitioned else {
                 throw reader.fail("co_partitioned_with", "applies to a partitioned cache only; add `mode: partitioned`")
             }
             for text in names {
@@ -177,7 +179,7 @@ public struct CacheConfiguration: Sendable, Hashable {
                 guard partner != index else {
                     throw ConfigurationError(file: file, setting: setting, message: "names the cache itself; list the other caches decided together with it")
                 }
-                guard case .partitioned = caches[partner].mode else {
+                guard caches[partner].mode.isPartitioned else {
                     throw ConfigurationError(file: file, setting: setting, message: "\(other) is not partitioned; declare it `mode: partitioned` too, since its keys' owner decides them together with \(cache.contract)'s")
                 }
                 guard caches[partner].partitions == cache.partitions else {

@@ -166,7 +166,7 @@ public struct TopicReplay: Sendable {
     /// One message, as the writer would take it; `ownership` is its partition's (read
     /// only in a partitioned cache: in a replicated one a claim is a stray).
     func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [ExactKey: Int64], ownership: inout PartitionOwnership) {
-        let partitioned = if case .partitioned = cache.mode { true } else { false }
+        let partitioned = cache.mode.isPartitioned
         let contract: Contract
         switch try? registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
         case .change(let change)? where change.name == cache.contract:

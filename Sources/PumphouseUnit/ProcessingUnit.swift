@@ -84,7 +84,7 @@ public final class ProcessingUnit: Service {
         }
         // Writers and replay already honour ownership claims; a unit that ran a
         // partitioned cache as a replicated one would decide keys it does not own.
-        if case .partitioned = cache.mode {
+        if cache.mode.isPartitioned {
             throw ConfigurationError(
                 file: "pipeline", setting: "caches.\(Entity.contract).mode",
                 message: "is partitioned, which this version's processing units cannot run yet (writers and replay already can); declare the cache replicated to open it in a unit"

@@ -78,10 +78,7 @@ public final class DataWriter: Service {
         self.tables = tables
         self.mappers = used
         self.topics = topics
-        self.partitionedTopics = topics.compactMapValues { contract in
-            guard let cache = configuration.cache(contract), case .partitioned = cache.mode else { return nil }
-            return cache
-        }
+        self.partitionedTopics = topics.compactMapValues { configuration.cache($0) }.filter(\.value.mode.isPartitioned)
         self.logger = logger
         self.ledger = WriterLedger(writer: name, owner: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         self.metrics = WriterMetrics(writer: name)

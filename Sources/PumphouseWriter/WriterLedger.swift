@@ -70,7 +70,8 @@ struct WriterLedger: Sendable {
         }
     }
 
-    /// `ownership` holds the partitions whose ownership the batch changed.
+    /// `ownership` holds the partitions whose ownership the batch changed; the others keep
+    /// their claim's (written again, unchanged).
     func progress(
         nextOffsets: [KafkaTopicPartition: Int64],
         sequences: [KafkaTopicPartition: [ExactKey: Int64]],
@@ -81,17 +82,11 @@ struct WriterLedger: Sendable {
         for (partition, next) in nextOffsets.sorted(by: { $0.key < $1.key }) {
             guard let claim = claims[partition] else { throw Fenced(partition: partition) }
             progress.fenceChecks.append((progress.statements.count, partition))
-            if let changed = ownership[partition] {
-                progress.statements.append(PostgresStatement(
-                    "UPDATE pumphouse_writer_offsets SET next_offset = $1, ownership_term = $6, partition_owner = $7, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
-                    [next, writer, partition.topic, partition.partition, claim.epoch, changed.term, changed.owner]
-                ))
-            } else {
-                progress.statements.append(PostgresStatement(
-                    "UPDATE pumphouse_writer_offsets SET next_offset = $1, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
-                    [next, writer, partition.topic, partition.partition, claim.epoch]
-                ))
-            }
+            let owned = ownership[partition] ?? claim.ownership
+            progress.statements.append(PostgresStatement(
+                "UPDATE pumphouse_writer_offsets SET next_offset = $1, ownership_term = $6, partition_owner = $7, updated_at = now() WHERE writer = $2 AND topic = $3 AND partition = $4 AND epoch = $5",
+                [next, writer, partition.topic, partition.partition, claim.epoch, owned.term, owned.owner]
+            ))
         }
         for (partition, origins) in sequences.sorted(by: { $0.key < $1.key }) {
             for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) {

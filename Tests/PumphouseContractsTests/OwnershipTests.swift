@@ -96,6 +96,8 @@ struct OwnershipTests {
         _ = ownership.apply(Self.claim(1, "caf\u{E9}"), readFrom: Self.cache, partition: 2)
         #expect(ownership.fence(origin: "cafe\u{301}", term: 1) == .origin(claimedBy: "caf\u{E9}"))
         #expect(ownership.fence(origin: "caf\u{E9}", term: 1) == nil)
+        #expect(ownership != PartitionOwnership(term: 1, owner: "cafe\u{301}"))
+        #expect(Self.claim(1, "caf\u{E9}") != Self.claim(1, "cafe\u{301}"))
     }
 
     @Test("a contract carries its ownership term in the body, and a term below 1 is refused")

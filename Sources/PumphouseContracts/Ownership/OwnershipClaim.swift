@@ -15,7 +15,7 @@
 /// instances.
 ///
 /// On the wire: a message on the cache's topic, in the claimed partition, whose body
-/// says `"record":"ownershipClaim"` (never a contract's first member, so no contract is
+/// says `"record":"ownershipClaim"` (a member no contract may carry, so no contract is
 /// mistaken for a claim) and whose `ph-record` header repeats it, so a consumer can tell
 /// a claim from a change without parsing the body.
 public struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
@@ -35,6 +35,19 @@ public struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
         self.term = term
         self.owner = owner
         self.claimedAt = claimedAt
+    }
+
+    /// Owners are told apart by their bytes, as everywhere a unit id is an identity.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.cache == rhs.cache && lhs.partition == rhs.partition && lhs.term == rhs.term
+            && lhs.owner.isSameBytes(as: rhs.owner) && lhs.claimedAt == rhs.claimedAt
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(cache)
+        hasher.combine(partition)
+        hasher.combine(term)
+        hasher.combine(ExactKey(owner))
     }
 
     public var description: String { "claim of \(cache)[\(partition)] by \(owner), ownership term \(term)" }

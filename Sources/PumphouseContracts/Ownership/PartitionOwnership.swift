@@ -17,6 +17,16 @@ public struct PartitionOwnership: Sendable, Hashable {
         owner = nil
     }
 
+    /// Owners are told apart by their bytes, as everywhere a unit id is an identity.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.term == rhs.term && lhs.owner.map { ExactKey($0) } == rhs.owner.map { ExactKey($0) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(term)
+        hasher.combine(owner.map { ExactKey($0) })
+    }
+
     /// As stored beside a position in the log.
     public init(term: Int64, owner: String?) {
         self.term = term
