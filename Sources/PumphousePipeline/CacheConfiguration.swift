@@ -63,7 +63,15 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// changed); nil where it belongs. Its owner is the owner of the key's own partition,
     /// so a change elsewhere would be decided by the wrong unit.
     public func misplacement(ofKey key: [UInt8], in partition: Int32) -> String? {
-        let expected = partitioner.partition(ofKey: key)
+        misplacement(belongingIn: partitioner.partition(ofKey: key), foundIn: partition)
+    }
+
+    /// `misplacement(ofKey:in:)` for a key already decoded, without copying its bytes.
+    public func misplacement(ofKey key: String, in partition: Int32) -> String? {
+        misplacement(belongingIn: partitioner.partition(ofKey: key), foundIn: partition)
+    }
+
+    private func misplacement(belongingIn expected: Int32, foundIn partition: Int32) -> String? {
         guard expected != partition else { return nil }
         return "the key belongs in partition \(expected) of \(topic) (murmur2 over \(partitions) partitions, the Java client's default), not \(partition): produce changes of a partitioned cache with the murmur2 partitioner, or through its owning unit"
     }

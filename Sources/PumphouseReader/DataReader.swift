@@ -192,10 +192,13 @@ public final class DataReader: Service {
             var end = ReadEnd(request: request.id, rows: 0, offsets: [:], sequences: [:], snapshotTime: snapshotTime)
             if let writer {
                 for row in try await tx.query(
-                    "SELECT partition, next_offset FROM pumphouse_writer_offsets WHERE writer = $1 AND topic = $2 AND next_offset >= 0",
+                    "SELECT partition, next_offset, ownership_term, partition_owner FROM pumphouse_writer_offsets WHERE writer = $1 AND topic = $2 AND next_offset >= 0",
                     [writer.name, cache.topic]
                 ).namedRows {
-                    end.offsets[try row.decode(Int32.self, "partition")] = try row.decode(Int64.self, "next_offset")
+                    let partition = try row.decode(Int32.self, "partition")
+                    end.offsets[partition] = try row.decode(Int64.self, "next_offset")
+                    let term = try row.decode(Int64.self, "ownership_term")
+                    if term > 0 { end.ownership[partition] = PartitionOwnership(term: term, owner: row["partition_owner"]) }
                 }
                 for row in try await tx.query(
                     "SELECT partition, origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2",

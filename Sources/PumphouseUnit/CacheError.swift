@@ -18,6 +18,9 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
     /// A create was published but did not come back on the pump within the timeout, so
     /// whether it won is not known yet. It stays in the pump; the log decides it.
     case unconfirmed(cache: ContractName, key: String, timeout: Duration)
+    /// In a partitioned cache, the key's partition is decided by another unit (`owner`),
+    /// or by none while its ownership moves: only the owner changes its keys.
+    case notOwner(cache: ContractName, key: String, partition: Int32, owner: String?)
 
     public var description: String {
         switch self {
@@ -35,6 +38,10 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
             "archive read of \(cache) \"\(key)\" failed: \(reason)"
         case .unconfirmed(let cache, let key, let timeout):
             "create of \(cache) \"\(key)\" not confirmed within \(timeout): the broker has not returned it yet; it is kept and decided in log order, so read the key again later instead of creating it again"
+        case .notOwner(let cache, let key, let partition, let owner?):
+            "change to \(cache) \"\(key)\" refused: its partition \(partition) is owned by unit \(owner), which alone decides it; send the request to that unit"
+        case .notOwner(let cache, let key, let partition, nil):
+            "change to \(cache) \"\(key)\" refused: no unit owns its partition \(partition) yet (ownership is being settled after a unit joined or left); retry shortly"
         }
     }
 }

@@ -255,7 +255,7 @@ struct CacheLoader: Sendable {
                             guard end.rows == rows else {
                                 throw CacheLoadError(cache: cache.contract, message: "answer \(request) ended after \(rows) of its \(end.rows) rows; a part of it is missing from \(cache.reverseTopic)")
                             }
-                            sink.finishLoad(sequences: end.sequences)
+                            sink.finishLoad(sequences: end.sequences, ownership: end.ownership)
                             return Loaded(
                                 snapshot: CacheSnapshot(request: request, offset: first ?? message.offset), rows: rows, offsets: end.offsets,
                                 duration: ContinuousClock.now - started

@@ -1,4 +1,5 @@
 import PumphouseContracts
+import PumphousePipeline
 
 /// One named cache's replica (or one partition's part of it), as plain state: what the
 /// data pump says in log order (the committed state), plus this unit's own changes that
@@ -38,6 +39,10 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         /// Why the entity's new state does not fit the Swift type, if it does not: the
         /// replica keeps it as fields and reads see no entity.
         var unreadable: String?
+        /// Why the change takes no effect in a partitioned cache (a deposed owner's, one
+        /// in the wrong partition): skipped here, as every consumer skips it, and
+        /// dead-lettered by the writers. This unit's own fenced change leaves its state.
+        var fenced: String?
     }
 
     struct Collision: Sendable, Equatable {
@@ -68,9 +73,16 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// The highest sequence applied per partition and origin: the writers' rule for
     /// duplicates, so replicas and the database skip exactly the same changes.
     private var sequences: [Int32: [ExactKey: Int64]] = [:]
+    /// A partitioned cache's configuration (nil: replicated): where keys belong, and the
+    /// name its ownership claims carry.
+    let partitioning: CacheConfiguration?
+    /// Each partition's ownership as the claims folded so far decide it; read only in a
+    /// partitioned cache.
+    private(set) var ownership: [Int32: PartitionOwnership] = [:]
 
-    init(origin: String) {
+    init(origin: String, partitioning: CacheConfiguration? = nil) {
         self.origin = ExactKey(origin)
+        self.partitioning = partitioning
     }
 
     func value(_ key: ExactKey) -> Entity? { entities[key] }
@@ -129,6 +141,14 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         }
     }
 
+    /// Starts each partition's ownership where the loaded rows stand (the writer's fold
+    /// of the claims up to its offsets), so the topic after them fences alike here.
+    mutating func seed(ownership: [Int32: PartitionOwnership]) {
+        for (partition, owned) in ownership where owned.term > self.ownership[partition]?.term ?? 0 {
+            self.ownership[partition] = owned
+        }
+    }
+
     /// Forgets everything: a load that failed half-way starts again from nothing.
     mutating func reset() {
         entries = [:]
@@ -136,6 +156,14 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         entities = [:]
         unreadable = [:]
         sequences = [:]
+        ownership = [:]
+    }
+
+    /// Folds in an ownership claim read from `partition`. nil in a replicated cache,
+    /// where a claim is a stray that changes nothing.
+    mutating func applyClaim(_ claim: OwnershipClaim, partition: Int32) -> PartitionOwnership.ClaimOutcome? {
+        guard let partitioning else { return nil }
+        return ownership[partition, default: PartitionOwnership()].apply(claim, readFrom: partitioning.contract, partition: partition)
     }
 
     /// Applies this unit's own change at once. `resulting` is the entity the change
@@ -175,6 +203,20 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         }
         sequences[partition, default: [:]][origin] = contract.sequence
         let key = contract.exactKey
+        // After the duplicate rule, as the writers do: a fenced change resent is then a
+        // duplicate, so it is counted once.
+        if let partitioning {
+            var outcome = Applied()
+            if let misplaced = partitioning.misplacement(ofKey: contract.key, in: partition) {
+                outcome.fenced = misplaced
+            } else if let fenced = ownership[partition, default: PartitionOwnership()].fence(origin: contract.origin, term: contract.ownershipTerm) {
+                outcome.fenced = "\(fenced)"
+            }
+            if outcome.fenced != nil {
+                if origin == self.origin { withdraw(key, through: contract.sequence, unreadable: &outcome.unreadable) }
+                return outcome
+            }
+        }
         let visible = held(key)
         let committedState: Held? = committed.isEmpty ? nil : committed[key] ?? nil
         let step: ReplicaLogState.Step<Entity> = entries[key, default: ReplicaLogState()].applyFromLog(
@@ -187,6 +229,24 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         }
         if case .set(let state) = step.visible { setVisible(key, state) }
         return step.outcome
+    }
+
+    /// Takes this unit's own changes up to `sequence` off `key` when the log fenced them:
+    /// the application then sees the committed state with the changes still pending on
+    /// top, as every other replica will.
+    private mutating func withdraw(_ key: ExactKey, through sequence: Int64, unreadable: inout String?) {
+        guard let pending = entries[key]?.withdraw(through: sequence) else { return }
+        let base = committed[key] ?? nil
+        guard !pending.isEmpty else {
+            committed[key] = nil
+            setVisible(key, base)
+            return
+        }
+        var fields = base.map { Self.fields($0, failure: &unreadable) }
+        for change in pending { fields = change.effect.applied(to: fields).state }
+        let (state, failure) = Self.hold(fields)
+        unreadable = unreadable ?? failure
+        setVisible(key, state)
     }
 
     /// An entity's fields. A value made from fields gives them back; a type whose

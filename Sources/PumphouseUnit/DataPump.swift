@@ -74,10 +74,11 @@ final class DataPump: Sendable {
         case closed
     }
 
-    /// - Parameter partitions: each cache topic's partition count, as the pipeline
-    ///   declares it: a change's lane is its key's partition among them.
+    /// - Parameter partitioners: each cache topic's partitioner (its partition count, as
+    ///   the pipeline declares it, and its cache's scheme): a change's lane is its key's
+    ///   partition.
     init(
-        origin: String, spool: DurableSpool, partitions: [String: Int32], kafka: KafkaConnectionConfiguration, logger: Logger, metrics: UnitMetrics
+        origin: String, spool: DurableSpool, partitioners: [String: KafkaKeyPartitioner], kafka: KafkaConnectionConfiguration, logger: Logger, metrics: UnitMetrics
     ) throws(KafkaError) {
         self.origin = origin
         self.spool = spool
@@ -93,9 +94,9 @@ final class DataPump: Sendable {
         let start = spool.highestSequence + Self.restartGap
         var lanes: [Lane] = []
         var lanesByTopic: [String: [Lane]] = [:]
-        for (topic, count) in partitions.sorted(by: { $0.key < $1.key }) {
-            lanesByTopic[topic] = (0..<count).map { partition in
-                let lane = Lane(index: lanes.count, topic: topic, partition: partition, partitioner: KafkaKeyPartitioner(partitionCount: count), firstSequence: start)
+        for (topic, partitioner) in partitioners.sorted(by: { $0.key < $1.key }) {
+            lanesByTopic[topic] = (0..<partitioner.partitionCount).map { partition in
+                let lane = Lane(index: lanes.count, topic: topic, partition: partition, partitioner: partitioner, firstSequence: start)
                 lanes.append(lane)
                 return lane
             }
@@ -108,7 +109,9 @@ final class DataPump: Sendable {
             let record = spooled.record
             let lane: Lane
             if let topicLanes = lanesByTopic[record.topic], let partitioner = topicLanes.first?.partitioner {
-                lane = topicLanes[Int(partitioner.partition(ofKey: record.key))]
+                // A claim goes to the partition it claims, whatever its key hashes to.
+                let partition = Self.claimedPartition(record).flatMap { topicLanes.indices.contains(Int($0)) ? $0 : nil }
+                lane = topicLanes[Int(partition ?? partitioner.partition(ofKey: record.key))]
             } else {
                 lane = Lane(index: lanes.count, topic: record.topic, partition: nil, partitioner: nil, firstSequence: start)
                 lanes.append(lane)
@@ -133,6 +136,12 @@ final class DataPump: Sendable {
         sender.stop()
     }
 
+    /// The partition a spooled ownership claim claims; nil for a change.
+    private static func claimedPartition(_ record: SpoolRecord) -> Int32? {
+        guard OwnershipClaim.isClaim(headers: record.headers.map { ($0.name, $0.value) }) else { return nil }
+        return (try? OwnershipClaim(body: record.value))??.partition
+    }
+
     /// The lanes of `topic`, by partition; nil for a topic the pipeline does not declare.
     func lanes(of topic: String) -> [Lane]? { lanesByTopic[topic] }
 
@@ -146,23 +155,44 @@ final class DataPump: Sendable {
         guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
         let sequence = try lane.state.withLock { state in
             let sequence = state.nextSequence
-            let frame = try encode(sequence)
-            let number: Int64
-            do throws(SpoolError) {
-                number = try spool.append(frame)
-            } catch .closed {
-                throw Refusal.closed
-            } catch {
-                metrics.refused.increment()
-                throw Refusal.spool(error)
-            }
+            try enqueue(try encode(sequence), in: &state)
             state.nextSequence += 1
-            state.queue.append(Outgoing(number: number, frame: frame))
             return sequence
         }
         sender.wake()
         return sequence
     }
+
+    /// Queues an ownership claim in `lane` behind the changes already there, so a
+    /// hand-off lands in the partition after the last change its maker decided. Spooled
+    /// like a change; it takes no sequence number (its frame carries the lane's last, and
+    /// a claim lost in a crash is simply made again).
+    func publish(_ claim: OwnershipClaim, to lane: Lane) throws {
+        guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
+        try lane.state.withLock { state in
+            let frame = SpoolFrame(sequence: state.nextSequence - 1, topic: lane.topic, key: claim.keyText, value: claim.encoded(), headers: claim.headerTexts)
+            try enqueue(frame, in: &state)
+        }
+        sender.wake()
+    }
+
+    /// Spools `frame` and queues it for the sending thread, under the lane's lock.
+    private func enqueue(_ frame: SpoolFrame, in state: inout Lane.State) throws(Refusal) {
+        let number: Int64
+        do throws(SpoolError) {
+            number = try spool.append(frame)
+        } catch .closed {
+            throw Refusal.closed
+        } catch {
+            metrics.refused.increment()
+            throw Refusal.spool(error)
+        }
+        state.queue.append(Outgoing(number: number, frame: frame))
+    }
+
+    /// Whether `lane` has nothing the broker has yet to acknowledge: what its unit
+    /// decided there is in the log.
+    func isDrained(_ lane: Lane) -> Bool { lane.state.withLock { $0.queue.isEmpty } }
 
     /// The pump's upkeep, run by the unit every few milliseconds off the hot path: replaces
     /// a failed producer (the sending thread then resends every unacknowledged change

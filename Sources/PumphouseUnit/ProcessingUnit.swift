@@ -62,9 +62,9 @@ public final class ProcessingUnit: Service {
             configuration: SpoolConfiguration(directory: "\(configuration.spoolDirectory)/\(configuration.unitID)", maxPendingBytes: configuration.spoolMaxPendingBytes),
             logger: logger
         )
-        let partitions = Dictionary(configuration.pipeline.caches.map { ($0.topic, Int32($0.partitions)) }, uniquingKeysWith: max)
+        let partitioners = Dictionary(configuration.pipeline.caches.map { ($0.topic, $0.partitioner) }, uniquingKeysWith: { first, _ in first })
         self.pump = try DataPump(
-            origin: configuration.unitID, spool: spool, partitions: partitions, kafka: configuration.pipeline.kafka, logger: logger,
+            origin: configuration.unitID, spool: spool, partitioners: partitioners, kafka: configuration.pipeline.kafka, logger: logger,
             metrics: UnitMetrics(unit: configuration.unitID)
         )
         var control = KafkaProducerConfiguration(connection: configuration.pipeline.kafka)
@@ -81,14 +81,6 @@ public final class ProcessingUnit: Service {
     public func cache<Entity: CacheEntity>(_ type: Entity.Type) throws -> ReplicatedCache<Entity> {
         guard let cache = configuration.pipeline.cache(Entity.contract) else {
             throw ConfigurationError(file: "pipeline", setting: "caches", message: "no cache \(Entity.contract); declare it under caches to open it in a unit")
-        }
-        // Writers and replay already honour ownership claims; a unit that ran a
-        // partitioned cache as a replicated one would decide keys it does not own.
-        if cache.mode.isPartitioned {
-            throw ConfigurationError(
-                file: "pipeline", setting: "caches.\(Entity.contract).mode",
-                message: "is partitioned, which this version's processing units cannot run yet (writers and replay already can); declare the cache replicated to open it in a unit"
-            )
         }
         return try state.withLock { state in
             if let open = state.caches[cache.topic] {
@@ -259,12 +251,15 @@ public final class ProcessingUnit: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [self] in
-                    // Heartbeats, silent members, and the pump's upkeep (a failed producer replaced).
+                    // Heartbeats, silent members, the pump's upkeep (a failed producer
+                    // replaced) and the partitions of partitioned caches.
                     var lastHeartbeat = ContinuousClock.now
+                    var steward = OwnershipSteward(unit: id, retryAfter: configuration.memberTimeout)
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         try await Task.sleep(for: .milliseconds(10))
                         pump.tend()
                         let now = ContinuousClock.now
+                        tendOwnership(caches, steward: &steward, now: now)
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
                             lastHeartbeat = now
                             announce(.heartbeat)
@@ -377,8 +372,10 @@ public final class ProcessingUnit: Service {
                 }
                 guard let cache = caches[message.topic] else { continue }
                 do {
-                    let contract = try registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) })
-                    cache.apply(contract, partition: message.partition, offset: message.offset)
+                    switch try registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
+                    case .change(let contract): cache.apply(contract, partition: message.partition, offset: message.offset)
+                    case .claim(let claim): cache.applyClaim(claim, partition: message.partition, offset: message.offset)
+                    }
                 } catch {
                     cache.reject(offset: message.offset, partition: message.partition, error: error)
                 }
@@ -461,6 +458,21 @@ public final class ProcessingUnit: Service {
         }
     }
 
+    /// Claims and hands over partitions of partitioned caches as the live, loaded members
+    /// say (`OwnershipSteward`); nothing until this unit is loaded, since before that its
+    /// view of each partition's ownership is behind the log.
+    private func tendOwnership(_ caches: [String: any ReplicaSink], steward: inout OwnershipSteward, now: ContinuousClock.Instant) {
+        guard isLoaded else { return }
+        for sink in caches.values {
+            guard let owning = sink.owning else { continue }
+            let cache = owning.cacheConfiguration.contract.rawValue
+            let members = state.withLock { state in
+                (state.members[cache]?.members.values ?? [:].values).filter(\.loaded).map(\.id)
+            }
+            steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
+        }
+    }
+
     private func expireMembers(now: ContinuousClock.Instant) {
         let expired: [MemberList] = state.withLock { state in
             var changed: [MemberList] = []
@@ -477,11 +489,15 @@ public final class ProcessingUnit: Service {
 /// What the unit's replication loop needs of a cache, whatever its entity type.
 protocol ReplicaSink: Sendable {
     func apply(_ contract: Contract, partition: Int32, offset: Int64)
+    func applyClaim(_ claim: OwnershipClaim, partition: Int32, offset: Int64)
     func reject(offset: Int64, partition: Int32, error: any Error)
     func beginLoad()
     func loadRow(_ contract: Contract)
-    func finishLoad(sequences: [Int32: [ExactKey: Int64]])
+    func finishLoad(sequences: [Int32: [ExactKey: Int64]], ownership: [Int32: PartitionOwnership])
     var undecidedCreates: Int { get }
+    /// The partitioned cache's ownership, for the unit to claim and hand over partitions
+    /// (nil for a replicated cache).
+    var owning: (any PartitionOwning)? { get }
 }
 
-extension ReplicatedCache: ReplicaSink {}
+extension ReplicatedCache: ReplicaSink, PartitionOwning {}

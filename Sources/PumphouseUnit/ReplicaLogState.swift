@@ -27,6 +27,14 @@ struct ReplicaLogState: Sendable {
         return pending.count == 1
     }
 
+    /// Takes the pending changes up to `sequence` off (the log fenced them); nil if none
+    /// was pending, the changes that remain otherwise.
+    mutating func withdraw(through sequence: Int64) -> Deque<(sequence: Int64, effect: EntityEffect)>? {
+        guard let first = pending.first, first.sequence <= sequence else { return nil }
+        while let first = pending.first, first.sequence <= sequence { pending.removeFirst() }
+        return pending
+    }
+
     /// What one change from the log did: its outcome, the visible state and the
     /// committed state kept beside pending changes.
     struct Step<Entity: CacheEntity> {

@@ -53,11 +53,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// The part of the replica whose keys fall in one partition, and that partition's lane.
     private final class Shard: Sendable {
+        let partition: Int32
         let store: Mutex<Store>
         let lane: DataPump.Lane
 
-        init(origin: String, lane: DataPump.Lane) {
-            self.store = Mutex(Store(replica: CacheReplica<Entity>(origin: origin)))
+        init(origin: String, partition: Int32, lane: DataPump.Lane, partitioning: CacheConfiguration?) {
+            self.partition = partition
+            self.store = Mutex(Store(replica: CacheReplica<Entity>(origin: origin, partitioning: partitioning)))
             self.lane = lane
         }
     }
@@ -68,6 +70,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         var replica: CacheReplica<Entity>
         /// This unit's creates awaiting their echo, by sequence (in this partition).
         var creates: [Int64: PendingCreate] = [:]
+        /// In a partitioned cache: this unit owns the partition but is handing it to
+        /// another unit, so it decides nothing more there.
+        var handingOff = false
     }
 
     init(configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, logger: Logger) throws(CacheError) {
@@ -85,8 +90,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         guard let lanes = pump.lanes(of: configuration.topic), !lanes.isEmpty else {
             throw CacheError.invalid(cache: Entity.contract, key: "", reason: "the unit's data pump has no lanes for topic \(configuration.topic)")
         }
-        self.partitioner = KafkaKeyPartitioner(partitionCount: Int32(lanes.count))
-        self.shards = lanes.map { Shard(origin: pump.origin, lane: $0) }
+        self.partitioner = lanes[0].partitioner ?? configuration.partitioner
+        let partitioning = configuration.mode.isPartitioned ? configuration : nil
+        self.shards = lanes.enumerated().map { Shard(origin: pump.origin, partition: Int32($0.offset), lane: $0.element, partitioning: partitioning) }
         self.metrics = UnitMetrics.Cache(unit: pump.origin, cache: Entity.contract.rawValue)
         self.logger = logger
     }
@@ -202,12 +208,21 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         try check(key, .create, fields: fields)
         let stored = try converted(fields, key: key)
         var published: Int64?
+        let decidesHere = configuration.mode.isPartitioned
         try change(key, action: .create, checked: true, resulting: stored, { (current: Entity?) throws(CacheError) in current == nil ? (fields, JSONObject()) : nil }) { store, sequence in
-            store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
-            undecided.add(1, ordering: .relaxed)
+            if !decidesHere {
+                store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
+                undecided.add(1, ordering: .relaxed)
+            }
             published = sequence
         }
         guard let sequence = published else { return false }
+        if decidesHere {
+            // The partition's owner decides its keys alone: its replica held no entity,
+            // and no other unit's change to the key can take effect before this one.
+            whenDecided?(true)
+            return true
+        }
         let timer = Task {
             try? await Task.sleep(for: timeout)
             stopWaiting(sequence, in: shard)
@@ -335,10 +350,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let shard = shard(of: key)
         do {
             try shard.store.withLock { store in
+                let term = try ownershipTerm(for: key, in: shard, store)
                 guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return }
                 var contract = Contract(
                     name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0,
-                    baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), fields: fields, deltas: deltas
+                    baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), ownershipTerm: term, fields: fields, deltas: deltas
                 )
                 let effect = EntityEffect(contract)
                 var converted = resulting
@@ -371,6 +387,75 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
+    /// The ownership term a change to `key` is decided under: nil in a replicated cache;
+    /// in a partitioned one the partition's current term, if this unit holds it and is
+    /// not handing it over, and a refusal naming the owner otherwise.
+    private func ownershipTerm(for key: String, in shard: Shard, _ store: Store) throws(CacheError) -> Int64? {
+        guard configuration.mode.isPartitioned else { return nil }
+        let owned = store.replica.ownership[shard.partition] ?? PartitionOwnership()
+        guard !store.handingOff, owned.term > 0, let owner = owned.owner, owner.isSameBytes(as: pump.origin) else {
+            throw CacheError.notOwner(cache: name, key: key, partition: shard.partition, owner: store.handingOff ? nil : owned.owner)
+        }
+        return owned.term
+    }
+
+    // MARK: Ownership
+
+    var cacheConfiguration: CacheConfiguration { configuration }
+
+    var owning: (any PartitionOwning)? { configuration.mode.isPartitioned ? self : nil }
+
+    /// Each partition's ownership as this replica has folded it from the log.
+    package var ownership: [PartitionOwnership] {
+        shards.map { shard in shard.store.withLock { $0.replica.ownership[shard.partition] ?? PartitionOwnership() } }
+    }
+
+    /// Stops deciding in `partition` for a hand-over: once the partition's lane is drained,
+    /// the unit's hand-off claim lands after every change it decided there. False if
+    /// this unit does not own the partition (any more).
+    func beginHandOff(_ partition: Int32) -> Bool {
+        guard shards.indices.contains(Int(partition)) else { return false }
+        let shard = shards[Int(partition)]
+        return shard.store.withLock { store in
+            let owned = store.replica.ownership[partition] ?? PartitionOwnership()
+            guard owned.owner?.isSameBytes(as: pump.origin) == true else { return false }
+            store.handingOff = true
+            return true
+        }
+    }
+
+    /// Whether everything this unit decided in `partition` is in the log.
+    func isDrained(_ partition: Int32) -> Bool {
+        shards.indices.contains(Int(partition)) && pump.isDrained(shards[Int(partition)].lane)
+    }
+
+    /// Writes `claim` into its partition, behind this unit's changes there.
+    func publish(_ claim: OwnershipClaim) throws {
+        try pump.publish(claim, to: shards[Int(claim.partition)].lane)
+    }
+
+    /// Folds an ownership claim read from the log at `offset`.
+    package func applyClaim(_ claim: OwnershipClaim, partition: Int32, offset: Int64) {
+        guard shards.indices.contains(Int(partition)) else { return }
+        let shard = shards[Int(partition)]
+        let outcome = shard.store.withLock { store -> PartitionOwnership.ClaimOutcome? in
+            let outcome = store.replica.applyClaim(claim, partition: partition)
+            // Whoever the partition went to, a hand-off this unit began is over.
+            if case .adopted? = outcome { store.handingOff = false }
+            return outcome
+        }
+        switch outcome {
+        case nil:
+            metrics.rejected.increment()
+            logger.warning("\(name): skipped the ownership claim at \(topic)[\(partition)]@\(offset): the cache is replicated, and claims belong to partitioned caches")
+        case .adopted?:
+            logger.info("\(name): partition \(partition) is now owned by \(claim.owner) (ownership term \(claim.term), \(topic)[\(partition)]@\(offset))")
+        case let rejected?:
+            metrics.rejected.increment()
+            logger.notice("\(name): the ownership claim at \(topic)[\(partition)]@\(offset) changes nothing: \(rejected)")
+        }
+    }
+
     // MARK: Replication
 
     /// Applies a change read from the pump at `offset`, in log order.
@@ -383,6 +468,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             metrics.rejected.increment()
         }
         if outcome.duplicate { return }
+        if let fenced = outcome.fenced {
+            metrics.fenced.increment()
+            logger.notice("\(name): the change at \(topic)[\(partition)]@\(offset) by \(contract.origin) (seq \(contract.sequence)) takes no effect: \(fenced)")
+            return
+        }
         let own = contract.origin.isSameBytes(as: pump.origin)
         if own, let created = outcome.created {
             decideCreate(contract.sequence, created, in: shard)
@@ -414,8 +504,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
-    func finishLoad(sequences: [Int32: [ExactKey: Int64]]) {
-        for shard in shards { shard.store.withLock { $0.replica.seed(sequences: sequences) } }
+    func finishLoad(sequences: [Int32: [ExactKey: Int64]], ownership: [Int32: PartitionOwnership]) {
+        for shard in shards {
+            shard.store.withLock { store in
+                store.replica.seed(sequences: sequences)
+                store.replica.seed(ownership: ownership)
+            }
+        }
     }
 
     /// A change on this cache's topic that cannot be read (it is skipped here; the

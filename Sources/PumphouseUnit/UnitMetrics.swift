@@ -23,17 +23,21 @@ struct UnitMetrics: Sendable {
     }
 
     /// Per cache: replication lag (a peer's change, from when it was made to when this
-    /// replica applied it), collisions, and changes this replica could not apply.
+    /// replica applied it), collisions, changes this replica could not apply, and
+    /// changes a partitioned cache's ownership fenced.
     struct Cache: Sendable {
         let replicationLag: Metrics.Timer
         let collisions: Counter
         let rejected: Counter
+        /// Changes a partitioned cache's ownership fenced (a deposed owner's).
+        let fenced: Counter
 
         init(unit: String, cache: String) {
             let dimensions = [("unit", unit), ("cache", cache)]
             replicationLag = Metrics.Timer(label: "pumphouse_unit_replication_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             collisions = Counter(label: "pumphouse_unit_collisions_total", dimensions: dimensions)
             rejected = Counter(label: "pumphouse_unit_rejected_changes_total", dimensions: dimensions)
+            fenced = Counter(label: "pumphouse_unit_fenced_changes_total", dimensions: dimensions)
         }
     }
 }

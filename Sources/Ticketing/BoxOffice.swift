@@ -249,7 +249,7 @@ public struct BoxOffice: Sendable {
         switch error {
         case .missing(_, let key): .notFound(key)
         case .invalid(_, let key, let reason): .badRequest(field: "request", problem: "\(key): \(reason)")
-        case .backPressure, .closed, .archiveTimeout, .archiveFailed, .unconfirmed: .unavailable("\(error)")
+        case .backPressure, .closed, .archiveTimeout, .archiveFailed, .unconfirmed, .notOwner: .unavailable("\(error)")
         }
     }
 }

@@ -263,3 +263,76 @@ struct BrittleReplicaTests {
         #expect(try replica.visible("k") == ["stock": .int(1)])
     }
 }
+
+extension CacheReplicaTests {
+    @Test("the log interleaves units' changes in any order and repeats resends; every replica, the changing one included, ends at the log's fold", arguments: Array(1...40) as [UInt64])
+    func interleavedConvergence(seed: UInt64) throws {
+        var rng = SplitMix(seed: seed)
+        let origins = ["a", "b", "c"]
+        var replicas = origins.map { Replica(origin: $0) }
+        var sequences = [Int64](repeating: 0, count: 3)
+        // Each unit's changes on their way to the log, in its own order.
+        var outboxes = [[Contract]](repeating: [], count: 3)
+        var sent = [[Contract]](repeating: [], count: 3)
+        var log: [Contract] = []
+        var delivered = [Int](repeating: 0, count: 3)
+        func deliver(_ unit: Int, upTo end: Int) {
+            while delivered[unit] < end {
+                _ = replicas[unit].applyFromLog(log[delivered[unit]], partition: 0, offset: Int64(delivered[unit]))
+                delivered[unit] += 1
+            }
+        }
+        func append(from unit: Int, count: Int) {
+            for _ in 0..<min(count, outboxes[unit].count) {
+                let contract = outboxes[unit].removeFirst()
+                log.append(contract)
+                sent[unit].append(contract)
+            }
+            // A replaced producer resends what it had not heard acknowledged.
+            if Int.random(in: 0..<20, using: &rng) == 0, !sent[unit].isEmpty {
+                log.append(contentsOf: sent[unit].suffix(Int.random(in: 1...3, using: &rng)))
+            }
+        }
+        for _ in 0..<1_500 {
+            let unit = Int.random(in: 0..<3, using: &rng)
+            let key = ExactKey("k\(Int.random(in: 0..<6, using: &rng))")
+            sequences[unit] += 1
+            let base = replicas[unit].version(key)
+            let contract: Contract
+            var resulting: FieldsEntity?
+            let absent = try replicas[unit].visible(key) == nil
+            if absent || Int.random(in: 0..<8, using: &rng) == 0 {
+                let fields: JSONObject = ["n": .int(Int64.random(in: 0...100, using: &rng)), "s": .string("put\(sequences[unit])")]
+                contract = Self.contract(.add, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base, fields: fields)
+                resulting = FieldsEntity(fields: fields)
+            } else {
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0: contract = Self.contract(.delete, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base)
+                case 1...3: contract = Self.contract(.update, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base, fields: ["s": .string("\(origins[unit])\(sequences[unit])")])
+                default: contract = Self.contract(.update, key: key.text, origin: origins[unit], sequence: sequences[unit], base: base, deltas: ["n": .int(Int64.random(in: -3...3, using: &rng))])
+                }
+            }
+            replicas[unit].applyLocal(key: key, effect: EntityEffect(contract), sequence: contract.sequence, resulting: resulting)
+            outboxes[unit].append(contract)
+            for other in 0..<3 where Int.random(in: 0..<3, using: &rng) == 0 {
+                append(from: other, count: Int.random(in: 0...4, using: &rng))
+            }
+            for other in 0..<3 where Int.random(in: 0..<3, using: &rng) == 0 {
+                deliver(other, upTo: Int.random(in: delivered[other]...log.count, using: &rng))
+            }
+        }
+        for unit in 0..<3 { append(from: unit, count: outboxes[unit].count) }
+        for unit in 0..<3 { deliver(unit, upTo: log.count) }
+        // The oracle: a plain fold of the log with the duplicate rule, sharing nothing with the replica.
+        var expected: [ExactKey: JSONObject] = [:]
+        var highest: [ExactKey: Int64] = [:]
+        for contract in log where contract.sequence > highest[contract.exactOrigin, default: 0] {
+            highest[contract.exactOrigin] = contract.sequence
+            expected[contract.exactKey] = EntityEffect(contract).applied(to: expected[contract.exactKey]).state
+        }
+        for unit in 0..<3 {
+            #expect(replicas[unit].entities.mapValues(\.fields) == expected, "replica \(origins[unit])")
+            #expect(replicas[unit].entries.values.allSatisfy { $0.pending.isEmpty }, "replica \(origins[unit]): nothing pending")
+        }
+    }
+}

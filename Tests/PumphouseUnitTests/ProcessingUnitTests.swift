@@ -25,7 +25,8 @@ struct UnitFixture {
 
     /// `load`: where a unit with no loaded peer rebuilds the cache from (`topic` unless a
     /// test is about the reverse pump).
-    init(partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic") async throws {
+    /// `mode`: the cache's mode as the pipeline file spells it (`partitioned` gets one backup).
+    init(partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic", mode: String = "replicated") async throws {
         name = TestStack.uniqueName("u")
         topic = "\(name).account"
         table = "\(name)_account"
@@ -43,6 +44,7 @@ struct UnitFixture {
             topic: \(topic)
             partitions: \(partitions)
             load: \(load)
+            mode: \(mode)\(mode == "partitioned" ? "\n    backups: 1" : "")
             mapping:
               table: \(table)
               columns:

@@ -75,7 +75,10 @@ func awaitState(_ caches: [ReplicatedCache<BenchAccount>], _ expected: [ExactKey
             let missing = expected.keys.filter { held[$0] == nil }.sorted()
             let extra = held.keys.filter { expected[$0] == nil }.sorted()
             let wrong = expected.keys.filter { held[$0] != nil && held[$0] != expected[$0] }.sorted()
-            return "cache \(index) holds \(held.count) of \(expected.count): missing \(missing.prefix(5)), extra \(extra.prefix(5)), different \(wrong.prefix(5).map { "\($0) (\(held[$0]!.balance)/\(held[$0]!.status), expected \(expected[$0]!.balance)/\(expected[$0]!.status))" })"
+            // What the log has decided beside what the replica shows tells a change still
+            // pending (its echo not applied) from a committed state gone wrong.
+            func committed(_ key: ExactKey) -> String { cache.committed(key.text).map { "\($0.balance)/\($0.status)" } ?? "none" }
+            return "cache \(index) holds \(held.count) of \(expected.count): missing \(missing.prefix(5).map { "\($0) (committed \(committed($0)))" }), extra \(extra.prefix(5)), different \(wrong.prefix(5).map { "\($0) (\(held[$0]!.balance)/\(held[$0]!.status), committed \(committed($0)), expected \(expected[$0]!.balance)/\(expected[$0]!.status))" })"
         }
     }
     do {

@@ -55,9 +55,11 @@ public struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
     /// The message key: one per term, so a compacted topic keeps every claim (compaction
     /// keeps the last message per key, and a claim that compaction removed would let a
     /// deposed owner's changes through for readers of the compacted log).
-    public var key: [UInt8] { Array("ph-claim/\(partition)/\(term)".utf8) }
+    public var key: [UInt8] { Array(keyText.utf8) }
+    public var keyText: String { "ph-claim/\(partition)/\(term)" }
 
-    public var headers: [(name: String, value: [UInt8])] { [(Self.recordHeader, Array(Self.recordName.utf8))] }
+    public var headers: [(name: String, value: [UInt8])] { headerTexts.map { ($0.name, Array($0.value.utf8)) } }
+    public var headerTexts: [(name: String, value: String)] { [(Self.recordHeader, Self.recordName)] }
 
     public func encoded() -> [UInt8] {
         let object: JSONObject = [

@@ -73,7 +73,9 @@ public enum ReverseReply: Sendable {
 /// cache's topic. `offsets` are the writer's next offsets per partition and `sequences`
 /// the highest origin sequence it applied per partition, read in the same database
 /// snapshot as the rows: a unit applies the topic from there on, skipping what the
-/// writer would skip, and so ends with exactly the state the log describes.
+/// writer would skip, and so ends with exactly the state the log describes. For a
+/// partitioned cache, `ownership` is each partition's ownership as the writer folded it
+/// to its offsets, so the unit fences the rest of the topic as the writer does.
 public struct ReadEnd: Sendable, Hashable {
     public var request: String
     public var rows: Int64
@@ -84,13 +86,19 @@ public struct ReadEnd: Sendable, Hashable {
     public var sequences: [Int32: [ExactKey: Int64]]
     /// Epoch milliseconds of the snapshot.
     public var snapshotTime: Int64
+    /// Partitions that have an owner (absent: no claim folded yet).
+    public var ownership: [Int32: PartitionOwnership]
 
-    public init(request: String, rows: Int64, offsets: [Int32: Int64], sequences: [Int32: [ExactKey: Int64]], snapshotTime: Int64) {
+    public init(
+        request: String, rows: Int64, offsets: [Int32: Int64], sequences: [Int32: [ExactKey: Int64]], snapshotTime: Int64,
+        ownership: [Int32: PartitionOwnership] = [:]
+    ) {
         self.request = request
         self.rows = rows
         self.offsets = offsets
         self.sequences = sequences
         self.snapshotTime = snapshotTime
+        self.ownership = ownership.filter { $0.value.term > 0 }
     }
 
     public var value: [UInt8] {
@@ -102,10 +110,17 @@ public struct ReadEnd: Sendable, Hashable {
             for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) { inner[origin.text] = .int(sequence) }
             sequenceObject[String(partition)] = .object(inner)
         }
-        let object: JSONObject = [
+        var object: JSONObject = [
             "request": .string(request), "rows": .int(rows), "offsets": .object(offsetObject),
             "sequences": .object(sequenceObject), "snapshotTime": .int(snapshotTime),
         ]
+        if !ownership.isEmpty {
+            var ownershipObject = JSONObject()
+            for (partition, owned) in ownership.sorted(by: { $0.key < $1.key }) {
+                ownershipObject[String(partition)] = .object(["ownershipTerm": .int(owned.term), "owner": owned.owner.map(JSONValue.string) ?? .null])
+            }
+            object["ownership"] = .object(ownershipObject)
+        }
         return (try? JSONWriter.encode(.object(object))) ?? []
     }
 
@@ -127,6 +142,19 @@ public struct ReadEnd: Sendable, Hashable {
                 sequences[partition, default: [:]][ExactKey(origin.name)] = sequence
             }
         }
-        self.init(request: request, rows: rows, offsets: offsets, sequences: sequences, snapshotTime: { if case .int(let t)? = object["snapshotTime"] { t } else { 0 } }())
+        // Absent from the end markers of readers before partitioned caches.
+        var ownership: [Int32: PartitionOwnership] = [:]
+        if case .object(let ownershipObject)? = object["ownership"] {
+            for member in ownershipObject {
+                guard let partition = Int32(member.name), case .object(let owned) = member.value, case .int(let term)? = owned["ownershipTerm"], term >= 1,
+                      case .string(let owner)? = owned["owner"]
+                else { throw ReadRequestError("bad ownership in end marker") }
+                ownership[partition] = PartitionOwnership(term: term, owner: owner)
+            }
+        }
+        self.init(
+            request: request, rows: rows, offsets: offsets, sequences: sequences,
+            snapshotTime: { if case .int(let t)? = object["snapshotTime"] { t } else { 0 } }(), ownership: ownership
+        )
     }
 }

@@ -1,0 +1,87 @@
+import Logging
+import PumphouseContracts
+import PumphousePipeline
+
+/// What the unit's ownership upkeep needs of a partitioned cache.
+protocol PartitionOwning: Sendable {
+    var cacheConfiguration: CacheConfiguration { get }
+    /// Each partition's ownership as this unit's replica has folded it from the log.
+    var ownership: [PartitionOwnership] { get }
+    /// Stops deciding in `partition`; false if this unit does not own it.
+    func beginHandOff(_ partition: Int32) -> Bool
+    /// Whether everything this unit decided in `partition` is in the log.
+    func isDrained(_ partition: Int32) -> Bool
+    /// Writes `claim` into its partition, behind this unit's changes there.
+    func publish(_ claim: OwnershipClaim) throws
+}
+
+/// Moves a unit's partitions towards what its member list says they should be, by
+/// writing ownership claims; the log, not this type, decides whether a claim counts.
+///
+/// - A partition the assignment gives this unit is claimed (the next ownership term)
+///   when nobody owns it or its owner is no longer a live, loaded member: a failover.
+///   While its owner is alive, this unit waits for that owner to hand it over.
+/// - A partition this unit owns that the assignment gives another unit is handed over:
+///   the unit stops deciding there, waits until every change it decided there is
+///   acknowledged by the broker, then writes the claim that names the new owner. The
+///   claim lands behind those changes, so a planned move loses and doubles nothing.
+///
+/// A claim made and not yet seen in the log is not made again for `retryAfter`, so a
+/// slow broker does not fill the partition with claims.
+struct OwnershipSteward {
+    let unit: String
+    let retryAfter: Duration
+    private var outstanding: [Outstanding: ContinuousClock.Instant] = [:]
+
+    private struct Outstanding: Hashable {
+        var cache: ContractName
+        var partition: Int32
+        var term: Int64
+    }
+
+    init(unit: String, retryAfter: Duration) {
+        self.unit = unit
+        self.retryAfter = retryAfter
+    }
+
+    /// The assignment's name: co-partitioned caches share one, so each of their
+    /// partitions has the same owner.
+    static func group(of cache: CacheConfiguration) -> String {
+        ([cache.contract] + cache.coPartitioned).map(\.rawValue).min() ?? cache.contract.rawValue
+    }
+
+    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, logger: Logger) {
+        let configuration = cache.cacheConfiguration
+        let assignment = PartitionAssignment(
+            group: Self.group(of: configuration), partitions: configuration.partitions, backups: configuration.mode.backups ?? 0, members: members
+        )
+        let live = Set(members.map { ExactKey($0) })
+        for (index, owned) in cache.ownership.enumerated() {
+            let partition = Int32(index)
+            guard let target = assignment.owner(of: partition) else { continue }
+            let ownedHere = owned.owner?.isSameBytes(as: unit) == true
+            let claim: OwnershipClaim
+            if target.isSameBytes(as: unit) {
+                guard !ownedHere else { continue }
+                // An owner that is alive hands the partition over itself, after its last change.
+                if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
+                claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds())
+            } else {
+                guard ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
+                claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: target, claimedAt: wallClockMilliseconds())
+            }
+            let pending = Outstanding(cache: configuration.contract, partition: partition, term: claim.term)
+            if let made = outstanding[pending], now - made < retryAfter { continue }
+            do {
+                try cache.publish(claim)
+                outstanding[pending] = now
+                logger.info("\(configuration.contract): \(ownedHere ? "handing partition \(partition) over" : "claiming partition \(partition)"): \(claim)")
+            } catch {
+                logger.warning("\(configuration.contract): could not write the \(claim): \(error); trying again at the next upkeep")
+            }
+        }
+        // Claims the log has answered (adopted or outdone) need no memory.
+        let terms = cache.ownership
+        outstanding = outstanding.filter { key, _ in key.cache != configuration.contract || terms.indices.contains(Int(key.partition)) && terms[Int(key.partition)].term < key.term }
+    }
+}
