@@ -254,7 +254,7 @@ public final class ProcessingUnit: Service {
                     // Heartbeats, silent members, the pump's upkeep (a failed producer
                     // replaced) and the partitions of partitioned caches.
                     var lastHeartbeat = ContinuousClock.now
-                    var steward = OwnershipSteward(unit: id, retryAfter: configuration.memberTimeout)
+                    var steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: lastHeartbeat)
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         try await Task.sleep(for: .milliseconds(10))
                         pump.tend()

@@ -20,7 +20,10 @@ protocol PartitionOwning: Sendable {
 ///
 /// - A partition the assignment gives this unit is claimed (the next ownership term)
 ///   when nobody owns it or its owner is no longer a live, loaded member: a failover.
-///   While its owner is alive, this unit waits for that owner to hand it over.
+///   While its owner is alive, this unit waits for that owner to hand it over. A unit
+///   takes a partition from an owner it has not heard of only after listening to the
+///   members for a whole member timeout: a unit that just started has not heard every
+///   live peer yet, and would otherwise depose owners that are alive.
 /// - A partition this unit owns that the assignment gives another unit is handed over:
 ///   the unit stops deciding there, waits until every change it decided there is
 ///   acknowledged by the broker, then writes the claim that names the new owner. The
@@ -30,7 +33,11 @@ protocol PartitionOwning: Sendable {
 /// slow broker does not fill the partition with claims.
 struct OwnershipSteward {
     let unit: String
-    let retryAfter: Duration
+    /// How long a member may be silent and still count as alive: also how long a claim
+    /// waits for the log before it is made again.
+    let memberTimeout: Duration
+    /// When this unit began to hear the members.
+    let listeningSince: ContinuousClock.Instant
     private var outstanding: [Outstanding: ContinuousClock.Instant] = [:]
 
     private struct Outstanding: Hashable {
@@ -39,9 +46,10 @@ struct OwnershipSteward {
         var term: Int64
     }
 
-    init(unit: String, retryAfter: Duration) {
+    init(unit: String, memberTimeout: Duration, listeningSince: ContinuousClock.Instant) {
         self.unit = unit
-        self.retryAfter = retryAfter
+        self.memberTimeout = memberTimeout
+        self.listeningSince = listeningSince
     }
 
     /// The assignment's name: co-partitioned caches share one, so each of their
@@ -63,15 +71,16 @@ struct OwnershipSteward {
             let claim: OwnershipClaim
             if target.isSameBytes(as: unit) {
                 guard !ownedHere else { continue }
-                // An owner that is alive hands the partition over itself, after its last change.
-                if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
+                // An owner that is alive hands the partition over itself, after its last
+                // change; one not heard of is gone only once every live unit was heard.
+                if let owner = owned.owner, live.contains(ExactKey(owner)) || now - listeningSince < memberTimeout { continue }
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds())
             } else {
                 guard ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: target, claimedAt: wallClockMilliseconds())
             }
             let pending = Outstanding(cache: configuration.contract, partition: partition, term: claim.term)
-            if let made = outstanding[pending], now - made < retryAfter { continue }
+            if let made = outstanding[pending], now - made < memberTimeout { continue }
             do {
                 try cache.publish(claim)
                 outstanding[pending] = now

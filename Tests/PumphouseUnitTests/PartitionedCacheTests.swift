@@ -1,0 +1,145 @@
+import Foundation
+import PumphouseContracts
+import PumphouseLoad
+import PumphousePipeline
+import PumphouseTestSupport
+import Testing
+
+@testable import PumphouseUnit
+
+/// Units running a partitioned cache on the local broker: ownership settles from the
+/// member lists through claims in the log, each unit decides only its own keys, and
+/// partitions move on a join (handed over behind the last change) and on a leave
+/// (claimed by the survivor). The database, read in plain SQL, is the oracle.
+@Suite("Partitioned caches against the local broker", .serialized, .timeLimit(.minutes(4)))
+struct PartitionedCacheTests {
+    static let partitions = 4
+
+    /// Waits until every cache's fold names the owners `members` are assigned, each
+    /// under a claim (term above 0), and returns that assignment.
+    func awaitOwners(_ caches: [ReplicatedCache<BenchAccount>], members: [String], _ what: String) async throws -> PartitionAssignment {
+        let assignment = PartitionAssignment(group: "bench.Account", partitions: Self.partitions, backups: 1, members: members)
+        func settled() -> Bool {
+            caches.allSatisfy { cache in
+                cache.ownership.enumerated().allSatisfy { partition, owned in
+                    owned.term > 0 && owned.owner.map { $0.isSameBytes(as: assignment.owner(of: Int32(partition)) ?? "") } == true
+                }
+            }
+        }
+        do {
+            _ = try await waitFor(what, timeout: .seconds(60)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return settled() ? true : nil
+            }
+        } catch let timeout as WaitTimeout {
+            throw WaitTimeout(description: "\(timeout.description); expected owners \(assignment.placements.map(\.owner)), folded \(caches.map { $0.ownership.map { "\($0.owner ?? "none")@\($0.term)" } })")
+        }
+        return assignment
+    }
+
+    /// Accounts as `BenchAccount(id:balance:)` makes them, by key.
+    func accounts(_ balances: [ExactKey: Int64]) -> [ExactKey: BenchAccount] {
+        balances.reduce(into: [:]) { $0[$1.key] = BenchAccount(id: $1.key.text, balance: $1.value) }
+    }
+
+    /// Changes `key` through whichever unit owns it, following `notOwner` to the owner
+    /// the refusal names (and retrying while ownership moves), as a router would.
+    func routed(_ caches: [String: ReplicatedCache<BenchAccount>], first: String, _ change: (ReplicatedCache<BenchAccount>) throws -> Void) async throws {
+        var target = first
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while true {
+            do {
+                return try change(caches[target]!)
+            } catch CacheError.notOwner(_, let key, let partition, let owner) {
+                guard ContinuousClock.now < deadline else { throw CacheError.notOwner(cache: BenchAccount.contract, key: key, partition: partition, owner: owner) }
+                if let owner { target = owner } else { try await Task.sleep(for: .milliseconds(5)) }
+            }
+        }
+    }
+
+    @Test("two units split the partitions: each decides its keys (create answers at once), refuses the other's naming the owner; when one stops the other claims its partitions and the database ends at every change")
+    func ownershipAndFailover() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
+        try await fixture.prepare()
+        let units = try ["a", "b"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        let byID = Dictionary(uniqueKeysWithValues: zip(units.map(\.id), caches))
+        var expected: [ExactKey: Int64] = [:]
+        let keys = (0..<40).map { "acct-\($0)" }
+        let partitioner = fixture.pipeline.caches[0].partitioner
+        try await running(units) {
+            let assignment = try await awaitOwners(caches, members: units.map(\.id), "both units to own their share")
+            #expect(Set(assignment.placements.map(\.owner)).count == 2, "each unit owns a share")
+            for (index, key) in keys.enumerated() {
+                let owner = assignment.owner(of: partitioner.partition(ofKey: key))!
+                let other = units.map(\.id).first { !$0.isSameBytes(as: owner) }!
+                // The owner decides a create at once; the other unit is told who decides.
+                #expect(try await byID[owner]!.create(BenchAccount(id: key, balance: Int64(index))))
+                #expect(try await !byID[owner]!.create(BenchAccount(id: key, balance: 999)), "a second create of the key loses at once")
+                do {
+                    try byID[other]!.increment(key, "balance", by: 1)
+                    Issue.record("\(other) changed \(key), which \(owner) owns")
+                } catch CacheError.notOwner(_, _, _, let named) {
+                    #expect(named.map { $0.isSameBytes(as: owner) } == true, "the refusal names the owner")
+                }
+                try byID[owner]!.increment(key, "balance", by: 2)
+                expected[ExactKey(key)] = Int64(index) + 2
+            }
+            try await awaitState(caches, accounts(expected), "both replicas at every change")
+        }
+        // a runs alone: b's partitions have no live owner, so a claims them.
+        let survivor = try fixture.unit("a")
+        let cache = try survivor.cache(BenchAccount.self)
+        try await running([survivor]) {
+            _ = try await awaitOwners([cache], members: [survivor.id], "the survivor to claim every partition")
+            for key in keys {
+                try cache.increment(key, "balance", by: 10)
+                expected[ExactKey(key)]! += 10
+            }
+        }
+        try await fixture.awaitWritten(expected)
+    }
+
+    @Test("a unit joins a unit that owns everything while changes keep coming: its share is handed over behind the owner's last change, and no change is lost or doubled")
+    func handOverUnderLoad() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
+        try await fixture.prepare()
+        let first = try fixture.unit("a")
+        let joiner = try fixture.unit("b")
+        let caches = try [first, joiner].map { try $0.cache(BenchAccount.self) }
+        let byID = [first.id: caches[0], joiner.id: caches[1]]
+        let keys = (0..<24).map { "acct-\($0)" }
+        var expected: [ExactKey: Int64] = [:]
+        try await running([first]) {
+            _ = try await awaitOwners([caches[0]], members: [first.id], "the first unit to own every partition")
+            for key in keys {
+                try caches[0].put(BenchAccount(id: key, balance: 0))
+                expected[ExactKey(key)] = 0
+            }
+            try await running([joiner]) {
+                // Changes go on, through whichever unit the refusals name, while the
+                // partitions move.
+                var round = 0
+                while true {
+                    round += 1
+                    for key in keys {
+                        try await routed(byID, first: first.id) { try $0.increment(key, "balance", by: 1) }
+                        expected[ExactKey(key)]! += 1
+                    }
+                    let settled = caches.allSatisfy { cache in
+                        Set(cache.ownership.compactMap { owned in owned.owner.map { ExactKey($0) } }).count == 2
+                    }
+                    if settled && round >= 3 { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                _ = try await awaitOwners(caches, members: [first.id, joiner.id], "both units to own their share")
+                for key in keys {
+                    try await routed(byID, first: joiner.id) { try $0.increment(key, "balance", by: 1) }
+                    expected[ExactKey(key)]! += 1
+                }
+                try await awaitState(caches, accounts(expected), "both replicas at every change")
+            }
+        }
+        try await fixture.awaitWritten(expected)
+    }
+}
