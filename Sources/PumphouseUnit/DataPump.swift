@@ -145,22 +145,48 @@ final class DataPump: Sendable {
     /// The lanes of `topic`, by partition; nil for a topic the pipeline does not declare.
     func lanes(of topic: String) -> [Lane]? { lanesByTopic[topic] }
 
+    /// A change handed to the pump: its sequence, and its number in the spool (what the
+    /// broker's acknowledgement names).
+    struct Published {
+        var sequence: Int64
+        var number: Int64
+    }
+
     /// Numbers, spools and queues one change in `lane`, and wakes the sending thread.
     /// `encode` gets the change's sequence and returns the change's spool frame, which is
-    /// also what is sent; it runs under the lane's lock (keep it short). The returned
-    /// sequence is the change's; a refusal from the spool leaves the lane as it was and
-    /// throws.
+    /// also what is sent; it runs under the lane's lock (keep it short). A refusal from
+    /// the spool leaves the lane as it was and throws.
     @discardableResult
-    func publish(to lane: Lane, _ encode: (Int64) throws -> SpoolFrame) throws -> Int64 {
+    func publish(to lane: Lane, _ encode: (Int64) throws -> SpoolFrame) throws -> Published {
         guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
-        let sequence = try lane.state.withLock { state in
+        let published = try lane.state.withLock { state in
             let sequence = state.nextSequence
-            try enqueue(try encode(sequence), in: &state)
+            let number = try enqueue(try encode(sequence), in: &state)
             state.nextSequence += 1
-            return sequence
+            return Published(sequence: sequence, number: number)
         }
         sender.wake()
-        return sequence
+        return published
+    }
+
+    /// Waits until the broker has acknowledged the change spooled as `number` in `lane`
+    /// (acks=all: every in-sync replica has it), at most `timeout`; false if it has not
+    /// by then (the change stays in the pump either way).
+    func acknowledgement(of number: Int64, in lane: Lane, timeout: Duration) async -> Bool {
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            lane.stopWaiting(for: number)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let done = lane.state.withLock { state -> Bool in
+                // Numbers rise along the queue: absent, it was acknowledged already.
+                guard state.queue.contains(where: { $0.number == number }) else { return true }
+                state.acknowledgementWaiters[number] = continuation
+                return false
+            }
+            if done { continuation.resume(returning: true) }
+        }
     }
 
     /// Queues an ownership claim in `lane` behind the changes already there, so a
@@ -176,8 +202,10 @@ final class DataPump: Sendable {
         sender.wake()
     }
 
-    /// Spools `frame` and queues it for the sending thread, under the lane's lock.
-    private func enqueue(_ frame: SpoolFrame, in state: inout Lane.State) throws(Refusal) {
+    /// Spools `frame` and queues it for the sending thread, under the lane's lock;
+    /// returns its spool number.
+    @discardableResult
+    private func enqueue(_ frame: SpoolFrame, in state: inout Lane.State) throws(Refusal) -> Int64 {
         let number: Int64
         do throws(SpoolError) {
             number = try spool.append(frame)
@@ -188,6 +216,7 @@ final class DataPump: Sendable {
             throw Refusal.spool(error)
         }
         state.queue.append(Outgoing(number: number, frame: frame))
+        return number
     }
 
     /// Whether `lane` has nothing the broker has yet to acknowledge: what its unit
@@ -360,6 +389,8 @@ extension DataPump {
             var sent = 0
             /// The producer this lane sends with (nil only while the pump starts).
             var producer: KafkaProducer?
+            /// Callers waiting for the broker to acknowledge a change, by spool number.
+            var acknowledgementWaiters: [Int64: CheckedContinuation<Bool, Never>] = [:]
         }
 
         init(index: Int, topic: String, partition: Int32?, partitioner: KafkaKeyPartitioner?, firstSequence: Int64) {
@@ -441,17 +472,24 @@ extension DataPump {
         /// The broker has the change: it leaves the queue. Reports come in send order per
         /// partition, so it is almost always the first.
         fileprivate func acknowledge(_ number: Int64) {
-            state.withLock { state in
-                guard state.sent > 0 else { return }
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                guard state.sent > 0 else { return nil }
                 if state.queue.first?.number == number {
                     state.queue.removeFirst()
                 } else if let index = state.queue.prefix(state.sent).firstIndex(where: { $0.number == number }) {
                     state.queue.remove(at: index)
                 } else {
-                    return
+                    return nil
                 }
                 state.sent -= 1
+                return state.acknowledgementWaiters.isEmpty ? nil : state.acknowledgementWaiters.removeValue(forKey: number)
             }
+            waiter?.resume(returning: true)
+        }
+
+        /// A caller waiting for `number` gives up (its timeout).
+        fileprivate func stopWaiting(for number: Int64) {
+            state.withLock { $0.acknowledgementWaiters.removeValue(forKey: number) }?.resume(returning: false)
         }
     }
 }

@@ -151,6 +151,27 @@ public final class ProcessingUnit: Service {
         state.withLock { $0.members[cache.rawValue] }
     }
 
+    /// The routing table of a partitioned cache this unit opened; nil for any other.
+    public func routingTable(of cache: ContractName) -> RoutingTable? {
+        guard let configuration = configuration.pipeline.cache(cache), configuration.mode.isPartitioned,
+              let owning = state.withLock({ $0.caches[configuration.topic] })?.owning
+        else { return nil }
+        let members = state.withLock { $0.members[cache.rawValue] }
+        let live = members?.members.values.filter(\.loaded) ?? []
+        let assignment = PartitionAssignment(
+            group: OwnershipSteward.group(of: configuration), partitions: configuration.partitions,
+            backups: configuration.mode.backups ?? 0, members: live.map(\.id)
+        )
+        let routes = owning.ownership.enumerated().map { index, owned in
+            RoutingTable.Route(
+                partition: Int32(index), ownershipTerm: owned.term, owner: owned.owner,
+                address: owned.owner.flatMap { owner in live.first { $0.id.isSameBytes(as: owner) }?.address },
+                backups: assignment.placements.indices.contains(index) ? assignment.placements[index].backups : []
+            )
+        }
+        return RoutingTable(cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue, partitions: routes)
+    }
+
     public func run() async throws {
         let caches = state.withLock { state in
             state.running = true
@@ -255,11 +276,15 @@ public final class ProcessingUnit: Service {
                     // replaced) and the partitions of partitioned caches.
                     var lastHeartbeat = ContinuousClock.now
                     var steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: lastHeartbeat)
+                    var lastOwnership = lastHeartbeat
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         try await Task.sleep(for: .milliseconds(10))
                         pump.tend()
                         let now = ContinuousClock.now
-                        tendOwnership(caches, steward: &steward, now: now)
+                        if now - lastOwnership >= .milliseconds(100) {
+                            lastOwnership = now
+                            tendOwnership(caches, steward: &steward, now: now)
+                        }
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
                             lastHeartbeat = now
                             announce(.heartbeat)

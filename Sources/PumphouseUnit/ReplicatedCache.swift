@@ -73,6 +73,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         /// In a partitioned cache: this unit owns the partition but is handing it to
         /// another unit, so it decides nothing more there.
         var handingOff = false
+        /// The term of the hand-off claim this unit queued, until a claim is adopted:
+        /// while it is on its way, the hand-off cannot be called off.
+        var handOffTerm: Int64?
     }
 
     init(configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, logger: Logger) throws(CacheError) {
@@ -196,9 +199,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// decides it later. `whenDecided` runs once with the outcome whenever it arrives
     /// while this process runs, waited for or not, so what must follow a win (a counter,
     /// say) follows it even after a timeout.
+    ///
+    /// In a partitioned cache the unit owning the key's partition decides at once, and
+    /// any other unit throws `notOwner`. With `confirmation: .brokerAcknowledged` the
+    /// owner answers only once the broker holds the create (acks=all), so a caller told
+    /// `true` does not lose it with the owner's machine; `unconfirmed` after `timeout`.
     public func create(
         _ entity: Entity,
         timeout: Duration = .seconds(5),
+        confirmation: Confirmation = .decided,
         whenDecided: (@Sendable (Bool) -> Void)? = nil
     ) async throws(CacheError) -> Bool {
         let key = entity.key
@@ -207,22 +216,26 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let fields = try entity.changeFields
         try check(key, .create, fields: fields)
         let stored = try converted(fields, key: key)
-        var published: Int64?
+        var published: DataPump.Published?
         let decidesHere = configuration.mode.isPartitioned
-        try change(key, action: .create, checked: true, resulting: stored, { (current: Entity?) throws(CacheError) in current == nil ? (fields, JSONObject()) : nil }) { store, sequence in
+        try change(key, action: .create, checked: true, resulting: stored, { (current: Entity?) throws(CacheError) in current == nil ? (fields, JSONObject()) : nil }) { store, handed in
             if !decidesHere {
-                store.creates[sequence] = PendingCreate(whenDecided: whenDecided)
+                store.creates[handed.sequence] = PendingCreate(whenDecided: whenDecided)
                 undecided.add(1, ordering: .relaxed)
             }
-            published = sequence
+            published = handed
         }
-        guard let sequence = published else { return false }
+        guard let handed = published else { return false }
         if decidesHere {
             // The partition's owner decides its keys alone: its replica held no entity,
             // and no other unit's change to the key can take effect before this one.
             whenDecided?(true)
+            if confirmation == .brokerAcknowledged, !(await pump.acknowledgement(of: handed.number, in: shard.lane, timeout: timeout)) {
+                throw CacheError.unconfirmed(cache: name, key: key, timeout: timeout)
+            }
             return true
         }
+        let sequence = handed.sequence
         let timer = Task {
             try? await Task.sleep(for: timeout)
             stopWaiting(sequence, in: shard)
@@ -344,7 +357,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         checked: Bool = false,
         resulting: Entity? = nil,
         _ make: (Entity?) throws(CacheError) -> (fields: JSONObject, deltas: JSONObject)?,
-        published: (inout Store, Int64) -> Void = { _, _ in }
+        published: (inout Store, DataPump.Published) -> Void = { _, _ in }
     ) throws(CacheError) {
         let exactKey = ExactKey(key)
         let shard = shard(of: key)
@@ -368,13 +381,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 } catch {
                     throw CacheError.invalid(cache: name, key: key, reason: "\(error)")
                 }
-                let sequence = try pump.publish(to: shard.lane) { sequence in
+                let handed = try pump.publish(to: shard.lane) { sequence in
                     contract.sequence = sequence
                     let encoded = try ContractCodec().encode(contract)
                     return SpoolFrame(sequence: sequence, topic: topic, key: encoded.key, value: encoded.value, headers: encoded.headers)
                 }
-                store.replica.applyLocal(key: exactKey, effect: effect, sequence: sequence, resulting: converted)
-                published(&store, sequence)
+                store.replica.applyLocal(key: exactKey, effect: effect, sequence: handed.sequence, resulting: converted)
+                published(&store, handed)
             }
         } catch let error as CacheError {
             throw error
@@ -424,6 +437,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
+    /// Calls off a hand-over whose claim has not been queued (the assignment gives the
+    /// partition back to this unit), so it decides there again.
+    func endHandOff(_ partition: Int32) {
+        guard shards.indices.contains(Int(partition)) else { return }
+        shards[Int(partition)].store.withLock { store in
+            if store.handOffTerm == nil { store.handingOff = false }
+        }
+    }
+
     /// Whether everything this unit decided in `partition` is in the log.
     func isDrained(_ partition: Int32) -> Bool {
         shards.indices.contains(Int(partition)) && pump.isDrained(shards[Int(partition)].lane)
@@ -431,7 +453,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     /// Writes `claim` into its partition, behind this unit's changes there.
     func publish(_ claim: OwnershipClaim) throws {
-        try pump.publish(claim, to: shards[Int(claim.partition)].lane)
+        let shard = shards[Int(claim.partition)]
+        try pump.publish(claim, to: shard.lane)
+        if !claim.owner.isSameBytes(as: pump.origin) {
+            shard.store.withLock { $0.handOffTerm = claim.term }
+        }
     }
 
     /// Folds an ownership claim read from the log at `offset`.
@@ -441,7 +467,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let outcome = shard.store.withLock { store -> PartitionOwnership.ClaimOutcome? in
             let outcome = store.replica.applyClaim(claim, partition: partition)
             // Whoever the partition went to, a hand-off this unit began is over.
-            if case .adopted? = outcome { store.handingOff = false }
+            if case .adopted? = outcome {
+                store.handingOff = false
+                store.handOffTerm = nil
+            }
             return outcome
         }
         switch outcome {

@@ -198,7 +198,7 @@ public struct BoxOffice: Sendable {
         let sale = Sale(seat: seat.id, order: "ord-\(UUID().uuidString.lowercased())", concert: concert, buyer: buyer, price: seat.price, unit: unit.id, soldAt: now)
         let office = self
         let won = try await cacheCall { () async throws(CacheError) in
-            try await sales.create(sale, timeout: confirmTimeout) { won in
+            try await sales.create(sale, timeout: confirmTimeout, confirmation: .brokerAcknowledged) { won in
                 if won { office.recordSale(sale) }
             }
         }
@@ -238,18 +238,20 @@ public struct BoxOffice: Sendable {
     }
 
     private func cacheCall<T>(_ body: () throws(CacheError) -> T) throws(BoxOfficeError) -> T {
-        do { return try body() } catch { throw Self.translate(error) }
+        do { return try body() } catch { throw translate(error) }
     }
 
     private func cacheCall<T>(_ body: () async throws(CacheError) -> T) async throws(BoxOfficeError) -> T {
-        do { return try await body() } catch { throw Self.translate(error) }
+        do { return try await body() } catch { throw translate(error) }
     }
 
-    static func translate(_ error: CacheError) -> BoxOfficeError {
+    func translate(_ error: CacheError) -> BoxOfficeError {
         switch error {
         case .missing(_, let key): .notFound(key)
         case .invalid(_, let key, let reason): .badRequest(field: "request", problem: "\(key): \(reason)")
-        case .backPressure, .closed, .archiveTimeout, .archiveFailed, .unconfirmed, .notOwner: .unavailable("\(error)")
+        case .notOwner(let cache, let key, _, let owner):
+            .misdirected(owner: owner, address: owner == nil ? nil : unit.routingTable(of: cache)?.route(ofKey: key)?.address)
+        case .backPressure, .closed, .archiveTimeout, .archiveFailed, .unconfirmed: .unavailable("\(error)")
         }
     }
 }

@@ -12,6 +12,9 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// confirmed a sale yet. Retry later: a purchase retried by the same buyer answers
     /// with the sale once the log has decided that the first attempt won.
     case unavailable(String)
+    /// Another unit decides this request (it owns the key's partition of a partitioned
+    /// cache): the unit forwards it there once, to `address` if it knows it.
+    case misdirected(owner: String?, address: String?)
 
     public var code: String {
         switch self {
@@ -20,6 +23,7 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
         case .conflict: "conflict"
         case .holdExpired: "hold-expired"
         case .unavailable: "unavailable"
+        case .misdirected: "misdirected"
         }
     }
 
@@ -30,6 +34,8 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
         case .conflict(let reason): reason
         case .holdExpired(let seat, let at): "the hold on \(seat) lapsed at \(at) (ms since the epoch); reserve it again"
         case .unavailable(let reason): reason
+        case .misdirected(let owner?, _): "unit \(owner) decides this seat; send the request there (GET /routing names every partition's owner and address)"
+        case .misdirected(nil, _): "no unit decides this seat right now (its ownership is moving); retry in a moment"
         }
     }
 }

@@ -11,7 +11,12 @@ public enum TicketingAPI {
     /// The units' router: the shared routes, plus /admin/state (the caches' content) and
     /// /admin/undecided (creates whose outcome the log has yet to bring back).
     public static func router(_ office: BoxOffice) -> Router<BasicRequestContext> {
-        let router = routes(office)
+        let router = routes(office, forwarding: OwnerForwarding())
+        // Which unit decides which seats' sales: for smart clients and proxies. No
+        // entity data, so it is as public as the box office itself.
+        router.get("/routing") { _, _ in
+            JSONBody(value: RoutingTables(caches: [office.unit.routingTable(of: Sale.contract)].compactMap { $0 }))
+        }
         router.get("/admin/state") { _, _ in
             try CacheState(office)
         }
@@ -23,9 +28,13 @@ public enum TicketingAPI {
         return router
     }
 
-    /// The box-office routes over any storage, with /metrics, /healthz and /readyz.
-    public static func routes(_ office: some BoxOfficeService) -> Router<BasicRequestContext> {
+    struct RoutingTables: Encodable { var caches: [RoutingTable] }
+
+    /// The box-office routes over any storage, with /metrics, /healthz and /readyz;
+    /// `forwarding` passes requests another unit decides to that unit.
+    public static func routes(_ office: some BoxOfficeService, forwarding: OwnerForwarding? = nil) -> Router<BasicRequestContext> {
         let router = Router()
+        if let forwarding { router.add(middleware: forwarding) }
         ServiceEndpoints.addRoutes(to: router) { office.readiness }
         router.get("/concerts") { _, _ in try await respond { () async throws(BoxOfficeError) in try await office.list() } }
         router.post("/concerts") { request, context in
@@ -121,13 +130,14 @@ extension BoxOfficeError: HTTPResponseError {
         case .conflict: .conflict
         case .holdExpired: .gone
         case .unavailable: .serviceUnavailable
+        case .misdirected: .misdirectedRequest
         }
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try JSONEncoder().encode(["error": code, "detail": description])
         var headers: HTTPFields = [.contentType: "application/json"]
-        if status == .serviceUnavailable { headers[.retryAfter] = "1" }
+        if status == .serviceUnavailable || status == .misdirectedRequest { headers[.retryAfter] = "1" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

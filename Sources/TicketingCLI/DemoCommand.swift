@@ -123,6 +123,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try startUnits()
         try await awaitReady(units, urls, processes, client, "the units to load their caches")
+        report.routing = try await awaitRouting(urls, client)
 
         // Two concerts with fresh ids, so runs on the same database never mix.
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
@@ -332,6 +333,28 @@ struct DemoCommand: AsyncParsableCommand {
                 guard let ready = try? await client.get("/readyz", at: url), ready.status == 200 else { return nil }
             }
             return true
+        }
+    }
+
+    /// Waits until every unit serves the same routing table, each partition owned by a
+    /// unit with an address, so the on-sale starts with ownership settled; returns it as
+    /// the summary shows it (`cache[partition] owner@term`).
+    private func awaitRouting(_ urls: [String], _ client: BoxOfficeClient) async throws -> [String] {
+        try await until("every unit to serve one routing table with an owner for each partition") { () async throws -> [String]? in
+            var tables: [[String]] = []
+            for url in urls {
+                let reply = try await client.get("/routing", at: url)
+                guard reply.status == 200, let caches = reply.json?["caches"] as? [[String: Any]] else { return nil }
+                var lines: [String] = []
+                for cache in caches {
+                    for route in cache["partitions"] as? [[String: Any]] ?? [] {
+                        guard let owner = route["owner"] as? String, route["address"] is String else { return nil }
+                        lines.append("\(cache["cache"] as? String ?? "?")[\(route["partition"] as? Int ?? -1)] \(owner)@\(route["ownershipTerm"] as? Int ?? 0)")
+                    }
+                }
+                tables.append(lines)
+            }
+            return tables.allSatisfy { $0 == tables[0] } ? tables[0] : nil
         }
     }
 

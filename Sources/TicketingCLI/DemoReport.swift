@@ -19,6 +19,8 @@ struct DemoReport {
     /// The same on-sale against the database-first twin, when it ran.
     var twin: Burst?
     var contestedSeats = 0
+    /// The routing table the units agreed on before the on-sale: `cache[partition] owner@term`.
+    var routing: [String] = []
     var unitMetrics = PrometheusText()
     var writeBehindSamples: [Int64] = []
     var rebuild: Duration = .zero
@@ -55,6 +57,7 @@ struct DemoReport {
         let samples = writeBehindSamples.sorted()
         let mine = figures(units)
         var rows: [(String, String)] = [
+            ("routing", routing.isEmpty ? "no partitioned cache" : routing.joined(separator: ", ")),
             ("orders", mine.orders),
             ("requests", mine.requests),
             ("request latency", mine.latency),

@@ -62,8 +62,15 @@ struct OnSale {
             try settle(reserved, "reserve \(concert)/\(label)", outcome)
             return nil
         }
-        let bought = try await client.post("\(path)/purchase", ["hold": hold, "buyer": buyer], at: units?.1)
+        var bought = try await client.post("\(path)/purchase", ["hold": hold, "buyer": buyer], at: units?.1)
         outcome.withLock { $0.requests += 1 }
+        // 421: the seat's sale is decided elsewhere and its ownership is moving; the
+        // answer says to retry shortly, as a smart client would.
+        for _ in 0..<20 where bought.status == 421 {
+            try await Task.sleep(for: .milliseconds(50))
+            bought = try await client.post("\(path)/purchase", ["hold": hold, "buyer": buyer], at: units?.1)
+            outcome.withLock { $0.requests += 1 }
+        }
         guard bought.status == 201, let order = bought.json?["order"] as? String else {
             try settle(bought, "purchase \(concert)/\(label)", outcome)
             return nil

@@ -65,7 +65,7 @@ struct OperatorInputFaultTests {
 
     @Test("one error line naming the setting or flag, exit 2 for the call and 1 for a service, within a bound; nothing bound, joined, written or created", arguments: cases)
     func fault(_ scenario: Case) async throws {
-        let writerPort = try Self.freePort(), readerPort = try Self.freePort()
+        let writerPort = try FreePort.find(), readerPort = try FreePort.find()
         // Runtime faults need the pipeline's topics and migrations in place, so that the
         // one thing wrong is the fault.
         let fixture = try await StatusFixture(createTopics: !scenario.fault.isUsageError, writerPort: writerPort, readerPort: readerPort)
@@ -114,10 +114,10 @@ struct OperatorInputFaultTests {
             expected = ["\(fixture.name)_missing", "does not exist", "pumphouse migrate"]
         case .unreachablePostgres:
             try edit("postgres: { url: { env: PUMPHOUSE_POSTGRES_URL } }", "postgres: { url: { env: PUMPHOUSE_POSTGRES_URL }, connect_timeout_seconds: 2 }")
-            environment["PUMPHOUSE_POSTGRES_URL"] = "postgresql://someone:\(secret)@127.0.0.1:\(try Self.freePort())/db"
+            environment["PUMPHOUSE_POSTGRES_URL"] = "postgresql://someone:\(secret)@127.0.0.1:\(try FreePort.find())/db"
             expected = ["PostgreSQL at postgresql://someone:***@127.0.0.1", "refused the connection or did not answer", "postgres.url"]
         case .unreachableBroker:
-            environment["PUMPHOUSE_KAFKA_BROKERS"] = "127.0.0.1:\(try Self.freePort())"
+            environment["PUMPHOUSE_KAFKA_BROKERS"] = "127.0.0.1:\(try FreePort.find())"
             expected = ["did not answer", "kafka.brokers"]
         case .badFlag:
             let (flag, value) = switch scenario.command {
@@ -172,28 +172,6 @@ struct OperatorInputFaultTests {
         return words.count > 1 && (words[1] == "error" || words[1] == "critical")
     }
 
-    /// A port in 20000–32000 (below the ephemeral range) that nothing listens on.
-    static func freePort() throws -> Int {
-        try #require((0..<100).lazy.map { _ in Int.random(in: 20_000...32_000) }.first(where: isFree), "no free port in 20000-32000 after 100 tries")
-    }
-
-    /// Whether a listener could bind `port` on the loopback address now.
-    static func isFree(_ port: Int) -> Bool {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
 
     static func topics(named prefix: String) async throws -> [String] {
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: KafkaConnectionConfiguration(brokers: TestStack.kafkaBrokers)), logger: StatusFixture.logger)

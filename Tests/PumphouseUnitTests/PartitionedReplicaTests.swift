@@ -1,4 +1,3 @@
-import Foundation
 import PumphouseContracts
 import PumphousePipeline
 import PumphouseTestSupport
@@ -10,18 +9,7 @@ struct PartitionedReplicaTests {
     let cache: CacheConfiguration
 
     init() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("partitioned-replica-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try """
-        kafka: { brokers: "127.0.0.1:9" }
-        postgres: { url: "postgresql://nobody@127.0.0.1:9/none" }
-        schemas: \(PumphouseProcess.repository)/Schemas
-        migrations: \(PumphouseProcess.repository)/Migrations
-        caches:
-          bench.Account: { topic: accounts, partitions: 4, mode: partitioned, mapping: { table: accounts, columns: { id: id } } }
-        """.write(toFile: "\(directory)/pipeline.yaml", atomically: true, encoding: .utf8)
-        cache = try PipelineConfiguration.load(path: "\(directory)/pipeline.yaml", environment: [:]).caches[0]
+        cache = try offlinePartitionedCache(partitions: 4)
     }
 
     /// A key that lies in `partition` under the cache's murmur2 partitioner.

@@ -17,12 +17,16 @@ struct TicketingFixture {
     let directory: String
     let pipeline: PipelineConfiguration
 
-    init() async throws {
+    /// `partitionedSales`: the sales cache is partitioned (one backup), the others stay replicated.
+    init(partitionedSales: Bool = false) async throws {
         let name = TestStack.uniqueName("tk")
         self.name = name
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let caches = ["Concert", "Seat", "Sale"].map { "  ticketing.\($0): { topic: \(name).\($0.lowercased()), partitions: 2, load: topic, mapping: custom }" }
+        let caches = ["Concert", "Seat", "Sale"].map { entity in
+            let mode = entity == "Sale" && partitionedSales ? ", mode: partitioned, backups: 1" : ""
+            return "  ticketing.\(entity): { topic: \(name).\(entity.lowercased()), partitions: 2, load: topic, mapping: custom\(mode) }"
+        }
         try """
         kafka: { brokers: "\(TestStack.kafkaBrokers)" }
         postgres: { url: "\(TestStack.postgresURL)" }
@@ -37,8 +41,9 @@ struct TicketingFixture {
         try await admin.createTopics(pipeline.topicSpecifications)
     }
 
-    func office(_ id: String, hold: Duration = .seconds(60)) throws -> BoxOffice {
-        var configuration = UnitConfiguration(pipeline: pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:0", spoolDirectory: "\(directory)/spool")
+    /// `port`: where the unit says it serves HTTP (0: it serves none).
+    func office(_ id: String, hold: Duration = .seconds(60), port: Int = 0) throws -> BoxOffice {
+        var configuration = UnitConfiguration(pipeline: pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(port)", spoolDirectory: "\(directory)/spool")
         configuration.heartbeatInterval = .milliseconds(200)
         configuration.memberTimeout = .seconds(2)
         return try BoxOffice(unit: ProcessingUnit(configuration: configuration, logger: Self.logger), holdDuration: hold, confirmTimeout: .seconds(30))

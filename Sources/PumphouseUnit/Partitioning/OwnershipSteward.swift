@@ -9,6 +9,8 @@ protocol PartitionOwning: Sendable {
     var ownership: [PartitionOwnership] { get }
     /// Stops deciding in `partition`; false if this unit does not own it.
     func beginHandOff(_ partition: Int32) -> Bool
+    /// Decides in `partition` again, unless the hand-off claim is already queued.
+    func endHandOff(_ partition: Int32)
     /// Whether everything this unit decided in `partition` is in the log.
     func isDrained(_ partition: Int32) -> Bool
     /// Writes `claim` into its partition, behind this unit's changes there.
@@ -70,7 +72,11 @@ struct OwnershipSteward {
             let ownedHere = owned.owner?.isSameBytes(as: unit) == true
             let claim: OwnershipClaim
             if target.isSameBytes(as: unit) {
-                guard !ownedHere else { continue }
+                guard !ownedHere else {
+                    // The assignment gave it back before the hand-off claim was queued.
+                    cache.endHandOff(partition)
+                    continue
+                }
                 // An owner that is alive hands the partition over itself, after its last
                 // change; one not heard of is gone only once every live unit was heard.
                 if let owner = owned.owner, live.contains(ExactKey(owner)) || now - listeningSince < memberTimeout { continue }

@@ -1,0 +1,34 @@
+import PumphouseKafka
+
+/// Where each key of a partitioned cache is decided, as one unit sees it: for smart
+/// clients and proxies (which route a request to the owner themselves) and for units
+/// forwarding a request they cannot decide.
+///
+/// The owner and term come from the ownership claims this unit's replica folded, so they
+/// are what the log decided, not what the member list suggests; the addresses and the
+/// backups come from the member list. It holds no entity data.
+public struct RoutingTable: Sendable, Encodable {
+    public struct Route: Sendable, Encodable {
+        public var partition: Int32
+        /// 0 while no claim has been folded.
+        public var ownershipTerm: Int64
+        public var owner: String?
+        /// Where the owner serves (`host:port`, as it announced); nil while it is not a
+        /// live member here (it left, or this unit has not heard from it).
+        public var address: String?
+        /// The units the assignment names to follow the owner, in order of succession.
+        public var backups: [String]
+    }
+
+    public var cache: String
+    /// `murmur2`: Kafka's Java client default, so any producer places a key alike.
+    public var partitioner: String
+    public var partitions: [Route]
+
+    /// The route of `key`'s partition.
+    public func route(ofKey key: String) -> Route? {
+        guard !partitions.isEmpty else { return nil }
+        let partition = KafkaKeyPartitioner(partitionCount: Int32(partitions.count), scheme: .murmur2).partition(ofKey: key)
+        return partitions[Int(partition)]
+    }
+}

@@ -1,0 +1,110 @@
+import Logging
+import PumphouseContracts
+import PumphousePipeline
+import Synchronization
+import Testing
+
+@testable import PumphouseUnit
+
+/// The steward's decisions against a stand-in for a partitioned cache (the decisions are
+/// pure; the claims' effect in the log is tested with real units in
+/// `PartitionedCacheTests`).
+@Suite("Ownership steward: which claims a unit makes, and when")
+struct OwnershipStewardTests {
+    final class Cache: PartitionOwning, @unchecked Sendable {
+        let cacheConfiguration: CacheConfiguration
+        var ownership: [PartitionOwnership]
+        var drained = true
+        var handingOff: Set<Int32> = []
+        var published: [OwnershipClaim] = []
+
+        init(_ configuration: CacheConfiguration) {
+            cacheConfiguration = configuration
+            ownership = Array(repeating: PartitionOwnership(), count: configuration.partitions)
+        }
+
+        func beginHandOff(_ partition: Int32) -> Bool {
+            handingOff.insert(partition)
+            return true
+        }
+
+        func endHandOff(_ partition: Int32) { handingOff.remove(partition) }
+        func isDrained(_ partition: Int32) -> Bool { drained }
+        func publish(_ claim: OwnershipClaim) throws { published.append(claim) }
+
+        /// The log adopts every claim published so far.
+        func adopt() {
+            for claim in published where claim.term > ownership[Int(claim.partition)].term {
+                ownership[Int(claim.partition)] = PartitionOwnership(term: claim.term, owner: claim.owner)
+            }
+            published = []
+        }
+    }
+
+    static let logger = Logger(label: "tests.steward")
+    let configuration: CacheConfiguration
+
+    init() throws {
+        configuration = try offlinePartitionedCache(partitions: 6)
+    }
+
+    func assignment(_ members: [String]) -> PartitionAssignment {
+        PartitionAssignment(group: OwnershipSteward.group(of: configuration), partitions: 6, backups: 1, members: members)
+    }
+
+    @Test("a unit alone claims every unowned partition once, and not again while the claims are on their way")
+    func claimsUnowned() {
+        let cache = Cache(configuration)
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        steward.tend(cache, live: ["a"], now: start, logger: Self.logger)
+        #expect(cache.published.map(\.partition) == Array(0..<6))
+        #expect(cache.published.allSatisfy { $0.term == 1 && $0.owner == "a" })
+        cache.published = []
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .milliseconds(500)), logger: Self.logger)
+        #expect(cache.published.isEmpty, "no second claim within the member timeout")
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(3)), logger: Self.logger)
+        #expect(cache.published.count == 6, "made again once the log has not answered for a member timeout")
+    }
+
+    @Test("a live owner is never deposed; one not heard of is deposed only after a member timeout of listening")
+    func failoverWaitsForTheMembers() {
+        let cache = Cache(configuration)
+        for partition in 0..<6 { cache.ownership[partition] = PartitionOwnership(term: 3, owner: "z") }
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        steward.tend(cache, live: ["a", "z"], now: start.advanced(by: .seconds(5)), logger: Self.logger)
+        #expect(cache.published.isEmpty, "z is alive: it hands over what the assignment gives a")
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        #expect(cache.published.isEmpty, "z may be alive and not yet heard from")
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
+        #expect(cache.published.count == 6 && cache.published.allSatisfy { $0.term == 4 && $0.owner == "a" })
+    }
+
+    @Test("an owner hands over what the assignment gives a joiner only once its lane is drained, naming the joiner under the next term, and keeps the rest")
+    func handOver() {
+        let cache = Cache(configuration)
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        steward.tend(cache, live: ["a"], now: start, logger: Self.logger)
+        cache.adopt()
+        let joined = assignment(["a", "b"])
+        let moving = Set(joined.owned(by: "b"))
+        #expect(!moving.isEmpty && moving.count < 6)
+        cache.drained = false
+        steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        #expect(cache.published.isEmpty, "changes still on their way: no claim yet")
+        #expect(cache.handingOff == moving, "but it stops deciding there at once")
+        cache.drained = true
+        steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        #expect(Set(cache.published.map(\.partition)) == moving)
+        #expect(cache.published.allSatisfy { $0.owner == "b" && $0.term == 2 })
+        // The joiner leaves before the claims land: the assignment gives them back, and
+        // a hand-off whose claim was not queued is called off.
+        let stillHandingOff = cache.handingOff
+        cache.published = []
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        #expect(cache.published.isEmpty)
+        #expect(cache.handingOff.isEmpty, "called off (the real cache keeps refusing while its hand-off claim is queued): \(stillHandingOff)")
+    }
+}

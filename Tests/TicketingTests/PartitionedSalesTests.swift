@@ -1,0 +1,100 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import NIOCore
+import PumphouseTestSupport
+import PumphouseUnit
+import ServiceLifecycle
+import Testing
+import Ticketing
+
+/// The sample with its sales partitioned, served over HTTP as in `make demo`: the unit
+/// owning a seat's sale decides it at once, and a request reaching the other unit is
+/// forwarded there (one hop).
+@Suite("The ticketing sample with partitioned sales, over HTTP", .serialized, .timeLimit(.minutes(3)))
+struct PartitionedSalesTests {
+    struct Answer {
+        var status: Int
+        var json: [String: Any]
+    }
+
+    static func post(_ port: Int, _ path: String, _ body: [String: String], headers: [(String, String)] = []) async throws -> Answer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        return try await answer(request)
+    }
+
+    static func get(_ port: Int, _ path: String) async throws -> Answer {
+        try await answer(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"))
+    }
+
+    static func answer(_ request: HTTPClientRequest) async throws -> Answer {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let json = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
+        return Answer(status: Int(response.status.code), json: json)
+    }
+
+    @Test("a purchase sent to the unit that does not own the seat's sale is forwarded and sold by the owner; /routing names each partition's owner and address; a forwarded request reaching a non-owner is refused (421), never passed on")
+    func forwarded() async throws {
+        let fixture = try await TicketingFixture(partitionedSales: true)
+        let ports = try [FreePort.find(), FreePort.find()]
+        let offices = try zip(["a", "b"], ports).map { try fixture.office($0, port: $1) }
+        let servers = ServiceGroup(configuration: .init(
+            services: zip(offices, ports).map { office, port in
+                .init(service: Application(router: TicketingAPI.router(office), configuration: .init(address: .hostname("127.0.0.1", port: port))))
+            },
+            logger: TicketingFixture.logger
+        ))
+        let serving = Task { try await servers.run() }
+        defer { serving.cancel() }
+        try await fixture.running(offices) {
+            // Each unit's view names both owners, with the addresses they announced.
+            let tables = try await waitFor("both units to agree on the owners of the sales' partitions", timeout: .seconds(30)) { () async throws -> [RoutingTable]? in
+                try await Task.sleep(for: .milliseconds(20))
+                let tables = offices.compactMap { $0.unit.routingTable(of: Sale.contract) }
+                let settled = tables.count == 2 && tables.allSatisfy { table in
+                    zip(table.partitions, tables[0].partitions).allSatisfy { mine, first in
+                        mine.ownershipTerm == first.ownershipTerm && mine.owner != nil && mine.address != nil && mine.owner!.isSameBytes(as: first.owner!)
+                    }
+                }
+                return settled ? tables : nil
+            }
+            let table = tables[0]
+            #expect(Set(table.partitions.compactMap(\.owner)) == Set(offices.map(\.unit.id)), "each unit owns one of the two partitions")
+            let routing = try await Self.get(ports[0], "/routing")
+            let served = (routing.json["caches"] as? [[String: Any]])?.first
+            #expect(routing.status == 200 && served?["cache"] as? String == "ticketing.Sale" && served?["partitioner"] as? String == "murmur2")
+            #expect((served?["partitions"] as? [[String: Any]])?.compactMap { $0["address"] as? String }.sorted() == ports.map { "127.0.0.1:\($0)" }.sorted())
+
+            _ = try await offices[0].open(TicketingFixture.concert("c1", rows: 1, seatsPerRow: 12))
+            _ = try await waitFor("the seats on both units", timeout: .seconds(30)) { () async throws -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return offices.allSatisfy { (try? $0.seatMap("c1").count) == 12 } ? true : nil
+            }
+            for label in try offices[0].seatMap("c1").map(\.seat) {
+                let route = try #require(table.route(ofKey: Seat.key(concert: "c1", seat: label)))
+                let elsewhere = try #require(zip(offices, ports).first { !$0.0.unit.id.isSameBytes(as: route.owner ?? "") }?.1)
+                let hold = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/reserve", ["buyer": "ann"])
+                #expect(hold.status == 201, "reserve \(label): \(hold.json)")
+                let holdID = try #require(hold.json["hold"] as? String)
+                // One hop only: the other unit, asked directly as if forwarded, refuses.
+                let refused = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"], headers: [("x-pumphouse-forwarded", "1")])
+                #expect(refused.status == 421 && refused.json["error"] as? String == "misdirected", "\(label): \(refused.json)")
+                let bought = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"])
+                #expect(bought.status == 201, "purchase \(label) through the other unit: \(bought.json)")
+                #expect(bought.json["unit"] as? String == route.owner, "\(label) was sold by its owner")
+                let again = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "bob"])
+                #expect(again.status == 409, "a second buyer of \(label) gets a conflict: \(again.json)")
+            }
+            _ = try await waitFor("both units to show the 12 sales", timeout: .seconds(30)) { () async throws -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return offices.allSatisfy { $0.sales.count == 12 && $0.concerts["c1"]?.sold == 12 } ? true : nil
+            }
+        }
+        await servers.triggerGracefulShutdown()
+    }
+}
