@@ -42,6 +42,12 @@ extension PipelineStatus {
                     }),
                 ])
             }),
+            "routing": .array(routes.map { route in
+                .object([
+                    "cache": .string(route.cache), "partition": .int(Int64(route.partition)), "ownershipTerm": .int(route.ownership.term),
+                    "owner": route.ownership.owner.map(JSONValue.string) ?? .null, "address": route.address.map(JSONValue.string) ?? .null,
+                ])
+            }),
             "deadLetters": .array(deadLetters.map { letters in
                 .object(["writer": .string(letters.writer), "topic": .string(letters.topic), "count": .int(letters.count)])
             }),
@@ -91,6 +97,14 @@ extension PipelineStatus {
             "writers (lag: high watermark minus the offset stored with the rows; owner: a partitioned cache's, by the ownership claims applied)",
             ["WRITER", "TOPIC", "PARTITION", "STORED", "HIGH", "LAG", "OWNER"], lags, none: "none declared"
         )
+        if !routes.isEmpty {
+            out += section(
+                "routing (partitioned caches: the owners as the writers folded the claims, their addresses from the members)",
+                ["CACHE", "PARTITION", "OWNER", "TERM", "ADDRESS"],
+                routes.map { [$0.cache, String($0.partition), $0.ownership.owner ?? "unclaimed", String($0.ownership.term), $0.address ?? "not a member"] },
+                none: ""
+            )
+        }
         out += section("dead letters", ["WRITER", "TOPIC", "COUNT"], deadLetters.map { [$0.writer, $0.topic, String($0.count)] }, none: "none declared")
         out += section(
             "readers (group \(readerGroup), requests on \(requestTopic))",

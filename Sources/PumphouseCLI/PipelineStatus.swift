@@ -72,4 +72,27 @@ struct PipelineStatus: Sendable {
     /// What could not be read (a topic not created, migrations not applied); the
     /// command prints the rest and exits 1.
     var problems: [String]
+
+    /// One partition of a partitioned cache: who decides its keys and where it serves.
+    struct Route: Sendable {
+        var cache: String
+        var partition: Int32
+        var ownership: PartitionOwnership
+        /// The owner's announced address; nil while it is not among the members heard.
+        var address: String?
+    }
+
+    /// The routing table of every partitioned cache, as far as the writers have folded
+    /// the ownership claims (a claim newer than a writer's stored offset shows once it
+    /// has written past it), with the owners' addresses from the member topic.
+    var routes: [Route] {
+        caches.filter { $0.mode?.isPartitioned == true }.flatMap { cache in
+            var seen = Set<Int32>()
+            return writers.flatMap(\.partitions).filter { $0.topic == cache.topic && seen.insert($0.partition).inserted }.sorted { $0.partition < $1.partition }.map { partition in
+                let ownership = partition.ownership ?? PartitionOwnership()
+                let address = ownership.owner.flatMap { owner in cache.members.first { $0.id.isSameBytes(as: owner) }?.address }
+                return Route(cache: cache.name, partition: partition.partition, ownership: ownership, address: address)
+            }
+        }
+    }
 }

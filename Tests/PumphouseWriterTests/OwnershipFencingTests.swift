@@ -89,6 +89,11 @@ struct OwnershipFencingTests {
         #expect(first["ownershipTerm"] == .int(2))
         #expect(first["partitionOwner"] == .string("unit-b"))
         #expect(partitions.first { $0["partition"] == .int(1) }?["partitionOwner"] == .null)
+        // The routing table names the same owners; no unit runs, so no address.
+        let routes = (report?["routing"]?.arrayValue ?? []).compactMap(\.objectValue)
+        #expect(routes.map { $0["partition"] } == [.int(0), .int(1)], "\(status.output)")
+        #expect(routes.first?["owner"] == .string("unit-b") && routes.first?["ownershipTerm"] == .int(2) && routes.first?["address"] == .null)
+        #expect(routes.last?["owner"] == .null && routes.last?["ownershipTerm"] == .int(0))
 
         // Replay folds the same log to the same table.
         let replay = try await PumphouseProcess.run(["replay", "--config", "\(fixture.directory)/pipeline.yaml", "--cache", "bench.Account", "--verify-db"])
