@@ -205,6 +205,7 @@ let package = Package(
             name: "TicketingCLI",
             dependencies: [
                 "Ticketing",
+                "PumphouseUnit",
                 "PumphouseCommandLine",
                 "PumphouseReplay",
                 "PumphousePostgres",

@@ -107,11 +107,16 @@ final class DataPump: Sendable {
         // partition as it did when the record was first sent.
         for spooled in spool.recovered {
             let record = spooled.record
+            // An ownership claim of the previous run is not sent again: its term is
+            // taken by now or not needed (the steward claims afresh what the members
+            // give this unit), and a resent one would only be a stale claim.
+            if Self.isClaim(record) {
+                spool.acknowledge(spooled.number)
+                continue
+            }
             let lane: Lane
             if let topicLanes = lanesByTopic[record.topic], let partitioner = topicLanes.first?.partitioner {
-                // A claim goes to the partition it claims, whatever its key hashes to.
-                let partition = Self.claimedPartition(record).flatMap { topicLanes.indices.contains(Int($0)) ? $0 : nil }
-                lane = topicLanes[Int(partition ?? partitioner.partition(ofKey: record.key))]
+                lane = topicLanes[Int(partitioner.partition(ofKey: record.key))]
             } else {
                 lane = Lane(index: lanes.count, topic: record.topic, partition: nil, partitioner: nil, firstSequence: start)
                 lanes.append(lane)
@@ -136,10 +141,8 @@ final class DataPump: Sendable {
         sender.stop()
     }
 
-    /// The partition a spooled ownership claim claims; nil for a change.
-    private static func claimedPartition(_ record: SpoolRecord) -> Int32? {
-        guard OwnershipClaim.isClaim(headers: record.headers.map { ($0.name, $0.value) }) else { return nil }
-        return (try? OwnershipClaim(body: record.value))??.partition
+    private static func isClaim(_ record: SpoolRecord) -> Bool {
+        OwnershipClaim.isClaim(headers: record.headers.map { ($0.name, $0.value) })
     }
 
     /// The lanes of `topic`, by partition; nil for a topic the pipeline does not declare.
@@ -191,8 +194,9 @@ final class DataPump: Sendable {
 
     /// Queues an ownership claim in `lane` behind the changes already there, so a
     /// hand-off lands in the partition after the last change its maker decided. Spooled
-    /// like a change; it takes no sequence number (its frame carries the lane's last, and
-    /// a claim lost in a crash is simply made again).
+    /// like a change, to share the lane's order and acknowledgements; it takes no
+    /// sequence number (its frame carries the lane's last), and one left in the spool by
+    /// a crash is dropped at the next start rather than sent late.
     func publish(_ claim: OwnershipClaim, to lane: Lane) throws {
         guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
         try lane.state.withLock { state in

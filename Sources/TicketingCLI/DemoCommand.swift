@@ -6,6 +6,7 @@ import PumphouseContracts
 import PumphousePipeline
 import PumphousePostgres
 import PumphouseReplay
+import PumphouseUnit
 import Synchronization
 import Ticketing
 
@@ -123,7 +124,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try startUnits()
         try await awaitReady(units, urls, processes, client, "the units to load their caches")
-        report.routing = try await awaitRouting(urls, client)
+        report.routing = try await awaitRouting(urls, units, client)
 
         // Two concerts with fresh ids, so runs on the same database never mix.
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
@@ -170,7 +171,9 @@ struct DemoCommand: AsyncParsableCommand {
             .run(orders: result.orders, unconfirmed: result.unconfirmed, contested: labels[concerts[0]]!.prefix(contested).map { "\(concerts[0])/\($0)" }, report: &report)
         let writerMetrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(configuration.writer(named: "ticketing")?.httpPort ?? 9303)")
         if let writerMetrics {
-            report.deadLetters = DemoReport.sum("pumphouse_writer_dead_lettered_total", in: String(decoding: writerMetrics.body, as: UTF8.self))
+            let metrics = String(decoding: writerMetrics.body, as: UTF8.self)
+            report.deadLetters = DemoReport.sum("pumphouse_writer_dead_lettered_total", in: metrics, excluding: [#"reason="stale-claim""#])
+            report.staleClaims = DemoReport.sum("pumphouse_writer_dead_lettered_total", in: metrics) - report.deadLetters
             report.check("the writer dead-lettered nothing", report.deadLetters == 0 ? nil : "\(report.deadLetters) dead letter(s); see \(processes.logPath("writer"))")
         } else {
             report.check("the writer dead-lettered nothing", "the writer's /metrics did not answer, so its dead letters are unknown")
@@ -336,10 +339,11 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    /// Waits until every unit serves the same routing table, each partition owned by a
-    /// unit with an address, so the on-sale starts with ownership settled; returns it as
-    /// the summary shows it (`cache[partition] owner@term`).
-    private func awaitRouting(_ urls: [String], _ client: BoxOfficeClient) async throws -> [String] {
+    /// Waits until every unit serves the same routing table, each partition owned by the
+    /// unit the assignment over all of them names, with its address: the on-sale starts
+    /// with ownership settled. Returns it as the summary shows it (`cache[partition]
+    /// owner@term`).
+    private func awaitRouting(_ urls: [String], _ units: [String], _ client: BoxOfficeClient) async throws -> [String] {
         try await until("every unit to serve one routing table with an owner for each partition") { () async throws -> [String]? in
             var tables: [[String]] = []
             for url in urls {
@@ -347,8 +351,12 @@ struct DemoCommand: AsyncParsableCommand {
                 guard reply.status == 200, let caches = reply.json?["caches"] as? [[String: Any]] else { return nil }
                 var lines: [String] = []
                 for cache in caches {
-                    for route in cache["partitions"] as? [[String: Any]] ?? [] {
-                        guard let owner = route["owner"] as? String, route["address"] is String else { return nil }
+                    let routes = cache["partitions"] as? [[String: Any]] ?? []
+                    let settled = PartitionAssignment(group: cache["cache"] as? String ?? "", partitions: routes.count, backups: 0, members: units)
+                    for (partition, route) in routes.enumerated() {
+                        guard let owner = route["owner"] as? String, route["address"] is String,
+                              settled.owner(of: Int32(partition)).map({ owner.isSameBytes(as: $0) }) == true
+                        else { return nil }
                         lines.append("\(cache["cache"] as? String ?? "?")[\(route["partition"] as? Int ?? -1)] \(owner)@\(route["ownershipTerm"] as? Int ?? 0)")
                     }
                 }

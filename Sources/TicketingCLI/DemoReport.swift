@@ -27,15 +27,19 @@ struct DemoReport {
     var drain: Duration = .zero
     var sales = 0
     var deadLetters = 0
+    /// Ownership claims that lost a race for their term: dead letters that change nothing.
+    var staleClaims = 0
 
     mutating func check(_ name: String, _ problem: String?) {
         checks.append((name, problem))
         if let problem { failures.append("\(name): \(problem)") }
     }
 
-    static func sum(_ metric: String, in text: String) -> Int {
+    /// A metric summed over its series, leaving out series whose labels hold any of
+    /// `excluding` (`name="value"` pairs).
+    static func sum(_ metric: String, in text: String, excluding: [String] = []) -> Int {
         var total = PrometheusText()
-        total.add(text)
+        total.add(excluding.isEmpty ? text : text.split(separator: "\n").filter { line in !excluding.contains { line.contains($0) } }.joined(separator: "\n"))
         return Int(total.sum(metric))
     }
 
@@ -67,7 +71,7 @@ struct DemoReport {
             ("write-behind lag", samples.isEmpty ? "n/a" : "p50 \(samples[samples.count / 2]) ms, p99 \(samples[min(samples.count - 1, samples.count * 99 / 100)]) ms (age of the newest sale in PostgreSQL, \(samples.count) samples)"),
             ("rebuild", "\(String(format: "%.1f", rebuild / .seconds(1))) s from restart to three units loaded"),
             ("writer drained", "\(String(format: "%.1f", drain / .seconds(1))) s after the rebuild, \(sales) sales in PostgreSQL"),
-            ("dead letters", "\(deadLetters)"),
+            ("dead letters", "\(deadLetters)\(staleClaims > 0 ? " (and \(staleClaims) ownership claim(s) that lost a race for their term, which change nothing)" : "")"),
         ]
         if let twin {
             // The same buyers against the database-first twin: the comparison a user makes

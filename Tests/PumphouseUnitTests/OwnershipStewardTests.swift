@@ -52,18 +52,20 @@ struct OwnershipStewardTests {
         PartitionAssignment(group: OwnershipSteward.group(of: configuration), partitions: 6, backups: 1, members: members)
     }
 
-    @Test("a unit alone claims every unowned partition once, and not again while the claims are on their way")
+    @Test("a unit alone claims every unowned partition once it has listened for a member timeout, and not again while the claims are on their way")
     func claimsUnowned() {
         let cache = Cache(configuration)
         let start = ContinuousClock.now
         var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
-        steward.tend(cache, live: ["a"], now: start, logger: Self.logger)
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        #expect(cache.published.isEmpty, "peers may not have been heard yet")
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
         #expect(cache.published.map(\.partition) == Array(0..<6))
         #expect(cache.published.allSatisfy { $0.term == 1 && $0.owner == "a" })
         cache.published = []
-        steward.tend(cache, live: ["a"], now: start.advanced(by: .milliseconds(500)), logger: Self.logger)
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .milliseconds(2500)), logger: Self.logger)
         #expect(cache.published.isEmpty, "no second claim within the member timeout")
-        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(3)), logger: Self.logger)
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(5)), logger: Self.logger)
         #expect(cache.published.count == 6, "made again once the log has not answered for a member timeout")
     }
 
@@ -86,24 +88,24 @@ struct OwnershipStewardTests {
         let cache = Cache(configuration)
         let start = ContinuousClock.now
         var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
-        steward.tend(cache, live: ["a"], now: start, logger: Self.logger)
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
         cache.adopt()
         let joined = assignment(["a", "b"])
         let moving = Set(joined.owned(by: "b"))
         #expect(!moving.isEmpty && moving.count < 6)
         cache.drained = false
-        steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(3)), logger: Self.logger)
         #expect(cache.published.isEmpty, "changes still on their way: no claim yet")
         #expect(cache.handingOff == moving, "but it stops deciding there at once")
         cache.drained = true
-        steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(3)), logger: Self.logger)
         #expect(Set(cache.published.map(\.partition)) == moving)
         #expect(cache.published.allSatisfy { $0.owner == "b" && $0.term == 2 })
         // The joiner leaves before the claims land: the assignment gives them back, and
         // a hand-off whose claim was not queued is called off.
         let stillHandingOff = cache.handingOff
         cache.published = []
-        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(3)), logger: Self.logger)
         #expect(cache.published.isEmpty)
         #expect(cache.handingOff.isEmpty, "called off (the real cache keeps refusing while its hand-off claim is queued): \(stillHandingOff)")
     }

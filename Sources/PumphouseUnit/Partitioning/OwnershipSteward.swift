@@ -23,9 +23,9 @@ protocol PartitionOwning: Sendable {
 /// - A partition the assignment gives this unit is claimed (the next ownership term)
 ///   when nobody owns it or its owner is no longer a live, loaded member: a failover.
 ///   While its owner is alive, this unit waits for that owner to hand it over. A unit
-///   takes a partition from an owner it has not heard of only after listening to the
-///   members for a whole member timeout: a unit that just started has not heard every
-///   live peer yet, and would otherwise depose owners that are alive.
+///   claims nothing before it has listened to the members for a whole member timeout:
+///   until then it may not have heard every live peer, and would depose owners that
+///   are alive, or race its peers for partitions nobody owns yet.
 /// - A partition this unit owns that the assignment gives another unit is handed over:
 ///   the unit stops deciding there, waits until every change it decided there is
 ///   acknowledged by the broker, then writes the claim that names the new owner. The
@@ -77,9 +77,10 @@ struct OwnershipSteward {
                     cache.endHandOff(partition)
                     continue
                 }
-                // An owner that is alive hands the partition over itself, after its last
-                // change; one not heard of is gone only once every live unit was heard.
-                if let owner = owned.owner, live.contains(ExactKey(owner)) || now - listeningSince < memberTimeout { continue }
+                // Every live unit is heard only after a member timeout; an owner that is
+                // alive hands the partition over itself, after its last change.
+                if now - listeningSince < memberTimeout { continue }
+                if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds())
             } else {
                 guard ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
