@@ -194,10 +194,13 @@ public final class ProcessingUnit: Service {
             failure = error
             if !(error is CancellationError) { logger.error("unit \(id) stopping on an error: \(error)") }
         }
+        // The pump drains before peers hear the unit leave: a successor claims its
+        // partitions of a partitioned cache on hearing it, and that claim must land
+        // after the last change this unit decided there.
+        await pump.close(timeout: .seconds(5))
         if consumer != nil { announce(.leave) }
         archive.close()
         try? await control.shutdown(timeout: .seconds(1))
-        await pump.close(timeout: .seconds(5))
         try? await consumer?.close()
         let waiters = state.withLock { state in
             state.stopped = true

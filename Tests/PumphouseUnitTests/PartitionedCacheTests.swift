@@ -3,6 +3,7 @@ import PumphouseContracts
 import PumphouseLoad
 import PumphousePipeline
 import PumphouseTestSupport
+import Synchronization
 import Testing
 
 @testable import PumphouseUnit
@@ -37,6 +38,21 @@ struct PartitionedCacheTests {
         return assignment
     }
 
+    /// Changes made while units come and go: what each key should hold, and when to stop.
+    final class Load: Sendable {
+        let counted = Mutex<[ExactKey: Int64]>([:])
+        let stop = Atomic(false)
+
+        /// Waits until `more` changes beyond what is counted now have been made.
+        func flow(_ more: Int64, _ what: String) async throws {
+            let from = counted.withLock { $0.values.reduce(0, +) }
+            _ = try await waitFor("\(more) changes \(what)", timeout: .seconds(30)) { () async throws -> Bool? in
+                try await Task.sleep(for: .milliseconds(5))
+                return counted.withLock { $0.values.reduce(0, +) } >= from + more ? true : nil
+            }
+        }
+    }
+
     /// Accounts as `BenchAccount(id:balance:)` makes them, by key.
     func accounts(_ balances: [ExactKey: Int64]) -> [ExactKey: BenchAccount] {
         balances.reduce(into: [:]) { $0[$1.key] = BenchAccount(id: $1.key.text, balance: $1.value) }
@@ -53,6 +69,10 @@ struct PartitionedCacheTests {
             } catch CacheError.notOwner(_, let key, let partition, let owner) {
                 guard ContinuousClock.now < deadline else { throw CacheError.notOwner(cache: BenchAccount.contract, key: key, partition: partition, owner: owner) }
                 if let owner { target = owner } else { try await Task.sleep(for: .milliseconds(5)) }
+            } catch CacheError.closed where target != first {
+                // The unit it went to has stopped: back to the first, once ownership moved.
+                target = first
+                try await Task.sleep(for: .milliseconds(5))
             }
         }
     }
@@ -98,6 +118,44 @@ struct PartitionedCacheTests {
             }
         }
         try await fixture.awaitWritten(expected)
+    }
+
+    @Test("a unit leaves gracefully while changes keep coming: it drains before peers hear it leave, the survivor claims its partitions after its last change, and no change is lost or doubled")
+    func leaveUnderLoad() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
+        try await fixture.prepare()
+        let survivor = try fixture.unit("a")
+        let leaver = try fixture.unit("b")
+        let caches = try [survivor, leaver].map { try $0.cache(BenchAccount.self) }
+        let byID = [survivor.id: caches[0], leaver.id: caches[1]]
+        let keys = (0..<24).map { "acct-\($0)" }
+        let load = Load()
+        try await running([survivor]) {
+            let traffic = try await running([leaver]) { () async throws -> Task<Void, any Error> in
+                _ = try await awaitOwners(caches, members: [survivor.id, leaver.id], "both units to own their share")
+                for key in keys {
+                    try await routed(byID, first: survivor.id) { try $0.put(BenchAccount(id: key, balance: 0)) }
+                    load.counted.withLock { $0[ExactKey(key)] = 0 }
+                }
+                // Changes go on, through whichever unit owns each key, while b stops.
+                let traffic = Task {
+                    while !load.stop.load(ordering: .relaxed) {
+                        for key in keys {
+                            try await routed(byID, first: survivor.id) { try $0.increment(key, "balance", by: 1) }
+                            load.counted.withLock { $0[ExactKey(key)]! += 1 }
+                        }
+                    }
+                }
+                try await load.flow(200, "before the leaver stops")
+                return traffic
+            }
+            _ = try await awaitOwners([caches[0]], members: [survivor.id], "the survivor to claim the leaver's partitions")
+            try await load.flow(200, "after the survivor owns every partition")
+            load.stop.store(true, ordering: .relaxed)
+            try await traffic.value
+            try await awaitState([caches[0]], accounts(load.counted.withLock { $0 }), "the survivor at every change")
+        }
+        try await fixture.awaitWritten(load.counted.withLock { $0 })
     }
 
     @Test("a unit joins a unit that owns everything while changes keep coming: its share is handed over behind the owner's last change, and no change is lost or doubled")
