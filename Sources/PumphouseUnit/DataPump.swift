@@ -183,8 +183,8 @@ final class DataPump: Sendable {
         defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
             let done = lane.state.withLock { state -> Bool in
-                // Numbers rise along the queue: absent, it was acknowledged already.
-                guard state.queue.contains(where: { $0.number == number }) else { return true }
+                // Absent from the queue: acknowledged already.
+                guard state.holds(number) else { return true }
                 state.acknowledgementWaiters[number] = continuation
                 return false
             }
@@ -395,6 +395,20 @@ extension DataPump {
             var producer: KafkaProducer?
             /// Callers waiting for the broker to acknowledge a change, by spool number.
             var acknowledgementWaiters: [Int64: CheckedContinuation<Bool, Never>] = [:]
+
+            /// Whether change `number` is still queued. Numbers rise along the queue (it
+            /// is appended in spool order and only loses elements), so a binary search
+            /// finds it: the queue holds thousands under load, and every confirmed
+            /// change asks once.
+            func holds(_ number: Int64) -> Bool {
+                var low = queue.startIndex
+                var high = queue.endIndex
+                while low < high {
+                    let middle = low + (high - low) / 2
+                    if queue[middle].number < number { low = middle + 1 } else { high = middle }
+                }
+                return low < queue.endIndex && queue[low].number == number
+            }
         }
 
         init(index: Int, topic: String, partition: Int32?, partitioner: KafkaKeyPartitioner?, firstSequence: Int64) {

@@ -169,7 +169,10 @@ public final class ProcessingUnit: Service {
                 backups: assignment.placements.indices.contains(index) ? assignment.placements[index].backups : []
             )
         }
-        return RoutingTable(cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue, partitions: routes)
+        let settled = routes.allSatisfy { route in
+            route.address != nil && route.owner.map { owner in assignment.owner(of: route.partition)?.isSameBytes(as: owner) == true } == true
+        }
+        return RoutingTable(cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue, partitions: routes, settled: settled)
     }
 
     public func run() async throws {
@@ -481,7 +484,7 @@ public final class ProcessingUnit: Service {
         }
         guard let list = changed else { return }
         logger.info("\(list.description)")
-        if announcement.event == .join && announcement.member != id {
+        if announcement.event == .join && !announcement.member.isSameBytes(as: id) {
             announce(.heartbeat)  // so the newcomer learns of this unit without waiting
         }
     }

@@ -28,7 +28,11 @@ public enum TicketingAPI {
         return router
     }
 
-    struct RoutingTables: Encodable { var caches: [RoutingTable] }
+    /// `GET /routing`'s answer: one table per partitioned cache (none for a box office
+    /// that partitions nothing).
+    public struct RoutingTables: Codable, Sendable {
+        public var caches: [RoutingTable]
+    }
 
     /// The box-office routes over any storage, with /metrics, /healthz and /readyz;
     /// `forwarding` passes requests another unit decides to that unit.

@@ -124,7 +124,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try startUnits()
         try await awaitReady(units, urls, processes, client, "the units to load their caches")
-        report.routing = try await awaitRouting(urls, units, client)
+        report.routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS))?.lines ?? []
 
         // Two concerts with fresh ids, so runs on the same database never mix.
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
@@ -336,33 +336,6 @@ struct DemoCommand: AsyncParsableCommand {
                 guard let ready = try? await client.get("/readyz", at: url), ready.status == 200 else { return nil }
             }
             return true
-        }
-    }
-
-    /// Waits until every unit serves the same routing table, each partition owned by the
-    /// unit the assignment over all of them names, with its address: the on-sale starts
-    /// with ownership settled. Returns it as the summary shows it (`cache[partition]
-    /// owner@term`).
-    private func awaitRouting(_ urls: [String], _ units: [String], _ client: BoxOfficeClient) async throws -> [String] {
-        try await until("every unit to serve one routing table with an owner for each partition") { () async throws -> [String]? in
-            var tables: [[String]] = []
-            for url in urls {
-                let reply = try await client.get("/routing", at: url)
-                guard reply.status == 200, let caches = reply.json?["caches"] as? [[String: Any]] else { return nil }
-                var lines: [String] = []
-                for cache in caches {
-                    let routes = cache["partitions"] as? [[String: Any]] ?? []
-                    let settled = PartitionAssignment(group: cache["cache"] as? String ?? "", partitions: routes.count, backups: 0, members: units)
-                    for (partition, route) in routes.enumerated() {
-                        guard let owner = route["owner"] as? String, route["address"] is String,
-                              settled.owner(of: Int32(partition)).map({ owner.isSameBytes(as: $0) }) == true
-                        else { return nil }
-                        lines.append("\(cache["cache"] as? String ?? "?")[\(route["partition"] as? Int ?? -1)] \(owner)@\(route["ownershipTerm"] as? Int ?? 0)")
-                    }
-                }
-                tables.append(lines)
-            }
-            return tables.allSatisfy { $0 == tables[0] } ? tables[0] : nil
         }
     }
 

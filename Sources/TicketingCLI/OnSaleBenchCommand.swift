@@ -20,7 +20,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         commandName: "onsale",
         abstract: "Offer an on-sale to running box offices at open-loop rates; print the most requests/s sustained and the latency at --compare-rate as key=value lines.",
         discussion: """
-            Each step opens fresh concerts with a seat for every buyer, then buyers arrive at half the offered rate: each reserves its own seat on arrival and purchases it --think-ms later, so the offered requests/s is exactly the rate. A request's latency counts from when it was due. The first step offers --compare-rate; the rate then doubles while steps are sustained (up to --max-rate) or halves while they are not (down to an eighth of it), and one last step goes halfway between the best rate sustained and the lowest not. A step is sustained when at least 99% of the offered rate is answered, under 0.1% of requests fail (anything but 201, 409 or 410) and p99 <= 100 ms. With --pipeline-config (the units), it then waits for PostgreSQL to hold every sale, reports the time from the last answer to that, and compares PostgreSQL with a fold of the topics.
+            Each step opens fresh concerts with a seat for every buyer, then buyers arrive at half the offered rate: each reserves its own seat on arrival and purchases it --think-ms later, so the offered requests/s is exactly the rate. A request's latency counts from when it was due. The first step offers --compare-rate; the rate then doubles while steps are sustained (up to --max-rate) or halves while they are not (down to an eighth of it), and one last step goes halfway between the best rate sustained and the lowest not. A step is sustained when at least 99% of the offered rate is answered, under 0.1% of requests fail (anything but 201, 409 or 410) and p99 <= 100 ms. Steps start once the units serve one settled routing table for the sales (when sales are partitioned); --route-by-owner sends each buyer to its seat's owner. With --pipeline-config (the units), it then waits for PostgreSQL to hold every sale, reports the time from the last answer to that, and compares PostgreSQL with a fold of the topics.
             """
     )
 
@@ -51,6 +51,9 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds the write-behind may take before the check fails.")
     var timeoutS = 180
 
+    @Flag(help: "Send each buyer's requests to the unit that decides its seat's sale, as the units' GET /routing names it (a smart client); otherwise round-robin, and a unit forwards what it does not decide.")
+    var routeByOwner = false
+
     func validate() throws {
         guard !label.isEmpty, label.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
             throw ValidationError("--label must be lowercase ASCII letters, digits or '_', not \"\(label)\"")
@@ -79,12 +82,16 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         var concerts: [String] = []
         var lastAnswer = ContinuousClock.now
         do {
+            // Partitioned sales: the steps start once ownership has settled.
+            let routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS))
+            if let routing { FileHandle.standardError.write(Data("onsale \(label): routing \(routing.lines.joined(separator: ", "))\n".utf8)) }
+            let router = routeByOwner ? routing : nil
             let search = RateSearch(start: compareRate, minimum: max(2, compareRate / 8), maximum: maxRate)
             var rate = search.next(after: [])
             while let offered = rate {
                 let ids = try await openConcerts(client, run: "\(run)-\(steps.count)", buyers: Self.buyers(offered: offered, seconds: seconds))
                 concerts += ids
-                let result = try await step(client, offered: offered, concerts: ids)
+                let result = try await step(client, offered: offered, concerts: ids, routing: router)
                 lastAnswer = result.lastAnswer
                 steps.append((result.step, result.cpu, result.sales))
                 let s = result.step
@@ -151,7 +158,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
     }
 
     /// One step: buyer `i` takes seat `i` of the step's concerts.
-    private func step(_ client: BoxOfficeClient, offered: Double, concerts: [String]) async throws -> (step: LoadStep, cpu: Double, sales: Int, lastAnswer: ContinuousClock.Instant) {
+    private func step(_ client: BoxOfficeClient, offered: Double, concerts: [String], routing: SaleRouting?) async throws -> (step: LoadStep, cpu: Double, sales: Int, lastAnswer: ContinuousClock.Instant) {
         let schedule = OpenLoopSchedule(rate: offered / 2, duration: .milliseconds(Int64(seconds * 1000)))
         let tally = StepTally()
         let think = Duration.milliseconds(thinkMs)
@@ -166,7 +173,10 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
                     let seat = Self.seat(index, of: concerts)
                     let arrival = start + schedule.due(index)
                     group.addTask {
-                        await Self.buyer(client, concert: seat.concert, seat: seat.label, buyer: "buyer-\(index)", arrival: arrival, think: think, tally: tally)
+                        await Self.buyer(
+                            client, at: routing?.target(concert: seat.concert, seat: seat.label), concert: seat.concert, seat: seat.label, buyer: "buyer-\(index)",
+                            arrival: arrival, think: think, tally: tally
+                        )
                     }
                     launched += 1
                 }
@@ -200,12 +210,13 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
     }
 
     /// A buyer: reserve when due, purchase `think` later (or as soon as the reserve is
-    /// answered, if that is later: the wait counts in the purchase's latency).
-    private static func buyer(_ client: BoxOfficeClient, concert: String, seat: String, buyer: String, arrival: ContinuousClock.Instant, think: Duration, tally: StepTally) async {
+    /// answered, if that is later: the wait counts in the purchase's latency). Both go to
+    /// `base`, or round-robin when nil.
+    private static func buyer(_ client: BoxOfficeClient, at base: String?, concert: String, seat: String, buyer: String, arrival: ContinuousClock.Instant, think: Duration, tally: StepTally) async {
         let path = "/concerts/\(concert)/seats/\(seat)"
         var hold: String?
         do {
-            let reserved = try await client.post("\(path)/reserve", ["buyer": buyer])
+            let reserved = try await client.post("\(path)/reserve", ["buyer": buyer], at: base)
             hold = reserved.json?["hold"] as? String
             tally.answer(status: reserved.status, due: arrival, body: reserved.body)
         } catch {
@@ -218,7 +229,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         let due = arrival + think
         if ContinuousClock.now < due { try? await Task.sleep(until: due, tolerance: .microseconds(200)) }
         do {
-            let bought = try await client.post("\(path)/purchase", ["hold": hold, "buyer": buyer])
+            let bought = try await client.post("\(path)/purchase", ["hold": hold, "buyer": buyer], at: base)
             tally.answer(status: bought.status, due: due, body: bought.body, sale: bought.status == 201)
         } catch {
             tally.failed("purchase \(path): \(error)")

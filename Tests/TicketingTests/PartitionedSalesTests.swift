@@ -57,7 +57,7 @@ struct PartitionedSalesTests {
                 try await Task.sleep(for: .milliseconds(20))
                 let tables = offices.compactMap { $0.unit.routingTable(of: Sale.contract) }
                 let settled = tables.count == 2 && tables.allSatisfy { table in
-                    zip(table.partitions, tables[0].partitions).allSatisfy { mine, first in
+                    table.settled && zip(table.partitions, tables[0].partitions).allSatisfy { mine, first in
                         mine.ownershipTerm == first.ownershipTerm && mine.owner != nil && mine.address != nil && mine.owner!.isSameBytes(as: first.owner!)
                     }
                 }
@@ -67,13 +67,22 @@ struct PartitionedSalesTests {
             #expect(Set(table.partitions.compactMap(\.owner)) == Set(offices.map(\.unit.id)), "each unit owns one of the two partitions")
             let routing = try await Self.get(ports[0], "/routing")
             let served = (routing.json["caches"] as? [[String: Any]])?.first
-            #expect(routing.status == 200 && served?["cache"] as? String == "ticketing.Sale" && served?["partitioner"] as? String == "murmur2")
+            #expect(routing.status == 200 && served?["cache"] as? String == "ticketing.Sale" && served?["partitioner"] as? String == "murmur2" && served?["settled"] as? Bool == true)
             #expect((served?["partitions"] as? [[String: Any]])?.compactMap { $0["address"] as? String }.sorted() == ports.map { "127.0.0.1:\($0)" }.sorted())
 
             _ = try await offices[0].open(TicketingFixture.concert("c1", rows: 1, seatsPerRow: 12))
             _ = try await waitFor("the seats on both units", timeout: .seconds(30)) { () async throws -> Bool? in
                 try await Task.sleep(for: .milliseconds(20))
                 return offices.allSatisfy { (try? $0.seatMap("c1").count) == 12 } ? true : nil
+            }
+            // What each unit sees now, for a failure's message: ownership is not meant to
+            // move during the test, and when it does this shows how.
+            func views() -> String {
+                offices.map { office in
+                    let table = office.unit.routingTable(of: Sale.contract)
+                    let routes = table?.partitions.map { "\($0.partition):\($0.owner ?? "-")@\($0.ownershipTerm)/\($0.address ?? "no address")" } ?? []
+                    return "\(office.unit.id) sees \(table?.settled == true ? "settled" : "moving") \(routes.joined(separator: " "))"
+                }.joined(separator: "; ")
             }
             for label in try offices[0].seatMap("c1").map(\.seat) {
                 let route = try #require(table.route(ofKey: Seat.key(concert: "c1", seat: label)))
@@ -83,9 +92,9 @@ struct PartitionedSalesTests {
                 let holdID = try #require(hold.json["hold"] as? String)
                 // One hop only: the other unit, asked directly as if forwarded, refuses.
                 let refused = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"], headers: [("x-pumphouse-forwarded", "1")])
-                #expect(refused.status == 421 && refused.json["error"] as? String == "misdirected", "\(label): \(refused.json)")
+                #expect(refused.status == 421 && refused.json["error"] as? String == "misdirected", "\(label): \(refused.json); \(views())")
                 let bought = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"])
-                #expect(bought.status == 201, "purchase \(label) through the other unit: \(bought.json)")
+                #expect(bought.status == 201, "purchase \(label) through the other unit: \(bought.json); \(views())")
                 #expect(bought.json["unit"] as? String == route.owner, "\(label) was sold by its owner")
                 let again = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "bob"])
                 #expect(again.status == 409, "a second buyer of \(label) gets a conflict: \(again.json)")

@@ -7,8 +7,8 @@ import PumphouseKafka
 /// The owner and term come from the ownership claims this unit's replica folded, so they
 /// are what the log decided, not what the member list suggests; the addresses and the
 /// backups come from the member list. It holds no entity data.
-public struct RoutingTable: Sendable, Encodable {
-    public struct Route: Sendable, Encodable {
+public struct RoutingTable: Sendable, Codable {
+    public struct Route: Sendable, Codable {
         public var partition: Int32
         /// 0 while no claim has been folded.
         public var ownershipTerm: Int64
@@ -24,6 +24,11 @@ public struct RoutingTable: Sendable, Encodable {
     /// `murmur2`: Kafka's Java client default, so any producer places a key alike.
     public var partitioner: String
     public var partitions: [Route]
+    /// Whether every partition is owned by the unit the assignment over this unit's live
+    /// members names, and that owner's address is known: ownership is not moving, as far
+    /// as this unit can tell. A client caching the table refreshes it while this is
+    /// false, and on any 421.
+    public var settled: Bool
 
     /// The route of `key`'s partition.
     public func route(ofKey key: String) -> Route? {
