@@ -478,9 +478,12 @@ public final class ProcessingUnit: Service {
     private func hear(_ announcement: MemberAnnouncement) {
         let now = ContinuousClock.now
         let changed: MemberList? = state.withLock { state in
-            guard var list = state.members[announcement.cache], list.hear(announcement, at: now) else { return nil }
+            guard var list = state.members[announcement.cache] else { return nil }
+            // Stored even when nothing but the time last heard changed: a heartbeat that
+            // changes nothing else is what keeps its member alive.
+            let changed = list.hear(announcement, at: now)
             state.members[announcement.cache] = list
-            return list
+            return changed ? list : nil
         }
         guard let list = changed else { return }
         logger.info("\(list.description)")

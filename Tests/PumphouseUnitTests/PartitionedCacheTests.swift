@@ -106,6 +106,14 @@ struct PartitionedCacheTests {
                 expected[ExactKey(key)] = Int64(index) + 2
             }
             try await awaitState(caches, accounts(expected), "both replicas at every change")
+            // While both live, their heartbeats keep each in the other's member list: no
+            // partition changes hands over three member timeouts (2 s each here).
+            let terms = caches.map { $0.ownership.map(\.term) }
+            let watched = ContinuousClock.now + .seconds(6)
+            while ContinuousClock.now < watched, caches.map({ $0.ownership.map(\.term) }) == terms {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(caches.map { $0.ownership.map(\.term) } == terms, "ownership moved between two live units: terms \(terms) became \(caches.map { $0.ownership.map(\.term) })")
         }
         // a runs alone: b's partitions have no live owner, so a claims them.
         let survivor = try fixture.unit("a")
