@@ -28,11 +28,9 @@ stack-reset:
 # spends most of a 2-core machine's CPU on its storage emulator, and under the whole
 # suite it timed requests out. The broker-outage tests need a log that survives a broker
 # restart, so they run last, alone, on the S3-backed broker.
-# Parts: the bulk in parallel; the partitioned-cache suites (ownership follows member
-# heartbeats: under the bulk's load on 2 cores in CI, a live owner lost its partition
-# mid-test), the reverse-pump and status suites (several
-# units, a reader and unit processes per test) each on their own, so their load does not
-# push other tests past their bounds; the fault scenarios' short forms (docs/reliability.md),
+# Parts: the bulk in parallel; the reverse-pump and status suites (several units, a
+# reader and unit processes per test) each on their own, so their load does not push
+# other tests past their bounds; the fault scenarios' short forms (docs/reliability.md),
 # the PostgreSQL-outage and broker-outage ones each alone since they stop a part of the
 # shared stack; a small demo run.
 TEST_BROKER = PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER)
@@ -40,8 +38,7 @@ test: stack-up
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) swift build --build-tests
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump --skip StatusCommand --skip FaultTests --skip Partitioned
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter Partitioned
+	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump --skip StatusCommand --skip FaultTests
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter ReversePump
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter StatusCommand
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter FaultTests --skip PostgresOutage

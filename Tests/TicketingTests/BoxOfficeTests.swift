@@ -45,9 +45,7 @@ struct TicketingFixture {
     func office(_ id: String, hold: Duration = .seconds(60), port: Int = 0) throws -> BoxOffice {
         var configuration = UnitConfiguration(pipeline: pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(port)", spoolDirectory: "\(directory)/spool")
         configuration.heartbeatInterval = .milliseconds(200)
-        // The default: a shorter one lets a loaded machine (the whole suite runs at once)
-        // miss a unit's heartbeats long enough for a peer to take its partitions over.
-        configuration.memberTimeout = .seconds(5)
+        configuration.memberTimeout = .seconds(2)
         return try BoxOffice(unit: ProcessingUnit(configuration: configuration, logger: Self.logger), holdDuration: hold, confirmTimeout: .seconds(30))
     }
 
