@@ -59,6 +59,10 @@ ROWS = [
     ("onsale_units_p99_ms", "on-sale latency through the units, at the comparison rate", "ms",
      "onsale_db_p99_ms", "the twin at the same offered rate", None, None),
     ("onsale_units_drain_ms", "on-sale: last request to last sale in PostgreSQL", "ms", None, None, None, None),
+    ("onsale_units_cpu_ms_per_request", "on-sale CPU per request: units, broker, writer and PostgreSQL", "ms",
+     "onsale_db_cpu_ms_per_request", "the twin: its servers and PostgreSQL", None, None),
+    ("onsale_units_cpu_ms_per_request_broker", "on-sale CPU per request: the broker's share", "ms",
+     "onsale_units_cpu_ms_per_request_units", "the units' own share", None, None),
     ("onsale_units_loadgen_cpu_percent", "on-sale load generator's CPU at the comparison rate", "% of a core",
      "onsale_db_loadgen_cpu_percent", "the same against the twin", None, None),
 ]

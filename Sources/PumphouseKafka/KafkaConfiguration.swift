@@ -136,6 +136,16 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
     }
+
+    /// Whole milliseconds, rounded up (0 for no time or less), for a wait until a
+    /// deadline: rounded down, the deadline's last fraction of a millisecond would be
+    /// polled with no wait at all, over and over, until it passed.
+    var millisecondsRoundedUp: Int {
+        guard self > .zero else { return 0 }
+        let (seconds, attoseconds) = components
+        let (whole, fraction) = attoseconds.quotientAndRemainder(dividingBy: 1_000_000_000_000_000)
+        return Int(seconds) * 1000 + Int(whole) + (fraction > 0 ? 1 : 0)
+    }
 }
 
 extension Substring {

@@ -114,6 +114,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
             print("onsale_\(label)_loadgen_cpu_percent_at_best=\(Int(top.cpu))")
         }
         print("onsale_\(label)_steps=\(steps.count)")
+        print("onsale_\(label)_requests_total=\(steps.map { $0.step.requests }.reduce(0, +))")
         if let pipeline {
             try await checkWriteBehind(pipeline, concerts: concerts, sales: steps.map { $0.sales }.reduce(0, +), lastAnswer: lastAnswer, logger: logger)
         }
