@@ -503,7 +503,8 @@ public final class ProcessingUnit: Service {
             let members = state.withLock { state in
                 (state.members[cache]?.members.values ?? [:].values).filter(\.loaded).map(\.id)
             }
-            steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
+            let made = steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
+            owning.recordOwnership(claimed: made.map(\.move))
         }
     }
 

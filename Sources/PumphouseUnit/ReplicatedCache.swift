@@ -451,6 +451,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         shards.indices.contains(Int(partition)) && pump.isDrained(shards[Int(partition)].lane)
     }
 
+    func recordOwnership(claimed moves: [OwnershipSteward.Move]) {
+        for move in moves { metrics.claimed(move) }
+        metrics.ownedPartitions.record(ownership.count(where: { $0.owner?.isSameBytes(as: pump.origin) == true }))
+    }
+
     /// Writes `claim` into its partition, behind this unit's changes there.
     func publish(_ claim: OwnershipClaim) throws {
         let shard = shards[Int(claim.partition)]

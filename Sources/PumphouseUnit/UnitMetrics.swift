@@ -31,13 +31,26 @@ struct UnitMetrics: Sendable {
         let rejected: Counter
         /// Changes a partitioned cache's ownership fenced (a deposed owner's).
         let fenced: Counter
+        /// A partitioned cache's partitions this unit owns, as its replica folded them.
+        let ownedPartitions: Gauge
+        private let unit: String
+        private let cache: String
 
         init(unit: String, cache: String) {
+            self.unit = unit
+            self.cache = cache
             let dimensions = [("unit", unit), ("cache", cache)]
+            ownedPartitions = Gauge(label: "pumphouse_unit_owned_partitions", dimensions: dimensions)
             replicationLag = Metrics.Timer(label: "pumphouse_unit_replication_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             collisions = Counter(label: "pumphouse_unit_collisions_total", dimensions: dimensions)
             rejected = Counter(label: "pumphouse_unit_rejected_changes_total", dimensions: dimensions)
             fenced = Counter(label: "pumphouse_unit_fenced_changes_total", dimensions: dimensions)
+        }
+
+        /// Counts an ownership claim this unit made, by why (`first`, `failover`,
+        /// `hand-over`): failovers an operator did not plan are worth an alert.
+        func claimed(_ move: OwnershipSteward.Move) {
+            Counter(label: "pumphouse_unit_ownership_claims_total", dimensions: [("unit", unit), ("cache", cache), ("move", move.rawValue)]).increment()
         }
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Hummingbird
+import Metrics
 import NIOCore
 
 /// Passes a request that another unit decides (the box office answered `misdirected`)
@@ -29,7 +30,17 @@ public struct OwnerForwarding: RouterMiddleware {
             return try await next(request, context)
         } catch BoxOfficeError.misdirected(let owner, let address?) where request.headers[Self.forwarded] == nil {
             return try await forward(request, body: body, to: address, owner: owner)
+        } catch let error as BoxOfficeError {
+            if case .misdirected = error { Self.count("refused") }
+            throw error
         }
+    }
+
+    /// `pumphouse_ticketing_forwarded_requests_total{outcome}`: `forwarded` (the owner's
+    /// answer passed back), `failed` (the owner could not be reached: 503), `refused`
+    /// (421: a forwarded request reached a non-owner, or no owner's address is known).
+    private static func count(_ outcome: String) {
+        Counter(label: "pumphouse_ticketing_forwarded_requests_total", dimensions: [("outcome", outcome)]).increment()
     }
 
     private func forward(_ request: Request, body: ByteBuffer, to address: String, owner: String?) async throws -> Response {
@@ -44,8 +55,10 @@ public struct OwnerForwarding: RouterMiddleware {
             answer = try await HTTPClient.shared.execute(outgoing, timeout: timeout)
             answerBody = try await answer.body.collect(upTo: 1 << 20)
         } catch {
+            Self.count("failed")
             throw BoxOfficeError.unavailable("unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")
         }
+        Self.count("forwarded")
         var headers = HTTPFields()
         if let type = answer.headers.first(name: "content-type") { headers[.contentType] = type }
         if let retry = answer.headers.first(name: "retry-after") { headers[.retryAfter] = retry }

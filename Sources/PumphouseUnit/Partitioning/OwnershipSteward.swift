@@ -15,6 +15,9 @@ protocol PartitionOwning: Sendable {
     func isDrained(_ partition: Int32) -> Bool
     /// Writes `claim` into its partition, behind this unit's changes there.
     func publish(_ claim: OwnershipClaim) throws
+    /// Records what an upkeep saw and did: the claims made (by why), and how many
+    /// partitions this unit owns now.
+    func recordOwnership(claimed moves: [OwnershipSteward.Move])
 }
 
 /// Moves a unit's partitions towards what its member list says they should be, by
@@ -42,6 +45,16 @@ struct OwnershipSteward {
     let listeningSince: ContinuousClock.Instant
     private var outstanding: [Outstanding: ContinuousClock.Instant] = [:]
 
+    /// Why a claim was made, for the unit's metrics and log.
+    enum Move: String, Sendable {
+        /// Nobody owned the partition yet.
+        case first
+        /// Its owner is not a live, loaded member any more.
+        case failover
+        /// This unit hands the partition to the unit the assignment names.
+        case handOver = "hand-over"
+    }
+
     private struct Outstanding: Hashable {
         var cache: ContractName
         var partition: Int32
@@ -60,17 +73,22 @@ struct OwnershipSteward {
         ([cache.contract] + cache.coPartitioned).map(\.rawValue).min() ?? cache.contract.rawValue
     }
 
-    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, logger: Logger) {
+    /// Makes the claims that move `cache` towards the assignment over `members`, and
+    /// returns them with why each was made.
+    @discardableResult
+    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, logger: Logger) -> [(claim: OwnershipClaim, move: Move)] {
         let configuration = cache.cacheConfiguration
         let assignment = PartitionAssignment(
             group: Self.group(of: configuration), partitions: configuration.partitions, backups: configuration.mode.backups ?? 0, members: members
         )
         let live = Set(members.map { ExactKey($0) })
+        var made: [(claim: OwnershipClaim, move: Move)] = []
         for (index, owned) in cache.ownership.enumerated() {
             let partition = Int32(index)
             guard let target = assignment.owner(of: partition) else { continue }
             let ownedHere = owned.owner?.isSameBytes(as: unit) == true
             let claim: OwnershipClaim
+            let move: Move
             if target.isSameBytes(as: unit) {
                 guard !ownedHere else {
                     // The assignment gave it back before the hand-off claim was queued.
@@ -81,9 +99,11 @@ struct OwnershipSteward {
                 // alive hands the partition over itself, after its last change.
                 if now - listeningSince < memberTimeout { continue }
                 if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
+                move = owned.owner == nil ? .first : .failover
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds())
             } else {
                 guard ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
+                move = .handOver
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: target, claimedAt: wallClockMilliseconds())
             }
             let pending = Outstanding(cache: configuration.contract, partition: partition, term: claim.term)
@@ -91,7 +111,8 @@ struct OwnershipSteward {
             do {
                 try cache.publish(claim)
                 outstanding[pending] = now
-                logger.info("\(configuration.contract): \(ownedHere ? "handing partition \(partition) over" : "claiming partition \(partition)"): \(claim)")
+                made.append((claim, move))
+                logger.info("\(configuration.contract): \(move == .handOver ? "handing partition \(partition) over" : "claiming partition \(partition) (\(move.rawValue))"): \(claim)")
             } catch {
                 logger.warning("\(configuration.contract): could not write the \(claim): \(error); trying again at the next upkeep")
             }
@@ -99,5 +120,6 @@ struct OwnershipSteward {
         // Claims the log has answered (adopted or outdone) need no memory.
         let terms = cache.ownership
         outstanding = outstanding.filter { key, _ in key.cache != configuration.contract || terms.indices.contains(Int(key.partition)) && terms[Int(key.partition)].term < key.term }
+        return made
     }
 }
