@@ -503,8 +503,8 @@ public final class ProcessingUnit: Service {
             let members = state.withLock { state in
                 (state.members[cache]?.members.values ?? [:].values).filter(\.loaded).map(\.id)
             }
-            let made = steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
-            owning.recordOwnership(claimed: made.map(\.move))
+            let upkeep = steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
+            owning.recordOwnership(claimed: upkeep.claims.map(\.move), owned: upkeep.owned)
         }
     }
 

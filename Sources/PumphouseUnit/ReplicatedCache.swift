@@ -451,9 +451,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         shards.indices.contains(Int(partition)) && pump.isDrained(shards[Int(partition)].lane)
     }
 
-    func recordOwnership(claimed moves: [OwnershipSteward.Move]) {
-        for move in moves { metrics.claimed(move) }
-        metrics.ownedPartitions.record(ownership.count(where: { $0.owner?.isSameBytes(as: pump.origin) == true }))
+    func recordOwnership(claimed moves: [OwnershipSteward.Move], owned: Int) {
+        for move in moves { metrics.claims[move]?.increment() }
+        metrics.ownedPartitions.record(owned)
     }
 
     /// Writes `claim` into its partition, behind this unit's changes there.

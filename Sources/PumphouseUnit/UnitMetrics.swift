@@ -33,24 +33,20 @@ struct UnitMetrics: Sendable {
         let fenced: Counter
         /// A partitioned cache's partitions this unit owns, as its replica folded them.
         let ownedPartitions: Gauge
-        private let unit: String
-        private let cache: String
+        /// Ownership claims this unit made, by why (`first`, `failover`, `hand-over`):
+        /// failovers an operator did not plan are worth an alert.
+        let claims: [OwnershipSteward.Move: Counter]
 
         init(unit: String, cache: String) {
-            self.unit = unit
-            self.cache = cache
             let dimensions = [("unit", unit), ("cache", cache)]
             ownedPartitions = Gauge(label: "pumphouse_unit_owned_partitions", dimensions: dimensions)
+            claims = Dictionary(uniqueKeysWithValues: OwnershipSteward.Move.allCases.map { move in
+                (move, Counter(label: "pumphouse_unit_ownership_claims_total", dimensions: dimensions + [("move", move.rawValue)]))
+            })
             replicationLag = Metrics.Timer(label: "pumphouse_unit_replication_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             collisions = Counter(label: "pumphouse_unit_collisions_total", dimensions: dimensions)
             rejected = Counter(label: "pumphouse_unit_rejected_changes_total", dimensions: dimensions)
             fenced = Counter(label: "pumphouse_unit_fenced_changes_total", dimensions: dimensions)
-        }
-
-        /// Counts an ownership claim this unit made, by why (`first`, `failover`,
-        /// `hand-over`): failovers an operator did not plan are worth an alert.
-        func claimed(_ move: OwnershipSteward.Move) {
-            Counter(label: "pumphouse_unit_ownership_claims_total", dimensions: [("unit", unit), ("cache", cache), ("move", move.rawValue)]).increment()
         }
     }
 }

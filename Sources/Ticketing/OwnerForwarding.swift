@@ -31,7 +31,7 @@ public struct OwnerForwarding: RouterMiddleware {
         } catch BoxOfficeError.misdirected(let owner, let address?) where request.headers[Self.forwarded] == nil {
             return try await forward(request, body: body, to: address, owner: owner)
         } catch let error as BoxOfficeError {
-            if case .misdirected = error { Self.count("refused") }
+            if case .misdirected = error { Self.refusedCount.increment() }
             throw error
         }
     }
@@ -39,8 +39,12 @@ public struct OwnerForwarding: RouterMiddleware {
     /// `pumphouse_ticketing_forwarded_requests_total{outcome}`: `forwarded` (the owner's
     /// answer passed back), `failed` (the owner could not be reached: 503), `refused`
     /// (421: a forwarded request reached a non-owner, or no owner's address is known).
-    private static func count(_ outcome: String) {
-        Counter(label: "pumphouse_ticketing_forwarded_requests_total", dimensions: [("outcome", outcome)]).increment()
+    private static let forwardedCount = outcome("forwarded")
+    private static let failedCount = outcome("failed")
+    private static let refusedCount = outcome("refused")
+
+    private static func outcome(_ name: String) -> Counter {
+        Counter(label: "pumphouse_ticketing_forwarded_requests_total", dimensions: [("outcome", name)])
     }
 
     private func forward(_ request: Request, body: ByteBuffer, to address: String, owner: String?) async throws -> Response {
@@ -55,10 +59,10 @@ public struct OwnerForwarding: RouterMiddleware {
             answer = try await HTTPClient.shared.execute(outgoing, timeout: timeout)
             answerBody = try await answer.body.collect(upTo: 1 << 20)
         } catch {
-            Self.count("failed")
+            Self.failedCount.increment()
             throw BoxOfficeError.unavailable("unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")
         }
-        Self.count("forwarded")
+        Self.forwardedCount.increment()
         var headers = HTTPFields()
         if let type = answer.headers.first(name: "content-type") { headers[.contentType] = type }
         if let retry = answer.headers.first(name: "retry-after") { headers[.retryAfter] = retry }

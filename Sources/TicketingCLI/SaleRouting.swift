@@ -52,12 +52,7 @@ extension BoxOfficeClient {
                 tables.append(table)
             }
             if tables.count == targets.count {
-                let agreed = tables.allSatisfy { table in
-                    table.settled && zip(table.partitions, tables[0].partitions).allSatisfy { mine, first in
-                        mine.ownershipTerm == first.ownershipTerm && mine.owner.map { owner in first.owner?.isSameBytes(as: owner) == true } == true
-                    }
-                }
-                if agreed { return SaleRouting(tables[0], targets: targets) }
+                if tables.allSatisfy({ $0.settled && $0.agrees(with: tables[0]) }) { return SaleRouting(tables[0], targets: targets) }
                 last = tables.map { "\($0.settled ? "settled" : "moving"): \($0.partitions.map { "\($0.owner ?? "-")@\($0.ownershipTerm)" }.joined(separator: " "))" }.joined(separator: " | ")
             }
             try await Task.sleep(for: .milliseconds(100))

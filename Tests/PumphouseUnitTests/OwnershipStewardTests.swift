@@ -31,7 +31,7 @@ struct OwnershipStewardTests {
         func endHandOff(_ partition: Int32) { handingOff.remove(partition) }
         func isDrained(_ partition: Int32) -> Bool { drained }
         func publish(_ claim: OwnershipClaim) throws { published.append(claim) }
-        func recordOwnership(claimed moves: [OwnershipSteward.Move]) {}
+        func recordOwnership(claimed moves: [OwnershipSteward.Move], owned: Int) {}
 
         /// The log adopts every claim published so far.
         func adopt() {
@@ -62,7 +62,7 @@ struct OwnershipStewardTests {
         #expect(cache.published.isEmpty, "peers may not have been heard yet")
         let first = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
         #expect(cache.published.map(\.partition) == Array(0..<6))
-        #expect(first.map(\.move) == Array(repeating: .first, count: 6), "nobody owned them: first claims")
+        #expect(first.claims.map(\.move) == Array(repeating: .first, count: 6), "nobody owned them: first claims")
         #expect(cache.published.allSatisfy { $0.term == 1 && $0.owner == "a" })
         cache.published = []
         steward.tend(cache, live: ["a"], now: start.advanced(by: .milliseconds(2500)), logger: Self.logger)
@@ -83,7 +83,7 @@ struct OwnershipStewardTests {
         #expect(cache.published.isEmpty, "z may be alive and not yet heard from")
         let made = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
         #expect(cache.published.count == 6 && cache.published.allSatisfy { $0.term == 4 && $0.owner == "a" })
-        #expect(made.allSatisfy { $0.move == .failover }, "z owned them and is gone: failovers")
+        #expect(made.claims.allSatisfy { $0.move == .failover }, "z owned them and is gone: failovers")
     }
 
     @Test("an owner hands over what the assignment gives a joiner only once its lane is drained, naming the joiner under the next term, and keeps the rest")
@@ -103,7 +103,7 @@ struct OwnershipStewardTests {
         cache.drained = true
         let handed = steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(3)), logger: Self.logger)
         #expect(Set(cache.published.map(\.partition)) == moving)
-        #expect(handed.count == moving.count && handed.allSatisfy { $0.move == .handOver })
+        #expect(handed.claims.count == moving.count && handed.claims.allSatisfy { $0.move == .handOver })
         #expect(cache.published.allSatisfy { $0.owner == "b" && $0.term == 2 })
         // The joiner leaves before the claims land: the assignment gives them back, and
         // a hand-off whose claim was not queued is called off.

@@ -57,9 +57,7 @@ struct PartitionedSalesTests {
                 try await Task.sleep(for: .milliseconds(20))
                 let tables = offices.compactMap { $0.unit.routingTable(of: Sale.contract) }
                 let settled = tables.count == 2 && tables.allSatisfy { table in
-                    table.settled && zip(table.partitions, tables[0].partitions).allSatisfy { mine, first in
-                        mine.ownershipTerm == first.ownershipTerm && mine.owner != nil && mine.address != nil && mine.owner!.isSameBytes(as: first.owner!)
-                    }
+                    table.settled && table.agrees(with: tables[0]) && table.partitions.allSatisfy { $0.address != nil }
                 }
                 return settled ? tables : nil
             }

@@ -16,8 +16,8 @@ protocol PartitionOwning: Sendable {
     /// Writes `claim` into its partition, behind this unit's changes there.
     func publish(_ claim: OwnershipClaim) throws
     /// Records what an upkeep saw and did: the claims made (by why), and how many
-    /// partitions this unit owns now.
-    func recordOwnership(claimed moves: [OwnershipSteward.Move])
+    /// partitions this unit owned as it began.
+    func recordOwnership(claimed moves: [OwnershipSteward.Move], owned: Int)
 }
 
 /// Moves a unit's partitions towards what its member list says they should be, by
@@ -46,13 +46,21 @@ struct OwnershipSteward {
     private var outstanding: [Outstanding: ContinuousClock.Instant] = [:]
 
     /// Why a claim was made, for the unit's metrics and log.
-    enum Move: String, Sendable {
+    enum Move: String, Sendable, CaseIterable {
         /// Nobody owned the partition yet.
         case first
         /// Its owner is not a live, loaded member any more.
         case failover
         /// This unit hands the partition to the unit the assignment names.
         case handOver = "hand-over"
+    }
+
+    /// What one upkeep of a cache did, and what it found.
+    struct Upkeep {
+        /// The claims written, with why each was made.
+        var claims: [(claim: OwnershipClaim, move: Move)] = []
+        /// The partitions this unit owned as the upkeep began.
+        var owned = 0
     }
 
     private struct Outstanding: Hashable {
@@ -76,17 +84,18 @@ struct OwnershipSteward {
     /// Makes the claims that move `cache` towards the assignment over `members`, and
     /// returns them with why each was made.
     @discardableResult
-    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, logger: Logger) -> [(claim: OwnershipClaim, move: Move)] {
+    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, logger: Logger) -> Upkeep {
         let configuration = cache.cacheConfiguration
         let assignment = PartitionAssignment(
             group: Self.group(of: configuration), partitions: configuration.partitions, backups: configuration.mode.backups ?? 0, members: members
         )
         let live = Set(members.map { ExactKey($0) })
-        var made: [(claim: OwnershipClaim, move: Move)] = []
+        var upkeep = Upkeep()
         for (index, owned) in cache.ownership.enumerated() {
             let partition = Int32(index)
-            guard let target = assignment.owner(of: partition) else { continue }
             let ownedHere = owned.owner?.isSameBytes(as: unit) == true
+            if ownedHere { upkeep.owned += 1 }
+            guard let target = assignment.owner(of: partition) else { continue }
             let claim: OwnershipClaim
             let move: Move
             if target.isSameBytes(as: unit) {
@@ -111,7 +120,7 @@ struct OwnershipSteward {
             do {
                 try cache.publish(claim)
                 outstanding[pending] = now
-                made.append((claim, move))
+                upkeep.claims.append((claim, move))
                 logger.info("\(configuration.contract): \(move == .handOver ? "handing partition \(partition) over" : "claiming partition \(partition) (\(move.rawValue))"): \(claim)")
             } catch {
                 logger.warning("\(configuration.contract): could not write the \(claim): \(error); trying again at the next upkeep")
@@ -120,6 +129,6 @@ struct OwnershipSteward {
         // Claims the log has answered (adopted or outdone) need no memory.
         let terms = cache.ownership
         outstanding = outstanding.filter { key, _ in key.cache != configuration.contract || terms.indices.contains(Int(key.partition)) && terms[Int(key.partition)].term < key.term }
-        return made
+        return upkeep
     }
 }

@@ -30,6 +30,14 @@ public struct RoutingTable: Sendable, Codable {
     /// false, and on any 421.
     public var settled: Bool
 
+    /// Whether `other` (another unit's view of the same cache) names, for every
+    /// partition, an owner and the same one, by bytes, under the same term.
+    public func agrees(with other: RoutingTable) -> Bool {
+        partitions.count == other.partitions.count && zip(partitions, other.partitions).allSatisfy { mine, theirs in
+            mine.ownershipTerm == theirs.ownershipTerm && mine.owner.map { owner in theirs.owner?.isSameBytes(as: owner) == true } == true
+        }
+    }
+
     /// The route of `key`'s partition.
     public func route(ofKey key: String) -> Route? {
         guard !partitions.isEmpty else { return nil }
