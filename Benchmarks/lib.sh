@@ -35,13 +35,17 @@ bench_cleanup() {
     local status=$?
     for pid in "${bench_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${bench_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    for name in "${bench_names[@]}"; do bench_drop "$name" 2>/dev/null || true; done
-    [ -n "${PUMPHOUSE_BENCH_BROKERS:-}" ] || deploy/local/stack memory-broker-stop >/dev/null
+    # KEEP=1 leaves everything for a look afterwards: the logs, the pipelines' topics
+    # and tables (dead letters included), and the memory broker holding the topics.
+    if [ -z "${KEEP:-}" ]; then
+        for name in "${bench_names[@]}"; do bench_drop "$name" 2>/dev/null || true; done
+        [ -n "${PUMPHOUSE_BENCH_BROKERS:-}" ] || deploy/local/stack memory-broker-stop >/dev/null
+    fi
     if [ "$status" -ne 0 ]; then
         echo "$(basename "$0") failed (exit $status); the last lines of its logs:" >&2
         tail -n 15 "$bench_dir"/*.log >&2 2>/dev/null || true
     fi
-    [ -n "${KEEP:-}" ] || rm -rf "$bench_dir"
+    if [ -n "${KEEP:-}" ]; then echo "kept: logs in $bench_dir, pipelines ${bench_names[*]:-none}, the memory broker" >&2; else rm -rf "$bench_dir"; fi
 }
 trap bench_cleanup EXIT
 

@@ -63,6 +63,10 @@ ROWS = [
      "onsale_db_cpu_ms_per_request", "the twin: its servers and PostgreSQL", None, None),
     ("onsale_units_cpu_ms_per_request_broker", "on-sale CPU per request: the broker's share", "ms",
      "onsale_units_cpu_ms_per_request_units", "the units' own share", None, None),
+    ("failover_p99_ms", "failover: an owner killed (SIGKILL) to the first purchase its partition accepts again", "ms",
+     "member_timeout_ms", "the member timeout (the default)", "<= member timeout + 1 s", lambda v, r: r and v <= r + 1000),
+    ("failover_max_ms", "failover, the longest of the kills", "ms",
+     "member_timeout_ms", "the member timeout (the default)", "<= member timeout + 1 s", lambda v, r: r and v <= r + 1000),
     ("onsale_units_loadgen_cpu_percent", "on-sale load generator's CPU at the comparison rate", "% of a core",
      "onsale_db_loadgen_cpu_percent", "the same against the twin", None, None),
 ]

@@ -504,7 +504,7 @@ public final class ProcessingUnit: Service {
                 (state.members[cache]?.members.values ?? [:].values).filter(\.loaded).map(\.id)
             }
             let upkeep = steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
-            owning.recordOwnership(claimed: upkeep.claims.map(\.move), owned: upkeep.owned)
+            owning.recordOwnership(upkeep)
         }
     }
 

@@ -96,7 +96,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         self.partitioner = lanes[0].partitioner ?? configuration.partitioner
         let partitioning = configuration.mode.isPartitioned ? configuration : nil
         self.shards = lanes.enumerated().map { Shard(origin: pump.origin, partition: Int32($0.offset), lane: $0.element, partitioning: partitioning) }
-        self.metrics = UnitMetrics.Cache(unit: pump.origin, cache: Entity.contract.rawValue)
+        self.metrics = UnitMetrics.Cache(unit: pump.origin, cache: Entity.contract.rawValue, partitions: lanes.count)
         self.logger = logger
     }
 
@@ -451,9 +451,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         shards.indices.contains(Int(partition)) && pump.isDrained(shards[Int(partition)].lane)
     }
 
-    func recordOwnership(claimed moves: [OwnershipSteward.Move], owned: Int) {
-        for move in moves { metrics.claims[move]?.increment() }
-        metrics.ownedPartitions.record(owned)
+    func recordOwnership(_ upkeep: OwnershipSteward.Upkeep) {
+        for (claim, move) in upkeep.claims where metrics.claims[move]?.indices.contains(Int(claim.partition)) == true {
+            metrics.claims[move]?[Int(claim.partition)].increment()
+        }
+        metrics.ownedPartitions.record(upkeep.roles.filter { $0 == .owner }.count)
+        for (partition, role) in upkeep.roles.enumerated() where metrics.owner.indices.contains(partition) {
+            metrics.owner[partition].record(role == .owner ? 1 : 0)
+            metrics.backup[partition].record(role == .backup ? 1 : 0)
+        }
     }
 
     /// Writes `claim` into its partition, behind this unit's changes there.
@@ -503,7 +509,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
         if outcome.duplicate { return }
         if let fenced = outcome.fenced {
-            metrics.fenced.increment()
+            if metrics.fenced.indices.contains(Int(partition)) { metrics.fenced[Int(partition)].increment() }
             logger.notice("\(name): the change at \(topic)[\(partition)]@\(offset) by \(contract.origin) (seq \(contract.sequence)) takes no effect: \(fenced)")
             return
         }

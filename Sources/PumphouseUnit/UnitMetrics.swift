@@ -23,30 +23,38 @@ struct UnitMetrics: Sendable {
     }
 
     /// Per cache: replication lag (a peer's change, from when it was made to when this
-    /// replica applied it), collisions, changes this replica could not apply, and
-    /// changes a partitioned cache's ownership fenced.
+    /// replica applied it), collisions, changes this replica could not apply; and, by
+    /// partition, what a partitioned cache's ownership did.
     struct Cache: Sendable {
         let replicationLag: Metrics.Timer
         let collisions: Counter
         let rejected: Counter
-        /// Changes a partitioned cache's ownership fenced (a deposed owner's).
-        let fenced: Counter
+        /// By partition: changes the partition's ownership fenced (a deposed owner's).
+        let fenced: [Counter]
         /// A partitioned cache's partitions this unit owns, as its replica folded them.
         let ownedPartitions: Gauge
-        /// Ownership claims this unit made, by why (`first`, `failover`, `hand-over`):
-        /// failovers an operator did not plan are worth an alert.
-        let claims: [OwnershipSteward.Move: Counter]
+        /// By partition: 1 while this unit owns it (as its replica folded the claims).
+        let owner: [Gauge]
+        /// By partition: 1 while the assignment over the live members names this unit
+        /// one of its backups.
+        let backup: [Gauge]
+        /// By why (`first`, `failover`, `hand-over`), then partition: ownership claims
+        /// this unit made. Failovers an operator did not plan are worth an alert.
+        let claims: [OwnershipSteward.Move: [Counter]]
 
-        init(unit: String, cache: String) {
+        init(unit: String, cache: String, partitions: Int) {
             let dimensions = [("unit", unit), ("cache", cache)]
+            let byPartition = (0..<partitions).map { dimensions + [("partition", String($0))] }
             ownedPartitions = Gauge(label: "pumphouse_unit_owned_partitions", dimensions: dimensions)
+            owner = byPartition.map { Gauge(label: "pumphouse_unit_partition_owner", dimensions: $0) }
+            backup = byPartition.map { Gauge(label: "pumphouse_unit_partition_backup", dimensions: $0) }
             claims = Dictionary(uniqueKeysWithValues: OwnershipSteward.Move.allCases.map { move in
-                (move, Counter(label: "pumphouse_unit_ownership_claims_total", dimensions: dimensions + [("move", move.rawValue)]))
+                (move, byPartition.map { Counter(label: "pumphouse_unit_ownership_claims_total", dimensions: $0 + [("move", move.rawValue)]) })
             })
             replicationLag = Metrics.Timer(label: "pumphouse_unit_replication_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             collisions = Counter(label: "pumphouse_unit_collisions_total", dimensions: dimensions)
             rejected = Counter(label: "pumphouse_unit_rejected_changes_total", dimensions: dimensions)
-            fenced = Counter(label: "pumphouse_unit_fenced_changes_total", dimensions: dimensions)
+            fenced = byPartition.map { Counter(label: "pumphouse_unit_fenced_changes_total", dimensions: $0) }
         }
     }
 }

@@ -249,8 +249,10 @@ public struct BoxOffice: Sendable {
         switch error {
         case .missing(_, let key): .notFound(key)
         case .invalid(_, let key, let reason): .badRequest(field: "request", problem: "\(key): \(reason)")
-        case .notOwner(let cache, let key, _, let owner):
-            .misdirected(owner: owner, address: owner == nil ? nil : unit.routingTable(of: cache)?.route(ofKey: key)?.address)
+        case .notOwner(let cache, let key, let partition, let owner):
+            .misdirected(.init(
+                owner: owner, address: owner == nil ? nil : unit.routingTable(of: cache)?.route(ofKey: key)?.address, cache: cache.rawValue, partition: partition
+            ))
         case .backPressure, .closed, .archiveTimeout, .archiveFailed, .unconfirmed: .unavailable("\(error)")
         }
     }

@@ -13,8 +13,26 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// with the sale once the log has decided that the first attempt won.
     case unavailable(String)
     /// Another unit decides this request (it owns the key's partition of a partitioned
-    /// cache): the unit forwards it there once, to `address` if it knows it.
-    case misdirected(owner: String?, address: String?)
+    /// cache): the unit forwards it there once, to its address if it knows it.
+    case misdirected(Misdirection)
+
+    /// Where a misdirected request belongs.
+    public struct Misdirection: Sendable, Equatable {
+        /// The owning unit; nil while ownership moves.
+        public var owner: String?
+        /// The owner's `host:port`, if the member list knows it.
+        public var address: String?
+        /// The partitioned cache and the key's partition, for the forwarding metrics.
+        public var cache: String
+        public var partition: Int32
+
+        public init(owner: String?, address: String?, cache: String, partition: Int32) {
+            self.owner = owner
+            self.address = address
+            self.cache = cache
+            self.partition = partition
+        }
+    }
 
     public var code: String {
         switch self {
@@ -34,8 +52,12 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
         case .conflict(let reason): reason
         case .holdExpired(let seat, let at): "the hold on \(seat) lapsed at \(at) (ms since the epoch); reserve it again"
         case .unavailable(let reason): reason
-        case .misdirected(let owner?, _): "unit \(owner) decides this seat; send the request there (GET /routing names every partition's owner and address)"
-        case .misdirected(nil, _): "no unit decides this seat right now (its ownership is moving); retry in a moment"
+        case .misdirected(let misdirection):
+            if let owner = misdirection.owner {
+                "unit \(owner) decides this seat; send the request there (GET /routing names every partition's owner and address)"
+            } else {
+                "no unit decides this seat right now (its ownership is moving); retry in a moment"
+            }
         }
     }
 }

@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import Hummingbird
 import Metrics
 import NIOCore
+import PumphouseContracts
+import Synchronization
 
 /// Passes a request that another unit decides (the box office answered `misdirected`)
 /// to that unit, so the caller sees one answer wherever its request landed: the
@@ -28,26 +30,59 @@ public struct OwnerForwarding: RouterMiddleware {
         let body = try await request.collectBody(upTo: Self.maxBody)
         do {
             return try await next(request, context)
-        } catch BoxOfficeError.misdirected(let owner, let address?) where request.headers[Self.forwarded] == nil {
-            return try await forward(request, body: body, to: address, owner: owner)
-        } catch let error as BoxOfficeError {
-            if case .misdirected = error { Self.refusedCount.increment() }
-            throw error
+        } catch BoxOfficeError.misdirected(let misdirection) where misdirection.address != nil && request.headers[Self.forwarded] == nil {
+            return try await forward(request, body: body, to: misdirection)
+        } catch BoxOfficeError.misdirected(let misdirection) {
+            Self.count(.refused, misdirection)
+            throw BoxOfficeError.misdirected(misdirection)
         }
     }
 
-    /// `pumphouse_ticketing_forwarded_requests_total{outcome}`: `forwarded` (the owner's
-    /// answer passed back), `failed` (the owner could not be reached: 503), `refused`
-    /// (421: a forwarded request reached a non-owner, or no owner's address is known).
-    private static let forwardedCount = outcome("forwarded")
-    private static let failedCount = outcome("failed")
-    private static let refusedCount = outcome("refused")
-
-    private static func outcome(_ name: String) -> Counter {
-        Counter(label: "pumphouse_ticketing_forwarded_requests_total", dimensions: [("outcome", name)])
+    /// `pumphouse_ticketing_forwarded_requests_total{outcome, cache, partition}`:
+    /// `forwarded` (the owner's answer passed back), `failed` (the owner could not be
+    /// reached: 503), `refused` (421: a forwarded request reached a non-owner, or no
+    /// owner's address is known). Counters are made on first use, one per outcome and
+    /// partition, and kept.
+    enum Outcome: String {
+        case forwarded, failed, refused
     }
 
-    private func forward(_ request: Request, body: ByteBuffer, to address: String, owner: String?) async throws -> Response {
+    private struct CounterKey: Hashable {
+        var outcome: Outcome
+        var cache: ExactKey
+        var partition: Int32
+    }
+
+    private static let counters = Mutex<[CounterKey: Counter]>([:])
+
+    private static func count(_ outcome: Outcome, _ misdirection: BoxOfficeError.Misdirection) {
+        let key = CounterKey(outcome: outcome, cache: ExactKey(misdirection.cache), partition: misdirection.partition)
+        let counter = counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(
+                label: "pumphouse_ticketing_forwarded_requests_total",
+                dimensions: [("outcome", outcome.rawValue), ("cache", misdirection.cache), ("partition", String(misdirection.partition))]
+            )
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// Forwarding's own client. An owner that cannot be reached (it died, and its
+    /// partitions have not failed over yet) gets the caller a 503 at once: a default
+    /// client keeps retrying the connection with back-off until its connect timeout
+    /// (10 s), so during a failover every forwarded request would hang that long.
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(1)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    private func forward(_ request: Request, body: ByteBuffer, to misdirection: BoxOfficeError.Misdirection) async throws -> Response {
+        let address = misdirection.address ?? ""
+        let owner = misdirection.owner
         var outgoing = HTTPClientRequest(url: "http://\(address)\(request.uri)")
         outgoing.method = .init(rawValue: request.method.rawValue)
         if let type = request.headers[.contentType] { outgoing.headers.add(name: "content-type", value: type) }
@@ -56,13 +91,13 @@ public struct OwnerForwarding: RouterMiddleware {
         let answer: HTTPClientResponse
         let answerBody: ByteBuffer
         do {
-            answer = try await HTTPClient.shared.execute(outgoing, timeout: timeout)
+            answer = try await Self.client.execute(outgoing, timeout: timeout)
             answerBody = try await answer.body.collect(upTo: 1 << 20)
         } catch {
-            Self.failedCount.increment()
+            Self.count(.failed, misdirection)
             throw BoxOfficeError.unavailable("unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")
         }
-        Self.forwardedCount.increment()
+        Self.count(.forwarded, misdirection)
         var headers = HTTPFields()
         if let type = answer.headers.first(name: "content-type") { headers[.contentType] = type }
         if let retry = answer.headers.first(name: "retry-after") { headers[.retryAfter] = retry }

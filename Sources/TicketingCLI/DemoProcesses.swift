@@ -26,7 +26,8 @@ final class DemoProcesses: @unchecked Sendable {
         }
         process.arguments = arguments
         let log = logs.appendingPathComponent("\(name).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        // A restarted process appends to its earlier log, so both runs stay readable.
+        if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         process.standardOutput = handle

@@ -31,7 +31,7 @@ struct OwnershipStewardTests {
         func endHandOff(_ partition: Int32) { handingOff.remove(partition) }
         func isDrained(_ partition: Int32) -> Bool { drained }
         func publish(_ claim: OwnershipClaim) throws { published.append(claim) }
-        func recordOwnership(claimed moves: [OwnershipSteward.Move], owned: Int) {}
+        func recordOwnership(_ upkeep: OwnershipSteward.Upkeep) {}
 
         /// The log adopts every claim published so far.
         func adopt() {
@@ -105,6 +105,15 @@ struct OwnershipStewardTests {
         #expect(Set(cache.published.map(\.partition)) == moving)
         #expect(handed.claims.count == moving.count && handed.claims.allSatisfy { $0.move == .handOver })
         #expect(cache.published.allSatisfy { $0.owner == "b" && $0.term == 2 })
+        #expect(handed.roles == Array(repeating: .owner, count: 6), "a still owned every partition as this upkeep began")
+        // Once the log has the claims, a backs up what it handed over (two members,
+        // one backup each).
+        let published = cache.published
+        cache.adopt()
+        let after = steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(4)), logger: Self.logger)
+        #expect(after.roles == (0..<6).map { moving.contains(Int32($0)) ? .backup : .owner }, "\(after.roles)")
+        cache.published = published
+        for claim in published { cache.ownership[Int(claim.partition)] = PartitionOwnership(term: 1, owner: "a") }
         // The joiner leaves before the claims land: the assignment gives them back, and
         // a hand-off whose claim was not queued is called off.
         let stillHandingOff = cache.handingOff

@@ -15,9 +15,9 @@ protocol PartitionOwning: Sendable {
     func isDrained(_ partition: Int32) -> Bool
     /// Writes `claim` into its partition, behind this unit's changes there.
     func publish(_ claim: OwnershipClaim) throws
-    /// Records what an upkeep saw and did: the claims made (by why), and how many
-    /// partitions this unit owned as it began.
-    func recordOwnership(claimed moves: [OwnershipSteward.Move], owned: Int)
+    /// Records what an upkeep saw and did: the claims made (by why), and this unit's
+    /// role in each partition as it began.
+    func recordOwnership(_ upkeep: OwnershipSteward.Upkeep)
 }
 
 /// Moves a unit's partitions towards what its member list says they should be, by
@@ -59,8 +59,16 @@ struct OwnershipSteward {
     struct Upkeep {
         /// The claims written, with why each was made.
         var claims: [(claim: OwnershipClaim, move: Move)] = []
-        /// The partitions this unit owned as the upkeep began.
-        var owned = 0
+        /// By partition, this unit's role as the upkeep began: owner as its replica
+        /// folded the claims, backup as the assignment over the live members names it.
+        var roles: [Role] = []
+    }
+
+    /// A unit's part in one partition.
+    enum Role: Equatable {
+        case owner
+        case backup
+        case none
     }
 
     private struct Outstanding: Hashable {
@@ -94,7 +102,8 @@ struct OwnershipSteward {
         for (index, owned) in cache.ownership.enumerated() {
             let partition = Int32(index)
             let ownedHere = owned.owner?.isSameBytes(as: unit) == true
-            if ownedHere { upkeep.owned += 1 }
+            let backsUp = assignment.placements.indices.contains(index) && assignment.placements[index].backups.contains { $0.isSameBytes(as: unit) }
+            upkeep.roles.append(ownedHere ? .owner : backsUp ? .backup : .none)
             guard let target = assignment.owner(of: partition) else { continue }
             let claim: OwnershipClaim
             let move: Move

@@ -1,0 +1,272 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PumphouseCommandLine
+import PumphouseContracts
+import PumphousePipeline
+import PumphousePostgres
+import PumphouseUnit
+import Ticketing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ticketing failover`: the failover benchmark (docs/benchmarks.md). Kills the owner of
+/// a sales partition with SIGKILL, again and again, and times how long the partition
+/// takes to accept a purchase again: the member timeout the survivors wait out, their
+/// claim's trip through the log, and the first sale the new owner decides.
+struct FailoverBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover",
+        abstract: "Kill the owner of a sales partition with SIGKILL --kills times; print how long until the partition accepted a purchase again, as key=value lines.",
+        discussion: """
+            Starts --units ticketing units (this executable's `unit`, at ports from --base-port, with the default member timeout) on the pipeline file, which must declare ticketing.Sale partitioned. Each round waits until every live unit serves one settled routing table, holds a seat of the next partition, kills that partition's owner, and sends the purchase to a surviving unit every --attempt-ms until one is answered 201 (a non-owner forwards it); the time from the kill to that answer is the round's failover. The killed unit is then started again with its id and spool, and takes its partitions back. At the end PostgreSQL must hold every sale answered 201 and equal a fold of the topics.
+            """
+    )
+
+    @OptionGroup var pipeline: PipelineOptions
+
+    @Option(help: "SIGKILLs, one per round.")
+    var kills = 20
+
+    @Option(help: "Units to run (at least 2: a survivor must take over).")
+    var units = 3
+
+    @Option(help: "The first unit's HTTP port; the others follow it.")
+    var basePort = 9471
+
+    @Option(help: "Milliseconds between purchase attempts after a kill.")
+    var attemptMs = 10
+
+    @Option(help: "Directory for the units' spools and logs.")
+    var workDirectory = ".pumphouse/failover"
+
+    @Option(help: "Seconds any one wait may take (a round's failover, a settled routing table, the write-behind) before the run fails.")
+    var timeoutS = 120
+
+    func validate() throws {
+        guard (1...1_000).contains(kills) else { throw ValidationError("--kills must be between 1 and 1000, not \(kills)") }
+        guard (2...16).contains(units) else { throw ValidationError("--units must be between 2 and 16, not \(units)") }
+        guard (1...(65535 - units)).contains(basePort) else { throw ValidationError("--base-port must leave room for \(units) ports below 65536") }
+        guard (1...1_000).contains(attemptMs) else { throw ValidationError("--attempt-ms must be between 1 and 1000, not \(attemptMs)") }
+        guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+    }
+
+    func run() async throws {
+        let configuration = try pipeline.load()
+        guard let sales = configuration.cache(Sale.contract), sales.mode.isPartitioned else {
+            throw UsageError("\(pipeline.config) must declare \(Sale.contract) with mode: partitioned: failover moves a partition's ownership")
+        }
+        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let work = URL(fileURLWithPath: workDirectory)
+        let processes = try DemoProcesses(binaries: binaries, logs: work.appendingPathComponent("logs"))
+        let ids = (0..<units).map { "failover-unit-\($0)" }
+        let urls = (0..<units).map { "http://127.0.0.1:\(basePort + $0)" }
+        let client = BoxOfficeClient(targets: urls, timeout: .seconds(5))
+        let logger = Logger(label: "ticketing.failover")
+        do {
+            for url in urls where (try? await client.get("/healthz", at: url)) != nil {
+                throw DemoFailure("something already answers at \(url): stop it or pass --base-port")
+            }
+            try? FileManager.default.removeItem(at: work.appendingPathComponent("spool"))
+            for index in ids.indices { try start(index, ids, processes) }
+            let rounds = try await kill(rounds: kills, ids: ids, urls: urls, partitions: sales.partitions, processes: processes, client: client)
+            await processes.stopAll()
+            let times = rounds.map(\.failover).sorted()
+            let member = UnitConfiguration(pipeline: configuration, unitID: "-", address: "-", spoolDirectory: "-").memberTimeout
+            print("failover_kills=\(times.count)")
+            print("member_timeout_ms=\(Self.milliseconds(member))")
+            print("failover_p50_ms=\(Self.milliseconds(Self.percentile(times, 50)))")
+            print("failover_p99_ms=\(Self.milliseconds(Self.percentile(times, 99)))")
+            print("failover_max_ms=\(Self.milliseconds(times.last ?? .zero))")
+            print("failover_min_ms=\(Self.milliseconds(times.first ?? .zero))")
+            try await checkSales(rounds, configuration: configuration, logger: logger)
+        } catch {
+            await processes.stopAll()
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
+    }
+
+    /// One round: which partition lost its owner, how long it took to sell again, and
+    /// the sale that showed it.
+    struct Round {
+        var partition: Int32
+        var failover: Duration
+        var concert: String
+        var seat: String
+        var order: String
+    }
+
+    private func start(_ index: Int, _ ids: [String], _ processes: DemoProcesses) throws {
+        try processes.start(ids[index], "ticketing", [
+            "unit", "--config", pipeline.config, "--id", ids[index], "--address", "127.0.0.1:\(basePort + index)", "--http-port", "\(basePort + index)",
+            "--spool-directory", "\(workDirectory)/spool",
+        ])
+    }
+
+    private func kill(rounds: Int, ids: [String], urls: [String], partitions: Int, processes: DemoProcesses, client: BoxOfficeClient) async throws -> [Round] {
+        let run = String(Int(Date().timeIntervalSince1970), radix: 36)
+        let concert = "failover-\(run)"
+        var opened = false
+        var done: [Round] = []
+        var used = Set<String>()
+        for round in 0..<rounds {
+            try await awaitReady(ids, urls, processes, client)
+            guard let routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS)) else {
+                throw DemoFailure("the units serve no routing table for \(Sale.contract)")
+            }
+            if !opened {
+                let reply = try await client.post("/concerts", [
+                    "id": concert, "name": "Failover \(run)", "venue": "Benchmark Hall", "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000,
+                    "price": 4500, "rows": 26, "seatsPerRow": 100,
+                ], at: urls[0])
+                guard reply.status == 201 else { throw DemoFailure("opening concert \(concert): HTTP \(reply.status) \(String(decoding: reply.body.prefix(300), as: UTF8.self))") }
+                opened = true
+            }
+            let partition = Int32(round % partitions)
+            guard let owner = routing.table.partitions[Int(partition)].owner, let victim = ids.firstIndex(where: { $0.isSameBytes(as: owner) }) else {
+                throw DemoFailure("partition \(partition) of \(Sale.contract) is owned by none of this run's units: \(routing.lines.joined(separator: ", "))")
+            }
+            // A free seat of the partition, held before the kill, so that the purchase
+            // is the first change the new owner decides for it.
+            guard let seat = Self.seat(in: partition, of: concert, routing: routing.table, skipping: used) else {
+                throw DemoFailure("concert \(concert) has no free seat left in partition \(partition)")
+            }
+            used.insert(seat)
+            let survivors = urls.indices.filter { $0 != victim }.map { urls[$0] }
+            let buyer = "failover-buyer-\(round)"
+            let hold = try await reserve(concert: concert, seat: seat, buyer: buyer, at: survivors[0], client: client)
+            let killed = ContinuousClock.now
+            await processes.kill([ids[victim]])
+            let order = try await purchase(concert: concert, seat: seat, hold: hold, buyer: buyer, survivors: survivors, since: killed, client: client)
+            let failover = order.at - killed
+            done.append(Round(partition: partition, failover: failover, concert: concert, seat: seat, order: order.id))
+            FileHandle.standardError.write(Data("failover: round \(round + 1): killed \(ids[victim]), owner of \(Sale.contract)[\(partition)]; a survivor sold in it \(Self.milliseconds(failover)) ms later\n".utf8))
+            try start(victim, ids, processes)
+        }
+        return done
+    }
+
+    /// The first free seat label of `concert` (26 rows of 100) whose sale falls in `partition`.
+    static func seat(in partition: Int32, of concert: String, routing: RoutingTable, skipping used: Set<String>) -> String? {
+        for row in 0..<26 {
+            for number in 1...100 {
+                let label = "\(BoxOfficeRules.rowLabel(row))-\(number)"
+                if !used.contains(label), routing.route(ofKey: Seat.key(concert: concert, seat: label))?.partition == partition { return label }
+            }
+        }
+        return nil
+    }
+
+    private func reserve(concert: String, seat: String, buyer: String, at url: String, client: BoxOfficeClient) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(timeoutS)
+        while true {
+            // The concert reaches each unit through the log: retry until this one has it.
+            let reply = try await client.post("/concerts/\(concert)/seats/\(seat)/reserve", ["buyer": buyer], at: url)
+            if reply.status == 201 || reply.status == 200, let hold = reply.json?["hold"] as? String { return hold }
+            guard reply.status == 404 || reply.status == 503, ContinuousClock.now < deadline else {
+                throw DemoFailure("reserving seat \(seat) at \(url): HTTP \(reply.status) \(String(decoding: reply.body.prefix(300), as: UTF8.self))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Sends the purchase to the survivors in turn until one is answered 201; returns
+    /// the order and when the answer came.
+    private func purchase(
+        concert: String, seat: String, hold: String, buyer: String, survivors: [String], since killed: ContinuousClock.Instant, client: BoxOfficeClient
+    ) async throws -> (id: String, at: ContinuousClock.Instant) {
+        var attempt = 0
+        var last = "no answer"
+        var answers: [String: Int] = [:]
+        defer {
+            let seen = answers.sorted { $0.key < $1.key }.map { "\($0.value)x \($0.key)" }.joined(separator: ", ")
+            FileHandle.standardError.write(Data("failover: \(attempt) attempt(s) to buy seat \(seat): \(seen)\n".utf8))
+        }
+        while ContinuousClock.now - killed < .seconds(timeoutS) {
+            let url = survivors[attempt % survivors.count]
+            attempt += 1
+            do {
+                let sent = ContinuousClock.now
+                let reply = try await client.post("/concerts/\(concert)/seats/\(seat)/purchase", ["hold": hold, "buyer": buyer], at: url)
+                answers["HTTP \(reply.status)\(ContinuousClock.now - sent > .seconds(1) ? " after > 1 s" : "")", default: 0] += 1
+                if reply.status == 201 {
+                    let answered = ContinuousClock.now
+                    guard let order = reply.json?["order"] as? String else { throw DemoFailure("a sale answered 201 at \(url) names no order") }
+                    return (order, answered)
+                }
+                // 421 and 503 are the expected answers while ownership moves; anything
+                // else is a failure of the run.
+                guard reply.status == 421 || reply.status == 503 else {
+                    throw DemoFailure("purchasing seat \(seat) at \(url) after the kill: HTTP \(reply.status) \(String(decoding: reply.body.prefix(300), as: UTF8.self))")
+                }
+                last = "HTTP \(reply.status)"
+            } catch let error as DemoFailure {
+                throw error
+            } catch {
+                last = "\(error)"
+                answers["\(type(of: error))", default: 0] += 1
+            }
+            try await Task.sleep(for: .milliseconds(attemptMs))
+        }
+        throw DemoFailure("no survivor sold seat \(seat) within \(timeoutS) s of the kill; last answer: \(last)")
+    }
+
+    private func awaitReady(_ ids: [String], _ urls: [String], _ processes: DemoProcesses, _ client: BoxOfficeClient) async throws {
+        let deadline = ContinuousClock.now + .seconds(timeoutS)
+        while true {
+            for id in ids {
+                if let status = processes.exited(id) { throw DemoFailure("\(id) exited with status \(status); see \(processes.logPath(id))") }
+            }
+            var ready = true
+            for url in urls {
+                guard let reply = try? await client.get("/readyz", at: url), reply.status == 200 else {
+                    ready = false
+                    break
+                }
+            }
+            if ready { return }
+            guard ContinuousClock.now < deadline else { throw DemoFailure("the units were not ready within \(timeoutS) s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Every sale a survivor answered 201 is in PostgreSQL, by its order, and PostgreSQL
+    /// equals a fold of the topics.
+    private func checkSales(_ rounds: [Round], configuration: PipelineConfiguration, logger: Logger) async throws {
+        guard let table = configuration.cache(Sale.contract)?.mapping?.table else {
+            throw UsageError("\(pipeline.config) maps no table for \(Sale.contract)")
+        }
+        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        do {
+            let concerts = Array(Set(rounds.map(\.concert)))
+            let deadline = ContinuousClock.now + .seconds(timeoutS)
+            let orders = rounds.map { OnSale.Order(seat: Seat.key(concert: $0.concert, seat: $0.seat), order: $0.order, buyer: "") }
+            while let lost = DemoChecks.ordersNotSold(orders, DemoChecks.sales(try await db.query("SELECT seat, order_id FROM \(table) WHERE concert = ANY($1)", [concerts]).rows)) {
+                guard ContinuousClock.now < deadline else { throw DemoFailure("PostgreSQL, \(timeoutS) s after the last round: \(lost)") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let replayed = try await DemoChecks.replayEqualsDatabase(configuration: configuration, db: db, timeout: .seconds(timeoutS), logger: logger)
+            let differences = replayed.flatMap { result in result.differences.map { "\(result.contract): \($0)" } }
+            print("failover_fold_differences=\(differences.count)")
+            guard differences.isEmpty else { throw DemoFailure("PostgreSQL differs from a fold of the topics in \(differences.count) place(s), e.g. \(differences[0])") }
+            FileHandle.standardError.write(Data("failover: PostgreSQL holds every sale answered and equals a fold of the topics\n".utf8))
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+    }
+
+    /// The `p`-th percentile (nearest rank) of sorted `values`.
+    static func percentile(_ values: [Duration], _ p: Int) -> Duration {
+        guard !values.isEmpty else { return .zero }
+        let rank = Int((Double(p) / 100 * Double(values.count)).rounded(.up))
+        return values[min(values.count, max(1, rank)) - 1]
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int { Int(duration / .milliseconds(1)) }
+}
