@@ -67,6 +67,9 @@ ROWS = [
      "member_timeout_ms", "the member timeout (the default)", "<= member timeout + 1 s", lambda v, r: r and v <= r + 1000),
     ("failover_max_ms", "failover, the longest of the kills", "ms",
      "member_timeout_ms", "the member timeout (the default)", "<= member timeout + 1 s", lambda v, r: r and v <= r + 1000),
+    ("partitioned_entity_share", "partitioned sales, 3 units, 1 backup: the largest unit's share of the sales", "of all",
+     None, None, "0.60 to 0.73", lambda v, r: 0.60 <= v <= 0.73),
+    ("partitioned_rss_mb", "partitioned sales, 3 units: the largest unit's resident memory", "MiB", None, None, None, None),
     ("onsale_units_loadgen_cpu_percent", "on-sale load generator's CPU at the comparison rate", "% of a core",
      "onsale_db_loadgen_cpu_percent", "the same against the twin", None, None),
 ]

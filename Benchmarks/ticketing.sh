@@ -1,7 +1,7 @@
 # Sourced by the benchmark scripts that run the ticketing sample (after lib.sh).
 #
 # ticketing_pipeline NAME WRITER_PORT: writes $bench_dir/NAME.yaml, the sample's three
-# caches on topics NAME.* (4 partitions each; sales partitioned with one backup, as in
+# caches on topics NAME.* (PARTITIONS each, 4 unless set; sales partitioned with one backup, as in
 # the demo), mapped to tables NAME_* shaped like the sample's (Migrations/0004), applied
 # by writer NAME serving /readyz on WRITER_PORT; migrates, creates the tables (empty)
 # and the topics. The consumers wait up to 100 ms for data (BENCH_FETCH_WAIT_MS: this
@@ -9,7 +9,7 @@
 # (BENCH_WRITER_WAIT_MS): no request waits on replication or on PostgreSQL, and at 5
 # and 10 ms the idle pipeline's fetches alone kept a third of a core busy in the broker.
 ticketing_pipeline() {
-    local name=$1 port=$2 yaml=$bench_dir/$1.yaml table
+    local name=$1 port=$2 yaml=$bench_dir/$1.yaml table partitions=${PARTITIONS:-4}
     bench_names+=("$name")
     cat > "$yaml" <<YAML
 kafka:
@@ -23,7 +23,7 @@ member_topic: $name.members
 caches:
   ticketing.Concert:
     topic: $name.concert
-    partitions: 4
+    partitions: $partitions
     load: topic
     mapping:
       table: ${name}_concert
@@ -37,7 +37,7 @@ caches:
         sold: { field: sold, type: bigint }
   ticketing.Seat:
     topic: $name.seat
-    partitions: 4
+    partitions: $partitions
     load: topic
     mapping:
       table: ${name}_seat
@@ -51,7 +51,7 @@ caches:
         hold_until: { field: holdUntil, transform: epoch_ms_to_timestamp }
   ticketing.Sale:
     topic: $name.sale
-    partitions: 4
+    partitions: $partitions
     load: topic
     mode: partitioned
     backups: 1

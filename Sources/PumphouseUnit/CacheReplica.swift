@@ -43,6 +43,10 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         /// in the wrong partition): skipped here, as every consumer skips it, and
         /// dead-lettered by the writers. This unit's own fenced change leaves its state.
         var fenced: String?
+        /// The change is in the wrong partition for this partitioned cache, and no claim
+        /// has been folded in that partition yet: written before the cache was
+        /// partitioned (under another partitioner), not by a stray producer.
+        var misplacedBeforeAnyClaim = false
     }
 
     struct Collision: Sendable, Equatable {
@@ -149,6 +153,15 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         }
     }
 
+    /// Forgets the entities and what the log said of them, and keeps the ownership
+    /// folded so far: a partitioned cache's partition this unit neither owns nor backs
+    /// up any more (its claims are still folded, for routing).
+    mutating func dropEntities() {
+        let kept = ownership
+        reset()
+        ownership = kept
+    }
+
     /// Forgets everything: a load that failed half-way starts again from nothing.
     mutating func reset() {
         entries = [:]
@@ -209,6 +222,7 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
             var outcome = Applied()
             if let misplaced = partitioning.misplacement(ofKey: contract.key, in: partition) {
                 outcome.fenced = misplaced
+                outcome.misplacedBeforeAnyClaim = ownership[partition, default: PartitionOwnership()].term == 0
             } else if let fenced = ownership[partition, default: PartitionOwnership()].fence(origin: contract.origin, term: contract.ownershipTerm) {
                 outcome.fenced = "\(fenced)"
             }

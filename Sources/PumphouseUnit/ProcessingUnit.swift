@@ -43,6 +43,10 @@ public final class ProcessingUnit: Service {
         /// Per loading partition, the high watermark of the first fetch that returned
         /// data: the end of the log as the unit found it.
         var loadTargets: [KafkaTopicPartition: Int64] = [:]
+        /// Partitions of partitioned caches to read again from their beginning (taken up
+        /// again after they were let go), and where each rebuild ends.
+        var rewinds: [KafkaTopicPartition] = []
+        var rebuildTargets: [KafkaTopicPartition: Int64] = [:]
         /// The reverse-pump answer each cache was loaded from, by contract name.
         var snapshots: [String: CacheSnapshot] = [:]
         var loadWaiters: [CheckedContinuation<Void, any Error>] = []
@@ -296,6 +300,7 @@ public final class ProcessingUnit: Service {
                             announce(.heartbeat)
                             expireMembers(now: now)
                             pump.recordBacklog()
+                            for cache in caches.values { cache.recordEntities() }
                         }
                     }
                 }
@@ -304,12 +309,21 @@ public final class ProcessingUnit: Service {
                 }
                 group.addTask { [self] in
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                        await rewind(consumer, caches: caches)
                         for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
                             if case .error(let error) = event, error.code == .autoOffsetReset {
                                 throw Self.offsetGone(error, caches: configuration.pipeline.caches)
                             }
-                            handle(event, caches: caches, reverseTopics: reverseTopics)
-                            if case .messages(let messages) = event { catchUp(messages, consumer: consumer) }
+                            try handle(event, caches: caches, reverseTopics: reverseTopics)
+                            switch event {
+                            case .messages(let messages):
+                                catchUp(messages, consumer: consumer)
+                                catchUpRebuilds(messages, end: nil, caches: caches)
+                            case .partitionEOF(let partition, _):
+                                catchUpRebuilds([], end: partition, caches: caches)
+                            default:
+                                break
+                            }
                         }
                     }
                 }
@@ -385,7 +399,18 @@ public final class ProcessingUnit: Service {
         }
     }
 
-    private func handle(_ event: KafkaConsumerEvent, caches: [String: any ReplicaSink], reverseTopics: [String: CacheConfiguration]) {
+    /// Why the unit stops when its load finds that a cache's topic was written under
+    /// another mode or partitioner than the pipeline declares now.
+    static func layoutChanged(_ cache: CacheConfiguration, _ found: String) -> CacheLoadError {
+        let mode = cache.mode.isPartitioned ? "partitioned" : "replicated"
+        return CacheLoadError(
+            cache: cache.contract,
+            message: "the pipeline declares it \(mode), but \(found). A live topic keeps the mode and partitioner it was written with: declare them as they were, or migrate: stop the units, let the writers apply the whole topic, then give the cache a new topic (caches.\(cache.contract).topic, created with `pumphouse topics create`) and load it from the database (load: reverse_pump)",
+            isPermanent: true
+        )
+    }
+
+    private func handle(_ event: KafkaConsumerEvent, caches: [String: any ReplicaSink], reverseTopics: [String: CacheConfiguration]) throws {
         switch event {
         case .messages(let messages):
             for message in messages {
@@ -402,13 +427,20 @@ public final class ProcessingUnit: Service {
                     continue
                 }
                 guard let cache = caches[message.topic] else { continue }
+                let layout: String?
                 do {
                     switch try registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
-                    case .change(let contract): cache.apply(contract, partition: message.partition, offset: message.offset)
-                    case .claim(let claim): cache.applyClaim(claim, partition: message.partition, offset: message.offset)
+                    case .change(let contract): layout = cache.apply(contract, partition: message.partition, offset: message.offset)
+                    case .claim(let claim): layout = cache.applyClaim(claim, partition: message.partition, offset: message.offset)
                     }
                 } catch {
                     cache.reject(offset: message.offset, partition: message.partition, error: error)
+                    continue
+                }
+                // Loaded, the unit skips such a record as every consumer does (the
+                // writers dead-letter it); loading, it refuses the topic.
+                if let layout, !isLoaded, let configuration = configuration.pipeline.caches.first(where: { $0.topic == message.topic }) {
+                    throw Self.layoutChanged(configuration, layout)
                 }
             }
         case .partitionEOF(let partition, _):
@@ -505,7 +537,61 @@ public final class ProcessingUnit: Service {
             }
             let upkeep = steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
             owning.recordOwnership(upkeep)
+            guard let wanted = upkeep.wanted else { continue }
+            let kept = owning.keep(wanted)
+            if !kept.rebuild.isEmpty {
+                let topic = owning.cacheConfiguration.topic
+                state.withLock { $0.rewinds += kept.rebuild.map { KafkaTopicPartition(topic: topic, partition: $0) } }
+            }
+            #if canImport(Glibc)
+            // What the dropped partitions held goes back to the system, not to glibc's
+            // free lists (see `finishLoading`).
+            if kept.dropped > 0 { malloc_trim(0) }
+            #endif
         }
+    }
+
+    /// Moves the partitions a partitioned cache takes up again to their beginning, and
+    /// notes where each must get to before it is warm: the end of the log as the
+    /// consumer last saw it. Runs between polls, on the loop that applies the log.
+    private func rewind(_ consumer: KafkaConsumer, caches: [String: any ReplicaSink]) async {
+        let pending = state.withLock { state in
+            defer { state.rewinds = [] }
+            return state.rewinds
+        }
+        guard !pending.isEmpty else { return }
+        do {
+            try await consumer.seek(pending.map { KafkaTopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: .beginning) })
+        } catch {
+            logger.warning("unit \(id): could not read \(pending) again from the beginning, trying again: \(error)")
+            state.withLock { $0.rewinds += pending }
+            return
+        }
+        for partition in pending {
+            let end = consumer.cachedWatermarks(partition)?.high ?? 0
+            if end <= 0 {
+                caches[partition.topic]?.owning?.finishRebuild(partition.partition)
+            } else {
+                state.withLock { $0.rebuildTargets[partition] = end }
+            }
+        }
+    }
+
+    /// Finishes the rebuilds that `messages` (or a partition's end) brought up to their
+    /// targets.
+    private func catchUpRebuilds(_ messages: [KafkaMessage], end: KafkaTopicPartition?, caches: [String: any ReplicaSink]) {
+        let done: [KafkaTopicPartition] = state.withLock { state in
+            guard !state.rebuildTargets.isEmpty else { return [] }
+            var done: [KafkaTopicPartition] = []
+            if let end, state.rebuildTargets.removeValue(forKey: end) != nil { done.append(end) }
+            for message in messages {
+                guard let target = state.rebuildTargets[message.topicPartition], message.offset + 1 >= target else { continue }
+                state.rebuildTargets[message.topicPartition] = nil
+                done.append(message.topicPartition)
+            }
+            return done
+        }
+        for partition in done { caches[partition.topic]?.owning?.finishRebuild(partition.partition) }
     }
 
     private func expireMembers(now: ContinuousClock.Instant) {
@@ -523,9 +609,15 @@ public final class ProcessingUnit: Service {
 
 /// What the unit's replication loop needs of a cache, whatever its entity type.
 protocol ReplicaSink: Sendable {
-    func apply(_ contract: Contract, partition: Int32, offset: Int64)
-    func applyClaim(_ claim: OwnershipClaim, partition: Int32, offset: Int64)
+    /// Applies a change in log order. Returns why the topic's layout (its mode, its
+    /// partitioner) is not the cache's when the change shows it; a unit still loading
+    /// stops on that, since a live topic's layout cannot change under its records.
+    func apply(_ contract: Contract, partition: Int32, offset: Int64) -> String?
+    /// Folds an ownership claim; returns a layout problem as `apply` does.
+    func applyClaim(_ claim: OwnershipClaim, partition: Int32, offset: Int64) -> String?
     func reject(offset: Int64, partition: Int32, error: any Error)
+    /// Records the replica's size for the metrics.
+    func recordEntities()
     func beginLoad()
     func loadRow(_ contract: Contract)
     func finishLoad(sequences: [Int32: [ExactKey: Int64]], ownership: [Int32: PartitionOwnership])

@@ -76,6 +76,21 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         /// The term of the hand-off claim this unit queued, until a claim is adopted:
         /// while it is on its way, the hand-off cannot be called off.
         var handOffTerm: Int64?
+        /// Whether this unit keeps the partition's entities (see ``Holding``).
+        var holding = Holding.held
+    }
+
+    /// A partitioned cache loaded from its topic keeps only the partitions its unit owns
+    /// or backs up. One it stops holding keeps only its ownership (claims are still
+    /// folded, for routing); one it takes up again is rebuilt by reading its partition
+    /// from the beginning, and decides nothing until that has caught up.
+    enum Holding {
+        case held
+        case dropped
+        /// Reading the partition again from its beginning; `reported` is the ownership
+        /// known before, shown to the steward and the routing table meanwhile, since
+        /// the replica's own fold starts again from nothing.
+        case rebuilding(reported: PartitionOwnership)
     }
 
     init(configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, logger: Logger) throws(CacheError) {
@@ -405,7 +420,17 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// not handing it over, and a refusal naming the owner otherwise.
     private func ownershipTerm(for key: String, in shard: Shard, _ store: Store) throws(CacheError) -> Int64? {
         guard configuration.mode.isPartitioned else { return nil }
-        let owned = store.replica.ownership[shard.partition] ?? PartitionOwnership()
+        // A partition this unit does not hold names the owner its claims say; one it
+        // reads again names the owner known before, and decides nothing until warm.
+        let owned: PartitionOwnership
+        if case .rebuilding(let reported) = store.holding {
+            owned = reported
+        } else {
+            owned = store.replica.ownership[shard.partition] ?? PartitionOwnership()
+        }
+        guard case .held = store.holding else {
+            throw CacheError.notOwner(cache: name, key: key, partition: shard.partition, owner: owned.owner?.isSameBytes(as: pump.origin) == true ? nil : owned.owner)
+        }
         guard !store.handingOff, owned.term > 0, let owner = owned.owner, owner.isSameBytes(as: pump.origin) else {
             throw CacheError.notOwner(cache: name, key: key, partition: shard.partition, owner: store.handingOff ? nil : owned.owner)
         }
@@ -418,9 +443,65 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     var owning: (any PartitionOwning)? { configuration.mode.isPartitioned ? self : nil }
 
-    /// Each partition's ownership as this replica has folded it from the log.
+    /// Each partition's ownership as this replica has folded it from the log (as it
+    /// stood before, for a partition being rebuilt).
     package var ownership: [PartitionOwnership] {
-        shards.map { shard in shard.store.withLock { $0.replica.ownership[shard.partition] ?? PartitionOwnership() } }
+        shards.map { shard in
+            shard.store.withLock { store in
+                if case .rebuilding(let reported) = store.holding { return reported }
+                return store.replica.ownership[shard.partition] ?? PartitionOwnership()
+            }
+        }
+    }
+
+    func isWarm(_ partition: Int32) -> Bool {
+        guard shards.indices.contains(Int(partition)) else { return false }
+        return shards[Int(partition)].store.withLock { store in
+            if case .held = store.holding { return true }
+            return false
+        }
+    }
+
+    /// Keeps the partitions `wanted` and lets the others go (only in a partitioned cache
+    /// loaded from its topic, which can be read again; one loaded from the database
+    /// keeps everything). Returns the partitions to read again from their beginning:
+    /// the caller seeks there and calls ``finishRebuild(_:)`` once caught up.
+    func keep(_ wanted: Set<Int32>) -> (rebuild: [Int32], dropped: Int) {
+        guard configuration.mode.isPartitioned, configuration.load == .topic else { return ([], 0) }
+        var rebuild: [Int32] = []
+        var dropped = 0
+        for shard in shards {
+            shard.store.withLock { store in
+                let owned = store.replica.ownership[shard.partition]?.owner?.isSameBytes(as: pump.origin) == true
+                switch store.holding {
+                case .held where !wanted.contains(shard.partition) && !owned && !store.handingOff && store.creates.isEmpty:
+                    store.replica.dropEntities()
+                    store.holding = .dropped
+                    dropped += 1
+                case .dropped where wanted.contains(shard.partition):
+                    let reported = store.replica.ownership[shard.partition] ?? PartitionOwnership()
+                    store.replica.reset()
+                    store.holding = .rebuilding(reported: reported)
+                    rebuild.append(shard.partition)
+                default:
+                    break
+                }
+            }
+        }
+        if dropped > 0 || !rebuild.isEmpty {
+            logger.info("\(name): keeping partitions \(wanted.sorted()); let \(dropped) go, reading \(rebuild) again from the beginning")
+        }
+        return (rebuild, dropped)
+    }
+
+    /// The partition read again has caught up with the log as it stood when its reading
+    /// began: it is warm, and decides again if its fold says this unit owns it.
+    func finishRebuild(_ partition: Int32) {
+        guard shards.indices.contains(Int(partition)) else { return }
+        shards[Int(partition)].store.withLock { store in
+            if case .rebuilding = store.holding { store.holding = .held }
+        }
+        logger.info("\(name): partition \(partition) rebuilt from the log")
     }
 
     /// Stops deciding in `partition` for a hand-over: once the partition's lane is drained,
@@ -471,9 +552,12 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
-    /// Folds an ownership claim read from the log at `offset`.
-    package func applyClaim(_ claim: OwnershipClaim, partition: Int32, offset: Int64) {
-        guard shards.indices.contains(Int(partition)) else { return }
+    /// Folds an ownership claim read from the log at `offset`. Returns why the topic's
+    /// layout is not this cache's when the claim shows it: a replicated cache's topic
+    /// holds claims only if the cache was partitioned before.
+    @discardableResult
+    package func applyClaim(_ claim: OwnershipClaim, partition: Int32, offset: Int64) -> String? {
+        guard shards.indices.contains(Int(partition)) else { return nil }
         let shard = shards[Int(partition)]
         let outcome = shard.store.withLock { store -> PartitionOwnership.ClaimOutcome? in
             let outcome = store.replica.applyClaim(claim, partition: partition)
@@ -488,30 +572,43 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         case nil:
             metrics.rejected.increment()
             logger.warning("\(name): skipped the ownership claim at \(topic)[\(partition)]@\(offset): the cache is replicated, and claims belong to partitioned caches")
+            return "\(topic)[\(partition)]@\(offset) holds an ownership claim: the topic was written while the cache was partitioned"
         case .adopted?:
             logger.info("\(name): partition \(partition) is now owned by \(claim.owner) (ownership term \(claim.term), \(topic)[\(partition)]@\(offset))")
         case let rejected?:
             metrics.rejected.increment()
             logger.notice("\(name): the ownership claim at \(topic)[\(partition)]@\(offset) changes nothing: \(rejected)")
         }
+        return nil
     }
 
     // MARK: Replication
 
-    /// Applies a change read from the pump at `offset`, in log order.
-    package func apply(_ contract: Contract, partition: Int32, offset: Int64) {
+    /// Applies a change read from the pump at `offset`, in log order. Returns why the
+    /// topic's layout is not this cache's when the change shows it (see
+    /// ``ReplicaSink/apply(_:partition:offset:)``).
+    @discardableResult
+    package func apply(_ contract: Contract, partition: Int32, offset: Int64) -> String? {
         let shard = shard(of: contract.key)
-        let outcome = shard.store.withLock { $0.replica.applyFromLog(contract, partition: partition, offset: offset) }
+        let applied = shard.store.withLock { store -> CacheReplica<Entity>.Applied? in
+            if case .dropped = store.holding { return nil }
+            return store.replica.applyFromLog(contract, partition: partition, offset: offset)
+        }
+        // A partition this unit does not hold: only its claims are folded.
+        guard let outcome = applied else { return nil }
+        let layout = outcome.misplacedBeforeAnyClaim
+            ? "\(topic)[\(partition)]@\(offset) holds a change that precedes every ownership claim there and that murmur2 over \(configuration.partitions) partitions places elsewhere: the topic was written while the cache was replicated (under librdkafka's consistent_random, unless declared otherwise)"
+            : nil
         if let reason = outcome.unreadable {
             // Named by its place in the log, not its key: keys are row data.
             logger.error("\(name): the entity changed at \(topic)[\(partition)]@\(offset) by \(contract.origin) does not fit \(Entity.self) and is not readable here: \(reason)")
             metrics.rejected.increment()
         }
-        if outcome.duplicate { return }
+        if outcome.duplicate { return layout }
         if let fenced = outcome.fenced {
             if metrics.fenced.indices.contains(Int(partition)) { metrics.fenced[Int(partition)].increment() }
             logger.notice("\(name): the change at \(topic)[\(partition)]@\(offset) by \(contract.origin) (seq \(contract.sequence)) takes no effect: \(fenced)")
-            return
+            return layout
         }
         let own = contract.origin.isSameBytes(as: pump.origin)
         if own, let created = outcome.created {
@@ -524,8 +621,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             metrics.collisions.increment()
             logger.notice("collision on \(name) at \(topic)[\(partition)]@\(offset): the change from \(contract.origin) (seq \(contract.sequence)) was made against version \(collision.baseVersion), but \(collision.winnerOrigin) changed it to version \(collision.winnerVersion) first; log order wins on every replica and in the database")
         }
+        return layout
     }
-
     // MARK: Loading
 
     /// Starts (or restarts) a load: the replica holds nothing until it is done.
@@ -551,6 +648,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 store.replica.seed(ownership: ownership)
             }
         }
+    }
+
+    /// Records how many entities this replica holds.
+    func recordEntities() {
+        metrics.entities.record(count)
     }
 
     /// A change on this cache's topic that cannot be read (it is skipped here; the

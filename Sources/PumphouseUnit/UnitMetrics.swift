@@ -29,6 +29,9 @@ struct UnitMetrics: Sendable {
         let replicationLag: Metrics.Timer
         let collisions: Counter
         let rejected: Counter
+        /// Entities this replica holds (updated at every heartbeat): in a partitioned
+        /// cache, those of the partitions this unit keeps.
+        let entities: Gauge
         /// By partition: changes the partition's ownership fenced (a deposed owner's).
         let fenced: [Counter]
         /// A partitioned cache's partitions this unit owns, as its replica folded them.
@@ -54,6 +57,7 @@ struct UnitMetrics: Sendable {
             replicationLag = Metrics.Timer(label: "pumphouse_unit_replication_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             collisions = Counter(label: "pumphouse_unit_collisions_total", dimensions: dimensions)
             rejected = Counter(label: "pumphouse_unit_rejected_changes_total", dimensions: dimensions)
+            entities = Gauge(label: "pumphouse_unit_cache_entities", dimensions: dimensions)
             fenced = byPartition.map { Counter(label: "pumphouse_unit_fenced_changes_total", dimensions: $0) }
         }
     }

@@ -69,6 +69,11 @@ final class DemoProcesses: @unchecked Sendable {
         }
     }
 
+    /// The process id of `name`, while it runs.
+    func pid(_ name: String) -> Int32? {
+        lock.withLock { running[name].flatMap { $0.isRunning ? $0.processIdentifier : nil } }
+    }
+
     func logPath(_ name: String) -> String { logs.appendingPathComponent("\(name).log").path }
 }
 

@@ -39,6 +39,9 @@ struct FailoverBenchCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds between purchase attempts after a kill.")
     var attemptMs = 10
 
+    @Option(help: "Seats sold before the kills, to measure each unit's share of the sales it keeps.")
+    var shareSales = 600
+
     @Option(help: "Directory for the units' spools and logs.")
     var workDirectory = ".pumphouse/failover"
 
@@ -51,6 +54,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         guard (1...(65535 - units)).contains(basePort) else { throw ValidationError("--base-port must leave room for \(units) ports below 65536") }
         guard (1...1_000).contains(attemptMs) else { throw ValidationError("--attempt-ms must be between 1 and 1000, not \(attemptMs)") }
         guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (1...2_600).contains(shareSales) else { throw ValidationError("--share-sales must be between 1 and 2600, not \(shareSales)") }
     }
 
     func run() async throws {
@@ -71,6 +75,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             }
             try? FileManager.default.removeItem(at: work.appendingPathComponent("spool"))
             for index in ids.indices { try start(index, ids, processes) }
+            try await measureShare(ids: ids, urls: urls, backups: sales.mode.backups ?? 0, processes: processes, client: client)
             let rounds = try await kill(rounds: kills, ids: ids, urls: urls, partitions: sales.partitions, processes: processes, client: client)
             await processes.stopAll()
             let times = rounds.map(\.failover).sorted()
@@ -138,7 +143,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             used.insert(seat)
             let survivors = urls.indices.filter { $0 != victim }.map { urls[$0] }
             let buyer = "failover-buyer-\(round)"
-            let hold = try await reserve(concert: concert, seat: seat, buyer: buyer, at: survivors[0], client: client)
+            let hold = try await Self.reserve(concert: concert, seat: seat, buyer: buyer, at: survivors[0], client: client, timeout: .seconds(timeoutS))
             let killed = ContinuousClock.now
             await processes.kill([ids[victim]])
             let order = try await purchase(concert: concert, seat: seat, hold: hold, buyer: buyer, survivors: survivors, since: killed, client: client)
@@ -148,6 +153,73 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             try start(victim, ids, processes)
         }
         return done
+    }
+
+    /// Sells `--share-sales` seats through their owners, waits until the units keep
+    /// every sale on its owner and its backups, and prints the largest unit's share of
+    /// the sales and the units' resident memory.
+    private func measureShare(ids: [String], urls: [String], backups: Int, processes: DemoProcesses, client: BoxOfficeClient) async throws {
+        try await awaitReady(ids, urls, processes, client)
+        guard let routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS)) else {
+            throw DemoFailure("the units serve no routing table for \(Sale.contract)")
+        }
+        let concert = "failover-share-\(String(Int(Date().timeIntervalSince1970), radix: 36))"
+        let seatsPerRow = 100
+        let rows = (shareSales + seatsPerRow - 1) / seatsPerRow
+        let opened = try await client.post("/concerts", [
+            "id": concert, "name": "Share \(concert)", "venue": "Benchmark Hall", "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000,
+            "price": 4500, "rows": rows, "seatsPerRow": seatsPerRow,
+        ], at: urls[0])
+        guard opened.status == 201 else { throw DemoFailure("opening concert \(concert): HTTP \(opened.status)") }
+        let labels = (0..<shareSales).map { "\(BoxOfficeRules.rowLabel($0 / seatsPerRow))-\($0 % seatsPerRow + 1)" }
+        let timeout = Duration.seconds(timeoutS)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, label) in labels.enumerated() {
+                if index >= 16 { try await group.next() }
+                group.addTask {
+                    let owner = routing.target(concert: concert, seat: label) ?? urls[0]
+                    let hold = try await Self.reserve(concert: concert, seat: label, buyer: "share-\(index)", at: owner, client: client, timeout: timeout)
+                    let bought = try await client.post("/concerts/\(concert)/seats/\(label)/purchase", ["hold": hold, "buyer": "share-\(index)"], at: owner)
+                    guard bought.status == 201 else { throw DemoFailure("buying seat \(label) of \(concert) at \(owner): HTTP \(bought.status)") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Every sale on its owner and each backup: the units' counts add up to that.
+        let copies = shareSales * (1 + min(backups, ids.count - 1))
+        let deadline = ContinuousClock.now + .seconds(timeoutS)
+        var held: [Int] = []
+        while true {
+            held = []
+            for url in urls { held.append(try await Self.saleEntities(at: url, client: client)) }
+            // Sales of earlier runs on the same tables are not on this pipeline's topics.
+            if held.reduce(0, +) == copies { break }
+            guard ContinuousClock.now < deadline else { throw DemoFailure("the units keep \(held) sales after \(timeoutS) s; expected \(copies) copies of \(shareSales) sales in all") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let rss = ids.compactMap { processes.pid($0) }.map(Self.residentMiB)
+        print("partitioned_units=\(ids.count)")
+        print("partitioned_entity_share=\(String(format: "%.3f", Double(held.max() ?? 0) / Double(shareSales)))")
+        print("partitioned_rss_mb=\(rss.max() ?? 0)")
+        FileHandle.standardError.write(Data("failover: \(shareSales) sales kept by the units as \(held) (owner and \(backups) backup(s) each); resident memory \(rss) MiB\n".utf8))
+    }
+
+    /// `pumphouse_unit_cache_entities` for the sales, from a unit's /metrics.
+    static func saleEntities(at url: String, client: BoxOfficeClient) async throws -> Int {
+        let reply = try await client.get("/metrics", at: url)
+        for line in String(decoding: reply.body, as: UTF8.self).split(separator: "\n") where line.hasPrefix("pumphouse_unit_cache_entities{") && line.contains("cache=\"\(Sale.contract)\"") {
+            if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return Int(value) }
+        }
+        throw DemoFailure("\(url)/metrics has no pumphouse_unit_cache_entities for \(Sale.contract)")
+    }
+
+    /// A process's resident memory in MiB (VmRSS), 0 if it cannot be read.
+    static func residentMiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { return 0 }
+        return kib / 1024
     }
 
     /// The first free seat label of `concert` (26 rows of 100) whose sale falls in `partition`.
@@ -161,13 +233,13 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         return nil
     }
 
-    private func reserve(concert: String, seat: String, buyer: String, at url: String, client: BoxOfficeClient) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(timeoutS)
+    private static func reserve(concert: String, seat: String, buyer: String, at url: String, client: BoxOfficeClient, timeout: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
         while true {
             // The concert reaches each unit through the log: retry until this one has it.
             let reply = try await client.post("/concerts/\(concert)/seats/\(seat)/reserve", ["buyer": buyer], at: url)
             if reply.status == 201 || reply.status == 200, let hold = reply.json?["hold"] as? String { return hold }
-            guard reply.status == 404 || reply.status == 503, ContinuousClock.now < deadline else {
+            guard reply.status == 404 || reply.status == 503 || reply.status == 421, ContinuousClock.now < deadline else {
                 throw DemoFailure("reserving seat \(seat) at \(url): HTTP \(reply.status) \(String(decoding: reply.body.prefix(300), as: UTF8.self))")
             }
             try await Task.sleep(for: .milliseconds(20))

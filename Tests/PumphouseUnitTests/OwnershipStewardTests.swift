@@ -32,6 +32,10 @@ struct OwnershipStewardTests {
         func isDrained(_ partition: Int32) -> Bool { drained }
         func publish(_ claim: OwnershipClaim) throws { published.append(claim) }
         func recordOwnership(_ upkeep: OwnershipSteward.Upkeep) {}
+        var cold: Set<Int32> = []
+        func isWarm(_ partition: Int32) -> Bool { !cold.contains(partition) }
+        func keep(_ wanted: Set<Int32>) -> (rebuild: [Int32], dropped: Int) { ([], 0) }
+        func finishRebuild(_ partition: Int32) {}
 
         /// The log adopts every claim published so far.
         func adopt() {
@@ -58,8 +62,9 @@ struct OwnershipStewardTests {
         let cache = Cache(configuration)
         let start = ContinuousClock.now
         var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
-        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        let early = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
         #expect(cache.published.isEmpty, "peers may not have been heard yet")
+        #expect(early.wanted == nil, "nor does it let any partition go before it has heard them")
         let first = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
         #expect(cache.published.map(\.partition) == Array(0..<6))
         #expect(first.claims.map(\.move) == Array(repeating: .first, count: 6), "nobody owned them: first claims")
@@ -81,7 +86,13 @@ struct OwnershipStewardTests {
         #expect(cache.published.isEmpty, "z is alive: it hands over what the assignment gives a")
         steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
         #expect(cache.published.isEmpty, "z may be alive and not yet heard from")
-        let made = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
+        // A partition a still reads again from its beginning is claimed once it is warm.
+        cache.cold = [5]
+        var made = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
+        #expect(cache.published.map(\.partition) == Array(0..<5), "not the cold partition")
+        #expect(made.wanted == Set(0..<6), "alone, a keeps every partition")
+        cache.cold = []
+        made.claims += steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: Self.logger).claims
         #expect(cache.published.count == 6 && cache.published.allSatisfy { $0.term == 4 && $0.owner == "a" })
         #expect(made.claims.allSatisfy { $0.move == .failover }, "z owned them and is gone: failovers")
     }
@@ -112,6 +123,11 @@ struct OwnershipStewardTests {
         cache.adopt()
         let after = steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(4)), logger: Self.logger)
         #expect(after.roles == (0..<6).map { moving.contains(Int32($0)) ? .backup : .owner }, "\(after.roles)")
+        #expect(after.wanted == Set(0..<6), "two units, one backup each: a keeps everything")
+        let three = steward.tend(cache, live: ["a", "b", "c"], now: start.advanced(by: .seconds(4)), logger: Self.logger)
+        #expect(three.wanted == Set(PartitionAssignment(group: OwnershipSteward.group(of: configuration), partitions: 6, backups: 1, members: ["a", "b", "c"]).held(by: "a")).union((0..<6).filter { !moving.contains(Int32($0)) }.map(Int32.init)), "what a owns or is assigned, and what it still owns")
+        cache.published = []
+        cache.handingOff = []
         cache.published = published
         for claim in published { cache.ownership[Int(claim.partition)] = PartitionOwnership(term: 1, owner: "a") }
         // The joiner leaves before the claims land: the assignment gives them back, and

@@ -1,5 +1,6 @@
 import Foundation
 import PumphouseContracts
+import PumphouseKafka
 import PumphouseLoad
 import PumphousePipeline
 import PumphouseTestSupport
@@ -126,6 +127,120 @@ struct PartitionedCacheTests {
             }
         }
         try await fixture.awaitWritten(expected)
+    }
+
+    /// Waits until each unit's cache holds exactly the accounts of `expected` whose keys
+    /// fall in the partitions `assignment` gives it as owner or backup.
+    func awaitHolding(_ units: [(id: String, cache: ReplicatedCache<BenchAccount>)], _ assignment: PartitionAssignment, _ expected: [ExactKey: Int64], _ what: String) async throws {
+        let partitioner = KafkaKeyPartitioner(partitionCount: Int32(Self.partitions), scheme: .murmur2)
+        func differences() -> [String] {
+            units.compactMap { id, cache in
+                let kept = Set(assignment.held(by: id))
+                let wanted = accounts(expected.filter { kept.contains(partitioner.partition(ofKey: $0.key.text)) })
+                let held = Dictionary(uniqueKeysWithValues: cache.values.map { (ExactKey($0.id), $0) })
+                return held == wanted ? nil : "\(id) holds \(held.count) entities, should hold the \(wanted.count) of partitions \(kept.sorted())"
+            }
+        }
+        do {
+            _ = try await waitFor(what, timeout: .seconds(60)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return differences().isEmpty ? true : nil
+            }
+        } catch let timeout as WaitTimeout {
+            throw WaitTimeout(description: "\(timeout.description): \(differences().joined(separator: "; "))")
+        }
+    }
+
+    @Test("three units with one backup each keep only the partitions they own or back up; when one leaves, the others read its partitions again from the log and decide there once warm, and no change is lost")
+    func heldShare() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
+        try await fixture.prepare()
+        let units = try ["a", "b", "c"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        let ids = units.map(\.id)
+        let keys = (0..<60).map { "acct-\($0)" }
+        var expected: [ExactKey: Int64] = [:]
+        try await running(Array(units[0..<2])) {
+            try await running([units[2]]) {
+                let assignment = try await awaitOwners(caches, members: ids, "the three units to own their share")
+                let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
+                for (index, key) in keys.enumerated() {
+                    try await routed(all, first: ids[0]) { try $0.put(BenchAccount(id: key, balance: Int64(index))) }
+                    expected[ExactKey(key)] = Int64(index)
+                }
+                try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep only what it owns or backs up")
+                let share = Double(caches.map(\.count).max() ?? 0) / Double(keys.count)
+                #expect(share < 1, "some unit let a partition go: the largest holds \(share) of the entities")
+            }
+            // c has left: a and b own and back up everything between them.
+            let survivors = Array(caches[0..<2])
+            let byID = Dictionary(uniqueKeysWithValues: zip(ids[0..<2], survivors))
+            _ = try await awaitOwners(survivors, members: Array(ids[0..<2]), "the survivors to own every partition")
+            for key in keys {
+                try await routed(byID, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
+                expected[ExactKey(key)]! += 1
+            }
+            try await awaitState(survivors, accounts(expected), "both survivors at every change, partitions read again included")
+        }
+        try await fixture.awaitWritten(expected)
+    }
+
+    /// How `unit`'s run ends, within `timeout`: the error it stops with, nil if it ran
+    /// on (then it is shut down).
+    func stopsOnItsOwn(_ unit: ProcessingUnit, within timeout: Duration) async throws -> (any Error)? {
+        let ended = Mutex<(any Error)??>(nil)
+        let run = Task {
+            do {
+                try await unit.run()
+                ended.withLock { $0 = .some(nil) }
+            } catch {
+                ended.withLock { $0 = .some(error) }
+            }
+        }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let outcome = ended.withLock({ $0 }) { return outcome }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        run.cancel()
+        _ = await run.result
+        return nil
+    }
+
+    /// The fixture's pipeline with the cache declared `mode`, as an operator would edit it.
+    func redeclared(_ fixture: UnitFixture, as mode: String) throws -> PipelineConfiguration {
+        let path = "\(fixture.directory)/pipeline.yaml"
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        text = text.replacingOccurrences(of: "mode: replicated", with: "mode: \(mode)").replacingOccurrences(of: "mode: partitioned\n    backups: 1", with: "mode: \(mode)")
+        if mode == "partitioned" { text = text.replacingOccurrences(of: "mode: partitioned", with: "mode: partitioned\n    backups: 1") }
+        let redeclared = "\(fixture.directory)/redeclared.yaml"
+        try text.write(toFile: redeclared, atomically: true, encoding: .utf8)
+        return try PipelineConfiguration.load(path: redeclared, environment: [:])
+    }
+
+    @Test("a live topic's mode cannot change under its records: a topic written by a replicated cache and then declared partitioned (its keys placed by another partitioner), or written partitioned and then declared replicated (claims in it), is refused at start, naming the cache, what was found and how to migrate")
+    func layoutChangeRefused() async throws {
+        for (written, declared, found) in [("replicated", "partitioned", "precedes every ownership claim"), ("partitioned", "replicated", "holds an ownership claim")] {
+            let fixture = try await UnitFixture(partitions: Self.partitions, mode: written)
+            try await fixture.prepare()
+            let writer = try fixture.unit("a")
+            let cache = try writer.cache(BenchAccount.self)
+            try await running([writer]) {
+                if written == "partitioned" { _ = try await awaitOwners([cache], members: [writer.id], "the unit to claim every partition") }
+                for index in 0..<40 { try cache.put(BenchAccount(id: "acct-\(index)", balance: Int64(index))) }
+                try await writer.syncSpool()
+                _ = try await waitFor("the unit's changes acknowledged by the broker", timeout: .seconds(30)) { () async throws -> Bool? in
+                    try await Task.sleep(for: .milliseconds(20))
+                    return writer.unacknowledgedChanges == 0 ? true : nil
+                }
+            }
+            let unit = try fixture.unit("b", pipeline: try redeclared(fixture, as: declared))
+            _ = try unit.cache(BenchAccount.self)
+            let stopped = try await stopsOnItsOwn(unit, within: .seconds(60))
+            let error = try #require(stopped as? CacheLoadError, "a unit declaring the \(written) topic \(declared) stops on loading it: \(String(describing: stopped))")
+            #expect(error.cache == BenchAccount.contract && error.isPermanent)
+            #expect(error.message.contains("declares it \(declared)") && error.message.contains(found) && error.message.contains("migrate"), "\(error)")
+        }
     }
 
     @Test("a unit leaves gracefully while changes keep coming: it drains before peers hear it leave, the survivor claims its partitions after its last change, and no change is lost or doubled")

@@ -13,11 +13,19 @@ protocol PartitionOwning: Sendable {
     func endHandOff(_ partition: Int32)
     /// Whether everything this unit decided in `partition` is in the log.
     func isDrained(_ partition: Int32) -> Bool
+    /// Whether this unit holds the partition's entities up to date (not dropped, not
+    /// rebuilding from the log): only then may it claim the partition.
+    func isWarm(_ partition: Int32) -> Bool
     /// Writes `claim` into its partition, behind this unit's changes there.
     func publish(_ claim: OwnershipClaim) throws
     /// Records what an upkeep saw and did: the claims made (by why), and this unit's
     /// role in each partition as it began.
     func recordOwnership(_ upkeep: OwnershipSteward.Upkeep)
+    /// Keeps the entities of the partitions `wanted`, lets the others go; returns the
+    /// partitions to read again from their beginning, and how many it let go.
+    func keep(_ wanted: Set<Int32>) -> (rebuild: [Int32], dropped: Int)
+    /// A partition read again has caught up with the log.
+    func finishRebuild(_ partition: Int32)
 }
 
 /// Moves a unit's partitions towards what its member list says they should be, by
@@ -62,6 +70,11 @@ struct OwnershipSteward {
         /// By partition, this unit's role as the upkeep began: owner as its replica
         /// folded the claims, backup as the assignment over the live members names it.
         var roles: [Role] = []
+        /// The partitions whose entities this unit keeps: those it owns, and those the
+        /// assignment makes it owner or backup of. nil until the unit has listened to the
+        /// members for a member timeout (until then it may not know them all, and keeps
+        /// everything).
+        var wanted: Set<Int32>?
     }
 
     /// A unit's part in one partition.
@@ -99,9 +112,12 @@ struct OwnershipSteward {
         )
         let live = Set(members.map { ExactKey($0) })
         var upkeep = Upkeep()
+        let listened = now - listeningSince >= memberTimeout
+        if listened { upkeep.wanted = Set(assignment.held(by: unit)) }
         for (index, owned) in cache.ownership.enumerated() {
             let partition = Int32(index)
             let ownedHere = owned.owner?.isSameBytes(as: unit) == true
+            if ownedHere { upkeep.wanted?.insert(partition) }
             let backsUp = assignment.placements.indices.contains(index) && assignment.placements[index].backups.contains { $0.isSameBytes(as: unit) }
             upkeep.roles.append(ownedHere ? .owner : backsUp ? .backup : .none)
             guard let target = assignment.owner(of: partition) else { continue }
@@ -114,8 +130,9 @@ struct OwnershipSteward {
                     continue
                 }
                 // Every live unit is heard only after a member timeout; an owner that is
-                // alive hands the partition over itself, after its last change.
-                if now - listeningSince < memberTimeout { continue }
+                // alive hands the partition over itself, after its last change. A unit
+                // still rebuilding the partition decides there only once it is warm.
+                if !listened || !cache.isWarm(partition) { continue }
                 if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
                 move = owned.owner == nil ? .first : .failover
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds())
