@@ -81,6 +81,24 @@ psql() { PGOPTIONS="-c client_min_messages=warning" command psql "$PUMPHOUSE_POS
 # The harness logs only errors here: its figures and readable lines are what the run shows.
 harness() { PUMPHOUSE_LOG_LEVEL=${BENCH_LOG_LEVEL:-error} "$bench_bin" "$@"; }
 
+# pipeline_head NAME FETCH_WAIT_MS: the start of a benchmark's pipeline file, up to its
+# caches: the broker, its consumers waiting up to FETCH_WAIT_MS for data (Kafka answers
+# a waiting fetch as soon as data arrives; the local broker holds it for the whole
+# fetch.wait.max.ms, 500 ms by default), the stack's PostgreSQL, the schemas and
+# migrations, and member topic NAME.members.
+pipeline_head() {
+    cat <<YAML
+kafka:
+  brokers: $PUMPHOUSE_KAFKA_BROKERS
+  properties: { fetch.wait.max.ms: "$2" }
+postgres:
+  url: { env: PUMPHOUSE_POSTGRES_URL }
+schemas: $PWD/Schemas
+migrations: $PWD/Migrations
+member_topic: $1.members
+YAML
+}
+
 # bench_pipeline NAME [LOAD] [WRITER_PORT]: writes $bench_dir/NAME.yaml, a pipeline of one bench.Account
 # cache on topic NAME.account, mapped to table NAME_account (created here, empty, shaped
 # like bench_account), applied by writer NAME, read by a reader on NAME.reads. LOAD is
@@ -89,17 +107,7 @@ harness() { PUMPHOUSE_LOG_LEVEL=${BENCH_LOG_LEVEL:-error} "$bench_bin" "$@"; }
 bench_pipeline() {
     local name=$1 load=${2:-reverse_pump} port=${3:-}
     bench_names+=("$name")
-    cat > "$bench_dir/$name.yaml" <<YAML
-kafka:
-  brokers: $PUMPHOUSE_KAFKA_BROKERS
-  # Kafka answers a waiting fetch as soon as data arrives; the local broker holds it for
-  # the whole fetch.wait.max.ms (500 ms by default).
-  properties: { fetch.wait.max.ms: "${BENCH_FETCH_WAIT_MS:-5}" }
-postgres:
-  url: { env: PUMPHOUSE_POSTGRES_URL }
-schemas: $PWD/Schemas
-migrations: $PWD/Migrations
-member_topic: $name.members
+    { pipeline_head "$name" "${BENCH_FETCH_WAIT_MS:-5}"; cat <<YAML; } > "$bench_dir/$name.yaml"
 caches:
   bench.Account:
     topic: $name.account

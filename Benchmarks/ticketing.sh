@@ -11,15 +11,7 @@
 ticketing_pipeline() {
     local name=$1 port=$2 yaml=$bench_dir/$1.yaml table partitions=${PARTITIONS:-4}
     bench_names+=("$name")
-    cat > "$yaml" <<YAML
-kafka:
-  brokers: $PUMPHOUSE_KAFKA_BROKERS
-  properties: { fetch.wait.max.ms: "${BENCH_FETCH_WAIT_MS:-100}" }
-postgres:
-  url: { env: PUMPHOUSE_POSTGRES_URL }
-schemas: $PWD/Schemas
-migrations: $PWD/Migrations
-member_topic: $name.members
+    { pipeline_head "$name" "${BENCH_FETCH_WAIT_MS:-100}"; cat <<YAML; } > "$yaml"
 caches:
   ticketing.Concert:
     topic: $name.concert
