@@ -28,6 +28,8 @@ public final class ProcessingUnit: Service {
     /// never hold up the cache changes behind them.
     private let control: KafkaProducer
     private let archive: ArchiveReads
+    /// How long this unit may decide as a partitioned cache's owner (`OwnershipLease`).
+    private let lease: OwnershipLease
     private let logger: Logger
     private let since: Int64
     private let state = Mutex(State())
@@ -77,6 +79,7 @@ public final class ProcessingUnit: Service {
         control.linger = .zero
         // A lost announcement is repaired by the next heartbeat; not worth a log line.
         self.control = try KafkaProducer(configuration: control, logger: logger) { _ in }
+        self.lease = OwnershipLease(memberTimeout: configuration.memberTimeout)
         self.archive = ArchiveReads(unit: configuration.unitID, requestTopic: configuration.pipeline.reader.requestTopic, registry: registry, control: self.control)
         self.since = wallClockMilliseconds()
     }
@@ -98,7 +101,7 @@ public final class ProcessingUnit: Service {
             }
             let opened = try ReplicatedCache<Entity>(
                 configuration: cache, registry: registry, validates: configuration.validatesChanges, pump: pump,
-                archive: cache.mapping != nil ? archive : nil, logger: logger
+                archive: cache.mapping != nil ? archive : nil, lease: lease, logger: logger
             )
             state.caches[cache.topic] = opened
             state.members[Entity.contract.rawValue] = MemberList(cache: Entity.contract.rawValue, this: id)
@@ -419,7 +422,13 @@ public final class ProcessingUnit: Service {
                     // is alive now (a consumer placed at the end by a broker that answers
                     // ListOffsets wrongly starts further back).
                     if let sent = message.timestampMilliseconds, wallClockMilliseconds() - sent > configuration.memberTimeout.wholeMilliseconds { continue }
-                    if let announcement = message.value.flatMap(MemberAnnouncement.init), announcement.role == .unit { hear(announcement) }
+                    if let announcement = message.value.flatMap(MemberAnnouncement.init), announcement.role == .unit {
+                        // Its own heartbeat in the log: peers count it alive from now.
+                        if announcement.member.isSameBytes(as: id), announcement.event != .leave, let sent = message.timestampMilliseconds {
+                            lease.renew(sentAt: sent)
+                        }
+                        hear(announcement)
+                    }
                     continue
                 }
                 if let cache = reverseTopics[message.topic] {
@@ -529,13 +538,24 @@ public final class ProcessingUnit: Service {
     /// view of each partition's ownership is behind the log.
     private func tendOwnership(_ caches: [String: any ReplicaSink], steward: inout OwnershipSteward, now: ContinuousClock.Instant) {
         guard isLoaded else { return }
+        let broken = lease.broken
+        defer {
+            // Everything owned when the lease broke is claimed again (or was lost):
+            // the fold says who owns what, and the unit may decide again.
+            if let broken, steward.reclaimsDone(caches: caches.values.filter { $0.owning != nil }.count) {
+                lease.repair(through: broken)
+                logger.notice("unit \(id): its partitions are claimed again after the gap in its heartbeats; deciding again where it owns them")
+            }
+        }
         for sink in caches.values {
             guard let owning = sink.owning else { continue }
             let cache = owning.cacheConfiguration.contract.rawValue
             let members = state.withLock { state in
                 (state.members[cache]?.members.values ?? [:].values).filter(\.loaded).map(\.id)
             }
-            let upkeep = steward.tend(owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, logger: logger)
+            let upkeep = steward.tend(
+                owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, brokenLease: broken, logger: logger
+            )
             owning.recordOwnership(upkeep)
             guard let wanted = upkeep.wanted else { continue }
             let kept = owning.keep(wanted)

@@ -43,6 +43,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     private let pump: DataPump
     private let configuration: CacheConfiguration
     private let archive: ArchiveReads?
+    /// Whether this unit may still decide as an owner (partitioned caches).
+    private let lease: OwnershipLease
     private let partitioner: KafkaKeyPartitioner
     /// By partition of the cache's topic.
     private let shards: [Shard]
@@ -78,6 +80,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         var handOffTerm: Int64?
         /// Whether this unit keeps the partition's entities (see ``Holding``).
         var holding = Holding.held
+        /// Whether the assignment over the live members made this unit a backup of the
+        /// partition, as of the last ownership upkeep.
+        var backup = false
     }
 
     /// A partitioned cache loaded from its topic keeps only the partitions its unit owns
@@ -93,8 +98,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         case rebuilding(reported: PartitionOwnership)
     }
 
-    init(configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, logger: Logger) throws(CacheError) {
+    init(
+        configuration: CacheConfiguration, registry: ContractRegistry, validates: Bool, pump: DataPump, archive: ArchiveReads?, lease: OwnershipLease, logger: Logger
+    ) throws(CacheError) {
         self.name = Entity.contract
+        self.lease = lease
         self.topic = configuration.topic
         self.configuration = configuration
         self.archive = archive
@@ -152,6 +160,30 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             return try Entity(fields: row.fields)
         } catch {
             throw .archiveFailed(cache: name, key: key, reason: "the row does not fit \(Entity.self): \(error)")
+        }
+    }
+
+    /// `key` with where the answer stands (``CacheRead``): owner, backup, a replica of a
+    /// replicated cache, or a partition this unit does not keep. For callers that can
+    /// serve a possibly stale read from a backup and want to say so.
+    public func read(_ key: String) -> CacheRead<Entity> {
+        let shard = shard(of: key)
+        return shard.store.withLock { store in
+            let partitioned = configuration.mode.isPartitioned
+            let owned: PartitionOwnership
+            if case .rebuilding(let reported) = store.holding {
+                owned = reported
+            } else {
+                owned = store.replica.ownership[shard.partition] ?? PartitionOwnership()
+            }
+            let source: CacheRead<Entity>.Source
+            switch store.holding {
+            case .dropped, .rebuilding: source = .notHeld
+            case .held where !partitioned: source = .replica
+            case .held where owned.owner?.isSameBytes(as: pump.origin) == true && owned.term > 0: source = .owner
+            case .held: source = store.backup ? .backup : .replica
+            }
+            return CacheRead(value: source == .notHeld ? nil : store.replica.value(ExactKey(key)), source: source, owner: partitioned ? owned.owner : nil)
         }
     }
 
@@ -245,8 +277,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             // The partition's owner decides its keys alone: its replica held no entity,
             // and no other unit's change to the key can take effect before this one.
             whenDecided?(true)
-            if confirmation == .brokerAcknowledged, !(await pump.acknowledgement(of: handed.number, in: shard.lane, timeout: timeout)) {
-                throw CacheError.unconfirmed(cache: name, key: key, timeout: timeout)
+            if confirmation == .brokerAcknowledged {
+                guard await pump.acknowledgement(of: handed.number, in: shard.lane, timeout: timeout) else {
+                    throw CacheError.unconfirmed(cache: name, key: key, timeout: timeout)
+                }
+                // Acknowledged within the lease, the create is in the log ahead of any
+                // claim that deposes this unit; later, it may be behind one (fenced).
+                guard lease.isValid() else { throw CacheError.unconfirmed(cache: name, key: key, timeout: timeout) }
             }
             return true
         }
@@ -434,6 +471,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         guard !store.handingOff, owned.term > 0, let owner = owned.owner, owner.isSameBytes(as: pump.origin) else {
             throw CacheError.notOwner(cache: name, key: key, partition: shard.partition, owner: store.handingOff ? nil : owned.owner)
         }
+        // Its own heartbeat has not come back lately: its peers may count it gone and
+        // have claimed the partition, in a part of the log it has yet to read.
+        guard lease.isValid() else {
+            throw CacheError.notOwner(cache: name, key: key, partition: shard.partition, owner: nil)
+        }
         return owned.term
     }
 
@@ -540,6 +582,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         for (partition, role) in upkeep.roles.enumerated() where metrics.owner.indices.contains(partition) {
             metrics.owner[partition].record(role == .owner ? 1 : 0)
             metrics.backup[partition].record(role == .backup ? 1 : 0)
+            shards[partition].store.withLock { $0.backup = role == .backup }
         }
     }
 

@@ -125,7 +125,9 @@ public struct BoxOffice: Sendable {
     // MARK: Seats
 
     public struct SeatView: Codable, Sendable, Equatable {
-        public enum Status: String, Codable, Sendable { case free, held, sold }
+        /// `unknown`: the seat's sale lies in a partition of the partitioned sales that
+        /// this unit does not keep; ask the seat's owner (GET /routing).
+        public enum Status: String, Codable, Sendable { case free, held, sold, unknown }
         public var seat: String
         public var row: String
         public var number: Int
@@ -142,7 +144,9 @@ public struct BoxOffice: Sendable {
         return seats.values.filter { $0.concert == concert }
             .sorted { $0.row == $1.row ? $0.number < $1.number : $0.row < $1.row }
             .map { seat in
-                let status: SeatView.Status = sales[seat.id] != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
+                let sale = sales.read(seat.id)
+                let status: SeatView.Status =
+                    sale.source == .notHeld ? .unknown : sale.value != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
                 return SeatView(seat: seat.label, row: seat.row, number: seat.number, price: seat.price, status: status, holdUntil: status == .held ? seat.holdUntil : nil)
             }
     }
@@ -159,7 +163,14 @@ public struct BoxOffice: Sendable {
         try checkLoaded()
         try BoxOfficeRules.checkBuyer(buyer)
         let seat = try seat(concert, label)
-        guard sales[seat.id] == nil else { throw .conflict("seat \(label) of \(concert) is sold") }
+        // Whether the seat is sold is known where its sale's partition is kept: a unit
+        // that does not keep it sends the reserve to the owner.
+        let sale = sales.read(seat.id)
+        if sale.source == .notHeld {
+            let route = unit.routingTable(of: Sale.contract)?.route(ofKey: seat.id)
+            throw .misdirected(.init(owner: sale.owner, address: sale.owner == nil ? nil : route?.address, cache: Sale.contract.rawValue, partition: route?.partition ?? 0))
+        }
+        guard sale.value == nil else { throw .conflict("seat \(label) of \(concert) is sold") }
         let now = Self.now()
         guard !seat.isHeld(byOtherThan: nil, at: now) else { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
         let hold = Hold(hold: "h-\(UUID().uuidString.lowercased())", seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))

@@ -73,12 +73,14 @@ public struct OwnerForwarding: RouterMiddleware {
     /// partitions have not failed over yet) gets the caller a 503 at once: a default
     /// client keeps retrying the connection with back-off until its connect timeout
     /// (10 s), so during a failover every forwarded request would hang that long.
-    private static let client: HTTPClient = {
+    static let clientConfiguration: HTTPClient.Configuration = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(1)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return configuration
     }()
+
+    private static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
     private func forward(_ request: Request, body: ByteBuffer, to misdirection: BoxOfficeError.Misdirection) async throws -> Response {
         let address = misdirection.address ?? ""

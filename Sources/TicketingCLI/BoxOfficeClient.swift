@@ -35,13 +35,14 @@ final class BoxOfficeClient: Sendable {
         try await send(.GET, path, body: nil, at: base)
     }
 
-    func post(_ path: String, _ body: [String: Any], at base: String? = nil) async throws -> Reply {
-        try await send(.POST, path, body: try JSONSerialization.data(withJSONObject: body), at: base)
+    func post(_ path: String, _ body: [String: Any], at base: String? = nil, headers: [(String, String)] = []) async throws -> Reply {
+        try await send(.POST, path, body: try JSONSerialization.data(withJSONObject: body), at: base, headers: headers)
     }
 
-    private func send(_ method: HTTPMethod, _ path: String, body: Data?, at base: String?) async throws -> Reply {
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?, at base: String?, headers: [(String, String)] = []) async throws -> Reply {
         var request = HTTPClientRequest(url: (base ?? anyUnit()) + path)
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))

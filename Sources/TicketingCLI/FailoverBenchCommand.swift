@@ -30,6 +30,9 @@ struct FailoverBenchCommand: AsyncParsableCommand {
     @Option(help: "SIGKILLs, one per round.")
     var kills = 20
 
+    @Option(help: "Rounds after the kills in which the owner is paused (SIGSTOP) past the member timeout instead, then resumed and asked to sell in the partition it lost.")
+    var zombies = 2
+
     @Option(help: "Units to run (at least 2: a survivor must take over).")
     var units = 3
 
@@ -50,6 +53,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...1_000).contains(kills) else { throw ValidationError("--kills must be between 1 and 1000, not \(kills)") }
+        guard (0...100).contains(zombies) else { throw ValidationError("--zombies must be between 0 and 100, not \(zombies)") }
         guard (2...16).contains(units) else { throw ValidationError("--units must be between 2 and 16, not \(units)") }
         guard (1...(65535 - units)).contains(basePort) else { throw ValidationError("--base-port must leave room for \(units) ports below 65536") }
         guard (1...1_000).contains(attemptMs) else { throw ValidationError("--attempt-ms must be between 1 and 1000, not \(attemptMs)") }
@@ -76,9 +80,13 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             try? FileManager.default.removeItem(at: work.appendingPathComponent("spool"))
             for index in ids.indices { try start(index, ids, processes) }
             try await measureShare(ids: ids, urls: urls, backups: sales.mode.backups ?? 0, processes: processes, client: client)
-            let rounds = try await kill(rounds: kills, ids: ids, urls: urls, partitions: sales.partitions, processes: processes, client: client)
+            var rounds = try await kill(rounds: kills + zombies, zombies: zombies, ids: ids, urls: urls, partitions: sales.partitions, processes: processes, client: client)
             await processes.stopAll()
-            let times = rounds.map(\.failover).sorted()
+            let zombieSales = rounds.flatMap(\.zombieSales)
+            print("failover_zombie_rounds=\(zombies)")
+            print("failover_zombie_sales_answered=\(zombieSales.count)")
+            rounds += zombieSales
+            let times = rounds.filter { !$0.zombie }.map(\.failover).sorted()
             let member = UnitConfiguration(pipeline: configuration, unitID: "-", address: "-", spoolDirectory: "-").memberTimeout
             print("failover_kills=\(times.count)")
             print("member_timeout_ms=\(Self.milliseconds(member))")
@@ -103,6 +111,10 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         var concert: String
         var seat: String
         var order: String
+        /// A round whose owner was paused, not killed (its failover is not timed).
+        var zombie = false
+        /// Sales the resumed zombie answered 201: each must stand in PostgreSQL.
+        var zombieSales: [Round] = []
     }
 
     private func start(_ index: Int, _ ids: [String], _ processes: DemoProcesses) throws {
@@ -112,7 +124,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         ])
     }
 
-    private func kill(rounds: Int, ids: [String], urls: [String], partitions: Int, processes: DemoProcesses, client: BoxOfficeClient) async throws -> [Round] {
+    private func kill(rounds: Int, zombies: Int, ids: [String], urls: [String], partitions: Int, processes: DemoProcesses, client: BoxOfficeClient) async throws -> [Round] {
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
         let concert = "failover-\(run)"
         var opened = false
@@ -144,6 +156,11 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             let survivors = urls.indices.filter { $0 != victim }.map { urls[$0] }
             let buyer = "failover-buyer-\(round)"
             let hold = try await Self.reserve(concert: concert, seat: seat, buyer: buyer, at: survivors[0], client: client, timeout: .seconds(timeoutS))
+            let zombie = round >= rounds - zombies
+            guard !zombie else {
+                done.append(try await pause(victim, ids: ids, urls: urls, survivors: survivors, partition: partition, concert: concert, seat: seat, hold: hold, buyer: buyer, used: &used, routing: routing, processes: processes, client: client))
+                continue
+            }
             let killed = ContinuousClock.now
             await processes.kill([ids[victim]])
             let order = try await purchase(concert: concert, seat: seat, hold: hold, buyer: buyer, survivors: survivors, since: killed, client: client)
@@ -153,6 +170,53 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             try start(victim, ids, processes)
         }
         return done
+    }
+
+    /// A zombie round: the owner is paused (SIGSTOP) until a survivor has sold in its
+    /// partition, then resumed and at once asked, directly and marked as forwarded so it
+    /// cannot pass the request on, to sell other seats of that partition for a while.
+    /// Whatever it answers 201 must stand in PostgreSQL at the end; the answer the unit
+    /// should give is a refusal (421 or 503) until it has read the claim that deposed it.
+    private func pause(
+        _ victim: Int, ids: [String], urls: [String], survivors: [String], partition: Int32, concert: String, seat: String, hold: String, buyer: String,
+        used: inout Set<String>, routing: SaleRouting, processes: DemoProcesses, client: BoxOfficeClient
+    ) async throws -> Round {
+        guard let pid = processes.pid(ids[victim]) else { throw DemoFailure("\(ids[victim]) is not running") }
+        // Seats for the zombie to be asked about, held at a survivor beforehand.
+        var asked: [(seat: String, hold: String)] = []
+        for index in 0..<5 {
+            guard let extra = Self.seat(in: partition, of: concert, routing: routing.table, skipping: used) else { break }
+            used.insert(extra)
+            asked.append((extra, try await Self.reserve(concert: concert, seat: extra, buyer: "\(buyer)-z\(index)", at: survivors[0], client: client, timeout: .seconds(timeoutS))))
+        }
+        let paused = ContinuousClock.now
+        Foundation.kill(pid, SIGSTOP)
+        let order: (id: String, at: ContinuousClock.Instant)
+        do {
+            order = try await purchase(concert: concert, seat: seat, hold: hold, buyer: buyer, survivors: survivors, since: paused, client: client)
+        } catch {
+            Foundation.kill(pid, SIGCONT)
+            throw error
+        }
+        Foundation.kill(pid, SIGCONT)
+        var answers: [Int: Int] = [:]
+        var sold: [Round] = []
+        let until = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < until, sold.count < asked.count {
+            for (index, extra) in asked.enumerated() where !sold.contains(where: { $0.seat == extra.seat }) {
+                guard let reply = try? await client.post(
+                    "/concerts/\(concert)/seats/\(extra.seat)/purchase", ["hold": extra.hold, "buyer": "\(buyer)-z\(index)"], at: urls[victim], headers: [("x-pumphouse-forwarded", "1")]
+                ) else { continue }
+                answers[reply.status, default: 0] += 1
+                if reply.status == 201, let id = reply.json?["order"] as? String {
+                    sold.append(Round(partition: partition, failover: .zero, concert: concert, seat: extra.seat, order: id, zombie: true))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let seen = answers.sorted { $0.key < $1.key }.map { "\($0.value)x HTTP \($0.key)" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data("failover: zombie round: paused \(ids[victim]), owner of \(Sale.contract)[\(partition)]; a survivor sold in it \(Self.milliseconds(order.at - paused)) ms later; resumed, the zombie answered \(seen)\n".utf8))
+        return Round(partition: partition, failover: order.at - paused, concert: concert, seat: seat, order: order.id, zombie: true, zombieSales: sold)
     }
 
     /// Sells `--share-sales` seats through their owners, waits until the units keep

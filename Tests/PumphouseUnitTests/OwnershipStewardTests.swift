@@ -97,6 +97,33 @@ struct OwnershipStewardTests {
         #expect(made.claims.allSatisfy { $0.move == .failover }, "z owned them and is gone: failovers")
     }
 
+    @Test("after a gap in its heartbeats (its lease broken) a unit claims again, behind its own last changes, only what it owned, deposes nobody meanwhile, and is done once a later claim, its own or a peer's, is in its fold")
+    func reclaimAfterAPause() {
+        let cache = Cache(configuration)
+        for partition in 0..<3 { cache.ownership[partition] = PartitionOwnership(term: 2, owner: "a") }
+        for partition in 3..<6 { cache.ownership[partition] = PartitionOwnership(term: 5, owner: "z") }
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        cache.drained = false
+        let waiting = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(3)), brokenLease: 1, logger: Self.logger)
+        #expect(waiting.claims.isEmpty && cache.published.isEmpty, "its own changes still on their way: no claim yet, and z is not deposed though it looks gone")
+        #expect(!steward.reclaimsDone(caches: 1))
+        cache.drained = true
+        let made = steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(3)), brokenLease: 1, logger: Self.logger)
+        #expect(made.claims.map(\.move) == Array(repeating: .reclaim, count: 3))
+        #expect(Set(cache.published.map(\.partition)) == [0, 1, 2] && cache.published.allSatisfy { $0.owner == "a" && $0.term == 3 })
+        // A peer's failover claim for partition 0 landed first; a's claims for 1 and 2 land.
+        cache.ownership[0] = PartitionOwnership(term: 3, owner: "b")
+        cache.ownership[1] = PartitionOwnership(term: 3, owner: "a")
+        #expect(!steward.reclaimsDone(caches: 1), "partition 2 is not answered yet")
+        cache.published = []
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .milliseconds(3500)), brokenLease: 1, logger: Self.logger)
+        #expect(cache.published.isEmpty, "not made again while on its way")
+        cache.ownership[2] = PartitionOwnership(term: 3, owner: "a")
+        steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(4)), brokenLease: 1, logger: Self.logger)
+        #expect(steward.reclaimsDone(caches: 1))
+    }
+
     @Test("an owner hands over what the assignment gives a joiner only once its lane is drained, naming the joiner under the next term, and keeps the rest")
     func handOver() {
         let cache = Cache(configuration)

@@ -52,6 +52,14 @@ struct OwnershipSteward {
     /// When this unit began to hear the members.
     let listeningSince: ContinuousClock.Instant
     private var outstanding: [Outstanding: ContinuousClock.Instant] = [:]
+    /// While the unit's lease is broken: each partition it owned then, with the term it
+    /// owned it under, until a later claim (its own or a peer's) is in its fold.
+    private var reclaims: [Outstanding: Int64] = [:]
+    /// The caches whose owned partitions were listed in `reclaims` since the lease broke.
+    private var reclaimed: Set<ContractName> = []
+    /// The break (`OwnershipLease.broken`) that `reclaims` answers: a later one lists
+    /// what the unit owns anew.
+    private var reclaiming: Int?
 
     /// Why a claim was made, for the unit's metrics and log.
     enum Move: String, Sendable, CaseIterable {
@@ -61,6 +69,9 @@ struct OwnershipSteward {
         case failover
         /// This unit hands the partition to the unit the assignment names.
         case handOver = "hand-over"
+        /// This unit claims again what it owned when its lease broke (it was paused or
+        /// cut off for longer than the lease): whichever claim the log has first wins.
+        case reclaim
     }
 
     /// What one upkeep of a cache did, and what it found.
@@ -102,11 +113,25 @@ struct OwnershipSteward {
         ([cache.contract] + cache.coPartitioned).map(\.rawValue).min() ?? cache.contract.rawValue
     }
 
+    /// Whether every cache tended since the lease broke (`caches` of them) has its owned
+    /// partitions claimed again or lost: the lease can be repaired.
+    func reclaimsDone(caches: Int) -> Bool { reclaimed.count >= caches && reclaims.isEmpty }
+
     /// Makes the claims that move `cache` towards the assignment over `members`, and
-    /// returns them with why each was made.
+    /// returns them with why each was made. With the unit's lease broken (`brokenLease`,
+    /// the break as `OwnershipLease.broken` names it), it makes only the claims that
+    /// take back what the unit owned (`reclaim`): its view of the members and of the
+    /// partitions may be a pause old, so it deposes nobody and hands nothing over until
+    /// those have landed.
     @discardableResult
-    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, logger: Logger) -> Upkeep {
+    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, brokenLease: Int? = nil, logger: Logger) -> Upkeep {
         let configuration = cache.cacheConfiguration
+        if brokenLease != reclaiming {
+            reclaiming = brokenLease
+            reclaimed = []
+            reclaims = [:]
+        }
+        if brokenLease != nil { return reclaim(cache, now: now, logger: logger) }
         let assignment = PartitionAssignment(
             group: Self.group(of: configuration), partitions: configuration.partitions, backups: configuration.mode.backups ?? 0, members: members
         )
@@ -152,9 +177,52 @@ struct OwnershipSteward {
                 logger.warning("\(configuration.contract): could not write the \(claim): \(error); trying again at the next upkeep")
             }
         }
-        // Claims the log has answered (adopted or outdone) need no memory.
+        forgetAnswered(cache)
+        return upkeep
+    }
+
+    /// The upkeep of a cache while the lease is broken: each partition this unit owned
+    /// when it broke is claimed again under the next term once its lane is drained (a
+    /// claim behind the unit's own last changes there, as a hand-over's), until a later
+    /// claim is in the fold.
+    private mutating func reclaim(_ cache: any PartitionOwning, now: ContinuousClock.Instant, logger: Logger) -> Upkeep {
+        let configuration = cache.cacheConfiguration
+        let ownership = cache.ownership
+        if !reclaimed.contains(configuration.contract) {
+            reclaimed.insert(configuration.contract)
+            for (index, owned) in ownership.enumerated() where owned.owner?.isSameBytes(as: unit) == true {
+                reclaims[Outstanding(cache: configuration.contract, partition: Int32(index), term: 0)] = owned.term
+            }
+        }
+        var upkeep = Upkeep()
+        upkeep.roles = ownership.map { $0.owner?.isSameBytes(as: unit) == true ? .owner : .none }
+        for (key, term) in reclaims where key.cache == configuration.contract {
+            let partition = key.partition
+            guard ownership.indices.contains(Int(partition)), ownership[Int(partition)].term <= term else {
+                reclaims[key] = nil
+                continue
+            }
+            let claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: term + 1, owner: unit, claimedAt: wallClockMilliseconds())
+            let pending = Outstanding(cache: configuration.contract, partition: partition, term: claim.term)
+            if let made = outstanding[pending], now - made < memberTimeout { continue }
+            guard cache.isDrained(partition) else { continue }
+            do {
+                try cache.publish(claim)
+                outstanding[pending] = now
+                upkeep.claims.append((claim, .reclaim))
+                logger.notice("\(configuration.contract): claiming partition \(partition) again after a gap in this unit's heartbeats (it may have been paused): \(claim)")
+            } catch {
+                logger.warning("\(configuration.contract): could not write the \(claim): \(error); trying again at the next upkeep")
+            }
+        }
+        forgetAnswered(cache)
+        return upkeep
+    }
+
+    /// Claims the log has answered (adopted or outdone) need no memory.
+    private mutating func forgetAnswered(_ cache: any PartitionOwning) {
+        let configuration = cache.cacheConfiguration
         let terms = cache.ownership
         outstanding = outstanding.filter { key, _ in key.cache != configuration.contract || terms.indices.contains(Int(key.partition)) && terms[Int(key.partition)].term < key.term }
-        return upkeep
     }
 }
