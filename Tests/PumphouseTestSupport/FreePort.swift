@@ -36,3 +36,42 @@ public enum FreePort {
         }
     }
 }
+
+/// A loopback port held by a socket that is bound but never listens: every connection
+/// to it is refused at once, and no other test can take the port while this is open
+/// (a port merely found free may be taken, and answered, by a server started meanwhile).
+public final class RefusingPort: @unchecked Sendable {
+    public let port: Int
+    private let descriptor: Int32
+
+    public init() throws {
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw SocketFailed(errno: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else {
+            let failure = errno
+            close(descriptor)
+            throw SocketFailed(errno: failure)
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
+
+    struct SocketFailed: Error, CustomStringConvertible {
+        let errno: Int32
+        var description: String { "could not bind a loopback socket (errno \(errno))" }
+    }
+}

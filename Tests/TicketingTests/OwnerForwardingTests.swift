@@ -21,8 +21,10 @@ struct OwnerForwardingTests {
 
     @Test("a request for an owner nobody answers for (it died; its partitions have yet to fail over) gets a 503 naming the owner at once, not after the HTTP client's connection back-off")
     func deadOwner() async throws {
-        // A port that was free a moment ago: nothing listens there.
-        let address = "127.0.0.1:\(try FreePort.find())"
+        // A port bound and never listened on: connecting is refused at once.
+        let dead = try RefusingPort()
+        defer { withExtendedLifetime(dead) {} }
+        let address = "127.0.0.1:\(dead.port)"
         let app = Application(router: Self.router(owner: address))
         try await app.test(.router) { client in
             let started = ContinuousClock.now
