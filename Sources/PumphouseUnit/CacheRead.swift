@@ -24,6 +24,8 @@ public struct CacheRead<Entity: CacheEntity>: Sendable {
     /// The owner of the key's partition as this unit's replica folded the claims (nil
     /// in a replicated cache, or while nobody owns it): where a current read goes.
     public var owner: String?
+    /// The key's partition of the cache's topic.
+    public var partition: Int32
 
     /// Whether a change made elsewhere may be missing from `value`.
     public var mayBeStale: Bool { source != .owner }

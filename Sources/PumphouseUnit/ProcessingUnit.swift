@@ -173,7 +173,7 @@ public final class ProcessingUnit: Service {
             RoutingTable.Route(
                 partition: Int32(index), ownershipTerm: owned.term, owner: owned.owner,
                 address: owned.owner.flatMap { owner in live.first { $0.id.isSameBytes(as: owner) }?.address },
-                backups: assignment.placements.indices.contains(index) ? assignment.placements[index].backups : []
+                backups: assignment.backups(of: Int32(index))
             )
         }
         let settled = routes.allSatisfy { route in
@@ -320,10 +320,14 @@ public final class ProcessingUnit: Service {
                             try handle(event, caches: caches, reverseTopics: reverseTopics)
                             switch event {
                             case .messages(let messages):
-                                catchUp(messages, consumer: consumer)
-                                catchUpRebuilds(messages, end: nil, caches: caches)
+                                // The last offset of each partition in the batch: how far
+                                // a load or a rebuild has got.
+                                var last: [KafkaTopicPartition: Int64] = [:]
+                                for message in messages { last[message.topicPartition] = max(last[message.topicPartition] ?? -1, message.offset) }
+                                catchUp(last, consumer: consumer)
+                                catchUpRebuilds(last, caches: caches)
                             case .partitionEOF(let partition, _):
-                                catchUpRebuilds([], end: partition, caches: caches)
+                                catchUpRebuilds([partition: .max], caches: caches)
                             default:
                                 break
                             }
@@ -466,9 +470,7 @@ public final class ProcessingUnit: Service {
     /// when producers pause, but a broker that holds fetches open (the local one) never
     /// reports the end while producers keep writing, and a unit joining a busy cache
     /// must still become ready.
-    private func catchUp(_ messages: [KafkaMessage], consumer: KafkaConsumer) {
-        var last: [KafkaTopicPartition: Int64] = [:]
-        for message in messages { last[message.topicPartition] = max(last[message.topicPartition] ?? -1, message.offset) }
+    private func catchUp(_ last: [KafkaTopicPartition: Int64], consumer: KafkaConsumer) {
         for (partition, offset) in last {
             let target: Int64? = state.withLock { state in
                 guard state.loading?.contains(partition) == true else { return nil }
@@ -597,18 +599,15 @@ public final class ProcessingUnit: Service {
         }
     }
 
-    /// Finishes the rebuilds that `messages` (or a partition's end) brought up to their
-    /// targets.
-    private func catchUpRebuilds(_ messages: [KafkaMessage], end: KafkaTopicPartition?, caches: [String: any ReplicaSink]) {
+    /// Finishes the rebuilds that reached their targets: `last` holds each partition's
+    /// last offset applied (`.max` for a partition's end).
+    private func catchUpRebuilds(_ last: [KafkaTopicPartition: Int64], caches: [String: any ReplicaSink]) {
         let done: [KafkaTopicPartition] = state.withLock { state in
             guard !state.rebuildTargets.isEmpty else { return [] }
-            var done: [KafkaTopicPartition] = []
-            if let end, state.rebuildTargets.removeValue(forKey: end) != nil { done.append(end) }
-            for message in messages {
-                guard let target = state.rebuildTargets[message.topicPartition], message.offset + 1 >= target else { continue }
-                state.rebuildTargets[message.topicPartition] = nil
-                done.append(message.topicPartition)
+            let done = last.compactMap { partition, offset in
+                state.rebuildTargets[partition].flatMap { target in offset == .max || offset + 1 >= target ? partition : nil }
             }
+            for partition in done { state.rebuildTargets[partition] = nil }
             return done
         }
         for partition in done { caches[partition.topic]?.owning?.finishRebuild(partition.partition) }

@@ -83,6 +83,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         /// Whether the assignment over the live members made this unit a backup of the
         /// partition, as of the last ownership upkeep.
         var backup = false
+
+        /// The partition's ownership as this unit knows it: its replica's fold, or, while
+        /// the partition is being rebuilt, what the fold said before.
+        func ownership(of partition: Int32) -> PartitionOwnership {
+            if case .rebuilding(let reported) = holding { return reported }
+            return replica.ownership[partition] ?? PartitionOwnership()
+        }
     }
 
     /// A partitioned cache loaded from its topic keeps only the partitions its unit owns
@@ -96,6 +103,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         /// known before, shown to the steward and the routing table meanwhile, since
         /// the replica's own fold starts again from nothing.
         case rebuilding(reported: PartitionOwnership)
+
+        var isHeld: Bool {
+            if case .held = self { return true }
+            return false
+        }
     }
 
     init(
@@ -170,20 +182,15 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let shard = shard(of: key)
         return shard.store.withLock { store in
             let partitioned = configuration.mode.isPartitioned
-            let owned: PartitionOwnership
-            if case .rebuilding(let reported) = store.holding {
-                owned = reported
-            } else {
-                owned = store.replica.ownership[shard.partition] ?? PartitionOwnership()
-            }
-            let source: CacheRead<Entity>.Source
-            switch store.holding {
-            case .dropped, .rebuilding: source = .notHeld
-            case .held where !partitioned: source = .replica
-            case .held where owned.owner?.isSameBytes(as: pump.origin) == true && owned.term > 0: source = .owner
-            case .held: source = store.backup ? .backup : .replica
-            }
-            return CacheRead(value: source == .notHeld ? nil : store.replica.value(ExactKey(key)), source: source, owner: partitioned ? owned.owner : nil)
+            let owned = store.ownership(of: shard.partition)
+            let source: CacheRead<Entity>.Source =
+                if !store.holding.isHeld { .notHeld }
+                else if !partitioned { .replica }
+                else if owned.term > 0, owned.owner?.isSameBytes(as: pump.origin) == true { .owner }
+                else { store.backup ? .backup : .replica }
+            return CacheRead(
+                value: source == .notHeld ? nil : store.replica.value(ExactKey(key)), source: source, owner: partitioned ? owned.owner : nil, partition: shard.partition
+            )
         }
     }
 
@@ -459,13 +466,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         guard configuration.mode.isPartitioned else { return nil }
         // A partition this unit does not hold names the owner its claims say; one it
         // reads again names the owner known before, and decides nothing until warm.
-        let owned: PartitionOwnership
-        if case .rebuilding(let reported) = store.holding {
-            owned = reported
-        } else {
-            owned = store.replica.ownership[shard.partition] ?? PartitionOwnership()
-        }
-        guard case .held = store.holding else {
+        let owned = store.ownership(of: shard.partition)
+        guard store.holding.isHeld else {
             throw CacheError.notOwner(cache: name, key: key, partition: shard.partition, owner: owned.owner?.isSameBytes(as: pump.origin) == true ? nil : owned.owner)
         }
         guard !store.handingOff, owned.term > 0, let owner = owned.owner, owner.isSameBytes(as: pump.origin) else {
@@ -488,20 +490,12 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// Each partition's ownership as this replica has folded it from the log (as it
     /// stood before, for a partition being rebuilt).
     package var ownership: [PartitionOwnership] {
-        shards.map { shard in
-            shard.store.withLock { store in
-                if case .rebuilding(let reported) = store.holding { return reported }
-                return store.replica.ownership[shard.partition] ?? PartitionOwnership()
-            }
-        }
+        shards.map { shard in shard.store.withLock { $0.ownership(of: shard.partition) } }
     }
 
     func isWarm(_ partition: Int32) -> Bool {
         guard shards.indices.contains(Int(partition)) else { return false }
-        return shards[Int(partition)].store.withLock { store in
-            if case .held = store.holding { return true }
-            return false
-        }
+        return shards[Int(partition)].store.withLock { $0.holding.isHeld }
     }
 
     /// Keeps the partitions `wanted` and lets the others go (only in a partitioned cache
@@ -666,6 +660,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
         return layout
     }
+
     // MARK: Loading
 
     /// Starts (or restarts) a load: the replica holds nothing until it is done.

@@ -167,8 +167,7 @@ public struct BoxOffice: Sendable {
         // that does not keep it sends the reserve to the owner.
         let sale = sales.read(seat.id)
         if sale.source == .notHeld {
-            let route = unit.routingTable(of: Sale.contract)?.route(ofKey: seat.id)
-            throw .misdirected(.init(owner: sale.owner, address: sale.owner == nil ? nil : route?.address, cache: Sale.contract.rawValue, partition: route?.partition ?? 0))
+            throw translate(.notOwner(cache: Sale.contract, key: seat.id, partition: sale.partition, owner: sale.owner))
         }
         guard sale.value == nil else { throw .conflict("seat \(label) of \(concert) is sold") }
         let now = Self.now()

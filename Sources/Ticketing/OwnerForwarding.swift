@@ -30,9 +30,10 @@ public struct OwnerForwarding: RouterMiddleware {
         let body = try await request.collectBody(upTo: Self.maxBody)
         do {
             return try await next(request, context)
-        } catch BoxOfficeError.misdirected(let misdirection) where misdirection.address != nil && request.headers[Self.forwarded] == nil {
-            return try await forward(request, body: body, to: misdirection)
         } catch BoxOfficeError.misdirected(let misdirection) {
+            if let address = misdirection.address, request.headers[Self.forwarded] == nil {
+                return try await forward(request, body: body, to: address, misdirection)
+            }
             Self.count(.refused, misdirection)
             throw BoxOfficeError.misdirected(misdirection)
         }
@@ -82,8 +83,7 @@ public struct OwnerForwarding: RouterMiddleware {
 
     private static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
-    private func forward(_ request: Request, body: ByteBuffer, to misdirection: BoxOfficeError.Misdirection) async throws -> Response {
-        let address = misdirection.address ?? ""
+    private func forward(_ request: Request, body: ByteBuffer, to address: String, _ misdirection: BoxOfficeError.Misdirection) async throws -> Response {
         let owner = misdirection.owner
         var outgoing = HTTPClientRequest(url: "http://\(address)\(request.uri)")
         outgoing.method = .init(rawValue: request.method.rawValue)

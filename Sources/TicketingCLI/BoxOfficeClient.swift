@@ -55,6 +55,16 @@ final class BoxOfficeClient: Sendable {
         return Reply(status: Int(response.status.code), body: Array(buffer: bytes))
     }
 
+    /// Opens a benchmark's concert `id` (`rows` of `seatsPerRow` seats at 45.00, a day
+    /// from now) at `url`; throws unless it is created.
+    func openBenchmarkConcert(_ id: String, name: String, rows: Int, seatsPerRow: Int, at url: String) async throws {
+        let opened = try await post("/concerts", [
+            "id": id, "name": name, "venue": "Benchmark Hall", "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000,
+            "price": 4500, "rows": rows, "seatsPerRow": seatsPerRow,
+        ], at: url)
+        guard opened.status == 201 else { throw DemoFailure("opening concert \(id) at \(url): HTTP \(opened.status) \(String(decoding: opened.body.prefix(300), as: UTF8.self))") }
+    }
+
     /// Latencies recorded since the last call, and forgets them.
     func takeLatencies() -> [Duration] {
         latencies.withLock { latencies in

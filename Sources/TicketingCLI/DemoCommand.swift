@@ -116,14 +116,11 @@ struct DemoCommand: AsyncParsableCommand {
         try processes.start("reader", "pumphouse", ["reader", "--config", config])
         func startUnits() throws {
             for (index, id) in units.enumerated() {
-                try processes.start(id, "ticketing", [
-                    "unit", "--config", config, "--id", id, "--address", "127.0.0.1:\(basePort + index)", "--http-port", "\(basePort + index)",
-                    "--spool-directory", "\(workDirectory)/spool",
-                ])
+                try processes.startUnit(id, config: config, port: basePort + index, spoolDirectory: "\(workDirectory)/spool")
             }
         }
         try startUnits()
-        try await awaitReady(units, urls, processes, client, "the units to load their caches")
+        try await processes.awaitReady(units, at: urls, client: client, timeout: .seconds(timeoutS), what: "the units to load their caches")
         report.routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS))?.lines ?? []
 
         // Two concerts with fresh ids, so runs on the same database never mix.
@@ -163,7 +160,7 @@ struct DemoCommand: AsyncParsableCommand {
         report.writeBehindSamples = sampler.samples()
         let restarted = ContinuousClock.now
         try startUnits()
-        try await awaitReady(units, urls, processes, client, "the restarted units to rebuild their caches")
+        try await processes.awaitReady(units, at: urls, client: client, timeout: .seconds(timeoutS), what: "the restarted units to rebuild their caches")
         report.rebuild = ContinuousClock.now - restarted
 
         step("checks: no seat sold twice; units, database and a replay of the topics agree")
@@ -325,18 +322,6 @@ struct DemoCommand: AsyncParsableCommand {
             throw DemoFailure("emptying the ticketing tables failed (is the database migrated? `pumphouse migrate`): \(error)")
         }
         await db.close()
-    }
-
-    private func awaitReady(_ units: [String], _ urls: [String], _ processes: DemoProcesses, _ client: BoxOfficeClient, _ what: String) async throws {
-        _ = try await until(what) { () async throws -> Bool? in
-            for id in units {
-                if let status = processes.exited(id) { throw DemoFailure("\(id) exited with status \(status); see \(processes.logPath(id))") }
-            }
-            for url in urls {
-                guard let ready = try? await client.get("/readyz", at: url), ready.status == 200 else { return nil }
-            }
-            return true
-        }
     }
 
     /// Polls `probe` (every 100 ms) until it gives a value, for at most --timeout-s.

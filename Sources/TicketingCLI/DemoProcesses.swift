@@ -69,6 +69,36 @@ final class DemoProcesses: @unchecked Sendable {
         }
     }
 
+    /// Starts the ticketing unit `id` on pipeline file `config`, serving HTTP on `port`
+    /// of the loopback address (which it announces to its peers), its spool under
+    /// `spoolDirectory`.
+    func startUnit(_ id: String, config: String, port: Int, spoolDirectory: String) throws {
+        try start(id, "ticketing", [
+            "unit", "--config", config, "--id", id, "--address", "127.0.0.1:\(port)", "--http-port", "\(port)", "--spool-directory", spoolDirectory,
+        ])
+    }
+
+    /// Returns once every one of `urls` answers /readyz with 200; throws if one of `names`
+    /// exits first (naming its log), or after `timeout`.
+    func awaitReady(_ names: [String], at urls: [String], client: BoxOfficeClient, timeout: Duration, what: String) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            for name in names {
+                if let status = exited(name) { throw DemoFailure("\(name) exited with status \(status); see \(logPath(name))") }
+            }
+            var ready = true
+            for url in urls {
+                guard let reply = try? await client.get("/readyz", at: url), reply.status == 200 else {
+                    ready = false
+                    break
+                }
+            }
+            if ready { return }
+            guard ContinuousClock.now < deadline else { throw DemoFailure("timed out after \(Int(timeout / .seconds(1))) s waiting for \(what)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// The process id of `name`, while it runs.
     func pid(_ name: String) -> Int32? {
         lock.withLock { running[name].flatMap { $0.isRunning ? $0.processIdentifier : nil } }

@@ -118,10 +118,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
     }
 
     private func start(_ index: Int, _ ids: [String], _ processes: DemoProcesses) throws {
-        try processes.start(ids[index], "ticketing", [
-            "unit", "--config", pipeline.config, "--id", ids[index], "--address", "127.0.0.1:\(basePort + index)", "--http-port", "\(basePort + index)",
-            "--spool-directory", "\(workDirectory)/spool",
-        ])
+        try processes.startUnit(ids[index], config: pipeline.config, port: basePort + index, spoolDirectory: "\(workDirectory)/spool")
     }
 
     private func kill(rounds: Int, zombies: Int, ids: [String], urls: [String], partitions: Int, processes: DemoProcesses, client: BoxOfficeClient) async throws -> [Round] {
@@ -131,16 +128,12 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         var done: [Round] = []
         var used = Set<String>()
         for round in 0..<rounds {
-            try await awaitReady(ids, urls, processes, client)
+            try await processes.awaitReady(ids, at: urls, client: client, timeout: .seconds(timeoutS), what: "the units to be ready")
             guard let routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS)) else {
                 throw DemoFailure("the units serve no routing table for \(Sale.contract)")
             }
             if !opened {
-                let reply = try await client.post("/concerts", [
-                    "id": concert, "name": "Failover \(run)", "venue": "Benchmark Hall", "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000,
-                    "price": 4500, "rows": 26, "seatsPerRow": 100,
-                ], at: urls[0])
-                guard reply.status == 201 else { throw DemoFailure("opening concert \(concert): HTTP \(reply.status) \(String(decoding: reply.body.prefix(300), as: UTF8.self))") }
+                try await client.openBenchmarkConcert(concert, name: "Failover \(run)", rows: 26, seatsPerRow: 100, at: urls[0])
                 opened = true
             }
             let partition = Int32(round % partitions)
@@ -223,18 +216,14 @@ struct FailoverBenchCommand: AsyncParsableCommand {
     /// every sale on its owner and its backups, and prints the largest unit's share of
     /// the sales and the units' resident memory.
     private func measureShare(ids: [String], urls: [String], backups: Int, processes: DemoProcesses, client: BoxOfficeClient) async throws {
-        try await awaitReady(ids, urls, processes, client)
+        try await processes.awaitReady(ids, at: urls, client: client, timeout: .seconds(timeoutS), what: "the units to be ready")
         guard let routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS)) else {
             throw DemoFailure("the units serve no routing table for \(Sale.contract)")
         }
         let concert = "failover-share-\(String(Int(Date().timeIntervalSince1970), radix: 36))"
         let seatsPerRow = 100
         let rows = (shareSales + seatsPerRow - 1) / seatsPerRow
-        let opened = try await client.post("/concerts", [
-            "id": concert, "name": "Share \(concert)", "venue": "Benchmark Hall", "startsAt": Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000,
-            "price": 4500, "rows": rows, "seatsPerRow": seatsPerRow,
-        ], at: urls[0])
-        guard opened.status == 201 else { throw DemoFailure("opening concert \(concert): HTTP \(opened.status)") }
+        try await client.openBenchmarkConcert(concert, name: "Share \(concert)", rows: rows, seatsPerRow: seatsPerRow, at: urls[0])
         let labels = (0..<shareSales).map { "\(BoxOfficeRules.rowLabel($0 / seatsPerRow))-\($0 % seatsPerRow + 1)" }
         let timeout = Duration.seconds(timeoutS)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -349,25 +338,6 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(attemptMs))
         }
         throw DemoFailure("no survivor sold seat \(seat) within \(timeoutS) s of the kill; last answer: \(last)")
-    }
-
-    private func awaitReady(_ ids: [String], _ urls: [String], _ processes: DemoProcesses, _ client: BoxOfficeClient) async throws {
-        let deadline = ContinuousClock.now + .seconds(timeoutS)
-        while true {
-            for id in ids {
-                if let status = processes.exited(id) { throw DemoFailure("\(id) exited with status \(status); see \(processes.logPath(id))") }
-            }
-            var ready = true
-            for url in urls {
-                guard let reply = try? await client.get("/readyz", at: url), reply.status == 200 else {
-                    ready = false
-                    break
-                }
-            }
-            if ready { return }
-            guard ContinuousClock.now < deadline else { throw DemoFailure("the units were not ready within \(timeoutS) s") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
     }
 
     /// Every sale a survivor answered 201 is in PostgreSQL, by its order, and PostgreSQL

@@ -135,12 +135,8 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
             let seatsPerRow = min(seats, 500)
             let rows = (seats + seatsPerRow - 1) / seatsPerRow
             let id = "\(run)-\(ids.count)"
-            let startsAt = Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000
             for url in openEverywhere ? urls : [urls[0]] {
-                let opened = try await client.post("/concerts", [
-                    "id": id, "name": "On-sale \(id)", "venue": "Benchmark Hall", "startsAt": startsAt, "price": 4500, "rows": rows, "seatsPerRow": seatsPerRow,
-                ], at: url)
-                guard opened.status == 201 else { throw DemoFailure("opening concert \(id) at \(url): HTTP \(opened.status) \(String(decoding: opened.body.prefix(300), as: UTF8.self))") }
+                try await client.openBenchmarkConcert(id, name: "On-sale \(id)", rows: rows, seatsPerRow: seatsPerRow, at: url)
             }
             let deadline = ContinuousClock.now + .seconds(timeoutS)
             for url in urls {

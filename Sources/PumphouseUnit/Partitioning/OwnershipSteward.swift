@@ -54,7 +54,7 @@ struct OwnershipSteward {
     private var outstanding: [Outstanding: ContinuousClock.Instant] = [:]
     /// While the unit's lease is broken: each partition it owned then, with the term it
     /// owned it under, until a later claim (its own or a peer's) is in its fold.
-    private var reclaims: [Outstanding: Int64] = [:]
+    private var reclaims: [PartitionOfCache: Int64] = [:]
     /// The caches whose owned partitions were listed in `reclaims` since the lease broke.
     private var reclaimed: Set<ContractName> = []
     /// The break (`OwnershipLease.broken`) that `reclaims` answers: a later one lists
@@ -101,6 +101,11 @@ struct OwnershipSteward {
         var term: Int64
     }
 
+    private struct PartitionOfCache: Hashable {
+        var cache: ContractName
+        var partition: Int32
+    }
+
     init(unit: String, memberTimeout: Duration, listeningSince: ContinuousClock.Instant) {
         self.unit = unit
         self.memberTimeout = memberTimeout
@@ -143,7 +148,7 @@ struct OwnershipSteward {
             let partition = Int32(index)
             let ownedHere = owned.owner?.isSameBytes(as: unit) == true
             if ownedHere { upkeep.wanted?.insert(partition) }
-            let backsUp = assignment.placements.indices.contains(index) && assignment.placements[index].backups.contains { $0.isSameBytes(as: unit) }
+            let backsUp = assignment.backups(of: partition).contains { $0.isSameBytes(as: unit) }
             upkeep.roles.append(ownedHere ? .owner : backsUp ? .backup : .none)
             guard let target = assignment.owner(of: partition) else { continue }
             let claim: OwnershipClaim
@@ -166,19 +171,30 @@ struct OwnershipSteward {
                 move = .handOver
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: target, claimedAt: wallClockMilliseconds())
             }
-            let pending = Outstanding(cache: configuration.contract, partition: partition, term: claim.term)
-            if let made = outstanding[pending], now - made < memberTimeout { continue }
-            do {
-                try cache.publish(claim)
-                outstanding[pending] = now
-                upkeep.claims.append((claim, move))
-                logger.info("\(configuration.contract): \(move == .handOver ? "handing partition \(partition) over" : "claiming partition \(partition) (\(move.rawValue))"): \(claim)")
-            } catch {
-                logger.warning("\(configuration.contract): could not write the \(claim): \(error); trying again at the next upkeep")
-            }
+            if make(claim, move, on: cache, now: now, logger: logger) { upkeep.claims.append((claim, move)) }
         }
         forgetAnswered(cache)
         return upkeep
+    }
+
+    /// Writes `claim` unless the same claim is still on its way (made less than a member
+    /// timeout ago); whether it was written.
+    private mutating func make(_ claim: OwnershipClaim, _ move: Move, on cache: any PartitionOwning, now: ContinuousClock.Instant, logger: Logger) -> Bool {
+        let pending = Outstanding(cache: claim.cache, partition: claim.partition, term: claim.term)
+        if let made = outstanding[pending], now - made < memberTimeout { return false }
+        do {
+            try cache.publish(claim)
+        } catch {
+            logger.warning("\(claim.cache): could not write the \(claim): \(error); trying again at the next upkeep")
+            return false
+        }
+        outstanding[pending] = now
+        switch move {
+        case .handOver: logger.info("\(claim.cache): handing partition \(claim.partition) over: \(claim)")
+        case .reclaim: logger.notice("\(claim.cache): claiming partition \(claim.partition) again after a gap in this unit's heartbeats (it may have been paused): \(claim)")
+        case .first, .failover: logger.info("\(claim.cache): claiming partition \(claim.partition) (\(move.rawValue)): \(claim)")
+        }
+        return true
     }
 
     /// The upkeep of a cache while the lease is broken: each partition this unit owned
@@ -191,7 +207,7 @@ struct OwnershipSteward {
         if !reclaimed.contains(configuration.contract) {
             reclaimed.insert(configuration.contract)
             for (index, owned) in ownership.enumerated() where owned.owner?.isSameBytes(as: unit) == true {
-                reclaims[Outstanding(cache: configuration.contract, partition: Int32(index), term: 0)] = owned.term
+                reclaims[PartitionOfCache(cache: configuration.contract, partition: Int32(index))] = owned.term
             }
         }
         var upkeep = Upkeep()
@@ -202,18 +218,9 @@ struct OwnershipSteward {
                 reclaims[key] = nil
                 continue
             }
-            let claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: term + 1, owner: unit, claimedAt: wallClockMilliseconds())
-            let pending = Outstanding(cache: configuration.contract, partition: partition, term: claim.term)
-            if let made = outstanding[pending], now - made < memberTimeout { continue }
             guard cache.isDrained(partition) else { continue }
-            do {
-                try cache.publish(claim)
-                outstanding[pending] = now
-                upkeep.claims.append((claim, .reclaim))
-                logger.notice("\(configuration.contract): claiming partition \(partition) again after a gap in this unit's heartbeats (it may have been paused): \(claim)")
-            } catch {
-                logger.warning("\(configuration.contract): could not write the \(claim): \(error); trying again at the next upkeep")
-            }
+            let claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: term + 1, owner: unit, claimedAt: wallClockMilliseconds())
+            if make(claim, .reclaim, on: cache, now: now, logger: logger) { upkeep.claims.append((claim, .reclaim)) }
         }
         forgetAnswered(cache)
         return upkeep

@@ -106,6 +106,11 @@ public struct PartitionAssignment: Sendable, Hashable {
         placements.indices.contains(Int(partition)) ? placements[Int(partition)].owner : nil
     }
 
+    /// The units following `partition`'s owner, in order of succession.
+    public func backups(of partition: Int32) -> [String] {
+        placements.indices.contains(Int(partition)) ? placements[Int(partition)].backups : []
+    }
+
     /// The partitions `member` owns.
     public func owned(by member: String) -> [Int32] {
         placements.indices.filter { placements[$0].owner.isSameBytes(as: member) }.map(Int32.init)
