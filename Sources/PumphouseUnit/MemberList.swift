@@ -31,23 +31,30 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     public private(set) var unacknowledged: [ExactKey: Int] = [:]
     /// Local clock reading of the last announcement from each member.
     public private(set) var lastHeard: [ExactKey: ContinuousClock.Instant] = [:]
+    /// The same in log time, where the list keeps it (a unit's own, `MemberClock`):
+    /// when the announcement was read, the send time of this unit's latest heartbeat
+    /// read back before it.
+    public private(set) var lastHeardInLog: [ExactKey: ContinuousClock.Instant] = [:]
 
     public init(cache: String, this: String) {
         self.cache = cache
         self.this = this
     }
 
-    /// Records an announcement; true if the list changed (a join or a leave).
+    /// Records an announcement read at `now` (and at `logTime` in log time, if the list
+    /// keeps it); true if the list changed (a join or a leave).
     @discardableResult
-    public mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant) -> Bool {
+    public mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant, logTime: ContinuousClock.Instant? = nil) -> Bool {
         let id = ExactKey(announcement.member)
         switch announcement.event {
         case .leave:
             lastHeard[id] = nil
+            lastHeardInLog[id] = nil
             unacknowledged[id] = nil
             guard members.removeValue(forKey: id) != nil else { return false }
         case .join, .heartbeat:
             lastHeard[id] = now
+            if let logTime { lastHeardInLog[id] = logTime }
             unacknowledged[id] = announcement.unacknowledged
             let member = Member(
                 id: announcement.member, address: announcement.address, since: announcement.since,
@@ -60,13 +67,34 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
         return true
     }
 
+    /// Counts every member as heard at `now`: the unit could not judge their silence
+    /// before (it had not read its own heartbeat back, or there was a gap in its own).
+    public mutating func restartSilence(at now: ContinuousClock.Instant) {
+        for id in lastHeard.keys { lastHeard[id] = now }
+    }
+
+    /// Counts every member as heard at `logTime` in log time: the unit could not judge
+    /// their silence in the log before (it had not read its own heartbeat back, or its
+    /// own heartbeats have a gap).
+    public mutating func restartSilence(inLogAt logTime: ContinuousClock.Instant) {
+        for id in lastHeard.keys { lastHeardInLog[id] = logTime }
+    }
+
     /// Drops members not heard from within `timeout` (never this unit); returns them.
-    public mutating func expire(now: ContinuousClock.Instant, timeout: Duration) -> [Member] {
+    /// With `logNow`, a member must also have been silent that long in log time (and
+    /// one never timed in the log is not), so a reader that lags does not count a live
+    /// member gone.
+    public mutating func expire(now: ContinuousClock.Instant, timeout: Duration, logNow: ContinuousClock.Instant? = nil) -> [Member] {
         let this = ExactKey(self.this)
-        let silent = lastHeard.filter { $0.key != this && now - $0.value > timeout }.map(\.key)
+        let silent = lastHeard.filter { id, heard in
+            guard id != this, now - heard > timeout else { return false }
+            guard let logNow else { return true }
+            return lastHeardInLog[id].map { logNow - $0 > timeout } ?? false
+        }.map(\.key)
         var dropped: [Member] = []
         for id in silent.sorted() {
             lastHeard[id] = nil
+            lastHeardInLog[id] = nil
             unacknowledged[id] = nil
             if let member = members.removeValue(forKey: id) {
                 dropped.append(member)

@@ -32,7 +32,7 @@ public final class ProcessingUnit: Service {
     private let lease: OwnershipLease
     private let logger: Logger
     private let since: Int64
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     /// Set by graceful shutdown; the replication and heartbeat loops end on it.
     private let stopping = Atomic(false)
 
@@ -40,6 +40,8 @@ public final class ProcessingUnit: Service {
         var caches: [String: any ReplicaSink] = [:]
         var running = false
         var members: [String: MemberList] = [:]
+        /// What the member lists time their members' silence by.
+        var memberClock: MemberClock
         /// Cache partitions not yet read to their end once.
         var loading: Set<KafkaTopicPartition>?
         /// Per loading partition, the high watermark of the first fetch that returned
@@ -80,6 +82,9 @@ public final class ProcessingUnit: Service {
         // A lost announcement is repaired by the next heartbeat; not worth a log line.
         self.control = try KafkaProducer(configuration: control, logger: logger) { _ in }
         self.lease = OwnershipLease(memberTimeout: configuration.memberTimeout)
+        // The gap in its own heartbeats that breaks the lease also restarts its peers'
+        // silence: across it, the unit saw nothing of them.
+        self.state = Mutex(State(memberClock: MemberClock(gap: configuration.memberTimeout * 3 / 4)))
         self.archive = ArchiveReads(unit: configuration.unitID, requestTopic: configuration.pipeline.reader.requestTopic, registry: registry, control: self.control)
         self.since = wallClockMilliseconds()
     }
@@ -288,7 +293,10 @@ public final class ProcessingUnit: Service {
                     // Heartbeats, silent members, the pump's upkeep (a failed producer
                     // replaced) and the partitions of partitioned caches.
                     var lastHeartbeat = ContinuousClock.now
-                    var steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: lastHeartbeat)
+                    // Ownership is tended in log time (`MemberClock`), from this unit's
+                    // first heartbeat read back: a unit whose consumer lags behind its
+                    // peers' heartbeats has not heard them yet, however long it has run.
+                    var steward: OwnershipSteward?
                     var lastOwnership = lastHeartbeat
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         try await Task.sleep(for: .milliseconds(10))
@@ -296,12 +304,17 @@ public final class ProcessingUnit: Service {
                         let now = ContinuousClock.now
                         if now - lastOwnership >= .milliseconds(100) {
                             lastOwnership = now
-                            tendOwnership(caches, steward: &steward, now: now)
+                            if let logNow = state.withLock({ $0.memberClock.now }) {
+                                if steward == nil {
+                                    steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: logNow)
+                                }
+                                tendOwnership(caches, steward: &steward!, now: logNow)
+                            }
                         }
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
                             lastHeartbeat = now
                             announce(.heartbeat)
-                            expireMembers(now: now)
+                            expireMembers()
                             pump.recordBacklog()
                             for cache in caches.values { cache.recordEntities() }
                         }
@@ -422,16 +435,8 @@ public final class ProcessingUnit: Service {
         case .messages(let messages):
             for message in messages {
                 if message.topic == configuration.pipeline.memberTopic {
-                    // Announcements older than the member timeout say nothing about who
-                    // is alive now (a consumer placed at the end by a broker that answers
-                    // ListOffsets wrongly starts further back).
-                    if let sent = message.timestampMilliseconds, wallClockMilliseconds() - sent > configuration.memberTimeout.wholeMilliseconds { continue }
                     if let announcement = message.value.flatMap(MemberAnnouncement.init), announcement.role == .unit {
-                        // Its own heartbeat in the log: peers count it alive from now.
-                        if announcement.member.isSameBytes(as: id), announcement.event != .leave, let sent = message.timestampMilliseconds {
-                            lease.renew(sentAt: sent)
-                        }
-                        hear(announcement)
+                        hear(announcement, sentAt: message.timestampMilliseconds)
                     }
                     continue
                 }
@@ -518,13 +523,22 @@ public final class ProcessingUnit: Service {
         }
     }
 
-    private func hear(_ announcement: MemberAnnouncement) {
-        let now = ContinuousClock.now
+    /// An announcement read from the member topic, sent at `sent` (its record's timestamp).
+    private func hear(_ announcement: MemberAnnouncement, sentAt sent: Int64?) {
+        let own = announcement.member.isSameBytes(as: id) && announcement.event != .leave
         let changed: MemberList? = state.withLock { state in
+            if state.memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout) { return nil }
+            if own, let sent {
+                // Its own heartbeat in the log: peers count it alive from now.
+                lease.renew(sentAt: sent)
+                if state.memberClock.echo(sentAt: sent), let logTime = state.memberClock.now {
+                    for cache in state.members.keys { state.members[cache]?.restartSilence(inLogAt: logTime) }
+                }
+            }
             guard var list = state.members[announcement.cache] else { return nil }
             // Stored even when nothing but the time last heard changed: a heartbeat that
             // changes nothing else is what keeps its member alive.
-            let changed = list.hear(announcement, at: now)
+            let changed = list.hear(announcement, at: .now, logTime: state.memberClock.now)
             state.members[announcement.cache] = list
             return changed ? list : nil
         }
@@ -537,7 +551,7 @@ public final class ProcessingUnit: Service {
 
     /// Claims and hands over partitions of partitioned caches as the live, loaded members
     /// say (`OwnershipSteward`); nothing until this unit is loaded, since before that its
-    /// view of each partition's ownership is behind the log.
+    /// view of each partition's ownership is behind the log. `now` is log time.
     private func tendOwnership(_ caches: [String: any ReplicaSink], steward: inout OwnershipSteward, now: ContinuousClock.Instant) {
         guard isLoaded else { return }
         let broken = lease.broken
@@ -613,10 +627,15 @@ public final class ProcessingUnit: Service {
         for partition in done { caches[partition.topic]?.owning?.finishRebuild(partition.partition) }
     }
 
-    private func expireMembers(now: ContinuousClock.Instant) {
+    /// Drops the members silent for longer than the member timeout, both since this unit
+    /// read them and in log time (`MemberClock`); nobody before this unit has read its
+    /// own heartbeat back.
+    private func expireMembers() {
+        let now = ContinuousClock.now
         let expired: [MemberList] = state.withLock { state in
             var changed: [MemberList] = []
-            for (cache, var list) in state.members where !list.expire(now: now, timeout: configuration.memberTimeout).isEmpty {
+            guard let logNow = state.memberClock.now else { return changed }
+            for (cache, var list) in state.members where !list.expire(now: now, timeout: configuration.memberTimeout, logNow: logNow).isEmpty {
                 state.members[cache] = list
                 changed.append(list)
             }

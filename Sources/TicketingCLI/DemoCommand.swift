@@ -140,6 +140,7 @@ struct DemoCommand: AsyncParsableCommand {
             let metrics = try await client.get("/metrics", at: url)
             report.unitMetrics.add(String(decoding: metrics.body, as: UTF8.self))
         }
+        report.check("the units' metrics show one owner and its backups for every partition", ownershipMetricsProblem(configuration, report.unitMetrics, units: units.count))
 
         // A won sale's follow-up (its concert's counter) runs in the selling unit when the
         // log decides the sale; killing a unit before that would lose it (docs/ticketing.md).
@@ -176,6 +177,22 @@ struct DemoCommand: AsyncParsableCommand {
             report.check("the writer dead-lettered nothing", "the writer's /metrics did not answer, so its dead letters are unknown")
         }
         if twin { try await twinOnSale(configuration, processes, units, logger: logger, report: &report) }
+    }
+
+    /// What the units' /metrics, added up, should say of the partitioned caches once
+    /// ownership has settled: each partition owned by one unit and followed by its
+    /// backups. nil if they say it.
+    private func ownershipMetricsProblem(_ configuration: PipelineConfiguration, _ metrics: PrometheusText, units: Int) -> String? {
+        let partitioned = configuration.caches.filter { $0.mode.isPartitioned }
+        let partitions = partitioned.reduce(0) { $0 + $1.partitions }
+        let backups = partitioned.reduce(0) { $0 + $1.partitions * min($1.mode.backups ?? 0, units - 1) }
+        let owners = Int(metrics.sum("pumphouse_unit_partition_owner"))
+        let owned = Int(metrics.sum("pumphouse_unit_owned_partitions"))
+        let following = Int(metrics.sum("pumphouse_unit_partition_backup"))
+        guard owners == partitions, owned == partitions, following == backups else {
+            return "expected \(partitions) partition(s) owned and \(backups) backed up; the units report pumphouse_unit_partition_owner \(owners), pumphouse_unit_owned_partitions \(owned), pumphouse_unit_partition_backup \(following)"
+        }
+        return nil
     }
 
     /// The same on-sale against the database-first twin (docs/benchmarks.md): as many

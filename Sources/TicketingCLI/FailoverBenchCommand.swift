@@ -86,6 +86,8 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             print("failover_zombie_rounds=\(zombies)")
             print("failover_zombie_sales_answered=\(zombieSales.count)")
             rounds += zombieSales
+            // Each round ends in sales answered 201; all of them must reach PostgreSQL.
+            print("failover_sales_answered=\(rounds.count)")
             let times = rounds.filter { !$0.zombie }.map(\.failover).sorted()
             let member = UnitConfiguration(pipeline: configuration, unitID: "-", address: "-", spoolDirectory: "-").memberTimeout
             print("failover_kills=\(times.count)")

@@ -57,6 +57,33 @@ struct MemberListTests {
         #expect(list.version == 4)
     }
 
+    @Test("in log time, a member silent on the wall but not in the log stays (its reader lags); one never timed in the log stays; silent in both, it drops out; restarting its silence gives it a whole timeout")
+    func expiryInLogTime() {
+        var list = MemberList(cache: "ticketing.Seat", this: "u1")
+        let start = ContinuousClock.now
+        func at(_ seconds: Int) -> ContinuousClock.Instant { start.advanced(by: .seconds(seconds)) }
+        list.hear(Self.announce(.join, "u1"), at: start, logTime: start)
+        list.hear(Self.announce(.join, "u2"), at: start, logTime: start)
+        list.hear(Self.announce(.join, "u3"), at: start)  // before the unit read its own heartbeat back
+        // Ten seconds on the wall, but the unit has read only two seconds of the log.
+        let lagging = list.expire(now: at(10), timeout: .seconds(5), logNow: at(2))
+        #expect(lagging.isEmpty)
+        // Silent in both: u2 goes; u3 was never timed in the log.
+        let bothSilent = list.expire(now: at(10), timeout: .seconds(5), logNow: at(6))
+        #expect(bothSilent.map(\.id) == ["u2"])
+        list.restartSilence(inLogAt: at(6))
+        #expect(list.lastHeardInLog["u3"] == at(6))
+        let restarted = list.expire(now: at(12), timeout: .seconds(5), logNow: at(11))
+        #expect(restarted.isEmpty)
+        let timedOut = list.expire(now: at(12), timeout: .seconds(5), logNow: at(12))
+        #expect(timedOut.map(\.id) == ["u3"])
+        // A member that leaves is forgotten in both clocks.
+        list.hear(Self.announce(.join, "u4"), at: at(12), logTime: at(12))
+        list.hear(Self.announce(.leave, "u4"), at: at(13), logTime: at(13))
+        #expect(list.lastHeard["u4"] == nil && list.lastHeardInLog["u4"] == nil)
+        #expect(Set(list.members.keys) == ["u1"])
+    }
+
     @Test("announcements round-trip; anything else is ignored")
     func announcements() {
         let announcement = Self.announce(.heartbeat, "u9", since: 42)

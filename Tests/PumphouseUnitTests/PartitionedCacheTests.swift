@@ -338,4 +338,67 @@ struct PartitionedCacheTests {
         }
         try await fixture.awaitWritten(expected)
     }
+
+    /// Scenario 8 of `make soak` in its long form. Each joiner reads the whole topic,
+    /// longer every cycle, while its peer's heartbeats wait behind that backlog: the
+    /// short form's third joiner once counted its live peer gone and claimed every
+    /// partition, fencing the peer's changes, until members were timed in log time
+    /// (`MemberClock`). The long form paces the traffic (5 ms after each round of keys),
+    /// or its tenth joiner would spend the suite's time limit loading.
+    @Test("units join and leave again and again while changes keep coming: every hand-over and every claim after a leave lands behind the last change, a joiner working through the backlog counts no live unit gone, and no change is lost or doubled")
+    func rebalanceCycles() async throws {
+        let form = ScenarioForm.current
+        let cycles = form.pick(short: 3, soak: 10)
+        let pace = form.pick(short: Duration?.none, soak: .milliseconds(5))
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
+        try await fixture.prepare()
+        let stayer = try fixture.unit("a")
+        let stayerCache = try stayer.cache(BenchAccount.self)
+        // The joiner is a new ProcessingUnit with the same id each cycle; the traffic
+        // reaches whichever instance is current (a stopped one answers `closed`).
+        final class Instances: Sendable {
+            let byID: Mutex<[String: ReplicatedCache<BenchAccount>]>
+            init(_ byID: [String: ReplicatedCache<BenchAccount>]) { self.byID = Mutex(byID) }
+        }
+        let instances = Instances([stayer.id: stayerCache])
+        let keys = (0..<48).map { "acct-\($0)" }
+        let load = Load()
+        try await running([stayer]) {
+            _ = try await awaitOwners([stayerCache], members: [stayer.id], "the first unit to own every partition")
+            for key in keys {
+                try stayerCache.put(BenchAccount(id: key, balance: 0))
+                load.counted.withLock { $0[ExactKey(key)] = 0 }
+            }
+            let traffic = Task {
+                while !load.stop.load(ordering: .relaxed) {
+                    for key in keys {
+                        try await routed(instances.byID.withLock { $0 }, first: stayer.id) { try $0.increment(key, "balance", by: 1) }
+                        load.counted.withLock { $0[ExactKey(key)]! += 1 }
+                    }
+                    if let pace { try await Task.sleep(for: pace) }
+                }
+            }
+            for cycle in 1...cycles {
+                let joiner = try fixture.unit("b")
+                let joinerCache = try joiner.cache(BenchAccount.self)
+                instances.byID.withLock { $0[joiner.id] = joinerCache }
+                try await running([joiner]) {
+                    _ = try await awaitOwners([stayerCache, joinerCache], members: [stayer.id, joiner.id], "cycle \(cycle): both units to own their share")
+                    try await load.flow(500, "in cycle \(cycle) with both units")
+                }
+                _ = try await awaitOwners([stayerCache], members: [stayer.id], "cycle \(cycle): the stayer to claim the leaver's partitions")
+                try await load.flow(500, "in cycle \(cycle) after the leave")
+            }
+            load.stop.store(true, ordering: .relaxed)
+            try await traffic.value
+            try await awaitState([stayerCache], accounts(load.counted.withLock { $0 }), "the stayer at every change")
+        }
+        let expected = load.counted.withLock { $0 }
+        let written = ContinuousClock.now
+        try await fixture.awaitWritten(expected, timeout: .seconds(120))
+        try ScenarioReport.record(ScenarioOutcome(
+            scenario: "8 units join and leave under load (partitioned cache)", runs: cycles,
+            contracts: Int(expected.values.reduce(0, +)) + keys.count, lost: 0, duplicated: 0, converge: ContinuousClock.now - written
+        ))
+    }
 }

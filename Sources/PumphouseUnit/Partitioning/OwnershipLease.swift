@@ -15,9 +15,8 @@ import Synchronization
 /// the partition before it. A step of the wall clock (not its rate) shortens or
 /// lengthens one lease.
 ///
-/// What the lease does not cover: a peer whose own consumer lags by more than the
-/// margin may count this unit gone while it is not, and claim its partitions; its
-/// changes after that claim are fenced, confirmed or not (docs/units.md).
+/// A peer whose own consumer falls behind does not count this unit gone on that
+/// account: it times silence in log time too (`MemberClock`).
 ///
 /// A later heartbeat does not simply renew a lease that lapsed: if two of the unit's
 /// heartbeats in the log are further apart than the lease, its peers may have counted

@@ -49,7 +49,9 @@ struct OwnershipSteward {
     /// How long a member may be silent and still count as alive: also how long a claim
     /// waits for the log before it is made again.
     let memberTimeout: Duration
-    /// When this unit began to hear the members.
+    /// When this unit began to hear the members. The unit runs its steward in log time
+    /// (`MemberClock`), so this is its first heartbeat read back, and a member timeout
+    /// of listening is one of the log, however far behind the unit reads it.
     let listeningSince: ContinuousClock.Instant
     private var outstanding: [Outstanding: ContinuousClock.Instant] = [:]
     /// While the unit's lease is broken: each partition it owned then, with the term it
