@@ -26,6 +26,12 @@ public struct CacheRead<Entity: CacheEntity>: Sendable {
     public var owner: String?
     /// The key's partition of the cache's topic.
     public var partition: Int32
+    /// For a backup's or a replica's answer: how many records of the key's partition
+    /// were in the log and not yet applied here when this unit's consumer last brought
+    /// records of it (KIP-535's offset lag); nil for the owner's answer, which is
+    /// current, for a unit without the partition, and before the partition's first
+    /// records arrived.
+    public var behind: Int64?
 
     /// Whether a change made elsewhere may be missing from `value`.
     public var mayBeStale: Bool { source != .owner }

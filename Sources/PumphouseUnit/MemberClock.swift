@@ -1,7 +1,8 @@
 /// Log time, as a unit reads it: the send time of its own latest heartbeat read back
 /// from the member topic. A unit counts a peer gone only once the peer has been silent
-/// for the member timeout both on the wall (since the unit read it last, which keeps
-/// the owner's lease safe: `OwnershipLease`) and in log time.
+/// for the member timeout on the wall (since the unit read it last, which keeps the
+/// owner's lease safe: `OwnershipLease`) and in log time too (give or take the one
+/// heartbeat interval log time moves by).
 ///
 /// The member topic has one partition, so a unit that has read its own heartbeat back
 /// has read every announcement appended before it. A unit whose consumer lags (loading

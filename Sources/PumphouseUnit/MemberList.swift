@@ -35,6 +35,10 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// when the announcement was read, the send time of this unit's latest heartbeat
     /// read back before it.
     public private(set) var lastHeardInLog: [ExactKey: ContinuousClock.Instant] = [:]
+    /// Members that announced they leave, and when that was read: a successor's claim
+    /// on their partitions is planned, not a failover. Forgotten when the member is
+    /// heard again, or a member timeout after its leave.
+    public private(set) var departed: [ExactKey: ContinuousClock.Instant] = [:]
 
     public init(cache: String, this: String) {
         self.cache = cache
@@ -52,8 +56,10 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
             lastHeardInLog[id] = nil
             unacknowledged[id] = nil
             guard members.removeValue(forKey: id) != nil else { return false }
+            departed[id] = now
         case .join, .heartbeat:
             lastHeard[id] = now
+            departed[id] = nil
             if let logTime { lastHeardInLog[id] = logTime }
             unacknowledged[id] = announcement.unacknowledged
             let member = Member(
@@ -85,6 +91,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// one never timed in the log is not), so a reader that lags does not count a live
     /// member gone.
     public mutating func expire(now: ContinuousClock.Instant, timeout: Duration, logNow: ContinuousClock.Instant? = nil) -> [Member] {
+        departed = departed.filter { now - $0.value <= timeout }
         let this = ExactKey(self.this)
         let silent = lastHeard.filter { id, heard in
             guard id != this, now - heard > timeout else { return false }

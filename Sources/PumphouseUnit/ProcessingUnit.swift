@@ -337,9 +337,15 @@ public final class ProcessingUnit: Service {
                                 // a load or a rebuild has got.
                                 var last: [KafkaTopicPartition: Int64] = [:]
                                 for message in messages { last[message.topicPartition] = max(last[message.topicPartition] ?? -1, message.offset) }
+                                for (partition, offset) in last {
+                                    caches[partition.topic]?.recordProgress(
+                                        partition: partition.partition, readThrough: offset, logEnd: consumer.cachedWatermarks(partition)?.high
+                                    )
+                                }
                                 catchUp(last, consumer: consumer)
                                 catchUpRebuilds(last, caches: caches)
-                            case .partitionEOF(let partition, _):
+                            case .partitionEOF(let partition, let next):
+                                caches[partition.topic]?.recordProgress(partition: partition.partition, readThrough: next - 1, logEnd: next)
                                 catchUpRebuilds([partition: .max], caches: caches)
                             default:
                                 break
@@ -566,11 +572,13 @@ public final class ProcessingUnit: Service {
         for sink in caches.values {
             guard let owning = sink.owning else { continue }
             let cache = owning.cacheConfiguration.contract.rawValue
-            let members = state.withLock { state in
-                (state.members[cache]?.members.values ?? [:].values).filter(\.loaded).map(\.id)
+            let (members, departed) = state.withLock { state in
+                let list = state.members[cache]
+                return ((list?.members.values ?? [:].values).filter(\.loaded).map(\.id), Set(list?.departed.keys ?? [:].keys))
             }
             let upkeep = steward.tend(
-                owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], now: now, brokenLease: broken, logger: logger
+                owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], departed: departed, now: now, brokenLease: broken,
+                logger: logger
             )
             owning.recordOwnership(upkeep)
             guard let wanted = upkeep.wanted else { continue }
@@ -634,7 +642,10 @@ public final class ProcessingUnit: Service {
         let now = ContinuousClock.now
         let expired: [MemberList] = state.withLock { state in
             var changed: [MemberList] = []
-            guard let logNow = state.memberClock.now else { return changed }
+            // Log time moves in steps of the heartbeat interval, a step behind the wall:
+            // counted a step ahead, a dead member drops out when the wall says, while
+            // a lagging reader's log time still stands still.
+            guard let logNow = state.memberClock.now?.advanced(by: configuration.heartbeatInterval) else { return changed }
             for (cache, var list) in state.members where !list.expire(now: now, timeout: configuration.memberTimeout, logNow: logNow).isEmpty {
                 state.members[cache] = list
                 changed.append(list)
@@ -656,6 +667,9 @@ protocol ReplicaSink: Sendable {
     func reject(offset: Int64, partition: Int32, error: any Error)
     /// Records the replica's size for the metrics.
     func recordEntities()
+    /// Records how far the consumer has brought the partition (`readThrough`, the last
+    /// offset of a batch, all of it applied) and the log's end as it last saw it.
+    func recordProgress(partition: Int32, readThrough offset: Int64, logEnd: Int64?)
     func beginLoad()
     func loadRow(_ contract: Contract)
     func finishLoad(sequences: [Int32: [ExactKey: Int64]], ownership: [Int32: PartitionOwnership])

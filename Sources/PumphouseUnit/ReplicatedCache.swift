@@ -83,6 +83,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         /// Whether the assignment over the live members made this unit a backup of the
         /// partition, as of the last ownership upkeep.
         var backup = false
+        /// Records of the partition in the log and not applied here, as of the last
+        /// batch of its records (`CacheRead.behind`).
+        var behind: Int64?
 
         /// The partition's ownership as this unit knows it: its replica's fold, or, while
         /// the partition is being rebuilt, what the fold said before.
@@ -189,7 +192,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 else if owned.term > 0, owned.owner?.isSameBytes(as: pump.origin) == true { .owner }
                 else { store.backup ? .backup : .replica }
             return CacheRead(
-                value: source == .notHeld ? nil : store.replica.value(ExactKey(key)), source: source, owner: partitioned ? owned.owner : nil, partition: shard.partition
+                value: source == .notHeld ? nil : store.replica.value(ExactKey(key)), source: source, owner: partitioned ? owned.owner : nil, partition: shard.partition,
+                behind: source == .owner || source == .notHeld ? nil : store.behind
             )
         }
     }
@@ -691,6 +695,12 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// Records how many entities this replica holds.
     func recordEntities() {
         metrics.entities.record(count)
+    }
+
+    func recordProgress(partition: Int32, readThrough offset: Int64, logEnd: Int64?) {
+        guard shards.indices.contains(Int(partition)) else { return }
+        let behind = logEnd.map { max(0, $0 - offset - 1) }
+        shards[Int(partition)].store.withLock { $0.behind = behind }
     }
 
     /// A change on this cache's topic that cannot be read (it is skipped here; the

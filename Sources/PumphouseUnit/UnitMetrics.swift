@@ -41,8 +41,9 @@ struct UnitMetrics: Sendable {
         /// By partition: 1 while the assignment over the live members names this unit
         /// one of its backups.
         let backup: [Gauge]
-        /// By why (`first`, `failover`, `hand-over`), then partition: ownership claims
-        /// this unit made. Failovers an operator did not plan are worth an alert.
+        /// By why (`first`, `failover`, `leave`, `hand-over`, `reclaim`), then partition:
+        /// ownership claims this unit made. A failover is never planned (a planned stop
+        /// counts as `leave`), so any is worth an alert.
         let claims: [OwnershipSteward.Move: [Counter]]
 
         init(unit: String, cache: String, partitions: Int) {

@@ -82,6 +82,16 @@ struct MemberListTests {
         list.hear(Self.announce(.leave, "u4"), at: at(13), logTime: at(13))
         #expect(list.lastHeard["u4"] == nil && list.lastHeardInLog["u4"] == nil)
         #expect(Set(list.members.keys) == ["u1"])
+        // It said it leaves: remembered for a member timeout, forgotten if heard again.
+        #expect(list.departed["u4"] == at(13))
+        _ = list.expire(now: at(18), timeout: .seconds(5), logNow: at(18))
+        #expect(list.departed["u4"] == at(13))
+        _ = list.expire(now: at(19), timeout: .seconds(5), logNow: at(19))
+        #expect(list.departed.isEmpty)
+        list.hear(Self.announce(.join, "u5"), at: at(19), logTime: at(19))
+        list.hear(Self.announce(.leave, "u5"), at: at(20), logTime: at(20))
+        list.hear(Self.announce(.join, "u5"), at: at(21), logTime: at(21))
+        #expect(list.departed.isEmpty)
     }
 
     @Test("announcements round-trip; anything else is ignored")

@@ -97,6 +97,18 @@ struct OwnershipStewardTests {
         #expect(made.claims.allSatisfy { $0.move == .failover }, "z owned them and is gone: failovers")
     }
 
+    @Test("a partition whose owner announced it leaves is claimed as a `leave`, not a failover")
+    func claimAfterALeave() {
+        let cache = Cache(configuration)
+        for partition in 0..<3 { cache.ownership[partition] = PartitionOwnership(term: 3, owner: "z") }
+        for partition in 3..<6 { cache.ownership[partition] = PartitionOwnership(term: 3, owner: "y") }
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        let made = steward.tend(cache, live: ["a"], departed: [ExactKey("z")], now: start.advanced(by: .seconds(2)), logger: Self.logger)
+        #expect(made.claims.map(\.claim.partition) == Array(0..<6))
+        #expect(made.claims.map(\.move) == Array(repeating: .leave, count: 3) + Array(repeating: .failover, count: 3), "z said it leaves, y went silent")
+    }
+
     @Test("after a gap in its heartbeats (its lease broken) a unit claims again, behind its own last changes, only what it owned, deposes nobody meanwhile, and is done once a later claim, its own or a peer's, is in its fold")
     func reclaimAfterAPause() {
         let cache = Cache(configuration)

@@ -184,7 +184,17 @@ struct PartitionedCacheTests {
                         #expect(read.source == role && read.mayBeStale == (role != .owner), "\(id) reading \(key): \(read.source), expected \(role)")
                         #expect(read.value?.balance == (role == .notHeld ? nil : expected[ExactKey(key)]), "\(id) reading \(key)")
                         #expect(read.owner.map { $0.isSameBytes(as: placement.owner) } == true, "\(id) names \(key)'s owner")
+                        if role != .backup { #expect(read.behind == nil, "\(id) reading \(key) as \(role) reports no lag") }
                     }
+                }
+                // A backup's answer says how far behind the log it is: nothing, once it
+                // has applied every change (KIP-535's offset lag).
+                _ = try await waitFor("every backup read to report it is not behind", timeout: .seconds(30)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(20))
+                    let lags = keys.flatMap { key in
+                        zip(ids, caches).compactMap { _, cache in cache.read(key).source == .backup ? cache.read(key).behind : nil }
+                    }
+                    return lags.count == keys.count && lags.allSatisfy { $0 == 0 } ? true : nil
                 }
             }
             // c has left: a and b own and back up everything between them.

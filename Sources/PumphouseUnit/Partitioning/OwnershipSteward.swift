@@ -67,8 +67,10 @@ struct OwnershipSteward {
     enum Move: String, Sendable, CaseIterable {
         /// Nobody owned the partition yet.
         case first
-        /// Its owner is not a live, loaded member any more.
+        /// Its owner is not a live, loaded member any more, and did not say it leaves.
         case failover
+        /// Its owner announced that it leaves (a planned stop, a scale-in).
+        case leave
         /// This unit hands the partition to the unit the assignment names.
         case handOver = "hand-over"
         /// This unit claims again what it owned when its lease broke (it was paused or
@@ -131,7 +133,9 @@ struct OwnershipSteward {
     /// partitions may be a pause old, so it deposes nobody and hands nothing over until
     /// those have landed.
     @discardableResult
-    mutating func tend(_ cache: any PartitionOwning, live members: [String], now: ContinuousClock.Instant, brokenLease: Int? = nil, logger: Logger) -> Upkeep {
+    mutating func tend(
+        _ cache: any PartitionOwning, live members: [String], departed: Set<ExactKey> = [], now: ContinuousClock.Instant, brokenLease: Int? = nil, logger: Logger
+    ) -> Upkeep {
         let configuration = cache.cacheConfiguration
         if brokenLease != reclaiming {
             reclaiming = brokenLease
@@ -166,7 +170,7 @@ struct OwnershipSteward {
                 // still rebuilding the partition decides there only once it is warm.
                 if !listened || !cache.isWarm(partition) { continue }
                 if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
-                move = owned.owner == nil ? .first : .failover
+                move = owned.owner.map { departed.contains(ExactKey($0)) ? .leave : .failover } ?? .first
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds())
             } else {
                 guard ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
@@ -194,7 +198,7 @@ struct OwnershipSteward {
         switch move {
         case .handOver: logger.info("\(claim.cache): handing partition \(claim.partition) over: \(claim)")
         case .reclaim: logger.notice("\(claim.cache): claiming partition \(claim.partition) again after a gap in this unit's heartbeats (it may have been paused): \(claim)")
-        case .first, .failover: logger.info("\(claim.cache): claiming partition \(claim.partition) (\(move.rawValue)): \(claim)")
+        case .first, .failover, .leave: logger.info("\(claim.cache): claiming partition \(claim.partition) (\(move.rawValue)): \(claim)")
         }
         return true
     }
