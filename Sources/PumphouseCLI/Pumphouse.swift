@@ -15,7 +15,7 @@ struct Pumphouse: AsyncParsableCommand {
             commandName: "pumphouse",
             abstract: "Write-behind persistence for space-based Swift services: caches → Kafka → PostgreSQL.",
             version: versionText,
-            subcommands: [Check.self, SchemaCommand.self, MigrateCommand.self, TopicsCommand.self, WriterCommand.self, ReaderCommand.self, UnitCommand.self, LoadgenCommand.self, ReplayCommand.self, StatusCommand.self]
+            subcommands: [Check.self, SchemaCommand.self, MigrateCommand.self, TopicsCommand.self, WriterCommand.self, ReaderCommand.self, UnitCommand.self, LoadgenCommand.self, ReplayCommand.self, StatusCommand.self, PlanCommand.self]
         )
     }
 

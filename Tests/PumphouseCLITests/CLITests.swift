@@ -35,6 +35,34 @@ struct CLITests {
         #expect(json.output.hasPrefix(#"{"compatible":false"#))
     }
 
+    @Test("plan collisions prints the chapter's worked examples as it prints them, and refuses bad input naming the flag")
+    func planCollisions() async throws {
+        func plan(_ instances: Int, _ size: Int, _ latency: String) async throws -> (status: Int32, output: String, errors: String) {
+            try await CLI.run(["plan", "collisions", "--instances", "\(instances)", "--update-rate", "20", "--cache-size", "\(size)", "--replication-latency-ms", latency])
+        }
+        func lines(_ output: String) -> [String] {
+            output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        }
+        let first = try await plan(5, 50_000, "100")
+        #expect(first.status == 0, "\(first.errors)")
+        #expect(lines(first.output) == [
+            "Update rate (UR): 20 updates/second", "Number of instances (N): 5", "Cache size (S): 50,000 rows",
+            "Replication latency (RL): 100 milliseconds", "Updates: 72,000 per hour", "Collision rate: 14.4 per hour", "Percentage: 0.02%",
+        ])
+        for (instances, size, latency, rate, percentage) in [(5, 50_000, "1", "0.1", "0.0002%"), (2, 50_000, "100", "5.8", "0.008%"), (5, 10_000, "100", "72.0", "0.1%")] {
+            let result = lines(try await plan(instances, size, latency).output)
+            #expect(result.suffix(2) == ["Collision rate: \(rate) per hour", "Percentage: \(percentage)"], "\(instances) instances, \(size) rows, \(latency) ms")
+        }
+        let json = try await CLI.run(["plan", "collisions", "--instances", "5", "--update-rate", "20", "--cache-size", "50000", "--replication-latency-ms", "100", "--json"])
+        #expect(json.output.contains(#""collisionsPerHour":14.4"#) && json.output.contains(#""updatesPerHour":72000"#), "\(json.output)")
+        for (flag, value) in [("--instances", "0"), ("--cache-size", "0"), ("--update-rate", "-1"), ("--replication-latency-ms", "nan")] {
+            var arguments = ["plan", "collisions", "--instances", "5", "--update-rate", "20", "--cache-size", "50000", "--replication-latency-ms", "100"]
+            arguments[arguments.firstIndex(of: flag)! + 1] = value
+            let refused = try await CLI.run(arguments)
+            #expect(refused.status == 2 && refused.errors.contains(flag), "\(flag) \(value): \(refused.errors)")
+        }
+    }
+
     @Test("schema check passes on the project's schemas")
     func schemaCheck() async throws {
         let result = try await CLI.run(["schema", "check", "Schemas"])
