@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -65,4 +66,21 @@ extension TestStack {
 
 public struct StackCommandFailed: Error, CustomStringConvertible {
     public let description: String
+}
+
+extension TestStack {
+    /// Whether `make test` (or `deploy/local/stack env`) has given the tests a broker
+    /// and a database.
+    public static var isAvailable: Bool {
+        let names = ["PUMPHOUSE_KAFKA_BROKERS", "PUMPHOUSE_POSTGRES_URL"]
+        return names.allSatisfy { name in getenv(name).map { $0.pointee != 0 } ?? false }
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Runs a suite or test only against the local stack; without it `swift test` skips
+    /// it with this line and runs the pure tests.
+    public static var localStack: Self {
+        .enabled(if: TestStack.isAvailable, "needs the local broker and PostgreSQL: run `make test`, or `eval \"$(deploy/local/stack env)\"` after `deploy/local/stack up`")
+    }
 }
