@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import Testing
 import PumphouseTestSupport
 import Synchronization
 
@@ -22,5 +23,18 @@ enum CaseSeeds {
         FileHandle.standardError.write(Data("\(check): cases drawn from base seed \(base) (PUMPHOUSE_FUZZ_SEED=\(base) repeats them)\n".utf8))
         let stream = Mutex(SplitMix(state: base))
         return Generator { _ in stream.withLock { $0.next() } }
+    }
+
+    /// Runs `body` for `count` cases of `check`'s seeds, yielding before each: a fuzz
+    /// check runs for seconds on the cooperative pool, and without yielding it held a
+    /// 2-core machine's two threads from the tests beside it (a refused connection timed
+    /// in another suite took 13 s to be reported).
+    static func check(
+        count: Int, _ check: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: (UInt64) async throws -> Void
+    ) async {
+        await propertyCheck(count: count, input: generator(check), perform: { seed in
+            await Task.yield()
+            try await body(seed)
+        }, sourceLocation: sourceLocation)
     }
 }

@@ -24,7 +24,7 @@ struct CodecFastPathTests {
 
     @Test("decoding from buffers gives what decoding from arrays gives, contract or error")
     func buffersAndArrays() async {
-        await propertyCheck(count: 1_000, input: CaseSeeds.generator("CodecFastPathTests/buffersAndArrays")) { seed in
+        await CaseSeeds.check(count: 1_000, "CodecFastPathTests/buffersAndArrays") { seed in
             var rng = SplitMix(state: seed)
             guard let encoded = try? codec.encode(RandomContracts.contract(seed: seed)) else { return }
             var key: [UInt8]? = Array(encoded.key.utf8)
@@ -48,7 +48,7 @@ struct CodecFastPathTests {
 
     @Test("JSON parses the same from a buffer as from an array")
     func parseBuffers() async {
-        await propertyCheck(count: 500, input: CaseSeeds.generator("CodecFastPathTests/parseBuffers")) { seed in
+        await CaseSeeds.check(count: 500, "CodecFastPathTests/parseBuffers") { seed in
             var rng = SplitMix(state: seed)
             guard var bytes = try? JSONWriter.encode(RandomContracts.json(&rng)) else { return }
             if Bool.random(using: &rng) { bytes = ByteMutations.mutate(bytes, &rng) }
@@ -61,7 +61,7 @@ struct CodecFastPathTests {
     @Test("short ASCII strings put together from their bytes are the strings String(decoding:) makes")
     func smallStrings() async {
         guard SmallASCII.layoutHolds else { return }
-        await propertyCheck(count: 500, input: CaseSeeds.generator("CodecFastPathTests/smallStrings")) { seed in
+        await CaseSeeds.check(count: 500, "CodecFastPathTests/smallStrings") { seed in
             var rng = SplitMix(state: seed)
             let bytes = (0..<Int.random(in: 0...SmallASCII.capacity, using: &rng)).map { _ in UInt8.random(in: 0...0x7F, using: &rng) }
             var low: UInt64 = 0, high: UInt64 = 0
@@ -81,7 +81,7 @@ struct CodecFastPathTests {
 
     @Test("doubles are written as Swift's description spells them, and read back to themselves")
     func doubles() async {
-        await propertyCheck(count: 2_000, input: CaseSeeds.generator("CodecFastPathTests/doubles")) { seed in
+        await CaseSeeds.check(count: 2_000, "CodecFastPathTests/doubles") { seed in
             var rng = SplitMix(state: seed)
             // Short decimals of every scale (the writer's own path) and arbitrary doubles.
             let digits = Double(Int64.random(in: -999_999_999_999_999...999_999_999_999_999, using: &rng) >> Int.random(in: 0...50, using: &rng))
@@ -101,7 +101,7 @@ struct CodecFastPathTests {
 
     @Test("decimal numbers parse to the double Double(String) gives")
     func decimals() async {
-        await propertyCheck(count: 2_000, input: CaseSeeds.generator("CodecFastPathTests/decimals")) { seed in
+        await CaseSeeds.check(count: 2_000, "CodecFastPathTests/decimals") { seed in
             var rng = SplitMix(state: seed)
             let whole = String(UInt64.random(in: 0 ... .max, using: &rng) >> Int.random(in: 0...63, using: &rng))
             let fraction = String((0..<Int.random(in: 1...20, using: &rng)).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })

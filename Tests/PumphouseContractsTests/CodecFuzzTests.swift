@@ -57,7 +57,7 @@ struct CodecFuzzTests {
         _ count: Int, test: String = #function, _ make: (UInt64, inout SplitMix) throws -> (key: [UInt8]?, value: [UInt8]?, headers: Headers)?
     ) async -> Tally {
         let tally = Tally()
-        await propertyCheck(count: count, input: CaseSeeds.generator("CodecFuzzTests/\(test.prefix { $0 != "(" })")) { seed in
+        await CaseSeeds.check(count: count, "CodecFuzzTests/\(test.prefix { $0 != "(" })") { seed in
             var rng = SplitMix(state: seed)
             guard let input = try make(seed, &rng) else { return }
             check(key: input.key, value: input.value, headers: input.headers, seed: seed, into: tally)

@@ -9,7 +9,7 @@ struct ContractCodecTests {
 
     @Test("any valid contract survives encode and decode unchanged")
     func roundTrip() async {
-        await propertyCheck(count: 500, input: CaseSeeds.generator("ContractCodecTests/roundTrip")) { seed in
+        await CaseSeeds.check(count: 500, "ContractCodecTests/roundTrip") { seed in
             let contract = RandomContracts.contract(seed: seed)
             do {
                 let encoded = try codec.encode(contract)
@@ -26,7 +26,7 @@ struct ContractCodecTests {
 
     @Test("any JSON value survives write and parse")
     func jsonRoundTrip() async {
-        await propertyCheck(count: 500, input: CaseSeeds.generator("ContractCodecTests/jsonRoundTrip")) { seed in
+        await CaseSeeds.check(count: 500, "ContractCodecTests/jsonRoundTrip") { seed in
             var rng = SplitMix(state: seed)
             let value = RandomContracts.json(&rng)
             do {

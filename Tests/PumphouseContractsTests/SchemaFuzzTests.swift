@@ -169,7 +169,7 @@ struct SchemaFuzzTests {
         let sources = try Self.projectSchemas.map { try JSONParser().parse($0.bytes) }
         try #require(!sources.isEmpty, "no schemas found in \(Self.schemasDirectory)")
         let tally = Tally()
-        await propertyCheck(count: 3_000, input: CaseSeeds.generator("SchemaFuzzTests/structuralMutations")) { seed in
+        await CaseSeeds.check(count: 3_000, "SchemaFuzzTests/structuralMutations") { seed in
             var rng = SplitMix(state: seed)
             let index = Int.random(in: 0..<sources.count, using: &rng)
             let mutated = Self.mutate(sources[index], &rng)
@@ -185,7 +185,7 @@ struct SchemaFuzzTests {
     func byteMutations() async throws {
         try #require(!Self.projectSchemas.isEmpty)
         let tally = Tally()
-        await propertyCheck(count: 3_000, input: CaseSeeds.generator("SchemaFuzzTests/byteMutations")) { seed in
+        await CaseSeeds.check(count: 3_000, "SchemaFuzzTests/byteMutations") { seed in
             var rng = SplitMix(state: seed)
             let file = Self.projectSchemas.randomElement(using: &rng)!
             guard let original = try? SchemaParser().parse(file.bytes) else { return }
@@ -199,7 +199,7 @@ struct SchemaFuzzTests {
     @Test("random payloads against the project's real schemas give bounded reports and agree with isValid")
     func randomPayloads() async throws {
         let documents = try Self.projectSchemas.map { (try SchemaParser().parse($0.bytes), try JSONParser().parse($0.bytes)) }
-        await propertyCheck(count: 3_000, input: CaseSeeds.generator("SchemaFuzzTests/randomPayloads")) { seed in
+        await CaseSeeds.check(count: 3_000, "SchemaFuzzTests/randomPayloads") { seed in
             var rng = SplitMix(state: seed)
             let (document, source) = documents.randomElement(using: &rng)!
             let validator = SchemaValidator(document: document)
@@ -212,7 +212,7 @@ struct SchemaFuzzTests {
 
     @Test("random payloads against random object schemas get exactly the issues the keywords' own rules predict, in order, cut at any limit")
     func differential() async throws {
-        await propertyCheck(count: 3_000, input: CaseSeeds.generator("SchemaFuzzTests/differential")) { seed in
+        await CaseSeeds.check(count: 3_000, "SchemaFuzzTests/differential") { seed in
             var rng = SplitMix(state: seed)
             let generated = SchemaRules.randomCase(&rng)
             guard let bytes = try? JSONWriter.encode(generated.schema), let document = try? SchemaParser().parse(bytes) else {
