@@ -11,6 +11,12 @@ let package = Package(
         .library(name: "PumphouseKafka", targets: ["PumphouseKafka"]),
         .library(name: "PumphousePostgres", targets: ["PumphousePostgres"]),
         .library(name: "PumphouseContracts", targets: ["PumphouseContracts"]),
+        // What a user's own service builds on: a pipeline file, processing units in
+        // their own executable, writers with custom mappers, data readers.
+        .library(name: "PumphousePipeline", targets: ["PumphousePipeline"]),
+        .library(name: "PumphouseUnit", targets: ["PumphouseUnit"]),
+        .library(name: "PumphouseWriter", targets: ["PumphouseWriter"]),
+        .library(name: "PumphouseReader", targets: ["PumphouseReader"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
