@@ -13,41 +13,27 @@
 /// peer while it worked through the backlog, claimed the peer's partitions, and the
 /// peer's changes after that claim were fenced).
 ///
-/// Only this unit's own timestamps are compared, so no two machines' clocks are. Two of
-/// its own heartbeats further apart than `gap` (the unit was paused, or the broker was
-/// away) say nothing of its peers in between: every peer's silence in the log restarts
-/// from the later one, as it does from the first.
+/// Only this unit's own timestamps are compared, so no two machines' clocks are. The
+/// heartbeats read back are the lease's (`OwnershipLease`, which keeps the latest send
+/// time); a gap between two of them that breaks the lease (the unit was paused, or the
+/// broker was away) says nothing of its peers in between: every peer's silence in the
+/// log restarts from the later one, as it does from the first.
 struct MemberClock: Sendable {
+    private let lease: OwnershipLease
     /// A pair of readings of the two clocks, to place a send time (wall clock
     /// milliseconds) on the continuous clock the member lists keep.
     private let origin: ContinuousClock.Instant
     private let originWall: Int64
-    private let gap: Int64
-    /// When this unit's latest heartbeat read back was sent (wall clock milliseconds).
-    private(set) var echoed: Int64?
 
-    init(gap: Duration, now: ContinuousClock.Instant = .now, wall: Int64 = wallClockMilliseconds()) {
+    init(lease: OwnershipLease, now: ContinuousClock.Instant = .now, wall: Int64 = wallClockMilliseconds()) {
+        self.lease = lease
         self.origin = now
         self.originWall = wall
-        self.gap = gap.wholeMilliseconds
     }
 
     /// The log time now, once this unit has read one of its own heartbeats back.
     var now: ContinuousClock.Instant? {
-        echoed.map { origin.advanced(by: .milliseconds($0 - originWall)) }
-    }
-
-    /// Records this unit's heartbeat sent at `sent`, read back. True if every peer's
-    /// silence must restart from now: the first heartbeat read back, or one that follows
-    /// the previous by `gap` or more.
-    mutating func echo(sentAt sent: Int64) -> Bool {
-        guard let previous = echoed else {
-            echoed = sent
-            return true
-        }
-        guard sent > previous else { return false }
-        echoed = sent
-        return sent - previous >= gap
+        lease.echoed.map { origin.advanced(by: .milliseconds($0 - originWall)) }
     }
 
     /// Whether an announcement sent at `sent` is too old to count. Only before the first
@@ -56,7 +42,7 @@ struct MemberClock: Sendable {
     /// nothing of who is alive. After it, every announcement counts at the log time it
     /// is read.
     func isStale(sentAt sent: Int64?, wallNow: Int64 = wallClockMilliseconds(), timeout: Duration) -> Bool {
-        guard echoed == nil, let sent else { return false }
+        guard lease.echoed == nil, let sent else { return false }
         return wallNow - sent > timeout.wholeMilliseconds
     }
 }

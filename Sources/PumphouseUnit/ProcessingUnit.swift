@@ -30,9 +30,11 @@ public final class ProcessingUnit: Service {
     private let archive: ArchiveReads
     /// How long this unit may decide as a partitioned cache's owner (`OwnershipLease`).
     private let lease: OwnershipLease
+    /// What the member lists time their members' silence by.
+    private let memberClock: MemberClock
     private let logger: Logger
     private let since: Int64
-    private let state: Mutex<State>
+    private let state = Mutex(State())
     /// Set by graceful shutdown; the replication and heartbeat loops end on it.
     private let stopping = Atomic(false)
 
@@ -40,8 +42,6 @@ public final class ProcessingUnit: Service {
         var caches: [String: any ReplicaSink] = [:]
         var running = false
         var members: [String: MemberList] = [:]
-        /// What the member lists time their members' silence by.
-        var memberClock: MemberClock
         /// Cache partitions not yet read to their end once.
         var loading: Set<KafkaTopicPartition>?
         /// Per loading partition, the high watermark of the first fetch that returned
@@ -82,9 +82,7 @@ public final class ProcessingUnit: Service {
         // A lost announcement is repaired by the next heartbeat; not worth a log line.
         self.control = try KafkaProducer(configuration: control, logger: logger) { _ in }
         self.lease = OwnershipLease(memberTimeout: configuration.memberTimeout)
-        // The gap in its own heartbeats that breaks the lease also restarts its peers'
-        // silence: across it, the unit saw nothing of them.
-        self.state = Mutex(State(memberClock: MemberClock(gap: configuration.memberTimeout * 3 / 4)))
+        self.memberClock = MemberClock(lease: lease)
         self.archive = ArchiveReads(unit: configuration.unitID, requestTopic: configuration.pipeline.reader.requestTopic, registry: registry, control: self.control)
         self.since = wallClockMilliseconds()
     }
@@ -304,7 +302,7 @@ public final class ProcessingUnit: Service {
                         let now = ContinuousClock.now
                         if now - lastOwnership >= .milliseconds(100) {
                             lastOwnership = now
-                            if let logNow = state.withLock({ $0.memberClock.now }) {
+                            if let logNow = memberClock.now {
                                 if steward == nil {
                                     steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: logNow)
                                 }
@@ -533,18 +531,17 @@ public final class ProcessingUnit: Service {
     private func hear(_ announcement: MemberAnnouncement, sentAt sent: Int64?) {
         let own = announcement.member.isSameBytes(as: id) && announcement.event != .leave
         let changed: MemberList? = state.withLock { state in
-            if state.memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout) { return nil }
-            if own, let sent {
-                // Its own heartbeat in the log: peers count it alive from now.
-                lease.renew(sentAt: sent)
-                if state.memberClock.echo(sentAt: sent), let logTime = state.memberClock.now {
-                    for cache in state.members.keys { state.members[cache]?.restartSilence(inLogAt: logTime) }
-                }
+            if memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout) { return nil }
+            // Its own heartbeat in the log: peers count it alive from now. The first one
+            // back, or one after a gap, restarts every peer's silence in log time: the
+            // unit saw nothing of them before.
+            if own, let sent, lease.renew(sentAt: sent), let logTime = memberClock.now {
+                for cache in state.members.keys { state.members[cache]?.restartSilence(inLogAt: logTime) }
             }
             guard var list = state.members[announcement.cache] else { return nil }
             // Stored even when nothing but the time last heard changed: a heartbeat that
             // changes nothing else is what keeps its member alive.
-            let changed = list.hear(announcement, at: .now, logTime: state.memberClock.now)
+            let changed = list.hear(announcement, at: .now, logTime: memberClock.now)
             state.members[announcement.cache] = list
             return changed ? list : nil
         }
@@ -645,7 +642,7 @@ public final class ProcessingUnit: Service {
             // Log time moves in steps of the heartbeat interval, a step behind the wall:
             // counted a step ahead, a dead member drops out when the wall says, while
             // a lagging reader's log time still stands still.
-            guard let logNow = state.memberClock.now?.advanced(by: configuration.heartbeatInterval) else { return changed }
+            guard let logNow = memberClock.now?.advanced(by: configuration.heartbeatInterval) else { return changed }
             for (cache, var list) in state.members where !list.expire(now: now, timeout: configuration.memberTimeout, logNow: logNow).isEmpty {
                 state.members[cache] = list
                 changed.append(list)

@@ -38,16 +38,29 @@ final class OwnershipLease: Sendable {
     }
 
     /// This unit's heartbeat sent at `milliseconds` (since the epoch) is in the log.
-    func renew(sentAt milliseconds: Int64) {
+    /// Returns whether the unit saw nothing of the log before it: the first heartbeat
+    /// back, or one after a gap that broke the lease (`MemberClock` restarts every
+    /// peer's silence from it).
+    @discardableResult
+    func renew(sentAt milliseconds: Int64) -> Bool {
         var current = sentAt.load(ordering: .relaxed)
         while current < milliseconds {
             // Broken before the later heartbeat counts, so no reader sees it renewed
             // across the gap.
-            if current != .min && milliseconds - current >= window { breaks.add(1, ordering: .relaxed) }
+            let gap = current != .min && milliseconds - current >= window
+            if gap { breaks.add(1, ordering: .relaxed) }
             let (exchanged, original) = sentAt.compareExchange(expected: current, desired: milliseconds, ordering: .relaxed)
-            if exchanged { return }
+            if exchanged { return current == .min || gap }
             current = original
         }
+        return false
+    }
+
+    /// When this unit's latest heartbeat back was sent (milliseconds since the epoch),
+    /// once one is back.
+    var echoed: Int64? {
+        let sent = sentAt.load(ordering: .relaxed)
+        return sent == .min ? nil : sent
     }
 
     /// Whether the unit may still decide as an owner at `now` (milliseconds since the epoch).
