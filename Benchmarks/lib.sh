@@ -85,12 +85,14 @@ harness() { PUMPHOUSE_LOG_LEVEL=${BENCH_LOG_LEVEL:-error} "$bench_bin" "$@"; }
 # caches: the broker, its consumers waiting up to FETCH_WAIT_MS for data (Kafka answers
 # a waiting fetch as soon as data arrives; the local broker holds it for the whole
 # fetch.wait.max.ms, 500 ms by default), the stack's PostgreSQL, the schemas and
-# migrations, and member topic NAME.members.
+# migrations, and member topic NAME.members. For trying client settings by hand (make
+# bench sets neither): BENCH_FETCH_MIN_BYTES sets every consumer's fetch.min.bytes and
+# BENCH_LINGER_MS every producer's linger.ms.
 pipeline_head() {
     cat <<YAML
 kafka:
   brokers: $PUMPHOUSE_KAFKA_BROKERS
-  properties: { fetch.wait.max.ms: "$2" }
+  properties: { fetch.wait.max.ms: "$2"${BENCH_FETCH_MIN_BYTES:+, fetch.min.bytes: \"$BENCH_FETCH_MIN_BYTES\"}${BENCH_LINGER_MS:+, linger.ms: \"$BENCH_LINGER_MS\"} }
 postgres:
   url: { env: PUMPHOUSE_POSTGRES_URL }
 schemas: $PWD/Schemas

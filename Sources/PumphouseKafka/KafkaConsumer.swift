@@ -128,11 +128,14 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Polls once: waits up to `timeout` for the first message or event, then takes
-    /// whatever else is ready, up to `maxMessages` messages.
-    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100)) async throws -> [KafkaConsumerEvent] {
+    /// whatever else is ready, up to `maxMessages` messages. With `fill`, it goes on
+    /// waiting for more messages until `fill` after the first one arrived (or
+    /// `maxMessages` are in): a consumer that pays per batch (a transaction, a commit)
+    /// gets fewer, fuller batches at moderate rates. A rebalance ends the wait.
+    public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100), fill: Duration = .zero) async throws -> [KafkaConsumerEvent] {
         let callbacks = self.callbacks
         return try await onThread("poll") { [self] handle, operation throws(KafkaError) in
-            let events = try callbacks.pollBatch(handle, maxMessages: maxMessages, timeout: timeout, operation: operation)
+            let events = try callbacks.pollBatch(handle, maxMessages: maxMessages, timeout: timeout, fill: fill, operation: operation)
             return restartFromBeginning(events, handle: handle)
         }
     }
@@ -321,20 +324,23 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
         }
     }
 
-    func pollBatch(_ handle: OpaquePointer, maxMessages: Int, timeout: Duration, operation: String) throws(KafkaError) -> [KafkaConsumerEvent] {
+    func pollBatch(_ handle: OpaquePointer, maxMessages: Int, timeout: Duration, fill: Duration = .zero, operation: String) throws(KafkaError) -> [KafkaConsumerEvent] {
         releasePendingRevocation(handle)
         let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
+        var deadline = clock.now.advanced(by: timeout)
+        /// Set once the first message is in, if the batch is to be filled.
+        var filling = false
         var output: [KafkaConsumerEvent] = []
         var batch: [KafkaMessage] = []
+        var messages = 0
         func endBatch() {
             if !batch.isEmpty {
                 output.append(.messages(batch))
                 batch.removeAll()
             }
         }
-        while batch.count < maxMessages {
-            let waiting = output.isEmpty && batch.isEmpty
+        while messages < maxMessages {
+            let waiting = (output.isEmpty && batch.isEmpty) || filling
             // Rounded up: a unit spent 5% of a core idle polling its last fraction of
             // a millisecond with no wait.
             let wait = waiting ? (deadline - clock.now).millisecondsRoundedUp : 0
@@ -345,11 +351,17 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
                 endBatch()
                 output += happened
             }
+            if rebalanced { filling = false }
             if let message {
                 defer { rd_kafka_message_destroy(message) }
                 let err = message.pointee.err
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     batch.append(KafkaMessage(message))
+                    messages += 1
+                    if messages == 1 && fill > .zero && !rebalanced {
+                        filling = true
+                        deadline = clock.now.advanced(by: fill)
+                    }
                 } else if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
                     endBatch()
                     let partition = KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(message.pointee.rkt)), partition: message.pointee.partition)

@@ -104,6 +104,46 @@ struct KafkaRoundTripTests {
         try await consumer.close()
     }
 
+    @Test("a poll that fills its batch takes the messages that come after the first until its window ends, and stops early once full")
+    func fillingPoll() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 1)
+        let producer = try TestCluster.producer()
+        var configuration = KafkaConsumerConfiguration(connection: TestCluster.connection)
+        // A short broker-side wait, so each message reaches the consumer well inside the
+        // fill window (this broker holds a fetch for the whole wait).
+        configuration.fetchWait = .milliseconds(20)
+        let consumer = try KafkaConsumer(configuration: configuration, logger: TestCluster.logger)
+        try await consumer.assign([KafkaTopicPartitionOffset(topic: topic, partition: 0, offset: .beginning)])
+        // The empty partition's end first, which a poll returns as an event of its own.
+        _ = try await waitFor("the empty partition's end", timeout: .seconds(30)) { () -> Bool? in
+            try await consumer.poll(timeout: .milliseconds(200)).contains { if case .partitionEOF = $0 { true } else { false } } ? true : nil
+        }
+
+        // The first message opens a 2 s window; four more are acknowledged one by one
+        // after it, each by the broker before the next is sent.
+        let filling = Task { try await consumer.poll(maxMessages: 100, timeout: .seconds(30), fill: .seconds(2)) }
+        for index in 0..<5 {
+            _ = try await producer.deliver(KafkaProducerMessage(topic: topic, key: "k", value: "\(index)"))
+        }
+        let events = try await filling.value
+        let first = events.flatMap { event -> [KafkaMessage] in if case .messages(let batch) = event { batch } else { [] } }
+        #expect(first.map(\.valueString) == (0..<5).map { "\($0)" }, "one poll takes all five: \(events)")
+
+        // Full before the window ends: it returns at once, not after the window.
+        for index in 5..<10 {
+            try producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "\(index)"))
+        }
+        try await producer.flush(timeout: .seconds(30))
+        let window = Duration.seconds(60)
+        let started = ContinuousClock.now
+        let full = try await consumer.poll(maxMessages: 3, timeout: .seconds(30), fill: window)
+        #expect(ContinuousClock.now - started < window, "a full batch ends the fill window")
+        let taken = full.flatMap { event -> [KafkaMessage] in if case .messages(let batch) = event { batch } else { [] } }
+        #expect(taken.map(\.valueString) == ["5", "6", "7"])
+        try await producer.shutdown()
+        try await consumer.close()
+    }
+
     @Test("send returns at once and every message gets exactly one delivery report")
     func deliveryReports() async throws {
         let topic = try await TestCluster.createTopic(partitions: 2)

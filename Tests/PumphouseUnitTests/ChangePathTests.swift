@@ -99,7 +99,7 @@ struct ChangePathTests {
             try caches[0].put(BenchAccount(id: "quiet-0", balance: 1))
             try await awaitState(caches, [ExactKey("quiet-0"): BenchAccount(id: "quiet-0", balance: 1)], "the first change on a peer")
             for round in 1...3 {
-                _ = try await waitFor("the sending thread to fall asleep after 20 ms without work", timeout: .seconds(10)) { () -> Bool? in
+                _ = try await waitFor("the sending thread to fall asleep after a millisecond without work", timeout: .seconds(10)) { () -> Bool? in
                     try await Task.sleep(for: .milliseconds(5))
                     return unit.pumpSenderAsleep ? true : nil
                 }
