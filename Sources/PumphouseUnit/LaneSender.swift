@@ -34,9 +34,10 @@ final class LaneSender: Sendable {
         self.control = ConditionLock(Control())
         self.asleep = Atomic(false)
         let thread = Thread { [self] in
+            // Named from inside, as the spool's thread is.
+            Thread.current.name = "pumphouse-sender"
             run(lanes: lanes, health: health, logger: logger)
         }
-        thread.name = "pumphouse-sender"
         thread.start()
     }
 

@@ -82,6 +82,9 @@ public final class DurableSpool: Sendable {
         let persistedMark = recovery.acknowledgedMark
         let persistedHighestSequence = recovery.highestSequence
         let thread = Thread {
+            // Named from inside: on Linux a name given before start never reaches the
+            // kernel, and `top -H` or a stack dump should say whose thread this is.
+            Thread.current.name = "pumphouse-spool"
             var writer = SpoolWriter(
                 shared: shared,
                 directory: directory,
@@ -93,7 +96,6 @@ public final class DurableSpool: Sendable {
             )
             writer.run()
         }
-        thread.name = "pumphouse-spool"
         thread.start()
 
         if !recovered.isEmpty {
