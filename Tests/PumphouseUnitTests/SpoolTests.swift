@@ -276,6 +276,33 @@ struct SpoolTests {
         #expect(spool.highestSequence == 1)
     }
 
+    @Test("commits share one fsync per fsync interval, a written record is fsynced when that is due with nothing appended after it, and sync() fsyncs at once")
+    func fsyncCadence() async throws {
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path, syncInterval: .milliseconds(1), fsyncInterval: .seconds(3))
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        // Paced, so that the records go in commits of their own.
+        for sequence in 1...20 {
+            try spool.append(testRecord(Int64(sequence)))
+            try await Task.sleep(for: .milliseconds(3))
+        }
+        #expect(spool.fsyncCount == 0, "20 commits within the interval share its one fsync, not yet due")
+        let deadline = ContinuousClock.now + .seconds(15)
+        while spool.fsyncCount == 0 {
+            try #require(ContinuousClock.now < deadline, "the written records were not fsynced 15 s after their fsync was due (3 s)")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(spool.fsyncCount == 1)
+        try spool.append(testRecord(21))
+        try await spool.sync()
+        #expect(spool.fsyncCount == 2, "sync() fsyncs the record appended before it at once")
+        try await spool.close()
+        let reopened = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(reopened.recovered.map(\.record.sequence) == Array(1...21))
+        try await reopened.close()
+    }
+
     @Test("a restart after kill -9 (no close) recovers every synced record")
     func restartWithoutClose() async throws {
         let directory = SpoolTestDirectory()

@@ -34,6 +34,8 @@ struct SpoolState: Sendable {
     /// The last number of the oldest segment the spool thread may delete (Int64.max when
     /// none), so `acknowledge` wakes the thread only when there is something to delete.
     var deletableThrough: Int64 = .max
+    /// fsyncs the spool thread has done of the segment it appends to.
+    var fsyncs = 0
 
     init(acknowledgedMark: Int64, lastNumber: Int64, highestSequence: Int64) {
         self.acknowledgements = AcknowledgementTracker(mark: acknowledgedMark)

@@ -26,6 +26,7 @@ struct SpoolWriter {
     private let directory: SpoolDirectory
     private let segmentBytes: Int
     private let syncInterval: Duration
+    private let fsyncInterval: Duration
     private let logger: Logger
     private var active: ActiveSegment?
     /// Segments no longer appended to (rolled, or recovered at open), oldest first.
@@ -34,6 +35,9 @@ struct SpoolWriter {
     private var persistedHighestSequence: Int64
     private var completedSyncTicket = 0
     private var lastCommitStart: ContinuousClock.Instant?
+    /// When the active segment was last fsynced, and whether it was written since.
+    private var lastFsync = ContinuousClock.now
+    private var unsynced = false
     /// The frames bound for the active segment in this commit, joined so that a commit
     /// is one write() per segment.
     private var unwritten: [UInt8] = []
@@ -54,6 +58,7 @@ struct SpoolWriter {
         self.persistedHighestSequence = persistedHighestSequence
         self.segmentBytes = configuration.segmentBytes
         self.syncInterval = configuration.syncInterval
+        self.fsyncInterval = configuration.fsyncInterval
         self.logger = logger
     }
 
@@ -63,6 +68,10 @@ struct SpoolWriter {
             let batch = nextBatch()
             do {
                 try commit(batch.frames)
+                // A sync or close asks for the disk now; otherwise the fsync waits for
+                // its interval, so a steady trickle of changes costs a write each but
+                // an fsync only every `fsyncInterval`.
+                try syncIfDue(force: batch.syncTicket > completedSyncTicket || batch.closing)
                 if batch.closing {
                     try finish(acknowledgedMark: batch.acknowledgedMark, highestSequence: batch.highestSequence)
                 } else {
@@ -83,10 +92,12 @@ struct SpoolWriter {
 
     /// Sleeps until there is work, then takes it. Records wait at most until one
     /// `syncInterval` after the previous commit started, so that appends arriving
-    /// meanwhile share one write() and one fsync; a sync or close request, or segments
-    /// to delete, do not wait.
+    /// meanwhile share one write(); written records wait for their fsync at most
+    /// `fsyncInterval` after the last one; a sync or close request, or segments to
+    /// delete, do not wait.
     private mutating func nextBatch() -> Batch {
         let earliestCommit = lastCommitStart.map { $0 + syncInterval }
+        let fsyncDue = unsynced ? lastFsync + fsyncInterval : nil
         let completedSyncTicket = completedSyncTicket
         let deletableThrough = closedSegments.first?.lastNumber ?? .max
         let batch = shared.wait { state -> ConditionLock<SpoolState>.Step<Batch> in
@@ -94,9 +105,14 @@ struct SpoolWriter {
                 || state.syncTicketsIssued > completedSyncTicket
                 || state.acknowledgements.mark >= deletableThrough
             if !urgent {
-                if state.buffered.isEmpty { return .sleep(timeout: nil) }
                 let now = ContinuousClock.now
-                if let earliestCommit, now < earliestCommit { return .sleep(timeout: earliestCommit - now) }
+                if state.buffered.isEmpty {
+                    // Nothing to write: sleep until the fsync is due, or until woken.
+                    guard let fsyncDue else { return .sleep(timeout: nil) }
+                    if now < fsyncDue { return .sleep(timeout: fsyncDue - now) }
+                } else if let earliestCommit, now < earliestCommit {
+                    return .sleep(timeout: min(earliestCommit, fsyncDue ?? earliestCommit) - now)
+                }
             }
             let frames = state.buffered
             state.buffered = []
@@ -113,8 +129,9 @@ struct SpoolWriter {
     }
 
     /// Appends the frames to the active segment, rolling to a new one whenever the next
-    /// frame would take it past `segmentBytes`, and fsyncs. A segment is fsynced before
-    /// the next one is created, so only the newest segment can ever end in a torn record.
+    /// frame would take it past `segmentBytes`. A segment is fsynced before the next one
+    /// is created, so only the newest segment can ever end in a torn record; the newest
+    /// is fsynced by `syncIfDue`.
     private mutating func commit(_ frames: [SpoolState.Frame]) throws(SpoolError) {
         guard !frames.isEmpty else { return }
         for frame in frames {
@@ -135,14 +152,33 @@ struct SpoolWriter {
             active?.size += frame.bytes.count
             active?.segment.lastNumber = frame.number
         }
-        try writeAndSync()
+        try write()
+    }
+
+    /// Hands the frames of this commit to the operating system: from here a kill of the
+    /// process loses none of them.
+    private mutating func write() throws(SpoolError) {
+        guard let active, !unwritten.isEmpty else { return }
+        try active.file.writeAll(unwritten)
+        unwritten.removeAll()
+        unsynced = true
     }
 
     private mutating func writeAndSync() throws(SpoolError) {
-        guard let active else { return }
-        try active.file.writeAll(unwritten)
-        unwritten.removeAll()
+        try write()
+        try syncIfDue(force: true)
+    }
+
+    /// fsyncs the active segment if it was written since its last fsync and `force` is
+    /// set or `fsyncInterval` has passed.
+    private mutating func syncIfDue(force: Bool) throws(SpoolError) {
+        guard unsynced, let active else { return }
+        let now = ContinuousClock.now
+        guard force || now - lastFsync >= fsyncInterval else { return }
         try active.file.sync()
+        lastFsync = now
+        unsynced = false
+        shared.withLock { $0.fsyncs += 1 }
     }
 
     /// Deletes the closed segments wholly at or below the mark. The mark is persisted
