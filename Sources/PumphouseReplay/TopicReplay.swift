@@ -23,6 +23,11 @@ public struct TopicReplay: Sendable {
         /// Where each partition was read from, once resolved: a timestamp or `earliest`
         /// only becomes an offset at the broker, and an operator needs to know which.
         public var startOffsets: [Int32: KafkaOffset] = [:]
+        /// For each key the fold was asked to trace, every message of it in the order
+        /// folded: where it lies, its origin and sequence, its action, the field names it
+        /// sets (those it sets to null apart) and adds to, and what the fold did with it.
+        /// Names only, never values: enough to see an order or a rule at work.
+        public var traces: [ExactKey: [String]] = [:]
 
         /// One JSON object per entity and line, `{"key":…,"state":{…}}`, keys and field
         /// names in UTF-8 byte order: the same state always gives the same bytes, whatever
@@ -90,9 +95,10 @@ public struct TopicReplay: Sendable {
 
     /// Reads every partition from `start` to its end (partition EOF, not ListOffsets,
     /// which some brokers answer wrongly), the whole of it bounded by `timeout`.
-    public func fold(from start: Start = .earliest, timeout: Duration = .seconds(300)) async throws -> State {
+    public func fold(from start: Start = .earliest, timeout: Duration = .seconds(300), tracing traced: Set<ExactKey> = []) async throws -> State {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         var state = State()
+        for key in traced { state.traces[key] = [] }
         state.startOffsets = try await startOffsets(start, until: deadline)
         // A partition with nothing at or after the start is done before it begins: reading
         // it from `end` would only ask the broker for an offset it may answer wrongly.
@@ -179,19 +185,30 @@ public struct TopicReplay: Sendable {
             return
         }
         let origin = contract.exactOrigin, key = contract.exactKey
+        func trace(_ outcome: String) {
+            guard state.traces[key] != nil else { return }
+            let set = contract.fields.filter { $0.value != .null }.map(\.name), cleared = contract.fields.filter { $0.value == .null }.map(\.name)
+            state.traces[key]?.append(
+                "\(message.partition)@\(message.offset) origin \(contract.origin) seq \(contract.sequence) \(contract.action.rawValue)"
+                    + " sets [\(set.joined(separator: ","))] nulls [\(cleared.joined(separator: ","))] adds [\(contract.deltas.map(\.name).joined(separator: ","))]: \(outcome)"
+            )
+        }
         guard contract.sequence > sequences[origin] ?? -1 else {
             state.duplicates += 1
+            trace("duplicate")
             return
         }
         sequences[origin] = contract.sequence
         if partitioned {
             if cache.misplacement(ofKey: message.key ?? [], in: message.partition) != nil {
                 state.rejected += 1
+                trace("misplaced")
                 return
             }
             if ownership.fence(origin: contract.origin, term: contract.ownershipTerm) != nil {
                 state.fenced += 1
                 state.rejected += 1
+                trace("fenced")
                 return
             }
         }
@@ -199,8 +216,10 @@ public struct TopicReplay: Sendable {
         let (row, missing) = EntityEffect(contract).applied(to: state.entities[key])
         if missing {
             state.rejected += 1  // an update of a missing row
+            trace("update of a missing row")
         } else {
             state.entities[key] = row
+            trace("applied")
         }
     }
 

@@ -118,6 +118,16 @@ struct DemoChecks {
                 if differences.isEmpty { break }
                 try await Task.sleep(for: .milliseconds(500))
             } while ContinuousClock.now < deadline
+            if !differences.isEmpty {
+                // What the log holds for the first keys that differ, for whoever has to
+                // find out why: each message's place, origin, sequence and field names.
+                let keys = Set(differences.prefix(3).map { ExactKey($0.key) })
+                let traced = try await replay.fold(timeout: timeout, tracing: keys)
+                for (key, lines) in traced.traces.sorted(by: { $0.key < $1.key }) {
+                    FileHandle.standardError.write(Data("\(contract) \(key): \(lines.count) message(s) in the topic\n".utf8))
+                    for line in lines { FileHandle.standardError.write(Data("  \(line)\n".utf8)) }
+                }
+            }
             results.append((contract, fold, differences))
         }
         return results

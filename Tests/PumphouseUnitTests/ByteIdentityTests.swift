@@ -94,6 +94,13 @@ struct ByteIdentityTests {
         let replay = try TopicReplay(configuration: fixture.pipeline, cache: BenchAccount.contract, logger: UnitFixture.logger)
         let fold = try await replay.fold(timeout: .seconds(60))
         #expect(fold.entities.mapValues { $0["balance"] } == expected.mapValues { .int($0.balance) })
+        // A traced key's history is its own messages only, not its twin's: the put and
+        // the owner's respelling.
+        let traced = try await replay.fold(timeout: .seconds(60), tracing: [ExactKey("\u{C5}ngstr\u{F6}m")])
+        let history = traced.traces[ExactKey("\u{C5}ngstr\u{F6}m")] ?? []
+        #expect(history.count == 2, "\(history)")
+        #expect(history.first?.contains(" add sets [") == true && history.first?.hasSuffix(": applied") == true, "\(history)")
+        #expect(history.last?.contains(" update sets [owner] nulls [] adds []: applied") == true, "\(history)")
 
         // A cold start through the reader and the reverse pump loads every spelling apart.
         let cold = try fixture.unit("cold")
