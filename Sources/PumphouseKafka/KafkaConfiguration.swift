@@ -85,12 +85,6 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var maxPollInterval: Duration = .seconds(30)
     /// `partition.assignment.strategy`, e.g. `range,roundrobin` or `cooperative-sticky`.
     public var assignmentStrategy: String = "range,roundrobin"
-    /// `fetch.wait.max.ms` and `fetch.min.bytes`: how long the broker may hold a fetch
-    /// to gather at least that many bytes (nil: librdkafka's defaults, 500 ms and 1
-    /// byte). A consumer that batches anyway (the data writer) lets the broker gather a
-    /// batch's worth instead of answering each new record alone; `properties` override.
-    public var fetchWait: Duration?
-    public var fetchMinBytes: Int?
     /// How long a poll waits for the broker while it moves a partition assigned from
     /// `.beginning` whose offset 0 retention has deleted to where the log now starts; the
     /// poll that finds it gone blocks that long at most, then reports the reset instead.
@@ -114,8 +108,6 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         p["heartbeat.interval.ms"] = String(max(100, sessionTimeout.milliseconds / 3))
         p["max.poll.interval.ms"] = String(maxPollInterval.milliseconds)
         p["partition.assignment.strategy"] = assignmentStrategy
-        if let fetchWait { p["fetch.wait.max.ms"] = String(fetchWait.milliseconds) }
-        if let fetchMinBytes { p["fetch.min.bytes"] = String(fetchMinBytes) }
         return p.merging(connection.properties) { _, override in override }
     }
 }

@@ -44,15 +44,8 @@ final class DataPump: Sendable {
     private let sender: LaneSender
     private let logger: Logger
     private let metrics: UnitMetrics
-    /// Callers waiting for an acknowledgement, across lanes, and whether a task is
-    /// sweeping their deadlines: one task for all of them while any wait, instead of a
-    /// timer task per confirmed change (whose start, sleep and cancellation cost each
-    /// confirmed purchase two more wake-ups on the cooperative pool).
-    private let waiting = Lane.WaitCount()
-    private let sweeping = Atomic(false)
-    /// How often the sweeping task looks: a wait ends at most this much after its
-    /// timeout.
-    static let sweepInterval: Duration = .milliseconds(10)
+    /// Ends the unit's waits for confirmations at their timeouts (the caches' too).
+    let deadlines = DeadlineSweeper()
 
     /// The producer in use and the generation its reports belong to.
     private struct CurrentProducer {
@@ -186,40 +179,20 @@ final class DataPump: Sendable {
     /// by then (the change stays in the pump either way).
     func acknowledgement(of number: Int64, in lane: Lane, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
+        var expiry: DeadlineSweeper.Token?
+        defer { expiry.map(deadlines.cancel) }
         return await withCheckedContinuation { continuation in
             let done = lane.state.withLock { state -> Bool in
                 // Absent from the queue: acknowledged already.
                 guard state.holds(number) else { return true }
-                state.acknowledgementWaiters[number] = Lane.Waiter(deadline: deadline, continuation: continuation, count: waiting)
+                state.acknowledgementWaiters[number] = continuation
                 return false
             }
             if done {
                 continuation.resume(returning: true)
             } else {
-                waiting.value.add(1, ordering: .relaxed)
-                sweepWhileWaiting()
-            }
-        }
-    }
-
-    /// Whether a task sweeps waits' deadlines (for tests: it ends once nobody waits).
-    var isSweeping: Bool { sweeping.load(ordering: .acquiring) }
-
-    /// Starts the sweeping task unless one runs. It ends once nobody waits; a wait
-    /// registered as it ends finds `sweeping` false and starts the next.
-    private func sweepWhileWaiting() {
-        guard !sweeping.load(ordering: .relaxed), sweeping.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
-        Task { [self] in
-            while true {
-                try? await Task.sleep(for: Self.sweepInterval)
-                let now = ContinuousClock.now
-                for lane in lanes { lane.expireWaits(at: now) }
-                if waiting.value.load(ordering: .relaxed) > 0 { continue }
-                sweeping.store(false, ordering: .releasing)
-                // A wait registered after the count was read, before the flag fell.
-                guard waiting.value.load(ordering: .relaxed) > 0,
-                    sweeping.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-                else { return }
+                // Once the waiter is in place, so that the expiry always finds it.
+                expiry = deadlines.schedule(at: deadline) { lane.stopWaiting(for: number) }
             }
         }
     }
@@ -426,7 +399,7 @@ extension DataPump {
             /// The producer this lane sends with (nil only while the pump starts).
             var producer: KafkaProducer?
             /// Callers waiting for the broker to acknowledge a change, by spool number.
-            var acknowledgementWaiters: [Int64: Waiter] = [:]
+            var acknowledgementWaiters: [Int64: CheckedContinuation<Bool, Never>] = [:]
 
             /// Whether change `number` is still queued. Numbers rise along the queue (it
             /// is appended in spool order and only loses elements), so a binary search
@@ -441,24 +414,6 @@ extension DataPump {
                 }
                 return low < queue.endIndex && queue[low].number == number
             }
-        }
-
-        /// A caller waiting for a change's acknowledgement until `deadline`; resuming
-        /// it takes it off the pump's count of waiters.
-        struct Waiter {
-            var deadline: ContinuousClock.Instant
-            var continuation: CheckedContinuation<Bool, Never>
-            var count: WaitCount
-
-            func resume(acknowledged: Bool) {
-                count.value.subtract(1, ordering: .relaxed)
-                continuation.resume(returning: acknowledged)
-            }
-        }
-
-        /// How many callers wait, across the lanes.
-        final class WaitCount: Sendable {
-            let value = Atomic(0)
         }
 
         init(index: Int, topic: String, partition: Int32?, partitioner: KafkaKeyPartitioner?, firstSequence: Int64) {
@@ -540,7 +495,7 @@ extension DataPump {
         /// The broker has the change: it leaves the queue. Reports come in send order per
         /// partition, so it is almost always the first.
         fileprivate func acknowledge(_ number: Int64) {
-            let waiter = state.withLock { state -> Waiter? in
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
                 guard state.sent > 0 else { return nil }
                 if state.queue.first?.number == number {
                     state.queue.removeFirst()
@@ -552,18 +507,12 @@ extension DataPump {
                 state.sent -= 1
                 return state.acknowledgementWaiters.isEmpty ? nil : state.acknowledgementWaiters.removeValue(forKey: number)
             }
-            waiter?.resume(acknowledged: true)
+            waiter?.resume(returning: true)
         }
 
-        /// The callers whose deadline has passed give up (their timeout).
-        fileprivate func expireWaits(at now: ContinuousClock.Instant) {
-            let expired = state.withLock { state -> [Waiter] in
-                guard !state.acknowledgementWaiters.isEmpty else { return [] }
-                let expired = state.acknowledgementWaiters.filter { $0.value.deadline <= now }
-                for number in expired.keys { state.acknowledgementWaiters[number] = nil }
-                return Array(expired.values)
-            }
-            for waiter in expired { waiter.resume(acknowledged: false) }
+        /// A caller waiting for `number` gives up (its timeout).
+        fileprivate func stopWaiting(for number: Int64) {
+            state.withLock { $0.acknowledgementWaiters.removeValue(forKey: number) }?.resume(returning: false)
         }
     }
 }

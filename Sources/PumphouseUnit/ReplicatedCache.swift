@@ -299,11 +299,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             return true
         }
         let sequence = handed.sequence
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            stopWaiting(sequence, in: shard)
-        }
-        defer { timer.cancel() }
+        let expiry = pump.deadlines.schedule(at: .now + timeout) { [self] in stopWaiting(sequence, in: shard) }
+        defer { pump.deadlines.cancel(expiry) }
         let won: Bool? = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let known: Bool?? = shard.store.withLock { store in

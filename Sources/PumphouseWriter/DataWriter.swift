@@ -38,9 +38,6 @@ public final class DataWriter: Service {
     private let metrics: WriterMetrics
     /// The connection `prepare(on:)` checked, with the column types it found.
     private let prepared = CheckedConnection<[ContractName: [String: String]]>()
-    /// What the broker gathers for a fetch before the batch wait is up: more than a
-    /// moderate rate brings in one wait, so the wait, not the size, answers the fetch.
-    static let fetchMinBytes = 1 << 20
 
     /// - Parameter mappers: Swift mappers for the caches that declare `mapping: custom`;
     ///   each such cache needs one, and a mapper for any other cache replaces its mapping.
@@ -116,14 +113,6 @@ public final class DataWriter: Service {
         let transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: writer.group)
         consumerConfiguration.connection.clientID = "pumphouse-writer-\(name)"
-        // The writer waits up to its batch wait to fill a batch anyway, so the broker may
-        // hold a fetch that long to gather a batch's worth: one fetch answered per batch
-        // instead of one per record at moderate rates, which on the local broker cost
-        // about a millisecond of its CPU each.
-        if writer.maxBatchWait > .zero {
-            consumerConfiguration.fetchWait = writer.maxBatchWait
-            consumerConfiguration.fetchMinBytes = Self.fetchMinBytes
-        }
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let deadLetters = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger)
         try consumer.subscribe(topics: Array(topics.keys).sorted())

@@ -1,13 +1,15 @@
 import Foundation
 import Logging
 import PumphouseKafka
+import Synchronization
 import Testing
 
 @testable import PumphouseUnit
 
 /// A caller waiting for the broker to acknowledge its change gives up at its timeout:
-/// one task sweeps every waiter's deadline while any wait, and starts again for a wait
-/// that comes after it ended. No broker listens here, so nothing is ever acknowledged.
+/// one task (``DeadlineSweeper``) sweeps every wait's deadline while any wait, and starts
+/// again for a wait that comes after it ended. No broker listens here, so nothing is
+/// ever acknowledged.
 @Suite("Waits for a change's acknowledgement", .timeLimit(.minutes(1)))
 struct AcknowledgementWaitTests {
     @Test("waits with different timeouts each end unacknowledged, none before its timeout; a wait after the sweeping ended ends too")
@@ -45,7 +47,7 @@ struct AcknowledgementWaitTests {
 
         // Every wait has ended, so the sweeping task stops; a new wait starts another.
         let deadline = ContinuousClock.now + .seconds(10)
-        while pump.isSweeping {
+        while pump.deadlines.isSweeping {
             try #require(ContinuousClock.now < deadline, "the sweeping task still runs 10 s after every wait ended")
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -54,5 +56,33 @@ struct AcknowledgementWaitTests {
         #expect(await pump.acknowledgement(of: later, in: lanes[0], timeout: .milliseconds(100)) == false)
         #expect(ContinuousClock.now - laterStarted >= .milliseconds(100))
         await pump.close(timeout: .milliseconds(100))
+    }
+
+    @Test("a sweeper runs each expiry once its deadline passed, never a cancelled one, stops when nothing is left and starts again")
+    func sweeper() async throws {
+        let sweeper = DeadlineSweeper(interval: .milliseconds(5))
+        let fired = Mutex<[Int: ContinuousClock.Instant]>([:])
+        let started = ContinuousClock.now
+        let offsets: [Duration] = [.milliseconds(40), .milliseconds(10), .milliseconds(25)]
+        var tokens: [DeadlineSweeper.Token] = []
+        for (index, offset) in offsets.enumerated() {
+            tokens.append(sweeper.schedule(at: started + offset) { fired.withLock { $0[index] = .now } })
+        }
+        sweeper.cancel(tokens[2])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sweeper.isSweeping {
+            try #require(ContinuousClock.now < deadline, "the sweeper still runs 10 s after its last deadline")
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let times = fired.withLock { $0 }
+        #expect(Set(times.keys) == [0, 1], "the cancelled expiry never runs, the others once")
+        for (index, time) in times { #expect(time >= started + offsets[index], "expiry \(index) ran before its deadline") }
+
+        let again = ContinuousClock.now
+        _ = sweeper.schedule(at: again + .milliseconds(10)) { fired.withLock { $0[3] = .now } }
+        while fired.withLock({ $0[3] }) == nil {
+            try #require(ContinuousClock.now < again + .seconds(10), "a deadline scheduled after the sweeper stopped never expired")
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 }
