@@ -351,14 +351,13 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
                 endBatch()
                 output += happened
             }
-            if rebalanced { filling = false }
             if let message {
                 defer { rd_kafka_message_destroy(message) }
                 let err = message.pointee.err
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     batch.append(KafkaMessage(message))
                     messages += 1
-                    if messages == 1 && fill > .zero && !rebalanced {
+                    if messages == 1 && fill > .zero {
                         filling = true
                         deadline = clock.now.advanced(by: fill)
                     }

@@ -186,7 +186,8 @@ public struct TopicReplay: Sendable {
         }
         let origin = contract.exactOrigin, key = contract.exactKey
         func trace(_ outcome: String) {
-            guard state.traces[key] != nil else { return }
+            // No lookup per message unless the caller traces something.
+            guard !state.traces.isEmpty, state.traces[key] != nil else { return }
             let set = contract.fields.filter { $0.value != .null }.map(\.name), cleared = contract.fields.filter { $0.value == .null }.map(\.name)
             state.traces[key]?.append(
                 "\(message.partition)@\(message.offset) origin \(contract.origin) seq \(contract.sequence) \(contract.action.rawValue)"

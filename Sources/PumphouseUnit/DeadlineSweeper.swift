@@ -41,8 +41,9 @@ final class DeadlineSweeper: Sendable {
             let id = state.nextID
             state.nextID += 1
             state.entries[id] = Entry(deadline: deadline, expire: expire)
-            defer { state.sweeping = true }
-            return (id, !state.sweeping)
+            let start = !state.sweeping
+            state.sweeping = true
+            return (id, start)
         }
         if start { Task { await sweep() } }
         return Token(id: id)

@@ -111,7 +111,8 @@ struct SpoolWriter {
                     guard let fsyncDue else { return .sleep(timeout: nil) }
                     if now < fsyncDue { return .sleep(timeout: fsyncDue - now) }
                 } else if let earliestCommit, now < earliestCommit {
-                    return .sleep(timeout: min(earliestCommit, fsyncDue ?? earliestCommit) - now)
+                    // The commit then fsyncs too if that is due by then.
+                    return .sleep(timeout: earliestCommit - now)
                 }
             }
             let frames = state.buffered
