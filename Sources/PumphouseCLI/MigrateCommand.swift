@@ -1,12 +1,13 @@
 import ArgumentParser
 import Logging
 import PumphouseCommandLine
+import PumphousePipeline
 import PumphousePostgres
 
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Apply pending SQL migrations in order, under an advisory lock; refuse edited ones."
+        abstract: "Apply pending SQL migrations in order, under an advisory lock: Pumphouse's own tables, then the pipeline's migrations directory; refuse edited ones."
     )
 
     @OptionGroup var pipeline: PipelineOptions
@@ -14,16 +15,16 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try pipeline.load()
         let logger = Logger(label: "pumphouse.migrate")
-        let migrator: PostgresMigrator
         do {
-            migrator = try PostgresMigrator(directory: configuration.migrationsDirectory)
+            // Read before connecting: a bad directory is the operator's to fix, not a database error.
+            _ = try PostgresMigrator(directory: configuration.migrationsDirectory)
         } catch {
             throw UsageError("\(pipeline.config): migrations: \(error.message); fix the directory the setting names")
         }
         let connection = try await pipeline.connect(configuration, logger: logger)
         let report: PostgresMigrator.Report
         do {
-            report = try await migrator.run(on: connection, logger: logger)
+            report = try await configuration.migrate(on: connection, logger: logger)
             await connection.close()
         } catch {
             await connection.close()

@@ -27,6 +27,10 @@ public struct PostgresMigrator: Sendable {
     }
 
     public let migrations: [Migration]
+    /// Versions an earlier release applied from files whose effect now comes from
+    /// elsewhere (Pumphouse's own tables, once numbered files beside the user's): a
+    /// database that recorded one under this name is not ahead of this code base.
+    public var retired: [Int: String] = [:]
     /// How long to wait for another migrator holding the lock.
     public var lockTimeout: Duration = .seconds(60)
     /// Where applied migrations are recorded (optionally schema-qualified).
@@ -105,7 +109,12 @@ public struct PostgresMigrator: Sendable {
             appliedChecksums[try row.decode(Int.self, "version")] = (try row.decode(String.self, "name"), try row.decode(String.self, "checksum"))
         }
         let known = Set(migrations.map(\.version))
-        if let unknown = appliedChecksums.keys.sorted().first(where: { !known.contains($0) }) {
+        // A recorded retired migration, by the name it was recorded under (bytes).
+        let isRetired = { (version: Int) -> Bool in
+            guard let name = retired[version], let recorded = appliedChecksums[version] else { return false }
+            return name.utf8.elementsEqual(recorded.name.utf8)
+        }
+        if let unknown = appliedChecksums.keys.sorted().first(where: { !known.contains($0) && !isRetired($0) }) {
             throw PostgresError(
                 kind: .client,
                 message: "the database has migration \(appliedChecksums[unknown]!.name) (version \(unknown)), which this code base does not have; run a version of Pumphouse that includes it",
@@ -114,6 +123,13 @@ public struct PostgresMigrator: Sendable {
         }
         var report = Report()
         for migration in migrations {
+            if isRetired(migration.version), !migration.name.utf8.elementsEqual(retired[migration.version]!.utf8) {
+                throw PostgresError(
+                    kind: .client,
+                    message: "\(migration.name).sql has version \(migration.version), which this database recorded for \(retired[migration.version]!), retired since; give it the next free number",
+                    operation: "migrate"
+                )
+            }
             let checksum = try await connection.query("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", [migration.sql]).scalar(String.self) ?? ""
             if let recorded = appliedChecksums[migration.version] {
                 guard recorded.checksum == checksum else {

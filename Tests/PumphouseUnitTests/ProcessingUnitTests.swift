@@ -67,7 +67,7 @@ struct UnitFixture {
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(connection: pipeline.kafka), logger: Self.logger)
         try await admin.createTopics(pipeline.topicSpecifications)
         let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: Self.logger)
-        try await PostgresMigrator(directory: pipeline.migrationsDirectory).run(on: db, logger: Self.logger)
+        try await pipeline.migrate(on: db, logger: Self.logger)
         try await db.execute(script: "CREATE TABLE \(table) (LIKE bench_account INCLUDING ALL)")
         await db.close()
     }

@@ -36,7 +36,7 @@ struct WriterFixture {
         try yaml.write(toFile: "\(directory)/pipeline.yaml", atomically: true, encoding: .utf8)
         configuration = try PipelineConfiguration.load(path: "\(directory)/pipeline.yaml", environment: [:])
         db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: Self.logger)
-        try await PostgresMigrator(directory: configuration.migrationsDirectory).run(on: db, logger: Self.logger)
+        try await configuration.migrate(on: db, logger: Self.logger)
         try await db.execute(script: "CREATE TABLE \(table) (LIKE bench_account INCLUDING ALL)")
         // Its own topics only: the member topic is the units' business.
         try await KafkaAdmin(configuration: KafkaAdminConfiguration(connection: configuration.kafka), logger: Self.logger)
