@@ -70,6 +70,18 @@ final class DataPump: Sendable {
     /// from reusing their numbers and being dropped downstream as a duplicate.
     static let restartGap: Int64 = 1 << 20
 
+    /// Where a start's numbering begins: past everything the spool ever gave out, and
+    /// past the wall clock in microseconds. The spool alone cannot know what a unit id
+    /// published from a spool that is gone (a new disk, a pod rescheduled without its
+    /// volume, a fresh working directory): numbering from it again would reuse that run's
+    /// numbers, and every consumer would drop the new changes as duplicates without a
+    /// word. The clock numbers above any earlier run that averaged under one change per
+    /// microsecond on a partition (a million a second) and whose clock was not ahead of
+    /// this one's; Int64 microseconds last until the year 294,000.
+    static func firstSequence(spoolHighest: Int64, wallMicroseconds: Int64) -> Int64 {
+        max(spoolHighest + restartGap, wallMicroseconds)
+    }
+
     /// Thrown when a change cannot be accepted; the unit's memory is left unchanged.
     enum Refusal: Error {
         case spool(SpoolError)
@@ -93,7 +105,7 @@ final class DataPump: Sendable {
         self.kafka = configuration
 
         let generation = ProducerGeneration()
-        let start = spool.highestSequence + Self.restartGap
+        let start = Self.firstSequence(spoolHighest: spool.highestSequence, wallMicroseconds: wallClockMicroseconds())
         var lanes: [Lane] = []
         var lanesByTopic: [String: [Lane]] = [:]
         for (topic, partitioner) in partitioners.sorted(by: { $0.key < $1.key }) {

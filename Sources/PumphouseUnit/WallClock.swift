@@ -8,6 +8,13 @@ func wallClockMilliseconds() -> Int64 {
     return Int64(time.tv_sec) * 1_000 + Int64(time.tv_nsec) / 1_000_000
 }
 
+/// Microseconds since the Unix epoch: where a unit's sequence numbers start (DataPump).
+func wallClockMicroseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1_000
+}
+
 extension Duration {
     /// Whole milliseconds, for comparing with epoch-millisecond timestamps.
     var wholeMilliseconds: Int64 {

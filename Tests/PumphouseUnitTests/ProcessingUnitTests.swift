@@ -101,8 +101,8 @@ struct UnitFixture {
 
     /// Heartbeats default to 5 a second so member tests run fast; every one is a record
     /// on the broker, so a test that restarts the broker asks for fewer.
-    func unit(_ id: String, pipeline: PipelineConfiguration? = nil, heartbeat: Duration = .milliseconds(200)) throws -> ProcessingUnit {
-        var configuration = UnitConfiguration(pipeline: pipeline ?? self.pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/spool")
+    func unit(_ id: String, pipeline: PipelineConfiguration? = nil, heartbeat: Duration = .milliseconds(200), spool: String = "spool") throws -> ProcessingUnit {
+        var configuration = UnitConfiguration(pipeline: pipeline ?? self.pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/\(spool)")
         configuration.heartbeatInterval = heartbeat
         configuration.memberTimeout = heartbeat * 10
         // Tests restart units seconds apart and expect each restart to read the database.
@@ -342,6 +342,33 @@ struct ProcessingUnitTests {
             }
         }
         // The writer collapses what was sent twice and lands exactly the replicas' state.
+        try await fixture.awaitWritten(expected)
+    }
+
+    /// A unit's numbering must continue past everything its id published even when its
+    /// spool, which remembers the highest number, is gone: consumers drop a change at or
+    /// below an origin's highest applied number as a duplicate, silently.
+    @Test("a unit id whose spool was lost numbers past its earlier run: nothing it changes after is dropped as a duplicate")
+    func lostSpool() async throws {
+        let fixture = try await UnitFixture(partitions: 1)
+        try await fixture.prepare()
+        let first = try fixture.unit("a", spool: "spool-lost")
+        let firstCache = try first.cache(BenchAccount.self)
+        try await running([first]) {
+            for index in 0..<20 { try firstCache.put(BenchAccount(id: "acc-\(index)", balance: 10)) }
+            try await first.syncSpool()
+        }
+        // The same id, a new machine's empty spool.
+        let second = try fixture.unit("a", spool: "spool-new")
+        let secondCache = try second.cache(BenchAccount.self)
+        try await running([second]) {
+            try secondCache.increment("acc-0", "balance", by: 5)
+            try secondCache.put(BenchAccount(id: "acc-new", balance: 7))
+            try await second.syncSpool()
+        }
+        var expected = Dictionary(uniqueKeysWithValues: (0..<20).map { (ExactKey("acc-\($0)"), Int64(10)) })
+        expected[ExactKey("acc-0")] = 15
+        expected[ExactKey("acc-new")] = 7
         try await fixture.awaitWritten(expected)
     }
 }
