@@ -4,7 +4,7 @@ STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
 
-.PHONY: all build test soak schema-check demo demo-smoke bench bench-smoke stack-up stack-down stack-status stack-reset clean
+.PHONY: all build test examples soak schema-check demo demo-smoke bench bench-smoke stack-up stack-down stack-status stack-reset clean
 
 all: build
 
@@ -35,13 +35,15 @@ stack-reset:
 # connection and two cores shared with the bulk's CPU-bound fuzzing delayed it by
 # seconds; the fault scenarios' short forms (docs/reliability.md),
 # the PostgreSQL-outage and broker-outage ones each alone since they stop a part of the
-# shared stack; a small demo run.
+# shared stack; a small demo run. Between the bulk and the rest, Examples/check builds the
+# out-of-tree example package against this checkout and runs it on the stack.
 TEST_BROKER = PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER)
 test: stack-up
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) swift build --build-tests
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump --skip StatusCommand --skip FaultTests --skip PartitionedCacheTests --skip OwnerForwardingTests
+	$(WITH_STACK) $(TEST_BROKER) Examples/check
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter ReversePump
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PartitionedCacheTests
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter OwnerForwardingTests
@@ -50,6 +52,12 @@ test: stack-up
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PostgresOutage
 	$(WITH_STACK) swift test --skip-build --disable-xctest --filter BrokerOutage
 	$(MAKE) demo-smoke
+
+# The out-of-tree examples (Examples/), built against this checkout and run on the stack.
+examples: stack-up
+	$(STACK) memory-broker-start
+	$(WITH_STACK) swift build
+	$(WITH_STACK) $(TEST_BROKER) Examples/check
 
 # The fault scenarios' long forms (docs/reliability.md): a 200k-contract workload with 20
 # writer kills, three 15 s outages each of the broker and PostgreSQL, a 20,000-change

@@ -13,6 +13,9 @@ public struct PipelineConfiguration: Sendable {
     public var schemasDirectory: String
     /// Absolute path of the SQL migrations (Migrations/).
     public var migrationsDirectory: String
+    /// Where `migrate` records the directory's applied files: its own per project when
+    /// several share a database, as each keeps its own numbering.
+    public var migrationsTable = "pumphouse_migrations"
     public var caches: [CacheConfiguration]
     public var writers: [WriterConfiguration]
     public var reader = ReaderConfiguration()
@@ -82,7 +85,7 @@ public struct PipelineConfiguration: Sendable {
     }
 
     static func parse(_ root: JSONValue, file: String, baseDirectory: String, environment: [String: String]) throws(ConfigurationError) -> PipelineConfiguration {
-        var reader = try ConfigurationReader(file: file, path: "", value: root, keys: ["kafka", "postgres", "schemas", "migrations", "member_topic", "caches", "writers", "reader"])
+        var reader = try ConfigurationReader(file: file, path: "", value: root, keys: ["kafka", "postgres", "schemas", "migrations", "migrations_table", "member_topic", "caches", "writers", "reader"])
         func directory(_ key: String, default name: String) throws(ConfigurationError) -> String {
             let given = try reader.string(key) ?? name
             return given.hasPrefix("/") ? given : URL(fileURLWithPath: "\(baseDirectory)/\(given)").standardizedFileURL.path
@@ -140,6 +143,10 @@ public struct PipelineConfiguration: Sendable {
 
         let schemas = try directory("schemas", default: "Schemas")
         let migrations = try directory("migrations", default: "Migrations")
+        let migrationsTable = try reader.string("migrations_table")
+        if let migrationsTable, !PostgresMigrator.isPlainIdentifier(migrationsTable) || migrationsTable == PipelineTables.recordTable {
+            throw reader.fail("migrations_table", "\"\(migrationsTable)\" is not a table name migrate can use: give a plain lowercase identifier (letters, digits, _; optionally schema.table) other than \(PipelineTables.recordTable)")
+        }
         let memberTopic = try reader.topic("member_topic")
 
         // caches
@@ -181,6 +188,7 @@ public struct PipelineConfiguration: Sendable {
             caches: caches, writers: writers
         )
         if let memberTopic { configuration.memberTopic = memberTopic }
+        if let migrationsTable { configuration.migrationsTable = migrationsTable }
         configuration.reader = readerConfiguration
         return configuration
     }

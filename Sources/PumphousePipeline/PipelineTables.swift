@@ -81,7 +81,7 @@ extension PipelineConfiguration {
     /// once (each migrator holds its own advisory lock).
     @discardableResult
     public func migrate(on connection: PostgresConnection, logger: Logger) async throws -> PostgresMigrator.Report {
-        var directory = try PostgresMigrator(directory: migrationsDirectory)
+        var directory = try PostgresMigrator(directory: migrationsDirectory, table: migrationsTable)
         directory.retired = PipelineTables.retiredFiles
         var report = try await PostgresMigrator(migrations: PipelineTables.migrations, table: PipelineTables.recordTable).run(on: connection, logger: logger)
         let project = try await directory.run(on: connection, logger: logger)

@@ -86,7 +86,9 @@ public struct PostgresMigrator: Sendable {
         }
     }
 
-    static func isPlainIdentifier(_ name: String) -> Bool {
+    /// Whether `name` can name a record table unquoted (lowercase letters, digits, `_`;
+    /// optionally `schema.table`): it is spliced into SQL, never a parameter.
+    public static func isPlainIdentifier(_ name: String) -> Bool {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         return (1...2).contains(parts.count) && parts.allSatisfy { part in
             guard let first = part.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) else { return false }

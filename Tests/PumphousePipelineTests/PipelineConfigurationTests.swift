@@ -89,6 +89,10 @@ struct PipelineConfigurationTests {
         #expect(configuration.reader.requestTopic == "pumphouse.reads" && configuration.reader.group == "pumphouse-reader")
         #expect(configuration.reader.chunkRows == 5_000 && configuration.reader.httpPort == nil)
         #expect(configuration.writer(of: cache.contract)?.name == "bench")
+        #expect(configuration.migrationsTable == "pumphouse_migrations")
+        let own = try PipelineFile(validPipeline.replacing("schemas: SCHEMAS", with: "schemas: SCHEMAS\nmigrations_table: shop.migrations"))
+        defer { own.remove() }
+        #expect(try own.load().migrationsTable == "shop.migrations")
     }
 
     @Test("environment variables override the connection settings")
@@ -152,6 +156,8 @@ struct PipelineConfigurationTests {
         ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [bench.Account]", "caches.bench.Account.co_partitioned_with", "names the cache itself"),
         ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [ticketing.Seat]", "caches.bench.Account.co_partitioned_with", "not a cache declared"),
         ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [Seat]", "caches.bench.Account.co_partitioned_with", "not a contract name"),
+        ("schemas: SCHEMAS", "schemas: SCHEMAS\nmigrations_table: \"m; drop table x\"", "migrations_table", "plain lowercase identifier"),
+        ("schemas: SCHEMAS", "schemas: SCHEMAS\nmigrations_table: pumphouse_pipeline_migrations", "migrations_table", "other than pumphouse_pipeline_migrations"),
     ])
     func mistakes(original: String, replacement: String, setting: String, mentions: String) throws {
         let yaml = validPipeline.replacing(original, with: replacement)
