@@ -80,7 +80,8 @@ demo-smoke: stack-up
 		--buyers 200 --rows 4 --seats-per-row 25 --contested 20 --work-directory .pumphouse/demo-smoke
 
 # Every contract schema valid and compatible per its declared mode, and no published
-# version edited: checked against each commit that touched Schemas/.
+# version edited: checked against each commit that touched Schemas/. Then the standalone
+# gate, built fully static, run in a chroot holding nothing else (Tests/schema-gate/run).
 schema-check: build
 	.build/debug/pumphouse schema check Schemas
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
@@ -90,6 +91,7 @@ schema-check: build
 		done; \
 		echo "schemas: no published version edited (checked against $$(git log --format=%H -- Schemas | wc -l) commit(s))"; \
 	fi
+	Tests/schema-gate/run
 
 # The concert-ticketing demo (docs/ticketing.md): three units, a writer and a reader on
 # the local stack, an on-sale burst, a full outage and rebuild, checks and a summary.

@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .executable(name: "pumphouse", targets: ["PumphouseCLI"]),
         .executable(name: "ticketing", targets: ["TicketingCLI"]),
+        // The schema gate alone, for other repositories' CI (built with --static-swift-stdlib).
+        .executable(name: "pumphouse-schema", targets: ["SchemaGateCLI"]),
         .library(name: "PumphouseKafka", targets: ["PumphouseKafka"]),
         .library(name: "PumphousePostgres", targets: ["PumphousePostgres"]),
         .library(name: "PumphouseContracts", targets: ["PumphouseContracts"]),
@@ -163,6 +165,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // The schema gate's commands and report formats, shared by `pumphouse schema` and
+        // `pumphouse-schema`: nothing but the contracts module and argument parsing.
+        .target(
+            name: "PumphouseSchemaGate",
+            dependencies: [
+                "PumphouseContracts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "SchemaGateCLI",
+            dependencies: ["PumphouseSchemaGate", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .target(
             name: "PumphouseCommandLine",
             dependencies: [
@@ -190,6 +205,7 @@ let package = Package(
                 "PumphouseReplay",
                 "PumphouseReader",
                 "PumphouseUnit",
+                "PumphouseSchemaGate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -271,7 +287,11 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseCLITests",
-            dependencies: ["PumphouseTestSupport", "PumphouseCLI", "PumphousePipeline", .product(name: "Yams", package: "Yams")]
+            dependencies: ["PumphouseTestSupport", "PumphouseCLI", "PumphousePipeline", "PumphouseSchemaGate", .product(name: "Yams", package: "Yams")]
+        ),
+        .testTarget(
+            name: "PumphouseSchemaGateTests",
+            dependencies: ["PumphouseSchemaGate", "PumphouseContracts"]
         ),
         .testTarget(
             name: "PumphouseContractsTests",

@@ -3,6 +3,7 @@ import PumphouseCommandLine
 import PumphouseKafka
 import PumphouseObservability
 import PumphousePostgres
+import PumphouseSchemaGate
 
 import Foundation
 

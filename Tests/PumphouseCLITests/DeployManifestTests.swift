@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 @testable import PumphouseCLI
 import PumphousePipeline
+import PumphouseSchemaGate
 import PumphouseTestSupport
 import Testing
 import Yams

@@ -27,7 +27,35 @@ public struct SchemaRepository: Sendable {
             all += upcastProblems(schemas)
         }
         if let ref { all += immutabilityProblems(against: ref) }
-        return all
+        return all.map(located)
+    }
+
+    /// The contract folders `check` looks at, by name: what a report lists as checked.
+    public func contractFolders() -> [String] {
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        return entries.filter { entry in
+            var isDirectory: ObjCBool = false
+            return !entry.hasPrefix(".") && FileManager.default.fileExists(atPath: "\(directory)/\(entry)", isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+    }
+
+    /// `problem` with the file it is in and, in a JSON schema, the line of its pointer:
+    /// contract.yaml for what the definition declares (upcast steps among it), a
+    /// version's schema for the rest that name a version, else the contract's folder.
+    func located(_ problem: SchemaProblem) -> SchemaProblem {
+        var problem = problem
+        let folder = "\(directory)/\(problem.contract)"
+        if ["INVALID_DEFINITION", "NO_DEFINITION"].contains(problem.rule) || problem.rule.hasPrefix("UPCAST_") {
+            problem.file = "\(folder)/contract.yaml"
+        } else if let version = problem.version {
+            problem.file = "\(folder)/v\(version).json"
+        } else {
+            problem.file = FileManager.default.fileExists(atPath: folder) ? folder : directory
+        }
+        if let file = problem.file, file.hasSuffix(".json"), let bytes = FileManager.default.contents(atPath: file) {
+            problem.line = JSONPointerLine.line(of: problem.pointer, in: Array(bytes))
+        }
+        return problem
     }
 
     // MARK: Loading
@@ -140,7 +168,7 @@ public struct SchemaRepository: Sendable {
                     problems.append(SchemaProblem(
                         contract: schemas.name.rawValue, version: version, pointer: issue.pointer,
                         rule: "\(issue.direction.rawValue.uppercased()) \(issue.rule)",
-                        message: "against v\(old) (\(mode)): \(issue.message)"
+                        message: "\(mode): \(issue.message)", against: old
                     ))
                 }
             }

@@ -310,7 +310,7 @@ private struct Walk {
             } else if !accepts(writer: writerRest, reader: readerProperty) {
                 // The writer may have sent this name as an undeclared property.
                 if w.additionalProperties == nil || w.additionalProperties == .always(true) {
-                    report(propertyPath, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", "property \"\(name)\" added with a schema, but the previous open content model allowed any value under that name; close the previous model (additionalProperties: false) or give the property an empty schema")
+                    report(propertyPath, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", "property \"\(name)\" added with a schema, but the previous open content model allowed any value under that name, so old data may carry it with another type")
                 } else {
                     report(propertyPath, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", "property \"\(name)\" added, but its schema does not accept what the previous additionalProperties allowed under that name")
                 }
