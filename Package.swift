@@ -242,7 +242,7 @@ let package = Package(
         ),
         .target(
             name: "PumphouseTestSupport",
-            dependencies: ["PumphouseLoad", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PumphouseContracts", .product(name: "Logging", package: "swift-log")],
             path: "Tests/PumphouseTestSupport"
         ),
         .testTarget(
@@ -259,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseWriterTests",
-            dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphouseTestSupport"]
+            dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphouseLoad", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphouseUnitTests",

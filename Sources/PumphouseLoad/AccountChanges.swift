@@ -1,4 +1,5 @@
 import Logging
+import PumphouseContracts
 import PumphouseUnit
 import ServiceLifecycle
 

@@ -1,7 +1,8 @@
 import PumphouseContracts
+import PumphouseTestSupport
 import Testing
 
-@Suite("Where a schema problem is, and how to evolve instead")
+@Suite("Where a schema problem is, and how to evolve instead", .timeLimit(.minutes(1)))
 struct SchemaLocationTests {
     static let text = Array("""
         {
@@ -39,10 +40,32 @@ struct SchemaLocationTests {
         #expect(JSONPointerLine.line(of: pointer, in: Self.text) == line)
     }
 
-    @Test("text that is not JSON gives line 1, and no crash, for any pointer")
+    @Test("text that is not JSON gives a line and ends, for any pointer (a stray bracket once stalled the scan)")
     func notJSON() {
-        for text in ["", "{", "{\"a\" 1}", "[[[", "\"\\u12", "{\"a\":{\"b\":"] {
+        for text in ["", "{", "{\"a\" 1}", "[[[", "\"\\u12", "{\"a\":{\"b\":", "[}", "{\"a\":[}]}", "{\"a\":}", "[,,]", "{\"a\"}"] {
             #expect(JSONPointerLine.line(of: "/a/b", in: Array(text.utf8)) >= 1)
+        }
+    }
+
+    @Test("any bytes end the scan with a line within the text, for pointers on and off the path")
+    func mutatedText() {
+        var random = SplitMix(seed: 21)
+        let pointers = ["", "/properties/caf\u{E9}/items/1/maximum", "/properties/a~1b", "/x/0/y"]
+        let alphabet = Array("{}[]\":,\\ \nab0u".utf8)
+        for _ in 0..<3_000 {
+            var text = Self.text
+            for _ in 0...Int(random.next() % 6) {
+                let at = Int(random.next() % UInt64(text.count))
+                switch random.next() % 3 {
+                case 0: text[at] = alphabet[Int(random.next() % UInt64(alphabet.count))]
+                case 1: text.remove(at: at)
+                default: text.insert(alphabet[Int(random.next() % UInt64(alphabet.count))], at: at)
+                }
+            }
+            let lines = text.count { $0 == UInt8(ascii: "\n") } + 1
+            for pointer in pointers {
+                #expect((1...lines).contains(JSONPointerLine.line(of: pointer, in: text)))
+            }
         }
     }
 

@@ -1,10 +1,10 @@
-import PumphouseLoad
+import PumphouseContracts
 
 /// The project's seeded generator under the name the tests use.
-public typealias SplitMix = SeededRandomGenerator
+package typealias SplitMix = SeededRandomGenerator
 
 extension SeededRandomGenerator {
-    public init(state: UInt64) {
+    package init(state: UInt64) {
         self.init(seed: state)
     }
 }

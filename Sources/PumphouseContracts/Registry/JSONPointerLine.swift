@@ -44,6 +44,7 @@ public enum JSONPointerLine {
                 while true {
                     skipSpace()
                     guard index < text.count, text[index] != UInt8(ascii: "}") else { break }
+                    let before = index
                     guard text[index] == UInt8(ascii: "\"") else { index = text.count; return }
                     let keyLine = line
                     let key = string()
@@ -52,6 +53,7 @@ public enum JSONPointerLine {
                     index += 1
                     value(matched: step(matched, key, line: keyLine))
                     separator()
+                    guard index > before else { index = text.count; return }
                 }
                 index += 1
             case UInt8(ascii: "["):
@@ -60,9 +62,12 @@ public enum JSONPointerLine {
                 while true {
                     skipSpace()
                     guard index < text.count, text[index] != UInt8(ascii: "]") else { break }
+                    // Text that is not JSON (a stray `}`) must not stall the scan.
+                    let before = index
                     value(matched: step(matched, Array(String(element).utf8), line: line))
                     element += 1
                     separator()
+                    guard index > before else { index = text.count; return }
                 }
                 index += 1
             case UInt8(ascii: "\""):
