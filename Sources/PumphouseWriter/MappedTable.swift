@@ -5,13 +5,13 @@ import PumphousePostgres
 /// Turns folded effects into SQL for one table mapping (the data abstraction layer at
 /// work). Identifiers come from the checked configuration and are quoted; every value is
 /// a bound parameter.
-public struct MappedTable: Sendable {
-    public let contract: ContractName
-    public let mapping: TableMapping
+package struct MappedTable: Sendable {
+    package let contract: ContractName
+    package let mapping: TableMapping
     let keyField: String
     let table: String
 
-    public init(contract: ContractName, mapping: TableMapping, keyField: String) {
+    package init(contract: ContractName, mapping: TableMapping, keyField: String) {
         self.contract = contract
         self.mapping = mapping
         self.keyField = keyField
@@ -19,11 +19,11 @@ public struct MappedTable: Sendable {
     }
 
     /// Why an effect cannot become SQL; the contracts behind it are dead-lettered.
-    public struct MappingFailure: Error, Sendable, CustomStringConvertible {
-        public let description: String
+    package struct MappingFailure: Error, Sendable, CustomStringConvertible {
+        package let description: String
     }
 
-    public func statement(for effect: EntityEffect, key: String) throws(MappingFailure) -> PostgresStatement {
+    package func statement(for effect: EntityEffect, key: String) throws(MappingFailure) -> PostgresStatement {
         var builder = Builder()
         switch effect {
         case .upsert(let row):

@@ -18,21 +18,21 @@ import PumphouseContracts
 /// - sticky: a member that joins or leaves moves its own share, and keeping the balance
 ///   exact moves at most one share more between the others, since every other pair
 ///   keeps its weight.
-public struct PartitionAssignment: Sendable, Hashable {
-    public struct Placement: Sendable, Hashable {
-        public var owner: String
+package struct PartitionAssignment: Sendable, Hashable {
+    package struct Placement: Sendable, Hashable {
+        package var owner: String
         /// In order of succession: the first takes over if the owner goes.
-        public var backups: [String]
+        package var backups: [String]
     }
 
-    public let group: String
+    package let group: String
     /// By partition; empty when there are no members.
-    public let placements: [Placement]
+    package let placements: [Placement]
     /// What the cache asks for; `placements` has fewer backups while there are not
     /// enough units (a partition's owner cannot back itself up).
-    public let backupsWanted: Int
+    package let backupsWanted: Int
 
-    public init(group: String, partitions: Int, backups: Int, members: [String]) {
+    package init(group: String, partitions: Int, backups: Int, members: [String]) {
         self.group = group
         self.backupsWanted = backups
         let units = Array(Set(members.map { ExactKey($0) })).sorted()
@@ -102,22 +102,22 @@ public struct PartitionAssignment: Sendable, Hashable {
     }
 
     /// The owner of `partition`; nil without members.
-    public func owner(of partition: Int32) -> String? {
+    package func owner(of partition: Int32) -> String? {
         placements.indices.contains(Int(partition)) ? placements[Int(partition)].owner : nil
     }
 
     /// The units following `partition`'s owner, in order of succession.
-    public func backups(of partition: Int32) -> [String] {
+    package func backups(of partition: Int32) -> [String] {
         placements.indices.contains(Int(partition)) ? placements[Int(partition)].backups : []
     }
 
     /// The partitions `member` owns.
-    public func owned(by member: String) -> [Int32] {
+    package func owned(by member: String) -> [Int32] {
         placements.indices.filter { placements[$0].owner.isSameBytes(as: member) }.map(Int32.init)
     }
 
     /// The partitions `member` owns or backs up: what its replica holds.
-    public func held(by member: String) -> [Int32] {
+    package func held(by member: String) -> [Int32] {
         placements.indices.filter { index in
             placements[index].owner.isSameBytes(as: member) || placements[index].backups.contains { $0.isSameBytes(as: member) }
         }.map(Int32.init)

@@ -52,18 +52,18 @@ import Logging
 /// fails every later call (see ``SpoolError/io(path:operation:errno:)``).
 ///
 /// All methods may be called from any thread.
-public final class DurableSpool: Sendable {
+package final class DurableSpool: Sendable {
     /// Records on disk at open that the broker never acknowledged, in number (append)
     /// order. Resend them, but do not append them again: they are still spooled, count
     /// in `pendingBytes`, and are acknowledged like any other record.
-    public let recovered: [SpooledRecord]
+    package let recovered: [SpooledRecord]
 
     private let shared: ConditionLock<SpoolState>
     private let maxPendingBytes: Int
 
     /// Opens the spool in `configuration.directory` (creating it if missing), recovering
     /// what an earlier run left there, and starts the spool thread.
-    public init(configuration: SpoolConfiguration, logger: Logger) throws(SpoolError) {
+    package init(configuration: SpoolConfiguration, logger: Logger) throws(SpoolError) {
         let directory = try SpoolDirectory(creatingIfMissing: configuration.directory)
         let recovery: SpoolRecovery
         do {
@@ -116,19 +116,19 @@ public final class DurableSpool: Sendable {
 
     /// The highest sequence of any record appended, also across restarts (it is kept
     /// with the acknowledged mark after the last segment is deleted); 0 for a new spool.
-    public var highestSequence: Int64 {
+    package var highestSequence: Int64 {
         shared.withLock { $0.highestSequence }
     }
 
     /// Bytes (as encoded on disk) of the records above the contiguous acknowledged mark.
     /// A record acknowledged ahead of an older unacknowledged one still counts, since it
     /// stays on disk until the mark passes it.
-    public var pendingBytes: Int {
+    package var pendingBytes: Int {
         shared.withLock { $0.acknowledgements.pendingBytes }
     }
 
     /// The records above the contiguous acknowledged mark, counted like `pendingBytes`.
-    public var pendingRecords: Int {
+    package var pendingRecords: Int {
         shared.withLock { $0.acknowledgements.pendingRecords }
     }
 
@@ -144,7 +144,7 @@ public final class DurableSpool: Sendable {
     /// Throws `.full` when the record would take `pendingBytes` past `maxPendingBytes`,
     /// `.closed` after `close()`, and the spool's failure after a failed write or fsync.
     @discardableResult
-    public func append(_ record: SpoolRecord) throws(SpoolError) -> Int64 {
+    package func append(_ record: SpoolRecord) throws(SpoolError) -> Int64 {
         // A record larger than the whole limit can never fit, so it is not worth encoding.
         guard SpoolSegmentFormat.frameSize(of: record) <= maxPendingBytes else {
             throw .full(pendingBytes: pendingBytes, limit: maxPendingBytes)
@@ -155,7 +155,7 @@ public final class DurableSpool: Sendable {
     /// Appends a record encoded beforehand (outside any of the caller's locks); the same
     /// as `append(_:)` otherwise.
     @discardableResult
-    public func append(_ frame: SpoolFrame) throws(SpoolError) -> Int64 {
+    package func append(_ frame: SpoolFrame) throws(SpoolError) -> Int64 {
         let size = frame.bytes.count
         let bytes = frame.bytes
         let (number, wakeSpoolThread) = try shared.withLock { state throws(SpoolError) -> (Int64, Bool) in
@@ -180,7 +180,7 @@ public final class DurableSpool: Sendable {
     /// any order (partitions are independent); the contiguous mark advances once every
     /// record up to it is acknowledged, and segments wholly at or below it are deleted by
     /// the spool thread soon after. Repeated and unknown numbers are ignored.
-    public func acknowledge(_ number: Int64) {
+    package func acknowledge(_ number: Int64) {
         let wakeSpoolThread = shared.withLock { state in
             state.acknowledgements.acknowledge(number) && state.acknowledgements.mark >= state.deletableThrough
         }
@@ -189,7 +189,7 @@ public final class DurableSpool: Sendable {
 
     /// Returns once every record appended before the call is written and fsynced, and the
     /// segments wholly acknowledged before the call are deleted.
-    public func sync() async throws(SpoolError) {
+    package func sync() async throws(SpoolError) {
         try await awaitSpoolThread { state, waiter in
             state.syncTicketsIssued += 1
             state.syncWaiters.append((state.syncTicketsIssued, waiter))
@@ -199,7 +199,7 @@ public final class DurableSpool: Sendable {
     /// Commits everything appended, persists the acknowledged mark, deletes the segments
     /// wholly at or below it (the last one too) and stops the spool thread. Later appends
     /// throw `.closed`; closing again returns at once.
-    public func close() async throws(SpoolError) {
+    package func close() async throws(SpoolError) {
         try await awaitSpoolThread { state, waiter in
             state.closeRequested = true
             state.closeWaiters.append(waiter)

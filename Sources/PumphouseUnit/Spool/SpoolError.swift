@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Why the spool refused a change or could not keep its promise of durability.
-public enum SpoolError: Error, Sendable, CustomStringConvertible {
+package enum SpoolError: Error, Sendable, CustomStringConvertible {
     /// Accepting the record would take the unacknowledged bytes past `maxPendingBytes`.
     case full(pendingBytes: Int, limit: Int)
     /// A system call failed. After a failed write or fsync the spool stops for good: Linux
@@ -19,7 +19,7 @@ public enum SpoolError: Error, Sendable, CustomStringConvertible {
     /// The spool was closed (or its owner released it).
     case closed
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .full(let pendingBytes, let limit):
             return "spool full: \(pendingBytes) bytes are unacknowledged and the next change would pass the limit of \(limit) bytes (maxPendingBytes); the broker has been unreachable too long or the limit is too small"

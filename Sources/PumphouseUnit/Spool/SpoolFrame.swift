@@ -3,11 +3,11 @@
 /// spool's lock. The data pump sends the change from these same bytes (`withMessage`),
 /// so a change is encoded once and nothing else is built for it on its way to
 /// librdkafka.
-public struct SpoolFrame: Sendable, Hashable {
+package struct SpoolFrame: Sendable, Hashable {
     /// The frame exactly as it goes to disk.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// The change's own sequence, as the body holds it.
-    public let sequence: Int64
+    package let sequence: Int64
 
     init(bytes: [UInt8], sequence: Int64) {
         self.bytes = bytes
@@ -15,7 +15,7 @@ public struct SpoolFrame: Sendable, Hashable {
     }
 
     /// The record's frame.
-    public init(_ record: SpoolRecord) {
+    package init(_ record: SpoolRecord) {
         self.init(bytes: SpoolSegmentFormat.encode(record), sequence: record.sequence)
     }
 

@@ -5,14 +5,14 @@
 /// a restart must carry exactly the number it was first published with. The spool keeps
 /// it but orders records by its own numbers (``SpooledRecord``), since changes to
 /// different partitions are numbered apart and reach the spool interleaved.
-public struct SpoolRecord: Sendable, Hashable {
-    public var sequence: Int64
-    public var topic: String
-    public var key: [UInt8]
-    public var value: [UInt8]
-    public var headers: [SpoolHeader]
+package struct SpoolRecord: Sendable, Hashable {
+    package var sequence: Int64
+    package var topic: String
+    package var key: [UInt8]
+    package var value: [UInt8]
+    package var headers: [SpoolHeader]
 
-    public init(sequence: Int64, topic: String, key: [UInt8], value: [UInt8], headers: [SpoolHeader]) {
+    package init(sequence: Int64, topic: String, key: [UInt8], value: [UInt8], headers: [SpoolHeader]) {
         self.sequence = sequence
         self.topic = topic
         self.key = key
