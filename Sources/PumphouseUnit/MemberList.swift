@@ -48,7 +48,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// Records an announcement read at `now` (and at `logTime` in log time, if the list
     /// keeps it); true if the list changed (a join or a leave).
     @discardableResult
-    public mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant, logTime: ContinuousClock.Instant? = nil) -> Bool {
+    package mutating func hear(_ announcement: MemberAnnouncement, at now: ContinuousClock.Instant, logTime: ContinuousClock.Instant? = nil) -> Bool {
         let id = ExactKey(announcement.member)
         switch announcement.event {
         case .leave:

@@ -6,36 +6,36 @@
 /// readers and the command line all speak it. Every field added later is optional, so
 /// announcements of older units still decode, and older units ignore what they do not
 /// know.
-public struct MemberAnnouncement: Sendable, Hashable {
-    public enum Event: String, Sendable {
+package struct MemberAnnouncement: Sendable, Hashable {
+    package enum Event: String, Sendable {
         case join, heartbeat, leave
     }
 
     /// Who announces. Readers announce on the member topic too, because a consumer
     /// group's members cannot be asked of every broker (the local one answers
     /// DescribeGroups with no members); units ignore readers' announcements.
-    public enum Role: String, Sendable {
+    package enum Role: String, Sendable {
         case unit, reader
     }
 
-    public var event: Event
-    public var role: Role
+    package var event: Event
+    package var role: Role
     /// The named cache a unit speaks of; empty for a reader, which serves every cache.
-    public var cache: String
-    public var member: String
-    public var address: String
+    package var cache: String
+    package var member: String
+    package var address: String
     /// Milliseconds since the epoch when the member started.
-    public var since: Int64
+    package var since: Int64
     /// Whether the unit has loaded its caches and serves.
-    public var loaded = false
+    package var loaded = false
     /// The reverse-pump answer its replica was loaded from: a joining unit loads the same
     /// one and needs no database.
-    public var snapshot: CacheSnapshot?
+    package var snapshot: CacheSnapshot?
     /// The unit's changes the broker has not acknowledged yet (its spool's depth); nil
     /// from units that predate it, and from readers.
-    public var unacknowledged: Int?
+    package var unacknowledged: Int?
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var object: JSONObject = [
             "event": .string(event.rawValue), "role": .string(role.rawValue), "cache": .string(cache), "member": .string(member),
             "address": .string(address), "since": .int(since), "loaded": .bool(loaded),
@@ -49,7 +49,7 @@ public struct MemberAnnouncement: Sendable, Hashable {
         return (try? JSONWriter.encode(.object(object))) ?? []
     }
 
-    public init(
+    package init(
         event: Event, role: Role = .unit, cache: String, member: String, address: String, since: Int64,
         loaded: Bool = false, snapshot: CacheSnapshot? = nil, unacknowledged: Int? = nil
     ) {
@@ -66,7 +66,7 @@ public struct MemberAnnouncement: Sendable, Hashable {
 
     /// nil for anything that is not a well-formed announcement (it is ignored), including
     /// one from a role this version does not know.
-    public init?(_ bytes: [UInt8]) {
+    package init?(_ bytes: [UInt8]) {
         guard case .object(let object)? = try? JSONParser(maxBytes: 4096, maxDepth: 3).parse(bytes),
               let event = object["event"]?.stringValue.flatMap(Event.init(rawValue:)),
               let cache = object["cache"]?.stringValue, let member = object["member"]?.stringValue, !member.isEmpty,

@@ -18,18 +18,18 @@
 /// says `"record":"ownershipClaim"` (a member no contract may carry, so no contract is
 /// mistaken for a claim) and whose `ph-record` header repeats it, so a consumer can tell
 /// a claim from a change without parsing the body.
-public struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
-    public static let recordHeader = "ph-record"
-    public static let recordName = "ownershipClaim"
+package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
+    package static let recordHeader = "ph-record"
+    package static let recordName = "ownershipClaim"
 
-    public var cache: ContractName
-    public var partition: Int32
-    public var term: Int64
-    public var owner: String
+    package var cache: ContractName
+    package var partition: Int32
+    package var term: Int64
+    package var owner: String
     /// Milliseconds since the epoch when the owner claimed it.
-    public var claimedAt: Int64
+    package var claimedAt: Int64
 
-    public init(cache: ContractName, partition: Int32, term: Int64, owner: String, claimedAt: Int64) {
+    package init(cache: ContractName, partition: Int32, term: Int64, owner: String, claimedAt: Int64) {
         self.cache = cache
         self.partition = partition
         self.term = term
@@ -38,30 +38,30 @@ public struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Owners are told apart by their bytes, as everywhere a unit id is an identity.
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.cache == rhs.cache && lhs.partition == rhs.partition && lhs.term == rhs.term
             && lhs.owner.isSameBytes(as: rhs.owner) && lhs.claimedAt == rhs.claimedAt
     }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         hasher.combine(cache)
         hasher.combine(partition)
         hasher.combine(term)
         hasher.combine(ExactKey(owner))
     }
 
-    public var description: String { "claim of \(cache)[\(partition)] by \(owner), ownership term \(term)" }
+    package var description: String { "claim of \(cache)[\(partition)] by \(owner), ownership term \(term)" }
 
     /// The message key: one per term, so a compacted topic keeps every claim (compaction
     /// keeps the last message per key, and a claim that compaction removed would let a
     /// deposed owner's changes through for readers of the compacted log).
-    public var key: [UInt8] { Array(keyText.utf8) }
-    public var keyText: String { "ph-claim/\(partition)/\(term)" }
+    package var key: [UInt8] { Array(keyText.utf8) }
+    package var keyText: String { "ph-claim/\(partition)/\(term)" }
 
-    public var headers: [(name: String, value: [UInt8])] { headerTexts.map { ($0.name, Array($0.value.utf8)) } }
-    public var headerTexts: [(name: String, value: String)] { [(Self.recordHeader, Self.recordName)] }
+    package var headers: [(name: String, value: [UInt8])] { headerTexts.map { ($0.name, Array($0.value.utf8)) } }
+    package var headerTexts: [(name: String, value: String)] { [(Self.recordHeader, Self.recordName)] }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         let object: JSONObject = [
             "record": .string(Self.recordName), "cache": .string(cache.rawValue), "partition": .int(Int64(partition)),
             "ownershipTerm": .int(term), "owner": .string(owner), "claimedAt": .int(claimedAt),
@@ -71,13 +71,13 @@ public struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether a message's headers mark it as a claim; a message without the header may
     /// still be one whose headers some hop dropped (`init(body:)` tells).
-    public static func isClaim(headers: [(name: String, value: [UInt8]?)]) -> Bool {
+    package static func isClaim(headers: [(name: String, value: [UInt8]?)]) -> Bool {
         headers.contains { $0.name.isSameBytes(as: recordHeader) && $0.value.map { $0.elementsEqual(recordName.utf8) } == true }
     }
 
     /// nil if the body is not a claim at all (a contract, say); throws if it says it is
     /// one but is malformed, so a broken claim is reported rather than read as a change.
-    public init?(body: [UInt8]) throws(ContractError) {
+    package init?(body: [UInt8]) throws(ContractError) {
         guard case .object(let object)? = try? JSONParser(maxBytes: 4096, maxDepth: 2).parse(body),
               case .string(let record)? = object["record"], record.isSameBytes(as: Self.recordName)
         else { return nil }

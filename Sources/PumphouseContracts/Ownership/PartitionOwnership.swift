@@ -6,34 +6,34 @@
 /// latest claim and comes from the unit that made it. Consumers that start in the middle
 /// of the log (a writer from its committed offsets, a unit from a snapshot) start from
 /// the ownership stored with those offsets, never from nothing.
-public struct PartitionOwnership: Sendable, Hashable {
+package struct PartitionOwnership: Sendable, Hashable {
     /// 0 before any claim.
-    public private(set) var term: Int64
+    package private(set) var term: Int64
     /// The unit that made the latest claim; nil before any.
-    public private(set) var owner: String?
+    package private(set) var owner: String?
 
-    public init() {
+    package init() {
         term = 0
         owner = nil
     }
 
     /// Owners are told apart by their bytes, as everywhere a unit id is an identity.
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.term == rhs.term && lhs.owner.map { ExactKey($0) } == rhs.owner.map { ExactKey($0) }
     }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         hasher.combine(term)
         hasher.combine(owner.map { ExactKey($0) })
     }
 
     /// As stored beside a position in the log.
-    public init(term: Int64, owner: String?) {
+    package init(term: Int64, owner: String?) {
         self.term = term
         self.owner = term > 0 ? owner : nil
     }
 
-    public enum ClaimOutcome: Sendable, Hashable, CustomStringConvertible {
+    package enum ClaimOutcome: Sendable, Hashable, CustomStringConvertible {
         /// The claim is the partition's new ownership.
         case adopted(previous: PartitionOwnership)
         /// The claim's term is not above the one in effect (it lost a race to another
@@ -44,7 +44,7 @@ public struct PartitionOwnership: Sendable, Hashable {
         case misplaced
 
         /// The dead-letter reason of a claim that changes nothing; nil for an adopted one.
-        public var rejection: String? {
+        package var rejection: String? {
             switch self {
             case .adopted: nil
             case .stale: "stale-claim"
@@ -52,7 +52,7 @@ public struct PartitionOwnership: Sendable, Hashable {
             }
         }
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .adopted(let previous): "adopted (the partition's previous ownership term was \(previous.term))"
             case .stale(let current): "stale: the partition's latest claim is already ownership term \(current); a claim must name a higher term"
@@ -62,7 +62,7 @@ public struct PartitionOwnership: Sendable, Hashable {
     }
 
     /// Folds in a claim read from `partition` of `cache`'s topic.
-    public mutating func apply(_ claim: OwnershipClaim, readFrom cache: ContractName, partition: Int32) -> ClaimOutcome {
+    package mutating func apply(_ claim: OwnershipClaim, readFrom cache: ContractName, partition: Int32) -> ClaimOutcome {
         guard claim.cache == cache, claim.partition == partition else { return .misplaced }
         guard claim.term > term else { return .stale(current: term) }
         let previous = self
@@ -72,7 +72,7 @@ public struct PartitionOwnership: Sendable, Hashable {
     }
 
     /// Why a change does not take effect.
-    public enum Fenced: Sendable, Hashable, CustomStringConvertible {
+    package enum Fenced: Sendable, Hashable, CustomStringConvertible {
         /// Decided under a term that is no longer (or never was) the latest claim: a
         /// deposed owner's change, or one resent from its spool after a new claim.
         case term(change: Int64, current: Int64)
@@ -83,7 +83,7 @@ public struct PartitionOwnership: Sendable, Hashable {
         /// protocol (a unit running the cache as replicated, or another producer).
         case unowned(current: Int64)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .term(let change, let current): "fenced: decided under ownership term \(change), but the partition's latest claim is term \(current)"
             case .origin(let owner): "fenced: the partition's ownership term was claimed by \(owner), not by this change's origin"
@@ -94,7 +94,7 @@ public struct PartitionOwnership: Sendable, Hashable {
 
     /// nil if the change takes effect; why not otherwise. Before any claim every change
     /// counts except one that names a term (no claim established it).
-    public func fence(origin: String, term changeTerm: Int64?) -> Fenced? {
+    package func fence(origin: String, term changeTerm: Int64?) -> Fenced? {
         guard let changeTerm else { return term == 0 ? nil : .unowned(current: term) }
         guard changeTerm == term else { return .term(change: changeTerm, current: term) }
         guard let owner, owner.isSameBytes(as: origin) else { return .origin(claimedBy: owner ?? "") }

@@ -1,6 +1,6 @@
 /// What one message of a cache's topic is: a change, or (in a partitioned cache) an
 /// ownership claim.
-public enum PartitionRecord: Sendable, Hashable {
+package enum PartitionRecord: Sendable, Hashable {
     case change(Contract)
     case claim(OwnershipClaim)
 }
@@ -9,7 +9,7 @@ extension ContractRegistry {
     /// Decodes a message as a change (as `decode` does) or as an ownership claim. The
     /// `ph-record` header says which without parsing the body; a claim whose headers some
     /// hop stripped is still recognised by its body, after the change's decode fails.
-    public func decodeRecord(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> PartitionRecord {
+    package func decodeRecord(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> PartitionRecord {
         if OwnershipClaim.isClaim(headers: headers) {
             guard let value, let claim = try OwnershipClaim(body: value) else {
                 throw ContractError.invalidEnvelope(member: "record", problem: "the \(OwnershipClaim.recordHeader) header says \(OwnershipClaim.recordName), but the body is not one")

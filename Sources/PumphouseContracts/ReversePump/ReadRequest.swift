@@ -4,25 +4,25 @@
 /// On the request topic the message key is the cache, so one cache's requests are served
 /// in order, and the request id and reply topic travel as headers too: a reader that
 /// cannot parse the body can still say so to the requester.
-public struct ReadRequest: Sendable, Hashable {
-    public var id: String
-    public var cache: String
+package struct ReadRequest: Sendable, Hashable {
+    package var id: String
+    package var cache: String
     /// The reverse-pump topic the reply goes to.
-    public var replyTo: String
+    package var replyTo: String
     /// nil: the whole cache (a load); otherwise only these keys (an archive read).
-    public var keys: [String]?
+    package var keys: [String]?
     /// The unit asking, for logs.
-    public var requester: String
+    package var requester: String
     /// Epoch milliseconds after which nobody waits for the answer: a reader that reaches
     /// the request later skips it instead of streaming a snapshot to no one.
-    public var deadline: Int64
+    package var deadline: Int64
 
-    public enum Header {
-        public static let request = "ph-request"
-        public static let replyTo = "ph-reply-to"
+    package enum Header {
+        package static let request = "ph-request"
+        package static let replyTo = "ph-reply-to"
     }
 
-    public init(id: String, cache: String, replyTo: String, keys: [String]?, requester: String, deadline: Int64) {
+    package init(id: String, cache: String, replyTo: String, keys: [String]?, requester: String, deadline: Int64) {
         self.id = id
         self.cache = cache
         self.replyTo = replyTo
@@ -31,7 +31,7 @@ public struct ReadRequest: Sendable, Hashable {
         self.deadline = deadline
     }
 
-    public var value: [UInt8] {
+    package var value: [UInt8] {
         var object: JSONObject = [
             "id": .string(id), "cache": .string(cache), "replyTo": .string(replyTo),
             "requester": .string(requester), "deadline": .int(deadline),
@@ -40,12 +40,12 @@ public struct ReadRequest: Sendable, Hashable {
         return (try? JSONWriter.encode(.object(object))) ?? []
     }
 
-    public var headers: [(name: String, value: String)] {
+    package var headers: [(name: String, value: String)] {
         [(Header.request, id), (Header.replyTo, replyTo)]
     }
 
     /// Reads a request body; the error says what is wrong, for the error reply.
-    public init(value: [UInt8]?) throws(ReadRequestError) {
+    package init(value: [UInt8]?) throws(ReadRequestError) {
         guard let value, !value.isEmpty else { throw ReadRequestError("the request has no body") }
         let parsed: JSONValue
         do {
@@ -84,7 +84,7 @@ public struct ReadRequest: Sendable, Hashable {
     }
 }
 
-public struct ReadRequestError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct ReadRequestError: Error, Sendable, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }

@@ -4,19 +4,19 @@
 /// end marker; or a single error. Answers to different requests may interleave on the
 /// topic, so a reader of the topic keeps only its request's messages and trusts a load
 /// only when it has counted as many rows as the end marker says.
-public enum ReverseReply: Sendable {
+package enum ReverseReply: Sendable {
     /// A row: an add contract as it travels, decoded by whoever loads it.
     case row(request: String, key: [UInt8], value: [UInt8], headers: [(name: String, value: [UInt8]?)])
     case end(ReadEnd)
     case error(request: String, reason: String)
 
-    public enum Header {
+    package enum Header {
         /// `row`, `end` or `error`.
-        public static let kind = "ph-reply"
+        package static let kind = "ph-reply"
     }
 
     /// The request this message answers.
-    public var request: String {
+    package var request: String {
         switch self {
         case .row(let request, _, _, _): request
         case .end(let end): end.request
@@ -25,13 +25,13 @@ public enum ReverseReply: Sendable {
     }
 
     /// The request a reverse-pump message answers, without reading its body.
-    public static func request(in headers: [(name: String, value: [UInt8]?)]) -> String? {
+    package static func request(in headers: [(name: String, value: [UInt8]?)]) -> String? {
         headers.last { $0.name == ReadRequest.Header.request }?.value.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The message for an end marker or an error. Rows go out as their encoded contract
     /// with `rowHeaders` added, so the reader never builds this enum for them.
-    public var message: (key: String, value: [UInt8], headers: [(name: String, value: String)]) {
+    package var message: (key: String, value: [UInt8], headers: [(name: String, value: String)]) {
         switch self {
         case .row(let request, let key, let value, let headers):
             let contractHeaders = headers.map { (name: $0.name, value: $0.value.map { String(decoding: $0, as: UTF8.self) } ?? "") }
@@ -44,12 +44,12 @@ public enum ReverseReply: Sendable {
         }
     }
 
-    public static func rowHeaders(request: String) -> [(name: String, value: String)] {
+    package static func rowHeaders(request: String) -> [(name: String, value: String)] {
         [(ReadRequest.Header.request, request), (Header.kind, "row")]
     }
 
     /// Reads a reverse-pump message; nil for anything that is not part of an answer.
-    public init?(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]) {
+    package init?(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]) {
         guard let request = Self.request(in: headers),
               let kind = headers.last(where: { $0.name == Header.kind })?.value.map({ String(decoding: $0, as: UTF8.self) })
         else { return nil }
@@ -76,20 +76,20 @@ public enum ReverseReply: Sendable {
 /// writer would skip, and so ends with exactly the state the log describes. For a
 /// partitioned cache, `ownership` is each partition's ownership as the writer folded it
 /// to its offsets, so the unit fences the rest of the topic as the writer does.
-public struct ReadEnd: Sendable, Hashable {
-    public var request: String
-    public var rows: Int64
+package struct ReadEnd: Sendable, Hashable {
+    package var request: String
+    package var rows: Int64
     /// Partition to the next offset to apply; a partition absent here starts at the
     /// beginning of the topic (the writer has applied nothing from it).
-    public var offsets: [Int32: Int64]
+    package var offsets: [Int32: Int64]
     /// By the origin's bytes, as the writer's ledger keeps them.
-    public var sequences: [Int32: [ExactKey: Int64]]
+    package var sequences: [Int32: [ExactKey: Int64]]
     /// Epoch milliseconds of the snapshot.
-    public var snapshotTime: Int64
+    package var snapshotTime: Int64
     /// Partitions that have an owner (absent: no claim folded yet).
-    public var ownership: [Int32: PartitionOwnership]
+    package var ownership: [Int32: PartitionOwnership]
 
-    public init(
+    package init(
         request: String, rows: Int64, offsets: [Int32: Int64], sequences: [Int32: [ExactKey: Int64]], snapshotTime: Int64,
         ownership: [Int32: PartitionOwnership] = [:]
     ) {
@@ -101,7 +101,7 @@ public struct ReadEnd: Sendable, Hashable {
         self.ownership = ownership.filter { $0.value.term > 0 }
     }
 
-    public var value: [UInt8] {
+    package var value: [UInt8] {
         var offsetObject = JSONObject()
         for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) { offsetObject[String(partition)] = .int(offset) }
         var sequenceObject = JSONObject()
@@ -124,7 +124,7 @@ public struct ReadEnd: Sendable, Hashable {
         return (try? JSONWriter.encode(.object(object))) ?? []
     }
 
-    public init(value: [UInt8]) throws(ReadRequestError) {
+    package init(value: [UInt8]) throws(ReadRequestError) {
         guard case .object(let object)? = try? JSONParser(maxBytes: 16 << 20, maxDepth: 4).parse(value),
               let request = object["request"]?.stringValue, case .int(let rows)? = object["rows"],
               case .object(let offsetObject)? = object["offsets"], case .object(let sequenceObject)? = object["sequences"]
