@@ -34,8 +34,10 @@ final class LaneSender: Sendable {
         self.control = ConditionLock(Control())
         self.asleep = Atomic(false)
         let thread = Thread { [self] in
-            // Named from inside, as the spool's thread is.
-            Thread.current.name = "pumphouse-sender"
+            // At most 15 bytes: Linux refuses a longer name, and "pumphouse-sender" left
+            // the thread under its creator's, so per-thread profiles counted it in the
+            // cooperative pool.
+            nameCurrentThread("pumphouse-send")
             run(lanes: lanes, health: health, logger: logger)
         }
         thread.start()

@@ -453,7 +453,7 @@ private func segmentName(_ firstSequence: Int64) -> String {
     SpoolSegmentFormat.segmentName(firstNumber: firstSequence)
 }
 
-private let quietLogger = Logger(label: "spool-test") { _ in SwiftLogNoOpLogHandler() }
+let quietLogger = Logger(label: "spool-test") { _ in SwiftLogNoOpLogHandler() }
 
 private func fileSize(_ path: String) throws -> Int {
     try Data(contentsOf: URL(fileURLWithPath: path)).count
@@ -466,7 +466,7 @@ private func flipByte(in path: String, at offset: Int) throws {
 }
 
 /// A fresh directory per test, so tests can run in parallel.
-private struct SpoolTestDirectory {
+struct SpoolTestDirectory {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
 
     func allFiles() -> [String] {

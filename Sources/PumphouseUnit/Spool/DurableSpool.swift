@@ -88,7 +88,7 @@ package final class DurableSpool: Sendable {
         let thread = Thread {
             // Named from inside: on Linux a name given before start never reaches the
             // kernel, and `top -H` or a stack dump should say whose thread this is.
-            Thread.current.name = "pumphouse-spool"
+            nameCurrentThread("pumphouse-spool")
             var writer = SpoolWriter(
                 shared: shared,
                 directory: directory,
