@@ -12,13 +12,10 @@ public enum TestStack {
     public static var kafkaBrokers: String { required("PUMPHOUSE_KAFKA_BROKERS") }
     public static var postgresURL: String { required("PUMPHOUSE_POSTGRES_URL") }
 
-    /// A name no other test or run uses, so tests can share one broker and database;
-    /// what a suite marked `.removingItsResources` names with it is removed after it.
+    /// A name no other test or run uses, so tests can share one broker and database.
     public static func uniqueName(_ prefix: String) -> String {
         let suffix = (0..<8).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! }
-        let name = "\(prefix)_\(String(suffix))"
-        names?.record(name)
-        return name
+        return "\(prefix)_\(String(suffix))"
     }
 
     private static func required(_ name: String) -> String {

@@ -66,7 +66,7 @@ struct TicketingFixture {
     }
 }
 
-@Suite("The ticketing sample against the local broker", .localStack, .removingItsResources, .serialized, .timeLimit(.minutes(3)))
+@Suite("The ticketing sample against the local broker", .localStack, .serialized, .timeLimit(.minutes(3)))
 struct BoxOfficeTests {
     @Test("two units selling the same 50 seats at the same instant: each seat is sold once, the other buyer gets a conflict")
     func noSeatSoldTwice() async throws {

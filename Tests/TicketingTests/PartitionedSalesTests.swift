@@ -11,7 +11,7 @@ import Ticketing
 /// The sample with its sales partitioned, served over HTTP as in `make demo`: the unit
 /// owning a seat's sale decides it at once, and a request reaching the other unit is
 /// forwarded there (one hop).
-@Suite("The ticketing sample with partitioned sales, over HTTP", .localStack, .removingItsResources, .serialized, .timeLimit(.minutes(3)))
+@Suite("The ticketing sample with partitioned sales, over HTTP", .localStack, .serialized, .timeLimit(.minutes(3)))
 struct PartitionedSalesTests {
     struct Answer {
         var status: Int
