@@ -16,7 +16,37 @@ func openUnit(_ id: String) -> ProcessingUnit {
     var configuration = UnitConfiguration(pipeline: pipeline, unitID: id, address: "127.0.0.1:0", spoolDirectory: spool)
     // Room for a few seconds of unacknowledged changes at full speed.
     configuration.spoolMaxPendingBytes = 2 << 30
-    return try! ProcessingUnit(configuration: configuration, logger: Logger(label: "bench"))
+    let unit = try! ProcessingUnit(configuration: configuration, logger: Logger(label: "bench"))
+    openedUnits.withLock { $0.append(unit) }
+    return unit
+}
+
+/// Every unit and producer opened so far, for `settle`.
+let openedUnits = Mutex<[ProcessingUnit]>([])
+let openedProducers = Mutex<[KafkaProducer]>([])
+
+/// Waits until the broker has acknowledged every change of every unit and producer
+/// opened so far, at most a minute each. A put benchmark leaves hundreds of thousands of changes for the pump
+/// to send after it ends; without this, the next benchmark's wall clock counts the
+/// sending thread and librdkafka draining them on the same two cores (the replica
+/// apply measured 1,425 ns after the puts and 628 ns alone).
+func settle() async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    for unit in openedUnits.withLock({ $0 }) {
+        while unit.unacknowledgedChanges > 0 {
+            guard ContinuousClock.now < deadline else {
+                throw BenchmarkSetupFailure(description: "a unit still had \(unit.unacknowledgedChanges) unacknowledged changes after 60 s: is the stack's memory broker up?")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+    for producer in openedProducers.withLock({ $0 }) {
+        try await producer.flush(timeout: .seconds(60))
+    }
+}
+
+struct BenchmarkSetupFailure: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// A cache of 10,000 accounts of `Account`'s kind on a unit of its own: a unit opens
@@ -46,6 +76,7 @@ let (floorProducer, floorMessage): (KafkaProducer, KafkaProducerMessage) = {
     configuration.messageTimeout = .zero
     configuration.linger = .milliseconds(1)
     let producer = try! KafkaProducer(configuration: configuration, logger: Logger(label: "bench"))
+    openedProducers.withLock { $0.append(producer) }
     let change = Contract(
         name: BenchAccount.contract, version: 2, action: .add, key: "acc-1", origin: "bench-floor", sequence: 1, eventTime: 0,
         fields: BenchAccount(id: "acc-1", balance: 1).fields
@@ -89,6 +120,9 @@ let benchmarks: @Sendable () -> Void = {
             index = (index &+ 7) % 10_000
             blackHole(accounts["acc-\(index)"])
         }
+    } setup: {
+        _ = accounts
+        try await settle()
     }
 
     Benchmark("Cache put (whole entity + spool + enqueue)") { benchmark in
@@ -97,6 +131,9 @@ let benchmarks: @Sendable () -> Void = {
             index = (index &+ 7) % 10_000
             try accounts.put(BenchAccount(id: "acc-\(index)", balance: Int64(index)))
         }
+    } setup: {
+        _ = accounts
+        try await settle()
     }
 
     // What librdkafka alone allocates per change a put sends (see `floorProducer`): the
@@ -113,6 +150,9 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
         }
+    } setup: {
+        _ = floorProducer
+        try await settle()
     }
 
     // An entity's conversion alone, as a put pays it: `fields`, then `init(fields:)`
@@ -155,6 +195,9 @@ let benchmarks: @Sendable () -> Void = {
             index = (index &+ 7) % 10_000
             try codableAccounts.put(BenchCodableAccount(id: "acc-\(index)", balance: Int64(index)))
         }
+    } setup: {
+        _ = codableAccounts
+        try await settle()
     }
 
     // And through the type's own Codable conformance (no macro, no JSON text).
@@ -164,6 +207,9 @@ let benchmarks: @Sendable () -> Void = {
             index = (index &+ 7) % 10_000
             try codableDefaultAccounts.put(BenchCodableDefaultAccount(id: "acc-\(index)", balance: Int64(index)))
         }
+    } setup: {
+        _ = codableDefaultAccounts
+        try await settle()
     }
 
     // A peer's changes as the unit's consumer hands them over, decoded: a delta and a
@@ -195,6 +241,9 @@ let benchmarks: @Sendable () -> Void = {
             accounts.apply(change, partition: 0, offset: offset)
         }
         peerOffset.store(offset, ordering: .relaxed)
+    } setup: {
+        _ = accounts
+        try await settle()
     }
 
     Benchmark("Cache increment (delta + spool + enqueue)") { benchmark in
@@ -203,5 +252,8 @@ let benchmarks: @Sendable () -> Void = {
             index = (index &+ 7) % 10_000
             try accounts.increment("acc-\(index)", "balance", by: 1)
         }
+    } setup: {
+        _ = accounts
+        try await settle()
     }
 }
