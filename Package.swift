@@ -278,6 +278,7 @@ let package = Package(
             name: "TicketingTests",
             dependencies: [
                 "Ticketing",
+                "PumphouseObservability",
                 "PumphouseTestSupport",
                 "PumphousePostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

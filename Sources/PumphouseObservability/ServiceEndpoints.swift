@@ -56,6 +56,13 @@ public enum ServiceEndpoints {
         }
     }
 
+    /// A router of the endpoints alone: what a service without an API of its own serves.
+    public static func router(readiness: @escaping @Sendable () -> Readiness) -> Router<BasicRequestContext> {
+        let router = Router()
+        addRoutes(to: router, readiness: readiness)
+        return router
+    }
+
     /// A service serving the endpoints on `host:port`, to run in the same service group
     /// as the service it describes.
     public static func service(
@@ -64,10 +71,8 @@ public enum ServiceEndpoints {
         logger: Logger,
         readiness: @escaping @Sendable () -> Readiness
     ) -> some Service {
-        let router = Router()
-        addRoutes(to: router, readiness: readiness)
-        return Application(
-            router: router,
+        Application(
+            router: router(readiness: readiness),
             configuration: .init(address: .hostname(host, port: port), serverName: "pumphouse"),
             logger: logger
         )

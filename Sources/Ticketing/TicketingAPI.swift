@@ -8,21 +8,25 @@ import PumphouseUnit
 /// `{"error": code, "detail": text}` with its status, plus /metrics, /healthz and
 /// /readyz (ready once the unit has loaded its caches).
 public enum TicketingAPI {
-    /// The units' router: the shared routes, plus /admin/state (the caches' content) and
-    /// /admin/undecided (creates whose outcome the log has yet to bring back).
-    public static func router(_ office: BoxOffice) -> Router<BasicRequestContext> {
+    /// The units' router: the shared routes, `/routing`, and two routes that are not
+    /// public, behind `admin` (``AdminOnly``: refused without its bearer token, and
+    /// always when `admin` is nil): `/admin/state` (every entity of the caches, buyers
+    /// included) and `/admin/undecided` (creates whose outcome the log has yet to bring
+    /// back).
+    public static func router(_ office: BoxOffice, admin: AdminCredential?) -> Router<BasicRequestContext> {
         let router = routes(office, forwarding: OwnerForwarding())
         // Which unit decides which seats' sales: for smart clients and proxies. No
         // entity data, so it is as public as the box office itself.
         router.get("/routing") { _, _ in
             JSONBody(value: RoutingTables(caches: [office.unit.routingTable(of: Sale.contract)].compactMap { $0 }))
         }
-        router.get("/admin/state") { _, _ in
+        let nonPublic = router.group("/admin").add(middleware: AdminOnly(admin))
+        nonPublic.get("/state") { _, _ in
             try CacheState(office)
         }
         // A sale's follow-up (the concert's counter, the seat's hold) runs in the unit
         // that made it once the log decides it; a planned stop waits for zero here.
-        router.get("/admin/undecided") { _, _ in
+        nonPublic.get("/undecided") { _, _ in
             JSONBody(value: ["creates": office.unit.undecidedCreates])
         }
         return router

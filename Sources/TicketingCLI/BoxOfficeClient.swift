@@ -19,12 +19,16 @@ final class BoxOfficeClient: Sendable {
     private let next = Atomic<Int>(0)
     private let latencies = Mutex<[Duration]>([])
     private let timeout: TimeAmount
+    /// Sent as a bearer token with every request under /admin/ (the units' non-public
+    /// routes).
+    private let adminToken: String?
 
-    init(targets: [String], connectionsPerUnit: Int = 64, timeout: Duration = .seconds(15)) {
+    init(targets: [String], connectionsPerUnit: Int = 64, timeout: Duration = .seconds(15), adminToken: String? = nil) {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerUnit)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.targets = targets
+        self.adminToken = adminToken
         self.timeout = .milliseconds(Int64(timeout / .milliseconds(1)))
     }
 
@@ -43,6 +47,7 @@ final class BoxOfficeClient: Sendable {
         var request = HTTPClientRequest(url: (base ?? anyUnit()) + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let adminToken, path.hasPrefix("/admin/") { request.headers.add(name: "authorization", value: "Bearer \(adminToken)") }
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))

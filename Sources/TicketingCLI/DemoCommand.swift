@@ -71,7 +71,7 @@ struct DemoCommand: AsyncParsableCommand {
         let processes = try DemoProcesses(binaries: binaries, logs: work.appendingPathComponent("logs"))
         let units = (0..<3).map { "demo-unit-\($0 + 1)" }
         let urls = (0..<3).map { "http://127.0.0.1:\(basePort + $0)" }
-        let client = BoxOfficeClient(targets: grid.map { [$0] } ?? urls)
+        let client = BoxOfficeClient(targets: grid.map { [$0] } ?? urls, adminToken: processes.adminToken)
         var report = DemoReport()
         // Interrupted, the demo still stops what it started.
         let interrupted = [SIGINT, SIGTERM].map { signal in

@@ -7,6 +7,10 @@ final class DemoProcesses: @unchecked Sendable {
     private let logs: URL
     private let lock = NSLock()
     private var running: [String: Process] = [:]
+    /// The bearer token the units started here open their non-public routes to: made
+    /// afresh for each demo, and handed to them in their environment (not on the command
+    /// line, which any user of the machine can read).
+    let adminToken = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
 
     init(binaries: URL, logs: URL) throws {
         self.binaries = binaries
@@ -71,11 +75,11 @@ final class DemoProcesses: @unchecked Sendable {
 
     /// Starts the ticketing unit `id` on pipeline file `config`, serving HTTP on `port`
     /// of the loopback address (which it announces to its peers), its spool under
-    /// `spoolDirectory`.
+    /// `spoolDirectory`, its non-public routes open to `adminToken`.
     func startUnit(_ id: String, config: String, port: Int, spoolDirectory: String) throws {
         try start(id, "ticketing", [
             "unit", "--config", config, "--id", id, "--address", "127.0.0.1:\(port)", "--http-port", "\(port)", "--spool-directory", spoolDirectory,
-        ])
+        ], environment: ["PUMPHOUSE_ADMIN_TOKEN": adminToken])
     }
 
     /// Returns once every one of `urls` answers /readyz with 200; throws if one of `names`

@@ -71,7 +71,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         let processes = try DemoProcesses(binaries: binaries, logs: work.appendingPathComponent("logs"))
         let ids = (0..<units).map { "failover-unit-\($0)" }
         let urls = (0..<units).map { "http://127.0.0.1:\(basePort + $0)" }
-        let client = BoxOfficeClient(targets: urls, timeout: .seconds(5))
+        let client = BoxOfficeClient(targets: urls, timeout: .seconds(5), adminToken: processes.adminToken)
         let logger = Logger(label: "ticketing.failover")
         do {
             for url in urls where (try? await client.get("/healthz", at: url)) != nil {

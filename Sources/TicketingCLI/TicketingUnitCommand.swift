@@ -12,7 +12,7 @@ struct TicketingUnitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unit",
         abstract: "Run a ticketing processing unit until SIGTERM or SIGINT: the ticketing.Concert, ticketing.Seat and ticketing.Sale caches behind an HTTP API.",
-        discussion: "Endpoints: GET /concerts, POST /concerts, GET /concerts/{concert}/summary, GET /concerts/{concert}/seats, POST /concerts/{concert}/seats/{seat}/reserve|purchase|release, GET /admin/state, /metrics, /healthz, /readyz. See docs/ticketing.md."
+        discussion: "Endpoints: GET /concerts, POST /concerts, GET /concerts/{concert}/summary, GET /concerts/{concert}/seats, POST /concerts/{concert}/seats/{seat}/reserve|purchase|release, GET /routing, /metrics, /healthz, /readyz; not public: GET /admin/state and /admin/undecided, with Authorization: Bearer and a token from --admin-token-file or PUMPHOUSE_ADMIN_TOKEN. See docs/ticketing.md and docs/configuration.md."
     )
 
     @OptionGroup var pipeline: PipelineOptions
@@ -21,11 +21,14 @@ struct TicketingUnitCommand: AsyncParsableCommand {
 
     @OptionGroup var http: HTTPServerOptions
 
+    @OptionGroup var admin: AdminOptions
+
     func run() async throws {
         let pipeline = try self.pipeline.load()
         for contract in [Concert.contract, Seat.contract, Sale.contract] where pipeline.cache(contract) == nil {
             throw UsageError("\(self.pipeline.config) declares no \(contract) cache; the ticketing unit needs ticketing.Concert, ticketing.Seat and ticketing.Sale (see deploy/local/pipeline.yaml)")
         }
+        let credential = try admin.credential()
         let logger = Logger(label: "ticketing.unit.\(self.unit.id)")
         ServiceEndpoints.bootstrapMetrics()
         logger.info("ticketing unit \(self.unit.id), librdkafka \(Librdkafka.runtimeVersion)")
@@ -41,11 +44,11 @@ struct TicketingUnitCommand: AsyncParsableCommand {
             throw UsageError("\(error)")
         }
         let api = Application(
-            router: TicketingAPI.router(office),
+            router: TicketingAPI.router(office, admin: credential),
             configuration: .init(address: .hostname(http.httpHost, port: http.httpPort), serverName: "ticketing"),
             logger: logger
         )
-        logger.info("serving the box office, /metrics, /healthz and /readyz on \(http.httpHost):\(http.httpPort)")
+        logger.info("serving the box office, /metrics, /healthz and /readyz on \(http.httpHost):\(http.httpPort); /admin/ \(credential.map { "opens to a bearer token from \($0.origin)" } ?? "refuses every request (no admin credential)")")
         try await runUntilSignalled(unit, alongside: [api], logger: logger)
     }
 }

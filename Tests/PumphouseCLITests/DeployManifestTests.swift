@@ -60,6 +60,11 @@ struct DeployManifests {
         let text = try Deploy.read("nginx/ticketing.conf")
         #expect(text.contains("proxy_pass http://ticketing_units;"))
         #expect(text.contains("keepalive "))
+        // The proxy passes the public API only: the units' non-public routes and their
+        // metrics end there.
+        let collapsed = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(collapsed.contains("location /admin/ { return 404; }"), "nginx must not pass /admin/ to the units")
+        #expect(collapsed.contains("location = /metrics { return 404; }"))
         let published = try Compose.publishedUnitPorts(Deploy.read("compose/compose.yaml"))
         #expect(published.map { "127.0.0.1:\($0)" } == upstream["ticketing_units"], "compose publishes the units on \(published)")
     }
@@ -152,7 +157,7 @@ enum TicketingCLI {
 
     static let subcommands: [String: Subcommand] = [
         "unit": Subcommand(
-            options: ["--config", "--id", "--address", "--http-port", "--http-host", "--spool-directory", "--load-timeout-s"],
+            options: ["--config", "--id", "--address", "--http-port", "--http-host", "--spool-directory", "--load-timeout-s", "--admin-token-file"],
             required: ["--config", "--id", "--http-port"],
             ports: ["--http-port"],
             integers: ["--load-timeout-s"]

@@ -164,7 +164,7 @@ struct BoxOfficeTests {
         let fixture = try await TicketingFixture()
         let office = try fixture.office("api", hold: .milliseconds(400))
         try await fixture.running([office]) {
-            let app = Application(router: TicketingAPI.router(office))
+            let app = Application(router: TicketingAPI.router(office, admin: nil))
             try await app.test(.router) { client in
                 func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> (HTTPResponse.Status, [String: Any]) {
                     try await client.execute(uri: uri, method: method, body: body.map { ByteBuffer(string: $0) }) { response in

@@ -45,7 +45,7 @@ struct PartitionedSalesTests {
         let offices = try zip(["a", "b"], ports).map { try fixture.office($0, port: $1) }
         let servers = ServiceGroup(configuration: .init(
             services: zip(offices, ports).map { office, port in
-                .init(service: Application(router: TicketingAPI.router(office), configuration: .init(address: .hostname("127.0.0.1", port: port))))
+                .init(service: Application(router: TicketingAPI.router(office, admin: nil), configuration: .init(address: .hostname("127.0.0.1", port: port))))
             },
             logger: TicketingFixture.logger
         ))
