@@ -24,37 +24,9 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         case unreadable(JSONObject)
     }
 
-    /// What applying one change from the log did.
-    struct Applied: Sendable, Equatable {
-        /// The change was made against a version that a peer has changed since. Log order
-        /// wins; the caller counts and logs it.
-        var collision: Collision?
-        /// An update of an entity that does not exist (it changed nothing).
-        var missing = false
-        /// The change repeats an (origin, sequence) already applied from this partition:
-        /// a resend after a producer was replaced. Skipped, as the writers skip it.
-        var duplicate = false
-        /// A create: whether it made the entity (true) or found one and changed nothing.
-        var created: Bool?
-        /// Why the entity's new state does not fit the Swift type, if it does not: the
-        /// replica keeps it as fields and reads see no entity.
-        var unreadable: String?
-        /// Why the change takes no effect in a partitioned cache (a deposed owner's, one
-        /// in the wrong partition): skipped here, as every consumer skips it, and
-        /// dead-lettered by the writers. This unit's own fenced change leaves its state.
-        var fenced: String?
-        /// The change is in the wrong partition for this partitioned cache, and no claim
-        /// has been folded in that partition yet: written before the cache was
-        /// partitioned (under another partitioner), not by a stray producer.
-        var misplacedBeforeAnyClaim = false
-    }
-
-    struct Collision: Sendable, Equatable {
-        var baseVersion: Int64
-        /// The peer that changed the entity after `baseVersion`.
-        var winnerOrigin: ExactKey
-        var winnerVersion: Int64
-    }
+    /// What applying one change from the log did (not generic: see ``ReplicaApplied``).
+    typealias Applied = ReplicaApplied
+    typealias Collision = ReplicaCollision
 
     /// Keys and origins are identified by their bytes (``ExactKey``), as the log and
     /// the database identify them.
@@ -107,11 +79,14 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// Every readable entity, in no particular order.
     var values: [Entity] { Array(entities.values) }
 
+    // Inlined, so the callers' requests for the generic types' metadata are shared.
+    @inline(__always)
     private func held(_ key: ExactKey) -> Held? {
         if let entity = entities[key] { return .value(entity) }
         return unreadable[key].map(Held.unreadable)
     }
 
+    @inline(__always)
     private mutating func setVisible(_ key: ExactKey, _ state: Held?) {
         switch state {
         case .value(let entity)?:
@@ -233,16 +208,45 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         }
         let visible = held(key)
         let committedState: Held? = committed.isEmpty ? nil : committed[key] ?? nil
-        let step: ReplicaLogState.Step<Entity> = entries[key, default: ReplicaLogState()].applyFromLog(
-            contract, origin: origin, offset: offset, isOwn: origin == self.origin, visible: visible, committed: committedState
+        let step = entries[key, default: ReplicaLogState()].applyFromLog(
+            contract, origin: origin, offset: offset, isOwn: origin == self.origin, hasVisible: visible != nil, hasCommitted: committedState != nil
         )
-        switch step.committed {
-        case .unchanged: break
-        case .keep(let state): committed[key] = .some(state)
-        case .drop: committed[key] = nil
+        var outcome = step.outcome
+        let base = step.hadPending ? committedState : visible
+        var next = base
+        if step.takesEffect && !step.confirmsOnlyPending {
+            if contract.action == .update, case .value(var entity)? = base, (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil {
+                // The common case: an update of a readable entity, in the entity's own type.
+                next = .value(entity)
+            } else {
+                let (fields, missing) = EntityEffect(contract).applied(to: base.map { Self.fields($0, failure: &outcome.unreadable) })
+                outcome.missing = missing
+                // A failure to convert the base stays the reason even if the result fits.
+                let (held, unreadable) = Self.hold(fields)
+                next = held
+                outcome.unreadable = outcome.unreadable ?? unreadable
+            }
         }
-        if case .set(let state) = step.visible { setVisible(key, state) }
-        return step.outcome
+        if step.isEcho {
+            // What the application sees is unchanged; once none is pending it is the
+            // committed state.
+            if step.pending.isEmpty { committed[key] = nil } else { committed[key] = .some(next) }
+            return outcome
+        }
+        guard !step.pending.isEmpty else {
+            if step.hadPending { committed[key] = nil }
+            setVisible(key, next)
+            return outcome
+        }
+        var fields = next.map { Self.fields($0, failure: &outcome.unreadable) }
+        for change in step.pending {
+            fields = change.effect.applied(to: fields).state
+        }
+        let (state, unreadable) = Self.hold(fields)
+        outcome.unreadable = outcome.unreadable ?? unreadable
+        committed[key] = .some(next)
+        setVisible(key, state)
+        return outcome
     }
 
     /// Takes this unit's own changes up to `sequence` off `key` when the log fenced them:
@@ -300,4 +304,39 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
         let (held, unreadable) = hold(fields)
         return (held, unreadable)
     }
+}
+
+/// What applying one change from the log did. Apart from the generic replica, whose
+/// nested types would each be generic too: unspecialised code (the replica is generic
+/// over the application's entity, compiled in this module) asks the runtime for a
+/// generic type's metadata at every use, a hash lookup each time.
+struct ReplicaApplied: Sendable, Equatable {
+    /// The change was made against a version that a peer has changed since. Log order
+    /// wins; the caller counts and logs it.
+    var collision: ReplicaCollision?
+    /// An update of an entity that does not exist (it changed nothing).
+    var missing = false
+    /// The change repeats an (origin, sequence) already applied from this partition:
+    /// a resend after a producer was replaced. Skipped, as the writers skip it.
+    var duplicate = false
+    /// A create: whether it made the entity (true) or found one and changed nothing.
+    var created: Bool?
+    /// Why the entity's new state does not fit the Swift type, if it does not: the
+    /// replica keeps it as fields and reads see no entity.
+    var unreadable: String?
+    /// Why the change takes no effect in a partitioned cache (a deposed owner's, one
+    /// in the wrong partition): skipped here, as every consumer skips it, and
+    /// dead-lettered by the writers. This unit's own fenced change leaves its state.
+    var fenced: String?
+    /// The change is in the wrong partition for this partitioned cache, and no claim
+    /// has been folded in that partition yet: written before the cache was
+    /// partitioned (under another partitioner), not by a stray producer.
+    var misplacedBeforeAnyClaim = false
+}
+
+struct ReplicaCollision: Sendable, Equatable {
+    var baseVersion: Int64
+    /// The peer that changed the entity after `baseVersion`.
+    var winnerOrigin: ExactKey
+    var winnerVersion: Int64
 }

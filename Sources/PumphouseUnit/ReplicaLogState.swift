@@ -35,45 +35,43 @@ struct ReplicaLogState: Sendable {
         return pending
     }
 
-    /// What one change from the log did: its outcome, the visible state and the
-    /// committed state kept beside pending changes.
-    struct Step<Entity: CacheEntity> {
-        typealias Held = CacheReplica<Entity>.Held
-        var outcome: CacheReplica<Entity>.Applied
-        var visible: VisibleChange
-        var committed: CommittedChange
-
-        enum VisibleChange {
-            case unchanged
-            case set(Held?)
-        }
-
-        enum CommittedChange {
-            case unchanged
-            /// Pending changes remain on top of this committed state.
-            case keep(Held?)
-            /// None remain: the visible state is the committed one.
-            case drop
-        }
+    /// What the log's bookkeeping says of one change, before any entity is touched: the
+    /// replica then makes the entity's new state from it. Not generic, so that applying
+    /// a change asks the runtime for no generic type's metadata here.
+    struct Step {
+        var outcome: ReplicaApplied
+        /// Whether the change applies to the entity (false: a create that lost).
+        var takesEffect: Bool
+        /// The echo of the only pending change: the log applies to the committed state
+        /// what the replica applied on top of it, with the same effect, so the result is
+        /// what the application sees already. Nothing to convert.
+        var confirmsOnlyPending: Bool
+        /// The echo of the oldest pending change.
+        var isEcho: Bool
+        /// Whether changes of this unit were pending before this one: the change then
+        /// applies to the committed state, not the visible one.
+        var hadPending: Bool
+        /// This unit's changes still pending after this one, to replay on top.
+        var pending: Deque<(sequence: Int64, effect: EntityEffect)>
     }
 
-    /// Applies a change from the log (the duplicate rule already passed). `committed` is
-    /// the entity's committed state when changes of this unit are pending; `visible`
-    /// what the application sees.
-    mutating func applyFromLog<Entity: CacheEntity>(
-        _ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool, visible: CacheReplica<Entity>.Held?, committed: CacheReplica<Entity>.Held?
-    ) -> Step<Entity> {
-        typealias Replica = CacheReplica<Entity>
-        var outcome = Replica.Applied()
+    /// Records a change from the log (the duplicate rule already passed): collisions,
+    /// the entity's version, and this unit's pending changes it confirms. `hasVisible`
+    /// and `hasCommitted` say whether the entity exists as the application sees it and
+    /// as the log has decided it, so a create can be decided here.
+    mutating func applyFromLog(_ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool, hasVisible: Bool, hasCommitted: Bool) -> Step {
+        var outcome = ReplicaApplied()
         let hadPending = !pending.isEmpty
         let isEcho = isOwn && pending.first?.sequence == contract.sequence
-        let base = hadPending ? committed : visible
-        var next = base
+        let hasBase = hadPending ? hasCommitted : hasVisible
         let isDeltaOnly = contract.action == .update && contract.fields.isEmpty
-        if contract.action == .create && base != nil {
+        var takesEffect = true
+        var confirmsOnlyPending = false
+        if contract.action == .create && hasBase {
             // A lost create changes nothing, not even the entity's version: the log
             // decided, and no collision is counted.
             outcome.created = false
+            takesEffect = false
         } else {
             if contract.action == .create {
                 outcome.created = true
@@ -81,47 +79,25 @@ struct ReplicaLogState: Sendable {
                       foreign.offset + 1 > (contract.baseVersion ?? 0) {
                 // The latest change by an origin other than this change's came after the
                 // version this change was made against.
-                outcome.collision = Replica.Collision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
+                outcome.collision = ReplicaCollision(baseVersion: contract.baseVersion ?? 0, winnerOrigin: foreign.origin, winnerVersion: foreign.offset + 1)
             }
             if isEcho && pending.count == 1 {
-                // The echo of the only pending change: the log applies to the committed
-                // state what the replica applied on top of it, with the same effect, so
-                // the result is what the application sees already. Nothing to convert.
-                outcome.missing = contract.action == .update && base == nil
-            } else if contract.action == .update, case .value(var entity)? = base, (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil {
-                // The common case: an update of a readable entity, in the entity's own type.
-                next = .value(entity)
-            } else {
-                let (fields, missing) = EntityEffect(contract).applied(to: base.map { Replica.fields($0, failure: &outcome.unreadable) })
-                outcome.missing = missing
-                // A failure to convert the base stays the reason even if the result fits.
-                let (held, unreadable) = Replica.hold(fields)
-                next = held
-                outcome.unreadable = outcome.unreadable ?? unreadable
+                confirmsOnlyPending = true
+                outcome.missing = contract.action == .update && !hasBase
             }
             if let last = lastOrigin, last != origin { latestOther = (last, version - 1) }
             lastOrigin = origin
             version = offset + 1
         }
         if isEcho {
-            // The oldest pending change came back: O(1), and once none is pending the
-            // visible state is the committed one.
+            // The oldest pending change came back: O(1).
             pending.removeFirst()
-            return Step(outcome: outcome, visible: .unchanged, committed: pending.isEmpty ? .drop : .keep(next))
-        }
-        if isOwn {
+        } else if isOwn {
             // An echo out of step with the pending changes (a resend after a restart, say).
             while let first = pending.first, first.sequence <= contract.sequence { pending.removeFirst() }
         }
-        guard !pending.isEmpty else {
-            return Step(outcome: outcome, visible: .set(next), committed: hadPending ? .drop : .unchanged)
-        }
-        var fields = next.map { Replica.fields($0, failure: &outcome.unreadable) }
-        for change in pending {
-            fields = change.effect.applied(to: fields).state
-        }
-        let (state, unreadable) = Replica.hold(fields)
-        outcome.unreadable = outcome.unreadable ?? unreadable
-        return Step(outcome: outcome, visible: .set(state), committed: .keep(next))
+        return Step(
+            outcome: outcome, takesEffect: takesEffect, confirmsOnlyPending: confirmsOnlyPending, isEcho: isEcho, hadPending: hadPending, pending: pending
+        )
     }
 }

@@ -127,7 +127,7 @@ struct CacheReplicaTests {
         let sell = Self.contract(.update, origin: "b", sequence: 1, base: 1, fields: ["status": .string("sold-by-b")])
         #expect(replica.applyFromLog(hold, partition: 0, offset: 1).collision == nil)
         let outcome = replica.applyFromLog(sell, partition: 0, offset: 2)
-        #expect(outcome.collision == CacheReplica.Collision(baseVersion: 1, winnerOrigin: "a", winnerVersion: 2))
+        #expect(outcome.collision == ReplicaCollision(baseVersion: 1, winnerOrigin: "a", winnerVersion: 2))
         #expect(try replica.visible("k")?["status"] == .string("sold-by-b"))
         // b's next change, also made before b saw a's: a collision again.
         let again = Self.contract(.update, origin: "b", sequence: 2, base: 1, fields: ["status": .string("sold")])
