@@ -20,11 +20,12 @@ import Synchronization
 /// to different partitions or caches share no lock here (the spool's append takes its
 /// lock for a few instructions). Within a lane, numbering, spooling and queueing happen
 /// under the lane's lock, so the queue's order is the sequence order, which is what lets
-/// downstream treat a lower sequence as a duplicate. Handing changes to librdkafka is
-/// not a put's work: the pump's own thread (``LaneSender``) sends from the front of each
-/// lane's queue, in order and outside every lock, so a put returns once its change is
-/// queued. One thread at a time per lane sends (the lane's sender role), so the drain
-/// loop that resends after a producer is replaced cannot reorder a lane.
+/// downstream treat a lower sequence as a duplicate. The putting thread then hands the
+/// lane's queue to librdkafka itself (``send(_:)``), from the front, in order and
+/// outside every lock; the pump's own thread (``LaneSender``) sends what that leaves: a
+/// full producer queue, changes recovered at start, everything resent after a producer
+/// is replaced, ownership claims. One thread at a time per lane sends (the lane's sender
+/// role), so no two senders reorder a lane.
 ///
 /// A producer that hits a fatal error (an idempotence sequence the broker no longer
 /// accepts, e.g. after a broker lost its producer state) is replaced, and every change
@@ -169,21 +170,35 @@ final class DataPump: Sendable {
         var number: Int64
     }
 
-    /// Numbers, spools and queues one change in `lane`, and wakes the sending thread.
-    /// `encode` gets the change's sequence and returns the change's spool frame, which is
-    /// also what is sent; it runs under the lane's lock (keep it short). A refusal from
-    /// the spool leaves the lane as it was and throws.
+    /// Numbers, spools and queues one change in `lane`. `encode` gets the change's
+    /// sequence and returns the change's spool frame, which is also what is sent; it
+    /// runs under the lane's lock (keep it short). A refusal from the spool leaves the
+    /// lane as it was and throws. The caller then hands the lane's queue to librdkafka
+    /// with ``send(_:)``, once it holds no lock of its own.
     @discardableResult
     func publish(to lane: Lane, _ encode: (Int64) throws -> SpoolFrame) throws -> Published {
         guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
-        let published = try lane.state.withLock { state in
+        return try lane.state.withLock { state in
             let sequence = state.nextSequence
             let number = try enqueue(try encode(sequence), in: &state)
             state.nextSequence += 1
             return Published(sequence: sequence, number: number)
         }
-        sender.wake()
-        return published
+    }
+
+    /// Hands `lane`'s queued changes to librdkafka from the calling thread, in order,
+    /// unless another thread is sending from the lane already (it then sends these too
+    /// before it lets go). Call it holding no lock: the librdkafka call takes
+    /// librdkafka's own locks. A full producer queue, or a failed producer, leaves the
+    /// rest queued for the sending thread, which is woken for it.
+    ///
+    /// Sending from the putting thread saves a change a crossing of threads: waking the
+    /// sending thread costs the put a lock and a signal when it sleeps (at the on-sale's
+    /// rates, nearly every time), and the thread a wake-up and a millisecond of looking
+    /// for more; while it is awake, it and the putting thread took turns at the lane's
+    /// lock for every change.
+    func send(_ lane: Lane) {
+        if lane.sendQueued(health: health, logger: logger).full { sender.wake() }
     }
 
     /// Waits until the broker has acknowledged the change spooled as `number` in `lane`

@@ -2,18 +2,17 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The data pump's sending thread: hands every lane's queued changes to librdkafka, so a
-/// put only numbers, spools and queues its change and never waits on a librdkafka call
-/// (which takes librdkafka's own locks and may wake its threads).
+/// The data pump's sending thread: hands to librdkafka what the putting threads leave in
+/// the lanes (they send their own changes, ``DataPump/send(_:)``): the rest of a lane
+/// when the producer's queue was full, the changes a previous run left in the spool,
+/// everything resent behind a replaced producer, and ownership claims.
 ///
-/// While changes keep coming, the thread looks at the lanes again every `lookInterval`
-/// without being asked, so a put in a burst costs one atomic load here and no system
-/// call. After `idleAfter` without work it sleeps until a put wakes it (a lock and a
-/// signal, paid by the first put after a quiet spell). librdkafka lingers a millisecond
-/// before it sends a batch anyway, so looking for about that long catches a burst's
-/// next change without a wake. Looking for longer costs more than it saves: in the
-/// on-sale, at a few hundred changes a second, a 20 ms grace kept the thread waking
-/// 3,000 times a second, a fifth of the unit's CPU, to find nothing on most looks.
+/// While it finds work, it looks at the lanes again every `lookInterval` without being
+/// asked (a full producer queue drains as the broker acknowledges). After `idleAfter`
+/// without work it sleeps until woken. At the on-sale's few hundred changes a second a
+/// 20 ms grace kept the thread waking 3,000 times a second, a fifth of the unit's CPU,
+/// to find nothing on most looks; since the putting threads send themselves, it rarely
+/// wakes at all.
 ///
 /// The thread holds the lanes and this object, not the pump: a pump dropped without
 /// `close` (a unit that never ran) still stops it.
@@ -43,7 +42,8 @@ final class LaneSender: Sendable {
         thread.start()
     }
 
-    /// Called after a change is queued: wakes the thread if it sleeps without a deadline.
+    /// Called when changes wait that the caller did not send: wakes the thread if it
+    /// sleeps without a deadline.
     func wake() {
         guard asleep.load(ordering: .sequentiallyConsistent),
             asleep.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged

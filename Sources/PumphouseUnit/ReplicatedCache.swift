@@ -422,9 +422,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let exactKey = ExactKey(key)
         let shard = shard(of: key)
         do {
-            try shard.store.withLock { store in
+            let queued = try shard.store.withLock { store -> Bool in
                 let term = try ownershipTerm(for: key, in: shard, store)
-                guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return }
+                guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return false }
                 var contract = Contract(
                     name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0,
                     baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), ownershipTerm: term, fields: fields, deltas: deltas
@@ -448,7 +448,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 }
                 store.replica.applyLocal(key: exactKey, effect: effect, sequence: handed.sequence, resulting: converted)
                 published(&store, handed)
+                return true
             }
+            // Outside the part's lock, so other changes to the partition do not wait on
+            // librdkafka.
+            if queued { pump.send(shard.lane) }
         } catch let error as CacheError {
             throw error
         } catch DataPump.Refusal.closed {
