@@ -15,16 +15,17 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try pipeline.load()
         let logger = Logger(label: "pumphouse.migrate")
+        let migrations: PipelineMigrations
         do {
             // Read before connecting: a bad directory is the operator's to fix, not a database error.
-            _ = try PostgresMigrator(directory: configuration.migrationsDirectory)
+            migrations = try configuration.migrations()
         } catch {
             throw UsageError("\(pipeline.config): migrations: \(error.message); fix the directory the setting names")
         }
         let connection = try await pipeline.connect(configuration, logger: logger)
         let report: PostgresMigrator.Report
         do {
-            report = try await configuration.migrate(on: connection, logger: logger)
+            report = try await migrations.run(on: connection, logger: logger)
             await connection.close()
         } catch {
             await connection.close()

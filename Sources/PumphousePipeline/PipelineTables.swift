@@ -81,8 +81,26 @@ extension PipelineConfiguration {
     /// once (each migrator holds its own advisory lock).
     @discardableResult
     public func migrate(on connection: PostgresConnection, logger: Logger) async throws -> PostgresMigrator.Report {
+        try await migrations().run(on: connection, logger: logger)
+    }
+
+    /// The migrations this pipeline needs, read from its directory without touching the
+    /// database: a caller that wants a bad directory reported as the operator's mistake,
+    /// before it connects, reads it once here and runs what it read.
+    public func migrations() throws(PostgresError) -> PipelineMigrations {
         var directory = try PostgresMigrator(directory: migrationsDirectory, table: migrationsTable)
         directory.retired = PipelineTables.retiredFiles
+        return PipelineMigrations(directory: directory)
+    }
+}
+
+/// A pipeline's migrations as read: Pumphouse's own tables, then the pipeline's
+/// directory.
+public struct PipelineMigrations: Sendable {
+    let directory: PostgresMigrator
+
+    /// Applies what is pending, Pumphouse's own tables first.
+    public func run(on connection: PostgresConnection, logger: Logger) async throws -> PostgresMigrator.Report {
         var report = try await PostgresMigrator(migrations: PipelineTables.migrations, table: PipelineTables.recordTable).run(on: connection, logger: logger)
         let project = try await directory.run(on: connection, logger: logger)
         report.applied += project.applied

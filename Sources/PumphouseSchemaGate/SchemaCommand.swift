@@ -108,7 +108,8 @@ public struct SchemaCommand: ParsableCommand {
 
         public func run() throws {
             let repository = SchemaRepository(directory: directory)
-            let report = SchemaReport(subject: directory, checked: repository.contractFolders(), problems: repository.check(againstGitRef: against))
+            let result = repository.checkResult(againstGitRef: against)
+            let report = SchemaReport(subject: directory, checked: result.checked, problems: result.problems)
             let rendered = report.render(json ? .json : format)
             print(rendered)
             if let output {

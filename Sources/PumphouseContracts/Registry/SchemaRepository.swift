@@ -12,31 +12,34 @@ public struct SchemaRepository: Sendable {
 
     /// The registry, or every problem that stops one from being built.
     public func load() throws(SchemaCheckFailure) -> ContractRegistry {
-        let (contracts, problems) = scan()
-        guard problems.isEmpty else { throw SchemaCheckFailure(problems: problems) }
-        return ContractRegistry(contracts: contracts)
+        let scanned = scan()
+        guard scanned.problems.isEmpty else { throw SchemaCheckFailure(problems: scanned.problems) }
+        return ContractRegistry(contracts: scanned.contracts)
+    }
+
+    /// What a check looked at (the contract folders, by name) and what it found.
+    public struct CheckResult: Sendable {
+        public var checked: [String]
+        public var problems: [SchemaProblem]
     }
 
     /// Every check: layout, validity, compatibility per mode, upcasting to the latest
     /// version, and (with `againstGitRef`) that no published version was edited.
     public func check(againstGitRef ref: String? = nil) -> [SchemaProblem] {
-        let (contracts, problems) = scan()
-        var all = problems
-        for schemas in contracts.sorted(by: { $0.name < $1.name }) {
+        checkResult(againstGitRef: ref).problems
+    }
+
+    /// `check`'s problems with the folders it read to find them, from one reading of the
+    /// directory.
+    public func checkResult(againstGitRef ref: String? = nil) -> CheckResult {
+        let scanned = scan()
+        var all = scanned.problems
+        for schemas in scanned.contracts.sorted(by: { $0.name < $1.name }) {
             all += compatibilityProblems(schemas)
             all += upcastProblems(schemas)
         }
         if let ref { all += immutabilityProblems(against: ref) }
-        return all.map(located)
-    }
-
-    /// The contract folders `check` looks at, by name: what a report lists as checked.
-    public func contractFolders() -> [String] {
-        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
-        return entries.filter { entry in
-            var isDirectory: ObjCBool = false
-            return !entry.hasPrefix(".") && FileManager.default.fileExists(atPath: "\(directory)/\(entry)", isDirectory: &isDirectory) && isDirectory.boolValue
-        }
+        return CheckResult(checked: scanned.folders, problems: all.map(located))
     }
 
     /// `problem` with the file it is in and, in a JSON schema, the line of its pointer:
@@ -60,13 +63,19 @@ public struct SchemaRepository: Sendable {
 
     // MARK: Loading
 
-    func scan() -> ([ContractSchemas], [SchemaProblem]) {
+    func scan() -> (folders: [String], contracts: [ContractSchemas], problems: [SchemaProblem]) {
         let files = FileManager.default
         var isDirectory: ObjCBool = false
         guard files.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return ([], [SchemaProblem(contract: directory, rule: "NO_SCHEMA_DIRECTORY", message: "\(directory) is not a directory")])
+            return ([], [], [SchemaProblem(contract: directory, rule: "NO_SCHEMA_DIRECTORY", message: "\(directory) is not a directory")])
         }
-        let entries = ((try? files.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        let entries: [String]
+        do {
+            entries = try files.contentsOfDirectory(atPath: directory).sorted()
+        } catch {
+            return ([], [], [SchemaProblem(contract: directory, rule: "NO_SCHEMA_DIRECTORY", message: "\(directory) cannot be listed (\((error as NSError).localizedDescription)); the gate needs read access to it")])
+        }
+        var folders: [String] = []
         var contracts: [ContractSchemas] = []
         var problems: [SchemaProblem] = []
         for entry in entries where !entry.hasPrefix(".") && entry != "README.md" {
@@ -75,6 +84,7 @@ public struct SchemaRepository: Sendable {
                 problems.append(SchemaProblem(contract: entry, rule: "UNEXPECTED_FILE", message: "only contract folders (and README.md) belong in \(directory)"))
                 continue
             }
+            folders.append(entry)
             let name: ContractName
             do {
                 name = try ContractName(entry)
@@ -87,7 +97,7 @@ public struct SchemaRepository: Sendable {
             case .failure(let failure): problems += failure.problems
             }
         }
-        return (contracts, problems)
+        return (folders, contracts, problems)
     }
 
     func loadContract(_ name: ContractName, at path: String) -> Result<ContractSchemas, SchemaCheckFailure> {
