@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import PumphouseObservability
 
 /// The flag of a service that serves non-public routes, and where its admin credential
@@ -10,13 +11,13 @@ public struct AdminOptions: ParsableArguments {
     public init() {}
 
     /// The credential, or nil when none is configured; a bad file or token is a usage
-    /// error naming it.
-    public func credential() throws -> AdminCredential? {
+    /// error naming it. `logger` hears of a token file that later becomes unusable.
+    public func credential(logger: Logger) throws -> AdminCredential? {
         let environment = ProcessEnvironment()
         var variables: [String: String] = [:]
         variables[AdminCredential.environmentVariable] = environment[AdminCredential.environmentVariable]
         do {
-            return try AdminCredential.configured(tokenFile: adminTokenFile, environment: variables)
+            return try AdminCredential.configured(tokenFile: adminTokenFile, environment: variables, logger: logger)
         } catch {
             throw UsageError("\(error)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// The bearer tokens that open a service's non-public HTTP routes (dumps of cache state,
@@ -36,6 +37,8 @@ public final class AdminCredential: Sendable {
 
     private let source: Source
     private let loaded: Mutex<Loaded>
+    /// Hears, once per change of the file, that it can no longer be used.
+    private let logger: Logger?
 
     /// Where the tokens come from, for messages: never the tokens themselves.
     public let origin: String
@@ -43,10 +46,11 @@ public final class AdminCredential: Sendable {
     /// The tokens of `path`; throws if it cannot be read or holds no usable token. The
     /// file is looked at again `recheckInterval` after the last look, at the first
     /// request after that.
-    public init(tokenFile path: String, recheckInterval: Duration = .seconds(1)) throws(AdminCredentialError) {
+    public init(tokenFile path: String, recheckInterval: Duration = .seconds(1), logger: Logger? = nil) throws(AdminCredentialError) {
         let identity = FileIdentity(path: path)
         let tokens = try Self.tokens(inFile: path)
         self.source = .file(path: path)
+        self.logger = logger
         self.recheckInterval = recheckInterval
         self.origin = "the admin token file \(path)"
         self.loaded = Mutex(Loaded(tokens: tokens, identity: identity, checkedAt: .now))
@@ -59,6 +63,7 @@ public final class AdminCredential: Sendable {
             throw AdminCredentialError(description: "\(variable) is not a usable admin token: \(Self.rule)")
         }
         self.source = .fixed
+        self.logger = nil
         self.recheckInterval = .zero
         self.origin = variable
         self.loaded = Mutex(Loaded(tokens: [checked], identity: nil, checkedAt: .now))
@@ -71,8 +76,8 @@ public final class AdminCredential: Sendable {
     /// The credential a service is started with: `tokenFile` if given, otherwise the
     /// token in `PUMPHOUSE_ADMIN_TOKEN`, otherwise none (every non-public route is then
     /// refused).
-    public static func configured(tokenFile: String?, environment: [String: String]) throws(AdminCredentialError) -> AdminCredential? {
-        if let tokenFile { return try AdminCredential(tokenFile: tokenFile) }
+    public static func configured(tokenFile: String?, environment: [String: String], logger: Logger? = nil) throws(AdminCredentialError) -> AdminCredential? {
+        if let tokenFile { return try AdminCredential(tokenFile: tokenFile, logger: logger) }
         if let token = environment[environmentVariable], !token.isEmpty {
             return try AdminCredential(token: token, variable: environmentVariable)
         }
@@ -104,7 +109,15 @@ public final class AdminCredential: Sendable {
         // Outside the lock: a stat and, when the file changed, a read.
         let identity = FileIdentity(path: path)
         guard identity != previous || identity == nil else { return loaded.withLock { $0.tokens } }
-        let tokens = (try? Self.tokens(inFile: path)) ?? []
+        let tokens: [[UInt8]]
+        do {
+            tokens = try Self.tokens(inFile: path)
+        } catch {
+            // Once per change of the file: the error names the file and the line, never
+            // a token.
+            logger?.error("\(error); every non-public route refuses until it is mended")
+            tokens = []
+        }
         return loaded.withLock { loaded in
             loaded.tokens = tokens
             loaded.identity = identity

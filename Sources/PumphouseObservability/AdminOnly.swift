@@ -25,7 +25,8 @@ public struct AdminOnly<Context: RequestContext>: RouterMiddleware {
             )
         }
         guard let token = Self.bearerToken(request.headers[.authorization]), credential.accepts(token.utf8) else {
-            var response = try Self.refusal(.unauthorized, "unauthorized", "this route is not public: send Authorization: Bearer with a token from \(credential.origin)")
+            // Where the tokens come from is the operator's to know, not the caller's.
+            var response = try Self.refusal(.unauthorized, "unauthorized", "this route is not public: send Authorization: Bearer with one of this service's admin tokens")
             response.headers[.wwwAuthenticate] = "Bearer realm=\"pumphouse-admin\""
             return response
         }
@@ -35,9 +36,10 @@ public struct AdminOnly<Context: RequestContext>: RouterMiddleware {
     /// The token of a `Bearer` authorization (the scheme's case ignored, as RFC 9110 asks).
     static func bearerToken(_ authorization: String?) -> Substring? {
         guard let authorization else { return nil }
-        let scheme = "bearer "
-        guard authorization.utf8.count > scheme.utf8.count,
-              authorization.utf8.prefix(scheme.utf8.count).map({ $0 | 0x20 }).elementsEqual(scheme.utf8.map { $0 | 0x20 })
+        let scheme = Array("bearer ".utf8)
+        let presented = Array(authorization.utf8.prefix(scheme.count))
+        guard presented.count == scheme.count,
+              zip(presented, scheme).allSatisfy({ byte, lower in byte == lower || (lower != UInt8(ascii: " ") && byte == lower - 0x20) })
         else { return nil }
         return authorization.dropFirst(scheme.count).drop(while: { $0 == " " })
     }

@@ -198,8 +198,15 @@ final class DataPump: Sendable {
     /// for more; while it is awake, it and the putting thread took turns at the lane's
     /// lock for every change.
     func send(_ lane: Lane) {
-        if lane.sendQueued(health: health, logger: logger).full { sender.wake() }
+        let pass = lane.sendQueued(health: health, logger: logger, budget: Self.sendsPerPut)
+        if pass.full || pass.leftover { sender.wake() }
     }
+
+    /// The most changes one put hands to librdkafka: its own and those queued beside it
+    /// in a burst. A lane can hold far more (everything resent behind a replaced producer,
+    /// a backlog after the broker was away), and sending all of that is the sending
+    /// thread's work, not a request's.
+    static let sendsPerPut = 64
 
     /// Waits until the broker has acknowledged the change spooled as `number` in `lane`
     /// (acks=all: every in-sync replica has it), at most `timeout`; false if it has not
@@ -238,8 +245,8 @@ final class DataPump: Sendable {
         sender.wake()
     }
 
-    /// Spools `frame` and queues it for the sending thread, under the lane's lock;
-    /// returns its spool number.
+    /// Spools `frame` and queues it in the lane, under the lane's lock; returns its spool
+    /// number.
     @discardableResult
     private func enqueue(_ frame: SpoolFrame, in state: inout Lane.State) throws(Refusal) -> Int64 {
         let number: Int64
@@ -261,7 +268,7 @@ final class DataPump: Sendable {
 
     /// The pump's upkeep, run by the unit every few milliseconds off the hot path: replaces
     /// a failed producer (the sending thread then resends every unacknowledged change
-    /// behind it, so it is woken). Sending stays the sending thread's alone.
+    /// behind it, so it is woken). Puts and the sending thread send; this never does.
     func tend() {
         if let fatal = current.withLock({ $0.producer.fatalError }) {
             logger.error("the producer failed: \(fatal)")
@@ -284,7 +291,7 @@ final class DataPump: Sendable {
         metrics.spoolPendingBytes.record(spool.pendingBytes)
     }
 
-    /// Whether the sending thread sleeps until the next put wakes it.
+    /// Whether the sending thread sleeps until woken.
     var senderAsleep: Bool { sender.isAsleep }
 
     /// Changes accepted but not yet acknowledged by the broker.
@@ -455,14 +462,16 @@ extension DataPump {
         /// doing so (it sends what was queued meanwhile before it lets go). Stops when
         /// nothing is left or the producer's queue is full (`full`); the sending thread
         /// tries again shortly.
+        /// `budget` bounds the changes sent; `leftover` says the budget ran out with
+        /// changes still unsent, for the caller to pass on to the sending thread.
         @discardableResult
-        func sendQueued(health: ProducerHealth, logger: Logger) -> (sent: Int, full: Bool) {
+        func sendQueued(health: ProducerHealth, logger: Logger, budget: Int = .max) -> (sent: Int, full: Bool, leftover: Bool) {
             var sent = 0
             while sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
                 var full = false
                 // One change at a time off the front of what is unsent, with the producer
                 // it is for; the send itself happens outside the lock.
-                while let (outgoing, producer) = state.withLock({ state -> (Outgoing, KafkaProducer)? in
+                while sent < budget, let (outgoing, producer) = state.withLock({ state -> (Outgoing, KafkaProducer)? in
                     guard state.sent < state.queue.count, let producer = state.producer else { return nil }
                     state.sent += 1
                     return (state.queue[state.sent - 1], producer)
@@ -480,12 +489,13 @@ extension DataPump {
                     sent += 1
                 }
                 sending.store(false, ordering: .releasing)
-                if full { return (sent, true) }
+                if full { return (sent, true, false) }
                 // A change queued after the last look but before the role was let go
                 // would wait for the next look; look once more.
-                guard hasUnsent else { return (sent, false) }
+                guard hasUnsent else { return (sent, false, false) }
+                if sent >= budget { return (sent, false, true) }
             }
-            return (sent, false)
+            return (sent, false, false)
         }
 
         /// Whether changes wait to be handed to the producer.

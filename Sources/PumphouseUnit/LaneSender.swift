@@ -21,7 +21,7 @@ final class LaneSender: Sendable {
     static let idleAfter: Duration = .milliseconds(1)
 
     private let control: ConditionLock<Control>
-    /// True while the thread sleeps until woken; a put that sees it wakes the thread.
+    /// True while the thread sleeps until woken; `wake` wakes it only then.
     private let asleep: Atomic<Bool>
 
     private struct Control: Sendable {
@@ -52,7 +52,7 @@ final class LaneSender: Sendable {
         control.signal()
     }
 
-    /// Whether the thread sleeps until a put wakes it.
+    /// Whether the thread sleeps until woken.
     var isAsleep: Bool { asleep.load(ordering: .sequentiallyConsistent) }
 
     /// Stops the thread after its current pass; what it leaves queued stays in the lanes.
@@ -90,10 +90,13 @@ final class LaneSender: Sendable {
                 }
                 continue
             }
-            // Quiet for a while: sleep until a put wakes us. Announce it first, then look
-            // once more, so a change queued in between is not left waiting.
+            // Quiet for a while: sleep until woken. Announce it first, then look once
+            // more, so a change queued in between is not left waiting. A lane another
+            // thread is sending from does not count: that thread looks at the queue again
+            // after it lets the role go, and wakes this one for whatever it leaves
+            // (counting it would spin here for as long as puts keep the role busy).
             asleep.store(true, ordering: .sequentiallyConsistent)
-            if lanes.contains(where: \.hasUnsent) {
+            if lanes.contains(where: { !$0.sending.load(ordering: .acquiring) && $0.hasUnsent }) {
                 asleep.store(false, ordering: .sequentiallyConsistent)
                 continue
             }

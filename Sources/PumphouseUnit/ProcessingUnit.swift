@@ -138,7 +138,7 @@ public final class ProcessingUnit: Service {
     /// those the spool is sending again).
     public var unacknowledgedChanges: Int { pump.unacknowledgedCount }
 
-    /// Whether the pump's sending thread sleeps until a put wakes it (after a quiet spell).
+    /// Whether the pump's sending thread sleeps until woken (after a quiet spell).
     package var pumpSenderAsleep: Bool { pump.senderAsleep }
 
     /// Creates made here whose outcome (and `whenDecided`) is still to come, over every

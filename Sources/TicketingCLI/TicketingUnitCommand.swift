@@ -28,8 +28,8 @@ struct TicketingUnitCommand: AsyncParsableCommand {
         for contract in [Concert.contract, Seat.contract, Sale.contract] where pipeline.cache(contract) == nil {
             throw UsageError("\(self.pipeline.config) declares no \(contract) cache; the ticketing unit needs ticketing.Concert, ticketing.Seat and ticketing.Sale (see deploy/local/pipeline.yaml)")
         }
-        let credential = try admin.credential()
         let logger = Logger(label: "ticketing.unit.\(self.unit.id)")
+        let credential = try admin.credential(logger: logger)
         ServiceEndpoints.bootstrapMetrics()
         logger.info("ticketing unit \(self.unit.id), librdkafka \(Librdkafka.runtimeVersion)")
         let configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:\(http.httpPort)")

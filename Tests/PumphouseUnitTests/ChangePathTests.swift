@@ -111,4 +111,23 @@ struct ChangePathTests {
             try await awaitState(caches, expected, "every change put after the thread fell asleep, on a peer")
         }
     }
+
+    @Test("a producer queue far smaller than a burst: every change still reaches a peer, in order per key, from the puts and then from the sending thread they leave the rest to")
+    func fullProducerQueue() async throws {
+        // librdkafka takes four messages at a time here; a put that finds its queue full
+        // leaves the rest of the lane to the pump's sending thread.
+        let fixture = try await UnitFixture(partitions: 2, kafkaProperties: "\"queue.buffering.max.messages\": \"4\"")
+        try await fixture.prepare()
+        let unit = try fixture.unit("burst")
+        let observer = try fixture.unit("observer")
+        let caches = try [unit, observer].map { try $0.cache(BenchAccount.self) }
+        try await running([unit, observer]) {
+            for index in 0..<50 { try caches[0].put(BenchAccount(id: "b-\(index)", balance: 0)) }
+            for round in 1...10 {
+                for index in 0..<50 { try caches[0].increment("b-\(index)", "balance", by: Int64(round)) }
+            }
+            let expected = Dictionary(uniqueKeysWithValues: (0..<50).map { (ExactKey("b-\($0)"), BenchAccount(id: "b-\($0)", balance: 55)) })
+            try await awaitState(caches, expected, "550 changes through a four-message producer queue, on a peer")
+        }
+    }
 }

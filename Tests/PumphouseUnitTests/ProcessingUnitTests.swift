@@ -23,17 +23,29 @@ struct UnitFixture {
     let directory: String
     let pipeline: PipelineConfiguration
 
+    /// The librdkafka properties of the fixture's pipeline: `given`, and `debug` from
+    /// PUMPHOUSE_TEST_KAFKA_DEBUG when set.
+    private static func properties(_ given: String?) -> String? {
+        let debug = ProcessInfo.processInfo.environment["PUMPHOUSE_TEST_KAFKA_DEBUG"].map { "debug: \"\($0)\"" }
+        let all = [given, debug].compactMap { $0 }
+        return all.isEmpty ? nil : all.joined(separator: ", ")
+    }
+
     /// `load`: where a unit with no loaded peer rebuilds the cache from (`topic` unless a
     /// test is about the reverse pump).
     /// `mode`: the cache's mode as the pipeline file spells it (`partitioned` gets one backup).
-    init(partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic", mode: String = "replicated") async throws {
+    /// `kafkaProperties`: librdkafka properties for every client, as a YAML flow map's
+    /// members (`"queue.buffering.max.messages": "4"`).
+    init(
+        partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic", mode: String = "replicated", kafkaProperties: String? = nil
+    ) async throws {
         name = TestStack.uniqueName("u")
         topic = "\(name).account"
         table = "\(name)_account"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try """
-        kafka: { brokers: "\(brokers)"\(ProcessInfo.processInfo.environment["PUMPHOUSE_TEST_KAFKA_DEBUG"].map { ", properties: { debug: \"\($0)\" }" } ?? "") }
+        kafka: { brokers: "\(brokers)"\(Self.properties(kafkaProperties).map { ", properties: { \($0) }" } ?? "") }
         postgres: { url: "\(TestStack.postgresURL)" }
         schemas: \(Self.repository)/Schemas
         migrations: \(Self.repository)/Migrations
