@@ -86,16 +86,17 @@ public struct ContractCodec: Sendable {
 
     static func checkHeaders(_ headers: [(name: String, value: [UInt8]?)], against contract: Contract) throws(ContractError) {
         for header in headers {
+            // Names by their bytes, as Kafka tells headers apart: a Swift `switch` on the
+            // name would also take a canonically equivalent spelling for one of these.
+            let name = header.name
             let expected: String
-            switch header.name {
-            case Header.contract: expected = contract.name.rawValue
-            case Header.version: expected = String(contract.version)
-            case Header.action: expected = contract.action.rawValue
-            case Header.origin: expected = contract.origin
-            case Header.sequence: expected = String(contract.sequence)
-            case Header.traceParent: expected = contract.traceParent ?? ""
-            default: continue
-            }
+            if name.isSameBytes(as: Header.contract) { expected = contract.name.rawValue }
+            else if name.isSameBytes(as: Header.version) { expected = String(contract.version) }
+            else if name.isSameBytes(as: Header.action) { expected = contract.action.rawValue }
+            else if name.isSameBytes(as: Header.origin) { expected = contract.origin }
+            else if name.isSameBytes(as: Header.sequence) { expected = String(contract.sequence) }
+            else if name.isSameBytes(as: Header.traceParent) { expected = contract.traceParent ?? "" }
+            else { continue }
             let actual = header.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
             guard actual.isSameBytes(as: expected) else {
                 throw ContractError.headerMismatch(header: header.name, headerValue: actual, bodyValue: expected)

@@ -14,12 +14,23 @@ public struct KafkaHeader: Sendable, Hashable {
     }
 
     public var stringValue: String? { value.map { String(decoding: $0, as: UTF8.self) } }
+
+    /// Names are the same header when their bytes are, as Kafka compares them; Swift's
+    /// String equality would also match canonically equivalent spellings.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.name.utf8.elementsEqual(rhs.name.utf8) && lhs.value == rhs.value
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for byte in name.utf8 { hasher.combine(byte) }
+        hasher.combine(value)
+    }
 }
 
 extension Array where Element == KafkaHeader {
-    /// The last header of that name (Kafka allows repeats; the last one wins).
+    /// The last header of that name, by bytes (Kafka allows repeats; the last one wins).
     public func value(named name: String) -> [UInt8]? {
-        last { $0.name == name }?.value
+        last { $0.name.utf8.elementsEqual(name.utf8) }?.value
     }
 }
 
