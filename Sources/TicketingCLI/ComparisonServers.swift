@@ -13,8 +13,8 @@ struct HTTPServerOptions: ParsableArguments {
     @Option(help: "Port of the HTTP API (with /metrics, /healthz and /readyz).")
     var httpPort: Int
 
-    @Option(help: "Address the HTTP API binds to.")
-    var httpHost = "0.0.0.0"
+    @Option(help: "Address the HTTP API binds to: loopback unless told otherwise (0.0.0.0 for every interface, as a container or a pod needs).")
+    var httpHost = "127.0.0.1"
 
     @Option(help: "Seconds a reserve holds a seat.")
     var holdS = 120
