@@ -206,11 +206,31 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
                 return outcome
             }
         }
+        let isOwn = origin == self.origin
+        // The common case first: an update of a readable entity with none of this unit's
+        // changes pending (they keep a committed state apart). The entity is copied out of
+        // the map once, changed in its own type and moved back; one whose conversion
+        // throws goes the general way below, from the state the map still holds.
+        if contract.action == .update, committed.isEmpty || committed.index(forKey: key) == nil, var entity = entities[key] {
+            let step = entries[key, default: ReplicaLogState()].applyFromLog(contract, origin: origin, offset: offset, isOwn: isOwn, hasVisible: true, hasCommitted: false)
+            if !step.hadPending, (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil {
+                entities[key] = entity
+                return step.outcome
+            }
+            return finish(key, contract, step, visible: held(key), committed: committed.isEmpty ? nil : committed[key] ?? nil)
+        }
         let visible = held(key)
         let committedState: Held? = committed.isEmpty ? nil : committed[key] ?? nil
         let step = entries[key, default: ReplicaLogState()].applyFromLog(
-            contract, origin: origin, offset: offset, isOwn: origin == self.origin, hasVisible: visible != nil, hasCommitted: committedState != nil
+            contract, origin: origin, offset: offset, isOwn: isOwn, hasVisible: visible != nil, hasCommitted: committedState != nil
         )
+        return finish(key, contract, step, visible: visible, committed: committedState)
+    }
+
+    /// The entity's new visible and committed states after `step`, made from `visible`
+    /// (what the application saw) or `committedState` (what the log had decided, when
+    /// this unit's changes were pending).
+    private mutating func finish(_ key: ExactKey, _ contract: Contract, _ step: ReplicaLogState.Step, visible: Held?, committed committedState: Held?) -> Applied {
         var outcome = step.outcome
         let base = step.hadPending ? committedState : visible
         var next = base
