@@ -108,7 +108,8 @@ public final class AdminCredential: Sendable {
         guard case .some(let previous) = due else { return loaded.withLock { $0.tokens } }
         // Outside the lock: a stat and, when the file changed, a read.
         let identity = FileIdentity(path: path)
-        guard identity != previous || identity == nil else { return loaded.withLock { $0.tokens } }
+        // A file gone stays gone without a read (and a log line) every second.
+        guard identity != previous else { return loaded.withLock { $0.tokens } }
         let tokens: [[UInt8]]
         do {
             tokens = try Self.tokens(inFile: path)
@@ -139,10 +140,14 @@ public final class AdminCredential: Sendable {
 
     private static let rule = "a token is at least \(minimumLength) visible ASCII characters (no spaces); make one with `openssl rand -hex 32`"
 
-    /// The token spelled by `bytes` (surrounding spaces and tabs trimmed), if usable.
+    /// Space, tab, or the carriage return of a file written with CRLF line ends.
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+    }
+
+    /// The token spelled by `bytes` (surrounding blanks trimmed), if usable.
     private static func token(_ bytes: [UInt8]) -> [UInt8]? {
-        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }
-        guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else { return nil }
+        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return nil }
         let token = Array(bytes[first...last])
         guard token.count >= minimumLength, token.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
         return token
@@ -160,7 +165,7 @@ public final class AdminCredential: Sendable {
         var tokens: [[UInt8]] = []
         for (index, line) in contents.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let bytes = Array(line)
-            let content = bytes.drop(while: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") })
+            let content = bytes.drop(while: isBlank)
             if content.isEmpty || content.first == UInt8(ascii: "#") { continue }
             guard let token = token(bytes) else {
                 throw AdminCredentialError(description: "line \(index + 1) of the admin token file \(path) is not a usable token: \(rule)")

@@ -217,7 +217,7 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
                 entities[key] = entity
                 return step.outcome
             }
-            return finish(key, contract, step, visible: held(key), committed: committed.isEmpty ? nil : committed[key] ?? nil)
+            return finish(key, contract, step, visible: held(key), committed: nil)
         }
         let visible = held(key)
         let committedState: Held? = committed.isEmpty ? nil : committed[key] ?? nil
