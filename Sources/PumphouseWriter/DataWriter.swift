@@ -113,6 +113,10 @@ public final class DataWriter: Service {
         let transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: writer.group)
         consumerConfiguration.connection.clientID = "pumphouse-writer-\(name)"
+        // A stored offset the log no longer holds must stop the writer, not move it to
+        // the log's start and skip everything below the stored offset as applied.
+        // Partitions with nothing stored start at offset 0 and follow retention.
+        consumerConfiguration.autoOffsetReset = "error"
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let deadLetters = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger)
         try consumer.subscribe(topics: Array(topics.keys).sorted())
@@ -142,6 +146,10 @@ public final class DataWriter: Service {
                         for partition in partitions { loop.claims[partition] = nil }
                         assigned(loop.claims.count)
                     case .error(let error):
+                        if error.code == .autoOffsetReset, let partition = error.topicPartition, let claim = loop.claims[partition] {
+                            try await checkStoredOffset(claim, of: partition, configuration: consumerConfiguration)
+                            continue
+                        }
                         logger.warning("writer \(name): \(error)")
                     case .partitionEOF:
                         break
@@ -333,6 +341,39 @@ public final class DataWriter: Service {
             $0.state = state
             $0.stateReason = reason
         }
+    }
+
+    /// `partition`'s log bounds for an error message: what the consumer last saw, or else
+    /// a short look of its own (nil if the broker does not answer within 10 s).
+    private func watermarks(of partition: KafkaTopicPartition, consumer: KafkaConsumer, configuration: KafkaConsumerConfiguration) async -> KafkaWatermarks? {
+        if let cached = consumer.cachedWatermarks(partition) { return KafkaWatermarks(low: cached.low, high: cached.high) }
+        return try? await KafkaConsumer.watermarks(of: [partition], configuration: configuration, until: .now + .seconds(10), logger: logger)[partition]
+    }
+
+    /// Called when the broker said a claimed partition's offset is not in its log: throws
+    /// `StoredOffsetOutsideLog` if the offset the writer stored is outside the log's
+    /// bounds, read afresh.
+    ///
+    /// The report alone does not say so. The group's rebalance places a partition at
+    /// its committed offset before the writer moves it to the offset stored in
+    /// PostgreSQL, and a group without one (new, or whose commits never reached the
+    /// broker: they are only a courtesy to tools) reports a reset for that first
+    /// placement; a partition with nothing stored starts at 0, where retention is handled
+    /// by the consumer. Bounds the broker does not give within 10 s leave the partition
+    /// where the writer placed it (a stored offset truly outside the log then shows as lag
+    /// that does not fall, and in `pumphouse status`).
+    private func checkStoredOffset(_ claim: WriterLedger.Claim, of partition: KafkaTopicPartition, configuration: KafkaConsumerConfiguration) async throws {
+        guard let stored = claim.nextOffset else { return }
+        let log: KafkaWatermarks
+        do {
+            guard let found = try await KafkaConsumer.watermarks(of: [partition], configuration: configuration, until: .now + .seconds(10), logger: logger)[partition] else { return }
+            log = found
+        } catch {
+            logger.warning("writer \(name): the broker reported offset \(stored) of \(partition) outside the log, and its bounds could not be read to check: \(error)")
+            return
+        }
+        guard stored < log.low || stored > log.high else { return }
+        throw StoredOffsetOutsideLog(writer: name, partition: partition, storedOffset: stored, watermarks: log)
     }
 
     static func isTransient(_ error: any Error) -> Bool {

@@ -323,6 +323,37 @@ struct DataWriterTests {
         #expect(letters.first?.headers.value(named: DeadLetter.Header.reason) == Array("missing-row".utf8))
     }
 
+    @Test("a stored offset beyond the partition's end (a recreated topic) stops the writer, naming it; nothing is skipped, and the documented fix resumes from the start")
+    func storedOffsetBeyondLog() async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        var work = Workload(topic: fixture.topic)
+        try work.add("acc-1", balance: 5)
+        try work.add("acc-2", balance: 6)
+        try await fixture.publish(work.messages)
+        // What a database keeps from a topic that was deleted and created again: progress
+        // far past the two messages the new log holds.
+        try await fixture.db.query(
+            "INSERT INTO pumphouse_writer_offsets (writer, topic, partition, next_offset, epoch, owner) VALUES ($1, $2, 0, 9, 1, 'earlier')",
+            [fixture.name, fixture.topic]
+        )
+        let error = await #expect(throws: StoredOffsetOutsideLog.self) {
+            _ = try await fixture.runWriter(until: { _ in false }, timeout: .seconds(60))
+        }
+        #expect(error?.partition == KafkaTopicPartition(topic: fixture.topic, partition: 0))
+        #expect(error?.storedOffset == 9)
+        #expect(error?.watermarks.high == 2)
+        let text = error.map(String.init(describing:)) ?? ""
+        #expect(text.contains("beyond the log's end") && text.contains("DELETE FROM pumphouse_writer_offsets WHERE writer = '\(fixture.name)'"), "\(text)")
+        #expect(try await fixture.rows().isEmpty, "nothing applied from a log the stored progress does not describe")
+
+        // The fix the error names: the writer's progress for the topic removed, it writes
+        // the log from its start.
+        try await fixture.db.query("DELETE FROM pumphouse_writer_offsets WHERE writer = $1 AND topic = $2", [fixture.name, fixture.topic])
+        try await fixture.db.query("DELETE FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2", [fixture.name, fixture.topic])
+        _ = try await fixture.runWriter(until: { $0.consumed >= 2 })
+        #expect(try await fixture.rows() == work.expectedRows)
+    }
+
     @Test("a mapping that does not fit the table stops start-up, naming each problem", arguments: [
         ("DROP TABLE {t}", "does not exist"),
         ("ALTER TABLE {t} DROP COLUMN owner", "{t}.owner does not exist"),
