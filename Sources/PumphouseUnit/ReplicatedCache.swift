@@ -498,6 +498,23 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         shards.map { shard in shard.store.withLock { $0.ownership(of: shard.partition) } }
     }
 
+    /// Whether a change to a key of `partition` would be decided here now rather than
+    /// refused as `notOwner` (owner under a claim, warm, not handing over, lease valid);
+    /// true in a replicated cache. The answer may change the next moment: for tests and
+    /// for probes, never as a check before a change.
+    package func decides(partition: Int32) -> Bool {
+        guard shards.indices.contains(Int(partition)) else { return false }
+        let shard = shards[Int(partition)]
+        return shard.store.withLock { store in
+            do {
+                _ = try ownershipTerm(for: "", in: shard, store)
+                return true
+            } catch {
+                return false
+            }
+        }
+    }
+
     func isWarm(_ partition: Int32) -> Bool {
         guard shards.indices.contains(Int(partition)) else { return false }
         return shards[Int(partition)].store.withLock { $0.holding.isHeld }

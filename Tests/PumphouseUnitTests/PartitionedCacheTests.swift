@@ -18,15 +18,23 @@ struct PartitionedCacheTests {
     static let partitions = 4
 
     /// Waits until every cache's fold names the owners `members` are assigned, each
-    /// under a claim (term above 0), and returns that assignment.
+    /// under a claim (term above 0), and each owner decides in its partitions (its own
+    /// heartbeat is back, nothing is being handed over); returns that assignment.
+    /// `caches` are the members' caches, in the order of `members`.
     func awaitOwners(_ caches: [ReplicatedCache<BenchAccount>], members: [String], _ what: String) async throws -> PartitionAssignment {
         let assignment = PartitionAssignment(group: "bench.Account", partitions: Self.partitions, backups: 1, members: members)
         func settled() -> Bool {
-            caches.allSatisfy { cache in
+            let folded = caches.allSatisfy { cache in
                 cache.ownership.enumerated().allSatisfy { partition, owned in
                     owned.term > 0 && owned.owner.map { $0.isSameBytes(as: assignment.owner(of: Int32(partition)) ?? "") } == true
                 }
             }
+            return folded
+                && (0..<Int32(Self.partitions)).allSatisfy { partition in
+                    zip(members, caches).contains { member, cache in
+                        member.isSameBytes(as: assignment.owner(of: partition) ?? "") && cache.decides(partition: partition)
+                    }
+                }
         }
         do {
             _ = try await waitFor(what, timeout: .seconds(60)) { () -> Bool? in
@@ -34,7 +42,8 @@ struct PartitionedCacheTests {
                 return settled() ? true : nil
             }
         } catch let timeout as WaitTimeout {
-            throw WaitTimeout(description: "\(timeout.description); expected owners \(assignment.placements.map(\.owner)), folded \(caches.map { $0.ownership.map { "\($0.owner ?? "none")@\($0.term)" } })")
+            let deciding = caches.map { cache in (0..<Int32(Self.partitions)).filter { cache.decides(partition: $0) } }
+            throw WaitTimeout(description: "\(timeout.description); expected owners \(assignment.placements.map(\.owner)), folded \(caches.map { $0.ownership.map { "\($0.owner ?? "none")@\($0.term)" } }), deciding in \(deciding)")
         }
         return assignment
     }
