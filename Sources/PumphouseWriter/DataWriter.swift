@@ -136,8 +136,12 @@ public final class DataWriter: Service {
                         try await loop.drain(&pending)
                         let claimed = try await ledger.claim(partitions, on: db)
                         loop.claims.merge(claimed) { _, new in new }
+                        // Offset 0, not `.beginning`, where nothing is stored: a reset
+                        // report is the writer's to judge (`checkReset`), and the
+                        // consumer's own restart from `.beginning` asks the broker where
+                        // the log starts, which the local one has answered wrongly.
                         try await consumer.assign(partitions.map { partition in
-                            KafkaTopicPartitionOffset(partition, offset: claimed[partition]?.nextOffset.map { KafkaOffset($0) } ?? .beginning)
+                            KafkaTopicPartitionOffset(partition, offset: KafkaOffset(claimed[partition]?.nextOffset ?? 0))
                         })
                         assigned(loop.claims.count)
                         logger.info("writer \(name) claimed \(partitions)")
@@ -147,7 +151,7 @@ public final class DataWriter: Service {
                         assigned(loop.claims.count)
                     case .error(let error):
                         if error.code == .autoOffsetReset, let partition = error.topicPartition, let claim = loop.claims[partition] {
-                            try await checkStoredOffset(claim, of: partition, configuration: consumerConfiguration)
+                            try await checkReset(of: partition, claim, consumer: consumer, configuration: consumerConfiguration)
                             continue
                         }
                         logger.warning("writer \(name): \(error)")
@@ -350,26 +354,31 @@ public final class DataWriter: Service {
         return try? await KafkaConsumer.watermarks(of: [partition], configuration: configuration, until: .now + .seconds(10), logger: logger)[partition]
     }
 
-    /// Called when the broker said a claimed partition's offset is not in its log: throws
-    /// `StoredOffsetOutsideLog` if the offset the writer stored is outside the log's
-    /// bounds, read afresh.
+    /// Called when the broker said a claimed partition's offset is not in its log. With
+    /// bounds read afresh: a stored offset outside them throws `StoredOffsetOutsideLog`;
+    /// a partition with nothing stored whose offset 0 retention has deleted moves to where
+    /// the log now starts (logged: those messages were never applied by this writer).
     ///
-    /// The report alone does not say so. The group's rebalance places a partition at
+    /// The report alone does not say which. The group's rebalance places a partition at
     /// its committed offset before the writer moves it to the offset stored in
     /// PostgreSQL, and a group without one (new, or whose commits never reached the
     /// broker: they are only a courtesy to tools) reports a reset for that first
-    /// placement; a partition with nothing stored starts at 0, where retention is handled
-    /// by the consumer. Bounds the broker does not give within 10 s leave the partition
-    /// where the writer placed it (a stored offset truly outside the log then shows as lag
-    /// that does not fall, and in `pumphouse status`).
-    private func checkStoredOffset(_ claim: WriterLedger.Claim, of partition: KafkaTopicPartition, configuration: KafkaConsumerConfiguration) async throws {
-        guard let stored = claim.nextOffset else { return }
+    /// placement. Bounds the broker does not give within 10 s leave the partition where
+    /// the writer placed it (a stored offset truly outside the log then shows as lag that
+    /// does not fall, and in `pumphouse status`).
+    private func checkReset(of partition: KafkaTopicPartition, _ claim: WriterLedger.Claim, consumer: KafkaConsumer, configuration: KafkaConsumerConfiguration) async throws {
         let log: KafkaWatermarks
         do {
             guard let found = try await KafkaConsumer.watermarks(of: [partition], configuration: configuration, until: .now + .seconds(10), logger: logger)[partition] else { return }
             log = found
         } catch {
-            logger.warning("writer \(name): the broker reported offset \(stored) of \(partition) outside the log, and its bounds could not be read to check: \(error)")
+            logger.warning("writer \(name): the broker reported the offset of \(partition) outside its log, and the log's bounds could not be read to check: \(error)")
+            return
+        }
+        guard let stored = claim.nextOffset else {
+            guard log.low > 0 else { return }
+            logger.warning("writer \(name): \(partition) starts at offset \(log.low), where its log now starts: retention deleted the messages before it, and no writer \(name) had stored progress there")
+            try await consumer.seek([KafkaTopicPartitionOffset(partition, offset: KafkaOffset(log.low))])
             return
         }
         guard stored < log.low || stored > log.high else { return }

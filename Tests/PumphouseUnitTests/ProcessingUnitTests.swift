@@ -113,13 +113,13 @@ struct UnitFixture {
 
     /// Heartbeats default to 5 a second so member tests run fast; every one is a record
     /// on the broker, so a test that restarts the broker asks for fewer.
-    func unit(_ id: String, pipeline: PipelineConfiguration? = nil, heartbeat: Duration = .milliseconds(200), spool: String = "spool") throws -> ProcessingUnit {
+    func unit(_ id: String, pipeline: PipelineConfiguration? = nil, heartbeat: Duration = .milliseconds(200), spool: String = "spool", logger: Logger = Self.logger) throws -> ProcessingUnit {
         var configuration = UnitConfiguration(pipeline: pipeline ?? self.pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/\(spool)")
         configuration.heartbeatInterval = heartbeat
         configuration.memberTimeout = heartbeat * 10
         // Tests restart units seconds apart and expect each restart to read the database.
         configuration.loadReuseWindow = .seconds(1)
-        return try ProcessingUnit(configuration: configuration, logger: Self.logger)
+        return try ProcessingUnit(configuration: configuration, logger: logger)
     }
 }
 

@@ -10,6 +10,7 @@ import PumphouseReplay
 import PumphouseTestSupport
 import PumphouseWriter
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @testable import PumphouseUnit
@@ -456,19 +457,24 @@ struct ReversePumpTests {
             try await Task.sleep(for: .milliseconds(50))
             return try await db.query(held, [lock.rawValue]).scalar(Int64.self) == 1 ? true : nil
         }
-        let heir = try fixture.unit("heir")
+        // The heir says when it found the lock held: the event to wait for (its session's
+        // last statement is the COMMIT after each try, so the try itself is visible in
+        // pg_stat_activity for a fraction of a millisecond only).
+        let refused = Atomic(false)
+        let heirLogger = Logger(label: "pumphouse.tests.heir") { _ in
+            RecordingLogHandler { event in
+                if event.message.description.contains("another unit holds the load lock") { refused.store(true, ordering: .relaxed) }
+            }
+        }
+        let heir = try fixture.unit("heir", logger: heirLogger)
         let heirCache = try heir.cache(BenchAccount.self)
         let group = ServiceGroup(configuration: .init(services: [.init(service: heir)], logger: UnitFixture.logger))
         let task = Task { try await group.run() }
         defer { task.cancel() }
-        // The heir tries the lock (its session's last statement) while the owner holds it;
-        // then the owner dies with it.
-        _ = try await waitFor("the heir to try the load lock", timeout: .seconds(30)) { () -> Bool? in
+        // The heir tries the lock while the owner holds it; then the owner dies with it.
+        _ = try await waitFor("the heir to try the load lock and find it held", timeout: .seconds(30)) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(20))
-            let trying = try await db.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_xact_lock%' AND pid <> pg_backend_pid()"
-            ).scalar(Int64.self)
-            return trying ?? 0 > 0 ? true : nil
+            return refused.load(ordering: .relaxed) ? true : nil
         }
         #expect(!heir.isLoaded)
         kill(owner.processIdentifier, SIGKILL)
