@@ -29,6 +29,13 @@ struct BatchPlan {
     /// it existed, dead letters if not, as they would have been in a batch of their own.
     var leadingUpdates: [EntityKey: [KafkaMessage]] = [:]
     var duplicates = 0
+    /// Messages passed over without an effect, a dead letter or a duplicate count: of a
+    /// partition this member holds no claim for (revoked, or fetched before its claim;
+    /// whoever claims it reads them again from the stored offset), and below the claim's
+    /// next offset (applied before). Counted so a missing change can be traced to them or
+    /// ruled out.
+    var unclaimed = 0
+    var appliedBefore = 0
     var applied = 0
     var nextOffsets: [KafkaTopicPartition: Int64] = [:]
     var sequences: [KafkaTopicPartition: [ExactKey: Int64]] = [:]
@@ -49,8 +56,14 @@ struct BatchPlan {
     ) {
         for message in messages {
             let partition = message.topicPartition
-            guard let claim = claims[partition] else { continue }  // revoked or never claimed
-            if let next = claim.nextOffset, message.offset < next { continue }  // applied before
+            guard let claim = claims[partition] else {
+                unclaimed += 1
+                continue
+            }
+            if let next = claim.nextOffset, message.offset < next {
+                appliedBefore += 1
+                continue
+            }
             nextOffsets[partition] = max(nextOffsets[partition] ?? 0, message.offset + 1)
 
             let contract: Contract

@@ -318,6 +318,7 @@ public final class DataWriter: Service {
         metrics.consumed.increment(by: consumed)
         metrics.applied.increment(by: plan.applied)
         metrics.duplicates.increment(by: plan.duplicates)
+        metrics.passedOver(unclaimed: plan.unclaimed, appliedBefore: plan.appliedBefore)
         metrics.batchSize.record(consumed)
         metrics.batchDuration.record(duration: ContinuousClock.now - batch.started)
         for (reason, letters) in Dictionary(grouping: plan.deadLetters, by: \.reason) {
@@ -331,6 +332,8 @@ public final class DataWriter: Service {
             $0.applied += plan.applied
             $0.deadLettered += plan.deadLetters.count
             $0.duplicates += plan.duplicates
+            $0.passedOverUnclaimed += plan.unclaimed
+            $0.passedOverAppliedBefore += plan.appliedBefore
             $0.batches += 1
         }
     }
@@ -399,6 +402,11 @@ public struct WriterStatistics: Sendable, Hashable {
     public var applied = 0
     public var deadLettered = 0
     public var duplicates = 0
+    /// Consumed messages passed over because this member held no claim for their
+    /// partition (read again by whoever claims it), or because they lay below the claim's
+    /// stored offset (applied before).
+    public var passedOverUnclaimed = 0
+    public var passedOverAppliedBefore = 0
     public var batches = 0
     public var retries = 0
     public var assignedPartitions = 0

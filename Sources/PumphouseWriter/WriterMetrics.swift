@@ -25,6 +25,13 @@ struct WriterMetrics: Sendable {
         assignedPartitions = Gauge(label: "pumphouse_writer_assigned_partitions", dimensions: dimensions)
     }
 
+    /// Messages passed over without effect (see `WriterStatistics.passedOverUnclaimed`).
+    func passedOver(unclaimed: Int, appliedBefore: Int) {
+        for (reason, count) in [("unclaimed", unclaimed), ("applied-before", appliedBefore)] where count > 0 {
+            Counter(label: "pumphouse_writer_passed_over_total", dimensions: [("writer", writer), ("reason", reason)]).increment(by: count)
+        }
+    }
+
     func deadLettered(reason: String, count: Int) {
         Counter(label: "pumphouse_writer_dead_lettered_total", dimensions: [("writer", writer), ("reason", reason)]).increment(by: count)
     }
