@@ -350,13 +350,6 @@ public final class DataWriter: Service {
         }
     }
 
-    /// `partition`'s log bounds for an error message: what the consumer last saw, or else
-    /// a short look of its own (nil if the broker does not answer within 10 s).
-    private func watermarks(of partition: KafkaTopicPartition, consumer: KafkaConsumer, configuration: KafkaConsumerConfiguration) async -> KafkaWatermarks? {
-        if let cached = consumer.cachedWatermarks(partition) { return KafkaWatermarks(low: cached.low, high: cached.high) }
-        return try? await KafkaConsumer.watermarks(of: [partition], configuration: configuration, until: .now + .seconds(10), logger: logger)[partition]
-    }
-
     /// Called when the broker said a claimed partition's offset is not in its log. With
     /// bounds read afresh: a stored offset outside them throws `StoredOffsetOutsideLog`;
     /// a partition with nothing stored whose offset 0 retention has deleted moves to where
