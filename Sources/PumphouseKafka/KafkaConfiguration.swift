@@ -12,6 +12,15 @@ public struct KafkaConnectionConfiguration: Sendable, Hashable {
     /// Extra librdkafka properties (e.g. `security.protocol`, `sasl.username`). They are
     /// applied last, so they override the typed fields on purpose.
     public var properties: [String: String]
+    /// How long a consumer reads a gap in a partition's offsets again before it accepts
+    /// that no record fills it; zero accepts every gap at once. A broker that exposes a
+    /// later produce request's records before an earlier one's (the local Tansu does,
+    /// under concurrent producers) makes a consumer at the log's end step over the
+    /// earlier records for good unless they are read again (see `OffsetContinuity`).
+    /// Only real gaps pay the wait, once per partition for a compacted backlog; on a
+    /// broker that keeps offset order, set it to zero where transactional producers
+    /// write, since every transaction marker is a gap.
+    public var offsetGapRecheck: Duration = .milliseconds(500)
 
     public init(bootstrapServers: [String], clientID: String = "pumphouse", properties: [String: String] = [:]) {
         self.bootstrapServers = bootstrapServers

@@ -19,7 +19,7 @@ public final class KafkaConsumer: Sendable {
     private let startedAtZero = Mutex<Set<KafkaTopicPartition>>([])
 
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
-        let callbacks = ConsumerCallbacks(logger: logger)
+        let callbacks = ConsumerCallbacks(logger: logger, gapWindow: configuration.connection.offsetGapRecheck, seekTimeout: configuration.restartTimeout)
         self.handle = try RDKafkaHandle(
             kind: .consumer,
             properties: configuration.librdkafkaProperties,
@@ -55,11 +55,13 @@ public final class KafkaConsumer: Sendable {
     /// in a group, replaces the current assignment (e.g. with offsets stored elsewhere).
     public func assign(_ offsets: [KafkaTopicPartitionOffset]) async throws {
         let offsets = fromZero(offsets, replacing: true)
+        let callbacks = self.callbacks
         try await onThread("assign \(offsets)") { handle, operation throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             let err = rd_kafka_assign(handle, list)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: operation) }
+            callbacks.placed(offsets, replacing: true)
         }
     }
 
@@ -68,6 +70,7 @@ public final class KafkaConsumer: Sendable {
     /// where to start, without losing its place on the topics it already reads.
     public func addAssignment(_ offsets: [KafkaTopicPartitionOffset]) async throws {
         let offsets = fromZero(offsets, replacing: false)
+        let callbacks = self.callbacks
         try await onThread("add assignment \(offsets)") { handle, operation throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -76,6 +79,7 @@ public final class KafkaConsumer: Sendable {
                 rd_kafka_error_destroy(error)
                 throw KafkaError(code, operation: operation)
             }
+            callbacks.placed(offsets, replacing: false)
         }
     }
 
@@ -112,6 +116,7 @@ public final class KafkaConsumer: Sendable {
                 rd_kafka_error_destroy(error)
                 return true  // could not move it: the caller hears of the reset
             }
+            callbacks.placed([KafkaTopicPartitionOffset(partition, offset: .beginning)], replacing: false)
             return false
         }
     }
@@ -183,6 +188,7 @@ public final class KafkaConsumer: Sendable {
     /// Moves the read position of assigned partitions; messages already fetched from the
     /// old position are discarded.
     public func seek(_ offsets: [KafkaTopicPartitionOffset], timeout: Duration = .seconds(10)) async throws {
+        let callbacks = self.callbacks
         try await onThread("seek \(offsets)") { handle, operation throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -190,7 +196,16 @@ public final class KafkaConsumer: Sendable {
                 throw KafkaError(consuming: error, operation: operation)
             }
             _ = try RDKafkaTopicPartitionList.offsets(list, operation: operation)
+            callbacks.placed(offsets, replacing: false)
         }
+    }
+
+    /// Gaps in partitions' offsets this consumer found since it started: `reread`, offsets
+    /// a fetch skipped and a second read found (the broker served records out of offset
+    /// order); `absent`, offsets no record fills (compaction, transaction markers,
+    /// retention). See `KafkaConnectionConfiguration.offsetGapRecheck`.
+    public var offsetGaps: (reread: Int, absent: Int) {
+        callbacks.offsetGaps
     }
 
     /// Low and high watermark as last seen in fetch responses, without a network round
@@ -245,6 +260,33 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
     }
 
     private let state = Mutex(State())
+    private let continuity: Mutex<OffsetContinuity>
+    /// False when gaps are accepted at once (`offsetGapRecheck` of zero).
+    private let checksGaps: Bool
+    private let seekTimeout: Duration
+
+    init(logger: Logger, gapWindow: Duration, seekTimeout: Duration) {
+        self.continuity = Mutex(OffsetContinuity(window: gapWindow))
+        self.checksGaps = gapWindow > .zero
+        self.seekTimeout = seekTimeout
+        super.init(logger: logger)
+    }
+
+    var offsetGaps: (reread: Int, absent: Int) {
+        continuity.withLock { ($0.reread, $0.absent) }
+    }
+
+    /// Records where partitions were placed; logical offsets leave the position to the
+    /// first message.
+    func placed(_ offsets: [KafkaTopicPartitionOffset], replacing: Bool) {
+        guard checksGaps else { return }
+        continuity.withLock { continuity in
+            if replacing { continuity.removeAll() }
+            for entry in offsets {
+                continuity.placed(entry.topicPartition, at: entry.offset.isLogical ? nil : entry.offset.rawValue)
+            }
+        }
+    }
 
     func beginClosing() {
         state.withLock { $0.closing = true }
@@ -278,10 +320,12 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
             } else {
                 rd_kafka_assign(handle, list)
             }
+            placed(list.map { RDKafkaTopicPartitionList.elements($0).map(\.0) } ?? [], replacing: !cooperative)
             logger.info("partitions assigned: \(partitions)")
             state.withLock { $0.events.append(.partitionsAssigned(partitions)) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(handle) != 0
+            continuity.withLock { continuity in partitions.forEach { continuity.removed($0) } }
             logger.info("partitions revoked\(lost ? " (lost)" : ""): \(partitions)")
             let closing = state.withLock { state in
                 state.events.append(.partitionsRevoked(partitions, lost: lost))
@@ -355,11 +399,14 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
                 defer { rd_kafka_message_destroy(message) }
                 let err = message.pointee.err
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    batch.append(KafkaMessage(message))
-                    messages += 1
-                    if messages == 1 && fill > .zero {
-                        filling = true
-                        deadline = clock.now.advanced(by: fill)
+                    let received = KafkaMessage(message)
+                    if try continuous(received, handle: handle) {
+                        batch.append(received)
+                        messages += 1
+                        if messages == 1 && fill > .zero {
+                            filling = true
+                            deadline = clock.now.advanced(by: fill)
+                        }
                     }
                 } else if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
                     endBatch()
@@ -379,6 +426,40 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
         }
         endBatch()
         return output
+    }
+}
+
+extension ConsumerCallbacks {
+    /// Whether `message` goes to the application; false when its partition is read again
+    /// from the first offset a fetch skipped (see `OffsetContinuity`).
+    fileprivate func continuous(_ message: KafkaMessage, handle: OpaquePointer) throws(KafkaError) -> Bool {
+        guard checksGaps else { return true }
+        let partition = message.topicPartition
+        let verdict = continuity.withLock { continuity in
+            continuity.check(partition, offset: message.offset, now: .now) {
+                var low: Int64 = -1
+                var high: Int64 = -1
+                let err = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
+                return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+            }
+        }
+        switch verdict {
+        case .deliver:
+            return true
+        case .deliverAfterAbsent(let missing, let confirmed):
+            logger.log(level: confirmed ? .info : .debug, "offsets \(missing.lowerBound)..<\(missing.upperBound) of \(partition) hold no records (compaction, transaction markers or retention); reading on at \(message.offset)")
+            return true
+        case .deliverAfterReread(let missing):
+            logger.warning("the broker skipped offsets \(missing.lowerBound)..<\(missing.upperBound) of \(partition) in a fetch and served them when they were read again; nothing was lost, but the broker exposes records out of offset order")
+            return true
+        case .reread(let from):
+            let list = RDKafkaTopicPartitionList.make([KafkaTopicPartitionOffset(partition, offset: KafkaOffset(from))])
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: seekTimeout.milliseconds)) {
+                throw KafkaError(consuming: error, operation: "read \(partition) again from offset \(from), the first offset a fetch skipped (it served \(message.offset)); stopping rather than stepping over them")
+            }
+            return false
+        }
     }
 }
 

@@ -92,7 +92,7 @@ public struct PipelineConfiguration: Sendable {
         }
 
         // kafka
-        var kafkaReader = try reader.mapping("kafka", keys: ["brokers", "client_id", "properties"]) ?? ConfigurationReader.empty(file: file, path: "kafka")
+        var kafkaReader = try reader.mapping("kafka", keys: ["brokers", "client_id", "properties", "offset_gap_recheck_ms"]) ?? ConfigurationReader.empty(file: file, path: "kafka")
         // The file's value is read (and checked) even when the environment overrides it.
         let fileBrokers = try kafkaReader.string("brokers")
         let brokers = environment[Override.kafkaBrokers].flatMap { $0.isEmpty ? nil : $0 } ?? fileBrokers
@@ -112,8 +112,10 @@ public struct PipelineConfiguration: Sendable {
                 )
             }
         }
+        let gapRecheck = try kafkaReader.integer("offset_gap_recheck_ms", in: 0...60_000)
         try kafkaReader.finish()
-        let kafka = KafkaConnectionConfiguration(brokers: brokers, clientID: clientID, properties: properties)
+        var kafka = KafkaConnectionConfiguration(brokers: brokers, clientID: clientID, properties: properties)
+        if let gapRecheck { kafka.offsetGapRecheck = .milliseconds(gapRecheck) }
         let brokersSource = environment[Override.kafkaBrokers].flatMap { $0.isEmpty ? nil : $0 } != nil ? " (set by \(Override.kafkaBrokers))" : ""
         if kafka.bootstrapServers.isEmpty {
             throw kafkaReader.fail("brokers", "lists no broker\(brokersSource); give host:port pairs separated by commas")

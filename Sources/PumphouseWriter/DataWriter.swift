@@ -327,6 +327,12 @@ public final class DataWriter: Service {
         for (partition, next) in plan.nextOffsets {
             metrics.progress(partition, nextOffset: next, highWatermark: consumer.cachedWatermarks(partition)?.high)
         }
+        let gaps = consumer.offsetGaps
+        let newGaps = counters.withLock { counters in
+            defer { (counters.offsetGapsReread, counters.offsetGapsAbsent) = gaps }
+            return (reread: gaps.reread - counters.offsetGapsReread, absent: gaps.absent - counters.offsetGapsAbsent)
+        }
+        metrics.offsetGaps(reread: newGaps.reread, absent: newGaps.absent)
         counters.withLock {
             $0.consumed += consumed
             $0.applied += plan.applied
@@ -400,6 +406,11 @@ public struct WriterStatistics: Sendable, Hashable {
     /// stored offset (applied before).
     public var passedOverUnclaimed = 0
     public var passedOverAppliedBefore = 0
+    /// Gaps in partitions' offsets the consumer read again and found filled (the broker
+    /// served records out of offset order), and gaps no record fills (compaction,
+    /// transaction markers, retention). See `KafkaConnectionConfiguration.offsetGapRecheck`.
+    public var offsetGapsReread = 0
+    public var offsetGapsAbsent = 0
     public var batches = 0
     public var retries = 0
     public var assignedPartitions = 0

@@ -32,6 +32,13 @@ struct WriterMetrics: Sendable {
         }
     }
 
+    /// Gaps in offsets found since the last batch (see `WriterStatistics.offsetGapsReread`).
+    func offsetGaps(reread: Int, absent: Int) {
+        for (outcome, count) in [("reread", reread), ("absent", absent)] where count > 0 {
+            Counter(label: "pumphouse_writer_offset_gaps_total", dimensions: [("writer", writer), ("outcome", outcome)]).increment(by: count)
+        }
+    }
+
     func deadLettered(reason: String, count: Int) {
         Counter(label: "pumphouse_writer_dead_lettered_total", dimensions: [("writer", writer), ("reason", reason)]).increment(by: count)
     }

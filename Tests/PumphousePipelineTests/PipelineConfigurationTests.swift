@@ -73,6 +73,7 @@ struct PipelineConfigurationTests {
         defer { file.remove() }
         let configuration = try file.load()
         #expect(configuration.kafka.bootstrapServers == ["k1:9092", "k2:9092"])
+        #expect(configuration.kafka.offsetGapRecheck == .milliseconds(500))
         let mapping = try #require(configuration.caches.first?.mapping)
         #expect(mapping.column("balance_cents")?.source == .field(["balance"]))
         #expect(mapping.column("balance_cents")?.type == "bigint")
@@ -93,6 +94,9 @@ struct PipelineConfigurationTests {
         let own = try PipelineFile(validPipeline.replacing("schemas: SCHEMAS", with: "schemas: SCHEMAS\nmigrations_table: shop.migrations"))
         defer { own.remove() }
         #expect(try own.load().migrationsTable == "shop.migrations")
+        let unchecked = try PipelineFile(validPipeline.replacing(#"kafka: { brokers: "k1:9092,k2:9092" }"#, with: #"kafka: { brokers: "k1:9092", offset_gap_recheck_ms: 0 }"#))
+        defer { unchecked.remove() }
+        #expect(try unchecked.load().kafka.offsetGapRecheck == .zero)
     }
 
     @Test("environment variables override the connection settings")
@@ -149,6 +153,7 @@ struct PipelineConfigurationTests {
         ("partitions: 3", "partitions: 3\n    topic: \(String(repeating: "t", count: 245))", "caches.bench.Account.reverse_topic", "set reverse_topic to a shorter name"),
         ("  bench:\n", "  \(String(repeating: "w", count: 230)):\n", "writers.\(String(repeating: "w", count: 230)).dead_letter_topic", "set dead_letter_topic to a shorter name"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", properties: { bootstrap.servers: \"k9:9092\" } }", "kafka.properties.bootstrap.servers", "move the list there"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", offset_gap_recheck_ms: 90000 }", "kafka.offset_gap_recheck_ms", "from 0 to 60000"),
         ("partitions: 3", "partitions: 3\n    mode: sharded", "caches.bench.Account.mode", "replicated or partitioned"),
         ("partitions: 3", "partitions: 3\n    backups: 1", "caches.bench.Account.backups", "add `mode: partitioned`"),
         ("partitions: 3", "partitions: 3\n    mode: partitioned\n    backups: 3", "caches.bench.Account.backups", "from 0 to 2"),
