@@ -242,7 +242,7 @@ let package = Package(
         ),
         .target(
             name: "PumphouseTestSupport",
-            dependencies: ["PumphouseContracts", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PumphouseContracts", "CRDKafka", .product(name: "Logging", package: "swift-log")],
             path: "Tests/PumphouseTestSupport"
         ),
         .testTarget(

@@ -67,9 +67,9 @@ struct OffsetContinuity {
         tracks.removeAll()
     }
 
-    /// Judges the message at `offset`. `highWatermark` is asked only when a gap is
-    /// accepted.
-    mutating func check(_ partition: KafkaTopicPartition, offset: Int64, now: ContinuousClock.Instant, highWatermark: () -> Int64?) -> Verdict {
+    /// Judges the message at `offset`. `now` is read only at a gap, and `highWatermark`
+    /// only when a gap is accepted: messages in order cost a lookup and a comparison.
+    mutating func check(_ partition: KafkaTopicPartition, offset: Int64, now: @autoclosure () -> ContinuousClock.Instant, highWatermark: () -> Int64?) -> Verdict {
         let verdict = Self.judge(offset, track: &tracks[partition, default: Track()], window: window, now: now, highWatermark: highWatermark)
         switch verdict {
         case .deliverAfterReread: reread += 1
@@ -80,7 +80,7 @@ struct OffsetContinuity {
     }
 
     /// One hash lookup per message: the track is changed in place.
-    private static func judge(_ offset: Int64, track: inout Track, window: Duration, now: ContinuousClock.Instant, highWatermark: () -> Int64?) -> Verdict {
+    private static func judge(_ offset: Int64, track: inout Track, window: Duration, now: () -> ContinuousClock.Instant, highWatermark: () -> Int64?) -> Verdict {
         guard let next = track.next, offset > next else {
             // In order, the first message of a position not given, or an earlier offset
             // (nothing is skipped by going back).
@@ -94,11 +94,11 @@ struct OffsetContinuity {
             return accept(missing, confirmed: false, in: &track)
         }
         if let pending = track.pending, pending.missing.lowerBound == next {
-            guard now - pending.since >= window else { return .reread(from: next) }
+            guard now() - pending.since >= window else { return .reread(from: next) }
             track.absentBelow = max(track.absentBelow, highWatermark() ?? offset)
             return accept(missing, confirmed: true, in: &track)
         }
-        track.pending = (missing, now)
+        track.pending = (missing, now())
         return .reread(from: next)
     }
 

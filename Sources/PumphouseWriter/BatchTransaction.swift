@@ -102,7 +102,7 @@ struct BatchTransaction: Sendable {
                     leftOver += keys  // a custom mapper's
                     continue
                 }
-                let staging = SetBasedApply(table: table, columnTypes: columnTypes[contract] ?? [:], staging: "pumphouse_stage_\(merges.count)")
+                let staging = SetBasedApply(table: table, columnTypes: columnTypes[contract] ?? [:], staging: stagingTable(for: contract))
                 let merge = try await staging.stage(keys, entities: plan.entities, in: tx)
                 merges.append((merge, statements.count))
                 statements += merge.statements
@@ -135,6 +135,15 @@ struct BatchTransaction: Sendable {
         } catch is MappedTable.MappingFailure {
             throw IsolationNeeded()
         }
+    }
+
+    /// Each table's own staging table, named by the contract's place among all the
+    /// writer's tables. A staging table outlives the batch with the shape of the table it
+    /// was made for; named by the contract's place among the batch's contracts, it was
+    /// another table's whenever a batch lacked one of them, and its COPY failed, so the
+    /// whole batch ran again entity by entity.
+    func stagingTable(for contract: ContractName) -> String {
+        "pumphouse_stage_\(tables.keys.sorted().firstIndex(of: contract) ?? tables.count)"
     }
 
     private func applyIsolated(_ plan: BatchPlan, in tx: PostgresConnection) async throws -> (applied: Int, letters: [DeadLetter]) {

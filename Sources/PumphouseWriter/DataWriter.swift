@@ -289,6 +289,8 @@ public final class DataWriter: Service {
                 break
             } catch is BatchTransaction.IsolationNeeded {
                 isolated = true
+                counters.withLock { $0.isolatedBatches += 1 }
+                metrics.isolatedBatches.increment()
             } catch let lost as WriterLedger.Fenced {
                 logger.warning("writer \(name): \(lost)")
                 fenced.insert(lost.partition)
@@ -412,6 +414,10 @@ public struct WriterStatistics: Sendable, Hashable {
     public var offsetGapsReread = 0
     public var offsetGapsAbsent = 0
     public var batches = 0
+    /// Batches run again entity by entity, each in a savepoint, because a row of the
+    /// set-based path failed (rejected by the database, or not mappable), which that path
+    /// cannot pin to one entity.
+    public var isolatedBatches = 0
     public var retries = 0
     public var assignedPartitions = 0
 

@@ -9,6 +9,7 @@ struct WriterMetrics: Sendable {
     let applied: Counter
     let duplicates: Counter
     let retries: Counter
+    let isolatedBatches: Counter
     let batchSize: Recorder
     let batchDuration: Metrics.Timer
     let assignedPartitions: Gauge
@@ -20,6 +21,7 @@ struct WriterMetrics: Sendable {
         applied = Counter(label: "pumphouse_writer_applied_total", dimensions: dimensions)
         duplicates = Counter(label: "pumphouse_writer_duplicates_total", dimensions: dimensions)
         retries = Counter(label: "pumphouse_writer_retries_total", dimensions: dimensions)
+        isolatedBatches = Counter(label: "pumphouse_writer_isolated_batches_total", dimensions: dimensions)
         batchSize = Recorder(label: "pumphouse_writer_batch_size", dimensions: dimensions, aggregate: true)
         batchDuration = Metrics.Timer(label: "pumphouse_writer_batch_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
         assignedPartitions = Gauge(label: "pumphouse_writer_assigned_partitions", dimensions: dimensions)

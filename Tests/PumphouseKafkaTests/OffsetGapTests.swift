@@ -1,8 +1,6 @@
-import CRDKafka
 import Foundation
 import PumphouseKafka
 import PumphouseTestSupport
-import Synchronization
 import Testing
 
 /// Gaps in a partition's offsets against the real broker: ones no record fills, and
@@ -12,7 +10,7 @@ struct OffsetGapTests {
     @Test("transaction markers leave gaps: read again for the window, then every record is delivered in order and the gaps counted absent")
     func transactionMarkers() async throws {
         let topic = try await TestCluster.createTopic(partitions: 1)
-        try Self.produceInTransactions(topic: topic, values: (0..<4).map { "v\($0)" })
+        try TransactionalProducer.commit((0..<4).map { [TransactionalProducer.Record(topic: topic, partition: 0, key: nil, value: Array("v\($0)".utf8))] }, brokers: TestStack.kafkaBrokers)
         var connection = TestCluster.connection
         connection.offsetGapRecheck = .milliseconds(100)
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: connection), logger: TestCluster.logger)
@@ -83,48 +81,5 @@ struct OffsetGapTests {
         }
         #expect(values.count == producers * perProducer)
         #expect(gaps.absent == 0)
-    }
-
-    /// Each value in a transaction of its own, through librdkafka directly: Pumphouse
-    /// itself never produces transactionally.
-    static func produceInTransactions(topic: String, values: [String]) throws {
-        let conf = rd_kafka_conf_new()
-        var errorText = [CChar](repeating: 0, count: 512)
-        for (name, value) in ["bootstrap.servers": TestStack.kafkaBrokers, "transactional.id": TestStack.uniqueName("tx")] {
-            guard rd_kafka_conf_set(conf, name, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
-                throw TransactionFailure(step: "set \(name)", text: Self.text(errorText))
-            }
-        }
-        guard let producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText, errorText.count) else {
-            throw TransactionFailure(step: "create the producer", text: Self.text(errorText))
-        }
-        defer { rd_kafka_destroy(producer) }
-        try Self.check(rd_kafka_init_transactions(producer, 30_000), "init transactions")
-        let handle = rd_kafka_topic_new(producer, topic, nil)
-        defer { rd_kafka_topic_destroy(handle) }
-        for value in values {
-            try Self.check(rd_kafka_begin_transaction(producer), "begin")
-            var bytes = Array(value.utf8)
-            guard rd_kafka_produce(handle, 0, RD_KAFKA_MSG_F_COPY, &bytes, bytes.count, nil, 0, nil) == 0 else {
-                throw TransactionFailure(step: "produce \(value)", text: String(cString: rd_kafka_err2str(rd_kafka_last_error())))
-            }
-            try Self.check(rd_kafka_commit_transaction(producer, 30_000), "commit \(value)")
-        }
-    }
-
-    static func text(_ buffer: [CChar]) -> String {
-        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    static func check(_ error: OpaquePointer?, _ step: String) throws {
-        guard let error else { return }
-        defer { rd_kafka_error_destroy(error) }
-        throw TransactionFailure(step: step, text: String(cString: rd_kafka_error_string(error)))
-    }
-
-    struct TransactionFailure: Error, CustomStringConvertible {
-        let step: String
-        let text: String
-        var description: String { "transactional producer: \(step): \(text)" }
     }
 }

@@ -273,6 +273,9 @@ struct DataWriterTests {
         try await fixture.publish(work.messages)
         let statistics = try await fixture.runWriter(until: { $0.consumed >= 3 })
         #expect(statistics.deadLettered == 1)
+        // However the three formed batches, the one holding the rejected row ran again
+        // entity by entity, and only that one.
+        #expect(statistics.isolatedBatches == 1)
         #expect(try await fixture.rows() == work.expectedRows)
         let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
         #expect(letters.first?.headers.value(named: DeadLetter.Header.reason) == Array("rejected-by-database".utf8))
@@ -321,6 +324,24 @@ struct DataWriterTests {
         let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
         #expect(letters.count == 1)
         #expect(letters.first?.headers.value(named: DeadLetter.Header.reason) == Array("missing-row".utf8))
+    }
+
+    @Test("contracts committed by a transactional producer: the markers' offsets are gaps, read again for the window once, counted absent; every contract lands")
+    func transactionMarkers() async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        var work = Workload(topic: fixture.topic)
+        for key in ["a", "b", "c"] { try work.add(key, balance: 2) }
+        try work.update("b", delta: 3)
+        // One transaction per contract: a marker's offset after each of them.
+        try TransactionalProducer.commit(work.messages.map { message in
+            [TransactionalProducer.Record(topic: fixture.topic, partition: 0, key: message.key, value: message.value ?? [])]
+        }, brokers: TestStack.kafkaBrokers)
+        let statistics = try await fixture.runWriter(until: { $0.consumed >= 4 })
+        #expect(try await fixture.rows() == work.expectedRows)
+        #expect(statistics.deadLettered == 0 && statistics.duplicates == 0)
+        #expect(statistics.offsetGapsAbsent == 3 && statistics.offsetGapsReread == 0, "\(statistics)")
+        // The stored offset is past the last record, not at it: the writer went on after its marker.
+        #expect(try await fixture.committedOffsets() == 7)
     }
 
     @Test("a stored offset beyond the partition's end (a recreated topic) stops the writer, naming it; nothing is skipped, and the documented fix resumes from the start")
