@@ -22,6 +22,7 @@ public final class ProcessingUnit: Service {
     private let configuration: UnitConfiguration
     private let registry: ContractRegistry
     private let pump: DataPump
+    private let metrics: UnitMetrics
     /// Announcements and read requests go through a producer of their own: they are
     /// ephemeral (a lost or repeated heartbeat is harmless, a lost request times out and
     /// is asked again), so they need no idempotence, and trouble on these topics must
@@ -71,9 +72,10 @@ public final class ProcessingUnit: Service {
             logger: logger
         )
         let partitioners = Dictionary(configuration.pipeline.caches.map { ($0.topic, $0.partitioner) }, uniquingKeysWith: { first, _ in first })
+        self.metrics = UnitMetrics(unit: configuration.unitID)
         self.pump = try DataPump(
             origin: configuration.unitID, spool: spool, partitioners: partitioners, kafka: configuration.pipeline.kafka, logger: logger,
-            metrics: UnitMetrics(unit: configuration.unitID)
+            metrics: metrics
         )
         var control = KafkaProducerConfiguration(connection: configuration.pipeline.kafka)
         control.idempotent = false
@@ -296,6 +298,7 @@ public final class ProcessingUnit: Service {
                     // peers' heartbeats has not heard them yet, however long it has run.
                     var steward: OwnershipSteward?
                     var lastOwnership = lastHeartbeat
+                    var gapsCounted = (reread: 0, absent: 0)
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         try await Task.sleep(for: .milliseconds(10))
                         pump.tend()
@@ -315,6 +318,9 @@ public final class ProcessingUnit: Service {
                             expireMembers()
                             pump.recordBacklog()
                             for cache in caches.values { cache.recordEntities() }
+                            let gaps = consumer.offsetGaps
+                            metrics.offsetGaps(reread: gaps.reread - gapsCounted.reread, absent: gaps.absent - gapsCounted.absent)
+                            gapsCounted = gaps
                         }
                     }
                 }

@@ -22,6 +22,15 @@ struct UnitMetrics: Sendable {
         backlog = Gauge(label: "pumphouse_unit_pump_backlog", dimensions: dimensions)
     }
 
+    /// Gaps in the offsets of the topics this unit reads, found since the last call (see
+    /// `KafkaConsumer.offsetGaps`): `reread` ones mean the broker served records out of
+    /// offset order, which the unit's consumer recovered from.
+    func offsetGaps(reread: Int, absent: Int) {
+        for (outcome, count) in [("reread", reread), ("absent", absent)] where count > 0 {
+            Counter(label: "pumphouse_unit_offset_gaps_total", dimensions: [("unit", unit), ("outcome", outcome)]).increment(by: count)
+        }
+    }
+
     /// Per cache: replication lag (a peer's change, from when it was made to when this
     /// replica applied it), collisions, changes this replica could not apply; and, by
     /// partition, what a partitioned cache's ownership did.
