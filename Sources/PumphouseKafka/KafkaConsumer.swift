@@ -455,9 +455,12 @@ extension ConsumerCallbacks {
         case .reread(let from):
             let list = RDKafkaTopicPartitionList.make([KafkaTopicPartitionOffset(partition, offset: KafkaOffset(from))])
             defer { rd_kafka_topic_partition_list_destroy(list) }
+            let operation = "read \(partition) again from offset \(from), the first offset a fetch skipped (it served \(message.offset)); stopping rather than stepping over them"
             if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: seekTimeout.milliseconds)) {
-                throw KafkaError(consuming: error, operation: "read \(partition) again from offset \(from), the first offset a fetch skipped (it served \(message.offset)); stopping rather than stepping over them")
+                throw KafkaError(consuming: error, operation: operation)
             }
+            // A partition the seek could not move would go on after the dropped records.
+            _ = try RDKafkaTopicPartitionList.offsets(list, operation: operation)
             return false
         }
     }
