@@ -190,14 +190,20 @@ public final class KafkaConsumer: Sendable {
     public func seek(_ offsets: [KafkaTopicPartitionOffset], timeout: Duration = .seconds(10)) async throws {
         let callbacks = self.callbacks
         try await onThread("seek \(offsets)") { handle, operation throws(KafkaError) in
-            let list = RDKafkaTopicPartitionList.make(offsets)
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: timeout.milliseconds)) {
-                throw KafkaError(consuming: error, operation: operation)
-            }
-            _ = try RDKafkaTopicPartitionList.offsets(list, operation: operation)
+            try Self.seek(handle, to: offsets, timeout: timeout, operation: operation)
             callbacks.placed(offsets, replacing: false)
         }
+    }
+
+    /// Seeks on the handle's thread; throws the call's error or the first partition's
+    /// (a partition the seek could not move stays where it was).
+    static func seek(_ handle: OpaquePointer, to offsets: [KafkaTopicPartitionOffset], timeout: Duration, operation: String) throws(KafkaError) {
+        let list = RDKafkaTopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: timeout.milliseconds)) {
+            throw KafkaError(consuming: error, operation: operation)
+        }
+        _ = try RDKafkaTopicPartitionList.offsets(list, operation: operation)
     }
 
     /// Gaps in partitions' offsets this consumer found since it started: `reread`, offsets
@@ -212,9 +218,13 @@ public final class KafkaConsumer: Sendable {
     /// trip. Prefer this (or `partitionEOF`) to ListOffsets: some brokers answer
     /// ListOffsets wrongly, but fetches carry the true high watermark.
     public func cachedWatermarks(_ partition: KafkaTopicPartition) -> (low: Int64, high: Int64)? {
+        Self.cachedWatermarks(handle.pointer, partition)
+    }
+
+    static func cachedWatermarks(_ handle: OpaquePointer, _ partition: KafkaTopicPartition) -> (low: Int64, high: Int64)? {
         var low: Int64 = -1
         var high: Int64 = -1
-        let err = rd_kafka_get_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high)
+        let err = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
         return (low, high)
     }
@@ -436,12 +446,7 @@ extension ConsumerCallbacks {
         guard checksGaps else { return true }
         let partition = message.topicPartition
         let verdict = continuity.withLock { continuity in
-            continuity.check(partition, offset: message.offset, now: .now) {
-                var low: Int64 = -1
-                var high: Int64 = -1
-                let err = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
-                return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
-            }
+            continuity.check(partition, offset: message.offset, now: .now) { KafkaConsumer.cachedWatermarks(handle, partition)?.high }
         }
         switch verdict {
         case .deliver:
@@ -453,14 +458,12 @@ extension ConsumerCallbacks {
             logger.warning("the broker skipped offsets \(missing.lowerBound)..<\(missing.upperBound) of \(partition) in a fetch and served them when they were read again; nothing was lost, but the broker exposes records out of offset order")
             return true
         case .reread(let from):
-            let list = RDKafkaTopicPartitionList.make([KafkaTopicPartitionOffset(partition, offset: KafkaOffset(from))])
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            let operation = "read \(partition) again from offset \(from), the first offset a fetch skipped (it served \(message.offset)); stopping rather than stepping over them"
-            if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: seekTimeout.milliseconds)) {
-                throw KafkaError(consuming: error, operation: operation)
-            }
-            // A partition the seek could not move would go on after the dropped records.
-            _ = try RDKafkaTopicPartitionList.offsets(list, operation: operation)
+            // A partition the seek could not move would go on after the dropped records:
+            // that throws, naming them.
+            try KafkaConsumer.seek(
+                handle, to: [KafkaTopicPartitionOffset(partition, offset: KafkaOffset(from))], timeout: seekTimeout,
+                operation: "read \(partition) again from offset \(from), the first offset a fetch skipped (it served \(message.offset)); stopping rather than stepping over them"
+            )
             return false
         }
     }

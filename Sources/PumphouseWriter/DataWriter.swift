@@ -329,21 +329,20 @@ public final class DataWriter: Service {
         for (partition, next) in plan.nextOffsets {
             metrics.progress(partition, nextOffset: next, highWatermark: consumer.cachedWatermarks(partition)?.high)
         }
+        // The consumer counts gaps since it started; the metric takes what is new.
         let gaps = consumer.offsetGaps
         let newGaps = counters.withLock { counters in
+            counters.consumed += consumed
+            counters.applied += plan.applied
+            counters.deadLettered += plan.deadLetters.count
+            counters.duplicates += plan.duplicates
+            counters.passedOverUnclaimed += plan.unclaimed
+            counters.passedOverAppliedBefore += plan.appliedBefore
+            counters.batches += 1
             defer { (counters.offsetGapsReread, counters.offsetGapsAbsent) = gaps }
             return (reread: gaps.reread - counters.offsetGapsReread, absent: gaps.absent - counters.offsetGapsAbsent)
         }
         metrics.offsetGaps(reread: newGaps.reread, absent: newGaps.absent)
-        counters.withLock {
-            $0.consumed += consumed
-            $0.applied += plan.applied
-            $0.deadLettered += plan.deadLetters.count
-            $0.duplicates += plan.duplicates
-            $0.passedOverUnclaimed += plan.unclaimed
-            $0.passedOverAppliedBefore += plan.appliedBefore
-            $0.batches += 1
-        }
     }
 
     private func assigned(_ count: Int) {
