@@ -259,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseWriterTests",
-            dependencies: ["PumphouseWriter", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphouseLoad", "PumphouseTestSupport"]
+            dependencies: ["PumphouseWriter", "PumphouseReplay", "PumphousePipeline", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphouseLoad", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphouseUnitTests",

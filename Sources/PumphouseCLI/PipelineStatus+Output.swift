@@ -51,6 +51,9 @@ extension PipelineStatus {
             "deadLetters": .array(deadLetters.map { letters in
                 .object(["writer": .string(letters.writer), "topic": .string(letters.topic), "count": .int(letters.count)])
             }),
+            "sequenceGaps": .array(sequenceGaps.map { found in
+                .object(["writer": .string(found.writer), "gaps": .int(found.gaps), "missing": .int(found.missing), "latest": .string(found.latest)])
+            }),
             "readers": .object([
                 "group": .string(readerGroup), "requestTopic": .string(requestTopic),
                 "members": .array(readers.map { member($0, withSpool: false) }),
@@ -106,6 +109,12 @@ extension PipelineStatus {
             )
         }
         out += section("dead letters", ["WRITER", "TOPIC", "COUNT"], deadLetters.map { [$0.writer, $0.topic, String($0.count)] }, none: "none declared")
+        if !sequenceGaps.isEmpty {
+            out += section(
+                "sequence gaps (changes units numbered that are not in the log; rows of pumphouse_writer_sequence_gaps)",
+                ["WRITER", "GAPS", "MISSING", "LATEST"], sequenceGaps.map { [$0.writer, String($0.gaps), String($0.missing), $0.latest] }, none: ""
+            )
+        }
         out += section(
             "readers (group \(readerGroup), requests on \(requestTopic))",
             ["READER", "ADDRESS", "LAST HEARD"], readers.map { [$0.id, $0.address, ago($0.lastHeard)] }, none: "none running"

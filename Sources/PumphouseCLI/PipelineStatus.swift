@@ -59,6 +59,16 @@ struct PipelineStatus: Sendable {
         var count: Int64
     }
 
+    /// The holes a writer found in origins' numbering (pumphouse_writer_sequence_gaps):
+    /// changes their units numbered that are not in the log. Any is a loss to look into.
+    struct SequenceGaps: Sendable {
+        var writer: String
+        var gaps: Int64
+        var missing: Int64
+        /// The last found: origin, partition and the numbers missing.
+        var latest: String
+    }
+
     var memberTopic: String
     var memberTimeoutMilliseconds: Int64
     /// Epoch milliseconds the member ages are measured against.
@@ -66,6 +76,7 @@ struct PipelineStatus: Sendable {
     var caches: [Cache]
     var writers: [Writer]
     var deadLetters: [DeadLetters]
+    var sequenceGaps: [SequenceGaps]
     var readerGroup: String
     var requestTopic: String
     var readers: [Member]

@@ -108,6 +108,12 @@ struct ReplayCommand: AsyncParsableCommand {
         let fenced = state.fenced > 0 ? ", \(state.fenced) of them changes fenced by an ownership claim" : ""
         print("replayed \(state.contracts) contracts into \(state.entities.count) entities (\(state.duplicates) duplicates collapsed, \(state.rejected) that a writer dead-letters\(fenced))")
         print(String(format: "read %d messages in %.2f s (%.0f messages/s, connecting and reaching the end included)", read, seconds, seconds > 0 ? Double(read) / seconds : 0))
+        if !state.sequenceGaps.isEmpty {
+            let missing = state.sequenceGaps.reduce(0) { $0 + $1.missing.count }
+            print("the topic misses \(missing) change(s) its origins numbered, in \(state.sequenceGaps.count) gap(s):")
+            for gap in state.sequenceGaps.prefix(Self.gapsListed) { print("  \(gap)") }
+            if state.sequenceGaps.count > Self.gapsListed { print("  and \(state.sequenceGaps.count - Self.gapsListed) more") }
+        }
         if let out {
             try Self.write(try state.jsonLines(), to: out)
             print("wrote \(state.entities.count) entities to \(out)")
@@ -124,6 +130,9 @@ struct ReplayCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
     }
+
+    /// Gaps listed one per line; the rest are counted.
+    static let gapsListed = 20
 
     /// Reads `--from`. Every form is told apart by its shape alone, so a typo is reported
     /// before anything connects.

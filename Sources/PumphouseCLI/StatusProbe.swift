@@ -48,8 +48,9 @@ struct StatusProbe: Sendable {
         let ended = Array(Set(writerPartitions.values.flatMap { $0 } + deadLetterPartitions.values.flatMap { $0 }))
         async let watermarks = readWatermarks(ended)
         async let ledger = readLedger()
-        let (heard, ends, stored) = try await (announcements, watermarks, ledger)
-        if stored == nil {
+        let (heard, ends, ledgerRead) = try await (announcements, watermarks, ledger)
+        let stored = ledgerRead?.stored
+        if ledgerRead == nil {
             problems.append("PostgreSQL has no pumphouse_writer_offsets table, so no writer has stored progress: apply the migrations with `pumphouse migrate --config \(file)`")
         }
 
@@ -82,6 +83,7 @@ struct StatusProbe: Sendable {
         return PipelineStatus(
             memberTopic: configuration.memberTopic, memberTimeoutMilliseconds: Int64(memberTimeout / .milliseconds(1)),
             observedAt: heard.observedAt, caches: heard.caches, writers: writers, deadLetters: deadLetters,
+            sequenceGaps: ledgerRead?.sequenceGaps ?? [],
             readerGroup: configuration.reader.group, requestTopic: configuration.reader.requestTopic, readers: heard.readers,
             problems: problems
         )
@@ -194,10 +196,17 @@ struct StatusProbe: Sendable {
         var partition: KafkaTopicPartition
     }
 
-    /// Each writer partition's stored next offset and the ownership stored with it (nil if
-    /// the ledger's table does not exist).
-    private func readLedger() async throws -> [WriterPartitionKey: (next: Int64, ownership: PartitionOwnership)]? {
-        guard !configuration.writers.isEmpty else { return [:] }
+    /// What the writers' ledger holds: each partition's stored next offset and the
+    /// ownership stored with it, and the holes found in origins' numbering.
+    struct Ledger {
+        var stored: [WriterPartitionKey: (next: Int64, ownership: PartitionOwnership)] = [:]
+        var sequenceGaps: [PipelineStatus.SequenceGaps] = []
+    }
+
+    /// The writers' ledger; nil if its tables do not exist. A database migrated before
+    /// the gaps' table existed shows no gaps.
+    private func readLedger() async throws -> Ledger? {
+        guard !configuration.writers.isEmpty else { return Ledger() }
         var postgres = configuration.postgres
         postgres.applicationName = "pumphouse-status"
         postgres.connectTimeout = max(.seconds(2), remaining)
@@ -208,12 +217,22 @@ struct StatusProbe: Sendable {
         } catch {
             throw ServiceUnreachable.postgres(postgres, file: file, error: error)
         }
-        let rows: [PostgresRow]
+        let writers = configuration.writers.map(\.name)
+        let rows: [PostgresRow], gapRows: [PostgresRow]
         do {
             rows = try await db.query(
                 "SELECT writer, topic, partition, next_offset, ownership_term, partition_owner FROM pumphouse_writer_offsets WHERE writer = ANY($1) AND next_offset >= 0",
-                [configuration.writers.map(\.name)]
+                [writers]
             ).namedRows
+            do {
+                gapRows = try await db.query("""
+                    SELECT writer, count(*) AS gaps, sum(next_present - first_missing) AS missing,
+                           (array_agg(origin || ' ' || topic || '[' || partition || '] ' || first_missing || '..<' || next_present ORDER BY found_at DESC))[1] AS latest
+                    FROM pumphouse_writer_sequence_gaps WHERE writer = ANY($1) GROUP BY writer ORDER BY writer
+                    """, [writers]).namedRows
+            } catch let error as PostgresError where error.sqlState == .undefinedTable {
+                gapRows = []
+            }
             await db.close()
         } catch let error as PostgresError where error.sqlState == .undefinedTable {
             await db.close()
@@ -222,14 +241,20 @@ struct StatusProbe: Sendable {
             await db.close()
             throw error
         }
-        var stored: [WriterPartitionKey: (next: Int64, ownership: PartitionOwnership)] = [:]
+        var ledger = Ledger()
         for row in rows {
             let partition = KafkaTopicPartition(topic: try row.decode(String.self, "topic"), partition: try row.decode(Int32.self, "partition"))
-            stored[WriterPartitionKey(writer: try row.decode(String.self, "writer"), partition: partition)] = (
+            ledger.stored[WriterPartitionKey(writer: try row.decode(String.self, "writer"), partition: partition)] = (
                 try row.decode(Int64.self, "next_offset"),
                 PartitionOwnership(term: try row.decode(Int64.self, "ownership_term"), owner: row["partition_owner"])
             )
         }
-        return stored
+        ledger.sequenceGaps = try gapRows.map { row in
+            PipelineStatus.SequenceGaps(
+                writer: try row.decode(String.self, "writer"), gaps: try row.decode(Int64.self, "gaps"),
+                missing: try row.decode(Int64.self, "missing"), latest: try row.decode(String.self, "latest")
+            )
+        }
+        return ledger
     }
 }

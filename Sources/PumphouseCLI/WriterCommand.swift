@@ -35,6 +35,6 @@ struct WriterCommand: AsyncParsableCommand {
             return Readiness(isReady: state.isReady, reason: state.reason)
         }
         let statistics = service.statistics
-        logger.info("writer \(writer) stopped: \(statistics.consumed) consumed, \(statistics.applied) applied, \(statistics.deadLettered) dead-lettered, \(statistics.duplicates) duplicates, passed over \(statistics.passedOverUnclaimed) of unclaimed partitions and \(statistics.passedOverAppliedBefore) applied before, offset gaps \(statistics.offsetGapsReread) read again and \(statistics.offsetGapsAbsent) absent")
+        logger.info("writer \(writer) stopped: \(statistics.consumed) consumed, \(statistics.applied) applied, \(statistics.deadLettered) dead-lettered, \(statistics.duplicates) duplicates, passed over \(statistics.passedOverUnclaimed) of unclaimed partitions and \(statistics.passedOverAppliedBefore) applied before, offset gaps \(statistics.offsetGapsReread) read again and \(statistics.offsetGapsAbsent) absent, \(statistics.sequenceGaps) sequence gap(s) missing \(statistics.missingChanges) change(s)")
     }
 }

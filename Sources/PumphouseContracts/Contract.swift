@@ -28,6 +28,13 @@ public struct Contract: Sendable, Hashable {
     /// by `origin`, is the partition's latest claim in log order. nil in replicated caches.
     /// Not the writer's fencing epoch, which fences writer instances, not units.
     public var ownershipTerm: Int64?
+    /// The first sequence number the origin's run that made this change gave out: a
+    /// processing unit numbers each partition's changes from it without a hole, so a
+    /// consumer that sees a higher number than the next one knows changes are missing,
+    /// and one that sees a new incarnation knows the jump is a restart, not a loss. nil
+    /// from producers that do not number that way (their sequences are only checked for
+    /// duplicates).
+    public var incarnation: Int64?
     /// add: the full state; update: only the changed fields; delete: empty.
     public var fields: JSONObject
     /// update only: numeric fields to change by an amount (`sold: +1`) rather than set,
@@ -37,7 +44,7 @@ public struct Contract: Sendable, Hashable {
     public init(
         name: ContractName, version: Int, action: ContractAction, key: String, origin: String,
         sequence: Int64, baseVersion: Int64? = nil, eventTime: Int64, traceParent: String? = nil,
-        ownershipTerm: Int64? = nil, fields: JSONObject = JSONObject(), deltas: JSONObject = JSONObject()
+        ownershipTerm: Int64? = nil, incarnation: Int64? = nil, fields: JSONObject = JSONObject(), deltas: JSONObject = JSONObject()
     ) {
         self.name = name
         self.version = version
@@ -49,6 +56,7 @@ public struct Contract: Sendable, Hashable {
         self.eventTime = eventTime
         self.traceParent = traceParent
         self.ownershipTerm = ownershipTerm
+        self.incarnation = incarnation
         self.fields = fields
         self.deltas = deltas
     }
@@ -64,7 +72,7 @@ public struct Contract: Sendable, Hashable {
             && lhs.exactKey == rhs.exactKey && lhs.exactOrigin == rhs.exactOrigin && lhs.sequence == rhs.sequence
             && lhs.baseVersion == rhs.baseVersion && lhs.eventTime == rhs.eventTime
             && lhs.traceParent.map { ExactKey($0) } == rhs.traceParent.map { ExactKey($0) } && lhs.ownershipTerm == rhs.ownershipTerm
-            && lhs.fields == rhs.fields && lhs.deltas == rhs.deltas
+            && lhs.incarnation == rhs.incarnation && lhs.fields == rhs.fields && lhs.deltas == rhs.deltas
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -81,6 +89,9 @@ public struct Contract: Sendable, Hashable {
         if origin.isEmpty { return ("origin", "must not be empty") }
         if sequence < 0 { return ("seq", "must not be negative, not \(sequence)") }
         if let term = ownershipTerm, term < 1 { return ("ownershipTerm", "must be at least 1, not \(term)") }
+        if let incarnation, incarnation < 0 || incarnation > sequence {
+            return ("incarnation", "must be between 0 and seq (\(sequence)): the run's first sequence number, not \(incarnation)")
+        }
         switch action {
         case .add, .create:
             if !deltas.isEmpty { return ("deltas", "an \(action) carries full state, not deltas") }

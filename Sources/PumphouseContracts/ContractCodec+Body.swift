@@ -44,6 +44,10 @@ extension ContractCodec {
             out.emit(raw: ",\"ownershipTerm\":")
             out.emit(term)
         }
+        if let incarnation = contract.incarnation {
+            out.emit(raw: ",\"incarnation\":")
+            out.emit(incarnation)
+        }
         do {
             if !contract.fields.isEmpty {
                 out.emit(raw: ",\"fields\":")
@@ -89,7 +93,7 @@ extension ContractCodec {
     /// The envelope's members as read, and the first problem with them in body order.
     struct Envelope {
         var name: String?, version: Int64?, action: ContractAction?, key: String?, origin: String?
-        var sequence: Int64?, baseVersion: Int64?, eventTime: Int64?, trace: String?, ownershipTerm: Int64?
+        var sequence: Int64?, baseVersion: Int64?, eventTime: Int64?, trace: String?, ownershipTerm: Int64?, incarnation: Int64?
         var fields: JSONObject?, deltas: JSONObject?
         /// An action that is none of ContractAction's, kept as text for the error.
         var unknownAction: String?
@@ -197,6 +201,7 @@ extension ContractCodec {
             case .eventTime: eventTime = try integer()
             case .traceparent: trace = try string()
             case .ownershipTerm: ownershipTerm = try integer()
+            case .incarnation: incarnation = try integer()
             case .fields: fields = try object()
             case .deltas: deltas = try object()
             }
@@ -228,6 +233,7 @@ extension ContractCodec {
                 eventTime: try required(eventTime, "eventTime"),
                 traceParent: trace.take(),
                 ownershipTerm: ownershipTerm,
+                incarnation: incarnation,
                 fields: fields.take() ?? JSONObject(),
                 deltas: deltas.take() ?? JSONObject()
             )
@@ -257,6 +263,7 @@ extension EnvelopeMember {
         case (9, _): (.eventTime, "eventTime")
         case (11, UInt8(ascii: "b")): (.baseVersion, "baseVersion")
         case (11, UInt8(ascii: "t")): (.traceparent, "traceparent")
+        case (11, UInt8(ascii: "i")): (.incarnation, "incarnation")
         case (13, _): (.ownershipTerm, "ownershipTerm")
         default: nil
         }
@@ -294,6 +301,7 @@ extension EnvelopeMember {
         case .fields: 1 << 9
         case .deltas: 1 << 10
         case .ownershipTerm: 1 << 11
+        case .incarnation: 1 << 12
         }
     }
 }

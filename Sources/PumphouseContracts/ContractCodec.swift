@@ -107,7 +107,7 @@ public struct ContractCodec: Sendable {
 
 /// The body's envelope members, recognised by length and bytes.
 enum EnvelopeMember: CaseIterable {
-    case contract, version, action, key, origin, seq, baseVersion, eventTime, traceparent, ownershipTerm, fields, deltas
+    case contract, version, action, key, origin, seq, baseVersion, eventTime, traceparent, ownershipTerm, incarnation, fields, deltas
 
     var name: String {
         switch self {
@@ -121,6 +121,7 @@ enum EnvelopeMember: CaseIterable {
         case .eventTime: "eventTime"
         case .traceparent: "traceparent"
         case .ownershipTerm: "ownershipTerm"
+        case .incarnation: "incarnation"
         case .fields: "fields"
         case .deltas: "deltas"
         }

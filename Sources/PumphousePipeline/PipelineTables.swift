@@ -64,6 +64,27 @@ public enum PipelineTables {
                 ADD COLUMN IF NOT EXISTS ownership_term  bigint NOT NULL DEFAULT 0,
                 ADD COLUMN IF NOT EXISTS partition_owner text;
             """),
+        .init(version: 4, name: "0004_sequence_gaps", sql: """
+            -- The run (incarnation) of each origin's highest sequence, so a resumed writer
+            -- still tells a restart's jump from a hole; NULL for origins that carry none.
+            ALTER TABLE pumphouse_writer_origins ADD COLUMN IF NOT EXISTS incarnation bigint;
+            -- Holes a writer found in an origin's numbering in a partition: the changes
+            -- numbered first_missing up to (not including) next_present are not in the log
+            -- before found_at_offset. Recorded in the transaction of the batch that found
+            -- them, so each is recorded once.
+            CREATE TABLE IF NOT EXISTS pumphouse_writer_sequence_gaps (
+                writer          text        NOT NULL,
+                topic           text        NOT NULL,
+                partition       integer     NOT NULL,
+                origin          text        NOT NULL,
+                incarnation     bigint,
+                first_missing   bigint      NOT NULL,
+                next_present    bigint      NOT NULL,
+                found_at_offset bigint      NOT NULL,
+                found_at        timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (writer, topic, partition, origin, first_missing)
+            );
+            """),
     ]
 
     /// The numbered files of Pumphouse's own `Migrations/` that created these tables

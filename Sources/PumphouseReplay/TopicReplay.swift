@@ -20,6 +20,9 @@ public struct TopicReplay: Sendable {
         /// Of those, changes of a partitioned cache that a later ownership claim deposed
         /// their maker for (the writer dead-letters them as `fenced`).
         public var fenced = 0
+        /// Holes in origins' numbering: changes an origin numbered that the topic does
+        /// not hold (see `SequenceContinuity`), in the order found.
+        public var sequenceGaps: [SequenceGap] = []
         /// Where each partition was read from, once resolved: a timestamp or `earliest`
         /// only becomes an offset at the broker, and an operator needs to know which.
         public var startOffsets: [Int32: KafkaOffset] = [:]
@@ -111,7 +114,7 @@ public struct TopicReplay: Sendable {
         consumerConfiguration.autoOffsetReset = "error"
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         try await consumer.assign(assigned.map { KafkaTopicPartitionOffset(topic: cache.topic, partition: $0.key, offset: $0.value) })
-        var sequences: [Int32: [ExactKey: Int64]] = [:]
+        var sequences: [Int32: [ExactKey: SequenceContinuity.Mark]] = [:]
         var ownership: [Int32: PartitionOwnership] = [:]
         while ended.count < state.startOffsets.count {
             guard ContinuousClock.now < deadline else {
@@ -171,7 +174,7 @@ public struct TopicReplay: Sendable {
 
     /// One message, as the writer would take it; `ownership` is its partition's (read
     /// only in a partitioned cache: in a replicated one a claim is a stray).
-    func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [ExactKey: Int64], ownership: inout PartitionOwnership) {
+    func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [ExactKey: SequenceContinuity.Mark], ownership: inout PartitionOwnership) {
         let partitioned = cache.mode.isPartitioned
         let contract: Contract
         switch try? registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
@@ -194,12 +197,19 @@ public struct TopicReplay: Sendable {
                     + " sets [\(set.joined(separator: ","))] nulls [\(cleared.joined(separator: ","))] adds [\(contract.deltas.map(\.name).joined(separator: ","))]: \(outcome)"
             )
         }
-        guard contract.sequence > sequences[origin] ?? -1 else {
+        switch contract.continuity(after: sequences[origin]) {
+        case .duplicate:
             state.duplicates += 1
             trace("duplicate")
             return
+        case .gap(let missing):
+            state.sequenceGaps.append(SequenceGap(
+                partition: message.topicPartition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset
+            ))
+        case .next:
+            break
         }
-        sequences[origin] = contract.sequence
+        sequences[origin] = contract.sequenceMark
         if partitioned {
             if cache.misplacement(ofKey: message.key ?? [], in: message.partition) != nil {
                 state.rejected += 1

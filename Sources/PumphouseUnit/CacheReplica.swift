@@ -46,9 +46,10 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
 
     /// Entities the application can read.
     var count: Int { entities.count }
-    /// The highest sequence applied per partition and origin: the writers' rule for
-    /// duplicates, so replicas and the database skip exactly the same changes.
-    private var sequences: [Int32: [ExactKey: Int64]] = [:]
+    /// The last change applied per partition and origin: the writers' rule for
+    /// duplicates, so replicas and the database skip exactly the same changes, and for
+    /// holes in an origin's numbering (SequenceContinuity).
+    private var sequences: [Int32: [ExactKey: SequenceContinuity.Mark]] = [:]
     /// A partitioned cache's configuration (nil: replicated): where keys belong, and the
     /// name its ownership claims carry.
     let partitioning: CacheConfiguration?
@@ -114,8 +115,10 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// sequences are already in the loaded rows.
     mutating func seed(sequences: [Int32: [ExactKey: Int64]]) {
         for (partition, origins) in sequences {
-            for (origin, sequence) in origins where sequence > self.sequences[partition]?[origin] ?? -1 {
-                self.sequences[partition, default: [:]][origin] = sequence
+            // The writer's ledger as the reader sends it carries no incarnation: the next
+            // change of the same run is not checked for a hole, a new run's first is.
+            for (origin, sequence) in origins where sequence > self.sequences[partition]?[origin]?.sequence ?? -1 {
+                self.sequences[partition, default: [:]][origin] = SequenceContinuity.Mark(sequence: sequence, incarnation: nil)
             }
         }
     }
@@ -184,12 +187,26 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// Applies a change read from the pump at `offset` of `partition`, in log order.
     mutating func applyFromLog(_ contract: Contract, partition: Int32, offset: Int64) -> Applied {
         let origin = contract.exactOrigin
-        guard contract.sequence > sequences[partition]?[origin] ?? -1 else {
+        var missing: Range<Int64>?
+        switch contract.continuity(after: sequences[partition]?[origin]) {
+        case .duplicate:
             var outcome = Applied()
             outcome.duplicate = true
             return outcome
+        case .gap(let numbers):
+            missing = numbers
+        case .next:
+            break
         }
-        sequences[partition, default: [:]][origin] = contract.sequence
+        sequences[partition, default: [:]][origin] = contract.sequenceMark
+        var outcome = applyInOrder(contract, partition: partition, offset: offset)
+        outcome.sequenceGap = missing
+        return outcome
+    }
+
+    /// Applies a change that is not a duplicate.
+    private mutating func applyInOrder(_ contract: Contract, partition: Int32, offset: Int64) -> Applied {
+        let origin = contract.exactOrigin
         let key = contract.exactKey
         // After the duplicate rule, as the writers do: a fenced change resent is then a
         // duplicate, so it is counted once.
@@ -352,6 +369,9 @@ struct ReplicaApplied: Sendable, Equatable {
     /// has been folded in that partition yet: written before the cache was
     /// partitioned (under another partitioner), not by a stray producer.
     var misplacedBeforeAnyClaim = false
+    /// Numbers of the change's origin and run that came before it and are not in the
+    /// log (see `SequenceContinuity`): changes lost before they reached the topic.
+    var sequenceGap: Range<Int64>?
 }
 
 struct ReplicaCollision: Sendable, Equatable {

@@ -32,6 +32,9 @@ import Synchronization
 /// it had not got acknowledged is sent again, in order, by the new one.
 final class DataPump: Sendable {
     let origin: String
+    /// This run's first sequence number, where every lane's numbering starts; carried in
+    /// each change, so consumers tell this run's jump from a hole (SequenceContinuity).
+    let incarnation: Int64
     private let spool: DurableSpool
     private let kafka: KafkaProducerConfiguration
     /// Every lane, by its index (which delivery reports carry).
@@ -107,6 +110,7 @@ final class DataPump: Sendable {
 
         let generation = ProducerGeneration()
         let start = Self.firstSequence(spoolHighest: spool.highestSequence, wallMicroseconds: wallClockMicroseconds())
+        self.incarnation = start
         var lanes: [Lane] = []
         var lanesByTopic: [String: [Lane]] = [:]
         for (topic, partitioner) in partitioners.sorted(by: { $0.key < $1.key }) {

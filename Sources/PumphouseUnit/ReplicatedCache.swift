@@ -427,7 +427,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return false }
                 var contract = Contract(
                     name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0,
-                    baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), ownershipTerm: term, fields: fields, deltas: deltas
+                    baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), ownershipTerm: term,
+                    incarnation: pump.incarnation, fields: fields, deltas: deltas
                 )
                 let effect = EntityEffect(contract)
                 var converted = resulting
@@ -664,6 +665,11 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             metrics.rejected.increment()
         }
         if outcome.duplicate { return layout }
+        if let missing = outcome.sequenceGap {
+            metrics.sequenceGaps.increment()
+            metrics.missingChanges.increment(by: missing.count)
+            logger.error("\(name): the change at \(topic)[\(partition)]@\(offset) by \(contract.origin) is numbered \(contract.sequence), and its origin's changes \(missing.lowerBound)..<\(missing.upperBound) (\(missing.count)) are not in the log before it: they were lost on their way to the topic")
+        }
         if let fenced = outcome.fenced {
             if metrics.fenced.indices.contains(Int(partition)) { metrics.fenced[Int(partition)].increment() }
             logger.notice("\(name): the change at \(topic)[\(partition)]@\(offset) by \(contract.origin) (seq \(contract.sequence)) takes no effect: \(fenced)")

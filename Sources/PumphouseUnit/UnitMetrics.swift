@@ -38,6 +38,10 @@ struct UnitMetrics: Sendable {
         let replicationLag: Metrics.Timer
         let collisions: Counter
         let rejected: Counter
+        /// Holes in origins' numbering found in the log, and the changes they miss (see
+        /// `SequenceContinuity`).
+        let sequenceGaps: Counter
+        let missingChanges: Counter
         /// Entities this replica holds (updated at every heartbeat): in a partitioned
         /// cache, those of the partitions this unit keeps.
         let entities: Gauge
@@ -67,6 +71,8 @@ struct UnitMetrics: Sendable {
             replicationLag = Metrics.Timer(label: "pumphouse_unit_replication_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             collisions = Counter(label: "pumphouse_unit_collisions_total", dimensions: dimensions)
             rejected = Counter(label: "pumphouse_unit_rejected_changes_total", dimensions: dimensions)
+            sequenceGaps = Counter(label: "pumphouse_unit_sequence_gaps_total", dimensions: dimensions)
+            missingChanges = Counter(label: "pumphouse_unit_missing_changes_total", dimensions: dimensions)
             entities = Gauge(label: "pumphouse_unit_cache_entities", dimensions: dimensions)
             fenced = byPartition.map { Counter(label: "pumphouse_unit_fenced_changes_total", dimensions: $0) }
         }

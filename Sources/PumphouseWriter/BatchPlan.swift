@@ -38,7 +38,10 @@ struct BatchPlan {
     var appliedBefore = 0
     var applied = 0
     var nextOffsets: [KafkaTopicPartition: Int64] = [:]
-    var sequences: [KafkaTopicPartition: [ExactKey: Int64]] = [:]
+    /// The last change applied per origin, by partition: what later ones are judged by.
+    var sequences: [KafkaTopicPartition: [ExactKey: SequenceContinuity.Mark]] = [:]
+    /// Holes found in origins' numbering (SequenceContinuity): recorded with the batch.
+    var gaps: [SequenceGap] = []
     /// The units' ownership of each partition of a partitioned cache whose ownership
     /// claims in this batch changed it.
     var ownership: [KafkaTopicPartition: PartitionOwnership] = [:]
@@ -95,12 +98,16 @@ struct BatchPlan {
                 continue
             }
             let origin = contract.exactOrigin
-            let seen = sequences[partition]?[origin] ?? claim.maxSequence[origin] ?? -1
-            guard contract.sequence > seen else {
+            switch contract.continuity(after: sequences[partition]?[origin] ?? claim.maxSequence[origin]) {
+            case .duplicate:
                 duplicates += 1
                 continue
+            case .gap(let missing):
+                gaps.append(SequenceGap(partition: partition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset))
+            case .next:
+                break
             }
-            sequences[partition, default: [:]][origin] = contract.sequence
+            sequences[partition, default: [:]][origin] = contract.sequenceMark
             // After the duplicate check, so a fenced change resent from a spool is a
             // duplicate the second time: dead-lettered once.
             if let partitionedCache {
@@ -141,3 +148,4 @@ extension EntityEffect {
         if case .update = self { true } else { false }
     }
 }
+

@@ -47,7 +47,7 @@ struct BatchTransaction: Sendable {
             var outcome = isolated
                 ? try await applyIsolated(snapshot, in: tx)
                 : try await applyFast(snapshot, in: tx)
-            let progress = try ledger.progress(nextOffsets: snapshot.nextOffsets, sequences: snapshot.sequences, ownership: snapshot.ownership, claims: claims)
+            let progress = try ledger.progress(nextOffsets: snapshot.nextOffsets, sequences: snapshot.sequences, gaps: snapshot.gaps, ownership: snapshot.ownership, claims: claims)
             try progress.check(try await tx.pipeline(progress.statements)[...])
             outcome.letters = snapshot.deadLetters + absent + outcome.letters
             for letter in outcome.letters {

@@ -263,7 +263,7 @@ public final class DataWriter: Service {
         private mutating func advance(by plan: BatchPlan) {
             for (partition, next) in plan.nextOffsets {
                 claims[partition]?.nextOffset = next
-                for (origin, sequence) in plan.sequences[partition] ?? [:] { claims[partition]?.maxSequence[origin] = sequence }
+                for (origin, mark) in plan.sequences[partition] ?? [:] { claims[partition]?.maxSequence[origin] = mark }
                 if let ownership = plan.ownership[partition] { claims[partition]?.ownership = ownership }
             }
         }
@@ -321,6 +321,14 @@ public final class DataWriter: Service {
         metrics.applied.increment(by: plan.applied)
         metrics.duplicates.increment(by: plan.duplicates)
         metrics.passedOver(unclaimed: plan.unclaimed, appliedBefore: plan.appliedBefore)
+        metrics.sequenceGaps(plan.gaps)
+        // Origins are unit ids, not row data; a flood of holes is told in one line.
+        for gap in plan.gaps.prefix(Self.gapsLogged) {
+            logger.error("writer \(name): \(gap); those changes are lost to this writer (recorded in pumphouse_writer_sequence_gaps; docs/operations.md, Logs)")
+        }
+        if plan.gaps.count > Self.gapsLogged {
+            logger.error("writer \(name): \(plan.gaps.count - Self.gapsLogged) more sequence gap(s) in this batch, recorded in pumphouse_writer_sequence_gaps")
+        }
         metrics.batchSize.record(consumed)
         metrics.batchDuration.record(duration: ContinuousClock.now - batch.started)
         for (reason, letters) in Dictionary(grouping: plan.deadLetters, by: \.reason) {
@@ -338,12 +346,17 @@ public final class DataWriter: Service {
             counters.duplicates += plan.duplicates
             counters.passedOverUnclaimed += plan.unclaimed
             counters.passedOverAppliedBefore += plan.appliedBefore
+            counters.sequenceGaps += plan.gaps.count
+            counters.missingChanges += plan.gaps.reduce(0) { $0 + $1.missing.count }
             counters.batches += 1
             defer { (counters.offsetGapsReread, counters.offsetGapsAbsent) = gaps }
             return (reread: gaps.reread - counters.offsetGapsReread, absent: gaps.absent - counters.offsetGapsAbsent)
         }
         metrics.offsetGaps(reread: newGaps.reread, absent: newGaps.absent)
     }
+
+    /// Gaps logged one by one per batch; the rest are counted in one line.
+    static let gapsLogged = 5
 
     private func assigned(_ count: Int) {
         counters.withLock { $0.assignedPartitions = count }
@@ -412,6 +425,11 @@ public struct WriterStatistics: Sendable, Hashable {
     /// transaction markers, retention). See `KafkaConnectionConfiguration.offsetGapRecheck`.
     public var offsetGapsReread = 0
     public var offsetGapsAbsent = 0
+    /// Holes found in origins' sequence numbering (changes an origin numbered that are
+    /// not in the log), and the changes they miss; each is a row of
+    /// pumphouse_writer_sequence_gaps. See `SequenceContinuity`.
+    public var sequenceGaps = 0
+    public var missingChanges = 0
     public var batches = 0
     /// Batches run again entity by entity, each in a savepoint, because a row of the
     /// set-based path failed (rejected by the database, or not mappable), which that path

@@ -16,7 +16,7 @@ struct WriterLedger: Sendable {
         var epoch: Int64
         var nextOffset: Int64?
         /// By the origin's bytes: two units whose ids are equal Strings are still two origins.
-        var maxSequence: [ExactKey: Int64]
+        var maxSequence: [ExactKey: SequenceContinuity.Mark]
         var ownership = PartitionOwnership()
     }
 
@@ -43,10 +43,13 @@ struct WriterLedger: Sendable {
                     ownership: PartitionOwnership(term: try row.decode(Int64.self, "ownership_term"), owner: row["partition_owner"])
                 )
                 for origin in try await tx.query(
-                    "SELECT origin, max_seq FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2 AND partition = $3",
+                    "SELECT origin, max_seq, incarnation FROM pumphouse_writer_origins WHERE writer = $1 AND topic = $2 AND partition = $3",
                     [writer, partition.topic, partition.partition]
                 ).namedRows {
-                    claim.maxSequence[ExactKey(try origin.decode(String.self, "origin"))] = try origin.decode(Int64.self, "max_seq")
+                    let incarnation = origin["incarnation"] == nil ? nil : try origin.decode(Int64.self, "incarnation")
+                    claim.maxSequence[ExactKey(try origin.decode(String.self, "origin"))] = SequenceContinuity.Mark(
+                        sequence: try origin.decode(Int64.self, "max_seq"), incarnation: incarnation
+                    )
                 }
                 claims[partition] = claim
             }
@@ -74,7 +77,8 @@ struct WriterLedger: Sendable {
     /// their claim's (written again, unchanged).
     func progress(
         nextOffsets: [KafkaTopicPartition: Int64],
-        sequences: [KafkaTopicPartition: [ExactKey: Int64]],
+        sequences: [KafkaTopicPartition: [ExactKey: SequenceContinuity.Mark]],
+        gaps: [SequenceGap] = [],
         ownership: [KafkaTopicPartition: PartitionOwnership],
         claims: [KafkaTopicPartition: Claim]
     ) throws(Fenced) -> Progress {
@@ -89,12 +93,22 @@ struct WriterLedger: Sendable {
             ))
         }
         for (partition, origins) in sequences.sorted(by: { $0.key < $1.key }) {
-            for (origin, sequence) in origins.sorted(by: { $0.key < $1.key }) {
+            for (origin, mark) in origins.sorted(by: { $0.key < $1.key }) {
+                // The incarnation goes with the highest sequence, whichever row holds it.
                 progress.statements.append(PostgresStatement("""
-                    INSERT INTO pumphouse_writer_origins (writer, topic, partition, origin, max_seq) VALUES ($1, $2, $3, $4, $5)
-                    ON CONFLICT (writer, topic, partition, origin) DO UPDATE SET max_seq = GREATEST(pumphouse_writer_origins.max_seq, EXCLUDED.max_seq)
-                    """, [writer, partition.topic, partition.partition, origin.text, sequence]))
+                    INSERT INTO pumphouse_writer_origins (writer, topic, partition, origin, max_seq, incarnation) VALUES ($1, $2, $3, $4, $5, $6)
+                    ON CONFLICT (writer, topic, partition, origin) DO UPDATE SET
+                        max_seq = GREATEST(pumphouse_writer_origins.max_seq, EXCLUDED.max_seq),
+                        incarnation = CASE WHEN EXCLUDED.max_seq >= pumphouse_writer_origins.max_seq
+                            THEN EXCLUDED.incarnation ELSE pumphouse_writer_origins.incarnation END
+                    """, [writer, partition.topic, partition.partition, origin.text, mark.sequence, mark.incarnation]))
             }
+        }
+        for gap in gaps {
+            progress.statements.append(PostgresStatement("""
+                INSERT INTO pumphouse_writer_sequence_gaps (writer, topic, partition, origin, incarnation, first_missing, next_present, found_at_offset)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
+                """, [writer, gap.partition.topic, gap.partition.partition, gap.origin, gap.incarnation, gap.missing.lowerBound, gap.missing.upperBound, gap.foundAt]))
         }
         return progress
     }

@@ -41,6 +41,16 @@ struct WriterMetrics: Sendable {
         }
     }
 
+    /// Holes in origins' numbering a batch found (see `WriterStatistics.sequenceGaps`),
+    /// by topic, and the changes they miss.
+    func sequenceGaps(_ gaps: [SequenceGap]) {
+        for (topic, found) in Dictionary(grouping: gaps, by: \.partition.topic) {
+            let dimensions = [("writer", writer), ("topic", topic)]
+            Counter(label: "pumphouse_writer_sequence_gaps_total", dimensions: dimensions).increment(by: found.count)
+            Counter(label: "pumphouse_writer_missing_changes_total", dimensions: dimensions).increment(by: found.reduce(0) { $0 + $1.missing.count })
+        }
+    }
+
     func deadLettered(reason: String, count: Int) {
         Counter(label: "pumphouse_writer_dead_lettered_total", dimensions: [("writer", writer), ("reason", reason)]).increment(by: count)
     }

@@ -50,6 +50,18 @@ struct ContractCodecTests {
 
     static let valid = Array(#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0,"fields":{"id":"a"}}"#.utf8)
 
+    @Test("the incarnation travels in the body; a body written before it existed decodes without one")
+    func incarnation() throws {
+        let contract = Contract(
+            name: try ContractName("bench.Account"), version: 1, action: .add, key: "a", origin: "u", sequence: 1_000_002,
+            eventTime: 0, incarnation: 1_000_000, fields: ["id": .string("a")]
+        )
+        let encoded = try codec.encode(contract)
+        #expect(String(decoding: encoded.value, as: UTF8.self).contains(#","incarnation":1000000,"#))
+        #expect(try codec.decode(key: Array("a".utf8), value: encoded.value).incarnation == 1_000_000)
+        #expect(try codec.decode(key: Array("a".utf8), value: Self.valid).incarnation == nil)
+    }
+
     @Test("bad input gets a typed error naming what is wrong", arguments: [
         (#"{"contract":"bench.Account","version":1"#, "invalid-json", "unexpected end"),
         (#"[1,2]"#, "invalid-envelope", "must be a JSON object"),
@@ -63,6 +75,9 @@ struct ContractCodecTests {
         (#"{"contract":"bench.Account","version":1,"action":"update","key":"a","origin":"u","seq":1,"eventTime":0,"deltas":{"n":"x"}}"#, "invalid-envelope", "must be a number"),
         (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0,"id":"a"}"#, "invalid-envelope", "belong under \"fields\""),
         (#"{"contract":"bench.Account","contract":"x.Y","version":1}"#, "invalid-json", "duplicate member"),
+        (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":4,"incarnation":5,"eventTime":0}"#, "invalid-envelope", "\"incarnation\": must be between 0 and seq (4)"),
+        (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":4,"incarnation":"1","eventTime":0}"#, "invalid-envelope", "\"incarnation\": must be an integer"),
+        (#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":4,"incarnation":1,"incarnation":1,"eventTime":0}"#, "invalid-json", "duplicate member"),
         (#"{"contract":"bench.Account","version":1,"action":"add","key":"b","origin":"u","seq":1,"eventTime":0}"#, "key-mismatch", "differs from the contract's key"),
     ])
     func badInput(body: String, code: String, mentions: String) throws {

@@ -43,7 +43,7 @@ enum RandomContracts {
         case .delete: break
         }
         let key = string(&rng, maxLength: 20)
-        return Contract(
+        var contract = Contract(
             name: try! ContractName(["bench.Account", "ticketing.Seat", "a.b.c.Entity9"].randomElement(using: &rng)!),
             version: Int.random(in: 1...9, using: &rng),
             action: action,
@@ -56,5 +56,8 @@ enum RandomContracts {
             fields: fields,
             deltas: deltas
         )
+        // Drawn last, so the draws before it make the contracts they always made.
+        if Bool.random(using: &rng) { contract.incarnation = Int64.random(in: 0...contract.sequence, using: &rng) }
+        return contract
     }
 }

@@ -61,6 +61,25 @@ struct CacheReplicaTests {
         #expect(try replica.visible("elsewhere")?["stock"] == .int(9))
     }
 
+    @Test("a hole in a peer's numbering within its run is reported with the numbers missing, per partition; the change still applies, and a new run's first number is no hole")
+    func sequenceGaps() throws {
+        var replica = Replica(origin: "c")
+        func change(_ sequence: Int64, run: Int64, delta: Int64 = 1) -> Contract {
+            var contract = Self.contract(.update, origin: "a", sequence: sequence, base: 0, deltas: ["stock": .int(delta)])
+            contract.incarnation = run
+            return contract
+        }
+        _ = replica.loadBase(key: "k", state: ["stock": .int(0)])
+        let outcomes = [(50, 50), (51, 50), (54, 50), (54, 50), (9_000, 9_000), (9_002, 9_000)].enumerated().map { offset, numbered in
+            replica.applyFromLog(change(Int64(numbered.0), run: Int64(numbered.1)), partition: 0, offset: Int64(offset)).sequenceGap
+        }
+        #expect(outcomes == [nil, nil, 52..<54, nil, nil, 9_001..<9_002])
+        // The resend of 54 counted once: five increments applied.
+        #expect(try replica.visible("k")?["stock"] == .int(5))
+        // Another partition keeps its own numbering: its first change is judged by nothing.
+        #expect(replica.applyFromLog(change(9_005, run: 9_000), partition: 1, offset: 0).sequenceGap == nil)
+    }
+
     @Test("of two creates of a key the first in the log wins; the lost one changes nothing, not even the version")
     func createsDecidedByLog() throws {
         var replica = Replica(origin: "b")

@@ -96,6 +96,10 @@ struct UnitFixture {
         }
         task.cancel()
         _ = await task.result
+        // Units number each partition without holes, across restarts and lost spools:
+        // a gap here is a unit's numbering that consumers would report as lost changes.
+        let statistics = writer.statistics
+        #expect(statistics.sequenceGaps == 0 && statistics.missingChanges == 0, "\(statistics)")
     }
 
     /// Every row's balance, by the key's bytes.

@@ -151,13 +151,13 @@ struct Workload {
     /// the change goes to (librdkafka's choice if nil).
     mutating func publish(
         _ action: ContractAction, key: String, fields: JSONObject = [:], deltas: JSONObject = [:], origin given: String? = nil,
-        sequence givenSequence: Int64? = nil, term: Int64? = nil, partition: Int32? = nil
+        sequence givenSequence: Int64? = nil, term: Int64? = nil, incarnation: Int64? = nil, partition: Int32? = nil
     ) throws {
         let origin = given ?? self.origin
         let sequence = givenSequence ?? { self.sequence += 1; return self.sequence }()
         let contract = Contract(
             name: try ContractName("bench.Account"), version: 2, action: action, key: key, origin: origin, sequence: sequence, eventTime: 0,
-            ownershipTerm: term, fields: fields, deltas: deltas
+            ownershipTerm: term, incarnation: incarnation, fields: fields, deltas: deltas
         )
         let encoded = try ContractCodec().encode(contract)
         messages.append(KafkaProducerMessage(topic: topic, partition: partition, key: Array(encoded.key.utf8), value: encoded.value,
