@@ -10,6 +10,10 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// -1: the broker's default.
     public var replicationFactor: Int
     public var topicConfigs: [String: String]
+
+    /// Whether the topic keeps every change's record: compaction removes older records of
+    /// a key, so a hole in an origin's numbering there is no loss, and is not reported.
+    public var keepsEveryRecord: Bool { topicConfigs["cleanup.policy"]?.contains("compact") != true }
     /// nil when the file says `mapping: custom`: a `ContractMapper` registered by the
     /// program hosting the writer writes this cache.
     public var mapping: TableMapping?

@@ -202,11 +202,11 @@ public struct TopicReplay: Sendable {
             state.duplicates += 1
             trace("duplicate")
             return
-        case .gap(let missing):
+        case .gap(let missing) where cache.keepsEveryRecord:
             state.sequenceGaps.append(SequenceGap(
                 partition: message.topicPartition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset
             ))
-        case .next:
+        case .next, .gap:
             break
         }
         sequences[origin] = contract.sequenceMark

@@ -665,7 +665,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             metrics.rejected.increment()
         }
         if outcome.duplicate { return layout }
-        if let missing = outcome.sequenceGap {
+        if let missing = outcome.sequenceGap, configuration.keepsEveryRecord {
             metrics.sequenceGaps.increment()
             metrics.missingChanges.increment(by: missing.count)
             logger.error("\(name): the change at \(topic)[\(partition)]@\(offset) by \(contract.origin) is numbered \(contract.sequence), and its origin's changes \(missing.lowerBound)..<\(missing.upperBound) (\(missing.count)) are not in the log before it: they were lost on their way to the topic")

@@ -49,12 +49,14 @@ struct BatchPlan {
     /// Plans a batch. `claims` decides what is ours and where each partition resumes;
     /// `partitioned` holds, by topic, the caches that are partitioned, where ownership
     /// claims decide which changes count and a key must lie in its murmur2 partition;
+    /// `compacted` names topics where holes in numbering are compaction's, not losses;
     /// `accepts` says whether a contract belongs on the topic it came from.
     init(
         messages: [KafkaMessage],
         claims: [KafkaTopicPartition: WriterLedger.Claim],
         registry: ContractRegistry,
         partitioned: [String: CacheConfiguration] = [:],
+        compacted: Set<String> = [],
         accepts: (ContractName, String) -> Bool
     ) {
         for message in messages {
@@ -102,9 +104,9 @@ struct BatchPlan {
             case .duplicate:
                 duplicates += 1
                 continue
-            case .gap(let missing):
+            case .gap(let missing) where !compacted.contains(message.topic):
                 gaps.append(SequenceGap(partition: partition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset))
-            case .next:
+            case .next, .gap:
                 break
             }
             sequences[partition, default: [:]][origin] = contract.sequenceMark

@@ -32,6 +32,8 @@ public final class DataWriter: Service {
     private let topics: [String: ContractName]
     /// The partitioned caches among `topics`, by topic.
     private let partitionedTopics: [String: CacheConfiguration]
+    /// Topics whose compaction removes records, where holes in numbering are not losses.
+    private let compactedTopics: Set<String>
     private let logger: Logger
     private let ledger: WriterLedger
     private let counters = Mutex(WriterStatistics())
@@ -79,6 +81,7 @@ public final class DataWriter: Service {
         self.mappers = used
         self.topics = topics
         self.partitionedTopics = topics.compactMapValues { configuration.cache($0) }.filter(\.value.mode.isPartitioned)
+        self.compactedTopics = Set(topics.keys.filter { configuration.cache(topics[$0]!)?.keepsEveryRecord == false })
         self.logger = logger
         self.ledger = WriterLedger(writer: name, owner: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         self.metrics = WriterMetrics(writer: name)
@@ -271,7 +274,7 @@ public final class DataWriter: Service {
 
     func plan(_ messages: [KafkaMessage], claims: [KafkaTopicPartition: WriterLedger.Claim], started: ContinuousClock.Instant) -> PlannedBatch {
         let topics = self.topics
-        let plan = BatchPlan(messages: messages, claims: claims, registry: registry, partitioned: partitionedTopics) { contract, topic in topics[topic] == contract }
+        let plan = BatchPlan(messages: messages, claims: claims, registry: registry, partitioned: partitionedTopics, compacted: compactedTopics) { contract, topic in topics[topic] == contract }
         return PlannedBatch(messages: messages, claims: claims, plan: plan, started: started)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PumphouseContracts
 import PumphouseKafka
 import PumphousePostgres
 import PumphouseTestSupport
@@ -8,7 +9,7 @@ import Testing
 /// a writer and a reader as processes, on topics no other test uses.
 @Suite("StatusCommand", .localStack, .timeLimit(.minutes(3)))
 struct StatusCommandTests {
-    @Test("shows the unit with its address and spool depth, the reader, writer lag reaching 0, a dead letter; never the database password")
+    @Test("shows the unit with its address and spool depth, the reader, writer lag reaching 0, a dead letter, a hole in an origin's numbering; never the database password")
     func liveStatus() async throws {
         let fixture = try await StatusFixture()
         let unitID = "\(fixture.name)-u1"
@@ -26,17 +27,20 @@ struct StatusCommandTests {
         let loadgen = try await PumphouseProcess.run(["loadgen", "--config", fixture.config, "--count", "200", "--keys", "20"])
         try #require(loadgen.status == 0, "\(loadgen.errors)")
         try await fixture.produceBadMessage()
+        try await fixture.produceNumberingHole()
 
         // Everything at once: the unit loaded and heard, the reader heard, the writer
-        // through all 201 messages (the bad one dead-lettered, its offset passed).
+        // through all 203 messages (the bad one dead-lettered, its offset passed; the
+        // hole in an origin's numbering recorded).
         let status = try await waitFor("status showing the unit, the reader, lag 0 and a dead letter", timeout: .seconds(90)) { () -> [String: Any]? in
             let status = try await fixture.status()
             let members = ((status["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]) ?? []
             guard let member = members.first(where: { $0["id"] as? String == unitID }), member["state"] as? String == "loaded",
                   let writers = status["writers"] as? [[String: Any]], let partitions = writers.first?["partitions"] as? [[String: Any]],
                   partitions.count == 2, partitions.allSatisfy({ $0["storedOffset"] is Int }),
-                  partitions.reduce(0, { $0 + ($1["highWatermark"] as? Int ?? 0) }) == 201, writers.first?["lag"] as? Int == 0,
+                  partitions.reduce(0, { $0 + ($1["highWatermark"] as? Int ?? 0) }) == 203, writers.first?["lag"] as? Int == 0,
                   (status["deadLetters"] as? [[String: Any]])?.first?["count"] as? Int == 1,
+                  (status["sequenceGaps"] as? [[String: Any]])?.count == 1,
                   let readers = (status["readers"] as? [String: Any])?["members"] as? [[String: Any]], !readers.isEmpty
             else { return nil }
             return status
@@ -46,10 +50,15 @@ struct StatusCommandTests {
         #expect(member["unacknowledged"] as? Int == 0)
         #expect((member["silentMs"] as? Int).map { $0 <= 5000 } == true)
         #expect(status["problems"] as? [String] == [])
+        // Only the hole made below: the unit's and loadgen's numbering has none.
+        let gaps = try #require((status["sequenceGaps"] as? [[String: Any]])?.first)
+        #expect(gaps["writer"] as? String == "w" && gaps["gaps"] as? Int == 1 && gaps["missing"] as? Int == 2, "\(gaps)")
+        #expect(gaps["latest"] as? String == "holey \(fixture.topic)[0] 6..<8", "\(gaps)")
 
         let text = try await PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"])
         #expect(text.status == 0, "\(text.output)\(text.errors)")
         #expect(text.output.contains(unitID) && text.output.contains("10.9.8.7:8080") && text.output.contains("\(fixture.name).dlq"), "\(text.output)")
+        #expect(text.output.contains("sequence gaps") && text.output.contains("holey \(fixture.topic)[0] 6..<8"), "\(text.output)")
         #expect(!text.output.contains(fixture.password) && !text.errors.contains(fixture.password))
 
         // A unit that stops says so: it leaves the list at once, not after the timeout.
@@ -171,6 +180,21 @@ struct StatusFixture {
     func produceBadMessage() async throws {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: KafkaConnectionConfiguration(brokers: TestStack.kafkaBrokers)), logger: Self.logger)
         _ = try await producer.deliver(KafkaProducerMessage(topic: topic, partition: 0, key: "acc-bad", value: "not a contract"))
+        try await producer.shutdown()
+    }
+
+    /// Two adds of origin `holey`'s run 5, numbered 5 and 8: 6 and 7 are missing.
+    func produceNumberingHole() async throws {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: KafkaConnectionConfiguration(brokers: TestStack.kafkaBrokers)), logger: Self.logger)
+        for sequence: Int64 in [5, 8] {
+            let key = "acc-holey-\(sequence)"
+            let contract = Contract(
+                name: try ContractName("bench.Account"), version: 2, action: .add, key: key, origin: "holey", sequence: sequence, eventTime: 0, incarnation: 5,
+                fields: ["id": .string(key), "owner": .string("o"), "balance": .int(1), "currency": .string("EUR"), "status": .string("open"), "updatedAt": .int(0)]
+            )
+            let encoded = try ContractCodec().encode(contract)
+            _ = try await producer.deliver(KafkaProducerMessage(topic: topic, partition: 0, key: Array(encoded.key.utf8), value: encoded.value))
+        }
         try await producer.shutdown()
     }
 

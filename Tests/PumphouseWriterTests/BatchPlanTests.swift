@@ -25,4 +25,25 @@ struct BatchPlanTests {
         #expect(plan.duplicates == 0 && plan.deadLetters.isEmpty)
         #expect(plan.nextOffsets == [KafkaTopicPartition(topic: "t", partition: 0): 2])
     }
+
+    @Test("a hole in a unit's numbering is a gap of the plan, with its numbers and offset, unless compaction may have made it")
+    func sequenceGapUnlessCompacted() throws {
+        let registry = try SchemaRepository(directory: "\(PumphouseProcess.repository)/Schemas").load()
+        var work = Workload(topic: "t")
+        try work.add("a", balance: 1)
+        for sequence: Int64 in [10, 11, 14] {
+            try work.publish(.update, key: "a", deltas: ["balance": .int(1)], sequence: sequence, incarnation: 10)
+        }
+        let messages = work.messages.enumerated().map { offset, message in
+            KafkaMessage(topic: "t", partition: 0, offset: Int64(offset), key: message.key, value: message.value, headers: message.headers)
+        }
+        let partition = KafkaTopicPartition(topic: "t", partition: 0)
+        let claims = [partition: WriterLedger.Claim(epoch: 1, nextOffset: nil, maxSequence: [:])]
+        let plan = BatchPlan(messages: messages, claims: claims, registry: registry, accepts: { _, _ in true })
+        #expect(plan.gaps == [SequenceGap(partition: partition, origin: "unit-a", incarnation: 10, missing: 12..<14, foundAt: 3)])
+        #expect(plan.sequences[partition]?[ExactKey("unit-a")] == SequenceContinuity.Mark(sequence: 14, incarnation: 10))
+        let compacted = BatchPlan(messages: messages, claims: claims, registry: registry, compacted: ["t"], accepts: { _, _ in true })
+        #expect(compacted.gaps.isEmpty)
+        #expect(compacted.sequences == plan.sequences)
+    }
 }
