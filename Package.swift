@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "PumphouseUnit", targets: ["PumphouseUnit"]),
         .library(name: "PumphouseWriter", targets: ["PumphouseWriter"]),
         .library(name: "PumphouseReader", targets: ["PumphouseReader"]),
+        // A unit's routing tables over HTTP, for a service that serves its own API.
+        .library(name: "PumphouseUnitHTTP", targets: ["PumphouseUnitHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -142,6 +144,14 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PumphouseUnitHTTP",
+            dependencies: [
+                "PumphouseUnit",
+                "PumphouseContracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .target(
             name: "PumphouseWriter",
             dependencies: [
                 "PumphousePipeline",
@@ -185,10 +195,12 @@ let package = Package(
                 "PumphouseKafka",
                 "PumphousePostgres",
                 "PumphouseUnit",
+                "PumphouseUnitHTTP",
                 "PumphouseObservability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .executableTarget(
@@ -215,6 +227,7 @@ let package = Package(
             name: "Ticketing",
             dependencies: [
                 "PumphouseUnit",
+                "PumphouseUnitHTTP",
                 "PumphousePostgres",
                 .product(name: "Logging", package: "swift-log"),
                 "PumphouseContracts",
@@ -229,6 +242,7 @@ let package = Package(
             dependencies: [
                 "Ticketing",
                 "PumphouseUnit",
+                "PumphouseUnitHTTP",
                 "PumphouseCommandLine",
                 "PumphouseReplay",
                 "PumphousePostgres",

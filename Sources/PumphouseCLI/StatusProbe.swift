@@ -218,6 +218,9 @@ struct StatusProbe: Sendable {
             throw ServiceUnreachable.postgres(postgres, file: file, error: error)
         }
         let writers = configuration.writers.map(\.name)
+        // The topics the file declares: a writer's rows about topics it no longer writes
+        // (renamed, recreated under another name) are not this pipeline's.
+        let topics = configuration.writers.flatMap(\.caches).compactMap(configuration.cache).map(\.topic)
         let rows: [PostgresRow], gapRows: [PostgresRow]
         do {
             rows = try await db.query(
@@ -228,8 +231,8 @@ struct StatusProbe: Sendable {
                 gapRows = try await db.query("""
                     SELECT writer, count(*) AS gaps, sum(next_present - first_missing) AS missing,
                            (array_agg(origin || ' ' || topic || '[' || partition || '] ' || first_missing || '..<' || next_present ORDER BY found_at DESC))[1] AS latest
-                    FROM pumphouse_writer_sequence_gaps WHERE writer = ANY($1) GROUP BY writer ORDER BY writer
-                    """, [writers]).namedRows
+                    FROM pumphouse_writer_sequence_gaps WHERE writer = ANY($1) AND topic = ANY($2) GROUP BY writer ORDER BY writer
+                    """, [writers, topics]).namedRows
             } catch let error as PostgresError where error.sqlState == .undefinedTable {
                 gapRows = []
             }

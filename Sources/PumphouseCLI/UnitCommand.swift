@@ -5,6 +5,7 @@ import PumphouseKafka
 import PumphouseLoad
 import PumphouseObservability
 import PumphouseUnit
+import PumphouseUnitHTTP
 import ServiceLifecycle
 
 struct UnitCommand: AsyncParsableCommand {
@@ -30,7 +31,7 @@ struct UnitCommand: AsyncParsableCommand {
     @Option(help: "How many accounts the changes spread over.")
     var keys = 1000
 
-    @Option(help: "Port for /metrics, /healthz and /readyz (ready once the cache is loaded); none when omitted.")
+    @Option(help: "Port for /metrics, /healthz, /readyz (ready once the cache is loaded) and /routing (partitioned caches' owners); none when omitted.")
     var httpPort: Int?
 
     func validate() throws {
@@ -66,8 +67,10 @@ struct UnitCommand: AsyncParsableCommand {
             throw UsageError("\(error)")
         }
         let changes: [any Service] = rate > 0 ? [AccountChanges(unit: unit, accounts: accounts, perSecond: rate, keys: keys, logger: logger)] : []
-        try await runUntilSignalled(unit, alongside: changes, httpPort: httpPort, logger: logger) {
-            unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the cache")
-        }
+        try await runUntilSignalled(
+            unit, alongside: changes, httpPort: httpPort, logger: logger,
+            readiness: { unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the cache") },
+            routes: { RoutingEndpoints.addRoutes(to: $0, unit: unit) }
+        )
     }
 }

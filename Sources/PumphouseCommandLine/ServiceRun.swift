@@ -1,16 +1,18 @@
+import Hummingbird
 import Logging
 import PumphouseObservability
 import ServiceLifecycle
 
 /// Runs a worker command's service until SIGTERM or SIGINT: the group shuts down
 /// gracefully when `main` ends either way, `companions` run beside it, and with a port
-/// /metrics, /healthz and /readyz are served as well.
+/// /metrics, /healthz and /readyz are served as well, and whatever `routes` adds.
 public func runUntilSignalled(
     _ main: some Service,
     alongside companions: [any Service] = [],
     httpPort: Int? = nil,
     logger: Logger,
-    readiness: @escaping @Sendable () -> Readiness = { Readiness(isReady: true, reason: "running") }
+    readiness: @escaping @Sendable () -> Readiness = { Readiness(isReady: true, reason: "running") },
+    routes: (Router<BasicRequestContext>) -> Void = { _ in }
 ) async throws {
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
         .init(service: main, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
@@ -18,7 +20,7 @@ public func runUntilSignalled(
     services += companions.map { .init(service: $0) }
     if let httpPort {
         let host = try serviceHost(ProcessEnvironment()[serviceHostVariable])
-        services.append(.init(service: ServiceEndpoints.service(host: host, port: httpPort, logger: logger, readiness: readiness)))
+        services.append(.init(service: ServiceEndpoints.service(host: host, port: httpPort, logger: logger, readiness: readiness, routes: routes)))
         logger.info("serving /metrics, /healthz and /readyz on \(host):\(httpPort)")
     }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

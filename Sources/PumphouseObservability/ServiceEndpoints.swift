@@ -65,14 +65,18 @@ public enum ServiceEndpoints {
 
     /// A service serving the endpoints on `host:port`, to run in the same service group
     /// as the service it describes.
+    /// `routes` adds what else the service describes of itself (a unit's routing tables).
     public static func service(
         host: String = "0.0.0.0",
         port: Int,
         logger: Logger,
-        readiness: @escaping @Sendable () -> Readiness
+        readiness: @escaping @Sendable () -> Readiness,
+        routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) -> some Service {
-        Application(
-            router: router(readiness: readiness),
+        let router = router(readiness: readiness)
+        routes(router)
+        return Application(
+            router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "pumphouse"),
             logger: logger
         )

@@ -163,6 +163,17 @@ public final class ProcessingUnit: Service {
         state.withLock { $0.members[cache.rawValue] }
     }
 
+    /// The caches this unit opened, replicated and partitioned, in the pipeline file's order.
+    public var openedCaches: [ContractName] {
+        let opened = state.withLock { Set($0.caches.keys) }
+        return configuration.pipeline.caches.filter { opened.contains($0.topic) }.map(\.contract)
+    }
+
+    /// The routing tables of every partitioned cache this unit opened.
+    public func routingTables() -> [RoutingTable] {
+        openedCaches.compactMap(routingTable(of:))
+    }
+
     /// The routing table of a partitioned cache this unit opened; nil for any other.
     public func routingTable(of cache: ContractName) -> RoutingTable? {
         guard let configuration = configuration.pipeline.cache(cache), configuration.mode.isPartitioned,
@@ -184,7 +195,10 @@ public final class ProcessingUnit: Service {
         let settled = routes.allSatisfy { route in
             route.address != nil && route.owner.map { owner in assignment.owner(of: route.partition)?.isSameBytes(as: owner) == true } == true
         }
-        return RoutingTable(cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue, partitions: routes, settled: settled)
+        return RoutingTable(
+            cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue, declaredBackups: configuration.mode.backups ?? 0,
+            partitions: routes, settled: settled
+        )
     }
 
     public func run() async throws {

@@ -3,6 +3,7 @@ import Hummingbird
 import PumphouseContracts
 import PumphouseObservability
 import PumphouseUnit
+import PumphouseUnitHTTP
 
 /// The box office over HTTP: JSON in and out, every error as
 /// `{"error": code, "detail": text}` with its status, plus /metrics, /healthz and
@@ -17,9 +18,7 @@ public enum TicketingAPI {
         let router = routes(office, forwarding: OwnerForwarding())
         // Which unit decides which seats' sales: for smart clients and proxies. No
         // entity data, so it is as public as the box office itself.
-        router.get("/routing") { _, _ in
-            JSONBody(value: RoutingTables(caches: [office.unit.routingTable(of: Sale.contract)].compactMap { $0 }))
-        }
+        RoutingEndpoints.addRoutes(to: router, unit: office.unit)
         let nonPublic = router.group("/admin").add(middleware: AdminOnly(admin))
         nonPublic.get("/state") { _, _ in
             try CacheState(office)
@@ -30,12 +29,6 @@ public enum TicketingAPI {
             JSONBody(value: ["creates": office.unit.undecidedCreates])
         }
         return router
-    }
-
-    /// `GET /routing`'s answer: one table per partitioned cache (none for a box office
-    /// that partitions nothing).
-    public struct RoutingTables: Codable, Sendable {
-        public var caches: [RoutingTable]
     }
 
     /// The box-office routes over any storage, with /metrics, /healthz and /readyz;

@@ -1,6 +1,7 @@
 import Foundation
 import PumphouseContracts
 import PumphouseUnit
+import PumphouseUnitHTTP
 import Ticketing
 
 /// Where a smart client sends a buyer: to the unit deciding the seat's sale, found in
@@ -44,7 +45,7 @@ extension BoxOfficeClient {
             for url in targets {
                 let reply = try await get("/routing", at: url)
                 if reply.status == 404 { return nil }
-                guard reply.status == 200, let served = try? JSONDecoder().decode(TicketingAPI.RoutingTables.self, from: Data(reply.body)) else {
+                guard reply.status == 200, let served = try? JSONDecoder().decode(RoutingEndpoints.Tables.self, from: Data(reply.body)) else {
                     last = "\(url) answered HTTP \(reply.status)"
                     break
                 }

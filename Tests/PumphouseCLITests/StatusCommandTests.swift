@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import PumphouseContracts
 import PumphouseKafka
 import PumphousePostgres
@@ -13,8 +16,9 @@ struct StatusCommandTests {
     func liveStatus() async throws {
         let fixture = try await StatusFixture()
         let unitID = "\(fixture.name)-u1"
+        let httpPort = try FreePort.find()
         let unit = try PumphouseProcess.start(
-            ["unit", "--config", fixture.config, "--id", unitID, "--address", "10.9.8.7:8080", "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "500"],
+            ["unit", "--config", fixture.config, "--id", unitID, "--address", "10.9.8.7:8080", "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "500", "--http-port", "\(httpPort)"],
             log: "\(fixture.directory)/unit.log"
         )
         let writer = try PumphouseProcess.start(["writer", "--config", fixture.config, "--writer", "w"], log: "\(fixture.directory)/writer.log")
@@ -54,6 +58,22 @@ struct StatusCommandTests {
         let gaps = try #require((status["sequenceGaps"] as? [[String: Any]])?.first)
         #expect(gaps["writer"] as? String == "w" && gaps["gaps"] as? Int == 1 && gaps["missing"] as? Int == 2, "\(gaps)")
         #expect(gaps["latest"] as? String == "holey \(fixture.topic)[0] 6..<8", "\(gaps)")
+
+        // The unit's routing endpoints: its one cache is replicated, so no table, and a
+        // table asked for by name is refused saying why.
+        @Sendable func get(_ path: String) async -> (Int, String)? {
+            guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(httpPort)\(path)")!) else { return nil }
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let tables = try await waitFor("the unit's /routing", timeout: .seconds(30)) { () -> (Int, String)? in
+            try await Task.sleep(for: .milliseconds(100))
+            return await get("/routing")
+        }
+        #expect(tables.0 == 200 && tables.1 == #"{"caches":[]}"#, "\(tables)")
+        let named = try #require(await get("/routing/bench.Account"))
+        #expect(named.0 == 404 && named.1.contains(#""error":"not-partitioned""#) && named.1.contains("cache bench.Account is replicated"), "\(named)")
+        let unknown = try #require(await get("/routing/bench.Nope"))
+        #expect(unknown.0 == 404 && unknown.1.contains(#""error":"unknown-cache""#) && unknown.1.contains("this unit holds no partitioned cache"), "\(unknown)")
 
         let text = try await PumphouseProcess.run(["status", "--config", fixture.config, "--timeout-s", "30"])
         #expect(text.status == 0, "\(text.output)\(text.errors)")

@@ -1,6 +1,7 @@
 import Logging
 import PumphouseContracts
 import PumphousePipeline
+import PumphouseTestSupport
 import Synchronization
 import Testing
 
@@ -74,6 +75,23 @@ struct OwnershipStewardTests {
         #expect(cache.published.isEmpty, "no second claim within the member timeout")
         steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(5)), logger: Self.logger)
         #expect(cache.published.count == 6, "made again once the log has not answered for a member timeout")
+    }
+
+    @Test("more declared backups than live units: one warning naming the numbers and the fix, fewer backups meanwhile, one notice when whole again")
+    func tooFewUnitsForTheBackups() {
+        let cache = Cache(configuration)
+        let events = Mutex<[(Logger.Level, String)]>([])
+        let logger = Logger(label: "tests.steward") { _ in RecordingLogHandler { event in events.withLock { $0.append((event.level, "\(event.message)")) } } }
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        #expect(steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(1)), logger: logger).backups == nil, "not judged before the members are heard")
+        #expect(steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(2)), logger: logger).backups == 0)
+        #expect(steward.tend(cache, live: ["a"], now: start.advanced(by: .seconds(3)), logger: logger).backups == 0)
+        let warnings = events.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+        #expect(warnings.count == 1, "told once, not at every upkeep: \(warnings)")
+        #expect(warnings.first?.contains("bench.Account declares 1 backup(s) per partition, but 1 unit(s) hold it, so each partition has 0: start 1 more unit(s), or lower `backups`") == true, "\(warnings)")
+        #expect(steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(4)), logger: logger).backups == 1)
+        #expect(events.withLock { $0.filter { $0.0 == .notice }.map(\.1) }.contains { $0.contains("every partition has its 1 backup(s) again (2 units hold the cache)") })
     }
 
     @Test("a live owner is never deposed; one not heard of is deposed only after a member timeout of listening")

@@ -7,7 +7,7 @@ import Testing
 struct RoutingTableTests {
     func table(_ owners: [(String?, Int64)]) -> RoutingTable {
         RoutingTable(
-            cache: "ticketing.Sale", partitioner: "murmur2",
+            cache: "ticketing.Sale", partitioner: "murmur2", declaredBackups: 0,
             partitions: owners.enumerated().map { index, owner in
                 RoutingTable.Route(partition: Int32(index), ownershipTerm: owner.1, owner: owner.0, address: nil, backups: [])
             },

@@ -13,7 +13,7 @@ import Ticketing
 let publicRoutes: Set<String> = [
     "GET /concerts", "POST /concerts", "GET /concerts/{concert}/summary", "GET /concerts/{concert}/seats",
     "POST /concerts/{concert}/seats/{seat}/reserve", "POST /concerts/{concert}/seats/{seat}/purchase",
-    "POST /concerts/{concert}/seats/{seat}/release", "GET /routing", "GET /healthz", "GET /readyz", "GET /metrics",
+    "POST /concerts/{concert}/seats/{seat}/release", "GET /routing", "GET /routing/{cache}", "GET /healthz", "GET /readyz", "GET /metrics",
 ]
 
 /// A route's description with a value in each capture: `{concert}` becomes `concert`.

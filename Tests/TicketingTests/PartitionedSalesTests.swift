@@ -67,6 +67,17 @@ struct PartitionedSalesTests {
             let served = (routing.json["caches"] as? [[String: Any]])?.first
             #expect(routing.status == 200 && served?["cache"] as? String == "ticketing.Sale" && served?["partitioner"] as? String == "murmur2" && served?["settled"] as? Bool == true)
             #expect((served?["partitions"] as? [[String: Any]])?.compactMap { $0["address"] as? String }.sorted() == ports.map { "127.0.0.1:\($0)" }.sorted())
+            #expect(served?["declaredBackups"] as? Int == 1 && (served?["partitions"] as? [[String: Any]])?.allSatisfy { ($0["backups"] as? [String])?.count == 1 } == true)
+            // One cache's table by name; a replicated cache and an unknown name are refused
+            // with what this unit does serve.
+            let sale = try await Self.get(ports[1], "/routing/ticketing.Sale")
+            #expect(sale.status == 200 && sale.json["cache"] as? String == "ticketing.Sale", "\(sale.json)")
+            let seat = try await Self.get(ports[1], "/routing/ticketing.Seat")
+            #expect(seat.status == 404 && seat.json["error"] as? String == "not-partitioned", "\(seat.json)")
+            #expect((seat.json["detail"] as? String)?.contains("cache ticketing.Seat is replicated: every unit holds all of its keys and decides any of them, so it has no routing table; its partitioned caches: ticketing.Sale") == true, "\(seat.json)")
+            let unknown = try await Self.get(ports[1], "/routing/ticketing.Nope")
+            #expect(unknown.status == 404 && unknown.json["error"] as? String == "unknown-cache", "\(unknown.json)")
+            #expect((unknown.json["detail"] as? String)?.contains("this unit has no cache ticketing.Nope; its partitioned caches: ticketing.Sale (GET /routing lists them)") == true, "\(unknown.json)")
 
             _ = try await offices[0].open(TicketingFixture.concert("c1", rows: 1, seatsPerRow: 12))
             _ = try await waitFor("the seats on both units", timeout: .seconds(30)) { () async throws -> Bool? in

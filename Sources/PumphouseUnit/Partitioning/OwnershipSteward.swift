@@ -62,6 +62,9 @@ struct OwnershipSteward {
     /// The break (`OwnershipLease.broken`) that `reclaims` answers: a later one lists
     /// what the unit owns anew.
     private var reclaiming: Int?
+    /// Caches whose live units are too few for their declared backups, with how many
+    /// backups each partition has instead: told once when it starts and once when it ends.
+    private var shortOfBackups: [ContractName: Int] = [:]
 
     /// Why a claim was made, for the unit's metrics and log.
     enum Move: String, Sendable, CaseIterable {
@@ -90,6 +93,9 @@ struct OwnershipSteward {
         /// members for a member timeout (until then it may not know them all, and keeps
         /// everything).
         var wanted: Set<Int32>?
+        /// How many backups each partition has, once the unit has listened: the declared
+        /// number, or fewer while fewer units than `backups + 1` hold the cache.
+        var backups: Int?
     }
 
     /// A unit's part in one partition.
@@ -149,7 +155,10 @@ struct OwnershipSteward {
         let live = Set(members.map { ExactKey($0) })
         var upkeep = Upkeep()
         let listened = now - listeningSince >= memberTimeout
-        if listened { upkeep.wanted = Set(assignment.held(by: unit)) }
+        if listened {
+            upkeep.wanted = Set(assignment.held(by: unit))
+            upkeep.backups = noteBackups(of: configuration, units: members.count, logger: logger)
+        }
         for (index, owned) in cache.ownership.enumerated() {
             let partition = Int32(index)
             let ownedHere = owned.owner?.isSameBytes(as: unit) == true
@@ -181,6 +190,27 @@ struct OwnershipSteward {
         }
         forgetAnswered(cache)
         return upkeep
+    }
+
+    /// The backups each partition of `cache` can have among `units` live units, telling
+    /// the operator when that falls short of the declared number and when it is whole
+    /// again: more backups than units is a deployment to fix, not an error to refuse, since
+    /// units come and go.
+    private mutating func noteBackups(of cache: CacheConfiguration, units: Int, logger: Logger) -> Int {
+        let declared = cache.mode.backups ?? 0
+        let available = min(declared, max(0, units - 1))
+        let name = cache.contract
+        if available < declared {
+            if shortOfBackups[name] != available {
+                logger.warning(
+                    "\(name) declares \(declared) backup(s) per partition, but \(units) unit(s) hold it, so each partition has \(available): start \(declared + 1 - units) more unit(s), or lower `backups`; until then a lost owner's partitions fail over to a warm backup only where one exists, and are otherwise read again by their new owner"
+                )
+            }
+            shortOfBackups[name] = available
+        } else if shortOfBackups.removeValue(forKey: name) != nil {
+            logger.notice("\(name): every partition has its \(declared) backup(s) again (\(units) units hold the cache)")
+        }
+        return available
     }
 
     /// Writes `claim` unless the same claim is still on its way (made less than a member

@@ -23,6 +23,9 @@ public struct RoutingTable: Sendable, Codable {
     public var cache: String
     /// `murmur2`: Kafka's Java client default, so any producer places a key alike.
     public var partitioner: String
+    /// The backups the pipeline file declares per partition; a route lists fewer while
+    /// fewer units than that plus one hold the cache.
+    public var declaredBackups: Int
     public var partitions: [Route]
     /// Whether every partition is owned by the unit the assignment over this unit's live
     /// members names, and that owner's address is known: ownership is not moving, as far
