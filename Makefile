@@ -4,7 +4,7 @@ STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
 
-.PHONY: all build test examples soak schema-check demo demo-smoke bench bench-smoke stack-up stack-down stack-status stack-reset clean
+.PHONY: all build test examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
 
 all: build
 
@@ -120,6 +120,12 @@ bench: stack-up
 	swift build -c release --product pumphouse-bench
 	swift build -c release --product ticketing
 	Benchmarks/run
+
+# The data path at 1M and 10M entities and contracts, with the writer's and reader's peak
+# RSS (Benchmarks/scale/run; about half an hour on 2 cores): not in `make bench`.
+bench-scale: stack-up
+	swift build -c release --product pumphouse
+	PUMPHOUSE_BENCH_SCALE_OUT=.bench/scale.json Benchmarks/scale/run
 
 bench-smoke: stack-up
 	swift build --product pumphouse
