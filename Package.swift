@@ -243,6 +243,7 @@ let package = Package(
                 "Ticketing",
                 "PumphouseUnit",
                 "PumphouseUnitHTTP",
+                "PumphouseWriter",
                 "PumphouseCommandLine",
                 "PumphouseReplay",
                 "PumphousePostgres",

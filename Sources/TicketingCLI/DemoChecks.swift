@@ -4,6 +4,7 @@ import PumphouseContracts
 import PumphousePipeline
 import PumphousePostgres
 import PumphouseReplay
+import PumphouseWriter
 import Ticketing
 
 /// The demo's verdict, from three independent views: what buyers were told, what
@@ -37,11 +38,13 @@ struct DemoChecks {
         // 2. The writer drains: the database equals a replay of every topic.
         let draining = ContinuousClock.now
         var folds: [ContractName: [ExactKey: JSONObject]] = [:]
-        for replayed in try await Self.replayEqualsDatabase(configuration: configuration, db: db, timeout: timeout, logger: logger) {
+        let replays = try await Self.replayEqualsDatabase(configuration: configuration, db: db, timeout: timeout, logger: logger)
+        for replayed in replays {
             folds[replayed.contract] = replayed.fold
             let differences = replayed.differences
             report.check("PostgreSQL equals a replay of \(replayed.contract)'s topic (\(replayed.fold.count) entities)", differences.isEmpty ? nil : "\(differences.count) difference(s), e.g. \(differences[0])")
         }
+        report.check("no change a unit numbered is missing from the topics (sequence gaps)", Self.missingNumbers(replays))
         report.drain = ContinuousClock.now - draining
 
         // 3. Every confirmed order is the seat's one sale in the database, and each
@@ -101,13 +104,15 @@ struct DemoChecks {
 
     /// A fold of each ticketing topic compared with PostgreSQL, again and again until they
     /// agree or `timeout` passes: the writer may still be catching up. The differences
-    /// left are empty when the write-behind has happened.
-    static func replayEqualsDatabase(configuration: PipelineConfiguration, db: PostgresConnection, timeout: Duration, logger: Logger) async throws -> [(contract: ContractName, fold: [ExactKey: JSONObject], differences: [TopicReplay.Difference])] {
-        var results: [(contract: ContractName, fold: [ExactKey: JSONObject], differences: [TopicReplay.Difference])] = []
+    /// left are empty when the write-behind has happened; the gaps, when no change a
+    /// unit numbered is missing from the topic (docs/operations.md, sequence gaps).
+    static func replayEqualsDatabase(configuration: PipelineConfiguration, db: PostgresConnection, timeout: Duration, logger: Logger) async throws -> [Replayed] {
+        var results: [Replayed] = []
         for contract in [Concert.contract, Seat.contract, Sale.contract] {
             let replay = try TopicReplay(configuration: configuration, cache: contract, logger: logger)
             var differences: [TopicReplay.Difference] = []
             var fold: [ExactKey: JSONObject] = [:]
+            var gaps: [SequenceGap] = []
             let deadline = ContinuousClock.now + timeout
             repeat {
                 logger.info("replaying \(contract)")
@@ -115,6 +120,7 @@ struct DemoChecks {
                 logger.info("comparing \(state.entities.count) replayed \(contract) entities with PostgreSQL")
                 differences = try await replay.verify(state, on: db)
                 fold = state.entities
+                gaps = state.sequenceGaps
                 if differences.isEmpty { break }
                 try await Task.sleep(for: .milliseconds(500))
             } while ContinuousClock.now < deadline
@@ -128,9 +134,25 @@ struct DemoChecks {
                     for line in lines { FileHandle.standardError.write(Data("  \(line)\n".utf8)) }
                 }
             }
-            results.append((contract, fold, differences))
+            results.append(Replayed(contract: contract, fold: fold, differences: differences, gaps: gaps))
         }
         return results
+    }
+
+    /// One topic's fold and how it compares.
+    struct Replayed {
+        var contract: ContractName
+        var fold: [ExactKey: JSONObject]
+        var differences: [TopicReplay.Difference]
+        /// Holes in the units' numbering the fold found in the topic.
+        var gaps: [SequenceGap]
+    }
+
+    /// nil when no fold found a hole in a unit's numbering, else how many and the first.
+    static func missingNumbers(_ replayed: [Replayed]) -> String? {
+        let gaps = replayed.flatMap(\.gaps)
+        guard let first = gaps.first else { return nil }
+        return "\(gaps.count) gap(s) missing \(gaps.reduce(0) { $0 + $1.missing.count }) change(s), e.g. \(first)"
     }
 
     /// nil when the unit's caches equal the folds, else the first difference.

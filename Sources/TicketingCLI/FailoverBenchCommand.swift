@@ -361,6 +361,8 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             let differences = replayed.flatMap { result in result.differences.map { "\(result.contract): \($0)" } }
             print("failover_fold_differences=\(differences.count)")
             guard differences.isEmpty else { throw DemoFailure("PostgreSQL differs from a fold of the topics in \(differences.count) place(s), e.g. \(differences[0])") }
+            print("failover_sequence_gaps=\(replayed.flatMap(\.gaps).count)")
+            if let missing = DemoChecks.missingNumbers(replayed) { throw DemoFailure("the topics miss changes the units numbered: \(missing)") }
             FileHandle.standardError.write(Data("failover: PostgreSQL holds every sale answered and equals a fold of the topics\n".utf8))
         } catch {
             await db.close()

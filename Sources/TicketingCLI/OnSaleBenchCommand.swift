@@ -265,6 +265,8 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
             let differences = replayed.flatMap { result in result.differences.map { "\(result.contract): \($0)" } }
             print("onsale_\(label)_fold_differences=\(differences.count)")
             guard differences.isEmpty else { throw DemoFailure("PostgreSQL differs from a fold of the topics in \(differences.count) place(s), e.g. \(differences[0])") }
+            print("onsale_\(label)_sequence_gaps=\(replayed.flatMap(\.gaps).count)")
+            if let missing = DemoChecks.missingNumbers(replayed) { throw DemoFailure("the topics miss changes the units numbered: \(missing)") }
             FileHandle.standardError.write(Data("onsale \(label): PostgreSQL equals a fold of the topics (\(replayed.map { "\($0.fold.count) \($0.contract)" }.joined(separator: ", ")))\n".utf8))
         } catch {
             await db.close()
