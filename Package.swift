@@ -166,6 +166,7 @@ let package = Package(
         .target(
             name: "PumphouseReader",
             dependencies: [
+                "CMalloc",
                 "PumphousePipeline",
                 "PumphouseContracts",
                 "PumphouseKafka",

@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import Logging
 import PumphouseContracts
@@ -235,6 +236,7 @@ public final class DataReader: Service {
         end.request = request.id
         await reply(.end(end), on: cache.reverseTopic, replies: replies)
         try await replies.flush(timeout: .seconds(60))
+        Self.returnFreedMemory()
         return end
     }
 
@@ -297,6 +299,18 @@ public final class DataReader: Service {
 
     /// The origin of the add contracts a reader streams. Units never dedupe against it.
     public static let origin = "pumphouse-reader"
+
+    /// A load frees nearly all it allocates, on several threads (libpq's, the encoding
+    /// task's, librdkafka's), and glibc keeps freed pages for reuse: measured with
+    /// heaptrack over 1M rows, the live heap peaked at 29 MB and under 1 MB stayed
+    /// allocated, while the resident set kept about 5 MiB per 2M rows across loads.
+    /// Giving the pages back after each load keeps an idle reader's memory flat however
+    /// many rows it has served.
+    static func returnFreedMemory() {
+        #if canImport(Glibc)
+        malloc_trim(0)
+        #endif
+    }
 }
 
 /// The ids of the last `capacity` requests answered, oldest forgotten first.
