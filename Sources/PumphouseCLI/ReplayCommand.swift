@@ -109,7 +109,7 @@ struct ReplayCommand: AsyncParsableCommand {
         print("replayed \(state.contracts) contracts into \(state.entities.count) entities (\(state.duplicates) duplicates collapsed, \(state.rejected) that a writer dead-letters\(fenced))")
         print(String(format: "read %d messages in %.2f s (%.0f messages/s, connecting and reaching the end included)", read, seconds, seconds > 0 ? Double(read) / seconds : 0))
         if !state.sequenceGaps.isEmpty {
-            let missing = state.sequenceGaps.reduce(0) { $0 + $1.missing.count }
+            let missing = state.sequenceGaps.missingChanges
             print("the topic misses \(missing) change(s) its origins numbered, in \(state.sequenceGaps.count) gap(s):")
             for gap in state.sequenceGaps.prefix(Self.gapsListed) { print("  \(gap)") }
             if state.sequenceGaps.count > Self.gapsListed { print("  and \(state.sequenceGaps.count - Self.gapsListed) more") }

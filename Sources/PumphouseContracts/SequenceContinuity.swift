@@ -36,11 +36,13 @@ public enum SequenceContinuity {
     }
 
     /// Judges a change numbered `sequence` of run `incarnation` after `mark` (nil: the
-    /// origin's first change seen in the partition).
-    public static func judge(sequence: Int64, incarnation: Int64?, after mark: Mark?) -> Verdict {
+    /// origin's first change seen in the partition). Without `checkingHoles` (a compacted
+    /// topic, where older records of a key are removed and holes are expected) only
+    /// duplicates are told apart.
+    public static func judge(sequence: Int64, incarnation: Int64?, after mark: Mark?, checkingHoles: Bool = true) -> Verdict {
         guard let mark else { return .next }
         guard sequence > mark.sequence else { return .duplicate }
-        guard let incarnation else { return .next }
+        guard checkingHoles, let incarnation else { return .next }
         if incarnation == mark.incarnation {
             return sequence == mark.sequence + 1 ? .next : .gap(missing: mark.sequence + 1..<sequence)
         }
@@ -55,8 +57,8 @@ public enum SequenceContinuity {
 
 extension Contract {
     /// This contract's place in its origin's numbering, after `mark`.
-    public func continuity(after mark: SequenceContinuity.Mark?) -> SequenceContinuity.Verdict {
-        SequenceContinuity.judge(sequence: sequence, incarnation: incarnation, after: mark)
+    public func continuity(after mark: SequenceContinuity.Mark?, checkingHoles: Bool = true) -> SequenceContinuity.Verdict {
+        SequenceContinuity.judge(sequence: sequence, incarnation: incarnation, after: mark, checkingHoles: checkingHoles)
     }
 
     /// The mark this contract leaves once applied.

@@ -197,16 +197,16 @@ public struct TopicReplay: Sendable {
                     + " sets [\(set.joined(separator: ","))] nulls [\(cleared.joined(separator: ","))] adds [\(contract.deltas.map(\.name).joined(separator: ","))]: \(outcome)"
             )
         }
-        switch contract.continuity(after: sequences[origin]) {
+        switch contract.continuity(after: sequences[origin], checkingHoles: cache.keepsEveryRecord) {
         case .duplicate:
             state.duplicates += 1
             trace("duplicate")
             return
-        case .gap(let missing) where cache.keepsEveryRecord:
+        case .gap(let missing):
             state.sequenceGaps.append(SequenceGap(
                 partition: message.topicPartition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset
             ))
-        case .next, .gap:
+        case .next:
             break
         }
         sequences[origin] = contract.sequenceMark

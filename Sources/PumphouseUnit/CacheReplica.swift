@@ -57,9 +57,14 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     /// partitioned cache.
     private(set) var ownership: [Int32: PartitionOwnership] = [:]
 
-    init(origin: String, partitioning: CacheConfiguration? = nil) {
+    /// Whether holes in an origin's numbering are looked for: not on a compacted topic,
+    /// whose older records of a key are removed (`CacheConfiguration.keepsEveryRecord`).
+    let checksHoles: Bool
+
+    init(origin: String, partitioning: CacheConfiguration? = nil, checksHoles: Bool = true) {
         self.origin = ExactKey(origin)
         self.partitioning = partitioning
+        self.checksHoles = checksHoles
     }
 
     func value(_ key: ExactKey) -> Entity? { entities[key] }
@@ -188,7 +193,7 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     mutating func applyFromLog(_ contract: Contract, partition: Int32, offset: Int64) -> Applied {
         let origin = contract.exactOrigin
         var missing: Range<Int64>?
-        switch contract.continuity(after: sequences[partition]?[origin]) {
+        switch contract.continuity(after: sequences[partition]?[origin], checkingHoles: checksHoles) {
         case .duplicate:
             var outcome = Applied()
             outcome.duplicate = true
@@ -199,14 +204,13 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
             break
         }
         sequences[partition, default: [:]][origin] = contract.sequenceMark
-        var outcome = applyInOrder(contract, partition: partition, offset: offset)
+        var outcome = applyInOrder(contract, origin: origin, partition: partition, offset: offset)
         outcome.sequenceGap = missing
         return outcome
     }
 
-    /// Applies a change that is not a duplicate.
-    private mutating func applyInOrder(_ contract: Contract, partition: Int32, offset: Int64) -> Applied {
-        let origin = contract.exactOrigin
+    /// Applies a change that is not a duplicate; `origin` is its origin's bytes.
+    private mutating func applyInOrder(_ contract: Contract, origin: ExactKey, partition: Int32, offset: Int64) -> Applied {
         let key = contract.exactKey
         // After the duplicate rule, as the writers do: a fenced change resent is then a
         // duplicate, so it is counted once.

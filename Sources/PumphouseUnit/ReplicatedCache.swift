@@ -59,9 +59,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let store: Mutex<Store>
         let lane: DataPump.Lane
 
-        init(origin: String, partition: Int32, lane: DataPump.Lane, partitioning: CacheConfiguration?) {
+        init(origin: String, partition: Int32, lane: DataPump.Lane, partitioning: CacheConfiguration?, checksHoles: Bool) {
             self.partition = partition
-            self.store = Mutex(Store(replica: CacheReplica<Entity>(origin: origin, partitioning: partitioning)))
+            self.store = Mutex(Store(replica: CacheReplica<Entity>(origin: origin, partitioning: partitioning, checksHoles: checksHoles)))
             self.lane = lane
         }
     }
@@ -133,7 +133,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
         self.partitioner = lanes[0].partitioner ?? configuration.partitioner
         let partitioning = configuration.mode.isPartitioned ? configuration : nil
-        self.shards = lanes.enumerated().map { Shard(origin: pump.origin, partition: Int32($0.offset), lane: $0.element, partitioning: partitioning) }
+        self.shards = lanes.enumerated().map {
+            Shard(origin: pump.origin, partition: Int32($0.offset), lane: $0.element, partitioning: partitioning, checksHoles: configuration.keepsEveryRecord)
+        }
         self.metrics = UnitMetrics.Cache(unit: pump.origin, cache: Entity.contract.rawValue, partitions: lanes.count)
         self.logger = logger
     }
@@ -665,7 +667,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             metrics.rejected.increment()
         }
         if outcome.duplicate { return layout }
-        if let missing = outcome.sequenceGap, configuration.keepsEveryRecord {
+        if let missing = outcome.sequenceGap {
             metrics.sequenceGaps.increment()
             metrics.missingChanges.increment(by: missing.count)
             logger.error("\(name): the change at \(topic)[\(partition)]@\(offset) by \(contract.origin) is numbered \(contract.sequence), and its origin's changes \(missing.lowerBound)..<\(missing.upperBound) (\(missing.count)) are not in the log before it: they were lost on their way to the topic")

@@ -100,13 +100,13 @@ struct BatchPlan {
                 continue
             }
             let origin = contract.exactOrigin
-            switch contract.continuity(after: sequences[partition]?[origin] ?? claim.maxSequence[origin]) {
+            switch contract.continuity(after: sequences[partition]?[origin] ?? claim.maxSequence[origin], checkingHoles: !compacted.contains(message.topic)) {
             case .duplicate:
                 duplicates += 1
                 continue
-            case .gap(let missing) where !compacted.contains(message.topic):
+            case .gap(let missing):
                 gaps.append(SequenceGap(partition: partition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset))
-            case .next, .gap:
+            case .next:
                 break
             }
             sequences[partition, default: [:]][origin] = contract.sequenceMark

@@ -81,7 +81,7 @@ public final class DataWriter: Service {
         self.mappers = used
         self.topics = topics
         self.partitionedTopics = topics.compactMapValues { configuration.cache($0) }.filter(\.value.mode.isPartitioned)
-        self.compactedTopics = Set(topics.keys.filter { configuration.cache(topics[$0]!)?.keepsEveryRecord == false })
+        self.compactedTopics = Set(topics.filter { configuration.cache($0.value)?.keepsEveryRecord == false }.keys)
         self.logger = logger
         self.ledger = WriterLedger(writer: name, owner: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         self.metrics = WriterMetrics(writer: name)
@@ -350,7 +350,7 @@ public final class DataWriter: Service {
             counters.passedOverUnclaimed += plan.unclaimed
             counters.passedOverAppliedBefore += plan.appliedBefore
             counters.sequenceGaps += plan.gaps.count
-            counters.missingChanges += plan.gaps.reduce(0) { $0 + $1.missing.count }
+            counters.missingChanges += plan.gaps.missingChanges
             counters.batches += 1
             defer { (counters.offsetGapsReread, counters.offsetGapsAbsent) = gaps }
             return (reread: gaps.reread - counters.offsetGapsReread, absent: gaps.absent - counters.offsetGapsAbsent)

@@ -26,3 +26,8 @@ public struct SequenceGap: Sendable, Hashable, CustomStringConvertible {
         "origin \"\(origin)\" has no change numbered \(missing.lowerBound)..<\(missing.upperBound) (\(missing.count)) in \(partition.topic)[\(partition.partition)] before offset \(foundAt)"
     }
 }
+
+extension Sequence<SequenceGap> {
+    /// The changes these gaps miss, all told.
+    public var missingChanges: Int { reduce(0) { $0 + $1.missing.count } }
+}

@@ -47,7 +47,7 @@ struct WriterMetrics: Sendable {
         for (topic, found) in Dictionary(grouping: gaps, by: \.partition.topic) {
             let dimensions = [("writer", writer), ("topic", topic)]
             Counter(label: "pumphouse_writer_sequence_gaps_total", dimensions: dimensions).increment(by: found.count)
-            Counter(label: "pumphouse_writer_missing_changes_total", dimensions: dimensions).increment(by: found.reduce(0) { $0 + $1.missing.count })
+            Counter(label: "pumphouse_writer_missing_changes_total", dimensions: dimensions).increment(by: found.missingChanges)
         }
     }
 

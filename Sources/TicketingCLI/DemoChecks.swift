@@ -152,7 +152,7 @@ struct DemoChecks {
     static func missingNumbers(_ replayed: [Replayed]) -> String? {
         let gaps = replayed.flatMap(\.gaps)
         guard let first = gaps.first else { return nil }
-        return "\(gaps.count) gap(s) missing \(gaps.reduce(0) { $0 + $1.missing.count }) change(s), e.g. \(first)"
+        return "\(gaps.count) gap(s) missing \(gaps.missingChanges) change(s), e.g. \(first)"
     }
 
     /// nil when the unit's caches equal the folds, else the first difference.

@@ -44,6 +44,14 @@ struct SequenceContinuityTests {
         #expect(Self.judge(110, run: 90, after: Mark(sequence: 104, incarnation: 100)) == .next)
     }
 
+    @Test("without checking holes (a compacted topic) only duplicates are told apart")
+    func compacted() {
+        let mark = Mark(sequence: 104, incarnation: 100)
+        #expect(SequenceContinuity.judge(sequence: 200, incarnation: 100, after: mark, checkingHoles: false) == .next)
+        #expect(SequenceContinuity.judge(sequence: 5_000_003, incarnation: 5_000_000, after: mark, checkingHoles: false) == .next)
+        #expect(SequenceContinuity.judge(sequence: 104, incarnation: 100, after: mark, checkingHoles: false) == .duplicate)
+    }
+
     @Test("a stream folded mark by mark finds exactly the holes made in it")
     func folded() {
         // Two runs of one origin: 10..<20 with 13 and 16..<18 lost, then 1_000..<1_010
