@@ -22,6 +22,10 @@ public final class ProcessingUnit: Service {
     private let configuration: UnitConfiguration
     private let registry: ContractRegistry
     private let pump: DataPump
+    private let passedOver = Atomic(0)
+    /// Records of partitions this unit does not keep that it passed over undecoded: for
+    /// tests that the path is taken.
+    package var recordsPassedOver: Int { passedOver.load(ordering: .relaxed) }
     private let metrics: UnitMetrics
     /// Announcements and read requests go through a producer of their own: they are
     /// ephemeral (a lost or repeated heartbeat is harmless, a lost request times out and
@@ -469,6 +473,13 @@ public final class ProcessingUnit: Service {
                     continue
                 }
                 guard let cache = caches[message.topic] else { continue }
+                // A partition this unit neither owns nor backs up: only its claims are
+                // folded, and a record that cannot be one is passed over undecoded (its
+                // holders and the writers report it if it is malformed).
+                if !cache.keepsEntities(of: message.partition), !(message.value.map(OwnershipClaim.mayBeClaim(body:)) ?? false) {
+                    passedOver.add(1, ordering: .relaxed)
+                    continue
+                }
                 let layout: String?
                 do {
                     switch try registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
@@ -679,6 +690,8 @@ protocol ReplicaSink: Sendable {
     /// partitioner) is not the cache's when the change shows it; a unit still loading
     /// stops on that, since a live topic's layout cannot change under its records.
     func apply(_ contract: Contract, partition: Int32, offset: Int64) -> String?
+    /// False for a partition whose changes the unit does not apply (only its claims).
+    func keepsEntities(of partition: Int32) -> Bool
     /// Folds an ownership claim; returns a layout problem as `apply` does.
     func applyClaim(_ claim: OwnershipClaim, partition: Int32, offset: Int64) -> String?
     func reject(offset: Int64, partition: Int32, error: any Error)

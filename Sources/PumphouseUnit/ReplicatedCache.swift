@@ -518,6 +518,17 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
+    /// Whether the replica keeps `partition`'s entities: false only for a partition of a
+    /// partitioned cache that this unit neither owns nor backs up, where only the
+    /// ownership claims are folded.
+    func keepsEntities(of partition: Int32) -> Bool {
+        guard configuration.mode.isPartitioned, shards.indices.contains(Int(partition)) else { return true }
+        return shards[Int(partition)].store.withLock { store in
+            if case .dropped = store.holding { return false }
+            return true
+        }
+    }
+
     func isWarm(_ partition: Int32) -> Bool {
         guard shards.indices.contains(Int(partition)) else { return false }
         return shards[Int(partition)].store.withLock { $0.holding.isHeld }

@@ -90,6 +90,23 @@ struct OwnershipTests {
         #expect(throws: ContractError.self) { try registry.decodeRecord(key: claim.key, value: Array("{}".utf8)) }
     }
 
+    @Test("a body that could be a claim is told from one that cannot without parsing, and never wrongly")
+    func mayBeClaim() throws {
+        let claim = Self.claim(3, "a")
+        #expect(OwnershipClaim.mayBeClaim(body: claim.encoded()))
+        // The record name spelt with escapes still parses as a claim, so it may be one.
+        let escaped = #"{"record":"\u006fwnershipClaim","cache":"ticketing.Sale","partition":2,"ownershipTerm":3,"owner":"a","claimedAt":1}"#
+        #expect(try OwnershipClaim(body: Array(escaped.utf8)) != nil)
+        #expect(OwnershipClaim.mayBeClaim(body: Array(escaped.utf8)))
+        let contract = Contract(name: Self.cache, version: 1, action: .create, key: "s-1", origin: "u", sequence: 1, eventTime: 1, fields: ["seat": .string("A1")])
+        #expect(!OwnershipClaim.mayBeClaim(body: try ContractCodec().encode(contract).value))
+        #expect(!OwnershipClaim.mayBeClaim(body: []))
+        // Over 4 KiB a body is never parsed as a claim, whatever it holds.
+        let padded = Array(claim.encoded().dropLast()) + Array(#","pad":""#.utf8) + Array(repeating: UInt8(ascii: "x"), count: 4096) + Array(#""}"#.utf8)
+        #expect(try OwnershipClaim(body: padded) == nil)
+        #expect(!OwnershipClaim.mayBeClaim(body: padded))
+    }
+
     @Test("owners are told apart by bytes")
     func bytes() {
         var ownership = PartitionOwnership()

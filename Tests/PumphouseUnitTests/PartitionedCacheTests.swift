@@ -182,6 +182,24 @@ struct PartitionedCacheTests {
                 }
                 try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep only what it owns or backs up")
                 #expect(caches.map(\.count).reduce(0, +) == 2 * keys.count, "each entity on its owner and one backup, not on all three: \(caches.map(\.count))")
+                // Once each unit keeps only its share, the changes of a partition it does
+                // not keep are passed over undecoded; its claims are folded all the same
+                // (the reads below name every owner).
+                for (index, key) in keys.enumerated() {
+                    try await routed(all, first: ids[0]) { try $0.put(BenchAccount(id: key, balance: Int64(100 + index))) }
+                    expected[ExactKey(key)] = Int64(100 + index)
+                }
+                try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep its share at the second round of changes")
+                // (A unit that owns two partitions and backs up the other two keeps all.)
+                let keepsLess = zip(units, ids).filter { _, id in
+                    assignment.placements.contains { !$0.owner.isSameBytes(as: id) && !$0.backups.contains { $0.isSameBytes(as: id) } }
+                }.map(\.0)
+                #expect(!keepsLess.isEmpty, "three units with one backup over \(Self.partitions) partitions: one of them keeps less than all")
+                let passedOver = try? await waitFor("every unit keeping less than all to pass over changes of the partitions it does not keep", timeout: .seconds(30)) { () -> Bool? in
+                    try await Task.sleep(for: .milliseconds(20))
+                    return keepsLess.allSatisfy { $0.recordsPassedOver > 0 } ? true : nil
+                }
+                #expect(passedOver == true, "records passed over undecoded, by unit: \(units.map(\.recordsPassedOver)); entities kept: \(caches.map(\.count))")
                 // Reads say where they stand: the owner's is current, a backup's may be
                 // stale, a unit without the partition has nothing and names the owner.
                 let partitioner = fixture.pipeline.caches[0].partitioner

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A unit's claim to own one partition of a partitioned cache from this point of the log
 /// on: the record that makes ownership a fact of the log instead of an opinion of the
 /// units.
@@ -74,6 +80,29 @@ package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
     package static func isClaim(headers: [(name: String, value: [UInt8]?)]) -> Bool {
         headers.contains { $0.name.isSameBytes(as: recordHeader) && $0.value.map { $0.elementsEqual(recordName.utf8) } == true }
     }
+
+    /// Whether `body` could be a claim at all, without parsing it: a claim's body is at
+    /// most 4 KiB and holds its record name, literally or (only then is a backslash
+    /// there) with escapes. False is certain, so a consumer that wants only the claims
+    /// of a partition passes such a record over undecoded.
+    package static func mayBeClaim(body: [UInt8]) -> Bool {
+        guard body.count <= 4096 else { return false }
+        return body.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress else { return false }
+            if memchr(base, Int32(UInt8(ascii: "\\")), bytes.count) != nil { return true }
+            return recordNameBytes.withUnsafeBytes { name in
+                // Each place the name's first byte occurs, compared from there.
+                var from = 0
+                while from + name.count <= bytes.count, let found = memchr(base + from, Int32(name[0]), bytes.count - name.count + 1 - from) {
+                    if memcmp(found, name.baseAddress!, name.count) == 0 { return true }
+                    from = base.distance(to: UnsafeRawPointer(found)) + 1
+                }
+                return false
+            }
+        }
+    }
+
+    private static let recordNameBytes = Array(recordName.utf8)
 
     /// nil if the body is not a claim at all (a contract, say); throws if it says it is
     /// one but is malformed, so a broken claim is reported rather than read as a change.
