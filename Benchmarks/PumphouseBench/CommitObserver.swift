@@ -34,7 +34,13 @@ final class CommitObserver: Sendable {
         var counted = 0
         var lastPoll: Int64?
         var longestPollGap: Int64 = 0
+        var partitionsCommitted: Set<Int32> = []
     }
+
+    /// Partitions where the writer has committed a change so far: a writer that has
+    /// committed in every partition is past its start (its claims, and the checks a new
+    /// consumer group's first placement makes it run), which is not what is measured.
+    var partitionsCommitted: Int { state.withLock { $0.partitionsCommitted.count } }
 
     /// Reads the topic and polls the writer's ledger until the task is cancelled; a
     /// failure of either stops both and is thrown by `check()`.
@@ -115,6 +121,7 @@ final class CommitObserver: Sendable {
                 }
                 for row in result.rows {
                     guard let at = row[0].flatMap(Int64.init), let partition = row[1].flatMap(Int32.init), let origin = row[2], let sequence = row[3].flatMap(Int64.init) else { continue }
+                    state.withLock { _ = $0.partitionsCommitted.insert(partition) }
                     committed(.init(origin: origin, partition: partition), through: sequence, atMicroseconds: at)
                 }
                 try await Task.sleep(for: Self.pollInterval)

@@ -75,7 +75,15 @@ struct LatencyBenchmark: AsyncParsableCommand {
         let running = try await InProcessUnits.start(units, pipeline: configuration, idPrefix: "bench-lag-\(UInt64(Date().timeIntervalSince1970))", spoolDirectory: spoolDirectory, logger: logger) { unit, accounts in
             [AccountChanges(unit: unit, accounts: accounts, perSecond: perUnit, keys: keys, logger: logger)]
         }
-        let (start, end) = try await window.measure { on, time in
+        // With a writer, the window opens once it has committed in every partition: the
+        // write-behind measured is the running pipeline's, not the writer's start.
+        let (start, end) = try await window.measure(warmedUp: {
+            guard writer != nil else { return }
+            try await awaitCondition("the writer to commit changes in each of the \(cache.partitions) partitions before the window opens", timeout: .seconds(60), every: .milliseconds(10)) {
+                try observer.check()
+                return observer.partitionsCommitted >= cache.partitions
+            }
+        }) { on, time in
             if on { observer.open(atMilliseconds: time) } else { observer.close(atMilliseconds: time) }
             capture.lag.isRecording.store(on, ordering: .relaxed)
         }

@@ -21,12 +21,13 @@ struct RateWindowOptions: ParsableArguments {
         guard !label.isEmpty, label.allSatisfy({ $0.isLetter || $0.isNumber }) else { throw ValidationError("--label must be letters and digits, e.g. 10k") }
     }
 
-    /// Lets the traffic run through the warm-up, then through the window, calling
-    /// `recording` with true and the wall-clock millisecond as it opens and with false as
-    /// it closes; returns the window's bounds. The window is a span of time to measure
-    /// over, not a wait for an event.
-    func measure(_ recording: (_ on: Bool, _ atMilliseconds: Int64) -> Void) async throws -> (start: Int64, end: Int64) {
+    /// Lets the traffic run through the warm-up, and then until `warmedUp` returns, then
+    /// through the window, calling `recording` with true and the wall-clock millisecond
+    /// as it opens and with false as it closes; returns the window's bounds. The window
+    /// is a span of time to measure over, not a wait for an event.
+    func measure(warmedUp: () async throws -> Void = {}, _ recording: (_ on: Bool, _ atMilliseconds: Int64) -> Void) async throws -> (start: Int64, end: Int64) {
         try await Task.sleep(for: .seconds(warmupSeconds))
+        try await warmedUp()
         let start = CommitObserver.nowMicroseconds() / 1000
         recording(true, start)
         try await Task.sleep(for: .seconds(seconds))

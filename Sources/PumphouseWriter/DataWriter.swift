@@ -131,6 +131,9 @@ public final class DataWriter: Service {
         do {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 var pending: [KafkaMessage] = []
+                // Reset reports come one per partition; they are checked together, after
+                // the poll's other events, with one look at the log's bounds.
+                var resets: [KafkaTopicPartition] = []
                 for event in try await consumer.poll(maxMessages: writer.maxBatchMessages, timeout: writer.maxBatchWait, fill: writer.maxBatchWait) {
                     switch event {
                     case .messages(let batch):
@@ -153,8 +156,8 @@ public final class DataWriter: Service {
                         for partition in partitions { loop.claims[partition] = nil }
                         assigned(loop.claims.count)
                     case .error(let error):
-                        if error.code == .autoOffsetReset, let partition = error.topicPartition, let claim = loop.claims[partition] {
-                            try await checkReset(of: partition, claim, consumer: consumer, configuration: consumerConfiguration)
+                        if error.code == .autoOffsetReset, let partition = error.topicPartition, loop.claims[partition] != nil {
+                            resets.append(partition)
                             continue
                         }
                         logger.warning("writer \(name): \(error)")
@@ -162,6 +165,9 @@ public final class DataWriter: Service {
                         break
                     }
                 }
+                // Revoked since the report: no longer this writer's to judge.
+                let claimed = resets.compactMap { partition in loop.claims[partition].map { (partition, $0) } }
+                if !claimed.isEmpty { try await checkResets(Dictionary(claimed) { first, _ in first }, consumer: consumer, configuration: consumerConfiguration) }
                 try await loop.submit(&pending)
             }
             try await loop.finish()
@@ -373,35 +379,43 @@ public final class DataWriter: Service {
         }
     }
 
-    /// Called when the broker said a claimed partition's offset is not in its log. With
-    /// bounds read afresh: a stored offset outside them throws `StoredOffsetOutsideLog`;
-    /// a partition with nothing stored whose offset 0 retention has deleted moves to where
-    /// the log now starts (logged: those messages were never applied by this writer).
+    /// Called when the broker said claimed partitions' offsets are not in their logs.
+    /// With bounds read afresh (one look for all of them): a stored offset outside them
+    /// throws `StoredOffsetOutsideLog`; a partition with nothing stored whose offset 0
+    /// retention has deleted moves to where the log now starts (logged: those messages
+    /// were never applied by this writer).
     ///
     /// The report alone does not say which. The group's rebalance places a partition at
     /// its committed offset before the writer moves it to the offset stored in
     /// PostgreSQL, and a group without one (new, or whose commits never reached the
     /// broker: they are only a courtesy to tools) reports a reset for that first
-    /// placement. Bounds the broker does not give within 10 s leave the partition where
-    /// the writer placed it (a stored offset truly outside the log then shows as lag that
-    /// does not fall, and in `pumphouse status`).
-    private func checkReset(of partition: KafkaTopicPartition, _ claim: WriterLedger.Claim, consumer: KafkaConsumer, configuration: KafkaConsumerConfiguration) async throws {
-        let log: KafkaWatermarks
+    /// placement, for every partition: looked at one by one, a new group's start waited
+    /// about half a second per partition on the local stack. Bounds the broker does not
+    /// give within 10 s leave the partitions where the writer placed them (a stored
+    /// offset truly outside the log then shows as lag that does not fall, and in
+    /// `pumphouse status`).
+    private func checkResets(_ claims: [KafkaTopicPartition: WriterLedger.Claim], consumer: KafkaConsumer, configuration: KafkaConsumerConfiguration) async throws {
+        let partitions = claims.keys.sorted()
+        let logs: [KafkaTopicPartition: KafkaWatermarks]
         do {
-            guard let found = try await KafkaConsumer.watermarks(of: [partition], configuration: configuration, until: .now + .seconds(10), logger: logger)[partition] else { return }
-            log = found
+            logs = try await KafkaConsumer.watermarks(of: partitions, configuration: configuration, until: .now + .seconds(10), logger: logger)
         } catch {
-            logger.warning("writer \(name): the broker reported the offset of \(partition) outside its log, and the log's bounds could not be read to check: \(error)")
+            logger.warning("writer \(name): the broker reported the offsets of \(partitions) outside their logs, and the logs' bounds could not be read to check: \(error)")
             return
         }
-        guard let stored = claim.nextOffset else {
-            guard log.low > 0 else { return }
-            logger.warning("writer \(name): \(partition) starts at offset \(log.low), where its log now starts: retention deleted the messages before it, and no writer \(name) had stored progress there")
-            try await consumer.seek([KafkaTopicPartitionOffset(partition, offset: KafkaOffset(log.low))])
-            return
+        var moves: [KafkaTopicPartitionOffset] = []
+        for partition in partitions {
+            guard let log = logs[partition], let claim = claims[partition] else { continue }
+            guard let stored = claim.nextOffset else {
+                guard log.low > 0 else { continue }
+                logger.warning("writer \(name): \(partition) starts at offset \(log.low), where its log now starts: retention deleted the messages before it, and no writer \(name) had stored progress there")
+                moves.append(KafkaTopicPartitionOffset(partition, offset: KafkaOffset(log.low)))
+                continue
+            }
+            guard stored < log.low || stored > log.high else { continue }
+            throw StoredOffsetOutsideLog(writer: name, partition: partition, storedOffset: stored, watermarks: log)
         }
-        guard stored < log.low || stored > log.high else { return }
-        throw StoredOffsetOutsideLog(writer: name, partition: partition, storedOffset: stored, watermarks: log)
+        if !moves.isEmpty { try await consumer.seek(moves) }
     }
 
     static func isTransient(_ error: any Error) -> Bool {
