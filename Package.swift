@@ -258,7 +258,10 @@ let package = Package(
         ),
         .target(
             name: "PumphouseTestSupport",
-            dependencies: ["PumphouseContracts", "CRDKafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PumphouseContracts", "CRDKafka", .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             path: "Tests/PumphouseTestSupport"
         ),
         .testTarget(

@@ -19,9 +19,12 @@ public struct OwnerForwarding: RouterMiddleware {
     /// Box-office request bodies are a few dozen bytes; anything near this is not one.
     static let maxBody = 64 << 10
     let timeout: TimeAmount
+    private let counters: Counters
 
-    public init(timeout: Duration = .seconds(10)) {
+    /// - Parameter unit: the unit whose requests these are, as the metrics name it.
+    public init(unit: String, timeout: Duration = .seconds(10)) {
         self.timeout = .nanoseconds(Int64(timeout / .nanoseconds(1)))
+        self.counters = Counters(unit: unit)
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -34,12 +37,12 @@ public struct OwnerForwarding: RouterMiddleware {
             if let address = misdirection.address, request.headers[Self.forwarded] == nil {
                 return try await forward(request, body: body, to: address, misdirection)
             }
-            Self.count(.refused, misdirection)
+            counters.count(.refused, misdirection)
             throw BoxOfficeError.misdirected(misdirection)
         }
     }
 
-    /// `pumphouse_ticketing_forwarded_requests_total{outcome, cache, partition}`:
+    /// `pumphouse_ticketing_forwarded_requests_total{unit, outcome, cache, partition}`:
     /// `forwarded` (the owner's answer passed back), `failed` (the owner could not be
     /// reached: 503), `refused` (421: a forwarded request reached a non-owner, or no
     /// owner's address is known). Counters are made on first use, one per outcome and
@@ -48,26 +51,33 @@ public struct OwnerForwarding: RouterMiddleware {
         case forwarded, failed, refused
     }
 
-    private struct CounterKey: Hashable {
-        var outcome: Outcome
-        var cache: ExactKey
-        var partition: Int32
-    }
-
-    private static let counters = Mutex<[CounterKey: Counter]>([:])
-
-    private static func count(_ outcome: Outcome, _ misdirection: BoxOfficeError.Misdirection) {
-        let key = CounterKey(outcome: outcome, cache: ExactKey(misdirection.cache), partition: misdirection.partition)
-        let counter = counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(
-                label: "pumphouse_ticketing_forwarded_requests_total",
-                dimensions: [("outcome", outcome.rawValue), ("cache", misdirection.cache), ("partition", String(misdirection.partition))]
-            )
-            counters[key] = counter
-            return counter
+    private final class Counters: Sendable {
+        struct Key: Hashable {
+            var outcome: Outcome
+            var cache: ExactKey
+            var partition: Int32
         }
-        counter.increment()
+
+        let unit: String
+        private let made = Mutex<[Key: Counter]>([:])
+
+        init(unit: String) {
+            self.unit = unit
+        }
+
+        func count(_ outcome: Outcome, _ misdirection: BoxOfficeError.Misdirection) {
+            let key = Key(outcome: outcome, cache: ExactKey(misdirection.cache), partition: misdirection.partition)
+            let counter = made.withLock { made in
+                if let counter = made[key] { return counter }
+                let counter = Counter(
+                    label: "pumphouse_ticketing_forwarded_requests_total",
+                    dimensions: [("unit", unit), ("outcome", outcome.rawValue), ("cache", misdirection.cache), ("partition", String(misdirection.partition))]
+                )
+                made[key] = counter
+                return counter
+            }
+            counter.increment()
+        }
     }
 
     /// Forwarding's own client. An owner that cannot be reached (it died, and its
@@ -96,10 +106,10 @@ public struct OwnerForwarding: RouterMiddleware {
             answer = try await Self.client.execute(outgoing, timeout: timeout)
             answerBody = try await answer.body.collect(upTo: 1 << 20)
         } catch {
-            Self.count(.failed, misdirection)
+            counters.count(.failed, misdirection)
             throw BoxOfficeError.unavailable("unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")
         }
-        Self.count(.forwarded, misdirection)
+        counters.count(.forwarded, misdirection)
         var headers = HTTPFields()
         if let type = answer.headers.first(name: "content-type") { headers[.contentType] = type }
         if let retry = answer.headers.first(name: "retry-after") { headers[.retryAfter] = retry }

@@ -15,7 +15,7 @@ public enum TicketingAPI {
     /// included) and `/admin/undecided` (creates whose outcome the log has yet to bring
     /// back).
     public static func router(_ office: BoxOffice, admin: AdminCredential?) -> Router<BasicRequestContext> {
-        let router = routes(office, forwarding: OwnerForwarding())
+        let router = routes(office, forwarding: OwnerForwarding(unit: office.unit.id))
         // Which unit decides which seats' sales: for smart clients and proxies. No
         // entity data, so it is as public as the box office itself.
         RoutingEndpoints.addRoutes(to: router, unit: office.unit)

@@ -12,7 +12,7 @@ struct OwnerForwardingTests {
     /// A router whose purchase route says the request belongs to a unit at `address`.
     static func router(owner address: String) -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: OwnerForwarding())
+        router.add(middleware: OwnerForwarding(unit: "test-unit"))
         router.post("/purchase") { _, _ -> Response in
             throw BoxOfficeError.misdirected(.init(owner: "gone-unit", address: address, cache: "ticketing.Sale", partition: 3))
         }
