@@ -2,7 +2,16 @@
 ///
 /// Server errors keep their SQLSTATE so callers decide by code, not by message text: a
 /// data writer retries `40001` and `08xxx`, dead-letters `23xxx`, and stops on `42xxx`.
-public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible {
+///
+/// Its `description` is what logs get, and row data must never reach a log: it names the
+/// operation, the SQLSTATE and the server's message, but never `detail` (which quotes
+/// rows: `Key (id)=(7) already exists`, `Failing row contains (...)`), and not the
+/// message or hint either where the server quotes the value it refused (data
+/// exceptions, class 22: `invalid input syntax for type integer: "..."`) or a function
+/// wrote them (class P0, `RAISE`). `debugDescription` has everything, for where the
+/// row is at home anyway (a dead letter beside the message it concerns, a developer's
+/// terminal).
+public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// Could not connect (refused, timed out, authentication failed).
         case connectionFailed
@@ -42,7 +51,25 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible 
         }
     }
 
+    /// Whether the server's message and hint may quote data (see the type's notes).
+    public var messageMayQuoteData: Bool {
+        guard kind == .server, let errorClass = sqlState?.errorClass else { return false }
+        return errorClass == "22" || errorClass == "P0"
+    }
+
     public var description: String {
+        var text = "PostgreSQL: \(operation) failed"
+        if messageMayQuoteData {
+            text += ": the server refused a value (its message, which quotes it, is left out of logs)"
+        } else {
+            text += ": \(message)"
+        }
+        if let sqlState { text += " [SQLSTATE \(sqlState.rawValue)]" }
+        if let hint, !messageMayQuoteData { text += " hint: \(hint)" }
+        return text
+    }
+
+    public var debugDescription: String {
         var text = "PostgreSQL: \(operation) failed: \(message)"
         if let sqlState { text += " [SQLSTATE \(sqlState.rawValue)]" }
         if let detail { text += " detail: \(detail)" }

@@ -163,7 +163,9 @@ struct BatchTransaction: Sendable {
                 }
             } catch let error as PostgresError where Self.isDataError(error) {
                 try await tx.query("ROLLBACK TO SAVEPOINT pumphouse_entity")
-                letters += plan.entities[write.key]!.messages.map { DeadLetter(message: $0, reason: "rejected-by-database", detail: "\(error)") }
+                // The whole error, the server's detail included: it quotes the row, which
+                // the letter carries anyway (logs get `description`, without it).
+                letters += plan.entities[write.key]!.messages.map { DeadLetter(message: $0, reason: "rejected-by-database", detail: error.debugDescription) }
             }
         }
         return (applied, letters)

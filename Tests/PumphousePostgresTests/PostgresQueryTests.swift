@@ -64,6 +64,28 @@ struct PostgresQueryTests {
         }
         #expect(error.sqlState == .uniqueViolation)
         #expect(error.detail?.contains("(id)=(7)") == true)
+        // Logs get the description: the constraint, never the row's values.
+        #expect(error.description.contains("unique constraint") && !error.description.contains("(7)"), "\(error)")
+        #expect(error.debugDescription.contains("(id)=(7)"), "\(error.debugDescription)")
+    }
+
+    @Test("a refused value stays out of the loggable description, whose message quotes it; the debug description keeps it")
+    func refusedValue() async throws {
+        let db = try await TestDatabase.connect()
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.query("SELECT $1::integer", ["card-4111-1111"])
+        }
+        #expect(error.sqlState == .invalidTextRepresentation)
+        #expect(error.message.contains("card-4111-1111"), "the server quotes it: \(error.message)")
+        #expect(!error.description.contains("card-4111"), "\(error)")
+        #expect(error.description.contains("22P02") && error.description.contains("SELECT $1::integer"), "\(error)")
+        #expect(error.debugDescription.contains("card-4111-1111"))
+        // A function's own message (RAISE) may hold anything: left out too.
+        try await db.query("CREATE FUNCTION pg_temp.refuse(account text) RETURNS integer AS $$ BEGIN RAISE EXCEPTION 'balance of %: 1234', account; END $$ LANGUAGE plpgsql")
+        let raised = try await #require(throws: PostgresError.self) {
+            try await db.query("SELECT pg_temp.refuse($1)", ["acct-9"])
+        }
+        #expect(raised.sqlState?.errorClass == "P0" && !raised.description.contains("acct-9"), "\(raised)")
     }
 
     @Test("nested transactions are refused instead of silently flattened")
