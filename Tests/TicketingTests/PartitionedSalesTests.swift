@@ -40,8 +40,6 @@ struct PartitionedSalesTests {
 
     @Test("a purchase sent to the unit that does not own the seat's sale is forwarded and sold by the owner; /routing names each partition's owner and address; a forwarded request reaching a non-owner is refused (421), never passed on")
     func forwarded() async throws {
-        // Before the units and routers, so their counters are the test backend's.
-        TestMetricsBackend.bootstrap()
         let fixture = try await TicketingFixture(partitionedSales: true)
         let ports = try [FreePort.find(), FreePort.find()]
         let offices = try zip(["a", "b"], ports).map { try fixture.office($0, port: $1) }
@@ -95,15 +93,8 @@ struct PartitionedSalesTests {
                     return "\(office.unit.id) sees \(table?.settled == true ? "settled" : "moving") \(routes.joined(separator: " "))"
                 }.joined(separator: "; ")
             }
-            // What each unit should count, by (unit, partition): two requests forwarded
-            // per seat another unit owns (the purchase and the second buyer's), and one
-            // refused (the request marked as forwarded already).
-            var expectedForwarded: [String: Int64] = [:]
             for label in try offices[0].seatMap("c1").map(\.seat) {
                 let route = try #require(table.route(ofKey: Seat.key(concert: "c1", seat: label)))
-                if let receiver = offices.first(where: { !$0.unit.id.isSameBytes(as: route.owner ?? "") })?.unit.id {
-                    expectedForwarded["\(receiver) \(route.partition)", default: 0] += 1
-                }
                 let elsewhere = try #require(zip(offices, ports).first { !$0.0.unit.id.isSameBytes(as: route.owner ?? "") }?.1)
                 let hold = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/reserve", ["buyer": "ann"])
                 #expect(hold.status == 201, "reserve \(label): \(hold.json)")
@@ -120,20 +111,6 @@ struct PartitionedSalesTests {
             _ = try await waitFor("both units to show the 12 sales", timeout: .seconds(30)) { () async throws -> Bool? in
                 try await Task.sleep(for: .milliseconds(20))
                 return offices.allSatisfy { $0.sales.count == 12 && $0.concerts["c1"]?.sold == 12 } ? true : nil
-            }
-            // The forwarding metric, per receiving unit and partition (a unit label, so
-            // two units in one process count apart).
-            for office in offices {
-                for partition in table.partitions.map(\.partition) {
-                    let seats = expectedForwarded["\(office.unit.id) \(partition)"] ?? 0
-                    func counted(_ outcome: String) -> Int64 {
-                        TestMetricsBackend.counter(
-                            "pumphouse_ticketing_forwarded_requests_total",
-                            [("unit", office.unit.id), ("outcome", outcome), ("cache", Sale.contract.rawValue), ("partition", String(partition))]
-                        )
-                    }
-                    #expect(counted("forwarded") == 2 * seats && counted("refused") == seats && counted("failed") == 0, "\(office.unit.id), partition \(partition): \(seats) seat(s) owned elsewhere")
-                }
             }
         }
         await servers.triggerGracefulShutdown()
