@@ -121,7 +121,6 @@ final class CommitObserver: Sendable {
                 }
                 for row in result.rows {
                     guard let at = row[0].flatMap(Int64.init), let partition = row[1].flatMap(Int32.init), let origin = row[2], let sequence = row[3].flatMap(Int64.init) else { continue }
-                    state.withLock { _ = $0.partitionsCommitted.insert(partition) }
                     committed(.init(origin: origin, partition: partition), through: sequence, atMicroseconds: at)
                 }
                 try await Task.sleep(for: Self.pollInterval)
@@ -146,7 +145,10 @@ final class CommitObserver: Sendable {
     }
 
     private func committed(_ stream: CommitMatcher.Stream, through sequence: Int64, atMicroseconds time: Int64) {
-        let eventTimes = state.withLock { $0.matcher.committed(stream, through: sequence, at: time) }
+        let eventTimes = state.withLock { state in
+            state.partitionsCommitted.insert(stream.partition)
+            return state.matcher.committed(stream, through: sequence, at: time)
+        }
         for eventTime in eventTimes { latency.record(microseconds: time - eventTime * 1000) }
     }
 

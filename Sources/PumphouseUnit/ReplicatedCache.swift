@@ -58,6 +58,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let partition: Int32
         let store: Mutex<Store>
         let lane: DataPump.Lane
+        /// Mirrors `store.holding == .dropped`, written under the store's lock, so that the
+        /// consumer can pass over a dropped partition's records without taking the lock
+        /// once per record.
+        let entitiesDropped = Atomic(false)
 
         init(origin: String, partition: Int32, lane: DataPump.Lane, partitioning: CacheConfiguration?, checksHoles: Bool) {
             self.partition = partition
@@ -523,10 +527,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// ownership claims are folded.
     func keepsEntities(of partition: Int32) -> Bool {
         guard configuration.mode.isPartitioned, shards.indices.contains(Int(partition)) else { return true }
-        return shards[Int(partition)].store.withLock { store in
-            if case .dropped = store.holding { return false }
-            return true
-        }
+        return !shards[Int(partition)].entitiesDropped.load(ordering: .acquiring)
     }
 
     func isWarm(_ partition: Int32) -> Bool {
@@ -549,11 +550,13 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 case .held where !wanted.contains(shard.partition) && !owned && !store.handingOff && store.creates.isEmpty:
                     store.replica.dropEntities()
                     store.holding = .dropped
+                    shard.entitiesDropped.store(true, ordering: .releasing)
                     dropped += 1
                 case .dropped where wanted.contains(shard.partition):
                     let reported = store.replica.ownership[shard.partition] ?? PartitionOwnership()
                     store.replica.reset()
                     store.holding = .rebuilding(reported: reported)
+                    shard.entitiesDropped.store(false, ordering: .releasing)
                     rebuild.append(shard.partition)
                 default:
                     break

@@ -133,7 +133,7 @@ public final class DataWriter: Service {
                 var pending: [KafkaMessage] = []
                 // Reset reports come one per partition; they are checked together, after
                 // the poll's other events, with one look at the log's bounds.
-                var resets: [KafkaTopicPartition] = []
+                var resets: Set<KafkaTopicPartition> = []
                 for event in try await consumer.poll(maxMessages: writer.maxBatchMessages, timeout: writer.maxBatchWait, fill: writer.maxBatchWait) {
                     switch event {
                     case .messages(let batch):
@@ -157,7 +157,7 @@ public final class DataWriter: Service {
                         assigned(loop.claims.count)
                     case .error(let error):
                         if error.code == .autoOffsetReset, let partition = error.topicPartition, loop.claims[partition] != nil {
-                            resets.append(partition)
+                            resets.insert(partition)
                             continue
                         }
                         logger.warning("writer \(name): \(error)")
@@ -167,7 +167,7 @@ public final class DataWriter: Service {
                 }
                 // Revoked since the report: no longer this writer's to judge.
                 let claimed = resets.compactMap { partition in loop.claims[partition].map { (partition, $0) } }
-                if !claimed.isEmpty { try await checkResets(Dictionary(claimed) { first, _ in first }, consumer: consumer, configuration: consumerConfiguration) }
+                if !claimed.isEmpty { try await checkResets(Dictionary(uniqueKeysWithValues: claimed), consumer: consumer, configuration: consumerConfiguration) }
                 try await loop.submit(&pending)
             }
             try await loop.finish()

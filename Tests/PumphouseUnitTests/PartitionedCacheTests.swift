@@ -52,12 +52,34 @@ struct PartitionedCacheTests {
     final class Load: Sendable {
         let counted = Mutex<[ExactKey: Int64]>([:])
         let stop = Atomic(false)
+        /// Why the traffic stopped before it was told to, so that a wait for changes
+        /// fails naming it instead of timing out.
+        let failure = Mutex<String?>(nil)
+
+        struct TrafficFailed: Error, CustomStringConvertible {
+            var description: String
+        }
+
+        /// Runs `rounds` until told to stop, keeping the error that ends it early.
+        func traffic(_ rounds: @escaping @Sendable () async throws -> Void) -> Task<Void, any Error> {
+            Task {
+                do {
+                    try await rounds()
+                } catch {
+                    failure.withLock { $0 = "\(error)" }
+                    throw error
+                }
+            }
+        }
 
         /// Waits until `more` changes beyond what is counted now have been made.
         func flow(_ more: Int64, _ what: String) async throws {
             let from = counted.withLock { $0.values.reduce(0, +) }
             _ = try await waitFor("\(more) changes \(what)", timeout: .seconds(30)) { () async throws -> Bool? in
                 try await Task.sleep(for: .milliseconds(5))
+                if let failure = failure.withLock({ $0 }) {
+                    throw TrafficFailed(description: "the traffic stopped \(what): \(failure)")
+                }
                 return counted.withLock { $0.values.reduce(0, +) } >= from + more ? true : nil
             }
         }
@@ -313,7 +335,7 @@ struct PartitionedCacheTests {
                     load.counted.withLock { $0[ExactKey(key)] = 0 }
                 }
                 // Changes go on, through whichever unit owns each key, while b stops.
-                let traffic = Task {
+                let traffic = load.traffic {
                     while !load.stop.load(ordering: .relaxed) {
                         for key in keys {
                             try await routed(byID, first: survivor.id) { try $0.increment(key, "balance", by: 1) }
@@ -406,7 +428,7 @@ struct PartitionedCacheTests {
                 try stayerCache.put(BenchAccount(id: key, balance: 0))
                 load.counted.withLock { $0[ExactKey(key)] = 0 }
             }
-            let traffic = Task {
+            let traffic = load.traffic {
                 while !load.stop.load(ordering: .relaxed) {
                     for key in keys {
                         try await routed(instances.byID.withLock { $0 }, first: stayer.id) { try $0.increment(key, "balance", by: 1) }
