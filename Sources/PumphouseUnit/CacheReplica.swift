@@ -228,18 +228,35 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
             }
         }
         let isOwn = origin == self.origin
-        // The common case first: an update of a readable entity with none of this unit's
-        // changes pending (they keep a committed state apart). The entity is copied out of
-        // the map once, changed in its own type and moved back; one whose conversion
-        // throws goes the general way below, from the state the map still holds.
-        if contract.action == .update, committed.isEmpty || committed.index(forKey: key) == nil, var entity = entities[key] {
-            let step = entries[key, default: ReplicaLogState()].applyFromLog(contract, origin: origin, offset: offset, isOwn: isOwn, hasVisible: true, hasCommitted: false)
-            if !step.hadPending, (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil {
-                entities[key] = entity
-                return step.outcome
-            }
-            return finish(key, contract, step, visible: held(key), committed: nil)
+        if contract.action == .update, let outcome = updateReadable(key, contract, origin: origin, offset: offset, isOwn: isOwn) {
+            return outcome
         }
+        return applyInGeneral(key, contract, origin: origin, offset: offset, isOwn: isOwn)
+    }
+
+    /// The common case: an update of a readable entity with none of this unit's changes
+    /// pending (they keep a committed state apart). Nil if that is not the case, or if
+    /// the entity's conversion throws, having changed nothing: the general way then
+    /// starts from the state the map still holds. The entity is copied out of the map
+    /// once, changed in its own type and moved back.
+    ///
+    /// Kept out of line and apart from the general way, so that it asks the runtime for
+    /// the metadata of the entity's map alone: unspecialised generic code requests every
+    /// type it may touch on entry, each a hash lookup. So it tells pending changes from
+    /// the (non-generic) log state, never from the map of committed states, which holds
+    /// an entry exactly while the log state holds pending changes.
+    @inline(never)
+    private mutating func updateReadable(_ key: ExactKey, _ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool) -> Applied? {
+        guard var entity = entities[key] else { return nil }
+        if let index = entries.index(forKey: key), !entries.values[index].pending.isEmpty { return nil }
+        guard (try? entity.apply(fields: contract.fields, deltas: contract.deltas)) != nil else { return nil }
+        let step = entries[key, default: ReplicaLogState()].applyFromLog(contract, origin: origin, offset: offset, isOwn: isOwn, hasVisible: true, hasCommitted: false)
+        entities[key] = entity
+        return step.outcome
+    }
+
+    @inline(never)
+    private mutating func applyInGeneral(_ key: ExactKey, _ contract: Contract, origin: ExactKey, offset: Int64, isOwn: Bool) -> Applied {
         let visible = held(key)
         let committedState: Held? = committed.isEmpty ? nil : committed[key] ?? nil
         let step = entries[key, default: ReplicaLogState()].applyFromLog(
