@@ -26,9 +26,15 @@ final class LibPQSession: @unchecked Sendable {
     /// Statements prepared on the current server session; a reconnect starts a session
     /// that has none, so it empties this and each is prepared again on first use.
     private var prepared = Set<String>()
+    /// A ROLLBACK failed on a connection libpq still calls good: the next operation
+    /// opens a new session rather than trust this one's state.
+    private var replaceSession = false
+    /// Cancels the statement in flight on the server, from another thread.
+    let canceller: ServerCanceller
 
     init(configuration: PostgresConfiguration, logger: Logger) throws(PostgresError) {
         self.logger = logger
+        self.canceller = ServerCanceller(logger: logger)
         self.redactedURL = configuration.redactedURL
         self.notices = NoticeSink(logger: logger)
         let operation = "connect to \(redactedURL)"
@@ -56,6 +62,7 @@ final class LibPQSession: @unchecked Sendable {
             )
         }
         self.conn = connection
+        canceller.renew(from: connection)
         PQsetNoticeProcessor(connection, noticeProcessor, Unmanaged.passUnretained(notices).toOpaque())
     }
 
@@ -108,25 +115,42 @@ final class LibPQSession: @unchecked Sendable {
         inTransaction = true
     }
 
-    func end(commit: Bool, operation: String) throws(PostgresError) {
+    func commit(operation: String) throws(PostgresError) {
         let wasLost = transactionLost || (conn.map { PQstatus($0) != CONNECTION_OK } ?? true)
         inTransaction = false
         transactionLost = false
         if wasLost {
-            if commit {
-                throw PostgresError(kind: .connectionLost, message: "the connection was lost inside the transaction; the server rolled it back, retry the whole transaction", operation: operation)
-            }
-            return
+            throw PostgresError(kind: .connectionLost, message: "the connection was lost inside the transaction; the server rolled it back, retry the whole transaction", operation: operation)
         }
-        let result = try executeScript(commit ? "COMMIT" : "ROLLBACK", operation: operation)
+        let result = try executeScript("COMMIT", operation: operation)
         // A transaction in which a statement failed can only end in a rollback; PostgreSQL
         // answers COMMIT with the tag ROLLBACK, which must not pass for success.
-        if commit && result.commandTag != "COMMIT" {
+        if result.commandTag != "COMMIT" {
             throw PostgresError(
                 kind: .server, sqlState: .inFailedTransaction,
                 message: "the server rolled the transaction back because a statement in it failed; nothing was written, retry the whole transaction",
                 operation: operation
             )
+        }
+    }
+
+    /// Ends a transaction without its effects. Never throws: the caller is already
+    /// failing with the reason it rolls back. A ROLLBACK that fails leaves no way to
+    /// know whether the server still holds the transaction and its locks, so the
+    /// failure is logged and the session is replaced before its next use: the server
+    /// ends a closed session's transaction.
+    func rollBack(operation: String) {
+        let wasLost = transactionLost || (conn.map { PQstatus($0) != CONNECTION_OK } ?? true)
+        inTransaction = false
+        transactionLost = false
+        guard !wasLost else { return }
+        do throws(PostgresError) {
+            _ = try executeScript("ROLLBACK", operation: operation)
+        } catch {
+            logger.warning("ROLLBACK failed; the session is replaced before its next use, so the server ends the transaction", metadata: [
+                "operation": "\(operation)", "error": "\(error)", "url": "\(redactedURL)",
+            ])
+            replaceSession = true
         }
     }
 
@@ -147,7 +171,7 @@ final class LibPQSession: @unchecked Sendable {
                 _ = try execute(PostgresStatement("SELECT pg_advisory_lock($1)", [key]), operation: operation)
                 _ = try executeScript("COMMIT", operation: operation)
             } catch {
-                _ = try? executeScript("ROLLBACK", operation: operation)
+                rollBack(operation: operation)
                 throw error
             }
             acquired = true
@@ -283,7 +307,8 @@ final class LibPQSession: @unchecked Sendable {
         if inTransaction && transactionLost {
             throw PostgresError(kind: .connectionLost, message: "the connection was lost inside a transaction; the server rolled it back, retry the whole transaction", operation: operation)
         }
-        guard PQstatus(conn) != CONNECTION_OK else { return conn }
+        guard PQstatus(conn) != CONNECTION_OK || replaceSession else { return conn }
+        replaceSession = false
         if inTransaction {
             transactionLost = true
             throw PostgresError(kind: .connectionLost, message: "the connection was lost inside a transaction; the server rolled it back, retry the whole transaction", operation: operation)
@@ -297,6 +322,7 @@ final class LibPQSession: @unchecked Sendable {
                 operation: operation
             )
         }
+        canceller.renew(from: conn)
         logger.notice("reconnected to PostgreSQL", metadata: ["url": "\(redactedURL)"])
         if !heldAdvisoryLocks.isEmpty {
             let count = heldAdvisoryLocks.count

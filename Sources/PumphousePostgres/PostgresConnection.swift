@@ -96,14 +96,16 @@ public final class PostgresConnection: Sendable {
             value = try await body(self)
         } catch {
             // Even for a cancelled task: a skipped ROLLBACK would leave the server
-            // transaction open, holding its locks.
-            try? await finish("rollback") { session, operation throws(PostgresError) in
-                try session.end(commit: false, operation: operation)
+            // transaction open, holding its locks. The session reports its own failure
+            // to roll back; this one fails only if the connection was closed meanwhile,
+            // which ends the server's transaction too.
+            _ = try? await finish("rollback") { session, operation throws(PostgresError) in
+                session.rollBack(operation: operation)
             }
             throw error
         }
         try await finish("commit") { session, operation throws(PostgresError) in
-            try session.end(commit: true, operation: operation)
+            try session.commit(operation: operation)
         }
         return value
     }
@@ -174,12 +176,25 @@ public final class PostgresConnection: Sendable {
         _ = try? await thread.runToCompletion("close") { session.finish() }
     }
 
+    /// Runs `body` on the connection's thread. A task cancelled meanwhile has its
+    /// statement cancelled on the server (SQLSTATE 57014) rather than waited for, and
+    /// gets a `CancellationError`; one cancelled before the statement starts skips it.
     private func run<T: Sendable>(
         _ operation: String,
         _ body: @escaping @Sendable (LibPQSession, String) throws(PostgresError) -> T
     ) async throws -> T {
         let session = self.session
-        return try await thread.runIfActive { try body(session, operation) }
+        do {
+            return try await withTaskCancellationHandler {
+                try await thread.runIfActive {
+                    try session.canceller.running { () throws(PostgresError) in try body(session, operation) }
+                }
+            } onCancel: {
+                session.canceller.cancelInFlight()
+            }
+        } catch let error as PostgresError where error.sqlState == .queryCanceled && Task.isCancelled {
+            throw CancellationError()
+        }
     }
 
     /// Like `run`, but runs even when the task is cancelled: for the statements that end

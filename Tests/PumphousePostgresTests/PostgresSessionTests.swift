@@ -1,5 +1,7 @@
+import Logging
 import PumphousePostgres
 import PumphouseTestSupport
+import Synchronization
 import Testing
 
 @Suite("PostgreSQL sessions: locks, reconnects and unreachable servers", .localStack, .timeLimit(.minutes(1)))
@@ -164,6 +166,58 @@ struct PostgresTransactionEdgeTests {
         #expect(try await db.query("SELECT count(*) FROM \(table)").scalar(Int.self) == 0)
         try await db.transaction { tx in try await tx.query("INSERT INTO \(table) VALUES (2, 'after')") }
         #expect(try await db.query("SELECT count(*) FROM \(table)").scalar(Int.self) == 1)
+    }
+
+    @Test("a ROLLBACK that fails is logged, the body's error still thrown, and the next operation runs on a new session")
+    func failedRollback() async throws {
+        let events = Mutex<[LogEvent]>([])
+        let logger = Logger(label: "pumphouse.tests.postgres") { _ in RecordingLogHandler { event in events.withLock { $0.append(event) } } }
+        let db = try await TestDatabase.connect(logger: logger)
+        let killer = try await TestDatabase.connect()
+        let table = try await TestDatabase.table(db)
+        struct Abort: Error {}
+        let before = try await db.backendPID()
+        // Killed while the transaction waits on the caller: libpq learns of it only when
+        // the ROLLBACK is sent.
+        await #expect(throws: Abort.self) {
+            try await db.transaction { tx in
+                try await tx.query("INSERT INTO \(table) VALUES (1, 'rolled back')")
+                try await killer.query("SELECT pg_terminate_backend($1)", [before])
+                _ = try await waitFor("the session to end", timeout: .seconds(10)) { () -> Bool? in
+                    try await killer.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", [before]).scalar(Int.self) == 0 ? true : nil
+                }
+                throw Abort()
+            }
+        }
+        let warnings = events.withLock { $0 }.filter { $0.level == .warning && "\($0.message)".contains("ROLLBACK failed") }
+        #expect(warnings.count == 1, "one warning for the failed ROLLBACK")
+        #expect(try await db.query("SELECT count(*) FROM \(table)").scalar(Int.self) == 0)
+        #expect(try await db.backendPID() != before)
+    }
+
+    @Test("cancelling a task whose statement runs cancels the statement on the server; the session stays usable")
+    func cancelOnServer() async throws {
+        let db = try await TestDatabase.connect()
+        let pid = try await db.backendPID()
+        let ended = Atomic(false)
+        let task = Task {
+            defer { ended.store(true, ordering: .releasing) }
+            return try await db.query("SELECT pg_sleep(600)")
+        }
+        let observer = try await TestDatabase.connect()
+        _ = try await waitFor("the statement to run", timeout: .seconds(10)) { () -> Bool? in
+            let state = try await observer.query("SELECT state FROM pg_stat_activity WHERE pid = $1", [pid]).scalar(String.self)
+            return state == "active" ? true : nil
+        }
+        task.cancel()
+        // Waited for, the statement would take ten minutes.
+        _ = try await waitFor("the cancelled statement to end", timeout: .seconds(20)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(10))
+            return ended.load(ordering: .acquiring) ? true : nil
+        }
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(try await db.query("SELECT 3").scalar(Int.self) == 3)
+        #expect(try await db.backendPID() == pid, "a cancel ends the statement, not the session")
     }
 
     @Test("a reconnect reports the advisory locks it lost")

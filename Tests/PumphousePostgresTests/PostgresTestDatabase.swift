@@ -6,7 +6,7 @@ import PumphouseTestSupport
 enum TestDatabase {
     static let logger = TestStack.logger("pumphouse.tests.postgres")
 
-    static func connect() async throws -> PostgresConnection {
+    static func connect(logger: Logger = logger) async throws -> PostgresConnection {
         try await PostgresConnection.connect(configuration: PostgresConfiguration(url: TestStack.postgresURL), logger: logger)
     }
 
