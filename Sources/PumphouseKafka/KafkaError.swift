@@ -54,6 +54,8 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
 
         public static let noError = Code(RD_KAFKA_RESP_ERR_NO_ERROR)
         public static let invalidArgument = Code(RD_KAFKA_RESP_ERR__INVALID_ARG)
+        /// The librdkafka the process runs is older than Pumphouse was built against.
+        public static let unsupportedLibrary = Code(RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED)
         public static let timedOut = Code(RD_KAFKA_RESP_ERR__TIMED_OUT)
         public static let messageTimedOut = Code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
         public static let queueFull = Code(RD_KAFKA_RESP_ERR__QUEUE_FULL)

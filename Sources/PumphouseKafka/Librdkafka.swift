@@ -7,10 +7,12 @@ public enum Librdkafka {
     /// e.g. `2.16.0`.
     public static var runtimeVersion: String { String(cString: rd_kafka_version_str()) }
     /// The version of the headers Pumphouse was built with.
-    public static var compiledVersion: String {
-        let v = UInt32(RD_KAFKA_VERSION)
-        return "\(v >> 24 & 0xff).\(v >> 16 & 0xff).\(v >> 8 & 0xff)"
-    }
+    public static var compiledVersion: String { text(UInt32(RD_KAFKA_VERSION)) }
+
+    /// Oldest runtime Pumphouse runs with: the headers it was compiled against. An older
+    /// library may lack functions those headers declare, or give them other meanings;
+    /// the dynamic linker only catches the first, and only when a function is called.
+    public static var requiredVersion: String { compiledVersion }
 
     /// Oldest runtime known to speak to every broker Pumphouse is tested with; older
     /// ones fail the ApiVersions handshake with some Kafka-protocol brokers.
@@ -20,6 +22,23 @@ public enum Librdkafka {
         let parts = runtimeVersion.split(separator: ".").compactMap { Int($0) }
         guard parts.count >= 2 else { return false }
         return (parts[0], parts[1]) >= minimumRecommendedVersion
+    }
+
+    /// Why the runtime library cannot be used, if it cannot; every client checks this
+    /// before it is made.
+    static var runtimeProblem: String? {
+        problem(runtime: UInt32(bitPattern: rd_kafka_version()), required: UInt32(RD_KAFKA_VERSION))
+    }
+
+    /// Compares librdkafka's version numbers (`0xMMmmrrpp`: major, minor, revision, and a
+    /// pre-release byte, 0xff for a release) by major, minor and revision.
+    static func problem(runtime: UInt32, required: UInt32) -> String? {
+        guard runtime >> 8 < required >> 8 else { return nil }
+        return "the process runs librdkafka \(text(runtime)), older than \(text(required)), the oldest Pumphouse works with (the version it was built against): install librdkafka \(text(required)) or newer, or put a directory holding a newer librdkafka.so.1 first on LD_LIBRARY_PATH"
+    }
+
+    private static func text(_ version: UInt32) -> String {
+        "\(version >> 24 & 0xff).\(version >> 16 & 0xff).\(version >> 8 & 0xff)"
     }
 
     /// Waits, up to `timeout`, until every client the process created is destroyed;

@@ -42,6 +42,9 @@ final class RDKafkaHandle: @unchecked Sendable {
         operation: String,
         configure: (OpaquePointer) -> Void = { _ in }
     ) throws(KafkaError) {
+        if let problem = Librdkafka.runtimeProblem {
+            throw KafkaError(code: .unsupportedLibrary, message: problem, operation: operation, isFatal: true)
+        }
         Self.logRuntimeVersionOnce(callbacks.logger)
         let conf = try RDKafkaConfig.make(properties, operation: operation)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(callbacks).toOpaque())
