@@ -114,6 +114,7 @@ let package = Package(
             name: "PumphouseUnit",
             dependencies: [
                 "CMalloc",
+                "PumphouseBlocking",
                 "PumphouseContracts",
                 "PumphouseUnitMacros",
                 "PumphouseKafka",
@@ -207,6 +208,7 @@ let package = Package(
         .executableTarget(
             name: "PumphouseCLI",
             dependencies: [
+                "PumphouseBlocking",
                 "PumphouseCommandLine",
                 "PumphouseKafka",
                 "PumphousePostgres",
@@ -332,6 +334,7 @@ package.targets += [
     .executableTarget(
         name: "PumphouseBench",
         dependencies: [
+            "PumphouseBlocking",
             "PumphouseCommandLine",
             "PumphouseUnit",
             "PumphouseLoad",

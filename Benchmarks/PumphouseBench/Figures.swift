@@ -12,7 +12,3 @@ enum Figures {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

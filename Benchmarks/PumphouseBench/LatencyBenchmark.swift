@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Metrics
+import PumphouseBlocking
 import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseKafka
@@ -110,7 +111,7 @@ struct LatencyBenchmark: AsyncParsableCommand {
         }
         let written = observer.latency
         let counted = observer.progress.counted
-        Figures.say("write-behind at \(window.rate) changes/s asked: \(counted) changes made in the window (\(Int(Double(counted) / measured))/s), the last committed \(String(format: "%.1f", (ContinuousClock.now - drainStarted).seconds)) s after the units stopped; p50 \(written.milliseconds(at: 50)) ms, p99 \(written.milliseconds(at: 99)) ms, p99.9 \(written.milliseconds(at: 99.9)) ms, max \(written.maxMilliseconds) ms; samples late by up to \(observer.longestPollGapMilliseconds) ms (the longest gap between ledger polls)")
+        Figures.say("write-behind at \(window.rate) changes/s asked: \(counted) changes made in the window (\(Int(Double(counted) / measured))/s), the last committed \(String(format: "%.1f", (ContinuousClock.now - drainStarted).inSeconds)) s after the units stopped; p50 \(written.milliseconds(at: 50)) ms, p99 \(written.milliseconds(at: 99)) ms, p99.9 \(written.milliseconds(at: 99.9)) ms, max \(written.maxMilliseconds) ms; samples late by up to \(observer.longestPollGapMilliseconds) ms (the longest gap between ledger polls)")
         Figures.report("writeback_latency_p50_ms_\(window.label)", written.milliseconds(at: 50))
         Figures.report("writeback_latency_p99_ms_\(window.label)", written.milliseconds(at: 99))
         Figures.report("writeback_changes_per_s_\(window.label)", Double(counted) / measured)

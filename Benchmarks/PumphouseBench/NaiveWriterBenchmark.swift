@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PumphouseBlocking
 import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseKafka
@@ -58,7 +59,7 @@ struct NaiveWriterBenchmark: AsyncParsableCommand {
         try await consumer.close()
         await connection.close()
         guard let started, applied > 0 else { throw BenchmarkFailure("the naive writer found no contract on \(cache.topic)") }
-        let elapsed = (clock.now - started).seconds
+        let elapsed = (clock.now - started).inSeconds
         Figures.say("naive writer: \(applied) contracts, one statement and commit each, in \(String(format: "%.2f", elapsed)) s = \(Int(Double(applied) / elapsed)) contracts/s")
         Figures.report("writer_naive_contracts_per_s", Double(applied) / elapsed)
     }

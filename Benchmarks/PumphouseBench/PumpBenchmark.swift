@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PumphouseBlocking
 import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseKafka
@@ -46,8 +47,8 @@ struct PumpBenchmark: AsyncParsableCommand {
         let entities = (0..<count).map { BenchAccount(id: "acc-\($0)", balance: Int64($0), updatedAt: 1_763_700_000_000 + Int64($0)) }
 
         let raw = try await rawProduce(entities, cache: cache, configuration: configuration, logger: logger)
-        let rawRate = Double(count - 1) / raw.seconds
-        Figures.say("raw produce: \(count - 1) pre-encoded contracts acknowledged in \(String(format: "%.2f", raw.seconds)) s = \(Int(rawRate)) messages/s")
+        let rawRate = Double(count - 1) / raw.inSeconds
+        Figures.say("raw produce: \(count - 1) pre-encoded contracts acknowledged in \(String(format: "%.2f", raw.inSeconds)) s = \(Int(rawRate)) messages/s")
 
         let units = try await InProcessUnits.start(1, pipeline: configuration, idPrefix: "bench-pump-\(UInt64(Date().timeIntervalSince1970))", spoolDirectory: spoolDirectory, logger: logger)
         let unit = units.units[0]
@@ -66,8 +67,8 @@ struct PumpBenchmark: AsyncParsableCommand {
             throw error
         }
         try await units.stop()
-        Figures.say("pump: \(count) puts in \(String(format: "%.2f", enqueued.seconds)) s, all acknowledged after \(String(format: "%.2f", pumped.seconds)) s = \(Int(Double(count) / pumped.seconds)) contracts/s")
-        Figures.report("pump_contracts_per_s", Double(count) / pumped.seconds)
+        Figures.say("pump: \(count) puts in \(String(format: "%.2f", enqueued.inSeconds)) s, all acknowledged after \(String(format: "%.2f", pumped.inSeconds)) s = \(Int(Double(count) / pumped.inSeconds)) contracts/s")
+        Figures.report("pump_contracts_per_s", Double(count) / pumped.inSeconds)
         Figures.report("pump_raw_produce_per_s", rawRate)
     }
 

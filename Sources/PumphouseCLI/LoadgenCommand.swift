@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PumphouseBlocking
 import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseKafka
@@ -87,7 +88,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         try await producer.shutdown(timeout: .seconds(60))
         let elapsed = clock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let counts = workload.counts
         let failed = failures.withLock { $0 }
         print("sent \(count - failed) of \(count) contracts to \(cache.topic): \(counts.adds) adds, \(counts.updates) updates, \(counts.deletes) deletes over \(keys) keys from \(origins) origin(s) \(prefix)-u*, seed \(seed), in \(String(format: "%.2f", seconds)) s (\(Int(Double(count) / max(seconds, 0.001)))/s)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PumphouseBlocking
 import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseKafka
@@ -103,7 +104,7 @@ struct ReplayCommand: AsyncParsableCommand {
             print("started at \(positions.joined(separator: ","))\(note)")
         }
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let read = state.contracts + state.duplicates + state.rejected
         let fenced = state.fenced > 0 ? ", \(state.fenced) of them changes fenced by an ownership claim" : ""
         print("replayed \(state.contracts) contracts into \(state.entities.count) entities (\(state.duplicates) duplicates collapsed, \(state.rejected) that a writer dead-letters\(fenced))")

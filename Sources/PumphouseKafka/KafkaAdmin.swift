@@ -1,5 +1,6 @@
 import CRDKafka
 import Logging
+import PumphouseBlocking
 
 /// Creates, describes and deletes topics.
 ///

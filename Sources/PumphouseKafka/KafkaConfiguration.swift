@@ -1,3 +1,5 @@
+import PumphouseBlocking
+
 /// Where a client connects and any librdkafka property Pumphouse does not model itself.
 ///
 /// Typed fields cover what Pumphouse's own semantics depend on; everything else (SASL,
@@ -136,29 +138,5 @@ public struct KafkaAdminConfiguration: Sendable, Hashable {
 
     var librdkafkaProperties: [String: String] {
         connection.baseProperties.merging(connection.properties) { _, override in override }
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, as librdkafka's `*.ms` settings and timeouts expect.
-    var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-    }
-
-    /// Whole milliseconds, rounded up (0 for no time or less), for a wait until a
-    /// deadline: rounded down, the deadline's last fraction of a millisecond would be
-    /// polled with no wait at all, over and over, until it passed.
-    var millisecondsRoundedUp: Int {
-        guard self > .zero else { return 0 }
-        let (seconds, attoseconds) = components
-        let (whole, fraction) = attoseconds.quotientAndRemainder(dividingBy: 1_000_000_000_000_000)
-        return Int(seconds) * 1000 + Int(whole) + (fraction > 0 ? 1 : 0)
-    }
-}
-
-extension Substring {
-    func trimmingWhitespace() -> String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }

@@ -1,5 +1,6 @@
 import CRDKafka
 import Logging
+import PumphouseBlocking
 
 extension KafkaConsumer {
     /// For each partition, the offset of its first message with a timestamp at or after

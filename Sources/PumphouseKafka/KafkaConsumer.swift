@@ -1,5 +1,6 @@
 import CRDKafka
 import Logging
+import PumphouseBlocking
 import Synchronization
 
 /// A Kafka consumer with manual offset control, in a consumer group or with manual

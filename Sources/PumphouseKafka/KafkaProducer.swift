@@ -1,6 +1,7 @@
 import CRDKafka
 import Logging
 import NIOPosix
+import PumphouseBlocking
 import Synchronization
 
 /// An idempotent, keyed Kafka producer.

@@ -1,5 +1,6 @@
 import CRDKafka
 import NIOPosix
+import PumphouseBlocking
 
 /// The librdkafka the process actually runs with, which may differ from the headers it
 /// was compiled against (the local stack swaps in a newer one at run time).

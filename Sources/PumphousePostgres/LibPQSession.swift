@@ -5,6 +5,7 @@ import Logging
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+import PumphouseBlocking
 #endif
 
 /// The libpq connection and the state that goes with it. Confined to the owning
@@ -53,7 +54,7 @@ final class LibPQSession: @unchecked Sendable {
         let valuePointers = values.map { UnsafePointer($0) } + [nil]
         let connection = PQconnectdbParams(keywordPointers, valuePointers, 1)
         guard let connection, PQstatus(connection) == CONNECTION_OK else {
-            let reason = connection.map { String(cString: PQerrorMessage($0)).trimmingTrailingNewlines() } ?? "out of memory"
+            let reason = connection.map { String(cString: PQerrorMessage($0)).trimmingWhitespace() } ?? "out of memory"
             PQfinish(connection)
             throw PostgresError(
                 kind: .connectionFailed,
@@ -207,7 +208,7 @@ final class LibPQSession: @unchecked Sendable {
                     PQputCopyData(conn, $0, Int32(count))
                 }
                 if sent != 1 {
-                    failure = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
+                    failure = String(cString: PQerrorMessage(conn)).trimmingWhitespace()
                     return
                 }
                 offset += count
@@ -260,7 +261,7 @@ final class LibPQSession: @unchecked Sendable {
                 PQsendQueryParams(conn, statement.sql, Int32(parameters.count), nil, parameters, nil, nil, 0)
             }
             guard sent == 1 else {
-                throw PostgresError(kind: .client, message: "could not queue statement \(index): \(String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines())", operation: operation)
+                throw PostgresError(kind: .client, message: "could not queue statement \(index): \(String(cString: PQerrorMessage(conn)).trimmingWhitespace())", operation: operation)
             }
         }
         guard PQpipelineSync(conn) == 1 else { throw lost(conn, operation: operation) }
@@ -318,7 +319,7 @@ final class LibPQSession: @unchecked Sendable {
         guard PQstatus(conn) == CONNECTION_OK else {
             throw PostgresError(
                 kind: .connectionFailed,
-                message: "reconnect to \(redactedURL) failed: \(String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines())",
+                message: "reconnect to \(redactedURL) failed: \(String(cString: PQerrorMessage(conn)).trimmingWhitespace())",
                 operation: operation
             )
         }
@@ -360,7 +361,7 @@ final class LibPQSession: @unchecked Sendable {
                 PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
             }
             let state = field(UInt8(ascii: "C")).map(SQLState.init(rawValue:))
-            let message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
+            let message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result)).trimmingWhitespace()
             let broken = PQstatus(conn) != CONNECTION_OK
             throw PostgresError(
                 kind: broken ? .connectionLost : (state == nil ? .client : .server),
@@ -374,7 +375,7 @@ final class LibPQSession: @unchecked Sendable {
     }
 
     private func lost(_ conn: OpaquePointer, operation: String) -> PostgresError {
-        let reason = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
+        let reason = String(cString: PQerrorMessage(conn)).trimmingWhitespace()
         return PostgresError(
             kind: PQstatus(conn) == CONNECTION_OK ? .client : .connectionLost,
             message: reason.isEmpty ? "no result from the server" : reason,
@@ -424,13 +425,5 @@ private final class NoticeSink: Sendable {
 private let noticeProcessor: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Void = { context, message in
     guard let context, let message else { return }
     let sink = Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue()
-    sink.logger.debug("PostgreSQL: \(String(cString: message).trimmingTrailingNewlines())")
-}
-
-extension String {
-    func trimmingTrailingNewlines() -> String {
-        var text = self
-        while text.last?.isNewline == true { text.removeLast() }
-        return text
-    }
+    sink.logger.debug("PostgreSQL: \(String(cString: message).trimmingWhitespace())")
 }

@@ -1,4 +1,5 @@
 import CLibPQ
+import PumphouseBlocking
 
 /// How to reach PostgreSQL.
 public struct PostgresConfiguration: Sendable, Hashable {
@@ -36,7 +37,7 @@ public struct PostgresConfiguration: Sendable, Hashable {
             return nil
         }
         defer { parseError.map { PQfreemem($0) } }
-        guard let reason = parseError.map({ String(cString: $0).trimmingTrailingNewlines() }) else {
+        guard let reason = parseError.map({ String(cString: $0).trimmingWhitespace() }) else {
             return "not a postgresql:// URL or key=value connection string"
         }
         let shown = redactedURL

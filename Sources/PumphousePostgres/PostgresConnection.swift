@@ -151,7 +151,7 @@ public final class PostgresConnection: Sendable {
     /// Waits for a session-level advisory lock, for at most `timeout`; then throws with
     /// SQLSTATE `55P03` (lock not available).
     public func advisoryLock(_ key: PostgresAdvisoryLockKey, timeout: Duration) async throws {
-        let milliseconds = max(1, Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000))
+        let milliseconds = Int(max(1, timeout.milliseconds))
         _ = try await run("advisory lock \(key.rawValue)") { session, operation throws(PostgresError) in
             try session.advisoryLock(key.rawValue, timeoutMilliseconds: milliseconds, operation: operation)
         }
@@ -208,7 +208,7 @@ public final class PostgresConnection: Sendable {
     }
 
     static func abbreviate(_ sql: String) -> String {
-        let flat = sql.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters() }.joined(separator: " ")
+        let flat = sql.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }.joined(separator: " ")
         return flat.count > 80 ? "\"\(flat.prefix(77))...\"" : "\"\(flat)\""
     }
 }
@@ -234,11 +234,5 @@ public struct PostgresAdvisoryLockKey: Sendable, Hashable {
             hash = hash &* 0x100_0000_01b3
         }
         self.rawValue = Int64(bitPattern: hash)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters() -> String {
-        String(String(drop(while: \.isWhitespace).reversed()).drop(while: \.isWhitespace).reversed())
     }
 }

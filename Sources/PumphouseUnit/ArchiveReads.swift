@@ -1,4 +1,5 @@
 import Foundation
+import PumphouseBlocking
 import PumphouseContracts
 import PumphouseKafka
 import PumphousePipeline
@@ -34,7 +35,7 @@ final class ArchiveReads: Sendable {
         let key = keys.first ?? ""
         let request = ReadRequest(
             id: "\(unit)-archive-\(UUID().uuidString.lowercased())", cache: cache.contract.rawValue, replyTo: cache.reverseTopic, keys: keys,
-            requester: unit, deadline: wallClockMilliseconds() + timeout.wholeMilliseconds
+            requester: unit, deadline: wallClockMilliseconds() + timeout.milliseconds
         )
         do {
             return try await withCheckedThrowingContinuation { continuation in

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumphouseBlocking
 import PumphouseContracts
 import PumphouseKafka
 import PumphousePipeline
@@ -38,7 +39,7 @@ struct CacheLoader: Sendable {
         var duration: Duration
 
         var rate: String {
-            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            let seconds = duration.inSeconds
             return "\(rows) rows in \(String(format: "%.3f", seconds)) s (\(seconds > 0 ? Int(Double(rows) / seconds) : 0) rows/s)"
         }
     }
@@ -69,7 +70,7 @@ struct CacheLoader: Sendable {
         // and an old answer's offsets may be gone from the topic.
         var seen = try await db.query(
             "SELECT coalesce(max(generation), 0) FROM pumphouse_cache_loads WHERE topic = $1 AND loaded_at < to_timestamp($2::double precision / 1000)",
-            [cache.topic, startedAt - configuration.loadReuseWindow.wholeMilliseconds]
+            [cache.topic, startedAt - configuration.loadReuseWindow.milliseconds]
         ).scalar(Int64.self) ?? 0
         var waiting = false
         while ContinuousClock.now < deadline {
@@ -117,7 +118,7 @@ struct CacheLoader: Sendable {
             guard try await tx.query("SELECT pg_try_advisory_xact_lock($1)", [lock.rawValue]).scalar(Bool.self) == true else { return nil }
             // Someone may have finished between the check above and the lock.
             if try await newerLoad(than: seen, on: tx) != nil { return nil }
-            try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, configuration.loadLease.wholeMilliseconds))])
+            try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, configuration.loadLease.milliseconds))])
             logger.info("\(cache.contract): cold start; this unit holds the load lock and asks the data readers")
             let loaded = try await withThrowingTaskGroup(of: Loaded?.self) { group in
                 group.addTask {
@@ -290,5 +291,5 @@ public struct CacheLoadError: Error, Sendable, CustomStringConvertible {
 }
 
 extension ContinuousClock.Instant {
-    var millisecondsFromNow: Int64 { max(0, (self - ContinuousClock.now).wholeMilliseconds) }
+    var millisecondsFromNow: Int64 { max(0, (self - ContinuousClock.now).milliseconds) }
 }

@@ -1,3 +1,5 @@
+import PumphouseBlocking
+
 /// How many collisions a replicated cache can expect: the space-based architecture
 /// chapter's estimate, collisions per second = N × UR² / S × RL, for N units holding
 /// the cache, UR updates per second to it, S entities in it and a replication latency
@@ -25,7 +27,7 @@ public struct CollisionForecast: Sendable, Equatable {
     }
 
     public var collisionsPerSecond: Double {
-        let latency = Double(replicationLatency.components.seconds) + Double(replicationLatency.components.attoseconds) / 1e18
+        let latency = replicationLatency.inSeconds
         return Double(instances) * updatesPerSecond * updatesPerSecond / Double(cacheSize) * latency
     }
 

@@ -1,3 +1,5 @@
+import PumphouseBlocking
+
 /// Log time, as a unit reads it: the send time of its own latest heartbeat read back
 /// from the member topic. A unit counts a peer gone only once the peer has been silent
 /// for the member timeout on the wall (since the unit read it last, which keeps the
@@ -43,6 +45,6 @@ struct MemberClock: Sendable {
     /// is read.
     func isStale(sentAt sent: Int64?, wallNow: Int64 = wallClockMilliseconds(), timeout: Duration) -> Bool {
         guard lease.echoed == nil, let sent else { return false }
-        return wallNow - sent > timeout.wholeMilliseconds
+        return wallNow - sent > timeout.milliseconds
     }
 }

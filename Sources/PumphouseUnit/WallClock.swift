@@ -14,10 +14,3 @@ func wallClockMicroseconds() -> Int64 {
     clock_gettime(CLOCK_REALTIME, &time)
     return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1_000
 }
-
-extension Duration {
-    /// Whole milliseconds, for comparing with epoch-millisecond timestamps.
-    var wholeMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}

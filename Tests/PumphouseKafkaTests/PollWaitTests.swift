@@ -1,9 +1,9 @@
+import PumphouseBlocking
 import Testing
 
-@testable import PumphouseKafka
-
-/// The waits librdkafka is given, in its whole milliseconds.
-@Suite("Poll waits in milliseconds")
+/// The waits librdkafka and libpq are given, in their whole milliseconds, and the
+/// trimming of settings and C messages (PumphouseBlocking).
+@Suite("Poll waits in milliseconds, and trimming")
 struct PollWaitTests {
     @Test("a wait until a deadline rounds up, so the last fraction of a millisecond is waited, not polled with no wait")
     func roundedUp() {
@@ -16,5 +16,15 @@ struct PollWaitTests {
         #expect(Duration.seconds(2).millisecondsRoundedUp == 2000)
         // Settings keep truncating: a configured 1.5 ms linger is 1 ms.
         #expect(Duration.microseconds(1500).milliseconds == 1)
+        #expect(Duration.seconds(3).inSeconds == 3)
+        #expect(Duration.milliseconds(250).inSeconds == 0.25)
+    }
+
+    @Test("one trimming for settings and C libraries' messages: whitespace and newlines off both ends, none inside")
+    func trimming() {
+        #expect(" 127.0.0.1:9092 ".trimmingWhitespace() == "127.0.0.1:9092")
+        #expect("server closed the connection unexpectedly\n\tThis probably means...\n".trimmingWhitespace() == "server closed the connection unexpectedly\n\tThis probably means...")
+        #expect("a, b".split(separator: ",").map { $0.trimmingWhitespace() } == ["a", "b"])
+        #expect(" \n ".trimmingWhitespace().isEmpty)
     }
 }

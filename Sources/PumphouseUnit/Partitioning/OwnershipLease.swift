@@ -1,3 +1,4 @@
+import PumphouseBlocking
 import Synchronization
 
 /// How long a unit may go on deciding as a partition's owner without proof that its
@@ -34,7 +35,7 @@ final class OwnershipLease: Sendable {
     private let window: Int64
 
     init(memberTimeout: Duration) {
-        window = memberTimeout.wholeMilliseconds * 3 / 4
+        window = memberTimeout.milliseconds * 3 / 4
     }
 
     /// This unit's heartbeat sent at `milliseconds` (since the epoch) is in the log.
