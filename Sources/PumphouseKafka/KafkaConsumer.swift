@@ -138,17 +138,16 @@ public final class KafkaConsumer: Sendable {
     /// waiting for more messages until `fill` after the first one arrived (or
     /// `maxMessages` are in): a consumer that pays per batch (a transaction, a commit)
     /// gets fewer, fuller batches at moderate rates. A rebalance ends the wait.
+    ///
+    /// There is no event-at-a-time `AsyncSequence` over this: every consumer in
+    /// Pumphouse acts once per poll (applies a batch, commits it, checks the poll's
+    /// offset-reset reports together), which such a sequence would hide.
     public func poll(maxMessages: Int = 1000, timeout: Duration = .milliseconds(100), fill: Duration = .zero) async throws -> [KafkaConsumerEvent] {
         let callbacks = self.callbacks
         return try await onThread("poll") { [self] handle, operation throws(KafkaError) in
             let events = try callbacks.pollBatch(handle, maxMessages: maxMessages, timeout: timeout, fill: fill, operation: operation)
             return restartFromBeginning(events, handle: handle)
         }
-    }
-
-    /// Polls in a loop until the task is cancelled or the consumer closed.
-    public func events(maxMessages: Int = 1000, pollTimeout: Duration = .milliseconds(100)) -> KafkaConsumerEvents {
-        KafkaConsumerEvents(consumer: self, maxMessages: maxMessages, pollTimeout: pollTimeout)
     }
 
     /// Commits offsets to the group (each the next offset to read) and waits for the
@@ -510,35 +509,5 @@ extension KafkaMessage {
             headers: headers,
             timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
         )
-    }
-}
-
-/// The consumer's events as an async sequence; each step is one `poll`.
-public struct KafkaConsumerEvents: AsyncSequence, Sendable {
-    public typealias Element = KafkaConsumerEvent
-    let consumer: KafkaConsumer
-    let maxMessages: Int
-    let pollTimeout: Duration
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let consumer: KafkaConsumer
-        let maxMessages: Int
-        let pollTimeout: Duration
-        var buffered: [KafkaConsumerEvent] = []
-        var index = 0
-
-        public mutating func next() async throws -> KafkaConsumerEvent? {
-            while index == buffered.count {
-                if Task.isCancelled || consumer.isClosed { return nil }
-                buffered = try await consumer.poll(maxMessages: maxMessages, timeout: pollTimeout)
-                index = 0
-            }
-            defer { index += 1 }
-            return buffered[index]
-        }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(consumer: consumer, maxMessages: maxMessages, pollTimeout: pollTimeout)
     }
 }
