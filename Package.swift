@@ -284,7 +284,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseUnitTests",
-            dependencies: ["PumphouseUnit", "PumphouseReader", "PumphouseReplay", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
+            dependencies: ["CRDKafka", "PumphouseUnit", "PumphouseReader", "PumphouseReplay", "PumphouseLoad", "PumphouseWriter", "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "PumphousePipeline", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphouseUnitMacroExpansionTests",

@@ -17,7 +17,14 @@
 ///
 /// Empty keys are spread at random by both librdkafka schemes; Pumphouse never sends one,
 /// and places it in partition 0 if asked.
-public struct KafkaKeyPartitioner: Sendable, Hashable {
+///
+/// A partition key (`partitionKeyAfter`, a partitioned cache's `partition_key_after`)
+/// hashes only the part of the key after the last occurrence of one byte, as Hazelcast
+/// places a `key@partitionKey` string: `bid-17@auction-42` goes where `auction-42` goes,
+/// so one auction's bids are entities of their own, decided by the auction's owner. A key
+/// without that byte, or ending in it, hashes whole. Foreign producers must hash the
+/// same part (a custom partitioner in the Java client, say), or produce through a unit.
+public struct KafkaKeyPartitioner: Sendable, Hashable, CustomStringConvertible {
     public enum Scheme: String, Sendable, Hashable, CaseIterable {
         case consistentRandom = "consistent_random"
         case murmur2
@@ -25,23 +32,41 @@ public struct KafkaKeyPartitioner: Sendable, Hashable {
 
     public let partitionCount: Int32
     public let scheme: Scheme
+    /// The byte after whose last occurrence the key's partition key starts; nil: the
+    /// whole key places it.
+    public let partitionKeyAfter: UInt8?
 
-    public init(partitionCount: Int32, scheme: Scheme = .consistentRandom) {
+    public init(partitionCount: Int32, scheme: Scheme = .consistentRandom, partitionKeyAfter: UInt8? = nil) {
         precondition(partitionCount > 0, "a topic has at least one partition")
         self.partitionCount = partitionCount
         self.scheme = scheme
+        self.partitionKeyAfter = partitionKeyAfter
+    }
+
+    /// The scheme, and the partition key if there is one: what a topic's layout depends on.
+    public var description: String {
+        guard let partitionKeyAfter else { return scheme.rawValue }
+        return "\(scheme.rawValue) over the key after its last \"\(Character(Unicode.Scalar(partitionKeyAfter)))\""
     }
 
     /// The partition of a key. Concrete, not generic: it runs on every read and change of
     /// a unit, from another module, where a generic call would not be specialised.
     public func partition(ofKey key: UnsafeRawBufferPointer) -> Int32 {
         guard partitionCount > 1, !key.isEmpty else { return 0 }
+        let key = partitionKey(of: key)
         switch scheme {
         case .consistentRandom:
             return Int32(truncatingIfNeeded: Self.crc32(key) % UInt32(partitionCount))
         case .murmur2:
             return Int32(truncatingIfNeeded: (Self.murmur2(key) & 0x7FFF_FFFF) % UInt32(partitionCount))
         }
+    }
+
+    /// The bytes that place `key`: after the last `partitionKeyAfter`, if the key has one
+    /// with something after it; the whole key otherwise.
+    public func partitionKey(of key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        guard let partitionKeyAfter, let last = key.lastIndex(of: partitionKeyAfter), last + 1 < key.count else { return key }
+        return UnsafeRawBufferPointer(rebasing: key[(last + 1)...])
     }
 
     public func partition(ofKey key: [UInt8]) -> Int32 {

@@ -24,6 +24,10 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// The other caches whose keys are decided together with this one's (a seat and its
     /// sale): partition p of each has the same owner. Only for partitioned caches.
     public var coPartitioned: [ContractName] = []
+    /// A partitioned cache's partition key: the byte after whose last occurrence in a
+    /// key the part that places it starts (`bid-17@auction-42` goes where `auction-42`
+    /// goes); nil: the whole key. See `KafkaKeyPartitioner`.
+    public var partitionKeyAfter: UInt8?
 
     /// How a cache's entities are spread over the units that open it.
     public enum Mode: Sendable, Hashable {
@@ -58,7 +62,7 @@ public struct CacheConfiguration: Sendable, Hashable {
     public var partitioner: KafkaKeyPartitioner {
         switch mode {
         case .replicated: KafkaKeyPartitioner(partitionCount: Int32(partitions), scheme: .consistentRandom)
-        case .partitioned: KafkaKeyPartitioner(partitionCount: Int32(partitions), scheme: .murmur2)
+        case .partitioned: KafkaKeyPartitioner(partitionCount: Int32(partitions), scheme: .murmur2, partitionKeyAfter: partitionKeyAfter)
         }
     }
 
@@ -77,7 +81,8 @@ public struct CacheConfiguration: Sendable, Hashable {
 
     private func misplacement(belongingIn expected: Int32, foundIn partition: Int32) -> String? {
         guard expected != partition else { return nil }
-        return "the key belongs in partition \(expected) of \(topic) (murmur2 over \(partitions) partitions, the Java client's default), not \(partition): produce changes of a partitioned cache with the murmur2 partitioner, or through its owning unit"
+        let placement = partitionKeyAfter == nil ? "murmur2 over \(partitions) partitions, the Java client's default" : "\(partitioner) over \(partitions) partitions"
+        return "the key belongs in partition \(expected) of \(topic) (\(placement)), not \(partition): produce changes of a partitioned cache with the murmur2 partitioner\(partitionKeyAfter == nil ? "" : " over the partition key"), or through its owning unit"
     }
 
     /// Where a unit that finds no loaded peer rebuilds this cache from.
@@ -101,7 +106,7 @@ public struct CacheConfiguration: Sendable, Hashable {
         guard let schemas = registry.contracts[name] else {
             throw ConfigurationError(file: parent.file, setting: setting, message: "no contract \(name) in the schema directory; add Schemas/\(name)/ or fix the name")
         }
-        var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping", "reverse_topic", "load", "mode", "backups", "co_partitioned_with"])
+        var reader = try ConfigurationReader(file: parent.file, path: setting, value: member.value, keys: ["topic", "partitions", "replication_factor", "topic_configs", "mapping", "reverse_topic", "load", "mode", "backups", "co_partitioned_with", "partition_key_after"])
         let topic = try reader.topic("topic") ?? schemas.definition.topic
         let partitions = try reader.integer("partitions", in: 1...10_000) ?? 1
         let replication = try reader.integer("replication_factor", in: -1...100) ?? -1
@@ -153,13 +158,29 @@ public struct CacheConfiguration: Sendable, Hashable {
                 }
             }
         }
+        let partitionKeyAfter = try parsePartitionKey(&reader, mode: mode)
         try reader.finish()
         var cache = CacheConfiguration(
             contract: name, topic: topic, partitions: partitions, replicationFactor: replication, topicConfigs: topicConfigs,
             mapping: mapping, reverseTopic: reverseTopic, load: load, mode: mode
         )
         cache.coPartitioned = coPartitioned
+        cache.partitionKeyAfter = partitionKeyAfter
         return cache
+    }
+
+    /// One ASCII punctuation character: a letter, digit or space would cut keys where
+    /// their own text goes on, and a byte of a multi-byte character is no character.
+    private static func parsePartitionKey(_ reader: inout ConfigurationReader, mode: Mode) throws(ConfigurationError) -> UInt8? {
+        guard let text = try reader.string("partition_key_after") else { return nil }
+        guard mode.isPartitioned else {
+            throw reader.fail("partition_key_after", "applies to a partitioned cache only (it decides which unit owns a key); add `mode: partitioned` or remove it")
+        }
+        let bytes = Array(text.utf8)
+        guard bytes.count == 1, let byte = bytes.first, byte > 0x20, byte < 0x7F, !Character(Unicode.Scalar(byte)).isLetter, !Character(Unicode.Scalar(byte)).isNumber else {
+            throw reader.fail("partition_key_after", "must be one ASCII punctuation character, such as \"@\" (a key `bid-17@auction-42` is then placed by `auction-42`), not \"\(text)\"")
+        }
+        return byte
     }
 
     private static func parseMode(_ reader: inout ConfigurationReader) throws(ConfigurationError) -> Mode {

@@ -200,7 +200,8 @@ public final class ProcessingUnit: Service {
             route.address != nil && route.owner.map { owner in assignment.owner(of: route.partition)?.isSameBytes(as: owner) == true } == true
         }
         return RoutingTable(
-            cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue, declaredBackups: configuration.mode.backups ?? 0,
+            cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue,
+            partitionKeyAfter: configuration.partitionKeyAfter.map { String(Character(Unicode.Scalar($0))) }, declaredBackups: configuration.mode.backups ?? 0,
             partitions: routes, settled: settled
         )
     }

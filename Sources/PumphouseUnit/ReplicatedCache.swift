@@ -655,6 +655,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             metrics.rejected.increment()
             logger.notice("\(name): the ownership claim at \(topic)[\(partition)]@\(offset) changes nothing: \(rejected)")
         }
+        if let placed = claim.partitioner, !placed.isSameBytes(as: partitioner.description) {
+            logger.error("\(name): the ownership claim at \(topic)[\(partition)]@\(offset) was made by a unit placing keys by \(placed), and this unit places them by \(partitioner)")
+            return "\(topic)[\(partition)]@\(offset) holds an ownership claim made while keys were placed by \(placed), not \(partitioner) as declared now (partition_key_after)"
+        }
         return nil
     }
 

@@ -22,12 +22,23 @@ struct OwnershipTests {
         #expect(try OwnershipClaim(body: Array("not json".utf8)) == nil)
     }
 
+    @Test("a claim says how its unit placed keys, and a claim written before claims said it reads as saying nothing")
+    func placement() throws {
+        var claim = Self.claim(3, "u")
+        claim.partitioner = "murmur2 over the key after its last \"@\""
+        #expect(try #require(try OwnershipClaim(body: claim.encoded())).partitioner == claim.partitioner)
+        let older = #"{"record":"ownershipClaim","cache":"ticketing.Sale","partition":2,"ownershipTerm":3,"owner":"u","claimedAt":1}"#
+        let decoded = try #require(try OwnershipClaim(body: Array(older.utf8)))
+        #expect(decoded.partitioner == nil)
+    }
+
     @Test("a body that says it is a claim but is malformed is an error naming the member", arguments: [
         (#"{"record":"ownershipClaim","cache":"ticketing.Sale","partition":2,"ownershipTerm":0,"owner":"u","claimedAt":1}"#, "ownershipTerm"),
         (#"{"record":"ownershipClaim","cache":"Sale","partition":2,"ownershipTerm":1,"owner":"u","claimedAt":1}"#, "cache"),
         (#"{"record":"ownershipClaim","cache":"ticketing.Sale","partition":-1,"ownershipTerm":1,"owner":"u","claimedAt":1}"#, "partition"),
         (#"{"record":"ownershipClaim","cache":"ticketing.Sale","partition":2,"ownershipTerm":1,"owner":"","claimedAt":1}"#, "owner"),
         (#"{"record":"ownershipClaim","cache":"ticketing.Sale","partition":2,"ownershipTerm":1,"owner":"u"}"#, "claimedAt"),
+        (#"{"record":"ownershipClaim","cache":"ticketing.Sale","partition":2,"ownershipTerm":1,"owner":"u","claimedAt":1,"partitioner":5}"#, "partitioner"),
     ])
     func malformed(body: String, member: String) {
         #expect {

@@ -65,6 +65,24 @@ struct KafkaKeyPartitionerTests {
         #expect(partitioner.partition(ofKey: "caf\u{E9}") != partitioner.partition(ofKey: "cafe\u{301}"))
     }
 
+    @Test("a partition key places a key by its part after the last separator, and only there: a key without one, or ending in one, is placed whole", arguments: [1, 4, 7, 64] as [Int32])
+    func partitionKey(partitions: Int32) {
+        let partitioner = KafkaKeyPartitioner(partitionCount: partitions, scheme: .murmur2, partitionKeyAfter: UInt8(ascii: "@"))
+        let whole = KafkaKeyPartitioner(partitionCount: partitions, scheme: .murmur2)
+        for index in 0..<200 {
+            let auction = "auction-\(index)"
+            #expect(partitioner.partition(ofKey: "bid-\(index * 7)@\(auction)") == whole.partition(ofKey: auction))
+            #expect(partitioner.partition(ofKey: "a@b@\(auction)") == whole.partition(ofKey: auction))
+            #expect(partitioner.partition(ofKey: auction) == whole.partition(ofKey: auction))
+            #expect(partitioner.partition(ofKey: "\(auction)@") == whole.partition(ofKey: "\(auction)@"))
+        }
+        // The separator is a byte: the part after it is compared as bytes, composed or not.
+        #expect(partitioner.partition(ofKey: Array("b@caf\u{E9}".utf8)) == whole.partition(ofKey: Array("caf\u{E9}".utf8)))
+        #expect(partitioner.description == "murmur2 over the key after its last \"@\"")
+        #expect(whole.description == "murmur2")
+        #expect(partitioner != whole)
+    }
+
     @Test("CRC-32 check value")
     func crcCheckValue() {
         #expect(Array("123456789".utf8).withUnsafeBytes { KafkaKeyPartitioner.crc32($0) } == 0xCBF4_3926)

@@ -161,6 +161,12 @@ struct PipelineConfigurationTests {
         ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [bench.Account]", "caches.bench.Account.co_partitioned_with", "names the cache itself"),
         ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [ticketing.Seat]", "caches.bench.Account.co_partitioned_with", "not a cache declared"),
         ("partitions: 3", "partitions: 3\n    mode: partitioned\n    co_partitioned_with: [Seat]", "caches.bench.Account.co_partitioned_with", "not a contract name"),
+        ("partitions: 3", "partitions: 3\n    partition_key_after: \"@\"", "caches.bench.Account.partition_key_after", "add `mode: partitioned`"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    partition_key_after: \"@@\"", "caches.bench.Account.partition_key_after", "one ASCII punctuation character"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    partition_key_after: \"x\"", "caches.bench.Account.partition_key_after", "not \"x\""),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    partition_key_after: \"7\"", "caches.bench.Account.partition_key_after", "one ASCII punctuation character"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    partition_key_after: \" \"", "caches.bench.Account.partition_key_after", "one ASCII punctuation character"),
+        ("partitions: 3", "partitions: 3\n    mode: partitioned\n    partition_key_after: \"\u{E9}\"", "caches.bench.Account.partition_key_after", "one ASCII punctuation character"),
         ("schemas: SCHEMAS", "schemas: SCHEMAS\nmigrations_table: \"m; drop table x\"", "migrations_table", "plain lowercase identifier"),
         ("schemas: SCHEMAS", "schemas: SCHEMAS\nmigrations_table: pumphouse_pipeline_migrations", "migrations_table", "other than pumphouse_pipeline_migrations"),
     ])
@@ -203,6 +209,16 @@ struct PipelineConfigurationTests {
         let replicated = try #require(try PipelineFile(validPipeline).load().caches.first)
         #expect(replicated.mode == .replicated)
         #expect(replicated.partitioner.scheme == .consistentRandom)
+    }
+
+    @Test("a partitioned cache may place keys by a partition key, the part after a separator, and its routing table says so")
+    func partitionKey() throws {
+        let file = try PipelineFile(Self.ticketing("    partitions: 6\n    mode: partitioned\n    partition_key_after: \"@\"", "    partitions: 6\n    mode: partitioned"))
+        defer { file.remove() }
+        let caches = try file.load().caches
+        #expect(caches.map(\.partitionKeyAfter) == [UInt8(ascii: "@"), nil])
+        #expect(caches[0].partitioner.partition(ofKey: "b-1@concert-9") == caches[1].partitioner.partition(ofKey: "concert-9"))
+        #expect(caches[0].misplacement(ofKey: "b-1@concert-9", in: caches[1].partitioner.partition(ofKey: "concert-9")) == nil)
     }
 
     @Test("co-partitioning is declared once and holds both ways; both caches must be partitioned with equal partition counts")

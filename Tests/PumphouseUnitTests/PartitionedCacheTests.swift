@@ -1,3 +1,4 @@
+import CRDKafka
 import Foundation
 import PumphouseContracts
 import PumphouseKafka
@@ -282,19 +283,58 @@ struct PartitionedCacheTests {
     }
 
     /// The fixture's pipeline with the cache declared `mode`, as an operator would edit it.
-    func redeclared(_ fixture: UnitFixture, as mode: String) throws -> PipelineConfiguration {
+    func redeclared(_ fixture: UnitFixture, as mode: String, partitionKeyAfter: String? = nil) throws -> PipelineConfiguration {
         let path = "\(fixture.directory)/pipeline.yaml"
         var text = try String(contentsOfFile: path, encoding: .utf8)
         text = text.replacingOccurrences(of: "mode: replicated", with: "mode: \(mode)").replacingOccurrences(of: "mode: partitioned\n    backups: 1", with: "mode: \(mode)")
-        if mode == "partitioned" { text = text.replacingOccurrences(of: "mode: partitioned", with: "mode: partitioned\n    backups: 1") }
+        let key = partitionKeyAfter.map { "\n    partition_key_after: \"\($0)\"" } ?? ""
+        if mode == "partitioned" { text = text.replacingOccurrences(of: "mode: partitioned", with: "mode: partitioned\n    backups: 1\(key)") }
         let redeclared = "\(fixture.directory)/redeclared.yaml"
         try text.write(toFile: redeclared, atomically: true, encoding: .utf8)
         return try PipelineConfiguration.load(path: redeclared, environment: [:])
     }
 
-    @Test("a live topic's mode cannot change under its records: a topic written by a replicated cache and then declared partitioned (its keys placed by another partitioner), or written partitioned and then declared replicated (claims in it), is refused at start, naming the cache, what was found and how to migrate")
+    @Test("with a partition key, a key is decided by the owner of its partition key's partition: an account's bids (bid@account) go where the account goes, refusals name that owner, the routing table places them as librdkafka's murmur2 places the part after the separator, and the database ends at every change")
+    func partitionKeyPlacement() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned", partitionKeyAfter: "@")
+        try await fixture.prepare()
+        let units = try ["a", "b"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        let byID = Dictionary(uniqueKeysWithValues: zip(units.map(\.id), caches))
+        var expected: [ExactKey: Int64] = [:]
+        try await running(units) {
+            _ = try await awaitOwners(caches, members: units.map(\.id), "both units to own their share")
+            let table = try #require(units[0].routingTable(of: BenchAccount.contract))
+            #expect(table.partitionKeyAfter == "@")
+            for index in 0..<40 {
+                let account = "acct-\(index % 8)"
+                let key = index < 8 ? account : "bid-\(index)@\(account)"
+                let suffix = Array(account.utf8)
+                let oracle = suffix.withUnsafeBytes { rd_kafka_msg_partitioner_murmur2(nil, $0.baseAddress, $0.count, Int32(Self.partitions), nil, nil) }
+                let route = try #require(table.route(ofKey: key))
+                #expect(route.partition == oracle, "\(key) is placed by \(account)")
+                // The unit that does not own the account's partition refuses the bid, naming the owner.
+                let owner = try #require(route.owner)
+                let other = try #require(units.first { !$0.id.isSameBytes(as: owner) })
+                #expect {
+                    try byID[other.id]!.put(BenchAccount(id: key, balance: Int64(index)))
+                } throws: { error in
+                    guard case CacheError.notOwner(_, _, let partition, let named) = error else { return false }
+                    return partition == oracle && named.map { $0.isSameBytes(as: owner) } == true
+                }
+                try byID[owner]!.put(BenchAccount(id: key, balance: Int64(index)))
+                expected[ExactKey(key)] = Int64(index)
+            }
+        }
+        try await fixture.awaitWritten(expected)
+    }
+
+    @Test("a live topic's mode cannot change under its records: a topic written by a replicated cache and then declared partitioned (its keys placed by another partitioner), written partitioned and then declared replicated (claims in it), or written partitioned and then given a partition key (claims made under the whole key), is refused at start, naming the cache, what was found and how to migrate")
     func layoutChangeRefused() async throws {
-        for (written, declared, found) in [("replicated", "partitioned", "precedes every ownership claim"), ("partitioned", "replicated", "holds an ownership claim")] {
+        for (written, declared, partitionKey, found) in [
+            ("replicated", "partitioned", nil, "precedes every ownership claim"), ("partitioned", "replicated", nil, "holds an ownership claim"),
+            ("partitioned", "partitioned", "@", "placed by murmur2, not murmur2 over the key after its last \"@\""),
+        ] {
             let fixture = try await UnitFixture(partitions: Self.partitions, mode: written)
             try await fixture.prepare()
             let writer = try fixture.unit("a")
@@ -308,7 +348,7 @@ struct PartitionedCacheTests {
                     return writer.unacknowledgedChanges == 0 ? true : nil
                 }
             }
-            let unit = try fixture.unit("b", pipeline: try redeclared(fixture, as: declared))
+            let unit = try fixture.unit("b", pipeline: try redeclared(fixture, as: declared, partitionKeyAfter: partitionKey))
             _ = try unit.cache(BenchAccount.self)
             let stopped = try await stopsOnItsOwn(unit, within: .seconds(60))
             let error = try #require(stopped as? CacheLoadError, "a unit declaring the \(written) topic \(declared) stops on loading it: \(String(describing: stopped))")

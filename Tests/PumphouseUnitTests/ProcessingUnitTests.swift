@@ -34,10 +34,12 @@ struct UnitFixture {
     /// `load`: where a unit with no loaded peer rebuilds the cache from (`topic` unless a
     /// test is about the reverse pump).
     /// `mode`: the cache's mode as the pipeline file spells it (`partitioned` gets one backup).
+    /// `partitionKeyAfter`: the partitioned cache's `partition_key_after`.
     /// `kafkaProperties`: librdkafka properties for every client, as a YAML flow map's
     /// members (`"queue.buffering.max.messages": "4"`).
     init(
-        partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic", mode: String = "replicated", kafkaProperties: String? = nil
+        partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic", mode: String = "replicated", kafkaProperties: String? = nil,
+        partitionKeyAfter: String? = nil
     ) async throws {
         name = TestStack.uniqueName("u")
         topic = "\(name).account"
@@ -56,7 +58,7 @@ struct UnitFixture {
             topic: \(topic)
             partitions: \(partitions)
             load: \(load)
-            mode: \(mode)\(mode == "partitioned" ? "\n    backups: 1" : "")
+            mode: \(mode)\(mode == "partitioned" ? "\n    backups: 1" : "")\(partitionKeyAfter.map { "\n    partition_key_after: \"\($0)\"" } ?? "")
             mapping:
               table: \(table)
               columns:

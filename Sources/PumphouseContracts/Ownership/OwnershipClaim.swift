@@ -34,13 +34,19 @@ package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
     package var owner: String
     /// Milliseconds since the epoch when the owner claimed it.
     package var claimedAt: Int64
+    /// How the claiming unit placed keys in the topic's partitions (`KafkaKeyPartitioner`'s
+    /// description, e.g. `murmur2`): a unit loading the topic under another placement
+    /// would find the partition's keys where its owners did not put them, so it refuses
+    /// the topic. nil in claims written before claims said it.
+    package var partitioner: String?
 
-    package init(cache: ContractName, partition: Int32, term: Int64, owner: String, claimedAt: Int64) {
+    package init(cache: ContractName, partition: Int32, term: Int64, owner: String, claimedAt: Int64, partitioner: String? = nil) {
         self.cache = cache
         self.partition = partition
         self.term = term
         self.owner = owner
         self.claimedAt = claimedAt
+        self.partitioner = partitioner
     }
 
     /// Owners are told apart by their bytes, as everywhere a unit id is an identity.
@@ -68,10 +74,11 @@ package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
     package var headerTexts: [(name: String, value: String)] { [(Self.recordHeader, Self.recordName)] }
 
     package func encoded() -> [UInt8] {
-        let object: JSONObject = [
+        var object: JSONObject = [
             "record": .string(Self.recordName), "cache": .string(cache.rawValue), "partition": .int(Int64(partition)),
             "ownershipTerm": .int(term), "owner": .string(owner), "claimedAt": .int(claimedAt),
         ]
+        if let partitioner { object["partitioner"] = .string(partitioner) }
         return (try? JSONWriter.encode(.object(object))) ?? []
     }
 
@@ -120,6 +127,12 @@ package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
         guard case .int(let term)? = object["ownershipTerm"], term >= 1 else { throw problem("ownershipTerm", "must be a whole number of at least 1") }
         guard case .string(let owner)? = object["owner"], !owner.isEmpty else { throw problem("owner", "must be a unit id") }
         guard case .int(let claimedAt)? = object["claimedAt"] else { throw problem("claimedAt", "must be milliseconds since the epoch") }
-        self.init(cache: cache, partition: Int32(partition), term: term, owner: owner, claimedAt: claimedAt)
+        var partitioner: String?
+        switch object["partitioner"] {
+        case nil: break
+        case .string(let text)?: partitioner = text
+        case _?: throw problem("partitioner", "must be the name of how keys are placed, such as \"murmur2\"")
+        }
+        self.init(cache: cache, partition: Int32(partition), term: term, owner: owner, claimedAt: claimedAt, partitioner: partitioner)
     }
 }

@@ -180,11 +180,11 @@ struct OwnershipSteward {
                 if !listened || !cache.isWarm(partition) { continue }
                 if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
                 move = owned.owner.map { departed.contains(ExactKey($0)) ? .leave : .failover } ?? .first
-                claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds())
+                claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds(), partitioner: configuration.partitioner.description)
             } else {
                 guard ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
                 move = .handOver
-                claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: target, claimedAt: wallClockMilliseconds())
+                claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: target, claimedAt: wallClockMilliseconds(), partitioner: configuration.partitioner.description)
             }
             if make(claim, move, on: cache, now: now, logger: logger) { upkeep.claims.append((claim, move)) }
         }
@@ -255,7 +255,7 @@ struct OwnershipSteward {
                 continue
             }
             guard cache.isDrained(partition) else { continue }
-            let claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: term + 1, owner: unit, claimedAt: wallClockMilliseconds())
+            let claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: term + 1, owner: unit, claimedAt: wallClockMilliseconds(), partitioner: configuration.partitioner.description)
             if make(claim, .reclaim, on: cache, now: now, logger: logger) { upkeep.claims.append((claim, .reclaim)) }
         }
         forgetAnswered(cache)

@@ -23,6 +23,9 @@ public struct RoutingTable: Sendable, Codable {
     public var cache: String
     /// `murmur2`: Kafka's Java client default, so any producer places a key alike.
     public var partitioner: String
+    /// The cache's partition key, if it has one: a key is placed by its part after the
+    /// last occurrence of this character (`bid-17@auction-42` by `auction-42`).
+    public var partitionKeyAfter: String?
     /// The backups the pipeline file declares per partition; a route lists fewer while
     /// fewer units than that plus one hold the cache.
     public var declaredBackups: Int
@@ -44,7 +47,8 @@ public struct RoutingTable: Sendable, Codable {
     /// The route of `key`'s partition.
     public func route(ofKey key: String) -> Route? {
         guard !partitions.isEmpty else { return nil }
-        let partition = KafkaKeyPartitioner(partitionCount: Int32(partitions.count), scheme: .murmur2).partition(ofKey: key)
+        let separator = partitionKeyAfter.flatMap { $0.utf8.count == 1 ? $0.utf8.first : nil }
+        let partition = KafkaKeyPartitioner(partitionCount: Int32(partitions.count), scheme: .murmur2, partitionKeyAfter: separator).partition(ofKey: key)
         return partitions[Int(partition)]
     }
 }
