@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "pumphouse", targets: ["PumphouseCLI"]),
         .executable(name: "ticketing", targets: ["TicketingCLI"]),
+        .executable(name: "auction", targets: ["AuctionCLI"]),
         // The schema gate alone, for other repositories' CI (built with --static-swift-stdlib).
         .executable(name: "pumphouse-schema", targets: ["SchemaGateCLI"]),
         .library(name: "PumphouseKafka", targets: ["PumphouseKafka"]),
@@ -240,6 +241,28 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        .target(
+            name: "Auctions",
+            dependencies: [
+                "PumphouseUnit",
+                "PumphouseUnitHTTP",
+                "PumphouseContracts",
+                "PumphouseObservability",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(
+            name: "AuctionCLI",
+            dependencies: [
+                "Auctions",
+                "PumphouseUnit",
+                "PumphouseCommandLine",
+                "PumphouseObservability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "TicketingCLI",
             dependencies: [
@@ -293,6 +316,18 @@ let package = Package(
                 .product(name: "SwiftSyntax", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+            ]
+        ),
+        .testTarget(
+            name: "AuctionTests",
+            dependencies: [
+                "Auctions",
+                "PumphouseTestSupport",
+                "PumphouseWriter",
+                "PumphousePostgres",
+                "PumphouseKafka",
+                "PumphousePipeline",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

@@ -26,7 +26,7 @@ public enum TicketingAPI {
         // A sale's follow-up (the concert's counter, the seat's hold) runs in the unit
         // that made it once the log decides it; a planned stop waits for zero here.
         nonPublic.get("/undecided") { _, _ in
-            JSONBody(value: ["creates": office.unit.undecidedCreates])
+            JSONResponse(["creates": office.unit.undecidedCreates])
         }
         return router
     }
@@ -100,30 +100,16 @@ public enum TicketingAPI {
         }
     }
 
-    /// A request body that does not decode is the caller's mistake, named like any other.
     private static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
-        do {
-            return try await request.decode(as: type, context: context)
-        } catch {
-            throw BoxOfficeError.badRequest(field: "body", problem: "expected JSON with \(T.self)'s fields: \(error)")
-        }
+        try await request.decodeJSON(type, context: context) { BoxOfficeError.badRequest(field: "body", problem: $0) }
     }
 
-    private static func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async throws(BoxOfficeError) -> T) async throws -> EditedResponse<JSONBody<T>> {
-        EditedResponse(status: status, response: JSONBody(value: try await body()))
+    private static func respond<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () async throws(BoxOfficeError) -> T) async throws -> EditedResponse<JSONResponse<T>> {
+        EditedResponse(status: status, response: JSONResponse(try await body()))
     }
 }
 
-/// Encodes a value as the response body with the context's JSON encoder.
-struct JSONBody<T: Encodable>: ResponseGenerator {
-    let value: T
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        try context.responseEncoder.encode(value, from: request, context: context)
-    }
-}
-
-extension BoxOfficeError: HTTPResponseError {
+extension BoxOfficeError: JSONAPIError {
     public var status: HTTPResponse.Status {
         switch self {
         case .badRequest: .badRequest
@@ -133,12 +119,5 @@ extension BoxOfficeError: HTTPResponseError {
         case .unavailable: .serviceUnavailable
         case .misdirected: .misdirectedRequest
         }
-    }
-
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = try JSONEncoder().encode(["error": code, "detail": description])
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if status == .serviceUnavailable || status == .misdirectedRequest { headers[.retryAfter] = "1" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
