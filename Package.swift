@@ -151,6 +151,8 @@ let package = Package(
                 "PumphouseUnit",
                 "PumphouseContracts",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .target(
@@ -237,8 +239,6 @@ let package = Package(
                 "PumphouseContracts",
                 "PumphouseObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .target(
@@ -286,6 +286,8 @@ let package = Package(
             dependencies: [
                 "PumphouseContracts", "CRDKafka", .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             path: "Tests/PumphouseTestSupport"
         ),
@@ -319,9 +321,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "PumphouseUnitHTTPTests",
+            dependencies: [
+                "PumphouseUnitHTTP",
+                "PumphouseTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
             name: "AuctionTests",
             dependencies: [
                 "Auctions",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "PumphouseTestSupport",
                 "PumphouseWriter",
                 "PumphousePostgres",

@@ -7,12 +7,14 @@ import PumphouseUnitHTTP
 /// `{"error": code, "detail": text}` with its status, plus `/routing` (which unit decides
 /// which auctions), /metrics, /healthz and /readyz.
 ///
-/// A request for an auction another unit owns is answered 421 with that unit's address
-/// in the detail; a smart client routes by `/routing` and sends each auction's requests
-/// to its owner.
+/// A request for an auction another unit owns is forwarded there once
+/// (`OwnerForwarding`), and answered 421 where it cannot be (a forwarded request at a
+/// non-owner, an owner with no known address); a smart client routes by `/routing` and
+/// sends each auction's requests to its owner, saving the hop.
 public enum AuctionAPI {
     public static func router(_ house: AuctionHouse) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: OwnerForwarding(unit: house.unit.id))
         ServiceEndpoints.addRoutes(to: router) {
             house.unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the caches")
         }

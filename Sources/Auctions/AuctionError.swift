@@ -1,3 +1,5 @@
+import PumphouseUnitHTTP
+
 /// Why the auction house refused a request. Each case maps to one HTTP status, and its
 /// description tells the bidder (or the operator) what to do.
 public enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -14,9 +16,9 @@ public enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The unit cannot decide now: still loading, shutting down, the broker did not
     /// acknowledge the bid in time, or bids keep overtaking this one. Retry later.
     case unavailable(String)
-    /// Another unit decides this auction (it owns the auction's partition): send the
-    /// request there.
-    case misdirected(owner: String?, address: String?)
+    /// Another unit decides this auction (it owns the auction's partition): the unit
+    /// forwards the request there once, to its address if it knows it.
+    case misdirected(Misdirection)
 
     public var code: String {
         switch self {
@@ -38,12 +40,18 @@ public enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tooLow(let minimum): "the auction takes bids of \(minimum) cents or more now; bid again"
         case .closed(let at): "the auction ended at \(at) (ms since the epoch)"
         case .unavailable(let reason): reason
-        case .misdirected(let owner, let address):
-            if let owner {
-                "unit \(owner)\(address.map { " at \($0)" } ?? "") decides this auction; send the request there (GET /routing names every partition's owner and address)"
+        case .misdirected(let misdirection):
+            if let owner = misdirection.owner {
+                "unit \(owner)\(misdirection.address.map { " at \($0)" } ?? "") decides this auction; send the request there (GET /routing names every partition's owner and address)"
             } else {
                 "no unit decides this auction right now (its ownership is moving); retry in a moment"
             }
         }
+    }
+}
+
+extension AuctionError: MisdirectedRequestError {
+    public var misdirection: Misdirection? {
+        if case .misdirected(let misdirection) = self { misdirection } else { nil }
     }
 }

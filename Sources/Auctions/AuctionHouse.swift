@@ -1,6 +1,7 @@
 import Foundation
 import PumphouseContracts
 import PumphouseUnit
+import PumphouseUnitHTTP
 import Synchronization
 
 /// The online-auction logic of one processing unit, over two partitioned, co-partitioned
@@ -155,15 +156,16 @@ public struct AuctionHouse: Sendable {
         do { return try await body() } catch { throw translate(error) }
     }
 
-    private func misdirected(_ cache: ContractName, _ key: String, owner: String?) -> AuctionError {
-        .misdirected(owner: owner, address: owner == nil ? nil : unit.routingTable(of: cache)?.route(ofKey: key)?.address)
+    private func misdirected(_ cache: ContractName, _ key: String, owner: String?, partition: Int32? = nil) -> AuctionError {
+        let route = unit.routingTable(of: cache)?.route(ofKey: key)
+        return .misdirected(Misdirection(owner: owner, address: owner == nil ? nil : route?.address, cache: cache.rawValue, partition: partition ?? route?.partition ?? 0))
     }
 
     func translate(_ error: CacheError) -> AuctionError {
         switch error {
         case .missing(_, let key): .notFound(key)
         case .invalid(_, let key, let reason): .badRequest(field: "request", problem: "\(key): \(reason)")
-        case .notOwner(let cache, let key, _, let owner): misdirected(cache, key, owner: owner)
+        case .notOwner(let cache, let key, let partition, let owner): misdirected(cache, key, owner: owner, partition: partition)
         case .backPressure, .closed, .archiveTimeout, .archiveFailed, .unconfirmed: .unavailable("\(error)")
         }
     }

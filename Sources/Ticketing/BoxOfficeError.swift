@@ -1,3 +1,5 @@
+import PumphouseUnitHTTP
+
 /// Why the box office refused a request. Each case maps to one HTTP status, and its
 /// description tells the buyer (or the operator) what to do.
 public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -15,24 +17,6 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Another unit decides this request (it owns the key's partition of a partitioned
     /// cache): the unit forwards it there once, to its address if it knows it.
     case misdirected(Misdirection)
-
-    /// Where a misdirected request belongs.
-    public struct Misdirection: Sendable, Equatable {
-        /// The owning unit; nil while ownership moves.
-        public var owner: String?
-        /// The owner's `host:port`, if the member list knows it.
-        public var address: String?
-        /// The partitioned cache and the key's partition, for the forwarding metrics.
-        public var cache: String
-        public var partition: Int32
-
-        public init(owner: String?, address: String?, cache: String, partition: Int32) {
-            self.owner = owner
-            self.address = address
-            self.cache = cache
-            self.partition = partition
-        }
-    }
 
     public var code: String {
         switch self {
@@ -59,5 +43,11 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
                 "no unit decides this seat right now (its ownership is moving); retry in a moment"
             }
         }
+    }
+}
+
+extension BoxOfficeError: MisdirectedRequestError {
+    public var misdirection: Misdirection? {
+        if case .misdirected(let misdirection) = self { misdirection } else { nil }
     }
 }

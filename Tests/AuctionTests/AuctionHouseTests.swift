@@ -1,5 +1,6 @@
 import Auctions
 import Foundation
+import Hummingbird
 import Logging
 import PumphouseContracts
 import PumphouseKafka
@@ -85,8 +86,9 @@ struct AuctionFixture {
     }
 
     /// A unit with short heartbeats (a member timeout of 2 s), so ownership settles fast.
-    func house(_ id: String) throws -> AuctionHouse {
-        var configuration = UnitConfiguration(pipeline: pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(9000 + id.unicodeScalars.first!.value)", spoolDirectory: "\(directory)/\(id)")
+    /// `port`: where the unit says it serves HTTP (0: it serves none).
+    func house(_ id: String, port: Int = 0) throws -> AuctionHouse {
+        var configuration = UnitConfiguration(pipeline: pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(port)", spoolDirectory: "\(directory)/\(id)")
         configuration.heartbeatInterval = .milliseconds(200)
         configuration.memberTimeout = .seconds(2)
         return try AuctionHouse(unit: ProcessingUnit(configuration: configuration, logger: Self.logger))
@@ -147,6 +149,13 @@ func settledOwners(_ houses: [AuctionHouse], owners: Set<String>) async throws -
 struct AuctionHouseTests {
     static let day: Int64 = 86_400_000
 
+    /// Whether `error` sends the request to `owner`, at the route's address and partition.
+    static func names(_ error: any Error, owner: String, route: RoutingTable.Route?) -> Bool {
+        guard let misdirection = (error as? AuctionError)?.misdirection, let route else { return false }
+        return misdirection.owner == owner && misdirection.address == route.address && misdirection.partition == route.partition
+            && misdirection.cache == Auction.contract.rawValue
+    }
+
     @Test("the owner of an auction's partition decides its bids, numbered from 1 without gaps, each at least the increment above the last; a low bid is told the minimum, a bid at another unit names the owner, an ended auction refuses bids, and PostgreSQL holds every accepted bid")
     func ownerDecides() async throws {
         let fixture = try await AuctionFixture()
@@ -161,7 +170,7 @@ struct AuctionHouseTests {
                 let owner = try #require(table.route(ofKey: id)?.owner)
                 let other = try #require(houses.first { !$0.unit.id.isSameBytes(as: owner) })
                 let spec = Auction(id: id, title: "Lot \(index)", seller: "seller", startingPrice: 1000, increment: 100, endsAt: ends)
-                await #expect(throws: AuctionError.misdirected(owner: owner, address: table.route(ofKey: id)?.address)) { try await other.open(spec) }
+                await #expect { try await other.open(spec) } throws: { Self.names($0, owner: owner, route: table.route(ofKey: id)) }
                 let house = try #require(byID[owner])
                 #expect(try await house.open(spec).minimumBid == 1000)
                 // Opening it again with the same details is a safe retry.
@@ -170,7 +179,7 @@ struct AuctionHouseTests {
                 accepted.append(try await house.bid(auction: id, bidder: "ann", amount: 1000))
                 await #expect(throws: AuctionError.tooLow(minimum: 1100)) { try await house.bid(auction: id, bidder: "bob", amount: 1099) }
                 accepted.append(try await house.bid(auction: id, bidder: "bob", amount: 1250 + Int64(index)))
-                await #expect(throws: AuctionError.misdirected(owner: owner, address: table.route(ofKey: id)?.address)) { try await other.bid(auction: id, bidder: "cy", amount: 5000) }
+                await #expect { try await other.bid(auction: id, bidder: "cy", amount: 5000) } throws: { Self.names($0, owner: owner, route: table.route(ofKey: id)) }
                 let standing = try house.standing(id)
                 #expect(standing.bids == 2 && standing.highBid == 1250 + Int64(index) && standing.leader == "bob" && standing.minimumBid == 1350 + Int64(index) && standing.decidedHere)
                 #expect(try house.history(id).map(\.number) == [1, 2])
@@ -197,6 +206,46 @@ struct AuctionHouseTests {
             let row = written[bid.auction]?[bid.number]
             #expect(row?.bidder == bid.bidder && row?.amount == bid.amount, "bid \(bid.id) in PostgreSQL")
         }
+    }
+
+    @Test("over HTTP, a bid sent to the unit that does not own the auction is forwarded once and accepted by the owner; /routing tells smart clients the partition key; errors are JSON with their status")
+    func forwardedOverHTTP() async throws {
+        let fixture = try await AuctionFixture()
+        let ports = try [FreePort.find(), FreePort.find()]
+        let houses = try zip(["a", "b"], ports).map { try fixture.house($0, port: $1) }
+        let servers = ServiceGroup(configuration: .init(
+            services: zip(houses, ports).map { house, port in
+                .init(service: Application(router: AuctionAPI.router(house), configuration: .init(address: .hostname("127.0.0.1", port: port))))
+            },
+            logger: AuctionFixture.logger
+        ))
+        let serving = Task { try await servers.run() }
+        defer { serving.cancel() }
+        try await running(houses) {
+            let table = try await settledOwners(houses, owners: Set(houses.map(\.unit.id)))
+            _ = try await waitFor("the owners' addresses in the routing table", timeout: .seconds(30)) { () async throws -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                return houses.allSatisfy { $0.unit.routingTable(of: Auction.contract)?.partitions.allSatisfy { $0.address != nil } == true } ? true : nil
+            }
+            let id = "lot-http"
+            let owner = try #require(table.route(ofKey: id)?.owner)
+            // The port of the unit that does not own the auction.
+            let elsewhere = try #require(zip(houses, ports).first { !$0.0.unit.id.isSameBytes(as: owner) }?.1)
+            let opened = try await JSONOverHTTP.post(elsewhere, "/auctions", ["id": id, "title": "Forwarded", "seller": "s", "startingPrice": 700, "increment": 50, "endsAt": 1_900_000_000_000])
+            #expect(opened.status == 201, "\(opened.json)")
+            let bid = try await JSONOverHTTP.post(elsewhere, "/auctions/\(id)/bids", ["bidder": "ann", "amount": 700])
+            #expect(bid.status == 201 && bid.json["number"] as? Int == 1 && bid.json["unit"] as? String == owner, "\(bid.json)")
+            let low = try await JSONOverHTTP.post(elsewhere, "/auctions/\(id)/bids", ["bidder": "bob", "amount": 720])
+            #expect(low.status == 409 && low.json["error"] as? String == "too-low" && (low.json["detail"] as? String)?.contains("750") == true, "\(low.json)")
+            // Marked as forwarded already, a request at a non-owner is refused, never passed on.
+            let looped = try await JSONOverHTTP.post(elsewhere, "/auctions/\(id)/bids", ["bidder": "bob", "amount": 800], headers: [("x-pumphouse-forwarded", "1")])
+            #expect(looped.status == 421 && looped.json["error"] as? String == "misdirected", "\(looped.json)")
+            let bad = try await JSONOverHTTP.post(elsewhere, "/auctions/\(id)/bids", ["bidder": "bob"])
+            #expect(bad.status == 400 && bad.json["error"] as? String == "bad-request", "\(bad.json)")
+            let json = try await JSONOverHTTP.get(ports[0], "/routing/auction.Bid").json
+            #expect(json["partitionKeyAfter"] as? String == "@" && json["partitioner"] as? String == "murmur2", "\(json)")
+        }
+        await servers.triggerGracefulShutdown()
     }
 
     @Test("bidders racing on one auction at its owner, and on after the owner stops and its backup takes over: the accepted bids are numbered 1...n without a gap or a repeat, each at least the increment above the one before, every accepted bid is in PostgreSQL, and no other is")

@@ -13,31 +13,6 @@ import Ticketing
 /// forwarded there (one hop).
 @Suite("The ticketing sample with partitioned sales, over HTTP", .localStack, .serialized, .timeLimit(.minutes(3)))
 struct PartitionedSalesTests {
-    struct Answer {
-        var status: Int
-        var json: [String: Any]
-    }
-
-    static func post(_ port: Int, _ path: String, _ body: [String: String], headers: [(String, String)] = []) async throws -> Answer {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-        return try await answer(request)
-    }
-
-    static func get(_ port: Int, _ path: String) async throws -> Answer {
-        try await answer(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"))
-    }
-
-    static func answer(_ request: HTTPClientRequest) async throws -> Answer {
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        let json = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
-        return Answer(status: Int(response.status.code), json: json)
-    }
-
     @Test("a purchase sent to the unit that does not own the seat's sale is forwarded and sold by the owner; /routing names each partition's owner and address; a forwarded request reaching a non-owner is refused (421), never passed on")
     func forwarded() async throws {
         let fixture = try await TicketingFixture(partitionedSales: true)
@@ -63,19 +38,19 @@ struct PartitionedSalesTests {
             }
             let table = tables[0]
             #expect(Set(table.partitions.compactMap(\.owner)) == Set(offices.map(\.unit.id)), "each unit owns one of the two partitions")
-            let routing = try await Self.get(ports[0], "/routing")
+            let routing = try await JSONOverHTTP.get(ports[0], "/routing")
             let served = (routing.json["caches"] as? [[String: Any]])?.first
             #expect(routing.status == 200 && served?["cache"] as? String == "ticketing.Sale" && served?["partitioner"] as? String == "murmur2" && served?["settled"] as? Bool == true)
             #expect((served?["partitions"] as? [[String: Any]])?.compactMap { $0["address"] as? String }.sorted() == ports.map { "127.0.0.1:\($0)" }.sorted())
             #expect(served?["declaredBackups"] as? Int == 1 && (served?["partitions"] as? [[String: Any]])?.allSatisfy { ($0["backups"] as? [String])?.count == 1 } == true)
             // One cache's table by name; a replicated cache and an unknown name are refused
             // with what this unit does serve.
-            let sale = try await Self.get(ports[1], "/routing/ticketing.Sale")
+            let sale = try await JSONOverHTTP.get(ports[1], "/routing/ticketing.Sale")
             #expect(sale.status == 200 && sale.json["cache"] as? String == "ticketing.Sale", "\(sale.json)")
-            let seat = try await Self.get(ports[1], "/routing/ticketing.Seat")
+            let seat = try await JSONOverHTTP.get(ports[1], "/routing/ticketing.Seat")
             #expect(seat.status == 404 && seat.json["error"] as? String == "not-partitioned", "\(seat.json)")
             #expect((seat.json["detail"] as? String)?.contains("cache ticketing.Seat is replicated: every unit holds all of its keys and decides any of them, so it has no routing table; its partitioned caches: ticketing.Sale") == true, "\(seat.json)")
-            let unknown = try await Self.get(ports[1], "/routing/ticketing.Nope")
+            let unknown = try await JSONOverHTTP.get(ports[1], "/routing/ticketing.Nope")
             #expect(unknown.status == 404 && unknown.json["error"] as? String == "unknown-cache", "\(unknown.json)")
             #expect((unknown.json["detail"] as? String)?.contains("this unit has no cache ticketing.Nope; its partitioned caches: ticketing.Sale (GET /routing lists them)") == true, "\(unknown.json)")
 
@@ -96,16 +71,16 @@ struct PartitionedSalesTests {
             for label in try offices[0].seatMap("c1").map(\.seat) {
                 let route = try #require(table.route(ofKey: Seat.key(concert: "c1", seat: label)))
                 let elsewhere = try #require(zip(offices, ports).first { !$0.0.unit.id.isSameBytes(as: route.owner ?? "") }?.1)
-                let hold = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/reserve", ["buyer": "ann"])
+                let hold = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/reserve", ["buyer": "ann"])
                 #expect(hold.status == 201, "reserve \(label): \(hold.json)")
                 let holdID = try #require(hold.json["hold"] as? String)
                 // One hop only: the other unit, asked directly as if forwarded, refuses.
-                let refused = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"], headers: [("x-pumphouse-forwarded", "1")])
+                let refused = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"], headers: [("x-pumphouse-forwarded", "1")])
                 #expect(refused.status == 421 && refused.json["error"] as? String == "misdirected", "\(label): \(refused.json); \(views())")
-                let bought = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"])
+                let bought = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"])
                 #expect(bought.status == 201, "purchase \(label) through the other unit: \(bought.json); \(views())")
                 #expect(bought.json["unit"] as? String == route.owner, "\(label) was sold by its owner")
-                let again = try await Self.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "bob"])
+                let again = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "bob"])
                 #expect(again.status == 409, "a second buyer of \(label) gets a conflict: \(again.json)")
             }
             _ = try await waitFor("both units to show the 12 sales", timeout: .seconds(30)) { () async throws -> Bool? in

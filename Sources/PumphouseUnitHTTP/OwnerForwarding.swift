@@ -5,9 +5,35 @@ import NIOCore
 import PumphouseContracts
 import Synchronization
 
-/// Passes a request that another unit decides (the box office answered `misdirected`)
-/// to that unit, so the caller sees one answer wherever its request landed: the
-/// messaging grid's routing for partitioned caches.
+/// Where a request belongs that this unit does not decide: the owner of its key's
+/// partition in a partitioned cache, as the unit's routing table knows it.
+public struct Misdirection: Sendable, Equatable {
+    /// The owning unit; nil while ownership moves.
+    public var owner: String?
+    /// The owner's `host:port`, if the member list knows it.
+    public var address: String?
+    /// The partitioned cache and the key's partition, for the forwarding metrics.
+    public var cache: String
+    public var partition: Int32
+
+    public init(owner: String?, address: String?, cache: String, partition: Int32) {
+        self.owner = owner
+        self.address = address
+        self.cache = cache
+        self.partition = partition
+    }
+}
+
+/// An error a route throws when another unit decides the request: `OwnerForwarding`
+/// passes the request there, or lets the error answer (421) where it cannot.
+public protocol MisdirectedRequestError: Error {
+    /// Where the request belongs; nil for every other case of the error.
+    var misdirection: Misdirection? { get }
+}
+
+/// Passes a request that another unit decides (a route threw a `MisdirectedRequestError`
+/// with a misdirection) to that unit, so the caller sees one answer wherever its request
+/// landed: the messaging grid's routing for partitioned caches.
 ///
 /// One hop at most. A forwarded request carries `x-pumphouse-forwarded`; a unit that is
 /// not the owner either answers it `misdirected` (421) instead of passing it on, so a
@@ -16,7 +42,7 @@ public struct OwnerForwarding: RouterMiddleware {
     public typealias Context = BasicRequestContext
 
     static let forwarded = HTTPFields.Element.Name("x-pumphouse-forwarded")!
-    /// Box-office request bodies are a few dozen bytes; anything near this is not one.
+    /// Requests to a unit's own API are a few dozen bytes; anything near this is not one.
     static let maxBody = 64 << 10
     let timeout: TimeAmount
     private let counters: Counters
@@ -33,16 +59,17 @@ public struct OwnerForwarding: RouterMiddleware {
         let body = try await request.collectBody(upTo: Self.maxBody)
         do {
             return try await next(request, context)
-        } catch BoxOfficeError.misdirected(let misdirection) {
+        } catch let error as any MisdirectedRequestError {
+            guard let misdirection = error.misdirection else { throw error }
             if let address = misdirection.address, request.headers[Self.forwarded] == nil {
                 return try await forward(request, body: body, to: address, misdirection)
             }
             counters.count(.refused, misdirection)
-            throw BoxOfficeError.misdirected(misdirection)
+            throw error
         }
     }
 
-    /// `pumphouse_ticketing_forwarded_requests_total{unit, outcome, cache, partition}`:
+    /// `pumphouse_unit_forwarded_requests_total{unit, outcome, cache, partition}`:
     /// `forwarded` (the owner's answer passed back), `failed` (the owner could not be
     /// reached: 503), `refused` (421: a forwarded request reached a non-owner, or no
     /// owner's address is known). Counters are made on first use, one per outcome and
@@ -65,12 +92,12 @@ public struct OwnerForwarding: RouterMiddleware {
             self.unit = unit
         }
 
-        func count(_ outcome: Outcome, _ misdirection: BoxOfficeError.Misdirection) {
+        func count(_ outcome: Outcome, _ misdirection: Misdirection) {
             let key = Key(outcome: outcome, cache: ExactKey(misdirection.cache), partition: misdirection.partition)
             let counter = made.withLock { made in
                 if let counter = made[key] { return counter }
                 let counter = Counter(
-                    label: "pumphouse_ticketing_forwarded_requests_total",
+                    label: "pumphouse_unit_forwarded_requests_total",
                     dimensions: [("unit", unit), ("outcome", outcome.rawValue), ("cache", misdirection.cache), ("partition", String(misdirection.partition))]
                 )
                 made[key] = counter
@@ -93,7 +120,7 @@ public struct OwnerForwarding: RouterMiddleware {
 
     private static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
-    private func forward(_ request: Request, body: ByteBuffer, to address: String, _ misdirection: BoxOfficeError.Misdirection) async throws -> Response {
+    private func forward(_ request: Request, body: ByteBuffer, to address: String, _ misdirection: Misdirection) async throws -> Response {
         let owner = misdirection.owner
         var outgoing = HTTPClientRequest(url: "http://\(address)\(request.uri)")
         outgoing.method = .init(rawValue: request.method.rawValue)
@@ -107,7 +134,7 @@ public struct OwnerForwarding: RouterMiddleware {
             answerBody = try await answer.body.collect(upTo: 1 << 20)
         } catch {
             counters.count(.failed, misdirection)
-            throw BoxOfficeError.unavailable("unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")
+            throw ForwardingFailed(description: "unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")
         }
         counters.count(.forwarded, misdirection)
         var headers = HTTPFields()
@@ -115,4 +142,12 @@ public struct OwnerForwarding: RouterMiddleware {
         if let retry = answer.headers.first(name: "retry-after") { headers[.retryAfter] = retry }
         return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: answerBody))
     }
+}
+
+/// The owner could not be reached: 503, retry in a moment (its partitions may be
+/// failing over).
+public struct ForwardingFailed: JSONAPIError {
+    public var description: String
+    public var code: String { "unavailable" }
+    public var status: HTTPResponse.Status { .serviceUnavailable }
 }

@@ -4,17 +4,24 @@ import HummingbirdTesting
 import PumphouseTestSupport
 import Testing
 
-@testable import Ticketing
+@testable import PumphouseUnitHTTP
 
 /// Forwarding alone, on routes that say where a request belongs: no units, no stack.
 @Suite("Owner forwarding")
 struct OwnerForwardingTests {
+    struct Misdirected: MisdirectedRequestError, JSONAPIError {
+        var misdirection: Misdirection?
+        var code: String { "misdirected" }
+        var status: HTTPResponse.Status { .misdirectedRequest }
+        var description: String { "elsewhere" }
+    }
+
     /// A router whose purchase route says the request belongs to a unit at `address`.
     static func router(owner address: String) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: OwnerForwarding(unit: "test-unit"))
         router.post("/purchase") { _, _ -> Response in
-            throw BoxOfficeError.misdirected(.init(owner: "gone-unit", address: address, cache: "ticketing.Sale", partition: 3))
+            throw Misdirected(misdirection: Misdirection(owner: "gone-unit", address: address, cache: "ticketing.Sale", partition: 3))
         }
         return router
     }
