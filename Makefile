@@ -67,17 +67,21 @@ soak: stack-up
 	$(WITH_STACK) swift build --build-tests
 	Tests/soak/run
 
-# The demo at a small size on the debug build: the whole sample (three unit processes, a
-# writer and a reader, a burst, a full outage, the checks) exercised on every test run.
+# The demos at a small size on the debug build: the whole ticketing sample (three unit
+# processes, a writer and a reader, a burst, a full outage, the checks) and the auction
+# sample (an owner killed while bidders bid) exercised on every test run.
 demo-smoke: stack-up
 	swift build --product pumphouse
 	swift build --product ticketing
+	swift build --product auction
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) .build/debug/pumphouse migrate --config deploy/local/pipeline.yaml
 	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/debug/pumphouse topics create --config deploy/local/pipeline.yaml
 	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/debug/ticketing demo --config deploy/local/pipeline.yaml \
 		--buyers 200 --rows 4 --seats-per-row 25 --contested 20 --work-directory .pumphouse/demo-smoke
+	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/debug/auction demo --config deploy/local/pipeline.yaml \
+		--auctions 4 --bidders 8 --seconds 8 --work-directory .pumphouse/auction-demo-smoke
 
 # Every contract schema valid and compatible per its declared mode, and no published
 # version edited: checked against each commit that touched Schemas/. Then the standalone
@@ -94,18 +98,22 @@ schema-check: build
 	Tests/schema-gate/run
 
 # The concert-ticketing demo (docs/ticketing.md): three units, a writer and a reader on
-# the local stack, an on-sale burst, a full outage and rebuild, checks and a summary.
+# the local stack, an on-sale burst, a full outage and rebuild, checks and a summary;
+# then the auction demo (docs/auction.md): three auction units, bidders on all of them,
+# an owner killed with SIGKILL during the bidding, checks and a summary.
 # It runs on the stack's in-memory broker, restarted so its topics start empty: the
 # S3-backed broker (kept for the broker-outage tests) is CPU-bound on small machines.
 DEMO_BROKER := 127.0.0.1:19093
 demo: stack-up
 	swift build -c release --product pumphouse
 	swift build -c release --product ticketing
+	swift build -c release --product auction
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) .build/release/pumphouse migrate --config deploy/local/pipeline.yaml
 	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/release/pumphouse topics create --config deploy/local/pipeline.yaml
 	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/release/ticketing demo --config deploy/local/pipeline.yaml $(DEMO_FLAGS)
+	$(WITH_STACK) PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER) .build/release/auction demo --config deploy/local/pipeline.yaml $(AUCTION_DEMO_FLAGS)
 
 # Every benchmark in one run, each figure beside its reference measured in the same run
 # (the machine's raw COPY, raw produce, bare consumer, broker latency, a naive writer,

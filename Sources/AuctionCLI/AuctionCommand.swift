@@ -8,7 +8,7 @@ struct AuctionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auction",
         abstract: "The Pumphouse online-auction sample: processing units deciding bids in partitioned caches.",
-        subcommands: [AuctionUnitCommand.self]
+        subcommands: [AuctionUnitCommand.self, AuctionDemoCommand.self]
     )
 
     static func main() async {

@@ -183,7 +183,9 @@ struct DemoCommand: AsyncParsableCommand {
     /// ownership has settled: each partition owned by one unit and followed by its
     /// backups. nil if they say it.
     private func ownershipMetricsProblem(_ configuration: PipelineConfiguration, _ metrics: PrometheusText, units: Int) -> String? {
-        let partitioned = configuration.caches.filter { $0.mode.isPartitioned }
+        // The ticketing units' caches only: the pipeline file may declare other samples'.
+        let ticketing = [Concert.contract, Seat.contract, Sale.contract]
+        let partitioned = configuration.caches.filter { cache in cache.mode.isPartitioned && ticketing.contains(cache.contract) }
         let partitions = partitioned.reduce(0) { $0 + $1.partitions }
         let backups = partitioned.reduce(0) { $0 + $1.partitions * min($1.mode.backups ?? 0, units - 1) }
         let owners = Int(metrics.sum("pumphouse_unit_partition_owner"))
@@ -326,32 +328,12 @@ struct DemoCommand: AsyncParsableCommand {
     /// topics never reached would leave units waiting for changes that do not exist.
     static func forget(_ configuration: PipelineConfiguration, logger: Logger) async throws {
         let topics = [Concert.contract, Seat.contract, Sale.contract].compactMap { configuration.cache($0)?.topic }
-        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        do {
-            try await db.transaction { tx in
-                try await tx.query("TRUNCATE ticketing_concert, ticketing_seat, ticketing_sale")
-                try await tx.query("DELETE FROM pumphouse_writer_offsets WHERE topic = ANY($1)", [topics])
-                try await tx.query("DELETE FROM pumphouse_writer_origins WHERE topic = ANY($1)", [topics])
-                try await tx.query("DELETE FROM pumphouse_cache_loads WHERE topic = ANY($1)", [topics])
-            }
-        } catch {
-            await db.close()
-            throw DemoFailure("emptying the ticketing tables failed (is the database migrated? `pumphouse migrate`): \(error)")
-        }
-        await db.close()
+        try await DemoSupport.forget(tables: ["ticketing_concert", "ticketing_seat", "ticketing_sale"], topics: topics, configuration: configuration, logger: logger)
     }
 
-    /// Polls `probe` (every 100 ms) until it gives a value, for at most --timeout-s.
     private func until<T>(_ what: String, _ probe: () async throws -> T?) async throws -> T {
-        let deadline = ContinuousClock.now + .seconds(timeoutS)
-        while ContinuousClock.now < deadline {
-            if let value = try await probe() { return value }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw DemoFailure("timed out after \(timeoutS) s waiting for \(what)")
+        try await DemoSupport.until(what, timeout: .seconds(timeoutS), probe)
     }
 
-    private func step(_ text: String) {
-        FileHandle.standardError.write(Data("demo: \(text)\n".utf8))
-    }
+    private func step(_ text: String) { DemoSupport.step("demo", text) }
 }

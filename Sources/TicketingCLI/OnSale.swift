@@ -1,4 +1,5 @@
 import Foundation
+import PumphouseCommandLine
 import Synchronization
 
 /// The on-sale burst: thousands of simulated buyers at once, each trying up to three

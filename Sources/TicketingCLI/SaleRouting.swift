@@ -1,4 +1,5 @@
 import Foundation
+import PumphouseCommandLine
 import PumphouseContracts
 import PumphouseUnit
 import PumphouseUnitHTTP

@@ -59,10 +59,15 @@ struct PipelineConfigurationTests {
         #expect(cache.mapping?.keyColumns == ["id"])
         #expect(configuration.writer(named: "bench")?.httpPort == 9301)
         #expect(configuration.writer(named: "ticketing")?.caches.count == 3)
+        #expect(configuration.writer(named: "auction")?.caches.count == 2)
+        let bids = try #require(configuration.cache(try ContractName("auction.Bid")))
+        let auctions = try ContractName("auction.Auction")
+        #expect(bids.partitionKeyAfter == UInt8(ascii: "@") && bids.coPartitioned == [auctions])
         #expect(configuration.topicSpecifications.map(\.name) == [
-            "bench.account", "ticketing.concert", "ticketing.seat", "ticketing.sale",
-            "pumphouse.dead-letters.bench", "pumphouse.dead-letters.ticketing",
+            "bench.account", "ticketing.concert", "ticketing.seat", "ticketing.sale", "auction.auction", "auction.bid",
+            "pumphouse.dead-letters.bench", "pumphouse.dead-letters.ticketing", "pumphouse.dead-letters.auction",
             "bench.account.reverse", "ticketing.concert.reverse", "ticketing.seat.reverse", "ticketing.sale.reverse",
+            "auction.auction.reverse", "auction.bid.reverse",
             "pumphouse.members", "pumphouse.reads",
         ])
     }

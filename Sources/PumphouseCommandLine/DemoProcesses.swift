@@ -1,8 +1,9 @@
 import Foundation
 
-/// The processes a demo starts, each logging to its own file, and ended only by the
-/// demo: SIGKILL for the outage, SIGTERM (then SIGKILL after a bound) at the end.
-final class DemoProcesses: @unchecked Sendable {
+/// The processes a demo or a benchmark starts, each logging to its own file, and ended
+/// only by it: SIGKILL for an outage, SIGTERM (then SIGKILL after a bound) at the end.
+/// For the samples' executables, which run the pipeline's processes side by side.
+package final class DemoProcesses: @unchecked Sendable {
     private let binaries: URL
     private let logs: URL
     private let lock = NSLock()
@@ -10,23 +11,23 @@ final class DemoProcesses: @unchecked Sendable {
     /// The bearer token the units started here open their non-public routes to: made
     /// afresh for each demo, and handed to them in their environment (not on the command
     /// line, which any user of the machine can read).
-    let adminToken = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    package let adminToken = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
 
-    init(binaries: URL, logs: URL) throws {
+    package init(binaries: URL, logs: URL) throws {
         self.binaries = binaries
         self.logs = logs
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
     }
 
     /// Starts `executable` with this process's environment and `environment` on top.
-    func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    package func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
         }
         process.executableURL = binaries.appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: process.executableURL!.path) else {
-            throw DemoFailure("\(executable) is not built next to ticketing (\(binaries.path)); run `swift build -c release` first, or `make demo`")
+            throw DemoFailure("\(executable) is not built next to this program (\(binaries.path)); run `swift build -c release` first, or `make demo`")
         }
         process.arguments = arguments
         let log = logs.appendingPathComponent("\(name).log")
@@ -41,24 +42,24 @@ final class DemoProcesses: @unchecked Sendable {
     }
 
     /// Ends `names` at once with SIGKILL and waits (up to 10 s) for them to be gone.
-    func kill(_ names: [String]) async {
+    package func kill(_ names: [String]) async {
         let victims = lock.withLock { names.compactMap { running.removeValue(forKey: $0) } }
         for process in victims where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         await Self.awaitExit(victims, for: .seconds(10))
     }
 
     /// Whether `name` exited on its own (a crash), with its status.
-    func exited(_ name: String) -> Int32? {
+    package func exited(_ name: String) -> Int32? {
         lock.withLock { running[name].flatMap { $0.isRunning ? nil : $0.terminationStatus } }
     }
 
     /// SIGTERM to every process, SIGKILL to any still running after `grace`.
-    func stopAll(grace: Duration = .seconds(15)) async {
+    package func stopAll(grace: Duration = .seconds(15)) async {
         await stop(lock.withLock { Array(running.keys) }, grace: grace)
     }
 
     /// SIGTERM to `names`, SIGKILL to any still running after `grace`.
-    func stop(_ names: [String], grace: Duration = .seconds(15)) async {
+    package func stop(_ names: [String], grace: Duration = .seconds(15)) async {
         let all = lock.withLock { names.compactMap { running.removeValue(forKey: $0) } }
         for process in all where process.isRunning { process.terminate() }
         await Self.awaitExit(all, for: grace)
@@ -73,46 +74,30 @@ final class DemoProcesses: @unchecked Sendable {
         }
     }
 
-    /// Starts the ticketing unit `id` on pipeline file `config`, serving HTTP on `port`
-    /// of the loopback address (which it announces to its peers), its spool under
-    /// `spoolDirectory`, its non-public routes open to `adminToken`.
-    func startUnit(_ id: String, config: String, port: Int, spoolDirectory: String) throws {
-        try start(id, "ticketing", [
-            "unit", "--config", config, "--id", id, "--address", "127.0.0.1:\(port)", "--http-port", "\(port)", "--spool-directory", spoolDirectory,
-        ], environment: ["PUMPHOUSE_ADMIN_TOKEN": adminToken])
-    }
-
-    /// Returns once every one of `urls` answers /readyz with 200; throws if one of `names`
-    /// exits first (naming its log), or after `timeout`.
-    func awaitReady(_ names: [String], at urls: [String], client: BoxOfficeClient, timeout: Duration, what: String) async throws {
+    /// Returns once `ready` says so; throws if one of `names` exits first (naming its
+    /// log), or after `timeout`.
+    package func awaitReady(_ names: [String], timeout: Duration, what: String, ready: () async -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while true {
             for name in names {
                 if let status = exited(name) { throw DemoFailure("\(name) exited with status \(status); see \(logPath(name))") }
             }
-            var ready = true
-            for url in urls {
-                guard let reply = try? await client.get("/readyz", at: url), reply.status == 200 else {
-                    ready = false
-                    break
-                }
-            }
-            if ready { return }
+            if await ready() { return }
             guard ContinuousClock.now < deadline else { throw DemoFailure("timed out after \(Int(timeout / .seconds(1))) s waiting for \(what)") }
             try await Task.sleep(for: .milliseconds(50))
         }
     }
 
     /// The process id of `name`, while it runs.
-    func pid(_ name: String) -> Int32? {
+    package func pid(_ name: String) -> Int32? {
         lock.withLock { running[name].flatMap { $0.isRunning ? $0.processIdentifier : nil } }
     }
 
-    func logPath(_ name: String) -> String { logs.appendingPathComponent("\(name).log").path }
+    package func logPath(_ name: String) -> String { logs.appendingPathComponent("\(name).log").path }
 }
 
 /// A demo step that failed: reported, and the demo exits 1 after stopping what it started.
-struct DemoFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+package struct DemoFailure: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }

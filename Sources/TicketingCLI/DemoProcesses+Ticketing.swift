@@ -1,0 +1,23 @@
+import PumphouseCommandLine
+
+extension DemoProcesses {
+    /// Starts the ticketing unit `id` on pipeline file `config`, serving HTTP on `port`
+    /// of the loopback address (which it announces to its peers), its spool under
+    /// `spoolDirectory`, its non-public routes open to `adminToken`.
+    func startUnit(_ id: String, config: String, port: Int, spoolDirectory: String) throws {
+        try start(id, "ticketing", [
+            "unit", "--config", config, "--id", id, "--address", "127.0.0.1:\(port)", "--http-port", "\(port)", "--spool-directory", spoolDirectory,
+        ], environment: ["PUMPHOUSE_ADMIN_TOKEN": adminToken])
+    }
+
+    /// Returns once every one of `urls` answers /readyz with 200; throws if one of `names`
+    /// exits first, or after `timeout`.
+    func awaitReady(_ names: [String], at urls: [String], client: BoxOfficeClient, timeout: Duration, what: String) async throws {
+        try await awaitReady(names, timeout: timeout, what: what) {
+            for url in urls {
+                guard let reply = try? await client.get("/readyz", at: url), reply.status == 200 else { return false }
+            }
+            return true
+        }
+    }
+}
