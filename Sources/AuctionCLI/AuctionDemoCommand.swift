@@ -130,6 +130,19 @@ struct AuctionDemoCommand: AsyncParsableCommand {
 
         step("checks: every accepted bid in PostgreSQL, numbered without a gap, each raising the last; PostgreSQL equals a replay of the topics")
         try await AuctionDemoChecks(configuration: configuration, auctions: ids, timeout: .seconds(timeoutS), logger: logger).run(report: &report)
+        // A killed owner resends, once started again, the changes the broker had not
+        // acknowledged; behind its successor's claim they are fenced, and the writer
+        // dead-letters them. Anything else dead-lettered is a defect.
+        let port = configuration.writer(named: "auction")?.httpPort ?? 9304
+        if let metrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(port)"), metrics.status == 200 {
+            let text = String(decoding: metrics.body, as: UTF8.self)
+            let all = PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: text)
+            report.fenced = all - PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: text, excluding: [#"reason="fenced""#])
+            let other = all - report.fenced - (all - PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: text, excluding: [#"reason="stale-claim""#]))
+            report.check("the writer dead-lettered nothing but fenced changes", other == 0 ? nil : "\(other) other dead letter(s); see \(processes.logPath("writer"))")
+        } else {
+            report.check("the writer dead-lettered nothing but fenced changes", "the writer's /metrics at port \(port) did not answer")
+        }
         _ = try await settledRouting(urls, client, owners: Set(units))
     }
 

@@ -9,6 +9,8 @@ struct AuctionDemoReport {
     /// From the kill until the survivors agreed on new owners.
     var failoverSettled: Duration?
     var drain: Duration?
+    /// Changes the writer dead-lettered as fenced: the killed owner's resent changes.
+    var fenced = 0
     var checks: [(name: String, problem: String?)] = []
     var failures: [String] = []
 
@@ -27,6 +29,7 @@ struct AuctionDemoReport {
         if let settled = failoverSettled { lines.append("  owner killed: the survivors agreed on new owners after \(Self.milliseconds(settled)) ms") }
         if let failover = bids.failover { lines.append("  first bid accepted in the killed owner's partition \(Self.milliseconds(failover)) ms after the kill") }
         if let drain { lines.append("  PostgreSQL equal to the topics \(Self.milliseconds(drain)) ms after the bidding ended") }
+        lines.append("  fenced by the log (the killed owner's unacknowledged changes, resent after its successor's claim; dead-lettered by the writer): \(fenced)")
         for check in checks { lines.append("  \(check.problem == nil ? "✓" : "✗") \(check.name)\(check.problem.map { ": \($0)" } ?? "")") }
         for failure in failures where !checks.contains(where: { failure.hasPrefix($0.name) }) { lines.append("  ✗ \(failure)") }
         lines.append(failures.isEmpty ? "  every check passed" : "  \(failures.count) check(s) failed; logs in \(logs)")

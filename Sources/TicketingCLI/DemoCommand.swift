@@ -170,8 +170,8 @@ struct DemoCommand: AsyncParsableCommand {
         let writerMetrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(configuration.writer(named: "ticketing")?.httpPort ?? 9303)")
         if let writerMetrics {
             let metrics = String(decoding: writerMetrics.body, as: UTF8.self)
-            report.deadLetters = DemoReport.sum("pumphouse_writer_dead_lettered_total", in: metrics, excluding: [#"reason="stale-claim""#])
-            report.staleClaims = DemoReport.sum("pumphouse_writer_dead_lettered_total", in: metrics) - report.deadLetters
+            report.deadLetters = PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: metrics, excluding: [#"reason="stale-claim""#])
+            report.staleClaims = PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: metrics) - report.deadLetters
             report.check("the writer dead-lettered nothing", report.deadLetters == 0 ? nil : "\(report.deadLetters) dead letter(s); see \(processes.logPath("writer"))")
         } else {
             report.check("the writer dead-lettered nothing", "the writer's /metrics did not answer, so its dead letters are unknown")
