@@ -136,9 +136,10 @@ struct AuctionDemoCommand: AsyncParsableCommand {
         let port = configuration.writer(named: "auction")?.httpPort ?? 9304
         if let metrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(port)"), metrics.status == 200 {
             let text = String(decoding: metrics.body, as: UTF8.self)
-            let all = PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: text)
-            report.fenced = all - PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: text, excluding: [#"reason="fenced""#])
-            let other = all - report.fenced - (all - PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: text, excluding: [#"reason="stale-claim""#]))
+            let metric = "pumphouse_writer_dead_lettered_total"
+            let (fenced, staleClaim) = (#"reason="fenced""#, #"reason="stale-claim""#)
+            report.fenced = PrometheusText.sum(metric, in: text) - PrometheusText.sum(metric, in: text, excluding: [fenced])
+            let other = PrometheusText.sum(metric, in: text, excluding: [fenced, staleClaim])
             report.check("the writer dead-lettered nothing but fenced changes", other == 0 ? nil : "\(other) other dead letter(s); see \(processes.logPath("writer"))")
         } else {
             report.check("the writer dead-lettered nothing but fenced changes", "the writer's /metrics at port \(port) did not answer")
@@ -213,12 +214,7 @@ struct AuctionDemoCommand: AsyncParsableCommand {
     }
 
     private func awaitReady(_ processes: DemoProcesses, _ units: [String], _ urls: [String], _ client: AuctionClient, what: String) async throws {
-        try await processes.awaitReady(units, timeout: .seconds(timeoutS), what: what) {
-            for url in urls {
-                guard let reply = try? await client.get("/readyz", at: url), reply.status == 200 else { return false }
-            }
-            return true
-        }
+        try await processes.awaitReady(units, at: urls, timeout: .seconds(timeoutS), what: what) { try? await client.get("/readyz", at: $0).status }
     }
 
     static func forget(_ configuration: PipelineConfiguration, logger: Logger) async throws {

@@ -136,8 +136,12 @@ public struct AuctionHouse: Sendable {
     /// while the known one does not (a bid of this unit's that the log fenced).
     private func latestBid(of auction: String) -> Bid? {
         var number = latest.number(of: auction)
-        while number > 0, bids[Bid.key(auction: auction, number: number)] == nil { number -= 1 }
-        var bid = number > 0 ? bids[Bid.key(auction: auction, number: number)] : nil
+        var bid: Bid?
+        while number > 0 {
+            bid = bids[Bid.key(auction: auction, number: number)]
+            if bid != nil { break }
+            number -= 1
+        }
         while let next = bids[Bid.key(auction: auction, number: number + 1)] {
             number += 1
             bid = next

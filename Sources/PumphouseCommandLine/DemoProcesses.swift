@@ -74,15 +74,21 @@ package final class DemoProcesses: @unchecked Sendable {
         }
     }
 
-    /// Returns once `ready` says so; throws if one of `names` exits first (naming its
-    /// log), or after `timeout`.
-    package func awaitReady(_ names: [String], timeout: Duration, what: String, ready: () async -> Bool) async throws {
+    /// Returns once every one of `urls` answers /readyz with 200 (`readyz` asks one and
+    /// gives its status, nil if it did not answer); throws if one of `names` exits first
+    /// (naming its log), or after `timeout`.
+    package func awaitReady(_ names: [String], at urls: [String], timeout: Duration, what: String, readyz: (_ url: String) async -> Int?) async throws {
         let deadline = ContinuousClock.now + timeout
         while true {
             for name in names {
                 if let status = exited(name) { throw DemoFailure("\(name) exited with status \(status); see \(logPath(name))") }
             }
-            if await ready() { return }
+            var ready = true
+            for url in urls where await readyz(url) != 200 {
+                ready = false
+                break
+            }
+            if ready { return }
             guard ContinuousClock.now < deadline else { throw DemoFailure("timed out after \(Int(timeout / .seconds(1))) s waiting for \(what)") }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -117,10 +117,7 @@ final class LibPQSession: @unchecked Sendable {
     }
 
     func commit(operation: String) throws(PostgresError) {
-        let wasLost = transactionLost || (conn.map { PQstatus($0) != CONNECTION_OK } ?? true)
-        inTransaction = false
-        transactionLost = false
-        if wasLost {
+        if leaveTransaction() {
             throw PostgresError(kind: .connectionLost, message: "the connection was lost inside the transaction; the server rolled it back, retry the whole transaction", operation: operation)
         }
         let result = try executeScript("COMMIT", operation: operation)
@@ -141,10 +138,7 @@ final class LibPQSession: @unchecked Sendable {
     /// failure is logged and the session is replaced before its next use: the server
     /// ends a closed session's transaction.
     func rollBack(operation: String) {
-        let wasLost = transactionLost || (conn.map { PQstatus($0) != CONNECTION_OK } ?? true)
-        inTransaction = false
-        transactionLost = false
-        guard !wasLost else { return }
+        guard !leaveTransaction() else { return }
         do throws(PostgresError) {
             _ = try executeScript("ROLLBACK", operation: operation)
         } catch {
@@ -153,6 +147,15 @@ final class LibPQSession: @unchecked Sendable {
             ])
             replaceSession = true
         }
+    }
+
+    /// Marks the transaction block ended; true if the connection was lost inside it, so
+    /// the server has rolled it back already and there is nothing to send.
+    private func leaveTransaction() -> Bool {
+        let wasLost = transactionLost || (conn.map { PQstatus($0) != CONNECTION_OK } ?? true)
+        inTransaction = false
+        transactionLost = false
+        return wasLost
     }
 
     func advisoryLock(_ key: Int64, timeoutMilliseconds: Int?, operation: String) throws(PostgresError) -> Bool {

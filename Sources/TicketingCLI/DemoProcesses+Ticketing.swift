@@ -13,11 +13,6 @@ extension DemoProcesses {
     /// Returns once every one of `urls` answers /readyz with 200; throws if one of `names`
     /// exits first, or after `timeout`.
     func awaitReady(_ names: [String], at urls: [String], client: BoxOfficeClient, timeout: Duration, what: String) async throws {
-        try await awaitReady(names, timeout: timeout, what: what) {
-            for url in urls {
-                guard let reply = try? await client.get("/readyz", at: url), reply.status == 200 else { return false }
-            }
-            return true
-        }
+        try await awaitReady(names, at: urls, timeout: timeout, what: what) { try? await client.get("/readyz", at: $0).status }
     }
 }
