@@ -150,6 +150,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     public func get(_ key: String) -> Entity? { self[key] }
 
+    /// Whether the pipeline file declares the cache partitioned: one owner per partition
+    /// decides its keys, and a unit holds only some partitions (`read(_:)` says which).
+    public var isPartitioned: Bool { configuration.mode.isPartitioned }
+
     /// `key` as the log has decided it so far, leaving out this unit's own changes that
     /// have yet to come back from it. The subscript shows those at once, which is right
     /// for a unit reading its own writes, but a pending `create` may still lose to
@@ -190,18 +194,35 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     public func read(_ key: String) -> CacheRead<Entity> {
         let shard = shard(of: key)
         return shard.store.withLock { store in
-            let partitioned = configuration.mode.isPartitioned
             let owned = store.ownership(of: shard.partition)
-            let source: CacheRead<Entity>.Source =
-                if !store.holding.isHeld { .notHeld }
-                else if !partitioned { .replica }
-                else if owned.term > 0, owned.owner?.isSameBytes(as: pump.origin) == true { .owner }
-                else { store.backup ? .backup : .replica }
+            let source = source(store, owned)
             return CacheRead(
-                value: source == .notHeld ? nil : store.replica.value(ExactKey(key)), source: source, owner: partitioned ? owned.owner : nil, partition: shard.partition,
+                value: source == .notHeld ? nil : store.replica.value(ExactKey(key)), source: source,
+                owner: configuration.mode.isPartitioned ? owned.owner : nil, partition: shard.partition,
                 behind: source == .owner || source == .notHeld ? nil : store.behind
             )
         }
+    }
+
+    /// This unit's standing in `partition`, as ``read(_:)`` reports it for each key there;
+    /// `notHeld` for a partition the topic does not have.
+    public func source(ofPartition partition: Int32) -> CacheRead<Entity>.Source {
+        guard shards.indices.contains(Int(partition)) else { return .notHeld }
+        return shards[Int(partition)].store.withLock { source($0, $0.ownership(of: partition)) }
+    }
+
+    /// The entities of one partition this unit holds (none where it holds nothing): for
+    /// an owner answering for its partitions alone (`source(ofPartition:)`).
+    public func values(inPartition partition: Int32) -> [Entity] {
+        guard shards.indices.contains(Int(partition)) else { return [] }
+        return shards[Int(partition)].store.withLock { $0.holding.isHeld ? $0.replica.values : [] }
+    }
+
+    private func source(_ store: borrowing Store, _ owned: PartitionOwnership) -> CacheRead<Entity>.Source {
+        if !store.holding.isHeld { .notHeld }
+        else if !configuration.mode.isPartitioned { .replica }
+        else if owned.term > 0, owned.owner?.isSameBytes(as: pump.origin) == true { .owner }
+        else { store.backup ? .backup : .replica }
     }
 
     /// Calls `body` for each entity of a snapshot, outside the cache's lock.

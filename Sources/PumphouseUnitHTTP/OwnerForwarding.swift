@@ -120,18 +120,28 @@ public struct OwnerForwarding: RouterMiddleware {
 
     private static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
+    /// One request from this unit to another, marked forwarded (so the other never
+    /// passes it on), and the answer with its body read.
+    static func send(
+        _ method: HTTPRequest.Method, _ url: String, contentType: String?, body: ByteBuffer?, timeout: TimeAmount, upTo limit: Int
+    ) async throws -> (HTTPClientResponse, ByteBuffer) {
+        var outgoing = HTTPClientRequest(url: url)
+        outgoing.method = .init(rawValue: method.rawValue)
+        if let contentType { outgoing.headers.add(name: "content-type", value: contentType) }
+        outgoing.headers.add(name: forwarded.canonicalName, value: "1")
+        if let body { outgoing.body = .bytes(body) }
+        let answer = try await client.execute(outgoing, timeout: timeout)
+        return (answer, try await answer.body.collect(upTo: limit))
+    }
+
     private func forward(_ request: Request, body: ByteBuffer, to address: String, _ misdirection: Misdirection) async throws -> Response {
         let owner = misdirection.owner
-        var outgoing = HTTPClientRequest(url: "http://\(address)\(request.uri)")
-        outgoing.method = .init(rawValue: request.method.rawValue)
-        if let type = request.headers[.contentType] { outgoing.headers.add(name: "content-type", value: type) }
-        outgoing.headers.add(name: Self.forwarded.canonicalName, value: "1")
-        outgoing.body = .bytes(body)
         let answer: HTTPClientResponse
         let answerBody: ByteBuffer
         do {
-            answer = try await Self.client.execute(outgoing, timeout: timeout)
-            answerBody = try await answer.body.collect(upTo: 1 << 20)
+            (answer, answerBody) = try await Self.send(
+                request.method, "http://\(address)\(request.uri)", contentType: request.headers[.contentType], body: body, timeout: timeout, upTo: 1 << 20
+            )
         } catch {
             counters.count(.failed, misdirection)
             throw ForwardingFailed(description: "unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")

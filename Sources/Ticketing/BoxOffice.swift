@@ -1,17 +1,21 @@
 import Foundation
+import Hummingbird
 import Logging
 import PumphouseContracts
 import PumphouseUnit
+import PumphouseUnitHTTP
 
 /// The concert-ticketing logic of one processing unit, over three named caches.
 ///
-/// Reads and holds are local: a reserve changes this unit's replica and publishes,
-/// without waiting on anything. A purchase is the one step that waits for the log: it
-/// creates the seat's `Sale`, and the first create of a seat's sale in log order wins
-/// on every unit and in PostgreSQL. Two units selling the same seat at the same instant
-/// therefore get one sale and one conflict, and a resend after a crash cannot sell it
-/// again. Holds are advisory: units may briefly disagree on one during replication,
-/// which can cost a buyer a failed purchase but never a second sale.
+/// A seat is sold by the first create of its `Sale` in log order, on every unit and in
+/// PostgreSQL, so a resend after a crash cannot sell it again. Where seats and sales are
+/// partitioned together (as in `make demo`), the unit owning a seat's partition decides
+/// its hold and its sale at once, from its own memory, and the other units send those
+/// requests there; what spans every seat of a concert (laying out the hall, the seat
+/// map, the counts) is asked of each owner for its partitions (`OwnerFanOut`). Where
+/// seats are replicated, any unit holds any seat: a hold is then advisory (units may
+/// briefly disagree on one during replication, which can cost a buyer a failed
+/// purchase but never a second sale).
 public struct BoxOffice: Sendable {
     public let unit: ProcessingUnit
     public let concerts: ReplicatedCache<Concert>
@@ -20,6 +24,8 @@ public struct BoxOffice: Sendable {
     public var holdDuration: Duration
     /// How long a purchase waits for its sale to come back on the log.
     public var confirmTimeout: Duration
+    /// Set where seats are partitioned: the owners asked for their share of a concert.
+    let seatOwners: OwnerFanOut?
     let logger: Logger
 
     /// Opens the three caches; call before the unit runs.
@@ -28,6 +34,12 @@ public struct BoxOffice: Sendable {
         self.concerts = try unit.cache(Concert.self)
         self.seats = try unit.cache(Seat.self)
         self.sales = try unit.cache(Sale.self)
+        if seats.isPartitioned, !sales.isPartitioned {
+            throw BoxOfficeError.badRequest(
+                field: "pipeline", problem: "ticketing.Seat is partitioned and ticketing.Sale is not: a seat's hold and its sale are decided by one owner, so partition both (co_partitioned_with) or neither"
+            )
+        }
+        self.seatOwners = seats.isPartitioned ? OwnerFanOut(unit: unit, cache: Seat.contract) : nil
         self.holdDuration = holdDuration
         self.confirmTimeout = confirmTimeout
         self.logger = logger
@@ -54,7 +66,8 @@ public struct BoxOffice: Sendable {
     /// Creates the concert and its seats. The concert itself is created (first in log
     /// order wins), so two units opening the same id cannot both lay out seats. Opening
     /// it again with the same details lays out the seats still missing (after a timeout
-    /// or a crash half-way), so a retry is safe.
+    /// or a crash half-way), so a retry is safe. Where seats are partitioned, each owner
+    /// lays out the seats of its partitions (``layOut(_:partitions:)``).
     public func open(_ spec: NewConcert) async throws(BoxOfficeError) -> ConcertSummary {
         try checkLoaded()
         try BoxOfficeRules.check(spec)
@@ -63,20 +76,61 @@ public struct BoxOffice: Sendable {
             seats: spec.rows * spec.seatsPerRow, sold: 0
         )
         let created = try await cacheCall { () async throws(CacheError) in try await concerts.create(concert, timeout: confirmTimeout) }
-        guard created || concerts[spec.id].map({ var same = $0; same.sold = 0; return same == concert }) == true else {
+        guard created || Self.opened(concerts[spec.id], as: spec) else {
             throw .conflict("concert \(spec.id) exists already, with other details")
         }
+        guard let seatOwners else {
+            try await layOut(spec) { _ in true }
+            return summary(of: concerts[spec.id] ?? concert, partitions: nil)
+        }
+        let plan = try plan(seatOwners)
+        try await layOut(spec, partitions: plan.local)
+        let body: [UInt8]
+        do { body = Array(try JSONEncoder().encode(spec)) } catch { throw .unavailable("the concert's details cannot be written as JSON: \(error)") }
+        for share in plan.remote {
+            _ = try await ask(seatOwners, share, .post, "/grid/concerts/\(spec.id)/layout", body: body)
+        }
+        return try await summary(spec.id)
+    }
+
+    /// An owner's share of ``open(_:)``: lays out the concert's seats that fall in
+    /// `partitions`, which this unit must own. The concert must have been opened with
+    /// these details; its create reaches this unit through the log moments after the
+    /// opener's, so this waits up to `confirmTimeout` for it.
+    public func layOut(_ spec: NewConcert, partitions: [Int32]) async throws(BoxOfficeError) {
+        try checkLoaded()
+        try BoxOfficeRules.check(spec)
+        let deadline = ContinuousClock.now + confirmTimeout
+        while !Self.opened(concerts[spec.id], as: spec) {
+            guard ContinuousClock.now < deadline else {
+                throw .notFound("concert \(spec.id) with these details on unit \(unit.id) after \(confirmTimeout)")
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        try checkOwned(partitions)
+        try await layOut(spec) { partitions.contains($0.partition) }
+    }
+
+    /// Puts the concert's seats still missing among those `lays` chooses.
+    private func layOut(_ spec: NewConcert, where lays: (CacheRead<Seat>) -> Bool) async throws(BoxOfficeError) {
         for rowIndex in 0..<spec.rows {
             let row = BoxOfficeRules.rowLabel(rowIndex)
             for number in 1...spec.seatsPerRow {
                 let seat = Seat(id: Seat.key(concert: spec.id, seat: "\(row)-\(number)"), concert: spec.id, row: row, number: number, price: spec.price)
-                if seats[seat.id] == nil {
+                let held = seats.read(seat.id)
+                if held.value == nil, lays(held) {
                     try cacheCall { () throws(CacheError) in try seats.put(seat) }
                 }
             }
             await Task.yield()  // a large hall is thousands of changes; let other requests in
         }
-        return summary(of: concerts[spec.id] ?? concert)
+    }
+
+    /// Whether `concert` is the one `spec` opens (its counter aside).
+    private static func opened(_ concert: Concert?, as spec: NewConcert) -> Bool {
+        guard let concert else { return false }
+        return concert.name.isSameBytes(as: spec.name) && concert.venue.isSameBytes(as: spec.venue) && concert.startsAt == spec.startsAt
+            && concert.price == spec.price && concert.seats == spec.rows * spec.seatsPerRow
     }
 
     public struct ConcertSummary: Codable, Sendable, Equatable {
@@ -93,22 +147,47 @@ public struct BoxOffice: Sendable {
         public var revenue: Int64
     }
 
-    public func list() throws(BoxOfficeError) -> [ConcertSummary] {
+    public func list() async throws(BoxOfficeError) -> [ConcertSummary] {
         try checkLoaded()
-        return concerts.values.sorted { $0.startsAt == $1.startsAt ? $0.id < $1.id : $0.startsAt < $1.startsAt }.map(summary(of:))
+        var summaries: [ConcertSummary] = []
+        for concert in concerts.values.sorted(by: { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }) {
+            summaries.append(try await summary(concert.id))
+        }
+        return summaries
     }
 
-    public func summary(_ id: String) throws(BoxOfficeError) -> ConcertSummary {
+    public func summary(_ id: String) async throws(BoxOfficeError) -> ConcertSummary {
         try checkLoaded()
         guard let concert = concerts[id] else { throw .notFound("concert \(id)") }
-        return summary(of: concert)
+        guard let seatOwners else { return summary(of: concert, partitions: nil) }
+        let plan = try plan(seatOwners)
+        var whole = summary(of: concert, partitions: plan.local)
+        for share in plan.remote {
+            let part = try decode(ConcertSummary.self, try await ask(seatOwners, share, .get, "/grid/concerts/\(id)/summary"))
+            whole.held += part.held
+            whole.free += part.free
+            whole.revenue += part.revenue
+        }
+        return whole
     }
 
-    private func summary(of concert: Concert) -> ConcertSummary {
+    /// An owner's share of ``summary(_:)``: held, free and revenue count only the seats
+    /// in `partitions`, which this unit must own; `seats` and `sold` are the concert's.
+    public func summary(_ id: String, partitions: [Int32]) throws(BoxOfficeError) -> ConcertSummary {
+        try checkLoaded()
+        guard let concert = concerts[id] else { throw .notFound("concert \(id)") }
+        try checkOwned(partitions)
+        return summary(of: concert, partitions: partitions)
+    }
+
+    /// The concert's counts over the seats of `partitions` (nil: every seat, where seats
+    /// are replicated). Free seats are the laid-out ones neither sold nor held.
+    private func summary(of concert: Concert, partitions: [Int32]?) -> ConcertSummary {
         let now = Self.now()
-        var held = 0, sold = 0
+        var held = 0, sold = 0, laidOut = 0
         var revenue: Int64 = 0
-        for seat in seats.values where seat.concert == concert.id {
+        for seat in seats(of: concert.id, partitions: partitions) {
+            laidOut += 1
             if let sale = sales[seat.id] {
                 sold += 1
                 revenue += sale.price
@@ -118,8 +197,14 @@ public struct BoxOffice: Sendable {
         }
         return ConcertSummary(
             id: concert.id, name: concert.name, venue: concert.venue, startsAt: concert.startsAt, seats: concert.seats,
-            sold: concert.sold, held: held, free: max(0, concert.seats - sold - held), revenue: revenue
+            sold: concert.sold, held: held, free: max(0, (partitions == nil ? concert.seats : laidOut) - sold - held), revenue: revenue
         )
+    }
+
+    /// The seats of a concert this unit holds in `partitions` (nil: all it holds).
+    private func seats(of concert: String, partitions: [Int32]?) -> [Seat] {
+        let candidates = partitions.map { $0.flatMap(seats.values(inPartition:)) } ?? seats.values
+        return candidates.filter { $0.concert.isSameBytes(as: concert) }
     }
 
     // MARK: Seats
@@ -137,18 +222,39 @@ public struct BoxOffice: Sendable {
         public var holdUntil: Int64?
     }
 
-    public func seatMap(_ concert: String) throws(BoxOfficeError) -> [SeatView] {
+    public func seatMap(_ concert: String) async throws(BoxOfficeError) -> [SeatView] {
         try checkLoaded()
         guard concerts[concert] != nil else { throw .notFound("concert \(concert)") }
+        guard let seatOwners else { return Self.inOrder(seatViews(seats(of: concert, partitions: nil))) }
+        let plan = try plan(seatOwners)
+        var views = seatViews(seats(of: concert, partitions: plan.local))
+        for share in plan.remote {
+            views += try decode([SeatView].self, try await ask(seatOwners, share, .get, "/grid/concerts/\(concert)/seats"))
+        }
+        return Self.inOrder(views)
+    }
+
+    /// An owner's share of ``seatMap(_:)``: the seats in `partitions`, which this unit
+    /// must own.
+    public func seatMap(_ concert: String, partitions: [Int32]) throws(BoxOfficeError) -> [SeatView] {
+        try checkLoaded()
+        guard concerts[concert] != nil else { throw .notFound("concert \(concert)") }
+        try checkOwned(partitions)
+        return Self.inOrder(seatViews(seats(of: concert, partitions: partitions)))
+    }
+
+    private static func inOrder(_ views: [SeatView]) -> [SeatView] {
+        views.sorted { $0.row.isSameBytes(as: $1.row) ? $0.number < $1.number : ExactKey($0.row) < ExactKey($1.row) }
+    }
+
+    private func seatViews(_ seats: [Seat]) -> [SeatView] {
         let now = Self.now()
-        return seats.values.filter { $0.concert == concert }
-            .sorted { $0.row == $1.row ? $0.number < $1.number : $0.row < $1.row }
-            .map { seat in
-                let sale = sales.read(seat.id)
-                let status: SeatView.Status =
-                    sale.source == .notHeld ? .unknown : sale.value != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
-                return SeatView(seat: seat.label, row: seat.row, number: seat.number, price: seat.price, status: status, holdUntil: status == .held ? seat.holdUntil : nil)
-            }
+        return seats.map { seat in
+            let sale = sales.read(seat.id)
+            let status: SeatView.Status =
+                sale.source == .notHeld ? .unknown : sale.value != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
+            return SeatView(seat: seat.label, row: seat.row, number: seat.number, price: seat.price, status: status, holdUntil: status == .held ? seat.holdUntil : nil)
+        }
     }
 
     public struct Hold: Codable, Sendable, Equatable {
@@ -157,8 +263,8 @@ public struct BoxOffice: Sendable {
         public var holdUntil: Int64
     }
 
-    /// Holds a free seat for `holdDuration`. Local and immediate; see the type's note on
-    /// why a hold is advisory.
+    /// Holds a free seat for `holdDuration`. Local and immediate, at the seat's owner
+    /// where seats are partitioned; see the type's note on when a hold is advisory.
     public func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> Hold {
         try checkLoaded()
         try BoxOfficeRules.checkBuyer(buyer)
@@ -192,7 +298,7 @@ public struct BoxOffice: Sendable {
         try BoxOfficeRules.checkHold(hold)
         let seat = try seat(concert, label)
         if let sold = sales[seat.id] {
-            guard sold.buyer == buyer else { throw .conflict("seat \(label) of \(concert) is sold") }
+            guard sold.buyer.isSameBytes(as: buyer) else { throw .conflict("seat \(label) of \(concert) is sold") }
             // A retry while this unit's sale is still on its way to the log: another
             // unit's may yet win the seat, so the buyer hears what the first attempt heard.
             guard sales.committed(seat.id) != nil else {
@@ -230,7 +336,7 @@ public struct BoxOffice: Sendable {
     public func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
         try checkLoaded()
         let seat = try seat(concert, label)
-        guard seat.holder == hold, !hold.isEmpty else { throw .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
+        guard let holder = seat.holder, holder.isSameBytes(as: hold), !hold.isEmpty else { throw .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
         try cacheCall { () throws(CacheError) in
             try seats.update(seat.id) { $0.releaseHold() }
         }
@@ -238,9 +344,41 @@ public struct BoxOffice: Sendable {
 
     // MARK: Helpers
 
+    /// The seat, at a unit that may change it. Where seats are partitioned only the
+    /// owner of its partition may (a backup's copy can be behind the owner's holds), so
+    /// any other unit sends the request there.
     private func seat(_ concert: String, _ label: String) throws(BoxOfficeError) -> Seat {
-        guard let seat = seats[Seat.key(concert: concert, seat: label)] else { throw .notFound("seat \(label) of concert \(concert)") }
+        let key = Seat.key(concert: concert, seat: label)
+        let read = seats.read(key)
+        if seats.isPartitioned, read.source != .owner {
+            throw translate(.notOwner(cache: Seat.contract, key: key, partition: read.partition, owner: read.owner))
+        }
+        guard let seat = read.value else { throw .notFound("seat \(label) of concert \(concert)") }
         return seat
+    }
+
+    /// Refuses an owner's share of a fan-out unless this unit owns each of `partitions`
+    /// of the seats (misdirected: the asker's routing table is behind; it retries).
+    private func checkOwned(_ partitions: [Int32]) throws(BoxOfficeError) {
+        guard seats.isPartitioned else {
+            throw .badRequest(field: OwnerFanOut.partitionsParameter, problem: "the seats are replicated here, so every unit answers for all of them: leave out the partitions")
+        }
+        for partition in partitions where seats.source(ofPartition: partition) != .owner {
+            let route = unit.routingTable(of: Seat.contract)?.partitions.first { $0.partition == partition }
+            throw .misdirected(Misdirection(owner: route?.owner, address: route?.address, cache: Seat.contract.rawValue, partition: partition))
+        }
+    }
+
+    private func plan(_ owners: OwnerFanOut) throws(BoxOfficeError) -> OwnerFanOut.Plan {
+        do { return try owners.plan() } catch { throw .fanOut(error) }
+    }
+
+    private func ask(_ owners: OwnerFanOut, _ share: OwnerFanOut.Share, _ method: HTTPRequest.Method, _ path: String, body: [UInt8]? = nil) async throws(BoxOfficeError) -> [UInt8] {
+        do { return try await owners.ask(share, method, path, body: body) } catch { throw .fanOut(error) }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws(BoxOfficeError) -> T {
+        do { return try JSONDecoder().decode(type, from: Data(body)) } catch { throw .unavailable("another unit's answer is not \(T.self): \(error)") }
     }
 
     private func checkLoaded() throws(BoxOfficeError) {

@@ -17,6 +17,9 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Another unit decides this request (it owns the key's partition of a partitioned
     /// cache): the unit forwards it there once, to its address if it knows it.
     case misdirected(Misdirection)
+    /// Another unit's share of a request that spans every partition (a seat map, a
+    /// concert's counts) could not be had: its status and reason.
+    case fanOut(FanOutFailed)
 
     public var code: String {
         switch self {
@@ -26,6 +29,7 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
         case .holdExpired: "hold-expired"
         case .unavailable: "unavailable"
         case .misdirected: "misdirected"
+        case .fanOut(let failure): failure.code
         }
     }
 
@@ -36,6 +40,7 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
         case .conflict(let reason): reason
         case .holdExpired(let seat, let at): "the hold on \(seat) lapsed at \(at) (ms since the epoch); reserve it again"
         case .unavailable(let reason): reason
+        case .fanOut(let failure): failure.description
         case .misdirected(let misdirection):
             if let owner = misdirection.owner {
                 "unit \(owner) decides this seat; send the request there (GET /routing names every partition's owner and address)"

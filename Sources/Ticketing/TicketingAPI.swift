@@ -19,6 +19,7 @@ public enum TicketingAPI {
         // Which unit decides which seats' sales: for smart clients and proxies. No
         // entity data, so it is as public as the box office itself.
         RoutingEndpoints.addRoutes(to: router, unit: office.unit)
+        addOwnerShares(to: router, office)
         let nonPublic = router.group("/admin").add(middleware: AdminOnly(admin))
         nonPublic.get("/state") { _, _ in
             try CacheState(office)
@@ -30,6 +31,40 @@ public enum TicketingAPI {
         }
         return router
     }
+
+    /// Where seats are partitioned, a request spanning a concert's seats asks each owner
+    /// for its share: these routes answer for the partitions named in `?partitions=`
+    /// and refuse (421) any this unit does not own (`OwnerFanOut`). They reveal nothing
+    /// the public routes do not.
+    static func addOwnerShares(to router: Router<BasicRequestContext>, _ office: BoxOffice) {
+        let shares = router.group("/grid/concerts/:concert")
+        shares.get("/seats") { request, context in
+            let (concert, partitions) = try share(request, context)
+            return try await respond { () throws(BoxOfficeError) in try office.seatMap(concert, partitions: partitions) }
+        }
+        shares.get("/summary") { request, context in
+            let (concert, partitions) = try share(request, context)
+            return try await respond { () throws(BoxOfficeError) in try office.summary(concert, partitions: partitions) }
+        }
+        shares.post("/layout") { request, context in
+            let (concert, partitions) = try share(request, context)
+            let spec = try await decode(BoxOffice.NewConcert.self, request, context)
+            guard spec.id.isSameBytes(as: concert) else { throw BoxOfficeError.badRequest(field: "id", problem: "the body's id must be the concert of the path, \(concert)") }
+            return try await respond { () async throws(BoxOfficeError) in
+                try await office.layOut(spec, partitions: partitions)
+                return LaidOut(concert: concert, partitions: partitions)
+            }
+        }
+    }
+
+    private static func share(_ request: Request, _ context: BasicRequestContext) throws -> (concert: String, partitions: [Int32]) {
+        guard let partitions = try OwnerFanOut.partitions(askedBy: request) else {
+            throw BoxOfficeError.badRequest(field: OwnerFanOut.partitionsParameter, problem: "name the partitions this unit is asked for, as ?partitions=0,2")
+        }
+        return (try context.parameters.require("concert"), partitions)
+    }
+
+    struct LaidOut: Encodable { var concert: String; var partitions: [Int32] }
 
     /// The box-office routes over any storage, with /metrics, /healthz and /readyz;
     /// `forwarding` passes requests another unit decides to that unit.
@@ -118,6 +153,7 @@ extension BoxOfficeError: JSONAPIError {
         case .holdExpired: .gone
         case .unavailable: .serviceUnavailable
         case .misdirected: .misdirectedRequest
+        case .fanOut(let failure): failure.status
         }
     }
 }

@@ -10,6 +10,8 @@ public struct JSONAnswer: Sendable {
     public let body: Data
 
     public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+    /// The body's JSON array of objects (empty if the body is not one).
+    public var objects: [[String: Any]] { (try? JSONSerialization.jsonObject(with: body)) as? [[String: Any]] ?? [] }
 }
 
 /// JSON requests to a service on this host, for tests that drive units over real HTTP
@@ -24,8 +26,10 @@ public enum JSONOverHTTP {
         return try await answer(request)
     }
 
-    public static func get(_ port: Int, _ path: String) async throws -> JSONAnswer {
-        try await answer(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"))
+    public static func get(_ port: Int, _ path: String, headers: [(String, String)] = []) async throws -> JSONAnswer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        return try await answer(request)
     }
 
     static func answer(_ request: HTTPClientRequest) async throws -> JSONAnswer {

@@ -14,6 +14,9 @@ let publicRoutes: Set<String> = [
     "GET /concerts", "POST /concerts", "GET /concerts/{concert}/summary", "GET /concerts/{concert}/seats",
     "POST /concerts/{concert}/seats/{seat}/reserve", "POST /concerts/{concert}/seats/{seat}/purchase",
     "POST /concerts/{concert}/seats/{seat}/release", "GET /routing", "GET /routing/{cache}", "GET /healthz", "GET /readyz", "GET /metrics",
+    // An owner's share of a seat map, counts or layout (partitioned seats): no more than
+    // the routes above reveal or do.
+    "GET /grid/concerts/{concert}/seats", "GET /grid/concerts/{concert}/summary", "POST /grid/concerts/{concert}/layout",
 ]
 
 /// A route's description with a value in each capture: `{concert}` becomes `concert`.

@@ -17,14 +17,24 @@ struct TicketingFixture {
     let directory: String
     let pipeline: PipelineConfiguration
 
-    /// `partitionedSales`: the sales cache is partitioned (one backup), the others stay replicated.
-    init(partitionedSales: Bool = false) async throws {
+    /// Which caches are partitioned (one backup each); concerts stay replicated.
+    enum Partitioned {
+        case nothing, sales, seatsAndSales
+        /// Seats partitioned and sales not: a pipeline the box office refuses.
+        case seatsAlone
+    }
+
+    init(partitioned: Partitioned = .nothing) async throws {
         let name = TestStack.uniqueName("tk")
         self.name = name
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let caches = ["Concert", "Seat", "Sale"].map { entity in
-            let mode = entity == "Sale" && partitionedSales ? ", mode: partitioned, backups: 1" : ""
+            let mode = switch (entity, partitioned) {
+            case ("Sale", .sales), ("Sale", .seatsAndSales), ("Seat", .seatsAlone): ", mode: partitioned, backups: 1"
+            case ("Seat", .seatsAndSales): ", mode: partitioned, backups: 1, co_partitioned_with: [ticketing.Sale]"
+            default: ""
+            }
             return "  ticketing.\(entity): { topic: \(name).\(entity.lowercased()), partitions: 2, load: topic, mapping: custom\(mode) }"
         }
         try """
@@ -61,6 +71,22 @@ struct TicketingFixture {
         return result
     }
 
+    /// Serves each office's routes (`TicketingAPI.router`) on its port while `body` runs.
+    func serving<T>(_ offices: [BoxOffice], ports: [Int], _ body: () async throws -> T) async throws -> T {
+        let servers = ServiceGroup(configuration: .init(
+            services: zip(offices, ports).map { office, port in
+                .init(service: Application(router: TicketingAPI.router(office, admin: nil), configuration: .init(address: .hostname("127.0.0.1", port: port))))
+            },
+            logger: Self.logger
+        ))
+        let serving = Task { try await servers.run() }
+        defer { serving.cancel() }
+        let result = try await body()
+        await servers.triggerGracefulShutdown()
+        try await serving.value
+        return result
+    }
+
     static func concert(_ id: String, rows: Int = 2, seatsPerRow: Int = 25) -> BoxOffice.NewConcert {
         BoxOffice.NewConcert(id: id, name: "Test \(id)", venue: "Hall", startsAt: 1_795_000_000_000, price: 4500, rows: rows, seatsPerRow: seatsPerRow)
     }
@@ -76,7 +102,7 @@ struct BoxOfficeTests {
             _ = try await offices[0].open(TicketingFixture.concert("c1"))
             let seats = try await waitFor("the seats on the second unit", timeout: .seconds(30)) { () async throws -> [String]? in
                 try await Task.sleep(for: .milliseconds(20))
-                let map = try? offices[1].seatMap("c1")
+                let map = try? await offices[1].seatMap("c1")
                 return map?.count == 50 ? map!.map(\.seat) : nil
             }
             // Each unit holds every seat for its own buyer (holds are local), then both buy.
@@ -117,7 +143,7 @@ struct BoxOfficeTests {
                 }
                 return agree ? true : nil
             }
-            #expect(try offices[0].summary("c1").free == 0)
+            #expect(try await offices[0].summary("c1").free == 0)
         }
     }
 
@@ -127,7 +153,7 @@ struct BoxOfficeTests {
         let office = try fixture.office("a")
         try await fixture.running([office]) {
             _ = try await office.open(TicketingFixture.concert("c9", rows: 1, seatsPerRow: 2))
-            let seat = try #require(try office.seatMap("c9").first?.seat)
+            let seat = try #require(try await office.seatMap("c9").first?.seat)
             let hold = try office.reserve(concert: "c9", seat: seat, buyer: "b1")
             // The first attempt stops waiting at once: its sale is published, its outcome
             // not yet known (the log's answer takes a broker round trip at the least).

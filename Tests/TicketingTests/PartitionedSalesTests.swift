@@ -15,18 +15,10 @@ import Ticketing
 struct PartitionedSalesTests {
     @Test("a purchase sent to the unit that does not own the seat's sale is forwarded and sold by the owner; /routing names each partition's owner and address; a forwarded request reaching a non-owner is refused (421), never passed on")
     func forwarded() async throws {
-        let fixture = try await TicketingFixture(partitionedSales: true)
+        let fixture = try await TicketingFixture(partitioned: .sales)
         let ports = try [FreePort.find(), FreePort.find()]
         let offices = try zip(["a", "b"], ports).map { try fixture.office($0, port: $1) }
-        let servers = ServiceGroup(configuration: .init(
-            services: zip(offices, ports).map { office, port in
-                .init(service: Application(router: TicketingAPI.router(office, admin: nil), configuration: .init(address: .hostname("127.0.0.1", port: port))))
-            },
-            logger: TicketingFixture.logger
-        ))
-        let serving = Task { try await servers.run() }
-        defer { serving.cancel() }
-        try await fixture.running(offices) {
+        try await fixture.serving(offices, ports: ports) { try await fixture.running(offices) {
             // Each unit's view names both owners, with the addresses they announced.
             let tables = try await waitFor("both units to agree on the owners of the sales' partitions", timeout: .seconds(30)) { () async throws -> [RoutingTable]? in
                 try await Task.sleep(for: .milliseconds(20))
@@ -57,7 +49,8 @@ struct PartitionedSalesTests {
             _ = try await offices[0].open(TicketingFixture.concert("c1", rows: 1, seatsPerRow: 12))
             _ = try await waitFor("the seats on both units", timeout: .seconds(30)) { () async throws -> Bool? in
                 try await Task.sleep(for: .milliseconds(20))
-                return offices.allSatisfy { (try? $0.seatMap("c1").count) == 12 } ? true : nil
+                for office in offices where (try? await office.seatMap("c1").count) != 12 { return nil }
+                return true
             }
             // What each unit sees now, for a failure's message: ownership is not meant to
             // move during the test, and when it does this shows how.
@@ -68,7 +61,7 @@ struct PartitionedSalesTests {
                     return "\(office.unit.id) sees \(table?.settled == true ? "settled" : "moving") \(routes.joined(separator: " "))"
                 }.joined(separator: "; ")
             }
-            for label in try offices[0].seatMap("c1").map(\.seat) {
+            for label in try await offices[0].seatMap("c1").map(\.seat) {
                 let route = try #require(table.route(ofKey: Seat.key(concert: "c1", seat: label)))
                 let elsewhere = try #require(zip(offices, ports).first { !$0.0.unit.id.isSameBytes(as: route.owner ?? "") }?.1)
                 let hold = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/reserve", ["buyer": "ann"])
@@ -87,7 +80,6 @@ struct PartitionedSalesTests {
                 try await Task.sleep(for: .milliseconds(20))
                 return offices.allSatisfy { $0.sales.count == 12 && $0.concerts["c1"]?.sold == 12 } ? true : nil
             }
-        }
-        await servers.triggerGracefulShutdown()
+        } }
     }
 }
