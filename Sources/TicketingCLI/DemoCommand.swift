@@ -36,8 +36,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "First HTTP port of the three units (they take this port and the next two).")
     var basePort = 8081
 
-    @Option(help: "Send buyers through this gateway (e.g. nginx with deploy/nginx/ticketing.conf) instead of the built-in round-robin.")
+    @Option(help: "Send buyers through this gateway (e.g. nginx with deploy/nginx/ticketing.conf) instead of to their seats' owners.")
     var grid: String?
+
+    @Flag(help: "Send buyers to the units round-robin, so a unit forwards what another decides, instead of to their seats' owners as the units' GET /routing names them (a smart client).")
+    var roundRobin = false
 
     @Option(help: "Directory for the units' spools and every process's log.")
     var workDirectory = ".pumphouse/demo"
@@ -121,14 +124,15 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try startUnits()
         try await processes.awaitReady(units, at: urls, client: client, timeout: .seconds(timeoutS), what: "the units to load their caches")
-        report.routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS))?.lines ?? []
+        let routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS))
+        report.routing = routing?.lines ?? []
 
         // Two concerts with fresh ids, so runs on the same database never mix.
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
         let concerts = ["\(run)-a", "\(run)-b"]
         let sampler = WriteBehindSampler(configuration: configuration, concerts: concerts, logger: logger)
         let sampling = Task { await sampler.run() }
-        let burst = try await onSale(client, urls, concerts: concerts, servers: "unit")
+        let burst = try await onSale(client, urls, concerts: concerts, servers: ("unit", "units"), routing: grid == nil && !roundRobin ? routing : nil)
         report.units = burst
         report.contestedSeats = contested
         let result = burst.outcome
@@ -237,7 +241,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
         do {
-            let burst = try await onSale(client, urls, concerts: ["\(run)-twin-a", "\(run)-twin-b"], servers: "twin process")
+            let burst = try await onSale(client, urls, concerts: ["\(run)-twin-a", "\(run)-twin-b"], servers: ("twin process", "twin processes"))
             report.twin = burst
             if let error = burst.outcome.errors.first { report.failures.append("\(burst.outcome.errors.count) request(s) to the twin failed unexpectedly, e.g. \(error)") }
             // What the buyers were told, against the twin's table read in plain SQL (its
@@ -257,7 +261,8 @@ struct DemoCommand: AsyncParsableCommand {
     /// One on-sale against `urls`: two concerts opened, every seat shown by every server,
     /// the contested seats (two buyers, each at a server of their own, at once), then
     /// every buyer at once.
-    private func onSale(_ client: BoxOfficeClient, _ urls: [String], concerts: [String], servers: String) async throws -> DemoReport.Burst {
+    /// `routing`: buyers go to their seats' owners; nil: round-robin (or the gateway).
+    private func onSale(_ client: BoxOfficeClient, _ urls: [String], concerts: [String], servers: (one: String, many: String), routing: SaleRouting? = nil) async throws -> DemoReport.Burst {
         for (index, id) in concerts.enumerated() {
             let opened = try await client.post("/concerts", [
                 "id": id, "name": index == 0 ? "The Pumps: Reunion" : "Write-Behind Orchestra", "venue": "Harbour Hall",
@@ -269,7 +274,7 @@ struct DemoCommand: AsyncParsableCommand {
         let seatCount = rows * seatsPerRow
         var labels: [String: [String]] = [:]
         for id in concerts {
-            labels[id] = try await until("every \(servers) to show \(seatCount) seats of \(id)") { () async throws -> [String]? in
+            labels[id] = try await until("every \(servers.one) to show \(seatCount) seats of \(id)") { () async throws -> [String]? in
                 var seen: [String]?
                 for url in urls {
                     let map = try await client.get("/concerts/\(id)/seats", at: url)
@@ -281,8 +286,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         _ = client.takeLatencies()
 
-        step("on-sale: \(contested) seats contested by two \(servers)es at once, then \(buyers) buyers at once")
-        let onSale = OnSale(client: client, seats: labels)
+        step("on-sale: \(contested) seats contested by two \(servers.many) at once, then \(buyers) buyers at once, \(routing == nil ? "round-robin" : "each at its seat's owner as GET /routing names it")")
+        let onSale = OnSale(client: client, seats: labels, routing: routing)
         let outcome = OnSale.Tally()
         let started = ContinuousClock.now
         var contestedWins: [String: Int] = [:]

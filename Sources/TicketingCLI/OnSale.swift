@@ -3,7 +3,7 @@ import PumphouseCommandLine
 import Synchronization
 
 /// The on-sale burst: thousands of simulated buyers at once, each trying up to three
-/// random seats (reserve, then purchase) through the grid.
+/// random seats (reserve, then purchase) at their seats' owners or through the grid.
 struct OnSale {
     struct Order: Sendable, Hashable {
         let seat: String  // `<concert>/<label>`
@@ -33,6 +33,8 @@ struct OnSale {
     let client: BoxOfficeClient
     /// Seat labels per concert id.
     let seats: [String: [String]]
+    /// Where each seat is decided, for a smart client; nil: round-robin.
+    let routing: SaleRouting?
 
     /// One buyer: returns its order, if it got one.
     func buyer(_ name: String, outcome: Tally) async {
@@ -53,10 +55,13 @@ struct OnSale {
         outcome.withLock { $0.buyersDone += 1 }
     }
 
-    /// Reserve then purchase at units chosen by the grid (or `units`: one each, to make
-    /// two buyers meet at different units). nil: the seat was taken or unconfirmed.
+    /// Reserve then purchase at the seat's owner or units chosen by the grid (or `units`:
+    /// one each, to make two buyers meet at different units). nil: the seat was taken or
+    /// unconfirmed.
     func attempt(concert: String, seat label: String, buyer: String, outcome: Tally, units: (String, String)? = nil) async throws -> Order? {
         let path = "/concerts/\(concert)/seats/\(label)"
+        let owner = routing?.target(concert: concert, seat: label)
+        let units = units ?? owner.map { ($0, $0) }
         let reserved = try await client.post("\(path)/reserve", ["buyer": buyer], at: units?.0)
         outcome.withLock { $0.requests += 1 }
         guard reserved.status == 201, let hold = reserved.json?["hold"] as? String else {
