@@ -1,8 +1,8 @@
 # Sourced by the benchmark scripts that run the ticketing sample (after lib.sh).
 #
 # ticketing_pipeline NAME WRITER_PORT: writes $bench_dir/NAME.yaml, the sample's three
-# caches on topics NAME.* (PARTITIONS each, 4 unless set; sales partitioned with one backup, as in
-# the demo), mapped to tables NAME_* shaped like the sample's (Migrations/0004), applied
+# caches on topics NAME.* (PARTITIONS each, 4 unless set; seats and sales partitioned together
+# with one backup, as in the demo), mapped to tables NAME_* shaped like the sample's (Migrations/0004), applied
 # by writer NAME serving /readyz on WRITER_PORT; migrates, creates the tables (empty)
 # and the topics. The consumers wait up to 100 ms for data (BENCH_FETCH_WAIT_MS: this
 # broker holds a waiting fetch for the whole wait) and the writer batches up to 100 ms
@@ -31,6 +31,9 @@ caches:
     topic: $name.seat
     partitions: $partitions
     load: topic
+    mode: partitioned
+    backups: 1
+    co_partitioned_with: [ticketing.Sale]
     mapping:
       table: ${name}_seat
       columns:

@@ -83,7 +83,14 @@ public final class ProcessingUnit: Service {
         )
         var control = KafkaProducerConfiguration(connection: configuration.pipeline.kafka)
         control.idempotent = false
-        control.messageTimeout = configuration.memberTimeout
+        // A heartbeat the broker could not take soon is dropped, not delivered late: one
+        // delivered after an outage carries its send time from the outage, so this unit
+        // would read its own heartbeats back without a gap, its log time would run
+        // through the outage at once (`MemberClock`), and a peer whose client reconnects
+        // a moment later would be counted silent for the whole outage and its partitions
+        // claimed, fencing what it decided meanwhile. Dropped, they leave the gap that
+        // breaks the lease and restarts every peer's silence (`OwnershipLease`).
+        control.messageTimeout = min(max(configuration.heartbeatInterval * 2, .seconds(1)), configuration.memberTimeout / 4)
         control.linger = .zero
         // A lost announcement is repaired by the next heartbeat; not worth a log line.
         self.control = try KafkaProducer(configuration: control, logger: logger) { _ in }

@@ -15,6 +15,8 @@ import Ticketing
 struct PartitionedSalesTests {
     @Test("a purchase sent to the unit that does not own the seat's sale is forwarded and sold by the owner; /routing names each partition's owner and address; a forwarded request reaching a non-owner is refused (421), never passed on")
     func forwarded() async throws {
+        // Before the routers, so their forwarding counters are the test backend's.
+        TestMetricsBackend.bootstrap()
         let fixture = try await TicketingFixture(partitioned: .sales)
         let ports = try [FreePort.find(), FreePort.find()]
         let offices = try zip(["a", "b"], ports).map { try fixture.office($0, port: $1) }
@@ -61,9 +63,15 @@ struct PartitionedSalesTests {
                     return "\(office.unit.id) sees \(table?.settled == true ? "settled" : "moving") \(routes.joined(separator: " "))"
                 }.joined(separator: "; ")
             }
+            // What each unit's forwarding should have counted, by the unit's index and the
+            // partition: requests passed to the owner, and requests refused (421).
+            var counted: [Int: [Int32: (forwarded: Int64, refused: Int64)]] = [:]
             for label in try await offices[0].seatMap("c1").map(\.seat) {
                 let route = try #require(table.route(ofKey: Seat.key(concert: "c1", seat: label)))
-                let elsewhere = try #require(zip(offices, ports).first { !$0.0.unit.id.isSameBytes(as: route.owner ?? "") }?.1)
+                let other = try #require(offices.indices.first { !offices[$0].unit.id.isSameBytes(as: route.owner ?? "") })
+                let elsewhere = ports[other]
+                counted[other, default: [:]][route.partition, default: (0, 0)].forwarded += 2
+                counted[other, default: [:]][route.partition, default: (0, 0)].refused += 1
                 let hold = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/reserve", ["buyer": "ann"])
                 #expect(hold.status == 201, "reserve \(label): \(hold.json)")
                 let holdID = try #require(hold.json["hold"] as? String)
@@ -75,6 +83,17 @@ struct PartitionedSalesTests {
                 #expect(bought.json["unit"] as? String == route.owner, "\(label) was sold by its owner")
                 let again = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "bob"])
                 #expect(again.status == 409, "a second buyer of \(label) gets a conflict: \(again.json)")
+            }
+            for (index, partitions) in counted {
+                for (partition, expected) in partitions {
+                    func total(_ outcome: String) -> Int64 {
+                        TestMetricsBackend.counter(
+                            "pumphouse_unit_forwarded_requests_total",
+                            [("unit", offices[index].unit.id), ("outcome", outcome), ("cache", "ticketing.Sale"), ("partition", String(partition))]
+                        )
+                    }
+                    #expect(total("forwarded") == expected.forwarded && total("refused") == expected.refused, "\(offices[index].unit.id), partition \(partition)")
+                }
             }
             _ = try await waitFor("both units to show the 12 sales", timeout: .seconds(30)) { () async throws -> Bool? in
                 try await Task.sleep(for: .milliseconds(20))
