@@ -4,7 +4,7 @@ STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
 
-.PHONY: all build test examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
+.PHONY: all build test json-schema-suite examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
 
 all: build
 
@@ -38,11 +38,11 @@ stack-reset:
 # shared stack; a small demo run. Between the bulk and the rest, Examples/check builds the
 # out-of-tree example package against this checkout and runs it on the stack.
 TEST_BROKER = PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER)
-test: stack-up
+test: stack-up json-schema-suite
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) swift build --build-tests
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump --skip StatusCommand --skip FaultTests --skip PartitionedCacheTests --skip OwnerForwardingTests
+	$(WITH_STACK) $(TEST_BROKER) PUMPHOUSE_JSON_SCHEMA_SUITE=$(CURDIR)/$(JSON_SCHEMA_SUITE) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump --skip StatusCommand --skip FaultTests --skip PartitionedCacheTests --skip OwnerForwardingTests
 	$(WITH_STACK) $(TEST_BROKER) Examples/check
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter ReversePump
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PartitionedCacheTests
@@ -52,6 +52,18 @@ test: stack-up
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PostgresOutage
 	$(WITH_STACK) swift test --skip-build --disable-xctest --filter BrokerOutage
 	$(MAKE) demo-smoke
+
+# The official JSON-Schema-Test-Suite (draft 2020-12) for the schema validator's test,
+# unpacked from the pinned source distribution of PyPI's jsonschema, which carries it;
+# fetched at test time, never kept in the repository.
+JSONSCHEMA_SDIST := 4.26.0
+JSON_SCHEMA_SUITE := .stack/json-schema-suite/jsonschema-$(JSONSCHEMA_SDIST)/json/tests/draft2020-12
+json-schema-suite: stack-up
+	@[ -d $(JSON_SCHEMA_SUITE) ] || { \
+		mkdir -p .stack/json-schema-suite && \
+		.stack/venv/bin/python -m pip download --quiet --no-deps --no-binary :all: jsonschema==$(JSONSCHEMA_SDIST) -d .stack/json-schema-suite && \
+		tar -xzf .stack/json-schema-suite/jsonschema-$(JSONSCHEMA_SDIST).tar.gz -C .stack/json-schema-suite && \
+		[ -d $(JSON_SCHEMA_SUITE) ]; } || { echo "could not unpack the JSON-Schema-Test-Suite from PyPI's jsonschema $(JSONSCHEMA_SDIST) source distribution" >&2; exit 1; }
 
 # The out-of-tree examples (Examples/), built against this checkout and run on the stack.
 examples: stack-up

@@ -22,6 +22,13 @@ public struct SchemaParser: Sendable {
 
     public init() {}
 
+    /// The `$schema` values accepted: draft 2020-12 and draft-07, with or without the
+    /// empty fragment.
+    static let dialects = [
+        "https://json-schema.org/draft/2020-12/schema", "https://json-schema.org/draft/2020-12/schema#",
+        "http://json-schema.org/draft-07/schema", "http://json-schema.org/draft-07/schema#",
+    ]
+
     public func parse(_ bytes: [UInt8]) throws(SchemaError) -> SchemaDocument {
         let json: JSONValue
         do {
@@ -35,8 +42,13 @@ public struct SchemaParser: Sendable {
     public func parse(_ json: JSONValue) throws(SchemaError) -> SchemaDocument {
         var definitions: [String: JSONSchema] = [:]
         if case .object(let object) = json {
-            if let dialect = object["$schema"]?.stringValue, !dialect.contains("2020-12"), !dialect.contains("draft-07") {
-                throw SchemaError(pointer: "/$schema", message: "dialect \"\(dialect)\" is not supported; use https://json-schema.org/draft/2020-12/schema")
+            // The dialects by their exact URIs: another metaschema (even one whose address
+            // says 2020-12) may switch vocabularies off, which this validator cannot honour.
+            if let dialect = object["$schema"]?.stringValue, !Self.dialects.contains(where: { $0.isSameBytes(as: dialect) }) {
+                throw SchemaError(
+                    pointer: "/$schema",
+                    message: "dialect \"\(dialect)\" is not supported (custom metaschemas and their vocabularies are not); use https://json-schema.org/draft/2020-12/schema"
+                )
             }
             for keyword in ["$defs", "definitions"] {
                 guard let defs = object[keyword] else { continue }
