@@ -70,7 +70,7 @@ struct PartitionedSalesTests {
                 let route = try #require(table.route(ofKey: Seat.key(concert: "c1", seat: label)))
                 let other = try #require(offices.indices.first { !offices[$0].unit.id.isSameBytes(as: route.owner ?? "") })
                 let elsewhere = ports[other]
-                counted[other, default: [:]][route.partition, default: (0, 0)].forwarded += 2
+                counted[other, default: [:]][route.partition, default: (0, 0)].forwarded += 1
                 counted[other, default: [:]][route.partition, default: (0, 0)].refused += 1
                 let hold = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/reserve", ["buyer": "ann"])
                 #expect(hold.status == 201, "reserve \(label): \(hold.json)")
@@ -81,7 +81,9 @@ struct PartitionedSalesTests {
                 let bought = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "ann"])
                 #expect(bought.status == 201, "purchase \(label) through the other unit: \(bought.json); \(views())")
                 #expect(bought.json["unit"] as? String == route.owner, "\(label) was sold by its owner")
-                let again = try await JSONOverHTTP.post(elsewhere, "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "bob"])
+                // At the owner: the other unit may answer it from its backup copy of the
+                // sale, or forward it, depending on when the sale reached it.
+                let again = try await JSONOverHTTP.post(ports[1 - other], "/concerts/c1/seats/\(label)/purchase", ["hold": holdID, "buyer": "bob"])
                 #expect(again.status == 409, "a second buyer of \(label) gets a conflict: \(again.json)")
             }
             for (index, partitions) in counted {
@@ -92,7 +94,8 @@ struct PartitionedSalesTests {
                             [("unit", offices[index].unit.id), ("outcome", outcome), ("cache", "ticketing.Sale"), ("partition", String(partition))]
                         )
                     }
-                    #expect(total("forwarded") == expected.forwarded && total("refused") == expected.refused, "\(offices[index].unit.id), partition \(partition)")
+                    let counted = (forwarded: total("forwarded"), refused: total("refused"))
+                    #expect(counted == expected, "\(offices[index].unit.id), partition \(partition): counted \(counted), expected \(expected)")
                 }
             }
             _ = try await waitFor("both units to show the 12 sales", timeout: .seconds(30)) { () async throws -> Bool? in
