@@ -58,11 +58,14 @@ test: stack-up json-schema-suite
 # fetched at test time, never kept in the repository.
 JSONSCHEMA_SDIST := 4.26.0
 JSON_SCHEMA_SUITE := .stack/json-schema-suite/jsonschema-$(JSONSCHEMA_SDIST)/json/tests/draft2020-12
+JSONSCHEMA_SDIST_SHA256 := 0c26707e2efad8aa1bfc5b7ce170f3fccc2e4918ff85989ba9ffa9facb2be326
 json-schema-suite: stack-up
 	@[ -d $(JSON_SCHEMA_SUITE) ] || { \
-		mkdir -p .stack/json-schema-suite && \
-		.stack/venv/bin/python -m pip download --quiet --no-deps --no-binary :all: jsonschema==$(JSONSCHEMA_SDIST) -d .stack/json-schema-suite && \
-		tar -xzf .stack/json-schema-suite/jsonschema-$(JSONSCHEMA_SDIST).tar.gz -C .stack/json-schema-suite && \
+		rm -rf .stack/json-schema-suite.part && mkdir -p .stack/json-schema-suite.part && \
+		.stack/venv/bin/python -m pip download --quiet --no-deps --no-binary jsonschema jsonschema==$(JSONSCHEMA_SDIST) -d .stack/json-schema-suite.part && \
+		echo "$(JSONSCHEMA_SDIST_SHA256)  .stack/json-schema-suite.part/jsonschema-$(JSONSCHEMA_SDIST).tar.gz" | sha256sum --check --quiet && \
+		tar -xzf .stack/json-schema-suite.part/jsonschema-$(JSONSCHEMA_SDIST).tar.gz -C .stack/json-schema-suite.part && \
+		rm -rf .stack/json-schema-suite && mv .stack/json-schema-suite.part .stack/json-schema-suite && \
 		[ -d $(JSON_SCHEMA_SUITE) ]; } || { echo "could not unpack the JSON-Schema-Test-Suite from PyPI's jsonschema $(JSONSCHEMA_SDIST) source distribution" >&2; exit 1; }
 
 # The out-of-tree examples (Examples/), built against this checkout and run on the stack.

@@ -89,7 +89,10 @@ public final class ProcessingUnit: Service {
         // through the outage at once (`MemberClock`), and a peer whose client reconnects
         // a moment later would be counted silent for the whole outage and its partitions
         // claimed, fencing what it decided meanwhile. Dropped, they leave the gap that
-        // breaks the lease and restarts every peer's silence (`OwnershipLease`).
+        // breaks the lease and restarts every peer's silence (`OwnershipLease`). The
+        // same holds for the other records sent here: a load request not delivered in
+        // time is sent again (`CacheLoader`), and a read request is asked again after
+        // its timeout (`ArchiveReads`).
         control.messageTimeout = min(max(configuration.heartbeatInterval * 2, .seconds(1)), configuration.memberTimeout / 4)
         control.linger = .zero
         // A lost announcement is repaired by the next heartbeat; not worth a log line.

@@ -154,6 +154,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// decides its keys, and a unit holds only some partitions (`read(_:)` says which).
     public var isPartitioned: Bool { configuration.mode.isPartitioned }
 
+    /// The caches the pipeline file declares partitioned together with this one: the same
+    /// partition of each has the same owner (once ownership has settled).
+    public var coPartitioned: [ContractName] { configuration.coPartitioned }
+
     /// `key` as the log has decided it so far, leaving out this unit's own changes that
     /// have yet to come back from it. The subscript shows those at once, which is right
     /// for a unit reading its own writes, but a pending `create` may still lose to

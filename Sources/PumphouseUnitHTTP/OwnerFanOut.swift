@@ -10,9 +10,10 @@ import PumphouseUnit
 /// every partition (a concert's seat map, laying out its hall).
 ///
 /// Each owner is asked for the partitions this unit's routing table names it owner of
-/// (`?partitions=0,2`) and answers for exactly those, refusing (421) any it does not own:
-/// so every partition is answered once, by its owner, even while ownership moves; the
-/// caller is told to retry then (503), never given a map with a hole or a double.
+/// (`?partitions=0,2`, marked forwarded) and answers for exactly those, refusing (421) any
+/// it does not own: so every partition is answered once, by its owner, even while
+/// ownership moves. Any answer but a success makes the whole request a retry for its
+/// caller (503, with the owner's reason), never a map with a hole or a double.
 public struct OwnerFanOut: Sendable {
     /// The partitions one unit owns, and where it serves.
     public struct Share: Sendable, Equatable {
@@ -68,8 +69,9 @@ public struct OwnerFanOut: Sendable {
     }
 
     /// Sends `path` (which has no query) to the owner of `share` for its partitions, and
-    /// returns its answer's body. The owner's own refusal is passed on with its status
-    /// and detail, except a 421 (it no longer owns one of them), which is a retry.
+    /// returns its answer's body. Anything else is a retry (503) naming what the owner
+    /// said: a 421 (it no longer owns one of them), a 404 (what the caller found has not
+    /// reached it), or its own trouble.
     public func ask(_ share: Share, _ method: HTTPRequest.Method, _ path: String, body: [UInt8]? = nil) async throws(FanOutFailed) -> [UInt8] {
         let partitions = share.partitions.map(String.init).joined(separator: ",")
         let answer: HTTPClientResponse
@@ -88,8 +90,8 @@ public struct OwnerFanOut: Sendable {
         case 421:
             throw FanOutFailed(description: "unit \(share.owner) no longer owns all of partitions \(partitions) of \(cache): ownership is moving; retry in a moment")
         default:
-            let detail = (try? JSONDecoder().decode([String: String].self, from: answerBody))?["detail"] ?? "HTTP \(answer.status.code)"
-            throw FanOutFailed(status: .init(code: Int(answer.status.code)), description: "unit \(share.owner), asked for partitions \(partitions) of \(cache): \(detail)")
+            let detail = (try? JSONDecoder().decode([String: String].self, from: answerBody))?["detail"] ?? ""
+            throw FanOutFailed(description: "unit \(share.owner), asked for partitions \(partitions) of \(cache), answered HTTP \(answer.status.code) \(detail); retry in a moment")
         }
     }
 
@@ -99,8 +101,8 @@ public struct OwnerFanOut: Sendable {
         guard let list = request.uri.queryParameters[Self.partitionsParameter[...]] else { return nil }
         var partitions: [Int32] = []
         for item in list.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let partition = Int32(item), partition >= 0 else {
-                throw FanOutFailed(status: .badRequest, description: "query parameter \(Self.partitionsParameter) must list partition numbers separated by commas, as `0,2`")
+            guard let partition = Int32(item), partition >= 0, !partitions.contains(partition) else {
+                throw FanOutFailed(status: .badRequest, description: "query parameter \(Self.partitionsParameter) must list distinct partition numbers separated by commas, as `0,2`")
             }
             partitions.append(partition)
         }

@@ -61,7 +61,10 @@ public struct OwnerForwarding: RouterMiddleware {
             return try await next(request, context)
         } catch let error as any MisdirectedRequestError {
             guard let misdirection = error.misdirection else { throw error }
-            if let address = misdirection.address, request.headers[Self.forwarded] == nil {
+            // An owner named as this unit is one whose claim its cache has not made
+            // current yet: the caller retries; a hop to itself would only be refused.
+            let elsewhere = misdirection.owner.map { !$0.isSameBytes(as: counters.unit) } ?? true
+            if elsewhere, let address = misdirection.address, request.headers[Self.forwarded] == nil {
                 return try await forward(request, body: body, to: address, misdirection)
             }
             counters.count(.refused, misdirection)

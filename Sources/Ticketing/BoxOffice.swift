@@ -34,9 +34,10 @@ public struct BoxOffice: Sendable {
         self.concerts = try unit.cache(Concert.self)
         self.seats = try unit.cache(Seat.self)
         self.sales = try unit.cache(Sale.self)
-        if seats.isPartitioned, !sales.isPartitioned {
+        let together = seats.coPartitioned.contains(Sale.contract) || sales.coPartitioned.contains(Seat.contract)
+        if seats.isPartitioned, !sales.isPartitioned || !together {
             throw BoxOfficeError.badRequest(
-                field: "pipeline", problem: "ticketing.Seat is partitioned and ticketing.Sale is not: a seat's hold and its sale are decided by one owner, so partition both (co_partitioned_with) or neither"
+                field: "pipeline", problem: "ticketing.Seat is partitioned and not together with ticketing.Sale: a seat's hold and its sale are decided by one owner, so partition both (co_partitioned_with) or neither"
             )
         }
         self.seatOwners = seats.isPartitioned ? OwnerFanOut(unit: unit, cache: Seat.contract) : nil
@@ -84,7 +85,8 @@ public struct BoxOffice: Sendable {
             return summary(of: concerts[spec.id] ?? concert, partitions: nil)
         }
         let plan = try plan(seatOwners)
-        try await layOut(spec, partitions: plan.local)
+        try checkOwnedHere(plan.local)
+        if !plan.local.isEmpty { try await layOut(spec) { plan.local.contains($0.partition) } }
         let body: [UInt8]
         do { body = Array(try JSONEncoder().encode(spec)) } catch { throw .unavailable("the concert's details cannot be written as JSON: \(error)") }
         for share in plan.remote {
@@ -96,19 +98,27 @@ public struct BoxOffice: Sendable {
     /// An owner's share of ``open(_:)``: lays out the concert's seats that fall in
     /// `partitions`, which this unit must own. The concert must have been opened with
     /// these details; its create reaches this unit through the log moments after the
-    /// opener's, so this waits up to `confirmTimeout` for it.
+    /// opener's, so this waits a moment for it.
     public func layOut(_ spec: NewConcert, partitions: [Int32]) async throws(BoxOfficeError) {
         try checkLoaded()
         try BoxOfficeRules.check(spec)
-        let deadline = ContinuousClock.now + confirmTimeout
-        while !Self.opened(concerts[spec.id], as: spec) {
-            guard ContinuousClock.now < deadline else {
-                throw .notFound("concert \(spec.id) with these details on unit \(unit.id) after \(confirmTimeout)")
-            }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        let concert = try await concertArriving(spec.id)
+        guard Self.opened(concert, as: spec) else { throw .conflict("concert \(spec.id) exists already, with other details") }
         try checkOwned(partitions)
+        guard !partitions.isEmpty else { return }
         try await layOut(spec) { partitions.contains($0.partition) }
+    }
+
+    /// The concert, waiting a moment for it (up to 3 s, or `confirmTimeout` if shorter):
+    /// an owner asked for its share may be asked moments before the concert's create
+    /// reaches it through the log, and an unknown concert should not hold a caller long.
+    private func concertArriving(_ id: String) async throws(BoxOfficeError) -> Concert {
+        let deadline = ContinuousClock.now + min(confirmTimeout, .seconds(3))
+        while true {
+            if let concert = concerts[id] { return concert }
+            guard ContinuousClock.now < deadline else { throw .notFound("concert \(id)") }
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { throw .unavailable("the request was cancelled") }
+        }
     }
 
     /// Puts the concert's seats still missing among those `lays` chooses.
@@ -161,6 +171,7 @@ public struct BoxOffice: Sendable {
         guard let concert = concerts[id] else { throw .notFound("concert \(id)") }
         guard let seatOwners else { return summary(of: concert, partitions: nil) }
         let plan = try plan(seatOwners)
+        try checkOwnedHere(plan.local)
         var whole = summary(of: concert, partitions: plan.local)
         for share in plan.remote {
             let part = try decode(ConcertSummary.self, try await ask(seatOwners, share, .get, "/grid/concerts/\(id)/summary"))
@@ -173,9 +184,9 @@ public struct BoxOffice: Sendable {
 
     /// An owner's share of ``summary(_:)``: held, free and revenue count only the seats
     /// in `partitions`, which this unit must own; `seats` and `sold` are the concert's.
-    public func summary(_ id: String, partitions: [Int32]) throws(BoxOfficeError) -> ConcertSummary {
+    public func summary(_ id: String, partitions: [Int32]) async throws(BoxOfficeError) -> ConcertSummary {
         try checkLoaded()
-        guard let concert = concerts[id] else { throw .notFound("concert \(id)") }
+        let concert = try await concertArriving(id)
         try checkOwned(partitions)
         return summary(of: concert, partitions: partitions)
     }
@@ -227,6 +238,7 @@ public struct BoxOffice: Sendable {
         guard concerts[concert] != nil else { throw .notFound("concert \(concert)") }
         guard let seatOwners else { return Self.inOrder(seatViews(seats(of: concert, partitions: nil))) }
         let plan = try plan(seatOwners)
+        try checkOwnedHere(plan.local)
         var views = seatViews(seats(of: concert, partitions: plan.local))
         for share in plan.remote {
             views += try decode([SeatView].self, try await ask(seatOwners, share, .get, "/grid/concerts/\(concert)/seats"))
@@ -236,9 +248,9 @@ public struct BoxOffice: Sendable {
 
     /// An owner's share of ``seatMap(_:)``: the seats in `partitions`, which this unit
     /// must own.
-    public func seatMap(_ concert: String, partitions: [Int32]) throws(BoxOfficeError) -> [SeatView] {
+    public func seatMap(_ concert: String, partitions: [Int32]) async throws(BoxOfficeError) -> [SeatView] {
         try checkLoaded()
-        guard concerts[concert] != nil else { throw .notFound("concert \(concert)") }
+        _ = try await concertArriving(concert)
         try checkOwned(partitions)
         return Self.inOrder(seatViews(seats(of: concert, partitions: partitions)))
     }
@@ -366,6 +378,15 @@ public struct BoxOffice: Sendable {
         for partition in partitions where seats.source(ofPartition: partition) != .owner {
             let route = unit.routingTable(of: Seat.contract)?.partitions.first { $0.partition == partition }
             throw .misdirected(Misdirection(owner: route?.owner, address: route?.address, cache: Seat.contract.rawValue, partition: partition))
+        }
+    }
+
+    /// The partitions this unit's routing table says it owns, as its cache sees them: a
+    /// claim folded but not yet current there (the partition still loading) is a retry
+    /// for the caller, never an answer with those seats missing.
+    private func checkOwnedHere(_ partitions: [Int32]) throws(BoxOfficeError) {
+        for partition in partitions where seats.source(ofPartition: partition) != .owner {
+            throw .unavailable("partition \(partition) of \(Seat.contract) is becoming this unit's (its ownership moves); retry in a moment")
         }
     }
 

@@ -40,11 +40,11 @@ public enum TicketingAPI {
         let shares = router.group("/grid/concerts/:concert")
         shares.get("/seats") { request, context in
             let (concert, partitions) = try share(request, context)
-            return try await respond { () throws(BoxOfficeError) in try office.seatMap(concert, partitions: partitions) }
+            return try await respond { () async throws(BoxOfficeError) in try await office.seatMap(concert, partitions: partitions) }
         }
         shares.get("/summary") { request, context in
             let (concert, partitions) = try share(request, context)
-            return try await respond { () throws(BoxOfficeError) in try office.summary(concert, partitions: partitions) }
+            return try await respond { () async throws(BoxOfficeError) in try await office.summary(concert, partitions: partitions) }
         }
         shares.post("/layout") { request, context in
             let (concert, partitions) = try share(request, context)

@@ -20,8 +20,9 @@ struct TicketingFixture {
     /// Which caches are partitioned (one backup each); concerts stay replicated.
     enum Partitioned {
         case nothing, sales, seatsAndSales
-        /// Seats partitioned and sales not: a pipeline the box office refuses.
-        case seatsAlone
+        /// Seats partitioned and sales not, or both but apart: pipelines the box office
+        /// refuses.
+        case seatsAlone, seatsAndSalesApart
     }
 
     init(partitioned: Partitioned = .nothing) async throws {
@@ -31,7 +32,8 @@ struct TicketingFixture {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let caches = ["Concert", "Seat", "Sale"].map { entity in
             let mode = switch (entity, partitioned) {
-            case ("Sale", .sales), ("Sale", .seatsAndSales), ("Seat", .seatsAlone): ", mode: partitioned, backups: 1"
+            case ("Sale", .sales), ("Sale", .seatsAndSales), ("Seat", .seatsAlone), ("Seat", .seatsAndSalesApart), ("Sale", .seatsAndSalesApart):
+                ", mode: partitioned, backups: 1"
             case ("Seat", .seatsAndSales): ", mode: partitioned, backups: 1, co_partitioned_with: [ticketing.Sale]"
             default: ""
             }

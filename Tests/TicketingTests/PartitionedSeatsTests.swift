@@ -70,17 +70,19 @@ struct PartitionedSeatsTests {
         // owned by the unit asked (a forwarded request is refused, never passed on).
         let unnamed = try await JSONOverHTTP.get(idlePort, "/grid/concerts/c1/seats")
         #expect(unnamed.status == 400 && (unnamed.json["detail"] as? String)?.contains("?partitions=0,2") == true, "\(unnamed.json)")
-        let garbled = try await JSONOverHTTP.get(idlePort, "/grid/concerts/c1/seats?partitions=0,x")
-        #expect(garbled.status == 400 && (garbled.json["detail"] as? String)?.contains("partition numbers") == true, "\(garbled.json)")
+        for list in ["0,x", "0,0", "-1"] {
+            let garbled = try await JSONOverHTTP.get(idlePort, "/grid/concerts/c1/seats?partitions=\(list)")
+            #expect(garbled.status == 400 && (garbled.json["detail"] as? String)?.contains("distinct partition numbers") == true, "\(list): \(garbled.json)")
+        }
         let notOwned = try await JSONOverHTTP.get(idlePort, "/grid/concerts/c1/seats?partitions=\(route.partition)", headers: [("x-pumphouse-forwarded", "1")])
         #expect(notOwned.status == 421 && notOwned.json["error"] as? String == "misdirected", "\(notOwned.json)")
         let unknown = try await JSONOverHTTP.get(port(of: route.owner), "/grid/concerts/nope/summary?partitions=\(route.partition)")
         #expect(unknown.status == 404, "\(unknown.json)")
     }
 
-    @Test("seats partitioned without their sales: the box office refuses the pipeline, naming the fix")
-    func seatsWithoutSales() async throws {
-        let fixture = try await TicketingFixture(partitioned: .seatsAlone)
+    @Test("seats partitioned without their sales, or apart from them: the box office refuses the pipeline, naming the fix", arguments: [TicketingFixture.Partitioned.seatsAlone, .seatsAndSalesApart])
+    func seatsWithoutSales(_ partitioned: TicketingFixture.Partitioned) async throws {
+        let fixture = try await TicketingFixture(partitioned: partitioned)
         #expect {
             _ = try fixture.office("a")
         } throws: { error in

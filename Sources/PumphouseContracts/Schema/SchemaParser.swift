@@ -44,10 +44,10 @@ public struct SchemaParser: Sendable {
         if case .object(let object) = json {
             // The dialects by their exact URIs: another metaschema (even one whose address
             // says 2020-12) may switch vocabularies off, which this validator cannot honour.
-            if let dialect = object["$schema"]?.stringValue, !Self.dialects.contains(where: { $0.isSameBytes(as: dialect) }) {
+            if let dialect = object["$schema"], !Self.dialects.contains(where: { dialect.stringValue?.isSameBytes(as: $0) == true }) {
                 throw SchemaError(
                     pointer: "/$schema",
-                    message: "dialect \"\(dialect)\" is not supported (custom metaschemas and their vocabularies are not); use https://json-schema.org/draft/2020-12/schema"
+                    message: "dialect \(dialect.stringValue.map { "\"\($0)\"" } ?? "of type \(dialect.typeName)") is not supported (custom metaschemas and their vocabularies are not); use https://json-schema.org/draft/2020-12/schema"
                 )
             }
             for keyword in ["$defs", "definitions"] {
