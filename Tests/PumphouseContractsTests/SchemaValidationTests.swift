@@ -8,7 +8,9 @@ struct SchemaValidationTests {
     }
 
     @Test("keywords outside the subset are rejected with their pointer", arguments: [
-        (#"{"type":"object","patternProperties":{"^x":{}}}"#, "/patternProperties"),
+        (#"{"type":"object","propertyNames":{"maxLength":3}}"#, "/propertyNames"),
+        (#"{"type":"object","patternProperties":{"(unclosed":{}}}"#, "/patternProperties/(unclosed"),
+        (#"{"type":"object","patternProperties":[]}"#, "/patternProperties"),
         (#"{"properties":{"a":{"if":{}}}}"#, "/properties/a/if"),
         (#"{"requried":["a"]}"#, "/requried"),
         (#"{"$ref":"https://example.com/s.json"}"#, "/$ref"),
@@ -234,6 +236,12 @@ struct SchemaValidationTests {
         (#"{"properties":{"a":{"type":"string"}},"additionalProperties":false}"#, "b", "1", ["/b additionalProperties"]),
         (#"{"properties":{"a":{"type":"string"}},"additionalProperties":{"type":"string"}}"#, "b", "1", ["/b type"]),
         (#"{"properties":{"a":{"type":"string"}}}"#, "b", "1", []),
+        // A name matching a pattern is checked against it, declared or not, and is not
+        // an additional property.
+        (#"{"patternProperties":{"^x-":{"type":"integer"}},"additionalProperties":false}"#, "x-b", "1", []),
+        (#"{"patternProperties":{"^x-":{"type":"integer"}},"additionalProperties":false}"#, "x-b", "\"1\"", ["/x-b type"]),
+        (#"{"patternProperties":{"^x-":{"type":"integer"}},"additionalProperties":false}"#, "y", "1", ["/y additionalProperties"]),
+        (#"{"properties":{"x-a":{"minimum":0}},"patternProperties":{"^x-":{"maximum":5}}}"#, "x-a", "9", ["/x-a maximum"]),
         (##"{"$defs":{"R":{"properties":{"a":{"minimum":2}}}},"$ref":"#/$defs/R"}"##, "a", "1", ["/a minimum"]),
         ("false", "a", "1", [" false"]),
         ("true", "a", "1", []),

@@ -23,6 +23,10 @@ public enum SchemaAdvice {
             "keep the property, optional and documented as unused, or allow it through additionalProperties: a closed model rejects data that still carries it",
         "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL":
             "keep the property, or make sure the patternProperties or additionalProperties schema that now covers its name accepts its old values",
+        "PATTERN_PROPERTY_ADDED_NOT_COVERED":
+            "old data may already hold properties whose names the new pattern matches, with any value the old model allowed: give the pattern a schema that accepts those values, or declare the names you need as properties of their own",
+        "PATTERN_PROPERTY_REMOVED_NOT_COVERED":
+            "keep the pattern, or make sure what now covers the names it matched (another pattern or additionalProperties) accepts their old values",
         "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL":
             "add the property as optional, or keep it required and give it a default in contract.yaml's upcast step for the previous version, so old data gains it",
         "REQUIRED_ATTRIBUTE_ADDED":

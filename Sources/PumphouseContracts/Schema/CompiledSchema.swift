@@ -89,9 +89,12 @@ final class CompiledSchema {
     var requiredProperties: UInt64 = 0
     /// Required names without such a bit, looked up in the payload instead.
     var requiredElsewhere: [String] = []
+    /// `patternProperties`: each applies to every member whose name it matches.
+    var patternProperties: [(pattern: SchemaPattern, schema: Link)] = []
+    /// For the members neither declared nor matched by a pattern.
     var additionalProperties: Link?
-    /// `additionalProperties: false` as written: an undeclared member is named in the
-    /// failure rather than checked against `false`.
+    /// `additionalProperties: false` as written: such a member is named in the failure
+    /// rather than checked against `false`.
     var closed = false
     var dependentRequired: [(trigger: String, dependents: [String])] = []
     var dependentSchemas: [(trigger: String, schema: Link)] = []

@@ -44,8 +44,12 @@ public struct SchemaNode: Sendable, Hashable {
     /// Declared properties in declaration order.
     public var properties: [(name: String, schema: JSONSchema)] = []
     public var required: [String] = []
-    /// Schema for undeclared properties: nil or `true` is an open content model, `false`
-    /// a closed one, any other schema a partially open one.
+    /// `patternProperties` in declaration order: every pattern a member's name matches
+    /// (an unanchored search) applies to its value, declared or not.
+    public var patternProperties: [(pattern: String, schema: JSONSchema)] = []
+    /// Schema for the properties neither declared nor matched by a pattern: nil or `true`
+    /// with no patterns is an open content model, `false` a closed one, anything else a
+    /// partially open one.
     public var additionalProperties: JSONSchema?
     public var minProperties: Int?
     public var maxProperties: Int?
@@ -74,6 +78,8 @@ public struct SchemaNode: Sendable, Hashable {
             && lhs.properties.map { ExactKey($0.name) } == rhs.properties.map { ExactKey($0.name) }
             && lhs.properties.map(\.schema) == rhs.properties.map(\.schema)
             && lhs.required.map { ExactKey($0) } == rhs.required.map { ExactKey($0) } && lhs.additionalProperties == rhs.additionalProperties
+            && lhs.patternProperties.map { ExactKey($0.pattern) } == rhs.patternProperties.map { ExactKey($0.pattern) }
+            && lhs.patternProperties.map(\.schema) == rhs.patternProperties.map(\.schema)
             && lhs.minProperties == rhs.minProperties && lhs.maxProperties == rhs.maxProperties
             && lhs.dependentRequired == rhs.dependentRequired && lhs.dependentSchemas == rhs.dependentSchemas
             && lhs.allOf == rhs.allOf && lhs.anyOf == rhs.anyOf && lhs.oneOf == rhs.oneOf && lhs.not == rhs.not

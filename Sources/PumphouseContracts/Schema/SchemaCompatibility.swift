@@ -307,26 +307,28 @@ private struct Walk {
             let propertyPath = path + "/properties/" + SchemaParser.escape(name)
             if let writerProperty = w.property(name) {
                 compare(writer: writerProperty, reader: readerProperty, at: propertyPath)
-            } else if !accepts(writer: writerRest, reader: readerProperty) {
+            } else if !accepts(writer: Self.undeclared(name, in: w), reader: readerProperty) {
                 // The writer may have sent this name as an undeclared property.
-                if w.additionalProperties == nil || w.additionalProperties == .always(true) {
+                if Self.isOpen(w) {
                     report(propertyPath, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", "property \"\(name)\" added with a schema, but the previous open content model allowed any value under that name, so old data may carry it with another type")
                 } else {
-                    report(propertyPath, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", "property \"\(name)\" added, but its schema does not accept what the previous additionalProperties allowed under that name")
+                    report(propertyPath, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", "property \"\(name)\" added, but its schema does not accept what the previous additionalProperties or patternProperties allowed under that name")
                 }
             }
         }
         for (name, writerProperty) in w.properties where r.property(name) == nil {
+            let readerRest = Self.undeclared(name, in: r)
             guard !accepts(writer: writerProperty, reader: readerRest) else { continue }
             let propertyPath = path + "/properties/" + SchemaParser.escape(name)
             if readerRest == .always(false) {
                 report(propertyPath, "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", "property \"\(name)\" removed from a closed content model; data that has it is rejected")
             } else {
-                report(propertyPath, "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", "property \"\(name)\" removed, and additionalProperties does not accept its values")
+                report(propertyPath, "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL", "property \"\(name)\" removed, and what now applies to that name (additionalProperties or patternProperties) does not accept its values")
             }
         }
+        comparePatterns(w, r, at: path)
         if !accepts(writer: writerRest, reader: readerRest) {
-            let rule = w.additionalProperties == nil || w.additionalProperties == .always(true) ? "ADDITIONAL_PROPERTIES_ADDED" : "ADDITIONAL_PROPERTIES_NARROWED"
+            let rule = Self.isOpen(w) ? "ADDITIONAL_PROPERTIES_ADDED" : "ADDITIONAL_PROPERTIES_NARROWED"
             report(path + "/additionalProperties", rule, "undeclared properties accept less than before")
         }
 
@@ -335,7 +337,7 @@ private struct Walk {
             let readerProperty = r.property(name).map { readerDocument.resolve($0) }
             if case .node(let node)? = readerProperty, node.defaultValue != nil { continue }
             let pointer = path + "/required"
-            if w.property(name) == nil && w.additionalProperties == .always(false) {
+            if w.property(name) == nil && Self.undeclared(name, in: w) == .always(false) {
                 report(pointer, "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", "property \"\(name)\" added as required without a default; previous data never has it")
             } else {
                 report(pointer, "REQUIRED_ATTRIBUTE_ADDED", "\"\(name)\" became required without a default; previous data may lack it")
@@ -357,6 +359,44 @@ private struct Walk {
                 compare(writer: writerDependent, reader: readerDependent, at: pointer)
             } else if !accepts(writer: .any, reader: readerDependent) {
                 report(pointer, "DEPENDENCY_SCHEMA_ADDED", "a schema now applies when \"\(name)\" is present")
+            }
+        }
+    }
+
+    /// Whether any value goes under any undeclared name: Confluent's open content model.
+    static func isOpen(_ node: SchemaNode) -> Bool {
+        node.patternProperties.isEmpty && (node.additionalProperties == nil || node.additionalProperties == .always(true))
+    }
+
+    /// What `node` lets an undeclared property named `name` hold: the schemas of the
+    /// patterns the name matches, or `additionalProperties` (anything when absent) if it
+    /// matches none.
+    static func undeclared(_ name: String, in node: SchemaNode) -> JSONSchema {
+        let matching = node.patternProperties.filter { SchemaPattern($0.pattern).matches(name) }.map(\.schema)
+        guard matching.count > 1 else { return matching.first ?? node.additionalProperties ?? .any }
+        var all = SchemaNode()
+        all.allOf = matching
+        return .node(all)
+    }
+
+    /// `patternProperties` by pattern text. A pattern kept is compared as a property is.
+    /// One added or removed covers names that another schema covered before or after:
+    /// which names two regular expressions share is not decided here, so the check is
+    /// conservative, against every schema an undeclared name could have met on the
+    /// other side (its patterns and its additionalProperties). Confluent compares no
+    /// pattern itself; these two rules are Pumphouse's.
+    mutating func comparePatterns(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        for (pattern, readerSchema) in r.patternProperties {
+            let pointer = path + "/patternProperties/" + SchemaParser.escape(pattern)
+            if let writerSchema = w.patternProperties.first(where: { $0.pattern.isSameBytes(as: pattern) })?.schema {
+                compare(writer: writerSchema, reader: readerSchema, at: pointer)
+            } else if (w.patternProperties.map(\.schema) + [w.additionalProperties ?? .any]).contains(where: { !accepts(writer: $0, reader: readerSchema) }) {
+                report(pointer, "PATTERN_PROPERTY_ADDED_NOT_COVERED", "pattern \"\(pattern)\" added with a schema that does not accept what the previous content model allowed under names it may match")
+            }
+        }
+        for (pattern, writerSchema) in w.patternProperties where !r.patternProperties.contains(where: { $0.pattern.isSameBytes(as: pattern) }) {
+            if (r.patternProperties.map(\.schema) + [r.additionalProperties ?? .any]).contains(where: { !accepts(writer: writerSchema, reader: $0) }) {
+                report(path + "/patternProperties/" + SchemaParser.escape(pattern), "PATTERN_PROPERTY_REMOVED_NOT_COVERED", "pattern \"\(pattern)\" removed, and what may now apply to the names it matched does not accept their values")
             }
         }
     }

@@ -53,6 +53,14 @@ struct SchemaCompiler {
         return result
     }
 
+    private mutating func pattern(_ text: String) -> SchemaPattern {
+        let key = ExactKey(text)
+        if let known = patterns[key] { return known }
+        let compiled = SchemaPattern(text)
+        patterns[key] = compiled
+        return compiled
+    }
+
     private mutating func make(_ source: SchemaNode, as ref: String?) -> CompiledSchema {
         let node = CompiledSchema()
         nodes.append(node)
@@ -71,12 +79,7 @@ struct SchemaCompiler {
 
         node.minLength = source.minLength
         node.maxLength = source.maxLength
-        if let pattern = source.pattern {
-            let key = ExactKey(pattern)
-            let compiled = patterns[key] ?? SchemaPattern(pattern)
-            patterns[key] = compiled
-            node.pattern = compiled
-        }
+        node.pattern = source.pattern.map { pattern($0) }
         node.checksStrings = source.minLength != nil || source.maxLength != nil || source.pattern != nil
 
         node.minimum = source.minimum
@@ -111,6 +114,9 @@ struct SchemaCompiler {
                 node.requiredElsewhere.append(name)
             }
         }
+        for (text, schema) in source.patternProperties {
+            node.patternProperties.append((pattern: pattern(text), schema: link(schema)))
+        }
         node.additionalProperties = source.additionalProperties.map { link($0) }
         node.closed = source.additionalProperties == .always(false)
         node.dependentRequired = source.dependentRequired.map { (trigger: $0.key.text, dependents: $0.value) }
@@ -118,7 +124,7 @@ struct SchemaCompiler {
             node.dependentSchemas.append((trigger: trigger.text, schema: link(schema)))
         }
         node.checksObjects = source.minProperties != nil || source.maxProperties != nil || !source.properties.isEmpty
-            || !source.required.isEmpty || source.additionalProperties != nil
+            || !source.required.isEmpty || source.additionalProperties != nil || !source.patternProperties.isEmpty
             || !source.dependentRequired.isEmpty || !source.dependentSchemas.isEmpty
 
         node.allOf = links(source.allOf ?? [])

@@ -15,7 +15,7 @@ public struct SchemaParser: Sendable {
         "minLength", "maxLength", "pattern",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
         "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",
-        "properties", "required", "additionalProperties", "minProperties", "maxProperties",
+        "properties", "patternProperties", "required", "additionalProperties", "minProperties", "maxProperties",
         "dependentRequired", "dependentSchemas", "dependencies",
         "allOf", "anyOf", "oneOf", "not",
     ])
@@ -205,6 +205,16 @@ public struct SchemaParser: Sendable {
                 node.properties.append((entry.name, try schema(entry.value, at: "\(at("properties"))/\(Self.escape(entry.name))")))
             }
         }
+        if let patterns = object["patternProperties"] {
+            guard case .object(let entries) = patterns else {
+                throw SchemaError(pointer: at("patternProperties"), message: "must be an object of schemas keyed by regular expressions")
+            }
+            for entry in entries {
+                let pointer = "\(at("patternProperties"))/\(Self.escape(entry.name))"
+                guard (try? Regex(entry.name)) != nil else { throw SchemaError(pointer: pointer, message: "\"\(entry.name)\" is not a valid regular expression") }
+                node.patternProperties.append((entry.name, try schema(entry.value, at: pointer)))
+            }
+        }
         if let required = object["required"] { node.required = try strings(required, at: at("required")) }
         if let additional = object["additionalProperties"] {
             node.additionalProperties = try schema(additional, at: at("additionalProperties"))
@@ -262,6 +272,7 @@ public struct SchemaParser: Sendable {
             node.prefixItems.enumerated().forEach { visit($1, "\(pointer)/prefixItems/\($0)") }
             node.items.map { visit($0, "\(pointer)/items") }
             node.additionalProperties.map { visit($0, "\(pointer)/additionalProperties") }
+            node.patternProperties.forEach { visit($0.schema, "\(pointer)/patternProperties/\(Self.escape($0.pattern))") }
             node.dependentSchemas.forEach { visit($1, "\(pointer)/dependentSchemas/\(Self.escape($0.text))") }
             for (keyword, list) in [("allOf", node.allOf), ("anyOf", node.anyOf), ("oneOf", node.oneOf)] {
                 list?.enumerated().forEach { visit($1, "\(pointer)/\(keyword)/\($0)") }

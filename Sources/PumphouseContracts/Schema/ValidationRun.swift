@@ -64,18 +64,29 @@ struct ValidationRun {
     }
 
     /// Checks a top-level field on its own, as in an update: the field is checked
-    /// against its declaration, or against `additionalProperties` when it has none.
+    /// against its declaration and the patterns its name matches, or against
+    /// `additionalProperties` when it has neither.
     mutating func checkField(_ name: String, _ value: JSONValue, in program: SchemaProgram) {
         let root = program.root
         // A `false` root rejects the field as it would a whole payload, at its root.
         if root.rejectsAll { return check(value, root) }
         let before = issues.count
-        if let declared = program.declaredField(name) {
-            check(value, declared)
-        } else if let rest = root.additionalProperties {
-            if root.closed { fail("additionalProperties", "field \"\(name)\" is not in the schema") } else { check(value, rest.node) }
-        }
+        let declared = program.declaredField(name)
+        if let declared { check(value, declared) }
+        checkPatternsAndRest(name, value, root, declared: declared != nil, undeclared: "is not in the schema")
         prefixIssues(from: before, with: name)
+    }
+
+    /// A member's value against every pattern its name matches, and against
+    /// `additionalProperties` if it is neither declared nor matched.
+    private mutating func checkPatternsAndRest(_ name: String, _ value: JSONValue, _ schema: CompiledSchema, declared: Bool, undeclared: String) {
+        var matched = false
+        for (pattern, link) in schema.patternProperties where pattern.matches(name) {
+            matched = true
+            check(value, link.node)
+        }
+        guard !declared, !matched, let rest = schema.additionalProperties else { return }
+        if schema.closed { fail("additionalProperties", "field \"\(name)\" \(undeclared)") } else { check(value, rest.node) }
     }
 
     /// Puts `segment` in front of the pointers of the issues raised since `start`.
@@ -198,12 +209,12 @@ struct ValidationRun {
         for member in object {
             guard !full else { break }
             let before = issues.count
-            if let index = schema.propertyIndex(of: member.name, hint: &hint) {
+            let index = schema.propertyIndex(of: member.name, hint: &hint)
+            if let index {
                 if index < UInt64.bitWidth { present |= 1 << UInt64(index) }
                 check(member.value, schema.properties[index].schema.node)
-            } else if let rest = schema.additionalProperties {
-                if schema.closed { fail("additionalProperties", "field \"\(member.name)\" is not allowed") } else { check(member.value, rest.node) }
             }
+            checkPatternsAndRest(member.name, member.value, schema, declared: index != nil, undeclared: "is not allowed")
             prefixIssues(from: before, with: member.name)
         }
         return present
