@@ -62,11 +62,25 @@ let compatibilityCases: [CompatibilityCase] = [
     .init(name: "pattern removed from a closed model", old: object("", extra: #","patternProperties":{"^x-":{"type":"string"}},"additionalProperties":false"#),
           new: object("", extra: closed),
           backward: ["PATTERN_PROPERTY_REMOVED_NOT_COVERED"], forward: []),
+    // propertyNames: names are strings, compared as values.
+    .init(name: "propertyNames added", old: object(""), new: object("", extra: #","propertyNames":{"maxLength":8}"#),
+          backward: ["MAX_LENGTH_ADDED"], forward: []),
+    .init(name: "propertyNames widened", old: object("", extra: #","propertyNames":{"maxLength":8}"#), new: object("", extra: #","propertyNames":{"maxLength":16}"#),
+          backward: [], forward: ["MAX_LENGTH_DECREASED"]),
     // Required.
     .init(name: "required added", old: object(#""a":{"type":"string"}"#), new: object(#""a":{"type":"string"}"#, required: #"["a"]"#),
           backward: ["REQUIRED_ATTRIBUTE_ADDED"], forward: []),
     .init(name: "required removed", old: object(#""a":{"type":"string"}"#, required: #"["a"]"#), new: object(#""a":{"type":"string"}"#),
           backward: [], forward: ["REQUIRED_ATTRIBUTE_ADDED"]),
+    // contains and its counts.
+    .init(name: "contains added", old: #"{"type":"array"}"#, new: #"{"type":"array","contains":{"type":"integer"}}"#,
+          backward: ["CONTAINS_ADDED"], forward: []),
+    .init(name: "minContains raised", old: #"{"type":"array","contains":{"type":"integer"}}"#, new: #"{"type":"array","contains":{"type":"integer"},"minContains":2}"#,
+          backward: ["MIN_CONTAINS_INCREASED"], forward: []),
+    .init(name: "maxContains added", old: #"{"type":"array","contains":{"type":"integer"}}"#, new: #"{"type":"array","contains":{"type":"integer"},"maxContains":2}"#,
+          backward: ["MAX_CONTAINS_ADDED"], forward: []),
+    .init(name: "contains schema narrowed", old: #"{"type":"array","contains":{"type":["integer","string"]}}"#, new: #"{"type":"array","contains":{"type":"integer"}}"#,
+          backward: ["TYPE_NARROWED"], forward: []),
     // Types.
     .init(name: "integer widened to number", old: #"{"type":"integer"}"#, new: #"{"type":"number"}"#, backward: [], forward: ["TYPE_NARROWED"]),
     .init(name: "string changed to integer", old: #"{"type":"string"}"#, new: #"{"type":"integer"}"#, backward: ["TYPE_CHANGED"], forward: ["TYPE_CHANGED"]),

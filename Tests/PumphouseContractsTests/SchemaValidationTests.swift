@@ -8,7 +8,7 @@ struct SchemaValidationTests {
     }
 
     @Test("keywords outside the subset are rejected with their pointer", arguments: [
-        (#"{"type":"object","propertyNames":{"maxLength":3}}"#, "/propertyNames"),
+        (#"{"type":"array","minContains":2}"#, "/minContains"),
         (#"{"type":"object","patternProperties":{"(unclosed":{}}}"#, "/patternProperties/(unclosed"),
         (#"{"type":"object","patternProperties":[]}"#, "/patternProperties"),
         (#"{"properties":{"a":{"if":{}}}}"#, "/properties/a/if"),
@@ -67,6 +67,20 @@ struct SchemaValidationTests {
         let validator = SchemaValidator(document: try Self.schema(Self.account))
         let issues = validator.validate(try JSONParser().parse(payload))
         #expect(issues.contains { $0.pointer == pointer && $0.keyword == keyword }, "\(issues)")
+    }
+
+    @Test("contains counts the matching items against minContains (1 by default) and maxContains; propertyNames checks every member's name", arguments: [
+        (#"{"contains":{"type":"integer"}}"#, "[\"a\",1]", [String]()),
+        (#"{"contains":{"type":"integer"}}"#, "[\"a\"]", [" contains"]),
+        (#"{"contains":{"type":"integer"},"minContains":0}"#, "[]", []),
+        (#"{"contains":{"type":"integer"},"minContains":2,"maxContains":3}"#, "[1]", [" minContains"]),
+        (#"{"contains":{"type":"integer"},"minContains":2,"maxContains":3}"#, "[1,2,3,4]", [" maxContains"]),
+        (#"{"propertyNames":{"maxLength":3}}"#, #"{"abc":1}"#, []),
+        (#"{"propertyNames":{"maxLength":3}}"#, #"{"abcd":1}"#, ["/abcd propertyNames"]),
+    ])
+    func containsAndNames(schema: String, payload: String, expected: [String]) throws {
+        let validator = SchemaValidator(document: try Self.schema(schema))
+        #expect(Self.described(validator.validate(try JSONParser().parse(payload))) == expected)
     }
 
     @Test("a recursive schema that descends into properties is fine")

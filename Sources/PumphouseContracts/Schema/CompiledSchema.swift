@@ -76,6 +76,10 @@ final class CompiledSchema {
     var uniqueItems = false
     var prefixItems: [Link] = []
     var items: Link?
+    var contains: Link?
+    /// 1 unless `minContains` says otherwise.
+    var minContains = 1
+    var maxContains: Int?
 
     var checksObjects = false
     var minProperties: Int?
@@ -93,6 +97,7 @@ final class CompiledSchema {
     var patternProperties: [(pattern: SchemaPattern, schema: Link)] = []
     /// For the members neither declared nor matched by a pattern.
     var additionalProperties: Link?
+    var propertyNames: Link?
     /// `additionalProperties: false` as written: such a member is named in the failure
     /// rather than checked against `false`.
     var closed = false

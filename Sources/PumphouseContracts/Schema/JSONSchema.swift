@@ -40,6 +40,11 @@ public struct SchemaNode: Sendable, Hashable {
     public var minItems: Int?
     public var maxItems: Int?
     public var uniqueItems = false
+    /// `contains`: at least `minContains` (1 when absent) and at most `maxContains` items
+    /// must match it. Both counts mean nothing without it.
+    public var contains: JSONSchema?
+    public var minContains: Int?
+    public var maxContains: Int?
 
     /// Declared properties in declaration order.
     public var properties: [(name: String, schema: JSONSchema)] = []
@@ -51,6 +56,8 @@ public struct SchemaNode: Sendable, Hashable {
     /// with no patterns is an open content model, `false` a closed one, anything else a
     /// partially open one.
     public var additionalProperties: JSONSchema?
+    /// Every member's name, as a JSON string, must match this schema.
+    public var propertyNames: JSONSchema?
     public var minProperties: Int?
     public var maxProperties: Int?
     /// Keyed by the trigger's bytes: two names the parser keeps apart stay apart.
@@ -75,6 +82,8 @@ public struct SchemaNode: Sendable, Hashable {
             && lhs.exclusiveMaximum == rhs.exclusiveMaximum && lhs.multipleOf == rhs.multipleOf
             && lhs.prefixItems == rhs.prefixItems && lhs.items == rhs.items && lhs.minItems == rhs.minItems
             && lhs.maxItems == rhs.maxItems && lhs.uniqueItems == rhs.uniqueItems
+            && lhs.contains == rhs.contains && lhs.minContains == rhs.minContains && lhs.maxContains == rhs.maxContains
+            && lhs.propertyNames == rhs.propertyNames
             && lhs.properties.map { ExactKey($0.name) } == rhs.properties.map { ExactKey($0.name) }
             && lhs.properties.map(\.schema) == rhs.properties.map(\.schema)
             && lhs.required.map { ExactKey($0) } == rhs.required.map { ExactKey($0) } && lhs.additionalProperties == rhs.additionalProperties

@@ -257,6 +257,7 @@ private struct Walk {
         if r.uniqueItems && !w.uniqueItems {
             report(path + "/uniqueItems", "UNIQUE_ITEMS_ADDED", "uniqueItems added; arrays with repeated items were accepted")
         }
+        compareContains(w, r, at: path)
         let writerRest = w.items ?? .any
         let readerRest = r.items ?? .any
         for index in 0..<max(w.prefixItems.count, r.prefixItems.count) {
@@ -284,6 +285,29 @@ private struct Walk {
             compare(writer: writerRest, reader: readerRest, at: path + "/items")
         } else {
             report(path + "/items", w.items == nil ? "ADDITIONAL_ITEMS_ADDED" : "ADDITIONAL_ITEMS_NARROWED", "items after the positional ones accept less than before")
+        }
+    }
+
+    /// `contains` and its counts. The reader needs `minContains` items matching its
+    /// schema: old data is sure to have them only if the writer required as many of a
+    /// schema the reader's accepts. A reader's `maxContains` holds for old data only if
+    /// the writer bounded the same schema as tightly. Confluent compares neither; the
+    /// rules are Pumphouse's, named as its other count rules are.
+    mutating func compareContains(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        guard let readerContains = r.contains else { return }
+        let pointer = path + "/contains"
+        let readerMin = r.minContains ?? 1
+        if readerMin > 0 {
+            if let writerContains = w.contains, (w.minContains ?? 1) > 0 {
+                compare(writer: writerContains, reader: readerContains, at: pointer)
+                compareCounts(old: w.minContains ?? 1, new: readerMin, min: true, keyword: "minContains", rule: "MIN_CONTAINS", at: path)
+            } else {
+                report(pointer, "CONTAINS_ADDED", "arrays must now hold \(readerMin) item(s) matching contains; old arrays need not")
+            }
+        }
+        if let readerMax = r.maxContains {
+            let sameSchema = w.contains == readerContains
+            compareCounts(old: sameSchema ? w.maxContains : nil, new: readerMax, min: false, keyword: "maxContains", rule: "MAX_CONTAINS", at: path)
         }
     }
 
@@ -327,6 +351,10 @@ private struct Walk {
             }
         }
         comparePatterns(w, r, at: path)
+        if let readerNames = r.propertyNames {
+            // Names are strings: the writer's names must all be ones the reader accepts.
+            compare(writer: w.propertyNames ?? .node(Self.anyString), reader: readerNames, at: path + "/propertyNames")
+        }
         if !accepts(writer: writerRest, reader: readerRest) {
             let rule = Self.isOpen(w) ? "ADDITIONAL_PROPERTIES_ADDED" : "ADDITIONAL_PROPERTIES_NARROWED"
             report(path + "/additionalProperties", rule, "undeclared properties accept less than before")
@@ -362,6 +390,13 @@ private struct Walk {
             }
         }
     }
+
+    /// Any string: what a property name is when nothing constrains it.
+    static let anyString: SchemaNode = {
+        var node = SchemaNode()
+        node.types = [.string]
+        return node
+    }()
 
     /// Whether any value goes under any undeclared name: Confluent's open content model.
     static func isOpen(_ node: SchemaNode) -> Bool {

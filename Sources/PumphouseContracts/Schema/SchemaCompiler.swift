@@ -98,8 +98,11 @@ struct SchemaCompiler {
         node.uniqueItems = source.uniqueItems
         node.prefixItems = links(source.prefixItems)
         node.items = source.items.map { link($0) }
+        node.contains = source.contains.map { link($0) }
+        node.minContains = source.minContains ?? 1
+        node.maxContains = source.maxContains
         node.checksArrays = source.minItems != nil || source.maxItems != nil || source.uniqueItems
-            || !source.prefixItems.isEmpty || source.items != nil
+            || !source.prefixItems.isEmpty || source.items != nil || source.contains != nil
 
         node.minProperties = source.minProperties
         node.maxProperties = source.maxProperties
@@ -118,13 +121,14 @@ struct SchemaCompiler {
             node.patternProperties.append((pattern: pattern(text), schema: link(schema)))
         }
         node.additionalProperties = source.additionalProperties.map { link($0) }
+        node.propertyNames = source.propertyNames.map { link($0) }
         node.closed = source.additionalProperties == .always(false)
         node.dependentRequired = source.dependentRequired.map { (trigger: $0.key.text, dependents: $0.value) }
         for (trigger, schema) in source.dependentSchemas {
             node.dependentSchemas.append((trigger: trigger.text, schema: link(schema)))
         }
         node.checksObjects = source.minProperties != nil || source.maxProperties != nil || !source.properties.isEmpty
-            || !source.required.isEmpty || source.additionalProperties != nil || !source.patternProperties.isEmpty
+            || !source.required.isEmpty || source.additionalProperties != nil || !source.patternProperties.isEmpty || source.propertyNames != nil
             || !source.dependentRequired.isEmpty || !source.dependentSchemas.isEmpty
 
         node.allOf = links(source.allOf ?? [])

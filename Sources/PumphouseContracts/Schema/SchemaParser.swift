@@ -14,8 +14,8 @@ public struct SchemaParser: Sendable {
         "$ref", "$defs", "definitions", "type", "enum", "const",
         "minLength", "maxLength", "pattern",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-        "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",
-        "properties", "patternProperties", "required", "additionalProperties", "minProperties", "maxProperties",
+        "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains",
+        "properties", "patternProperties", "propertyNames", "required", "additionalProperties", "minProperties", "maxProperties",
         "dependentRequired", "dependentSchemas", "dependencies",
         "allOf", "anyOf", "oneOf", "not",
     ])
@@ -192,6 +192,15 @@ public struct SchemaParser: Sendable {
         }
         node.minItems = try count("minItems")
         node.maxItems = try count("maxItems")
+        if let contains = object["contains"] {
+            node.contains = try schema(contains, at: at("contains"))
+            node.minContains = try count("minContains")
+            node.maxContains = try count("maxContains")
+        } else {
+            for keyword in ["minContains", "maxContains"] where object[keyword] != nil {
+                throw SchemaError(pointer: at(keyword), message: "has no effect without \"contains\"; add the contains schema it counts, or remove it")
+            }
+        }
         if let unique = object["uniqueItems"] {
             guard case .bool(let b) = unique else { throw SchemaError(pointer: at("uniqueItems"), message: "must be a boolean") }
             node.uniqueItems = b
@@ -215,6 +224,7 @@ public struct SchemaParser: Sendable {
                 node.patternProperties.append((entry.name, try schema(entry.value, at: pointer)))
             }
         }
+        if let names = object["propertyNames"] { node.propertyNames = try schema(names, at: at("propertyNames")) }
         if let required = object["required"] { node.required = try strings(required, at: at("required")) }
         if let additional = object["additionalProperties"] {
             node.additionalProperties = try schema(additional, at: at("additionalProperties"))
@@ -273,6 +283,8 @@ public struct SchemaParser: Sendable {
             node.items.map { visit($0, "\(pointer)/items") }
             node.additionalProperties.map { visit($0, "\(pointer)/additionalProperties") }
             node.patternProperties.forEach { visit($0.schema, "\(pointer)/patternProperties/\(Self.escape($0.pattern))") }
+            node.propertyNames.map { visit($0, "\(pointer)/propertyNames") }
+            node.contains.map { visit($0, "\(pointer)/contains") }
             node.dependentSchemas.forEach { visit($1, "\(pointer)/dependentSchemas/\(Self.escape($0.text))") }
             for (keyword, list) in [("allOf", node.allOf), ("anyOf", node.anyOf), ("oneOf", node.oneOf)] {
                 list?.enumerated().forEach { visit($1, "\(pointer)/\(keyword)/\($0)") }

@@ -80,6 +80,9 @@ struct ValidationRun {
     /// A member's value against every pattern its name matches, and against
     /// `additionalProperties` if it is neither declared nor matched.
     private mutating func checkPatternsAndRest(_ name: String, _ value: JSONValue, _ schema: CompiledSchema, declared: Bool, undeclared: String) {
+        if let names = schema.propertyNames, !Self.passes(.string(name), names.node) {
+            fail("propertyNames", "the name \"\(name)\" does not match the propertyNames schema")
+        }
         var matched = false
         for (pattern, link) in schema.patternProperties where pattern.matches(name) {
             matched = true
@@ -142,6 +145,13 @@ struct ValidationRun {
         if let max = schema.maxItems, items.count > max { fail("maxItems", "more than \(max) items") }
         if schema.uniqueItems, let (earlier, later) = Self.firstRepeat(in: items) {
             fail("uniqueItems", "items \(earlier) and \(later) are equal")
+        }
+        if let contains = schema.contains {
+            let matching = items.reduce(0) { $0 + (Self.passes($1, contains.node) ? 1 : 0) }
+            if matching < schema.minContains {
+                fail(schema.minContains == 1 ? "contains" : "minContains", "\(matching) item(s) match the contains schema; at least \(schema.minContains) must")
+            }
+            if let max = schema.maxContains, matching > max { fail("maxContains", "\(matching) items match the contains schema; at most \(max) may") }
         }
         let prefixItems = schema.prefixItems
         for (index, item) in items.enumerated() {
