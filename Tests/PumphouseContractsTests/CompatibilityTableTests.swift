@@ -81,6 +81,13 @@ let compatibilityCases: [CompatibilityCase] = [
           backward: ["MAX_CONTAINS_ADDED"], forward: []),
     .init(name: "contains schema narrowed", old: #"{"type":"array","contains":{"type":["integer","string"]}}"#, new: #"{"type":"array","contains":{"type":"integer"}}"#,
           backward: ["TYPE_NARROWED"], forward: []),
+    // if/then/else.
+    .init(name: "condition added", old: #"{"type":"integer"}"#, new: #"{"type":"integer","if":{"minimum":10},"then":{"multipleOf":2}}"#,
+          backward: ["CONDITION_ADDED"], forward: []),
+    .init(name: "condition whose branch accepts the old schema", old: #"{"type":"integer","maximum":5}"#, new: #"{"type":"integer","maximum":5,"if":{"minimum":3},"then":{"type":"integer"}}"#,
+          backward: [], forward: []),
+    .init(name: "condition changed", old: #"{"type":"integer","if":{"minimum":10},"then":{"multipleOf":2}}"#, new: #"{"type":"integer","if":{"minimum":10},"then":{"multipleOf":4}}"#,
+          backward: ["CONDITION_CHANGED"], forward: ["CONDITION_CHANGED"]),
     // Types.
     .init(name: "integer widened to number", old: #"{"type":"integer"}"#, new: #"{"type":"number"}"#, backward: [], forward: ["TYPE_NARROWED"]),
     .init(name: "string changed to integer", old: #"{"type":"string"}"#, new: #"{"type":"integer"}"#, backward: ["TYPE_CHANGED"], forward: ["TYPE_CHANGED"]),

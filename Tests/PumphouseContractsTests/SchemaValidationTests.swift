@@ -11,7 +11,8 @@ struct SchemaValidationTests {
         (#"{"type":"array","minContains":2}"#, "/minContains"),
         (#"{"type":"object","patternProperties":{"(unclosed":{}}}"#, "/patternProperties/(unclosed"),
         (#"{"type":"object","patternProperties":[]}"#, "/patternProperties"),
-        (#"{"properties":{"a":{"if":{}}}}"#, "/properties/a/if"),
+        (#"{"properties":{"a":{"then":{}}}}"#, "/properties/a/then"),
+        (#"{"properties":{"a":{"unevaluatedProperties":false}}}"#, "/properties/a/unevaluatedProperties"),
         (#"{"requried":["a"]}"#, "/requried"),
         (#"{"$ref":"https://example.com/s.json"}"#, "/$ref"),
         (##"{"$ref":"#/$defs/Missing"}"##, ""),
@@ -69,7 +70,7 @@ struct SchemaValidationTests {
         #expect(issues.contains { $0.pointer == pointer && $0.keyword == keyword }, "\(issues)")
     }
 
-    @Test("contains counts the matching items against minContains (1 by default) and maxContains; propertyNames checks every member's name", arguments: [
+    @Test("contains counts the matching items against minContains (1 by default) and maxContains; propertyNames checks every member's name; if selects then or else", arguments: [
         (#"{"contains":{"type":"integer"}}"#, "[\"a\",1]", [String]()),
         (#"{"contains":{"type":"integer"}}"#, "[\"a\"]", [" contains"]),
         (#"{"contains":{"type":"integer"},"minContains":0}"#, "[]", []),
@@ -77,6 +78,10 @@ struct SchemaValidationTests {
         (#"{"contains":{"type":"integer"},"minContains":2,"maxContains":3}"#, "[1,2,3,4]", [" maxContains"]),
         (#"{"propertyNames":{"maxLength":3}}"#, #"{"abc":1}"#, []),
         (#"{"propertyNames":{"maxLength":3}}"#, #"{"abcd":1}"#, ["/abcd propertyNames"]),
+        (#"{"if":{"minimum":10},"then":{"multipleOf":2},"else":{"maximum":3}}"#, "12", []),
+        (#"{"if":{"minimum":10},"then":{"multipleOf":2},"else":{"maximum":3}}"#, "11", [" multipleOf"]),
+        (#"{"if":{"minimum":10},"then":{"multipleOf":2},"else":{"maximum":3}}"#, "5", [" maximum"]),
+        (#"{"if":{"minimum":10},"then":{"multipleOf":2}}"#, "5", []),
     ])
     func containsAndNames(schema: String, payload: String, expected: [String]) throws {
         let validator = SchemaValidator(document: try Self.schema(schema))

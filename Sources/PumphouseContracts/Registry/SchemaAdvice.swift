@@ -27,6 +27,10 @@ public enum SchemaAdvice {
             "old data may already hold properties whose names the new pattern matches, with any value the old model allowed: give the pattern a schema that accepts those values, or declare the names you need as properties of their own",
         "PATTERN_PROPERTY_REMOVED_NOT_COVERED":
             "keep the pattern, or make sure what now covers the names it matched (another pattern or additionalProperties) accepts their old values",
+        "CONDITION_ADDED":
+            "a condition constrains data written before it: check it in the application for new writes, or let each branch accept what the previous version allowed",
+        "CONDITION_CHANGED":
+            "keep the previous if/then/else, or let each branch accept what the previous version allowed; check the stricter rule in the application for new writes",
         "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL":
             "add the property as optional, or keep it required and give it a default in contract.yaml's upcast step for the previous version, so old data gains it",
         "REQUIRED_ATTRIBUTE_ADDED":

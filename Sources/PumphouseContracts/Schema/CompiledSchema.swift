@@ -108,6 +108,8 @@ final class CompiledSchema {
     var anyOf: [Link]?
     var oneOf: [Link]?
     var not: Link?
+    /// `if`, with `then` and `else` (nil: that branch accepts everything).
+    var condition: (if: Link, then: Link?, else: Link?)?
 
     /// The index of the property named `name` (by bytes). Payloads mostly list their
     /// members in the schema's order, so the search starts after the previous match,

@@ -68,6 +68,11 @@ public struct SchemaNode: Sendable, Hashable {
     public var anyOf: [JSONSchema]?
     public var oneOf: [JSONSchema]?
     public var not: JSONSchema?
+    /// `if`/`then`/`else`: a value `ifSchema` accepts must pass `thenSchema`, any other
+    /// `elseSchema` (each absent branch accepts everything).
+    public var ifSchema: JSONSchema?
+    public var thenSchema: JSONSchema?
+    public var elseSchema: JSONSchema?
 
     public init() {}
 
@@ -92,6 +97,7 @@ public struct SchemaNode: Sendable, Hashable {
             && lhs.minProperties == rhs.minProperties && lhs.maxProperties == rhs.maxProperties
             && lhs.dependentRequired == rhs.dependentRequired && lhs.dependentSchemas == rhs.dependentSchemas
             && lhs.allOf == rhs.allOf && lhs.anyOf == rhs.anyOf && lhs.oneOf == rhs.oneOf && lhs.not == rhs.not
+            && lhs.ifSchema == rhs.ifSchema && lhs.thenSchema == rhs.thenSchema && lhs.elseSchema == rhs.elseSchema
     }
 
     public func hash(into hasher: inout Hasher) {

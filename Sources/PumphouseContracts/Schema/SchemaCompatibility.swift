@@ -464,6 +464,7 @@ private struct Walk {
                 }
             }
         }
+        compareCondition(w, r, at: path)
         if let readerNot = r.not {
             if let writerNot = w.not {
                 // not(A) accepts all that not(B) accepts when A's values are all B's.
@@ -473,6 +474,24 @@ private struct Walk {
             } else {
                 report(path + "/not", "NOT_TYPE_EXTENDED", "\"not\" added; it excludes values that were accepted")
             }
+        }
+    }
+
+    /// `if`/`then`/`else`. Old data is sure to pass the reader's condition when the writer
+    /// had the same one, or when each of the reader's branches accepts everything the
+    /// writer's schema does (whichever branch a value takes). Anything else is reported:
+    /// what the condition selects is not worked out here. Confluent compares no
+    /// condition; the two rules are Pumphouse's.
+    mutating func compareCondition(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        guard let condition = r.ifSchema else { return }
+        if w.ifSchema == condition && w.thenSchema == r.thenSchema && w.elseSchema == r.elseSchema { return }
+        let writer = JSONSchema.node(Self.withoutCombinators(w))
+        let covered = [r.thenSchema, r.elseSchema].allSatisfy { branch in branch.map { accepts(writer: writer, reader: $0) } ?? true }
+        guard !covered else { return }
+        if w.ifSchema == nil {
+            report(path + "/if", "CONDITION_ADDED", "if/then/else added; values the previous schema allowed may fail the branch they take")
+        } else {
+            report(path + "/if", "CONDITION_CHANGED", "if/then/else changed; values the previous schema allowed may fail the branch they now take")
         }
     }
 

@@ -135,10 +135,13 @@ struct SchemaCompiler {
         node.anyOf = source.anyOf.map { links($0) }
         node.oneOf = source.oneOf.map { links($0) }
         node.not = source.not.map { link($0) }
+        if let condition = source.ifSchema {
+            node.condition = (if: link(condition), then: source.thenSchema.map { link($0) }, else: source.elseSchema.map { link($0) })
+        }
 
         node.acceptsAll = node.acceptedTypes == .all && !node.enumerates && !node.checksStrings && !node.checksNumbers
             && !node.checksArrays && !node.checksObjects && node.allOf.isEmpty && node.anyOf == nil && node.oneOf == nil
-            && node.not == nil
+            && node.not == nil && node.condition == nil
         return node
     }
 }

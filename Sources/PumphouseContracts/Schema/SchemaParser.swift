@@ -17,7 +17,7 @@ public struct SchemaParser: Sendable {
         "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains",
         "properties", "patternProperties", "propertyNames", "required", "additionalProperties", "minProperties", "maxProperties",
         "dependentRequired", "dependentSchemas", "dependencies",
-        "allOf", "anyOf", "oneOf", "not",
+        "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
     ])
 
     public init() {}
@@ -224,6 +224,15 @@ public struct SchemaParser: Sendable {
                 node.patternProperties.append((entry.name, try schema(entry.value, at: pointer)))
             }
         }
+        if let condition = object["if"] {
+            node.ifSchema = try schema(condition, at: at("if"))
+            node.thenSchema = try object["then"].map { json throws(SchemaError) in try schema(json, at: at("then")) }
+            node.elseSchema = try object["else"].map { json throws(SchemaError) in try schema(json, at: at("else")) }
+        } else {
+            for keyword in ["then", "else"] where object[keyword] != nil {
+                throw SchemaError(pointer: at(keyword), message: "has no effect without \"if\"; add the condition it depends on, or remove it")
+            }
+        }
         if let names = object["propertyNames"] { node.propertyNames = try schema(names, at: at("propertyNames")) }
         if let required = object["required"] { node.required = try strings(required, at: at("required")) }
         if let additional = object["additionalProperties"] {
@@ -290,6 +299,9 @@ public struct SchemaParser: Sendable {
                 list?.enumerated().forEach { visit($1, "\(pointer)/\(keyword)/\($0)") }
             }
             node.not.map { visit($0, "\(pointer)/not") }
+            for (keyword, branch) in [("if", node.ifSchema), ("then", node.thenSchema), ("else", node.elseSchema)] {
+                branch.map { visit($0, "\(pointer)/\(keyword)") }
+            }
         }
         visit(document.root, "")
         for (pointer, schema) in document.definitions { visit(schema, String(pointer.dropFirst())) }
@@ -303,6 +315,7 @@ public struct SchemaParser: Sendable {
         func sameValueChildren(_ schema: JSONSchema) -> [JSONSchema] {
             guard case .node(let node) = schema else { return [] }
             return (node.allOf ?? []) + (node.anyOf ?? []) + (node.oneOf ?? []) + (node.not.map { [$0] } ?? []) + Array(node.dependentSchemas.values)
+                + [node.ifSchema, node.thenSchema, node.elseSchema].compactMap { $0 }
         }
         func refs(reachableFrom schema: JSONSchema) -> Set<String> {
             var found = Set<String>()

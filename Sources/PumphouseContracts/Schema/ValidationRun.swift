@@ -61,6 +61,9 @@ struct ValidationRun {
         if let not = schema.not, Self.passes(value, not.node) {
             fail("not", "matches a schema it must not match")
         }
+        if let condition = schema.condition {
+            if let branch = Self.passes(value, condition.if.node) ? condition.then : condition.else { check(value, branch.node) }
+        }
     }
 
     /// Checks a top-level field on its own, as in an update: the field is checked
