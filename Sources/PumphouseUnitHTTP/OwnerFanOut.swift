@@ -37,7 +37,7 @@ public struct OwnerFanOut: Sendable {
     public init(unit: ProcessingUnit, cache: ContractName, timeout: Duration = .seconds(10)) {
         self.unit = unit
         self.cache = cache
-        self.timeout = .nanoseconds(Int64(timeout / .nanoseconds(1)))
+        self.timeout = TimeAmount(timeout)
     }
 
     /// The query parameter naming the partitions an owner is asked for.

@@ -49,7 +49,7 @@ public struct OwnerForwarding: RouterMiddleware {
 
     /// - Parameter unit: the unit whose requests these are, as the metrics name it.
     public init(unit: String, timeout: Duration = .seconds(10)) {
-        self.timeout = .nanoseconds(Int64(timeout / .nanoseconds(1)))
+        self.timeout = TimeAmount(timeout)
         self.counters = Counters(unit: unit)
     }
 

@@ -84,14 +84,11 @@ public struct BoxOffice: Sendable {
             try await layOut(spec) { _ in true }
             return summary(of: concerts[spec.id] ?? concert, partitions: nil)
         }
-        let plan = try plan(seatOwners)
-        try checkOwnedHere(plan.local)
-        if !plan.local.isEmpty { try await layOut(spec) { plan.local.contains($0.partition) } }
         let body: [UInt8]
         do { body = Array(try JSONEncoder().encode(spec)) } catch { throw .unavailable("the concert's details cannot be written as JSON: \(error)") }
-        for share in plan.remote {
-            _ = try await ask(seatOwners, share, .post, "/grid/concerts/\(spec.id)/layout", body: body)
-        }
+        _ = try await gather(seatOwners, .post, "/grid/concerts/\(spec.id)/layout", body: body) { (local) async throws(BoxOfficeError) in
+            if !local.isEmpty { try await layOut(spec) { local.contains($0.partition) } }
+        } remote: { _ in }
         return try await summary(spec.id)
     }
 
@@ -170,11 +167,13 @@ public struct BoxOffice: Sendable {
         try checkLoaded()
         guard let concert = concerts[id] else { throw .notFound("concert \(id)") }
         guard let seatOwners else { return summary(of: concert, partitions: nil) }
-        let plan = try plan(seatOwners)
-        try checkOwnedHere(plan.local)
-        var whole = summary(of: concert, partitions: plan.local)
-        for share in plan.remote {
-            let part = try decode(ConcertSummary.self, try await ask(seatOwners, share, .get, "/grid/concerts/\(id)/summary"))
+        let parts = try await gather(seatOwners, .get, "/grid/concerts/\(id)/summary") { (local) throws(BoxOfficeError) in
+            summary(of: concert, partitions: local)
+        } remote: { (body) throws(BoxOfficeError) in
+            try decode(ConcertSummary.self, body)
+        }
+        var whole = parts[0]
+        for part in parts.dropFirst() {
             whole.held += part.held
             whole.free += part.free
             whole.revenue += part.revenue
@@ -185,10 +184,7 @@ public struct BoxOffice: Sendable {
     /// An owner's share of ``summary(_:)``: held, free and revenue count only the seats
     /// in `partitions`, which this unit must own; `seats` and `sold` are the concert's.
     public func summary(_ id: String, partitions: [Int32]) async throws(BoxOfficeError) -> ConcertSummary {
-        try checkLoaded()
-        let concert = try await concertArriving(id)
-        try checkOwned(partitions)
-        return summary(of: concert, partitions: partitions)
+        summary(of: try await share(of: id, partitions), partitions: partitions)
     }
 
     /// The concert's counts over the seats of `partitions` (nil: every seat, where seats
@@ -237,21 +233,18 @@ public struct BoxOffice: Sendable {
         try checkLoaded()
         guard concerts[concert] != nil else { throw .notFound("concert \(concert)") }
         guard let seatOwners else { return Self.inOrder(seatViews(seats(of: concert, partitions: nil))) }
-        let plan = try plan(seatOwners)
-        try checkOwnedHere(plan.local)
-        var views = seatViews(seats(of: concert, partitions: plan.local))
-        for share in plan.remote {
-            views += try decode([SeatView].self, try await ask(seatOwners, share, .get, "/grid/concerts/\(concert)/seats"))
+        let parts = try await gather(seatOwners, .get, "/grid/concerts/\(concert)/seats") { (local) throws(BoxOfficeError) in
+            seatViews(seats(of: concert, partitions: local))
+        } remote: { (body) throws(BoxOfficeError) in
+            try decode([SeatView].self, body)
         }
-        return Self.inOrder(views)
+        return Self.inOrder(parts.flatMap { $0 })
     }
 
     /// An owner's share of ``seatMap(_:)``: the seats in `partitions`, which this unit
     /// must own.
     public func seatMap(_ concert: String, partitions: [Int32]) async throws(BoxOfficeError) -> [SeatView] {
-        try checkLoaded()
-        _ = try await concertArriving(concert)
-        try checkOwned(partitions)
+        _ = try await share(of: concert, partitions)
         return Self.inOrder(seatViews(seats(of: concert, partitions: partitions)))
     }
 
@@ -390,12 +383,32 @@ public struct BoxOffice: Sendable {
         }
     }
 
-    private func plan(_ owners: OwnerFanOut) throws(BoxOfficeError) -> OwnerFanOut.Plan {
-        do { return try owners.plan() } catch { throw .fanOut(error) }
+    /// One part per owner of the seats: `local`'s over this unit's own partitions (which
+    /// its cache must hold as their owner), then `remote`'s reading of each other owner's
+    /// answer to `path` for its partitions.
+    private func gather<Part>(
+        _ owners: OwnerFanOut, _ method: HTTPRequest.Method, _ path: String, body: [UInt8]? = nil,
+        local: ([Int32]) async throws(BoxOfficeError) -> Part, remote: ([UInt8]) throws(BoxOfficeError) -> Part
+    ) async throws(BoxOfficeError) -> [Part] {
+        let plan: OwnerFanOut.Plan
+        do { plan = try owners.plan() } catch { throw .fanOut(error) }
+        try checkOwnedHere(plan.local)
+        var parts = [try await local(plan.local)]
+        for share in plan.remote {
+            let answer: [UInt8]
+            do { answer = try await owners.ask(share, method, path, body: body) } catch { throw .fanOut(error) }
+            parts.append(try remote(answer))
+        }
+        return parts
     }
 
-    private func ask(_ owners: OwnerFanOut, _ share: OwnerFanOut.Share, _ method: HTTPRequest.Method, _ path: String, body: [UInt8]? = nil) async throws(BoxOfficeError) -> [UInt8] {
-        do { return try await owners.ask(share, method, path, body: body) } catch { throw .fanOut(error) }
+    /// The concert an owner is asked for its share of, once it is loaded, the concert has
+    /// reached it, and it owns each of `partitions`.
+    private func share(of concert: String, _ partitions: [Int32]) async throws(BoxOfficeError) -> Concert {
+        try checkLoaded()
+        let found = try await concertArriving(concert)
+        try checkOwned(partitions)
+        return found
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws(BoxOfficeError) -> T {

@@ -153,9 +153,7 @@ public struct SchemaParser: Sendable {
         node.maxLength = try count("maxLength")
         if let pattern = object["pattern"] {
             guard case .string(let text) = pattern else { throw SchemaError(pointer: at("pattern"), message: "must be a string") }
-            guard (try? Regex(text)) != nil else {
-                throw SchemaError(pointer: at("pattern"), message: "\"\(text)\" is not a valid regular expression")
-            }
+            try Self.checkRegex(text, at: at("pattern"))
             node.pattern = text
         }
         node.minimum = try number("minimum")
@@ -220,7 +218,7 @@ public struct SchemaParser: Sendable {
             }
             for entry in entries {
                 let pointer = "\(at("patternProperties"))/\(Self.escape(entry.name))"
-                guard (try? Regex(entry.name)) != nil else { throw SchemaError(pointer: pointer, message: "\"\(entry.name)\" is not a valid regular expression") }
+                try Self.checkRegex(entry.name, at: pointer)
                 node.patternProperties.append((entry.name, try schema(entry.value, at: pointer)))
             }
         }
@@ -340,6 +338,12 @@ public struct SchemaParser: Sendable {
                 }
             }
         }
+    }
+
+    /// `pattern`s and `patternProperties` keys must compile, or validation could not
+    /// match them.
+    static func checkRegex(_ text: String, at pointer: String) throws(SchemaError) {
+        guard (try? Regex(text)) != nil else { throw SchemaError(pointer: pointer, message: "\"\(text)\" is not a valid regular expression") }
     }
 
     /// JSON pointer escaping (RFC 6901).
