@@ -24,7 +24,7 @@ struct CacheLoader: Sendable {
     let pipeline: PipelineConfiguration
     let configuration: UnitConfiguration
     let registry: ContractRegistry
-    let sink: any ReplicaSink
+    let sink: any LoadSink
     let control: KafkaProducer
     let logger: Logger
     /// When the unit started, in epoch milliseconds.
@@ -168,6 +168,45 @@ struct CacheLoader: Sendable {
             snapshot: CacheSnapshot(request: try row.decode(String.self, "request_id"), offset: try row.decode(Int64.self, "first_offset")),
             loadedBy: try row.decode(String.self, "loaded_by")
         )
+    }
+
+    /// Reads the rows of `partitions` again for a unit that takes them up (into a
+    /// `PartitionReload`): from the answer this unit loaded from, when it is still on
+    /// the reverse-pump topic and the cache topic still holds every change after it in
+    /// those partitions; otherwise from a new answer of the data readers (no load lock:
+    /// one unit asks for itself, and nothing is recorded for others to reuse).
+    func reread(_ partitions: Set<Int32>, loadedFrom snapshot: CacheSnapshot?, deadline: ContinuousClock.Instant) async throws -> Loaded {
+        let sorted = partitions.sorted()
+        if let snapshot {
+            if let loaded = try await readAnswer(snapshot.request, from: .init(snapshot.offset), deadline: deadline, beforeRequest: nil) {
+                if try await topicHoldsChanges(after: loaded.offsets, in: sorted, deadline: deadline) {
+                    logger.info("\(cache.contract): partitions \(sorted) read again from the \(snapshot)")
+                    return loaded
+                }
+                logger.notice("\(cache.contract): \(cache.topic) no longer holds every change after the \(snapshot) in partitions \(sorted); asking the data readers again")
+            } else {
+                logger.notice("\(cache.contract): the \(snapshot) is no longer on \(cache.reverseTopic); asking the data readers again for partitions \(sorted)")
+            }
+        }
+        guard let loaded = try await requestLoad(deadline: deadline) else {
+            throw CacheLoadError(cache: cache.contract, message: "the data readers' answer for partitions \(sorted) ended without its rows")
+        }
+        logger.info("\(cache.contract): partitions \(sorted) read again from the database: \(loaded.rate)")
+        return loaded
+    }
+
+    /// Whether the cache topic still holds, in each of `partitions`, every change after
+    /// the offset an answer stands for (retention deletes from the front).
+    private func topicHoldsChanges(after offsets: [Int32: Int64], in partitions: [Int32], deadline: ContinuousClock.Instant) async throws -> Bool {
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: pipeline.kafka)
+        consumerConfiguration.connection.clientID = "pumphouse-unit-\(unit)-load"
+        let found = try await KafkaConsumer.watermarks(
+            of: partitions.map { KafkaTopicPartition(topic: cache.topic, partition: $0) }, configuration: consumerConfiguration, until: deadline, logger: logger
+        )
+        return partitions.allSatisfy { partition in
+            guard let low = found[KafkaTopicPartition(topic: cache.topic, partition: partition)]?.low, low > 0 else { return true }
+            return (offsets[partition] ?? 0) >= low
+        }
     }
 
     /// Asks the readers for the whole cache and reads the answer.

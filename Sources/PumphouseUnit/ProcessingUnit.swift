@@ -52,15 +52,34 @@ public final class ProcessingUnit: Service {
         /// Per loading partition, the high watermark of the first fetch that returned
         /// data: the end of the log as the unit found it.
         var loadTargets: [KafkaTopicPartition: Int64] = [:]
-        /// Partitions of partitioned caches to read again from their beginning (taken up
-        /// again after they were let go), and where each rebuild ends.
-        var rewinds: [KafkaTopicPartition] = []
+        /// Partitions of partitioned caches to read again, taken up after they were let
+        /// go: from their beginning, or, in a cache loaded from the database, from the
+        /// offset of the answer their rows came from; and where each rebuild ends.
+        var rewinds: [KafkaTopicPartitionOffset] = []
         var rebuildTargets: [KafkaTopicPartition: Int64] = [:]
+        /// Partitions whose rows are being read again from a reverse-pump answer.
+        var reloading: Set<KafkaTopicPartition> = []
+        /// Rows read again, for the loop that applies the log to hand to their replicas.
+        var reloaded: [Reloaded] = []
         /// The reverse-pump answer each cache was loaded from, by contract name.
         var snapshots: [String: CacheSnapshot] = [:]
         var loadWaiters: [CheckedContinuation<Void, any Error>] = []
         /// `run` has ended; a load can no longer finish.
         var stopped = false
+    }
+
+    /// Partitions of a cache loaded from the database to read again, and what was read.
+    private struct Reload: Sendable {
+        var cache: any PartitionOwning
+        var partitions: Set<Int32>
+    }
+
+    private struct Reloaded: Sendable {
+        var topic: String
+        var partitions: Set<Int32>
+        var rows: PartitionReload.Rows
+        /// Where the cache topic's changes after those rows begin, by partition.
+        var offsets: [Int32: Int64]
     }
 
     public init(configuration: UnitConfiguration, logger: Logger) throws {
@@ -316,6 +335,8 @@ public final class ProcessingUnit: Service {
     private func replicate(
         _ caches: [String: any ReplicaSink], partitions: [String: [Int32]], consumer: KafkaConsumer, reverseTopics: [String: CacheConfiguration]
     ) async throws {
+        let (reloads, reloadRequests) = AsyncStream.makeStream(of: Reload.self)
+        defer { reloadRequests.finish() }
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [self] in
@@ -338,7 +359,7 @@ public final class ProcessingUnit: Service {
                                 if steward == nil {
                                     steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: logNow)
                                 }
-                                tendOwnership(caches, steward: &steward!, now: logNow)
+                                tendOwnership(caches, steward: &steward!, now: logNow, reloads: reloadRequests)
                             }
                         }
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
@@ -355,6 +376,12 @@ public final class ProcessingUnit: Service {
                 }
                 group.addTask { [self] in
                     try await load(caches, partitions: partitions, consumer: consumer)
+                }
+                group.addTask { [self] in
+                    for await reload in reloads {
+                        if stopping.load(ordering: .relaxed) { break }
+                        await reread(reload)
+                    }
                 }
                 group.addTask { [self] in
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
@@ -597,7 +624,9 @@ public final class ProcessingUnit: Service {
     /// Claims and hands over partitions of partitioned caches as the live, loaded members
     /// say (`OwnershipSteward`); nothing until this unit is loaded, since before that its
     /// view of each partition's ownership is behind the log. `now` is log time.
-    private func tendOwnership(_ caches: [String: any ReplicaSink], steward: inout OwnershipSteward, now: ContinuousClock.Instant) {
+    private func tendOwnership(
+        _ caches: [String: any ReplicaSink], steward: inout OwnershipSteward, now: ContinuousClock.Instant, reloads: AsyncStream<Reload>.Continuation
+    ) {
         guard isLoaded else { return }
         let broken = lease.broken
         defer {
@@ -622,10 +651,16 @@ public final class ProcessingUnit: Service {
             owning.recordOwnership(upkeep)
             guard let wanted = upkeep.wanted else { continue }
             let kept = owning.keep(wanted)
+            let topic = owning.cacheConfiguration.topic
             if !kept.rebuild.isEmpty {
-                let topic = owning.cacheConfiguration.topic
-                state.withLock { $0.rewinds += kept.rebuild.map { KafkaTopicPartition(topic: topic, partition: $0) } }
+                state.withLock { $0.rewinds += kept.rebuild.map { KafkaTopicPartitionOffset(topic: topic, partition: $0, offset: .beginning) } }
             }
+            // Each partition's rows are asked for once at a time; a failed try lets the
+            // next upkeep ask again.
+            let reload = state.withLock { state in
+                kept.reload.filter { state.reloading.insert(KafkaTopicPartition(topic: topic, partition: $0)).inserted }
+            }
+            if !reload.isEmpty { reloads.yield(Reload(cache: owning, partitions: Set(reload))) }
             #if canImport(Glibc)
             // What the dropped partitions held goes back to the system, not to glibc's
             // free lists (see `finishLoading`).
@@ -634,28 +669,66 @@ public final class ProcessingUnit: Service {
         }
     }
 
-    /// Moves the partitions a partitioned cache takes up again to their beginning, and
-    /// notes where each must get to before it is warm: the end of the log as the
-    /// consumer last saw it. Runs between polls, on the loop that applies the log.
-    private func rewind(_ consumer: KafkaConsumer, caches: [String: any ReplicaSink]) async {
-        let pending = state.withLock { state in
-            defer { state.rewinds = [] }
-            return state.rewinds
-        }
-        guard !pending.isEmpty else { return }
+    /// Reads the rows of partitions taken up again in a cache loaded from the database
+    /// (`CacheLoader.reread`), for the loop that applies the log to hand over in
+    /// `rewind`. A try that fails is logged and, after a pause, left to the next upkeep.
+    private func reread(_ reload: Reload) async {
+        let cache = reload.cache.cacheConfiguration
         do {
-            try await consumer.seek(pending.map { KafkaTopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: .beginning) })
+            let rows = PartitionReload(partitions: reload.partitions) { [owning = reload.cache] in owning.partition(ofKey: $0) }
+            let reading = CacheLoader(
+                unit: id, cache: cache, pipeline: configuration.pipeline, configuration: configuration, registry: registry,
+                sink: rows, control: control, logger: logger, startedAt: since
+            )
+            let snapshot = state.withLock { $0.snapshots[cache.contract.rawValue] }
+            let loaded = try await reading.reread(reload.partitions, loadedFrom: snapshot, deadline: ContinuousClock.now.advanced(by: configuration.loadTimeout))
+            state.withLock { $0.reloaded.append(Reloaded(topic: cache.topic, partitions: reload.partitions, rows: rows.rows, offsets: loaded.offsets)) }
         } catch {
-            logger.warning("unit \(id): could not read \(pending) again from the beginning, trying again: \(error)")
-            state.withLock { $0.rewinds += pending }
+            logger.warning("\(cache.contract): could not read partitions \(reload.partitions.sorted()) again, trying again: \(error)")
+            try? await Task.sleep(for: .seconds(1))
+            state.withLock { state in
+                for partition in reload.partitions { state.reloading.remove(KafkaTopicPartition(topic: cache.topic, partition: partition)) }
+            }
+        }
+    }
+
+    /// Moves the partitions a partitioned cache takes up again to where their reading
+    /// starts (their beginning, or the offset after the rows read again for them), and
+    /// notes where each must get to before it is warm: the end of the log as the
+    /// consumer last saw it. Runs between polls, on the loop that applies the log, so
+    /// rows read again reach their replica with no change of the partition applied in
+    /// between.
+    private func rewind(_ consumer: KafkaConsumer, caches: [String: any ReplicaSink]) async {
+        let (pending, reloaded) = state.withLock { state in
+            defer {
+                state.rewinds = []
+                state.reloaded = []
+            }
+            return (state.rewinds, state.reloaded)
+        }
+        var seeks = pending
+        for answer in reloaded {
+            for partition in answer.partitions.sorted() where caches[answer.topic]?.owning?.reload(partition, with: answer.rows) == true {
+                seeks.append(KafkaTopicPartitionOffset(topic: answer.topic, partition: partition, offset: answer.offsets[partition].map { KafkaOffset($0) } ?? .beginning))
+            }
+            state.withLock { state in
+                for partition in answer.partitions { state.reloading.remove(KafkaTopicPartition(topic: answer.topic, partition: partition)) }
+            }
+        }
+        guard !seeks.isEmpty else { return }
+        do {
+            try await consumer.seek(seeks)
+        } catch {
+            logger.warning("unit \(id): could not read \(seeks) again, trying again: \(error)")
+            state.withLock { $0.rewinds += seeks }
             return
         }
-        for partition in pending {
-            let end = consumer.cachedWatermarks(partition)?.high ?? 0
-            if end <= 0 {
-                caches[partition.topic]?.owning?.finishRebuild(partition.partition)
+        for seek in seeks {
+            let end = consumer.cachedWatermarks(seek.topicPartition)?.high ?? 0
+            if end <= max(0, seek.offset.rawValue) {
+                caches[seek.topic]?.owning?.finishRebuild(seek.partition)
             } else {
-                state.withLock { $0.rebuildTargets[partition] = end }
+                state.withLock { $0.rebuildTargets[seek.topicPartition] = end }
             }
         }
     }
@@ -696,7 +769,7 @@ public final class ProcessingUnit: Service {
 }
 
 /// What the unit's replication loop needs of a cache, whatever its entity type.
-protocol ReplicaSink: Sendable {
+protocol ReplicaSink: LoadSink {
     /// Applies a change in log order. Returns why the topic's layout (its mode, its
     /// partitioner) is not the cache's when the change shows it; a unit still loading
     /// stops on that, since a live topic's layout cannot change under its records.
@@ -711,9 +784,6 @@ protocol ReplicaSink: Sendable {
     /// Records how far the consumer has brought the partition (`readThrough`, the last
     /// offset of a batch, all of it applied) and the log's end as it last saw it.
     func recordProgress(partition: Int32, readThrough offset: Int64, logEnd: Int64?)
-    func beginLoad()
-    func loadRow(_ contract: Contract)
-    func finishLoad(sequences: [Int32: [ExactKey: Int64]], ownership: [Int32: PartitionOwnership])
     var undecidedCreates: Int { get }
     /// The partitioned cache's ownership, for the unit to claim and hand over partitions
     /// (nil for a replicated cache).

@@ -99,16 +99,17 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
-    /// A partitioned cache loaded from its topic keeps only the partitions its unit owns
-    /// or backs up. One it stops holding keeps only its ownership (claims are still
-    /// folded, for routing); one it takes up again is rebuilt by reading its partition
-    /// from the beginning, and decides nothing until that has caught up.
+    /// A partitioned cache keeps only the partitions its unit owns or backs up. One it
+    /// stops holding keeps only its ownership (claims are still folded, for routing); one
+    /// it takes up again is rebuilt (from the topic's beginning, or from a reverse-pump
+    /// answer and the topic after it), and decides nothing until that has caught up.
     enum Holding {
         case held
         case dropped
-        /// Reading the partition again from its beginning; `reported` is the ownership
-        /// known before, shown to the steward and the routing table meanwhile, since
-        /// the replica's own fold starts again from nothing.
+        /// Reading the partition again (from its beginning, or from the offset after the
+        /// rows an answer gave it); `reported` is the ownership known before, shown to
+        /// the steward and the routing table meanwhile, since the replica's own fold
+        /// starts again.
         case rebuilding(reported: PartitionOwnership)
 
         var isHeld: Bool {
@@ -560,14 +561,14 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         return shards[Int(partition)].store.withLock { $0.holding.isHeld }
     }
 
-    /// Keeps the partitions `wanted` and lets the others go (only in a partitioned cache
-    /// loaded from its topic, which can be read again; one loaded from the database
-    /// keeps everything). Returns the partitions to read again from their beginning:
-    /// the caller seeks there and calls ``finishRebuild(_:)`` once caught up.
-    func keep(_ wanted: Set<Int32>) -> (rebuild: [Int32], dropped: Int) {
-        guard configuration.mode.isPartitioned, configuration.load == .topic else { return ([], 0) }
-        var rebuild: [Int32] = []
-        var dropped = 0
+    /// Keeps the partitions `wanted` and lets the others go. A partition wanted again is
+    /// rebuilt from the topic's beginning in a cache loaded from its topic (`rebuild`);
+    /// in one loaded from the database it stays dropped until ``reload(_:with:)`` gets
+    /// its rows from a reverse-pump answer (`reload`).
+    func keep(_ wanted: Set<Int32>) -> PartitionsKept {
+        guard configuration.mode.isPartitioned else { return PartitionsKept() }
+        var kept = PartitionsKept()
+        let fromTopic = configuration.load == .topic
         for shard in shards {
             shard.store.withLock { store in
                 let owned = store.replica.ownership[shard.partition]?.owner?.isSameBytes(as: pump.origin) == true
@@ -576,23 +577,59 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                     store.replica.dropEntities()
                     store.holding = .dropped
                     shard.entitiesDropped.store(true, ordering: .releasing)
-                    dropped += 1
+                    kept.dropped += 1
+                case .dropped where wanted.contains(shard.partition) && !fromTopic:
+                    kept.reload.append(shard.partition)
                 case .dropped where wanted.contains(shard.partition):
                     let reported = store.replica.ownership[shard.partition] ?? PartitionOwnership()
                     store.replica.reset()
                     store.holding = .rebuilding(reported: reported)
                     shard.entitiesDropped.store(false, ordering: .releasing)
-                    rebuild.append(shard.partition)
+                    kept.rebuild.append(shard.partition)
                 default:
                     break
                 }
             }
         }
-        if dropped > 0 || !rebuild.isEmpty {
-            logger.info("\(name): keeping partitions \(wanted.sorted()); let \(dropped) go, reading \(rebuild) again from the beginning")
+        if kept.dropped > 0 || !kept.rebuild.isEmpty {
+            logger.info("\(name): keeping partitions \(wanted.sorted()); let \(kept.dropped) go, reading \(kept.rebuild) again from the beginning")
         }
-        return (rebuild, dropped)
+        return kept
     }
+
+    /// Takes a dropped partition up again with the rows a reverse-pump answer holds for
+    /// it, as the whole replica was loaded at start: the caller then reads the partition
+    /// from the offset that answer stands for and calls ``finishRebuild(_:)`` once
+    /// caught up. Until then the partition decides nothing, and the routing table shows
+    /// the ownership known before. False if the partition is not dropped (any more).
+    func reload(_ partition: Int32, with answer: PartitionReload.Rows) -> Bool {
+        guard shards.indices.contains(Int(partition)) else { return false }
+        let shard = shards[Int(partition)]
+        let unreadable = shard.store.withLock { store -> Int? in
+            guard case .dropped = store.holding else { return nil }
+            let reported = store.replica.ownership[partition] ?? PartitionOwnership()
+            store.replica.reset()
+            var unreadable = 0
+            for row in answer.rows[partition, default: []] where store.replica.loadBase(key: row.exactKey, state: row.fields) != nil {
+                unreadable += 1
+            }
+            store.replica.seed(sequences: answer.sequences)
+            store.replica.seed(ownership: answer.ownership)
+            store.holding = .rebuilding(reported: reported)
+            shard.entitiesDropped.store(false, ordering: .releasing)
+            return unreadable
+        }
+        guard let unreadable else { return false }
+        if unreadable > 0 {
+            logger.error("\(name): \(unreadable) rows of partition \(partition) read again from the database do not fit \(Entity.self) and are not readable here")
+            metrics.rejected.increment(by: unreadable)
+        }
+        logger.info("\(name): partition \(partition) taken up again with \(answer.rows[partition, default: []].count) rows from the database; reading the topic after them")
+        return true
+    }
+
+    /// The partition of the cache's topic that `key` belongs in.
+    func partition(ofKey key: String) -> Int32 { partitioner.partition(ofKey: key) }
 
     /// The partition read again has caught up with the log as it stood when its reading
     /// began: it is warm, and decides again if its fold says this unit owns it.

@@ -35,7 +35,9 @@ struct OwnershipStewardTests {
         func recordOwnership(_ upkeep: OwnershipSteward.Upkeep) {}
         var cold: Set<Int32> = []
         func isWarm(_ partition: Int32) -> Bool { !cold.contains(partition) }
-        func keep(_ wanted: Set<Int32>) -> (rebuild: [Int32], dropped: Int) { ([], 0) }
+        func keep(_ wanted: Set<Int32>) -> PartitionsKept { PartitionsKept() }
+        func reload(_ partition: Int32, with answer: PartitionReload.Rows) -> Bool { false }
+        func partition(ofKey key: String) -> Int32 { 0 }
         func finishRebuild(_ partition: Int32) {}
 
         /// The log adopts every claim published so far.

@@ -4,6 +4,7 @@ import PumphouseContracts
 import PumphouseKafka
 import PumphouseLoad
 import PumphousePipeline
+import PumphousePostgres
 import PumphouseTestSupport
 import Synchronization
 import Testing
@@ -186,6 +187,19 @@ struct PartitionedCacheTests {
         }
     }
 
+    /// After a unit left: the `survivors` come to own every partition, an increment of
+    /// each of `keys` goes through its owner, and both survivors end at every change,
+    /// the partitions they took up again included.
+    func survivorsTakeOver(_ survivors: [(id: String, cache: ReplicatedCache<BenchAccount>)], keys: [String], expected: inout [ExactKey: Int64]) async throws {
+        let byID = Dictionary(uniqueKeysWithValues: survivors.map { ($0.id, $0.cache) })
+        _ = try await awaitOwners(survivors.map(\.cache), members: survivors.map(\.id), "the survivors to own every partition")
+        for key in keys {
+            try await routed(byID, first: survivors[0].id) { try $0.increment(key, "balance", by: 1) }
+            expected[ExactKey(key)]! += 1
+        }
+        try await awaitState(survivors.map(\.cache), accounts(expected), "both survivors at every change, partitions taken up again included")
+    }
+
     @Test("three units with one backup each keep only the partitions they own or back up, and a read says whether it came from the owner, a backup or a unit without the partition; when one leaves, the others read its partitions again from the log and decide there once warm, and no change is lost")
     func heldShare() async throws {
         let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
@@ -248,14 +262,46 @@ struct PartitionedCacheTests {
                 }
             }
             // c has left: a and b own and back up everything between them.
-            let survivors = Array(caches[0..<2])
-            let byID = Dictionary(uniqueKeysWithValues: zip(ids[0..<2], survivors))
-            _ = try await awaitOwners(survivors, members: Array(ids[0..<2]), "the survivors to own every partition")
-            for key in keys {
-                try await routed(byID, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
-                expected[ExactKey(key)]! += 1
+            try await survivorsTakeOver(Array(zip(ids, caches).prefix(2)), keys: keys, expected: &expected)
+        }
+        try await fixture.awaitWritten(expected)
+    }
+
+    @Test("a cache loaded from the database keeps only its share too: three units with one backup, over rows only PostgreSQL has, hold only what they own or back up; when one leaves, the others take its partitions up again with their rows from the answer they loaded and the topic after it, and no row or change is lost")
+    func heldShareLoadedFromDatabase() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, load: "reverse_pump", mode: "partitioned")
+        try await fixture.prepare()
+        // Rows the pipeline never carried: a unit can only have them from the database.
+        let keys = (0..<80).map { "acct-\($0)" }
+        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+        try await db.execute(script: """
+            INSERT INTO \(fixture.table) (id, owner, balance_cents, currency, status, updated_at)
+            SELECT 'acct-' || g, 'owner-acct-' || g, g * 10, 'EUR', 'open', to_timestamp(1763700000) FROM generate_series(0, \(keys.count - 1)) g
+            """)
+        await db.close()
+        var expected = Dictionary(uniqueKeysWithValues: keys.enumerated().map { (ExactKey($1), Int64($0 * 10)) })
+        try await withReader(fixture) { reader in
+            let units = try ["a", "b", "c"].map { try fixture.unit($0) }
+            let caches = try units.map { try $0.cache(BenchAccount.self) }
+            let ids = units.map(\.id)
+            let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
+            try await running(Array(units[0..<2])) {
+                try await running([units[2]]) {
+                    let assignment = try await awaitOwners(caches, members: ids, "the three units to own their share")
+                    try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep only its share of the rows loaded")
+                    #expect(caches.map(\.count).reduce(0, +) == 2 * keys.count, "each row on its owner and one backup: \(caches.map(\.count))")
+                    for key in keys {
+                        try await routed(all, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
+                        expected[ExactKey(key)]! += 1
+                    }
+                    try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep its share at the changes after the load")
+                }
+                // c has left: a and b own and back up everything between them, so each
+                // takes up again what it had let go.
+                try await survivorsTakeOver(Array(zip(ids, caches).prefix(2)), keys: keys, expected: &expected)
             }
-            try await awaitState(survivors, accounts(expected), "both survivors at every change, partitions read again included")
+            // One answer: the partitions taken up again were read from it, not asked for.
+            #expect(reader.statistics.served == 1, "answers served: \(reader.statistics.served)")
         }
         try await fixture.awaitWritten(expected)
     }

@@ -374,6 +374,57 @@ struct ReversePumpTests {
         }
     }
 
+    @Test("partitions taken up again read their rows from the answer the unit loaded; when that answer is no longer on the reverse-pump topic, from a new answer; either way only the rows of those partitions, with the writer's offsets and sequences of those partitions")
+    func partitionsReadAgain() async throws {
+        let fixture = try await UnitFixture(partitions: 4, load: "reverse_pump", mode: "partitioned")
+        try await fixture.prepare()
+        let cache = fixture.pipeline.caches[0]
+        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
+        try await db.execute(script: """
+            INSERT INTO \(fixture.table) (id, owner, balance_cents, currency, status, updated_at)
+            SELECT 'acct-' || g, 'owner-acct-' || g, g, 'EUR', 'open', to_timestamp(1763700000) FROM generate_series(1, 300) g;
+            INSERT INTO pumphouse_writer_offsets (writer, topic, partition, next_offset, epoch, owner) VALUES
+                ('\(fixture.name)', '\(cache.topic)', 1, 0, 1, 'test'), ('\(fixture.name)', '\(cache.topic)', 2, 0, 1, 'test');
+            INSERT INTO pumphouse_writer_origins (writer, topic, partition, origin, max_seq) VALUES
+                ('\(fixture.name)', '\(cache.topic)', 1, 'unit-a', 41), ('\(fixture.name)', '\(cache.topic)', 3, 'unit-b', 9);
+            """)
+        await db.close()
+        let partitioner = cache.partitioner
+        let wanted: Set<Int32> = [1, 3]
+        let inWanted = Set((1...300).map { "acct-\($0)" }.filter { wanted.contains(partitioner.partition(ofKey: $0)) })
+        #expect(!inWanted.isEmpty && inWanted.count < 300, "the keys spread over the partitions: \(inWanted.count) of 300 in \(wanted.sorted())")
+        var configuration = UnitConfiguration(pipeline: fixture.pipeline, unitID: "\(fixture.name)-loader", address: "127.0.0.1:8000", spoolDirectory: fixture.directory)
+        configuration.loadTimeout = .seconds(30)
+        let control = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
+        let registry = try fixture.pipeline.loadRegistry()
+        func reread(from snapshot: CacheSnapshot?) async throws -> (PartitionReload.Rows, CacheLoader.Loaded) {
+            let rows = PartitionReload(partitions: wanted) { partitioner.partition(ofKey: $0) }
+            let loader = CacheLoader(
+                unit: configuration.unitID, cache: cache, pipeline: fixture.pipeline, configuration: configuration, registry: registry, sink: rows,
+                control: control, logger: UnitFixture.logger, startedAt: 0
+            )
+            let loaded = try await loader.reread(wanted, loadedFrom: snapshot, deadline: ContinuousClock.now.advanced(by: .seconds(30)))
+            return (rows.rows, loaded)
+        }
+        func check(_ rows: PartitionReload.Rows, _ what: String) {
+            #expect(Set(rows.rows.keys).isSubset(of: wanted), "\(what): rows only of the partitions asked for, not \(rows.rows.keys.sorted())")
+            #expect(Set(rows.rows.values.joined().map(\.key)) == inWanted, "\(what): every row of those partitions")
+            #expect(rows.rows.values.joined().allSatisfy { row in row.fields["balance"] == .int(Int64(row.key.dropFirst(5))!) }, "\(what): the rows as PostgreSQL holds them")
+            #expect(rows.sequences == [1: ["unit-a": 41], 3: ["unit-b": 9]], "\(what): the writer's sequences of those partitions alone")
+        }
+        try await withReader(fixture) { reader in
+            // No answer at the offset named: a new one is asked for.
+            let (fresh, first) = try await reread(from: CacheSnapshot(request: "gone", offset: 0))
+            check(fresh, "a new answer")
+            #expect(first.offsets[1] == 0 && first.offsets[2] == 0, "the writer's offsets: \(first.offsets)")
+            #expect(reader.statistics.served == 1)
+            // The answer just read is still there: it is read again, nothing is asked.
+            let (again, _) = try await reread(from: first.snapshot)
+            check(again, "the answer read again")
+            #expect(reader.statistics.served == 1, "no new answer for a snapshot still on the topic")
+        }
+    }
+
     @Test("archive reads: a key the cache lacks comes from the database through a reader, without entering the cache; no reader is a typed timeout")
     func archiveReads() async throws {
         let fixture = try await UnitFixture(partitions: 1, load: "reverse_pump")

@@ -21,9 +21,13 @@ protocol PartitionOwning: Sendable {
     /// Records what an upkeep saw and did: the claims made (by why), and this unit's
     /// role in each partition as it began.
     func recordOwnership(_ upkeep: OwnershipSteward.Upkeep)
-    /// Keeps the entities of the partitions `wanted`, lets the others go; returns the
-    /// partitions to read again from their beginning, and how many it let go.
-    func keep(_ wanted: Set<Int32>) -> (rebuild: [Int32], dropped: Int)
+    /// Keeps the entities of the partitions `wanted`, lets the others go; says which
+    /// partitions to read again, and how many it let go.
+    func keep(_ wanted: Set<Int32>) -> PartitionsKept
+    /// Takes up a dropped partition with the rows a reverse-pump answer holds for it.
+    func reload(_ partition: Int32, with answer: PartitionReload.Rows) -> Bool
+    /// The partition of the cache's topic that `key` belongs in.
+    func partition(ofKey key: String) -> Int32
     /// A partition read again has caught up with the log.
     func finishRebuild(_ partition: Int32)
 }
