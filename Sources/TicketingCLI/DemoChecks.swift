@@ -4,6 +4,8 @@ import PumphouseContracts
 import PumphousePipeline
 import PumphousePostgres
 import PumphouseReplay
+import PumphouseUnit
+import PumphouseUnitHTTP
 import PumphouseWriter
 import Ticketing
 
@@ -69,7 +71,9 @@ struct DemoChecks {
         let off = counters.filter { $0[1] != $0[2] }.map { "\($0[0]!): sold \($0[1]!) vs \($0[2]!) sales" }
         report.check("each concert's sold counter (deltas) equals its sales", counters.count == concerts.count && off.isEmpty ? nil : off.isEmpty ? "concerts missing in PostgreSQL" : off.joined(separator: "; "))
 
-        // 4. Every unit holds exactly the replayed state.
+        // 4. Every unit holds exactly the replayed state: all of a replicated cache, and
+        // of a partitioned one the partitions its routing table makes it owner or
+        // backup of.
         for url in urls {
             logger.info("comparing the unit at \(url) with the replay")
             var mismatch: String?
@@ -79,7 +83,7 @@ struct DemoChecks {
                 if mismatch == nil { break }
                 try await Task.sleep(for: .milliseconds(200))
             } while ContinuousClock.now < deadline
-            report.check("unit at \(url) equals the replay and PostgreSQL after the rebuild", mismatch)
+            report.check("unit at \(url) equals the replay and PostgreSQL after the rebuild (of partitioned caches, its partitions)", mismatch)
         }
     }
 
@@ -159,9 +163,17 @@ struct DemoChecks {
     private func compare(unit url: String, with folds: [ContractName: [ExactKey: JSONObject]]) async throws -> String? {
         let reply = try await client.get("/admin/state", at: url)
         guard reply.status == 200, case .object(let caches) = try JSONParser().parse(reply.body) else { return "GET /admin/state: HTTP \(reply.status)" }
+        let routing = try await client.get("/routing", at: url)
+        guard routing.status == 200, let tables = try? JSONDecoder().decode(RoutingEndpoints.Tables.self, from: Data(routing.body)) else {
+            return "GET /routing: HTTP \(routing.status)"
+        }
         for (contract, fold) in folds {
             guard case .object(let held)? = caches[contract.rawValue] else { return "no \(contract) in the unit's state" }
-            let expected = fold.mapValues(Self.withoutNulls)
+            var expected = fold.mapValues(Self.withoutNulls)
+            if let table = tables.caches.first(where: { $0.cache.isSameBytes(as: contract.rawValue) }) {
+                guard let kept = Self.partitionsKept(by: url, in: table) else { return "\(contract): the unit at \(url) is not in its own routing table" }
+                expected = expected.filter { key, _ in table.route(ofKey: key.text).map { kept.contains($0.partition) } ?? false }
+            }
             var actual: [ExactKey: JSONObject] = [:]
             for member in held { if case .object(let fields) = member.value { actual[ExactKey(member.name)] = Self.withoutNulls(fields) } }
             if actual != expected {
@@ -170,6 +182,18 @@ struct DemoChecks {
             }
         }
         return nil
+    }
+
+    /// The partitions the unit at `url` owns or backs up, as its routing table says; nil
+    /// if the table names no owner at that address (the unit is known there only by the
+    /// address it serves).
+    static func partitionsKept(by url: String, in table: RoutingTable) -> Set<Int32>? {
+        guard let id = table.partitions.first(where: { route in route.address.map { url.isSameBytes(as: "http://\($0)") } ?? false })?.owner else {
+            return nil
+        }
+        return Set(table.partitions.filter { route in
+            route.owner.map { $0.isSameBytes(as: id) } == true || route.backups.contains { $0.isSameBytes(as: id) }
+        }.map(\.partition))
     }
 
     /// A field set to null and a field left out mean the same, and field order means
