@@ -154,13 +154,13 @@ public struct BoxOffice: Sendable {
         public var revenue: Int64
     }
 
+    /// Every concert's summary, by start time; the concerts are summed up at once, each
+    /// asking the seats' owners at once (`gather`), so the list waits for the slowest
+    /// owner once rather than for every owner once per concert.
     public func list() async throws(BoxOfficeError) -> [ConcertSummary] {
         try checkLoaded()
-        var summaries: [ConcertSummary] = []
-        for concert in concerts.values.sorted(by: { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }) {
-            summaries.append(try await summary(concert.id))
-        }
-        return summaries
+        let ids = concerts.values.sorted(by: { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }).map(\.id)
+        return try await Self.concurrently(ids.count) { (index) async throws(BoxOfficeError) in try await summary(ids[index]) }
     }
 
     public func summary(_ id: String) async throws(BoxOfficeError) -> ConcertSummary {
@@ -393,13 +393,32 @@ public struct BoxOffice: Sendable {
         let plan: OwnerFanOut.Plan
         do { plan = try owners.plan() } catch { throw .fanOut(error) }
         try checkOwnedHere(plan.local)
-        var parts = [try await local(plan.local)]
-        for share in plan.remote {
-            let answer: [UInt8]
-            do { answer = try await owners.ask(share, method, path, body: body) } catch { throw .fanOut(error) }
-            parts.append(try remote(answer))
+        let local = try await local(plan.local)
+        let remoteShares = plan.remote
+        let answers = try await Self.concurrently(remoteShares.count) { (index) async throws(BoxOfficeError) in
+            do throws(FanOutFailed) { return try await owners.ask(remoteShares[index], method, path, body: body) } catch { throw .fanOut(error) }
         }
+        var parts = [local]
+        for answer in answers { parts.append(try remote(answer)) }
         return parts
+    }
+
+    /// `count` results of `body`, run at once and returned in index order; the first
+    /// error (in index order) is thrown once all have ended.
+    private static func concurrently<T: Sendable>(
+        _ count: Int, _ body: @escaping @Sendable (Int) async throws(BoxOfficeError) -> T
+    ) async throws(BoxOfficeError) -> [T] {
+        let results = await withTaskGroup(of: (Int, Result<T, BoxOfficeError>).self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    do throws(BoxOfficeError) { return (index, .success(try await body(index))) } catch { return (index, .failure(error)) }
+                }
+            }
+            var results = [Result<T, BoxOfficeError>?](repeating: nil, count: count)
+            for await (index, result) in group { results[index] = result }
+            return results
+        }
+        return try results.map { (result) throws(BoxOfficeError) in try result!.get() }
     }
 
     /// The concert an owner is asked for its share of, once it is loaded, the concert has

@@ -65,6 +65,14 @@ struct PartitionedSeatsTests {
         #expect(summary["free"] as? Int == 23 && summary["held"] as? Int == 0 && summary["revenue"] as? Int == 4500, "\(summary)")
         let map = try await JSONOverHTTP.get(idlePort, "/concerts/c1/seats").objects
         #expect(map.filter { $0["status"] as? String == "sold" }.compactMap { $0["seat"] as? String } == [label])
+        // The list sums up every concert from every owner, earliest first.
+        let earlier = try await JSONOverHTTP.post(port(of: route.owner), "/concerts", ["id": "c0", "name": "Test c0", "venue": "Hall", "startsAt": 1_794_000_000_000, "price": 3000, "rows": 1, "seatsPerRow": 8])
+        #expect(earlier.status == 201, "\(earlier.json)")
+        let listed = try await JSONOverHTTP.get(idlePort, "/concerts").objects
+        #expect(
+            listed.map { $0["id"] as? String } == ["c0", "c1"] && listed.map { $0["free"] as? Int } == [8, 23] && listed.map { $0["revenue"] as? Int } == [0, 4500],
+            "\(listed)"
+        )
 
         // The owners' share routes: the partitions must be named, as numbers, and each
         // owned by the unit asked (a forwarded request is refused, never passed on).
