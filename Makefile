@@ -4,7 +4,7 @@ STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
 
-.PHONY: all build test json-schema-suite examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
+.PHONY: all build test deploy-check json-schema-suite examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
 
 all: build
 
@@ -35,7 +35,8 @@ stack-reset:
 # connection and two cores shared with the bulk's CPU-bound fuzzing delayed it by
 # seconds; the fault scenarios' short forms (docs/reliability.md),
 # the PostgreSQL-outage and broker-outage ones each alone since they stop a part of the
-# shared stack; a small demo run. Between the bulk and the rest, Examples/check builds the
+# shared stack; a small demo run, then the deployment files checked against what its
+# binaries exported (deploy-check). Between the bulk and the rest, Examples/check builds the
 # out-of-tree example package against this checkout and runs it on the stack.
 TEST_BROKER = PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER)
 test: stack-up json-schema-suite
@@ -52,6 +53,13 @@ test: stack-up json-schema-suite
 	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PostgresOutage
 	$(WITH_STACK) swift test --skip-build --disable-xctest --filter BrokerOutage
 	$(MAKE) demo-smoke
+	$(MAKE) deploy-check
+
+# The deployment files against Kubernetes' schemas (strict), the KEDA ScaledObject
+# against its schema, the cron schedules, and every metric the dashboard and the
+# autoscalers query against what the demo's binaries exported (deploy/check).
+deploy-check: stack-up
+	.stack/venv/bin/python deploy/check --metrics .pumphouse/demo-smoke/metrics
 
 # The official JSON-Schema-Test-Suite (draft 2020-12) for the schema validator's test,
 # unpacked from the pinned source distribution of PyPI's jsonschema, which carries it;

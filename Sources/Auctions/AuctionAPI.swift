@@ -14,6 +14,8 @@ import PumphouseUnitHTTP
 public enum AuctionAPI {
     public static func router(_ house: AuctionHouse) -> Router<BasicRequestContext> {
         let router = Router()
+        // Requests in flight and their latency per route, for the autoscaler.
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: OwnerForwarding(unit: house.unit.id))
         ServiceEndpoints.addRoutes(to: router) {
             house.unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the caches")

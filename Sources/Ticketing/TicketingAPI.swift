@@ -70,6 +70,9 @@ public enum TicketingAPI {
     /// `forwarding` passes requests another unit decides to that unit.
     public static func routes(_ office: some BoxOfficeService, forwarding: OwnerForwarding? = nil) -> Router<BasicRequestContext> {
         let router = Router()
+        // Requests in flight and their latency per route: what the deployment's
+        // autoscaler scales units on (deploy/kubernetes/autoscaling), not CPU.
+        router.add(middleware: MetricsMiddleware())
         if let forwarding { router.add(middleware: forwarding) }
         ServiceEndpoints.addRoutes(to: router) { office.readiness }
         router.get("/concerts") { _, _ in try await respond { () async throws(BoxOfficeError) in try await office.list() } }

@@ -139,10 +139,15 @@ struct DemoCommand: AsyncParsableCommand {
         let labels = burst.labels
         if let error = result.errors.first { report.failures.append("\(result.errors.count) buyer request(s) failed unexpectedly, e.g. \(error)") }
 
-        // What the units measured, before the outage resets their counters.
-        for url in urls {
+        // What the units measured, before the outage resets their counters; kept in the
+        // work directory too, where `deploy/check --metrics` finds what the binaries
+        // export (the names the dashboard and the autoscalers query).
+        let dumps = URL(fileURLWithPath: workDirectory).appendingPathComponent("metrics")
+        try FileManager.default.createDirectory(at: dumps, withIntermediateDirectories: true)
+        for (url, unit) in zip(urls, units) {
             let metrics = try await client.get("/metrics", at: url)
             report.unitMetrics.add(String(decoding: metrics.body, as: UTF8.self))
+            try Data(metrics.body).write(to: dumps.appendingPathComponent("unit-\(unit).prom"))
         }
         report.check("the units' metrics show one owner and its backups for every partition", ownershipMetricsProblem(configuration, report.unitMetrics, units: units.count))
 
@@ -172,7 +177,11 @@ struct DemoCommand: AsyncParsableCommand {
         try await DemoChecks(configuration: configuration, concerts: concerts, client: client, urls: urls, timeout: .seconds(timeoutS), logger: logger)
             .run(orders: result.orders, unconfirmed: result.unconfirmed, contested: labels[concerts[0]]!.prefix(contested).map { "\(concerts[0])/\($0)" }, report: &report)
         let writerMetrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(configuration.writer(named: "ticketing")?.httpPort ?? 9303)")
+        if let port = configuration.reader.httpPort, let readerMetrics = try? await client.get("/metrics", at: "http://127.0.0.1:\(port)"), readerMetrics.status == 200 {
+            try Data(readerMetrics.body).write(to: dumps.appendingPathComponent("reader.prom"))
+        }
         if let writerMetrics {
+            try Data(writerMetrics.body).write(to: dumps.appendingPathComponent("writer.prom"))
             let metrics = String(decoding: writerMetrics.body, as: UTF8.self)
             report.deadLetters = PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: metrics, excluding: [#"reason="stale-claim""#])
             report.staleClaims = PrometheusText.sum("pumphouse_writer_dead_lettered_total", in: metrics) - report.deadLetters

@@ -435,7 +435,7 @@ enum Pipelines {
     }
 
     static func text(ofConfigMap documents: [YAML], file: String) throws -> String {
-        guard let map = documents.first(where: { $0["kind"]?.string == "ConfigMap" }), let text = map[["data", "pipeline.yaml"]]?.string else {
+        guard let text = documents.lazy.filter({ $0["kind"]?.string == "ConfigMap" }).compactMap({ $0[["data", "pipeline.yaml"]]?.string }).first else {
             throw ManifestError("\(file): no ConfigMap with data.pipeline.yaml")
         }
         return text
@@ -507,7 +507,7 @@ enum Kubernetes {
         var problems: [String] = []
         // The ConfigMap this file set carries, or (for a mutated copy) this one.
         let configMapText: String
-        if documents.contains(where: { $0["kind"]?.string == "ConfigMap" }) {
+        if documents.contains(where: { $0["kind"]?.string == "ConfigMap" && $0[["data", "pipeline.yaml"]] != nil }) {
             configMapText = try Pipelines.text(ofConfigMap: documents, file: file)
         } else {
             configMapText = try Pipelines.configMapText()
