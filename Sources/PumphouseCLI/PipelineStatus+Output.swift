@@ -54,6 +54,7 @@ extension PipelineStatus {
             "sequenceGaps": .array(sequenceGaps.map { found in
                 .object(["writer": .string(found.writer), "gaps": .int(found.gaps), "missing": .int(found.missing), "latest": .string(found.latest)])
             }),
+            "collisions": .array(collisionPlans.map(\.json)),
             "readers": .object([
                 "group": .string(readerGroup), "requestTopic": .string(requestTopic),
                 "members": .array(readers.map { member($0, withSpool: false) }),
@@ -114,6 +115,10 @@ extension PipelineStatus {
                 "sequence gaps (changes units numbered that are not in the log; rows of pumphouse_writer_sequence_gaps)",
                 ["WRITER", "GAPS", "MISSING", "LATEST"], sequenceGaps.map { [$0.writer, String($0.gaps), String($0.missing), $0.latest] }, none: ""
             )
+        }
+        if !collisionPlans.isEmpty {
+            out += ["", "collisions (replicated caches: the forecast N × UR² / S × RL from the units' metrics over a short window, beside those counted; `pumphouse plan collisions --from-pipeline` watches longer)"]
+            out += collisionPlans.flatMap { $0.text.split(separator: "\n").map { "  \($0)" } }
         }
         out += section(
             "readers (group \(readerGroup), requests on \(requestTopic))",

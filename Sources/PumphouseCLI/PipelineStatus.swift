@@ -83,6 +83,9 @@ struct PipelineStatus: Sendable {
     /// What could not be read (a topic not created, migrations not applied); the
     /// command prints the rest and exits 1.
     var problems: [String]
+    /// Each replicated cache's collision forecast, measured on its units over a short
+    /// window beside the collisions they counted (`--collision-window-s`; empty when 0).
+    var collisionPlans: [CollisionPlan] = []
 
     /// One partition of a partitioned cache: who decides its keys and where it serves.
     struct Route: Sendable {

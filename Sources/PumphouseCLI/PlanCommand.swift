@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
+import PumphouseCommandLine
+import PumphouseContracts
+import PumphousePipeline
 import PumphouseUnit
 
 struct PlanCommand: ParsableCommand {
@@ -9,33 +13,79 @@ struct PlanCommand: ParsableCommand {
         subcommands: [Collisions.self]
     )
 
-    struct Collisions: ParsableCommand {
+    struct Collisions: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Expected collisions of a replicated cache: N × UR² / S × RL (docs/concepts.md, collisions).",
-            discussion: "Run it with the peak, normal and minimum update rates: a share of colliding updates too large for the business is the cue to make the cache partitioned (mode: partitioned), where one owner decides each key."
+            discussion: """
+                Give the four inputs, or --from-pipeline to measure them on a running pipeline: \
+                N from the member topic, UR, S and RL from the units' /metrics over --window-s \
+                (the normal rate over the window, the peak and the minimum over each \
+                --interval-s), printed beside the collisions the units counted meanwhile. Run \
+                it over the peak, normal and minimum load: a share of colliding updates too \
+                large for the business is the cue to make the cache partitioned (mode: \
+                partitioned), where one owner decides each key.
+                """
         )
 
         @Option(help: "Units holding the same cache (N).")
-        var instances: Int
+        var instances: Int?
         @Option(help: "Updates to the cache per second (UR).")
-        var updateRate: Double
+        var updateRate: Double?
         @Option(help: "Entities (rows) in the cache (S).")
-        var cacheSize: Int
-        @Option(help: "Replication latency in milliseconds (RL); 100 is a fair planning figure until it is measured.")
-        var replicationLatencyMs: Double
+        var cacheSize: Int?
+        @Option(help: "Replication latency in milliseconds (RL); 100 is a fair planning figure until it is measured. With --from-pipeline, used only where the window measured none.")
+        var replicationLatencyMs: Double?
+        @Option(help: "A running pipeline's file: measure the inputs of each replicated cache from its units instead of giving them.")
+        var fromPipeline: String?
+        @Option(help: "With --from-pipeline: the replicated cache to measure (all of them by default).")
+        var cache: String?
+        @Option(help: "With --from-pipeline: seconds to watch the units.")
+        var windowS = 30
+        @Option(help: "With --from-pipeline: seconds between reads of the units' /metrics (5, or the window if shorter); the peak and minimum rates are over one interval.")
+        var intervalS: Int?
+        @Option(help: "With --from-pipeline: milliseconds without an announcement after which a unit no longer counts (the units' default is 5000).")
+        var memberTimeoutMs = 5000
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
         func validate() throws {
+            if fromPipeline == nil {
+                guard let instances, let updateRate, let cacheSize, let replicationLatencyMs else {
+                    throw ValidationError("give --instances, --update-rate, --cache-size and --replication-latency-ms, or --from-pipeline FILE to measure them on a running pipeline")
+                }
+                try Self.check(instances: instances, updateRate: updateRate, cacheSize: cacheSize)
+                try Self.check(replicationLatencyMs: replicationLatencyMs)
+            } else {
+                guard instances == nil, updateRate == nil, cacheSize == nil else {
+                    throw ValidationError("--from-pipeline measures --instances, --update-rate and --cache-size; give either the file or the inputs")
+                }
+                if let replicationLatencyMs { try Self.check(replicationLatencyMs: replicationLatencyMs) }
+                guard (1...86_400).contains(windowS) else { throw ValidationError("--window-s must be between 1 and 86400 seconds, not \(windowS)") }
+                if let intervalS, !(1...windowS).contains(intervalS) {
+                    throw ValidationError("--interval-s must be between 1 and --window-s (\(windowS)) seconds, not \(intervalS)")
+                }
+                guard memberTimeoutMs > 0 else { throw ValidationError("--member-timeout-ms must be a positive number of milliseconds, not \(memberTimeoutMs)") }
+            }
+        }
+
+        static func check(instances: Int, updateRate: Double, cacheSize: Int) throws {
             guard instances >= 1 else { throw ValidationError("--instances must be at least 1, not \(instances): the units holding the cache") }
             guard updateRate.isFinite, updateRate >= 0 else { throw ValidationError("--update-rate must be a number of updates per second, 0 or more, not \(updateRate)") }
             guard cacheSize >= 1 else { throw ValidationError("--cache-size must be at least 1 entity, not \(cacheSize)") }
+        }
+
+        static func check(replicationLatencyMs: Double) throws {
             guard replicationLatencyMs.isFinite, replicationLatencyMs >= 0 else {
                 throw ValidationError("--replication-latency-ms must be milliseconds, 0 or more, not \(replicationLatencyMs)")
             }
         }
 
-        func run() throws {
+        func run() async throws {
+            if let fromPipeline {
+                try await measure(fromPipeline)
+                return
+            }
+            guard let instances, let updateRate, let cacheSize, let replicationLatencyMs else { return }
             let forecast = CollisionForecast(
                 instances: instances, updatesPerSecond: updateRate, cacheSize: cacheSize,
                 replicationLatency: .nanoseconds(Int64((replicationLatencyMs * 1e6).rounded()))
@@ -50,6 +100,32 @@ struct PlanCommand: ParsableCommand {
                 return
             }
             print(Self.text(forecast, latencyMs: replicationLatencyMs))
+        }
+
+        /// The inputs measured on the pipeline `file` runs, per replicated cache.
+        private func measure(_ file: String) async throws {
+            let configuration: PipelineConfiguration
+            do { configuration = try PipelineConfiguration.load(path: file) } catch { throw UsageError("\(error)") }
+            var logger = Logger(label: "pumphouse.plan")
+            logger.logLevel = .critical
+            let caches = configuration.caches.filter { !$0.mode.isPartitioned && (cache.map($0.contract.rawValue.isSameBytes) ?? true) }
+            guard !caches.isEmpty else {
+                throw UsageError(cache.map { "\(file) declares no replicated cache \($0); its replicated caches: \(configuration.caches.filter { !$0.mode.isPartitioned }.map(\.contract.rawValue).sorted())" }
+                    ?? "\(file) declares no replicated cache: a partitioned cache has one owner per key and no collisions to plan for")
+            }
+            let probe = StatusProbe(
+                configuration: configuration, file: file, memberTimeout: .milliseconds(memberTimeoutMs), deadline: .now.advanced(by: .seconds(15)), logger: logger
+            )
+            let status = try await StatusCommand.bounded(by: .seconds(17)) { try await probe.read() }
+            let plans = await CollisionPlan.measure(
+                caches, in: status, window: .seconds(windowS), interval: .seconds(intervalS ?? min(5, windowS)), assumedLatencyMs: replicationLatencyMs
+            )
+            if json {
+                try printJSON(.object(["caches": .array(plans.map(\.json))]))
+            } else {
+                print(plans.map(\.text).joined(separator: "\n\n"))
+            }
+            if plans.contains(where: { $0.measurement == nil || !($0.measurement?.unreachable.isEmpty ?? true) }) { throw ExitCode(1) }
         }
 
         /// The forecast as the chapter prints its worked examples.

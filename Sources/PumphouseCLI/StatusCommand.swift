@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PumphouseCommandLine
+import PumphouseContracts
 import Synchronization
 
 /// `pumphouse status`: what an operator asks first when something looks wrong: who
@@ -31,9 +32,13 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Seconds to read everything before giving up, naming the service that did not answer.")
     var timeoutS = 10
 
+    @Option(help: "Seconds to watch the units of each replicated cache for its collision forecast (0: none).")
+    var collisionWindowS = 2
+
     func validate() throws {
         guard memberTimeoutMs > 0 else { throw ValidationError("--member-timeout-ms must be a positive number of milliseconds") }
         guard (1...3_600).contains(timeoutS) else { throw ValidationError("--timeout-s must be between 1 and 3600 seconds") }
+        guard (0...60).contains(collisionWindowS) else { throw ValidationError("--collision-window-s must be between 0 and 60 seconds, not \(collisionWindowS)") }
     }
 
     func run() async throws {
@@ -48,7 +53,12 @@ struct StatusCommand: AsyncParsableCommand {
             deadline: .now.advanced(by: timeout), logger: logger
         )
         // A service that does not answer ends as ServiceUnreachable: one error line, exit 1.
-        let status = try await Self.bounded(by: timeout + .seconds(2)) { try await probe.read() }
+        var status = try await Self.bounded(by: timeout + .seconds(2)) { try await probe.read() }
+        let replicated = configuration.caches.filter { !$0.mode.isPartitioned }
+        if collisionWindowS > 0, status.caches.contains(where: { cache in !cache.members.isEmpty && replicated.contains { $0.contract.rawValue.isSameBytes(as: cache.name) } }) {
+            let window = Duration.seconds(collisionWindowS)
+            status.collisionPlans = await CollisionPlan.measure(replicated, in: status, window: window, interval: window, assumedLatencyMs: nil)
+        }
         if json {
             try printJSON(status.json)
         } else {

@@ -52,7 +52,7 @@ struct UnitCommand: AsyncParsableCommand {
         let logger = Logger(label: "pumphouse.unit.\(self.unit.id)")
         ServiceEndpoints.bootstrapMetrics()
         logger.info("pumphouse \(Pumphouse.release), librdkafka \(Librdkafka.runtimeVersion)")
-        var configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:0")
+        var configuration = self.unit.configuration(pipeline: pipeline, defaultAddress: "127.0.0.1:\(httpPort ?? 0)")
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.memberTimeout = .milliseconds(memberTimeoutMs)
         // Before the unit opens its spool: a unit that cannot reach the broker leaves

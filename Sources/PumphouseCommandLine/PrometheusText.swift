@@ -40,3 +40,70 @@ extension PrometheusText {
         return Int(total.sum(metric))
     }
 }
+
+/// One sample of a metric in the Prometheus text format: its labels as written and its
+/// value.
+package struct PrometheusSample: Sendable, Equatable {
+    package var labels: [Label]
+    package var value: Double
+
+    package struct Label: Sendable, Equatable {
+        package var name: String
+        package var value: String
+    }
+
+    /// The value of label `name` (names told apart by their bytes), nil if absent.
+    package func label(_ name: String) -> String? {
+        labels.first { $0.name.utf8.elementsEqual(name.utf8) }?.value
+    }
+
+    /// The samples of `metric` in `text` (a /metrics answer), in order. Lines that are not
+    /// well-formed samples are passed over: a scrape is read for what it holds.
+    package static func samples(of metric: String, in text: String) -> [PrometheusSample] {
+        var found: [PrometheusSample] = []
+        for line in text.split(separator: "\n") where line.utf8.starts(with: metric.utf8) {
+            let rest = line.utf8.dropFirst(metric.utf8.count)
+            guard let next = rest.first, next == UInt8(ascii: "{") || next == UInt8(ascii: " ") else { continue }
+            var labels: [Label] = []
+            var index = rest.startIndex
+            if next == UInt8(ascii: "{") {
+                guard let parsed = Self.labels(Substring(rest.dropFirst()), end: &index) else { continue }
+                labels = parsed
+            }
+            let valueText = Substring(line.utf8[index...]).trimmingCharacters(in: .whitespaces)
+            guard let value = Double(valueText.split(separator: " ").first ?? "") else { continue }
+            found.append(PrometheusSample(labels: labels, value: value))
+        }
+        return found
+    }
+
+    /// `name="value",...}` (the text after a sample's brace): its labels, and in `end` the
+    /// position after the closing brace; nil if malformed.
+    private static func labels(_ text: Substring, end: inout Substring.UTF8View.Index) -> [Label]? {
+        var labels: [Label] = []
+        var utf8 = text.utf8[...]
+        while true {
+            if utf8.first == UInt8(ascii: "}") {
+                end = utf8.index(after: utf8.startIndex)
+                return labels
+            }
+            guard let equals = utf8.firstIndex(of: UInt8(ascii: "=")), utf8[utf8.index(after: equals)...].first == UInt8(ascii: "\"") else { return nil }
+            let name = String(Substring(utf8[..<equals]))
+            var value: [UInt8] = []
+            var cursor = utf8.index(equals, offsetBy: 2)
+            while cursor < utf8.endIndex, utf8[cursor] != UInt8(ascii: "\"") {
+                if utf8[cursor] == UInt8(ascii: "\\"), utf8.index(after: cursor) < utf8.endIndex {
+                    cursor = utf8.index(after: cursor)
+                    value.append(utf8[cursor] == UInt8(ascii: "n") ? 0x0A : utf8[cursor])
+                } else {
+                    value.append(utf8[cursor])
+                }
+                cursor = utf8.index(after: cursor)
+            }
+            guard cursor < utf8.endIndex else { return nil }
+            labels.append(Label(name: name, value: String(decoding: value, as: UTF8.self)))
+            utf8 = utf8[utf8.index(after: cursor)...]
+            if utf8.first == UInt8(ascii: ",") { utf8 = utf8.dropFirst() }
+        }
+    }
+}

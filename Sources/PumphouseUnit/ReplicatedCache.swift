@@ -485,7 +485,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
             }
             // Outside the part's lock, so other changes to the partition do not wait on
             // librdkafka.
-            if queued { pump.send(shard.lane) }
+            if queued {
+                pump.send(shard.lane)
+                metrics.changes.increment()
+            }
         } catch let error as CacheError {
             throw error
         } catch DataPump.Refusal.closed {

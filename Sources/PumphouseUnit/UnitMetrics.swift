@@ -35,7 +35,12 @@ struct UnitMetrics: Sendable {
     /// replica applied it), collisions, changes this replica could not apply; and, by
     /// partition, what a partitioned cache's ownership did.
     struct Cache: Sendable {
+        /// Changes this unit made to the cache: summed over the units, the update rate a
+        /// collision forecast starts from (`pumphouse plan collisions --from-pipeline`).
+        let changes: Counter
         let replicationLag: Metrics.Timer
+        /// Changes applied from the log that were made against a version another change
+        /// had already replaced. Every replica of a replicated cache counts each one.
         let collisions: Counter
         let rejected: Counter
         /// Holes in origins' numbering found in the log, and the changes they miss (see
@@ -68,6 +73,7 @@ struct UnitMetrics: Sendable {
             claims = Dictionary(uniqueKeysWithValues: OwnershipSteward.Move.allCases.map { move in
                 (move, byPartition.map { Counter(label: "pumphouse_unit_ownership_claims_total", dimensions: $0 + [("move", move.rawValue)]) })
             })
+            changes = Counter(label: "pumphouse_unit_changes_total", dimensions: dimensions)
             replicationLag = Metrics.Timer(label: "pumphouse_unit_replication_lag_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             collisions = Counter(label: "pumphouse_unit_collisions_total", dimensions: dimensions)
             rejected = Counter(label: "pumphouse_unit_rejected_changes_total", dimensions: dimensions)

@@ -90,6 +90,73 @@ struct StatusCommandTests {
         }
     }
 
+    @Test("plan collisions --from-pipeline measures N, UR, S and RL on two running units and prints the forecast beside the collisions they counted, and status shows it per replicated cache; no running unit and bad flags are refused naming why")
+    func collisionsFromPipeline() async throws {
+        let fixture = try await StatusFixture()
+        func plan(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+            try await PumphouseProcess.run(["plan", "collisions", "--from-pipeline", fixture.config] + arguments)
+        }
+        let idle = try await plan(["--window-s", "1"])
+        #expect(idle.status == 1 && idle.output.contains("no loaded unit announced itself"), "exit \(idle.status): \(idle.output)\(idle.errors)")
+        for (arguments, named) in [
+            (["--window-s", "0"], "--window-s"), (["--window-s", "2", "--interval-s", "3"], "--interval-s"), (["--instances", "3"], "--from-pipeline"),
+            (["--replication-latency-ms", "-1"], "--replication-latency-ms"), (["--member-timeout-ms", "0"], "--member-timeout-ms"),
+        ] {
+            let refused = try await plan(arguments)
+            #expect(refused.status == 2 && refused.errors.contains(named), "\(arguments): \(refused.errors)")
+        }
+        let unknown = try await plan(["--cache", "shop.Nothing"])
+        #expect(unknown.status == 2 && unknown.errors.contains("no replicated cache shop.Nothing"), "\(unknown.errors)")
+        let inputs = try await PumphouseProcess.run(["plan", "collisions", "--instances", "3"])
+        #expect(inputs.status == 2 && inputs.errors.contains("--from-pipeline"), "\(inputs.errors)")
+
+        let ports = try [FreePort.find(), FreePort.find()]
+        let units = try ports.enumerated().map { index, port in
+            try PumphouseProcess.start(
+                ["unit", "--config", fixture.config, "--id", "\(fixture.name)-u\(index)", "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "500",
+                 "--http-port", "\(port)", "--rate", "100", "--keys", "30"],
+                log: "\(fixture.directory)/unit-\(index).log"
+            )
+        }
+        defer {
+            for unit in units where unit.isRunning { unit.terminate() }
+            for unit in units { unit.waitUntilExit() }
+        }
+        _ = try await waitFor("both units loaded and changing accounts", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(200))
+            let status = try await PumphouseProcess.run(["status", "--config", fixture.config, "--json", "--collision-window-s", "0"])
+            let members = ((try? JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])?["caches"] as? [[String: Any]])?.first?["members"] as? [[String: Any]]
+            return members?.filter { $0["state"] as? String == "loaded" }.count == 2 ? true : nil
+        }
+        // The oracle for the changes counted: the topic's records, read from the broker
+        // before and after the window.
+        let partitions = [0, 1].map { KafkaTopicPartition(topic: fixture.topic, partition: Int32($0)) }
+        func records() async throws -> Int64 {
+            try await KafkaConsumer.watermarks(
+                of: partitions, configuration: KafkaConsumerConfiguration(connection: KafkaConnectionConfiguration(brokers: TestStack.kafkaBrokers)),
+                until: .now.advanced(by: .seconds(30)), logger: StatusFixture.logger
+            ).values.reduce(0) { $0 + $1.high }
+        }
+        let before = try await records()
+        let measured = try await plan(["--window-s", "3", "--interval-s", "1", "--json"])
+        let after = try await records()
+        try #require(measured.status == 0, "\(measured.output)\(measured.errors)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(measured.output.utf8)) as? [String: Any])
+        let cache = try #require((json["caches"] as? [[String: Any]])?.first)
+        #expect(cache["cache"] as? String == "bench.Account" && cache["units"] as? Int == 2, "\(cache)")
+        #expect((cache["intervalRates"] as? [Double])?.count == 3, "\(cache)")
+        #expect((cache["cacheSize"] as? Int).map { (1...60).contains($0) } == true, "the accounts changed, at most --keys of each unit's own: \(cache)")
+        let changes = try #require(cache["changes"] as? Int)
+        #expect(changes > 0 && Int64(changes) <= after - before, "changes counted in the window (\(changes)) are records the topic gained (\(after - before))")
+        #expect(cache["replicationLatencyMeasured"] as? Bool == true && (cache["peerChangesApplied"] as? Int ?? 0) > 0, "\(cache)")
+        #expect((cache["expected"] as? [String: Any])?["peak"] is [String: Any] && cache["collisionsCounted"] is Int, "\(cache)")
+        let text = try await plan(["--window-s", "2", "--interval-s", "1"])
+        #expect(text.status == 0 && text.output.contains("bench.Account (replicated): 2 units") && text.output.contains("Counted collisions:"), "\(text.output)")
+        let status = try await fixture.status()
+        let shown = try #require((status["collisions"] as? [[String: Any]])?.first)
+        #expect(shown["cache"] as? String == "bench.Account" && shown["units"] as? Int == 2, "\(shown)")
+    }
+
     @Test("a bad flag is a usage error (exit 2); an unreachable broker or PostgreSQL is named within the timeout (exit 1), without the password")
     func failures() async throws {
         let fixture = try await StatusFixture(createTopics: false)
