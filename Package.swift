@@ -363,7 +363,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseCLITests",
-            dependencies: ["PumphouseTestSupport", "PumphouseCLI", "PumphousePipeline", "PumphouseSchemaGate", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "PumphouseTestSupport", "PumphouseCLI", "PumphousePipeline", "PumphouseSchemaGate", .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "PumphouseSchemaGateTests",

@@ -38,7 +38,10 @@ struct CollisionPlan: Sendable {
 
     var text: String {
         guard let measurement else {
-            return "\(cache) (replicated): no loaded unit announced itself within the member timeout; start its units (or widen --member-timeout-ms) and measure again"
+            return "\(cache) (replicated): no loaded unit announced itself within the member timeout (or, with --prometheus, exported the cache's metrics); start its units (or widen --member-timeout-ms) and measure again"
+        }
+        guard measurement.units > 0 else {
+            return (["\(cache) (replicated): not measured"] + measurement.unreachable.map { "  not read: \($0)" }).joined(separator: "\n")
         }
         let seconds = measurement.window.inSeconds
         func rate(_ value: Double) -> String { String(format: "%.1f/s", value) }
@@ -64,7 +67,7 @@ struct CollisionPlan: Sendable {
         let countedPerHour = seconds > 0 ? Double(measurement.collisionsCounted) * 3_600 / seconds : 0
         rows.append(("Counted collisions", "\(measurement.collisionsCounted) in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", countedPerHour))/hour)"))
         let width = rows.map(\.0.count).max() ?? 0
-        var lines = ["\(cache) (replicated): \(measurement.units) unit\(measurement.units == 1 ? "" : "s"), \(String(format: "%.1f", seconds)) s measured in \(measurement.intervalRates.count) interval\(measurement.intervalRates.count == 1 ? "" : "s")"]
+        var lines = ["\(cache) (replicated): \(measurement.units) unit\(measurement.units == 1 ? "" : "s"), \(String(format: "%.1f", seconds)) s measured in \(measurement.intervals) interval\(measurement.intervals == 1 ? "" : "s")"]
         lines += rows.map { "  " + $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 2) + $0.1 }
         lines += measurement.unreachable.map { "  not read: \($0)" }
         if poorFit {
@@ -83,8 +86,9 @@ struct CollisionPlan: Sendable {
             "cache": .string(cache),
             "units": .int(Int64(measurement.units)),
             "windowSeconds": .double(measurement.window.inSeconds),
-            "changes": .int(Int64(measurement.changes)),
-            "intervalRates": .array(measurement.intervalRates.map { .double($0) }),
+            "changes": .int(Int64(measurement.changes.rounded())),
+            "intervals": .int(Int64(measurement.intervals)),
+            "updatesPerSecond": .object(["normal": .double(measurement.normalRate), "peak": .double(measurement.peakRate), "minimum": .double(measurement.minimumRate)]),
             "cacheSize": .int(Int64(measurement.cacheSize)),
             "replicationLatencyMs": latency.map { .double($0.value.inSeconds * 1000) } ?? .null,
             "replicationLatencyMeasured": .bool(latency?.measured ?? false),
@@ -119,6 +123,20 @@ extension CollisionPlan {
             var plans: [(Int, CollisionPlan)] = []
             for await plan in group { plans.append(plan) }
             return plans.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        try? await client.shutdown()
+        return plans
+    }
+}
+
+extension CollisionPlan {
+    /// A plan for each of `caches` from a Prometheus server, over the window ending now.
+    static func query(_ server: String, caches: [CacheConfiguration], window: Duration, interval: Duration, assumedLatencyMs: Double?) async -> [CollisionPlan] {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(3))))
+        var plans: [CollisionPlan] = []
+        for cache in caches {
+            let query = PrometheusCollisionQuery(server: server, cache: cache.contract.rawValue, window: window, interval: interval)
+            plans.append(CollisionPlan(cache: cache.contract.rawValue, measurement: await query.run(client: client), assumedLatencyMs: assumedLatencyMs))
         }
         try? await client.shutdown()
         return plans

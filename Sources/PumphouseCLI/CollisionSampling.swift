@@ -32,25 +32,27 @@ struct CollisionSampling: Sendable {
         var lag: [Double: Double]
     }
 
-    /// What the window measured, and what it did not.
+    /// What a window measured, and what it did not; from the units' /metrics or from a
+    /// Prometheus server (`PrometheusCollisionQuery`).
     struct Measurement: Sendable {
         var cache: String
         var units: Int
         var window: Duration
-        /// Changes per second in each interval, in order.
-        var intervalRates: [Double]
+        /// Over how many intervals the peak and minimum rates were taken.
+        var intervals: Int
+        /// Changes made in the window.
         var changes: Double
+        /// Changes per second: over the window, and the highest and lowest over an interval.
+        var normalRate: Double
+        var peakRate: Double
+        var minimumRate: Double
         var cacheSize: Int
         /// nil when no peer change was applied in the window.
         var replicationLatencyP99: Duration?
         var peerChangesApplied: Int
         var collisionsCounted: Int
-        /// Units whose /metrics did not answer (named with why).
+        /// Units whose /metrics did not answer, or queries that failed (named with why).
         var unreachable: [String]
-
-        var normalRate: Double { window > .zero ? changes / window.inSeconds : 0 }
-        var peakRate: Double { intervalRates.max() ?? normalRate }
-        var minimumRate: Double { intervalRates.min() ?? normalRate }
     }
 
     let cache: String
@@ -106,8 +108,11 @@ struct CollisionSampling: Sendable {
             collisions = max(collisions, max(0, end.collisions - start.collisions))
         }
         let applied = lag[.infinity] ?? lag.values.max() ?? 0
+        let measured = ContinuousClock.now - started
+        let normal = measured > .zero ? changes / measured.inSeconds : 0
         return Measurement(
-            cache: cache, units: units.count, window: ContinuousClock.now - started, intervalRates: rates, changes: changes,
+            cache: cache, units: units.count, window: measured, intervals: rates.count, changes: changes,
+            normalRate: normal, peakRate: rates.max() ?? normal, minimumRate: rates.min() ?? normal,
             cacheSize: Int(last.values.map(\.entities).max() ?? 0), replicationLatencyP99: Self.quantile(0.99, of: lag),
             peerChangesApplied: Int(applied), collisionsCounted: Int(collisions),
             unreachable: unreachable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
@@ -163,4 +168,6 @@ struct CollisionSampling: Sendable {
 
 struct CollisionSamplingError: Error, CustomStringConvertible {
     var description: String
+    /// The server did not answer at all (rather than answering with a refusal).
+    var unreachable = false
 }

@@ -20,7 +20,8 @@ struct PlanCommand: ParsableCommand {
                 Give the four inputs, or --from-pipeline to measure them on a running pipeline: \
                 N from the member topic, UR, S and RL from the units' /metrics over --window-s \
                 (the normal rate over the window, the peak and the minimum over each \
-                --interval-s), printed beside the collisions the units counted meanwhile. Run \
+                --interval-s), printed beside the collisions the units counted meanwhile; with \
+                --prometheus, the same from a Prometheus server over a window ending now. Run \
                 it over the peak, normal and minimum load: a share of colliding updates too \
                 large for the business is the cue to make the cache partitioned (mode: \
                 partitioned), where one owner decides each key.
@@ -37,6 +38,8 @@ struct PlanCommand: ParsableCommand {
         var replicationLatencyMs: Double?
         @Option(help: "A running pipeline's file: measure the inputs of each replicated cache from its units instead of giving them.")
         var fromPipeline: String?
+        @Option(help: "With --from-pipeline: read the inputs from this Prometheus server (its base URL, e.g. http://prometheus:9090), which scrapes the units, instead of from the units themselves.")
+        var prometheus: String?
         @Option(help: "With --from-pipeline: the replicated cache to measure (all of them by default).")
         var cache: String?
         @Option(help: "With --from-pipeline: seconds to watch the units.")
@@ -49,6 +52,12 @@ struct PlanCommand: ParsableCommand {
         var json = false
 
         func validate() throws {
+            if let prometheus {
+                guard fromPipeline != nil else { throw ValidationError("--prometheus needs --from-pipeline FILE: the file names the replicated caches to ask about") }
+                guard let url = URL(string: prometheus), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.query == nil else {
+                    throw ValidationError("--prometheus must be the server's base URL, http(s)://host:port[/path], not \(prometheus)")
+                }
+            }
             if fromPipeline == nil {
                 guard let instances, let updateRate, let cacheSize, let replicationLatencyMs else {
                     throw ValidationError("give --instances, --update-rate, --cache-size and --replication-latency-ms, or --from-pipeline FILE to measure them on a running pipeline")
@@ -113,13 +122,17 @@ struct PlanCommand: ParsableCommand {
                 throw UsageError(cache.map { "\(file) declares no replicated cache \($0); its replicated caches: \(configuration.caches.filter { !$0.mode.isPartitioned }.map(\.contract.rawValue).sorted())" }
                     ?? "\(file) declares no replicated cache: a partitioned cache has one owner per key and no collisions to plan for")
             }
-            let probe = StatusProbe(
-                configuration: configuration, file: file, memberTimeout: .milliseconds(memberTimeoutMs), deadline: .now.advanced(by: .seconds(15)), logger: logger
-            )
-            let status = try await StatusCommand.bounded(by: .seconds(17)) { try await probe.read() }
-            let plans = await CollisionPlan.measure(
-                caches, in: status, window: .seconds(windowS), interval: .seconds(intervalS ?? min(5, windowS)), assumedLatencyMs: replicationLatencyMs
-            )
+            let window = Duration.seconds(windowS), interval = Duration.seconds(intervalS ?? min(5, windowS))
+            let plans: [CollisionPlan]
+            if let prometheus {
+                plans = await CollisionPlan.query(prometheus, caches: caches, window: window, interval: interval, assumedLatencyMs: replicationLatencyMs)
+            } else {
+                let probe = StatusProbe(
+                    configuration: configuration, file: file, memberTimeout: .milliseconds(memberTimeoutMs), deadline: .now.advanced(by: .seconds(15)), logger: logger
+                )
+                let status = try await StatusCommand.bounded(by: .seconds(17)) { try await probe.read() }
+                plans = await CollisionPlan.measure(caches, in: status, window: window, interval: interval, assumedLatencyMs: replicationLatencyMs)
+            }
             if json {
                 try printJSON(.object(["caches": .array(plans.map(\.json))]))
             } else {

@@ -41,7 +41,7 @@ struct CollisionSamplingTests {
     func poorFit() {
         func plan(units: Int, rate: Double, size: Int, latencyMs: Int64, changes: Double, counted: Int) -> CollisionPlan {
             CollisionPlan(cache: "bench.Account", measurement: CollisionSampling.Measurement(
-                cache: "bench.Account", units: units, window: .seconds(10), intervalRates: [rate], changes: changes, cacheSize: size,
+                cache: "bench.Account", units: units, window: .seconds(10), intervals: 1, changes: changes, normalRate: rate, peakRate: rate, minimumRate: rate, cacheSize: size,
                 replicationLatencyP99: .milliseconds(latencyMs), peerChangesApplied: 100, collisionsCounted: counted, unreachable: []
             ))
         }
