@@ -68,7 +68,12 @@ struct PartitionedSeatsTests {
         // The list sums up every concert from every owner, earliest first.
         let earlier = try await JSONOverHTTP.post(port(of: route.owner), "/concerts", ["id": "c0", "name": "Test c0", "venue": "Hall", "startsAt": 1_794_000_000_000, "price": 3000, "rows": 1, "seatsPerRow": 8])
         #expect(earlier.status == 201, "\(earlier.json)")
-        let listed = try await JSONOverHTTP.get(idlePort, "/concerts").objects
+        // The concerts are replicated: c0 reaches the idle unit with the log.
+        let listed = try await waitFor("the idle unit to list both concerts", timeout: .seconds(30)) { () async throws -> [[String: Any]]? in
+            try await Task.sleep(for: .milliseconds(20))
+            let listed = try await JSONOverHTTP.get(idlePort, "/concerts").objects
+            return listed.count == 2 ? listed : nil
+        }
         #expect(
             listed.map { $0["id"] as? String } == ["c0", "c1"] && listed.map { $0["free"] as? Int } == [8, 23] && listed.map { $0["revenue"] as? Int } == [0, 4500],
             "\(listed)"
