@@ -15,7 +15,7 @@ struct SchemaValidationTests {
         (#"{"properties":{"a":{"unevaluatedProperties":false}}}"#, "/properties/a/unevaluatedProperties"),
         (#"{"requried":["a"]}"#, "/requried"),
         (#"{"$ref":"https://example.com/s.json"}"#, "/$ref"),
-        (##"{"$ref":"#/$defs/Missing"}"##, ""),
+        (##"{"$ref":"#/$defs/Missing"}"##, "/$ref"),
         (#"{"type":"strin"}"#, "/type"),
         (#"{"maximum":10,"exclusiveMaximum":true}"#, "/exclusiveMaximum"),
         (#"{"pattern":"(unclosed"}"#, "/pattern"),
@@ -94,6 +94,36 @@ struct SchemaValidationTests {
         let validator = SchemaValidator(document: tree)
         #expect(validator.isValid(try JSONParser().parse(#"{"v":1,"next":{"v":2,"next":{"v":3}}}"#)))
         #expect(!validator.isValid(try JSONParser().parse(#"{"v":1,"next":{"v":"x"}}"#)))
+    }
+
+    @Test("references resolve within the document as 2020-12 resolves them: to any schema by JSON pointer (escaped, percent-encoded), to an $anchor, and against the base an embedded resource's $id gives; two locations that differ only in normalization stay two")
+    func references() throws {
+        func valid(_ schema: String, _ payload: String) throws -> Bool {
+            SchemaValidator(document: try Self.schema(schema)).isValid(try JSONParser().parse(payload))
+        }
+        let pointer = ##"{"type":"object","properties":{"a":{"type":"integer"},"b":{"$ref":"#/properties/a"},"c":{"$ref":"#/$defs/x%25y~1z"}},"$defs":{"x%y/z":{"type":"string"}}}"##
+        #expect(try valid(pointer, #"{"a":1,"b":2,"c":"s"}"#) && !(try valid(pointer, #"{"b":"2"}"#)) && !(try valid(pointer, #"{"c":3}"#)))
+        let anchored = ##"{"type":"object","properties":{"n":{"$ref":"#num"}},"$defs":{"N":{"$anchor":"num","type":"number"}}}"##
+        #expect(try valid(anchored, #"{"n":1.5}"#) && !(try valid(anchored, #"{"n":"x"}"#)))
+        // An embedded resource: "#/$defs/s" inside it is its own $defs, not the root's.
+        let embedded = ##"{"$id":"https://example.com/root.json","type":"object","properties":{"e":{"$ref":"item.json"}},"$defs":{"s":{"type":"boolean"},"item":{"$id":"item.json","$ref":"#/$defs/s","$defs":{"s":{"type":"string"}}}}}"##
+        #expect(try valid(embedded, #"{"e":"x"}"#) && !(try valid(embedded, #"{"e":true}"#)))
+        // "K" and the Kelvin sign: two properties, each with the target of its own $ref.
+        let kelvin = ##"{"type":"object","properties":{"K":{"$ref":"#/$defs/s"},"K":{"$ref":"#/$defs/i"}},"$defs":{"s":{"type":"string"},"i":{"type":"integer"}}}"##
+        #expect(try valid(kelvin, #"{"K":"x","K":1}"#) && !(try valid(kelvin, #"{"K":1}"#)) && !(try valid(kelvin, #"{"K":"x"}"#)))
+    }
+
+    @Test("a reference that leaves the document, leads into data or to no anchor, and a bad $id or $anchor are refused at their pointer", arguments: [
+        (##"{"$ref":"https://example.com/other.json"}"##, "/$ref", "fetching remote schemas is not supported"),
+        (##"{"const":{"type":"string"},"properties":{"a":{"$ref":"#/const"}}}"##, "/properties/a/$ref", "points at no schema"),
+        (##"{"properties":{"a":{"$ref":"#nowhere"}}}"##, "/properties/a/$ref", "names no $anchor"),
+        (##"{"$id":"https://example.com/a.json#frag"}"##, "/$id", "must not carry a fragment"),
+        (##"{"$defs":{"a":{"$anchor":"1x"}}}"##, "/$defs/a/$anchor", "must be a name"),
+        (##"{"$defs":{"a":{"$anchor":"x"},"b":{"$anchor":"x"}}}"##, "/$defs/b/$anchor", "names two locations"),
+    ])
+    func refusedReferences(text: String, pointer: String, message: String) throws {
+        let error = try #require(throws: SchemaError.self) { try Self.schema(text) }
+        #expect(error.pointer == pointer && error.message.contains(message), "\(error)")
     }
 
     @Test("multipleOf is exact for integers and tight for decimals", arguments: [

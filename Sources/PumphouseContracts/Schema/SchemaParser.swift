@@ -5,9 +5,10 @@
 /// Misspelled keywords (`requried`) are caught the same way.
 public struct SchemaParser: Sendable {
     /// Keywords that only annotate; they never affect validation or compatibility.
-    /// Matched by bytes, as every lookup of a keyword's value is.
+    /// Matched by bytes, as every lookup of a keyword's value is. (`$id` and `$anchor`
+    /// name locations for references, which `SchemaReferences` resolves before parsing.)
     static let annotations: Set<ExactKey> = [
-        "$schema", "$id", "$comment", "title", "description", "examples", "deprecated",
+        "$schema", "$id", "$anchor", "$comment", "title", "description", "examples", "deprecated",
         "readOnly", "writeOnly", "format", "contentEncoding", "contentMediaType", "default",
     ]
     static let supported: Set<ExactKey> = annotations.union([
@@ -19,6 +20,9 @@ public struct SchemaParser: Sendable {
         "dependentRequired", "dependentSchemas", "dependencies",
         "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
     ])
+
+    /// Where the document being parsed has its `$ref`s lead; set by `parse`.
+    private var references: SchemaReferences?
 
     public init() {}
 
@@ -40,6 +44,11 @@ public struct SchemaParser: Sendable {
     }
 
     public func parse(_ json: JSONValue) throws(SchemaError) -> SchemaDocument {
+        var parser = self
+        return try parser.parseDocument(json)
+    }
+
+    private mutating func parseDocument(_ json: JSONValue) throws(SchemaError) -> SchemaDocument {
         var definitions: [String: JSONSchema] = [:]
         if case .object(let object) = json {
             // The dialects by their exact URIs: another metaschema (even one whose address
@@ -50,6 +59,10 @@ public struct SchemaParser: Sendable {
                     message: "dialect \(dialect.stringValue.map { "\"\($0)\"" } ?? "of type \(dialect.typeName)") is not supported (custom metaschemas and their vocabularies are not); use https://json-schema.org/draft/2020-12/schema"
                 )
             }
+        }
+        let references = try SchemaReferences(json)
+        self.references = references
+        if case .object(let object) = json {
             for keyword in ["$defs", "definitions"] {
                 guard let defs = object[keyword] else { continue }
                 guard case .object(let entries) = defs else {
@@ -60,6 +73,21 @@ public struct SchemaParser: Sendable {
                     definitions["#\(pointer)"] = try schema(entry.value, at: pointer)
                 }
             }
+        }
+        // Every other location a reference leads to (a property's schema, a nested
+        // definition, an anchored or embedded resource) becomes a definition by its pointer.
+        for target in Set(references.targets.values.map { ExactKey($0) }).sorted().map(\.text) where target != "#" {
+            // Definitions are looked up by String, which takes canonically equivalent
+            // pointers for one: two referenced locations that differ only so are refused.
+            if let known = definitions.keys.first(where: { $0 == target }) {
+                guard known.isSameBytes(as: target) else {
+                    throw SchemaError(pointer: String(target.dropFirst()), message: "is referenced, as is \(known.dropFirst()), which differs from it only in Unicode normalization; rename one of them")
+                }
+                continue
+            }
+            let pointer = String(target.dropFirst())
+            guard let value = SchemaReferences.value(at: pointer, in: json) else { continue }
+            definitions[target] = try schema(value, at: pointer)
         }
         let document = SchemaDocument(root: try schema(json, at: ""), definitions: definitions)
         try checkReferences(document)
@@ -117,9 +145,10 @@ public struct SchemaParser: Sendable {
             return result
         }
 
-        if let ref = object["$ref"] {
-            guard case .string(let target) = ref, target == "#" || target.hasPrefix("#/") else {
-                throw SchemaError(pointer: at("$ref"), message: "only references within the document (\"#/$defs/Name\") are supported")
+        if object["$ref"] != nil {
+            // `parse` resolved every reference of the document before the nodes are made.
+            guard let target = references?.targets[ExactKey(pointer)] else {
+                throw SchemaError(pointer: at("$ref"), message: "a reference can only be resolved within its whole document")
             }
             node.ref = target
         }

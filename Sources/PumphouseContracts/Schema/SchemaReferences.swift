@@ -1,0 +1,161 @@
+import Foundation
+
+/// Where each `$ref` of one schema document leads, resolved as draft 2020-12 resolves
+/// references: against the base URI of the reference's location (the nearest `$id` at
+/// or above it, else the document's), to a resource the document embeds (the root, or a
+/// subschema with an `$id` of its own), then within that resource to a JSON pointer or a
+/// `$anchor`.
+///
+/// Each target is named by its JSON pointer from the document's root, `#`-prefixed
+/// (`#/properties/a`, `#` for the root): the name the rest of the checker knows
+/// definitions by, so nothing after parsing needs to know about URIs. A reference that
+/// leads out of the document (a remote schema, a metaschema) is refused: the checker
+/// never fetches anything.
+struct SchemaReferences: Sendable {
+    /// The base of a document that names none: relative `$id`s and references resolve
+    /// against it, and it never leaves the document.
+    static let documentBase = URL(string: "https://pumphouse.invalid/schema.json")!
+
+    /// By the JSON pointer of each schema holding a `$ref` (by its bytes: two property
+    /// names that differ only in normalization are two locations): its target,
+    /// `#`-prefixed.
+    private(set) var targets: [ExactKey: String] = [:]
+
+    /// The keywords whose value is a schema, and those whose value is an object or an
+    /// array of schemas: only these are walked, so data (`const`, `enum`, `default`,
+    /// `examples`) that happens to hold `$id` or `$ref` members is never taken for a schema.
+    private static let schemaValued: Set<String> = [
+        "items", "additionalItems", "contains", "additionalProperties", "propertyNames", "not", "if", "then", "else",
+        "unevaluatedItems", "unevaluatedProperties",
+    ]
+    private static let schemaMaps: Set<String> = ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"]
+    private static let schemaLists: Set<String> = ["prefixItems", "allOf", "anyOf", "oneOf", "items"]
+
+    private struct Reference {
+        var pointer: String
+        var text: String
+        var base: URL
+    }
+
+    init(_ document: JSONValue) throws(SchemaError) {
+        var resources: [ExactKey: String] = [:]
+        var anchors: [ExactKey: String] = [:]
+        var references: [Reference] = []
+        // Where schemas are: a reference may lead only there, not into data.
+        var schemas: Set<ExactKey> = []
+
+        func walk(_ value: JSONValue, _ pointer: String, base: URL) throws(SchemaError) {
+            if Self.isSchema(value) { schemas.insert(ExactKey(pointer)) }
+            guard case .object(let object) = value else { return }
+            var base = base
+            if let id = object["$id"] {
+                guard case .string(let text) = id, let resolved = URL(string: text, relativeTo: base)?.absoluteURL else {
+                    throw SchemaError(pointer: "\(pointer)/$id", message: "must be a URI reference")
+                }
+                guard resolved.fragment?.isEmpty ?? true else {
+                    throw SchemaError(pointer: "\(pointer)/$id", message: "must not carry a fragment (\"\(text)\"); name a location with $anchor instead")
+                }
+                base = resolved
+                resources[ExactKey(Self.resource(of: resolved))] = pointer
+            }
+            if let anchor = object["$anchor"] {
+                guard case .string(let name) = anchor, Self.isAnchorName(name) else {
+                    throw SchemaError(pointer: "\(pointer)/$anchor", message: "must be a name of letters, digits, '-', '_', '.' and ':', starting with a letter or '_'")
+                }
+                let key = ExactKey("\(Self.resource(of: base))#\(name)")
+                guard anchors[key] == nil else {
+                    throw SchemaError(pointer: "\(pointer)/$anchor", message: "\"\(name)\" names two locations of the same resource")
+                }
+                anchors[key] = pointer
+            }
+            if let ref = object["$ref"] {
+                guard case .string(let text) = ref else { throw SchemaError(pointer: "\(pointer)/$ref", message: "must be a URI reference (a string)") }
+                references.append(Reference(pointer: pointer, text: text, base: base))
+            }
+            for member in object {
+                let path = "\(pointer)/\(SchemaParser.escape(member.name))"
+                let name = member.name
+                if Self.schemaMaps.contains(where: { $0.isSameBytes(as: name) }), case .object(let entries) = member.value {
+                    for entry in entries { try walk(entry.value, "\(path)/\(SchemaParser.escape(entry.name))", base: base) }
+                } else if Self.schemaLists.contains(where: { $0.isSameBytes(as: name) }), case .array(let items) = member.value {
+                    for (index, item) in items.enumerated() { try walk(item, "\(path)/\(index)", base: base) }
+                } else if Self.schemaValued.contains(where: { $0.isSameBytes(as: name) }) {
+                    try walk(member.value, path, base: base)
+                }
+            }
+        }
+
+        let rootBase = Self.documentBase
+        resources[ExactKey(Self.resource(of: rootBase))] = ""
+        try walk(document, "", base: rootBase)
+
+        for reference in references {
+            let at = "\(reference.pointer)/$ref"
+            guard let url = URL(string: reference.text, relativeTo: reference.base)?.absoluteURL else {
+                throw SchemaError(pointer: at, message: "\"\(reference.text)\" is not a URI reference")
+            }
+            guard let resource = resources[ExactKey(Self.resource(of: url))] else {
+                throw SchemaError(
+                    pointer: at,
+                    message: "only references within the document are supported: \"\(reference.text)\" leads to \(Self.resource(of: url)), which this document does not embed (fetching remote schemas is not supported)"
+                )
+            }
+            let fragment = url.fragment(percentEncoded: false) ?? ""
+            let target: String
+            if fragment.isEmpty {
+                target = resource
+            } else if fragment.hasPrefix("/") {
+                target = resource + fragment
+            } else if let anchored = anchors[ExactKey("\(Self.resource(of: url))#\(fragment)")] {
+                target = anchored
+            } else {
+                throw SchemaError(pointer: at, message: "\"\(reference.text)\" names no $anchor \"\(fragment)\" in its resource")
+            }
+            guard schemas.contains(ExactKey(target)) else {
+                throw SchemaError(pointer: at, message: "$ref \"\(reference.text)\" points at no schema in this document")
+            }
+            targets[ExactKey(reference.pointer)] = "#" + target
+        }
+    }
+
+    /// The JSON value at `pointer` (RFC 6901) in `document`.
+    static func value(at pointer: String, in document: JSONValue) -> JSONValue? {
+        guard !pointer.isEmpty else { return document }
+        guard pointer.hasPrefix("/") else { return nil }
+        var current = document
+        for token in pointer.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            let name = String(token).replacing("~1", with: "/").replacing("~0", with: "~")
+            switch current {
+            case .object(let object):
+                guard let next = object[name] else { return nil }
+                current = next
+            case .array(let items):
+                guard let index = Int(name), String(index).isSameBytes(as: name), items.indices.contains(index) else { return nil }
+                current = items[index]
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+
+    private static func isSchema(_ value: JSONValue) -> Bool {
+        switch value {
+        case .object, .bool: true
+        default: false
+        }
+    }
+
+    /// The resource a URI names: the URI without its fragment.
+    private static func resource(of url: URL) -> String {
+        let text = url.absoluteString
+        guard let hash = text.firstIndex(of: "#") else { return text }
+        return String(text[..<hash])
+    }
+
+    /// An anchor's name: letters or `_` first, then letters, digits, `-`, `_`, `.`, `:`.
+    private static func isAnchorName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic || first == "_" else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.:".unicodeScalars.contains($0)) }
+    }
+}
