@@ -22,7 +22,7 @@ struct CollisionPlan: Sendable {
     /// RL: measured, or else assumed; nil when neither.
     var latency: (value: Duration, measured: Bool)? {
         if let measured = measurement?.replicationLatencyP99 { return (measured, true) }
-        return assumedLatencyMs.map { (.nanoseconds(Int64(($0 * 1e6).rounded())), false) }
+        return assumedLatencyMs.map { (.milliseconds($0), false) }
     }
 
     func forecast(at rate: Double) -> CollisionForecast? {

@@ -61,17 +61,18 @@ struct CollisionSampling: Sendable {
     let interval: Duration
 
     func run(client: HTTPClient) async -> Measurement {
-        var unreachable: [String: String] = [:]
-        func readAll() async -> [String: Reading] {
+        // Units by their ids' bytes: two ids that differ only in normalization are two units.
+        var unreachable: [ExactKey: String] = [:]
+        func readAll() async -> [ExactKey: Reading] {
             await withTaskGroup(of: (String, Result<Reading, CollisionSamplingError>).self) { group in
                 for unit in units {
                     group.addTask { (unit.id, await read(unit, client: client)) }
                 }
-                var readings: [String: Reading] = [:]
+                var readings: [ExactKey: Reading] = [:]
                 for await (id, result) in group {
                     switch result {
-                    case .success(let reading): readings[id] = reading
-                    case .failure(let error): unreachable[id] = error.description
+                    case .success(let reading): readings[ExactKey(id)] = reading
+                    case .failure(let error): unreachable[ExactKey(id)] = error.description
                     }
                 }
                 return readings
@@ -79,7 +80,6 @@ struct CollisionSampling: Sendable {
         }
         let started = ContinuousClock.now
         let first = await readAll()
-        var previous = first
         var last = first
         var rates: [Double] = []
         var changes = 0.0
@@ -92,12 +92,11 @@ struct CollisionSampling: Sendable {
             at = .now
             // A counter that went down restarted with its unit: all it counts is new.
             let delta = readings.reduce(0.0) { sum, entry in
-                guard let before = previous[entry.key] else { return sum }
+                guard let before = last[entry.key] else { return sum }
                 return sum + (entry.value.changes >= before.changes ? entry.value.changes - before.changes : entry.value.changes)
             }
             changes += delta
             if elapsed > .zero { rates.append(delta / elapsed.inSeconds) }
-            previous.merge(readings) { _, new in new }
             last.merge(readings) { _, new in new }
         }
         var lag: [Double: Double] = [:]
@@ -115,7 +114,7 @@ struct CollisionSampling: Sendable {
             normalRate: normal, peakRate: rates.max() ?? normal, minimumRate: rates.min() ?? normal,
             cacheSize: Int(last.values.map(\.entities).max() ?? 0), replicationLatencyP99: Self.quantile(0.99, of: lag),
             peerChangesApplied: Int(applied), collisionsCounted: Int(collisions),
-            unreachable: unreachable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+            unreachable: unreachable.sorted { $0.key < $1.key }.map { "\($0.key.text): \($0.value)" }
         )
     }
 

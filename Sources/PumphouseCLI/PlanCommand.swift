@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import PumphouseCommandLine
 import PumphouseContracts
-import PumphousePipeline
 import PumphouseUnit
 
 struct PlanCommand: ParsableCommand {
@@ -97,7 +96,7 @@ struct PlanCommand: ParsableCommand {
             guard let instances, let updateRate, let cacheSize, let replicationLatencyMs else { return }
             let forecast = CollisionForecast(
                 instances: instances, updatesPerSecond: updateRate, cacheSize: cacheSize,
-                replicationLatency: .nanoseconds(Int64((replicationLatencyMs * 1e6).rounded()))
+                replicationLatency: .milliseconds(replicationLatencyMs)
             )
             if json {
                 let object: [String: Any] = [
@@ -113,8 +112,7 @@ struct PlanCommand: ParsableCommand {
 
         /// The inputs measured on the pipeline `file` runs, per replicated cache.
         private func measure(_ file: String) async throws {
-            let configuration: PipelineConfiguration
-            do { configuration = try PipelineConfiguration.load(path: file) } catch { throw UsageError("\(error)") }
+            let configuration = try PipelineOptions.load(file)
             var logger = Logger(label: "pumphouse.plan")
             logger.logLevel = .critical
             let caches = configuration.caches.filter { !$0.mode.isPartitioned && (cache.map($0.contract.rawValue.isSameBytes) ?? true) }
@@ -138,7 +136,8 @@ struct PlanCommand: ParsableCommand {
             } else {
                 print(plans.map(\.text).joined(separator: "\n\n"))
             }
-            if plans.contains(where: { $0.measurement == nil || !($0.measurement?.unreachable.isEmpty ?? true) }) { throw ExitCode(1) }
+            // A cache without units, or with units or queries that did not answer.
+            if plans.contains(where: { $0.measurement?.unreachable.isEmpty != true }) { throw ExitCode(1) }
         }
 
         /// The forecast as the chapter prints its worked examples.

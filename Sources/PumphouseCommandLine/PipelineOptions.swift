@@ -10,8 +10,14 @@ public struct PipelineOptions: ParsableArguments {
 
     /// The loaded file, or a usage error (exit 2) naming the setting and the fix.
     public func load() throws -> PipelineConfiguration {
+        try Self.load(config)
+    }
+
+    /// The pipeline file at `path`, as `load()` reads `--config`: for a command that
+    /// names its pipeline with another flag.
+    public static func load(_ path: String) throws -> PipelineConfiguration {
         do {
-            return try PipelineConfiguration.load(path: config)
+            return try PipelineConfiguration.load(path: path)
         } catch {
             throw UsageError("\(error)")
         }

@@ -6,15 +6,9 @@ package struct PrometheusText {
     package init() {}
 
     package mutating func add(_ text: String) {
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            let series = line[..<space]
-            let name = series.firstIndex(of: "{").map { String(series[..<$0]) } ?? String(series)
-            var key = name
-            if let le = series.range(of: "le=\"") {
-                key += "@" + series[le.upperBound...].prefix { $0 != "\"" }
-            }
-            values[key, default: 0] += value
+        for line in text.split(separator: "\n") {
+            guard let (name, sample) = PrometheusSample.parse(line) else { continue }
+            values[sample.label("le").map { "\(name)@\($0)" } ?? String(name), default: 0] += sample.value
         }
     }
 
@@ -60,21 +54,27 @@ package struct PrometheusSample: Sendable, Equatable {
     /// The samples of `metric` in `text` (a /metrics answer), in order. Lines that are not
     /// well-formed samples are passed over: a scrape is read for what it holds.
     package static func samples(of metric: String, in text: String) -> [PrometheusSample] {
-        var found: [PrometheusSample] = []
-        for line in text.split(separator: "\n") where line.utf8.starts(with: metric.utf8) {
-            let rest = line.utf8.dropFirst(metric.utf8.count)
-            guard let next = rest.first, next == UInt8(ascii: "{") || next == UInt8(ascii: " ") else { continue }
-            var labels: [Label] = []
-            var index = rest.startIndex
-            if next == UInt8(ascii: "{") {
-                guard let parsed = Self.labels(Substring(rest.dropFirst()), end: &index) else { continue }
-                labels = parsed
-            }
-            let valueText = Substring(line.utf8[index...]).trimmingCharacters(in: .whitespaces)
-            guard let value = Double(valueText.split(separator: " ").first ?? "") else { continue }
-            found.append(PrometheusSample(labels: labels, value: value))
+        text.split(separator: "\n").compactMap { line in
+            parse(line).flatMap { $0.name.utf8.elementsEqual(metric.utf8) ? $0.sample : nil }
         }
-        return found
+    }
+
+    /// One line of the text format as a sample and its metric's name; nil for a comment
+    /// or a line that is not a well-formed sample.
+    package static func parse(_ line: Substring) -> (name: Substring, sample: PrometheusSample)? {
+        let utf8 = line.utf8
+        guard !line.hasPrefix("#"),
+              let nameEnd = utf8.firstIndex(where: { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }), nameEnd != utf8.startIndex
+        else { return nil }
+        var index = nameEnd
+        var labels: [Label] = []
+        if utf8[nameEnd] == UInt8(ascii: "{") {
+            guard let parsed = Self.labels(Substring(utf8[utf8.index(after: nameEnd)...]), end: &index) else { return nil }
+            labels = parsed
+        }
+        let valueText = Substring(utf8[index...]).trimmingCharacters(in: .whitespaces)
+        guard let value = Double(valueText.split(separator: " ").first ?? "") else { return nil }
+        return (Substring(utf8[..<nameEnd]), PrometheusSample(labels: labels, value: value))
     }
 
     /// `name="value",...}` (the text after a sample's brace): its labels, and in `end` the

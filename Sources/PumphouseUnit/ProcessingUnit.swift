@@ -454,10 +454,7 @@ public final class ProcessingUnit: Service {
             guard let cache = pipeline.caches.first(where: { $0.topic == topic }) else { continue }
             var offsets: [Int32: Int64] = [:]
             if cache.load == .reversePump {
-                let loader = CacheLoader(
-                    unit: id, cache: cache, pipeline: pipeline, configuration: configuration, registry: registry,
-                    sink: sink, control: control, logger: logger, startedAt: since
-                )
+                let loader = loader(of: cache, into: sink)
                 var loaded: CacheLoader.Loaded?
                 if let snapshot = peerSnapshot(of: cache.contract) {
                     loaded = try await loader.warm(from: snapshot, deadline: deadline)
@@ -676,19 +673,30 @@ public final class ProcessingUnit: Service {
         let cache = reload.cache.cacheConfiguration
         do {
             let rows = PartitionReload(partitions: reload.partitions) { [owning = reload.cache] in owning.partition(ofKey: $0) }
-            let reading = CacheLoader(
-                unit: id, cache: cache, pipeline: configuration.pipeline, configuration: configuration, registry: registry,
-                sink: rows, control: control, logger: logger, startedAt: since
-            )
+            let reading = loader(of: cache, into: rows)
             let snapshot = state.withLock { $0.snapshots[cache.contract.rawValue] }
             let loaded = try await reading.reread(reload.partitions, loadedFrom: snapshot, deadline: ContinuousClock.now.advanced(by: configuration.loadTimeout))
             state.withLock { $0.reloaded.append(Reloaded(topic: cache.topic, partitions: reload.partitions, rows: rows.rows, offsets: loaded.offsets)) }
         } catch {
             logger.warning("\(cache.contract): could not read partitions \(reload.partitions.sorted()) again, trying again: \(error)")
             try? await Task.sleep(for: .seconds(1))
-            state.withLock { state in
-                for partition in reload.partitions { state.reloading.remove(KafkaTopicPartition(topic: cache.topic, partition: partition)) }
-            }
+            doneReloading(reload.partitions, of: cache.topic)
+        }
+    }
+
+    /// A loader of `cache` reading reverse-pump answers into `sink`.
+    private func loader(of cache: CacheConfiguration, into sink: any LoadSink) -> CacheLoader {
+        CacheLoader(
+            unit: id, cache: cache, pipeline: configuration.pipeline, configuration: configuration, registry: registry,
+            sink: sink, control: control, logger: logger, startedAt: since
+        )
+    }
+
+    /// Lets the next upkeep ask for `partitions`' rows again (after a failed try) or
+    /// never again for these rows (once they are handed to the replica).
+    private func doneReloading(_ partitions: Set<Int32>, of topic: String) {
+        state.withLock { state in
+            for partition in partitions { state.reloading.remove(KafkaTopicPartition(topic: topic, partition: partition)) }
         }
     }
 
@@ -711,9 +719,7 @@ public final class ProcessingUnit: Service {
             for partition in answer.partitions.sorted() where caches[answer.topic]?.owning?.reload(partition, with: answer.rows) == true {
                 seeks.append(KafkaTopicPartitionOffset(topic: answer.topic, partition: partition, offset: answer.offsets[partition].map { KafkaOffset($0) } ?? .beginning))
             }
-            state.withLock { state in
-                for partition in answer.partitions { state.reloading.remove(KafkaTopicPartition(topic: answer.topic, partition: partition)) }
-            }
+            doneReloading(answer.partitions, of: answer.topic)
         }
         guard !seeks.isEmpty else { return }
         do {

@@ -76,7 +76,8 @@ public struct SchemaParser: Sendable {
         }
         // Every other location a reference leads to (a property's schema, a nested
         // definition, an anchored or embedded resource) becomes a definition by its pointer.
-        for target in Set(references.targets.values.map { ExactKey($0) }).sorted().map(\.text) where target != "#" {
+        for (key, value) in references.targetSchemas.sorted(by: { $0.key < $1.key }) where !key.text.isSameBytes(as: "#") {
+            let target = key.text
             // Definitions are looked up by String, which takes canonically equivalent
             // pointers for one: two referenced locations that differ only so are refused.
             if let known = definitions.keys.first(where: { $0 == target }) {
@@ -85,9 +86,7 @@ public struct SchemaParser: Sendable {
                 }
                 continue
             }
-            let pointer = String(target.dropFirst())
-            guard let value = SchemaReferences.value(at: pointer, in: json) else { continue }
-            definitions[target] = try schema(value, at: pointer)
+            definitions[target] = try schema(value, at: String(target.dropFirst()))
         }
         let document = SchemaDocument(root: try schema(json, at: ""), definitions: definitions)
         try checkReferences(document)

@@ -20,6 +20,9 @@ struct SchemaReferences: Sendable {
     /// names that differ only in normalization are two locations): its target,
     /// `#`-prefixed.
     private(set) var targets: [ExactKey: String] = [:]
+    /// Each target's schema as the document holds it, by the target (`#`-prefixed), for
+    /// the parser to make a definition of.
+    private(set) var targetSchemas: [ExactKey: JSONValue] = [:]
 
     /// The keywords whose value is a schema, and those whose value is an object or an
     /// array of schemas: only these are walked, so data (`const`, `enum`, `default`,
@@ -42,10 +45,10 @@ struct SchemaReferences: Sendable {
         var anchors: [ExactKey: String] = [:]
         var references: [Reference] = []
         // Where schemas are: a reference may lead only there, not into data.
-        var schemas: Set<ExactKey> = []
+        var schemas: [ExactKey: JSONValue] = [:]
 
         func walk(_ value: JSONValue, _ pointer: String, base: URL) throws(SchemaError) {
-            if Self.isSchema(value) { schemas.insert(ExactKey(pointer)) }
+            if Self.isSchema(value) { schemas[ExactKey(pointer)] = value }
             guard case .object(let object) = value else { return }
             var base = base
             if let id = object["$id"] {
@@ -94,10 +97,11 @@ struct SchemaReferences: Sendable {
             guard let url = URL(string: reference.text, relativeTo: reference.base)?.absoluteURL else {
                 throw SchemaError(pointer: at, message: "\"\(reference.text)\" is not a URI reference")
             }
-            guard let resource = resources[ExactKey(Self.resource(of: url))] else {
+            let named = Self.resource(of: url)
+            guard let resource = resources[ExactKey(named)] else {
                 throw SchemaError(
                     pointer: at,
-                    message: "only references within the document are supported: \"\(reference.text)\" leads to \(Self.resource(of: url)), which this document does not embed (fetching remote schemas is not supported)"
+                    message: "only references within the document are supported: \"\(reference.text)\" leads to \(named), which this document does not embed (fetching remote schemas is not supported)"
                 )
             }
             let fragment = url.fragment(percentEncoded: false) ?? ""
@@ -106,37 +110,17 @@ struct SchemaReferences: Sendable {
                 target = resource
             } else if fragment.hasPrefix("/") {
                 target = resource + fragment
-            } else if let anchored = anchors[ExactKey("\(Self.resource(of: url))#\(fragment)")] {
+            } else if let anchored = anchors[ExactKey("\(named)#\(fragment)")] {
                 target = anchored
             } else {
                 throw SchemaError(pointer: at, message: "\"\(reference.text)\" names no $anchor \"\(fragment)\" in its resource")
             }
-            guard schemas.contains(ExactKey(target)) else {
+            guard let schema = schemas[ExactKey(target)] else {
                 throw SchemaError(pointer: at, message: "$ref \"\(reference.text)\" points at no schema in this document")
             }
             targets[ExactKey(reference.pointer)] = "#" + target
+            targetSchemas[ExactKey("#" + target)] = schema
         }
-    }
-
-    /// The JSON value at `pointer` (RFC 6901) in `document`.
-    static func value(at pointer: String, in document: JSONValue) -> JSONValue? {
-        guard !pointer.isEmpty else { return document }
-        guard pointer.hasPrefix("/") else { return nil }
-        var current = document
-        for token in pointer.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
-            let name = String(token).replacing("~1", with: "/").replacing("~0", with: "~")
-            switch current {
-            case .object(let object):
-                guard let next = object[name] else { return nil }
-                current = next
-            case .array(let items):
-                guard let index = Int(name), String(index).isSameBytes(as: name), items.indices.contains(index) else { return nil }
-                current = items[index]
-            default:
-                return nil
-            }
-        }
-        return current
     }
 
     private static func isSchema(_ value: JSONValue) -> Bool {
