@@ -12,7 +12,10 @@ struct SchemaValidationTests {
         (#"{"type":"object","patternProperties":{"(unclosed":{}}}"#, "/patternProperties/(unclosed"),
         (#"{"type":"object","patternProperties":[]}"#, "/patternProperties"),
         (#"{"properties":{"a":{"then":{}}}}"#, "/properties/a/then"),
-        (#"{"properties":{"a":{"unevaluatedProperties":false}}}"#, "/properties/a/unevaluatedProperties"),
+        (#"{"properties":{"a":{"unevaluatedProperties":7}}}"#, "/properties/a/unevaluatedProperties"),
+        (#"{"properties":{"a":{"$dynamicRef":"https://example.com/s.json#node"}}}"#, "/properties/a/$dynamicRef"),
+        // A dynamic reference that may lead back to where it stands, in place.
+        (##"{"$dynamicAnchor":"x","allOf":[{"$dynamicRef":"#x"}]}"##, ""),
         (#"{"requried":["a"]}"#, "/requried"),
         (#"{"$ref":"https://example.com/s.json"}"#, "/$ref"),
         (##"{"$ref":"#/$defs/Missing"}"##, "/$ref"),
@@ -298,5 +301,132 @@ struct SchemaValidationTests {
     func updateField(schema: String, field: String, value: String, expected: [String]) throws {
         let validator = SchemaValidator(document: try Self.schema(schema))
         #expect(Self.described(validator.validateField(field, try JSONParser().parse(value))) == expected)
+    }
+
+    @Test("unevaluatedProperties sees what every applicator evaluated in place, and nothing of a subschema that failed", arguments: [
+        (#"{"properties":{"a":{}},"unevaluatedProperties":false}"#, #"{"a":1}"#, true),
+        (#"{"properties":{"a":{}},"unevaluatedProperties":false}"#, #"{"a":1,"b":1}"#, false),
+        (#"{"patternProperties":{"^x-":{}},"unevaluatedProperties":false}"#, #"{"x-a":1}"#, true),
+        (#"{"patternProperties":{"^x-":{}},"unevaluatedProperties":false}"#, #"{"y":1}"#, false),
+        (#"{"additionalProperties":{"type":"integer"},"unevaluatedProperties":false}"#, #"{"y":1}"#, true),
+        (#"{"properties":{"a":{}},"unevaluatedProperties":{"type":"string"}}"#, #"{"a":1,"b":"x"}"#, true),
+        (#"{"properties":{"a":{}},"unevaluatedProperties":{"type":"string"}}"#, #"{"a":1,"b":2}"#, false),
+        (#"{"allOf":[{"properties":{"a":{}}}],"unevaluatedProperties":false}"#, #"{"a":1}"#, true),
+        (#"{"allOf":[{"properties":{"a":{}}}],"unevaluatedProperties":false}"#, #"{"a":1,"b":1}"#, false),
+        // The first alternative fails on "a", so its "a" counts for nothing.
+        (#"{"anyOf":[{"properties":{"a":{"type":"string"}}},{"properties":{"b":{}},"required":["b"]}],"unevaluatedProperties":false}"#, #"{"a":"x","b":1}"#, true),
+        (#"{"anyOf":[{"properties":{"a":{"type":"string"}}},{"properties":{"b":{}},"required":["b"]}],"unevaluatedProperties":false}"#, #"{"a":1,"b":1}"#, false),
+        (#"{"oneOf":[{"properties":{"a":{}},"required":["a"]},{"properties":{"b":{}},"required":["b"]}],"unevaluatedProperties":false}"#, #"{"b":1}"#, true),
+        (#"{"oneOf":[{"properties":{"a":{}},"required":["a"]},{"properties":{"b":{}},"required":["b"]}],"unevaluatedProperties":false}"#, #"{"b":1,"a2":1}"#, false),
+        (#"{"not":{"not":{"properties":{"a":{}}}},"unevaluatedProperties":false}"#, #"{"a":1}"#, false),
+        (#"{"if":{"properties":{"a":{"const":1}},"required":["a"]},"then":{"properties":{"b":{}}},"else":{"properties":{"c":{}}},"unevaluatedProperties":false}"#, #"{"a":1,"b":1}"#, true),
+        (#"{"if":{"properties":{"a":{"const":1}},"required":["a"]},"then":{"properties":{"b":{}}},"else":{"properties":{"c":{}}},"unevaluatedProperties":false}"#, #"{"a":1,"c":1}"#, false),
+        // A failed condition evaluates nothing, "a" included.
+        (#"{"if":{"properties":{"a":{"const":1}},"required":["a"]},"then":{"properties":{"b":{}}},"else":{"properties":{"c":{}}},"unevaluatedProperties":false}"#, #"{"a":2,"c":1}"#, false),
+        (#"{"if":{"properties":{"a":{"const":1}},"required":["a"]},"then":{"properties":{"b":{}}},"else":{"properties":{"c":{}}},"unevaluatedProperties":false}"#, #"{"c":1}"#, true),
+        (#"{"properties":{"a":{}},"dependentSchemas":{"a":{"properties":{"b":{}}}},"unevaluatedProperties":false}"#, #"{"a":1,"b":1}"#, true),
+        (#"{"properties":{"a":{}},"dependentSchemas":{"a":{"properties":{"b":{}}}},"unevaluatedProperties":false}"#, #"{"b":1}"#, false),
+        (##"{"$defs":{"A":{"properties":{"a":{}}}},"$ref":"#/$defs/A","properties":{"b":{}},"unevaluatedProperties":false}"##, #"{"a":1,"b":1}"#, true),
+        (##"{"$defs":{"A":{"properties":{"a":{}}}},"$ref":"#/$defs/A","properties":{"b":{}},"unevaluatedProperties":false}"##, #"{"a":1,"c":1}"#, false),
+        // A nested unevaluatedProperties evaluates every member it sees; a cousin sees nothing.
+        (#"{"allOf":[{"properties":{"a":{}},"unevaluatedProperties":{"type":"integer"}}],"unevaluatedProperties":false}"#, #"{"a":"x","b":2}"#, true),
+        (#"{"allOf":[{"properties":{"a":{}},"unevaluatedProperties":{"type":"integer"}}],"unevaluatedProperties":false}"#, #"{"b":"x"}"#, false),
+        (#"{"allOf":[{"properties":{"a":{}}},{"unevaluatedProperties":false}]}"#, #"{"a":1}"#, false),
+        // A property's own value is another location: what is evaluated inside it does not count here.
+        (#"{"properties":{"a":{"properties":{"b":{}}}},"unevaluatedProperties":false}"#, #"{"a":{"b":1},"b":1}"#, false),
+    ])
+    func unevaluatedProperties(schema: String, payload: String, valid: Bool) throws {
+        let validator = SchemaValidator(document: try Self.schema(schema))
+        let value = try JSONParser().parse(payload)
+        #expect(validator.isValid(value) == valid)
+        #expect(validator.validate(value).isEmpty == valid)
+    }
+
+    @Test("unevaluatedItems sees prefixItems, items and contains, in place through the applicators, and nothing of a subschema that failed", arguments: [
+        (#"{"prefixItems":[{}],"unevaluatedItems":false}"#, "[1]", true),
+        (#"{"prefixItems":[{}],"unevaluatedItems":false}"#, "[1,2]", false),
+        (#"{"prefixItems":[{}],"items":{"type":"integer"},"unevaluatedItems":false}"#, "[1,2]", true),
+        (#"{"contains":{"type":"string"},"unevaluatedItems":{"type":"integer"}}"#, #"["a",1,"b"]"#, true),
+        (#"{"contains":{"type":"string"},"unevaluatedItems":{"type":"integer"}}"#, #"["a",true]"#, false),
+        (#"{"allOf":[{"prefixItems":[{},{}]}],"unevaluatedItems":false}"#, "[1,2]", true),
+        (#"{"allOf":[{"prefixItems":[{},{}]}],"unevaluatedItems":false}"#, "[1,2,3]", false),
+        (#"{"anyOf":[{"prefixItems":[{"type":"string"}]},{"prefixItems":[{},{}]}],"unevaluatedItems":false}"#, "[1,2]", true),
+        (#"{"anyOf":[{"prefixItems":[{"type":"string"}]},{"prefixItems":[{},{}]}],"unevaluatedItems":false}"#, "[1,2,3]", false),
+        (#"{"anyOf":[{"prefixItems":[{},{},{}],"minItems":4},{"prefixItems":[{}]}],"unevaluatedItems":false}"#, "[1,2]", false),
+        (#"{"if":{"prefixItems":[{"const":1}]},"then":{"prefixItems":[{},{}]},"else":{"items":true},"unevaluatedItems":false}"#, "[1,2]", true),
+        (#"{"if":{"prefixItems":[{"const":1}]},"then":{"prefixItems":[{},{}]},"else":{"items":true},"unevaluatedItems":false}"#, "[1,2,3]", false),
+        (#"{"if":{"prefixItems":[{"const":1}]},"then":{"prefixItems":[{},{}]},"else":{"items":true},"unevaluatedItems":false}"#, "[2,2,3]", true),
+        (#"{"not":{"not":{"items":true}},"unevaluatedItems":false}"#, "[1]", false),
+        (#"{"allOf":[{"unevaluatedItems":{"type":"integer"}}],"unevaluatedItems":false}"#, "[1,2]", true),
+        (#"{"allOf":[{"unevaluatedItems":{"type":"integer"}}],"unevaluatedItems":false}"#, #"[1,"x"]"#, false),
+        (#"{"allOf":[{"prefixItems":[{}]},{"unevaluatedItems":false}]}"#, "[1]", false),
+    ])
+    func unevaluatedItems(schema: String, payload: String, valid: Bool) throws {
+        let validator = SchemaValidator(document: try Self.schema(schema))
+        let value = try JSONParser().parse(payload)
+        #expect(validator.isValid(value) == valid)
+        #expect(validator.validate(value).isEmpty == valid)
+    }
+
+    @Test("unevaluated members are told apart by their bytes: a name canonically equal to an evaluated one is still unevaluated, and is reported under its own pointer")
+    func unevaluatedByteDistinct() throws {
+        let composed = "\u{E9}", decomposed = "e\u{301}"
+        for schema in [
+            #"{"properties":{"\#(composed)":{}},"unevaluatedProperties":false}"#,
+            #"{"allOf":[{"properties":{"\#(composed)":{}}}],"unevaluatedProperties":false}"#,
+            #"{"patternProperties":{"^\#(composed)$":{}},"unevaluatedProperties":false}"#,
+            #"{"dependentSchemas":{"\#(composed)":{"properties":{"\#(composed)":{}}}},"unevaluatedProperties":false}"#,
+        ] {
+            let validator = SchemaValidator(document: try Self.schema(schema))
+            #expect(validator.validate(.object([composed: .int(1)])).isEmpty, "\(schema)")
+            #expect(Self.described(validator.validate(.object([composed: .int(1), decomposed: .int(2)]))) == ["/\(decomposed) unevaluatedProperties"], "\(schema)")
+            #expect(!validator.isValid(.object([decomposed: .int(2)])), "\(schema)")
+        }
+    }
+
+    @Test("members and items past the 64th are tracked as evaluated or not", arguments: [70, 200])
+    func manyEvaluated(count: Int) throws {
+        let declared = (0..<count).filter { $0 % 3 != 0 }
+        let properties = declared.map { "\"p\($0)\":{}" }.joined(separator: ",")
+        let validator = SchemaValidator(document: try Self.schema(#"{"allOf":[{"properties":{\#(properties)}}],"unevaluatedProperties":{"type":"string"}}"#))
+        let members = (0..<count).map { JSONObject.Member(name: "p\($0)", value: $0 % 3 == 0 ? .string("s") : .int(1)) }
+        #expect(validator.isValid(.object(JSONObject(members))))
+        var wrong = members
+        wrong[count - 1] = JSONObject.Member(name: "p\(count - 1)", value: .int(1))
+        #expect(Self.described(validator.validate(.object(JSONObject(wrong)))) == (((count - 1) % 3 == 0) ? ["/p\(count - 1) type"] : []))
+        let items = SchemaValidator(document: try Self.schema(#"{"allOf":[{"prefixItems":[\#(Array(repeating: "{}", count: count - 1).joined(separator: ","))]}],"unevaluatedItems":false}"#))
+        #expect(items.isValid(.array(Array(repeating: .int(1), count: count - 1))))
+        #expect(Self.described(items.validate(.array(Array(repeating: .int(1), count: count)))) == ["/\(count - 1) unevaluatedItems"])
+    }
+
+    @Test("an update's field meets the root's unevaluatedProperties only if no subschema applying in place could evaluate it", arguments: [
+        ("a", [String]()), ("b", []), ("x-c", []), ("d", ["/d unevaluatedProperties"]),
+    ])
+    func unevaluatedField(field: String, expected: [String]) throws {
+        let validator = SchemaValidator(document: try Self.schema(#"{"properties":{"a":{}},"allOf":[{"properties":{"b":{}}}],"anyOf":[{"patternProperties":{"^x-":{}}},true],"unevaluatedProperties":false}"#))
+        #expect(Self.described(validator.validateField(field, .int(1))) == expected)
+    }
+
+    @Test("$dynamicRef resolves to the outermost resource in the dynamic scope declaring its anchor, and like $ref without the bookend")
+    func dynamicReferences() throws {
+        func tree(rootAnchor: String) -> String {
+            ##"{"$id":"https://example.com/strict-tree",\##(rootAnchor)"$ref":"tree","unevaluatedProperties":false,"$defs":{"tree":{"$id":"tree","$dynamicAnchor":"node","type":"object","properties":{"data":true,"children":{"type":"array","items":{"$dynamicRef":"#node"}}}}}}"##
+        }
+        let strict = SchemaValidator(document: try Self.schema(tree(rootAnchor: #""$dynamicAnchor":"node","#)))
+        let loose = SchemaValidator(document: try Self.schema(tree(rootAnchor: "")))
+        let misspelt = try JSONParser().parse(#"{"children":[{"daat":1}]}"#)
+        let fine = try JSONParser().parse(#"{"data":1,"children":[{"data":2,"children":[]}]}"#)
+        #expect(strict.isValid(fine) && loose.isValid(fine))
+        #expect(Self.described(strict.validate(misspelt)) == ["/children/0/daat unevaluatedProperties"])
+        #expect(loose.isValid(misspelt))
+        // Bookended, the list's items are the root's; with a plain $anchor, its own.
+        func list(anchor: String) -> String {
+            ##"{"$id":"https://example.com/root","$dynamicAnchor":"item","type":"object","properties":{"list":{"$ref":"list"}},"$defs":{"list":{"$id":"list","type":"array","items":{"$dynamicRef":"#item"},"$defs":{"i":{"\##(anchor)":"item","type":"integer"}}}}}"##
+        }
+        let bookended = SchemaValidator(document: try Self.schema(list(anchor: "$dynamicAnchor")))
+        let plain = SchemaValidator(document: try Self.schema(list(anchor: "$anchor")))
+        let objects = try JSONParser().parse(#"{"list":[{}]}"#), integers = try JSONParser().parse(#"{"list":[1]}"#)
+        #expect(bookended.isValid(objects) && !bookended.isValid(integers))
+        #expect(plain.isValid(integers) && !plain.isValid(objects))
     }
 }

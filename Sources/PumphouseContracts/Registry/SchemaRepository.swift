@@ -212,7 +212,7 @@ public struct SchemaRepository: Sendable {
                     continue
                 }
                 let document = schemas.versions[from]
-                let issues = SchemaValidator(document: SchemaDocument(root: schema, definitions: document.definitions)).validate(value)
+                let issues = SchemaValidator(document: SchemaDocument(root: schema, definitions: document.definitions, dynamicAnchors: document.dynamicAnchors)).validate(value)
                 if let issue = issues.first {
                     problems.append(SchemaProblem(contract: contract, version: from + 1, pointer: "/upcast/defaults/\(field)", rule: "UPCAST_DEFAULT_INVALID", message: issue.message))
                 }

@@ -104,12 +104,36 @@ final class CompiledSchema {
     var dependentRequired: [(trigger: String, dependents: [String])] = []
     var dependentSchemas: [(trigger: String, schema: Link)] = []
 
+    /// `unevaluatedProperties` and `unevaluatedItems`. Only a node holding one of them
+    /// (applied to a value of its kind) has its keywords record what they evaluated;
+    /// every other check of a value records nothing and costs nothing for it. Even
+    /// `true` is kept: it evaluates every member or item, for an `unevaluated*` above.
+    var unevaluatedProperties: Link?
+    var unevaluatedItems: Link?
+    var evaluatesRest: Bool { unevaluatedProperties != nil || unevaluatedItems != nil }
+
     var allOf: [Link] = []
     var anyOf: [Link]?
     var oneOf: [Link]?
     var not: Link?
     /// `if`, with `then` and `else` (nil: that branch accepts everything).
     var condition: (if: Link, then: Link?, else: Link?)?
+
+    /// Whether a subschema applying in place (not through `not`, whose annotations never
+    /// count) declares `name`, matches it by a pattern, or evaluates every member: an
+    /// update's field, checked without the rest of its object, cannot tell which of them
+    /// would pass, so only a field none of them could evaluate meets
+    /// `unevaluatedProperties`.
+    func mayEvaluateInPlace(_ name: String) -> Bool {
+        let inPlace = allOf + (anyOf ?? []) + (oneOf ?? []) + dependentSchemas.map(\.schema)
+            + [condition?.if, condition?.then, condition?.else].compactMap { $0 }
+        return inPlace.contains { link in
+            let node = link.node
+            var hint = 0
+            return node.propertyIndex(of: name, hint: &hint) != nil || node.additionalProperties != nil || node.unevaluatedProperties != nil
+                || node.patternProperties.contains { $0.pattern.matches(name) } || node.mayEvaluateInPlace(name)
+        }
+    }
 
     /// The index of the property named `name` (by bytes). Payloads mostly list their
     /// members in the schema's order, so the search starts after the previous match,

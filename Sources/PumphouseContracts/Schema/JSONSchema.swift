@@ -17,6 +17,11 @@ public indirect enum JSONSchema: Sendable, Hashable {
 /// One schema object. Absent keywords are nil (no constraint).
 public struct SchemaNode: Sendable, Hashable {
     public var ref: String?
+    /// `$dynamicRef`: where it leads depends on the resources evaluation passed through.
+    public var dynamicRef: DynamicReference?
+    /// This schema's `#`-pointer when it has an `$id` of its own: evaluation entering it
+    /// brings the resource's `$dynamicAnchor`s into the dynamic scope.
+    public var resource: String?
     /// nil accepts every type.
     public var types: Set<JSONType>?
     /// `enum`, with `const` folded in as a one-value enum.
@@ -63,6 +68,13 @@ public struct SchemaNode: Sendable, Hashable {
     /// Keyed by the trigger's bytes: two names the parser keeps apart stay apart.
     public var dependentRequired: [ExactKey: [String]] = [:]
     public var dependentSchemas: [ExactKey: JSONSchema] = [:]
+    /// For the members no keyword of this schema evaluated, here or in a subschema that
+    /// applies to the same object and passed (`allOf`, `$ref`, a matching `anyOf`
+    /// alternative, the branch `if` took, …).
+    public var unevaluatedProperties: JSONSchema?
+    /// For the items neither `prefixItems`, `items` nor `contains` evaluated, here or in a
+    /// passing subschema applying to the same array.
+    public var unevaluatedItems: JSONSchema?
 
     public var allOf: [JSONSchema]?
     public var anyOf: [JSONSchema]?
@@ -81,7 +93,8 @@ public struct SchemaNode: Sendable, Hashable {
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.ref == rhs.ref && lhs.types == rhs.types && lhs.enumValues == rhs.enumValues && lhs.defaultValue == rhs.defaultValue
+        lhs.ref == rhs.ref && lhs.dynamicRef == rhs.dynamicRef && lhs.resource.map { ExactKey($0) } == rhs.resource.map { ExactKey($0) }
+            && lhs.types == rhs.types && lhs.enumValues == rhs.enumValues && lhs.defaultValue == rhs.defaultValue
             && lhs.minLength == rhs.minLength && lhs.maxLength == rhs.maxLength && lhs.pattern == rhs.pattern
             && lhs.minimum == rhs.minimum && lhs.maximum == rhs.maximum && lhs.exclusiveMinimum == rhs.exclusiveMinimum
             && lhs.exclusiveMaximum == rhs.exclusiveMaximum && lhs.multipleOf == rhs.multipleOf
@@ -96,6 +109,7 @@ public struct SchemaNode: Sendable, Hashable {
             && lhs.patternProperties.map(\.schema) == rhs.patternProperties.map(\.schema)
             && lhs.minProperties == rhs.minProperties && lhs.maxProperties == rhs.maxProperties
             && lhs.dependentRequired == rhs.dependentRequired && lhs.dependentSchemas == rhs.dependentSchemas
+            && lhs.unevaluatedProperties == rhs.unevaluatedProperties && lhs.unevaluatedItems == rhs.unevaluatedItems
             && lhs.allOf == rhs.allOf && lhs.anyOf == rhs.anyOf && lhs.oneOf == rhs.oneOf && lhs.not == rhs.not
             && lhs.ifSchema == rhs.ifSchema && lhs.thenSchema == rhs.thenSchema && lhs.elseSchema == rhs.elseSchema
     }
@@ -107,15 +121,55 @@ public struct SchemaNode: Sendable, Hashable {
     }
 }
 
+/// A `$dynamicRef`, resolved as far as the document alone decides it.
+public struct DynamicReference: Sendable, Hashable {
+    /// The `#`-pointer it leads to as a `$ref` would.
+    public var target: String
+    /// The `$dynamicAnchor` name when `target` declares one of that name (the "bookend"
+    /// 2020-12 asks for): the outermost resource in the dynamic scope declaring it then
+    /// wins. nil: the reference is a plain `$ref` to `target`.
+    public var anchor: ExactKey?
+
+    public init(target: String, anchor: ExactKey?) {
+        self.target = target
+        self.anchor = anchor
+    }
+}
+
 /// A whole schema file: the root plus the definitions `$ref` can point at.
 public struct SchemaDocument: Sendable, Hashable {
     public var root: JSONSchema
     /// Keyed by JSON pointer, e.g. `#/$defs/Money`.
     public var definitions: [String: JSONSchema]
+    /// Every schema resource (the root `#` and each subschema with an `$id`, by its
+    /// `#`-pointer) with the `$dynamicAnchor`s it declares, name to `#`-pointer; each
+    /// anchored schema is also a definition.
+    public var dynamicAnchors: [ExactKey: [ExactKey: String]]
 
-    public init(root: JSONSchema, definitions: [String: JSONSchema] = [:]) {
+    public init(root: JSONSchema, definitions: [String: JSONSchema] = [:], dynamicAnchors: [ExactKey: [ExactKey: String]] = [:]) {
         self.root = root
         self.definitions = definitions
+        self.dynamicAnchors = dynamicAnchors
+    }
+
+    /// The resource a `#`-pointer lies in: the nearest resource at or above it.
+    func resource(of pointer: String) -> ExactKey {
+        var best: ExactKey = "#"
+        for resource in dynamicAnchors.keys where resource.text.utf8.count > best.text.utf8.count {
+            let bytes = resource.text.utf8
+            guard pointer.utf8.starts(with: bytes) else { continue }
+            let rest = pointer.utf8.dropFirst(bytes.count)
+            if rest.isEmpty || rest.first == UInt8(ascii: "/") { best = resource }
+        }
+        return best
+    }
+
+    /// Every schema a `$dynamicRef` may lead to, whatever the dynamic scope: its target
+    /// and, when bookended, each schema declaring its anchor.
+    public func candidates(of reference: DynamicReference) -> [String] {
+        guard let anchor = reference.anchor else { return [reference.target] }
+        let anchored = dynamicAnchors.sorted { $0.key < $1.key }.compactMap { $0.value[anchor] }
+        return [reference.target] + anchored.filter { !$0.isSameBytes(as: reference.target) }
     }
 
     /// Follows `$ref`s (a schema that is only a `$ref`, or one with a `$ref` beside other

@@ -4,15 +4,31 @@
 /// resolves to, shared by all its uses, and a node is registered under its reference
 /// before its children are compiled, so a schema that recurses through a property or an
 /// item becomes a cycle of nodes rather than an endless compilation.
+///
+/// `$dynamicRef` is followed here too. Where it leads depends only on which
+/// `$dynamicAnchor` names the resources entered on the way declared, the outermost
+/// first: the compiler carries that binding (the dynamic scope) down the schema, and a
+/// reference compiles once per binding it is reached under. A document without dynamic
+/// anchors has one, empty, binding, and compiles as before; validation never looks a
+/// dynamic reference up.
 struct SchemaCompiler {
     let document: SchemaDocument
     /// Every node built, the program's to own.
     private(set) var nodes: [CompiledSchema] = []
-    private var byReference: [String: CompiledSchema] = [:]
+    private var byReference: [Reference: CompiledSchema] = [:]
+    /// Each `$dynamicAnchor` name to the schema the outermost resource entered so far
+    /// declares for it (`#`-pointers).
+    private var scope: [ExactKey: ExactKey] = [:]
     /// One per distinct pattern text, so its remembered outcomes serve every use of it.
     private var patterns: [ExactKey: SchemaPattern] = [:]
     private let acceptsAll: CompiledSchema
     private let rejectsAll: CompiledSchema
+
+    /// A reference's target under the dynamic scope it is compiled in.
+    private struct Reference: Hashable {
+        let target: ExactKey
+        let scope: [ExactKey: ExactKey]
+    }
 
     init(document: SchemaDocument) {
         self.document = document
@@ -21,10 +37,18 @@ struct SchemaCompiler {
         rejectsAll = CompiledSchema()
         rejectsAll.rejectsAll = true
         nodes = [acceptsAll, rejectsAll]
+        enter("#")
     }
 
     mutating func compile(_ schema: JSONSchema) -> CompiledSchema {
         compile(schema, following: [])
+    }
+
+    /// Binds the anchors of `resource` that no resource entered before it declares.
+    private mutating func enter(_ resource: ExactKey) {
+        for (name, schema) in document.dynamicAnchors[resource] ?? [:] where scope[name] == nil {
+            scope[name] = ExactKey(schema)
+        }
     }
 
     /// `chain` holds the references followed to get here without a node in between; one
@@ -32,13 +56,19 @@ struct SchemaCompiler {
     /// reference to nowhere it constrains nothing.
     private mutating func compile(_ schema: JSONSchema, following chain: Set<String>) -> CompiledSchema {
         guard case .node(let node) = schema else { return schema == .always(true) ? acceptsAll : rejectsAll }
-        guard let ref = node.ref, !chain.contains(ref), let target = ref == "#" ? document.root : document.definitions[ref] else {
+        let outer = scope
+        defer { scope = outer }
+        if let resource = node.resource { enter(ExactKey(resource)) }
+        let followed = node.dynamicRef.map { reference in reference.anchor.flatMap { scope[$0]?.text } ?? reference.target } ?? node.ref
+        guard let ref = followed, !chain.contains(ref), let target = ref == "#" ? document.root : document.definitions[ref] else {
             return make(node, as: nil)
         }
-        if let known = byReference[ref] { return known }
-        if case .node(let resolved) = target, resolved.ref == nil { return make(resolved, as: ref) }
+        enter(document.resource(of: ref))
+        let key = Reference(target: ExactKey(ref), scope: scope)
+        if let known = byReference[key] { return known }
+        if case .node(let resolved) = target, resolved.ref == nil, resolved.dynamicRef == nil { return make(resolved, as: key) }
         let compiled = compile(target, following: chain.union([ref]))
-        byReference[ref] = compiled
+        byReference[key] = compiled
         return compiled
     }
 
@@ -61,7 +91,7 @@ struct SchemaCompiler {
         return compiled
     }
 
-    private mutating func make(_ source: SchemaNode, as ref: String?) -> CompiledSchema {
+    private mutating func make(_ source: SchemaNode, as ref: Reference?) -> CompiledSchema {
         let node = CompiledSchema()
         nodes.append(node)
         if let ref { byReference[ref] = node }
@@ -101,6 +131,7 @@ struct SchemaCompiler {
         node.contains = source.contains.map { link($0) }
         node.minContains = source.minContains ?? 1
         node.maxContains = source.maxContains
+        node.unevaluatedItems = source.unevaluatedItems.map { link($0) }
         node.checksArrays = source.minItems != nil || source.maxItems != nil || source.uniqueItems
             || !source.prefixItems.isEmpty || source.items != nil || source.contains != nil
 
@@ -127,6 +158,7 @@ struct SchemaCompiler {
         for (trigger, schema) in source.dependentSchemas {
             node.dependentSchemas.append((trigger: trigger.text, schema: link(schema)))
         }
+        node.unevaluatedProperties = source.unevaluatedProperties.map { link($0) }
         node.checksObjects = source.minProperties != nil || source.maxProperties != nil || !source.properties.isEmpty
             || !source.required.isEmpty || source.additionalProperties != nil || !source.patternProperties.isEmpty || source.propertyNames != nil
             || !source.dependentRequired.isEmpty || !source.dependentSchemas.isEmpty
@@ -141,7 +173,7 @@ struct SchemaCompiler {
 
         node.acceptsAll = node.acceptedTypes == .all && !node.enumerates && !node.checksStrings && !node.checksNumbers
             && !node.checksArrays && !node.checksObjects && node.allOf.isEmpty && node.anyOf == nil && node.oneOf == nil
-            && node.not == nil && node.condition == nil
+            && node.not == nil && node.condition == nil && !node.evaluatesRest
         return node
     }
 }

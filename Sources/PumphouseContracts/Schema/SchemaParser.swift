@@ -5,21 +5,24 @@
 /// Misspelled keywords (`requried`) are caught the same way.
 public struct SchemaParser: Sendable {
     /// Keywords that only annotate; they never affect validation or compatibility.
-    /// Matched by bytes, as every lookup of a keyword's value is. (`$id` and `$anchor`
-    /// name locations for references, which `SchemaReferences` resolves before parsing.)
+    /// Matched by bytes, as every lookup of a keyword's value is. (`$id`, `$anchor` and
+    /// `$dynamicAnchor` name locations for references, which `SchemaReferences` resolves
+    /// before parsing.)
     static let annotations: Set<ExactKey> = [
-        "$schema", "$id", "$anchor", "$comment", "title", "description", "examples", "deprecated",
+        "$schema", "$id", "$anchor", "$dynamicAnchor", "$comment", "title", "description", "examples", "deprecated",
         "readOnly", "writeOnly", "format", "contentEncoding", "contentMediaType", "default",
     ]
     static let supported: Set<ExactKey> = annotations.union([
-        "$ref", "$defs", "definitions", "type", "enum", "const",
+        "$ref", "$dynamicRef", "$defs", "definitions", "type", "enum", "const",
         "minLength", "maxLength", "pattern",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
         "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains",
         "properties", "patternProperties", "propertyNames", "required", "additionalProperties", "minProperties", "maxProperties",
         "dependentRequired", "dependentSchemas", "dependencies",
-        "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
+        "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "unevaluatedProperties", "unevaluatedItems",
     ])
+    /// What a schema may hold beside a reference and still be only that reference.
+    static let beside: Set<ExactKey> = annotations.union(["$ref", "$dynamicRef", "$defs", "definitions"])
 
     /// Where the document being parsed has its `$ref`s lead; set by `parse`.
     private var references: SchemaReferences?
@@ -88,7 +91,7 @@ public struct SchemaParser: Sendable {
             }
             definitions[target] = try schema(value, at: String(target.dropFirst()))
         }
-        let document = SchemaDocument(root: try schema(json, at: ""), definitions: definitions)
+        let document = SchemaDocument(root: try schema(json, at: ""), definitions: definitions, dynamicAnchors: references.dynamicAnchors)
         try checkReferences(document)
         return document
     }
@@ -151,6 +154,13 @@ public struct SchemaParser: Sendable {
             }
             node.ref = target
         }
+        if object["$dynamicRef"] != nil {
+            guard let target = references?.dynamicTargets[ExactKey(pointer)] else {
+                throw SchemaError(pointer: at("$dynamicRef"), message: "a reference can only be resolved within its whole document")
+            }
+            node.dynamicRef = target
+        }
+        if object["$id"] != nil { node.resource = "#" + pointer }
         if let type = object["type"] {
             var set = Set<JSONType>()
             let names: [JSONValue] = if case .array(let list) = type { list } else { [type] }
@@ -291,19 +301,41 @@ public struct SchemaParser: Sendable {
         node.anyOf = try schemas("anyOf")
         node.oneOf = try schemas("oneOf")
         if let not = object["not"] { node.not = try schema(not, at: at("not")) }
+        if let rest = object["unevaluatedProperties"] { node.unevaluatedProperties = try schema(rest, at: at("unevaluatedProperties")) }
+        if let rest = object["unevaluatedItems"] { node.unevaluatedItems = try schema(rest, at: at("unevaluatedItems")) }
+        return Self.separatingReferences(node, besideOthers: object.contains { !Self.beside.contains(ExactKey($0.name)) })
+    }
 
-        // A `$ref` beside other keywords: both must hold, which is what allOf means.
-        if let ref = node.ref, object.contains(where: { !Self.annotations.union(["$ref", "$defs", "definitions"]).contains(ExactKey($0.name)) }) {
-            var sibling = node
-            sibling.ref = nil
-            var referenceOnly = SchemaNode()
-            referenceOnly.ref = ref
-            var combined = SchemaNode()
-            combined.defaultValue = node.defaultValue
-            combined.allOf = [.node(referenceOnly), .node(sibling)]
-            return combined
+    /// A reference beside other keywords (or beside the other kind of reference): all
+    /// must hold, which is what allOf means, so each reference becomes a part of its own.
+    /// `unevaluated*` stays on the whole, since it sees what the references evaluated;
+    /// so does the resource, entered before either part.
+    static func separatingReferences(_ node: SchemaNode, besideOthers: Bool) -> SchemaNode {
+        var references: [JSONSchema] = []
+        if let ref = node.ref {
+            var part = SchemaNode()
+            part.ref = ref
+            references.append(.node(part))
         }
-        return node
+        if let dynamicRef = node.dynamicRef {
+            var part = SchemaNode()
+            part.dynamicRef = dynamicRef
+            references.append(.node(part))
+        }
+        guard references.count > 1 || (!references.isEmpty && besideOthers) else { return node }
+        var sibling = node
+        sibling.ref = nil
+        sibling.dynamicRef = nil
+        sibling.resource = nil
+        sibling.unevaluatedProperties = nil
+        sibling.unevaluatedItems = nil
+        var combined = SchemaNode()
+        combined.defaultValue = node.defaultValue
+        combined.resource = node.resource
+        combined.unevaluatedProperties = node.unevaluatedProperties
+        combined.unevaluatedItems = node.unevaluatedItems
+        combined.allOf = references + [.node(sibling)]
+        return combined
     }
 
     func checkReferences(_ document: SchemaDocument) throws(SchemaError) {
@@ -325,6 +357,8 @@ public struct SchemaParser: Sendable {
                 list?.enumerated().forEach { visit($1, "\(pointer)/\(keyword)/\($0)") }
             }
             node.not.map { visit($0, "\(pointer)/not") }
+            node.unevaluatedProperties.map { visit($0, "\(pointer)/unevaluatedProperties") }
+            node.unevaluatedItems.map { visit($0, "\(pointer)/unevaluatedItems") }
             for (keyword, branch) in [("if", node.ifSchema), ("then", node.thenSchema), ("else", node.elseSchema)] {
                 branch.map { visit($0, "\(pointer)/\(keyword)") }
             }
@@ -343,11 +377,15 @@ public struct SchemaParser: Sendable {
             return (node.allOf ?? []) + (node.anyOf ?? []) + (node.oneOf ?? []) + (node.not.map { [$0] } ?? []) + Array(node.dependentSchemas.values)
                 + [node.ifSchema, node.thenSchema, node.elseSchema].compactMap { $0 }
         }
+        // A `$dynamicRef` may lead to any schema declaring its anchor.
         func refs(reachableFrom schema: JSONSchema) -> Set<String> {
             var found = Set<String>()
             var stack = [schema]
             while let next = stack.popLast() {
-                if case .node(let node) = next, let ref = node.ref { found.insert(ref) }
+                if case .node(let node) = next {
+                    if let ref = node.ref { found.insert(ref) }
+                    if let dynamicRef = node.dynamicRef { found.formUnion(document.candidates(of: dynamicRef)) }
+                }
                 stack += sameValueChildren(next)
             }
             return found

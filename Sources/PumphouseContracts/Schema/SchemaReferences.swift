@@ -23,6 +23,11 @@ struct SchemaReferences: Sendable {
     /// Each target's schema as the document holds it, by the target (`#`-prefixed), for
     /// the parser to make a definition of.
     private(set) var targetSchemas: [ExactKey: JSONValue] = [:]
+    /// By the JSON pointer of each schema holding a `$dynamicRef`: where it leads.
+    private(set) var dynamicTargets: [ExactKey: DynamicReference] = [:]
+    /// Every resource by its `#`-pointer, with its `$dynamicAnchor`s (name to `#`-pointer);
+    /// each anchored schema is among `targetSchemas`, since a `$dynamicRef` may lead there.
+    private(set) var dynamicAnchors: [ExactKey: [ExactKey: String]] = [:]
 
     /// The keywords whose value is a schema, and those whose value is an object or an
     /// array of schemas: only these are walked, so data (`const`, `enum`, `default`,
@@ -38,19 +43,23 @@ struct SchemaReferences: Sendable {
         var pointer: String
         var text: String
         var base: URL
+        var dynamic: Bool
     }
 
     init(_ document: JSONValue) throws(SchemaError) {
         var resources: [ExactKey: String] = [:]
         var anchors: [ExactKey: String] = [:]
+        // The anchors `$dynamicAnchor` declared, by the same key as `anchors`.
+        var dynamicNames = Set<ExactKey>()
         var references: [Reference] = []
         // Where schemas are: a reference may lead only there, not into data.
         var schemas: [ExactKey: JSONValue] = [:]
 
-        func walk(_ value: JSONValue, _ pointer: String, base: URL) throws(SchemaError) {
+        func walk(_ value: JSONValue, _ pointer: String, base: URL, resource: String) throws(SchemaError) {
             if Self.isSchema(value) { schemas[ExactKey(pointer)] = value }
             guard case .object(let object) = value else { return }
             var base = base
+            var resource = resource
             if let id = object["$id"] {
                 guard case .string(let text) = id, let resolved = URL(string: text, relativeTo: base)?.absoluteURL else {
                     throw SchemaError(pointer: "\(pointer)/$id", message: "must be a URI reference")
@@ -59,41 +68,53 @@ struct SchemaReferences: Sendable {
                     throw SchemaError(pointer: "\(pointer)/$id", message: "must not carry a fragment (\"\(text)\"); name a location with $anchor instead")
                 }
                 base = resolved
+                resource = pointer
                 resources[ExactKey(Self.resource(of: resolved))] = pointer
+                dynamicAnchors[ExactKey("#" + pointer)] = [:]
             }
-            if let anchor = object["$anchor"] {
+            for keyword in ["$anchor", "$dynamicAnchor"] {
+                guard let anchor = object[keyword] else { continue }
                 guard case .string(let name) = anchor, Self.isAnchorName(name) else {
-                    throw SchemaError(pointer: "\(pointer)/$anchor", message: "must be a name of letters, digits, '-', '_', '.' and ':', starting with a letter or '_'")
+                    throw SchemaError(pointer: "\(pointer)/\(keyword)", message: "must be a name of letters, digits, '-', '_', '.' and ':', starting with a letter or '_'")
                 }
                 let key = ExactKey("\(Self.resource(of: base))#\(name)")
-                guard anchors[key] == nil else {
-                    throw SchemaError(pointer: "\(pointer)/$anchor", message: "\"\(name)\" names two locations of the same resource")
+                // `$anchor` and `$dynamicAnchor` of one name on one schema name one location.
+                guard anchors[key].map({ $0.isSameBytes(as: pointer) }) ?? true else {
+                    throw SchemaError(pointer: "\(pointer)/\(keyword)", message: "\"\(name)\" names two locations of the same resource")
                 }
                 anchors[key] = pointer
+                if keyword == "$dynamicAnchor" {
+                    dynamicNames.insert(key)
+                    dynamicAnchors[ExactKey("#" + resource), default: [:]][ExactKey(name)] = "#" + pointer
+                    targetSchemas[ExactKey("#" + pointer)] = value
+                }
             }
-            if let ref = object["$ref"] {
-                guard case .string(let text) = ref else { throw SchemaError(pointer: "\(pointer)/$ref", message: "must be a URI reference (a string)") }
-                references.append(Reference(pointer: pointer, text: text, base: base))
+            for keyword in ["$ref", "$dynamicRef"] {
+                guard let ref = object[keyword] else { continue }
+                guard case .string(let text) = ref else { throw SchemaError(pointer: "\(pointer)/\(keyword)", message: "must be a URI reference (a string)") }
+                references.append(Reference(pointer: pointer, text: text, base: base, dynamic: keyword == "$dynamicRef"))
             }
             for member in object {
                 let path = "\(pointer)/\(SchemaParser.escape(member.name))"
                 let name = member.name
                 if Self.schemaMaps.contains(where: { $0.isSameBytes(as: name) }), case .object(let entries) = member.value {
-                    for entry in entries { try walk(entry.value, "\(path)/\(SchemaParser.escape(entry.name))", base: base) }
+                    for entry in entries { try walk(entry.value, "\(path)/\(SchemaParser.escape(entry.name))", base: base, resource: resource) }
                 } else if Self.schemaLists.contains(where: { $0.isSameBytes(as: name) }), case .array(let items) = member.value {
-                    for (index, item) in items.enumerated() { try walk(item, "\(path)/\(index)", base: base) }
+                    for (index, item) in items.enumerated() { try walk(item, "\(path)/\(index)", base: base, resource: resource) }
                 } else if Self.schemaValued.contains(where: { $0.isSameBytes(as: name) }) {
-                    try walk(member.value, path, base: base)
+                    try walk(member.value, path, base: base, resource: resource)
                 }
             }
         }
 
         let rootBase = Self.documentBase
         resources[ExactKey(Self.resource(of: rootBase))] = ""
-        try walk(document, "", base: rootBase)
+        dynamicAnchors["#"] = [:]
+        try walk(document, "", base: rootBase, resource: "")
 
         for reference in references {
-            let at = "\(reference.pointer)/$ref"
+            let keyword = reference.dynamic ? "$dynamicRef" : "$ref"
+            let at = "\(reference.pointer)/\(keyword)"
             guard let url = URL(string: reference.text, relativeTo: reference.base)?.absoluteURL else {
                 throw SchemaError(pointer: at, message: "\"\(reference.text)\" is not a URI reference")
             }
@@ -105,20 +126,26 @@ struct SchemaReferences: Sendable {
                 )
             }
             let fragment = url.fragment(percentEncoded: false) ?? ""
+            let anchorKey = ExactKey("\(named)#\(fragment)")
             let target: String
             if fragment.isEmpty {
                 target = resource
             } else if fragment.hasPrefix("/") {
                 target = resource + fragment
-            } else if let anchored = anchors[ExactKey("\(named)#\(fragment)")] {
+            } else if let anchored = anchors[anchorKey] {
                 target = anchored
             } else {
                 throw SchemaError(pointer: at, message: "\"\(reference.text)\" names no $anchor \"\(fragment)\" in its resource")
             }
             guard let schema = schemas[ExactKey(target)] else {
-                throw SchemaError(pointer: at, message: "$ref \"\(reference.text)\" points at no schema in this document")
+                throw SchemaError(pointer: at, message: "\(keyword) \"\(reference.text)\" points at no schema in this document")
             }
-            targets[ExactKey(reference.pointer)] = "#" + target
+            if reference.dynamic {
+                let anchor = dynamicNames.contains(anchorKey) ? ExactKey(fragment) : nil
+                dynamicTargets[ExactKey(reference.pointer)] = DynamicReference(target: "#" + target, anchor: anchor)
+            } else {
+                targets[ExactKey(reference.pointer)] = "#" + target
+            }
             targetSchemas[ExactKey("#" + target)] = schema
         }
     }
