@@ -19,6 +19,11 @@ private func object(_ properties: String, required: String = "[]", extra: String
 
 let closed = #","additionalProperties":false"#
 
+/// A list whose items are a `$dynamicRef` the root's resource binds to `$defs/item`.
+private func dynamicList(_ itemType: String) -> String {
+    ##"{"$id":"https://example.com/root","type":"object","properties":{"list":{"$ref":"list"}},"$defs":{"item":{"$dynamicAnchor":"item","type":\##(itemType)},"list":{"$id":"list","type":"array","items":{"$dynamicRef":"#item"},"$defs":{"i":{"$dynamicAnchor":"item","type":"string"}}}}}"##
+}
+
 let compatibilityCases: [CompatibilityCase] = [
     // Content models: open, closed, partially open.
     .init(name: "open model: property added with a schema", old: object(#""a":{"type":"string"}"#), new: object(#""a":{"type":"string"},"b":{"type":"integer"}"#),
@@ -152,6 +157,34 @@ let compatibilityCases: [CompatibilityCase] = [
           backward: ["PRODUCT_TYPE_EXTENDED"], forward: []),
     .init(name: "not added", old: #"{"type":"string"}"#, new: #"{"type":"string","not":{"enum":["x"]}}"#, backward: ["NOT_TYPE_EXTENDED"], forward: []),
     .init(name: "not narrowed", old: #"{"not":{"enum":["a","b"]}}"#, new: #"{"not":{"enum":["a"]}}"#, backward: [], forward: ["NOT_TYPE_EXTENDED"]),
+    // unevaluatedProperties / unevaluatedItems: a content model closed or bounded by what
+    // nothing else evaluated. Where the walk cannot prove the reader evaluates what the
+    // writer did, it reports (the last rows: unchanged, yet reported).
+    .init(name: "unevaluatedProperties false added", old: object(#""a":{"type":"string"}"#), new: object(#""a":{"type":"string"}"#, extra: #","unevaluatedProperties":false"#),
+          backward: ["UNEVALUATED_PROPERTIES_ADDED"], forward: []),
+    .init(name: "unevaluatedProperties tightened to false", old: object(#""a":{"type":"string"}"#, extra: #","unevaluatedProperties":{"type":"string"}"#),
+          new: object(#""a":{"type":"string"}"#, extra: #","unevaluatedProperties":false"#), backward: ["UNEVALUATED_PROPERTIES_NARROWED"], forward: []),
+    .init(name: "closed by unevaluatedProperties: optional property added", old: object(#""a":{"type":"string"}"#, extra: #","unevaluatedProperties":false"#),
+          new: object(#""a":{"type":"string"},"b":{"type":"integer"}"#, extra: #","unevaluatedProperties":false"#),
+          backward: [], forward: ["PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"]),
+    .init(name: "closed by unevaluatedProperties: property moved into an allOf part", old: object(#""a":{"type":"string"}"#, extra: #","unevaluatedProperties":false"#),
+          new: object("", extra: #","allOf":[{"properties":{"a":{"type":"string"}}}],"unevaluatedProperties":false"#), backward: [], forward: []),
+    .init(name: "closed by unevaluatedProperties: property declared only in an anyOf alternative", old: object(#""a":{"type":"string"}"#, extra: #","unevaluatedProperties":false"#),
+          new: object("", extra: #","anyOf":[{"properties":{"a":{"type":"string"}}},{"required":["b"]}],"unevaluatedProperties":false"#),
+          backward: ["PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"], forward: ["SUM_TYPE_NARROWED"]),
+    .init(name: "unchanged, with a $ref composed under unevaluatedProperties", old: ##"{"$defs":{"B":{"properties":{"a":{}}}},"$ref":"#/$defs/B","properties":{"b":{}},"unevaluatedProperties":false}"##,
+          new: ##"{"$defs":{"B":{"properties":{"a":{}}}},"$ref":"#/$defs/B","properties":{"b":{}},"unevaluatedProperties":false}"##, backward: [], forward: []),
+    .init(name: "unevaluatedItems false added", old: #"{"type":"array","prefixItems":[{"type":"string"}]}"#, new: #"{"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":false}"#,
+          backward: ["UNEVALUATED_ITEMS_ADDED"], forward: []),
+    .init(name: "closed by unevaluatedItems: tuple item added", old: #"{"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":false}"#,
+          new: #"{"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":false}"#, backward: [], forward: ["ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL"]),
+    .init(name: "unevaluatedItems narrowed", old: #"{"type":"array","unevaluatedItems":{"type":["string","integer"]}}"#, new: #"{"type":"array","unevaluatedItems":{"type":"string"}}"#,
+          backward: ["UNEVALUATED_ITEMS_NARROWED"], forward: []),
+    // $dynamicRef: compared against every schema it may lead to.
+    .init(name: "the schema a $dynamicRef resolves to narrowed", old: dynamicList(#"["integer","string"]"#), new: dynamicList(#""integer""#),
+          backward: ["SUM_TYPE_NARROWED"], forward: ["SUM_TYPE_NARROWED"]),
+    .init(name: "unchanged $dynamicRef with two possible targets (conservative)", old: dynamicList(#""integer""#), new: dynamicList(#""integer""#),
+          backward: ["SUM_TYPE_NARROWED"], forward: ["SUM_TYPE_NARROWED"]),
     // References and annotations.
     .init(name: "$ref target narrowed", old: ##"{"type":"object","properties":{"m":{"$ref":"#/$defs/Money"}},"$defs":{"Money":{"type":"number"}}}"##,
           new: ##"{"type":"object","properties":{"m":{"$ref":"#/$defs/Money"}},"$defs":{"Money":{"type":"integer"}}}"##, backward: ["TYPE_NARROWED"], forward: []),

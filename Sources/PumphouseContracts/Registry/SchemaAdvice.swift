@@ -58,6 +58,12 @@ public enum SchemaAdvice {
         "ADDITIONAL_PROPERTIES_ADDED":
             "closing an open model rejects old data that carries other properties: keep it open and check new writes in the application; a contract meant to be closed is closed from its first version",
         "ADDITIONAL_PROPERTIES_NARROWED": constraint,
+        "UNEVALUATED_PROPERTIES_ADDED":
+            "old data may carry members nothing in the earlier version evaluated, with any value: keep the model open and check new writes in the application; a contract meant to be closed is closed from its first version",
+        "UNEVALUATED_PROPERTIES_NARROWED": constraint,
+        "UNEVALUATED_ITEMS_ADDED":
+            "old arrays may hold items nothing in the earlier version evaluated, with any value: keep them open and check new writes in the application, or close the array from the contract's first version",
+        "UNEVALUATED_ITEMS_NARROWED": constraint,
         "ITEM_ADDED_TO_OPEN_CONTENT_MODEL":
             "old arrays may already hold any value at this position: give the new item an empty schema ({}), or close the array (items: false after the positional ones) from the contract's first version",
         "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL":

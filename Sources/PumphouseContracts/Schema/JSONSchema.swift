@@ -152,6 +152,11 @@ public struct SchemaDocument: Sendable, Hashable {
         self.dynamicAnchors = dynamicAnchors
     }
 
+    /// The schema a reference's target (a `#`-pointer) names.
+    func schema(at target: String) -> JSONSchema? {
+        target == "#" ? root : definitions[target]
+    }
+
     /// The resource a `#`-pointer lies in: the nearest resource at or above it.
     func resource(of pointer: String) -> ExactKey {
         var best: ExactKey = "#"
@@ -178,7 +183,7 @@ public struct SchemaDocument: Sendable, Hashable {
         var current = schema
         var seen = Set<String>()
         while case .node(let node) = current, let ref = node.ref, seen.insert(ref).inserted {
-            guard let target = ref == "#" ? root : definitions[ref] else { return current }
+            guard let target = self.schema(at: ref) else { return current }
             current = target
         }
         return current

@@ -80,8 +80,8 @@ private struct Walk {
             guard inProgress.insert(refKey).inserted else { return }
         }
         defer { if let refKey { inProgress.remove(refKey) } }
-        let writer = writerDocument.resolve(rawWriter)
-        let reader = readerDocument.resolve(rawReader)
+        let writer = Self.following(rawWriter, in: writerDocument, asWriter: true)
+        let reader = Self.following(rawReader, in: readerDocument, asWriter: false)
 
         switch (writer, reader) {
         case (_, .always(true)), (.always(false), _):
@@ -134,8 +134,14 @@ private struct Walk {
         compareEnum(w, r, at: path)
         if produced.contains(.string) && accepted.contains(.string) { compareStrings(w, r, at: path) }
         if !produced.isDisjoint(with: [.integer, .number]) && !accepted.isDisjoint(with: [.integer, .number]) { compareNumbers(w, r, at: path) }
-        if produced.contains(.array) && accepted.contains(.array) { compareArrays(w, r, at: path) }
-        if produced.contains(.object) && accepted.contains(.object) { compareObjects(w, r, at: path) }
+        if produced.contains(.array) && accepted.contains(.array) {
+            compareArrays(w, r, at: path)
+            compareUnevaluatedItems(w, r, at: path)
+        }
+        if produced.contains(.object) && accepted.contains(.object) {
+            compareObjects(w, r, at: path)
+            compareUnevaluatedProperties(w, r, at: path)
+        }
     }
 
     static func types(_ declared: Set<JSONType>?) -> Set<JSONType> {
@@ -258,7 +264,7 @@ private struct Walk {
             report(path + "/uniqueItems", "UNIQUE_ITEMS_ADDED", "uniqueItems added; arrays with repeated items were accepted")
         }
         compareContains(w, r, at: path)
-        let writerRest = w.items ?? .any
+        let writerRest = w.items ?? writerItemLeftover(w, at: nil)
         let readerRest = r.items ?? .any
         for index in 0..<max(w.prefixItems.count, r.prefixItems.count) {
             let itemPath = path + "/prefixItems/\(index)"
@@ -267,8 +273,8 @@ private struct Walk {
                 compare(writer: w.prefixItems[index], reader: r.prefixItems[index], at: itemPath)
             case (false, true):
                 // A new positional item: what did the writer allow at this position?
-                if !accepts(writer: writerRest, reader: r.prefixItems[index]) {
-                    let rule = w.items == nil ? "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" : "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
+                if !accepts(writer: w.items ?? writerItemLeftover(w, at: index), reader: r.prefixItems[index]) {
+                    let rule = w.items == nil && w.unevaluatedItems == nil ? "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" : "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
                     report(itemPath, rule, "item \(index) added, but the previous schema allowed other values there")
                 }
             case (true, false):
@@ -324,14 +330,14 @@ private struct Walk {
     mutating func compareObjects(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
         compareCounts(old: w.maxProperties, new: r.maxProperties, min: false, keyword: "maxProperties", rule: "MAX_PROPERTIES", at: path)
         compareCounts(old: w.minProperties, new: r.minProperties, min: true, keyword: "minProperties", rule: "MIN_PROPERTIES", at: path)
-        let writerRest = w.additionalProperties ?? .any
+        let writerRest = w.additionalProperties ?? writerLeftover(w, named: nil)
         let readerRest = r.additionalProperties ?? .any
 
         for (name, readerProperty) in r.properties {
             let propertyPath = path + "/properties/" + SchemaParser.escape(name)
             if let writerProperty = w.property(name) {
                 compare(writer: writerProperty, reader: readerProperty, at: propertyPath)
-            } else if !accepts(writer: Self.undeclared(name, in: w), reader: readerProperty) {
+            } else if !accepts(writer: writerUndeclared(name, in: w), reader: readerProperty) {
                 // The writer may have sent this name as an undeclared property.
                 if Self.isOpen(w) {
                     report(propertyPath, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL", "property \"\(name)\" added with a schema, but the previous open content model allowed any value under that name, so old data may carry it with another type")
@@ -401,6 +407,7 @@ private struct Walk {
     /// Whether any value goes under any undeclared name: Confluent's open content model.
     static func isOpen(_ node: SchemaNode) -> Bool {
         node.patternProperties.isEmpty && (node.additionalProperties == nil || node.additionalProperties == .always(true))
+            && (node.unevaluatedProperties == nil || node.unevaluatedProperties == .always(true))
     }
 
     /// What `node` lets an undeclared property named `name` hold: the schemas of the
@@ -534,5 +541,195 @@ private struct Walk {
 
     static func render(_ number: Double) -> String {
         number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+    }
+
+    // MARK: unevaluated* and $dynamicRef
+
+    /// `schema` with its references followed. A `$dynamicRef` leads where the path that
+    /// evaluation took decides, which the comparison does not track, so it stands for
+    /// every schema it may lead to: on the writer's side any of them (each must be
+    /// accepted), on the reader's side all of them (each must accept). Conservative: a
+    /// dynamic reference left unchanged may still be reported.
+    static func following(_ schema: JSONSchema, in document: SchemaDocument, asWriter: Bool) -> JSONSchema {
+        let resolved = document.resolve(schema)
+        guard case .node(let node) = resolved, let reference = node.dynamicRef else { return resolved }
+        let candidates = document.candidates(of: reference).map { target in
+            var part = SchemaNode()
+            part.ref = target
+            return JSONSchema.node(part)
+        }
+        guard candidates.count > 1 else { return following(candidates[0], in: document, asWriter: asWriter) }
+        var combined = SchemaNode()
+        if asWriter { combined.anyOf = candidates } else { combined.allOf = candidates }
+        return .node(combined)
+    }
+
+    /// What the writer may hold under an undeclared name no pattern matches, when it has
+    /// no `additionalProperties`: anything, unless `unevaluatedProperties` bounds it; then
+    /// whatever may have evaluated such a member in place (for `name`, what names it,
+    /// matches it or takes every member), or the unevaluatedProperties schema.
+    func writerLeftover(_ w: SchemaNode, named name: String?) -> JSONSchema {
+        guard let rest = w.unevaluatedProperties else { return .any }
+        let inPlace = InPlaceEvaluations(of: w, in: writerDocument)
+        var options = inPlace.otherMembers + [rest]
+        options += inPlace.properties.filter { entry in name.map { entry.name.isSameBytes(as: $0) } ?? true }.map(\.schema)
+        options += inPlace.patterns.filter { entry in name.map { SchemaPattern(entry.pattern).matches($0) } ?? true }.map(\.schema)
+        guard options.count > 1 else { return rest }
+        var any = SchemaNode()
+        any.anyOf = options
+        return .node(any)
+    }
+
+    /// What the writer may hold at a position past its own positional items (`index`, or
+    /// any when nil), when it has no `items`: as `writerLeftover`, for unevaluatedItems.
+    func writerItemLeftover(_ w: SchemaNode, at index: Int?) -> JSONSchema {
+        guard let rest = w.unevaluatedItems else { return .any }
+        let inPlace = InPlaceEvaluations(of: w, in: writerDocument)
+        let options = inPlace.otherItems + [rest] + inPlace.prefixItems.filter { entry in index.map { entry.offset == $0 } ?? true }.map(\.element)
+        guard options.count > 1 else { return rest }
+        var any = SchemaNode()
+        any.anyOf = options
+        return .node(any)
+    }
+
+    func writerUndeclared(_ name: String, in w: SchemaNode) -> JSONSchema {
+        let matched = w.patternProperties.contains { SchemaPattern($0.pattern).matches(name) }
+        return matched || w.additionalProperties != nil ? Self.undeclared(name, in: w) : writerLeftover(w, named: name)
+    }
+
+    /// The reader's `unevaluatedProperties` applies to the members nothing it is sure to
+    /// apply evaluated (its own properties, patterns and `additionalProperties`, and its
+    /// allOf parts', references included). Each other member of the writer's objects was
+    /// evaluated by something of the writer's, or by nothing: its value passes that
+    /// schema (a declaration, a pattern, additionalProperties, unevaluatedProperties), or
+    /// is anything when the writer has no unevaluatedProperties. Every such schema must be
+    /// accepted by the reader's. Which of the writer's in-place alternatives evaluated a
+    /// member is not worked out, so each is held to it (conservative). Confluent knows
+    /// no unevaluatedProperties; the two UNEVALUATED_ rules are Pumphouse's, named as
+    /// Confluent names additionalProperties'.
+    mutating func compareUnevaluatedProperties(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        guard let readerRest = r.unevaluatedProperties, !accepts(writer: .any, reader: readerRest) else { return }
+        let sure = SureEvaluations(of: r, in: readerDocument)
+        guard !sure.allMembers else { return }
+        let pointer = path + "/unevaluatedProperties"
+        let inPlace = InPlaceEvaluations(of: w, in: writerDocument)
+        var reported = Set<ExactKey>()
+        for (name, schema) in w.properties + inPlace.properties where !sure.names.contains(where: { $0.isSameBytes(as: name) }) {
+            guard !accepts(writer: schema, reader: readerRest), reported.insert(ExactKey(name)).inserted else { continue }
+            let rule = readerRest == .always(false) ? "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" : "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
+            report(pointer, rule, "property \"\(name)\" is no longer evaluated for sure, and unevaluatedProperties does not accept what the previous schema allowed under it")
+        }
+        for (pattern, schema) in w.patternProperties + inPlace.patterns where !sure.patterns.contains(where: { $0.isSameBytes(as: pattern) }) {
+            guard !accepts(writer: schema, reader: readerRest), reported.insert(ExactKey(pattern)).inserted else { continue }
+            report(pointer, "PATTERN_PROPERTY_REMOVED_NOT_COVERED", "members matching \"\(pattern)\" are no longer evaluated for sure, and unevaluatedProperties does not accept what the previous schema allowed under them")
+        }
+        guard w.additionalProperties != nil || w.unevaluatedProperties != nil else {
+            report(pointer, "UNEVALUATED_PROPERTIES_ADDED", "unevaluatedProperties added; members the previous schema left unevaluated could hold any value")
+            return
+        }
+        let writerRests = [w.additionalProperties ?? w.unevaluatedProperties].compactMap { $0 } + inPlace.otherMembers
+        if writerRests.contains(where: { !accepts(writer: $0, reader: readerRest) }) {
+            report(pointer, "UNEVALUATED_PROPERTIES_NARROWED", "unevaluatedProperties accepts less than what the previous schema allowed in members it did not declare")
+        }
+    }
+
+    /// `unevaluatedItems`, as `compareUnevaluatedProperties`: the reader is sure to have
+    /// evaluated its own (and its allOf parts') positional items, or every item when one
+    /// of them has `items`; any other item of the writer's arrays passed one of the
+    /// writer's positional schemas, `items`, `contains` or `unevaluatedItems`, or is
+    /// anything when the writer has neither `items` nor `unevaluatedItems`.
+    mutating func compareUnevaluatedItems(_ w: SchemaNode, _ r: SchemaNode, at path: String) {
+        guard let readerRest = r.unevaluatedItems, !accepts(writer: .any, reader: readerRest) else { return }
+        let sure = SureEvaluations(of: r, in: readerDocument)
+        guard !sure.allItems else { return }
+        let pointer = path + "/unevaluatedItems"
+        let inPlace = InPlaceEvaluations(of: w, in: writerDocument)
+        var reported = Set<Int>()
+        for (index, schema) in Array(w.prefixItems.enumerated()) + inPlace.prefixItems where index >= sure.prefixItems {
+            guard !accepts(writer: schema, reader: readerRest), reported.insert(index).inserted else { continue }
+            let rule = readerRest == .always(false) ? "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" : "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
+            report(pointer, rule, "item \(index) is no longer evaluated for sure, and unevaluatedItems does not accept what the previous schema allowed there")
+        }
+        guard w.items != nil || w.unevaluatedItems != nil else {
+            report(pointer, "UNEVALUATED_ITEMS_ADDED", "unevaluatedItems added; items the previous schema left unevaluated could hold any value")
+            return
+        }
+        let writerRests = [w.items ?? w.unevaluatedItems, w.contains].compactMap { $0 } + inPlace.otherItems
+        if writerRests.contains(where: { !accepts(writer: $0, reader: readerRest) }) {
+            report(pointer, "UNEVALUATED_ITEMS_NARROWED", "unevaluatedItems accepts less than what the previous schema allowed in items it did not declare")
+        }
+    }
+}
+
+/// What the subschemas applying in place to a schema's value (every applicator but
+/// `not`, whose annotations never count, through references) may evaluate, each with
+/// the schema a value it evaluated passed.
+private struct InPlaceEvaluations {
+    var properties: [(name: String, schema: JSONSchema)] = []
+    var patterns: [(pattern: String, schema: JSONSchema)] = []
+    /// `additionalProperties` and `unevaluatedProperties`: each evaluates every member left.
+    var otherMembers: [JSONSchema] = []
+    var prefixItems: [(offset: Int, element: JSONSchema)] = []
+    /// `items`, `contains` and `unevaluatedItems`.
+    var otherItems: [JSONSchema] = []
+
+    init(of node: SchemaNode, in document: SchemaDocument) {
+        var stack = Self.children(of: node)
+        var followed = Set<ExactKey>()
+        while let next = stack.popLast() {
+            guard case .node(let child) = next else { continue }
+            // The parser leaves a reference alone in its node; each target is walked once.
+            let targets = child.ref.map { [$0] } ?? child.dynamicRef.map { document.candidates(of: $0) }
+            if let targets {
+                stack += targets.filter { followed.insert(ExactKey($0)).inserted }.compactMap { document.schema(at: $0) }
+                continue
+            }
+            properties += child.properties
+            patterns += child.patternProperties
+            otherMembers += [child.additionalProperties, child.unevaluatedProperties].compactMap { $0 }
+            prefixItems += child.prefixItems.enumerated()
+            otherItems += [child.items, child.contains, child.unevaluatedItems].compactMap { $0 }
+            stack += Self.children(of: child)
+        }
+    }
+
+    static func children(of node: SchemaNode) -> [JSONSchema] {
+        (node.allOf ?? []) + (node.anyOf ?? []) + (node.oneOf ?? []) + [node.ifSchema, node.thenSchema, node.elseSchema].compactMap { $0 }
+            + node.dependentSchemas.sorted { $0.key < $1.key }.map(\.value)
+    }
+}
+
+/// What a schema evaluates whenever it holds: its own properties, patterns and
+/// positional items, and those of its allOf parts (references followed; a dynamic one,
+/// whose target is not known, is not counted on).
+private struct SureEvaluations {
+    var names: [String] = []
+    var patterns: [String] = []
+    var allMembers = false
+    var prefixItems = 0
+    var allItems = false
+
+    init(of node: SchemaNode, in document: SchemaDocument) {
+        // The schema's own unevaluated* is what is being checked; a part's evaluates all.
+        absorb(node, rest: false)
+        var stack = node.allOf ?? []
+        var followed = Set<ExactKey>()
+        while let next = stack.popLast() {
+            guard case .node(let part) = next, part.dynamicRef == nil else { continue }
+            if let ref = part.ref {
+                if followed.insert(ExactKey(ref)).inserted, let target = document.schema(at: ref) { stack.append(target) }
+                continue
+            }
+            absorb(part, rest: true)
+            stack += part.allOf ?? []
+        }
+    }
+
+    private mutating func absorb(_ node: SchemaNode, rest: Bool) {
+        names += node.properties.map(\.name)
+        patterns += node.patternProperties.map(\.pattern)
+        allMembers = allMembers || node.additionalProperties != nil || (rest && node.unevaluatedProperties != nil)
+        prefixItems = max(prefixItems, node.prefixItems.count)
+        allItems = allItems || node.items != nil || (rest && node.unevaluatedItems != nil)
     }
 }

@@ -60,7 +60,7 @@ struct SchemaCompiler {
         defer { scope = outer }
         if let resource = node.resource { enter(ExactKey(resource)) }
         let followed = node.dynamicRef.map { reference in reference.anchor.flatMap { scope[$0]?.text } ?? reference.target } ?? node.ref
-        guard let ref = followed, !chain.contains(ref), let target = ref == "#" ? document.root : document.definitions[ref] else {
+        guard let ref = followed, !chain.contains(ref), let target = document.schema(at: ref) else {
             return make(node, as: nil)
         }
         enter(document.resource(of: ref))
