@@ -220,9 +220,7 @@ public final class DataReader: Service {
                 while !rows.isEmpty {
                     async let next = tx.query(fetch)
                     try await send(rows, of: request, cache: cache, version: version, end: &end, replies: replies)
-                    // Bounded memory on the Kafka side too: wait for the broker rather
-                    // than queue the whole table.
-                    if replies.pendingCount > 100_000 { try await replies.flush(timeout: .seconds(60)) }
+                    try await waitForRoom(replies)
                     rows = try await next.rows
                 }
             }
@@ -240,10 +238,12 @@ public final class DataReader: Service {
         return end
     }
 
+    /// Sends `rows` as add contracts, packed into reverse-pump messages of many rows each
+    /// (``ReverseRows``); `end` counts them.
     private func send(_ rows: [[String?]], of request: ReadRequest, cache: CacheConfiguration, version: Int, end: inout ReadEnd, replies: KafkaProducer) async throws {
         let codec = ContractCodec()
         let parser = JSONParser(maxBytes: codec.maxBytes)
-        let tags = ReverseReply.rowHeaders(request: request.id)
+        var batch = ReverseRows()
         for row in rows {
             guard let key = row[0], let text = row[1] else {
                 throw ReadRequestError("a row of \(cache.mapping?.table ?? cache.contract.rawValue) has a NULL key; fix the row")
@@ -261,11 +261,39 @@ public final class DataReader: Service {
             } catch {
                 throw ReadRequestError("row \"\(key)\" of \(cache.mapping?.table ?? "?") does not fit \(cache.contract) v\(version): \(error); fix the row or the mapping")
             }
-            let encoded = try codec.encode(contract)
-            try await sendRetrying(replies, KafkaProducerMessage(
-                topic: cache.reverseTopic, partition: 0, key: Array(encoded.key.utf8), value: encoded.value,
-                headers: (encoded.headers + tags).map { KafkaHeader(name: $0.name, string: $0.value) }
-            ))
+            batch.append(key: key.utf8, value: try codec.encode(contract).value)
+            if batch.isFull {
+                try await sendRetrying(replies, Self.message(.rows(request: request.id, batch), on: cache.reverseTopic))
+                batch.removeAll()
+            }
+        }
+        if !batch.isEmpty { try await sendRetrying(replies, Self.message(.rows(request: request.id, batch), on: cache.reverseTopic)) }
+    }
+
+    private static func message(_ reply: ReverseReply, on topic: String) -> KafkaProducerMessage {
+        let message = reply.message
+        return KafkaProducerMessage(
+            topic: topic, partition: 0, key: Array(message.key.utf8), value: message.value,
+            headers: message.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
+        )
+    }
+
+    /// The most messages of rows (``ReverseRows``, up to 256 KiB each) the reader lets
+    /// wait for the broker: bounded memory on the Kafka side too, rather than the whole
+    /// table queued in librdkafka.
+    static let maxPendingMessages = 64
+
+    /// Waits, at most a minute, until the broker has taken enough of what was sent that
+    /// the next chunk fits under ``maxPendingMessages``. It lets the queue drain to half,
+    /// not to empty, so the broker always has rows to take while the reader encodes.
+    private func waitForRoom(_ producer: KafkaProducer) async throws {
+        guard producer.pendingCount > Self.maxPendingMessages else { return }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while producer.pendingCount > Self.maxPendingMessages / 2 {
+            guard ContinuousClock.now < deadline else {
+                throw KafkaError(code: .messageTimedOut, message: "the broker took too few of the rows sent within 60 s; the load must be asked again", operation: "reverse pump")
+            }
+            try await Task.sleep(for: .milliseconds(2))
         }
     }
 
@@ -286,14 +314,10 @@ public final class DataReader: Service {
     }
 
     private func reply(_ reply: ReverseReply, on topic: String, replies: KafkaProducer) async {
-        let message = reply.message
         do {
-            _ = try await replies.deliver(KafkaProducerMessage(
-                topic: topic, partition: 0, key: Array(message.key.utf8), value: message.value,
-                headers: message.headers.map { KafkaHeader(name: $0.name, string: $0.value) }
-            ))
+            _ = try await replies.deliver(Self.message(reply, on: topic))
         } catch {
-            logger.error("reader: could not send the \(topic) reply to request \(message.key): \(error)")
+            logger.error("reader: could not send the \(topic) reply to request \(reply.request): \(error)")
         }
     }
 

@@ -65,13 +65,19 @@ final class ArchiveReads: Sendable {
               let reply = ReverseReply(key: message.key, value: message.value, headers: headers)
         else { return }
         switch reply {
-        case .row(_, let key, let value, let headers):
-            do {
-                let contract = try registry.decode(key: key, value: value, headers: headers)
-                pending.withLock { $0[request]?.rows.append(contract) }
-            } catch {
-                finish(request, with: .failure(CacheError.archiveFailed(cache: cache.contract, key: String(decoding: key, as: UTF8.self), reason: "the row read back cannot be decoded: \(error)")))
+        case .rows(_, let batch):
+            var contracts: [Contract] = []
+            contracts.reserveCapacity(batch.count)
+            var failure: (key: String, error: ContractError)?
+            batch.forEach { key, value in
+                guard failure == nil else { return }
+                do throws(ContractError) { contracts.append(try registry.decode(key: key, value: value)) } catch { failure = (String(decoding: key, as: UTF8.self), error) }
             }
+            if let failure {
+                finish(request, with: .failure(CacheError.archiveFailed(cache: cache.contract, key: failure.key, reason: "the row read back cannot be decoded: \(failure.error)")))
+                return
+            }
+            pending.withLock { $0[request]?.rows.append(contentsOf: contracts) }
         case .end(let end):
             let rows = pending.withLock { $0[request]?.rows ?? [] }
             if Int64(rows.count) == end.rows {

@@ -284,13 +284,15 @@ struct CacheLoader: Sendable {
                         }
                         if first == nil { first = message.offset }
                         switch reply {
-                        case .row(_, let key, let value, let headers):
-                            do {
-                                sink.loadRow(try registry.decode(key: key, value: value, headers: headers))
+                        case .rows(_, let batch):
+                            do throws(ContractError) {
+                                try batch.forEach { (key, value) throws(ContractError) in
+                                    sink.loadRow(try registry.decode(key: key, value: value))
+                                    rows += 1
+                                }
                             } catch {
-                                throw CacheLoadError(cache: cache.contract, message: "row at \(cache.reverseTopic)@\(message.offset) of answer \(request) cannot be read: \(error)")
+                                throw CacheLoadError(cache: cache.contract, message: "row \(rows + 1) of answer \(request) (in \(cache.reverseTopic)@\(message.offset)) cannot be read: \(error)")
                             }
-                            rows += 1
                         case .end(let end):
                             guard end.rows == rows else {
                                 throw CacheLoadError(cache: cache.contract, message: "answer \(request) ended after \(rows) of its \(end.rows) rows; a part of it is missing from \(cache.reverseTopic)")

@@ -176,10 +176,13 @@ struct ReversePumpTests {
                     guard case .messages(let messages) = event else { continue }
                     for message in messages {
                         switch ReverseReply(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
-                        case .row(let request, let key, let value, let headers)?:
-                            let contract = try registry.decode(key: key, value: value, headers: headers)
-                            #expect(contract.action == .add && contract.origin == DataReader.origin)
-                            rows[request, default: [:]][contract.exactKey] = try BenchAccount(fields: contract.fields)
+                        case .rows(let request, let batch)?:
+                            var contracts: [Contract] = []
+                            try batch.forEach { (key, value) throws(ContractError) in contracts.append(try registry.decode(key: key, value: value)) }
+                            for contract in contracts {
+                                #expect(contract.action == .add && contract.origin == DataReader.origin)
+                                rows[request, default: [:]][contract.exactKey] = try BenchAccount(fields: contract.fields)
+                            }
                         case .end(let end)?:
                             ends[end.request] = end
                         case .error(let request, let reason)?:

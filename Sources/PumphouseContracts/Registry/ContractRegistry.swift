@@ -27,6 +27,15 @@ public struct ContractRegistry: Sendable {
     /// Decodes a Kafka message, validates the payload against its own version, and
     /// returns the contract upcast to the latest version.
     public func decode(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> Contract {
+        try withBytes(of: value) { (value) throws(ContractError) in
+            try withBytes(of: key) { (key) throws(ContractError) in try decode(key: key, value: value, headers: headers) }
+        }
+    }
+
+    /// Decodes where the message lies (in a batch of rows, say), as `decode(key:value:headers:)`.
+    public func decode(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [(name: String, value: [UInt8]?)] = []
+    ) throws(ContractError) -> Contract {
         let contract = try codec.decode(key: key, value: value, headers: headers)
         try validate(contract)
         return try upcast(contract)

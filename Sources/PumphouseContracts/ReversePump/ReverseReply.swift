@@ -1,24 +1,26 @@
 /// One message of a data reader's answer on a reverse-pump topic.
 ///
-/// An answer is the rows (each an add contract, tagged with the request id), then one
-/// end marker; or a single error. Answers to different requests may interleave on the
-/// topic, so a reader of the topic keeps only its request's messages and trusts a load
-/// only when it has counted as many rows as the end marker says.
+/// An answer is the rows (in messages of many rows each, ``ReverseRows``, tagged with
+/// the request id), then one end marker; or a single error. Answers to different
+/// requests may interleave on the topic, so a reader of the topic keeps only its
+/// request's messages and trusts a load only when it has counted as many rows as the end
+/// marker says.
 package enum ReverseReply: Sendable {
-    /// A row: an add contract as it travels, decoded by whoever loads it.
-    case row(request: String, key: [UInt8], value: [UInt8], headers: [(name: String, value: [UInt8]?)])
+    /// Rows, each an add contract as it travels, decoded by whoever loads them.
+    case rows(request: String, ReverseRows)
     case end(ReadEnd)
     case error(request: String, reason: String)
 
     package enum Header {
-        /// `row`, `end` or `error`.
+        /// `rows`, `end` or `error`; `row` (one row, the contract's own message) from
+        /// readers before ``ReverseRows``, still read so units can be upgraded first.
         package static let kind = "ph-reply"
     }
 
     /// The request this message answers.
     package var request: String {
         switch self {
-        case .row(let request, _, _, _): request
+        case .rows(let request, _): request
         case .end(let end): end.request
         case .error(let request, _): request
         }
@@ -29,13 +31,11 @@ package enum ReverseReply: Sendable {
         headers.last { $0.name == ReadRequest.Header.request }?.value.map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// The message for an end marker or an error. Rows go out as their encoded contract
-    /// with `rowHeaders` added, so the reader never builds this enum for them.
+    /// The message that carries this reply, keyed by the request id.
     package var message: (key: String, value: [UInt8], headers: [(name: String, value: String)]) {
         switch self {
-        case .row(let request, let key, let value, let headers):
-            let contractHeaders = headers.map { (name: $0.name, value: $0.value.map { String(decoding: $0, as: UTF8.self) } ?? "") }
-            return (String(decoding: key, as: UTF8.self), value, contractHeaders + Self.rowHeaders(request: request))
+        case .rows(let request, let rows):
+            return (request, rows.bytes, [(ReadRequest.Header.request, request), (Header.kind, "rows")])
         case .end(let end):
             return (end.request, end.value, [(ReadRequest.Header.request, end.request), (Header.kind, "end")])
         case .error(let request, let reason):
@@ -44,19 +44,19 @@ package enum ReverseReply: Sendable {
         }
     }
 
-    package static func rowHeaders(request: String) -> [(name: String, value: String)] {
-        [(ReadRequest.Header.request, request), (Header.kind, "row")]
-    }
-
     /// Reads a reverse-pump message; nil for anything that is not part of an answer.
     package init?(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]) {
         guard let request = Self.request(in: headers),
               let kind = headers.last(where: { $0.name == Header.kind })?.value.map({ String(decoding: $0, as: UTF8.self) })
         else { return nil }
         switch kind {
+        case "rows":
+            guard let value, let rows = ReverseRows(bytes: value) else { return nil }
+            self = .rows(request: request, rows)
         case "row":
+            // The contract's own headers only repeat its body, which decoding checks.
             guard let key, let value else { return nil }
-            self = .row(request: request, key: key, value: value, headers: headers.filter { $0.name != Header.kind && $0.name != ReadRequest.Header.request })
+            self = .rows(request: request, ReverseRows(key: key, value: value))
         case "end":
             guard let value, let end = try? ReadEnd(value: value) else { return nil }
             self = .end(end)
