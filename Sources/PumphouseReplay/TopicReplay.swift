@@ -116,16 +116,32 @@ public struct TopicReplay: Sendable {
         try await consumer.assign(assigned.map { KafkaTopicPartitionOffset(topic: cache.topic, partition: $0.key, offset: $0.value) })
         var sequences: [Int32: [ExactKey: SequenceContinuity.Mark]] = [:]
         var ownership: [Int32: PartitionOwnership] = [:]
+        // The next batch is polled (on the consumer's own thread) while this one is folded
+        // (here): one after the other, each waited for the other, and a replay used less
+        // than half of one core.
+        func nextPoll() -> Task<[KafkaConsumerEvent], any Error> {
+            Task { try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(200)) }
+        }
+        var polling = nextPoll()
+        defer { polling.cancel() }
+        func close() async throws {
+            _ = try? await polling.value
+            try await consumer.close()
+        }
         while ended.count < state.startOffsets.count {
             guard ContinuousClock.now < deadline else {
-                try await consumer.close()
+                try await close()
                 let unread = assigned.filter { !ended.contains($0.key) }.map { "\($0.key) (from \($0.value))" }
                 // Some brokers (the local Tansu) never answer a fetch past a partition's end,
                 // where Kafka answers out of range; such a start ends here, not above.
                 let hint = assigned.contains { !ended.contains($0.key) && !$0.value.isLogical } ? "; if a start offset lies past its partition's end, start lower" : ""
                 throw KafkaError(code: .timedOut, message: "partition(s) \(unread.joined(separator: ", ")) of \(cache.topic) not read to the end within \(timeout)\(hint)", operation: "replay")
             }
-            for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(200)) {
+            let events = try await polling.value
+            // Not past the last partition's end: that poll would only wait out its timeout.
+            let endedNow = events.reduce(into: ended) { if case .partitionEOF(let partition, _) = $1 { $0.insert(partition.partition) } }
+            if endedNow.count < state.startOffsets.count { polling = nextPoll() }
+            for event in events {
                 switch event {
                 case .messages(let messages):
                     for message in messages {
@@ -134,14 +150,14 @@ public struct TopicReplay: Sendable {
                 case .partitionEOF(let partition, _):
                     ended.insert(partition.partition)
                 case .error(let error) where error.code == .autoOffsetReset:
-                    try await consumer.close()
+                    try await close()
                     throw KafkaError(code: error.code, message: "\(error.message); the start offset is outside the partition's log (past its end, or already deleted by retention)", operation: "replay \(cache.topic)")
                 default:
                     break
                 }
             }
         }
-        try await consumer.close()
+        try await close()
         return state
     }
 
