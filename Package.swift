@@ -391,6 +391,7 @@ package.targets += [
     .executableTarget(
         name: "PumphouseBench",
         dependencies: [
+            "CRDKafka",
             "PumphouseBlocking",
             "PumphouseCommandLine",
             "PumphouseUnit",

@@ -10,7 +10,7 @@ struct PumphouseBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pumphouse-bench",
         abstract: "Pumphouse system benchmarks (run them through `make bench`).",
-        subcommands: [PumpBenchmark.self, LatencyBenchmark.self, BrokerLatencyBenchmark.self, NaiveWriterBenchmark.self]
+        subcommands: [PumpBenchmark.self, LatencyBenchmark.self, BrokerLatencyBenchmark.self, NaiveWriterBenchmark.self, RawConsumeBenchmark.self]
     )
 
     static func main() async {

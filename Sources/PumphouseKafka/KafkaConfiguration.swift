@@ -106,7 +106,8 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         self.groupID = groupID
     }
 
-    var librdkafkaProperties: [String: String] {
+    /// Also what the benchmarks' bare librdkafka consumer is configured with.
+    package var librdkafkaProperties: [String: String] {
         var p = connection.baseProperties
         // librdkafka refuses even manual assignment without a group id; a private one
         // that is never committed to keeps a group-less consumer usable.

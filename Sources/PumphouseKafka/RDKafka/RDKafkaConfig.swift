@@ -2,8 +2,8 @@ import CRDKafka
 
 /// Builds an `rd_kafka_conf_t` from properties, failing on the first one librdkafka
 /// rejects, with the property named (its value only if it is not a secret).
-enum RDKafkaConfig {
-    static func make(_ properties: [String: String], operation: String) throws(KafkaError) -> OpaquePointer {
+package enum RDKafkaConfig {
+    package static func make(_ properties: [String: String], operation: String) throws(KafkaError) -> OpaquePointer {
         guard let conf = rd_kafka_conf_new() else {
             throw KafkaError.invalidArgument("librdkafka could not allocate a configuration", operation: operation)
         }
