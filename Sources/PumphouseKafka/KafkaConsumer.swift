@@ -387,6 +387,8 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
         var output: [KafkaConsumerEvent] = []
         var batch: [KafkaMessage] = []
         var messages = 0
+        // The topic of the last message and its name: consecutive messages mostly share it.
+        var topicName: (handle: OpaquePointer?, name: String) = (nil, "")
         func endBatch() {
             if !batch.isEmpty {
                 output.append(.messages(batch))
@@ -409,7 +411,10 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
                 defer { rd_kafka_message_destroy(message) }
                 let err = message.pointee.err
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    let received = KafkaMessage(message)
+                    if message.pointee.rkt != topicName.handle {
+                        topicName = (message.pointee.rkt, String(cString: rd_kafka_topic_name(message.pointee.rkt)))
+                    }
+                    let received = KafkaMessage(message, topic: topicName.name)
                     if try continuous(received, handle: handle) {
                         batch.append(received)
                         messages += 1
@@ -476,8 +481,10 @@ private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err
 }
 
 extension KafkaMessage {
-    /// Copies a librdkafka message into Swift memory.
-    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+    /// Copies a librdkafka message into Swift memory. `topic` is the name of the
+    /// message's topic, which the caller keeps from one message to the next: a name
+    /// longer than 15 bytes costs an allocation each time it is made.
+    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) {
         let m = message.pointee
         func bytes(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> [UInt8]? {
             guard let pointer else { return nil }
@@ -486,6 +493,8 @@ extension KafkaMessage {
         var headers: [KafkaHeader] = []
         var list: OpaquePointer?
         if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            // One allocation for the array, not one per doubling.
+            headers.reserveCapacity(rd_kafka_header_cnt(list))
             var index = 0
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
@@ -501,7 +510,7 @@ extension KafkaMessage {
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &timestampType)
         self.init(
-            topic: String(cString: rd_kafka_topic_name(m.rkt)),
+            topic: topic,
             partition: m.partition,
             offset: m.offset,
             key: bytes(m.key, m.key_len),

@@ -14,6 +14,9 @@ struct StagingTableTests {
     @Test("tables of different shapes keep the set-based path in every batch, whichever of them a batch holds")
     func shapes() async throws {
         let db = try await PostgresConnection.connect(configuration: PostgresConfiguration(url: TestStack.postgresURL), logger: Logger(label: "test"))
+        // The ledger's tables, complete: on a fresh database another suite may be half way
+        // through creating them (the migrator's lock makes this wait for it).
+        try await PostgresMigrator(migrations: PipelineTables.migrations, table: PipelineTables.recordTable).run(on: db, logger: Logger(label: "test"))
         let name = TestStack.uniqueName("staging")
         let (accounts, concerts) = ("\(name)_account", "\(name)_concert")
         try await db.execute(script: """
