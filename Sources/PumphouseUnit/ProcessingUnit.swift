@@ -231,7 +231,7 @@ public final class ProcessingUnit: Service {
         return RoutingTable(
             cache: cache.rawValue, partitioner: configuration.partitioner.scheme.rawValue,
             partitionKeyAfter: configuration.partitionKeyAfter.map { String(Character(Unicode.Scalar($0))) }, declaredBackups: configuration.mode.backups ?? 0,
-            partitions: routes, settled: settled
+            partitions: routes, members: live.map(\.id).sorted { ExactKey($0) < ExactKey($1) }, settled: settled
         )
     }
 

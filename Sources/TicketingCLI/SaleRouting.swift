@@ -54,8 +54,14 @@ extension BoxOfficeClient {
                 tables.append(table)
             }
             if tables.count == targets.count {
-                if tables.allSatisfy({ $0.settled && $0.agrees(with: tables[0]) }) { return SaleRouting(tables[0], targets: targets) }
-                last = tables.map { "\($0.settled ? "settled" : "moving"): \($0.partitions.map { "\($0.owner ?? "-")@\($0.ownershipTerm)" }.joined(separator: " "))" }.joined(separator: " | ")
+                // Settled over every unit: each unit's table can be settled while it has
+                // not yet heard that the others loaded, and ownership then still moves.
+                if tables.allSatisfy({ $0.settled && $0.members.count == targets.count && $0.agrees(with: tables[0]) }) {
+                    return SaleRouting(tables[0], targets: targets)
+                }
+                last = tables.map { table in
+                    "\(table.settled ? "settled" : "moving") over \(table.members.count) of \(targets.count) units: \(table.partitions.map { "\($0.owner ?? "-")@\($0.ownershipTerm)" }.joined(separator: " "))"
+                }.joined(separator: " | ")
             }
             try await Task.sleep(for: .milliseconds(100))
         }

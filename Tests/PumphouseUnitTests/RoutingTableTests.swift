@@ -11,7 +11,7 @@ struct RoutingTableTests {
             partitions: owners.enumerated().map { index, owner in
                 RoutingTable.Route(partition: Int32(index), ownershipTerm: owner.1, owner: owner.0, address: nil, backups: [])
             },
-            settled: true
+            members: [], settled: true
         )
     }
 

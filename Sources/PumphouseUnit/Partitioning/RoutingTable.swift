@@ -30,6 +30,11 @@ public struct RoutingTable: Sendable, Codable {
     /// fewer units than that plus one hold the cache.
     public var declaredBackups: Int
     public var partitions: [Route]
+    /// The live, loaded units the assignment is computed over, as this unit has heard
+    /// of them, ordered by their ids' bytes. A table can be settled over fewer units than
+    /// run (a unit loaded but not yet heard from): a client that knows how many it
+    /// expects waits for them all here before it trusts the table.
+    public var members: [String]
     /// Whether every partition is owned by the unit the assignment over this unit's live
     /// members names, and that owner's address is known: ownership is not moving, as far
     /// as this unit can tell. A client caching the table refreshes it while this is
