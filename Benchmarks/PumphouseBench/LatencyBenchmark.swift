@@ -66,7 +66,7 @@ struct LatencyBenchmark: AsyncParsableCommand {
         let observer = CommitObserver()
         let observing = try writer.map { writer in
             observer.start(
-                topic: cache.topic, partitions: cache.partitions, writer: writer, kafka: configuration.kafka, postgres: configuration.postgres,
+                topic: cache.topic, partitions: cache.partitions, writer: writer, kafka: configuration.kafka, postgres: try configuration.postgres,
                 registry: try SchemaRepository(directory: configuration.schemasDirectory).load(), logger: logger
             )
         }

@@ -32,6 +32,6 @@ struct MigrateCommand: AsyncParsableCommand {
             throw error
         }
         for name in report.applied { print("applied  \(name)") }
-        print("migrations: \(report.applied.count) applied, \(report.alreadyApplied.count) already applied (\(configuration.postgres.redactedURL))")
+        print("migrations: \(report.applied.count) applied, \(report.alreadyApplied.count) already applied (\(connection.configuration.redactedURL))")
     }
 }

@@ -207,7 +207,7 @@ struct StatusProbe: Sendable {
     /// the gaps' table existed shows no gaps.
     private func readLedger() async throws -> Ledger? {
         guard !configuration.writers.isEmpty else { return Ledger() }
-        var postgres = configuration.postgres
+        var postgres = try configuration.postgres
         postgres.applicationName = "pumphouse-status"
         postgres.connectTimeout = max(.seconds(2), remaining)
         postgres.deadPeerTimeout = max(.seconds(2), remaining)

@@ -15,7 +15,6 @@ package enum DemoSupport {
                 try await tx.query("TRUNCATE \(tables.joined(separator: ", "))")
                 try await tx.query("DELETE FROM pumphouse_writer_offsets WHERE topic = ANY($1)", [topics])
                 try await tx.query("DELETE FROM pumphouse_writer_origins WHERE topic = ANY($1)", [topics])
-                try await tx.query("DELETE FROM pumphouse_cache_loads WHERE topic = ANY($1)", [topics])
             }
         } catch {
             await db.close()

@@ -58,11 +58,18 @@ extension PipelineOptions {
 
     /// Connects to PostgreSQL within `postgres.connect_timeout_seconds`, for commands that
     /// would otherwise fail with libpq's words alone.
-    public func connect(_ configuration: PipelineConfiguration, logger: Logger) async throws(ServiceUnreachable) -> PostgresConnection {
+    /// A file without `postgres.url` is a usage error naming the setting.
+    public func connect(_ configuration: PipelineConfiguration, logger: Logger) async throws -> PostgresConnection {
+        let postgres: PostgresConfiguration
         do {
-            return try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+            postgres = try configuration.postgres
         } catch {
-            throw .postgres(configuration.postgres, file: config, error: error)
+            throw UsageError("\(config): \(error.setting) \(error.message)")
+        }
+        do {
+            return try await PostgresConnection.connect(configuration: postgres, logger: logger)
+        } catch {
+            throw ServiceUnreachable.postgres(postgres, file: config, error: error)
         }
     }
 

@@ -8,7 +8,12 @@ import PumphousePostgres
 /// consume them. docs/configuration.md documents every key.
 public struct PipelineConfiguration: Sendable {
     public var kafka: KafkaConnectionConfiguration
-    public var postgres: PostgresConfiguration
+    /// Where PostgreSQL is; nil in a file for processing units alone, which never touch
+    /// the database (their cold start is decided on the log).
+    public var database: PostgresConfiguration?
+    /// Why `postgres.url` could not be resolved (its environment variable unset, its
+    /// file unreadable), told to whoever asks for `postgres`.
+    var unresolvedDatabase: ConfigurationError?
     /// Absolute path of the contract schemas (Schemas/).
     public var schemasDirectory: String
     /// Absolute path of the SQL migrations (Migrations/).
@@ -44,6 +49,21 @@ public struct PipelineConfiguration: Sendable {
     /// The writer of a cache: at most one, so its stored offsets say how far the table is.
     public func writer(of cache: ContractName) -> WriterConfiguration? {
         writers.first { $0.caches.contains(cache) }
+    }
+
+    /// PostgreSQL, for the parts that use it (writers, data readers, migrations,
+    /// `status`); the error says to set `postgres.url` where the file has none.
+    public var postgres: PostgresConfiguration {
+        get throws(ConfigurationError) {
+            guard let database else {
+                if let unresolvedDatabase { throw unresolvedDatabase }
+                throw ConfigurationError(
+                    file: "pipeline", setting: "postgres.url",
+                    message: "is required here (or set \(Override.postgresURL)): writers, data readers, `migrate` and `status` use PostgreSQL; only processing units run without it"
+                )
+            }
+            return database
+        }
     }
 
     /// Environment variables that override the file, so one file serves every
@@ -127,19 +147,29 @@ public struct PipelineConfiguration: Sendable {
         // postgres
         var postgresReader = try reader.mapping("postgres", keys: ["url", "connect_timeout_seconds"]) ?? ConfigurationReader.empty(file: file, path: "postgres")
         let overrideURL = environment[Override.postgresURL].flatMap { $0.isEmpty ? nil : $0 }
-        // A secret source that cannot be resolved only matters when nothing overrides it.
-        let fileURL = overrideURL != nil ? (postgresReader.value("url").map { _ in "" }) : try postgresReader.secret("url", environment: environment, baseDirectory: baseDirectory)
-        let url = overrideURL ?? fileURL
-        guard let url else {
-            throw postgresReader.fail("url", "is required (or set \(Override.postgresURL)): a postgresql:// URL, {file: PATH} or {env: NAME}")
+        let declaredURL = postgresReader.value("url")
+        // A secret source that cannot be resolved only matters when nothing overrides it,
+        // and only to a process that uses the database: one file serves the units too,
+        // which run without it (deployed with no database secret at all).
+        var url = overrideURL
+        var unresolvedDatabase: ConfigurationError?
+        if url == nil, let declaredURL {
+            do {
+                url = try ConfigurationReader.resolveSecret(declaredURL, setting: "postgres.url", file: file, environment: environment, baseDirectory: baseDirectory)
+            } catch {
+                unresolvedDatabase = error
+            }
         }
-        var postgres = PostgresConfiguration(url: url)
-        if let problem = postgres.urlProblem {
+        var postgres = url.map(PostgresConfiguration.init(url:))
+        if let problem = postgres?.urlProblem, let redacted = postgres?.redactedURL {
             let source = overrideURL != nil ? " (set by \(Override.postgresURL))" : ""
-            throw postgresReader.fail("url", "\(postgres.redactedURL)\(source) is not a connection URL libpq accepts: \(problem); give postgresql://user@host:port/database")
+            throw postgresReader.fail("url", "\(redacted)\(source) is not a connection URL libpq accepts: \(problem); give postgresql://user@host:port/database")
         }
         if let seconds = try postgresReader.integer("connect_timeout_seconds", in: 2...600) {
-            postgres.connectTimeout = .seconds(seconds)
+            guard declaredURL != nil || overrideURL != nil else {
+                throw postgresReader.fail("connect_timeout_seconds", "is set but postgres.url is not; give the url too, or drop the postgres section from a file for processing units alone")
+            }
+            postgres?.connectTimeout = .seconds(seconds)
         }
         try postgresReader.finish()
 
@@ -186,9 +216,10 @@ public struct PipelineConfiguration: Sendable {
         try reader.finish()
 
         var configuration = PipelineConfiguration(
-            kafka: kafka, postgres: postgres, schemasDirectory: schemas, migrationsDirectory: migrations,
+            kafka: kafka, database: postgres, schemasDirectory: schemas, migrationsDirectory: migrations,
             caches: caches, writers: writers
         )
+        configuration.unresolvedDatabase = unresolvedDatabase
         if let memberTopic { configuration.memberTopic = memberTopic }
         if let migrationsTable { configuration.migrationsTable = migrationsTable }
         configuration.reader = readerConfiguration

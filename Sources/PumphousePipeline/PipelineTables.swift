@@ -1,8 +1,8 @@
 import Logging
 import PumphousePostgres
 
-/// Pumphouse's own bookkeeping tables (writers' offsets and origin ledgers, cache
-/// loads, partition ownership), which every pipeline's database needs whatever its
+/// Pumphouse's own bookkeeping tables (writers' offsets and origin ledgers, partition
+/// ownership, sequence gaps), which every pipeline's database needs whatever its
 /// mapped tables are. They ship in the library, so a project that depends on Pumphouse
 /// keeps only its own tables in its migrations directory and cannot drift from what the
 /// code it runs expects.
@@ -84,6 +84,13 @@ public enum PipelineTables {
                 found_at        timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (writer, topic, partition, origin, first_missing)
             );
+            """),
+        .init(version: 5, name: "0005_cache_loads_on_the_log", sql: """
+            -- Units claim a cold start's load on the cache's reverse-pump topic, whose order
+            -- decides who loads, and never touch the database: the table that recorded
+            -- loads under an advisory lock is no longer read. Migrate once every unit runs
+            -- a release that claims loads on the log.
+            DROP TABLE IF EXISTS pumphouse_cache_loads;
             """),
     ]
 

@@ -63,8 +63,9 @@ public final class DataReader: Service {
     }
 
     public func run() async throws {
-        logger.info("reader starting", metadata: ["requests": "\(configuration.reader.requestTopic)", "postgres": "\(configuration.postgres.redactedURL)"])
-        let (db, mappings) = try await prepared.take(connecting: configuration.postgres, logger: logger) { try await resolveMappings(on: $0) }
+        let postgres = try configuration.postgres
+        logger.info("reader starting", metadata: ["requests": "\(configuration.reader.requestTopic)", "postgres": "\(postgres.redactedURL)"])
+        let (db, mappings) = try await prepared.take(connecting: postgres, logger: logger) { try await resolveMappings(on: $0) }
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: configuration.reader.group)
         consumerConfiguration.connection.clientID = "pumphouse-reader"
         consumerConfiguration.reportPartitionEOF = false

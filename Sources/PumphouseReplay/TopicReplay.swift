@@ -122,8 +122,9 @@ public struct TopicReplay: Sendable {
         func nextPoll() -> Task<[KafkaConsumerEvent], any Error> {
             Task { try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(200)) }
         }
+        // Every way out awaits the poll in flight first: the consumer is closed only once
+        // no poll uses it.
         var polling = nextPoll()
-        defer { polling.cancel() }
         func close() async throws {
             _ = try? await polling.value
             try await consumer.close()
@@ -137,7 +138,13 @@ public struct TopicReplay: Sendable {
                 let hint = assigned.contains { !ended.contains($0.key) && !$0.value.isLogical } ? "; if a start offset lies past its partition's end, start lower" : ""
                 throw KafkaError(code: .timedOut, message: "partition(s) \(unread.joined(separator: ", ")) of \(cache.topic) not read to the end within \(timeout)\(hint)", operation: "replay")
             }
-            let events = try await polling.value
+            let events: [KafkaConsumerEvent]
+            do {
+                events = try await polling.value
+            } catch {
+                try? await consumer.close()
+                throw error
+            }
             // Not past the last partition's end: that poll would only wait out its timeout.
             let endedNow = events.reduce(into: ended) { if case .partitionEOF(let partition, _) = $1 { $0.insert(partition.partition) } }
             if endedNow.count < state.startOffsets.count { polling = nextPoll() }

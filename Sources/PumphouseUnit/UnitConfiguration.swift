@@ -24,11 +24,12 @@ public struct UnitConfiguration: Sendable {
     /// The longest a load may take, waiting for the lock and the data reader included;
     /// after it the unit fails to start, naming what it waited for.
     public var loadTimeout: Duration = .seconds(120)
-    /// How long the unit holding a cache's load lock may go silent before PostgreSQL
-    /// ends its session and another unit takes over; the holder renews it three times
-    /// per lease. A crashed holder loses the lock at once (its connection closes).
+    /// How long the unit holding a cache's cold-start load may go unheard on the
+    /// reverse-pump topic before another unit claims the load; the holder renews its
+    /// claim three times per lease, and the answer's records count too. A holder that
+    /// crashes is replaced after this long.
     public var loadLease: Duration = .seconds(15)
-    /// A load another unit recorded at most this long before this unit started counts as
+    /// A load another unit finished at most this long before this unit started counts as
     /// part of the same cold start and is read instead of asking again. Units of one
     /// outage that start further apart find a loaded peer instead; an older load is never
     /// reused, because the database is fresher than it.

@@ -111,8 +111,9 @@ public final class DataWriter: Service {
     }
 
     public func run() async throws {
-        logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(configuration.postgres.redactedURL)"])
-        let (db, types) = try await prepared.take(connecting: configuration.postgres, logger: logger) { try await checkCatalog(on: $0) }
+        let postgres = try configuration.postgres
+        logger.info("writer \(name) starting", metadata: ["caches": "\(writer.caches.map(\.rawValue))", "group": "\(writer.group)", "postgres": "\(postgres.redactedURL)"])
+        let (db, types) = try await prepared.take(connecting: postgres, logger: logger) { try await checkCatalog(on: $0) }
         let transaction = BatchTransaction(writer: name, deadLetterTopic: writer.deadLetterTopic, ledger: ledger, tables: tables, mappers: mappers, columnTypes: types)
         var consumerConfiguration = KafkaConsumerConfiguration(connection: configuration.kafka, groupID: writer.group)
         consumerConfiguration.connection.clientID = "pumphouse-writer-\(name)"

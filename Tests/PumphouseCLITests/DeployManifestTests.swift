@@ -556,15 +556,20 @@ enum Kubernetes {
                         }
                     }
                 }
-                if values["PUMPHOUSE_POSTGRES_URL"] == nil {
-                    problems.append("\(origin): no PUMPHOUSE_POSTGRES_URL (every command loads postgres.url from it)")
-                }
                 guard let command = container["command"]?.list.compactMap(\.string), !command.isEmpty else {
                     problems.append("\(origin): no command; name the binary explicitly")
                     continue
                 }
                 let (words, substitutionProblems) = CommandCheck.substitute(command + (container["args"]?.list.compactMap(\.string) ?? []), values: values, origin: origin)
                 problems += substitutionProblems
+                // Units never connect to PostgreSQL and get no database secret; everything
+                // else loads postgres.url from it.
+                let runsUnit = words.dropFirst().first == "unit"
+                if runsUnit && values["PUMPHOUSE_POSTGRES_URL"] != nil {
+                    problems.append("\(origin): a unit is given PUMPHOUSE_POSTGRES_URL; units never use the database, so keep the secret away from them")
+                } else if !runsUnit && values["PUMPHOUSE_POSTGRES_URL"] == nil {
+                    problems.append("\(origin): no PUMPHOUSE_POSTGRES_URL (the command loads postgres.url from it)")
+                }
                 let (checked, commandProblems) = CommandCheck.check(words, where: origin, pipeline: pipeline)
                 problems += commandProblems
                 guard let checked else { continue }

@@ -184,7 +184,7 @@ struct StatusCommandTests {
     }
 }
 
-/// A pipeline file of one bench.Account cache (loaded from its topic, so no load lock
+/// A pipeline file of one bench.Account cache (loaded from its topic, so no load claim
 /// or reader is needed to start a unit), its writer `w` and readers, every topic and
 /// table named after the fixture. `kafkaProperties` values are YAML as written (so a
 /// secret can be `{ env: NAME }`); the ports, if given, serve the writer's and the

@@ -110,7 +110,34 @@ struct PipelineConfigurationTests {
         defer { file.remove() }
         let configuration = try file.load(["PUMPHOUSE_KAFKA_BROKERS": "other:1", "PUMPHOUSE_POSTGRES_URL": "postgresql://o@h/d"])
         #expect(configuration.kafka.bootstrapServers == ["other:1"])
-        #expect(configuration.postgres.url == "postgresql://o@h/d")
+        #expect(configuration.database?.url == "postgresql://o@h/d")
+    }
+
+    @Test("a file for processing units alone needs no postgres section; what uses PostgreSQL asks for postgres.url by name")
+    func withoutDatabase() throws {
+        let file = try PipelineFile(validPipeline.replacing(#"postgres: { url: "postgresql://u:pw@db/x" }"#, with: ""))
+        defer { file.remove() }
+        let configuration = try file.load()
+        #expect(configuration.database == nil)
+        let missing = try #require(throws: ConfigurationError.self) { try configuration.postgres }
+        #expect(missing.setting == "postgres.url")
+        #expect(missing.message.contains("PUMPHOUSE_POSTGRES_URL") && missing.message.contains("processing units"))
+        // The override alone is enough; a timeout without a url is a mistake.
+        #expect(try file.load(["PUMPHOUSE_POSTGRES_URL": "postgresql://o@h/d"]).postgres.url == "postgresql://o@h/d")
+        // A url from an environment variable that is unset (a unit deployed with no
+        // database secret) is told only to what uses the database, naming the variable.
+        let fromEnvironment = try PipelineFile(validPipeline.replacing(#"postgres: { url: "postgresql://u:pw@db/x" }"#, with: "postgres: { url: { env: DB_URL }, connect_timeout_seconds: 5 }"))
+        defer { fromEnvironment.remove() }
+        let unit = try fromEnvironment.load()
+        #expect(unit.database == nil)
+        let unset = try #require(throws: ConfigurationError.self) { try unit.postgres }
+        #expect(unset.setting == "postgres.url" && unset.message.contains("DB_URL"))
+        #expect(try fromEnvironment.load(["DB_URL": "postgresql://e@h/d"]).postgres.connectTimeout == .seconds(5))
+        let timeoutOnly = try PipelineFile(validPipeline.replacing(#"postgres: { url: "postgresql://u:pw@db/x" }"#, with: "postgres: { connect_timeout_seconds: 5 }"))
+        defer { timeoutOnly.remove() }
+        let refused = try #require(throws: ConfigurationError.self) { try timeoutOnly.load() }
+        #expect(refused.setting == "postgres.connect_timeout_seconds")
+        #expect(refused.message.contains("url"))
     }
 
     @Test("secrets come from files and environment variables")
@@ -121,7 +148,7 @@ struct PipelineConfigurationTests {
         defer { file.remove() }
         try "postgresql://u:from-file@db/x\n".write(toFile: "\(file.directory)/db-url", atomically: true, encoding: .utf8)
         let configuration = try file.load(["KAFKA_PW": "from-env"])
-        #expect(configuration.postgres.url == "postgresql://u:from-file@db/x")
+        #expect(configuration.database?.url == "postgresql://u:from-file@db/x")
         #expect(configuration.kafka.properties["sasl.password"] == "from-env")
         let missing = try #require(throws: ConfigurationError.self) { try file.load() }
         #expect(missing.setting == "kafka.properties.sasl.password")

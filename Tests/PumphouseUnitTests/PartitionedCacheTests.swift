@@ -497,7 +497,10 @@ struct PartitionedCacheTests {
         let pace = form.pick(short: Duration?.none, soak: .milliseconds(5))
         let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
         try await fixture.prepare()
-        let stayer = try fixture.unit("a")
+        // What the units logged last goes with a failure: it is rare, and only on a
+        // loaded machine.
+        let recorder = FlightRecorder()
+        let stayer = try fixture.unit("a", logger: recorder.logger("pumphouse.tests.unit", unit: "a"))
         let stayerCache = try stayer.cache(BenchAccount.self)
         // The joiner is a new ProcessingUnit with the same id each cycle; the traffic
         // reaches whichever instance is current (a stopped one answers `closed`).
@@ -508,38 +511,57 @@ struct PartitionedCacheTests {
         let instances = Instances([stayer.id: stayerCache])
         let keys = (0..<48).map { "acct-\($0)" }
         let load = Load()
-        try await running([stayer]) {
-            _ = try await awaitOwners([stayerCache], members: [stayer.id], "the first unit to own every partition")
-            for key in keys {
-                try stayerCache.put(BenchAccount(id: key, balance: 0))
-                load.counted.withLock { $0[ExactKey(key)] = 0 }
-            }
-            let traffic = load.traffic {
-                while !load.stop.load(ordering: .relaxed) {
-                    for key in keys {
-                        try await routed(instances.byID.withLock { $0 }, first: stayer.id) { try $0.increment(key, "balance", by: 1) }
-                        load.counted.withLock { $0[ExactKey(key)]! += 1 }
+        /// Each instance's fold of the claims and where it decides, for the recorder.
+        @Sendable func ownershipNow() -> String {
+            instances.byID.withLock { $0 }.sorted { ExactKey($0.key) < ExactKey($1.key) }.map { id, cache in
+                let deciding = (0..<Int32(Self.partitions)).filter { cache.decides(partition: $0) }
+                return "\(id): folded \(cache.ownership.map { "\($0.owner ?? "none")@\($0.term)" }), deciding in \(deciding)"
+            }.joined(separator: "; ")
+        }
+        do {
+            try await running([stayer]) {
+                _ = try await awaitOwners([stayerCache], members: [stayer.id], "the first unit to own every partition")
+                for key in keys {
+                    try stayerCache.put(BenchAccount(id: key, balance: 0))
+                    load.counted.withLock { $0[ExactKey(key)] = 0 }
+                }
+                let traffic = load.traffic {
+                    while !load.stop.load(ordering: .relaxed) {
+                        for key in keys {
+                            do {
+                                try await routed(instances.byID.withLock { $0 }, first: stayer.id) { try $0.increment(key, "balance", by: 1) }
+                            } catch {
+                                recorder.record("traffic stopped on \(key): \(error); \(ownershipNow())")
+                                throw error
+                            }
+                            load.counted.withLock { $0[ExactKey(key)]! += 1 }
+                        }
+                        // Unpaced, the loop still yields after each round: it never suspends
+                        // otherwise, and would starve the units' own tasks of the two threads
+                        // a 2-core machine's cooperative pool has.
+                        if let pace { try await Task.sleep(for: pace) } else { await Task.yield() }
                     }
-                    // Unpaced, the loop still yields after each round: it never suspends
-                    // otherwise, and would starve the units' own tasks of the two threads
-                    // a 2-core machine's cooperative pool has.
-                    if let pace { try await Task.sleep(for: pace) } else { await Task.yield() }
                 }
-            }
-            for cycle in 1...cycles {
-                let joiner = try fixture.unit("b")
-                let joinerCache = try joiner.cache(BenchAccount.self)
-                instances.byID.withLock { $0[joiner.id] = joinerCache }
-                try await running([joiner]) {
-                    _ = try await awaitOwners([stayerCache, joinerCache], members: [stayer.id, joiner.id], "cycle \(cycle): both units to own their share")
-                    try await load.flow(500, "in cycle \(cycle) with both units")
+                for cycle in 1...cycles {
+                    recorder.record("cycle \(cycle): the joiner starts")
+                    let joiner = try fixture.unit("b", logger: recorder.logger("pumphouse.tests.unit", unit: "b\(cycle)"))
+                    let joinerCache = try joiner.cache(BenchAccount.self)
+                    instances.byID.withLock { $0[joiner.id] = joinerCache }
+                    try await running([joiner]) {
+                        _ = try await awaitOwners([stayerCache, joinerCache], members: [stayer.id, joiner.id], "cycle \(cycle): both units to own their share")
+                        try await load.flow(500, "in cycle \(cycle) with both units")
+                        recorder.record("cycle \(cycle): the joiner stops")
+                    }
+                    recorder.record("cycle \(cycle): the joiner stopped")
+                    _ = try await awaitOwners([stayerCache], members: [stayer.id], "cycle \(cycle): the stayer to claim the leaver's partitions")
+                    try await load.flow(500, "in cycle \(cycle) after the leave")
                 }
-                _ = try await awaitOwners([stayerCache], members: [stayer.id], "cycle \(cycle): the stayer to claim the leaver's partitions")
-                try await load.flow(500, "in cycle \(cycle) after the leave")
+                load.stop.store(true, ordering: .relaxed)
+                try await traffic.value
+                try await awaitState([stayerCache], accounts(load.counted.withLock { $0 }), "the stayer at every change")
             }
-            load.stop.store(true, ordering: .relaxed)
-            try await traffic.value
-            try await awaitState([stayerCache], accounts(load.counted.withLock { $0 }), "the stayer at every change")
+        } catch {
+            throw Diagnosed(failure: error, log: recorder.dump)
         }
         let expected = load.counted.withLock { $0 }
         let written = ContinuousClock.now

@@ -117,14 +117,23 @@ struct UnitFixture {
         }
     }
 
+    /// A unit of the fixture's pipeline, given no PostgreSQL URL.
+    ///
     /// Heartbeats default to 5 a second so member tests run fast; every one is a record
-    /// on the broker, so a test that restarts the broker asks for fewer.
-    func unit(_ id: String, pipeline: PipelineConfiguration? = nil, heartbeat: Duration = .milliseconds(200), spool: String = "spool", logger: Logger = Self.logger) throws -> ProcessingUnit {
-        var configuration = UnitConfiguration(pipeline: pipeline ?? self.pipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/\(spool)")
+    /// on the broker, so a test that restarts the broker asks for fewer. Tests restart
+    /// units seconds apart and expect each restart to read the database, so a load is
+    /// reused only if it finished at most `loadReuse` before the unit started.
+    func unit(
+        _ id: String, pipeline: PipelineConfiguration? = nil, heartbeat: Duration = .milliseconds(200), spool: String = "spool", loadReuse: Duration = .seconds(1),
+        logger: Logger = Self.logger
+    ) throws -> ProcessingUnit {
+        // Units never touch the database: every unit of these tests runs without its URL.
+        var unitPipeline = pipeline ?? self.pipeline
+        unitPipeline.database = nil
+        var configuration = UnitConfiguration(pipeline: unitPipeline, unitID: "\(name)-\(id)", address: "127.0.0.1:\(8000 + id.count)", spoolDirectory: "\(directory)/\(spool)")
         configuration.heartbeatInterval = heartbeat
         configuration.memberTimeout = heartbeat * 10
-        // Tests restart units seconds apart and expect each restart to read the database.
-        configuration.loadReuseWindow = .seconds(1)
+        configuration.loadReuseWindow = loadReuse
         return try ProcessingUnit(configuration: configuration, logger: logger)
     }
 }

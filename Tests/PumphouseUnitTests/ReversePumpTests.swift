@@ -105,13 +105,56 @@ extension UnitFixture {
         }
     }
 
-    /// The loads recorded in `pumphouse_cache_loads` for this fixture's cache, oldest first.
+    /// The cold-start loads on this fixture's reverse-pump topic, oldest first: each
+    /// answer that ended for a request a unit had claimed the load under, read from the
+    /// records' headers and the end's JSON alone (none of the unit's load code).
     func recordedLoads() async throws -> [(requestID: String, rows: Int64, loadedBy: String)] {
-        try await withDatabase { db in
-            try await db.query("SELECT request_id, rows, loaded_by FROM pumphouse_cache_loads WHERE topic = $1 ORDER BY generation", [topic]).namedRows.map {
-                (try $0.decode(String.self, "request_id"), try $0.decode(Int64.self, "rows"), try $0.decode(String.self, "loaded_by"))
-            }
+        try await reverseTopicRecords().compactMap { record in
+            guard case .load(let request, let rows, let unit) = record else { return nil }
+            return (request, rows, unit)
         }
+    }
+
+    enum ReverseRecord {
+        case claim(request: String, unit: String)
+        case load(request: String, rows: Int64, unit: String)
+    }
+
+    /// Claims and finished cold-start loads on the reverse-pump topic, in log order.
+    func reverseTopicRecords() async throws -> [ReverseRecord] {
+        var configuration = KafkaConsumerConfiguration(connection: pipeline.kafka)
+        configuration.reportPartitionEOF = true
+        let consumer = try KafkaConsumer(configuration: configuration, logger: Self.logger)
+        try await consumer.assign([KafkaTopicPartitionOffset(topic: pipeline.caches[0].reverseTopic, partition: 0, offset: .beginning)])
+        var claims: [[UInt8]: String] = [:]
+        var records: [ReverseRecord] = []
+        func header(_ message: KafkaMessage, _ name: String) -> [UInt8]? {
+            message.headers.last { Array($0.name.utf8) == Array(name.utf8) }?.value
+        }
+        _ = try await waitFor("the end of \(pipeline.caches[0].reverseTopic)", timeout: .seconds(30)) { () -> Bool? in
+            for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(100)) {
+                switch event {
+                case .messages(let messages):
+                    for message in messages {
+                        guard let request = header(message, "ph-request") else { continue }
+                        if header(message, "ph-load") == Array("claim".utf8), let unit = message.value {
+                            claims[request] = String(decoding: unit, as: UTF8.self)
+                            records.append(.claim(request: String(decoding: request, as: UTF8.self), unit: String(decoding: unit, as: UTF8.self)))
+                        } else if header(message, "ph-reply") == Array("end".utf8), let unit = claims[request] {
+                            let end = try JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any]
+                            records.append(.load(request: String(decoding: request, as: UTF8.self), rows: (end?["rows"] as? NSNumber)?.int64Value ?? -1, unit: unit))
+                        }
+                    }
+                case .partitionEOF:
+                    return true
+                default:
+                    break
+                }
+            }
+            return nil
+        }
+        try await consumer.close()
+        return records
     }
 
     func sql(_ script: String) async throws {
@@ -252,14 +295,15 @@ struct ReversePumpTests {
         try await fixture.awaitWritten(expected.mapValues(\.balance))
     }
 
-    @Test("two units started at the same instant: one wins the load lock and asks once; the other loads the same answer")
+    @Test("a full cold start of units given no database URL: two started at the same instant claim the load on the log, one asks the data readers once, and both load the same answer")
     func simultaneousStart() async throws {
         let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
         try await fixture.prepare()
         try await withReader(fixture) { reader in
             let expected = try await fixture.seedAccounts(seed: 3)
             let served = reader.statistics.served
-            let twins = try ["x", "y"].map { try fixture.unit($0) }
+            // The seed's own cold start ended moments ago: reuse nothing from before.
+            let twins = try ["x", "y"].map { try fixture.unit($0, loadReuse: .zero) }
             let caches = try twins.map { try $0.cache(BenchAccount.self) }
             try await running(twins) {
                 try await awaitState(caches, expected, "both twins at the state before")
@@ -269,6 +313,7 @@ struct ReversePumpTests {
             #expect(snapshots[0] != nil && snapshots[0] == snapshots[1])
             let loads = try await fixture.recordedLoads()
             #expect(loads.last?.requestID == snapshots[0]?.request)
+            #expect(loads.last.map { load in twins.contains { $0.id == load.loadedBy } } == true)
         }
     }
 
@@ -489,35 +534,30 @@ struct ReversePumpTests {
         #expect(run.errors.contains("no load finished within"), "\(run.errors)")
     }
 
-    @Test("the unit holding the load lock is killed mid-load: another takes the lock over and loads")
-    func lockOwnerKilled() async throws {
+    @Test("the unit holding the load claim is killed mid-load: after its lease another unit claims the load and loads")
+    func loadHolderKilled() async throws {
         let fixture = try await UnitFixture(partitions: 2, load: "reverse_pump")
         try await fixture.prepare()
         let expected = try await withReader(fixture) { _ in try await fixture.seedAccounts(seed: 5) }
         try await fixture.awaitWritten(expected.mapValues(\.balance))
-        // The seed's load is recent enough for a new unit to reuse; forget it, so the
-        // next unit must take the lock.
-        try await fixture.sql("DELETE FROM pumphouse_cache_loads WHERE topic = '\(fixture.topic)'")
-        // No reader runs now: the owner takes the lock, asks, and waits for an answer.
-        let owner = try PumphouseProcess.start([
-            "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", "\(fixture.name)-owner",
-            "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "200",
-        ], log: "\(fixture.directory)/owner.log")
-        defer { if owner.isRunning { kill(owner.processIdentifier, SIGKILL) } }
-        let db = try await PostgresConnection.connect(configuration: fixture.pipeline.postgres, logger: UnitFixture.logger)
-        let lock = PostgresAdvisoryLockKey(name: CacheLoader.lockName(topic: fixture.topic))
-        let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1"
-        _ = try await waitFor("the unit process to hold the load lock", timeout: .seconds(60)) { () -> Bool? in
+        // No reader runs now: the holder claims the load, asks, and waits for an answer.
+        // It reuses no earlier load (the seed's), so it must claim.
+        let holder = try PumphouseProcess.start([
+            "unit", "--config", "\(fixture.directory)/pipeline.yaml", "--id", "\(fixture.name)-holder",
+            "--spool-directory", "\(fixture.directory)/spool", "--heartbeat-ms", "200", "--load-reuse-s", "0",
+        ], log: "\(fixture.directory)/holder.log")
+        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
+        _ = try await waitFor("the unit process to claim the load", timeout: .seconds(60)) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(50))
-            return try await db.query(held, [lock.rawValue]).scalar(Int64.self) == 1 ? true : nil
+            return try await fixture.reverseTopicRecords().contains {
+                if case .claim(_, let unit) = $0 { unit == "\(fixture.name)-holder" } else { false }
+            } ? true : nil
         }
-        // The heir says when it found the lock held: the event to wait for (its session's
-        // last statement is the COMMIT after each try, so the try itself is visible in
-        // pg_stat_activity for a fraction of a millisecond only).
-        let refused = Atomic(false)
+        // The heir says when it found the load held: the event to wait for.
+        let waiting = Atomic(false)
         let heirLogger = Logger(label: "pumphouse.tests.heir") { _ in
             RecordingLogHandler { event in
-                if event.message.description.contains("another unit holds the load lock") { refused.store(true, ordering: .relaxed) }
+                if event.message.description.contains("(\(fixture.name)-holder) holds the load claim") { waiting.store(true, ordering: .relaxed) }
             }
         }
         let heir = try fixture.unit("heir", logger: heirLogger)
@@ -525,28 +565,37 @@ struct ReversePumpTests {
         let group = ServiceGroup(configuration: .init(services: [.init(service: heir)], logger: UnitFixture.logger))
         let task = Task { try await group.run() }
         defer { task.cancel() }
-        // The heir tries the lock while the owner holds it; then the owner dies with it.
-        _ = try await waitFor("the heir to try the load lock and find it held", timeout: .seconds(30)) { () -> Bool? in
+        _ = try await waitFor("the heir to find the load held", timeout: .seconds(30)) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(20))
-            return refused.load(ordering: .relaxed) ? true : nil
+            return waiting.load(ordering: .relaxed) ? true : nil
         }
         #expect(!heir.isLoaded)
-        kill(owner.processIdentifier, SIGKILL)
-        owner.waitUntilExit()
-        try await withReader(fixture) { _ in
-            try await awaitState([heirCache], expected, "the heir to take the lock over and load")
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        // Still no reader: the heir must claim the load itself once the holder's lease
+        // has run out. (A reader started now would answer the dead holder's request,
+        // whose deadline has not passed, and the heir would read that answer instead.)
+        _ = try await waitFor("the heir to claim the load once the holder's claim lapsed", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(100))
+            return try await fixture.reverseTopicRecords().contains {
+                if case .claim(_, let unit) = $0 { unit == heir.id } else { false }
+            } ? true : nil
         }
-        // The rows reach the replica before the load is recorded (the record commits with
-        // the lock); a unit counts as loaded only after that commit.
+        try await withReader(fixture) { _ in
+            try await awaitState([heirCache], expected, "the heir to claim the load after the lease and load")
+        }
         _ = try await waitFor("the heir to finish its load", timeout: .seconds(30)) { () -> Bool? in
             try await Task.sleep(for: .milliseconds(20))
             return heir.isLoaded ? true : nil
         }
+        // The killed holder's claim, then the heir's, whose load is the last to finish.
+        let records = try await fixture.reverseTopicRecords()
+        let claimants = records.compactMap { record -> String? in if case .claim(_, let unit) = record { unit } else { nil } }
+        #expect(claimants.suffix(2) == ["\(fixture.name)-holder", heir.id], "\(records)")
         let loads = try await fixture.recordedLoads()
         #expect(loads.last?.loadedBy == heir.id)
         await group.triggerGracefulShutdown()
         try await task.value
-        await db.close()
     }
 }
 

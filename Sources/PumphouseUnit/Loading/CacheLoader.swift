@@ -4,20 +4,18 @@ import PumphouseBlocking
 import PumphouseContracts
 import PumphouseKafka
 import PumphousePipeline
-import PumphousePostgres
 
 /// Loads one named cache through the reverse pump before the unit applies its topic.
 ///
-/// Cold start (no loaded peer): the units that start contend for the cache's load lock,
-/// a PostgreSQL advisory lock held in a transaction. The winner asks the data readers
-/// for the whole cache, reads the answer, and records where the answer starts in
-/// `pumphouse_cache_loads` in the same transaction, whose commit frees the lock. The
-/// others wait, see the new record, and read the same answer: the database is read
-/// once however many units start. If the winner dies its connection closes and the lock
-/// is free at once; if it hangs, PostgreSQL ends its session after the lease.
+/// Cold start (no loaded peer): the units that start claim the load on the cache's
+/// reverse-pump topic, whose order decides the holder (`LoadLedger`). The holder asks the
+/// data readers for the whole cache and renews its claim while the answer comes; the
+/// others wait for that answer's end and read the same answer: the database is read
+/// once however many units start, and no unit needs the database itself. If the holder
+/// dies or hangs, its claim lapses after the lease, and the next claim wins.
 ///
 /// Warm start: a loaded peer names the answer it loaded from, and the joining unit reads
-/// that answer; no database involved.
+/// that answer.
 struct CacheLoader: Sendable {
     let unit: String
     let cache: CacheConfiguration
@@ -52,128 +50,138 @@ struct CacheLoader: Sendable {
 
     /// The cold-start protocol; throws `CacheLoadError` if no load finishes in time.
     func cold(deadline: ContinuousClock.Instant) async throws -> Loaded {
-        let db = try await PostgresConnection.connect(configuration: pipeline.postgres, logger: logger)
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: pipeline.kafka)
+        consumerConfiguration.connection.clientID = "pumphouse-unit-\(unit)-load"
+        // A load finished shortly before this unit started (by a unit of the same outage)
+        // is as good as a new one; an older one is not reused: the database is fresher,
+        // and an old answer's offsets may be gone from the topic. The fold starts a lease
+        // before that, to hear of a holder still loading; a broker that cannot look up
+        // offsets by time (the local Tansu answers 0) makes it read the topic from its
+        // beginning, which only takes longer.
+        let reuseFrom = startedAt - configuration.loadReuseWindow.milliseconds
+        let partition = KafkaTopicPartition(topic: cache.reverseTopic, partition: 0)
+        let start = try await KafkaConsumer.offsets(
+            forTimestamp: max(0, reuseFrom - configuration.loadLease.milliseconds), in: [partition], configuration: consumerConfiguration,
+            timeout: max(.seconds(1), min(.seconds(10), deadline - .now)), logger: logger
+        ).first?.offset ?? .beginning
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         do {
-            let loaded = try await cold(on: db, deadline: deadline)
-            await db.close()
+            try await consumer.assign([KafkaTopicPartitionOffset(partition, offset: start)])
+            let loaded = try await cold(on: consumer, reuseFrom: reuseFrom, deadline: deadline)
+            try? await consumer.close()
             return loaded
         } catch {
-            await db.close()
+            try? await consumer.close()
             throw error
         }
     }
 
-    private func cold(on db: PostgresConnection, deadline: ContinuousClock.Instant) async throws -> Loaded {
-        let lock = PostgresAdvisoryLockKey(name: Self.lockName(topic: cache.topic))
-        // A load recorded shortly before this unit started (by a unit of the same outage)
-        // is as good as a new one; an older one is not reused: the database is fresher,
-        // and an old answer's offsets may be gone from the topic.
-        var seen = try await db.query(
-            "SELECT coalesce(max(generation), 0) FROM pumphouse_cache_loads WHERE topic = $1 AND loaded_at < to_timestamp($2::double precision / 1000)",
-            [cache.topic, startedAt - configuration.loadReuseWindow.milliseconds]
-        ).scalar(Int64.self) ?? 0
-        var waiting = false
+    /// Folds the reverse-pump topic into a `LoadLedger` and acts on it each time the fold
+    /// reaches the topic's end: reads a finished load, waits for a live holder, or
+    /// claims the load (and, holding it, loads).
+    private func cold(on consumer: KafkaConsumer, reuseFrom: Int64, deadline: ContinuousClock.Instant) async throws -> Loaded {
+        var ledger = LoadLedger(lease: configuration.loadLease)
+        /// This unit's latest claim, and whether it has been read back yet.
+        var claim: (request: String, readBack: Bool)?
+        /// Finished loads whose answers are gone from the topic.
+        var unusable: Set<ExactKey> = []
+        var waitingFor: String?
+        // Whether the fold has reached the topic's end (and nothing came since): librdkafka
+        // says so once per arrival there, and a lapse is noticed while nothing comes.
+        var caughtUp = false
         while ContinuousClock.now < deadline {
-            let outcome: Loaded?
-            do {
-                outcome = try await step(on: db, lock: lock, seen: &seen, deadline: deadline)
-            } catch let error as CacheLoadError where error.isPermanent {
-                throw error
-            } catch {
-                // The broker or the database had a moment: the lock (if held) went with
-                // the rolled-back transaction; try again while there is time.
-                logger.warning("\(cache.contract): load attempt failed, retrying: \(error)")
-                try await Task.sleep(for: .milliseconds(500))
-                continue
-            }
-            if let outcome { return outcome }
-            if !waiting {
-                waiting = true
-                logger.info("\(cache.contract): another unit holds the load lock; waiting for its load")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw CacheLoadError(cache: cache.contract, message: "no load finished within \(configuration.loadTimeout); is a data reader (`pumphouse reader`) running and the lock holder alive?")
-    }
-
-    /// One round: read a load recorded since `seen`, or else try the lock; nil if
-    /// neither gave a load (another unit holds the lock, or the recorded answer is gone).
-    private func step(on db: PostgresConnection, lock: PostgresAdvisoryLockKey, seen: inout Int64, deadline: ContinuousClock.Instant) async throws -> Loaded? {
-        if let record = try await newerLoad(than: seen, on: db) {
-            seen = record.generation
-            guard let loaded = try await readAnswer(record.snapshot.request, from: .init(record.snapshot.offset), deadline: deadline, beforeRequest: nil) else {
-                return nil
-            }
-            logger.info("\(cache.contract): loaded the \(record.snapshot) that \(record.loadedBy) asked for: \(loaded.rate)")
-            return loaded
-        }
-        guard let loaded = try await attempt(on: db, lock: lock, seen: seen, deadline: deadline) else { return nil }
-        logger.info("\(cache.contract): loaded from the database through the reverse pump: \(loaded.rate); load lock released")
-        return loaded
-    }
-
-    /// One try at the lock: nil if another unit holds it or has just finished.
-    private func attempt(on db: PostgresConnection, lock: PostgresAdvisoryLockKey, seen: Int64, deadline: ContinuousClock.Instant) async throws -> Loaded? {
-        try await db.transaction { tx in
-            guard try await tx.query("SELECT pg_try_advisory_xact_lock($1)", [lock.rawValue]).scalar(Bool.self) == true else { return nil }
-            // Someone may have finished between the check above and the lock.
-            if try await newerLoad(than: seen, on: tx) != nil { return nil }
-            try await tx.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(max(1, configuration.loadLease.milliseconds))])
-            logger.info("\(cache.contract): cold start; this unit holds the load lock and asks the data readers")
-            let loaded = try await withThrowingTaskGroup(of: Loaded?.self) { group in
-                group.addTask {
-                    // Renews the lease while the answer streams in.
-                    while true {
-                        try await Task.sleep(for: configuration.loadLease / 3)
-                        try await tx.query("SELECT 1")
+            for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(100)) {
+                switch event {
+                case .messages(let messages):
+                    caughtUp = false
+                    for message in messages {
+                        ledger.read(message, at: message.timestampMilliseconds ?? wallClockMilliseconds())
+                        if let read = LoadClaim(message), let mine = claim, read.request.isSameBytes(as: mine.request) { claim?.readBack = true }
                     }
+                case .partitionEOF:
+                    caughtUp = true
+                default:
+                    break
                 }
-                group.addTask {
-                    guard let loaded = try await requestLoad(deadline: deadline) else {
-                        throw CacheLoadError(cache: cache.contract, message: "the load ended without an answer")
-                    }
+            }
+            guard caughtUp else { continue }
+            if let finished = ledger.finished, finished.at >= reuseFrom, !unusable.contains(ExactKey(finished.snapshot.request)) {
+                if let loaded = try await readAnswer(finished.snapshot.request, from: .init(finished.snapshot.offset), deadline: deadline, beforeRequest: nil) {
+                    logger.info("\(cache.contract): loaded the \(finished.snapshot) that \(finished.unit) asked for: \(loaded.rate)")
                     return loaded
                 }
-                defer { group.cancelAll() }
-                // The renewal never ends by itself: the first result is the load's.
-                guard let result = try await group.next(), let loaded = result else {
-                    throw CacheLoadError(cache: cache.contract, message: "the load ended without an answer")
-                }
-                return loaded
+                unusable.insert(ExactKey(finished.snapshot.request))
+                continue
             }
-            try await tx.query("""
-                INSERT INTO pumphouse_cache_loads (topic, generation, cache, request_id, reverse_topic, first_offset, rows, loaded_by)
-                SELECT $1, coalesce(max(generation), 0) + 1, $2, $3, $4, $5, $6, $7 FROM pumphouse_cache_loads WHERE topic = $1
-                """, [cache.topic, cache.contract.rawValue, loaded.snapshot.request, cache.reverseTopic, loaded.snapshot.offset, loaded.rows, unit])
+            let now = wallClockMilliseconds()
+            if let holder = ledger.liveHolder(at: now) {
+                if let mine = claim, holder.request.isSameBytes(as: mine.request) {
+                    let loaded = try await load(holding: holder.request, deadline: deadline)
+                    logger.info("\(cache.contract): loaded from the database through the reverse pump: \(loaded.rate)")
+                    return loaded
+                }
+                if waitingFor.map({ !$0.isSameBytes(as: holder.unit) }) ?? true {
+                    waitingFor = holder.unit
+                    logger.info("\(cache.contract): another unit (\(holder.unit)) holds the load claim; waiting for its load")
+                }
+                continue
+            }
+            // Nobody holds the load: claim it, unless this unit's claim is still on its way.
+            if let mine = claim, !mine.readBack { continue }
+            let request = "\(unit)-\(UUID().uuidString.lowercased())"
+            try await send(LoadClaim(kind: .claim, request: request, unit: unit), deadline: deadline)
+            claim = (request, false)
+        }
+        throw CacheLoadError(cache: cache.contract, message: "no load finished within \(configuration.loadTimeout); is a data reader (`pumphouse reader`) running and the unit holding the load alive?")
+    }
+
+    /// Loads as the holder of claim `request`: asks the data readers under that request
+    /// id and renews the claim three times a lease until the answer has ended.
+    private func load(holding request: String, deadline: ContinuousClock.Instant) async throws -> Loaded {
+        logger.info("\(cache.contract): cold start; this unit holds the load claim and asks the data readers")
+        return try await withThrowingTaskGroup(of: Loaded?.self) { group in
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: configuration.loadLease / 3)
+                    try await send(LoadClaim(kind: .renew, request: request, unit: unit), deadline: deadline)
+                }
+            }
+            group.addTask {
+                try await requestLoad(id: request, deadline: deadline)
+            }
+            defer { group.cancelAll() }
+            // The renewal never ends by itself: the first result is the load's.
+            guard let result = try await group.next(), let loaded = result else {
+                throw CacheLoadError(cache: cache.contract, message: "the load ended without an answer")
+            }
             return loaded
         }
     }
 
-    /// The advisory lock of a named cache's load; its topic names it in the cluster.
-    static func lockName(topic: String) -> String { "pumphouse.cache-load.\(topic)" }
-
-    private struct LoadRecord {
-        var generation: Int64
-        var snapshot: CacheSnapshot
-        var loadedBy: String
+    /// Puts `claim` on the reverse-pump topic: it counts only once it is in the log.
+    private func send(_ claim: LoadClaim, deadline: ContinuousClock.Instant) async throws {
+        try await deliver(claim.message(topic: cache.reverseTopic), "the load \(claim.kind.rawValue) \(claim.request)", deadline: deadline)
     }
 
-    private func newerLoad(than generation: Int64, on db: PostgresConnection) async throws -> LoadRecord? {
-        guard let row = try await db.query(
-            "SELECT generation, request_id, first_offset, loaded_by FROM pumphouse_cache_loads WHERE topic = $1 AND generation > $2 ORDER BY generation DESC LIMIT 1",
-            [cache.topic, generation]
-        ).namedRows.first else { return nil }
-        return LoadRecord(
-            generation: try row.decode(Int64.self, "generation"),
-            snapshot: CacheSnapshot(request: try row.decode(String.self, "request_id"), offset: try row.decode(Int64.self, "first_offset")),
-            loadedBy: try row.decode(String.self, "loaded_by")
-        )
+    /// Sends `message` again while the broker does not acknowledge it in time (a busy
+    /// broker may time a send out), until `deadline`.
+    private func deliver(_ message: KafkaProducerMessage, _ what: String, deadline: ContinuousClock.Instant) async throws {
+        while true {
+            do {
+                _ = try await control.deliver(message)
+                return
+            } catch {
+                guard ContinuousClock.now < deadline else { throw error }
+                logger.warning("\(cache.contract): \(what) was not acknowledged, sending again: \(error)")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
     }
 
     /// Reads the rows of `partitions` again for a unit that takes them up (into a
     /// `PartitionReload`): from the answer this unit loaded from, when it is still on
     /// the reverse-pump topic and the cache topic still holds every change after it in
-    /// those partitions; otherwise from a new answer of the data readers (no load lock:
+    /// those partitions; otherwise from a new answer of the data readers (no load claim:
     /// one unit asks for itself, and nothing is recorded for others to reuse).
     func reread(_ partitions: Set<Int32>, loadedFrom snapshot: CacheSnapshot?, deadline: ContinuousClock.Instant) async throws -> Loaded {
         let sorted = partitions.sorted()
@@ -210,25 +218,14 @@ struct CacheLoader: Sendable {
     }
 
     /// Asks the readers for the whole cache and reads the answer.
-    private func requestLoad(deadline: ContinuousClock.Instant) async throws -> Loaded? {
+    private func requestLoad(id: String? = nil, deadline: ContinuousClock.Instant) async throws -> Loaded? {
         let request = ReadRequest(
-            id: "\(unit)-\(UUID().uuidString.lowercased())", cache: cache.contract.rawValue, replyTo: cache.reverseTopic, keys: nil,
+            id: id ?? "\(unit)-\(UUID().uuidString.lowercased())", cache: cache.contract.rawValue, replyTo: cache.reverseTopic, keys: nil,
             requester: unit, deadline: wallClockMilliseconds() + deadline.millisecondsFromNow
         )
-        return try await readAnswer(request.id, from: .end, deadline: deadline) { [control, pipeline, logger] in
-            let message = request.message(topic: pipeline.reader.requestTopic)
-            // A busy broker may time a send out; the request is only worth anything once
-            // it is on the topic.
-            while true {
-                do {
-                    _ = try await control.deliver(message)
-                    return
-                } catch {
-                    guard ContinuousClock.now < deadline else { throw error }
-                    logger.warning("\(request.cache): read request \(request.id) not acknowledged, sending again: \(error)")
-                    try await Task.sleep(for: .milliseconds(200))
-                }
-            }
+        // The request is only worth anything once it is on the topic.
+        return try await readAnswer(request.id, from: .end, deadline: deadline) {
+            try await deliver(request.message(topic: pipeline.reader.requestTopic), "read request \(request.id)", deadline: deadline)
         }
     }
 
