@@ -141,12 +141,12 @@ YAML
     "$bin" topics create --config "$bench_dir/$name.yaml" >>"$bench_dir/setup.log" 2>&1 || { tail -n 20 "$bench_dir/setup.log" >&2; exit 1; }
 }
 
-# bench_drop NAME: the pipeline's tables (NAME_*), writer state and load records.
+# bench_drop NAME: the pipeline's tables (NAME_*) and writer state.
 bench_drop() {
     local tables
     tables=$(psql -c "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE '${1}\_%'")
     [ -z "$tables" ] || psql -c "DROP TABLE IF EXISTS $tables"
-    psql -c "DELETE FROM pumphouse_writer_offsets WHERE writer = '$1'; DELETE FROM pumphouse_writer_origins WHERE writer = '$1'; DELETE FROM pumphouse_cache_loads WHERE topic = '$1.account'; DELETE FROM pumphouse_writer_sequence_gaps WHERE writer = '$1'"
+    psql -c "DELETE FROM pumphouse_writer_offsets WHERE writer = '$1'; DELETE FROM pumphouse_writer_origins WHERE writer = '$1'; DELETE FROM pumphouse_writer_sequence_gaps WHERE writer = '$1'"
 }
 
 # wait_until WHAT SECONDS PID CONDITION...: polls CONDITION (a command) every 0.1 s until

@@ -11,8 +11,8 @@ import PumphouseUnitHTTP
 /// (`OwnerForwarding`), and answered 421 where it cannot be (a forwarded request at a
 /// non-owner, an owner with no known address); a smart client routes by `/routing` and
 /// sends each auction's requests to its owner, saving the hop.
-public enum AuctionAPI {
-    public static func router(_ house: AuctionHouse) -> Router<BasicRequestContext> {
+package enum AuctionAPI {
+    package static func router(_ house: AuctionHouse) -> Router<BasicRequestContext> {
         let router = Router()
         // Requests in flight and their latency per route, for the autoscaler.
         router.add(middleware: MetricsMiddleware())
@@ -58,7 +58,7 @@ public enum AuctionAPI {
 }
 
 extension AuctionError: JSONAPIError {
-    public var status: HTTPResponse.Status {
+    package var status: HTTPResponse.Status {
         switch self {
         case .badRequest: .badRequest
         case .notFound: .notFound

@@ -2,7 +2,7 @@ import PumphouseUnitHTTP
 
 /// Why the auction house refused a request. Each case maps to one HTTP status, and its
 /// description tells the bidder (or the operator) what to do.
-public enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Malformed input: `field` names the part of the request, `problem` the fix.
     case badRequest(field: String, problem: String)
     case notFound(String)
@@ -20,7 +20,7 @@ public enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// forwards the request there once, to its address if it knows it.
     case misdirected(Misdirection)
 
-    public var code: String {
+    package var code: String {
         switch self {
         case .badRequest: "bad-request"
         case .notFound: "not-found"
@@ -32,7 +32,7 @@ public enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .badRequest(let field, let problem): "\(field): \(problem)"
         case .notFound(let what): "\(what) does not exist"
@@ -51,7 +51,7 @@ public enum AuctionError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension AuctionError: MisdirectedRequestError {
-    public var misdirection: Misdirection? {
+    package var misdirection: Misdirection? {
         if case .misdirected(let misdirection) = self { misdirection } else { nil }
     }
 }

@@ -17,16 +17,16 @@ import Synchronization
 /// and the loser is measured again against the new high bid. Bids are therefore
 /// numbered 1, 2, 3... without gaps, each higher than the last, on every unit, in the
 /// log and in PostgreSQL.
-public struct AuctionHouse: Sendable {
-    public let unit: ProcessingUnit
-    public let auctions: ReplicatedCache<Auction>
-    public let bids: ReplicatedCache<Bid>
+package struct AuctionHouse: Sendable {
+    package let unit: ProcessingUnit
+    package let auctions: ReplicatedCache<Auction>
+    package let bids: ReplicatedCache<Bid>
     /// How long a change waits for the broker's acknowledgement.
-    public var confirmTimeout: Duration
+    package var confirmTimeout: Duration
     private let latest = LatestBids()
 
     /// Opens the two caches; call before the unit runs.
-    public init(unit: ProcessingUnit, confirmTimeout: Duration = .seconds(5)) throws {
+    package init(unit: ProcessingUnit, confirmTimeout: Duration = .seconds(5)) throws {
         self.unit = unit
         self.auctions = try unit.cache(Auction.self)
         self.bids = try unit.cache(Bid.self)
@@ -38,23 +38,23 @@ public struct AuctionHouse: Sendable {
     // MARK: Auctions
 
     /// An auction with its standing, as bidders see it.
-    public struct Standing: Codable, Sendable, Equatable {
-        public var auction: Auction
-        public var open: Bool
-        public var bids: Int64
+    package struct Standing: Codable, Sendable, Equatable {
+        package var auction: Auction
+        package var open: Bool
+        package var bids: Int64
         /// In cents; nil before the first bid.
-        public var highBid: Int64?
-        public var leader: String?
+        package var highBid: Int64?
+        package var leader: String?
         /// The least the next bid may be.
-        public var minimumBid: Int64
+        package var minimumBid: Int64
         /// Whether this unit owns the auction (a backup's answer may lag the owner's).
-        public var decidedHere: Bool
+        package var decidedHere: Bool
     }
 
     /// Creates the auction on the unit owning its partition, once the broker holds it.
     /// Opening it again with the same details answers with its standing, so a retry is
     /// safe.
-    public func open(_ auction: Auction) async throws(AuctionError) -> Standing {
+    package func open(_ auction: Auction) async throws(AuctionError) -> Standing {
         try checkLoaded()
         try AuctionRules.check(auction)
         let created = try await cacheCall { () async throws(CacheError) in
@@ -72,7 +72,7 @@ public struct AuctionHouse: Sendable {
             && a.startingPrice == b.startingPrice && a.increment == b.increment && a.endsAt == b.endsAt
     }
 
-    public func standing(_ id: String) throws(AuctionError) -> Standing {
+    package func standing(_ id: String) throws(AuctionError) -> Standing {
         try checkLoaded()
         let read = auctions.read(id)
         guard read.source != .notHeld else { throw misdirected(Auction.contract, id, owner: read.owner) }
@@ -85,7 +85,7 @@ public struct AuctionHouse: Sendable {
     }
 
     /// The auction's accepted bids, first to last.
-    public func history(_ id: String) throws(AuctionError) -> [Bid] {
+    package func history(_ id: String) throws(AuctionError) -> [Bid] {
         _ = try standing(id)
         var history: [Bid] = []
         while let bid = bids[Bid.key(auction: id, number: Int64(history.count + 1))] { history.append(bid) }
@@ -97,7 +97,7 @@ public struct AuctionHouse: Sendable {
     /// Places a bid of `amount` cents: decided here if this unit owns the auction, and
     /// answered once the broker holds it. A bidder asking again with the same amount
     /// while their bid leads gets that bid back, so a bid that timed out can be retried.
-    public func bid(auction id: String, bidder: String, amount: Int64) async throws(AuctionError) -> Bid {
+    package func bid(auction id: String, bidder: String, amount: Int64) async throws(AuctionError) -> Bid {
         try checkLoaded()
         try AuctionRules.checkBidder(bidder)
         guard amount > 0 else { throw .badRequest(field: "amount", problem: "must be a positive number of cents, not \(amount)") }
@@ -188,8 +188,8 @@ final class LatestBids: Sendable {
 }
 
 /// The checks on a request before it touches the caches.
-public enum AuctionRules {
-    public static func check(_ spec: Auction) throws(AuctionError) {
+package enum AuctionRules {
+    package static func check(_ spec: Auction) throws(AuctionError) {
         guard spec.id.unicodeScalars.count <= 40, !spec.id.isEmpty, spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
             throw .badRequest(field: "id", problem: "use 1 to 40 ASCII letters, digits or '-', not \"\(spec.id)\"")
         }
@@ -200,7 +200,7 @@ public enum AuctionRules {
         guard spec.endsAt > 0 else { throw .badRequest(field: "endsAt", problem: "must be milliseconds since the Unix epoch") }
     }
 
-    public static func checkBidder(_ bidder: String) throws(AuctionError) {
+    package static func checkBidder(_ bidder: String) throws(AuctionError) {
         guard !bidder.isEmpty, bidder.unicodeScalars.count <= 200 else { throw .badRequest(field: "bidder", problem: "give 1 to 200 characters") }
     }
 }

@@ -7,19 +7,19 @@ import PumphouseUnit
 /// part after `@` (`partition_key_after`), so every bid lies in its auction's partition
 /// and the auction's owner decides them all.
 @CacheFields
-public struct Bid: CodableCacheEntity, Hashable {
-    public static let contract = try! ContractName("auction.Bid")
-    public var id: String
-    public var auction: String
-    public var number: Int64
-    public var bidder: String
+package struct Bid: CodableCacheEntity, Hashable {
+    package static let contract = try! ContractName("auction.Bid")
+    package var id: String
+    package var auction: String
+    package var number: Int64
+    package var bidder: String
     /// In cents.
-    public var amount: Int64
+    package var amount: Int64
     /// The processing unit that accepted it.
-    public var unit: String
+    package var unit: String
     /// Milliseconds since the Unix epoch.
-    public var placedAt: Int64
-    public var key: String { id }
+    package var placedAt: Int64
+    package var key: String { id }
 
-    public static func key(auction: String, number: Int64) -> String { "\(number)@\(auction)" }
+    package static func key(auction: String, number: Int64) -> String { "\(number)@\(auction)" }
 }

@@ -8,7 +8,7 @@ extension AsyncParsableCommand {
     /// set up from the environment first, and usage errors exiting with status 2 (not
     /// ArgumentParser's 64), so scripts can tell "you called it wrong" (2) from "the
     /// answer is no" (1).
-    public static func runReportingUsageErrors() async {
+    package static func runReportingUsageErrors() async {
         do {
             try LogSettings.from(environment: ProcessInfo.processInfo.environment).bootstrap()
         } catch {

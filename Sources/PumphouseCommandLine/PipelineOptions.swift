@@ -2,20 +2,20 @@ import ArgumentParser
 import PumphousePipeline
 
 /// `--config`, shared by every command that works on a pipeline.
-public struct PipelineOptions: ParsableArguments {
+package struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "The pipeline file (e.g. deploy/local/pipeline.yaml).")
-    public var config: String
+    package var config: String
 
-    public init() {}
+    package init() {}
 
     /// The loaded file, or a usage error (exit 2) naming the setting and the fix.
-    public func load() throws -> PipelineConfiguration {
+    package func load() throws -> PipelineConfiguration {
         try Self.load(config)
     }
 
     /// The pipeline file at `path`, as `load()` reads `--config`: for a command that
     /// names its pipeline with another flag.
-    public static func load(_ path: String) throws -> PipelineConfiguration {
+    package static func load(_ path: String) throws -> PipelineConfiguration {
         do {
             return try PipelineConfiguration.load(path: path)
         } catch {

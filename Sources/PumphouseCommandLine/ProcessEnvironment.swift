@@ -5,10 +5,10 @@ import Darwin
 #endif
 
 /// Reads environment variables; empty values count as unset.
-public struct ProcessEnvironment {
-    public init() {}
+package struct ProcessEnvironment {
+    package init() {}
 
-    public subscript(name: String) -> String? {
+    package subscript(name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         let text = String(cString: value)
         return text.isEmpty ? nil : text

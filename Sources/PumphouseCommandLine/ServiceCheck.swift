@@ -5,15 +5,15 @@ import PumphousePostgres
 
 /// A service a command needs did not answer or refused it: one line on stderr and exit 1
 /// (the call was right, the world was not), naming the setting to check.
-public struct ServiceUnreachable: Error, CustomStringConvertible {
-    public let description: String
+package struct ServiceUnreachable: Error, CustomStringConvertible {
+    package let description: String
 
-    public init(description: String) {
+    package init(description: String) {
         self.description = description
     }
 
     /// `remedy` is appended for commands that can be given more time.
-    public static func kafka(_ kafka: KafkaConnectionConfiguration, file: String, error: any Error, remedy: String = "") -> ServiceUnreachable {
+    package static func kafka(_ kafka: KafkaConnectionConfiguration, file: String, error: any Error, remedy: String = "") -> ServiceUnreachable {
         ServiceUnreachable(description: """
             the Kafka broker(s) \(kafka.bootstrapServers.joined(separator: ",")) did not answer: \(error). \
             Check kafka.brokers in \(file) (or \(PipelineConfiguration.Override.kafkaBrokers)) and that the broker runs; \
@@ -21,7 +21,7 @@ public struct ServiceUnreachable: Error, CustomStringConvertible {
             """)
     }
 
-    public static func postgres(_ postgres: PostgresConfiguration, file: String, error: any Error) -> ServiceUnreachable {
+    package static func postgres(_ postgres: PostgresConfiguration, file: String, error: any Error) -> ServiceUnreachable {
         ServiceUnreachable(description: """
             PostgreSQL at \(postgres.redactedURL) refused the connection or did not answer: \(error). \
             Check postgres.url in \(file) (or \(PipelineConfiguration.Override.postgresURL)): the host and port, the user \
@@ -32,7 +32,7 @@ public struct ServiceUnreachable: Error, CustomStringConvertible {
 
 extension PipelineOptions {
     /// How long the broker may take to answer the start-up check.
-    public static let brokerCheckTimeout = Duration.seconds(10)
+    package static let brokerCheckTimeout = Duration.seconds(10)
 
     /// Asks the broker for its metadata before a worker starts anything: librdkafka
     /// retries a wrong address forever, so without this a writer or reader would sit
@@ -40,7 +40,7 @@ extension PipelineOptions {
     /// client logs nothing; the one error says it all.
     /// A property librdkafka refuses (a TLS file that does not exist, an unknown name) is
     /// the file's mistake, reported as a usage error.
-    public func checkBroker(_ configuration: PipelineConfiguration) async throws {
+    package func checkBroker(_ configuration: PipelineConfiguration) async throws {
         var settings = KafkaAdminConfiguration(connection: configuration.kafka)
         settings.requestTimeout = Self.brokerCheckTimeout
         let admin: KafkaAdmin
@@ -59,7 +59,7 @@ extension PipelineOptions {
     /// Connects to PostgreSQL within `postgres.connect_timeout_seconds`, for commands that
     /// would otherwise fail with libpq's words alone.
     /// A file without `postgres.url` is a usage error naming the setting.
-    public func connect(_ configuration: PipelineConfiguration, logger: Logger) async throws -> PostgresConnection {
+    package func connect(_ configuration: PipelineConfiguration, logger: Logger) async throws -> PostgresConnection {
         let postgres: PostgresConfiguration
         do {
             postgres = try configuration.postgres
@@ -77,7 +77,7 @@ extension PipelineOptions {
     /// answers, PostgreSQL answers, and `prepare` accepts the catalog, all before the
     /// worker serves its endpoints or joins its group, so a mistake leaves nothing behind.
     /// `prepare` keeps the connection for the worker when it accepts it.
-    public func checkServices(_ configuration: PipelineConfiguration, logger: Logger, prepare: (PostgresConnection) async throws -> Void) async throws {
+    package func checkServices(_ configuration: PipelineConfiguration, logger: Logger, prepare: (PostgresConnection) async throws -> Void) async throws {
         try await checkBroker(configuration)
         let db = try await connect(configuration, logger: logger)
         do {

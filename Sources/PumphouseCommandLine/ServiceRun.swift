@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// Runs a worker command's service until SIGTERM or SIGINT: the group shuts down
 /// gracefully when `main` ends either way, `companions` run beside it, and with a port
 /// /metrics, /healthz and /readyz are served as well, and whatever `routes` adds.
-public func runUntilSignalled(
+package func runUntilSignalled(
     _ main: some Service,
     alongside companions: [any Service] = [],
     httpPort: Int? = nil,
@@ -29,12 +29,12 @@ public func runUntilSignalled(
 
 /// The environment variable naming the address a service's health-and-metrics port binds
 /// to.
-public let serviceHostVariable = "PUMPHOUSE_HTTP_HOST"
+package let serviceHostVariable = "PUMPHOUSE_HTTP_HOST"
 
 /// The address the port binds to: loopback unless `PUMPHOUSE_HTTP_HOST` says otherwise
 /// (`0.0.0.0` where probes and Prometheus come from outside, as in a pod). A value that
 /// cannot be an address is a usage error naming the variable.
-public func serviceHost(_ value: String?) throws -> String {
+package func serviceHost(_ value: String?) throws -> String {
     guard let value else { return "127.0.0.1" }
     let allowed = value.utf8.allSatisfy { byte in
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)

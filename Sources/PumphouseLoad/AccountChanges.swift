@@ -7,14 +7,14 @@ import ServiceLifecycle
 /// accounts, opening an account the first time it is drawn. It runs next to the unit
 /// once the cache is loaded, as application code would, so member, replication and
 /// outage checks have traffic to look at.
-public struct AccountChanges: Service {
+package struct AccountChanges: Service {
     let unit: ProcessingUnit
     let accounts: ReplicatedCache<BenchAccount>
     let perSecond: Int
     let keys: Int
     let logger: Logger
 
-    public init(unit: ProcessingUnit, accounts: ReplicatedCache<BenchAccount>, perSecond: Int, keys: Int, logger: Logger) {
+    package init(unit: ProcessingUnit, accounts: ReplicatedCache<BenchAccount>, perSecond: Int, keys: Int, logger: Logger) {
         self.unit = unit
         self.accounts = accounts
         self.perSecond = perSecond
@@ -22,7 +22,7 @@ public struct AccountChanges: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         do {
             try await unit.loaded()
         } catch {

@@ -6,22 +6,22 @@ import PumphouseContracts
 /// or full replacements of live ones); an update or delete never targets a key that is
 /// not live. The changes are spread over several origins, each with its own strictly
 /// increasing sequence.
-public struct AccountWorkload: Sendable {
-    public struct Counts: Sendable, Hashable {
-        public var adds = 0
-        public var updates = 0
-        public var deletes = 0
-        public var total: Int { adds + updates + deletes }
+package struct AccountWorkload: Sendable {
+    package struct Counts: Sendable, Hashable {
+        package var adds = 0
+        package var updates = 0
+        package var deletes = 0
+        package var total: Int { adds + updates + deletes }
     }
 
-    public let contract: ContractName
-    public let version: Int
-    public let keys: Int
-    public let origins: [String]
-    public private(set) var counts = Counts()
+    package let contract: ContractName
+    package let version: Int
+    package let keys: Int
+    package let origins: [String]
+    package private(set) var counts = Counts()
     private var rng: SeededRandomGenerator
     /// Update share in percent, 0...97.
-    public let updatePercent: Int
+    package let updatePercent: Int
     /// Live keys, and each key's index in `liveKeys` (-1: not live), for O(1) picks.
     private var liveKeys: [Int] = []
     private var livePosition: [Int]
@@ -30,7 +30,7 @@ public struct AccountWorkload: Sendable {
 
     /// `originPrefix` names the origins (`<prefix>-u0`, ...); use a new prefix per run,
     /// since a writer treats a repeated (origin, sequence) as a duplicate.
-    public init(contract: ContractName, version: Int, keys: Int, origins: Int, seed: UInt64, originPrefix: String, updatePercent: Int = 50) {
+    package init(contract: ContractName, version: Int, keys: Int, origins: Int, seed: UInt64, originPrefix: String, updatePercent: Int = 50) {
         precondition((0...97).contains(updatePercent), "updatePercent must be 0...97")
         self.updatePercent = updatePercent
         self.contract = contract
@@ -42,7 +42,7 @@ public struct AccountWorkload: Sendable {
         self.sequences = Array(repeating: 0, count: origins)
     }
 
-    public mutating func next() -> Contract {
+    package mutating func next() -> Contract {
         let roll = Int.random(in: 0..<100, using: &rng)
         var action: ContractAction = roll < updatePercent ? .update : roll < updatePercent + 3 ? .delete : .add
         let index: Int

@@ -4,17 +4,17 @@ import PumphouseUnit
 /// The synthetic bench.Account entity as application code declares it, for load,
 /// benchmarks and fault tests. It converts its fields by hand, the fast path a
 /// latency-sensitive application would take (`CodableCacheEntity` is the short one).
-public struct BenchAccount: CacheEntity, Hashable {
-    public static let contract = try! ContractName("bench.Account")
-    public var id: String
-    public var owner: String
-    public var balance: Int64
-    public var currency: String
-    public var status: String
-    public var updatedAt: Int64
-    public var key: String { id }
+package struct BenchAccount: CacheEntity, Hashable {
+    package static let contract = try! ContractName("bench.Account")
+    package var id: String
+    package var owner: String
+    package var balance: Int64
+    package var currency: String
+    package var status: String
+    package var updatedAt: Int64
+    package var key: String { id }
 
-    public init(id: String, balance: Int64, owner: String? = nil, currency: String = "EUR", status: String = "open", updatedAt: Int64 = 1_763_700_000_000) {
+    package init(id: String, balance: Int64, owner: String? = nil, currency: String = "EUR", status: String = "open", updatedAt: Int64 = 1_763_700_000_000) {
         self.id = id
         self.owner = owner ?? "owner-\(id)"
         self.balance = balance
@@ -23,21 +23,21 @@ public struct BenchAccount: CacheEntity, Hashable {
         self.updatedAt = updatedAt
     }
 
-    public var fields: JSONObject {
+    package var fields: JSONObject {
         [
             "id": .string(id), "owner": .string(owner), "balance": .int(balance),
             "currency": .string(currency), "status": .string(status), "updatedAt": .int(updatedAt),
         ]
     }
 
-    public struct Malformed: Error, CustomStringConvertible {
-        public let description: String
+    package struct Malformed: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Field by field, as `init(fields:)` would read the merged fields: a name compared by
     /// its bytes, a field of the wrong type or a delta that leaves an integer refused,
     /// other names ignored.
-    public mutating func apply(fields: JSONObject, deltas: JSONObject) throws {
+    package mutating func apply(fields: JSONObject, deltas: JSONObject) throws {
         for member in fields {
             switch (member.name, member.value) {
             case let (name, .string(text)) where name.isSameBytes(as: "id"): id = text
@@ -69,7 +69,7 @@ public struct BenchAccount: CacheEntity, Hashable {
         }
     }
 
-    public init(fields: JSONObject) throws {
+    package init(fields: JSONObject) throws {
         func text(_ name: String) throws -> String {
             guard case .string(let value)? = fields[name] else { throw Malformed(description: "bench.Account field \(name) is missing or not a string") }
             return value
@@ -89,17 +89,17 @@ public struct BenchAccount: CacheEntity, Hashable {
 /// project's own entities are declared, measured against `BenchAccount` (the hand-written
 /// conversion) by the unit benchmarks.
 @CacheFields
-public struct BenchCodableAccount: CodableCacheEntity, Hashable {
-    public static let contract = BenchAccount.contract
-    public var id: String
-    public var owner: String
-    public var balance: Int64
-    public var currency: String
-    public var status: String
-    public var updatedAt: Int64
-    public var key: String { id }
+package struct BenchCodableAccount: CodableCacheEntity, Hashable {
+    package static let contract = BenchAccount.contract
+    package var id: String
+    package var owner: String
+    package var balance: Int64
+    package var currency: String
+    package var status: String
+    package var updatedAt: Int64
+    package var key: String { id }
 
-    public init(id: String, balance: Int64, owner: String? = nil, currency: String = "EUR", status: String = "open", updatedAt: Int64 = 1_763_700_000_000) {
+    package init(id: String, balance: Int64, owner: String? = nil, currency: String = "EUR", status: String = "open", updatedAt: Int64 = 1_763_700_000_000) {
         self.id = id
         self.owner = owner ?? "owner-\(id)"
         self.balance = balance
@@ -111,17 +111,17 @@ public struct BenchCodableAccount: CodableCacheEntity, Hashable {
 
 /// bench.Account as a plain `CodableCacheEntity`, converted by its `Codable` conformance
 /// through `CodableFields`: what an entity costs without `@CacheFields`.
-public struct BenchCodableDefaultAccount: CodableCacheEntity, Hashable {
-    public static let contract = BenchAccount.contract
-    public var id: String
-    public var owner: String
-    public var balance: Int64
-    public var currency: String
-    public var status: String
-    public var updatedAt: Int64
-    public var key: String { id }
+package struct BenchCodableDefaultAccount: CodableCacheEntity, Hashable {
+    package static let contract = BenchAccount.contract
+    package var id: String
+    package var owner: String
+    package var balance: Int64
+    package var currency: String
+    package var status: String
+    package var updatedAt: Int64
+    package var key: String { id }
 
-    public init(id: String, balance: Int64, owner: String? = nil, currency: String = "EUR", status: String = "open", updatedAt: Int64 = 1_763_700_000_000) {
+    package init(id: String, balance: Int64, owner: String? = nil, currency: String = "EUR", status: String = "open", updatedAt: Int64 = 1_763_700_000_000) {
         self.id = id
         self.owner = owner ?? "owner-\(id)"
         self.balance = balance

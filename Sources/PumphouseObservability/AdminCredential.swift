@@ -17,9 +17,9 @@ import Synchronization
 /// A presented token is compared with every configured one in time that depends only on
 /// the configured tokens' lengths, so the time taken to refuse a guess tells nothing of
 /// how much of it was right. Tokens never appear in errors or logs.
-public final class AdminCredential: Sendable {
+package final class AdminCredential: Sendable {
     /// Tokens shorter than this are refused when read: a guessable token is no credential.
-    public static let minimumLength = 16
+    package static let minimumLength = 16
     /// How often the token file is looked at again.
     private let recheckInterval: Duration
 
@@ -41,12 +41,12 @@ public final class AdminCredential: Sendable {
     private let logger: Logger?
 
     /// Where the tokens come from, for messages: never the tokens themselves.
-    public let origin: String
+    package let origin: String
 
     /// The tokens of `path`; throws if it cannot be read or holds no usable token. The
     /// file is looked at again `recheckInterval` after the last look, at the first
     /// request after that.
-    public init(tokenFile path: String, recheckInterval: Duration = .seconds(1), logger: Logger? = nil) throws(AdminCredentialError) {
+    package init(tokenFile path: String, recheckInterval: Duration = .seconds(1), logger: Logger? = nil) throws(AdminCredentialError) {
         let identity = FileIdentity(path: path)
         let tokens = try Self.tokens(inFile: path)
         self.source = .file(path: path)
@@ -58,7 +58,7 @@ public final class AdminCredential: Sendable {
 
     /// One fixed token, as an environment variable gives it (named by `variable` in
     /// messages).
-    public init(token: String, variable: String) throws(AdminCredentialError) {
+    package init(token: String, variable: String) throws(AdminCredentialError) {
         guard let checked = Self.token(Array(token.utf8)) else {
             throw AdminCredentialError(description: "\(variable) is not a usable admin token: \(Self.rule)")
         }
@@ -71,12 +71,12 @@ public final class AdminCredential: Sendable {
 
     /// The environment variable holding a single admin token, used when no token file is
     /// given.
-    public static let environmentVariable = "PUMPHOUSE_ADMIN_TOKEN"
+    package static let environmentVariable = "PUMPHOUSE_ADMIN_TOKEN"
 
     /// The credential a service is started with: `tokenFile` if given, otherwise the
     /// token in `PUMPHOUSE_ADMIN_TOKEN`, otherwise none (every non-public route is then
     /// refused).
-    public static func configured(tokenFile: String?, environment: [String: String], logger: Logger? = nil) throws(AdminCredentialError) -> AdminCredential? {
+    package static func configured(tokenFile: String?, environment: [String: String], logger: Logger? = nil) throws(AdminCredentialError) -> AdminCredential? {
         if let tokenFile { return try AdminCredential(tokenFile: tokenFile, logger: logger) }
         if let token = environment[environmentVariable], !token.isEmpty {
             return try AdminCredential(token: token, variable: environmentVariable)
@@ -85,7 +85,7 @@ public final class AdminCredential: Sendable {
     }
 
     /// Whether `presented` is one of the tokens.
-    public func accepts(_ presented: some Collection<UInt8>) -> Bool {
+    package func accepts(_ presented: some Collection<UInt8>) -> Bool {
         let presented = Array(presented)
         let tokens = currentTokens()
         var accepted = false
@@ -181,8 +181,8 @@ public final class AdminCredential: Sendable {
 
 /// Why an admin credential cannot be used; names the file or variable and the fix, never
 /// a token.
-public struct AdminCredentialError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+package struct AdminCredentialError: Error, CustomStringConvertible, Sendable {
+    package let description: String
 }
 
 /// Enough of a file's identity to notice it was replaced or rewritten.

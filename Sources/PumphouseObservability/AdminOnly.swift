@@ -10,14 +10,14 @@ import NIOCore
 /// configure one, so a service started without one exposes nothing private. A missing
 /// or wrong token gets 401 with a `WWW-Authenticate` challenge. Bodies are JSON in the
 /// services' error shape, `{"error": code, "detail": text}`; nothing presented is echoed.
-public struct AdminOnly<Context: RequestContext>: RouterMiddleware {
+package struct AdminOnly<Context: RequestContext>: RouterMiddleware {
     let credential: AdminCredential?
 
-    public init(_ credential: AdminCredential?) {
+    package init(_ credential: AdminCredential?) {
         self.credential = credential
     }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let credential else {
             return try Self.refusal(
                 .forbidden, "forbidden",

@@ -8,28 +8,28 @@ import Logging
 /// `message`, `source` (the module), and every metadata key at the top level, so a
 /// writer's `caches` or `group` can be filtered on directly. Metadata that would clash
 /// with a fixed field is prefixed with `meta.`.
-public struct JSONLogHandler: LogHandler {
-    public var logLevel: Logger.Level
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
+package struct JSONLogHandler: LogHandler {
+    package var logLevel: Logger.Level
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let sink: @Sendable (Data) -> Void
 
     private static let fixedFields: Set<String> = ["time", "level", "logger", "message", "source"]
 
-    public init(label: String, level: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil, sink: @escaping @Sendable (Data) -> Void = JSONLogHandler.standardError) {
+    package init(label: String, level: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil, sink: @escaping @Sendable (Data) -> Void = JSONLogHandler.standardError) {
         self.label = label
         self.logLevel = level
         self.metadataProvider = metadataProvider
         self.sink = sink
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var fields: [String: String] = [
             "time": Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
             "level": event.level.rawValue,
@@ -48,5 +48,5 @@ public struct JSONLogHandler: LogHandler {
         sink(line)
     }
 
-    public static let standardError: @Sendable (Data) -> Void = { FileHandle.standardError.write($0) }
+    package static let standardError: @Sendable (Data) -> Void = { FileHandle.standardError.write($0) }
 }

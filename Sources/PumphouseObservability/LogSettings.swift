@@ -2,19 +2,19 @@ import Logging
 
 /// How a process logs, chosen by `PUMPHOUSE_LOG_FORMAT` (`text`, the default, or
 /// `json`) and `PUMPHOUSE_LOG_LEVEL` (swift-log's levels; default `info`).
-public struct LogSettings: Sendable, Hashable {
-    public enum Format: String, Sendable, CaseIterable {
+package struct LogSettings: Sendable, Hashable {
+    package enum Format: String, Sendable, CaseIterable {
         case text, json
     }
 
-    public var format: Format
-    public var level: Logger.Level
+    package var format: Format
+    package var level: Logger.Level
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
+    package struct Invalid: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public static func from(environment: [String: String]) throws(Invalid) -> LogSettings {
+    package static func from(environment: [String: String]) throws(Invalid) -> LogSettings {
         var settings = LogSettings(format: .text, level: .info)
         if let text = environment["PUMPHOUSE_LOG_FORMAT"], !text.isEmpty {
             guard let format = Format(rawValue: text.lowercased()) else {
@@ -32,7 +32,7 @@ public struct LogSettings: Sendable, Hashable {
     }
 
     /// Installs the handler for the whole process; call once, before any logger is made.
-    public func bootstrap() {
+    package func bootstrap() {
         let (format, level) = (self.format, self.level)
         LoggingSystem.bootstrap { label in
             switch format {

@@ -6,11 +6,11 @@ import Prometheus
 import ServiceLifecycle
 
 /// Whether a service can do its work now, and if not, why (shown by /readyz).
-public struct Readiness: Sendable, Hashable {
-    public var isReady: Bool
-    public var reason: String
+package struct Readiness: Sendable, Hashable {
+    package var isReady: Bool
+    package var reason: String
 
-    public init(isReady: Bool, reason: String) {
+    package init(isReady: Bool, reason: String) {
         self.isReady = isReady
         self.reason = reason
     }
@@ -19,17 +19,17 @@ public struct Readiness: Sendable, Hashable {
 /// The HTTP endpoints every long-running Pumphouse service exposes:
 /// `/healthz` (the process answers), `/readyz` (it can do its work: 200 or 503 with the
 /// reason) and `/metrics` (Prometheus text format from the process's registry).
-public enum ServiceEndpoints {
+package enum ServiceEndpoints {
     /// The registry behind `/metrics`; bootstrapped into swift-metrics once per process,
     /// so every `Counter`, `Gauge` and `Timer` in the process appears there.
-    public static let registry = PrometheusCollectorRegistry()
+    package static let registry = PrometheusCollectorRegistry()
 
     /// Duration buckets finer than the Prometheus defaults below 10 ms: replication lag is
     /// judged against a 10 ms p99, which buckets of 5, 10 and 25 ms cannot show.
-    public static let durationBuckets: [Duration] = [0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+    package static let durationBuckets: [Duration] = [0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
         .map { Duration.microseconds(Int64($0 * 1000)) }
 
-    public static func bootstrapMetrics() {
+    package static func bootstrapMetrics() {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = durationBuckets
         MetricsSystem.bootstrap(factory)
@@ -37,7 +37,7 @@ public enum ServiceEndpoints {
 
     /// Adds the endpoints to an application's own router, for services that serve an API
     /// of their own on the same port.
-    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, readiness: @escaping @Sendable () -> Readiness) {
+    package static func addRoutes<Context: RequestContext>(to router: Router<Context>, readiness: @escaping @Sendable () -> Readiness) {
         router.get("/healthz") { _, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
@@ -57,7 +57,7 @@ public enum ServiceEndpoints {
     }
 
     /// A router of the endpoints alone: what a service without an API of its own serves.
-    public static func router(readiness: @escaping @Sendable () -> Readiness) -> Router<BasicRequestContext> {
+    package static func router(readiness: @escaping @Sendable () -> Readiness) -> Router<BasicRequestContext> {
         let router = Router()
         addRoutes(to: router, readiness: readiness)
         return router
@@ -66,7 +66,7 @@ public enum ServiceEndpoints {
     /// A service serving the endpoints on `host:port`, to run in the same service group
     /// as the service it describes.
     /// `routes` adds what else the service describes of itself (a unit's routing tables).
-    public static func service(
+    package static func service(
         host: String = "0.0.0.0",
         port: Int,
         logger: Logger,

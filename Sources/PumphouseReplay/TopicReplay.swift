@@ -8,35 +8,35 @@ import PumphouseWriter
 /// Folds a cache's topic into the state it describes, one change at a time, with the
 /// writer's rules (duplicates by origin and sequence collapse, updates of missing rows
 /// and bad input change nothing), and compares that state with the database.
-public struct TopicReplay: Sendable {
-    public struct State: Sendable {
+package struct TopicReplay: Sendable {
+    package struct State: Sendable {
         /// Entity key (by its bytes, as Kafka and PostgreSQL tell entities apart) to full state.
-        public var entities: [ExactKey: JSONObject] = [:]
-        public var contracts = 0
-        public var duplicates = 0
+        package var entities: [ExactKey: JSONObject] = [:]
+        package var contracts = 0
+        package var duplicates = 0
         /// Messages a writer would dead-letter (undecodable, invalid, update of a missing
         /// row, an ownership claim that changes nothing), fenced changes included.
-        public var rejected = 0
+        package var rejected = 0
         /// Of those, changes of a partitioned cache that a later ownership claim deposed
         /// their maker for (the writer dead-letters them as `fenced`).
-        public var fenced = 0
+        package var fenced = 0
         /// Holes in origins' numbering: changes an origin numbered that the topic does
         /// not hold (see `SequenceContinuity`), in the order found.
-        public var sequenceGaps: [SequenceGap] = []
+        package var sequenceGaps: [SequenceGap] = []
         /// Where each partition was read from, once resolved: a timestamp or `earliest`
         /// only becomes an offset at the broker, and an operator needs to know which.
-        public var startOffsets: [Int32: KafkaOffset] = [:]
+        package var startOffsets: [Int32: KafkaOffset] = [:]
         /// For each key the fold was asked to trace, every message of it in the order
         /// folded: where it lies, its origin and sequence, its action, the field names it
         /// sets (those it sets to null apart) and adds to, and what the fold did with it.
         /// Names only, never values: enough to see an order or a rule at work.
-        public var traces: [ExactKey: [String]] = [:]
+        package var traces: [ExactKey: [String]] = [:]
 
         /// One JSON object per entity and line, `{"key":…,"state":{…}}`, keys and field
         /// names in UTF-8 byte order: the same state always gives the same bytes, whatever
         /// order the contracts carried the fields in, so two replays can be compared with
         /// `diff` and sorted alike by `LC_ALL=C sort`.
-        public func jsonLines() throws(JSONError) -> [UInt8] {
+        package func jsonLines() throws(JSONError) -> [UInt8] {
             var writer = JSONWriter(reservingCapacity: entities.count * 128)
             for (key, row) in entities.sorted(by: { $0.key < $1.key }) {
                 let fields = JSONObject(row.members.sorted { ExactKey($0.name) < ExactKey($1.name) })
@@ -52,7 +52,7 @@ public struct TopicReplay: Sendable {
     /// Only `earliest` gives the whole state: from anywhere later the fold lacks the
     /// history before it, so entities added earlier are missing and their updates count
     /// as rejected. Such a state shows what changed, and cannot be compared with a table.
-    public enum Start: Sendable, Hashable {
+    package enum Start: Sendable, Hashable {
         /// Every partition from its first message.
         case earliest
         /// Listed partitions from these offsets (the next message to read); the others
@@ -65,20 +65,20 @@ public struct TopicReplay: Sendable {
 
     /// The start names partitions the topic does not have: the caller asked for something
     /// that cannot be read, which no retry or timeout will change.
-    public struct UnknownPartitions: Error, Sendable, CustomStringConvertible {
-        public let topic: String
-        public let unknown: [Int32]
-        public let existing: [Int32]
-        public var description: String {
+    package struct UnknownPartitions: Error, Sendable, CustomStringConvertible {
+        package let topic: String
+        package let unknown: [Int32]
+        package let existing: [Int32]
+        package var description: String {
             let have = existing.isEmpty ? "none" : (existing == Array(0..<Int32(existing.count)) ? "0-\(existing.count - 1)" : existing.map(String.init).joined(separator: ","))
             return "topic \(topic) has no partition \(unknown.map(String.init).joined(separator: ", ")) (its partitions: \(have))"
         }
     }
 
-    public struct Difference: Sendable, Hashable, CustomStringConvertible {
-        public let key: String
-        public let problem: String
-        public var description: String { "\(key): \(problem)" }
+    package struct Difference: Sendable, Hashable, CustomStringConvertible {
+        package let key: String
+        package let problem: String
+        package var description: String { "\(key): \(problem)" }
     }
 
     let configuration: PipelineConfiguration
@@ -86,7 +86,7 @@ public struct TopicReplay: Sendable {
     let registry: ContractRegistry
     let logger: Logger
 
-    public init(configuration: PipelineConfiguration, cache name: ContractName, logger: Logger) throws(ConfigurationError) {
+    package init(configuration: PipelineConfiguration, cache name: ContractName, logger: Logger) throws(ConfigurationError) {
         guard let cache = configuration.cache(name) else {
             throw ConfigurationError(file: "pipeline", setting: "caches", message: "no cache \(name); declared: \(configuration.caches.map(\.contract.rawValue).joined(separator: ", "))")
         }
@@ -98,7 +98,7 @@ public struct TopicReplay: Sendable {
 
     /// Reads every partition from `start` to its end (partition EOF, not ListOffsets,
     /// which some brokers answer wrongly), the whole of it bounded by `timeout`.
-    public func fold(from start: Start = .earliest, timeout: Duration = .seconds(300), tracing traced: Set<ExactKey> = []) async throws -> State {
+    package func fold(from start: Start = .earliest, timeout: Duration = .seconds(300), tracing traced: Set<ExactKey> = []) async throws -> State {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         var state = State()
         for key in traced { state.traces[key] = [] }
@@ -259,7 +259,7 @@ public struct TopicReplay: Sendable {
 
     /// Writes the folded state into a temporary copy of the table through the same
     /// mapping, then lets PostgreSQL compare the live rows column by column.
-    public func verify(_ state: State, on db: PostgresConnection, limit: Int = 100) async throws -> [Difference] {
+    package func verify(_ state: State, on db: PostgresConnection, limit: Int = 100) async throws -> [Difference] {
         guard let mapping = cache.mapping else {
             throw ConfigurationError(
                 file: "pipeline", setting: "caches.\(cache.contract).mapping",

@@ -6,18 +6,18 @@ import PumphouseContracts
 /// standalone `pumphouse-schema` (the contracts module alone behind it, so another
 /// repository's CI runs it without Kafka or PostgreSQL libraries). Usage errors are
 /// `ValidationError`s, which both executables exit with status 2.
-public struct SchemaCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct SchemaCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "schema",
         abstract: "Check contract schemas for validity and compatible evolution.",
         subcommands: [Check.self, Compat.self]
     )
 
-    public init() {}
+    package init() {}
 
     /// `schema compat`: one pair of schema files.
-    public struct Compat: ParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Compat: ParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Is NEW a compatible evolution of OLD? Exit 0 compatible, 1 incompatible, 2 usage error or invalid schema."
         )
 
@@ -36,9 +36,9 @@ public struct SchemaCommand: ParsableCommand {
         @Argument(help: "The proposed schema.")
         var new: String
 
-        public init() {}
+        package init() {}
 
-        public func run() throws {
+        package func run() throws {
             guard let mode = CompatibilityMode(parsing: mode) else {
                 throw ValidationError("--mode \(self.mode) is not one of backward, forward, full, backward-transitive, forward-transitive, full-transitive, none")
             }
@@ -84,8 +84,8 @@ public struct SchemaCommand: ParsableCommand {
     }
 
     /// `schema check`: a whole Schemas/ directory, as CI runs it.
-    public struct Check: ParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Check: ParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Check every contract in a Schemas directory: validity, contiguous versions, compatibility per declared mode, upcasting, immutability. Exit 0 clean, 1 problems, 2 usage error."
         )
 
@@ -104,9 +104,9 @@ public struct SchemaCommand: ParsableCommand {
         @Option(help: "Also write the report to this file (e.g. a JUnit or SARIF file for the CI to collect), whatever is printed.")
         var output: String?
 
-        public init() {}
+        package init() {}
 
-        public func run() throws {
+        package func run() throws {
             let repository = SchemaRepository(directory: directory)
             let result = repository.checkResult(againstGitRef: against)
             let report = SchemaReport(subject: directory, checked: result.checked, problems: result.problems)

@@ -5,26 +5,26 @@ import PumphouseContracts
 /// CI systems that show findings beside the code: GitHub Actions annotations, JUnit XML
 /// (GitLab, Jenkins and most others read it as test results) and SARIF (GitHub code
 /// scanning and most static-analysis dashboards).
-public enum SchemaReportFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
+package enum SchemaReportFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
     case text, json, github, junit, sarif
 }
 
 /// The findings of one gate run over what it checked.
-public struct SchemaReport: Sendable {
+package struct SchemaReport: Sendable {
     /// What was checked, for a report's title: the directory, or the two files.
-    public var subject: String
+    package var subject: String
     /// The contracts (or, for two files, the newer file) checked: a clean one is a
     /// passing test case in JUnit, so a report shows what passed as well.
-    public var checked: [String]
-    public var problems: [SchemaProblem]
+    package var checked: [String]
+    package var problems: [SchemaProblem]
 
-    public init(subject: String, checked: [String], problems: [SchemaProblem]) {
+    package init(subject: String, checked: [String], problems: [SchemaProblem]) {
         self.subject = subject
         self.checked = checked
         self.problems = problems
     }
 
-    public func render(_ format: SchemaReportFormat) -> String {
+    package func render(_ format: SchemaReportFormat) -> String {
         switch format {
         case .text: text()
         case .json: String(decoding: (try? JSONWriter.encode(.array(problems.map(Self.json)))) ?? [], as: UTF8.self)

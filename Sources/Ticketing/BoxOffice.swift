@@ -16,20 +16,20 @@ import PumphouseUnitHTTP
 /// seats are replicated, any unit holds any seat: a hold is then advisory (units may
 /// briefly disagree on one during replication, which can cost a buyer a failed
 /// purchase but never a second sale).
-public struct BoxOffice: Sendable {
-    public let unit: ProcessingUnit
-    public let concerts: ReplicatedCache<Concert>
-    public let seats: ReplicatedCache<Seat>
-    public let sales: ReplicatedCache<Sale>
-    public var holdDuration: Duration
+package struct BoxOffice: Sendable {
+    package let unit: ProcessingUnit
+    package let concerts: ReplicatedCache<Concert>
+    package let seats: ReplicatedCache<Seat>
+    package let sales: ReplicatedCache<Sale>
+    package var holdDuration: Duration
     /// How long a purchase waits for its sale to come back on the log.
-    public var confirmTimeout: Duration
+    package var confirmTimeout: Duration
     /// Set where seats are partitioned: the owners asked for their share of a concert.
     let seatOwners: OwnerFanOut?
     let logger: Logger
 
     /// Opens the three caches; call before the unit runs.
-    public init(unit: ProcessingUnit, holdDuration: Duration = .seconds(120), confirmTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "ticketing.box-office")) throws {
+    package init(unit: ProcessingUnit, holdDuration: Duration = .seconds(120), confirmTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "ticketing.box-office")) throws {
         self.unit = unit
         self.concerts = try unit.cache(Concert.self)
         self.seats = try unit.cache(Seat.self)
@@ -50,16 +50,16 @@ public struct BoxOffice: Sendable {
 
     // MARK: Concerts
 
-    public struct NewConcert: Codable, Sendable {
-        public var id: String
-        public var name: String
-        public var venue: String
-        public var startsAt: Int64
-        public var price: Int64
-        public var rows: Int
-        public var seatsPerRow: Int
+    package struct NewConcert: Codable, Sendable {
+        package var id: String
+        package var name: String
+        package var venue: String
+        package var startsAt: Int64
+        package var price: Int64
+        package var rows: Int
+        package var seatsPerRow: Int
 
-        public init(id: String, name: String, venue: String, startsAt: Int64, price: Int64, rows: Int, seatsPerRow: Int) {
+        package init(id: String, name: String, venue: String, startsAt: Int64, price: Int64, rows: Int, seatsPerRow: Int) {
             (self.id, self.name, self.venue, self.startsAt, self.price, self.rows, self.seatsPerRow) = (id, name, venue, startsAt, price, rows, seatsPerRow)
         }
     }
@@ -69,7 +69,7 @@ public struct BoxOffice: Sendable {
     /// it again with the same details lays out the seats still missing (after a timeout
     /// or a crash half-way), so a retry is safe. Where seats are partitioned, each owner
     /// lays out the seats of its partitions (``layOut(_:partitions:)``).
-    public func open(_ spec: NewConcert) async throws(BoxOfficeError) -> ConcertSummary {
+    package func open(_ spec: NewConcert) async throws(BoxOfficeError) -> ConcertSummary {
         try checkLoaded()
         try BoxOfficeRules.check(spec)
         let concert = Concert(
@@ -96,7 +96,7 @@ public struct BoxOffice: Sendable {
     /// `partitions`, which this unit must own. The concert must have been opened with
     /// these details; its create reaches this unit through the log moments after the
     /// opener's, so this waits a moment for it.
-    public func layOut(_ spec: NewConcert, partitions: [Int32]) async throws(BoxOfficeError) {
+    package func layOut(_ spec: NewConcert, partitions: [Int32]) async throws(BoxOfficeError) {
         try checkLoaded()
         try BoxOfficeRules.check(spec)
         let concert = try await concertArriving(spec.id)
@@ -140,30 +140,30 @@ public struct BoxOffice: Sendable {
             && concert.price == spec.price && concert.seats == spec.rows * spec.seatsPerRow
     }
 
-    public struct ConcertSummary: Codable, Sendable, Equatable {
-        public var id: String
-        public var name: String
-        public var venue: String
-        public var startsAt: Int64
-        public var seats: Int
+    package struct ConcertSummary: Codable, Sendable, Equatable {
+        package var id: String
+        package var name: String
+        package var venue: String
+        package var startsAt: Int64
+        package var seats: Int
         /// The concert's sold counter (the sum of every unit's deltas).
-        public var sold: Int64
-        public var held: Int
-        public var free: Int
+        package var sold: Int64
+        package var held: Int
+        package var free: Int
         /// Cents taken, from the sales.
-        public var revenue: Int64
+        package var revenue: Int64
     }
 
     /// Every concert's summary, by start time; the concerts are summed up at once, each
     /// asking the seats' owners at once (`gather`), so the list waits for the slowest
     /// owner once rather than for every owner once per concert.
-    public func list() async throws(BoxOfficeError) -> [ConcertSummary] {
+    package func list() async throws(BoxOfficeError) -> [ConcertSummary] {
         try checkLoaded()
         let ids = concerts.values.sorted(by: { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }).map(\.id)
         return try await Self.concurrently(ids.count) { (index) async throws(BoxOfficeError) in try await summary(ids[index]) }
     }
 
-    public func summary(_ id: String) async throws(BoxOfficeError) -> ConcertSummary {
+    package func summary(_ id: String) async throws(BoxOfficeError) -> ConcertSummary {
         try checkLoaded()
         guard let concert = concerts[id] else { throw .notFound("concert \(id)") }
         guard let seatOwners else { return summary(of: concert, partitions: nil) }
@@ -183,7 +183,7 @@ public struct BoxOffice: Sendable {
 
     /// An owner's share of ``summary(_:)``: held, free and revenue count only the seats
     /// in `partitions`, which this unit must own; `seats` and `sold` are the concert's.
-    public func summary(_ id: String, partitions: [Int32]) async throws(BoxOfficeError) -> ConcertSummary {
+    package func summary(_ id: String, partitions: [Int32]) async throws(BoxOfficeError) -> ConcertSummary {
         summary(of: try await share(of: id, partitions), partitions: partitions)
     }
 
@@ -216,20 +216,20 @@ public struct BoxOffice: Sendable {
 
     // MARK: Seats
 
-    public struct SeatView: Codable, Sendable, Equatable {
+    package struct SeatView: Codable, Sendable, Equatable {
         /// `unknown`: the seat's sale lies in a partition of the partitioned sales that
         /// this unit does not keep; ask the seat's owner (GET /routing).
-        public enum Status: String, Codable, Sendable { case free, held, sold, unknown }
-        public var seat: String
-        public var row: String
-        public var number: Int
-        public var price: Int64
-        public var status: Status
+        package enum Status: String, Codable, Sendable { case free, held, sold, unknown }
+        package var seat: String
+        package var row: String
+        package var number: Int
+        package var price: Int64
+        package var status: Status
         /// When a hold lapses (held seats only).
-        public var holdUntil: Int64?
+        package var holdUntil: Int64?
     }
 
-    public func seatMap(_ concert: String) async throws(BoxOfficeError) -> [SeatView] {
+    package func seatMap(_ concert: String) async throws(BoxOfficeError) -> [SeatView] {
         try checkLoaded()
         guard concerts[concert] != nil else { throw .notFound("concert \(concert)") }
         guard let seatOwners else { return Self.inOrder(seatViews(seats(of: concert, partitions: nil))) }
@@ -243,7 +243,7 @@ public struct BoxOffice: Sendable {
 
     /// An owner's share of ``seatMap(_:)``: the seats in `partitions`, which this unit
     /// must own.
-    public func seatMap(_ concert: String, partitions: [Int32]) async throws(BoxOfficeError) -> [SeatView] {
+    package func seatMap(_ concert: String, partitions: [Int32]) async throws(BoxOfficeError) -> [SeatView] {
         _ = try await share(of: concert, partitions)
         return Self.inOrder(seatViews(seats(of: concert, partitions: partitions)))
     }
@@ -262,15 +262,15 @@ public struct BoxOffice: Sendable {
         }
     }
 
-    public struct Hold: Codable, Sendable, Equatable {
-        public var hold: String
-        public var seat: String
-        public var holdUntil: Int64
+    package struct Hold: Codable, Sendable, Equatable {
+        package var hold: String
+        package var seat: String
+        package var holdUntil: Int64
     }
 
     /// Holds a free seat for `holdDuration`. Local and immediate, at the seat's owner
     /// where seats are partitioned; see the type's note on when a hold is advisory.
-    public func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> Hold {
+    package func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> Hold {
         try checkLoaded()
         try BoxOfficeRules.checkBuyer(buyer)
         let seat = try seat(concert, label)
@@ -297,7 +297,7 @@ public struct BoxOffice: Sendable {
     /// log to say whether this sale was the seat's first. The same buyer asking again
     /// for a seat sold to them gets their sale back, so a purchase that timed out can be
     /// retried safely.
-    public func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale {
+    package func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale {
         try checkLoaded()
         try BoxOfficeRules.checkBuyer(buyer)
         try BoxOfficeRules.checkHold(hold)
@@ -338,7 +338,7 @@ public struct BoxOffice: Sendable {
         }
     }
 
-    public func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
+    package func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
         try checkLoaded()
         let seat = try seat(concert, label)
         guard let holder = seat.holder, holder.isSameBytes(as: hold), !hold.isEmpty else { throw .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }

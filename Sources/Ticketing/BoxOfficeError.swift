@@ -2,7 +2,7 @@ import PumphouseUnitHTTP
 
 /// Why the box office refused a request. Each case maps to one HTTP status, and its
 /// description tells the buyer (or the operator) what to do.
-public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Malformed input: `field` names the part of the request, `problem` the fix.
     case badRequest(field: String, problem: String)
     case notFound(String)
@@ -21,7 +21,7 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
     /// concert's counts) could not be had: its status and reason.
     case fanOut(FanOutFailed)
 
-    public var code: String {
+    package var code: String {
         switch self {
         case .badRequest: "bad-request"
         case .notFound: "not-found"
@@ -33,7 +33,7 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .badRequest(let field, let problem): "\(field): \(problem)"
         case .notFound(let what): "\(what) does not exist"
@@ -52,7 +52,7 @@ public enum BoxOfficeError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension BoxOfficeError: MisdirectedRequestError {
-    public var misdirection: Misdirection? {
+    package var misdirection: Misdirection? {
         if case .misdirected(let misdirection) = self { misdirection } else { nil }
     }
 }

@@ -5,7 +5,7 @@ import PumphouseObservability
 /// database-first twin) or one process's memory (`DictionaryBoxOffice`, the bare
 /// ceiling). One router serves all three, so a comparison measures the storage behind
 /// the routes and nothing else.
-public protocol BoxOfficeService: Sendable {
+package protocol BoxOfficeService: Sendable {
     var readiness: Readiness { get }
     func open(_ spec: BoxOffice.NewConcert) async throws(BoxOfficeError) -> BoxOffice.ConcertSummary
     func list() async throws(BoxOfficeError) -> [BoxOffice.ConcertSummary]
@@ -17,15 +17,15 @@ public protocol BoxOfficeService: Sendable {
 }
 
 extension BoxOffice: BoxOfficeService {
-    public var readiness: Readiness {
+    package var readiness: Readiness {
         unit.isLoaded ? Readiness(isReady: true, reason: "loaded") : Readiness(isReady: false, reason: "loading the caches")
     }
 }
 
 /// The checks every box office makes on a request before it touches its storage, so
 /// the three answer bad input alike.
-public enum BoxOfficeRules {
-    public static func check(_ spec: BoxOffice.NewConcert) throws(BoxOfficeError) {
+package enum BoxOfficeRules {
+    package static func check(_ spec: BoxOffice.NewConcert) throws(BoxOfficeError) {
         guard spec.id.unicodeScalars.count <= 40, !spec.id.isEmpty, spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
             throw .badRequest(field: "id", problem: "use 1 to 40 ASCII letters, digits or '-', not \"\(spec.id)\"")
         }
@@ -37,14 +37,14 @@ public enum BoxOfficeRules {
         guard spec.startsAt >= 0 else { throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch") }
     }
 
-    public static func checkBuyer(_ buyer: String) throws(BoxOfficeError) {
+    package static func checkBuyer(_ buyer: String) throws(BoxOfficeError) {
         guard !buyer.isEmpty, buyer.unicodeScalars.count <= 200 else { throw .badRequest(field: "buyer", problem: "give 1 to 200 characters") }
     }
 
-    public static func checkHold(_ hold: String) throws(BoxOfficeError) {
+    package static func checkHold(_ hold: String) throws(BoxOfficeError) {
         guard !hold.isEmpty else { throw .badRequest(field: "hold", problem: "give the hold id that reserve returned") }
     }
 
     /// Row letters in order, `A` for the first.
-    public static func rowLabel(_ index: Int) -> String { String(UnicodeScalar(UInt8(ascii: "A") + UInt8(index))) }
+    package static func rowLabel(_ index: Int) -> String { String(UnicodeScalar(UInt8(ascii: "A") + UInt8(index))) }
 }

@@ -4,16 +4,16 @@ import PumphouseUnit
 /// A concert on sale. `sold` changes only by deltas, so units selling seats of the same
 /// concert at once never overwrite each other's count.
 @CacheFields
-public struct Concert: CodableCacheEntity, Hashable {
-    public static let contract = try! ContractName("ticketing.Concert")
-    public var id: String
-    public var name: String
-    public var venue: String
+package struct Concert: CodableCacheEntity, Hashable {
+    package static let contract = try! ContractName("ticketing.Concert")
+    package var id: String
+    package var name: String
+    package var venue: String
     /// Milliseconds since the Unix epoch.
-    public var startsAt: Int64
+    package var startsAt: Int64
     /// The price of a seat, in cents.
-    public var price: Int64
-    public var seats: Int
-    public var sold: Int64
-    public var key: String { id }
+    package var price: Int64
+    package var seats: Int
+    package var sold: Int64
+    package var key: String { id }
 }

@@ -13,22 +13,22 @@ import Synchronization
 /// It keeps no sold counter on the concert row: a counter there would serialise every
 /// purchase of a concert on one row lock, which no database-first design that wants
 /// throughput would do; summaries count the sales instead.
-public final class DatabaseBoxOffice: BoxOfficeService {
-    public let tables: Tables
+package final class DatabaseBoxOffice: BoxOfficeService {
+    package let tables: Tables
     private let pool: PostgresPool
     private let holdDuration: Duration
     private let id: String
     private let statements: Statements
 
     /// The three tables, shaped like Migrations/0004_ticketing.sql's.
-    public struct Tables: Sendable {
-        public let concert: String
-        public let seat: String
-        public let sale: String
+    package struct Tables: Sendable {
+        package let concert: String
+        package let seat: String
+        package let sale: String
 
         /// `prefix_concert`, `prefix_seat` and `prefix_sale`; `ticketing` names the
         /// sample's own tables.
-        public init(prefix: String) throws(BoxOfficeError) {
+        package init(prefix: String) throws(BoxOfficeError) {
             guard !prefix.isEmpty, prefix.count <= 40, prefix.first!.isLetter,
                   prefix.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
                 throw .badRequest(field: "tables", problem: "a table prefix is 1 to 40 lowercase ASCII letters, digits or '_', starting with a letter, not \"\(prefix)\"")
@@ -37,7 +37,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         }
     }
 
-    public init(pool: PostgresPool, tables: Tables, id: String, holdDuration: Duration = .seconds(120)) {
+    package init(pool: PostgresPool, tables: Tables, id: String, holdDuration: Duration = .seconds(120)) {
         self.pool = pool
         self.tables = tables
         self.id = id
@@ -45,7 +45,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         self.statements = Statements(tables)
     }
 
-    public var readiness: Readiness { Readiness(isReady: true, reason: "serving from PostgreSQL") }
+    package var readiness: Readiness { Readiness(isReady: true, reason: "serving from PostgreSQL") }
 
     /// The purchase: lock the seat's row; insert the sale if no live hold of another
     /// buyer keeps it, and none exists (the sale's key is the seat); clear the hold of a
@@ -54,7 +54,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
     /// row: whether the seat exists, its holder and hold end (ms), the order id and
     /// sale time (ms) if this call sold it, and the buyer and order of a sale seen
     /// already.
-    public static func purchaseSQL(_ tables: Tables) -> String {
+    package static func purchaseSQL(_ tables: Tables) -> String {
         """
         WITH seat AS (
             SELECT id, concert, price_cents, holder, hold_until FROM \(tables.seat) WHERE id = $1 FOR UPDATE
@@ -123,7 +123,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         }
     }
 
-    public func open(_ spec: BoxOffice.NewConcert) async throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
+    package func open(_ spec: BoxOffice.NewConcert) async throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
         try BoxOfficeRules.check(spec)
         let tables = self.tables
         let same = try await database { db in
@@ -151,13 +151,13 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         return try await summary(spec.id)
     }
 
-    public func list() async throws(BoxOfficeError) -> [BoxOffice.ConcertSummary] {
+    package func list() async throws(BoxOfficeError) -> [BoxOffice.ConcertSummary] {
         let summary = statements.summary
         let rows = try await database { db in try await db.query(summary, [String?.none]).rows }
         return try rows.map(Self.summary(from:))
     }
 
-    public func summary(_ id: String) async throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
+    package func summary(_ id: String) async throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
         let summary = statements.summary
         let rows = try await database { db in try await db.query(summary, [id]).rows }
         guard let row = rows.first else { throw .notFound("concert \(id)") }
@@ -176,7 +176,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         )
     }
 
-    public func seatMap(_ concert: String) async throws(BoxOfficeError) -> [BoxOffice.SeatView] {
+    package func seatMap(_ concert: String) async throws(BoxOfficeError) -> [BoxOffice.SeatView] {
         let seats = statements.seats
         let rows = try await database { db in try await db.query(seats, [concert]).rows }
         if rows.isEmpty { _ = try await summary(concert) }  // not found, or a concert without seats
@@ -189,7 +189,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         }
     }
 
-    public func reserve(concert: String, seat label: String, buyer: String) async throws(BoxOfficeError) -> BoxOffice.Hold {
+    package func reserve(concert: String, seat label: String, buyer: String) async throws(BoxOfficeError) -> BoxOffice.Hold {
         try BoxOfficeRules.checkBuyer(buyer)
         let hold = BoxOffice.Hold(hold: "h-\(UUID().uuidString.lowercased())", seat: label, holdUntil: BoxOffice.now() + Int64(holdDuration / .milliseconds(1)))
         let reserve = statements.reserve
@@ -202,7 +202,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         return hold
     }
 
-    public func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale {
+    package func purchase(concert: String, seat label: String, hold: String, buyer: String) async throws(BoxOfficeError) -> Sale {
         try BoxOfficeRules.checkBuyer(buyer)
         try BoxOfficeRules.checkHold(hold)
         let key = Seat.key(concert: concert, seat: label)
@@ -224,7 +224,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
         throw .conflict("seat \(label) of \(concert) was sold to another buyer first")
     }
 
-    public func release(concert: String, seat label: String, hold: String) async throws(BoxOfficeError) {
+    package func release(concert: String, seat label: String, hold: String) async throws(BoxOfficeError) {
         let release = statements.release
         let key = Seat.key(concert: concert, seat: label)
         let row = try await database { db in try await db.query(release, [key, hold]).rows.first }
@@ -247,7 +247,7 @@ public final class DatabaseBoxOffice: BoxOfficeService {
 /// A fixed set of connections shared by concurrent requests: each request borrows one
 /// for its statements, and waits in line when all are busy. Each connection runs its
 /// blocking libpq calls on its own thread, so waiting requests hold no thread.
-public final class PostgresPool: Sendable {
+package final class PostgresPool: Sendable {
     private struct State {
         var idle: [PostgresConnection]
         var waiters: [CheckedContinuation<PostgresConnection, Never>] = []
@@ -255,9 +255,9 @@ public final class PostgresPool: Sendable {
 
     private let state: Mutex<State>
     private let all: [PostgresConnection]
-    public var size: Int { all.count }
+    package var size: Int { all.count }
 
-    public static func connect(configuration: PostgresConfiguration, size: Int, logger: Logger) async throws -> PostgresPool {
+    package static func connect(configuration: PostgresConfiguration, size: Int, logger: Logger) async throws -> PostgresPool {
         var connections: [PostgresConnection] = []
         do {
             for _ in 0..<size { connections.append(try await PostgresConnection.connect(configuration: configuration, logger: logger)) }
@@ -273,7 +273,7 @@ public final class PostgresPool: Sendable {
         state = Mutex(State(idle: connections))
     }
 
-    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    package func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = await withCheckedContinuation { (waiter: CheckedContinuation<PostgresConnection, Never>) in
             let idle = state.withLock { state -> PostgresConnection? in
                 if let connection = state.idle.popLast() { return connection }
@@ -297,7 +297,7 @@ public final class PostgresPool: Sendable {
         waiter?.resume(returning: connection)
     }
 
-    public func close() async {
+    package func close() async {
         for connection in all { await connection.close() }
     }
 }

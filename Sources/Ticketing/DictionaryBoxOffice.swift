@@ -7,7 +7,7 @@ import Synchronization
 /// request costs here is the HTTP server's and the JSON's share; the rest of a unit's
 /// cost is Pumphouse's. Nothing is shared between processes or survives a restart, so
 /// this is a yardstick, never a box office.
-public final class DictionaryBoxOffice: BoxOfficeService {
+package final class DictionaryBoxOffice: BoxOfficeService {
     private struct State {
         var concerts: [String: Concert] = [:]
         var seats: [String: Seat] = [:]
@@ -18,14 +18,14 @@ public final class DictionaryBoxOffice: BoxOfficeService {
     private let holdDuration: Duration
     private let id: String
 
-    public init(id: String, holdDuration: Duration = .seconds(120)) {
+    package init(id: String, holdDuration: Duration = .seconds(120)) {
         self.id = id
         self.holdDuration = holdDuration
     }
 
-    public var readiness: Readiness { Readiness(isReady: true, reason: "in memory") }
+    package var readiness: Readiness { Readiness(isReady: true, reason: "in memory") }
 
-    public func open(_ spec: BoxOffice.NewConcert) throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
+    package func open(_ spec: BoxOffice.NewConcert) throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
         try BoxOfficeRules.check(spec)
         let concert = Concert(id: spec.id, name: spec.name, venue: spec.venue, startsAt: spec.startsAt, price: spec.price, seats: spec.rows * spec.seatsPerRow, sold: 0)
         let opened = state.withLock { state -> Bool in
@@ -51,12 +51,12 @@ public final class DictionaryBoxOffice: BoxOfficeService {
         return try summary(spec.id)
     }
 
-    public func list() -> [BoxOffice.ConcertSummary] {
+    package func list() -> [BoxOffice.ConcertSummary] {
         let ids = state.withLock { $0.concerts.values.sorted { $0.startsAt == $1.startsAt ? $0.id < $1.id : $0.startsAt < $1.startsAt }.map(\.id) }
         return ids.compactMap { try? summary($0) }
     }
 
-    public func summary(_ id: String) throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
+    package func summary(_ id: String) throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
         let now = BoxOffice.now()
         let found = state.withLock { state -> BoxOffice.ConcertSummary? in
             guard let concert = state.concerts[id] else { return nil }
@@ -79,7 +79,7 @@ public final class DictionaryBoxOffice: BoxOfficeService {
         return found
     }
 
-    public func seatMap(_ concert: String) throws(BoxOfficeError) -> [BoxOffice.SeatView] {
+    package func seatMap(_ concert: String) throws(BoxOfficeError) -> [BoxOffice.SeatView] {
         let now = BoxOffice.now()
         let views = state.withLock { state -> [BoxOffice.SeatView]? in
             guard state.concerts[concert] != nil else { return nil }
@@ -94,7 +94,7 @@ public final class DictionaryBoxOffice: BoxOfficeService {
         return views
     }
 
-    public func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> BoxOffice.Hold {
+    package func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> BoxOffice.Hold {
         try BoxOfficeRules.checkBuyer(buyer)
         let key = Seat.key(concert: concert, seat: label)
         let now = BoxOffice.now()
@@ -114,7 +114,7 @@ public final class DictionaryBoxOffice: BoxOfficeService {
 
     /// The units' rule: a hold this process has not seen (it went to another process)
     /// does not stop the sale; a live hold of another buyer does.
-    public func purchase(concert: String, seat label: String, hold: String, buyer: String) throws(BoxOfficeError) -> Sale {
+    package func purchase(concert: String, seat label: String, hold: String, buyer: String) throws(BoxOfficeError) -> Sale {
         try BoxOfficeRules.checkBuyer(buyer)
         try BoxOfficeRules.checkHold(hold)
         let key = Seat.key(concert: concert, seat: label)
@@ -137,7 +137,7 @@ public final class DictionaryBoxOffice: BoxOfficeService {
         return try outcome.get()
     }
 
-    public func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
+    package func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
         let key = Seat.key(concert: concert, seat: label)
         let refusal = state.withLock { state -> BoxOfficeError? in
             guard var seat = state.seats[key] else { return .notFound("seat \(label) of concert \(concert)") }

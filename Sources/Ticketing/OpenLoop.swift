@@ -5,29 +5,29 @@
 /// loop (the next request after the last answer) slows down with the server and hides
 /// its queueing; so does an open loop timed from the send, when the generator itself
 /// falls behind.
-public struct OpenLoopSchedule: Sendable, Equatable {
+package struct OpenLoopSchedule: Sendable, Equatable {
     /// Arrivals per second.
-    public let rate: Double
-    public let count: Int
+    package let rate: Double
+    package let count: Int
 
-    public init(rate: Double, count: Int) {
+    package init(rate: Double, count: Int) {
         precondition(rate > 0 && count >= 0)
         self.rate = rate
         self.count = count
     }
 
     /// Arrivals at `rate` for `duration`, at least one.
-    public init(rate: Double, duration: Duration) {
+    package init(rate: Double, duration: Duration) {
         self.init(rate: rate, count: max(1, Int((rate * (duration / .seconds(1))).rounded())))
     }
 
     /// When arrival `index` (from 0) is due, from the schedule's start.
-    public func due(_ index: Int) -> Duration {
+    package func due(_ index: Int) -> Duration {
         .nanoseconds(Int64((Double(index) * 1e9 / rate).rounded()))
     }
 
     /// How many arrivals are due `elapsed` after the start: the first is due at once.
-    public func dueCount(after elapsed: Duration) -> Int {
+    package func dueCount(after elapsed: Duration) -> Int {
         guard elapsed >= .zero else { return 0 }
         let seconds = elapsed / .seconds(1)
         // The epsilon keeps an arrival due exactly at `elapsed` from being lost to rounding.
@@ -36,23 +36,23 @@ public struct OpenLoopSchedule: Sendable, Equatable {
 }
 
 /// What one step of the benchmark saw at one offered rate.
-public struct LoadStep: Sendable, Equatable {
-    public var offered: Double
+package struct LoadStep: Sendable, Equatable {
+    package var offered: Double
     /// Requests answered per second, over the step's span (first due to last answer).
-    public var achieved: Double
-    public var requests: Int
-    public var errors: Int
-    public var p50Milliseconds: Double
-    public var p99Milliseconds: Double
+    package var achieved: Double
+    package var requests: Int
+    package var errors: Int
+    package var p50Milliseconds: Double
+    package var p99Milliseconds: Double
 
-    public init(offered: Double, achieved: Double, requests: Int, errors: Int, p50Milliseconds: Double, p99Milliseconds: Double) {
+    package init(offered: Double, achieved: Double, requests: Int, errors: Int, p50Milliseconds: Double, p99Milliseconds: Double) {
         (self.offered, self.achieved, self.requests, self.errors, self.p50Milliseconds, self.p99Milliseconds) = (offered, achieved, requests, errors, p50Milliseconds, p99Milliseconds)
     }
 
     /// The bar for "sustains": at least 99% of the offered rate achieved, under
     /// 0.1% errors, and p99 at most 100 ms. All three, since a server can hit the rate
     /// by failing fast or keep its latency by falling behind.
-    public var sustained: Bool {
+    package var sustained: Bool {
         requests > 0 && achieved >= 0.99 * offered && Double(errors) < 0.001 * Double(requests) && p99Milliseconds <= 100
     }
 }
@@ -61,12 +61,12 @@ public struct LoadStep: Sendable, Equatable {
 /// start rate, double while steps are sustained (up to `maximum`), or halve while they
 /// are not (down to `minimum`); then, once the best rate sustained and the lowest not
 /// are known, one step halfway between them.
-public struct RateSearch: Sendable {
-    public let start: Double
-    public let minimum: Double
-    public let maximum: Double
+package struct RateSearch: Sendable {
+    package let start: Double
+    package let minimum: Double
+    package let maximum: Double
 
-    public init(start: Double, minimum: Double, maximum: Double) {
+    package init(start: Double, minimum: Double, maximum: Double) {
         precondition(minimum > 0 && minimum <= start && start <= maximum)
         self.start = start
         self.minimum = minimum
@@ -74,7 +74,7 @@ public struct RateSearch: Sendable {
     }
 
     /// The rate to offer next after `steps` (in the order run), or nil when done.
-    public func next(after steps: [LoadStep]) -> Double? {
+    package func next(after steps: [LoadStep]) -> Double? {
         guard let last = steps.last else { return start }
         guard let bracket = Self.bracket(steps) else {
             if last.sustained { return last.offered < maximum ? min(maximum, last.offered * 2) : nil }
@@ -95,7 +95,7 @@ public struct RateSearch: Sendable {
     }
 
     /// The highest rate sustained, or 0.
-    public static func best(_ steps: [LoadStep]) -> Double {
+    package static func best(_ steps: [LoadStep]) -> Double {
         steps.filter(\.sustained).map(\.offered).max() ?? 0
     }
 }

@@ -5,18 +5,18 @@ import PumphouseUnit
 /// so the first sale of a seat in log order is the only one, on every unit and in
 /// PostgreSQL: that is what makes selling a seat twice impossible.
 @CacheFields
-public struct Sale: CodableCacheEntity, Hashable {
-    public static let contract = try! ContractName("ticketing.Sale")
+package struct Sale: CodableCacheEntity, Hashable {
+    package static let contract = try! ContractName("ticketing.Sale")
     /// The seat's key, `<concert>/<row>-<number>`.
-    public var seat: String
-    public var order: String
-    public var concert: String
-    public var buyer: String
+    package var seat: String
+    package var order: String
+    package var concert: String
+    package var buyer: String
     /// In cents.
-    public var price: Int64
+    package var price: Int64
     /// The processing unit that sold it.
-    public var unit: String
+    package var unit: String
     /// Milliseconds since the Unix epoch.
-    public var soldAt: Int64
-    public var key: String { seat }
+    package var soldAt: Int64
+    package var key: String { seat }
 }

@@ -4,24 +4,24 @@ import PumphouseUnit
 /// One seat of a concert, keyed `<concert>/<row>-<number>`. A hold is advisory (a
 /// buyer's few minutes to pay); whether a seat is sold is the `Sale` cache's to say.
 @CacheFields
-public struct Seat: CodableCacheEntity, Hashable {
-    public static let contract = try! ContractName("ticketing.Seat")
-    public var id: String
-    public var concert: String
-    public var row: String
-    public var number: Int
+package struct Seat: CodableCacheEntity, Hashable {
+    package static let contract = try! ContractName("ticketing.Seat")
+    package var id: String
+    package var concert: String
+    package var row: String
+    package var number: Int
     /// In cents.
-    public var price: Int64
+    package var price: Int64
     /// The hold id of the buyer holding the seat, if any.
-    public var holder: String?
+    package var holder: String?
     /// When the hold lapses, in milliseconds since the Unix epoch.
-    public var holdUntil: Int64?
-    public var key: String { id }
+    package var holdUntil: Int64?
+    package var key: String { id }
 
-    public static func key(concert: String, seat: String) -> String { "\(concert)/\(seat)" }
+    package static func key(concert: String, seat: String) -> String { "\(concert)/\(seat)" }
 
     /// The seat's label within its concert, e.g. `B-7`.
-    public var label: String { "\(row)-\(number)" }
+    package var label: String { "\(row)-\(number)" }
 
     /// No one holds the seat any more: released, or sold.
     mutating func releaseHold() {

@@ -8,13 +8,13 @@ import PumphouseUnitHTTP
 /// The box office over HTTP: JSON in and out, every error as
 /// `{"error": code, "detail": text}` with its status, plus /metrics, /healthz and
 /// /readyz (ready once the unit has loaded its caches).
-public enum TicketingAPI {
+package enum TicketingAPI {
     /// The units' router: the shared routes, `/routing`, and two routes that are not
     /// public, behind `admin` (``AdminOnly``: refused without its bearer token, and
     /// always when `admin` is nil): `/admin/state` (every entity of the caches, buyers
     /// included) and `/admin/undecided` (creates whose outcome the log has yet to bring
     /// back).
-    public static func router(_ office: BoxOffice, admin: AdminCredential?) -> Router<BasicRequestContext> {
+    package static func router(_ office: BoxOffice, admin: AdminCredential?) -> Router<BasicRequestContext> {
         let router = routes(office, forwarding: OwnerForwarding(unit: office.unit.id))
         // Which unit decides which seats' sales: for smart clients and proxies. No
         // entity data, so it is as public as the box office itself.
@@ -68,7 +68,7 @@ public enum TicketingAPI {
 
     /// The box-office routes over any storage, with /metrics, /healthz and /readyz;
     /// `forwarding` passes requests another unit decides to that unit.
-    public static func routes(_ office: some BoxOfficeService, forwarding: OwnerForwarding? = nil) -> Router<BasicRequestContext> {
+    package static func routes(_ office: some BoxOfficeService, forwarding: OwnerForwarding? = nil) -> Router<BasicRequestContext> {
         let router = Router()
         // Requests in flight and their latency per route: what the deployment's
         // autoscaler scales units on (deploy/kubernetes/autoscaling), not CPU.
@@ -148,7 +148,7 @@ public enum TicketingAPI {
 }
 
 extension BoxOfficeError: JSONAPIError {
-    public var status: HTTPResponse.Status {
+    package var status: HTTPResponse.Status {
         switch self {
         case .badRequest: .badRequest
         case .notFound: .notFound
