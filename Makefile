@@ -26,32 +26,33 @@ stack-reset:
 # Unit and integration tests against the real local broker and PostgreSQL.
 # Most run on the stack's in-memory broker (restarted empty first): the S3-backed one
 # spends most of a 2-core machine's CPU on its storage emulator, and under the whole
-# suite it timed requests out. The broker-outage tests need a log that survives a broker
-# restart, so they run last, alone, on the S3-backed broker.
-# Parts: the bulk in parallel; the reverse-pump and status suites (several units, a
-# reader and unit processes per test) each on their own, so their load does not push
-# other tests past their bounds; the partitioned caches (units under load, joining and
-# leaving) on their own too; the forwarding tests alone, since they time a refused
-# connection and two cores shared with the bulk's CPU-bound fuzzing delayed it by
-# seconds; the fault scenarios' short forms (docs/reliability.md),
-# the PostgreSQL-outage and broker-outage ones each alone since they stop a part of the
-# shared stack; a small demo run, then the deployment files checked against what its
-# binaries exported (deploy-check). Between the bulk and the rest, Examples/check builds the
-# out-of-tree example package against this checkout and runs it on the stack.
+# suite it timed requests out.
+# A suite's name says its tier, so a new suite needs no change here:
+#   *SoloTests    each suite in a process of its own, one after the other: several units,
+#                 a reader or unit processes per test, whose load would push other tests
+#                 past their bounds (or, for the forwarding tests, that time a refused
+#                 connection, which the bulk's CPU-bound fuzzing delayed by seconds);
+#   *FaultTests   the fault scenarios' short forms (docs/reliability.md), together;
+#   *OutageTests  each alone, last, on the stack's durable broker: they stop a part of
+#                 the shared stack, and the broker's log must survive its restart;
+#   the rest      the bulk, in parallel.
+# Between the bulk and the rest, Examples/check builds the out-of-tree example package
+# against this checkout and runs it on the stack; after them, a small demo run, then the
+# deployment files checked against what its binaries exported (deploy-check).
 TEST_BROKER = PUMPHOUSE_KAFKA_BROKERS=$(DEMO_BROKER)
+SWIFT_TEST = swift test --skip-build --disable-xctest
+# The suites (Module.Suite) whose names end in $(1), failing if there is none.
+SUITES = suites="$$(swift test list --skip-build --disable-xctest | sed -nE 's|^([A-Za-z0-9_]+\.[A-Za-z0-9_]+$(1))/.*|\1|p' | sort -u)" && \
+	{ [ -n "$$suites" ] || { echo "make test: no test suite's name ends in $(1)" >&2; exit 1; }; }
 test: stack-up json-schema-suite
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) swift build --build-tests
-	$(WITH_STACK) $(TEST_BROKER) PUMPHOUSE_JSON_SCHEMA_SUITE=$(CURDIR)/$(JSON_SCHEMA_SUITE) swift test --skip-build --disable-xctest --skip BrokerOutage --skip ReversePump --skip StatusCommand --skip FaultTests --skip PartitionedCacheTests --skip OwnerForwardingTests
+	$(WITH_STACK) $(TEST_BROKER) PUMPHOUSE_JSON_SCHEMA_SUITE=$(CURDIR)/$(JSON_SCHEMA_SUITE) $(SWIFT_TEST) --skip 'SoloTests/' --skip 'FaultTests/' --skip 'OutageTests/'
 	$(WITH_STACK) $(TEST_BROKER) Examples/check
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter ReversePump
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PartitionedCacheTests
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter OwnerForwardingTests
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter StatusCommand
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter FaultTests --skip PostgresOutage
-	$(WITH_STACK) $(TEST_BROKER) swift test --skip-build --disable-xctest --filter PostgresOutage
-	$(WITH_STACK) swift test --skip-build --disable-xctest --filter BrokerOutage
+	$(WITH_STACK) $(call SUITES,SoloTests) && for suite in $$suites; do $(TEST_BROKER) $(SWIFT_TEST) --filter "$$suite/" || exit 1; done
+	$(WITH_STACK) $(TEST_BROKER) $(SWIFT_TEST) --filter 'FaultTests/'
+	$(WITH_STACK) $(call SUITES,OutageTests) && for suite in $$suites; do $(SWIFT_TEST) --filter "$$suite/" || exit 1; done
 	$(MAKE) demo-smoke
 	$(MAKE) deploy-check
 

@@ -44,7 +44,7 @@ struct OperatorInputFaultTests {
         var isUsageError: Bool { ![.missingTable, .unreachablePostgres, .unreachableBroker].contains(self) }
 
         /// The commands the fault can reach. Status's unreachable services and several flag
-        /// refusals are covered by StatusCommandTests and CLITests.
+        /// refusals are covered by StatusCommandSoloTests and CLITests.
         var commands: [Command] {
             switch self {
             case .missingTable: [.writer, .reader]

@@ -103,7 +103,7 @@ struct SecretsFaultTests {
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
         // Every name below is a valid identifier in the file and a syntax error in SQL
         // unless it is quoted (values travel as parameters: PostgresQueryTests and
-        // ReversePumpTests store quotes and semicolons verbatim).
+        // ReversePumpSoloTests store quotes and semicolons verbatim).
         let table = "\(fixture.name).order"
         var text = try String(contentsOfFile: fixture.config, encoding: .utf8)
         for (old, new) in [

@@ -167,8 +167,8 @@ struct BrokerOutageTests {
     /// hand-over completes with nothing lost, doubled or fenced.
     @Test("the broker stopped in the middle of a hand-over: the moving partitions are refused meanwhile, the others keep deciding; once it is back the hand-over completes, both replicas agree and PostgreSQL holds every accepted change once")
     func handOverCutByOutage() async throws {
-        let helpers = PartitionedCacheTests()
-        let fixture = try await UnitFixture(partitions: PartitionedCacheTests.partitions, mode: "partitioned")
+        let helpers = PartitionedCacheSoloTests()
+        let fixture = try await UnitFixture(partitions: PartitionedCacheSoloTests.partitions, mode: "partitioned")
         try await fixture.prepare()
         let first = try fixture.unit("a", heartbeat: .seconds(1))
         let joiner = try fixture.unit("b", heartbeat: .seconds(1))
@@ -185,7 +185,7 @@ struct BrokerOutageTests {
                 try caches[0].put(BenchAccount(id: key, balance: 0))
                 expected[ExactKey(key)] = 0
             }
-            let moving = PartitionAssignment(group: "bench.Account", partitions: PartitionedCacheTests.partitions, backups: 1, members: [first.id, joiner.id])
+            let moving = PartitionAssignment(group: "bench.Account", partitions: PartitionedCacheSoloTests.partitions, backups: 1, members: [first.id, joiner.id])
                 .placements.enumerated().filter { $0.element.owner.isSameBytes(as: joiner.id) }.map { Int32($0.offset) }
             try #require(!moving.isEmpty, "the joiner is assigned partitions")
             try await running([joiner]) {

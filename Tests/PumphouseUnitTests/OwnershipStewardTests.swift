@@ -9,7 +9,7 @@ import Testing
 
 /// The steward's decisions against a stand-in for a partitioned cache (the decisions are
 /// pure; the claims' effect in the log is tested with real units in
-/// `PartitionedCacheTests`).
+/// `PartitionedCacheSoloTests`).
 @Suite("Ownership steward: which claims a unit makes, and when")
 struct OwnershipStewardTests {
     final class Cache: PartitionOwning, @unchecked Sendable {

@@ -8,7 +8,7 @@ import Testing
 
 /// Forwarding alone, on routes that say where a request belongs: no units, no stack.
 @Suite("Owner forwarding")
-struct OwnerForwardingTests {
+struct OwnerForwardingSoloTests {
     struct Misdirected: MisdirectedRequestError, JSONAPIError {
         var misdirection: Misdirection?
         var code: String { "misdirected" }

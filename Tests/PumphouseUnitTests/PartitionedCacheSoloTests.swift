@@ -16,7 +16,7 @@ import Testing
 /// partitions move on a join (handed over behind the last change) and on a leave
 /// (claimed by the survivor). The database, read in plain SQL, is the oracle.
 @Suite("Partitioned caches against the local broker", .localStack, .serialized, .timeLimit(.minutes(4)))
-struct PartitionedCacheTests {
+struct PartitionedCacheSoloTests {
     static let partitions = 4
 
     /// Waits until every cache's fold names the owners `members` are assigned, each
