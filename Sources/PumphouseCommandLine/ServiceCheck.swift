@@ -64,7 +64,7 @@ extension PipelineOptions {
         do {
             postgres = try configuration.postgres
         } catch {
-            throw UsageError("\(config): \(error.setting) \(error.message)")
+            throw UsageError("\(config): \(error.setting): \(error.message)")
         }
         do {
             return try await PostgresConnection.connect(configuration: postgres, logger: logger)

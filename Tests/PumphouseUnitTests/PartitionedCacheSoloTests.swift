@@ -44,10 +44,15 @@ struct PartitionedCacheSoloTests {
                 return settled() ? true : nil
             }
         } catch let timeout as WaitTimeout {
-            let deciding = caches.map { cache in (0..<Int32(Self.partitions)).filter { cache.decides(partition: $0) } }
-            throw WaitTimeout(description: "\(timeout.description); expected owners \(assignment.placements.map(\.owner)), folded \(caches.map { $0.ownership.map { "\($0.owner ?? "none")@\($0.term)" } }), deciding in \(deciding)")
+            throw WaitTimeout(description: "\(timeout.description); expected owners \(assignment.placements.map(\.owner)); \(caches.map(Self.ownershipNow).joined(separator: "; "))")
         }
         return assignment
+    }
+
+    /// A cache's fold of the claims and the partitions it decides in now, for a failure.
+    static func ownershipNow(_ cache: ReplicatedCache<BenchAccount>) -> String {
+        let deciding = (0..<Int32(partitions)).filter { cache.decides(partition: $0) }
+        return "folded \(cache.ownership.map { "\($0.owner ?? "none")@\($0.term)" }), deciding in \(deciding)"
     }
 
     /// Changes made while units come and go: what each key should hold, and when to stop.
@@ -512,10 +517,9 @@ struct PartitionedCacheSoloTests {
         let keys = (0..<48).map { "acct-\($0)" }
         let load = Load()
         /// Each instance's fold of the claims and where it decides, for the recorder.
-        @Sendable func ownershipNow() -> String {
+        @Sendable func instancesNow() -> String {
             instances.byID.withLock { $0 }.sorted { ExactKey($0.key) < ExactKey($1.key) }.map { id, cache in
-                let deciding = (0..<Int32(Self.partitions)).filter { cache.decides(partition: $0) }
-                return "\(id): folded \(cache.ownership.map { "\($0.owner ?? "none")@\($0.term)" }), deciding in \(deciding)"
+                "\(id): \(Self.ownershipNow(cache))"
             }.joined(separator: "; ")
         }
         do {
@@ -531,7 +535,7 @@ struct PartitionedCacheSoloTests {
                             do {
                                 try await routed(instances.byID.withLock { $0 }, first: stayer.id) { try $0.increment(key, "balance", by: 1) }
                             } catch {
-                                recorder.record("traffic stopped on \(key): \(error); \(ownershipNow())")
+                                recorder.record("traffic stopped on \(key): \(error); \(instancesNow())")
                                 throw error
                             }
                             load.counted.withLock { $0[ExactKey(key)]! += 1 }

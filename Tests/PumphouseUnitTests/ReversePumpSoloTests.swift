@@ -128,19 +128,16 @@ extension UnitFixture {
         try await consumer.assign([KafkaTopicPartitionOffset(topic: pipeline.caches[0].reverseTopic, partition: 0, offset: .beginning)])
         var claims: [[UInt8]: String] = [:]
         var records: [ReverseRecord] = []
-        func header(_ message: KafkaMessage, _ name: String) -> [UInt8]? {
-            message.headers.last { Array($0.name.utf8) == Array(name.utf8) }?.value
-        }
         _ = try await waitFor("the end of \(pipeline.caches[0].reverseTopic)", timeout: .seconds(30)) { () -> Bool? in
             for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(100)) {
                 switch event {
                 case .messages(let messages):
                     for message in messages {
-                        guard let request = header(message, "ph-request") else { continue }
-                        if header(message, "ph-load") == Array("claim".utf8), let unit = message.value {
+                        guard let request = message.headers.value(named: "ph-request") else { continue }
+                        if message.headers.value(named: "ph-load") == Array("claim".utf8), let unit = message.value {
                             claims[request] = String(decoding: unit, as: UTF8.self)
                             records.append(.claim(request: String(decoding: request, as: UTF8.self), unit: String(decoding: unit, as: UTF8.self)))
-                        } else if header(message, "ph-reply") == Array("end".utf8), let unit = claims[request] {
+                        } else if message.headers.value(named: "ph-reply") == Array("end".utf8), let unit = claims[request] {
                             let end = try JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any]
                             records.append(.load(request: String(decoding: request, as: UTF8.self), rows: (end?["rows"] as? NSNumber)?.int64Value ?? -1, unit: unit))
                         }

@@ -50,8 +50,6 @@ struct CacheLoader: Sendable {
 
     /// The cold-start protocol; throws `CacheLoadError` if no load finishes in time.
     func cold(deadline: ContinuousClock.Instant) async throws -> Loaded {
-        var consumerConfiguration = KafkaConsumerConfiguration(connection: pipeline.kafka)
-        consumerConfiguration.connection.clientID = "pumphouse-unit-\(unit)-load"
         // A load finished shortly before this unit started (by a unit of the same outage)
         // is as good as a new one; an older one is not reused: the database is fresher,
         // and an old answer's offsets may be gone from the topic. The fold starts a lease
@@ -61,15 +59,29 @@ struct CacheLoader: Sendable {
         let reuseFrom = startedAt - configuration.loadReuseWindow.milliseconds
         let partition = KafkaTopicPartition(topic: cache.reverseTopic, partition: 0)
         let start = try await KafkaConsumer.offsets(
-            forTimestamp: max(0, reuseFrom - configuration.loadLease.milliseconds), in: [partition], configuration: consumerConfiguration,
+            forTimestamp: max(0, reuseFrom - configuration.loadLease.milliseconds), in: [partition], configuration: loadConsumerConfiguration,
             timeout: max(.seconds(1), min(.seconds(10), deadline - .now)), logger: logger
         ).first?.offset ?? .beginning
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
-        do {
+        return try await withLoadConsumer { consumer in
             try await consumer.assign([KafkaTopicPartitionOffset(partition, offset: start)])
-            let loaded = try await cold(on: consumer, reuseFrom: reuseFrom, deadline: deadline)
+            return try await cold(on: consumer, reuseFrom: reuseFrom, deadline: deadline)
+        }
+    }
+
+    /// The settings of the clients a load reads with, named after the unit.
+    private var loadConsumerConfiguration: KafkaConsumerConfiguration {
+        var consumerConfiguration = KafkaConsumerConfiguration(connection: pipeline.kafka)
+        consumerConfiguration.connection.clientID = "pumphouse-unit-\(unit)-load"
+        return consumerConfiguration
+    }
+
+    /// Runs `body` with a consumer of its own, closed however `body` ends.
+    private func withLoadConsumer<T>(_ body: (KafkaConsumer) async throws -> T) async throws -> T {
+        let consumer = try KafkaConsumer(configuration: loadConsumerConfiguration, logger: logger)
+        do {
+            let result = try await body(consumer)
             try? await consumer.close()
-            return loaded
+            return result
         } catch {
             try? await consumer.close()
             throw error
@@ -95,8 +107,8 @@ struct CacheLoader: Sendable {
                 case .messages(let messages):
                     caughtUp = false
                     for message in messages {
-                        ledger.read(message, at: message.timestampMilliseconds ?? wallClockMilliseconds())
-                        if let read = LoadClaim(message), let mine = claim, read.request.isSameBytes(as: mine.request) { claim?.readBack = true }
+                        let read = ledger.read(message, at: message.timestampMilliseconds ?? wallClockMilliseconds())
+                        if let read, let mine = claim, read.request.isSameBytes(as: mine.request) { claim?.readBack = true }
                     }
                 case .partitionEOF:
                     caughtUp = true
@@ -206,10 +218,8 @@ struct CacheLoader: Sendable {
     /// Whether the cache topic still holds, in each of `partitions`, every change after
     /// the offset an answer stands for (retention deletes from the front).
     private func topicHoldsChanges(after offsets: [Int32: Int64], in partitions: [Int32], deadline: ContinuousClock.Instant) async throws -> Bool {
-        var consumerConfiguration = KafkaConsumerConfiguration(connection: pipeline.kafka)
-        consumerConfiguration.connection.clientID = "pumphouse-unit-\(unit)-load"
         let found = try await KafkaConsumer.watermarks(
-            of: partitions.map { KafkaTopicPartition(topic: cache.topic, partition: $0) }, configuration: consumerConfiguration, until: deadline, logger: logger
+            of: partitions.map { KafkaTopicPartition(topic: cache.topic, partition: $0) }, configuration: loadConsumerConfiguration, until: deadline, logger: logger
         )
         return partitions.allSatisfy { partition in
             guard let low = found[KafkaTopicPartition(topic: cache.topic, partition: partition)]?.low, low > 0 else { return true }
@@ -238,16 +248,8 @@ struct CacheLoader: Sendable {
         _ request: String, from start: KafkaOffset, deadline: ContinuousClock.Instant,
         beforeRequest: (@Sendable () async throws -> Void)?
     ) async throws -> Loaded? {
-        var consumerConfiguration = KafkaConsumerConfiguration(connection: pipeline.kafka)
-        consumerConfiguration.connection.clientID = "pumphouse-unit-\(unit)-load"
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
-        do {
-            let loaded = try await readAnswer(request, from: start, on: consumer, deadline: deadline, beforeRequest: beforeRequest)
-            try? await consumer.close()
-            return loaded
-        } catch {
-            try? await consumer.close()
-            throw error
+        try await withLoadConsumer { consumer in
+            try await readAnswer(request, from: start, on: consumer, deadline: deadline, beforeRequest: beforeRequest)
         }
     }
 

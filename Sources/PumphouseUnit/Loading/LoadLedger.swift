@@ -47,13 +47,16 @@ struct LoadLedger: Sendable {
     }
 
     /// Folds one record of the reverse-pump topic, stamped `at` (milliseconds since the
-    /// epoch).
-    mutating func read(_ message: KafkaMessage, at: Int64) {
+    /// epoch); returns the claim it held, if it was one.
+    @discardableResult
+    mutating func read(_ message: KafkaMessage, at: Int64) -> LoadClaim? {
         if let claim = LoadClaim(message) {
             read(claim, at: at)
+            return claim
         } else if let reply = ReverseReply(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
             read(reply, offset: message.offset, at: at)
         }
+        return nil
     }
 
     mutating func read(_ claim: LoadClaim, at: Int64) {
