@@ -100,6 +100,14 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     /// `.beginning` whose offset 0 retention has deleted to where the log now starts; the
     /// poll that finds it gone blocks that long at most, then reports the reset instead.
     public var restartTimeout: Duration = .seconds(10)
+    /// `fetch.queue.backoff.ms`: how long librdkafka puts off the next fetch of a
+    /// partition whose local queue is full. At its own default of a second, a consumer
+    /// that works more slowly than the broker serves (a replay, a writer or a cold start
+    /// with a backlog) empties its queue in part of that second and waits out the rest:
+    /// a replay of 1,000,000 contracts spent more than half its time so
+    /// (docs/benchmarks.md). Set only where the runtime librdkafka knows it (2.1 and
+    /// later); older ones always wait the second.
+    public var fetchQueueBackoff: Duration = .milliseconds(20)
 
     public init(connection: KafkaConnectionConfiguration, groupID: String? = nil) {
         self.connection = connection
@@ -120,6 +128,9 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         p["heartbeat.interval.ms"] = String(max(100, sessionTimeout.milliseconds / 3))
         p["max.poll.interval.ms"] = String(maxPollInterval.milliseconds)
         p["partition.assignment.strategy"] = assignmentStrategy
+        if Librdkafka.runtimeHasFetchQueueBackoff {
+            p["fetch.queue.backoff.ms"] = String(fetchQueueBackoff.milliseconds)
+        }
         return p.merging(connection.properties) { _, override in override }
     }
 }

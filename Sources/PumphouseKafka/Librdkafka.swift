@@ -25,6 +25,11 @@ public enum Librdkafka {
         return (parts[0], parts[1]) >= minimumRecommendedVersion
     }
 
+    /// Whether the runtime library has `fetch.queue.backoff.ms` (added in 2.1.0).
+    static var runtimeHasFetchQueueBackoff: Bool {
+        UInt32(bitPattern: rd_kafka_version()) >> 8 >= 0x02_01_00
+    }
+
     /// Why the runtime library cannot be used, if it cannot; every client checks this
     /// before it is made.
     static var runtimeProblem: String? {

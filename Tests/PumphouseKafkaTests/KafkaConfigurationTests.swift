@@ -1,0 +1,20 @@
+@testable import PumphouseKafka
+import Testing
+
+@Suite("Kafka client settings")
+struct KafkaConfigurationTests {
+    @Test("a consumer resumes fetching a full partition after 20 ms, not librdkafka's second; the pipeline's own properties still win")
+    func fetchQueueBackoff() throws {
+        // The runtime the stack installs has the setting; an older one would be refused it.
+        try #require(Librdkafka.runtimeHasFetchQueueBackoff, "librdkafka \(Librdkafka.runtimeVersion) predates fetch.queue.backoff.ms")
+        let connection = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"])
+        #expect(KafkaConsumerConfiguration(connection: connection).librdkafkaProperties["fetch.queue.backoff.ms"] == "20")
+        var tuned = KafkaConsumerConfiguration(connection: connection)
+        tuned.fetchQueueBackoff = .milliseconds(250)
+        #expect(tuned.librdkafkaProperties["fetch.queue.backoff.ms"] == "250")
+        tuned.connection.properties["fetch.queue.backoff.ms"] = "5"
+        #expect(tuned.librdkafkaProperties["fetch.queue.backoff.ms"] == "5")
+        // librdkafka takes it: a consumer is made with it, and without a broker.
+        _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: connection), logger: TestCluster.logger)
+    }
+}
