@@ -292,7 +292,7 @@ let package = Package(
         .target(
             name: "PumphouseTestSupport",
             dependencies: [
-                "PumphouseContracts", "CRDKafka", .product(name: "Logging", package: "swift-log"),
+                "PumphouseContracts", "PumphouseKafka", "PumphousePostgres", "CRDKafka", .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

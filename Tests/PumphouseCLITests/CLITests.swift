@@ -104,7 +104,7 @@ struct CLITests {
         #expect(noCache.errors.contains("declares no bench.Account cache"), "\(noCache.errors)")
     }
 
-    @Test("pumphouse reader refuses a bad port, a pipeline without caches, and a missing table, naming the fix", .localStack)
+    @Test("pumphouse reader refuses a bad port, a pipeline without caches, and a missing table, naming the fix", .localStack, .removingWhatItMakes)
     func readerUsage() async throws {
         let config = "\(CLI.repository)/deploy/local/pipeline.yaml"
         let port = try await CLI.run(["reader", "--config", config, "--http-port", "0"])
@@ -131,7 +131,7 @@ struct CLITests {
         #expect(absent.errors.contains("does not exist; run `pumphouse migrate`"), "\(absent.errors)")
     }
 
-    @Test("migrate and topics create work against the local stack, twice", .localStack)
+    @Test("migrate and topics create work against the local stack, twice", .localStack, .removingWhatItMakes)
     func operatorCommands() async throws {
         let environment = ["PUMPHOUSE_KAFKA_BROKERS": TestStack.kafkaBrokers, "PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL]
         for _ in 0..<2 {
@@ -145,7 +145,7 @@ struct CLITests {
         }
     }
 
-    @Test("PUMPHOUSE_LOG_FORMAT=json logs one JSON object per line; PUMPHOUSE_LOG_LEVEL filters; bad values are usage errors", .localStack)
+    @Test("PUMPHOUSE_LOG_FORMAT=json logs one JSON object per line; PUMPHOUSE_LOG_LEVEL filters; bad values are usage errors", .localStack, .removingWhatItMakes)
     func structuredLogs() async throws {
         let arguments = ["writer", "--config", "deploy/local/pipeline.yaml", "--writer", "nope"]
         let environment = ["PUMPHOUSE_POSTGRES_URL": TestStack.postgresURL, "PUMPHOUSE_LOG_FORMAT": "json"]

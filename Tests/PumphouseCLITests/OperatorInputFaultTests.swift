@@ -18,7 +18,7 @@ import Darwin
 /// Every case runs the built binary against its own pipeline (topics, tables and ports
 /// named after it), one at a time: sixty fixtures migrating and sixty processes starting
 /// at once starved the rest of `make test` of PostgreSQL connections and CPU.
-@Suite("Operator input faults", .localStack, .serialized, .timeLimit(.minutes(10)))
+@Suite("Operator input faults", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(10)))
 struct OperatorInputFaultTests {
     /// How long any failing command may take: the broker check's 10 s, PostgreSQL's 2 s
     /// connect timeout, and a start-up, with room for a machine busy with other tests.

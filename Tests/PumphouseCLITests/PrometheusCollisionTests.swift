@@ -8,7 +8,7 @@ import Testing
 /// Prometheus's HTTP API that answers each query the way a server scraping five units
 /// would. The pipeline's units are not involved (the inputs come from the server); the
 /// pipeline file names the stack's broker and database, so the suite runs with it.
-@Suite("Collision planning from a Prometheus server", .localStack, .serialized)
+@Suite("Collision planning from a Prometheus server", .localStack, .removingWhatItMakes, .serialized)
 struct PrometheusCollisionTests {
     /// What the stand-in answers to a query naming each metric, and the queries it got.
     final class StandIn: Sendable {

@@ -7,7 +7,7 @@ import Testing
 
 /// `pumphouse replay` run as an operator runs it, over a topic of its own whose every
 /// message and offset the test chose, so the folded state can be checked byte for byte.
-@Suite("pumphouse replay", .localStack, .timeLimit(.minutes(3)))
+@Suite("pumphouse replay", .localStack, .removingWhatItMakes, .timeLimit(.minutes(3)))
 struct ReplayCommandTests {
     /// Full state after the whole topic: acc-b and acc-y are deleted, the resent add of
     /// acc-b is a duplicate.

@@ -6,7 +6,7 @@ import Testing
 /// SASL and OAuth settings for librdkafka, from the environment and from files) never
 /// reach a log or `pumphouse status`, even at debug level with librdkafka dumping its
 /// configuration; and TLS settings reach libpq and librdkafka, whose refusals name them.
-@Suite("Secrets faults", .localStack, .timeLimit(.minutes(4)))
+@Suite("Secrets faults", .localStack, .removingWhatItMakes, .timeLimit(.minutes(4)))
 struct SecretsFaultTests {
     /// Secret-bearing librdkafka properties that a plaintext broker ignores (librdkafka
     /// only uses them once security.protocol asks for SASL), read from files (the

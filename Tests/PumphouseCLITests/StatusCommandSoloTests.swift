@@ -10,7 +10,7 @@ import Testing
 
 /// `pumphouse status` run as an operator runs it, against a pipeline of its own: a unit,
 /// a writer and a reader as processes, on topics no other test uses.
-@Suite("StatusCommand", .localStack, .timeLimit(.minutes(3)))
+@Suite("StatusCommand", .localStack, .removingWhatItMakes, .timeLimit(.minutes(3)))
 struct StatusCommandSoloTests {
     @Test("shows the unit with its address and spool depth, the reader, writer lag reaching 0, a dead letter, a hole in an origin's numbering; never the database password")
     func liveStatus() async throws {

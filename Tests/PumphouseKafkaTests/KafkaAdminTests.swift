@@ -2,7 +2,7 @@ import PumphouseKafka
 import PumphouseTestSupport
 import Testing
 
-@Suite("Kafka admin against the local broker", .localStack, .timeLimit(.minutes(1)))
+@Suite("Kafka admin against the local broker", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct KafkaAdminTests {
     @Test("create, describe, list and delete topics")
     func lifecycle() async throws {

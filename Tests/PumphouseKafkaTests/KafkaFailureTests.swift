@@ -2,7 +2,7 @@ import PumphouseKafka
 import PumphouseTestSupport
 import Testing
 
-@Suite("Kafka errors are clear and bounded", .localStack, .timeLimit(.minutes(1)))
+@Suite("Kafka errors are clear and bounded", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct KafkaFailureTests {
     /// Nothing listens on port 1 of loopback.
     static let unreachable = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], clientID: "unreachable")

@@ -3,7 +3,7 @@ import PumphouseTestSupport
 import Synchronization
 import Testing
 
-@Suite("Kafka consumer groups against the local broker", .localStack, .timeLimit(.minutes(3)))
+@Suite("Kafka consumer groups against the local broker", .localStack, .removingWhatItMakes, .timeLimit(.minutes(3)))
 struct KafkaGroupTests {
     @Test("committed offsets survive the consumer, and a new member resumes from them")
     func commitAndResume() async throws {
@@ -136,7 +136,7 @@ final class SeenIDs: Sendable {
     func partitions(of member: String) -> [KafkaTopicPartition] { state.withLock { $0.assigned[member] ?? [] } }
 }
 
-@Suite("Kafka client lifecycle edge cases", .localStack, .timeLimit(.minutes(2)))
+@Suite("Kafka client lifecycle edge cases", .localStack, .removingWhatItMakes, .timeLimit(.minutes(2)))
 struct KafkaLifecycleTests {
     @Test("after shutdown, send and deliver fail at once instead of waiting forever")
     func sendAfterShutdown() async throws {

@@ -2,7 +2,7 @@ import PumphouseKafka
 import PumphouseTestSupport
 import Testing
 
-@Suite("Kafka watermarks", .localStack, .timeLimit(.minutes(1)))
+@Suite("Kafka watermarks", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct KafkaWatermarkTests {
     @Test("watermarks come from a fetch: the end of each partition, also of an empty one")
     func watermarks() async throws {

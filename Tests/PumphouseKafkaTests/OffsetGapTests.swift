@@ -5,7 +5,7 @@ import Testing
 
 /// Gaps in a partition's offsets against the real broker: ones no record fills, and
 /// ones a fetch leaves while concurrent producers write (see `OffsetContinuity`).
-@Suite("Offset gaps", .localStack, .timeLimit(.minutes(2)))
+@Suite("Offset gaps", .localStack, .removingWhatItMakes, .timeLimit(.minutes(2)))
 struct OffsetGapTests {
     @Test("transaction markers leave gaps: read again for the window, then every record is delivered in order and the gaps counted absent")
     func transactionMarkers() async throws {

@@ -2,7 +2,7 @@ import PumphousePostgres
 import PumphouseTestSupport
 import Testing
 
-@Suite("PostgreSQL COPY and pipelines against the local server", .localStack, .timeLimit(.minutes(2)))
+@Suite("PostgreSQL COPY and pipelines against the local server", .localStack, .removingWhatItMakes, .timeLimit(.minutes(2)))
 struct PostgresBulkTests {
     @Test("COPY loads 100k rows, with tabs, newlines, backslashes and NULLs intact")
     func copy100k() async throws {

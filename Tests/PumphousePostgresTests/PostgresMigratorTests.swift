@@ -3,7 +3,7 @@ import PumphousePostgres
 import PumphouseTestSupport
 import Testing
 
-@Suite("PostgreSQL migrations against the local server", .localStack, .timeLimit(.minutes(1)))
+@Suite("PostgreSQL migrations against the local server", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct PostgresMigratorTests {
     /// Migrations that create tables with a per-test prefix, so tests can share a database.
     static func migrations(_ prefix: String, count: Int = 3) -> [PostgresMigrator.Migration] {

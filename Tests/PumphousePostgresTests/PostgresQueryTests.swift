@@ -2,7 +2,7 @@ import PumphousePostgres
 import PumphouseTestSupport
 import Testing
 
-@Suite("PostgreSQL statements, transactions and errors against the local server", .localStack, .timeLimit(.minutes(1)))
+@Suite("PostgreSQL statements, transactions and errors against the local server", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct PostgresQueryTests {
     @Test("parameters travel apart from SQL: quotes, semicolons and SQL are stored verbatim")
     func parameters() async throws {

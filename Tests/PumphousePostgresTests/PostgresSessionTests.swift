@@ -4,7 +4,7 @@ import PumphouseTestSupport
 import Synchronization
 import Testing
 
-@Suite("PostgreSQL sessions: locks, reconnects and unreachable servers", .localStack, .timeLimit(.minutes(1)))
+@Suite("PostgreSQL sessions: locks, reconnects and unreachable servers", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct PostgresSessionTests {
     @Test("an advisory lock admits one session; a waiter times out with 55P03")
     func advisoryLocks() async throws {
@@ -128,7 +128,7 @@ struct PostgresSessionTests {
     }
 }
 
-@Suite("PostgreSQL transaction edge cases", .localStack, .timeLimit(.minutes(1)))
+@Suite("PostgreSQL transaction edge cases", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct PostgresTransactionEdgeTests {
     @Test("a transaction whose statement failed and was swallowed does not report a commit")
     func swallowedFailure() async throws {

@@ -13,9 +13,12 @@ public enum TestStack {
     public static var postgresURL: String { required("PUMPHOUSE_POSTGRES_URL") }
 
     /// A name no other test or run uses, so tests can share one broker and database.
+    /// A suite with `.removingWhatItMakes` removes what is named with it when it ends.
     public static func uniqueName(_ prefix: String) -> String {
         let suffix = (0..<8).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! }
-        return "\(prefix)_\(String(suffix))"
+        let name = "\(prefix)_\(String(suffix))"
+        MadeNames.current?.record(name)
+        return name
     }
 
     private static func required(_ name: String) -> String {

@@ -8,7 +8,7 @@ import Testing
 
 /// Fault scenario 2 (docs/reliability.md), and a unit killed during an outage. Stops the
 /// shared local broker, so `make test` and `make soak` run this suite alone.
-@Suite("Broker outage under load", .localStack, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 30))))
+@Suite("Broker outage under load", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 30))))
 struct BrokerOutageTests {
     @Test("the broker stopped for 15 s under load: units keep serving, spools drain, every change arrives once on every replica and in PostgreSQL")
     func brokerStopped() async throws {

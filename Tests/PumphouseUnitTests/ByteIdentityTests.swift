@@ -26,7 +26,7 @@ enum CanonicalTwins {
     }
 }
 
-@Suite("Entity identity is byte identity: keys, origins and field values through units, writer, replay and reader", .localStack, .serialized, .timeLimit(.minutes(4)))
+@Suite("Entity identity is byte identity: keys, origins and field values through units, writer, replay and reader", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(4)))
 struct ByteIdentityTests {
     @Test("the spellings really are equal Strings and different bytes (the hazard these tests guard)")
     func hazard() {

@@ -8,7 +8,7 @@ import Testing
 
 /// The change path under concurrency, checked against the topic itself, read with a plain
 /// consumer: what the pump sent, in what order, with which sequence numbers.
-@Suite("The change path under concurrent putters", .localStack, .serialized, .timeLimit(.minutes(4)))
+@Suite("The change path under concurrent putters", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(4)))
 struct ChangePathTests {
     @Test(
         "8 putters: the topic holds every change once, each partition's sequences contiguous and in offset order, each key in librdkafka's partition, and a peer and the table agree",

@@ -8,7 +8,7 @@ import Testing
 /// Every consumer of a partitioned cache counts a deposed owner's change and gives it no
 /// effect; for a unit that is `pumphouse_unit_fenced_changes_total`, per unit, cache and
 /// partition. The log is written by a plain producer, as units would write it.
-@Suite("A unit counts the changes ownership fenced", .localStack, .serialized, .timeLimit(.minutes(2)))
+@Suite("A unit counts the changes ownership fenced", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(2)))
 struct FencedChangeMetricsTests {
     static let contract = BenchAccount.contract
 

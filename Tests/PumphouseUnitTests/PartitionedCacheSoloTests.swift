@@ -15,7 +15,7 @@ import Testing
 /// member lists through claims in the log, each unit decides only its own keys, and
 /// partitions move on a join (handed over behind the last change) and on a leave
 /// (claimed by the survivor). The database, read in plain SQL, is the oracle.
-@Suite("Partitioned caches against the local broker", .localStack, .serialized, .timeLimit(.minutes(4)))
+@Suite("Partitioned caches against the local broker", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(4)))
 struct PartitionedCacheSoloTests {
     static let partitions = 4
 

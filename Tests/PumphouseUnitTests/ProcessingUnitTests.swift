@@ -169,7 +169,7 @@ func running<T>(_ units: [ProcessingUnit], _ body: () async throws -> T) async t
     return result
 }
 
-@Suite("Processing units against the local broker", .localStack, .serialized, .timeLimit(.minutes(4)))
+@Suite("Processing units against the local broker", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(4)))
 struct ProcessingUnitTests {
     @Test("three units mutating random keys concurrently converge to identical state; member lists show all three")
     func convergence() async throws {

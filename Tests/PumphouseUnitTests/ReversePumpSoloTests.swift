@@ -163,7 +163,7 @@ extension UnitFixture {
     }
 }
 
-@Suite("Data readers and the reverse pump against the local broker and PostgreSQL", .localStack, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 4, soak: 20))))
+@Suite("Data readers and the reverse pump against the local broker and PostgreSQL", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 4, soak: 20))))
 struct ReversePumpSoloTests {
     @Test("a load streams every row and an end marker with the writer's offsets from the same snapshot; bad requests get an error reply and the reader goes on")
     func readerAnswers() async throws {

@@ -6,7 +6,7 @@ import PumphouseTestSupport
 import PumphouseUnit
 import Testing
 
-@Suite("A change whose entity cannot be encoded is refused", .localStack)
+@Suite("A change whose entity cannot be encoded is refused", .localStack, .removingWhatItMakes)
 struct UnencodableEntityTests {
     /// bench.Account as a Codable entity whose encoding fails on demand.
     struct FragileAccount: CodableCacheEntity {

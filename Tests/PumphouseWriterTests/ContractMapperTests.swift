@@ -43,7 +43,7 @@ struct BalanceMapper: ContractMapper {
     }
 }
 
-@Suite("Custom mappers and fencing against the local broker and PostgreSQL", .localStack, .serialized, .timeLimit(.minutes(3)))
+@Suite("Custom mappers and fencing against the local broker and PostgreSQL", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(3)))
 struct ContractMapperTests {
     @Test("a Swift mapper writes two tables per change in the writer's transaction; its failures are dead-lettered")
     func customMapper() async throws {

@@ -205,7 +205,7 @@ struct Workload {
     }
 }
 
-@Suite("Data writer against the local broker and PostgreSQL", .localStack, .serialized, .timeLimit(.minutes(4)))
+@Suite("Data writer against the local broker and PostgreSQL", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(4)))
 struct DataWriterTests {
     @Test("a mixed workload lands exactly: per-key order, deltas, deletes, duplicates collapsed, bad input dead-lettered")
     func mixedWorkload() async throws {

@@ -6,7 +6,7 @@ import PumphouseTestSupport
 import PumphouseWriter
 import Testing
 
-@Suite("Mapped table SQL against the local PostgreSQL", .localStack, .timeLimit(.minutes(1)))
+@Suite("Mapped table SQL against the local PostgreSQL", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
 struct MappedTableTests {
     static func mapping(table: String, delete: TableMapping.DeletePolicy = .hard) -> TableMapping {
         TableMapping(

@@ -9,7 +9,7 @@ import Testing
 /// claims and changes come from a plain producer, as units' would, so every path is
 /// exercised in one log; PostgreSQL and the dead-letter topic are read in plain SQL and
 /// with a bare consumer.
-@Suite("Ownership claims fence deposed owners in the writer and in replay", .localStack, .serialized, .timeLimit(.minutes(3)))
+@Suite("Ownership claims fence deposed owners in the writer and in replay", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(3)))
 struct OwnershipFencingTests {
     static let contract = try! ContractName("bench.Account")
 

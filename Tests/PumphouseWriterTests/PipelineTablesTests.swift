@@ -7,7 +7,7 @@ import Testing
 
 /// `PipelineConfiguration.migrate` gives a database Pumphouse's own tables and then the
 /// project's, in a database of its own per test (these tables have fixed names).
-@Suite("Pumphouse's own tables against the local PostgreSQL", .localStack, .timeLimit(.minutes(2)))
+@Suite("Pumphouse's own tables against the local PostgreSQL", .localStack, .removingWhatItMakes, .timeLimit(.minutes(2)))
 struct PipelineTablesTests {
     static let logger = TestStack.logger("pumphouse.tests.pipeline-tables")
 

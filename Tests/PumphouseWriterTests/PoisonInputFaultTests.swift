@@ -10,7 +10,7 @@ import Testing
 /// Fault scenario 6 (docs/reliability.md): whatever lands on a data pump's topic, the
 /// writer dead-letters what it cannot apply, with the reason and the source, and keeps
 /// applying everything else exactly.
-@Suite("Fault scenario 6: poison input, fuzzed", .localStack, .serialized, .timeLimit(.minutes(20)))
+@Suite("Fault scenario 6: poison input, fuzzed", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(20)))
 struct PoisonInputFaultTests {
     /// Names a poison message so its dead letter can be matched to it. The codec
     /// ignores headers it does not know, so the tag changes no verdict.

@@ -4,7 +4,7 @@ import Testing
 
 /// Fault scenario 3 (docs/reliability.md). It stops the shared PostgreSQL, so `make test`
 /// and `make soak` run it alone.
-@Suite("Fault: PostgreSQL stopped under load", .localStack, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 30))))
+@Suite("Fault: PostgreSQL stopped under load", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 30))))
 struct PostgresOutageTests {
     @Test("PostgreSQL stopped for 15 s while contracts keep coming: the writer pauses and retries, dead-letters nothing, and converges to every change once")
     func postgresStopped() async throws {

@@ -8,7 +8,7 @@ import Testing
 /// Contracts numbered as a unit numbers them, published by a plain producer with holes
 /// cut into their numbering: the writer, a resumed writer and a replay must each name
 /// exactly the holes made, and nothing else.
-@Suite("Sequence gaps against the local broker and PostgreSQL", .localStack, .serialized, .timeLimit(.minutes(3)))
+@Suite("Sequence gaps against the local broker and PostgreSQL", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(3)))
 struct SequenceGapTests {
     @Test("holes in a unit's numbering are recorded once by the writer, also after it resumes, and named by a replay; a restart's jump, resends and producers without runs are no holes")
     func holesFound() async throws {

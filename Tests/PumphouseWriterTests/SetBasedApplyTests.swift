@@ -8,7 +8,7 @@ import Testing
 
 /// The set-based merge must be indistinguishable from per-entity statements: the same
 /// rows and the same updates found missing, for any mix of effects.
-@Suite("Set-based merge against the local PostgreSQL", .localStack, .timeLimit(.minutes(2)))
+@Suite("Set-based merge against the local PostgreSQL", .localStack, .removingWhatItMakes, .timeLimit(.minutes(2)))
 struct SetBasedApplyTests {
     static let contract = try! ContractName("bench.Account")
 

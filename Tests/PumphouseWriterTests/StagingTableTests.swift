@@ -9,7 +9,7 @@ import Testing
 
 /// The set-based path's staging tables live for the session, each with the shape of
 /// the table it was made for.
-@Suite("Staging tables across batches", .localStack, .timeLimit(.minutes(2)))
+@Suite("Staging tables across batches", .localStack, .removingWhatItMakes, .timeLimit(.minutes(2)))
 struct StagingTableTests {
     @Test("tables of different shapes keep the set-based path in every batch, whichever of them a batch holds")
     func shapes() async throws {

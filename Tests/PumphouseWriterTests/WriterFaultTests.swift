@@ -7,7 +7,7 @@ import Testing
 /// Fault scenarios 1 and 5 (docs/reliability.md): writers crashing and coming and going
 /// under load. `make test` runs the short forms; `make soak` the long ones, and tabulates
 /// what each run recorded.
-@Suite("Fault: writers killed and rebalanced under load", .localStack, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 60))))
+@Suite("Fault: writers killed and rebalanced under load", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(ScenarioForm.current.pick(short: 5, soak: 60))))
 struct WriterFaultTests {
     @Test("kill -9 of the writer process at random moments: the table equals the topic's replay and every change has exactly one effect; SIGTERM exits cleanly")
     func writerKills() async throws {

@@ -104,7 +104,7 @@ struct AdminCredentialTests {
     }
 }
 
-@Suite("Admin routes of the ticketing unit", .localStack, .serialized, .timeLimit(.minutes(3)))
+@Suite("Admin routes of the ticketing unit", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(3)))
 struct AdminRoutesTests {
     @Test("every route of the unit: public ones answer anyone; every other one refuses without the token (403 with no credential configured, 401 with one) and opens to it")
     func everyRoute() async throws {

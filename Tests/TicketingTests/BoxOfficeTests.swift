@@ -94,7 +94,7 @@ struct TicketingFixture {
     }
 }
 
-@Suite("The ticketing sample against the local broker", .localStack, .serialized, .timeLimit(.minutes(3)))
+@Suite("The ticketing sample against the local broker", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(3)))
 struct BoxOfficeTests {
     @Test("two units selling the same 50 seats at the same instant: each seat is sold once, the other buyer gets a conflict")
     func noSeatSoldTwice() async throws {

@@ -7,7 +7,7 @@ import Ticketing
 
 /// The database-first twin against the real local PostgreSQL, on tables of its own made
 /// from the sample's migration.
-@Suite("The database-first twin", .localStack, .serialized, .timeLimit(.minutes(2)))
+@Suite("The database-first twin", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(2)))
 struct DatabaseBoxOfficeTests {
     static let logger = TestStack.logger("ticketing.twin.tests")
 

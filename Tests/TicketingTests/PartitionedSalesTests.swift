@@ -11,7 +11,7 @@ import Ticketing
 /// The sample with its sales partitioned, served over HTTP as in `make demo`: the unit
 /// owning a seat's sale decides it at once, and a request reaching the other unit is
 /// forwarded there (one hop).
-@Suite("The ticketing sample with partitioned sales, over HTTP", .localStack, .serialized, .timeLimit(.minutes(3)))
+@Suite("The ticketing sample with partitioned sales, over HTTP", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(3)))
 struct PartitionedSalesTests {
     @Test("a purchase sent to the unit that does not own the seat's sale is forwarded and sold by the owner; /routing names each partition's owner and address; a forwarded request reaching a non-owner is refused (421), never passed on")
     func forwarded() async throws {

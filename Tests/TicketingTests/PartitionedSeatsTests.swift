@@ -7,7 +7,7 @@ import Ticketing
 /// Seats and sales partitioned together, as in `make demo`: the unit owning a seat's
 /// partition decides its hold and its sale; a concert's layout, seat map and counts are
 /// gathered from every owner.
-@Suite("The ticketing sample with seats and sales partitioned, over HTTP", .localStack, .serialized, .timeLimit(.minutes(3)))
+@Suite("The ticketing sample with seats and sales partitioned, over HTTP", .localStack, .removingWhatItMakes, .serialized, .timeLimit(.minutes(3)))
 struct PartitionedSeatsTests {
     @Test("three units, two partitions: a concert opened at the unit owning nothing is laid out by each owner; every unit serves the whole seat map; a hold is the owner's decision wherever it is asked; the owners' share routes refuse what they do not own")
     func gathered() async throws {
