@@ -4,7 +4,7 @@ STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
 
-.PHONY: all build test deploy-check json-schema-suite examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
+.PHONY: all build docs test deploy-check json-schema-suite examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
 
 all: build
 
@@ -120,6 +120,13 @@ schema-check: build
 		echo "schemas: no published version edited (checked against $$(git log --format=%H -- Schemas | wc -l) commit(s))"; \
 	fi
 	Tests/schema-gate/run
+
+# The DocC catalogs of the modules users build on (swift-docc-plugin), built as CI does:
+# a broken symbol link or an undocumented parameter of a documented initialiser fails it.
+# The archives land in .build/plugins/Swift-DocC/outputs.
+docs:
+	swift package --disable-sandbox generate-documentation --warnings-as-errors \
+		--target PumphouseUnit --target PumphouseWriter --target PumphouseContracts
 
 # The concert-ticketing demo (docs/ticketing.md): three units, a writer and a reader on
 # the local stack, an on-sale burst, a full outage and rebuild, checks and a summary;

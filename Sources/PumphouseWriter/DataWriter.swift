@@ -41,8 +41,16 @@ public final class DataWriter: Service {
     /// The connection `prepare(on:)` checked, with the column types it found.
     private let prepared = CheckedConnection<[ContractName: [String: String]]>()
 
-    /// - Parameter mappers: Swift mappers for the caches that declare `mapping: custom`;
-    ///   each such cache needs one, and a mapper for any other cache replaces its mapping.
+    /// Checks the named writer's caches against the pipeline file and the schemas; it
+    /// connects to nothing until it runs (`prepare(on:)` checks the database first).
+    ///
+    /// - Parameters:
+    ///   - configuration: The pipeline file, which names the writer, its caches and their
+    ///     mappings.
+    ///   - name: The writer's name under `writers` in the pipeline file.
+    ///   - mappers: Swift mappers for the caches that declare `mapping: custom`; each such
+    ///     cache needs one, and a mapper for any other cache replaces its mapping.
+    ///   - logger: Where the writer logs; row data never reaches it.
     public init(
         configuration: PipelineConfiguration,
         writer name: String,
