@@ -83,7 +83,7 @@ public struct Contract: Sendable, Hashable {
     }
 
     /// The rules of the envelope itself, independent of any schema.
-    public func envelopeProblem() -> (member: String, problem: String)? {
+    package func envelopeProblem() -> (member: String, problem: String)? {
         if version < 1 || version > Int(Int32.max) { return ("version", "must be between 1 and \(Int32.max), not \(version)") }
         if key.isEmpty { return ("key", "must not be empty") }
         if origin.isEmpty { return ("origin", "must not be empty") }
@@ -123,7 +123,7 @@ public enum ContractAction: String, Sendable, Hashable, CaseIterable {
     case create
 
     /// An add or a create: the contract carries the entity's whole state.
-    public var carriesFullState: Bool { self == .add || self == .create }
+    package var carriesFullState: Bool { self == .add || self == .create }
 }
 
 /// A contract's name: lower-case domain segments and an UpperCamel entity, e.g.

@@ -12,20 +12,20 @@
 /// that number their own way are only checked for duplicates), the first change of an
 /// origin a consumer sees (it may have started reading mid-run), and a run's tail (a run
 /// that stops early leaves no trace the next one can check).
-public enum SequenceContinuity {
+package enum SequenceContinuity {
     /// The last change seen of one origin in one partition.
-    public struct Mark: Sendable, Hashable {
-        public var sequence: Int64
+    package struct Mark: Sendable, Hashable {
+        package var sequence: Int64
         /// The run the change came from; nil if its contract carried none.
-        public var incarnation: Int64?
+        package var incarnation: Int64?
 
-        public init(sequence: Int64, incarnation: Int64?) {
+        package init(sequence: Int64, incarnation: Int64?) {
             self.sequence = sequence
             self.incarnation = incarnation
         }
     }
 
-    public enum Verdict: Sendable, Hashable {
+    package enum Verdict: Sendable, Hashable {
         /// Not seen before: apply it and make it the mark.
         case next
         /// At or below the mark: seen before.
@@ -39,7 +39,7 @@ public enum SequenceContinuity {
     /// origin's first change seen in the partition). Without `checkingHoles` (a compacted
     /// topic, where older records of a key are removed and holes are expected) only
     /// duplicates are told apart.
-    public static func judge(sequence: Int64, incarnation: Int64?, after mark: Mark?, checkingHoles: Bool = true) -> Verdict {
+    package static func judge(sequence: Int64, incarnation: Int64?, after mark: Mark?, checkingHoles: Bool = true) -> Verdict {
         guard let mark else { return .next }
         guard sequence > mark.sequence else { return .duplicate }
         guard checkingHoles, let incarnation else { return .next }
@@ -57,10 +57,10 @@ public enum SequenceContinuity {
 
 extension Contract {
     /// This contract's place in its origin's numbering, after `mark`.
-    public func continuity(after mark: SequenceContinuity.Mark?, checkingHoles: Bool = true) -> SequenceContinuity.Verdict {
+    package func continuity(after mark: SequenceContinuity.Mark?, checkingHoles: Bool = true) -> SequenceContinuity.Verdict {
         SequenceContinuity.judge(sequence: sequence, incarnation: incarnation, after: mark, checkingHoles: checkingHoles)
     }
 
     /// The mark this contract leaves once applied.
-    public var sequenceMark: SequenceContinuity.Mark { SequenceContinuity.Mark(sequence: sequence, incarnation: incarnation) }
+    package var sequenceMark: SequenceContinuity.Mark { SequenceContinuity.Mark(sequence: sequence, incarnation: incarnation) }
 }

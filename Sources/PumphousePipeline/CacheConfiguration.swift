@@ -70,12 +70,12 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// topic (it was produced with another partitioner, or before the partition count
     /// changed); nil where it belongs. Its owner is the owner of the key's own partition,
     /// so a change elsewhere would be decided by the wrong unit.
-    public func misplacement(ofKey key: [UInt8], in partition: Int32) -> String? {
+    package func misplacement(ofKey key: [UInt8], in partition: Int32) -> String? {
         misplacement(belongingIn: partitioner.partition(ofKey: key), foundIn: partition)
     }
 
     /// `misplacement(ofKey:in:)` for a key already decoded, without copying its bytes.
-    public func misplacement(ofKey key: String, in partition: Int32) -> String? {
+    package func misplacement(ofKey key: String, in partition: Int32) -> String? {
         misplacement(belongingIn: partitioner.partition(ofKey: key), foundIn: partition)
     }
 

@@ -3,7 +3,7 @@ import PumphouseKafka
 extension PipelineConfiguration {
     /// Every topic the pipeline needs: one per cache and its reverse pump, one
     /// dead-letter topic per writer, the member topic and the read-request topic.
-    public var topicSpecifications: [KafkaTopicSpecification] {
+    package var topicSpecifications: [KafkaTopicSpecification] {
         var specifications = caches.map { cache in
             KafkaTopicSpecification(name: cache.topic, partitions: cache.partitions, replicationFactor: cache.replicationFactor, configs: cache.topicConfigs)
         }

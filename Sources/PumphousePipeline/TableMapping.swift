@@ -203,8 +203,8 @@ public struct TableMapping: Sendable, Hashable {
 
 /// Identifier rules for names that end up in SQL text. Values never do (they are bound
 /// parameters); names are checked here and quoted when used.
-public enum SQLIdentifier {
-    public static func isValid(_ name: String, qualified: Bool) -> Bool {
+package enum SQLIdentifier {
+    package static func isValid(_ name: String, qualified: Bool) -> Bool {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 1 || (qualified && parts.count == 2) else { return false }
         return parts.allSatisfy { part in
@@ -214,13 +214,13 @@ public enum SQLIdentifier {
     }
 
     /// `bigint`, `double precision`, `numeric(12,2)`, `timestamptz`, `text[]`.
-    public static func isTypeName(_ text: String) -> Bool {
+    package static func isTypeName(_ text: String) -> Bool {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789_ (),[]")
         return !text.isEmpty && text.count <= 64 && text.allSatisfy { allowed.contains($0) } && text.first!.isLetter
     }
 
     /// A double-quoted identifier (each part of a qualified name quoted separately).
-    public static func quoted(_ name: String) -> String {
+    package static func quoted(_ name: String) -> String {
         name.split(separator: ".").map { "\"\($0.replacing("\"", with: "\"\""))\"" }.joined(separator: ".")
     }
 }

@@ -4,13 +4,13 @@ import Synchronization
 /// A connection a service checked (its tables, its mappings) before it started, kept
 /// until the service's `run` takes it: the start-up check and `run` share one connection
 /// and one check, and a `run` nobody checked for connects and checks by itself.
-public final class CheckedConnection<Checked: Sendable>: Sendable {
+package final class CheckedConnection<Checked: Sendable>: Sendable {
     private let kept = Mutex<(db: PostgresConnection, checked: Checked)?>(nil)
 
-    public init() {}
+    package init() {}
 
     /// Keeps `db` and what its check found, closing one kept before.
-    public func keep(_ db: PostgresConnection, _ checked: Checked) async {
+    package func keep(_ db: PostgresConnection, _ checked: Checked) async {
         let replaced = kept.withLock { kept in
             defer { kept = (db, checked) }
             return kept?.db
@@ -19,7 +19,7 @@ public final class CheckedConnection<Checked: Sendable>: Sendable {
     }
 
     /// The kept connection, or a new one that `check` accepted (closed if it throws).
-    public func take(
+    package func take(
         connecting configuration: PostgresConfiguration, logger: Logger, check: (PostgresConnection) async throws -> Checked
     ) async throws -> (db: PostgresConnection, checked: Checked) {
         if let ready = kept.withLock({ $0.take() }) { return ready }

@@ -9,31 +9,31 @@ import PumphouseBlocking
 /// measured rates (peak, normal, minimum): a share of updates that collide too large
 /// for the business is the cue to make the cache partitioned, where one owner decides
 /// each key and nothing collides.
-public struct CollisionForecast: Sendable, Equatable {
+package struct CollisionForecast: Sendable, Equatable {
     /// Units holding the same cache (N).
-    public var instances: Int
+    package var instances: Int
     /// Updates to the cache per second (UR).
-    public var updatesPerSecond: Double
+    package var updatesPerSecond: Double
     /// Entities in the cache (S).
-    public var cacheSize: Int
+    package var cacheSize: Int
     /// Time for a change to reach the other units (RL).
-    public var replicationLatency: Duration
+    package var replicationLatency: Duration
 
-    public init(instances: Int, updatesPerSecond: Double, cacheSize: Int, replicationLatency: Duration) {
+    package init(instances: Int, updatesPerSecond: Double, cacheSize: Int, replicationLatency: Duration) {
         self.instances = instances
         self.updatesPerSecond = updatesPerSecond
         self.cacheSize = cacheSize
         self.replicationLatency = replicationLatency
     }
 
-    public var collisionsPerSecond: Double {
+    package var collisionsPerSecond: Double {
         let latency = replicationLatency.inSeconds
         return Double(instances) * updatesPerSecond * updatesPerSecond / Double(cacheSize) * latency
     }
 
-    public var collisionsPerHour: Double { collisionsPerSecond * 3_600 }
-    public var updatesPerHour: Double { updatesPerSecond * 3_600 }
+    package var collisionsPerHour: Double { collisionsPerSecond * 3_600 }
+    package var updatesPerHour: Double { updatesPerSecond * 3_600 }
 
     /// Collisions as a share of updates (0.0002 is 0.02%).
-    public var collisionShare: Double { updatesPerSecond > 0 ? collisionsPerSecond / updatesPerSecond : 0 }
+    package var collisionShare: Double { updatesPerSecond > 0 ? collisionsPerSecond / updatesPerSecond : 0 }
 }

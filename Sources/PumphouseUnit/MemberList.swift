@@ -75,14 +75,14 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
 
     /// Counts every member as heard at `now`: the unit could not judge their silence
     /// before (it had not read its own heartbeat back, or there was a gap in its own).
-    public mutating func restartSilence(at now: ContinuousClock.Instant) {
+    package mutating func restartSilence(at now: ContinuousClock.Instant) {
         for id in lastHeard.keys { lastHeard[id] = now }
     }
 
     /// Counts every member as heard at `logTime` in log time: the unit could not judge
     /// their silence in the log before (it had not read its own heartbeat back, or its
     /// own heartbeats have a gap).
-    public mutating func restartSilence(inLogAt logTime: ContinuousClock.Instant) {
+    package mutating func restartSilence(inLogAt logTime: ContinuousClock.Instant) {
         for id in lastHeard.keys { lastHeardInLog[id] = logTime }
     }
 
@@ -90,7 +90,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// With `logNow`, a member must also have been silent that long in log time (and
     /// one never timed in the log is not), so a reader that lags does not count a live
     /// member gone.
-    public mutating func expire(now: ContinuousClock.Instant, timeout: Duration, logNow: ContinuousClock.Instant? = nil) -> [Member] {
+    package mutating func expire(now: ContinuousClock.Instant, timeout: Duration, logNow: ContinuousClock.Instant? = nil) -> [Member] {
         departed = departed.filter { now - $0.value <= timeout }
         let this = ExactKey(self.this)
         let silent = lastHeard.filter { id, heard in

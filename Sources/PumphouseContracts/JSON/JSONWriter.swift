@@ -28,7 +28,7 @@ public struct JSONWriter: Sendable {
         try emit(value)
     }
 
-    public mutating func writeRaw(_ text: StaticString) {
+    package mutating func writeRaw(_ text: StaticString) {
         emit(raw: text)
     }
 

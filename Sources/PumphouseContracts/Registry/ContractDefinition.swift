@@ -26,7 +26,7 @@ public struct ContractDefinition: Sendable, Hashable {
 
     static let keys: Set<String> = ["topic", "key", "compatibility", "upcast"]
 
-    public static func parse(_ text: String, contract: ContractName, file: String) throws(ContractDefinitionError) -> ContractDefinition {
+    package static func parse(_ text: String, contract: ContractName, file: String) throws(ContractDefinitionError) -> ContractDefinition {
         guard case .object(let root) = try YAMLDocument.parse(text, file: file) else {
             throw ContractDefinitionError(file: file, pointer: "", message: "must be a mapping with at least \"key\"")
         }

@@ -5,11 +5,11 @@
 ///
 /// Member names compare by their decoded bytes, as the pointer's tokens do (RFC 6901:
 /// `~1` is `/`, `~0` is `~`).
-public enum JSONPointerLine {
+package enum JSONPointerLine {
     /// The 1-based line of the deepest member or element on `pointer`'s path that `text`
     /// has: a property the newer schema removed points at its parent. Line 1 for the
     /// root, and for text that is not JSON.
-    public static func line(of pointer: String, in text: [UInt8]) -> Int {
+    package static func line(of pointer: String, in text: [UInt8]) -> Int {
         let tokens: [[UInt8]] = pointer.isEmpty
             ? []
             : pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {

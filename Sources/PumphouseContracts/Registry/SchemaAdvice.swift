@@ -1,10 +1,10 @@
 /// How to evolve a contract instead of making the change a rule refused: what a gate
 /// prints beside each breaking change, so the author learns the safe move and not only
 /// that the move was unsafe.
-public enum SchemaAdvice {
+package enum SchemaAdvice {
     /// The advice for `rule`, with or without its direction (`BACKWARD TYPE_NARROWED`);
     /// nil for rules whose message already says all there is.
-    public static func advice(forRule rule: String) -> String? {
+    package static func advice(forRule rule: String) -> String? {
         let bare = rule.split(separator: " ").last.map(String.init) ?? rule
         if let advice = table[bare] { return advice }
         // A bound or count added, raised or lowered (maxLength, maximum, minItems, ...).

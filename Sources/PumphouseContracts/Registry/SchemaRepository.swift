@@ -18,9 +18,9 @@ public struct SchemaRepository: Sendable {
     }
 
     /// What a check looked at (the contract folders, by name) and what it found.
-    public struct CheckResult: Sendable {
-        public var checked: [String]
-        public var problems: [SchemaProblem]
+    package struct CheckResult: Sendable {
+        package var checked: [String]
+        package var problems: [SchemaProblem]
     }
 
     /// Every check: layout, validity, compatibility per mode, upcasting to the latest
@@ -31,7 +31,7 @@ public struct SchemaRepository: Sendable {
 
     /// `check`'s problems with the folders it read to find them, from one reading of the
     /// directory.
-    public func checkResult(againstGitRef ref: String? = nil) -> CheckResult {
+    package func checkResult(againstGitRef ref: String? = nil) -> CheckResult {
         let scanned = scan()
         var all = scanned.problems
         for schemas in scanned.contracts.sorted(by: { $0.name < $1.name }) {

@@ -2,8 +2,8 @@ import Yams
 
 /// YAML read into the same `JSONValue` tree the schemas use, so configuration files are
 /// checked with the same precise, pointer-naming errors.
-public enum YAMLDocument {
-    public static func parse(_ text: String, file: String) throws(ContractDefinitionError) -> JSONValue {
+package enum YAMLDocument {
+    package static func parse(_ text: String, file: String) throws(ContractDefinitionError) -> JSONValue {
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -49,10 +49,10 @@ public enum YAMLDocument {
 }
 
 /// A problem in a `contract.yaml` (or another YAML file), with the key path.
-public struct ContractDefinitionError: Error, Sendable, Hashable, CustomStringConvertible {
-    public let file: String
-    public let pointer: String
-    public let message: String
+package struct ContractDefinitionError: Error, Sendable, Hashable, CustomStringConvertible {
+    package let file: String
+    package let pointer: String
+    package let message: String
 
-    public var description: String { "\(file)\(pointer.isEmpty ? "" : " \(pointer)"): \(message)" }
+    package var description: String { "\(file)\(pointer.isEmpty ? "" : " \(pointer)"): \(message)" }
 }
