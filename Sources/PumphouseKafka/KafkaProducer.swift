@@ -17,6 +17,16 @@ public final class KafkaProducer: Sendable {
     /// time). Keep it short and thread-safe: it runs between librdkafka's network events.
     public typealias DeliveryHandler = @Sendable (KafkaDeliveryReport) -> Void
 
+    /// Called with the reports of every message sent with `send` that one poll of
+    /// librdkafka served (or one flush), in the order librdkafka reported them, which is
+    /// send order within a partition. An owner that keeps its own state per message pays
+    /// its locks once per batch rather than once per message: at a hundred thousand
+    /// messages a second, per-message locking on the polling thread contends with every
+    /// sender that takes the same locks. Runs on the polling thread, or on the thread
+    /// running `flush`, `shutdown` or `abandon`, never two batches at once; when one of
+    /// those returns, every report it waited for has been handled.
+    public typealias DeliveryBatchHandler = @Sendable ([KafkaDeliveryReport]) -> Void
+
     private let handle: RDKafkaHandle
     private let callbacks: ProducerCallbacks
     /// The poll loop holds the handle's own thread, so a flush, which waits up to its
@@ -26,12 +36,26 @@ public final class KafkaProducer: Sendable {
     private let nextID = Atomic<UInt64>(1)
     private let logger: Logger
 
-    public init(
+    public convenience init(
         configuration: KafkaProducerConfiguration,
         logger: Logger,
         onDelivery: DeliveryHandler? = nil
     ) throws(KafkaError) {
-        let callbacks = ProducerCallbacks(logger: logger, onDelivery: onDelivery)
+        try self.init(configuration: configuration, logger: logger, reports: onDelivery.map { .each($0) } ?? .none)
+    }
+
+    /// A producer whose delivery reports reach `onDeliveries` in batches (see
+    /// ``DeliveryBatchHandler``).
+    public convenience init(
+        configuration: KafkaProducerConfiguration,
+        logger: Logger,
+        onDeliveries: @escaping DeliveryBatchHandler
+    ) throws(KafkaError) {
+        try self.init(configuration: configuration, logger: logger, reports: .batches(onDeliveries))
+    }
+
+    private init(configuration: KafkaProducerConfiguration, logger: Logger, reports: ProducerCallbacks.Reporting) throws(KafkaError) {
+        let callbacks = ProducerCallbacks(logger: logger, reporting: reports)
         self.handle = try RDKafkaHandle(
             kind: .producer,
             properties: configuration.librdkafkaProperties,
@@ -47,7 +71,9 @@ public final class KafkaProducer: Sendable {
         handle.startLoop { [polling] pointer in
             while polling.isOn {
                 rd_kafka_poll(pointer, 100)
+                callbacks.handOverCollected()
             }
+            callbacks.handOverCollected()
         }
     }
 
@@ -147,9 +173,11 @@ public final class KafkaProducer: Sendable {
 
     /// Waits until every queued message has been reported, for at most `timeout`.
     public func flush(timeout: Duration) async throws {
-        let handle = self.handle
+        let (handle, callbacks) = (self.handle, self.callbacks)
         let err = try await flushing.runIfActive {
-            rd_kafka_flush(handle.pointer, Int32(clamping: timeout.milliseconds))
+            let err = rd_kafka_flush(handle.pointer, Int32(clamping: timeout.milliseconds))
+            callbacks.handOverCollected()
+            return err
         }
         if err == RD_KAFKA_RESP_ERR__TIMED_OUT {
             throw KafkaError(
@@ -185,9 +213,12 @@ public final class KafkaProducer: Sendable {
     }
 
     private func purge() async {
-        let handle = self.handle
+        let (handle, callbacks) = (self.handle, self.callbacks)
         rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-        _ = try? await flushing.runIfActive { rd_kafka_flush(handle.pointer, 1000) }
+        _ = try? await flushing.runIfActive {
+            rd_kafka_flush(handle.pointer, 1000)
+            callbacks.handOverCollected()
+        }
     }
 
     private func checkOpen(_ message: KafkaProducerMessage) throws(KafkaError) {
@@ -274,16 +305,37 @@ public final class KafkaProducer: Sendable {
     }
 }
 
-/// Routes delivery reports to either a waiting `deliver` call or the delivery handler.
+/// Routes delivery reports to either a waiting `deliver` call or the owner's handler.
 /// The top bit of a message's opaque id says which, so the common `send` path takes no lock.
 final class ProducerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
     static let awaitedFlag: UInt64 = 1 << 63
 
-    private let onDelivery: KafkaProducer.DeliveryHandler?
-    private let awaiting = Mutex<[UInt64: CheckedContinuation<KafkaDeliveredMessage, any Error>]>([:])
+    /// How the owner takes the reports of messages sent with `send`.
+    enum Reporting {
+        case none
+        case each(KafkaProducer.DeliveryHandler)
+        case batches(KafkaProducer.DeliveryBatchHandler)
+    }
 
-    init(logger: Logger, onDelivery: KafkaProducer.DeliveryHandler?) {
-        self.onDelivery = onDelivery
+    /// Reports collected for a batch handler since the last hand-over, and the last
+    /// topic's name, so that a report costs no String of its own in the usual case of
+    /// one topic after another.
+    private struct Collected {
+        var reports: [KafkaDeliveryReport] = []
+        var topic: (handle: UInt, name: String)?
+    }
+
+    private let reporting: Reporting
+    private let awaiting = Mutex<[UInt64: CheckedContinuation<KafkaDeliveredMessage, any Error>]>([:])
+    private let collected = Mutex(Collected())
+    /// The batch being handed over, its buffer kept between batches. Held while the
+    /// handler runs, so batches never overlap and a flush that hands over after
+    /// librdkafka's own flush returns only once a batch the polling thread took is
+    /// handled too.
+    private let handingOver = Mutex<[KafkaDeliveryReport]>([])
+
+    init(logger: Logger, reporting: Reporting) {
+        self.reporting = reporting
         super.init(logger: logger)
     }
 
@@ -298,24 +350,63 @@ final class ProducerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
     func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {
         let raw = UInt64(UInt(bitPattern: message.pointee._private))
         let id = KafkaMessageID(rawValue: raw)
-        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-        let report: KafkaDeliveryReport
-        if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            report = .delivered(KafkaDeliveredMessage(id: id, topic: topic, partition: message.pointee.partition, offset: message.pointee.offset))
-        } else {
-            report = .failed(id, KafkaError(message.pointee.err, operation: "deliver to topic \"\(topic)\""))
+        let awaited = raw & Self.awaitedFlag != 0
+        if !awaited, case .batches = reporting {
+            collected.withLock { collected in
+                let report = Self.report(message, id: id, topic: Self.topicName(message.pointee.rkt, cache: &collected.topic))
+                collected.reports.append(report)
+            }
+            return
         }
-        if raw & Self.awaitedFlag != 0 {
+        var unused: (handle: UInt, name: String)?
+        let report = Self.report(message, id: id, topic: Self.topicName(message.pointee.rkt, cache: &unused))
+        if awaited {
             guard let continuation = cancelAwait(raw) else { return }
             switch report {
             case .delivered(let delivered): continuation.resume(returning: delivered)
             case .failed(_, let error): continuation.resume(throwing: error)
             }
-        } else if let onDelivery {
+        } else if case .each(let onDelivery) = reporting {
             onDelivery(report)
         } else if case .failed(_, let error) = report {
             logger.error("undelivered message \(id) and no delivery handler: \(error)")
         }
+    }
+
+    /// Hands the reports collected so far to the batch handler, if there is one and
+    /// they are any.
+    func handOverCollected() {
+        guard case .batches(let onDeliveries) = reporting else { return }
+        handingOver.withLock { batch in
+            collected.withLock { swap(&$0.reports, &batch) }
+            guard !batch.isEmpty else { return }
+            onDeliveries(batch)
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private static func report(_ message: UnsafePointer<rd_kafka_message_t>, id: KafkaMessageID, topic: String) -> KafkaDeliveryReport {
+        if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            .delivered(KafkaDeliveredMessage(id: id, topic: topic, partition: message.pointee.partition, offset: message.pointee.offset))
+        } else {
+            .failed(id, KafkaError(message.pointee.err, operation: "deliver to topic \"\(topic)\""))
+        }
+    }
+
+    /// The topic's name, from `cache` when it holds this topic: the handle alone could
+    /// be a new topic's at a freed one's address, so the name's bytes are compared too.
+    private static func topicName(_ handle: OpaquePointer?, cache: inout (handle: UInt, name: String)?) -> String {
+        guard let handle, let name = rd_kafka_topic_name(handle) else { return "?" }
+        if let cached = cache, cached.handle == UInt(bitPattern: handle) {
+            var known = cached.name
+            let same = known.withUTF8 { known in
+                strlen(name) == known.count && (known.isEmpty || memcmp(name, known.baseAddress!, known.count) == 0)
+            }
+            if same { return known }
+        }
+        let text = String(cString: name)
+        cache = (UInt(bitPattern: handle), text)
+        return text
     }
 }
 

@@ -167,18 +167,22 @@ final class DataPump: Sendable {
     /// The lanes of `topic`, by partition; nil for a topic the pipeline does not declare.
     func lanes(of topic: String) -> [Lane]? { lanesByTopic[topic] }
 
-    /// A change handed to the pump: its sequence, and its number in the spool (what the
-    /// broker's acknowledgement names).
+    /// A change handed to the pump: its sequence, its number in the spool (what the
+    /// broker's acknowledgement names), and the lane's send role if the caller got it.
     struct Published {
         var sequence: Int64
         var number: Int64
+        /// Set when no other thread was sending from the lane: the caller must pass it
+        /// to ``send(_:_:)``, or the lane's changes wait for the sending thread.
+        var claim: SendClaim?
     }
 
-    /// Numbers, spools and queues one change in `lane`. `encode` gets the change's
+    /// Numbers, spools and queues one change in `lane`, and takes the lane's send role
+    /// if it is free, all in one take of the lane's lock. `encode` gets the change's
     /// sequence and returns the change's spool frame, which is also what is sent; it
     /// runs under the lane's lock (keep it short). A refusal from the spool leaves the
-    /// lane as it was and throws. The caller then hands the lane's queue to librdkafka
-    /// with ``send(_:)``, once it holds no lock of its own.
+    /// lane as it was and throws. The caller then hands the change to librdkafka with
+    /// ``send(_:_:)``, once it holds no lock of its own.
     @discardableResult
     func publish(to lane: Lane, _ encode: (Int64) throws -> SpoolFrame) throws -> Published {
         guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
@@ -186,23 +190,24 @@ final class DataPump: Sendable {
             let sequence = state.nextSequence
             let number = try enqueue(try encode(sequence), in: &state)
             state.nextSequence += 1
-            return Published(sequence: sequence, number: number)
+            return Published(sequence: sequence, number: number, claim: state.claimSendRole())
         }
     }
 
     /// Hands `lane`'s queued changes to librdkafka from the calling thread, in order,
-    /// unless another thread is sending from the lane already (it then sends these too
-    /// before it lets go). Call it holding no lock: the librdkafka call takes
-    /// librdkafka's own locks. A full producer queue, or a failed producer, leaves the
-    /// rest queued for the sending thread, which is woken for it.
+    /// starting with the one `claim` holds; with no claim another thread holds the role
+    /// and sends these too before it lets go. Call it holding no lock: the librdkafka
+    /// call takes librdkafka's own locks. A full producer queue, or a failed producer,
+    /// leaves the rest queued for the sending thread, which is woken for it.
     ///
     /// Sending from the putting thread saves a change a crossing of threads: waking the
     /// sending thread costs the put a lock and a signal when it sleeps (at the on-sale's
     /// rates, nearly every time), and the thread a wake-up and a millisecond of looking
     /// for more; while it is awake, it and the putting thread took turns at the lane's
     /// lock for every change.
-    func send(_ lane: Lane) {
-        let pass = lane.sendQueued(health: health, logger: logger, budget: Self.sendsPerPut)
+    func send(_ lane: Lane, _ claim: SendClaim?) {
+        guard let claim else { return }
+        let pass = lane.send(from: claim, health: health, logger: logger, budget: Self.sendsPerPut)
         if pass.full || pass.leftover { sender.wake() }
     }
 
@@ -373,39 +378,57 @@ final class DataPump: Sendable {
         _ configuration: KafkaProducerConfiguration, lanes: [Lane], generation: ProducerGeneration, spool: DurableSpool,
         health: ProducerHealth, metrics: UnitMetrics, logger: Logger
     ) throws(KafkaError) -> KafkaProducer {
-        try KafkaProducer(configuration: configuration, logger: logger) { report in
+        try KafkaProducer(configuration: configuration, logger: logger) { reports in
             guard !generation.retired.load(ordering: .acquiring) else { return }
-            let id: UInt64
-            switch report {
-            case .delivered(let delivered): id = delivered.id.rawValue
-            case .failed(let failed, _): id = failed.rawValue
-            }
-            let lane = lanes[Int(id >> numberBits)]
-            let number = Int64(id & (1 << numberBits - 1))
-            settle(number, report, lane: lane, spool: spool, health: health, metrics: metrics, logger: logger)
+            settle(reports, lanes: lanes, spool: spool, health: health, metrics: metrics, logger: logger)
         }
     }
 
-    /// A change's outcome from the broker. It fails only on a producer error (the
-    /// timeout is off): the change stays unacknowledged, and a fatal error gets the
-    /// producer replaced, which sends it again.
+    /// The broker's outcomes for a batch of changes, as one poll of the producer served
+    /// them. Acknowledgements are taken a lane at a time (reports come in send order
+    /// per partition, so a lane's are mostly together) and the spool's all at once: one
+    /// take of each lock per batch instead of one per change, since puts take the same
+    /// locks. A change fails only on a producer error (the timeout is off): it stays
+    /// unacknowledged, and a fatal error gets the producer replaced, which sends it again.
     private static func settle(
-        _ number: Int64, _ report: KafkaDeliveryReport, lane: Lane, spool: DurableSpool,
+        _ reports: [KafkaDeliveryReport], lanes: [Lane], spool: DurableSpool,
         health: ProducerHealth, metrics: UnitMetrics, logger: Logger
     ) {
-        switch report {
-        case .delivered:
-            lane.acknowledge(number)
-            spool.acknowledge(number)
-            metrics.published.increment()
-        case .failed(_, let error):
-            metrics.publishFailures.increment()
-            if error.isFatal {
-                health.failed.store(true, ordering: .relaxed)
-            } else {
-                logger.error("a change for \(lane.topic) was not published and stays in the spool for the next start: \(error)")
+        var delivered: [Int64] = []
+        delivered.reserveCapacity(reports.count)
+        // The numbers of the run of reports for one lane, acknowledged when the run ends.
+        var run = (lane: -1, from: 0)
+        func acknowledgeRun() {
+            guard run.lane >= 0, run.from < delivered.count else { return }
+            lanes[run.lane].acknowledge(delivered[run.from...])
+        }
+        for report in reports {
+            switch report {
+            case .delivered(let message):
+                let (lane, number) = split(message.id.rawValue)
+                if lane != run.lane {
+                    acknowledgeRun()
+                    run = (lane, delivered.count)
+                }
+                delivered.append(number)
+            case .failed(let id, let error):
+                metrics.publishFailures.increment()
+                if error.isFatal {
+                    health.failed.store(true, ordering: .relaxed)
+                } else {
+                    logger.error("a change for \(lanes[split(id.rawValue).lane].topic) was not published and stays in the spool for the next start: \(error)")
+                }
             }
         }
+        acknowledgeRun()
+        guard !delivered.isEmpty else { return }
+        spool.acknowledge(delivered)
+        metrics.published.increment(by: Int64(delivered.count))
+    }
+
+    /// The lane and spool number a report's id packs (``reportID(lane:number:)``).
+    private static func split(_ id: UInt64) -> (lane: Int, number: Int64) {
+        (Int(id >> numberBits), Int64(id & (1 << numberBits - 1)))
     }
 }
 
@@ -414,6 +437,14 @@ extension DataPump {
     struct Outgoing: Sendable {
         var number: Int64
         var frame: SpoolFrame
+    }
+
+    /// A lane's send role, taken together with the first change to send under it: the
+    /// holder sends that change, then the lane's next ones, and lets the role go in the
+    /// same take of the lock that finds nothing more to send.
+    struct SendClaim: Sendable {
+        var outgoing: Outgoing
+        var producer: KafkaProducer
     }
 
     /// One partition of one topic: the unit of ordering for this unit's changes.
@@ -425,8 +456,6 @@ extension DataPump {
         let partition: Int32?
         let partitioner: KafkaKeyPartitioner?
         let state: Mutex<State>
-        /// Held by the one thread sending from this lane.
-        let sending = Atomic(false)
 
         struct State {
             var nextSequence: Int64
@@ -434,6 +463,10 @@ extension DataPump {
             /// producer, the rest wait for the sender.
             var queue: Deque<Outgoing> = []
             var sent = 0
+            /// Whether a thread holds the send role: one at a time sends from a lane, so
+            /// no two reorder it. Taken and let go under the lock, in the same take that
+            /// queues or finds the changes it concerns, so no change is queued unseen.
+            var sending = false
             /// The producer this lane sends with (nil only while the pump starts).
             var producer: KafkaProducer?
             /// Callers waiting for the broker to acknowledge a change, by spool number.
@@ -443,6 +476,22 @@ extension DataPump {
             /// is appended in spool order and only loses elements), so a binary search
             /// finds it: the queue holds thousands under load, and every confirmed
             /// change asks once.
+            /// The send role and the first unsent change, if the role is free and there
+            /// is one.
+            mutating func claimSendRole() -> SendClaim? {
+                guard !sending, let claim = nextUnsent() else { return nil }
+                sending = true
+                return claim
+            }
+
+            /// The next unsent change for the role's holder, counted as sent; nil when
+            /// there is none (or no producer yet).
+            mutating func nextUnsent() -> SendClaim? {
+                guard sent < queue.count, let producer else { return nil }
+                sent += 1
+                return SendClaim(outgoing: queue[sent - 1], producer: producer)
+            }
+
             func holds(_ number: Int64) -> Bool {
                 var low = queue.startIndex
                 var high = queue.endIndex
@@ -462,48 +511,50 @@ extension DataPump {
             self.state = Mutex(State(nextSequence: firstSequence))
         }
 
-        /// Sends the lane's queued changes in order unless another thread is already
-        /// doing so (it sends what was queued meanwhile before it lets go). Stops when
-        /// nothing is left or the producer's queue is full (`full`); the sending thread
-        /// tries again shortly.
-        /// `budget` bounds the changes sent; `leftover` says the budget ran out with
-        /// changes still unsent, for the caller to pass on to the sending thread.
+        /// Sends the lane's queued changes in order unless another thread holds the send
+        /// role (it sends what was queued meanwhile before it lets go). Stops when nothing
+        /// is left or the producer's queue is full (`full`); the sending thread tries
+        /// again shortly.
         @discardableResult
-        func sendQueued(health: ProducerHealth, logger: Logger, budget: Int = .max) -> (sent: Int, full: Bool, leftover: Bool) {
-            var sent = 0
-            while sending.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
-                var full = false
-                // One change at a time off the front of what is unsent, with the producer
-                // it is for; the send itself happens outside the lock.
-                while sent < budget, let (outgoing, producer) = state.withLock({ state -> (Outgoing, KafkaProducer)? in
-                    guard state.sent < state.queue.count, let producer = state.producer else { return nil }
-                    state.sent += 1
-                    return (state.queue[state.sent - 1], producer)
-                }) {
-                    guard send(outgoing, producer: producer, health: health, logger: logger) else {
-                        full = true
-                        state.withLock { state in
-                            // A producer replaced meanwhile resends every unacknowledged
-                            // change, this one included; otherwise it is the last one
-                            // counted as sent.
-                            if state.producer === producer { state.sent -= 1 }
-                        }
-                        break
-                    }
-                    sent += 1
-                }
-                sending.store(false, ordering: .releasing)
-                if full { return (sent, true, false) }
-                // A change queued after the last look but before the role was let go
-                // would wait for the next look; look once more.
-                guard hasUnsent else { return (sent, false, false) }
-                if sent >= budget { return (sent, false, true) }
-            }
-            return (sent, false, false)
+        func sendQueued(health: ProducerHealth, logger: Logger) -> (sent: Int, full: Bool, leftover: Bool) {
+            guard let claim = state.withLock({ $0.claimSendRole() }) else { return (0, false, false) }
+            return send(from: claim, health: health, logger: logger)
         }
 
-        /// Whether changes wait to be handed to the producer.
-        var hasUnsent: Bool { state.withLock { $0.sent < $0.queue.count } }
+        /// Sends `claim`'s change and the lane's next ones under the role it holds, then
+        /// lets the role go. `budget` bounds the changes sent; `leftover` says the role
+        /// was let go with changes unsent, for the caller to pass on to the sending thread.
+        func send(from claim: SendClaim, health: ProducerHealth, logger: Logger, budget: Int = .max) -> (sent: Int, full: Bool, leftover: Bool) {
+            var claim = claim
+            var sent = 0
+            while true {
+                // The send itself happens outside the lock.
+                guard send(claim.outgoing, producer: claim.producer, health: health, logger: logger) else {
+                    state.withLock { state in
+                        // A producer replaced meanwhile resends every unacknowledged
+                        // change, this one included; otherwise it is the last one
+                        // counted as sent.
+                        if state.producer === claim.producer { state.sent -= 1 }
+                        state.sending = false
+                    }
+                    return (sent, true, false)
+                }
+                sent += 1
+                // The next change, or the role let go, in one take of the lock: a change
+                // queued meanwhile is either taken here or finds the role free.
+                let step = state.withLock { state -> (next: SendClaim?, leftover: Bool) in
+                    if sent < budget, let next = state.nextUnsent() { return (next, false) }
+                    state.sending = false
+                    return (nil, state.sent < state.queue.count)
+                }
+                guard let next = step.next else { return (sent, false, step.leftover) }
+                claim = next
+            }
+        }
+
+        /// Whether changes wait to be handed to the producer with no thread holding the
+        /// send role: a thread holding it looks at the queue again before it lets go.
+        var hasUnsentUnclaimed: Bool { state.withLock { !$0.sending && $0.sent < $0.queue.count } }
 
         /// false when the producer's queue is full, or it failed (then it is replaced).
         private func send(_ outgoing: Outgoing, producer: KafkaProducer, health: ProducerHealth, logger: Logger) -> Bool {
@@ -533,22 +584,29 @@ extension DataPump {
             state.withLock { $0.queue.append(outgoing) }
         }
 
-        /// The broker has the change: it leaves the queue. Reports come in send order per
-        /// partition, so it is almost always the first.
-        fileprivate func acknowledge(_ number: Int64) {
-            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
-                guard state.sent > 0 else { return nil }
-                if state.queue.first?.number == number {
-                    state.queue.removeFirst()
-                } else if let index = state.queue.prefix(state.sent).firstIndex(where: { $0.number == number }) {
-                    state.queue.remove(at: index)
-                } else {
-                    return nil
+        /// The broker has these changes: they leave the queue. Reports come in send order
+        /// per partition, so each is almost always the first. Waiters resume outside the
+        /// lock.
+        fileprivate func acknowledge(_ numbers: ArraySlice<Int64>) {
+            let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+                var waiters: [CheckedContinuation<Bool, Never>] = []
+                for number in numbers {
+                    guard state.sent > 0 else { break }
+                    if state.queue.first?.number == number {
+                        state.queue.removeFirst()
+                    } else if let index = state.queue.prefix(state.sent).firstIndex(where: { $0.number == number }) {
+                        state.queue.remove(at: index)
+                    } else {
+                        continue
+                    }
+                    state.sent -= 1
+                    if !state.acknowledgementWaiters.isEmpty, let waiter = state.acknowledgementWaiters.removeValue(forKey: number) {
+                        waiters.append(waiter)
+                    }
                 }
-                state.sent -= 1
-                return state.acknowledgementWaiters.isEmpty ? nil : state.acknowledgementWaiters.removeValue(forKey: number)
+                return waiters
             }
-            waiter?.resume(returning: true)
+            for waiter in waiters { waiter.resume(returning: true) }
         }
 
         /// A caller waiting for `number` gives up (its timeout).

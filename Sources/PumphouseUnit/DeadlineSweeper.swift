@@ -60,14 +60,18 @@ final class DeadlineSweeper: Sendable {
         while true {
             try? await Task.sleep(for: interval)
             let now = ContinuousClock.now
-            // Decided under the lock (what expired, whether to go on), run outside it.
-            let (expired, goOn) = state.withLock { state -> ([Entry], Bool) in
+            // What expired is decided under the lock and run outside it; whether to go on
+            // only after that, so a sweeper seen stopped has run every expiry it took.
+            let expired = state.withLock { state -> [Entry] in
                 let expired = state.entries.filter { $0.value.deadline <= now }
                 for id in expired.keys { state.entries[id] = nil }
-                state.sweeping = !state.entries.isEmpty
-                return (Array(expired.values), state.sweeping)
+                return Array(expired.values)
             }
             for entry in expired { entry.expire() }
+            let goOn = state.withLock { state in
+                state.sweeping = !state.entries.isEmpty
+                return state.sweeping
+            }
             if !goOn { return }
         }
     }

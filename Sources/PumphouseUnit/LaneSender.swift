@@ -96,7 +96,7 @@ final class LaneSender: Sendable {
             // after it lets the role go, and wakes this one for whatever it leaves
             // (counting it would spin here for as long as puts keep the role busy).
             asleep.store(true, ordering: .sequentiallyConsistent)
-            if lanes.contains(where: { !$0.sending.load(ordering: .acquiring) && $0.hasUnsent }) {
+            if lanes.contains(where: \.hasUnsentUnclaimed) {
                 asleep.store(false, ordering: .sequentiallyConsistent)
                 continue
             }

@@ -454,9 +454,9 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         let exactKey = ExactKey(key)
         let shard = shard(of: key)
         do {
-            let queued = try shard.store.withLock { store -> Bool in
+            let handed = try shard.store.withLock { store -> DataPump.Published? in
                 let term = try ownershipTerm(for: key, in: shard, store)
-                guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return false }
+                guard let (fields, deltas) = try make(store.replica.value(exactKey)) else { return nil }
                 var contract = Contract(
                     name: name, version: schemaVersion, action: action, key: key, origin: pump.origin, sequence: 0,
                     baseVersion: store.replica.version(exactKey), eventTime: wallClockMilliseconds(), ownershipTerm: term,
@@ -481,12 +481,12 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 }
                 store.replica.applyLocal(key: exactKey, effect: effect, sequence: handed.sequence, resulting: converted)
                 published(&store, handed)
-                return true
+                return handed
             }
             // Outside the part's lock, so other changes to the partition do not wait on
             // librdkafka.
-            if queued {
-                pump.send(shard.lane)
+            if let handed {
+                pump.send(shard.lane, handed.claim)
                 metrics.changes.increment()
             }
         } catch let error as CacheError {

@@ -1,5 +1,7 @@
+import Foundation
 import PumphouseKafka
 import PumphouseTestSupport
+import Synchronization
 import Testing
 
 @Suite("Kafka producer and consumer against the local broker", .localStack, .removingWhatItMakes, .timeLimit(.minutes(2)))
@@ -157,6 +159,45 @@ struct KafkaRoundTripTests {
         #expect(Set(all.map(\.id)) == ids)
         #expect(all.allSatisfy { if case .delivered = $0 { true } else { false } })
         #expect(producer.pendingCount == 0)
+    }
+
+    @Test("batched delivery reports: every message reported once with its own topic, in send order per partition, all handled when flush returns")
+    func batchedDeliveryReports() async throws {
+        let topics = [try await TestCluster.createTopic(partitions: 2), try await TestCluster.createTopic(partitions: 1)]
+        let batches = Mutex<[[KafkaDeliveryReport]]>([])
+        var configuration = KafkaProducerConfiguration(connection: TestCluster.connection)
+        configuration.linger = .milliseconds(1)
+        let producer = try KafkaProducer(configuration: configuration, logger: TestCluster.logger) { (reports: [KafkaDeliveryReport]) in
+            // A slow handler: a flush that returned before the batch the polling thread
+            // holds was handled would find reports missing below.
+            Thread.sleep(forTimeInterval: 0.02)
+            batches.withLock { $0.append(reports) }
+        }
+        var sentTopic: [UInt64: String] = [:]
+        for index in 0..<600 {
+            // The topics alternate in runs of three, so reports switch topic within a batch.
+            let topic = topics[(index / 3) % 2]
+            try producer.send(KafkaProducerMessage(topic: topic, key: "k\(index % 5)", value: "\(index)"), reportingAs: UInt64(index))
+            sentTopic[UInt64(index)] = topic
+        }
+        try await producer.flush(timeout: .seconds(30))
+        let all = batches.withLock { $0 }
+        let reports = all.flatMap { $0 }
+        #expect(reports.count == 600, "\(reports.count) reports handled when flush returned, not 600")
+        #expect(Set(reports.map(\.id.rawValue)) == Set(sentTopic.keys))
+        #expect(all.count < reports.count, "each of \(reports.count) reports came alone: no batching")
+        var lastOffset: [String: Int64] = [:]
+        for report in reports {
+            guard case .delivered(let message) = report else {
+                Issue.record("message \(report.id.rawValue) failed: \(report)")
+                continue
+            }
+            #expect(message.topic == sentTopic[message.id.rawValue], "message \(message.id.rawValue) reported for topic \(message.topic)")
+            let partition = "\(message.topic)/\(message.partition)"
+            #expect(message.offset > lastOffset[partition, default: -1], "\(partition): offset \(message.offset) reported after a later one")
+            lastOffset[partition] = message.offset
+        }
+        try await producer.shutdown()
     }
 
     @Test("a send that waits for room rides out a full local queue; a plain send throws queueFull")

@@ -25,9 +25,9 @@ struct AcknowledgementWaitTests {
         )
         let lanes = try #require(pump.lanes(of: "t"))
         func publish(_ lane: DataPump.Lane) throws -> Int64 {
-            let number = try pump.publish(to: lane) { sequence in SpoolFrame(sequence: sequence, topic: "t", key: "k", value: Array("{}".utf8), headers: []) }.number
-            pump.send(lane)
-            return number
+            let published = try pump.publish(to: lane) { sequence in SpoolFrame(sequence: sequence, topic: "t", key: "k", value: Array("{}".utf8), headers: []) }
+            pump.send(lane, published.claim)
+            return published.number
         }
         let timeouts: [Duration] = [.milliseconds(50), .milliseconds(300), .milliseconds(150)]
         let numbers = try timeouts.indices.map { try publish(lanes[$0 % lanes.count]) }

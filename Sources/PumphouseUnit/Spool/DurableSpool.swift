@@ -181,8 +181,16 @@ package final class DurableSpool: Sendable {
     /// record up to it is acknowledged, and segments wholly at or below it are deleted by
     /// the spool thread soon after. Repeated and unknown numbers are ignored.
     package func acknowledge(_ number: Int64) {
+        acknowledge(CollectionOfOne(number))
+    }
+
+    /// Records a batch of acknowledgements under one take of the spool's lock, which
+    /// every append takes too.
+    package func acknowledge(_ numbers: some Sequence<Int64>) {
         let wakeSpoolThread = shared.withLock { state in
-            state.acknowledgements.acknowledge(number) && state.acknowledgements.mark >= state.deletableThrough
+            var advanced = false
+            for number in numbers where state.acknowledgements.acknowledge(number) { advanced = true }
+            return advanced && state.acknowledgements.mark >= state.deletableThrough
         }
         if wakeSpoolThread { shared.signal() }
     }
