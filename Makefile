@@ -3,6 +3,10 @@ SHELL := /bin/bash
 STACK := deploy/local/stack
 # Loads PUMPHOUSE_KAFKA_BROKERS, PUMPHOUSE_POSTGRES_URL and the runtime librdkafka.
 WITH_STACK = eval "$$($(STACK) env)" &&
+# Release builds, as the demo, the benchmarks and the image make them: cross-module
+# optimization lets the compiler specialise Pumphouse's generic caches for the
+# application's entity types (docs/units.md, "Building a service for speed").
+RELEASE := -c release -Xswiftc -cross-module-optimization
 
 .PHONY: all build docs test deploy-check json-schema-suite examples soak schema-check demo demo-smoke bench bench-smoke bench-scale stack-up stack-down stack-status stack-reset clean
 
@@ -136,9 +140,9 @@ docs:
 # S3-backed broker (kept for the broker-outage tests) is CPU-bound on small machines.
 DEMO_BROKER := 127.0.0.1:19093
 demo: stack-up
-	swift build -c release --product pumphouse
-	swift build -c release --product ticketing
-	swift build -c release --product auction
+	swift build $(RELEASE) --product pumphouse
+	swift build $(RELEASE) --product ticketing
+	swift build $(RELEASE) --product auction
 	$(STACK) memory-broker-stop
 	$(STACK) memory-broker-start
 	$(WITH_STACK) .build/release/pumphouse migrate --config deploy/local/pipeline.yaml
@@ -155,15 +159,15 @@ demo: stack-up
 # since a release build of every product and of the microbenchmarks doubled CI's build
 # time; `make bench` alone runs them and checks their allocations.
 bench: stack-up
-	swift build -c release --product pumphouse
-	swift build -c release --product pumphouse-bench
-	swift build -c release --product ticketing
+	swift build $(RELEASE) --product pumphouse
+	swift build $(RELEASE) --product pumphouse-bench
+	swift build $(RELEASE) --product ticketing
 	Benchmarks/run
 
 # The data path at 1M and 10M entities and contracts, with the writer's and reader's peak
 # RSS (Benchmarks/scale/run; about half an hour on 2 cores): not in `make bench`.
 bench-scale: stack-up
-	swift build -c release --product pumphouse
+	swift build $(RELEASE) --product pumphouse
 	PUMPHOUSE_BENCH_SCALE_OUT=.bench/scale.json Benchmarks/scale/run
 
 bench-smoke: stack-up

@@ -7,3 +7,7 @@ case "$build_configuration" in
     *) echo "PUMPHOUSE_BENCH_BUILD must be release or debug, not '$build_configuration'" >&2; exit 2 ;;
 esac
 build_dir=.build/$build_configuration
+# The flags of a release build beyond -c release, as the Makefile's RELEASE gives them, for
+# the builds the benchmark plugin makes itself (Benchmarks/micro/run): the same flags
+# keep it from rebuilding what `make bench` built.
+release_flags=(-Xswiftc -cross-module-optimization)
