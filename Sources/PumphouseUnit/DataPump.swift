@@ -472,10 +472,6 @@ extension DataPump {
             /// Callers waiting for the broker to acknowledge a change, by spool number.
             var acknowledgementWaiters: [Int64: CheckedContinuation<Bool, Never>] = [:]
 
-            /// Whether change `number` is still queued. Numbers rise along the queue (it
-            /// is appended in spool order and only loses elements), so a binary search
-            /// finds it: the queue holds thousands under load, and every confirmed
-            /// change asks once.
             /// The send role and the first unsent change, if the role is free and there
             /// is one.
             mutating func claimSendRole() -> SendClaim? {
@@ -492,6 +488,10 @@ extension DataPump {
                 return SendClaim(outgoing: queue[sent - 1], producer: producer)
             }
 
+            /// Whether change `number` is still queued. Numbers rise along the queue (it
+            /// is appended in spool order and only loses elements), so a binary search
+            /// finds it: the queue holds thousands under load, and every confirmed
+            /// change asks once.
             func holds(_ number: Int64) -> Bool {
                 var low = queue.startIndex
                 var high = queue.endIndex
