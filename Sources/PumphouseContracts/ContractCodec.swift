@@ -84,24 +84,54 @@ public struct ContractCodec: Sendable {
         return contract
     }
 
+    /// Compares each routing header present with the body, byte for byte, without
+    /// making a String of either unless they differ (a consumer checks every message).
     static func checkHeaders(_ headers: [(name: String, value: [UInt8]?)], against contract: Contract) throws(ContractError) {
         for header in headers {
             // Names by their bytes, as Kafka tells headers apart: a Swift `switch` on the
             // name would also take a canonically equivalent spelling for one of these.
             let name = header.name
-            let expected: String
-            if name.isSameBytes(as: Header.contract) { expected = contract.name.rawValue }
-            else if name.isSameBytes(as: Header.version) { expected = String(contract.version) }
-            else if name.isSameBytes(as: Header.action) { expected = contract.action.rawValue }
-            else if name.isSameBytes(as: Header.origin) { expected = contract.origin }
-            else if name.isSameBytes(as: Header.sequence) { expected = String(contract.sequence) }
-            else if name.isSameBytes(as: Header.traceParent) { expected = contract.traceParent ?? "" }
+            let text: String?, number: Int64?
+            if name.isSameBytes(as: Header.contract) { (text, number) = (contract.name.rawValue, nil) }
+            else if name.isSameBytes(as: Header.version) { (text, number) = (nil, Int64(contract.version)) }
+            else if name.isSameBytes(as: Header.action) { (text, number) = (contract.action.rawValue, nil) }
+            else if name.isSameBytes(as: Header.origin) { (text, number) = (contract.origin, nil) }
+            else if name.isSameBytes(as: Header.sequence) { (text, number) = (nil, contract.sequence) }
+            else if name.isSameBytes(as: Header.traceParent) { (text, number) = (contract.traceParent ?? "", nil) }
             else { continue }
-            let actual = header.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
-            guard actual.isSameBytes(as: expected) else {
-                throw ContractError.headerMismatch(header: header.name, headerValue: actual, bodyValue: expected)
+            let agrees = if let text { hasBytes(header.value, of: text) } else { hasDecimal(header.value, number!) }
+            guard agrees else {
+                let actual = header.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                throw ContractError.headerMismatch(header: header.name, headerValue: actual, bodyValue: text ?? String(number!))
             }
         }
+    }
+
+    /// Whether a header's value is exactly the text's bytes (no value is empty text).
+    static func hasBytes(_ value: [UInt8]?, of text: String) -> Bool {
+        guard let value else { return text.utf8.isEmpty }
+        var text = text
+        return text.withUTF8 { utf8 in value.withUnsafeBytes { equalBytes($0, UnsafeRawBufferPointer(utf8)) } }
+    }
+
+    /// Whether a header's value is exactly `number` as `String(number)` spells it: no
+    /// sign but a minus, no leading zero, nothing around it.
+    static func hasDecimal(_ value: [UInt8]?, _ number: Int64) -> Bool {
+        guard let value, !value.isEmpty, value.count <= 20 else { return false }
+        let negative = value[0] == UInt8(ascii: "-")
+        let digits = value[(negative ? 1 : 0)...]
+        guard let first = digits.first, first != UInt8(ascii: "0") || digits.count == 1 else { return false }
+        // Built negative, so Int64.min fits; an overflow cannot equal any number.
+        var total: Int64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return false }
+            let (times10, overflow1) = total.multipliedReportingOverflow(by: 10)
+            let (next, overflow2) = times10.subtractingReportingOverflow(Int64(byte &- UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return false }
+            total = next
+        }
+        if negative { return total != 0 && total == number }
+        return total != Int64.min && -total == number
     }
 }
 

@@ -55,9 +55,13 @@ public enum EntityEffect: Sendable, Hashable {
     /// `row` with the fields set and the deltas added.
     static func merge(_ row: JSONObject, _ fields: JSONObject, _ deltas: JSONObject) -> JSONObject {
         var row = row
+        merge(into: &row, fields, deltas)
+        return row
+    }
+
+    static func merge(into row: inout JSONObject, _ fields: JSONObject, _ deltas: JSONObject) {
         for member in fields { row[member.name] = member.value }
         for delta in deltas { row[delta.name] = add(row[delta.name], delta.value) }
-        return row
     }
 
     /// One update with the effect of `fields`/`deltas` and then `moreFields`/`moreDeltas`.
@@ -104,5 +108,24 @@ public enum EntityEffect: Sendable, Hashable {
         case .create(let row, let fields, let deltas):
             return (state.map { Self.merge($0, fields, deltas) } ?? row, false)
         }
+    }
+
+    /// As `applied(to:)`, changing the state where it lies: given a dictionary's entry
+    /// (`&rows[key]`), an update changes the row in place instead of copying it out,
+    /// changing the copy and storing it back. Returns whether it was an update of a
+    /// missing entity, which changes nothing.
+    public func apply(to state: inout JSONObject?) -> Bool {
+        switch self {
+        case .upsert(let row):
+            state = row
+        case .delete:
+            state = nil
+        case .update(let fields, let deltas):
+            guard state != nil else { return true }
+            Self.merge(into: &state!, fields, deltas)
+        case .create(let row, let fields, let deltas):
+            if state == nil { state = row } else { Self.merge(into: &state!, fields, deltas) }
+        }
+        return false
     }
 }

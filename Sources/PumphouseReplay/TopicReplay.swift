@@ -247,12 +247,10 @@ package struct TopicReplay: Sendable {
             }
         }
         state.contracts += 1
-        let (row, missing) = EntityEffect(contract).applied(to: state.entities[key])
-        if missing {
+        if EntityEffect(contract).apply(to: &state.entities[key]) {
             state.rejected += 1  // an update of a missing row
             trace("update of a missing row")
         } else {
-            state.entities[key] = row
             trace("applied")
         }
     }

@@ -120,6 +120,35 @@ struct ContractCodecTests {
         #expect(error == .headerMismatch(header: "ph-version", headerValue: "2", bodyValue: "1"))
     }
 
+    @Test("a header agrees with the body only byte for byte: numbers as String spells them, text by its bytes")
+    func headerBytes() throws {
+        let body = Array(#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"caf\u00e9","seq":1,"eventTime":0,"fields":{"id":"a"}}"#.utf8)
+        let sequenceBody = Array(#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":9223372036854775807,"eventTime":0,"fields":{"id":"a"}}"#.utf8)
+        let agreeing: [(name: String, value: [UInt8]?)] = [
+            ("ph-contract", Array("bench.Account".utf8)), ("ph-version", Array("1".utf8)), ("ph-action", Array("add".utf8)),
+            ("ph-origin", Array("u".utf8)), ("ph-seq", Array("9223372036854775807".utf8)), ("other", nil),
+        ]
+        #expect(try codec.decode(key: Array("a".utf8), value: sequenceBody, headers: agreeing).sequence == Int64.max)
+        let disagreeing: [(header: (name: String, value: [UInt8]?), body: [UInt8])] = [
+            (("ph-version", Array("01".utf8)), Self.valid), (("ph-version", Array("+1".utf8)), Self.valid),
+            (("ph-version", Array(" 1".utf8)), Self.valid), (("ph-version", nil), Self.valid), (("ph-version", []), Self.valid),
+            (("ph-seq", Array("-0".utf8)), Self.valid), (("ph-seq", Array("1.0".utf8)), Self.valid),
+            (("ph-seq", Array("92233720368547758070".utf8)), sequenceBody), (("ph-seq", Array("-9223372036854775808".utf8)), sequenceBody),
+            (("ph-action", Array("ADD".utf8)), Self.valid), (("ph-contract", Array("bench.Account ".utf8)), Self.valid),
+            // The body's origin is "café" with a precomposed é; the header spells it decomposed.
+            (("ph-origin", Array("cafe\u{301}".utf8)), body),
+            (("traceparent", nil), Array(#"{"contract":"bench.Account","version":1,"action":"add","key":"a","origin":"u","seq":1,"eventTime":0,"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","fields":{"id":"a"}}"#.utf8)),
+        ]
+        for (header, value) in disagreeing {
+            let error = try #require(throws: ContractError.self, "\(header.name): \(header.value.map { String(decoding: $0, as: UTF8.self) } ?? "nil")") {
+                try codec.decode(key: Array("a".utf8), value: value, headers: [header])
+            }
+            #expect(error.code == "header-mismatch")
+        }
+        // Absent and empty both stand for "no trace".
+        #expect(try codec.decode(key: Array("a".utf8), value: Self.valid, headers: [("traceparent", nil), ("traceparent", [])]).traceParent == nil)
+    }
+
     @Test("a traceparent header that contradicts the body is rejected")
     func traceHeader() throws {
         let error = try #require(throws: ContractError.self) {

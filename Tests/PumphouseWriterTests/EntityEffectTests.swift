@@ -126,6 +126,12 @@ struct EntityEffectTests {
             // fold never reports a missing row that one-by-one application would not.
             #expect(viaFold.skipped <= expected.skipped, "\(effects) from \(String(describing: start))")
             if expected.skipped == 0 { #expect(viaFold.skipped == 0) }
+            // Applied in place on a dictionary's entry, as a replay folds, one by one.
+            var rows: [ExactKey: JSONObject] = [:]
+            rows["k"] = start
+            let skippedInPlace = effects.reduce(0) { $0 + ($1.apply(to: &rows["k"]) ? 1 : 0) }
+            #expect(rows["k"] == expected.row && skippedInPlace == expected.skipped, "\(effects) from \(String(describing: start))")
+            #expect(rows.count == (expected.row == nil ? 0 : 1))
         }
     }
 }

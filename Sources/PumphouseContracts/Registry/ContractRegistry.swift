@@ -33,12 +33,14 @@ public struct ContractRegistry: Sendable {
     }
 
     /// Decodes where the message lies (in a batch of rows, say), as `decode(key:value:headers:)`.
+    /// The contract's schemas are looked up once, for the check and the upcast.
     public func decode(
         key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [(name: String, value: [UInt8]?)] = []
     ) throws(ContractError) -> Contract {
         let contract = try codec.decode(key: key, value: value, headers: headers)
-        try validate(contract)
-        return try upcast(contract)
+        let schemas = try schemas(for: contract.name)
+        try Self.validate(contract, against: schemas)
+        return try upcast(contract, schemas)
     }
 
     /// Validates and encodes a contract for publishing.
@@ -49,7 +51,10 @@ public struct ContractRegistry: Sendable {
 
     /// Checks a contract against the schema of its own version.
     public func validate(_ contract: Contract) throws(ContractError) {
-        let schemas = try schemas(for: contract.name)
+        try Self.validate(contract, against: try schemas(for: contract.name))
+    }
+
+    static func validate(_ contract: Contract, against schemas: ContractSchemas) throws(ContractError) {
         guard contract.version <= schemas.latestVersion else {
             throw ContractError.unknownVersion(contract: contract.name.rawValue, version: contract.version, latest: schemas.latestVersion)
         }
@@ -61,10 +66,15 @@ public struct ContractRegistry: Sendable {
 
     /// Brings a contract to the latest version of its schema, step by step.
     public func upcast(_ contract: Contract) throws(ContractError) -> Contract {
-        let schemas = try schemas(for: contract.name)
+        try upcast(contract, try schemas(for: contract.name))
+    }
+
+    func upcast(_ contract: Contract, _ schemas: ContractSchemas) throws(ContractError) -> Contract {
         guard contract.version <= schemas.latestVersion else {
             throw ContractError.unknownVersion(contract: contract.name.rawValue, version: contract.version, latest: schemas.latestVersion)
         }
+        // Already the latest: no copy to make and nothing to check again.
+        guard contract.version < schemas.latestVersion else { return contract }
         var current = contract
         while current.version < schemas.latestVersion {
             let from = current.version
@@ -72,15 +82,13 @@ public struct ContractRegistry: Sendable {
             try upcasters["\(contract.name.rawValue)#\(from)"]?.upcast(&current, fromVersion: from)
             current.version = from + 1
         }
-        if current.version != contract.version {
-            let issues = schemas.issues(of: current)
-            guard issues.isEmpty else {
-                throw ContractError.upcastFailed(
-                    contract: contract.name.rawValue,
-                    fromVersion: contract.version,
-                    reason: "the result does not match v\(current.version): " + issues.map(\.description).joined(separator: "; ")
-                )
-            }
+        let issues = schemas.issues(of: current)
+        guard issues.isEmpty else {
+            throw ContractError.upcastFailed(
+                contract: contract.name.rawValue,
+                fromVersion: contract.version,
+                reason: "the result does not match v\(current.version): " + issues.map(\.description).joined(separator: "; ")
+            )
         }
         return current
     }
