@@ -161,6 +161,56 @@ wait_until() {
     done
 }
 
+# writer_progress WRITER PID TARGET SECONDS: waits, at most SECONDS, until the writer
+# named WRITER (its process PID) has committed TARGET contracts (the sum of its ledger's
+# next offsets), and prints "FIRST STARTED ENDED": the contracts its first commit held,
+# and the times (seconds since the epoch, PostgreSQL's clock on this machine) at which
+# that commit and the one reaching TARGET were first seen. One PostgreSQL session looks
+# every 5 ms, so each end of the window is late by at most that much; a psql started for
+# each look 100 ms apart (wait_until's way) could see either end 100 ms or more late,
+# 6% of the 1.7 s that `make bench`'s backlog takes, and spent a sixth of a core doing it
+# (alternating runs did not show that cost in the writer's rate).
+writer_progress() {
+    local writer=$1 pid=$2 target=$3 seconds=$4 out watcher
+    out=$(mktemp "$bench_dir/writer-progress.XXXXXX")
+    psql >"$out" 2>&1 <<SQL &
+CREATE FUNCTION pg_temp.writer_progress(writer_name text, target bigint, deadline timestamptz) RETURNS text LANGUAGE plpgsql AS \$\$
+DECLARE applied bigint; first bigint; started timestamptz;
+BEGIN
+    LOOP
+        -- The writer creates its ledger when it starts.
+        IF to_regclass('pumphouse_writer_offsets') IS NOT NULL THEN
+            SELECT COALESCE(sum(next_offset), 0) INTO applied FROM pumphouse_writer_offsets WHERE writer = writer_name AND next_offset >= 0;
+            IF applied > 0 AND started IS NULL THEN
+                first := applied;
+                started := clock_timestamp();
+            END IF;
+            IF applied >= target THEN
+                RETURN first || ' ' || extract(epoch FROM started) || ' ' || extract(epoch FROM clock_timestamp());
+            END IF;
+        END IF;
+        IF clock_timestamp() > deadline THEN RETURN 'timeout ' || COALESCE(applied, 0); END IF;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END \$\$;
+SELECT pg_temp.writer_progress('$writer', $target, clock_timestamp() + interval '$seconds seconds');
+SQL
+    watcher=$!
+    while kill -0 "$watcher" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            kill "$watcher" 2>/dev/null
+            echo "gave up waiting for the writer to apply $target contracts: its process exited" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    wait "$watcher" || { echo "watching the writer's ledger failed: $(cat "$out")" >&2; exit 1; }
+    case $(cat "$out") in
+        timeout*) echo "gave up waiting for the writer to apply $target contracts after $seconds s (applied: $(cut -d' ' -f2 "$out"))" >&2; exit 1 ;;
+    esac
+    cat "$out"
+}
+
 # ready PORT PID: waits up to 5 minutes for /readyz on PORT, served by PID.
 ready() {
     wait_until "/readyz on port $1" 300 "$2" curl -sf -o /dev/null "http://127.0.0.1:$1/readyz"
