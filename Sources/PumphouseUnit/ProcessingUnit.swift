@@ -570,9 +570,10 @@ public final class ProcessingUnit: Service {
         guard justLoaded else { return }
         #if canImport(Glibc)
         // A load frees as much as it keeps (decoded rows, fetch buffers, the tables the
-        // replica outgrew); glibc keeps freed pages for reuse unless asked. Once, here,
-        // so the unit's resident memory is what its caches hold.
-        malloc_trim(0)
+        // replica outgrew); the allocator keeps freed pages for reuse unless asked (glibc
+        // until then, jemalloc for seconds). Once, here, so the unit's resident memory is
+        // what its caches hold.
+        pumphouse_return_freed_memory()
         #endif
         logger.info("unit \(id): caches loaded")
         // Units waiting to join learn at once that this one can feed them.
@@ -659,9 +660,9 @@ public final class ProcessingUnit: Service {
             }
             if !reload.isEmpty { reloads.yield(Reload(cache: owning, partitions: Set(reload))) }
             #if canImport(Glibc)
-            // What the dropped partitions held goes back to the system, not to glibc's
-            // free lists (see `finishLoading`).
-            if kept.dropped > 0 { malloc_trim(0) }
+            // What the dropped partitions held goes back to the system, not to the
+            // allocator's free lists (see `finishLoading`).
+            if kept.dropped > 0 { pumphouse_return_freed_memory() }
             #endif
         }
     }
