@@ -132,7 +132,7 @@ public final class DataWriter: Service {
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let deadLetters = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger)
         try consumer.subscribe(topics: Array(topics.keys).sorted())
-        setState(.consuming, "consuming \(topics.keys.sorted().joined(separator: ", "))")
+        setState(.consuming, consumingReason)
         defer { setState(.stopped, "stopped") }
 
         var loop = Loop(writer: self, transaction: transaction, db: db, consumer: consumer, deadLetters: deadLetters)
@@ -149,7 +149,7 @@ public final class DataWriter: Service {
                         pending += batch
                     case .partitionsAssigned(let partitions):
                         try await loop.drain(&pending)
-                        let claimed = try await ledger.claim(partitions, on: db)
+                        let claimed = try await claim(partitions, in: ledger, on: db)
                         loop.claims.merge(claimed) { _, new in new }
                         // Offset 0, not `.beginning`, where nothing is stored: a reset
                         // report is the writer's to judge (`checkReset`), and the
@@ -316,16 +316,42 @@ public final class DataWriter: Service {
                 isolated = false
             } catch where Self.isTransient(error) {
                 attempt += 1
-                let delay = Duration.milliseconds(min(5_000, 100 << min(attempt, 6)))
-                logger.warning("writer \(name): batch not applied (attempt \(attempt)), retrying in \(delay): \(error)")
-                counters.withLock { $0.retries += 1 }
-                metrics.retries.increment()
-                setState(.retrying, "retrying a batch: \(error)")
-                try await Task.sleep(for: delay)
+                try await waitToRetry(attempt, after: error, "a batch")
             }
         }
-        if attempt > 0 { setState(.consuming, "consuming \(topics.keys.sorted().joined(separator: ", "))") }
+        if attempt > 0 { setState(.consuming, consumingReason) }
         return AppliedBatch(batch: batch, fenced: fenced)
+    }
+
+    /// Claims partitions the group assigned, retrying transient failures as a batch does:
+    /// the database away while the group hands partitions over must pause the writer, not
+    /// stop it.
+    private func claim(_ partitions: [KafkaTopicPartition], in ledger: WriterLedger, on db: PostgresConnection) async throws -> [KafkaTopicPartition: WriterLedger.Claim] {
+        var attempt = 0
+        while true {
+            do {
+                let claimed = try await ledger.claim(partitions, on: db)
+                if attempt > 0 { setState(.consuming, consumingReason) }
+                return claimed
+            } catch where Self.isTransient(error) {
+                attempt += 1
+                try await waitToRetry(attempt, after: error, "the claim of \(partitions.count) assigned partition(s)")
+            }
+        }
+    }
+
+    /// What the writer says while it consumes.
+    private var consumingReason: String { "consuming \(topics.keys.sorted().joined(separator: ", "))" }
+
+    /// Counts a retry of `what`, says why the writer is not ready, and waits: 0.2 s after
+    /// the first failure, twice as long after each next, at most 5 s.
+    private func waitToRetry(_ attempt: Int, after error: any Error, _ what: String) async throws {
+        let delay = Duration.milliseconds(min(5_000, 100 << min(attempt, 6)))
+        logger.warning("writer \(name): \(what) failed (attempt \(attempt)), retrying in \(delay): \(error)")
+        counters.withLock { $0.retries += 1 }
+        metrics.retries.increment()
+        setState(.retrying, "retrying \(what): \(error)")
+        try await Task.sleep(for: delay)
     }
 
     /// Counts a committed batch and tells the group how far it got. Kafka's own group

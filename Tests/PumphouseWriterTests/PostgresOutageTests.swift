@@ -59,4 +59,52 @@ struct PostgresOutageTests {
         #expect(writer.statistics.deadLettered == 0, "an outage must not turn a good contract into a dead letter")
         #expect(writer.statistics.retries > 0)
     }
+
+    @Test("PostgreSQL stopped while the group hands the writer its partitions: it retries the claim instead of stopping, and applies every change once PostgreSQL is back")
+    func postgresStoppedDuringClaim() async throws {
+        let fixture = try await WriterFixture(partitions: 3)
+        let workload = try FaultWorkload(topic: fixture.topic, contracts: 1_000, seed: 5)
+        let total = Int64(workload.messages.count)
+        try await fixture.publish(workload.messages)
+        let writer = try fixture.writer()
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        // Subscribed, its catalog checked; the group's first join takes seconds on the
+        // local broker, so the claim comes after PostgreSQL has stopped.
+        _ = try await waitFor("the writer to subscribe", timeout: .seconds(60)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(2))
+            return writer.statistics.state == .consuming ? true : nil
+        }
+        do {
+            try TestStack.control("postgres-stop")
+            _ = try await waitFor("the writer to retry its claim and report itself not ready", timeout: .seconds(60)) { () -> Bool? in
+                try await Task.sleep(for: .milliseconds(20))
+                let statistics = writer.statistics
+                if statistics.state == .stopped { throw WriterStopped(reason: statistics.stateReason) }
+                return statistics.state == .retrying && statistics.stateReason.contains("claim") && !writer.readiness.isReady ? true : nil
+            }
+            #expect(writer.statistics.assignedPartitions == 0, "nothing is assigned before it is claimed")
+            try TestStack.control("postgres-start")
+        } catch {
+            // Never leave the shared database stopped for the tests that follow.
+            try? TestStack.control("postgres-start")
+            throw error
+        }
+        _ = try await waitFor("the writer to apply all \(total) contracts", timeout: .seconds(120)) { () -> Bool? in
+            try await Task.sleep(for: .milliseconds(50))
+            if writer.statistics.state == .stopped { throw WriterStopped(reason: writer.statistics.stateReason) }
+            return (try? await fixture.committedOffsets()) == total ? true : nil
+        }
+        let (lost, duplicated) = try await workload.verify(fixture)
+        #expect(lost == 0 && duplicated == 0, "audited balances show \(lost) lost and \(duplicated) doubled change(s)")
+        #expect(writer.statistics.deadLettered == 0)
+        #expect(writer.statistics.assignedPartitions == 3)
+        running.cancel()
+        _ = await running.result
+    }
+
+    struct WriterStopped: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { "the writer stopped: \(reason)" }
+    }
 }
