@@ -86,8 +86,7 @@ extension ContractCodec {
     }
 
     static func hasKey(_ contract: Contract, _ key: UnsafeRawBufferPointer) -> Bool {
-        var text = contract.key
-        return text.withUTF8 { equalBytes(UnsafeRawBufferPointer($0), key) }
+        hasBytes(key, of: contract.key)
     }
 
     /// The envelope's members as read, and the first problem with them in body order.

@@ -110,8 +110,13 @@ public struct ContractCodec: Sendable {
     /// Whether a header's value is exactly the text's bytes (no value is empty text).
     static func hasBytes(_ value: [UInt8]?, of text: String) -> Bool {
         guard let value else { return text.utf8.isEmpty }
+        return value.withUnsafeBytes { hasBytes($0, of: text) }
+    }
+
+    /// Whether `bytes` are exactly the text's UTF-8.
+    static func hasBytes(_ bytes: UnsafeRawBufferPointer, of text: String) -> Bool {
         var text = text
-        return text.withUTF8 { utf8 in value.withUnsafeBytes { equalBytes($0, UnsafeRawBufferPointer(utf8)) } }
+        return text.withUTF8 { equalBytes(bytes, UnsafeRawBufferPointer($0)) }
     }
 
     /// Whether a header's value is exactly `number` as `String(number)` spells it: no

@@ -97,17 +97,9 @@ public enum EntityEffect: Sendable, Hashable {
     /// The state after this effect, applied to `state` (nil: no entity). An update of a
     /// missing entity changes nothing and is reported, so the caller can count it.
     public func applied(to state: JSONObject?) -> (state: JSONObject?, missing: Bool) {
-        switch self {
-        case .upsert(let row):
-            return (row, false)
-        case .delete:
-            return (nil, false)
-        case .update(let fields, let deltas):
-            guard let row = state else { return (nil, true) }
-            return (Self.merge(row, fields, deltas), false)
-        case .create(let row, let fields, let deltas):
-            return (state.map { Self.merge($0, fields, deltas) } ?? row, false)
-        }
+        var state = state
+        let missing = apply(to: &state)
+        return (state, missing)
     }
 
     /// As `applied(to:)`, changing the state where it lies: given a dictionary's entry
