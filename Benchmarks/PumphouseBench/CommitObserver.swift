@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PumphouseContracts
 import PumphouseKafka
+import PumphousePipeline
 import PumphousePostgres
 import Synchronization
 
@@ -96,7 +97,7 @@ final class CommitObserver: Sendable {
             for event in try await consumer.poll(maxMessages: 5000, timeout: .milliseconds(50)) {
                 guard case .messages(let messages) = event else { continue }
                 for message in messages {
-                    let contract = try registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) })
+                    let contract = try registry.decode(message)
                     read(contract, partition: message.partition, offset: message.offset)
                 }
             }

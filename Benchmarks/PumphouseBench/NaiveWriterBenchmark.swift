@@ -76,7 +76,7 @@ struct NaiveWriterBenchmark: AsyncParsableCommand {
             for case .messages(let batch) in events {
                 for message in batch {
                     started = started ?? clock.now
-                    let contract = try registry.decode(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) })
+                    let contract = try registry.decode(message)
                     _ = try await connection.query(statement(for: contract))
                     applied += 1
                     messages += 1

@@ -69,10 +69,15 @@ public struct ContractCodec: Sendable {
         }
     }
 
+    /// `decode(key:value:headers:)` for a key and value where they lie.
+    public func decode(key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> Contract {
+        try withHeaderBytes(headers) { (headers) throws(ContractError) in try decode(key: key, value: value, headers: headers) }
+    }
+
     /// Decodes where the message lies, in a Kafka client's buffers say: nothing is
     /// copied but what the contract keeps. A nil key or value is an absent one.
     public func decode(
-        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [(name: String, value: [UInt8]?)] = []
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: UnsafeBufferPointer<HeaderBytes>
     ) throws(ContractError) -> Contract {
         guard let value else { throw ContractError.invalidEnvelope(member: "body", problem: "the message has no value (a tombstone is not a contract)") }
         guard value.count <= maxBytes else { throw ContractError.oversize(bytes: value.count, limit: maxBytes) }
@@ -86,31 +91,28 @@ public struct ContractCodec: Sendable {
 
     /// Compares each routing header present with the body, byte for byte, without
     /// making a String of either unless they differ (a consumer checks every message).
-    static func checkHeaders(_ headers: [(name: String, value: [UInt8]?)], against contract: Contract) throws(ContractError) {
+    static func checkHeaders(_ headers: UnsafeBufferPointer<HeaderBytes>, against contract: Contract) throws(ContractError) {
         for header in headers {
             // Names by their bytes, as Kafka tells headers apart: a Swift `switch` on the
             // name would also take a canonically equivalent spelling for one of these.
             let name = header.name
             let text: String?, number: Int64?
-            if name.isSameBytes(as: Header.contract) { (text, number) = (contract.name.rawValue, nil) }
-            else if name.isSameBytes(as: Header.version) { (text, number) = (nil, Int64(contract.version)) }
-            else if name.isSameBytes(as: Header.action) { (text, number) = (contract.action.rawValue, nil) }
-            else if name.isSameBytes(as: Header.origin) { (text, number) = (contract.origin, nil) }
-            else if name.isSameBytes(as: Header.sequence) { (text, number) = (nil, contract.sequence) }
-            else if name.isSameBytes(as: Header.traceParent) { (text, number) = (contract.traceParent ?? "", nil) }
+            if hasBytes(name, of: Header.contract) { (text, number) = (contract.name.rawValue, nil) }
+            else if hasBytes(name, of: Header.version) { (text, number) = (nil, Int64(contract.version)) }
+            else if hasBytes(name, of: Header.action) { (text, number) = (contract.action.rawValue, nil) }
+            else if hasBytes(name, of: Header.origin) { (text, number) = (contract.origin, nil) }
+            else if hasBytes(name, of: Header.sequence) { (text, number) = (nil, contract.sequence) }
+            else if hasBytes(name, of: Header.traceParent) { (text, number) = (contract.traceParent ?? "", nil) }
             else { continue }
-            let agrees = if let text { hasBytes(header.value, of: text) } else { hasDecimal(header.value, number!) }
+            // No value is empty text, and never a number.
+            let value = header.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            let agrees = if let text { hasBytes(value, of: text) } else { hasDecimal(value, number!) }
             guard agrees else {
-                let actual = header.value.map { String(decoding: $0, as: UTF8.self) } ?? ""
-                throw ContractError.headerMismatch(header: header.name, headerValue: actual, bodyValue: text ?? String(number!))
+                throw ContractError.headerMismatch(
+                    header: String(decoding: name, as: UTF8.self), headerValue: String(decoding: value, as: UTF8.self), bodyValue: text ?? String(number!)
+                )
             }
         }
-    }
-
-    /// Whether a header's value is exactly the text's bytes (no value is empty text).
-    static func hasBytes(_ value: [UInt8]?, of text: String) -> Bool {
-        guard let value else { return text.utf8.isEmpty }
-        return value.withUnsafeBytes { hasBytes($0, of: text) }
     }
 
     /// Whether `bytes` are exactly the text's UTF-8.
@@ -121,8 +123,8 @@ public struct ContractCodec: Sendable {
 
     /// Whether a header's value is exactly `number` as `String(number)` spells it: no
     /// sign but a minus, no leading zero, nothing around it.
-    static func hasDecimal(_ value: [UInt8]?, _ number: Int64) -> Bool {
-        guard let value, !value.isEmpty, value.count <= 20 else { return false }
+    static func hasDecimal(_ value: UnsafeRawBufferPointer, _ number: Int64) -> Bool {
+        guard !value.isEmpty, value.count <= 20 else { return false }
         let negative = value[0] == UInt8(ascii: "-")
         let digits = value[(negative ? 1 : 0)...]
         guard let first = digits.first, first != UInt8(ascii: "0") || digits.count == 1 else { return false }

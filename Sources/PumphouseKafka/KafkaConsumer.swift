@@ -1,4 +1,9 @@
 import CRDKafka
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import PumphouseBlocking
 import Synchronization
@@ -481,41 +486,40 @@ private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err
 }
 
 extension KafkaMessage {
-    /// Copies a librdkafka message into Swift memory. `topic` is the name of the
-    /// message's topic, which the caller keeps from one message to the next: a name
-    /// longer than 15 bytes costs an allocation each time it is made.
+    /// Copies a librdkafka message into one allocation of Swift memory. `topic` is the
+    /// name of the message's topic, which the caller keeps from one message to the next:
+    /// a name longer than 15 bytes costs an allocation each time it is made.
     init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) {
         let m = message.pointee
-        func bytes(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> [UInt8]? {
-            guard let pointer else { return nil }
-            return Array(UnsafeRawBufferPointer(start: pointer, count: count))
-        }
-        var headers: [KafkaHeader] = []
         var list: OpaquePointer?
-        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
-            // One allocation for the array, not one per doubling.
-            headers.reserveCapacity(rd_kafka_header_cnt(list))
-            var index = 0
+        let headers = rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR ? list : nil
+        func header(_ index: Int) -> KafkaHeaderBytes? {
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
             var size = 0
-            while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                headers.append(KafkaHeader(
-                    name: name.map { String(cString: $0) } ?? "",
-                    value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
-                ))
-                index += 1
+            guard let headers, rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+            let nameBytes = name.map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            return (nameBytes, value.map { UnsafeRawBufferPointer(start: $0, count: size) })
+        }
+        // Two passes over the headers, sizes then bytes, for one allocation.
+        let headerCount = headers.map { rd_kafka_header_cnt($0) } ?? 0
+        var headerBytes = 0
+        for index in 0..<headerCount {
+            if let header = header(index) { headerBytes += header.name.count + (header.value?.count ?? 0) }
+        }
+        let record = KafkaRecordBytes.make(
+            key: m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
+            value: m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) },
+            headerCount: headerCount, headerBytes: headerBytes
+        ) { writer in
+            for index in 0..<headerCount {
+                if let header = header(index) { writer.append(name: header.name, value: header.value) }
             }
         }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &timestampType)
         self.init(
-            topic: topic,
-            partition: m.partition,
-            offset: m.offset,
-            key: bytes(m.key, m.key_len),
-            value: bytes(m.payload, m.len),
-            headers: headers,
+            topic: topic, partition: m.partition, offset: m.offset, record: record,
             timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
         )
     }

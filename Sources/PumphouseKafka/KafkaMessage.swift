@@ -35,27 +35,59 @@ extension Array where Element == KafkaHeader {
 }
 
 /// A message as read from a partition.
+///
+/// Its key, value and headers are kept as one copy of the record's bytes (see
+/// `KafkaRecordBytes`): a consumer's hot path reads them in place with
+/// ``withUnsafeRecord(_:)``; ``key``, ``value`` and ``headers`` make Swift values of them
+/// on each access, for everything else.
 public struct KafkaMessage: Sendable, Hashable {
     public var topic: String
     public var partition: Int32
     public var offset: Int64
-    public var key: [UInt8]?
-    public var value: [UInt8]?
-    public var headers: [KafkaHeader]
     /// Milliseconds since the epoch, as stamped by the producer or broker; nil if absent.
     public var timestampMilliseconds: Int64?
+    var record: KafkaRecordBytes
 
     public init(
         topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?,
         headers: [KafkaHeader] = [], timestampMilliseconds: Int64? = nil
     ) {
+        self.init(topic: topic, partition: partition, offset: offset, record: .make(key: key, value: value, headers: headers), timestampMilliseconds: timestampMilliseconds)
+    }
+
+    init(topic: String, partition: Int32, offset: Int64, record: KafkaRecordBytes, timestampMilliseconds: Int64?) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
-        self.key = key
-        self.value = value
-        self.headers = headers
+        self.record = record
         self.timestampMilliseconds = timestampMilliseconds
+    }
+
+    /// Lends the key, the value (nil when absent) and the headers where they lie, for
+    /// the call only: nothing is copied.
+    public func withUnsafeRecord<R, E: Error>(
+        _ body: (_ key: UnsafeRawBufferPointer?, _ value: UnsafeRawBufferPointer?, _ headers: UnsafeBufferPointer<KafkaHeaderBytes>) throws(E) -> R
+    ) throws(E) -> R {
+        try record.withParts(body)
+    }
+
+    public var key: [UInt8]? {
+        get { record.withParts { key, _, _ in key.map { Array($0) } } }
+        set { record = .make(key: newValue, value: value, headers: headers) }
+    }
+
+    public var value: [UInt8]? {
+        get { record.withParts { _, value, _ in value.map { Array($0) } } }
+        set { record = .make(key: key, value: newValue, headers: headers) }
+    }
+
+    public var headers: [KafkaHeader] {
+        get {
+            record.withParts { _, _, headers in
+                headers.map { KafkaHeader(name: String(decoding: $0.name, as: UTF8.self), value: $0.value.map { Array($0) }) }
+            }
+        }
+        set { record = .make(key: key, value: value, headers: newValue) }
     }
 
     public var topicPartition: KafkaTopicPartition { .init(topic: topic, partition: partition) }

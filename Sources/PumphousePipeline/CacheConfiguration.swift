@@ -69,17 +69,10 @@ public struct CacheConfiguration: Sendable, Hashable {
     /// Why a change with this key does not belong in `partition` of a partitioned cache's
     /// topic (it was produced with another partitioner, or before the partition count
     /// changed); nil where it belongs. Its owner is the owner of the key's own partition,
-    /// so a change elsewhere would be decided by the wrong unit.
-    package func misplacement(ofKey key: [UInt8], in partition: Int32) -> String? {
-        misplacement(belongingIn: partitioner.partition(ofKey: key), foundIn: partition)
-    }
-
-    /// `misplacement(ofKey:in:)` for a key already decoded, without copying its bytes.
+    /// so a change elsewhere would be decided by the wrong unit. The key is the decoded
+    /// one, whose bytes decoding found equal to the message's key.
     package func misplacement(ofKey key: String, in partition: Int32) -> String? {
-        misplacement(belongingIn: partitioner.partition(ofKey: key), foundIn: partition)
-    }
-
-    private func misplacement(belongingIn expected: Int32, foundIn partition: Int32) -> String? {
+        let expected = partitioner.partition(ofKey: key)
         guard expected != partition else { return nil }
         let placement = partitionKeyAfter == nil ? "murmur2 over \(partitions) partitions, the Java client's default" : "\(partitioner) over \(partitions) partitions"
         return "the key belongs in partition \(expected) of \(topic) (\(placement)), not \(partition): produce changes of a partitioned cache with the murmur2 partitioner\(partitionKeyAfter == nil ? "" : " over the partition key"), or through its owning unit"

@@ -200,7 +200,7 @@ package struct TopicReplay: Sendable {
     func apply(_ message: KafkaMessage, to state: inout State, sequences: inout [ExactKey: SequenceContinuity.Mark], ownership: inout PartitionOwnership) {
         let partitioned = cache.mode.isPartitioned
         let contract: Contract
-        switch try? registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
+        switch try? registry.decodeRecord(message) {
         case .change(let change)? where change.name == cache.contract:
             contract = change
         case .claim(let claim)? where partitioned:
@@ -234,7 +234,7 @@ package struct TopicReplay: Sendable {
         }
         sequences[origin] = contract.sequenceMark
         if partitioned {
-            if cache.misplacement(ofKey: message.key ?? [], in: message.partition) != nil {
+            if cache.misplacement(ofKey: contract.key, in: message.partition) != nil {
                 state.rejected += 1
                 trace("misplaced")
                 return

@@ -511,13 +511,13 @@ public final class ProcessingUnit: Service {
                 // A partition this unit neither owns nor backs up: only its claims are
                 // folded, and a record that cannot be one is passed over undecoded (its
                 // holders and the writers report it if it is malformed).
-                if !cache.keepsEntities(of: message.partition), !(message.value.map(OwnershipClaim.mayBeClaim(body:)) ?? false) {
+                if !cache.keepsEntities(of: message.partition), !message.withUnsafeRecord({ _, value, _ in value.map(OwnershipClaim.mayBeClaim(body:)) ?? false }) {
                     passedOver.add(1, ordering: .relaxed)
                     continue
                 }
                 let layout: String?
                 do {
-                    switch try registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
+                    switch try registry.decodeRecord(message) {
                     case .change(let contract): layout = cache.apply(contract, partition: message.partition, offset: message.offset)
                     case .claim(let claim): layout = cache.applyClaim(claim, partition: message.partition, offset: message.offset)
                     }

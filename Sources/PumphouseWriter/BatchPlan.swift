@@ -74,7 +74,7 @@ struct BatchPlan {
             let contract: Contract
             let partitionedCache = partitioned[message.topic]
             do {
-                switch try registry.decodeRecord(key: message.key, value: message.value, headers: message.headers.map { ($0.name, $0.value) }) {
+                switch try registry.decodeRecord(message) {
                 case .change(let change):
                     contract = change
                 case .claim(let ownershipClaim):
@@ -113,7 +113,7 @@ struct BatchPlan {
             // After the duplicate check, so a fenced change resent from a spool is a
             // duplicate the second time: dead-lettered once.
             if let partitionedCache {
-                if let misplaced = partitionedCache.misplacement(ofKey: message.key ?? [], in: message.partition) {
+                if let misplaced = partitionedCache.misplacement(ofKey: contract.key, in: message.partition) {
                     deadLetters.append(DeadLetter(message: message, reason: "misplaced-key", detail: misplaced))
                     continue
                 }

@@ -15,6 +15,9 @@ struct OwnershipTests {
         #expect(decoded == claim)
         #expect(OwnershipClaim.isClaim(headers: claim.headers.map { ($0.name, Optional($0.value)) }))
         #expect(!OwnershipClaim.isClaim(headers: [("ph-contract", Array("ticketing.Sale".utf8))]))
+        // A header of that name without a value, or with a byte more, does not say claim.
+        #expect(!OwnershipClaim.isClaim(headers: [(OwnershipClaim.recordHeader, nil)]))
+        #expect(!OwnershipClaim.isClaim(headers: [(OwnershipClaim.recordHeader, Array(OwnershipClaim.recordName.utf8) + [0xCC, 0x81])]))
         #expect(String(decoding: claim.key, as: UTF8.self) == "ph-claim/2/7")
         // A contract's body is not a claim; nor is anything that is not JSON.
         let contract = Contract(name: Self.cache, version: 1, action: .create, key: "s-1", origin: "u", sequence: 1, eventTime: 1, fields: ["seat": .string("A1")])
@@ -104,18 +107,22 @@ struct OwnershipTests {
     @Test("a body that could be a claim is told from one that cannot without parsing, and never wrongly")
     func mayBeClaim() throws {
         let claim = Self.claim(3, "a")
-        #expect(OwnershipClaim.mayBeClaim(body: claim.encoded()))
+        #expect(Self.couldBeClaim(claim.encoded()))
         // The record name spelt with escapes still parses as a claim, so it may be one.
         let escaped = #"{"record":"\u006fwnershipClaim","cache":"ticketing.Sale","partition":2,"ownershipTerm":3,"owner":"a","claimedAt":1}"#
         #expect(try OwnershipClaim(body: Array(escaped.utf8)) != nil)
-        #expect(OwnershipClaim.mayBeClaim(body: Array(escaped.utf8)))
+        #expect(Self.couldBeClaim(Array(escaped.utf8)))
         let contract = Contract(name: Self.cache, version: 1, action: .create, key: "s-1", origin: "u", sequence: 1, eventTime: 1, fields: ["seat": .string("A1")])
-        #expect(!OwnershipClaim.mayBeClaim(body: try ContractCodec().encode(contract).value))
-        #expect(!OwnershipClaim.mayBeClaim(body: []))
+        #expect(!Self.couldBeClaim(try ContractCodec().encode(contract).value))
+        #expect(!Self.couldBeClaim([]))
         // Over 4 KiB a body is never parsed as a claim, whatever it holds.
         let padded = Array(claim.encoded().dropLast()) + Array(#","pad":""#.utf8) + Array(repeating: UInt8(ascii: "x"), count: 4096) + Array(#""}"#.utf8)
         #expect(try OwnershipClaim(body: padded) == nil)
-        #expect(!OwnershipClaim.mayBeClaim(body: padded))
+        #expect(!Self.couldBeClaim(padded))
+    }
+
+    private static func couldBeClaim(_ body: [UInt8]) -> Bool {
+        body.withUnsafeBytes { OwnershipClaim.mayBeClaim(body: $0) }
     }
 
     @Test("owners are told apart by bytes")

@@ -39,6 +39,14 @@ struct KafkaRoundTripTests {
         #expect(received[0].headers.value(named: "ph-contract") == Array("ticketing.Seat".utf8))
         #expect(received[1].headers.isEmpty)
         #expect(received[0].timestampMilliseconds != nil)
+        // Lent in place, the parts are the same bytes, and absent stays apart from empty.
+        for (got, want) in zip(received, sent) {
+            got.withUnsafeRecord { key, value, lent in
+                #expect(key.map { Array($0) } == want.key)
+                #expect(value.map { Array($0) } == want.value)
+                #expect(lent.map { KafkaHeader(name: String(decoding: $0.name, as: UTF8.self), value: $0.value.map { Array($0) }) } == want.headers)
+            }
+        }
     }
 
     @Test("per-key order holds across partitions, and a key stays in one partition")

@@ -85,27 +85,32 @@ package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
     /// Whether a message's headers mark it as a claim; a message without the header may
     /// still be one whose headers some hop dropped (`init(body:)` tells).
     package static func isClaim(headers: [(name: String, value: [UInt8]?)]) -> Bool {
-        headers.contains { $0.name.isSameBytes(as: recordHeader) && $0.value.map { $0.elementsEqual(recordName.utf8) } == true }
+        withHeaderBytes(headers) { isClaim(headers: $0) }
+    }
+
+    /// `isClaim(headers:)` where the headers lie.
+    package static func isClaim(headers: UnsafeBufferPointer<HeaderBytes>) -> Bool {
+        headers.contains { header in
+            guard let value = header.value else { return false }
+            return ContractCodec.hasBytes(header.name, of: recordHeader) && ContractCodec.hasBytes(value, of: recordName)
+        }
     }
 
     /// Whether `body` could be a claim at all, without parsing it: a claim's body is at
     /// most 4 KiB and holds its record name, literally or (only then is a backslash
     /// there) with escapes. False is certain, so a consumer that wants only the claims
     /// of a partition passes such a record over undecoded.
-    package static func mayBeClaim(body: [UInt8]) -> Bool {
-        guard body.count <= 4096 else { return false }
-        return body.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress else { return false }
-            if memchr(base, Int32(UInt8(ascii: "\\")), bytes.count) != nil { return true }
-            return recordNameBytes.withUnsafeBytes { name in
-                // Each place the name's first byte occurs, compared from there.
-                var from = 0
-                while from + name.count <= bytes.count, let found = memchr(base + from, Int32(name[0]), bytes.count - name.count + 1 - from) {
-                    if memcmp(found, name.baseAddress!, name.count) == 0 { return true }
-                    from = base.distance(to: UnsafeRawPointer(found)) + 1
-                }
-                return false
+    package static func mayBeClaim(body bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count <= 4096, let base = bytes.baseAddress else { return false }
+        if memchr(base, Int32(UInt8(ascii: "\\")), bytes.count) != nil { return true }
+        return recordNameBytes.withUnsafeBytes { name in
+            // Each place the name's first byte occurs, compared from there.
+            var from = 0
+            while from + name.count <= bytes.count, let found = memchr(base + from, Int32(name[0]), bytes.count - name.count + 1 - from) {
+                if memcmp(found, name.baseAddress!, name.count) == 0 { return true }
+                from = base.distance(to: UnsafeRawPointer(found)) + 1
             }
+            return false
         }
     }
 

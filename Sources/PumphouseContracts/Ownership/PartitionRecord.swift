@@ -10,8 +10,20 @@ extension ContractRegistry {
     /// `ph-record` header says which without parsing the body; a claim whose headers some
     /// hop stripped is still recognised by its body, after the change's decode fails.
     package func decodeRecord(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)] = []) throws(ContractError) -> PartitionRecord {
+        try withBytes(of: value) { (value) throws(ContractError) in
+            try withBytes(of: key) { (key) throws(ContractError) in
+                try withHeaderBytes(headers) { (headers) throws(ContractError) in try decodeRecord(key: key, value: value, headers: headers) }
+            }
+        }
+    }
+
+    /// `decodeRecord(key:value:headers:)` where the message lies, in a Kafka client's
+    /// buffers say.
+    package func decodeRecord(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: UnsafeBufferPointer<HeaderBytes>
+    ) throws(ContractError) -> PartitionRecord {
         if OwnershipClaim.isClaim(headers: headers) {
-            guard let value, let claim = try OwnershipClaim(body: value) else {
+            guard let value, let claim = try OwnershipClaim(body: Array(value)) else {
                 throw ContractError.invalidEnvelope(member: "record", problem: "the \(OwnershipClaim.recordHeader) header says \(OwnershipClaim.recordName), but the body is not one")
             }
             return .claim(claim)
@@ -19,7 +31,7 @@ extension ContractRegistry {
         do {
             return .change(try decode(key: key, value: value, headers: headers))
         } catch {
-            if let value, let claim = try? OwnershipClaim(body: value) { return .claim(claim) }
+            if let value, let claim = try? OwnershipClaim(body: Array(value)) { return .claim(claim) }
             throw error
         }
     }

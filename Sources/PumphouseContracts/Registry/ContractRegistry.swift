@@ -33,9 +33,16 @@ public struct ContractRegistry: Sendable {
     }
 
     /// Decodes where the message lies (in a batch of rows, say), as `decode(key:value:headers:)`.
-    /// The contract's schemas are looked up once, for the check and the upcast.
     public func decode(
         key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [(name: String, value: [UInt8]?)] = []
+    ) throws(ContractError) -> Contract {
+        try withHeaderBytes(headers) { (headers) throws(ContractError) in try decode(key: key, value: value, headers: headers) }
+    }
+
+    /// Decodes where the message and its headers lie (in a Kafka client's buffers, say).
+    /// The contract's schemas are looked up once, for the check and the upcast.
+    public func decode(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: UnsafeBufferPointer<HeaderBytes>
     ) throws(ContractError) -> Contract {
         let contract = try codec.decode(key: key, value: value, headers: headers)
         let schemas = try schemas(for: contract.name)

@@ -28,7 +28,7 @@ package enum ReverseReply: Sendable {
 
     /// The request a reverse-pump message answers, without reading its body.
     package static func request(in headers: [(name: String, value: [UInt8]?)]) -> String? {
-        headers.last { $0.name == ReadRequest.Header.request }?.value.map { String(decoding: $0, as: UTF8.self) }
+        headers.last { $0.name.isSameBytes(as: ReadRequest.Header.request) }?.value.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The message that carries this reply, keyed by the request id.
@@ -47,7 +47,7 @@ package enum ReverseReply: Sendable {
     /// Reads a reverse-pump message; nil for anything that is not part of an answer.
     package init?(key: [UInt8]?, value: [UInt8]?, headers: [(name: String, value: [UInt8]?)]) {
         guard let request = Self.request(in: headers),
-              let kind = headers.last(where: { $0.name == Header.kind })?.value.map({ String(decoding: $0, as: UTF8.self) })
+              let kind = headers.last(where: { $0.name.isSameBytes(as: Header.kind) })?.value.map({ String(decoding: $0, as: UTF8.self) })
         else { return nil }
         switch kind {
         case "rows":
