@@ -355,6 +355,10 @@ public final class ProcessingUnit: Service {
                         let now = ContinuousClock.now
                         if now - lastOwnership >= .milliseconds(100) {
                             lastOwnership = now
+                            // A silent peer drops out within this tick of its timeout,
+                            // not at this unit's next heartbeat: checked once a heartbeat
+                            // interval, that added up to a second to every failover.
+                            expireMembers()
                             if let logNow = memberClock.now {
                                 if steward == nil {
                                     steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: logNow)
@@ -365,7 +369,6 @@ public final class ProcessingUnit: Service {
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
                             lastHeartbeat = now
                             announce(.heartbeat)
-                            expireMembers()
                             pump.recordBacklog()
                             for cache in caches.values { cache.recordEntities() }
                             let gaps = consumer.offsetGaps
