@@ -39,7 +39,7 @@ struct OnSaleLoadTests {
         #expect(!LoadStep(offered: 10, achieved: 0, requests: 0, errors: 0, p50Milliseconds: 0, p99Milliseconds: 0).sustained)
     }
 
-    @Test("the rate search doubles while steps are sustained, halves while not, then tries once halfway")
+    @Test("the rate search doubles while steps are sustained, halves while not, then bisects twice")
     func search() {
         let search = RateSearch(start: 500, minimum: 60, maximum: 32_000)
         func step(_ rate: Double, _ ok: Bool) -> LoadStep {
@@ -50,9 +50,15 @@ struct OnSaleLoadTests {
             while let rate = search.next(after: steps) { steps.append(step(rate, sustains(rate))) }
             return steps.map(\.offered)
         }
-        #expect(run { $0 <= 1500 } == [500, 1000, 2000, 1500])
-        #expect(run { $0 <= 1700 } == [500, 1000, 2000, 1500])
-        #expect(run { $0 <= 300 } == [500, 250, 375])
+        #expect(run { $0 <= 1500 } == [500, 1000, 2000, 1500, 1750])
+        #expect(run { $0 <= 1700 } == [500, 1000, 2000, 1500, 1750])
+        #expect(run { $0 <= 1800 } == [500, 1000, 2000, 1500, 1750])
+        #expect(run { $0 <= 1400 } == [500, 1000, 2000, 1500, 1250])
+        #expect(run { $0 <= 300 } == [500, 250, 375, 313])
+        // Bisecting stops where the bracket is too narrow to hold a whole rate.
+        #expect(RateSearch(start: 2, minimum: 1, maximum: 8).next(after: [step(2, true), step(4, false), step(3, true)]) == nil)
+        // Without refinements the search ends at the bracket.
+        #expect(RateSearch(start: 500, minimum: 60, maximum: 32_000, refinements: 0).next(after: [step(500, true), step(1000, false)]) == nil)
         #expect(run { _ in false } == [500, 250, 125, 62.5])
         #expect(run { _ in true } == [500, 1000, 2000, 4000, 8000, 16_000, 32_000])
         #expect(RateSearch.best([step(500, true), step(1000, true), step(2000, false), step(1500, true)]) == 1500)
