@@ -221,7 +221,7 @@ let benchmarks: @Sendable () -> Void = {
     for index in 0..<10_000 {
         let open = BenchAccount(id: "peer-\(index)", balance: 100)
         let offset = peerOffset.add(1, ordering: .relaxed).newValue
-        accounts.apply(
+        _ = accounts.apply(
             Contract(name: BenchAccount.contract, version: 2, action: .add, key: open.id, origin: "bench-peer", sequence: offset, eventTime: 0, fields: open.fields),
             partition: 0, offset: offset
         )
@@ -238,7 +238,7 @@ let benchmarks: @Sendable () -> Void = {
             var change = peerChanges[iteration % peerChanges.count]
             offset += 1
             change.sequence = offset
-            accounts.apply(change, partition: 0, offset: offset)
+            _ = accounts.apply(change, partition: 0, offset: offset)
         }
         peerOffset.store(offset, ordering: .relaxed)
     } setup: {

@@ -178,17 +178,26 @@ final class DataPump: Sendable {
     }
 
     /// Numbers, spools and queues one change in `lane`, and takes the lane's send role
-    /// if it is free, all in one take of the lane's lock. `encode` gets the change's
-    /// sequence and returns the change's spool frame, which is also what is sent; it
-    /// runs under the lane's lock (keep it short). A refusal from the spool leaves the
-    /// lane as it was and throws. The caller then hands the change to librdkafka with
+    /// if it is free. `encode` gets the change's sequence and returns the change's spool
+    /// frame, which is also what is sent. A refusal from the spool leaves the lane as it
+    /// was and throws. The caller then hands the change to librdkafka with
     /// ``send(_:_:)``, once it holds no lock of its own.
+    ///
+    /// The lane's lock, which the producer's acknowledgements and the sending thread
+    /// take too, covers only the numbering, the spool's append and the queueing:
+    /// `encode` runs before it, with the number the lane gives next. A cache decides
+    /// every change of a partition under that partition's own lock, so nothing else
+    /// takes the number meanwhile; if something did, the change is encoded again under
+    /// the lane's lock with the number it then gets, so a lane's numbers stay in its
+    /// queue's order either way.
     @discardableResult
     func publish(to lane: Lane, _ encode: (Int64) throws -> SpoolFrame) throws -> Published {
         guard !closed.load(ordering: .acquiring) else { throw Refusal.closed }
+        let expected = lane.state.withLock { $0.nextSequence }
+        let encoded = try encode(expected)
         return try lane.state.withLock { state in
             let sequence = state.nextSequence
-            let number = try enqueue(try encode(sequence), in: &state)
+            let number = try enqueue(sequence == expected ? encoded : try encode(sequence), in: &state)
             state.nextSequence += 1
             return Published(sequence: sequence, number: number, claim: state.claimSendRole())
         }
@@ -588,23 +597,36 @@ extension DataPump {
         /// per partition, so each is almost always the first. Waiters resume outside the
         /// lock.
         fileprivate func acknowledge(_ numbers: ArraySlice<Int64>) {
-            let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            // The frames acknowledged come out of the lock with the waiters, and are freed
+            // here, outside it.
+            let (waiters, _) = state.withLock { state -> ([CheckedContinuation<Bool, Never>], [Outgoing]) in
                 var waiters: [CheckedContinuation<Bool, Never>] = []
+                var released: [Outgoing] = []
+                var numbers = numbers[...]
+                // Reports come in send order, so nearly always as a run from the queue's
+                // front: that run leaves in one step (a put waits on this lock).
+                var front = 0
+                while front < state.sent, let number = numbers.first, state.queue[front].number == number {
+                    front += 1
+                    numbers.removeFirst()
+                }
+                if front > 0 {
+                    released = Array(state.queue.prefix(front))
+                    state.queue.removeFirst(front)
+                    state.sent -= front
+                }
                 for number in numbers {
                     guard state.sent > 0 else { break }
-                    if state.queue.first?.number == number {
-                        state.queue.removeFirst()
-                    } else if let index = state.queue.prefix(state.sent).firstIndex(where: { $0.number == number }) {
-                        state.queue.remove(at: index)
-                    } else {
-                        continue
-                    }
+                    guard let index = state.queue.prefix(state.sent).firstIndex(where: { $0.number == number }) else { continue }
+                    released.append(state.queue.remove(at: index))
                     state.sent -= 1
-                    if !state.acknowledgementWaiters.isEmpty, let waiter = state.acknowledgementWaiters.removeValue(forKey: number) {
-                        waiters.append(waiter)
+                }
+                if !state.acknowledgementWaiters.isEmpty {
+                    for outgoing in released {
+                        if let waiter = state.acknowledgementWaiters.removeValue(forKey: outgoing.number) { waiters.append(waiter) }
                     }
                 }
-                return waiters
+                return (waiters, released)
             }
             for waiter in waiters { waiter.resume(returning: true) }
         }
