@@ -121,24 +121,48 @@ public struct ContractCodec: Sendable {
         return text.withUTF8 { equalBytes(bytes, UnsafeRawBufferPointer($0)) }
     }
 
-    /// Whether a header's value is exactly `number` as `String(number)` spells it: no
-    /// sign but a minus, no leading zero, nothing around it.
+    /// Whether a header's value is exactly `number` as `String(number)` spells it.
     static func hasDecimal(_ value: UnsafeRawBufferPointer, _ number: Int64) -> Bool {
-        guard !value.isEmpty, value.count <= 20 else { return false }
+        decimal(value) == number
+    }
+
+    /// The number a header's value spells exactly as `String(number)` would: no sign but
+    /// a minus, no leading zero, nothing around it; nil for anything else.
+    static func decimal(_ value: UnsafeRawBufferPointer) -> Int64? {
+        guard !value.isEmpty, value.count <= 20 else { return nil }
         let negative = value[0] == UInt8(ascii: "-")
         let digits = value[(negative ? 1 : 0)...]
-        guard let first = digits.first, first != UInt8(ascii: "0") || digits.count == 1 else { return false }
-        // Built negative, so Int64.min fits; an overflow cannot equal any number.
+        guard let first = digits.first, first != UInt8(ascii: "0") || digits.count == 1 else { return nil }
+        // Built negative, so Int64.min fits.
         var total: Int64 = 0
         for byte in digits {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return false }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
             let (times10, overflow1) = total.multipliedReportingOverflow(by: 10)
             let (next, overflow2) = times10.subtractingReportingOverflow(Int64(byte &- UInt8(ascii: "0")))
-            guard !overflow1, !overflow2 else { return false }
+            guard !overflow1, !overflow2 else { return nil }
             total = next
         }
-        if negative { return total != 0 && total == number }
-        return total != Int64.min && -total == number
+        if negative { return total != 0 ? total : nil }
+        return total != Int64.min ? -total : nil
+    }
+
+    /// The sequence in a record's routing headers when its origin header is exactly
+    /// `origin`'s bytes, each header present once and as this codec writes it; nil
+    /// otherwise. A unit knows its own changes coming back by this, without decoding
+    /// them: whatever it is not sure of, it decodes.
+    package static func sequence(in headers: UnsafeBufferPointer<HeaderBytes>, ifOrigin origin: String) -> Int64? {
+        var sequence: Int64?
+        var originSeen = false
+        for header in headers {
+            if hasBytes(header.name, of: Header.origin) {
+                guard !originSeen, let value = header.value, hasBytes(value, of: origin) else { return nil }
+                originSeen = true
+            } else if hasBytes(header.name, of: Header.sequence) {
+                guard sequence == nil, let value = header.value, let number = decimal(value) else { return nil }
+                sequence = number
+            }
+        }
+        return originSeen ? sequence : nil
     }
 }
 

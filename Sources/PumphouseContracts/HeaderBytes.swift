@@ -6,7 +6,7 @@ public typealias HeaderBytes = (name: UnsafeRawBufferPointer, value: UnsafeRawBu
 
 /// Lends headers given as Swift values the way a client's buffer would: one copy of
 /// their names and values side by side. For callers off the hot path (tests, tools).
-func withHeaderBytes<R, E: Error>(
+package func withHeaderBytes<R, E: Error>(
     _ headers: [(name: String, value: [UInt8]?)], _ body: (UnsafeBufferPointer<HeaderBytes>) throws(E) -> R
 ) throws(E) -> R {
     guard !headers.isEmpty else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }

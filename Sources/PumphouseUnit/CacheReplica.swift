@@ -163,12 +163,15 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
     }
 
     /// Applies this unit's own change at once. `resulting` is the entity the change
-    /// leaves when the caller knows it (a whole-entity change), which saves converting.
+    /// leaves when the caller knows it (a whole-entity change), which saves converting;
+    /// `published` is the change's contract as sent, kept for its echo (``echo(of:sequence:)``).
     /// Returns whether it was an update of a missing entity (which changes nothing and
     /// is not kept as pending), and why the new state does not fit the type, if it does
     /// not.
     @discardableResult
-    mutating func applyLocal(key: ExactKey, effect: EntityEffect, sequence: Int64, resulting: Entity? = nil) -> (missing: Bool, unreadable: String?) {
+    mutating func applyLocal(
+        key: ExactKey, effect: EntityEffect, sequence: Int64, resulting: Entity? = nil, published: Contract? = nil
+    ) -> (missing: Bool, unreadable: String?) {
         let visible = held(key)
         let state: Held?
         var unreadable: String?
@@ -182,11 +185,20 @@ struct CacheReplica<Entity: CacheEntity>: Sendable {
             unreadable = unreadable ?? held.unreadable
         }
         // Mutated where it lies in the dictionary: no copy of the entry out and back.
-        if entries[key, default: ReplicaLogState()].recordLocal(effect, sequence: sequence) {
+        if entries[key, default: ReplicaLogState()].recordLocal(effect, sequence: sequence, published: published) {
             committed[key] = .some(visible)
         }
         setVisible(key, state)
         return (false, unreadable)
+    }
+
+    /// The contract of this unit's oldest pending change to `key` if it is numbered
+    /// `sequence` (and was kept): what the echo of that change holds, since this unit
+    /// wrote it. Applying it in the echo's place spares decoding and checking again
+    /// what this unit checked before it published, at every one of its changes.
+    func echo(of key: ExactKey, sequence: Int64) -> Contract? {
+        guard let change = entries[key]?.pending.first, change.sequence == sequence else { return nil }
+        return change.published
     }
 
     /// Applies a change read from the pump at `offset` of `partition`, in log order.

@@ -26,6 +26,10 @@ public final class ProcessingUnit: Service {
     /// Records of partitions this unit does not keep that it passed over undecoded: for
     /// tests that the path is taken.
     package var recordsPassedOver: Int { passedOver.load(ordering: .relaxed) }
+    private let echoesKept = Atomic(0)
+    /// Echoes of this unit's own changes applied as the contracts it kept of them, not
+    /// decoded: for tests that the path is taken.
+    package var ownEchoesApplied: Int { echoesKept.load(ordering: .relaxed) }
     private let metrics: UnitMetrics
     /// Announcements and read requests go through a producer of their own: they are
     /// ephemeral (a lost or repeated heartbeat is harmless, a lost request times out and
@@ -519,14 +523,19 @@ public final class ProcessingUnit: Service {
                     continue
                 }
                 let layout: String?
-                do {
-                    switch try registry.decodeRecord(message) {
-                    case .change(let contract): layout = cache.apply(contract, partition: message.partition, offset: message.offset)
-                    case .claim(let claim): layout = cache.applyClaim(claim, partition: message.partition, offset: message.offset)
+                if let echoed = cache.applyOwnEcho(message) {
+                    echoesKept.add(1, ordering: .relaxed)
+                    layout = echoed
+                } else {
+                    do {
+                        switch try registry.decodeRecord(message) {
+                        case .change(let contract): layout = cache.apply(contract, partition: message.partition, offset: message.offset)
+                        case .claim(let claim): layout = cache.applyClaim(claim, partition: message.partition, offset: message.offset)
+                        }
+                    } catch {
+                        cache.reject(offset: message.offset, partition: message.partition, error: error)
+                        continue
                     }
-                } catch {
-                    cache.reject(offset: message.offset, partition: message.partition, error: error)
-                    continue
                 }
                 // Loaded, the unit skips such a record as every consumer does (the
                 // writers dead-letter it); loading, it refuses the topic.
@@ -784,6 +793,10 @@ protocol ReplicaSink: LoadSink {
     /// partitioner) is not the cache's when the change shows it; a unit still loading
     /// stops on that, since a live topic's layout cannot change under its records.
     func apply(_ contract: Contract, partition: Int32, offset: Int64) -> String?
+    /// Applies `message` as the contract of this unit's own change it echoes, when the
+    /// replica still holds that change as published, and returns a layout problem as
+    /// `apply` does; nil, having done nothing, when the message must be decoded.
+    func applyOwnEcho(_ message: KafkaMessage) -> String??
     /// False for a partition whose changes the unit does not apply (only its claims).
     func keepsEntities(of partition: Int32) -> Bool
     /// Folds an ownership claim; returns a layout problem as `apply` does.

@@ -18,18 +18,27 @@ struct ReplicaLogState: Sendable {
     var latestOther: (origin: ExactKey, offset: Int64)?
     /// This unit's changes not yet seen on the pump, in sequence order; each echo takes
     /// the oldest off the front.
-    var pending: Deque<(sequence: Int64, effect: EntityEffect)> = []
+    var pending: Deque<PendingChange> = []
+
+    /// One of this unit's changes on its way round the pump.
+    struct PendingChange: Sendable {
+        var sequence: Int64
+        var effect: EntityEffect
+        /// The change's contract as published, when the caller gave it: its echo is then
+        /// applied as this contract, not decoded and checked again (``CacheReplica/echo(of:sequence:)``).
+        var published: Contract?
+    }
 
     /// Keeps an own change as pending. True when it is the only one: the caller then
     /// keeps the state it was made on as the committed state.
-    mutating func recordLocal(_ effect: EntityEffect, sequence: Int64) -> Bool {
-        pending.append((sequence, effect))
+    mutating func recordLocal(_ effect: EntityEffect, sequence: Int64, published: Contract?) -> Bool {
+        pending.append(PendingChange(sequence: sequence, effect: effect, published: published))
         return pending.count == 1
     }
 
     /// Takes the pending changes up to `sequence` off (the log fenced them); nil if none
     /// was pending, the changes that remain otherwise.
-    mutating func withdraw(through sequence: Int64) -> Deque<(sequence: Int64, effect: EntityEffect)>? {
+    mutating func withdraw(through sequence: Int64) -> Deque<PendingChange>? {
         guard let first = pending.first, first.sequence <= sequence else { return nil }
         while let first = pending.first, first.sequence <= sequence { pending.removeFirst() }
         return pending
@@ -52,7 +61,7 @@ struct ReplicaLogState: Sendable {
         /// applies to the committed state, not the visible one.
         var hadPending: Bool
         /// This unit's changes still pending after this one, to replay on top.
-        var pending: Deque<(sequence: Int64, effect: EntityEffect)>
+        var pending: Deque<PendingChange>
     }
 
     /// Records a change from the log (the duplicate rule already passed): collisions,

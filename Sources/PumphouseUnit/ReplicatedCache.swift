@@ -479,7 +479,8 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                     let encoded = try ContractCodec().encode(contract)
                     return SpoolFrame(sequence: sequence, topic: topic, key: encoded.key, value: encoded.value, headers: encoded.headers)
                 }
-                store.replica.applyLocal(key: exactKey, effect: effect, sequence: handed.sequence, resulting: converted)
+                contract.sequence = handed.sequence
+                store.replica.applyLocal(key: exactKey, effect: effect, sequence: handed.sequence, resulting: converted, published: validates ? contract : nil)
                 published(&store, handed)
                 return handed
             }
@@ -733,6 +734,32 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// topic's layout is not this cache's when the change shows it (see
     /// ``ReplicaSink/apply(_:partition:offset:)``).
     @discardableResult
+    /// Applies `message` if it is the echo of this unit's oldest pending change to its
+    /// key (its headers name this unit as origin and that change's sequence), as the
+    /// contract the replica kept of that change: the unit wrote it, and checked it
+    /// against its schema before it did, so it is not decoded and checked again. Returns
+    /// nil, having done nothing, for anything else, which is decoded as usual; so is
+    /// every echo when this unit does not check its changes (`validatesChanges` off):
+    /// then only decoding finds one a writer would refuse.
+    func applyOwnEcho(_ message: KafkaMessage) -> String?? {
+        guard validates, shards.indices.contains(Int(message.partition)) else { return nil }
+        let echoed = message.withUnsafeRecord { key, _, headers -> (key: String, sequence: Int64)? in
+            guard let sequence = ContractCodec.sequence(in: headers, ifOrigin: pump.origin),
+                  let key, let text = String(validating: key, as: UTF8.self) else { return nil }
+            return (text, sequence)
+        }
+        guard let echoed else { return nil }
+        // The change is pending only in the part of the replica its key belongs to, which
+        // is the partition it was published to.
+        let shard = shards[Int(message.partition)]
+        let echo = shard.store.withLock { store -> (Contract, CacheReplica<Entity>.Applied)? in
+            guard case .held = store.holding, let contract = store.replica.echo(of: ExactKey(echoed.key), sequence: echoed.sequence) else { return nil }
+            return (contract, store.replica.applyFromLog(contract, partition: message.partition, offset: message.offset))
+        }
+        guard let (contract, outcome) = echo else { return nil }
+        return .some(applied(contract, outcome, in: shard, partition: message.partition, offset: message.offset))
+    }
+
     package func apply(_ contract: Contract, partition: Int32, offset: Int64) -> String? {
         let shard = shard(of: contract.key)
         let applied = shard.store.withLock { store -> CacheReplica<Entity>.Applied? in
@@ -741,6 +768,12 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
         // A partition this unit does not hold: only its claims are folded.
         guard let outcome = applied else { return nil }
+        return self.applied(contract, outcome, in: shard, partition: partition, offset: offset)
+    }
+
+    /// Reports what applying `contract` did, and decides a create of this unit's; returns
+    /// a layout problem as ``apply(_:partition:offset:)`` does.
+    private func applied(_ contract: Contract, _ outcome: CacheReplica<Entity>.Applied, in shard: Shard, partition: Int32, offset: Int64) -> String? {
         let layout = outcome.misplacedBeforeAnyClaim
             ? "\(topic)[\(partition)]@\(offset) holds a change that precedes every ownership claim there and that murmur2 over \(configuration.partitions) partitions places elsewhere: the topic was written while the cache was replicated (under librdkafka's consistent_random, unless declared otherwise)"
             : nil

@@ -114,6 +114,29 @@ struct CacheReplicaTests {
         #expect(replica.version("k") == 2)
     }
 
+    @Test("an echo is known by its key and the sequence of the oldest change pending there, and gives the contract kept as published")
+    func echoKept() throws {
+        var replica = Replica(origin: "a")
+        let add = Self.contract(.add, origin: "a", sequence: 1, base: 0, fields: ["stock": .int(500)])
+        let sell = Self.contract(.update, origin: "a", sequence: 2, base: 0, deltas: ["stock": .int(-10)])
+        replica.applyLocal(key: "k", effect: EntityEffect(add), sequence: 1, published: add)
+        replica.applyLocal(key: "k", effect: EntityEffect(sell), sequence: 2, published: sell)
+        #expect(replica.echo(of: "k", sequence: 1) == add)
+        #expect(replica.echo(of: "k", sequence: 2) == nil, "not the oldest pending: decoded, as any change out of step")
+        #expect(replica.echo(of: "K", sequence: 1) == nil && replica.echo(of: "j", sequence: 1) == nil, "another key")
+        _ = replica.applyFromLog(try #require(replica.echo(of: "k", sequence: 1)), partition: 0, offset: 0)
+        #expect(replica.echo(of: "k", sequence: 1) == nil, "applied: no longer pending")
+        _ = replica.applyFromLog(try #require(replica.echo(of: "k", sequence: 2)), partition: 0, offset: 1)
+        #expect(try replica.visible("k")?["stock"] == .int(490) && replica.entries["k"]?.pending.isEmpty == true && replica.version("k") == 2)
+        // A change kept without its contract (a caller that gave none) is decoded.
+        replica.applyLocal(key: "k", effect: EntityEffect(sell), sequence: 3)
+        #expect(replica.echo(of: "k", sequence: 3) == nil)
+        // Keys by their bytes: a decomposed spelling of a pending key is another key.
+        let composed = Self.contract(.add, key: "caf\u{E9}", origin: "a", sequence: 4, base: 0, fields: ["stock": .int(1)])
+        replica.applyLocal(key: ExactKey(composed.key), effect: EntityEffect(composed), sequence: 4, published: composed)
+        #expect(replica.echo(of: ExactKey("cafe\u{301}"), sequence: 4) == nil && replica.echo(of: ExactKey("caf\u{E9}"), sequence: 4) == composed)
+    }
+
     @Test("the inventory case: two units sell 10 and 5 concurrently; both replicas end at 485, with no collision")
     func inventory() throws {
         var a = Replica(origin: "a"), b = Replica(origin: "b")

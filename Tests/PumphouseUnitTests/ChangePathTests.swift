@@ -47,6 +47,15 @@ struct ChangePathTests {
                 }
             }
             try await awaitState(caches, expected, "the putters' changes on their unit and on a peer")
+            // No own change was fenced, resent or withdrawn, so every echo is of the
+            // oldest change pending on its key, and none is decoded again.
+            _ = try? await waitFor("every echo of the putters' unit", timeout: .seconds(30)) { () async throws -> Bool? in
+                if unit.ownEchoesApplied >= putters * perPutter { return true }
+                try await Task.sleep(for: .milliseconds(5))
+                return nil
+            }
+            #expect(unit.ownEchoesApplied == putters * perPutter, "echoes applied as kept, of the unit's \(putters * perPutter) changes")
+            #expect(observer.ownEchoesApplied == 0, "a peer decodes what it did not write")
         }
 
         // The topic, read plainly: this unit's contracts in offset order, per partition.
