@@ -59,6 +59,7 @@ let package = Package(
             providers: [.apt(["librdkafka-dev"])]
         ),
         .systemLibrary(name: "CMalloc"),
+        .target(name: "CCRC32C"),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -125,6 +126,7 @@ let package = Package(
         .target(
             name: "PumphouseUnit",
             dependencies: [
+                "CCRC32C",
                 "CMalloc",
                 "PumphouseBlocking",
                 "PumphouseContracts",

@@ -1,13 +1,17 @@
+import CCRC32C
+
 /// CRC-32C (Castagnoli), the checksum guarding each spooled record.
 ///
 /// Castagnoli rather than the zip CRC-32 because it detects more of the error patterns
 /// storage produces at these record lengths, and it is the checksum Kafka's own record
-/// batches use. Written here to avoid a dependency for a few dozen lines.
+/// batches use. Every record is checksummed once as it is spooled, on the change path,
+/// and once more as it is read back.
 ///
-/// Slicing-by-8: every record is checksummed once as it is spooled and once more as it is
-/// read back, so a table per byte position folds eight bytes per step instead of one,
-/// with table lookups that do not wait on each other. Plain Swift keeps it portable; the
-/// CPU's own crc32 instruction would be faster still, but only on some machines.
+/// With the CPU's own instruction where it has one (SSE 4.2's crc32 on x86-64: eight
+/// bytes an instruction, `CCRC32C`), and otherwise in plain Swift, slicing-by-8: a table
+/// per byte position folds eight bytes per step instead of one, with table lookups that
+/// do not wait on each other. In a `perf` of the pump benchmark the Swift form took 5%
+/// of a put.
 enum CRC32C {
     /// The reflected Castagnoli polynomial.
     private static let polynomial: UInt32 = 0x82F6_3B78
@@ -33,7 +37,20 @@ enum CRC32C {
         return tables
     }()
 
+    /// Whether this CPU computes it with its own instruction; asked once.
+    static let inHardware = pumphouse_crc32c_hardware() != 0
+
     static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        inHardware ? hardware(bytes) : portable(bytes)
+    }
+
+    /// With the CPU's instruction: only where `inHardware`.
+    static func hardware(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        ~pumphouse_crc32c_update(~0, bytes.baseAddress, bytes.count)
+    }
+
+    /// Slicing-by-8, on any CPU.
+    static func portable(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         tables.withUnsafeBufferPointer { t in
             var crc: UInt32 = 0xFFFF_FFFF
             var offset = 0
