@@ -89,6 +89,24 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Stops reading these partitions of the current manual assignment, leaving the
+    /// others where they are; messages already fetched from them are dropped. A
+    /// processing unit stops reading the partitions of a partitioned cache it neither
+    /// owns nor backs up, so the broker does not send every record to every unit.
+    public func removeAssignment(_ partitions: [KafkaTopicPartition]) async throws {
+        guard !partitions.isEmpty else { return }
+        startedAtZero.withLock { started in partitions.forEach { started.remove($0) } }
+        let callbacks = self.callbacks
+        try await onThread("remove \(partitions) from the assignment") { handle, operation throws(KafkaError) in
+            let list = RDKafkaTopicPartitionList.make(partitions.map { KafkaTopicPartitionOffset($0, offset: .stored) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let error = rd_kafka_incremental_unassign(handle, list) {
+                throw KafkaError(consuming: error, operation: operation)
+            }
+            callbacks.removed(partitions)
+        }
+    }
+
     /// `.beginning` as offset 0. librdkafka resolves `.beginning` with a ListOffsets
     /// request, which some brokers answer wrongly (the local one has answered 1 for a
     /// partition whose first record is at 0, and a replay from there missed that record),
@@ -301,6 +319,12 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
                 continuity.placed(entry.topicPartition, at: entry.offset.isLogical ? nil : entry.offset.rawValue)
             }
         }
+    }
+
+    /// Forgets where partitions no longer read were.
+    func removed(_ partitions: [KafkaTopicPartition]) {
+        guard checksGaps else { return }
+        continuity.withLock { continuity in partitions.forEach { continuity.removed($0) } }
     }
 
     func beginClosing() {

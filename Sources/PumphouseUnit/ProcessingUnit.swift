@@ -26,6 +26,11 @@ public final class ProcessingUnit: Service {
     /// Records of partitions this unit does not keep that it passed over undecoded: for
     /// tests that the path is taken.
     package var recordsPassedOver: Int { passedOver.load(ordering: .relaxed) }
+    /// The partitions of `topic` this unit has stopped reading (it neither owns nor
+    /// backs them up).
+    package func partitionsNotRead(of topic: String) -> Set<Int32> {
+        Set(state.withLock { $0.unread }.filter { $0.topic == topic }.map(\.partition))
+    }
     private let echoesKept = Atomic(0)
     /// Echoes of this unit's own changes applied as the contracts it kept of them, not
     /// decoded: for tests that the path is taken.
@@ -61,6 +66,19 @@ public final class ProcessingUnit: Service {
         /// offset of the answer their rows came from; and where each rebuild ends.
         var rewinds: [KafkaTopicPartitionOffset] = []
         var rebuildTargets: [KafkaTopicPartition: Int64] = [:]
+        /// Partitions taken up again whose reading has begun, whose end is taken from
+        /// the first fetch that brings their records (the consumer's watermarks of a
+        /// partition it did not read are as old as its last fetch there).
+        var rebuildsAwaitingEnd: Set<KafkaTopicPartition> = []
+        /// Partitions let go, for the loop that applies the log to stop reading.
+        var releases: [KafkaTopicPartition] = []
+        /// Partitions of partitioned caches this unit does not read: it neither owns nor
+        /// backs them up, and learns their owners from the members' heartbeats.
+        var unread: Set<KafkaTopicPartition> = []
+        /// What this unit's latest heartbeat said it owns, by cache: a change is
+        /// announced at once, not at the next heartbeat, so that units that do not read
+        /// a partition route to its new owner soon after a move.
+        var announcedOwns: [String: [Int32: Int64]] = [:]
         /// Partitions whose rows are being read again from a reverse-pump answer.
         var reloading: Set<KafkaTopicPartition> = []
         /// Rows read again, for the loop that applies the log to hand to their replicas.
@@ -369,6 +387,10 @@ public final class ProcessingUnit: Service {
                                 }
                                 tendOwnership(caches, steward: &steward!, now: logNow, reloads: reloadRequests)
                             }
+                            if ownedPartitions() != state.withLock({ $0.announcedOwns }) {
+                                lastHeartbeat = now
+                                announce(.heartbeat)
+                            }
                         }
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
                             lastHeartbeat = now
@@ -410,10 +432,10 @@ public final class ProcessingUnit: Service {
                                     )
                                 }
                                 catchUp(last, consumer: consumer)
-                                catchUpRebuilds(last, caches: caches)
+                                catchUpRebuilds(last, caches: caches, consumer: consumer)
                             case .partitionEOF(let partition, let next):
                                 caches[partition.topic]?.recordProgress(partition: partition.partition, readThrough: next - 1, logEnd: next)
-                                catchUpRebuilds([partition: .max], caches: caches)
+                                catchUpRebuilds([partition: .max], caches: caches, consumer: consumer)
                             default:
                                 break
                             }
@@ -597,18 +619,41 @@ public final class ProcessingUnit: Service {
 
     private func announce(_ event: MemberAnnouncement.Event) {
         let caches = state.withLock { Array($0.members.keys) }
+        let owned = event == .leave ? [:] : ownedPartitions()
+        state.withLock { $0.announcedOwns = owned }
         for cache in caches.sorted() {
             let announcement = MemberAnnouncement(
                 event: event, cache: cache, member: id, address: configuration.address, since: since,
-                loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }, unacknowledged: pump.unacknowledgedCount
+                loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }, unacknowledged: pump.unacknowledgedCount,
+                owns: owned[cache]
             )
             _ = try? control.send(KafkaProducerMessage(topic: configuration.pipeline.memberTopic, key: Array(cache.utf8), value: announcement.encoded()))
         }
     }
 
+    /// The partitions of each partitioned cache this unit owns by its own fold, with
+    /// their terms, by cache name.
+    private func ownedPartitions() -> [String: [Int32: Int64]] {
+        let sinks = state.withLock { $0.caches }
+        var owned: [String: [Int32: Int64]] = [:]
+        for cache in configuration.pipeline.caches {
+            if let owning = sinks[cache.topic]?.owning { owned[cache.contract.rawValue] = owning.ownedHere }
+        }
+        return owned
+    }
+
+    /// The partitioned cache named `cache`, if this unit opened it.
+    private func owning(_ cache: String) -> (any PartitionOwning)? {
+        guard let configuration = configuration.pipeline.caches.first(where: { $0.contract.rawValue.isSameBytes(as: cache) }) else { return nil }
+        return state.withLock { $0.caches[configuration.topic] }?.owning
+    }
+
     /// An announcement read from the member topic, sent at `sent` (its record's timestamp).
     private func hear(_ announcement: MemberAnnouncement, sentAt sent: Int64?) {
         let own = announcement.member.isSameBytes(as: id) && announcement.event != .leave
+        if let owns = announcement.owns, announcement.event != .leave, !memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout) {
+            owning(announcement.cache)?.hearOwnership(owns, of: announcement.member)
+        }
         let changed: MemberList? = state.withLock { state in
             if memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout) { return nil }
             // Its own heartbeat in the log: peers count it alive from now. The first one
@@ -662,6 +707,9 @@ public final class ProcessingUnit: Service {
             guard let wanted = upkeep.wanted else { continue }
             let kept = owning.keep(wanted)
             let topic = owning.cacheConfiguration.topic
+            if !kept.dropped.isEmpty {
+                state.withLock { $0.releases += kept.dropped.map { KafkaTopicPartition(topic: topic, partition: $0) } }
+            }
             if !kept.rebuild.isEmpty {
                 state.withLock { $0.rewinds += kept.rebuild.map { KafkaTopicPartitionOffset(topic: topic, partition: $0, offset: .beginning) } }
             }
@@ -674,7 +722,7 @@ public final class ProcessingUnit: Service {
             #if canImport(Glibc)
             // What the dropped partitions held goes back to the system, not to the
             // allocator's free lists (see `finishLoading`).
-            if kept.dropped > 0 { pumphouse_return_freed_memory() }
+            if !kept.dropped.isEmpty { pumphouse_return_freed_memory() }
             #endif
         }
     }
@@ -713,19 +761,21 @@ public final class ProcessingUnit: Service {
         }
     }
 
-    /// Moves the partitions a partitioned cache takes up again to where their reading
-    /// starts (their beginning, or the offset after the rows read again for them), and
-    /// notes where each must get to before it is warm: the end of the log as the
-    /// consumer last saw it. Runs between polls, on the loop that applies the log, so
-    /// rows read again reach their replica with no change of the partition applied in
-    /// between.
+    /// Stops reading the partitions a partitioned cache let go, and moves those it takes
+    /// up again to where their reading starts (their beginning, or the offset after the
+    /// rows read again for them), adding them back where they were not read; notes where
+    /// each must get to before it is warm: the end of the log as the consumer last saw
+    /// it, or, for one added back, as its first fetch reports it. Runs between polls, on
+    /// the loop that applies the log, so rows read again reach their replica with no
+    /// change of the partition applied in between.
     private func rewind(_ consumer: KafkaConsumer, caches: [String: any ReplicaSink]) async {
-        let (pending, reloaded) = state.withLock { state in
+        let (pending, reloaded, releases) = state.withLock { state in
             defer {
                 state.rewinds = []
                 state.reloaded = []
+                state.releases = []
             }
-            return (state.rewinds, state.reloaded)
+            return (state.rewinds, state.reloaded, state.releases.filter { !state.unread.contains($0) })
         }
         var seeks = pending
         for answer in reloaded {
@@ -734,6 +784,37 @@ public final class ProcessingUnit: Service {
             }
             doneReloading(answer.partitions, of: answer.topic)
         }
+        // Partitions let go are not read any more: the broker stops sending this unit
+        // records it would only pass over. One taken up again since is added back below.
+        if !releases.isEmpty {
+            do {
+                try await consumer.removeAssignment(releases)
+                state.withLock { $0.unread.formUnion(releases) }
+            } catch {
+                logger.warning("unit \(id): could not stop reading \(releases), trying again: \(error)")
+                // Not one read again meanwhile, which must stay assigned.
+                let readAgain = Set(seeks.map(\.topicPartition))
+                state.withLock { $0.releases += releases.filter { !readAgain.contains($0) } }
+            }
+        }
+        guard !seeks.isEmpty else { return }
+        let unread = state.withLock { $0.unread }
+        let added = seeks.filter { unread.contains($0.topicPartition) }
+        if !added.isEmpty {
+            do {
+                try await consumer.addAssignment(added)
+                state.withLock { state in
+                    for partition in added.map(\.topicPartition) {
+                        state.unread.remove(partition)
+                        state.rebuildsAwaitingEnd.insert(partition)
+                    }
+                }
+            } catch {
+                logger.warning("unit \(id): could not read \(added) again, trying again: \(error)")
+                state.withLock { $0.rewinds += added }
+            }
+        }
+        seeks.removeAll { unread.contains($0.topicPartition) }
         guard !seeks.isEmpty else { return }
         do {
             try await consumer.seek(seeks)
@@ -754,8 +835,12 @@ public final class ProcessingUnit: Service {
 
     /// Finishes the rebuilds that reached their targets: `last` holds each partition's
     /// last offset applied (`.max` for a partition's end).
-    private func catchUpRebuilds(_ last: [KafkaTopicPartition: Int64], caches: [String: any ReplicaSink]) {
+    private func catchUpRebuilds(_ last: [KafkaTopicPartition: Int64], caches: [String: any ReplicaSink], consumer: KafkaConsumer) {
         let done: [KafkaTopicPartition] = state.withLock { state in
+            for partition in last.keys where state.rebuildsAwaitingEnd.remove(partition) != nil {
+                // This batch's fetch brought the partition's high watermark.
+                state.rebuildTargets[partition] = consumer.cachedWatermarks(partition)?.high ?? 0
+            }
             guard !state.rebuildTargets.isEmpty else { return [] }
             let done = last.compactMap { partition, offset in
                 state.rebuildTargets[partition].flatMap { target in offset == .max || offset + 1 >= target ? partition : nil }

@@ -90,12 +90,23 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         /// Records of the partition in the log and not applied here, as of the last
         /// batch of its records (`CacheRead.behind`).
         var behind: Int64?
+        /// The latest ownership the members' heartbeats name for the partition (each
+        /// unit lists what its own fold says it owns): how a unit that does not read the
+        /// partition knows its owner.
+        var announced = PartitionOwnership()
 
-        /// The partition's ownership as this unit knows it: its replica's fold, or, while
-        /// the partition is being rebuilt, what the fold said before.
+        /// The partition's ownership as this unit knows it: its replica's fold where it
+        /// reads the partition; where it does not (dropped), or reads it again from the
+        /// start (rebuilding, while the fold starts over), the later of what the fold
+        /// said when it stopped and what the heartbeats name since.
         func ownership(of partition: Int32) -> PartitionOwnership {
-            if case .rebuilding(let reported) = holding { return reported }
-            return replica.ownership[partition] ?? PartitionOwnership()
+            let known: PartitionOwnership
+            switch holding {
+            case .held: return replica.ownership[partition] ?? PartitionOwnership()
+            case .dropped: known = replica.ownership[partition] ?? PartitionOwnership()
+            case .rebuilding(let reported): known = reported
+            }
+            return announced.term > known.term ? announced : known
         }
     }
 
@@ -535,6 +546,31 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         shards.map { shard in shard.store.withLock { $0.ownership(of: shard.partition) } }
     }
 
+    /// The partitions this unit owns by its own fold, with their terms, for its
+    /// heartbeats.
+    var ownedHere: [Int32: Int64] {
+        var owned: [Int32: Int64] = [:]
+        for shard in shards {
+            shard.store.withLock { store in
+                guard store.holding.isHeld, let ownership = store.replica.ownership[shard.partition],
+                      ownership.owner?.isSameBytes(as: pump.origin) == true
+                else { return }
+                owned[shard.partition] = ownership.term
+            }
+        }
+        return owned
+    }
+
+    /// Notes the partitions a member's heartbeat says it owns; a term above the latest
+    /// known names the partition's new owner.
+    func hearOwnership(_ owns: [Int32: Int64], of member: String) {
+        for (partition, term) in owns where shards.indices.contains(Int(partition)) {
+            shards[Int(partition)].store.withLock { store in
+                if term > store.announced.term { store.announced = PartitionOwnership(term: term, owner: member) }
+            }
+        }
+    }
+
     /// Whether a change to a key of `partition` would be decided here now rather than
     /// refused as `notOwner` (owner under a claim, warm, not handing over, lease valid);
     /// true in a replicated cache. The answer may change the next moment: for tests and
@@ -581,7 +617,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                     store.replica.dropEntities()
                     store.holding = .dropped
                     shard.entitiesDropped.store(true, ordering: .releasing)
-                    kept.dropped += 1
+                    kept.dropped.append(shard.partition)
                 case .dropped where wanted.contains(shard.partition) && !fromTopic:
                     kept.reload.append(shard.partition)
                 case .dropped where wanted.contains(shard.partition):
@@ -595,7 +631,7 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
                 }
             }
         }
-        if kept.dropped > 0 || !kept.rebuild.isEmpty {
+        if !kept.dropped.isEmpty || !kept.rebuild.isEmpty {
             logger.info("\(name): keeping partitions \(wanted.sorted()); let \(kept.dropped) go, reading \(kept.rebuild) again from the beginning")
         }
         return kept

@@ -114,6 +114,57 @@ struct KafkaRoundTripTests {
         try await consumer.close()
     }
 
+    @Test("partitions join and leave a manual assignment one by one: one removed is read no more while the other goes on, and added back it is read from where it is placed")
+    func incrementalAssignment() async throws {
+        let topic = try await TestCluster.createTopic(partitions: 2)
+        let producer = try TestCluster.producer()
+        func produce(_ range: Range<Int>, to partition: Int32) async throws {
+            for index in range {
+                try producer.send(KafkaProducerMessage(topic: topic, partition: partition, key: "k", value: "\(index)"))
+            }
+            try await producer.flush(timeout: .seconds(30))
+        }
+        let (p0, p1) = (KafkaTopicPartition(topic: topic, partition: 0), KafkaTopicPartition(topic: topic, partition: 1))
+        try await produce(0..<10, to: 1)
+        try await produce(0..<10, to: 0)
+        let consumer = try TestCluster.consumer()
+        // Reads until each listed partition reported its end at `ends`, returning the
+        // offsets read by partition.
+        func readTo(_ ends: [KafkaTopicPartition: Int64]) async throws -> [Int32: [Int64]] {
+            var offsets: [Int32: [Int64]] = [:]
+            var ended: Set<KafkaTopicPartition> = []
+            _ = try await waitFor("the ends \(ends)", timeout: .seconds(30)) { () -> Bool? in
+                for event in try await consumer.poll(timeout: .milliseconds(200)) {
+                    switch event {
+                    case .messages(let batch): for message in batch { offsets[message.partition, default: []].append(message.offset) }
+                    case .partitionEOF(let partition, let next) where ends[partition] == next: ended.insert(partition)
+                    default: break
+                    }
+                }
+                return ended.count == ends.count ? true : nil
+            }
+            return offsets
+        }
+        try await consumer.assign([KafkaTopicPartitionOffset(p0, offset: .beginning)])
+        try await consumer.addAssignment([KafkaTopicPartitionOffset(p1, offset: KafkaOffset(5))])
+        var read = try await readTo([p0: 10, p1: 10])
+        #expect(read[0] == Array(0..<10) && read[1] == Array(5..<10), "\(read)")
+
+        try await consumer.removeAssignment([p1])
+        #expect(try await consumer.assignment() == [p0])
+        try await produce(10..<15, to: 1)
+        try await produce(10..<15, to: 0)
+        read = try await readTo([p0: 15])
+        #expect(read[0] == Array(10..<15) && read[1] == nil, "partition 1 is not read once removed: \(read)")
+
+        try await consumer.addAssignment([KafkaTopicPartitionOffset(p1, offset: KafkaOffset(8))])
+        #expect(Set(try await consumer.assignment()) == [p0, p1])
+        read = try await readTo([p1: 15])
+        #expect(read[1] == Array(8..<15) && read[0] == nil, "\(read)")
+        try await producer.shutdown()
+        try await consumer.close()
+    }
+
     @Test("a poll that fills its batch takes the messages that come after the first until its window ends, and stops early once full")
     func fillingPoll() async throws {
         let topic = try await TestCluster.createTopic(partitions: 1)

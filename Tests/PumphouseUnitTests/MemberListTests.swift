@@ -118,6 +118,23 @@ struct MemberListTests {
         #expect(MemberAnnouncement(Array(#"{"event":"join","role":"gardener","cache":"c","member":"m","address":"a","since":1}"#.utf8)) == nil)
     }
 
+    @Test("owned partitions round-trip with their terms, up to thousands of them; absent they read as nil; a malformed list makes the whole announcement malformed (read in part it would misroute keys)")
+    func ownedPartitions() {
+        var owner = Self.announce(.heartbeat, "u7", since: 44, loaded: true)
+        owner.owns = [0: 3, 7: 1, 2_147_483_647: 9]
+        #expect(MemberAnnouncement(owner.encoded()) == owner)
+        owner.owns = [:]
+        #expect(MemberAnnouncement(owner.encoded())?.owns == [:], "owning nothing is not the same as not saying")
+        owner.owns = Dictionary(uniqueKeysWithValues: (0..<4_000).map { (Int32($0), Int64($0 + 1)) })
+        #expect(MemberAnnouncement(owner.encoded()) == owner, "\(owner.encoded().count) bytes")
+        #expect(MemberAnnouncement(Self.announce(.heartbeat, "u7").encoded())?.owns == nil)
+        let prefix = #"{"event":"heartbeat","cache":"c","member":"m","address":"a","since":1,"owns":"#
+        for malformed in [#"[1]"#, #"{"x":1}"#, #"{"-1":1}"#, #"{"01":1}"#, #"{"2147483648":1}"#, #"{"1":0}"#, #"{"1":"2"}"#, #"{"1":1.5}"#, #"{" 1":1}"#] {
+            #expect(MemberAnnouncement(Array((prefix + malformed + "}").utf8)) == nil, "owns \(malformed)")
+        }
+        #expect(MemberAnnouncement(Array((prefix + #"{"0":1,"12":4}"# + "}").utf8))?.owns == [0: 1, 12: 4])
+    }
+
     @Test("a heartbeat's spool depth is kept beside the list: a new depth is not a change of the list")
     func depthIsNotAChange() {
         var list = MemberList(cache: "ticketing.Seat", this: "u1")

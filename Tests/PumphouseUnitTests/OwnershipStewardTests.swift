@@ -39,6 +39,8 @@ struct OwnershipStewardTests {
         func reload(_ partition: Int32, with answer: PartitionReload.Rows) -> Bool { false }
         func partition(ofKey key: String) -> Int32 { 0 }
         func finishRebuild(_ partition: Int32) {}
+        var ownedHere: [Int32: Int64] { [:] }
+        func hearOwnership(_ owns: [Int32: Int64], of member: String) {}
 
         /// The log adopts every claim published so far.
         func adopt() {

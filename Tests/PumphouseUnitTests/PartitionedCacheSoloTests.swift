@@ -23,8 +23,8 @@ struct PartitionedCacheSoloTests {
     /// under a claim (term above 0), and each owner decides in its partitions (its own
     /// heartbeat is back, nothing is being handed over); returns that assignment.
     /// `caches` are the members' caches, in the order of `members`.
-    func awaitOwners(_ caches: [ReplicatedCache<BenchAccount>], members: [String], _ what: String) async throws -> PartitionAssignment {
-        let assignment = PartitionAssignment(group: "bench.Account", partitions: Self.partitions, backups: 1, members: members)
+    func awaitOwners(_ caches: [ReplicatedCache<BenchAccount>], members: [String], backups: Int = 1, _ what: String) async throws -> PartitionAssignment {
+        let assignment = PartitionAssignment(group: "bench.Account", partitions: Self.partitions, backups: backups, members: members)
         func settled() -> Bool {
             let folded = caches.allSatisfy { cache in
                 cache.ownership.enumerated().allSatisfy { partition, owned in
@@ -182,14 +182,32 @@ struct PartitionedCacheSoloTests {
                 return held == wanted ? nil : "\(id) holds \(held.count) entities, should hold the \(wanted.count) of partitions \(kept.sorted())"
             }
         }
+        try await awaitNone(what, timeout: .seconds(60), differences)
+    }
+
+    /// Waits until `differences` finds none, naming those it last found if it times out.
+    func awaitNone(_ what: String, timeout: Duration, _ differences: () -> [String]) async throws {
         do {
-            _ = try await waitFor(what, timeout: .seconds(60)) { () -> Bool? in
+            _ = try await waitFor(what, timeout: timeout) { () -> Bool? in
                 try await Task.sleep(for: .milliseconds(20))
                 return differences().isEmpty ? true : nil
             }
         } catch let timeout as WaitTimeout {
             throw WaitTimeout(description: "\(timeout.description): \(differences().joined(separator: "; "))")
         }
+    }
+
+    /// Waits until each unit reads exactly the partitions `assignment` has it own or back
+    /// up, as its consumer's assignment stands.
+    func awaitReading(_ units: [(unit: ProcessingUnit, id: String)], _ assignment: PartitionAssignment, _ topic: String, _ what: String) async throws {
+        func differences() -> [String] {
+            units.compactMap { unit, id in
+                let notRead = unit.partitionsNotRead(of: topic)
+                let expected = Set(0..<Int32(Self.partitions)).subtracting(assignment.held(by: id))
+                return notRead == expected ? nil : "\(id) does not read \(notRead.sorted()), should not read \(expected.sorted())"
+            }
+        }
+        try await awaitNone(what, timeout: .seconds(30), differences)
     }
 
     /// After a unit left: the `survivors` come to own every partition, an increment of
@@ -224,9 +242,8 @@ struct PartitionedCacheSoloTests {
                 }
                 try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep only what it owns or backs up")
                 #expect(caches.map(\.count).reduce(0, +) == 2 * keys.count, "each entity on its owner and one backup, not on all three: \(caches.map(\.count))")
-                // Once each unit keeps only its share, the changes of a partition it does
-                // not keep are passed over undecoded; its claims are folded all the same
-                // (the reads below name every owner).
+                // Once each unit keeps only its share, it stops reading the partitions it
+                // does not keep; it still names their owners (the reads below).
                 for (index, key) in keys.enumerated() {
                     try await routed(all, first: ids[0]) { try $0.put(BenchAccount(id: key, balance: Int64(100 + index))) }
                     expected[ExactKey(key)] = Int64(100 + index)
@@ -237,11 +254,7 @@ struct PartitionedCacheSoloTests {
                     assignment.placements.contains { !$0.owner.isSameBytes(as: id) && !$0.backups.contains { $0.isSameBytes(as: id) } }
                 }.map(\.0)
                 #expect(!keepsLess.isEmpty, "three units with one backup over \(Self.partitions) partitions: one of them keeps less than all")
-                let passedOver = try? await waitFor("every unit keeping less than all to pass over changes of the partitions it does not keep", timeout: .seconds(30)) { () -> Bool? in
-                    try await Task.sleep(for: .milliseconds(20))
-                    return keepsLess.allSatisfy { $0.recordsPassedOver > 0 } ? true : nil
-                }
-                #expect(passedOver == true, "records passed over undecoded, by unit: \(units.map(\.recordsPassedOver)); entities kept: \(caches.map(\.count))")
+                try await awaitReading(Array(zip(units, ids)), assignment, fixture.topic, "each unit keeping less than all to stop reading the partitions it does not keep")
                 // Reads say where they stand: the owner's is current, a backup's may be
                 // stale, a unit without the partition has nothing and names the owner.
                 let partitioner = fixture.pipeline.caches[0].partitioner
@@ -268,6 +281,48 @@ struct PartitionedCacheSoloTests {
             }
             // c has left: a and b own and back up everything between them.
             try await survivorsTakeOver(Array(zip(ids, caches).prefix(2)), keys: keys, expected: &expected)
+        }
+        try await fixture.awaitWritten(expected)
+    }
+
+    @Test("with no backups, three units each read only the partitions they own; when one leaves, the survivors take its partitions up from the log, and each names the owner of partitions it does not read as the owners' heartbeats say it, with every change kept")
+    func ownersOnly() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned", backups: 0)
+        try await fixture.prepare()
+        let units = try ["a", "b", "c"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        let ids = units.map(\.id)
+        let keys = (0..<40).map { "acct-\($0)" }
+        var expected: [ExactKey: Int64] = [:]
+        try await running(Array(units[0..<2])) {
+            try await running([units[2]]) {
+                let assignment = try await awaitOwners(caches, members: ids, backups: 0, "the three units to own their share")
+                let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
+                for (index, key) in keys.enumerated() {
+                    try await routed(all, first: ids[0]) { try $0.put(BenchAccount(id: key, balance: Int64(index))) }
+                    expected[ExactKey(key)] = Int64(index)
+                }
+                try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep only what it owns")
+                try await awaitReading(Array(zip(units, ids)), assignment, fixture.topic, "each unit to read only the partitions it owns")
+            }
+            // c has left. Each survivor folds the claims of the partitions it takes up;
+            // of those its peer takes up, it reads nothing, and knows the new owner from
+            // the peer's heartbeats alone (awaitOwners checks every partition's owner
+            // as each survivor knows it).
+            let survivors = Array(zip(ids, caches).prefix(2))
+            let assignment = try await awaitOwners(survivors.map(\.1), members: Array(ids.prefix(2)), backups: 0, "the survivors to own every partition")
+            #expect(assignment.placements.allSatisfy { !$0.owner.isSameBytes(as: ids[2]) })
+            try await awaitReading(Array(zip(units, ids).prefix(2)), assignment, fixture.topic, "each survivor to read only the partitions it owns")
+            for route in try #require(units[0].routingTable(of: BenchAccount.contract)).partitions {
+                #expect(route.owner.map { $0.isSameBytes(as: assignment.owner(of: route.partition) ?? "") } == true, "a's route of partition \(route.partition): \(route)")
+                #expect(route.address != nil, "a knows where partition \(route.partition)'s owner serves")
+            }
+            let byID = Dictionary(uniqueKeysWithValues: survivors)
+            for key in keys {
+                try await routed(byID, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
+                expected[ExactKey(key)]! += 1
+            }
+            try await awaitHolding(survivors, assignment, expected, "each survivor to hold its partitions at every change, those taken up from the log included")
         }
         try await fixture.awaitWritten(expected)
     }

@@ -33,13 +33,14 @@ struct UnitFixture {
 
     /// `load`: where a unit with no loaded peer rebuilds the cache from (`topic` unless a
     /// test is about the reverse pump).
-    /// `mode`: the cache's mode as the pipeline file spells it (`partitioned` gets one backup).
+    /// `mode`: the cache's mode as the pipeline file spells it; `partitioned` gets
+    /// `backups` backups (one unless a test says otherwise).
     /// `partitionKeyAfter`: the partitioned cache's `partition_key_after`.
     /// `kafkaProperties`: librdkafka properties for every client, as a YAML flow map's
     /// members (`"queue.buffering.max.messages": "4"`).
     init(
         partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic", mode: String = "replicated", kafkaProperties: String? = nil,
-        partitionKeyAfter: String? = nil
+        partitionKeyAfter: String? = nil, backups: Int = 1
     ) async throws {
         name = TestStack.uniqueName("u")
         topic = "\(name).account"
@@ -58,7 +59,7 @@ struct UnitFixture {
             topic: \(topic)
             partitions: \(partitions)
             load: \(load)
-            mode: \(mode)\(mode == "partitioned" ? "\n    backups: 1" : "")\(partitionKeyAfter.map { "\n    partition_key_after: \"\($0)\"" } ?? "")
+            mode: \(mode)\(mode == "partitioned" ? "\n    backups: \(backups)" : "")\(partitionKeyAfter.map { "\n    partition_key_after: \"\($0)\"" } ?? "")
             mapping:
               table: \(table)
               columns:

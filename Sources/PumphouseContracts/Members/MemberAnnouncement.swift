@@ -34,6 +34,11 @@ package struct MemberAnnouncement: Sendable, Hashable {
     /// The unit's changes the broker has not acknowledged yet (its spool's depth); nil
     /// from units that predate it, and from readers.
     package var unacknowledged: Int?
+    /// The partitions of the cache the unit owns by its own fold of their claims, with
+    /// each one's ownership term; nil for a replicated cache, from readers, and from
+    /// units that predate it. Units that do not read a partition learn its owner here
+    /// (the latest term any member names wins, as it would in the partition's fold).
+    package var owns: [Int32: Int64]?
 
     package func encoded() -> [UInt8] {
         var object: JSONObject = [
@@ -46,12 +51,15 @@ package struct MemberAnnouncement: Sendable, Hashable {
         if let unacknowledged {
             object["unacknowledged"] = .int(Int64(unacknowledged))
         }
+        if let owns {
+            object["owns"] = .object(JSONObject(owns.sorted { $0.key < $1.key }.map { JSONObject.Member(name: String($0.key), value: .int($0.value)) }))
+        }
         return (try? JSONWriter.encode(.object(object))) ?? []
     }
 
     package init(
         event: Event, role: Role = .unit, cache: String, member: String, address: String, since: Int64,
-        loaded: Bool = false, snapshot: CacheSnapshot? = nil, unacknowledged: Int? = nil
+        loaded: Bool = false, snapshot: CacheSnapshot? = nil, unacknowledged: Int? = nil, owns: [Int32: Int64]? = nil
     ) {
         self.event = event
         self.role = role
@@ -62,12 +70,16 @@ package struct MemberAnnouncement: Sendable, Hashable {
         self.loaded = loaded
         self.snapshot = snapshot
         self.unacknowledged = unacknowledged
+        self.owns = owns
     }
+
+    /// Large enough for a unit owning thousands of partitions.
+    static let maxBytes = 64 * 1024
 
     /// nil for anything that is not a well-formed announcement (it is ignored), including
     /// one from a role this version does not know.
     package init?(_ bytes: [UInt8]) {
-        guard case .object(let object)? = try? JSONParser(maxBytes: 4096, maxDepth: 3).parse(bytes),
+        guard case .object(let object)? = try? JSONParser(maxBytes: Self.maxBytes, maxDepth: 3).parse(bytes),
               let event = object["event"]?.stringValue.flatMap(Event.init(rawValue:)),
               let cache = object["cache"]?.stringValue, let member = object["member"]?.stringValue, !member.isEmpty,
               let address = object["address"]?.stringValue,
@@ -88,9 +100,34 @@ package struct MemberAnnouncement: Sendable, Hashable {
         let loaded = if case .bool(true)? = object["loaded"] { true } else { false }
         var unacknowledged: Int?
         if case .int(let count)? = object["unacknowledged"], count >= 0 { unacknowledged = Int(clamping: count) }
+        // A malformed list of owned partitions makes the whole announcement malformed:
+        // read in part, it would route keys to a unit that does not own them.
+        var owns: [Int32: Int64]?
+        switch object["owns"] {
+        case nil: break
+        case .object(let listed)?:
+            var parsed: [Int32: Int64] = [:]
+            for member in listed.members {
+                guard let partition = Self.partitionNumber(member.name), case .int(let term) = member.value, term > 0,
+                      parsed.updateValue(term, forKey: partition) == nil
+                else { return nil }
+            }
+            owns = parsed
+        default: return nil
+        }
         self.init(
             event: event, role: role, cache: cache, member: member, address: address, since: since,
-            loaded: loaded, snapshot: snapshot, unacknowledged: unacknowledged
+            loaded: loaded, snapshot: snapshot, unacknowledged: unacknowledged, owns: owns
         )
+    }
+
+    /// A partition as `owns` names it: the decimal digits of a number from 0 to
+    /// Int32.max, with no sign, no leading zero and nothing else.
+    private static func partitionNumber(_ name: String) -> Int32? {
+        let digits = Array(name.utf8)
+        guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              digits.count == 1 || digits[0] != UInt8(ascii: "0")
+        else { return nil }
+        return Int32(name)
     }
 }

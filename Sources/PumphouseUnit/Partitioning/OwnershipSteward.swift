@@ -30,6 +30,12 @@ protocol PartitionOwning: Sendable {
     func partition(ofKey key: String) -> Int32
     /// A partition read again has caught up with the log.
     func finishRebuild(_ partition: Int32)
+    /// The partitions this unit owns by its own fold, with their terms: what its
+    /// heartbeats say.
+    var ownedHere: [Int32: Int64] { get }
+    /// Notes the partitions a member's heartbeat says it owns (`ownership` of a
+    /// partition this unit does not read comes from these).
+    func hearOwnership(_ owns: [Int32: Int64], of member: String)
 }
 
 /// Moves a unit's partitions towards what its member list says they should be, by

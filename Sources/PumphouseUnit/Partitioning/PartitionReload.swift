@@ -69,6 +69,6 @@ struct PartitionsKept: Sendable, Equatable {
     /// Partitions wanted again whose rows must come from a reverse-pump answer first (a
     /// cache loaded from the database); they stay dropped until `reload` takes the rows.
     var reload: [Int32] = []
-    /// How many partitions were let go.
-    var dropped = 0
+    /// Partitions let go: the unit stops reading them.
+    var dropped: [Int32] = []
 }
