@@ -364,7 +364,7 @@ final class ConsumerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
             state.withLock { $0.events.append(.partitionsAssigned(partitions)) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(handle) != 0
-            continuity.withLock { continuity in partitions.forEach { continuity.removed($0) } }
+            removed(partitions)
             logger.info("partitions revoked\(lost ? " (lost)" : ""): \(partitions)")
             let closing = state.withLock { state in
                 state.events.append(.partitionsRevoked(partitions, lost: lost))

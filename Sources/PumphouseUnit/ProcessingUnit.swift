@@ -651,11 +651,12 @@ public final class ProcessingUnit: Service {
     /// An announcement read from the member topic, sent at `sent` (its record's timestamp).
     private func hear(_ announcement: MemberAnnouncement, sentAt sent: Int64?) {
         let own = announcement.member.isSameBytes(as: id) && announcement.event != .leave
-        if let owns = announcement.owns, announcement.event != .leave, !memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout) {
+        let stale = memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout)
+        if let owns = announcement.owns, announcement.event != .leave, !stale {
             owning(announcement.cache)?.hearOwnership(owns, of: announcement.member)
         }
         let changed: MemberList? = state.withLock { state in
-            if memberClock.isStale(sentAt: sent, timeout: configuration.memberTimeout) { return nil }
+            if stale { return nil }
             // Its own heartbeat in the log: peers count it alive from now. The first one
             // back, or one after a gap, restarts every peer's silence in log time: the
             // unit saw nothing of them before.

@@ -766,10 +766,6 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
 
     // MARK: Replication
 
-    /// Applies a change read from the pump at `offset`, in log order. Returns why the
-    /// topic's layout is not this cache's when the change shows it (see
-    /// ``ReplicaSink/apply(_:partition:offset:)``).
-    @discardableResult
     /// Applies `message` if it is the echo of this unit's oldest pending change to its
     /// key (its headers name this unit as origin and that change's sequence), as the
     /// contract the replica kept of that change: the unit wrote it, and checked it
@@ -796,6 +792,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         return .some(applied(contract, outcome, in: shard, partition: message.partition, offset: message.offset))
     }
 
+    /// Applies a change read from the pump at `offset`, in log order. Returns why the
+    /// topic's layout is not this cache's when the change shows it (see
+    /// ``ReplicaSink/apply(_:partition:offset:)``).
+    @discardableResult
     package func apply(_ contract: Contract, partition: Int32, offset: Int64) -> String? {
         let shard = shard(of: contract.key)
         let applied = shard.store.withLock { store -> CacheReplica<Entity>.Applied? in
