@@ -283,7 +283,7 @@ package struct BoxOffice: Sendable {
         guard sale.value == nil else { throw .conflict("seat \(label) of \(concert) is sold") }
         let now = Self.now()
         guard !seat.isHeld(byOtherThan: nil, at: now) else { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
-        let hold = Hold(hold: "h-\(UUID().uuidString.lowercased())", seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
+        let hold = Hold(hold: BoxOfficeRules.newID("h-"), seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
         try cacheCall { () throws(CacheError) in
             try seats.update(seat.id) {
                 $0.holder = hold.hold
@@ -316,7 +316,7 @@ package struct BoxOffice: Sendable {
         if seat.holder == hold, let lapsed = seat.holdUntil, lapsed <= now { throw .holdExpired(seat: label, at: lapsed) }
         // The hold may not have reached this unit yet (the reserve went to another one):
         // the sale's create decides either way.
-        let sale = Sale(seat: seat.id, order: "ord-\(UUID().uuidString.lowercased())", concert: concert, buyer: buyer, price: seat.price, unit: unit.id, soldAt: now)
+        let sale = Sale(seat: seat.id, order: BoxOfficeRules.newID("ord-"), concert: concert, buyer: buyer, price: seat.price, unit: unit.id, soldAt: now)
         let office = self
         let won = try await cacheCall { () async throws(CacheError) in
             try await sales.create(sale, timeout: confirmTimeout, confirmation: .brokerAcknowledged) { won in

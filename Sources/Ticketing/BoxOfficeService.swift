@@ -1,3 +1,4 @@
+import Foundation
 import PumphouseObservability
 
 /// The box office's routes, whatever keeps the seats: the processing units
@@ -43,6 +44,22 @@ package enum BoxOfficeRules {
 
     package static func checkHold(_ hold: String) throws(BoxOfficeError) {
         guard !hold.isEmpty else { throw .badRequest(field: "hold", problem: "give the hold id that reserve returned") }
+    }
+
+    /// A new hold's or order's id: `prefix` and a random (version 4) UUID in lower case.
+    /// The random bits come from the system's generator (`getrandom`): Foundation's
+    /// `UUID()` on Linux opens, reads and closes /dev/urandom for each one, which `perf`
+    /// of the on-sale found on every request of all three box offices.
+    package static func newID(_ prefix: String) -> String {
+        var random = SystemRandomNumberGenerator()
+        let high = random.next() as UInt64, low = random.next() as UInt64
+        var bytes = (high.bigEndian, low.bigEndian)
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw[6] = raw[6] & 0x0F | 0x40  // version 4: random
+            raw[8] = raw[8] & 0x3F | 0x80  // variant 1 (RFC 9562)
+            let uuid = raw.load(as: uuid_t.self)
+            return prefix + UUID(uuid: uuid).uuidString.lowercased()
+        }
     }
 
     /// Row letters in order, `A` for the first.

@@ -191,7 +191,7 @@ package final class DatabaseBoxOffice: BoxOfficeService {
 
     package func reserve(concert: String, seat label: String, buyer: String) async throws(BoxOfficeError) -> BoxOffice.Hold {
         try BoxOfficeRules.checkBuyer(buyer)
-        let hold = BoxOffice.Hold(hold: "h-\(UUID().uuidString.lowercased())", seat: label, holdUntil: BoxOffice.now() + Int64(holdDuration / .milliseconds(1)))
+        let hold = BoxOffice.Hold(hold: BoxOfficeRules.newID("h-"), seat: label, holdUntil: BoxOffice.now() + Int64(holdDuration / .milliseconds(1)))
         let reserve = statements.reserve
         let key = Seat.key(concert: concert, seat: label)
         let row = try await database { db in try await db.query(reserve, [key, hold.hold, hold.holdUntil]).rows.first }
@@ -206,7 +206,7 @@ package final class DatabaseBoxOffice: BoxOfficeService {
         try BoxOfficeRules.checkBuyer(buyer)
         try BoxOfficeRules.checkHold(hold)
         let key = Seat.key(concert: concert, seat: label)
-        let order = "ord-\(UUID().uuidString.lowercased())"
+        let order = BoxOfficeRules.newID("ord-")
         let purchase = statements.purchase
         let id = self.id
         let row = try await database { db in try await db.query(purchase, [key, order, buyer, hold, id]).rows.first }

@@ -98,7 +98,7 @@ package final class DictionaryBoxOffice: BoxOfficeService {
         try BoxOfficeRules.checkBuyer(buyer)
         let key = Seat.key(concert: concert, seat: label)
         let now = BoxOffice.now()
-        let hold = BoxOffice.Hold(hold: "h-\(UUID().uuidString.lowercased())", seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
+        let hold = BoxOffice.Hold(hold: BoxOfficeRules.newID("h-"), seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
         let refusal = state.withLock { state -> BoxOfficeError? in
             guard var seat = state.seats[key] else { return .notFound("seat \(label) of concert \(concert)") }
             guard state.sales[key] == nil else { return .conflict("seat \(label) of \(concert) is sold") }
@@ -119,7 +119,7 @@ package final class DictionaryBoxOffice: BoxOfficeService {
         try BoxOfficeRules.checkHold(hold)
         let key = Seat.key(concert: concert, seat: label)
         let now = BoxOffice.now()
-        let order = "ord-\(UUID().uuidString.lowercased())"
+        let order = BoxOfficeRules.newID("ord-")
         let outcome = state.withLock { state -> Result<Sale, BoxOfficeError> in
             guard var seat = state.seats[key] else { return .failure(.notFound("seat \(label) of concert \(concert)")) }
             if let sold = state.sales[key] {

@@ -25,4 +25,18 @@ struct DictionaryBoxOfficeTests {
         #expect(throws: BoxOfficeError.notFound("seat Z-1 of concert c")) { try bare.reserve(concert: "c", seat: "Z-1", buyer: "dan") }
         #expect(throws: BoxOfficeError.self) { try bare.open(BoxOffice.NewConcert(id: "c", name: "Other", venue: "V", startsAt: 0, price: 100, rows: 2, seatsPerRow: 3)) }
     }
+
+    @Test("hold and order ids: the prefix and a version 4 UUID in lower case, none repeated in 20,000")
+    func ids() {
+        var seen = Set<[UInt8]>()
+        for _ in 0..<20_000 {
+            let id = BoxOfficeRules.newID("ord-")
+            let uuid = Array(id.utf8.dropFirst(4))
+            #expect(id.utf8.starts(with: "ord-".utf8) && uuid.count == 36)
+            #expect(uuid.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) || $0 == UInt8(ascii: "-") })
+            #expect(uuid[14] == UInt8(ascii: "4"), "version nibble of \(id)")
+            #expect(Array("89ab".utf8).contains(uuid[19]), "variant of \(id)")
+            #expect(seen.insert(uuid).inserted, "\(id) came twice")
+        }
+    }
 }
