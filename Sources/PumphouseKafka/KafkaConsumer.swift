@@ -75,15 +75,17 @@ public final class KafkaConsumer: Sendable {
     /// are: a processing unit starts its caches' partitions once their load has said
     /// where to start, without losing its place on the topics it already reads.
     public func addAssignment(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+        var listed = Set<KafkaTopicPartition>()
+        if let twice = offsets.first(where: { !listed.insert($0.topicPartition).inserted }) {
+            throw KafkaError.invalidArgument("\(twice.topicPartition) is listed twice; give each partition one start offset", operation: "add assignment")
+        }
         let offsets = fromZero(offsets, replacing: false)
         let callbacks = self.callbacks
         try await onThread("add assignment \(offsets)") { handle, operation throws(KafkaError) in
             let list = RDKafkaTopicPartitionList.make(offsets)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             if let error = rd_kafka_incremental_assign(handle, list) {
-                let code = rd_kafka_error_code(error)
-                rd_kafka_error_destroy(error)
-                throw KafkaError(code, operation: operation)
+                throw KafkaError(consuming: error, operation: operation)
             }
             callbacks.placed(offsets, replacing: false)
         }
@@ -93,7 +95,12 @@ public final class KafkaConsumer: Sendable {
     /// others where they are; messages already fetched from them are dropped. A
     /// processing unit stops reading the partitions of a partitioned cache it neither
     /// owns nor backs up, so the broker does not send every record to every unit.
+    /// A partition listed twice is removed once: librdkafka checks that each listed
+    /// partition is assigned before it removes any, then aborts the process when the
+    /// second copy is no longer there to remove.
     public func removeAssignment(_ partitions: [KafkaTopicPartition]) async throws {
+        var listed = Set<KafkaTopicPartition>()
+        let partitions = partitions.filter { listed.insert($0).inserted }
         guard !partitions.isEmpty else { return }
         startedAtZero.withLock { started in partitions.forEach { started.remove($0) } }
         let callbacks = self.callbacks

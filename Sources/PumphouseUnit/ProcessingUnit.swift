@@ -387,9 +387,10 @@ public final class ProcessingUnit: Service {
                                 }
                                 tendOwnership(caches, steward: &steward!, now: logNow, reloads: reloadRequests)
                             }
-                            if ownedPartitions() != state.withLock({ $0.announcedOwns }) {
+                            let owned = ownedPartitions()
+                            if owned != state.withLock({ $0.announcedOwns }) {
                                 lastHeartbeat = now
-                                announce(.heartbeat)
+                                announce(.heartbeat, owning: owned)
                             }
                         }
                         if now - lastHeartbeat >= configuration.heartbeatInterval {
@@ -617,9 +618,10 @@ public final class ProcessingUnit: Service {
 
     // MARK: Members
 
-    private func announce(_ event: MemberAnnouncement.Event) {
+    /// `owned` is what `ownedPartitions()` gave, where the caller has just asked.
+    private func announce(_ event: MemberAnnouncement.Event, owning owned: [String: [Int32: Int64]]? = nil) {
         let caches = state.withLock { Array($0.members.keys) }
-        let owned = event == .leave ? [:] : ownedPartitions()
+        let owned = event == .leave ? [:] : owned ?? ownedPartitions()
         state.withLock { $0.announcedOwns = owned }
         for cache in caches.sorted() {
             let announcement = MemberAnnouncement(
@@ -785,6 +787,11 @@ public final class ProcessingUnit: Service {
             }
             doneReloading(answer.partitions, of: answer.topic)
         }
+        // One start per partition, the one asked for last (a rewind asked for twice
+        // between two polls, or one followed by a reload's answer): librdkafka refuses
+        // an assignment that lists a partition twice, and this would ask again forever.
+        var started = Set<KafkaTopicPartition>()
+        seeks = seeks.reversed().filter { started.insert($0.topicPartition).inserted }.reversed()
         // Partitions let go are not read any more: the broker stops sending this unit
         // records it would only pass over. One taken up again since is added back below.
         if !releases.isEmpty {

@@ -150,7 +150,15 @@ struct KafkaRoundTripTests {
         var read = try await readTo([p0: 10, p1: 10])
         #expect(read[0] == Array(0..<10) && read[1] == Array(5..<10), "\(read)")
 
-        try await consumer.removeAssignment([p1])
+        // Listed twice, removed once: librdkafka alone aborts the process on the second copy.
+        try await consumer.removeAssignment([p1, p1])
+        #expect(try await consumer.assignment() == [p0])
+        // A partition not assigned, or one listed twice with no one place to start: clear
+        // errors that name it, and the assignment stays as it was.
+        await #expect { try await consumer.removeAssignment([p1]) } throws: { "\($0)".contains("[1] can't be unassigned since it is not in the current assignment") }
+        await #expect {
+            try await consumer.addAssignment([KafkaTopicPartitionOffset(p1, offset: KafkaOffset(1)), KafkaTopicPartitionOffset(p1, offset: KafkaOffset(2))])
+        } throws: { "\($0)".contains("\(p1) is listed twice") }
         #expect(try await consumer.assignment() == [p0])
         try await produce(10..<15, to: 1)
         try await produce(10..<15, to: 0)
@@ -159,6 +167,9 @@ struct KafkaRoundTripTests {
 
         try await consumer.addAssignment([KafkaTopicPartitionOffset(p1, offset: KafkaOffset(8))])
         #expect(Set(try await consumer.assignment()) == [p0, p1])
+        await #expect { try await consumer.addAssignment([KafkaTopicPartitionOffset(p0, offset: KafkaOffset(0))]) } throws: {
+            "\($0)".contains("[0] is already part of the current assignment")
+        }
         read = try await readTo([p1: 15])
         #expect(read[1] == Array(8..<15) && read[0] == nil, "\(read)")
         try await producer.shutdown()
