@@ -18,6 +18,10 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
         public var loaded = false
         /// The reverse-pump answer it loaded this cache from, if any.
         public var snapshot: CacheSnapshot?
+        /// Whether its latest announcement listed the partitions it owns (`owns`), as
+        /// every unit does for a partitioned cache since 2026-12-06; one that does not
+        /// is of an earlier version.
+        public var announcesOwnership = false
     }
 
     public let cache: String
@@ -64,7 +68,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
             unacknowledged[id] = announcement.unacknowledged
             let member = Member(
                 id: announcement.member, address: announcement.address, since: announcement.since,
-                loaded: announcement.loaded, snapshot: announcement.snapshot
+                loaded: announcement.loaded, snapshot: announcement.snapshot, announcesOwnership: announcement.owns != nil
             )
             guard members[id] != member else { return false }
             members[id] = member

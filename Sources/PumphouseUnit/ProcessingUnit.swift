@@ -72,6 +72,12 @@ public final class ProcessingUnit: Service {
         var rebuildsAwaitingEnd: Set<KafkaTopicPartition> = []
         /// Partitions let go, for the loop that applies the log to stop reading.
         var releases: [KafkaTopicPartition] = []
+        /// Partitions let go that are still read, by topic, while a unit of an earlier
+        /// version holds the cache: it announces no `owns`, so its claims are known only
+        /// from the log's fold. Released once the last such unit has gone.
+        var releasesDeferred: [String: [KafkaTopicPartition]] = [:]
+        /// Units of an earlier version already named in a warning, by cache.
+        var earlierVersions: [String: Set<ExactKey>] = [:]
         /// Partitions of partitioned caches this unit does not read: it neither owns nor
         /// backs them up, and learns their owners from the members' heartbeats.
         var unread: Set<KafkaTopicPartition> = []
@@ -679,6 +685,17 @@ public final class ProcessingUnit: Service {
         }
     }
 
+    /// Names, once each, the units of an earlier version holding a partitioned cache: the
+    /// operator learns why this unit reads partitions it does not keep.
+    private func warnOfEarlierVersions(_ units: [String], cache: String) {
+        let new = state.withLock { state in
+            units.filter { state.earlierVersions[cache, default: []].insert(ExactKey($0)).inserted }
+        }
+        for unit in new {
+            logger.warning("unit \(id): unit \(unit) holds \(cache) but announces no partitions it owns (an earlier version): this unit reads every partition of \(cache) while it does, so that it routes by the claims in the log; replace the earlier units to read only this unit's share")
+        }
+    }
+
     /// Claims and hands over partitions of partitioned caches as the live, loaded members
     /// say (`OwnershipSteward`); nothing until this unit is loaded, since before that its
     /// view of each partition's ownership is behind the log. `now` is log time.
@@ -698,10 +715,12 @@ public final class ProcessingUnit: Service {
         for sink in caches.values {
             guard let owning = sink.owning else { continue }
             let cache = owning.cacheConfiguration.contract.rawValue
-            let (members, departed) = state.withLock { state in
+            let (members, departed, earlier) = state.withLock { state in
                 let list = state.members[cache]
-                return ((list?.members.values ?? [:].values).filter(\.loaded).map(\.id), Set(list?.departed.keys ?? [:].keys))
+                let heard = list?.members.values ?? [:].values
+                return (heard.filter(\.loaded).map(\.id), Set(list?.departed.keys ?? [:].keys), heard.filter { !$0.announcesOwnership && !$0.id.isSameBytes(as: id) }.map(\.id))
             }
+            warnOfEarlierVersions(earlier, cache: cache)
             let upkeep = steward.tend(
                 owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], departed: departed, now: now, brokenLease: broken,
                 logger: logger
@@ -710,8 +729,20 @@ public final class ProcessingUnit: Service {
             guard let wanted = upkeep.wanted else { continue }
             let kept = owning.keep(wanted)
             let topic = owning.cacheConfiguration.topic
-            if !kept.dropped.isEmpty {
-                state.withLock { $0.releases += kept.dropped.map { KafkaTopicPartition(topic: topic, partition: $0) } }
+            state.withLock { state in
+                // A partition let go stops being read only when every unit of the cache
+                // says what it owns: an earlier version's claims are known only from the
+                // log, so its partitions are read for their claims (and their records
+                // passed over), as that version does itself.
+                var letGo = state.releasesDeferred.removeValue(forKey: topic) ?? []
+                let takenUp = Set(kept.rebuild + kept.reload)
+                letGo.removeAll { takenUp.contains($0.partition) }
+                letGo += kept.dropped.map { KafkaTopicPartition(topic: topic, partition: $0) }
+                if earlier.isEmpty {
+                    state.releases += letGo
+                } else if !letGo.isEmpty {
+                    state.releasesDeferred[topic] = letGo
+                }
             }
             if !kept.rebuild.isEmpty {
                 state.withLock { $0.rewinds += kept.rebuild.map { KafkaTopicPartitionOffset(topic: topic, partition: $0, offset: .beginning) } }

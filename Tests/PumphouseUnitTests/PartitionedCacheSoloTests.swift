@@ -327,6 +327,64 @@ struct PartitionedCacheSoloTests {
         try await fixture.awaitWritten(expected)
     }
 
+    @Test("while a unit of an earlier version (its heartbeats name no partitions it owns) holds the cache, units keep only their share but go on reading every partition; once it leaves, each reads only its own, and every change is kept")
+    func earlierVersionPeer() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned", backups: 0)
+        try await fixture.prepare()
+        let units = try ["a", "b"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        let ids = units.map(\.id)
+        let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
+        // The earlier unit: heartbeats without `owns`, not loaded, so it takes no part in
+        // the assignment, every 200 ms (the fixture's member timeout is 2 s).
+        let control = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
+        let since = Int64(Date().timeIntervalSince1970 * 1_000)
+        @Sendable func announce(_ event: MemberAnnouncement.Event) throws {
+            let earlier = MemberAnnouncement(event: event, cache: BenchAccount.contract.rawValue, member: "earlier-unit", address: "127.0.0.1:1", since: since)
+            try control.send(KafkaProducerMessage(topic: fixture.pipeline.memberTopic, key: Array(BenchAccount.contract.rawValue.utf8), value: earlier.encoded()))
+        }
+        try announce(.join)
+        let heartbeats = Task {
+            while !Task.isCancelled {
+                try announce(.heartbeat)
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        defer { heartbeats.cancel() }
+        var expected: [ExactKey: Int64] = [:]
+        let keys = (0..<40).map { "acct-\($0)" }
+        try await running(units) {
+            let assignment = try await awaitOwners(caches, members: ids, backups: 0, "the two units to own their share")
+            for (index, key) in keys.enumerated() {
+                try await routed(all, first: ids[0]) { try $0.put(BenchAccount(id: key, balance: Int64(index))) }
+                expected[ExactKey(key)] = Int64(index)
+            }
+            try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep only what it owns")
+            // Changes after the share settled reach each unit only through polls, and a
+            // unit stops reading the partitions it let go between two polls: had it
+            // stopped, it would show here.
+            for key in keys {
+                try await routed(all, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
+                expected[ExactKey(key)]! += 1
+            }
+            try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit at every change of its share")
+            for (unit, id) in zip(units, ids) {
+                #expect(unit.partitionsNotRead(of: fixture.topic).isEmpty, "\(id) reads every partition while the earlier unit holds the cache")
+            }
+            heartbeats.cancel()
+            _ = await heartbeats.result
+            try announce(.leave)
+            try await awaitReading(Array(zip(units, ids)), assignment, fixture.topic, "each unit to read only the partitions it owns once the earlier unit left")
+            for key in keys {
+                try await routed(all, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
+                expected[ExactKey(key)]! += 1
+            }
+            try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit at every change after the earlier unit left")
+        }
+        try await control.shutdown()
+        try await fixture.awaitWritten(expected)
+    }
+
     @Test("a cache loaded from the database keeps only its share too: three units with one backup, over rows only PostgreSQL has, hold only what they own or back up; when one leaves, the others take its partitions up again with their rows from the answer they loaded and the topic after it, and no row or change is lost")
     func heldShareLoadedFromDatabase() async throws {
         let fixture = try await UnitFixture(partitions: Self.partitions, load: "reverse_pump", mode: "partitioned")
