@@ -317,7 +317,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumphouseKafkaTests",
-            dependencies: ["PumphouseKafka", "CRDKafka", "PumphouseTestSupport"]
+            dependencies: ["PumphouseKafka", "PumphouseBlocking", "CRDKafka", "PumphouseTestSupport"]
         ),
         .testTarget(
             name: "PumphousePostgresTests",
@@ -358,6 +358,8 @@ let package = Package(
                 "Auctions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 "PumphouseTestSupport",
+                "PumphouseContracts",
+                "PumphouseUnit",
                 "PumphouseWriter",
                 "PumphousePostgres",
                 "PumphouseKafka",
@@ -371,7 +373,11 @@ let package = Package(
                 "Ticketing",
                 "PumphouseObservability",
                 "PumphouseTestSupport",
+                "PumphouseContracts",
+                "PumphouseKafka",
+                "PumphousePipeline",
                 "PumphousePostgres",
+                "PumphouseUnit",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -380,7 +386,8 @@ let package = Package(
         .testTarget(
             name: "PumphouseCLITests",
             dependencies: [
-                "PumphouseTestSupport", "PumphouseCLI", "PumphousePipeline", "PumphouseSchemaGate", .product(name: "Yams", package: "Yams"),
+                "PumphouseTestSupport", "PumphouseCLI", "PumphouseCommandLine", "PumphouseContracts", "PumphouseKafka", "PumphousePipeline",
+                "PumphousePostgres", "PumphouseSchemaGate", .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

@@ -1,3 +1,5 @@
+import PumphouseContracts
+
 /// The data readers: where units send read requests and how readers answer them.
 /// Every reader instance of a pipeline shares one consumer group, so each request is
 /// served once; the `reader` section of the pipeline file is optional.
@@ -9,12 +11,25 @@ public struct ReaderConfiguration: Sendable, Hashable {
     /// Rows fetched from the database per round trip while streaming a load: the bound
     /// on the reader's memory.
     public var chunkRows = 5_000
+    /// How a reader's answers are compressed on the reverse-pump topic. A load moves a
+    /// whole table through the broker as JSON, whose member names and envelope repeat in
+    /// every row: compressed, the broker stores and serves a fraction of the bytes, which
+    /// on the project's machine halved the broker's CPU in a cold start and sped it up
+    /// by a tenth (docs/benchmarks.md). lz4 by default: every librdkafka build has it and
+    /// it costs the reader and the unit little; zstd compresses further, but a client
+    /// built without it cannot read what it compressed.
+    public var compression: Compression = .lz4
     /// Port of /metrics, /healthz and /readyz; nil serves none.
     public var httpPort: Int?
 
+    /// Kafka's compression codecs (`compression.type`).
+    public enum Compression: String, Sendable, Hashable, CaseIterable {
+        case none, gzip, snappy, lz4, zstd
+    }
+
     public init() {}
 
-    static let keys = ["request_topic", "request_partitions", "group", "chunk_rows", "http_port"]
+    static let keys = ["request_topic", "request_partitions", "group", "chunk_rows", "compression", "http_port"]
 
     static func parse(_ reader: ConfigurationReader?) throws(ConfigurationError) -> ReaderConfiguration {
         var configuration = ReaderConfiguration()
@@ -23,6 +38,14 @@ public struct ReaderConfiguration: Sendable, Hashable {
         configuration.requestPartitions = try reader.integer("request_partitions", in: 1...1_000) ?? configuration.requestPartitions
         configuration.group = try reader.string("group") ?? configuration.group
         configuration.chunkRows = try reader.integer("chunk_rows", in: 100...1_000_000) ?? configuration.chunkRows
+        if let word = try reader.string("compression") {
+            // By bytes, as every name the pipeline file compares.
+            guard let codec = Compression.allCases.first(where: { $0.rawValue.isSameBytes(as: word) }) else {
+                let names = Compression.allCases.map(\.rawValue)
+                throw reader.fail("compression", "must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not \"\(word)\"")
+            }
+            configuration.compression = codec
+        }
         configuration.httpPort = try reader.integer("http_port", in: 0...65_535)
         try reader.finish()
         return configuration

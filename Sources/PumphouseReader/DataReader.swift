@@ -70,7 +70,9 @@ public final class DataReader: Service {
         consumerConfiguration.connection.clientID = "pumphouse-reader"
         consumerConfiguration.reportPartitionEOF = false
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
-        let replies = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger) { [self] report in
+        var replyConfiguration = KafkaProducerConfiguration(connection: configuration.kafka)
+        replyConfiguration.compression = configuration.reader.compression.rawValue
+        let replies = try KafkaProducer(configuration: replyConfiguration, logger: logger) { [self] report in
             if case .failed = report { deliveryFailures.add(1, ordering: .relaxed) }
         }
         try consumer.subscribe(topics: [configuration.reader.requestTopic])

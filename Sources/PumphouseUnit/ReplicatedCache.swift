@@ -852,12 +852,26 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
-    /// One row of a load, as its add contract.
-    func loadRow(_ contract: Contract) {
-        let unreadable = shard(of: contract.key).store.withLock { $0.replica.loadBase(key: contract.exactKey, state: contract.fields) }
-        if let reason = unreadable {
-            logger.error("\(name): a loaded row does not fit \(Entity.self) and is not readable here: \(reason)")
-            metrics.rejected.increment()
+    /// Rows of a load, as their add contracts: each shard's lock is taken once for the
+    /// rows it holds. Keys are distinct within an answer, so the order between shards
+    /// does not matter; within one it is kept.
+    func loadRows(_ contracts: [Contract]) {
+        var byShard = [[Int]](repeating: [], count: shards.count)
+        for index in contracts.indices {
+            byShard[Int(partitioner.partition(ofKey: contracts[index].key))].append(index)
+        }
+        for (shard, indices) in zip(shards, byShard) where !indices.isEmpty {
+            let unreadable = shard.store.withLock { store in
+                var reasons: [String] = []
+                for index in indices {
+                    if let reason = store.replica.loadBase(key: contracts[index].exactKey, state: contracts[index].fields) { reasons.append(reason) }
+                }
+                return reasons
+            }
+            for reason in unreadable {
+                logger.error("\(name): a loaded row does not fit \(Entity.self) and is not readable here: \(reason)")
+                metrics.rejected.increment()
+            }
         }
     }
 

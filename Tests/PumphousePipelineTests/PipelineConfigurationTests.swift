@@ -94,6 +94,7 @@ struct PipelineConfigurationTests {
         #expect(cache.load == .reversePump && cache.reverseTopic == "bench.account.reverse")
         #expect(configuration.reader.requestTopic == "pumphouse.reads" && configuration.reader.group == "pumphouse-reader")
         #expect(configuration.reader.chunkRows == 5_000 && configuration.reader.httpPort == nil)
+        #expect(configuration.reader.compression == .lz4)
         #expect(configuration.writer(of: cache.contract)?.name == "bench")
         #expect(configuration.migrationsTable == "pumphouse_migrations")
         let own = try PipelineFile(validPipeline.replacing("schemas: SCHEMAS", with: "schemas: SCHEMAS\nmigrations_table: shop.migrations"))
@@ -174,6 +175,7 @@ struct PipelineConfigurationTests {
         ("partitions: 3", "partitions: 3\n    topic: t\n    reverse_topic: t", "caches.bench.Account.reverse_topic", "must differ"),
         ("writers:", "reader: { chunk_rows: 5 }\nwriters:", "reader.chunk_rows", "from 100 to 1000000"),
         ("writers:", "reader: { chunk: 5 }\nwriters:", "reader.chunk", "not a setting"),
+        ("writers:", "reader: { compression: lz5 }\nwriters:", "reader.compression", "none, gzip, snappy, lz4 or zstd, not \"lz5\""),
         ("  bench:\n    caches: [bench.Account]", "  bench:\n    caches: [bench.Account]\n  again:\n    caches: [bench.Account]", "writers.again", "already written by writer bench"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092,k2\" }", "kafka.brokers", "\"k2\" is not host:port"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092;k2:9092\" }", "kafka.brokers", "is not host:port"),
@@ -296,6 +298,15 @@ struct PipelineConfigurationTests {
         defer { typo.remove() }
         let error = try #require(throws: ConfigurationError.self) { try typo.load() }
         #expect(error.setting == "caches.bench.Account.mapping" && error.message.contains("custon"), "\(error)")
+    }
+
+    @Test("a reader's answers are compressed with lz4 unless the file names another codec")
+    func readerCompression() throws {
+        for codec in ReaderConfiguration.Compression.allCases {
+            let file = try PipelineFile(validPipeline.replacing("writers:", with: "reader: { compression: \(codec.rawValue) }\nwriters:"))
+            defer { file.remove() }
+            #expect(try file.load().reader.compression == codec)
+        }
     }
 
     @Test("invalid YAML and a missing file are clear errors")

@@ -284,14 +284,17 @@ struct CacheLoader: Sendable {
                         if first == nil { first = message.offset }
                         switch reply {
                         case .rows(_, let batch):
+                            var contracts: [Contract] = []
+                            contracts.reserveCapacity(batch.count)
                             do throws(ContractError) {
                                 try batch.forEach { (key, value) throws(ContractError) in
-                                    sink.loadRow(try registry.decode(key: key, value: value))
-                                    rows += 1
+                                    contracts.append(try registry.decode(key: key, value: value))
                                 }
                             } catch {
-                                throw CacheLoadError(cache: cache.contract, message: "row \(rows + 1) of answer \(request) (in \(cache.reverseTopic)@\(message.offset)) cannot be read: \(error)")
+                                throw CacheLoadError(cache: cache.contract, message: "row \(rows + Int64(contracts.count) + 1) of answer \(request) (in \(cache.reverseTopic)@\(message.offset)) cannot be read: \(error)")
                             }
+                            sink.loadRows(contracts)
+                            rows += Int64(contracts.count)
                         case .end(let end):
                             guard end.rows == rows else {
                                 throw CacheLoadError(cache: cache.contract, message: "answer \(request) ended after \(rows) of its \(end.rows) rows; a part of it is missing from \(cache.reverseTopic)")
