@@ -81,6 +81,11 @@ public final class ProcessingUnit: Service {
         /// Partitions of partitioned caches this unit does not read: it neither owns nor
         /// backs them up, and learns their owners from the members' heartbeats.
         var unread: Set<KafkaTopicPartition> = []
+        /// Where reading stopped in each partition not read (the offset after the last
+        /// record passed), where the loop knew it: a unit of an earlier version joining
+        /// has those partitions read again from there, so their claims fold on from
+        /// where they stopped, none folded twice.
+        var unreadFrom: [KafkaTopicPartition: Int64] = [:]
         /// What this unit's latest heartbeat said it owns, by cache: a change is
         /// announced at once, not at the next heartbeat, so that units that do not read
         /// a partition route to its new owner soon after a move.
@@ -420,8 +425,10 @@ public final class ProcessingUnit: Service {
                     }
                 }
                 group.addTask { [self] in
+                    // The offset after the last record handled, per partition.
+                    var positions: [KafkaTopicPartition: Int64] = [:]
                     while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                        await rewind(consumer, caches: caches)
+                        await rewind(consumer, caches: caches, positions: &positions)
                         for event in try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(20)) {
                             if case .error(let error) = event, error.code == .autoOffsetReset {
                                 throw Self.offsetGone(error, caches: configuration.pipeline.caches)
@@ -434,6 +441,7 @@ public final class ProcessingUnit: Service {
                                 var last: [KafkaTopicPartition: Int64] = [:]
                                 for message in messages { last[message.topicPartition] = max(last[message.topicPartition] ?? -1, message.offset) }
                                 for (partition, offset) in last {
+                                    positions[partition] = offset + 1
                                     caches[partition.topic]?.recordProgress(
                                         partition: partition.partition, readThrough: offset, logEnd: consumer.cachedWatermarks(partition)?.high
                                     )
@@ -441,6 +449,7 @@ public final class ProcessingUnit: Service {
                                 catchUp(last, consumer: consumer)
                                 catchUpRebuilds(last, caches: caches, consumer: consumer)
                             case .partitionEOF(let partition, let next):
+                                positions[partition] = next
                                 caches[partition.topic]?.recordProgress(partition: partition.partition, readThrough: next - 1, logEnd: next)
                                 catchUpRebuilds([partition: .max], caches: caches, consumer: consumer)
                             default:
@@ -740,9 +749,18 @@ public final class ProcessingUnit: Service {
                 letGo += kept.dropped.map { KafkaTopicPartition(topic: topic, partition: $0) }
                 if earlier.isEmpty {
                     state.releases += letGo
-                } else if !letGo.isEmpty {
-                    state.releasesDeferred[topic] = letGo
+                    return
                 }
+                // Partitions already unread when the earlier unit came are read again
+                // from where they stopped (from their beginning where that is not known,
+                // folding again claims already folded, which change nothing), until it
+                // has gone.
+                let stopped = state.unread.filter { $0.topic == topic && !takenUp.contains($0.partition) && !letGo.contains($0) }
+                state.rewinds += stopped.sorted { $0.partition < $1.partition }.map { partition in
+                    KafkaTopicPartitionOffset(partition, offset: state.unreadFrom[partition].map { KafkaOffset($0) } ?? .beginning)
+                }
+                letGo += stopped
+                if !letGo.isEmpty { state.releasesDeferred[topic] = letGo }
             }
             if !kept.rebuild.isEmpty {
                 state.withLock { $0.rewinds += kept.rebuild.map { KafkaTopicPartitionOffset(topic: topic, partition: $0, offset: .beginning) } }
@@ -801,8 +819,9 @@ public final class ProcessingUnit: Service {
     /// each must get to before it is warm: the end of the log as the consumer last saw
     /// it, or, for one added back, as its first fetch reports it. Runs between polls, on
     /// the loop that applies the log, so rows read again reach their replica with no
-    /// change of the partition applied in between.
-    private func rewind(_ consumer: KafkaConsumer, caches: [String: any ReplicaSink]) async {
+    /// change of the partition applied in between. `positions` are the loop's: where each
+    /// partition's reading stands, kept here as partitions stop and start.
+    private func rewind(_ consumer: KafkaConsumer, caches: [String: any ReplicaSink], positions: inout [KafkaTopicPartition: Int64]) async {
         let (pending, reloaded, releases) = state.withLock { state in
             defer {
                 state.rewinds = []
@@ -828,7 +847,11 @@ public final class ProcessingUnit: Service {
         if !releases.isEmpty {
             do {
                 try await consumer.removeAssignment(releases)
-                state.withLock { $0.unread.formUnion(releases) }
+                let stopped = releases.map { ($0, positions.removeValue(forKey: $0)) }
+                state.withLock { state in
+                    state.unread.formUnion(releases)
+                    for (partition, position) in stopped { state.unreadFrom[partition] = position }
+                }
             } catch {
                 logger.warning("unit \(id): could not stop reading \(releases), trying again: \(error)")
                 // Not one read again meanwhile, which must stay assigned.
@@ -845,9 +868,11 @@ public final class ProcessingUnit: Service {
                 state.withLock { state in
                     for partition in added.map(\.topicPartition) {
                         state.unread.remove(partition)
+                        state.unreadFrom[partition] = nil
                         state.rebuildsAwaitingEnd.insert(partition)
                     }
                 }
+                for start in added { positions[start.topicPartition] = start.offset.rawValue >= 0 ? start.offset.rawValue : nil }
             } catch {
                 logger.warning("unit \(id): could not read \(added) again, trying again: \(error)")
                 state.withLock { $0.rewinds += added }
@@ -862,6 +887,7 @@ public final class ProcessingUnit: Service {
             state.withLock { $0.rewinds += seeks }
             return
         }
+        for seek in seeks { positions[seek.topicPartition] = seek.offset.rawValue >= 0 ? seek.offset.rawValue : nil }
         for seek in seeks {
             let end = consumer.cachedWatermarks(seek.topicPartition)?.high ?? 0
             if end <= max(0, seek.offset.rawValue) {

@@ -675,10 +675,14 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// began: it is warm, and decides again if its fold says this unit owns it.
     func finishRebuild(_ partition: Int32) {
         guard shards.indices.contains(Int(partition)) else { return }
-        shards[Int(partition)].store.withLock { store in
-            if case .rebuilding = store.holding { store.holding = .held }
+        // A partition read again for its claims alone (it stays dropped) has nothing to
+        // finish.
+        let rebuilt = shards[Int(partition)].store.withLock { store in
+            guard case .rebuilding = store.holding else { return false }
+            store.holding = .held
+            return true
         }
-        logger.info("\(name): partition \(partition) rebuilt from the log")
+        if rebuilt { logger.info("\(name): partition \(partition) rebuilt from the log") }
     }
 
     /// Stops deciding in `partition` for a hand-over: once the partition's lane is drained,

@@ -385,6 +385,87 @@ struct PartitionedCacheSoloTests {
         try await fixture.awaitWritten(expected)
     }
 
+    @Test("a unit of an earlier version that joins once units have let partitions go: they read those again from where they stopped, so the claims made there reach their routing tables; once it leaves, each reads only its own again, and every change is kept")
+    func earlierVersionJoinsLater() async throws {
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned", backups: 0)
+        try await fixture.prepare()
+        let units = try ["a", "b"].map { try fixture.unit($0) }
+        let caches = try units.map { try $0.cache(BenchAccount.self) }
+        let ids = units.map(\.id)
+        let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
+        // The earlier unit, loaded (so the assignment gives it partitions, which their
+        // owners hand over to it) but naming none it owns: the hand-off claims are in
+        // the log alone.
+        let earlier = "earlier-unit"
+        let control = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
+        let since = Int64(Date().timeIntervalSince1970 * 1_000)
+        @Sendable func announce(_ event: MemberAnnouncement.Event) throws {
+            let announcement = MemberAnnouncement(event: event, cache: BenchAccount.contract.rawValue, member: earlier, address: "127.0.0.1:1", since: since, loaded: true)
+            try control.send(KafkaProducerMessage(topic: fixture.pipeline.memberTopic, key: Array(BenchAccount.contract.rawValue.utf8), value: announcement.encoded()))
+        }
+        var expected: [ExactKey: Int64] = [:]
+        let keys = (0..<40).map { "acct-\($0)" }
+        // a alone first, holding every change; then b, to which a hands half the
+        // partitions over and lets them go, having read every record there.
+        try await running([units[0]]) {
+            _ = try await awaitOwners([caches[0]], members: [ids[0]], backups: 0, "a to own every partition")
+            for (index, key) in keys.enumerated() {
+                try caches[0].put(BenchAccount(id: key, balance: Int64(index)))
+                expected[ExactKey(key)] = Int64(index)
+            }
+            try await awaitState([caches[0]], accounts(expected), "a at every change")
+            try await running([units[1]]) {
+                let assignment = try await awaitOwners(caches, members: ids, backups: 0, "the two units to own their share")
+                try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit to keep only what it owns")
+                try await awaitReading(Array(zip(units, ids)), assignment, fixture.topic, "each unit to read only the partitions it owns before the earlier unit comes")
+                let passedBefore = units.map(\.recordsPassedOver)
+
+                try announce(.join)
+                let heartbeats = Task {
+                    while !Task.isCancelled {
+                        try announce(.heartbeat)
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+                defer { heartbeats.cancel() }
+                let withEarlier = PartitionAssignment(group: "bench.Account", partitions: Self.partitions, backups: 0, members: ids + [earlier])
+                let handedOver = (0..<Int32(Self.partitions)).filter { withEarlier.owner(of: $0)?.isSameBytes(as: earlier) == true }
+                #expect(!handedOver.isEmpty, "the assignment with the earlier unit gives it some partition")
+                // Each partition handed to the earlier unit was owned by one of the two,
+                // so the other learns of its hand-off claim only by reading the partition
+                // again.
+                try await awaitNone("every unit's routing table to name the earlier unit as the owner of \(handedOver)", timeout: .seconds(30)) {
+                    zip(ids, units).flatMap { id, unit -> [String] in
+                        let routes = unit.routingTable(of: BenchAccount.contract)?.partitions ?? []
+                        return handedOver.compactMap { partition in
+                            let owner = routes.first { $0.partition == partition }?.owner
+                            return owner?.isSameBytes(as: earlier) == true ? nil : "\(id) routes partition \(partition) to \(owner ?? "nobody")"
+                        }
+                    }
+                }
+                for (unit, id) in zip(units, ids) {
+                    #expect(unit.partitionsNotRead(of: fixture.topic).isEmpty, "\(id) reads every partition while the earlier unit holds the cache")
+                }
+                // Read again from where they stopped, not from their beginning: every
+                // record there came before the stop, and none is passed over again.
+                #expect(units.map(\.recordsPassedOver) == passedBefore, "records passed over again: before \(passedBefore), now \(units.map(\.recordsPassedOver))")
+
+                heartbeats.cancel()
+                _ = await heartbeats.result
+                try announce(.leave)
+                let back = try await awaitOwners(caches, members: ids, backups: 0, "the two units to own every partition again once the earlier unit left")
+                try await awaitReading(Array(zip(units, ids)), back, fixture.topic, "each unit to read only the partitions it owns once the earlier unit left")
+                for key in keys {
+                    try await routed(all, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
+                    expected[ExactKey(key)]! += 1
+                }
+                try await awaitHolding(Array(zip(ids, caches)), back, expected, "each unit at every change after the earlier unit left")
+            }
+        }
+        try await control.shutdown()
+        try await fixture.awaitWritten(expected)
+    }
+
     @Test("a cache loaded from the database keeps only its share too: three units with one backup, over rows only PostgreSQL has, hold only what they own or back up; when one leaves, the others take its partitions up again with their rows from the answer they loaded and the topic after it, and no row or change is lost")
     func heldShareLoadedFromDatabase() async throws {
         let fixture = try await UnitFixture(partitions: Self.partitions, load: "reverse_pump", mode: "partitioned")
