@@ -327,6 +327,68 @@ struct PartitionedCacheSoloTests {
         try await fixture.awaitWritten(expected)
     }
 
+    /// A stand-in for a unit of an earlier version: its heartbeats, every 200 ms (the
+    /// fixture's member timeout is 2 s), name no partitions it owns.
+    final class EarlierUnit: Sendable {
+        let id = "earlier-unit"
+        private let control: KafkaProducer
+        private let memberTopic: String
+        private let since = Int64(Date().timeIntervalSince1970 * 1_000)
+        /// Loaded, it takes part in the assignment; not, it only counts as a member.
+        private let loaded: Bool
+        private let heartbeats = Mutex<Task<Void, any Error>?>(nil)
+
+        init(_ fixture: UnitFixture, loaded: Bool) throws {
+            control = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
+            memberTopic = fixture.pipeline.memberTopic
+            self.loaded = loaded
+        }
+
+        private func announce(_ event: MemberAnnouncement.Event) throws {
+            let announcement = MemberAnnouncement(event: event, cache: BenchAccount.contract.rawValue, member: id, address: "127.0.0.1:1", since: since, loaded: loaded)
+            try control.send(KafkaProducerMessage(topic: memberTopic, key: Array(BenchAccount.contract.rawValue.utf8), value: announcement.encoded()))
+        }
+
+        func join() throws {
+            try announce(.join)
+            let task = Task { [self] in
+                while !Task.isCancelled {
+                    try announce(.heartbeat)
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            heartbeats.withLock { $0 = task }
+        }
+
+        func leave() async throws {
+            let task = heartbeats.withLock { $0.take() }
+            task?.cancel()
+            _ = await task?.result
+            try announce(.leave)
+        }
+
+        func shutdown() async throws {
+            heartbeats.withLock { $0.take() }?.cancel()
+            try await control.shutdown()
+        }
+    }
+
+    /// Once the earlier unit has left: each unit reads only what `assignment` gives it,
+    /// and holds its share at an increment of every key made through the owners.
+    func afterEarlierLeft(
+        _ units: [ProcessingUnit], _ caches: [ReplicatedCache<BenchAccount>], _ assignment: PartitionAssignment, topic: String,
+        keys: [String], expected: inout [ExactKey: Int64]
+    ) async throws {
+        let ids = units.map(\.id)
+        try await awaitReading(Array(zip(units, ids)), assignment, topic, "each unit to read only the partitions it owns once the earlier unit left")
+        let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
+        for key in keys {
+            try await routed(all, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
+            expected[ExactKey(key)]! += 1
+        }
+        try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit at every change after the earlier unit left")
+    }
+
     @Test("while a unit of an earlier version (its heartbeats name no partitions it owns) holds the cache, units keep only their share but go on reading every partition; once it leaves, each reads only its own, and every change is kept")
     func earlierVersionPeer() async throws {
         let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned", backups: 0)
@@ -335,22 +397,9 @@ struct PartitionedCacheSoloTests {
         let caches = try units.map { try $0.cache(BenchAccount.self) }
         let ids = units.map(\.id)
         let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
-        // The earlier unit: heartbeats without `owns`, not loaded, so it takes no part in
-        // the assignment, every 200 ms (the fixture's member timeout is 2 s).
-        let control = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
-        let since = Int64(Date().timeIntervalSince1970 * 1_000)
-        @Sendable func announce(_ event: MemberAnnouncement.Event) throws {
-            let earlier = MemberAnnouncement(event: event, cache: BenchAccount.contract.rawValue, member: "earlier-unit", address: "127.0.0.1:1", since: since)
-            try control.send(KafkaProducerMessage(topic: fixture.pipeline.memberTopic, key: Array(BenchAccount.contract.rawValue.utf8), value: earlier.encoded()))
-        }
-        try announce(.join)
-        let heartbeats = Task {
-            while !Task.isCancelled {
-                try announce(.heartbeat)
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
-        defer { heartbeats.cancel() }
+        // Not loaded, so it takes no part in the assignment.
+        let earlier = try EarlierUnit(fixture, loaded: false)
+        try earlier.join()
         var expected: [ExactKey: Int64] = [:]
         let keys = (0..<40).map { "acct-\($0)" }
         try await running(units) {
@@ -371,17 +420,10 @@ struct PartitionedCacheSoloTests {
             for (unit, id) in zip(units, ids) {
                 #expect(unit.partitionsNotRead(of: fixture.topic).isEmpty, "\(id) reads every partition while the earlier unit holds the cache")
             }
-            heartbeats.cancel()
-            _ = await heartbeats.result
-            try announce(.leave)
-            try await awaitReading(Array(zip(units, ids)), assignment, fixture.topic, "each unit to read only the partitions it owns once the earlier unit left")
-            for key in keys {
-                try await routed(all, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
-                expected[ExactKey(key)]! += 1
-            }
-            try await awaitHolding(Array(zip(ids, caches)), assignment, expected, "each unit at every change after the earlier unit left")
+            try await earlier.leave()
+            try await afterEarlierLeft(units, caches, assignment, topic: fixture.topic, keys: keys, expected: &expected)
         }
-        try await control.shutdown()
+        try await earlier.shutdown()
         try await fixture.awaitWritten(expected)
     }
 
@@ -392,17 +434,9 @@ struct PartitionedCacheSoloTests {
         let units = try ["a", "b"].map { try fixture.unit($0) }
         let caches = try units.map { try $0.cache(BenchAccount.self) }
         let ids = units.map(\.id)
-        let all = Dictionary(uniqueKeysWithValues: zip(ids, caches))
-        // The earlier unit, loaded (so the assignment gives it partitions, which their
-        // owners hand over to it) but naming none it owns: the hand-off claims are in
-        // the log alone.
-        let earlier = "earlier-unit"
-        let control = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
-        let since = Int64(Date().timeIntervalSince1970 * 1_000)
-        @Sendable func announce(_ event: MemberAnnouncement.Event) throws {
-            let announcement = MemberAnnouncement(event: event, cache: BenchAccount.contract.rawValue, member: earlier, address: "127.0.0.1:1", since: since, loaded: true)
-            try control.send(KafkaProducerMessage(topic: fixture.pipeline.memberTopic, key: Array(BenchAccount.contract.rawValue.utf8), value: announcement.encoded()))
-        }
+        // Loaded (so the assignment gives it partitions, which their owners hand over to
+        // it) but naming none it owns: the hand-off claims are in the log alone.
+        let earlier = try EarlierUnit(fixture, loaded: true)
         var expected: [ExactKey: Int64] = [:]
         let keys = (0..<40).map { "acct-\($0)" }
         // a alone first, holding every change; then b, to which a hands half the
@@ -420,16 +454,9 @@ struct PartitionedCacheSoloTests {
                 try await awaitReading(Array(zip(units, ids)), assignment, fixture.topic, "each unit to read only the partitions it owns before the earlier unit comes")
                 let passedBefore = units.map(\.recordsPassedOver)
 
-                try announce(.join)
-                let heartbeats = Task {
-                    while !Task.isCancelled {
-                        try announce(.heartbeat)
-                        try await Task.sleep(for: .milliseconds(200))
-                    }
-                }
-                defer { heartbeats.cancel() }
-                let withEarlier = PartitionAssignment(group: "bench.Account", partitions: Self.partitions, backups: 0, members: ids + [earlier])
-                let handedOver = (0..<Int32(Self.partitions)).filter { withEarlier.owner(of: $0)?.isSameBytes(as: earlier) == true }
+                try earlier.join()
+                let withEarlier = PartitionAssignment(group: "bench.Account", partitions: Self.partitions, backups: 0, members: ids + [earlier.id])
+                let handedOver = (0..<Int32(Self.partitions)).filter { withEarlier.owner(of: $0)?.isSameBytes(as: earlier.id) == true }
                 #expect(!handedOver.isEmpty, "the assignment with the earlier unit gives it some partition")
                 // Each partition handed to the earlier unit was owned by one of the two,
                 // so the other learns of its hand-off claim only by reading the partition
@@ -439,7 +466,7 @@ struct PartitionedCacheSoloTests {
                         let routes = unit.routingTable(of: BenchAccount.contract)?.partitions ?? []
                         return handedOver.compactMap { partition in
                             let owner = routes.first { $0.partition == partition }?.owner
-                            return owner?.isSameBytes(as: earlier) == true ? nil : "\(id) routes partition \(partition) to \(owner ?? "nobody")"
+                            return owner?.isSameBytes(as: earlier.id) == true ? nil : "\(id) routes partition \(partition) to \(owner ?? "nobody")"
                         }
                     }
                 }
@@ -450,19 +477,12 @@ struct PartitionedCacheSoloTests {
                 // record there came before the stop, and none is passed over again.
                 #expect(units.map(\.recordsPassedOver) == passedBefore, "records passed over again: before \(passedBefore), now \(units.map(\.recordsPassedOver))")
 
-                heartbeats.cancel()
-                _ = await heartbeats.result
-                try announce(.leave)
+                try await earlier.leave()
                 let back = try await awaitOwners(caches, members: ids, backups: 0, "the two units to own every partition again once the earlier unit left")
-                try await awaitReading(Array(zip(units, ids)), back, fixture.topic, "each unit to read only the partitions it owns once the earlier unit left")
-                for key in keys {
-                    try await routed(all, first: ids[0]) { try $0.increment(key, "balance", by: 1) }
-                    expected[ExactKey(key)]! += 1
-                }
-                try await awaitHolding(Array(zip(ids, caches)), back, expected, "each unit at every change after the earlier unit left")
+                try await afterEarlierLeft(units, caches, back, topic: fixture.topic, keys: keys, expected: &expected)
             }
         }
-        try await control.shutdown()
+        try await earlier.shutdown()
         try await fixture.awaitWritten(expected)
     }
 
