@@ -444,6 +444,8 @@ package.targets += [
             .product(name: "Benchmark", package: "benchmark"),
         ],
         path: "Benchmarks/ContractCodecBenchmarks",
+        // Allocating as the executables do (the interposer counts allocations either way).
+        linkerSettings: pipelineAllocator,
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
     .executableTarget(
@@ -458,6 +460,8 @@ package.targets += [
             .product(name: "Logging", package: "swift-log"),
         ],
         path: "Benchmarks/UnitBenchmarks",
+        // Allocating as the executables do (the interposer counts allocations either way).
+        linkerSettings: pipelineAllocator,
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
 ]
