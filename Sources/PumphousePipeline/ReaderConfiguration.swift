@@ -15,7 +15,7 @@ public struct ReaderConfiguration: Sendable, Hashable {
     /// whole table through the broker as JSON, whose member names and envelope repeat in
     /// every row: compressed, the broker stores and serves a fraction of the bytes, which
     /// on the project's machine halved the broker's CPU in a cold start and sped it up
-    /// by a tenth (docs/benchmarks.md). lz4 by default: every librdkafka build has it and
+    /// by 9-20% (docs/benchmarks.md). lz4 by default: every librdkafka build has it and
     /// it costs the reader and the unit little; zstd compresses further, but a client
     /// built without it cannot read what it compressed.
     public var compression: Compression = .lz4
