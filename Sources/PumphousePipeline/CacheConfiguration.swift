@@ -127,13 +127,7 @@ public struct CacheConfiguration: Sendable, Hashable {
         guard reverseTopic != topic else { throw reader.fail("reverse_topic", "must differ from the cache's topic") }
         // A custom mapping cannot be read back, so its cache loads from its topic unless
         // the file says otherwise (and then it is refused below).
-        var load = mapping == nil ? LoadSource.topic : .reversePump
-        if let word = try reader.string("load") {
-            guard let parsed = LoadSource(rawValue: word) else {
-                throw reader.fail("load", "must be \(LoadSource.allCases.map(\.rawValue).joined(separator: " or ")), not \"\(word)\"")
-            }
-            load = parsed
-        }
+        let load = try reader.choice("load", of: LoadSource.self) ?? (mapping == nil ? .topic : .reversePump)
         if load == .reversePump && mapping == nil {
             throw reader.fail("load", "reverse_pump needs a table mapping (a data reader cannot read a `custom` mapping); set `load: topic` if the topic keeps every change")
         }

@@ -56,6 +56,19 @@ struct ConfigurationReader {
         }
     }
 
+    /// One of a fixed set of words, told apart by their bytes as every name the pipeline
+    /// file compares; any other word is an error that lists the set.
+    mutating func choice<Choice: RawRepresentable & CaseIterable>(_ key: String, of _: Choice.Type) throws(ConfigurationError) -> Choice?
+    where Choice.RawValue == String {
+        guard let word = try string(key) else { return nil }
+        guard let chosen = Choice.allCases.first(where: { $0.rawValue.isSameBytes(as: word) }) else {
+            let names = Choice.allCases.map(\.rawValue)
+            let listed = names.count > 1 ? "\(names.dropLast().joined(separator: ", ")) or \(names.last!)" : names.joined()
+            throw fail(key, "must be \(listed), not \"\(word)\"")
+        }
+        return chosen
+    }
+
     /// A topic name Kafka accepts: a bad one would otherwise fail `topics create` half-way.
     mutating func topic(_ key: String) throws(ConfigurationError) -> String? {
         guard let name = try string(key) else { return nil }

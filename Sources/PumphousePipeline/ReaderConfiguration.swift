@@ -1,5 +1,3 @@
-import PumphouseContracts
-
 /// The data readers: where units send read requests and how readers answer them.
 /// Every reader instance of a pipeline shares one consumer group, so each request is
 /// served once; the `reader` section of the pipeline file is optional.
@@ -38,14 +36,7 @@ public struct ReaderConfiguration: Sendable, Hashable {
         configuration.requestPartitions = try reader.integer("request_partitions", in: 1...1_000) ?? configuration.requestPartitions
         configuration.group = try reader.string("group") ?? configuration.group
         configuration.chunkRows = try reader.integer("chunk_rows", in: 100...1_000_000) ?? configuration.chunkRows
-        if let word = try reader.string("compression") {
-            // By bytes, as every name the pipeline file compares.
-            guard let codec = Compression.allCases.first(where: { $0.rawValue.isSameBytes(as: word) }) else {
-                let names = Compression.allCases.map(\.rawValue)
-                throw reader.fail("compression", "must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not \"\(word)\"")
-            }
-            configuration.compression = codec
-        }
+        configuration.compression = try reader.choice("compression", of: Compression.self) ?? configuration.compression
         configuration.httpPort = try reader.integer("http_port", in: 0...65_535)
         try reader.finish()
         return configuration

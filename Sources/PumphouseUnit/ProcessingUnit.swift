@@ -697,6 +697,7 @@ public final class ProcessingUnit: Service {
     /// Names, once each, the units of an earlier version holding a partitioned cache: the
     /// operator learns why this unit reads partitions it does not keep.
     private func warnOfEarlierVersions(_ units: [String], cache: String) {
+        guard !units.isEmpty else { return }
         let new = state.withLock { state in
             units.filter { state.earlierVersions[cache, default: []].insert(ExactKey($0)).inserted }
         }
