@@ -337,6 +337,10 @@ final class DataPump: Sendable {
         }
         current.withLock { $0.generation.retired.store(true, ordering: .releasing) }
         try? await producer.shutdown(timeout: .seconds(1))
+        // The producer's reports hold the lanes, and the lanes held the producer: left so,
+        // its librdkafka handle outlived the pump, and the process waited out the
+        // destroy timeout (5 s) at every graceful stop.
+        for lane in lanes { lane.state.withLock { $0.producer = nil } }
         do {
             try await spool.close()
         } catch {
@@ -476,7 +480,8 @@ extension DataPump {
             /// no two reorder it. Taken and let go under the lock, in the same take that
             /// queues or finds the changes it concerns, so no change is queued unseen.
             var sending = false
-            /// The producer this lane sends with (nil only while the pump starts).
+            /// The producer this lane sends with (nil while the pump starts and once it
+            /// has closed).
             var producer: KafkaProducer?
             /// Callers waiting for the broker to acknowledge a change, by spool number.
             var acknowledgementWaiters: [Int64: CheckedContinuation<Bool, Never>] = [:]

@@ -71,6 +71,37 @@ final class BoxOfficeClient: Sendable {
         guard opened.status == 201 else { throw DemoFailure("opening concert \(id) at \(url): HTTP \(opened.status) \(String(decoding: opened.body.prefix(300), as: UTF8.self))") }
     }
 
+    /// Opens enough concerts for `buyers` seats, one seat each (the largest hall the box
+    /// office takes is 26 rows of 500, so a larger run opens several), named `run-0`,
+    /// `run-1` and so on, at each of `openAt` (box offices that share nothing need them
+    /// at every process), and returns their ids once every one of `visibleAt` shows every
+    /// seat: buyers must not arrive before their seats exist where they ask.
+    func openBenchmarkConcerts(run: String, buyers: Int, openAt: [String], visibleAt: [String], timeout: Duration) async throws -> [String] {
+        var ids: [String] = []
+        var left = buyers
+        while left > 0 {
+            let seats = min(left, 26 * 500)
+            let seatsPerRow = min(seats, 500)
+            let rows = (seats + seatsPerRow - 1) / seatsPerRow
+            let id = "\(run)-\(ids.count)"
+            for url in openAt {
+                try await openBenchmarkConcert(id, name: "On-sale \(id)", rows: rows, seatsPerRow: seatsPerRow, at: url)
+            }
+            let deadline = ContinuousClock.now + timeout
+            for url in visibleAt {
+                while true {
+                    let map = try await get("/concerts/\(id)/seats", at: url)
+                    if map.status == 200, let list = (try? JSONSerialization.jsonObject(with: Data(map.body))) as? [Any], list.count == rows * seatsPerRow { break }
+                    guard ContinuousClock.now < deadline else { throw DemoFailure("\(url) did not show the \(rows * seatsPerRow) seats of \(id) within \(timeout)") }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            ids.append(id)
+            left -= seats
+        }
+        return ids
+    }
+
     /// Latencies recorded since the last call, and forgets them.
     func takeLatencies() -> [Duration] {
         latencies.withLock { latencies in

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumphouseCommandLine
 import PumphouseContracts
 import PumphousePipeline
 import PumphousePostgres
@@ -104,6 +105,45 @@ struct DemoChecks {
     static func ordersNotSold(_ orders: [OnSale.Order], _ sold: [ExactKey: String]) -> String? {
         let lost = orders.filter { order in sold[ExactKey(order.seat)].map { !$0.isSameBytes(as: order.order) } ?? true }
         return lost.isEmpty ? nil : "\(lost.count) confirmed order(s) missing or replaced, e.g. \(lost[0].seat)"
+    }
+
+    /// Every order buyers were told of (answered 201) stands as its seat's sale in
+    /// PostgreSQL, waiting up to `timeout` for the write-behind, and PostgreSQL equals a
+    /// fold of the topics with no hole in a unit's numbering; prints
+    /// `LABEL_fold_differences` and `LABEL_sequence_gaps` (a benchmark's checks).
+    static func ordersStand(
+        _ orders: [OnSale.Order], concerts: [String], configuration: PipelineConfiguration, config: String, label: String, timeout: Duration, logger: Logger
+    ) async throws {
+        guard let table = configuration.cache(Sale.contract)?.mapping?.table else {
+            throw UsageError("\(config) maps no table for \(Sale.contract)")
+        }
+        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
+        do {
+            let deadline = ContinuousClock.now + timeout
+            while let lost = ordersNotSold(orders, sales(try await db.query("SELECT seat, order_id FROM \(table) WHERE concert = ANY($1)", [concerts]).rows)) {
+                guard ContinuousClock.now < deadline else { throw DemoFailure("PostgreSQL, \(timeout) after the last answer: \(lost)") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await foldEqualsDatabase(configuration: configuration, db: db, label: label, timeout: timeout, logger: logger)
+            FileHandle.standardError.write(Data("\(label): PostgreSQL holds every sale answered and equals a fold of the topics\n".utf8))
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+    }
+
+    /// `replayEqualsDatabase` as a benchmark's check: prints `LABEL_fold_differences` and
+    /// `LABEL_sequence_gaps`, and fails on a difference or a hole in a unit's numbering.
+    @discardableResult
+    static func foldEqualsDatabase(configuration: PipelineConfiguration, db: PostgresConnection, label: String, timeout: Duration, logger: Logger) async throws -> [Replayed] {
+        let replayed = try await replayEqualsDatabase(configuration: configuration, db: db, timeout: timeout, logger: logger)
+        let differences = replayed.flatMap { result in result.differences.map { "\(result.contract): \($0)" } }
+        print("\(label)_fold_differences=\(differences.count)")
+        guard differences.isEmpty else { throw DemoFailure("PostgreSQL differs from a fold of the topics in \(differences.count) place(s), e.g. \(differences[0])") }
+        print("\(label)_sequence_gaps=\(replayed.flatMap(\.gaps).count)")
+        if let missing = missingNumbers(replayed) { throw DemoFailure("the topics miss changes the units numbered: \(missing)") }
+        return replayed
     }
 
     /// A fold of each ticketing topic compared with PostgreSQL, again and again until they

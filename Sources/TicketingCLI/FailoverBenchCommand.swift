@@ -66,21 +66,17 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         guard let sales = configuration.cache(Sale.contract), sales.mode.isPartitioned else {
             throw UsageError("\(pipeline.config) must declare \(Sale.contract) with mode: partitioned: failover moves a partition's ownership")
         }
-        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let work = URL(fileURLWithPath: workDirectory)
-        let processes = try DemoProcesses(binaries: binaries, logs: work.appendingPathComponent("logs"))
+        let fleet = try BenchUnits(config: pipeline.config, basePort: basePort, workDirectory: workDirectory)
+        let processes = fleet.processes
         let ids = (0..<units).map { "failover-unit-\($0)" }
-        let urls = (0..<units).map { "http://127.0.0.1:\(basePort + $0)" }
+        let urls = ids.indices.map(fleet.url)
         let client = BoxOfficeClient(targets: urls, timeout: .seconds(5), adminToken: processes.adminToken)
         let logger = Logger(label: "ticketing.failover")
         do {
-            for url in urls where (try? await client.get("/healthz", at: url)) != nil {
-                throw DemoFailure("something already answers at \(url): stop it or pass --base-port")
-            }
-            try? FileManager.default.removeItem(at: work.appendingPathComponent("spool"))
-            for index in ids.indices { try start(index, ids, processes) }
+            try await fleet.prepare(urls, client: client)
+            for index in ids.indices { try fleet.start(index, id: ids[index]) }
             try await measureShare(ids: ids, urls: urls, backups: sales.mode.backups ?? 0, processes: processes, client: client)
-            var rounds = try await kill(rounds: kills + zombies, zombies: zombies, ids: ids, urls: urls, partitions: sales.partitions, processes: processes, client: client)
+            var rounds = try await kill(rounds: kills + zombies, zombies: zombies, ids: ids, urls: urls, partitions: sales.partitions, fleet: fleet, client: client)
             await processes.stopAll()
             let zombieSales = rounds.flatMap(\.zombieSales)
             print("failover_zombie_rounds=\(zombies)")
@@ -96,7 +92,10 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             print("failover_p99_ms=\(Self.milliseconds(Self.percentile(times, 99)))")
             print("failover_max_ms=\(Self.milliseconds(times.last ?? .zero))")
             print("failover_min_ms=\(Self.milliseconds(times.first ?? .zero))")
-            try await checkSales(rounds, configuration: configuration, logger: logger)
+            let orders = rounds.map { OnSale.Order(seat: Seat.key(concert: $0.concert, seat: $0.seat), order: $0.order, buyer: "") }
+            try await DemoChecks.ordersStand(
+                orders, concerts: Array(Set(rounds.map(\.concert))), configuration: configuration, config: pipeline.config, label: "failover", timeout: .seconds(timeoutS), logger: logger
+            )
         } catch {
             await processes.stopAll()
             await client.shutdown()
@@ -119,11 +118,8 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         var zombieSales: [Round] = []
     }
 
-    private func start(_ index: Int, _ ids: [String], _ processes: DemoProcesses) throws {
-        try processes.startUnit(ids[index], config: pipeline.config, port: basePort + index, spoolDirectory: "\(workDirectory)/spool")
-    }
-
-    private func kill(rounds: Int, zombies: Int, ids: [String], urls: [String], partitions: Int, processes: DemoProcesses, client: BoxOfficeClient) async throws -> [Round] {
+    private func kill(rounds: Int, zombies: Int, ids: [String], urls: [String], partitions: Int, fleet: BenchUnits, client: BoxOfficeClient) async throws -> [Round] {
+        let processes = fleet.processes
         let run = String(Int(Date().timeIntervalSince1970), radix: 36)
         let concert = "failover-\(run)"
         var opened = false
@@ -162,7 +158,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             let failover = order.at - killed
             done.append(Round(partition: partition, failover: failover, concert: concert, seat: seat, order: order.id))
             FileHandle.standardError.write(Data("failover: round \(round + 1): killed \(ids[victim]), owner of \(Sale.contract)[\(partition)]; a survivor sold in it \(Self.milliseconds(failover)) ms later\n".utf8))
-            try start(victim, ids, processes)
+            try fleet.start(victim, id: ids[victim])
         }
         return done
     }
@@ -340,35 +336,6 @@ struct FailoverBenchCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(attemptMs))
         }
         throw DemoFailure("no survivor sold seat \(seat) within \(timeoutS) s of the kill; last answer: \(last)")
-    }
-
-    /// Every sale a survivor answered 201 is in PostgreSQL, by its order, and PostgreSQL
-    /// equals a fold of the topics.
-    private func checkSales(_ rounds: [Round], configuration: PipelineConfiguration, logger: Logger) async throws {
-        guard let table = configuration.cache(Sale.contract)?.mapping?.table else {
-            throw UsageError("\(pipeline.config) maps no table for \(Sale.contract)")
-        }
-        let db = try await PostgresConnection.connect(configuration: configuration.postgres, logger: logger)
-        do {
-            let concerts = Array(Set(rounds.map(\.concert)))
-            let deadline = ContinuousClock.now + .seconds(timeoutS)
-            let orders = rounds.map { OnSale.Order(seat: Seat.key(concert: $0.concert, seat: $0.seat), order: $0.order, buyer: "") }
-            while let lost = DemoChecks.ordersNotSold(orders, DemoChecks.sales(try await db.query("SELECT seat, order_id FROM \(table) WHERE concert = ANY($1)", [concerts]).rows)) {
-                guard ContinuousClock.now < deadline else { throw DemoFailure("PostgreSQL, \(timeoutS) s after the last round: \(lost)") }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            let replayed = try await DemoChecks.replayEqualsDatabase(configuration: configuration, db: db, timeout: .seconds(timeoutS), logger: logger)
-            let differences = replayed.flatMap { result in result.differences.map { "\(result.contract): \($0)" } }
-            print("failover_fold_differences=\(differences.count)")
-            guard differences.isEmpty else { throw DemoFailure("PostgreSQL differs from a fold of the topics in \(differences.count) place(s), e.g. \(differences[0])") }
-            print("failover_sequence_gaps=\(replayed.flatMap(\.gaps).count)")
-            if let missing = DemoChecks.missingNumbers(replayed) { throw DemoFailure("the topics miss changes the units numbered: \(missing)") }
-            FileHandle.standardError.write(Data("failover: PostgreSQL holds every sale answered and equals a fold of the topics\n".utf8))
-        } catch {
-            await db.close()
-            throw error
-        }
-        await db.close()
     }
 
     /// The `p`-th percentile (nearest rank) of sorted `values`.

@@ -89,7 +89,11 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
             let search = RateSearch(start: compareRate, minimum: max(2, compareRate / 8), maximum: maxRate)
             var rate = search.next(after: [])
             while let offered = rate {
-                let ids = try await openConcerts(client, run: "\(run)-\(steps.count)", buyers: Self.buyers(offered: offered, seconds: seconds))
+                let ids = try await client.openBenchmarkConcerts(
+                    run: "\(run)-\(steps.count)", buyers: Self.buyers(offered: offered, seconds: seconds), openAt: openEverywhere ? urls : [urls[0]], visibleAt: urls,
+                    timeout: .seconds(timeoutS)
+                )
+                _ = client.takeLatencies()
                 concerts += ids
                 let result = try await step(client, offered: offered, concerts: ids, routing: router)
                 lastAnswer = result.lastAnswer
@@ -125,35 +129,6 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         OpenLoopSchedule(rate: offered / 2, duration: .milliseconds(Int64(seconds * 1000))).count
     }
 
-    /// The largest hall the box office takes is 26 rows of 500; a step with more buyers
-    /// opens several. Every process must show every seat before buyers arrive.
-    private func openConcerts(_ client: BoxOfficeClient, run: String, buyers: Int) async throws -> [String] {
-        var ids: [String] = []
-        var left = buyers
-        while left > 0 {
-            let seats = min(left, 26 * 500)
-            let seatsPerRow = min(seats, 500)
-            let rows = (seats + seatsPerRow - 1) / seatsPerRow
-            let id = "\(run)-\(ids.count)"
-            for url in openEverywhere ? urls : [urls[0]] {
-                try await client.openBenchmarkConcert(id, name: "On-sale \(id)", rows: rows, seatsPerRow: seatsPerRow, at: url)
-            }
-            let deadline = ContinuousClock.now + .seconds(timeoutS)
-            for url in urls {
-                while true {
-                    let map = try await client.get("/concerts/\(id)/seats", at: url)
-                    if map.status == 200, let list = (try? JSONSerialization.jsonObject(with: Data(map.body))) as? [Any], list.count == rows * seatsPerRow { break }
-                    guard ContinuousClock.now < deadline else { throw DemoFailure("\(url) did not show the \(rows * seatsPerRow) seats of \(id) within \(timeoutS) s") }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            ids.append(id)
-            left -= seats
-        }
-        _ = client.takeLatencies()
-        return ids
-    }
-
     /// One step: buyer `i` takes seat `i` of the step's concerts.
     private func step(_ client: BoxOfficeClient, offered: Double, concerts: [String], routing: SaleRouting?) async throws -> (step: LoadStep, cpu: Double, sales: Int, lastAnswer: ContinuousClock.Instant) {
         let schedule = OpenLoopSchedule(rate: offered / 2, duration: .milliseconds(Int64(seconds * 1000)))
@@ -161,27 +136,12 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         let think = Duration.milliseconds(thinkMs)
         let cpuBefore = Self.cpuTime()
         let start = ContinuousClock.now + .milliseconds(50)
-        await withTaskGroup(of: Void.self) { group in
-            var launched = 0
-            while launched < schedule.count {
-                let due = schedule.dueCount(after: ContinuousClock.now - start)
-                while launched < due {
-                    let index = launched
-                    let seat = Self.seat(index, of: concerts)
-                    let arrival = start + schedule.due(index)
-                    group.addTask {
-                        await Self.buyer(
-                            client, at: routing?.target(concert: seat.concert, seat: seat.label), concert: seat.concert, seat: seat.label, buyer: "buyer-\(index)",
-                            arrival: arrival, think: think, tally: tally
-                        )
-                    }
-                    launched += 1
-                }
-                if launched < schedule.count {
-                    try? await Task.sleep(until: start + schedule.due(launched), tolerance: .microseconds(200))
-                }
-            }
-            await group.waitForAll()
+        await schedule.launch(from: start) { index, arrival in
+            let seat = Self.seat(index, of: concerts)
+            await Self.buyer(
+                client, at: routing?.target(concert: seat.concert, seat: seat.label), concert: seat.concert, seat: seat.label, buyer: "buyer-\(index)",
+                arrival: arrival, think: think, tally: tally
+            )
         }
         let wall = ContinuousClock.now - start
         let cpu = (Self.cpuTime() - cpuBefore) / max(wall / .seconds(1), 0.001) * 100
@@ -261,12 +221,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
             let drain = ContinuousClock.now - lastAnswer
             print("onsale_\(label)_drain_ms=\(Self.format(drain / .milliseconds(1)))")
             FileHandle.standardError.write(Data("onsale \(label): PostgreSQL held all \(sales) sales \(Self.format(drain / .milliseconds(1))) ms after the last answer; comparing it with a fold of the topics\n".utf8))
-            let replayed = try await DemoChecks.replayEqualsDatabase(configuration: pipeline, db: db, timeout: .seconds(timeoutS), logger: logger)
-            let differences = replayed.flatMap { result in result.differences.map { "\(result.contract): \($0)" } }
-            print("onsale_\(label)_fold_differences=\(differences.count)")
-            guard differences.isEmpty else { throw DemoFailure("PostgreSQL differs from a fold of the topics in \(differences.count) place(s), e.g. \(differences[0])") }
-            print("onsale_\(label)_sequence_gaps=\(replayed.flatMap(\.gaps).count)")
-            if let missing = DemoChecks.missingNumbers(replayed) { throw DemoFailure("the topics miss changes the units numbered: \(missing)") }
+            let replayed = try await DemoChecks.foldEqualsDatabase(configuration: pipeline, db: db, label: "onsale_\(label)", timeout: .seconds(timeoutS), logger: logger)
             FileHandle.standardError.write(Data("onsale \(label): PostgreSQL equals a fold of the topics (\(replayed.map { "\($0.fold.count) \($0.contract)" }.joined(separator: ", ")))\n".utf8))
         } catch {
             await db.close()

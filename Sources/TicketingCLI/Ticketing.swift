@@ -8,7 +8,7 @@ struct Ticketing: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ticketing",
         abstract: "The Pumphouse concert-ticketing sample: processing units selling seats from replicated caches.",
-        subcommands: [TicketingUnitCommand.self, DemoCommand.self, TwinCommand.self, BareCommand.self, OnSaleBenchCommand.self, FailoverBenchCommand.self, PgbenchScriptCommand.self]
+        subcommands: [TicketingUnitCommand.self, DemoCommand.self, TwinCommand.self, BareCommand.self, OnSaleBenchCommand.self, FailoverBenchCommand.self, RebalanceBenchCommand.self, PgbenchScriptCommand.self]
     )
 
     static func main() async {

@@ -60,6 +60,26 @@ struct AcknowledgementWaitTests {
         await pump.close(timeout: .milliseconds(100))
     }
 
+    @Test("a closed pump lets its producer go: nothing keeps the librdkafka handle alive, so a stopping process need not wait out the destroy timeout")
+    func closedPumpFreesItsProducer() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pump-close-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logger = Logger(label: "pump-close-test") { _ in SwiftLogNoOpLogHandler() }
+        weak var producer: KafkaProducer?
+        do {
+            let spool = try DurableSpool(configuration: SpoolConfiguration(directory: directory), logger: logger)
+            let pump = try DataPump(
+                origin: "closer", spool: spool, partitioners: ["t": KafkaKeyPartitioner(partitionCount: 2)],
+                kafka: KafkaConnectionConfiguration(brokers: "127.0.0.1:1"), logger: logger, metrics: UnitMetrics(unit: "closer")
+            )
+            let lane = try #require(pump.lanes(of: "t")?.first)
+            producer = lane.state.withLock { $0.producer }
+            #expect(producer != nil)
+            await pump.close(timeout: .milliseconds(50))
+        }
+        #expect(producer == nil, "the closed pump's producer is still referenced (by its own reports' lanes)")
+    }
+
     @Test("a sweeper runs each expiry once its deadline passed, never a cancelled one, stops when nothing is left and starts again")
     func sweeper() async throws {
         let sweeper = DeadlineSweeper(interval: .milliseconds(5))

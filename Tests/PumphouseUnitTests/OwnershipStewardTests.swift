@@ -131,6 +131,41 @@ struct OwnershipStewardTests {
         #expect(made.claims.map(\.move) == Array(repeating: .leave, count: 3) + Array(repeating: .failover, count: 3), "z said it leaves, y went silent")
     }
 
+    @Test("a unit that has not yet listened for a member timeout (a joiner) claims at once what a departed owner left it, and nothing of an owner merely silent")
+    func leaveClaimedBeforeListening() {
+        let cache = Cache(configuration)
+        for partition in 0..<3 { cache.ownership[partition] = PartitionOwnership(term: 3, owner: "z") }
+        for partition in 3..<6 { cache.ownership[partition] = PartitionOwnership(term: 3, owner: "y") }
+        cache.cold = [2]
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        let early = steward.tend(cache, live: ["a"], departed: [ExactKey("z")], now: start.advanced(by: .milliseconds(500)), logger: Self.logger)
+        #expect(early.claims.map(\.claim.partition) == [0, 1], "z said it leaves: its warm partitions at once; y may be alive and unheard")
+        #expect(early.claims.allSatisfy { $0.move == .leave && $0.claim.term == 4 && $0.claim.owner == "a" })
+        #expect(early.wanted == nil, "what it keeps is still decided only once it has heard everyone")
+        cache.adopt()
+        cache.cold = []
+        let later = steward.tend(cache, live: ["a"], departed: [ExactKey("z")], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        #expect(later.claims.map(\.claim.partition) == [2], "the cold one once warm, and still none of y's")
+        let listened = steward.tend(cache, live: ["a"], departed: [ExactKey("z")], now: start.advanced(by: .seconds(2)), logger: Self.logger)
+        #expect(listened.claims.map(\.claim.partition) == [3, 4, 5] && listened.claims.allSatisfy { $0.move == .failover }, "y's after a member timeout of listening")
+    }
+
+    @Test("a joiner handed partitions keeps them until it has listened for a member timeout, then hands on what the assignment gives another")
+    func joinerHandsOverOnlyOnceListened() {
+        let cache = Cache(configuration)
+        for partition in 0..<6 { cache.ownership[partition] = PartitionOwnership(term: 2, owner: "a") }
+        let start = ContinuousClock.now
+        var steward = OwnershipSteward(unit: "a", memberTimeout: .seconds(2), listeningSince: start)
+        // Having heard only b so far, a would give b some of them.
+        let others = Set(assignment(["a", "b"]).owned(by: "b"))
+        #expect(!others.isEmpty)
+        let early = steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(1)), logger: Self.logger)
+        #expect(early.claims.isEmpty && cache.handingOff.isEmpty, "its member list may be partial: it keeps deciding where it was handed partitions")
+        let listened = steward.tend(cache, live: ["a", "b"], now: start.advanced(by: .seconds(2)), logger: Self.logger)
+        #expect(Set(listened.claims.map(\.claim.partition)) == others && listened.claims.allSatisfy { $0.move == .handOver })
+    }
+
     @Test("after a gap in its heartbeats (its lease broken) a unit claims again, behind its own last changes, only what it owned, deposes nobody meanwhile, and is done once a later claim, its own or a peer's, is in its fold")
     func reclaimAfterAPause() {
         let cache = Cache(configuration)

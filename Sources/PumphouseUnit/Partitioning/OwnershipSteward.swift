@@ -185,14 +185,23 @@ struct OwnershipSteward {
                     continue
                 }
                 // Every live unit is heard only after a member timeout; an owner that is
-                // alive hands the partition over itself, after its last change. A unit
+                // alive hands the partition over itself, after its last change. An owner
+                // that said it leaves is known gone, not guessed gone from its silence, so
+                // its partitions are claimed before that: a member list still incomplete
+                // can then only name the wrong successor, which hands the partition on
+                // once it has heard everyone, and cannot depose a live owner. A unit
                 // still rebuilding the partition decides there only once it is warm.
-                if !listened || !cache.isWarm(partition) { continue }
+                let leaving = owned.owner.map { departed.contains(ExactKey($0)) } ?? false
+                if !(listened || leaving) || !cache.isWarm(partition) { continue }
                 if let owner = owned.owner, live.contains(ExactKey(owner)) { continue }
-                move = owned.owner.map { departed.contains(ExactKey($0)) ? .leave : .failover } ?? .first
+                move = leaving ? .leave : owned.owner == nil ? .first : .failover
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: unit, claimedAt: wallClockMilliseconds(), partitioner: configuration.partitioner.description)
             } else {
-                guard ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
+                // A joiner handed a partition may not have heard every member yet: by its
+                // partial list another unit should own it, by the others' it should, and
+                // the partition went back and forth under term after term (seen in the
+                // rebalancing benchmark) until it had heard them all.
+                guard listened, ownedHere, cache.beginHandOff(partition), cache.isDrained(partition) else { continue }
                 move = .handOver
                 claim = OwnershipClaim(cache: configuration.contract, partition: partition, term: owned.term + 1, owner: target, claimedAt: wallClockMilliseconds(), partitioner: configuration.partitioner.description)
             }
