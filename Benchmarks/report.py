@@ -78,6 +78,8 @@ ROWS = [
      "rebalance_steady_p99_ms", "p99 before the join, same run", None, None),
     ("rebalance_leave_settled_ms", "online rebalancing: SIGTERM to the leaver until the others serve a settled routing table", "ms",
      "member_timeout_ms", "the member timeout (what a failover waits)", None, None),
+    ("rebalance_kill_p99_ms", "online rebalancing: p99 of the requests due while a killed unit's partitions failed over", "ms",
+     "rebalance_kill_settled_ms", "the kill until the others serve a settled routing table", None, None),
     ("onsale_units_loadgen_cpu_percent", "on-sale load generator's CPU at the comparison rate", "% of a core",
      "onsale_db_loadgen_cpu_percent", "the same against the twin", None, None),
 ]

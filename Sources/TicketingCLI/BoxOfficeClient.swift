@@ -27,6 +27,12 @@ final class BoxOfficeClient: Sendable {
     init(targets: [String], connectionsPerUnit: Int = 64, timeout: Duration = .seconds(15), adminToken: String? = nil) {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerUnit)
+        // A unit that is gone is reported at once, for the caller to try another: by
+        // default the pool retries a refused connection until the request's timeout,
+        // so a request sent to a unit just killed waited 10 s in the rebalancing
+        // benchmark instead of going to a survivor.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(1)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.targets = targets
         self.adminToken = adminToken

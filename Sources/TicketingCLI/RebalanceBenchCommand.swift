@@ -14,9 +14,9 @@ import Ticketing
 struct RebalanceBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebalance",
-        abstract: "Offer an on-sale at a fixed rate while a unit joins and another leaves; print what buyers saw in each part, as key=value lines.",
+        abstract: "Offer an on-sale at a fixed rate while a unit joins, another leaves and (optionally) one is killed; print what buyers saw in each part, as key=value lines.",
         discussion: """
-            Starts --units ticketing units (this executable's `unit`, at ports from --base-port) on the pipeline file, which must declare ticketing.Sale partitioned, waits until they serve one settled routing table, and opens the seats. Buyers then arrive open-loop for --seconds, half of --rate a second, each reserving its own seat and purchasing it --think-ms later, every request to the live units in turn (a unit that does not decide a seat forwards it to its owner). A request answered 421 or 503, or not answered, is sent again to the next live unit every 50 ms for up to --retry-s; its latency runs from when it was due to its last answer. At --join-at seconds one more unit starts; the time until every live unit serves a settled table with it is the join's handover. Then (at --leave-at seconds, or once the join has settled if that is later) the first unit gets SIGTERM and hands its partitions over before it exits; the time until the others serve a settled table without it is the leave's. At the end PostgreSQL must hold every sale answered 201 and equal a fold of the topics.
+            Starts --units ticketing units (this executable's `unit`, at ports from --base-port) on the pipeline file, which must declare ticketing.Sale partitioned, waits until they serve one settled routing table, and opens the seats. Buyers then arrive open-loop for --seconds, half of --rate a second, each reserving its own seat and purchasing it --think-ms later, every request to the live units in turn (a unit that does not decide a seat forwards it to its owner). A request answered 421 or 503, or not answered, is sent again to the next live unit every 50 ms for up to --retry-s; its latency runs from when it was due to its last answer. At --join-at seconds one more unit starts; the time until every live unit serves a settled table with it is the join's handover. Then (at --leave-at seconds, or once the join has settled if that is later) the first unit gets SIGTERM and hands its partitions over before it exits; the time until the others serve a settled table without it is the leave's. With --kill-at, the second unit is then killed with SIGKILL (a failover under load: the others wait out the member timeout), and the failover lasts until the rest serve a settled table without it. At the end PostgreSQL must hold every sale answered 201 and equal a fold of the topics.
             """
     )
 
@@ -36,6 +36,9 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds into the load when the first unit is told to leave (SIGTERM), or once the join has settled if that is later.")
     var leaveAt = 18
+
+    @Option(help: "Seconds into the load when one of the units left is killed (SIGKILL), or once the leave has settled if that is later; none if not given.")
+    var killAt: Int?
 
     @Option(help: "Milliseconds between a buyer's reserve and purchase.")
     var thinkMs = 20
@@ -58,6 +61,10 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 600, not \(seconds)") }
         guard 0 <= joinAt, joinAt < leaveAt, leaveAt < seconds else {
             throw ValidationError("--join-at (\(joinAt)) must come before --leave-at (\(leaveAt)), and both within --seconds (\(seconds))")
+        }
+        if killAt != nil, units < 2 { throw ValidationError("--kill-at needs --units 2 or more: a unit must be left to take over") }
+        if let killAt, !(leaveAt < killAt && killAt < seconds) {
+            throw ValidationError("--kill-at (\(killAt)) must come after --leave-at (\(leaveAt)) and within --seconds (\(seconds))")
         }
         guard (0...60_000).contains(thinkMs) else { throw ValidationError("--think-ms must be between 0 and 60000, not \(thinkMs)") }
         guard (1...600).contains(retryS) else { throw ValidationError("--retry-s must be between 1 and 600, not \(retryS)") }
@@ -124,6 +131,8 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         var leaveStarted: Duration
         var leaveExited: Duration
         var leaveSettled: Duration
+        /// SIGKILL to a unit; the others served a settled table without it (nil: no kill).
+        var kill: (started: Duration, settled: Duration)?
     }
 
     /// The join, then the leave, as the load runs. The joiner takes requests once it is
@@ -151,7 +160,19 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         let leaveSettled = ContinuousClock.now - start
         let leaveExited = await exited
         FileHandle.standardError.write(Data("rebalance: \(ids[0]) told to leave; the others settled \(Self.milliseconds(leaveSettled - leaveStarted)) ms later, its process exited after \(Self.milliseconds(leaveExited - leaveStarted)) ms: \(left?.lines.joined(separator: ", ") ?? "")\n".utf8))
-        return Moves(joinStarted: joinStarted, joinSettled: joinSettled, leaveStarted: leaveStarted, leaveExited: leaveExited, leaveSettled: leaveSettled)
+        var moves = Moves(joinStarted: joinStarted, joinSettled: joinSettled, leaveStarted: leaveStarted, leaveExited: leaveExited, leaveSettled: leaveSettled)
+        guard let killAt else { return moves }
+
+        // A failover under load: the survivors wait out the member timeout, then claim.
+        try await Task.sleep(until: max(start + .seconds(killAt), ContinuousClock.now), tolerance: .milliseconds(1))
+        let killStarted = ContinuousClock.now - start
+        await processes.kill([ids[1]])
+        let survivors = live.removing(urls[1])
+        let failedOver = try await client.settledSaleRouting(survivors, timeout: timeout)
+        let killSettled = ContinuousClock.now - start
+        FileHandle.standardError.write(Data("rebalance: \(ids[1]) killed; the others settled \(Self.milliseconds(killSettled - killStarted)) ms later: \(failedOver?.lines.joined(separator: ", ") ?? "")\n".utf8))
+        moves.kill = (killStarted, killSettled)
+        return moves
     }
 
     /// Stops `name` (SIGTERM, SIGKILL after `grace`); returns when it had gone, from `start`.
@@ -258,7 +279,8 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
             var requests: [Request] = []
             var orders: [OnSale.Order] = []
             var failed = 0
-            var example: String?
+            /// The first few failures, each with when it was due and its attempts.
+            var examples: [String] = []
         }
 
         private let state = Mutex(Seen())
@@ -272,9 +294,9 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
                 seen.requests.append(request)
                 guard !ok else { return }
                 seen.failed += 1
-                if seen.example == nil {
-                    seen.example = "\(what): " + (sent.failure ?? sent.reply.map { "HTTP \($0.status) \(String(decoding: $0.body.prefix(200), as: UTF8.self))" } ?? "no answer")
-                }
+                guard seen.examples.count < 5 else { return }
+                let last = sent.failure ?? sent.reply.map { "HTTP \($0.status) \(String(decoding: $0.body.prefix(200), as: UTF8.self))" } ?? "no answer"
+                seen.examples.append("\(what), due at \(RebalanceBenchCommand.milliseconds(request.due)) ms, \(sent.attempts) attempt(s) over \(RebalanceBenchCommand.milliseconds(request.latency)) ms, the last: \(last)")
             }
         }
 
@@ -296,10 +318,14 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         print("rebalance_leave_exit_ms=\(Self.milliseconds(moves.leaveExited - moves.leaveStarted))")
         print("rebalance_leave_settled_ms=\(Self.milliseconds(moves.leaveSettled - moves.leaveStarted))")
         // Requests by when they were due: before the join, while it settled, while the
-        // leave settled.
-        let parts: [(name: String, from: Duration, to: Duration)] = [
+        // leave settled, while the kill's failover settled.
+        var parts: [(name: String, from: Duration, to: Duration)] = [
             ("steady", .zero, moves.joinStarted), ("join", moves.joinStarted, moves.joinSettled), ("leave", moves.leaveStarted, moves.leaveSettled),
         ]
+        if let kill = moves.kill {
+            print("rebalance_kill_settled_ms=\(Self.milliseconds(kill.settled - kill.started))")
+            parts.append(("kill", kill.started, kill.settled))
+        }
         var lines: [String] = []
         for part in parts {
             let inPart = seen.requests.filter { $0.due >= part.from && $0.due < part.to }
@@ -318,7 +344,7 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
             lines.append("\(part.name): \(inPart.count) requests, p50 \(p50) ms, p99 \(p99) ms, max \(max) ms, \(retried) retried, \(failed) failed")
         }
         FileHandle.standardError.write(Data("rebalance: \(offered) requests offered at \(rate)/s, \(seen.failed) failed, \(seen.orders.count) sales; \(lines.joined(separator: "; "))\n".utf8))
-        if let example = seen.example { FileHandle.standardError.write(Data("rebalance: e.g. \(example)\n".utf8)) }
+        for example in seen.examples { FileHandle.standardError.write(Data("rebalance: failed: \(example)\n".utf8)) }
     }
 
     static func milliseconds(_ duration: Duration) -> Int { Int(duration / .milliseconds(1)) }
