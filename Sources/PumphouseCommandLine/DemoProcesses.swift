@@ -19,14 +19,16 @@ package final class DemoProcesses: @unchecked Sendable {
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
     }
 
-    /// Starts `executable` with this process's environment and `environment` on top.
-    package func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` with this process's environment and `environment` on top; from
+    /// `directory` instead of beside this program where given (another build of it).
+    package func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:], from directory: URL? = nil) throws {
         let process = Process()
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
         }
-        process.executableURL = binaries.appendingPathComponent(executable)
+        process.executableURL = (directory ?? binaries).appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: process.executableURL!.path) else {
+            if let directory { throw DemoFailure("\(directory.path) holds no executable \(executable)") }
             throw DemoFailure("\(executable) is not built next to this program (\(binaries.path)); run `swift build -c release` first, or `make demo`")
         }
         process.arguments = arguments

@@ -21,9 +21,9 @@ struct BenchUnits {
     func url(_ index: Int) -> String { "http://127.0.0.1:\(basePort + index)" }
 
     /// Starts unit `index` as `id`, with its spool in the shared directory (a unit started
-    /// again with its id finds its own).
-    func start(_ index: Int, id: String) throws {
-        try processes.startUnit(id, config: config, port: basePort + index, spoolDirectory: "\(workDirectory)/spool")
+    /// again with its id finds its own); the `ticketing` in `directory` where given.
+    func start(_ index: Int, id: String, from directory: URL? = nil) throws {
+        try processes.startUnit(id, config: config, port: basePort + index, spoolDirectory: "\(workDirectory)/spool", from: directory)
     }
 
     /// Fails if something already answers at one of `urls`, then clears an earlier run's spools.

@@ -16,7 +16,7 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         commandName: "rebalance",
         abstract: "Offer an on-sale at a fixed rate while a unit joins, another leaves and (optionally) one is killed; print what buyers saw in each part, as key=value lines.",
         discussion: """
-            Starts --units ticketing units (this executable's `unit`, at ports from --base-port) on the pipeline file, which must declare ticketing.Sale partitioned, waits until they serve one settled routing table, and opens the seats. Buyers then arrive open-loop for --seconds, half of --rate a second, each reserving its own seat and purchasing it --think-ms later, every request to the live units in turn (a unit that does not decide a seat forwards it to its owner). A request answered 421 or 503, or not answered, is sent again to the next live unit every 50 ms for up to --retry-s; its latency runs from when it was due to its last answer. At --join-at seconds one more unit starts; the time until every live unit serves a settled table with it is the join's handover. Then (at --leave-at seconds, or once the join has settled if that is later) the first unit gets SIGTERM and hands its partitions over before it exits; the time until the others serve a settled table without it is the leave's. With --kill-at, the second unit is then killed with SIGKILL (a failover under load: the others wait out the member timeout), and the failover lasts until the rest serve a settled table without it. At the end PostgreSQL must hold every sale answered 201 and equal a fold of the topics.
+            Starts --units ticketing units (this executable's `unit`, at ports from --base-port) on the pipeline file, which must declare ticketing.Sale partitioned, waits until they serve one settled routing table, and opens the seats. Buyers then arrive open-loop for --seconds, half of --rate a second, each reserving its own seat and purchasing it --think-ms later, every request to the live units in turn (a unit that does not decide a seat forwards it to its owner). A request answered 421 or 503, or not answered, is sent again to the next live unit every 50 ms for up to --retry-s; its latency runs from when it was due to its last answer. At --join-at seconds one more unit starts; the time until every live unit serves a settled table with it is the join's handover. Then (at --leave-at seconds, or once the join has settled if that is later) the first unit gets SIGTERM and hands its partitions over before it exits; the time until the others serve a settled table without it is the leave's. With --earlier-binaries, the first units run an earlier build, so the run is a step of a rolling upgrade. With --kill-at, the second unit is then killed with SIGKILL (a failover under load: the others wait out the member timeout), and the failover lasts until the rest serve a settled table without it. At the end PostgreSQL must hold every sale answered 201 and equal a fold of the topics.
             """
     )
 
@@ -45,6 +45,9 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds a buyer keeps retrying a request answered 421 or 503, or not answered, before it counts as failed.")
     var retryS = 10
+
+    @Option(help: "A directory holding an earlier build's `ticketing`: the first units run it and the joiner this one, so the join and the leave are a step of a rolling upgrade, two versions serving together.")
+    var earlierBinaries: String?
 
     @Option(help: "The first unit's HTTP port; the others follow it.")
     var basePort = 9491
@@ -88,7 +91,8 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         do {
             try await fleet.prepare(urls, client: client)
             let first = Array(urls.prefix(units))
-            for index in 0..<units { try fleet.start(index, id: ids[index]) }
+            let earlier = earlierBinaries.map { URL(fileURLWithPath: $0, isDirectory: true) }
+            for index in 0..<units { try fleet.start(index, id: ids[index], from: earlier) }
             try await processes.awaitReady(Array(ids.prefix(units)), at: first, client: client, timeout: timeout, what: "the units to be ready")
             guard let routing = try await client.settledSaleRouting(first, timeout: timeout) else {
                 throw DemoFailure("the units serve no routing table for \(Sale.contract)")
