@@ -126,7 +126,7 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         await client.shutdown()
     }
 
-    /// When the join and the leave happened, from the load's start.
+    /// When the join, the leave and the kill happened, from the load's start.
     struct Moves {
         /// The joiner started; every live unit served a settled table with it.
         var joinStarted: Duration
@@ -139,9 +139,10 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         var kill: (started: Duration, settled: Duration)?
     }
 
-    /// The join, then the leave, as the load runs. The joiner takes requests once it is
-    /// ready; the leaver takes none from the moment it is told to go (as a load balancer
-    /// drains a node before stopping it), and ends within `timeoutS` or fails the run.
+    /// The join, then the leave, then the kill if asked for, as the load runs. The joiner
+    /// takes requests once it is ready; the leaver and the killed unit take none from the
+    /// moment they are told to go (as a load balancer drains a node), and the leaver gets
+    /// SIGKILL if it has not exited within `timeoutS`.
     private func move(ids: [String], urls: [String], live: LiveUnits, start: ContinuousClock.Instant, fleet: BenchUnits, client: BoxOfficeClient) async throws -> Moves {
         let processes = fleet.processes
         let timeout = Duration.seconds(timeoutS)
@@ -208,10 +209,8 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// One request as a retrying client sends it: to the live units in turn from
-    /// `first`, again every 50 ms while it is answered 421 or 503 (ownership moving, a
-    /// sale not yet confirmed: the same buyer's retry is answered with the sale) or not
-    /// answered (a unit going away), until `retry` after it was due.
+    /// What a request got: its last answer (nil if none came), how often it was sent,
+    /// when it ended, and the last transport error if the last attempt had one.
     struct Sent {
         var reply: BoxOfficeClient.Reply?
         var attempts: Int
@@ -219,6 +218,10 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         var failure: String?
     }
 
+    /// One request as a retrying client sends it: to the live units in turn from
+    /// `first`, again every 50 ms while it is answered 421 or 503 (ownership moving, a
+    /// sale not yet confirmed: the same buyer's retry is answered with the sale) or not
+    /// answered (a unit going away), until `retry` after it was due.
     private static func request(
         _ path: String, _ body: [String: Any], first: Int, due: ContinuousClock.Instant, retry: Duration, live: LiveUnits, client: BoxOfficeClient
     ) async -> Sent {
