@@ -36,6 +36,12 @@ public struct TableMapping: Sendable, Hashable {
             }
         }
 
+        /// Whether this is the top-level field `name`, by bytes; unlike `== .field([name])`
+        /// it builds no arrays, which matters once per column of every row written.
+        public func isField(_ name: String) -> Bool {
+            if case .field(let path) = self { path.count == 1 && path[0].isSameBytes(as: name) } else { false }
+        }
+
         public func hash(into hasher: inout Hasher) {
             switch self {
             case .field(let path): hasher.combine(0 as UInt8); hasher.combine(path.map { ExactKey($0) })
@@ -88,7 +94,7 @@ public struct TableMapping: Sendable, Hashable {
         self.delete = delete
     }
 
-    public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
+    public func column(_ name: String) -> Column? { columns.first { $0.name.isSameBytes(as: name) } }
 
     /// The soft-delete column, if deletes are soft.
     public var deleteColumn: String? {
@@ -116,14 +122,14 @@ public struct TableMapping: Sendable, Hashable {
         try columnsReader.finish()
 
         let keyField = schemas.definition.keyField
-        let keyColumns = try reader.strings("key") ?? columns.filter { $0.source == .field([keyField]) }.map(\.name)
+        let keyColumns = try reader.strings("key") ?? columns.filter { $0.source.isField(keyField) }.map(\.name)
         guard !keyColumns.isEmpty else {
             throw reader.fail("key", "no column is mapped from the key field \"\(keyField)\"; map it or list the key columns")
         }
-        for key in keyColumns where !columns.contains(where: { $0.name == key }) {
+        for key in keyColumns where !columns.contains(where: { $0.name.isSameBytes(as: key) }) {
             throw reader.fail("key", "\"\(key)\" is not one of the mapped columns")
         }
-        guard keyColumns.contains(where: { key in columns.first { $0.name == key }?.source == .field([keyField]) }) else {
+        guard keyColumns.contains(where: { key in columns.first { $0.name.isSameBytes(as: key) }?.source.isField(keyField) ?? false }) else {
             throw reader.fail("key", "the key columns must include the column mapped from the key field \"\(keyField)\"")
         }
 
@@ -133,7 +139,7 @@ public struct TableMapping: Sendable, Hashable {
             case .string("hard"): delete = .hard
             case .object(let soft) where soft.count == 1:
                 guard case .string(let column)? = soft["soft"], SQLIdentifier.isValid(column, qualified: false) else { fallthrough }
-                guard !columns.contains(where: { $0.name == column }) else {
+                guard !columns.contains(where: { $0.name.isSameBytes(as: column) }) else {
                     throw reader.fail("delete", "the soft-delete column \"\(column)\" is also mapped from a field")
                 }
                 delete = .soft(column: column)

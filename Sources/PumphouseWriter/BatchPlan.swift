@@ -59,89 +59,140 @@ struct BatchPlan {
         compacted: Set<String> = [],
         accepts: (ContractName, String) -> Bool
     ) {
+        // Messages come in runs of one partition: its claim, cache and origins are looked
+        // up once per run, not hashed by topic name for every message.
+        var run: PartitionRun?
         for message in messages {
-            let partition = message.topicPartition
-            guard let claim = claims[partition] else {
-                unclaimed += 1
-                continue
+            if run.map({ !$0.holds(message) }) ?? true {
+                if let finished = run { end(finished) }
+                run = begin(message.topicPartition, claims: claims, partitioned: partitioned, compacted: compacted)
             }
-            if let next = claim.nextOffset, message.offset < next {
-                appliedBefore += 1
-                continue
-            }
-            nextOffsets[partition] = max(nextOffsets[partition] ?? 0, message.offset + 1)
+            plan(message, in: &run!, registry: registry, accepts: accepts)
+        }
+        if let run { end(run) }
+    }
 
-            let contract: Contract
-            let partitionedCache = partitioned[message.topic]
-            do {
-                switch try registry.decodeRecord(message) {
-                case .change(let change):
-                    contract = change
-                case .claim(let ownershipClaim):
-                    guard let partitionedCache else {
-                        deadLetters.append(DeadLetter(message: message, reason: "unexpected-claim", detail: "\(ownershipClaim) on \(message.topic), whose cache is replicated: ownership claims belong to partitioned caches"))
-                        continue
-                    }
-                    var ownership = self.ownership[partition] ?? claim.ownership
-                    let outcome = ownership.apply(ownershipClaim, readFrom: partitionedCache.contract, partition: message.partition)
-                    if let reason = outcome.rejection {
-                        deadLetters.append(DeadLetter(message: message, reason: reason, detail: "\(ownershipClaim): \(outcome)"))
-                    } else {
-                        self.ownership[partition] = ownership
-                    }
-                    continue
+    /// What a run of one partition's messages is planned against, and what it advances:
+    /// kept apart from the plan's per-partition dictionaries until the run ends.
+    struct PartitionRun {
+        let partition: KafkaTopicPartition
+        let claim: WriterLedger.Claim?
+        let cache: CacheConfiguration?
+        let checksHoles: Bool
+        var nextOffset: Int64?
+        var sequences: [ExactKey: SequenceContinuity.Mark]
+        var ownership: PartitionOwnership?
+        /// The contract last found to belong on the partition's topic.
+        var accepted: ContractName?
+
+        func holds(_ message: KafkaMessage) -> Bool {
+            message.partition == partition.partition && message.topic.isSameBytes(as: partition.topic)
+        }
+    }
+
+    /// Takes the partition's state out of the plan for a run of its messages; `end`
+    /// puts it back, so a partition met again later in the batch goes on where it was.
+    mutating func begin(
+        _ partition: KafkaTopicPartition, claims: [KafkaTopicPartition: WriterLedger.Claim],
+        partitioned: [String: CacheConfiguration], compacted: Set<String>
+    ) -> PartitionRun {
+        PartitionRun(
+            partition: partition, claim: claims[partition], cache: partitioned[partition.topic],
+            checksHoles: !compacted.contains(partition.topic), nextOffset: nextOffsets[partition],
+            sequences: sequences.removeValue(forKey: partition) ?? [:], ownership: ownership[partition]
+        )
+    }
+
+    mutating func end(_ run: PartitionRun) {
+        if let next = run.nextOffset { nextOffsets[run.partition] = next }
+        if !run.sequences.isEmpty { sequences[run.partition] = run.sequences }
+        if let owners = run.ownership { ownership[run.partition] = owners }
+    }
+
+    mutating func plan(_ message: KafkaMessage, in run: inout PartitionRun, registry: ContractRegistry, accepts: (ContractName, String) -> Bool) {
+        guard let claim = run.claim else {
+            unclaimed += 1
+            return
+        }
+        if let next = claim.nextOffset, message.offset < next {
+            appliedBefore += 1
+            return
+        }
+        run.nextOffset = max(run.nextOffset ?? 0, message.offset + 1)
+
+        let contract: Contract
+        do {
+            switch try registry.decodeRecord(message) {
+            case .change(let change):
+                contract = change
+            case .claim(let ownershipClaim):
+                guard let cache = run.cache else {
+                    deadLetters.append(DeadLetter(message: message, reason: "unexpected-claim", detail: "\(ownershipClaim) on \(message.topic), whose cache is replicated: ownership claims belong to partitioned caches"))
+                    return
                 }
-            } catch {
-                deadLetters.append(DeadLetter(message: message, reason: error.code, detail: error.description))
-                continue
+                var ownership = run.ownership ?? claim.ownership
+                let outcome = ownership.apply(ownershipClaim, readFrom: cache.contract, partition: message.partition)
+                if let reason = outcome.rejection {
+                    deadLetters.append(DeadLetter(message: message, reason: reason, detail: "\(ownershipClaim): \(outcome)"))
+                } else {
+                    run.ownership = ownership
+                }
+                return
             }
+        } catch {
+            deadLetters.append(DeadLetter(message: message, reason: error.code, detail: error.description))
+            return
+        }
+        if !(run.accepted.map { $0.rawValue.isSameBytes(as: contract.name.rawValue) } ?? false) {
             guard accepts(contract.name, message.topic) else {
                 deadLetters.append(DeadLetter(message: message, reason: "unexpected-contract", detail: "contract \(contract.name) does not belong on topic \(message.topic) for this writer"))
-                continue
+                return
             }
-            let origin = contract.exactOrigin
-            switch contract.continuity(after: sequences[partition]?[origin] ?? claim.maxSequence[origin], checkingHoles: !compacted.contains(message.topic)) {
-            case .duplicate:
-                duplicates += 1
-                continue
-            case .gap(let missing):
-                gaps.append(SequenceGap(partition: partition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset))
-            case .next:
-                break
+            run.accepted = contract.name
+        }
+        let origin = contract.exactOrigin
+        switch contract.continuity(after: run.sequences[origin] ?? claim.maxSequence[origin], checkingHoles: run.checksHoles) {
+        case .duplicate:
+            duplicates += 1
+            return
+        case .gap(let missing):
+            gaps.append(SequenceGap(partition: run.partition, origin: contract.origin, incarnation: contract.incarnation, missing: missing, foundAt: message.offset))
+        case .next:
+            break
+        }
+        run.sequences[origin] = contract.sequenceMark
+        // After the duplicate check, so a fenced change resent from a spool is a
+        // duplicate the second time: dead-lettered once.
+        if let cache = run.cache {
+            if let misplaced = cache.misplacement(ofKey: contract.key, in: message.partition) {
+                deadLetters.append(DeadLetter(message: message, reason: "misplaced-key", detail: misplaced))
+                return
             }
-            sequences[partition, default: [:]][origin] = contract.sequenceMark
-            // After the duplicate check, so a fenced change resent from a spool is a
-            // duplicate the second time: dead-lettered once.
-            if let partitionedCache {
-                if let misplaced = partitionedCache.misplacement(ofKey: contract.key, in: message.partition) {
-                    deadLetters.append(DeadLetter(message: message, reason: "misplaced-key", detail: misplaced))
-                    continue
-                }
-                if let reason = (ownership[partition] ?? claim.ownership).fence(origin: contract.origin, term: contract.ownershipTerm) {
-                    deadLetters.append(DeadLetter(message: message, reason: "fenced", detail: "\(reason)"))
-                    continue
-                }
-            }
-
-            let key = EntityKey(contract: contract.name, key: contract.exactKey)
-            let effect = EntityEffect(contract)
-            if var entity = entities[key] {
-                if let folded = entity.effect.then(effect) {
-                    if case .update = entity.effect, !effect.isUpdate {
-                        leadingUpdates[key, default: []] += entity.messages
-                        entity.messages = []
-                    }
-                    entity.effect = folded
-                    entity.messages.append(message)
-                    entities[key] = entity
-                } else {
-                    deadLetters.append(DeadLetter(message: message, reason: "missing-row", detail: "update of \(contract.name) \"\(contract.key)\" after its delete in the same batch"))
-                }
-            } else {
-                entities[key] = Entity(effect: effect, messages: [message])
-                order.append(key)
+            if let reason = (run.ownership ?? claim.ownership).fence(origin: contract.origin, term: contract.ownershipTerm) {
+                deadLetters.append(DeadLetter(message: message, reason: "fenced", detail: "\(reason)"))
+                return
             }
         }
+
+        let key = EntityKey(contract: contract.name, key: contract.exactKey)
+        let effect = EntityEffect(contract)
+        // Changed where it lies in the dictionary: a copy out would share the entity's
+        // message list, and appending to it would copy the list.
+        guard let index = entities.index(forKey: key) else {
+            entities[key] = Entity(effect: effect, messages: [message])
+            order.append(key)
+            return
+        }
+        guard let folded = entities.values[index].effect.then(effect) else {
+            deadLetters.append(DeadLetter(message: message, reason: "missing-row", detail: "update of \(contract.name) \"\(contract.key)\" after its delete in the same batch"))
+            return
+        }
+        if entities.values[index].effect.isUpdate, !effect.isUpdate {
+            leadingUpdates[key, default: []] += entities.values[index].messages
+            entities.values[index].messages = []
+        }
+        entities.values[index].effect = folded
+        entities.values[index].messages.append(message)
     }
 }
 

@@ -79,7 +79,7 @@ struct BatchTransaction: Sendable {
         var letters: [DeadLetter] = []
         for (contract, keys) in Dictionary(grouping: plan.leadingUpdates.keys, by: \.contract).sorted(by: { $0.key < $1.key }) {
             guard let table = tables[contract] else { continue }
-            let column = SQLIdentifier.quoted(table.mapping.columns.first { $0.source == .field([table.keyField]) }?.name ?? table.mapping.keyColumns[0])
+            let column = SQLIdentifier.quoted(table.mapping.columns.first { $0.source.isField(table.keyField) }?.name ?? table.mapping.keyColumns[0])
             var sql = "SELECT \(column)::text FROM \(SQLIdentifier.quoted(table.mapping.table)) WHERE \(column)::text = ANY($1::text[])"
             if let deleted = table.mapping.deleteColumn { sql += " AND \(SQLIdentifier.quoted(deleted)) IS NULL" }
             let present = Set(try await tx.query(sql, [keys.map(\.key.text)]).rows.compactMap { $0[0].map { ExactKey($0) } })

@@ -138,7 +138,7 @@ package struct MappedTable: Sendable {
     /// A key column's value for a change that may carry only some fields: the entity key
     /// for the column mapped from the key field, else the field or constant; nil if absent.
     func keyValue(of column: TableMapping.Column, fields: JSONObject, key: String) -> JSONValue? {
-        if column.source == .field([keyField]) { return .string(key) }
+        if column.source.isField(keyField) { return .string(key) }
         switch column.source {
         case .field(let path): return Self.lookup(path, in: fields)
         case .constant(let value): return value
@@ -162,7 +162,7 @@ package struct MappedTable: Sendable {
         switch column.source {
         case .constant(let value): return value
         case .field(let path):
-            if path == [keyField] { return row[keyField] ?? .string(key) }
+            if column.source.isField(keyField) { return row[keyField] ?? .string(key) }
             return Self.lookup(path, in: row) ?? column.defaultValue ?? .null
         case .json(let path):
             return path.isEmpty ? .object(row) : (Self.lookup(path, in: row) ?? .null)
@@ -170,6 +170,7 @@ package struct MappedTable: Sendable {
     }
 
     static func lookup(_ path: [String], in object: JSONObject) -> JSONValue? {
+        if path.count == 1 { return object[path[0]] }
         var current: JSONValue = .object(object)
         for step in path {
             guard case .object(let inner) = current, let next = inner[step] else { return nil }

@@ -156,7 +156,7 @@ struct SetBasedApply {
                 if modes.contains(.merge) { branches += " WHEN 'm' THEN t.\(name) || (s.v\(index))::jsonb" }
                 return "\(name) = CASE s.m\(index)\(branches) ELSE t.\(name) END"
             }
-            let keyIndex = keyColumns.firstIndex { $0.source == .field([table.keyField]) } ?? 0
+            let keyIndex = keyColumns.firstIndex { $0.source.isField(table.keyField) } ?? 0
             merge.updateStatement = merge.statements.count
             merge.statements.append(PostgresStatement(
                 "UPDATE \(target) t SET \(assignments.joined(separator: ", ")) FROM \(staging) s WHERE s.op = 'p' AND \(keyMatch.joined(separator: " AND "))\(live) RETURNING s.k\(keyIndex)"

@@ -83,6 +83,9 @@ struct PipelineConfigurationTests {
         #expect(mapping.column("balance_cents")?.source == .field(["balance"]))
         #expect(mapping.column("balance_cents")?.type == "bigint")
         #expect(mapping.column("raw")?.source == .json([]))
+        // Field names by their bytes: a canonically equal spelling is another field.
+        #expect(mapping.column("balance_cents")?.source.isField("balance") == true)
+        #expect(TableMapping.Source.field(["caf\u{E9}"]).isField("cafe\u{301}") == false)
         #expect(mapping.column("currency")?.defaultValue == .string("EUR"))
         #expect(mapping.column("updated_at")?.transform == .epochMillisToTimestamp)
         #expect(mapping.delete == .hard)
