@@ -108,6 +108,23 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     /// (docs/benchmarks.md). Set only where the runtime librdkafka knows it (2.1 and
     /// later); older ones always wait the second.
     public var fetchQueueBackoff: Duration = .milliseconds(20)
+    /// How far librdkafka reads ahead of the polls: `queued.max.messages.kbytes` and
+    /// `queued.min.messages` (it fetches more while a partition's queue is below either);
+    /// nil keeps librdkafka's 64 MiB and 100,000 messages. A consumer that holds its own
+    /// batches (a writer) gains nothing from reading far ahead of them, and pays for it
+    /// in resident memory.
+    public var prefetch: Prefetch?
+
+    /// A bound on librdkafka's read-ahead, per partition.
+    public struct Prefetch: Sendable, Hashable {
+        public var kilobytes: Int
+        public var messages: Int
+
+        public init(kilobytes: Int, messages: Int) {
+            self.kilobytes = kilobytes
+            self.messages = messages
+        }
+    }
 
     public init(connection: KafkaConnectionConfiguration, groupID: String? = nil) {
         self.connection = connection
@@ -130,6 +147,10 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         p["partition.assignment.strategy"] = assignmentStrategy
         if Librdkafka.runtimeHasFetchQueueBackoff {
             p["fetch.queue.backoff.ms"] = String(fetchQueueBackoff.milliseconds)
+        }
+        if let prefetch {
+            p["queued.max.messages.kbytes"] = String(prefetch.kilobytes)
+            p["queued.min.messages"] = String(prefetch.messages)
         }
         return p.merging(connection.properties) { _, override in override }
     }

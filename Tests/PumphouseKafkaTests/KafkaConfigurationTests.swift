@@ -17,4 +17,17 @@ struct KafkaConfigurationTests {
         // librdkafka takes it: a consumer is made with it, and without a broker.
         _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: connection), logger: TestCluster.logger)
     }
+
+    @Test("a bounded read-ahead sets both of librdkafka's queue thresholds, librdkafka takes them, and the pipeline's own properties still win")
+    func prefetch() throws {
+        let connection = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"])
+        var bounded = KafkaConsumerConfiguration(connection: connection)
+        #expect(bounded.librdkafkaProperties["queued.max.messages.kbytes"] == nil && bounded.librdkafkaProperties["queued.min.messages"] == nil)
+        bounded.prefetch = .init(kilobytes: 16 * 1024, messages: 30_000)
+        #expect(bounded.librdkafkaProperties["queued.max.messages.kbytes"] == "16384")
+        #expect(bounded.librdkafkaProperties["queued.min.messages"] == "30000")
+        _ = try KafkaConsumer(configuration: bounded, logger: TestCluster.logger)
+        bounded.connection.properties["queued.min.messages"] = "500"
+        #expect(bounded.librdkafkaProperties["queued.min.messages"] == "500")
+    }
 }
