@@ -74,7 +74,7 @@ struct BatchPlan {
 
     /// What a run of one partition's messages is planned against, and what it advances:
     /// kept apart from the plan's per-partition dictionaries until the run ends.
-    struct PartitionRun {
+    private struct PartitionRun {
         let partition: KafkaTopicPartition
         let claim: WriterLedger.Claim?
         let cache: CacheConfiguration?
@@ -92,7 +92,7 @@ struct BatchPlan {
 
     /// Takes the partition's state out of the plan for a run of its messages; `end`
     /// puts it back, so a partition met again later in the batch goes on where it was.
-    mutating func begin(
+    private mutating func begin(
         _ partition: KafkaTopicPartition, claims: [KafkaTopicPartition: WriterLedger.Claim],
         partitioned: [String: CacheConfiguration], compacted: Set<String>
     ) -> PartitionRun {
@@ -103,13 +103,13 @@ struct BatchPlan {
         )
     }
 
-    mutating func end(_ run: PartitionRun) {
+    private mutating func end(_ run: PartitionRun) {
         if let next = run.nextOffset { nextOffsets[run.partition] = next }
         if !run.sequences.isEmpty { sequences[run.partition] = run.sequences }
         if let owners = run.ownership { ownership[run.partition] = owners }
     }
 
-    mutating func plan(_ message: KafkaMessage, in run: inout PartitionRun, registry: ContractRegistry, accepts: (ContractName, String) -> Bool) {
+    private mutating func plan(_ message: KafkaMessage, in run: inout PartitionRun, registry: ContractRegistry, accepts: (ContractName, String) -> Bool) {
         guard let claim = run.claim else {
             unclaimed += 1
             return
