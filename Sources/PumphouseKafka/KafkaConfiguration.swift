@@ -108,14 +108,14 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     /// (docs/benchmarks.md). Set only where the runtime librdkafka knows it (2.1 and
     /// later); older ones always wait the second.
     public var fetchQueueBackoff: Duration = .milliseconds(20)
-    /// How far librdkafka reads ahead of the polls: `queued.max.messages.kbytes` and
-    /// `queued.min.messages` (it fetches more while a partition's queue is below either);
-    /// nil keeps librdkafka's 64 MiB and 100,000 messages. A consumer that holds its own
-    /// batches (a writer) gains nothing from reading far ahead of them, and pays for it
-    /// in resident memory.
+    /// How far librdkafka reads ahead of the polls: `queued.max.messages.kbytes` (for the
+    /// consumer's queue as a whole) and `queued.min.messages` (per partition); it stops
+    /// fetching once either is reached. nil keeps librdkafka's 64 MiB and 100,000
+    /// messages. A consumer that holds its own batches (a writer) gains nothing from
+    /// reading far ahead of them, and pays for it in resident memory.
     public var prefetch: Prefetch?
 
-    /// A bound on librdkafka's read-ahead, per partition.
+    /// A bound on librdkafka's read-ahead.
     public struct Prefetch: Sendable, Hashable {
         public var kilobytes: Int
         public var messages: Int

@@ -130,8 +130,8 @@ public final class DataWriter: Service {
         // Partitions with nothing stored start at offset 0 and follow retention.
         consumerConfiguration.autoOffsetReset = "error"
         // The writer holds the batch it plans and the batch committing; a backlog read
-        // further ahead than a batch (and 16 MiB) only sits in memory: librdkafka's
-        // defaults added about 60 MiB to a drain's peak (docs/writers.md).
+        // further ahead than 16 MiB, or a batch of a partition, only sits in memory:
+        // librdkafka's defaults added about 55 MiB to a drain's peak (docs/writers.md).
         consumerConfiguration.prefetch = .init(kilobytes: 16 * 1024, messages: writer.maxBatchMessages)
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let deadLetters = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger)
