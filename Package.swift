@@ -209,6 +209,7 @@ let package = Package(
         .target(
             name: "PumphouseCommandLine",
             dependencies: [
+                "CMalloc",
                 "PumphousePipeline",
                 "PumphouseKafka",
                 "PumphousePostgres",

@@ -6,6 +6,14 @@
 #include <malloc.h>
 #include <stddef.h>
 
+typedef int (*pumphouse_mallctl)(const char *, void *, size_t *, void *, size_t);
+
+// jemalloc's control, or NULL where jemalloc does not serve malloc. A null handle is
+// glibc's RTLD_DEFAULT: the symbol as the process resolves it.
+static inline pumphouse_mallctl pumphouse_find_mallctl(void) {
+    return (pumphouse_mallctl)dlsym((void *)0, "mallctl");
+}
+
 // Gives the memory the process has freed back to the system, whichever allocator serves
 // malloc: jemalloc (which Pumphouse's executables link) keeps freed pages for seconds and
 // purges them when asked through mallctl; glibc's keeps them until malloc_trim. Looked up
@@ -19,15 +27,25 @@
 // bookkeeping at a thread's exit ("malloc assertion failure in
 // __malloc_arena_thread_freeres: a->attached_threads > 0"); the cause is not established.
 static inline void pumphouse_return_freed_memory(void) {
-    typedef int (*pumphouse_mallctl)(const char *, void *, size_t *, void *, size_t);
-    // A null handle is glibc's RTLD_DEFAULT: the symbol as the process resolves it.
-    pumphouse_mallctl mallctl = (pumphouse_mallctl)dlsym((void *)0, "mallctl");
+    pumphouse_mallctl mallctl = pumphouse_find_mallctl();
     if (mallctl != NULL) {
         // Arena 4096 is MALLCTL_ARENAS_ALL: every arena.
         mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
     } else {
         malloc_trim(0);
     }
+}
+
+// How many arenas jemalloc serves malloc from (`opt.narenas`, fixed when it starts), or
+// 0 where jemalloc does not serve malloc.
+static inline unsigned pumphouse_allocator_arenas(void) {
+    pumphouse_mallctl mallctl = pumphouse_find_mallctl();
+    unsigned arenas = 0;
+    size_t length = sizeof(arenas);
+    if (mallctl == NULL || mallctl("opt.narenas", &arenas, &length, NULL, 0) != 0) {
+        return 0;
+    }
+    return arenas;
 }
 #endif
 #endif

@@ -18,8 +18,16 @@ struct WriterCommand: AsyncParsableCommand {
     var writer: String
 
     func run() async throws {
+        #if os(Linux)
+        let allocatorProblem = ProcessAllocator.restartOnOneArena()
+        #else
+        let allocatorProblem: String? = nil
+        #endif
         let configuration = try pipeline.load()
         let logger = Logger(label: "pumphouse.writer.\(writer)")
+        if let allocatorProblem {
+            logger.warning("\(allocatorProblem)")
+        }
         // Before any metric exists: metrics made earlier would stay no-ops.
         ServiceEndpoints.bootstrapMetrics()
         logger.info("pumphouse \(Pumphouse.release), librdkafka \(Librdkafka.runtimeVersion), libpq \(PostgresConnection.libpqVersion)")
