@@ -55,6 +55,15 @@ struct SetBasedApply {
     /// How a staged row changes a column (the staging column `m<i>`).
     private enum Mode: String {
         case set = "s", add = "d", merge = "m"
+
+        /// The mode's bit in a column's set of modes used.
+        var bit: UInt8 {
+            switch self {
+            case .set: 1
+            case .add: 2
+            case .merge: 4
+            }
+        }
     }
 
     /// Fills the staging table with the batch's effects for this table and returns the
@@ -65,18 +74,22 @@ struct SetBasedApply {
         let wholeStateJSON = columns.contains { if case .json(let path) = $0.source { path.isEmpty } else { false } }
         var merge = Merge()
         var encoder = PostgresCopyEncoder(reservingCapacity: keys.count * 96)
-        var touched: [Int: Set<Mode>] = [:]
-        var row: [String?] = []
+        // By column, the modes some staged update uses (`Mode.bit`).
+        var touched = [UInt8](repeating: 0, count: columns.count)
+        // One update's change to each column, reused from entity to entity. A row's fields
+        // go straight into the COPY payload, so every check that sends an entity to the
+        // per-entity path comes before its first field.
+        var changes: [(mode: Mode, value: String?)?] = []
+        changes.reserveCapacity(columns.count)
         for key in keys {
             guard let entity = entities[key] else { continue }
-            row.removeAll(keepingCapacity: true)
             switch entity.effect {
             case .upsert(let state):
-                row.append("u")
-                for column in keyColumns { row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key.text))) }
+                encoder.appendField("u")
+                for column in keyColumns { encoder.appendField(try table.value(of: column, in: state, key: key.key.text)) }
                 for column in columns {
-                    row.append(Mode.set.rawValue)
-                    row.append(MappedTable.Builder.text(try table.value(of: column, in: state, key: key.key.text)))
+                    encoder.appendField(Mode.set.rawValue)
+                    encoder.appendField(try table.value(of: column, in: state, key: key.key.text))
                 }
                 merge.upserted.append(key)
             case .delete:
@@ -84,9 +97,12 @@ struct SetBasedApply {
                     merge.leftOver.append(key)
                     continue
                 }
-                row.append("d")
-                row.append(key.key.text)
-                for _ in columns { row += [nil, nil] }
+                encoder.appendField("d")
+                encoder.appendField(key.key.text)
+                for _ in columns {
+                    encoder.appendNull()
+                    encoder.appendNull()
+                }
                 merge.deleted.append(key)
             case .create:
                 merge.leftOver.append(key)  // decided row by row by the primary key
@@ -96,7 +112,7 @@ struct SetBasedApply {
                     merge.leftOver.append(key)
                     continue
                 }
-                var changes: [(mode: Mode, value: String?)?] = []
+                changes.removeAll(keepingCapacity: true)
                 for column in columns {
                     changes.append(Self.change(of: column, fields: fields, deltas: deltas))
                 }
@@ -104,18 +120,18 @@ struct SetBasedApply {
                     merge.leftOver.append(key)  // the per-entity path names the failure
                     continue
                 }
-                row.append("p")
+                encoder.appendField("p")
                 for column in keyColumns {
-                    row.append(table.keyValue(of: column, fields: fields, key: key.key.text).flatMap(MappedTable.Builder.text))
+                    encoder.appendField(table.keyValue(of: column, fields: fields, key: key.key.text) ?? .null)
                 }
                 for (index, change) in changes.enumerated() {
-                    if let change { touched[index, default: []].insert(change.mode) }
-                    row.append(change?.mode.rawValue)
-                    row.append(change?.value)
+                    if let change { touched[index] |= change.mode.bit }
+                    encoder.appendField(change?.mode.rawValue)
+                    encoder.appendField(change?.value)
                 }
                 merge.updates.append(key)
             }
-            encoder.append(row: row)
+            encoder.endRow()
         }
         guard !(merge.upserted.isEmpty && merge.deleted.isEmpty && merge.updates.isEmpty) else { return merge }
 
@@ -147,13 +163,13 @@ struct SetBasedApply {
         if !merge.updates.isEmpty {
             // Only the branches some staged row uses: `+` and `||` do not exist for
             // every column type.
-            let assignments = touched.sorted { $0.key < $1.key }.map { index, modes in
+            let assignments = touched.enumerated().filter { $0.element != 0 }.map { index, modes in
                 let column = columns[index]
                 let name = SQLIdentifier.quoted(column.name)
                 var branches = ""
-                if modes.contains(.set) { branches += " WHEN 's' THEN \(cast(column, "s.v\(index)"))" }
-                if modes.contains(.add) { branches += " WHEN 'd' THEN t.\(name) + (s.v\(index))::\(column.type ?? columnTypes[column.name] ?? "numeric")" }
-                if modes.contains(.merge) { branches += " WHEN 'm' THEN t.\(name) || (s.v\(index))::jsonb" }
+                if modes & Mode.set.bit != 0 { branches += " WHEN 's' THEN \(cast(column, "s.v\(index)"))" }
+                if modes & Mode.add.bit != 0 { branches += " WHEN 'd' THEN t.\(name) + (s.v\(index))::\(column.type ?? columnTypes[column.name] ?? "numeric")" }
+                if modes & Mode.merge.bit != 0 { branches += " WHEN 'm' THEN t.\(name) || (s.v\(index))::jsonb" }
                 return "\(name) = CASE s.m\(index)\(branches) ELSE t.\(name) END"
             }
             let keyIndex = keyColumns.firstIndex { $0.source.isField(table.keyField) } ?? 0
@@ -194,5 +210,18 @@ struct SetBasedApply {
     /// when the mapping names none.
     private func cast(_ column: TableMapping.Column, _ expression: String) -> String {
         MappedTable.conversion(for: column, operand: expression, type: column.type ?? columnTypes[column.name] ?? "text")
+    }
+}
+
+extension PostgresCopyEncoder {
+    /// The next field: a JSON value as PostgreSQL's text input for it
+    /// (`MappedTable.Builder.text`), integers written without a String.
+    mutating func appendField(_ value: JSONValue) {
+        switch value {
+        case .null: appendNull()
+        case .int(let integer): appendField(integer)
+        case .string(let text): appendField(text)
+        default: appendField(MappedTable.Builder.text(value))
+        }
     }
 }
