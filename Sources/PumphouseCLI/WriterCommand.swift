@@ -18,11 +18,7 @@ struct WriterCommand: AsyncParsableCommand {
     var writer: String
 
     func run() async throws {
-        #if os(Linux)
         let allocatorProblem = ProcessAllocator.restartOnOneArena()
-        #else
-        let allocatorProblem: String? = nil
-        #endif
         let configuration = try pipeline.load()
         let logger = Logger(label: "pumphouse.writer.\(writer)")
         if let allocatorProblem {

@@ -1,6 +1,7 @@
 #if os(Linux)
 import CMalloc
 import Glibc
+#endif
 
 /// A data writer builds each batch on one thread of the pool and frees it on another.
 /// Under jemalloc's several arenas (eight on two cores) the freed batch's pages wait in
@@ -15,8 +16,10 @@ package enum ProcessAllocator {
     /// jemalloc does not serve malloc, or it already runs on one arena. Call it first,
     /// before the process opens anything: nothing survives the replacement but the
     /// environment and open descriptors. Returns why it could not restart, if it tried
-    /// and failed; the process then carries on with the arenas it has.
+    /// and failed; the process then carries on with the arenas it has. Elsewhere than
+    /// Linux the executables do not link jemalloc, and this does nothing.
     package static func restartOnOneArena() -> String? {
+        #if os(Linux)
         guard ProcessEnvironment()["MALLOC_CONF"] == nil, pumphouse_allocator_arenas() > 1 else {
             return nil
         }
@@ -29,6 +32,8 @@ package enum ProcessAllocator {
         unsetenv("MALLOC_CONF")
         arguments.forEach { free($0) }
         return "could not restart on one allocator arena (\(reason)); running on jemalloc's default arenas, whose peak memory grows with a long drain"
+        #else
+        return nil
+        #endif
     }
 }
-#endif
