@@ -87,14 +87,16 @@ harness() { PUMPHOUSE_LOG_LEVEL=${BENCH_LOG_LEVEL:-error} "$bench_bin" "$@"; }
 # fetch.wait.max.ms, 500 ms by default), the stack's PostgreSQL, the schemas and
 # migrations, and member topic NAME.members. For trying client settings by hand (make
 # bench sets none): BENCH_FETCH_MIN_BYTES sets every consumer's fetch.min.bytes,
-# BENCH_LINGER_MS every producer's linger.ms and BENCH_GAP_RECHECK_MS the consumers'
-# kafka.offset_gap_recheck_ms (0 turns reading gaps again off).
+# BENCH_LINGER_MS every producer's linger.ms, BENCH_GAP_RECHECK_MS the consumers'
+# kafka.offset_gap_recheck_ms (0 turns reading gaps again off) and BENCH_KAFKA_PROPERTIES
+# any more properties, as YAML flow-mapping entries (e.g.
+# 'max.in.flight.requests.per.connection: "5"').
 pipeline_head() {
     cat <<YAML
 kafka:
   brokers: $PUMPHOUSE_KAFKA_BROKERS
 ${BENCH_GAP_RECHECK_MS:+  offset_gap_recheck_ms: $BENCH_GAP_RECHECK_MS
-}  properties: { fetch.wait.max.ms: "$2"${BENCH_FETCH_MIN_BYTES:+, fetch.min.bytes: \"$BENCH_FETCH_MIN_BYTES\"}${BENCH_LINGER_MS:+, linger.ms: \"$BENCH_LINGER_MS\"} }
+}  properties: { fetch.wait.max.ms: "$2"${BENCH_FETCH_MIN_BYTES:+, fetch.min.bytes: \"$BENCH_FETCH_MIN_BYTES\"}${BENCH_LINGER_MS:+, linger.ms: \"$BENCH_LINGER_MS\"}${BENCH_KAFKA_PROPERTIES:+, $BENCH_KAFKA_PROPERTIES} }
 postgres:
   url: { env: PUMPHOUSE_POSTGRES_URL }
 schemas: $PWD/Schemas

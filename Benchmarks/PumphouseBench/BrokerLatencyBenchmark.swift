@@ -5,6 +5,7 @@ import PumphouseCommandLine
 import PumphouseKafka
 import PumphouseLoad
 import PumphousePipeline
+import PumphouseUnit
 import Synchronization
 
 /// The reference for replication lag: the broker's own produce-to-consume latency with
@@ -46,8 +47,7 @@ struct BrokerLatencyBenchmark: AsyncParsableCommand {
         let partitions = (0..<cache.partitions).map { KafkaTopicPartitionOffset(KafkaTopicPartition(topic: topic, partition: Int32($0)), offset: .end) }
 
         let latency = LatencyHistogram(recording: false)
-        var producerConfiguration = KafkaProducerConfiguration(connection: configuration.kafka)
-        producerConfiguration.linger = .milliseconds(1)
+        let producerConfiguration = DataPump.producerConfiguration(configuration.kafka)
         // Failed deliveries are counted, not logged one by one: any makes the figure wrong.
         let undelivered = Mutex(0)
         let producers = try (0..<members).map { _ in

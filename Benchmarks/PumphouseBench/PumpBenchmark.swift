@@ -88,9 +88,7 @@ struct PumpBenchmark: AsyncParsableCommand {
             ))
             return KafkaProducerMessage(topic: topic, key: Array(encoded.key.utf8), value: encoded.value, headers: encoded.headers.map { KafkaHeader(name: $0.name, string: $0.value) })
         }
-        var producerConfiguration = KafkaProducerConfiguration(connection: configuration.kafka)
-        producerConfiguration.messageTimeout = .zero
-        producerConfiguration.linger = .milliseconds(1)
+        let producerConfiguration = DataPump.producerConfiguration(configuration.kafka)
         let failures = Mutex(0)
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger) { report in
             if case .failed = report { failures.withLock { $0 += 1 } }

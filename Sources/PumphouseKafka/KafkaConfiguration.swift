@@ -60,12 +60,17 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
     public var maxQueuedMessages: Int = 1_000_000
     /// `compression.type`: none, gzip, snappy, lz4 or zstd.
     public var compression: String = "none"
+    /// Produce requests awaiting the broker's answer on one connection
+    /// (`max.in.flight.requests.per.connection`; at most 5 with idempotence). Fewer
+    /// means that, under load, records wait for the request ahead of them and leave
+    /// together in larger batches; librdkafka's own default is 5.
+    public var maxInFlightRequests: Int = 5
 
     public init(connection: KafkaConnectionConfiguration) {
         self.connection = connection
     }
 
-    var librdkafkaProperties: [String: String] {
+    package var librdkafkaProperties: [String: String] {
         var p = connection.baseProperties
         p["enable.idempotence"] = idempotent ? "true" : "false"
         p["acks"] = "all"
@@ -73,6 +78,7 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
         p["linger.ms"] = String(linger.milliseconds)
         p["queue.buffering.max.messages"] = String(maxQueuedMessages)
         p["compression.type"] = compression
+        p["max.in.flight.requests.per.connection"] = String(maxInFlightRequests)
         return p.merging(connection.properties) { _, override in override }
     }
 }

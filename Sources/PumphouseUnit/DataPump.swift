@@ -30,7 +30,7 @@ import Synchronization
 /// A producer that hits a fatal error (an idempotence sequence the broker no longer
 /// accepts, e.g. after a broker lost its producer state) is replaced, and every change
 /// it had not got acknowledged is sent again, in order, by the new one.
-final class DataPump: Sendable {
+package final class DataPump: Sendable {
     let origin: String
     /// This run's first sequence number, where every lane's numbering starts; carried in
     /// each change, so consumers tell this run's jump from a hole (SequenceContinuity).
@@ -86,6 +86,25 @@ final class DataPump: Sendable {
         max(spoolHighest + restartGap, wallMicroseconds)
     }
 
+    /// The pump's producer settings; the benchmarks' raw-produce references use them too,
+    /// so a figure and its reference differ only in what the unit adds.
+    ///
+    /// Never giving up on a change (no message timeout): the spool bounds what can pile
+    /// up, not a timer. A linger of 1 ms, so a change waits at most that for others of its
+    /// partition. One produce request in flight per connection: at low rates a change
+    /// still leaves at once, and under load the changes that arrive while a request is
+    /// out leave together in the next one, without a longer linger. Against librdkafka's
+    /// 5 this cut the on-sale units' librdkafka threads from 0.24-0.28 to 0.06 ms of CPU
+    /// per request, with the pump's own rate unchanged (docs/benchmarks.md). A pipeline's
+    /// `kafka.properties` still override all three.
+    package static func producerConfiguration(_ kafka: KafkaConnectionConfiguration) -> KafkaProducerConfiguration {
+        var configuration = KafkaProducerConfiguration(connection: kafka)
+        configuration.messageTimeout = .zero
+        configuration.linger = .milliseconds(1)
+        configuration.maxInFlightRequests = 1
+        return configuration
+    }
+
     /// Thrown when a change cannot be accepted; the unit's memory is left unchanged.
     enum Refusal: Error {
         case spool(SpoolError)
@@ -102,11 +121,7 @@ final class DataPump: Sendable {
         self.spool = spool
         self.logger = logger
         self.metrics = metrics
-        var configuration = KafkaProducerConfiguration(connection: kafka)
-        // Never give up on a change: the spool bounds what can pile up, not a timer.
-        configuration.messageTimeout = .zero
-        configuration.linger = .milliseconds(1)
-        self.kafka = configuration
+        self.kafka = Self.producerConfiguration(kafka)
 
         let generation = ProducerGeneration()
         let start = Self.firstSequence(spoolHighest: spool.highestSequence, wallMicroseconds: wallClockMicroseconds())
@@ -146,7 +161,7 @@ final class DataPump: Sendable {
         precondition(lanes.count < 1 << (63 - Self.numberBits), "too many partitions in one unit")
         self.lanes = lanes
         self.lanesByTopic = lanesByTopic
-        let producer = try Self.producer(configuration, lanes: lanes, generation: generation, spool: spool, health: health, metrics: metrics, logger: logger)
+        let producer = try Self.producer(self.kafka, lanes: lanes, generation: generation, spool: spool, health: health, metrics: metrics, logger: logger)
         self.current = Mutex(CurrentProducer(producer: producer, generation: generation))
         for lane in lanes { lane.state.withLock { $0.producer = producer } }
         self.sender = LaneSender(lanes: lanes, health: health, logger: logger)

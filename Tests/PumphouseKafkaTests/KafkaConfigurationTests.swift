@@ -31,3 +31,21 @@ struct KafkaConfigurationTests {
         #expect(bounded.librdkafkaProperties["queued.min.messages"] == "500")
     }
 }
+
+@Suite("Kafka producer settings")
+struct KafkaProducerConfigurationTests {
+    @Test("produce requests in flight map to librdkafka's setting, which takes 1 with idempotence and refuses 6 by name; the pipeline's own properties still win")
+    func maxInFlightRequests() throws {
+        let connection = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"])
+        var configuration = KafkaProducerConfiguration(connection: connection)
+        #expect(configuration.librdkafkaProperties["max.in.flight.requests.per.connection"] == "5")
+        configuration.maxInFlightRequests = 1
+        #expect(configuration.librdkafkaProperties["max.in.flight.requests.per.connection"] == "1")
+        _ = try KafkaProducer(configuration: configuration, logger: TestCluster.logger)
+        configuration.maxInFlightRequests = 6
+        let refusal = #expect(throws: KafkaError.self) { try KafkaProducer(configuration: configuration, logger: TestCluster.logger) }
+        #expect(String(describing: refusal).contains("max.in.flight"), "\(String(describing: refusal))")
+        configuration.connection.properties["max.in.flight.requests.per.connection"] = "3"
+        #expect(configuration.librdkafkaProperties["max.in.flight.requests.per.connection"] == "3")
+    }
+}
