@@ -21,17 +21,13 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from process_cpu import cpu_seconds
 
 brokers, broker_pid = sys.argv[1], int(sys.argv[2])
 rate = int(sys.argv[3]) if len(sys.argv) > 3 else 500
 seconds = int(sys.argv[4]) if len(sys.argv) > 4 else 90
 consumers = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 window = 10.0
-
-
-def broker_cpu_seconds():
-    fields = open(f"/proc/{broker_pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 prefix = f"growth{int(time.time())}"
@@ -74,7 +70,7 @@ def delivered(error, _message):
 producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all", "linger.ms": 1})
 payload = b"x" * 300
 start = time.monotonic()
-window_start, window_cpu, window_sent, sent = start, broker_cpu_seconds(), 0, 0
+window_start, window_cpu, window_sent, sent = start, cpu_seconds(broker_pid), 0, 0
 while time.monotonic() - start < seconds:
     due = start + sent / rate
     now = time.monotonic()
@@ -84,7 +80,7 @@ while time.monotonic() - start < seconds:
     producer.poll(0)
     sent += 1
     if time.monotonic() - window_start >= window:
-        cpu, now = broker_cpu_seconds(), time.monotonic()
+        cpu, now = cpu_seconds(broker_pid), time.monotonic()
         print(f"{sent} records in the topics, consumers have read {consumed}: broker {100 * (cpu - window_cpu) / (now - window_start):.0f}% of a core, "
               f"{1000 * (cpu - window_cpu) / (sent - window_sent):.3f} ms per record", flush=True)
         window_start, window_cpu, window_sent = now, cpu, sent

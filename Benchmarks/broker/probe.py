@@ -19,14 +19,10 @@ import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from process_cpu import cpu_seconds
 
 brokers, broker_pid = sys.argv[1], int(sys.argv[2])
 wait_ms = int(os.environ.get("FETCH_WAIT_MS", "100"))
-
-
-def broker_cpu_seconds():
-    fields = open(f"/proc/{broker_pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 topic = f"probe{int(time.time())}"
@@ -35,12 +31,12 @@ admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
 producer = Producer({"bootstrap.servers": brokers, "linger.ms": 0})
 batches = 0
 for target in (100, 1_000, 5_000, 20_000):
-    produced, before = target - batches, broker_cpu_seconds()
+    produced, before = target - batches, cpu_seconds(broker_pid)
     while batches < target:
         producer.produce(topic, key=b"k", value=b"x" * 200, partition=0)
         producer.flush()
         batches += 1
-    produce_ms = (broker_cpu_seconds() - before) * 1000 / produced
+    produce_ms = (cpu_seconds(broker_pid) - before) * 1000 / produced
 
     stats = {}
     consumer = Consumer({
@@ -56,11 +52,11 @@ for target in (100, 1_000, 5_000, 20_000):
     settle = time.time()
     while time.time() - settle < 1.5 or "last" not in stats:
         consumer.poll(0.1)
-    fetched, before, started = fetches(), broker_cpu_seconds(), time.time()
+    fetched, before, started = fetches(), cpu_seconds(broker_pid), time.time()
     while time.time() - started < 10:
         consumer.poll(0.1)
     count = fetches() - fetched
-    fetch_ms = (broker_cpu_seconds() - before) * 1000 / max(1, count)
+    fetch_ms = (cpu_seconds(broker_pid) - before) * 1000 / max(1, count)
     consumer.close()
     print(f"{batches} batches: broker CPU {produce_ms:.2f} ms per single-record produce; "
           f"{count} fetches held up to {wait_ms} ms at the end in 10 s, {fetch_ms:.2f} ms of broker CPU each", flush=True)
