@@ -34,7 +34,7 @@ package struct MappedTable: Sendable {
             builder.sql = "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES (\(values.joined(separator: ", "))) ON CONFLICT (\(keys.joined(separator: ", "))) \(conflict)"
 
         case .update(let fields, let deltas):
-            let assignments = assignments(fields: fields, deltas: deltas, &builder)
+            let assignments = try assignments(fields: fields, deltas: deltas, &builder)
             guard !assignments.isEmpty else {
                 throw MappingFailure(description: "the update changes no mapped column of \(mapping.table) (fields: \(fields.names + deltas.names))")
             }
@@ -46,7 +46,7 @@ package struct MappedTable: Sendable {
             // absent and is replaced whole.
             let (names, values) = try insertion(of: row, key: key, &builder)
             let keys = mapping.keyColumns.map(SQLIdentifier.quoted)
-            let changes = Dictionary(assignments(fields: fields, deltas: deltas, &builder).map { ($0.name, $0.value) }) { first, _ in first }
+            let changes = Dictionary(try assignments(fields: fields, deltas: deltas, &builder).map { ($0.name, $0.value) }) { first, _ in first }
             var conflict: String
             if case .soft(let column) = mapping.delete {
                 let deleted = "\(table).\(SQLIdentifier.quoted(column))"
@@ -81,7 +81,7 @@ package struct MappedTable: Sendable {
         var values: [String] = []
         for column in mapping.columns {
             names.append(SQLIdentifier.quoted(column.name))
-            values.append(builder.expression(for: column, value: try value(of: column, in: row, key: key)))
+            values.append(try builder.expression(for: column, value: try value(of: column, in: row, key: key)))
         }
         if case .soft(let column) = mapping.delete {
             names.append(SQLIdentifier.quoted(column))
@@ -92,28 +92,28 @@ package struct MappedTable: Sendable {
 
     /// The columns an update changes, each with the expression of its new value in
     /// terms of the row's current one (so it serves an UPDATE and an ON CONFLICT alike).
-    private func assignments(fields: JSONObject, deltas: JSONObject, _ builder: inout Builder) -> [(name: String, value: String)] {
+    private func assignments(fields: JSONObject, deltas: JSONObject, _ builder: inout Builder) throws(MappingFailure) -> [(name: String, value: String)] {
         var assignments: [(name: String, value: String)] = []
         for column in mapping.columns {
             let name = SQLIdentifier.quoted(column.name)
             let current = "\(table).\(name)"
             switch column.source {
             case .field(let path) where fields[path[0]] != nil:
-                assignments.append((name, builder.expression(for: column, value: Self.lookup(path, in: fields) ?? column.defaultValue ?? .null)))
+                assignments.append((name, try builder.expression(for: column, value: Self.lookup(path, in: fields) ?? column.defaultValue ?? .null)))
             case .field(let path) where path.count == 1 && deltas[path[0]] != nil:
-                assignments.append((name, "\(current) + " + builder.parameter(deltas[path[0]]!, cast: column.type)))
+                assignments.append((name, "\(current) + " + (try builder.parameter(deltas[path[0]]!, cast: column.type))))
             case .json(let path) where path.isEmpty:
                 // The whole state as JSON: merge the changed fields, add the deltas.
                 var expression = current
-                if !fields.isEmpty { expression = "\(expression) || " + builder.parameter(.object(fields), cast: "jsonb") }
+                if !fields.isEmpty { expression = "\(expression) || " + (try builder.parameter(.object(fields), cast: "jsonb")) }
                 for delta in deltas {
-                    let field = builder.parameter(.string(delta.name), cast: "text")
-                    let amount = builder.parameter(delta.value, cast: "numeric")
+                    let field = try builder.parameter(.string(delta.name), cast: "text")
+                    let amount = try builder.parameter(delta.value, cast: "numeric")
                     expression = "jsonb_set(\(expression), ARRAY[\(field)], to_jsonb(COALESCE((\(expression) ->> \(field))::numeric, 0) + \(amount)))"
                 }
                 if expression != current { assignments.append((name, expression)) }
             case .json(let path) where fields[path[0]] != nil:
-                assignments.append((name, builder.expression(for: column, value: Self.lookup(path, in: fields) ?? .null)))
+                assignments.append((name, try builder.expression(for: column, value: Self.lookup(path, in: fields) ?? .null)))
             default:
                 continue
             }
@@ -129,7 +129,7 @@ package struct MappedTable: Sendable {
             guard let value = keyValue(of: column, fields: fields, key: key) else {
                 throw MappingFailure(description: "key column \(name) of \(mapping.table) needs a value this contract does not carry")
             }
-            parts.append("\(SQLIdentifier.quoted(name)) = " + builder.expression(for: column, value: value))
+            parts.append("\(SQLIdentifier.quoted(name)) = " + (try builder.expression(for: column, value: value)))
         }
         if case .soft(let column) = mapping.delete { parts.append("\(SQLIdentifier.quoted(column)) IS NULL") }
         return parts.joined(separator: " AND ")
@@ -184,26 +184,40 @@ package struct MappedTable: Sendable {
         var sql = ""
         var parameters: [any PostgresEncodable] = []
 
-        mutating func parameter(_ value: JSONValue, cast: String?) -> String {
-            parameters.append(Self.text(value))
+        mutating func parameter(_ value: JSONValue, cast: String?) throws(MappingFailure) -> String {
+            parameters.append(try Self.text(value))
             let placeholder = "$\(parameters.count)"
             return cast.map { "\(placeholder)::\($0)" } ?? placeholder
         }
 
-        mutating func expression(for column: TableMapping.Column, value: JSONValue) -> String {
-            MappedTable.conversion(for: column, operand: parameter(value, cast: nil), type: column.type)
+        mutating func expression(for column: TableMapping.Column, value: JSONValue) throws(MappingFailure) -> String {
+            MappedTable.conversion(for: column, operand: try parameter(value, cast: nil), type: column.type)
         }
 
         /// PostgreSQL's text input for a JSON value; objects and arrays as JSON text.
-        static func text(_ value: JSONValue) -> String? {
+        /// A number that is not finite (a sum of deltas past the largest double) has no
+        /// JSON text and would be Infinity in one column type and an error in another, so
+        /// it is refused here, and the change goes the per-entity way to a dead letter.
+        static func text(_ value: JSONValue) throws(MappingFailure) -> String? {
             switch value {
-            case .null: nil
-            case .bool(let b): b ? "true" : "false"
-            case .int(let i): String(i)
-            case .double(let d): String(d)
-            case .string(let s): s
-            case .array, .object: (try? JSONWriter.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+            case .null: return nil
+            case .bool(let b): return b ? "true" : "false"
+            case .int(let i): return String(i)
+            case .double(let d):
+                guard d.isFinite else { throw Self.notFinite }
+                return String(d)
+            case .string(let s): return s
+            case .array, .object:
+                do {
+                    return String(decoding: try JSONWriter.encode(value), as: UTF8.self)
+                } catch {
+                    throw Self.notFinite
+                }
             }
         }
+
+        private static let notFinite = MappingFailure(
+            description: "a number in the change is not finite (deltas that add up past the largest double?), so PostgreSQL cannot be given it; fix the producer's values"
+        )
     }
 }

@@ -86,10 +86,10 @@ struct SetBasedApply {
             switch entity.effect {
             case .upsert(let state):
                 encoder.appendField("u")
-                for column in keyColumns { encoder.appendField(try table.value(of: column, in: state, key: key.key.text)) }
+                for column in keyColumns { try encoder.appendField(try table.value(of: column, in: state, key: key.key.text)) }
                 for column in columns {
                     encoder.appendField(Mode.set.rawValue)
-                    encoder.appendField(try table.value(of: column, in: state, key: key.key.text))
+                    try encoder.appendField(try table.value(of: column, in: state, key: key.key.text))
                 }
                 merge.upserted.append(key)
             case .delete:
@@ -114,7 +114,7 @@ struct SetBasedApply {
                 }
                 changes.removeAll(keepingCapacity: true)
                 for column in columns {
-                    changes.append(Self.change(of: column, fields: fields, deltas: deltas))
+                    changes.append(try Self.change(of: column, fields: fields, deltas: deltas))
                 }
                 guard changes.contains(where: { $0 != nil }) else {
                     merge.leftOver.append(key)  // the per-entity path names the failure
@@ -122,7 +122,7 @@ struct SetBasedApply {
                 }
                 encoder.appendField("p")
                 for column in keyColumns {
-                    encoder.appendField(table.keyValue(of: column, fields: fields, key: key.key.text) ?? .null)
+                    try encoder.appendField(table.keyValue(of: column, fields: fields, key: key.key.text) ?? .null)
                 }
                 for (index, change) in changes.enumerated() {
                     if let change { touched[index] |= change.mode.bit }
@@ -191,16 +191,16 @@ struct SetBasedApply {
     }
 
     /// What an update does to one column: nil when it leaves the column alone.
-    private static func change(of column: TableMapping.Column, fields: JSONObject, deltas: JSONObject) -> (mode: Mode, value: String?)? {
+    private static func change(of column: TableMapping.Column, fields: JSONObject, deltas: JSONObject) throws(MappedTable.MappingFailure) -> (mode: Mode, value: String?)? {
         switch column.source {
         case .field(let path) where fields[path[0]] != nil:
-            return (.set, MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? column.defaultValue ?? .null))
+            return (.set, try MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? column.defaultValue ?? .null))
         case .field(let path) where path.count == 1 && deltas[path[0]] != nil:
-            return (.add, MappedTable.Builder.text(deltas[path[0]]!))
+            return (.add, try MappedTable.Builder.text(deltas[path[0]]!))
         case .json(let path) where path.isEmpty && !fields.isEmpty:
-            return (.merge, MappedTable.Builder.text(.object(fields)))
+            return (.merge, try MappedTable.Builder.text(.object(fields)))
         case .json(let path) where !path.isEmpty && fields[path[0]] != nil:
-            return (.set, MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? .null))
+            return (.set, try MappedTable.Builder.text(MappedTable.lookup(path, in: fields) ?? .null))
         default:
             return nil
         }
@@ -216,12 +216,12 @@ struct SetBasedApply {
 extension PostgresCopyEncoder {
     /// The next field: a JSON value as PostgreSQL's text input for it
     /// (`MappedTable.Builder.text`), integers written without a String.
-    mutating func appendField(_ value: JSONValue) {
+    mutating func appendField(_ value: JSONValue) throws(MappedTable.MappingFailure) {
         switch value {
         case .null: appendNull()
         case .int(let integer): appendField(integer)
         case .string(let text): appendField(text)
-        default: appendField(MappedTable.Builder.text(value))
+        default: appendField(try MappedTable.Builder.text(value))
         }
     }
 }

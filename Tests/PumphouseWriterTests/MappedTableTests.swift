@@ -107,4 +107,19 @@ struct MappedTableTests {
             try mapped.statement(for: .update(fields: ["nickname": .string("x")], deltas: [:]), key: "a")
         }
     }
+
+    @Test("a number that is not finite is refused by name, in a column, in the raw JSON and in a delta, never written as NULL or Infinity")
+    func notFinite() throws {
+        let mapped = MappedTable(contract: try ContractName("bench.Account"), mapping: Self.mapping(table: "unused"), keyField: "id")
+        let effects: [EntityEffect] = [
+            .upsert(["id": .string("a"), "balance": .double(.infinity)]),
+            .upsert(["id": .string("a"), "balance": .int(1), "tags": .array([.double(.nan)])]),
+            .update(fields: ["address": .object(["city": .string("Oslo"), "lat": .double(-.infinity)])], deltas: [:]),
+            .update(fields: [:], deltas: ["balance": .double(.infinity)]),
+        ]
+        for effect in effects {
+            let failure = #expect(throws: MappedTable.MappingFailure.self) { try mapped.statement(for: effect, key: "a") }
+            #expect(failure?.description.contains("not finite") == true, "\(effect)")
+        }
+    }
 }
