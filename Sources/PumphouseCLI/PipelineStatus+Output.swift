@@ -12,7 +12,7 @@ extension PipelineStatus {
                 "lastHeardMs": .int(member.lastHeard), "silentMs": .int(max(0, observedAt - member.lastHeard)),
             ]
             if withSpool {
-                object["state"] = .string(member.loaded ? "loaded" : "loading")
+                object["state"] = .string(member.state)
                 object["unacknowledged"] = member.unacknowledged.map { .int(Int64($0)) } ?? .null
             }
             return .object(object)
@@ -75,7 +75,7 @@ extension PipelineStatus {
             if cache.members.isEmpty { rows.append([name, "-", "-", "no members", "-", "-"]) }
             for member in cache.members {
                 rows.append([
-                    name, member.id, member.address, member.loaded ? "loaded" : "loading",
+                    name, member.id, member.address, member.state,
                     ago(member.lastHeard), member.unacknowledged.map(String.init) ?? "?",
                 ])
             }

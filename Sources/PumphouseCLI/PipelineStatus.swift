@@ -9,6 +9,8 @@ struct PipelineStatus: Sendable {
         var id: String
         var address: String
         var loaded: Bool
+        /// Whether it is stopping and handing its partitions over.
+        var leaving = false
         /// Epoch milliseconds when it started.
         var since: Int64
         /// Epoch milliseconds of its last announcement.
@@ -16,6 +18,9 @@ struct PipelineStatus: Sendable {
         /// Its changes the broker has not acknowledged (spool depth); nil for a unit
         /// that predates the field.
         var unacknowledged: Int?
+
+        /// `loading`, `loaded`, or `leaving` (loaded, and handing its partitions over).
+        var state: String { leaving ? "leaving" : loaded ? "loaded" : "loading" }
     }
 
     struct Cache: Sendable {

@@ -167,7 +167,7 @@ struct StatusProbe: Sendable {
             return list.members.values.sorted { ($0.since, $0.id) < ($1.since, $1.id) }.map { member in
                 let silent = list.lastHeard[ExactKey(member.id)].map { Int64(((now - $0) / .milliseconds(1)).rounded()) } ?? 0
                 return PipelineStatus.Member(
-                    id: member.id, address: member.address, loaded: member.loaded, since: member.since,
+                    id: member.id, address: member.address, loaded: member.loaded, leaving: member.leaving, since: member.since,
                     lastHeard: observedAt - silent, unacknowledged: list.unacknowledged[ExactKey(member.id)]
                 )
             }

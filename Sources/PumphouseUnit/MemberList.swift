@@ -22,6 +22,9 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
         /// every unit does for a partitioned cache since 2026-12-06; one that does not
         /// is of an earlier version.
         public var announcesOwnership = false
+        /// Whether it is stopping and handing its partitions over (`MemberAnnouncement.leaving`):
+        /// alive, but no longer in the partitions' assignment.
+        public var leaving = false
     }
 
     public let cache: String
@@ -68,7 +71,8 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
             unacknowledged[id] = announcement.unacknowledged
             let member = Member(
                 id: announcement.member, address: announcement.address, since: announcement.since,
-                loaded: announcement.loaded, snapshot: announcement.snapshot, announcesOwnership: announcement.owns != nil
+                loaded: announcement.loaded, snapshot: announcement.snapshot, announcesOwnership: announcement.owns != nil,
+                leaving: announcement.leaving
             )
             guard members[id] != member else { return false }
             members[id] = member
@@ -119,7 +123,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
     /// `Members {size:2, ver:3} [` then one `Member address - id` line each, `this` marking this unit.
     public var description: String {
         let lines = members.values.sorted { ($0.since, $0.id) < ($1.since, $1.id) }.map { member in
-            "\tMember \(member.address) - \(member.id)\(member.id.isSameBytes(as: this) ? " this" : "")\(member.loaded ? "" : " loading")"
+            "\tMember \(member.address) - \(member.id)\(member.id.isSameBytes(as: this) ? " this" : "")\(member.loaded ? "" : " loading")\(member.leaving ? " leaving" : "")"
         }
         return "Members {size:\(members.count), ver:\(version)} [\n\(lines.joined(separator: "\n"))\n]"
     }

@@ -51,6 +51,9 @@ public final class ProcessingUnit: Service {
     private let state = Mutex(State())
     /// Set by graceful shutdown; the replication and heartbeat loops end on it.
     private let stopping = Atomic(false)
+    /// Set by graceful shutdown of a unit owning partitions: it hands them over before
+    /// it stops (`handOverBeforeLeaving`).
+    private let leaveRequested = Atomic(false)
 
     private struct State {
         var caches: [String: any ReplicaSink] = [:]
@@ -90,6 +93,8 @@ public final class ProcessingUnit: Service {
         /// announced at once, not at the next heartbeat, so that units that do not read
         /// a partition route to its new owner soon after a move.
         var announcedOwns: [String: [Int32: Int64]] = [:]
+        /// While the unit hands its partitions over before it stops: until when it tries.
+        var leavingUntil: ContinuousClock.Instant?
         /// Partitions whose rows are being read again from a reverse-pump answer.
         var reloading: Set<KafkaTopicPartition> = []
         /// Rows read again, for the loop that applies the log to hand to their replicas.
@@ -249,7 +254,7 @@ public final class ProcessingUnit: Service {
         let live = members?.members.values.filter(\.loaded) ?? []
         let assignment = PartitionAssignment(
             group: OwnershipSteward.group(of: configuration), partitions: configuration.partitions,
-            backups: configuration.mode.backups ?? 0, members: live.map(\.id)
+            backups: configuration.mode.backups ?? 0, members: live.filter { !$0.leaving }.map(\.id)
         )
         let routes = owning.ownership.enumerated().map { index, owned in
             RoutingTable.Route(
@@ -398,6 +403,9 @@ public final class ProcessingUnit: Service {
                                 }
                                 tendOwnership(caches, steward: &steward!, now: logNow, reloads: reloadRequests)
                             }
+                            if leaveRequested.load(ordering: .relaxed), handOverBeforeLeaving(caches, steward: steward, now: now) {
+                                stopping.store(true, ordering: .relaxed)
+                            }
                             let owned = ownedPartitions()
                             if owned != state.withLock({ $0.announcedOwns }) {
                                 lastHeartbeat = now
@@ -465,8 +473,58 @@ public final class ProcessingUnit: Service {
                 group.cancelAll()
             }
         } onGracefulShutdown: { [self] in
-            stopping.store(true, ordering: .relaxed)
+            // A unit that owns partitions hands them over first (the upkeep ends it);
+            // any other stops at once.
+            if isLoaded && !ownedPartitions().values.allSatisfy(\.isEmpty) {
+                leaveRequested.store(true, ordering: .relaxed)
+            } else {
+                stopping.store(true, ordering: .relaxed)
+            }
         }
+    }
+
+    /// One upkeep of a unit stopping gracefully; true once it may stop. It says it
+    /// leaves (`MemberAnnouncement.leaving`), so peers take it out of the assignment but
+    /// wait for its claims; its steward, which leaves it out too, hands each partition it
+    /// owns to its successor behind its last change there, as a rebalancing move does,
+    /// so no partition is without a deciding owner for longer than a drain and a claim.
+    /// It may stop once it owns nothing, when no peer could take over, when it had not
+    /// heard every member yet (it could hand to the wrong one), or after a member
+    /// timeout: its peers then claim what is left on hearing it leave, as they would
+    /// without the hand-over.
+    private func handOverBeforeLeaving(_ caches: [String: any ReplicaSink], steward: OwnershipSteward?, now: ContinuousClock.Instant) -> Bool {
+        let (started, deadline) = state.withLock { state in
+            if let until = state.leavingUntil { return (false, until) }
+            state.leavingUntil = now + configuration.memberTimeout
+            return (true, state.leavingUntil!)
+        }
+        if started {
+            logger.info("unit \(id) is stopping: handing its partitions over first (at most \(configuration.memberTimeout))")
+            announce(.heartbeat)
+        }
+        let owned = ownedPartitions().filter { !$0.value.isEmpty }
+        if owned.isEmpty {
+            logger.info("unit \(id) handed its partitions over")
+            return true
+        }
+        guard let steward, let logNow = memberClock.now, steward.hasListened(at: logNow) else {
+            logger.notice("unit \(id) stops before it has heard every member: its peers claim its partitions on hearing it leave")
+            return true
+        }
+        let successors = state.withLock { state in
+            owned.keys.contains { cache in
+                state.members[cache]?.members.values.contains { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) } == true
+            }
+        }
+        guard successors else {
+            logger.notice("unit \(id) stops with no peer to hand its partitions to")
+            return true
+        }
+        guard now < deadline else {
+            logger.warning("unit \(id) could not hand over \(owned.values.map(\.count).reduce(0, +)) partition(s) within \(configuration.memberTimeout): its peers claim them on hearing it leave")
+            return true
+        }
+        return false
     }
 
     /// Why the unit stops when its consumer finds a partition's next offset gone. A
@@ -642,7 +700,7 @@ public final class ProcessingUnit: Service {
             let announcement = MemberAnnouncement(
                 event: event, cache: cache, member: id, address: configuration.address, since: since,
                 loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }, unacknowledged: pump.unacknowledgedCount,
-                owns: owned[cache]
+                owns: owned[cache], leaving: state.withLock { $0.leavingUntil != nil }
             )
             _ = try? control.send(KafkaProducerMessage(topic: configuration.pipeline.memberTopic, key: Array(cache.utf8), value: announcement.encoded()))
         }
@@ -725,15 +783,22 @@ public final class ProcessingUnit: Service {
         for sink in caches.values {
             guard let owning = sink.owning else { continue }
             let cache = owning.cacheConfiguration.contract.rawValue
-            let (members, departed, earlier) = state.withLock { state in
+            let (members, leaving, departed, earlier) = state.withLock { state in
                 let list = state.members[cache]
                 let heard = list?.members.values ?? [:].values
-                return (heard.filter(\.loaded).map(\.id), Set(list?.departed.keys ?? [:].keys), heard.filter { !$0.announcesOwnership && !$0.id.isSameBytes(as: id) }.map(\.id))
+                // This unit leaves from the moment it decides to, not once its heartbeat
+                // saying so is read back.
+                var leaving = Set(heard.filter { $0.loaded && $0.leaving }.map { ExactKey($0.id) })
+                if state.leavingUntil != nil { leaving.insert(ExactKey(id)) }
+                return (
+                    heard.filter(\.loaded).map(\.id), leaving, Set(list?.departed.keys ?? [:].keys),
+                    heard.filter { !$0.announcesOwnership && !$0.id.isSameBytes(as: id) }.map(\.id)
+                )
             }
             warnOfEarlierVersions(earlier, cache: cache)
             let upkeep = steward.tend(
-                owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], departed: departed, now: now, brokenLease: broken,
-                logger: logger
+                owning, live: members.contains { $0.isSameBytes(as: id) } ? members : members + [id], leaving: leaving, departed: departed, now: now,
+                brokenLease: broken, logger: logger
             )
             owning.recordOwnership(upkeep)
             guard let wanted = upkeep.wanted else { continue }

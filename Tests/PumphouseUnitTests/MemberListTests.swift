@@ -135,6 +135,25 @@ struct MemberListTests {
         #expect(MemberAnnouncement(Array((prefix + #"{"0":1,"12":4}"# + "}").utf8))?.owns == [0: 1, 12: 4])
     }
 
+    @Test("a leaving unit says so and stays a member: the flag round-trips, is absent from units that predate it, changes the list, and a leave after it removes the unit")
+    func leaving() {
+        var leaver = Self.announce(.heartbeat, "u3", since: 7, loaded: true)
+        leaver.leaving = true
+        #expect(MemberAnnouncement(leaver.encoded()) == leaver)
+        #expect(MemberAnnouncement(Self.announce(.heartbeat, "u3").encoded())?.leaving == false)
+        #expect(String(decoding: Self.announce(.heartbeat, "u3").encoded(), as: UTF8.self).contains("leaving") == false, "said only when true")
+        var list = MemberList(cache: "ticketing.Seat", this: "u1")
+        let start = ContinuousClock.now
+        let joined = list.hear(Self.announce(.heartbeat, "u3", since: 7, loaded: true), at: start)
+        let saidLeaving = list.hear(leaver, at: start)
+        #expect(joined && saidLeaving, "leaving is a change of the list")
+        #expect(list.members[ExactKey("u3")]?.leaving == true)
+        #expect(list.description.contains("u3 leaving"))
+        let left = list.hear(Self.announce(.leave, "u3"), at: start)
+        #expect(left)
+        #expect(list.members[ExactKey("u3")] == nil && list.departed[ExactKey("u3")] != nil)
+    }
+
     @Test("a heartbeat's spool depth is kept beside the list: a new depth is not a change of the list")
     func depthIsNotAChange() {
         var list = MemberList(cache: "ticketing.Seat", this: "u1")

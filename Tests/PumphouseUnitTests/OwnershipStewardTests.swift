@@ -131,6 +131,48 @@ struct OwnershipStewardTests {
         #expect(made.claims.map(\.move) == Array(repeating: .leave, count: 3) + Array(repeating: .failover, count: 3), "z said it leaves, y went silent")
     }
 
+    @Test("a unit stopping gracefully hands each partition it owns to the unit the assignment over the others names, once drained; that unit waits for the claim while the leaver lives, and claims as a `leave` once it has left")
+    func leaverHandsOver() throws {
+        let members = ["a", "b", "c"]
+        let leaver = "b"
+        let others = assignment(["a", "c"])
+        let start = ContinuousClock.now
+        let listened = start.advanced(by: .seconds(2))
+        // b owns what the assignment over all three gives it.
+        let owned = (0..<6).filter { assignment(members).owner(of: Int32($0)) == leaver }
+        try #require(!owned.isEmpty, "the assignment gives b something to hand over")
+        func owning() -> Cache {
+            let cache = Cache(configuration)
+            for partition in 0..<6 { cache.ownership[partition] = PartitionOwnership(term: 2, owner: assignment(members).owner(of: Int32(partition))) }
+            return cache
+        }
+
+        // The leaver: nothing until its lane is drained, then one hand-over per partition.
+        let leaving = owning()
+        leaving.drained = false
+        var steward = OwnershipSteward(unit: leaver, memberTimeout: .seconds(2), listeningSince: start)
+        let waiting = steward.tend(leaving, live: members, leaving: [ExactKey(leaver)], now: listened, logger: Self.logger)
+        #expect(waiting.claims.isEmpty, "its changes there are not all in the log yet")
+        #expect(leaving.handingOff == Set(owned.map { Int32($0) }), "it stops deciding where it hands over")
+        leaving.drained = true
+        let handed = steward.tend(leaving, live: members, leaving: [ExactKey(leaver)], now: listened, logger: Self.logger)
+        #expect(handed.claims.map(\.claim.partition) == owned.map { Int32($0) })
+        #expect(handed.claims.allSatisfy { $0.move == .handOver && $0.claim.term == 3 && $0.claim.owner == others.owner(of: $0.claim.partition) })
+        #expect(handed.wanted == Set(owned.map { Int32($0) }), "it keeps only what it still owns")
+
+        // Its successor, hearing b leave but alive, claims nothing; with b gone, it claims.
+        for successor in ["a", "c"] {
+            let theirs = owned.filter { others.owner(of: Int32($0)) == successor }.map { Int32($0) }
+            var peer = OwnershipSteward(unit: successor, memberTimeout: .seconds(2), listeningSince: start)
+            let cache = owning()
+            let alive = peer.tend(cache, live: members, leaving: [ExactKey(leaver)], now: listened, logger: Self.logger)
+            #expect(alive.claims.isEmpty, "\(successor) waits for b's own claim")
+            #expect(alive.roles.indices.filter { alive.roles[$0] == .owner }.allSatisfy { !theirs.contains(Int32($0)) })
+            let gone = peer.tend(cache, live: ["a", "c"], departed: [ExactKey(leaver)], now: listened, logger: Self.logger)
+            #expect(gone.claims.map(\.claim.partition) == theirs && gone.claims.allSatisfy { $0.move == .leave }, "\(successor): \(gone.claims.map(\.claim))")
+        }
+    }
+
     @Test("a unit that has not yet listened for a member timeout (a joiner) claims at once what a departed owner left it, and nothing of an owner merely silent")
     func leaveClaimedBeforeListening() {
         let cache = Cache(configuration)

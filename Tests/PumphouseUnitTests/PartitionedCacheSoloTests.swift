@@ -622,8 +622,10 @@ struct PartitionedCacheSoloTests {
         }
     }
 
-    @Test("a unit leaves gracefully while changes keep coming: it drains before peers hear it leave, the survivor claims its partitions after its last change, and no change is lost or doubled")
+    @Test("a unit leaves gracefully while changes keep coming: it hands each partition it owns to the survivor behind its last change there before it stops, the survivor claims none itself, and no change is lost or doubled")
     func leaveUnderLoad() async throws {
+        // Before the units, so their counters are the test backend's.
+        TestMetricsBackend.bootstrap()
         let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned")
         try await fixture.prepare()
         let survivor = try fixture.unit("a")
@@ -651,13 +653,23 @@ struct PartitionedCacheSoloTests {
                 try await load.flow(200, "before the leaver stops")
                 return traffic
             }
-            _ = try await awaitOwners([caches[0]], members: [survivor.id], "the survivor to claim the leaver's partitions")
+            _ = try await awaitOwners([caches[0]], members: [survivor.id], "the survivor to own the leaver's partitions")
             try await load.flow(200, "after the survivor owns every partition")
             load.stop.store(true, ordering: .relaxed)
             try await traffic.value
             try await awaitState([caches[0]], accounts(load.counted.withLock { $0 }), "the survivor at every change")
         }
         try await fixture.awaitWritten(load.counted.withLock { $0 })
+        let claims = { (unit: ProcessingUnit, move: OwnershipSteward.Move) in
+            (0..<Self.partitions).map { partition in
+                TestMetricsBackend.counter(
+                    "pumphouse_unit_ownership_claims_total",
+                    [("unit", unit.id), ("cache", BenchAccount.contract.rawValue), ("partition", String(partition)), ("move", move.rawValue)]
+                )
+            }.reduce(0, +)
+        }
+        #expect(claims(leaver, .handOver) >= 1, "the leaver handed its partitions over itself")
+        #expect(claims(survivor, .leave) == 0 && claims(survivor, .failover) == 0, "the survivor claimed nothing on hearing it leave")
     }
 
     @Test("a unit joins a unit that owns everything while changes keep coming: its share is handed over behind the owner's last change, and no change is lost or doubled")

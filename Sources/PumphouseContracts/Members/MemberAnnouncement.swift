@@ -39,6 +39,11 @@ package struct MemberAnnouncement: Sendable, Hashable {
     /// units that predate it. Units that do not read a partition learn its owner here
     /// (the latest term any member names wins, as it would in the partition's fold).
     package var owns: [Int32: Int64]?
+    /// Whether the unit is stopping and hands its partitions over first: its peers leave
+    /// it out of the assignment (it owns nothing in their plan) yet count it alive, so
+    /// each successor waits for the leaver's own hand-over claim, which lands behind its
+    /// last change, instead of claiming. Absent from units that predate it.
+    package var leaving = false
 
     package func encoded() -> [UInt8] {
         var object: JSONObject = [
@@ -51,6 +56,9 @@ package struct MemberAnnouncement: Sendable, Hashable {
         if let unacknowledged {
             object["unacknowledged"] = .int(Int64(unacknowledged))
         }
+        if leaving {
+            object["leaving"] = .bool(true)
+        }
         if let owns {
             object["owns"] = .object(JSONObject(owns.sorted { $0.key < $1.key }.map { JSONObject.Member(name: String($0.key), value: .int($0.value)) }))
         }
@@ -59,7 +67,8 @@ package struct MemberAnnouncement: Sendable, Hashable {
 
     package init(
         event: Event, role: Role = .unit, cache: String, member: String, address: String, since: Int64,
-        loaded: Bool = false, snapshot: CacheSnapshot? = nil, unacknowledged: Int? = nil, owns: [Int32: Int64]? = nil
+        loaded: Bool = false, snapshot: CacheSnapshot? = nil, unacknowledged: Int? = nil, owns: [Int32: Int64]? = nil,
+        leaving: Bool = false
     ) {
         self.event = event
         self.role = role
@@ -71,6 +80,7 @@ package struct MemberAnnouncement: Sendable, Hashable {
         self.snapshot = snapshot
         self.unacknowledged = unacknowledged
         self.owns = owns
+        self.leaving = leaving
     }
 
     /// Large enough for a unit owning thousands of partitions.
@@ -98,6 +108,7 @@ package struct MemberAnnouncement: Sendable, Hashable {
             snapshot = CacheSnapshot(request: request, offset: offset)
         }
         let loaded = if case .bool(true)? = object["loaded"] { true } else { false }
+        let leaving = if case .bool(true)? = object["leaving"] { true } else { false }
         var unacknowledged: Int?
         if case .int(let count)? = object["unacknowledged"], count >= 0 { unacknowledged = Int(clamping: count) }
         // A malformed list of owned partitions makes the whole announcement malformed:
@@ -117,7 +128,7 @@ package struct MemberAnnouncement: Sendable, Hashable {
         }
         self.init(
             event: event, role: role, cache: cache, member: member, address: address, since: since,
-            loaded: loaded, snapshot: snapshot, unacknowledged: unacknowledged, owns: owns
+            loaded: loaded, snapshot: snapshot, unacknowledged: unacknowledged, owns: owns, leaving: leaving
         )
     }
 

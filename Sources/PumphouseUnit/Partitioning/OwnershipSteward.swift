@@ -51,6 +51,9 @@ protocol PartitionOwning: Sendable {
 ///   the unit stops deciding there, waits until every change it decided there is
 ///   acknowledged by the broker, then writes the claim that names the new owner. The
 ///   claim lands behind those changes, so a planned move loses and doubles nothing.
+/// - A unit that stops gracefully is `leaving`: left out of the assignment but alive, so
+///   it hands each of its partitions to the unit the assignment over the others names,
+///   as above, while that unit waits for the claim instead of claiming.
 ///
 /// A claim made and not yet seen in the log is not made again for `retryAfter`, so a
 /// slow broker does not fill the partition with claims.
@@ -138,19 +141,27 @@ struct OwnershipSteward {
         ([cache.contract] + cache.coPartitioned).map(\.rawValue).min() ?? cache.contract.rawValue
     }
 
+    /// Whether this unit has heard the members for a whole member timeout by `now`:
+    /// before that it may not know every live peer.
+    func hasListened(at now: ContinuousClock.Instant) -> Bool { now - listeningSince >= memberTimeout }
+
     /// Whether every cache tended since the lease broke (`caches` of them) has its owned
     /// partitions claimed again or lost: the lease can be repaired.
     func reclaimsDone(caches: Int) -> Bool { reclaimed.count >= caches && reclaims.isEmpty }
 
     /// Makes the claims that move `cache` towards the assignment over `members`, and
-    /// returns them with why each was made. With the unit's lease broken (`brokenLease`,
+    /// returns them with why each was made. `leaving` are the members stopping
+    /// (`MemberList.Member.leaving`), this unit among them when it stops: alive, so
+    /// nobody claims what they own, but left out of the assignment, so they hand it
+    /// over. With the unit's lease broken (`brokenLease`,
     /// the break as `OwnershipLease.broken` names it), it makes only the claims that
     /// take back what the unit owned (`reclaim`): its view of the members and of the
     /// partitions may be a pause old, so it deposes nobody and hands nothing over until
     /// those have landed.
     @discardableResult
     mutating func tend(
-        _ cache: any PartitionOwning, live members: [String], departed: Set<ExactKey> = [], now: ContinuousClock.Instant, brokenLease: Int? = nil, logger: Logger
+        _ cache: any PartitionOwning, live members: [String], leaving: Set<ExactKey> = [], departed: Set<ExactKey> = [], now: ContinuousClock.Instant,
+        brokenLease: Int? = nil, logger: Logger
     ) -> Upkeep {
         let configuration = cache.cacheConfiguration
         if brokenLease != reclaiming {
@@ -159,15 +170,16 @@ struct OwnershipSteward {
             reclaims = [:]
         }
         if brokenLease != nil { return reclaim(cache, now: now, logger: logger) }
+        let staying = members.filter { !leaving.contains(ExactKey($0)) }
         let assignment = PartitionAssignment(
-            group: Self.group(of: configuration), partitions: configuration.partitions, backups: configuration.mode.backups ?? 0, members: members
+            group: Self.group(of: configuration), partitions: configuration.partitions, backups: configuration.mode.backups ?? 0, members: staying
         )
         let live = Set(members.map { ExactKey($0) })
         var upkeep = Upkeep()
-        let listened = now - listeningSince >= memberTimeout
+        let listened = hasListened(at: now)
         if listened {
             upkeep.wanted = Set(assignment.held(by: unit))
-            upkeep.backups = noteBackups(of: configuration, units: members.count, logger: logger)
+            upkeep.backups = noteBackups(of: configuration, units: staying.count, logger: logger)
         }
         for (index, owned) in cache.ownership.enumerated() {
             let partition = Int32(index)
