@@ -25,6 +25,9 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
         /// Whether it is stopping and handing its partitions over (`MemberAnnouncement.leaving`):
         /// alive, but no longer in the partitions' assignment.
         public var leaving = false
+        /// Whether, as a successor, it waits for a leaving member's hand-over claim
+        /// (`MemberAnnouncement.awaitsHandOver`); false for units of an earlier version.
+        public var awaitsHandOver = false
     }
 
     public let cache: String
@@ -72,7 +75,7 @@ public struct MemberList: Sendable, Equatable, CustomStringConvertible {
             let member = Member(
                 id: announcement.member, address: announcement.address, since: announcement.since,
                 loaded: announcement.loaded, snapshot: announcement.snapshot, announcesOwnership: announcement.owns != nil,
-                leaving: announcement.leaving
+                leaving: announcement.leaving, awaitsHandOver: announcement.awaitsHandOver
             )
             guard members[id] != member else { return false }
             members[id] = member

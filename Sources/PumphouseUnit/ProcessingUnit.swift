@@ -93,8 +93,8 @@ public final class ProcessingUnit: Service {
         /// announced at once, not at the next heartbeat, so that units that do not read
         /// a partition route to its new owner soon after a move.
         var announcedOwns: [String: [Int32: Int64]] = [:]
-        /// While the unit hands its partitions over before it stops: until when it tries.
-        var leavingUntil: ContinuousClock.Instant?
+        /// When the unit began handing its partitions over before it stops (`LeavingHandOver`).
+        var leavingStartedAt: ContinuousClock.Instant?
         /// Partitions whose rows are being read again from a reverse-pump answer.
         var reloading: Set<KafkaTopicPartition> = []
         /// Rows read again, for the loop that applies the log to hand to their replicas.
@@ -489,42 +489,44 @@ public final class ProcessingUnit: Service {
     /// owns to its successor behind its last change there, as a rebalancing move does,
     /// so no partition is without a deciding owner for longer than a drain and a claim.
     /// It may stop once it owns nothing, when no peer could take over, when it had not
-    /// heard every member yet (it could hand to the wrong one), or after a member
-    /// timeout: its peers then claim what is left on hearing it leave, as they would
-    /// without the hand-over.
+    /// heard every member yet (it could hand to the wrong one), when a peer is of an
+    /// earlier version (it would hand each partition back), or after a member timeout:
+    /// its peers then claim what is left on hearing it leave, as they would without the
+    /// hand-over.
     private func handOverBeforeLeaving(_ caches: [String: any ReplicaSink], steward: OwnershipSteward?, now: ContinuousClock.Instant) -> Bool {
-        let (started, deadline) = state.withLock { state in
-            if let until = state.leavingUntil { return (false, until) }
-            state.leavingUntil = now + configuration.memberTimeout
-            return (true, state.leavingUntil!)
-        }
-        if started {
-            logger.info("unit \(id) is stopping: handing its partitions over first (at most \(configuration.memberTimeout))")
-            announce(.heartbeat)
-        }
         let owned = ownedPartitions().filter { !$0.value.isEmpty }
-        if owned.isEmpty {
-            logger.info("unit \(id) handed its partitions over")
-            return true
-        }
-        guard let steward, let logNow = memberClock.now, steward.hasListened(at: logNow) else {
-            logger.notice("unit \(id) stops before it has heard every member: its peers claim its partitions on hearing it leave")
-            return true
-        }
-        let successors = state.withLock { state in
-            owned.keys.contains { cache in
-                state.members[cache]?.members.values.contains { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) } == true
+        let (peers, startedAt) = state.withLock { state in
+            let peers = owned.keys.flatMap { cache in
+                (state.members[cache]?.members.values ?? [:].values).filter { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) }
             }
+            return (peers, state.leavingStartedAt)
         }
-        guard successors else {
+        let facts = LeavingHandOver.Facts(
+            ownedPartitions: owned.values.map(\.count).reduce(0, +),
+            hasListened: memberClock.now.map { steward?.hasListened(at: $0) == true } ?? false,
+            successors: peers.count, earlierPeers: Set(peers.filter { !$0.awaitsHandOver }.map(\.id)).sorted(),
+            startedAt: startedAt, timeout: configuration.memberTimeout, now: now
+        )
+        switch LeavingHandOver.step(facts) {
+        case .begin:
+            state.withLock { $0.leavingStartedAt = now }
+            logger.info("unit \(id) is stopping: handing its \(facts.ownedPartitions) partition(s) over first (for at most \(configuration.memberTimeout))")
+            announce(.heartbeat)
+            return false
+        case .carryOn:
+            return false
+        case .stop(.ownsNothing):
+            if startedAt != nil { logger.info("unit \(id) handed its partitions over") }
+        case .stop(.notListened):
+            logger.notice("unit \(id) stops before it has heard every member: its peers claim its partitions on hearing it leave")
+        case .stop(.noSuccessor):
             logger.notice("unit \(id) stops with no peer to hand its partitions to")
-            return true
+        case .stop(.earlierPeers(let earlier)):
+            logger.notice("unit \(id) stops without handing its partitions over: unit(s) \(earlier.joined(separator: ", ")) of an earlier version would hand them straight back; they claim them on hearing it leave")
+        case .stop(.timedOut):
+            logger.warning("unit \(id) could not hand over \(facts.ownedPartitions) partition(s) within \(configuration.memberTimeout): its peers claim them on hearing it leave")
         }
-        guard now < deadline else {
-            logger.warning("unit \(id) could not hand over \(owned.values.map(\.count).reduce(0, +)) partition(s) within \(configuration.memberTimeout): its peers claim them on hearing it leave")
-            return true
-        }
-        return false
+        return true
     }
 
     /// Why the unit stops when its consumer finds a partition's next offset gone. A
@@ -700,7 +702,7 @@ public final class ProcessingUnit: Service {
             let announcement = MemberAnnouncement(
                 event: event, cache: cache, member: id, address: configuration.address, since: since,
                 loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }, unacknowledged: pump.unacknowledgedCount,
-                owns: owned[cache], leaving: state.withLock { $0.leavingUntil != nil }
+                owns: owned[cache], leaving: state.withLock { $0.leavingStartedAt != nil }, awaitsHandOver: true
             )
             _ = try? control.send(KafkaProducerMessage(topic: configuration.pipeline.memberTopic, key: Array(cache.utf8), value: announcement.encoded()))
         }
@@ -789,7 +791,7 @@ public final class ProcessingUnit: Service {
                 // This unit leaves from the moment it decides to, not once its heartbeat
                 // saying so is read back.
                 var leaving = Set(heard.filter { $0.loaded && $0.leaving }.map { ExactKey($0.id) })
-                if state.leavingUntil != nil { leaving.insert(ExactKey(id)) }
+                if state.leavingStartedAt != nil { leaving.insert(ExactKey(id)) }
                 return (
                     heard.filter(\.loaded).map(\.id), leaving, Set(list?.departed.keys ?? [:].keys),
                     heard.filter { !$0.announcesOwnership && !$0.id.isSameBytes(as: id) }.map(\.id)

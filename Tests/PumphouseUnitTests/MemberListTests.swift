@@ -141,6 +141,10 @@ struct MemberListTests {
         leaver.leaving = true
         #expect(MemberAnnouncement(leaver.encoded()) == leaver)
         #expect(MemberAnnouncement(Self.announce(.heartbeat, "u3").encoded())?.leaving == false)
+        var successor = Self.announce(.heartbeat, "u4", loaded: true)
+        successor.awaitsHandOver = true
+        #expect(MemberAnnouncement(successor.encoded()) == successor)
+        #expect(MemberAnnouncement(Self.announce(.heartbeat, "u4").encoded())?.awaitsHandOver == false, "units that predate it do not wait for a leaver's claims")
         #expect(String(decoding: Self.announce(.heartbeat, "u3").encoded(), as: UTF8.self).contains("leaving") == false, "said only when true")
         var list = MemberList(cache: "ticketing.Seat", this: "u1")
         let start = ContinuousClock.now
@@ -148,6 +152,8 @@ struct MemberListTests {
         let saidLeaving = list.hear(leaver, at: start)
         #expect(joined && saidLeaving, "leaving is a change of the list")
         #expect(list.members[ExactKey("u3")]?.leaving == true)
+        _ = list.hear(successor, at: start)
+        #expect(list.members[ExactKey("u4")]?.awaitsHandOver == true)
         #expect(list.description.contains("u3 leaving"))
         let left = list.hear(Self.announce(.leave, "u3"), at: start)
         #expect(left)

@@ -44,6 +44,11 @@ package struct MemberAnnouncement: Sendable, Hashable {
     /// each successor waits for the leaver's own hand-over claim, which lands behind its
     /// last change, instead of claiming. Absent from units that predate it.
     package var leaving = false
+    /// Whether the unit, as a successor, waits for a leaving member's hand-over claim
+    /// rather than handing the partition back to it (units since 2026-12-07 say so). A
+    /// unit hands its partitions over before it stops only when every peer does: an
+    /// earlier one would hand each partition straight back until the leaver gave up.
+    package var awaitsHandOver = false
 
     package func encoded() -> [UInt8] {
         var object: JSONObject = [
@@ -59,6 +64,9 @@ package struct MemberAnnouncement: Sendable, Hashable {
         if leaving {
             object["leaving"] = .bool(true)
         }
+        if awaitsHandOver {
+            object["awaitsHandOver"] = .bool(true)
+        }
         if let owns {
             object["owns"] = .object(JSONObject(owns.sorted { $0.key < $1.key }.map { JSONObject.Member(name: String($0.key), value: .int($0.value)) }))
         }
@@ -68,7 +76,7 @@ package struct MemberAnnouncement: Sendable, Hashable {
     package init(
         event: Event, role: Role = .unit, cache: String, member: String, address: String, since: Int64,
         loaded: Bool = false, snapshot: CacheSnapshot? = nil, unacknowledged: Int? = nil, owns: [Int32: Int64]? = nil,
-        leaving: Bool = false
+        leaving: Bool = false, awaitsHandOver: Bool = false
     ) {
         self.event = event
         self.role = role
@@ -81,6 +89,7 @@ package struct MemberAnnouncement: Sendable, Hashable {
         self.unacknowledged = unacknowledged
         self.owns = owns
         self.leaving = leaving
+        self.awaitsHandOver = awaitsHandOver
     }
 
     /// Large enough for a unit owning thousands of partitions.
@@ -109,6 +118,7 @@ package struct MemberAnnouncement: Sendable, Hashable {
         }
         let loaded = if case .bool(true)? = object["loaded"] { true } else { false }
         let leaving = if case .bool(true)? = object["leaving"] { true } else { false }
+        let awaitsHandOver = if case .bool(true)? = object["awaitsHandOver"] { true } else { false }
         var unacknowledged: Int?
         if case .int(let count)? = object["unacknowledged"], count >= 0 { unacknowledged = Int(clamping: count) }
         // A malformed list of owned partitions makes the whole announcement malformed:
@@ -128,7 +138,8 @@ package struct MemberAnnouncement: Sendable, Hashable {
         }
         self.init(
             event: event, role: role, cache: cache, member: member, address: address, since: since,
-            loaded: loaded, snapshot: snapshot, unacknowledged: unacknowledged, owns: owns, leaving: leaving
+            loaded: loaded, snapshot: snapshot, unacknowledged: unacknowledged, owns: owns, leaving: leaving,
+            awaitsHandOver: awaitsHandOver
         )
     }
 
