@@ -397,14 +397,17 @@ public final class ProcessingUnit: Service {
                             // not at this unit's next heartbeat: checked once a heartbeat
                             // interval, that added up to a second to every failover.
                             expireMembers()
-                            if let logNow = memberClock.now {
-                                if steward == nil {
-                                    steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: logNow)
-                                }
-                                tendOwnership(caches, steward: &steward!, now: logNow, reloads: reloadRequests)
+                            let logNow = memberClock.now
+                            if steward == nil, let logNow {
+                                steward = OwnershipSteward(unit: id, memberTimeout: configuration.memberTimeout, listeningSince: logNow)
                             }
-                            if leaveRequested.load(ordering: .relaxed), handOverBeforeLeaving(caches, steward: steward, now: now) {
+                            // Before the tending, so that the tick a hand-over begins
+                            // already leaves this unit out of the assignment.
+                            if leaveRequested.load(ordering: .relaxed), handOverBeforeLeaving(steward: steward, now: now) {
                                 stopping.store(true, ordering: .relaxed)
+                            }
+                            if let logNow {
+                                tendOwnership(caches, steward: &steward!, now: logNow, reloads: reloadRequests)
                             }
                             let owned = ownedPartitions()
                             if owned != state.withLock({ $0.announcedOwns }) {
@@ -493,7 +496,7 @@ public final class ProcessingUnit: Service {
     /// earlier version (it would hand each partition back), or after a member timeout:
     /// its peers then claim what is left on hearing it leave, as they would without the
     /// hand-over.
-    private func handOverBeforeLeaving(_ caches: [String: any ReplicaSink], steward: OwnershipSteward?, now: ContinuousClock.Instant) -> Bool {
+    private func handOverBeforeLeaving(steward: OwnershipSteward?, now: ContinuousClock.Instant) -> Bool {
         let owned = ownedPartitions().filter { !$0.value.isEmpty }
         let (peers, startedAt) = state.withLock { state in
             let peers = owned.keys.flatMap { cache in
