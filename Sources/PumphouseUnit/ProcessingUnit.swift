@@ -498,22 +498,24 @@ public final class ProcessingUnit: Service {
     /// hand-over.
     private func handOverBeforeLeaving(steward: OwnershipSteward?, now: ContinuousClock.Instant) -> Bool {
         let owned = ownedPartitions().filter { !$0.value.isEmpty }
-        let (peers, startedAt) = state.withLock { state in
-            let peers = owned.keys.flatMap { cache in
-                (state.members[cache]?.members.values ?? [:].values).filter { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) }
+        let (successors, startedAt) = state.withLock { state in
+            let successors = owned.keys.map { cache in
+                (cache, (state.members[cache]?.members.values ?? [:].values).filter { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) })
             }
-            return (peers, state.leavingStartedAt)
+            return (successors, state.leavingStartedAt)
         }
+        let handable = successors.filter { !$0.1.isEmpty }
         let facts = LeavingHandOver.Facts(
-            ownedPartitions: owned.values.map(\.count).reduce(0, +),
+            handable: handable.map { owned[$0.0, default: [:]].count }.reduce(0, +),
+            stranded: successors.filter { $0.1.isEmpty }.map { owned[$0.0, default: [:]].count }.reduce(0, +),
             hasListened: memberClock.now.map { steward?.hasListened(at: $0) == true } ?? false,
-            successors: peers.count, earlierPeers: Set(peers.filter { !$0.awaitsHandOver }.map(\.id)).sorted(),
+            earlierPeers: Set(handable.flatMap(\.1).filter { !$0.awaitsHandOver }.map { ExactKey($0.id) }).sorted().map(\.text),
             startedAt: startedAt, timeout: configuration.memberTimeout, now: now
         )
         switch LeavingHandOver.step(facts) {
         case .begin:
             state.withLock { $0.leavingStartedAt = now }
-            logger.info("unit \(id) is stopping: handing its \(facts.ownedPartitions) partition(s) over first (for at most \(configuration.memberTimeout))")
+            logger.info("unit \(id) is stopping: handing its \(facts.handable) partition(s) over first (for at most \(configuration.memberTimeout))")
             announce(.heartbeat)
             return false
         case .carryOn:
@@ -523,11 +525,11 @@ public final class ProcessingUnit: Service {
         case .stop(.notListened):
             logger.notice("unit \(id) stops before it has heard every member: its peers claim its partitions on hearing it leave")
         case .stop(.noSuccessor):
-            logger.notice("unit \(id) stops with no peer to hand its partitions to")
+            logger.notice("unit \(id) stops with \(facts.stranded) partition(s) of caches no peer holds: the first unit to hold them claims them")
         case .stop(.earlierPeers(let earlier)):
             logger.notice("unit \(id) stops without handing its partitions over: unit(s) \(earlier.joined(separator: ", ")) of an earlier version would hand them straight back; they claim them on hearing it leave")
         case .stop(.timedOut):
-            logger.warning("unit \(id) could not hand over \(facts.ownedPartitions) partition(s) within \(configuration.memberTimeout): its peers claim them on hearing it leave")
+            logger.warning("unit \(id) could not hand over \(facts.handable) partition(s) within \(configuration.memberTimeout): its peers claim them on hearing it leave")
         }
         return true
     }
@@ -584,7 +586,7 @@ public final class ProcessingUnit: Service {
     private func peerSnapshot(of cache: ContractName) -> CacheSnapshot? {
         state.withLock { state in
             state.members[cache.rawValue]?.members.values
-                .filter { $0.id != id && $0.loaded }
+                .filter { !$0.id.isSameBytes(as: id) && $0.loaded }
                 .compactMap(\.snapshot)
                 .max { $0.offset < $1.offset }
         }
@@ -698,14 +700,16 @@ public final class ProcessingUnit: Service {
 
     /// `owned` is what `ownedPartitions()` gave, where the caller has just asked.
     private func announce(_ event: MemberAnnouncement.Event, owning owned: [String: [Int32: Int64]]? = nil) {
-        let caches = state.withLock { Array($0.members.keys) }
         let owned = event == .leave ? [:] : owned ?? ownedPartitions()
-        state.withLock { $0.announcedOwns = owned }
-        for cache in caches.sorted() {
+        let (caches, snapshots, leaving) = state.withLock { state in
+            state.announcedOwns = owned
+            return (state.members.keys.sorted(), state.snapshots, state.leavingStartedAt != nil)
+        }
+        for cache in caches {
             let announcement = MemberAnnouncement(
                 event: event, cache: cache, member: id, address: configuration.address, since: since,
-                loaded: isLoaded, snapshot: state.withLock { $0.snapshots[cache] }, unacknowledged: pump.unacknowledgedCount,
-                owns: owned[cache], leaving: state.withLock { $0.leavingStartedAt != nil }, awaitsHandOver: true
+                loaded: isLoaded, snapshot: snapshots[cache], unacknowledged: pump.unacknowledgedCount,
+                owns: owned[cache], leaving: leaving, awaitsHandOver: true
             )
             _ = try? control.send(KafkaProducerMessage(topic: configuration.pipeline.memberTopic, key: Array(cache.utf8), value: announcement.encoded()))
         }

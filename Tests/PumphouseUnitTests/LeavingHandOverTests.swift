@@ -7,11 +7,11 @@ struct LeavingHandOverTests {
     static let start = ContinuousClock.now
 
     static func facts(
-        owned: Int = 4, listened: Bool = true, successors: Int = 2, earlier: [String] = [], startedAt: ContinuousClock.Instant? = nil,
+        owned: Int = 4, stranded: Int = 0, listened: Bool = true, earlier: [String] = [], startedAt: ContinuousClock.Instant? = nil,
         after elapsed: Duration = .zero
     ) -> LeavingHandOver.Facts {
         LeavingHandOver.Facts(
-            ownedPartitions: owned, hasListened: listened, successors: successors, earlierPeers: earlier, startedAt: startedAt, timeout: .seconds(5),
+            handable: owned, stranded: stranded, hasListened: listened, earlierPeers: earlier, startedAt: startedAt, timeout: .seconds(5),
             now: start + elapsed
         )
     }
@@ -29,7 +29,7 @@ struct LeavingHandOverTests {
     func stopsAtOnce() {
         #expect(LeavingHandOver.step(Self.facts(owned: 0)) == .stop(.ownsNothing))
         #expect(LeavingHandOver.step(Self.facts(listened: false)) == .stop(.notListened))
-        #expect(LeavingHandOver.step(Self.facts(successors: 0)) == .stop(.noSuccessor))
+        #expect(LeavingHandOver.step(Self.facts(owned: 0, stranded: 3)) == .stop(.noSuccessor))
         #expect(LeavingHandOver.step(Self.facts(earlier: ["old-1"])) == .stop(.earlierPeers(["old-1"])))
     }
 
@@ -37,5 +37,15 @@ struct LeavingHandOverTests {
     func earlierPeerJoinsLate() {
         #expect(LeavingHandOver.step(Self.facts(earlier: ["old-1"], startedAt: Self.start, after: .seconds(2))) == .carryOn)
         #expect(LeavingHandOver.step(Self.facts(earlier: ["old-1"], startedAt: Self.start, after: .seconds(6))) == .stop(.timedOut))
+    }
+
+    @Test("it decides per cache: partitions of a cache no peer holds neither keep it waiting for the timeout nor stop the hand-over of another cache's")
+    func perCache() {
+        // One cache has a successor, another none: it hands the first over...
+        #expect(LeavingHandOver.step(Self.facts(owned: 4, stranded: 3)) == .begin)
+        #expect(LeavingHandOver.step(Self.facts(owned: 2, stranded: 3, startedAt: Self.start, after: .seconds(1))) == .carryOn)
+        // ...and stops once that is done, not after the timeout, though it still owns the rest.
+        #expect(LeavingHandOver.step(Self.facts(owned: 0, stranded: 3, startedAt: Self.start, after: .seconds(1))) == .stop(.noSuccessor))
+        #expect(LeavingHandOver.step(Self.facts(owned: 0, stranded: 0, startedAt: Self.start, after: .seconds(1))) == .stop(.ownsNothing))
     }
 }

@@ -4,14 +4,16 @@
 struct LeavingHandOver: Equatable {
     /// What the unit knows at the upkeep.
     struct Facts {
-        /// Partitions of partitioned caches it still owns by its own fold.
-        var ownedPartitions: Int
+        /// Partitions it still owns by its own fold in caches where a loaded peer that
+        /// is not leaving itself could take over.
+        var handable: Int
+        /// Partitions it owns in caches no such peer holds: nobody could take them, so
+        /// they are not waited for (they are claimed when a unit holding the cache comes).
+        var stranded: Int
         /// Whether it has heard the members for a whole member timeout.
         var hasListened: Bool
-        /// Loaded peers that are not leaving themselves: who could take over.
-        var successors: Int
-        /// Those of them that do not say they wait for a leaver's claims (an earlier
-        /// version), by id.
+        /// The peers that could take over but do not say they wait for a leaver's claims
+        /// (an earlier version), by id.
         var earlierPeers: [String]
         /// When it began handing over (nil: not yet) and how long it may try.
         var startedAt: ContinuousClock.Instant?
@@ -31,10 +33,10 @@ struct LeavingHandOver: Equatable {
     enum Reason: Equatable {
         /// It owns nothing (any more): the hand-over is done, or there was none to do.
         case ownsNothing
+        /// What it still owns, no peer could take (`Facts.stranded`).
+        case noSuccessor
         /// It may not know every live peer, and could hand a partition to the wrong one.
         case notListened
-        /// No peer could take over.
-        case noSuccessor
         /// A peer of an earlier version would hand each partition straight back.
         case earlierPeers([String])
         /// It tried for the whole timeout.
@@ -42,9 +44,10 @@ struct LeavingHandOver: Equatable {
     }
 
     static func step(_ facts: Facts) -> Step {
-        if facts.ownedPartitions == 0 { return .stop(.ownsNothing) }
+        // Decided per cache: one cache nobody else holds must not keep the unit waiting
+        // out the timeout for another's hand-over, nor stop that hand-over.
+        if facts.handable == 0 { return .stop(facts.stranded == 0 ? .ownsNothing : .noSuccessor) }
         guard facts.hasListened else { return .stop(.notListened) }
-        guard facts.successors > 0 else { return .stop(.noSuccessor) }
         guard let started = facts.startedAt else {
             return facts.earlierPeers.isEmpty ? .begin : .stop(.earlierPeers(facts.earlierPeers))
         }
