@@ -8,6 +8,8 @@
 # broker holds a waiting fetch for the whole wait) and the writer batches up to 100 ms
 # (BENCH_WRITER_WAIT_MS): no request waits on replication or on PostgreSQL, and at 5
 # and 10 ms the idle pipeline's fetches alone kept a third of a core busy in the broker.
+# The writer paces its fetches (fetch_interval_ms, BENCH_WRITER_FETCH_INTERVAL_MS or
+# BENCH_FETCH_INTERVAL_MS, 50 unless set; 0 turns it off), as the on-sale's units do.
 ticketing_pipeline() {
     local name=$1 port=$2 yaml=$bench_dir/$1.yaml table partitions=${PARTITIONS:-4}
     bench_names+=("$name")
@@ -64,6 +66,7 @@ writers:
   $name:
     caches: [ticketing.Concert, ticketing.Seat, ticketing.Sale]
     batch: { max_messages: 5000, max_wait_ms: ${BENCH_WRITER_WAIT_MS:-100} }
+    fetch_interval_ms: ${BENCH_WRITER_FETCH_INTERVAL_MS:-${BENCH_FETCH_INTERVAL_MS:-50}}
     http_port: $port
 YAML
     "$bin" migrate --config "$yaml" >>"$bench_dir/setup.log" 2>&1 || { tail -n 20 "$bench_dir/setup.log" >&2; exit 1; }

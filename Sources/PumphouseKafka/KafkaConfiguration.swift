@@ -121,6 +121,24 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     /// reading far ahead of them, and pays for it in resident memory.
     public var prefetch: Prefetch?
 
+    /// The least time between two fetches of a partition that found records: nil fetches
+    /// again as soon as the last answer is in, librdkafka's way. A consumer that follows
+    /// a live topic then sends a fetch for every few records, and each fetch that finds
+    /// records costs the broker work (on the local broker, work that grows with the
+    /// log: docs/benchmarks.md); paced, each fetch brings what came meanwhile, and the
+    /// consumer hears a change up to this much later. A partition with nothing new is
+    /// still waited on at the broker (`fetch.wait.max.ms`), not here.
+    ///
+    /// librdkafka has no such setting; it is made of two that it has: one message
+    /// queued (`queued.min.messages` 1) is enough for it to put a partition's next
+    /// fetch off, and it puts it off by `fetch.queue.backoff.ms`. Its fetcher decides
+    /// on the next fetch as soon as an answer is queued, so nearly every answer that
+    /// found records puts the next one off; one whose records were all polled before
+    /// that decision does not. It replaces `prefetch.messages` and `fetchQueueBackoff`.
+    /// A runtime without `fetch.queue.backoff.ms` (before 2.1) would put fetches off by
+    /// a whole second, so there it is not applied.
+    public var fetchInterval: Duration?
+
     /// A bound on librdkafka's read-ahead.
     public struct Prefetch: Sendable, Hashable {
         public var kilobytes: Int
@@ -157,6 +175,10 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         if let prefetch {
             p["queued.max.messages.kbytes"] = String(prefetch.kilobytes)
             p["queued.min.messages"] = String(prefetch.messages)
+        }
+        if let fetchInterval, fetchInterval > .zero, Librdkafka.runtimeHasFetchQueueBackoff {
+            p["queued.min.messages"] = "1"
+            p["fetch.queue.backoff.ms"] = String(fetchInterval.milliseconds)
         }
         return p.merging(connection.properties) { _, override in override }
     }

@@ -233,10 +233,13 @@ public struct WriterConfiguration: Sendable, Hashable {
     public var maxBatchWait: Duration
     /// Port of /metrics, /healthz and /readyz; nil serves none.
     public var httpPort: Int?
+    /// The least time between two fetches of a partition that found records
+    /// (`KafkaConsumerConfiguration.fetchInterval`); nil fetches again at once.
+    public var fetchInterval: Duration? = nil
 
     static func parse(_ member: JSONObject.Member, parent: ConfigurationReader, caches known: [CacheConfiguration]) throws(ConfigurationError) -> WriterConfiguration {
         let name = member.name
-        var reader = try ConfigurationReader(file: parent.file, path: parent.setting(name), value: member.value, keys: ["caches", "group", "dead_letter_topic", "batch", "http_port"])
+        var reader = try ConfigurationReader(file: parent.file, path: parent.setting(name), value: member.value, keys: ["caches", "group", "dead_letter_topic", "batch", "http_port", "fetch_interval_ms"])
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }), !name.isEmpty else {
             throw ConfigurationError(file: parent.file, setting: parent.setting(name), message: "writer names use letters, digits, '-' and '_'")
         }
@@ -264,7 +267,11 @@ public struct WriterConfiguration: Sendable, Hashable {
             try batch.finish()
         }
         let port = try reader.integer("http_port", in: 0...65_535)
+        let fetchInterval = try reader.integer("fetch_interval_ms", in: 0...60_000).flatMap { $0 == 0 ? nil : Duration.milliseconds($0) }
         try reader.finish()
-        return WriterConfiguration(name: name, caches: caches, group: group, deadLetterTopic: deadLetterTopic, maxBatchMessages: maxMessages, maxBatchWait: maxWait, httpPort: port)
+        return WriterConfiguration(
+            name: name, caches: caches, group: group, deadLetterTopic: deadLetterTopic, maxBatchMessages: maxMessages, maxBatchWait: maxWait, httpPort: port,
+            fetchInterval: fetchInterval
+        )
     }
 }

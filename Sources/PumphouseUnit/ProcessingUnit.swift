@@ -350,6 +350,7 @@ public final class ProcessingUnit: Service {
         // A load's offsets that the topic no longer holds (retention) must stop the unit,
         // not quietly start it from whatever the topic still has.
         consumerConfiguration.autoOffsetReset = "error"
+        consumerConfiguration.fetchInterval = configuration.fetchInterval
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let memberTopic = configuration.pipeline.memberTopic
         // Answers to archive reads arrive on the reverse-pump topics, after the request.

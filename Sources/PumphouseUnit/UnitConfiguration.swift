@@ -37,6 +37,13 @@ public struct UnitConfiguration: Sendable {
     /// Validate each change against its schema before accepting it (about 2 µs); off,
     /// a bad change is found only by the writers, which dead-letter it.
     public var validatesChanges = true
+    /// The least time between two fetches of a partition that found records, for the
+    /// unit's consumer of its caches, members and claims
+    /// (`KafkaConsumerConfiguration.fetchInterval`); nil fetches again at once. Peers'
+    /// changes, own echoes (which confirm a replicated cache's `create`) and claims
+    /// then arrive up to this much later; a partitioned cache's decisions and the
+    /// broker's acknowledgements do not wait on them.
+    public var fetchInterval: Duration?
 
     public init(pipeline: PipelineConfiguration, unitID: String, address: String, spoolDirectory: String) {
         self.pipeline = pipeline

@@ -133,6 +133,7 @@ public final class DataWriter: Service {
         // further ahead than 16 MiB, or a batch of a partition, only sits in memory:
         // librdkafka's defaults added about 55 MiB to a drain's peak (docs/writers.md).
         consumerConfiguration.prefetch = .init(kilobytes: 16 * 1024, messages: writer.maxBatchMessages)
+        consumerConfiguration.fetchInterval = writer.fetchInterval
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let deadLetters = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger)
         try consumer.subscribe(topics: Array(topics.keys).sorted())

@@ -32,6 +32,27 @@ struct KafkaConfigurationTests {
     }
 }
 
+extension KafkaConfigurationTests {
+    @Test("a paced consumer puts a partition's next fetch off by its interval once one record is queued, over a bounded read-ahead; none or zero leaves librdkafka's fetching as it was; librdkafka takes it; the pipeline's own properties still win")
+    func fetchInterval() throws {
+        try #require(Librdkafka.runtimeHasFetchQueueBackoff, "librdkafka \(Librdkafka.runtimeVersion) predates fetch.queue.backoff.ms")
+        let connection = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"])
+        var paced = KafkaConsumerConfiguration(connection: connection)
+        paced.prefetch = .init(kilobytes: 16 * 1024, messages: 5_000)
+        let unpaced = paced.librdkafkaProperties
+        paced.fetchInterval = .zero
+        #expect(paced.librdkafkaProperties["queued.min.messages"] == unpaced["queued.min.messages"])
+        #expect(paced.librdkafkaProperties["fetch.queue.backoff.ms"] == unpaced["fetch.queue.backoff.ms"])
+        paced.fetchInterval = .milliseconds(50)
+        #expect(paced.librdkafkaProperties["queued.min.messages"] == "1")
+        #expect(paced.librdkafkaProperties["fetch.queue.backoff.ms"] == "50")
+        #expect(paced.librdkafkaProperties["queued.max.messages.kbytes"] == "16384")
+        _ = try KafkaConsumer(configuration: paced, logger: TestCluster.logger)
+        paced.connection.properties["fetch.queue.backoff.ms"] = "7"
+        #expect(paced.librdkafkaProperties["fetch.queue.backoff.ms"] == "7")
+    }
+}
+
 @Suite("Kafka producer settings")
 struct KafkaProducerConfigurationTests {
     @Test("produce requests in flight map to librdkafka's setting, which takes 1 with idempotence and refuses 6 by name; the pipeline's own properties still win")

@@ -93,6 +93,12 @@ struct PipelineConfigurationTests {
         #expect(writer.group == "pumphouse-writer-bench")
         #expect(writer.deadLetterTopic == "pumphouse.dead-letters.bench")
         #expect(writer.maxBatchMessages == 10_000)
+        #expect(writer.fetchInterval == nil)
+        for (setting, interval) in [("50", Duration?.some(.milliseconds(50))), ("0", nil)] {
+            let paced = try PipelineFile(validPipeline.replacing("caches: [bench.Account]", with: "caches: [bench.Account]\n    fetch_interval_ms: \(setting)"))
+            defer { paced.remove() }
+            #expect(try paced.load().writers.first?.fetchInterval == interval)
+        }
         let cache = try #require(configuration.caches.first)
         #expect(cache.load == .reversePump && cache.reverseTopic == "bench.account.reverse")
         #expect(configuration.reader.requestTopic == "pumphouse.reads" && configuration.reader.group == "pumphouse-reader")
@@ -172,6 +178,7 @@ struct PipelineConfigurationTests {
         ("        id: id\n", "", "caches.bench.Account.mapping.key", "key field"),
         ("bench.Account:\n    partitions", "bench.Nope:\n    partitions", "caches.bench.Nope", "no contract"),
         ("caches: [bench.Account]", "caches: [bench.Other]", "writers.bench.caches", "not a cache"),
+        ("caches: [bench.Account]", "caches: [bench.Account]\n    fetch_interval_ms: 90000", "writers.bench.fetch_interval_ms", "from 0 to 60000"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: {}", "kafka.brokers", "PUMPHOUSE_KAFKA_BROKERS"),
         ("partitions: 3", "partitions: 3\n    mapping2: {}", "caches.bench.Account.mapping2", "not a setting"),
         ("partitions: 3", "partitions: 3\n    load: database", "caches.bench.Account.load", "reverse_pump or topic"),
