@@ -109,7 +109,9 @@ YAML
 # cache on topic NAME.account, mapped to table NAME_account (created here, empty, shaped
 # like bench_account), applied by writer NAME, read by a reader on NAME.reads. LOAD is
 # where a unit with no peer loads from (reverse_pump, the default, or topic); the writer
-# serves /readyz on WRITER_PORT if given.
+# serves /readyz on WRITER_PORT if given. Its writer fetches unpaced unless
+# BENCH_WRITER_FETCH_INTERVAL_MS sets fetch_interval_ms (paced, it drains a backlog more
+# slowly: docs/benchmarks.md, paced fetches).
 bench_pipeline() {
     local name=$1 load=${2:-reverse_pump} port=${3:-}
     bench_names+=("$name")
@@ -136,6 +138,7 @@ writers:
   $name:
     caches: [bench.Account]
     batch: { max_messages: 30000, max_wait_ms: 20 }
+    fetch_interval_ms: ${BENCH_WRITER_FETCH_INTERVAL_MS:-0}
 ${port:+    http_port: $port}
 YAML
     "$bin" migrate --config "$bench_dir/$name.yaml" >>"$bench_dir/setup.log" 2>&1
