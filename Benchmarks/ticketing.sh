@@ -9,9 +9,12 @@
 # (BENCH_WRITER_WAIT_MS): no request waits on replication or on PostgreSQL, and at 5
 # and 10 ms the idle pipeline's fetches alone kept a third of a core busy in the broker.
 # The writer paces its fetches (fetch_interval_ms, BENCH_WRITER_FETCH_INTERVAL_MS or
-# BENCH_FETCH_INTERVAL_MS, 50 unless set; 0 turns it off), as the on-sale's units do.
+# BENCH_FETCH_INTERVAL_MS, 50 unless set; 0 turns it off and leaves the setting out, so
+# a build from before it reads the file: EARLIER_BINARIES in Benchmarks/rebalance/run),
+# as the on-sale's units do.
 ticketing_pipeline() {
     local name=$1 port=$2 yaml=$bench_dir/$1.yaml table partitions=${PARTITIONS:-4}
+    local writer_interval=${BENCH_WRITER_FETCH_INTERVAL_MS:-${BENCH_FETCH_INTERVAL_MS:-50}}
     bench_names+=("$name")
     { pipeline_head "$name" "${BENCH_FETCH_WAIT_MS:-100}"; cat <<YAML; } > "$yaml"
 caches:
@@ -66,7 +69,7 @@ writers:
   $name:
     caches: [ticketing.Concert, ticketing.Seat, ticketing.Sale]
     batch: { max_messages: 5000, max_wait_ms: ${BENCH_WRITER_WAIT_MS:-100} }
-    fetch_interval_ms: ${BENCH_WRITER_FETCH_INTERVAL_MS:-${BENCH_FETCH_INTERVAL_MS:-50}}
+$([ "$writer_interval" = 0 ] || echo "    fetch_interval_ms: $writer_interval")
     http_port: $port
 YAML
     "$bin" migrate --config "$yaml" >>"$bench_dir/setup.log" 2>&1 || { tail -n 20 "$bench_dir/setup.log" >&2; exit 1; }
