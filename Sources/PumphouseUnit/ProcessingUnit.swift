@@ -499,18 +499,19 @@ public final class ProcessingUnit: Service {
     /// hand-over.
     private func handOverBeforeLeaving(steward: OwnershipSteward?, now: ContinuousClock.Instant) -> Bool {
         let owned = ownedPartitions().filter { !$0.value.isEmpty }
-        let (successors, startedAt) = state.withLock { state in
-            let successors = owned.keys.map { cache in
-                (cache, (state.members[cache]?.members.values ?? [:].values).filter { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) })
+        // Per cache it owns partitions in: how many, and who could take them over.
+        let (caches, startedAt) = state.withLock { state in
+            let caches = owned.map { cache, partitions in
+                (partitions: partitions.count, successors: (state.members[cache]?.members.values ?? [:].values).filter { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) })
             }
-            return (successors, state.leavingStartedAt)
+            return (caches, state.leavingStartedAt)
         }
-        let handable = successors.filter { !$0.1.isEmpty }
+        let handable = caches.filter { !$0.successors.isEmpty }
         let facts = LeavingHandOver.Facts(
-            handable: handable.map { owned[$0.0, default: [:]].count }.reduce(0, +),
-            stranded: successors.filter { $0.1.isEmpty }.map { owned[$0.0, default: [:]].count }.reduce(0, +),
+            handable: handable.map(\.partitions).reduce(0, +),
+            stranded: caches.filter { $0.successors.isEmpty }.map(\.partitions).reduce(0, +),
             hasListened: memberClock.now.map { steward?.hasListened(at: $0) == true } ?? false,
-            earlierPeers: Set(handable.flatMap(\.1).filter { !$0.awaitsHandOver }.map { ExactKey($0.id) }).sorted().map(\.text),
+            earlierPeers: Set(handable.flatMap(\.successors).filter { !$0.awaitsHandOver }.map { ExactKey($0.id) }).sorted().map(\.text),
             startedAt: startedAt, timeout: configuration.memberTimeout, now: now
         )
         switch LeavingHandOver.step(facts) {

@@ -104,7 +104,7 @@ struct CLITests {
         #expect(noCache.errors.contains("declares no bench.Account cache"), "\(noCache.errors)")
     }
 
-    @Test("pumphouse reader refuses a bad port, a pipeline without caches, and a missing table, naming the fix", .localStack, .removingWhatItMakes)
+    @Test("pumphouse reader refuses a bad port, a pipeline without caches, and a missing table, and a unit a bad load timeout or fetch interval, naming the fix", .localStack, .removingWhatItMakes)
     func readerUsage() async throws {
         let config = "\(CLI.repository)/deploy/local/pipeline.yaml"
         let port = try await CLI.run(["reader", "--config", config, "--http-port", "0"])
@@ -113,6 +113,9 @@ struct CLITests {
         let timeout = try await CLI.run(["unit", "--config", config, "--id", "u1", "--load-timeout-s", "0"])
         #expect(timeout.status == 2)
         #expect(timeout.errors.contains("--load-timeout-s"), "\(timeout.errors)")
+        let interval = try await CLI.run(["unit", "--config", config, "--id", "u1", "--fetch-interval-ms", "60001"])
+        #expect(interval.status == 2)
+        #expect(interval.errors.contains("--fetch-interval-ms must be between 0 (off) and 60000"), "\(interval.errors)")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
