@@ -248,7 +248,7 @@ public struct WriterConfiguration: Sendable, Hashable {
         }
         var caches: [ContractName] = []
         for cache in listed {
-            guard let match = known.first(where: { $0.contract.rawValue == cache }) else {
+            guard let match = known.first(where: { $0.contract.rawValue.isSameBytes(as: cache) }) else {
                 throw reader.fail("caches", "\"\(cache)\" is not a cache declared under caches")
             }
             caches.append(match.contract)

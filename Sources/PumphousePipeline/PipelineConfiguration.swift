@@ -34,7 +34,7 @@ public struct PipelineConfiguration: Sendable {
     }
 
     public func writer(named name: String) -> WriterConfiguration? {
-        writers.first { $0.name == name }
+        writers.first { $0.name.isSameBytes(as: name) }
     }
 
     /// The contract schemas of `schemas`, loaded; the error names the setting.

@@ -134,7 +134,7 @@ package struct BoxOffice: Sendable {
     }
 
     /// Whether `concert` is the one `spec` opens (its counter aside).
-    private static func opened(_ concert: Concert?, as spec: NewConcert) -> Bool {
+    package static func opened(_ concert: Concert?, as spec: NewConcert) -> Bool {
         guard let concert else { return false }
         return concert.name.isSameBytes(as: spec.name) && concert.venue.isSameBytes(as: spec.venue) && concert.startsAt == spec.startsAt
             && concert.price == spec.price && concert.seats == spec.rows * spec.seatsPerRow
@@ -313,7 +313,7 @@ package struct BoxOffice: Sendable {
         }
         let now = Self.now()
         if seat.isHeld(byOtherThan: hold, at: now) { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
-        if seat.holder == hold, let lapsed = seat.holdUntil, lapsed <= now { throw .holdExpired(seat: label, at: lapsed) }
+        if let holder = seat.holder, holder.isSameBytes(as: hold), let lapsed = seat.holdUntil, lapsed <= now { throw .holdExpired(seat: label, at: lapsed) }
         // The hold may not have reached this unit yet (the reserve went to another one):
         // the sale's create decides either way.
         let sale = Sale(seat: seat.id, order: BoxOfficeRules.newID("ord-"), concert: concert, buyer: buyer, price: seat.price, unit: unit.id, soldAt: now)

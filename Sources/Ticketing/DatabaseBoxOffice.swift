@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumphouseContracts
 import PumphouseObservability
 import PumphousePostgres
 import Synchronization
@@ -216,11 +217,11 @@ package final class DatabaseBoxOffice: BoxOfficeService {
             return Sale(seat: key, order: order, concert: concert, buyer: buyer, price: price, unit: id, soldAt: Int64(row[4] ?? "") ?? BoxOffice.now())
         }
         if let earlier = row[6] {
-            guard earlier == buyer, let earlierOrder = row[7] else { throw .conflict("seat \(label) of \(concert) is sold") }
+            guard earlier.isSameBytes(as: buyer), let earlierOrder = row[7] else { throw .conflict("seat \(label) of \(concert) is sold") }
             return Sale(seat: key, order: earlierOrder, concert: concert, buyer: buyer, price: price, unit: id, soldAt: Int64(row[8] ?? "") ?? 0)
         }
-        if let holder = row[1], holder != hold { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
-        if row[1] == hold, let lapsed = row[2].flatMap({ Int64($0) }) { throw .holdExpired(seat: label, at: lapsed) }
+        if let holder = row[1], !holder.isSameBytes(as: hold) { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
+        if row[1] != nil, let lapsed = row[2].flatMap({ Int64($0) }) { throw .holdExpired(seat: label, at: lapsed) }
         throw .conflict("seat \(label) of \(concert) was sold to another buyer first")
     }
 

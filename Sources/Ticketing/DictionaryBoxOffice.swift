@@ -1,4 +1,5 @@
 import Foundation
+import PumphouseContracts
 import PumphouseObservability
 import Synchronization
 
@@ -6,12 +7,13 @@ import Synchronization
 /// process's dictionaries behind a lock, with no log, no replica and no database. What a
 /// request costs here is the HTTP server's and the JSON's share; the rest of a unit's
 /// cost is Pumphouse's. Nothing is shared between processes or survives a restart, so
-/// this is a yardstick, never a box office.
+/// this is a yardstick, never a box office. Keys and ids compare by their bytes, as the
+/// units' box office and PostgreSQL compare them, so the ceiling answers what they do.
 package final class DictionaryBoxOffice: BoxOfficeService {
     private struct State {
-        var concerts: [String: Concert] = [:]
-        var seats: [String: Seat] = [:]
-        var sales: [String: Sale] = [:]
+        var concerts: [ExactKey: Concert] = [:]
+        var seats: [ExactKey: Seat] = [:]
+        var sales: [ExactKey: Sale] = [:]
     }
 
     private let state = Mutex(State())
@@ -29,19 +31,17 @@ package final class DictionaryBoxOffice: BoxOfficeService {
         try BoxOfficeRules.check(spec)
         let concert = Concert(id: spec.id, name: spec.name, venue: spec.venue, startsAt: spec.startsAt, price: spec.price, seats: spec.rows * spec.seatsPerRow, sold: 0)
         let opened = state.withLock { state -> Bool in
-            if let existing = state.concerts[spec.id] {
-                var same = existing
-                same.sold = 0
-                guard same == concert else { return false }
+            if let existing = state.concerts[ExactKey(spec.id)] {
+                guard BoxOffice.opened(existing, as: spec) else { return false }
             } else {
-                state.concerts[spec.id] = concert
+                state.concerts[ExactKey(spec.id)] = concert
             }
             for rowIndex in 0..<spec.rows {
                 let row = BoxOfficeRules.rowLabel(rowIndex)
                 for number in 1...spec.seatsPerRow {
-                    let key = Seat.key(concert: spec.id, seat: "\(row)-\(number)")
-                    if state.seats[key] == nil {
-                        state.seats[key] = Seat(id: key, concert: spec.id, row: row, number: number, price: spec.price)
+                    let id = Seat.key(concert: spec.id, seat: "\(row)-\(number)")
+                    if state.seats[ExactKey(id)] == nil {
+                        state.seats[ExactKey(id)] = Seat(id: id, concert: spec.id, row: row, number: number, price: spec.price)
                     }
                 }
             }
@@ -52,18 +52,18 @@ package final class DictionaryBoxOffice: BoxOfficeService {
     }
 
     package func list() -> [BoxOffice.ConcertSummary] {
-        let ids = state.withLock { $0.concerts.values.sorted { $0.startsAt == $1.startsAt ? $0.id < $1.id : $0.startsAt < $1.startsAt }.map(\.id) }
+        let ids = state.withLock { $0.concerts.values.sorted { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }.map(\.id) }
         return ids.compactMap { try? summary($0) }
     }
 
     package func summary(_ id: String) throws(BoxOfficeError) -> BoxOffice.ConcertSummary {
         let now = BoxOffice.now()
         let found = state.withLock { state -> BoxOffice.ConcertSummary? in
-            guard let concert = state.concerts[id] else { return nil }
+            guard let concert = state.concerts[ExactKey(id)] else { return nil }
             var held = 0, sold = 0
             var revenue: Int64 = 0
-            for seat in state.seats.values where seat.concert == id {
-                if let sale = state.sales[seat.id] {
+            for seat in state.seats.values where seat.concert.isSameBytes(as: id) {
+                if let sale = state.sales[ExactKey(seat.id)] {
                     sold += 1
                     revenue += sale.price
                 } else if seat.isHeld(byOtherThan: nil, at: now) {
@@ -82,11 +82,11 @@ package final class DictionaryBoxOffice: BoxOfficeService {
     package func seatMap(_ concert: String) throws(BoxOfficeError) -> [BoxOffice.SeatView] {
         let now = BoxOffice.now()
         let views = state.withLock { state -> [BoxOffice.SeatView]? in
-            guard state.concerts[concert] != nil else { return nil }
-            return state.seats.values.filter { $0.concert == concert }
-                .sorted { $0.row == $1.row ? $0.number < $1.number : $0.row < $1.row }
+            guard state.concerts[ExactKey(concert)] != nil else { return nil }
+            return state.seats.values.filter { $0.concert.isSameBytes(as: concert) }
+                .sorted { $0.row.isSameBytes(as: $1.row) ? $0.number < $1.number : ExactKey($0.row) < ExactKey($1.row) }
                 .map { seat in
-                    let status: BoxOffice.SeatView.Status = state.sales[seat.id] != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
+                    let status: BoxOffice.SeatView.Status = state.sales[ExactKey(seat.id)] != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
                     return BoxOffice.SeatView(seat: seat.label, row: seat.row, number: seat.number, price: seat.price, status: status, holdUntil: status == .held ? seat.holdUntil : nil)
                 }
         }
@@ -96,7 +96,7 @@ package final class DictionaryBoxOffice: BoxOfficeService {
 
     package func reserve(concert: String, seat label: String, buyer: String) throws(BoxOfficeError) -> BoxOffice.Hold {
         try BoxOfficeRules.checkBuyer(buyer)
-        let key = Seat.key(concert: concert, seat: label)
+        let key = ExactKey(Seat.key(concert: concert, seat: label))
         let now = BoxOffice.now()
         let hold = BoxOffice.Hold(hold: BoxOfficeRules.newID("h-"), seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
         let refusal = state.withLock { state -> BoxOfficeError? in
@@ -117,19 +117,19 @@ package final class DictionaryBoxOffice: BoxOfficeService {
     package func purchase(concert: String, seat label: String, hold: String, buyer: String) throws(BoxOfficeError) -> Sale {
         try BoxOfficeRules.checkBuyer(buyer)
         try BoxOfficeRules.checkHold(hold)
-        let key = Seat.key(concert: concert, seat: label)
+        let key = ExactKey(Seat.key(concert: concert, seat: label))
         let now = BoxOffice.now()
         let order = BoxOfficeRules.newID("ord-")
         let outcome = state.withLock { state -> Result<Sale, BoxOfficeError> in
             guard var seat = state.seats[key] else { return .failure(.notFound("seat \(label) of concert \(concert)")) }
             if let sold = state.sales[key] {
-                return sold.buyer == buyer ? .success(sold) : .failure(.conflict("seat \(label) of \(concert) is sold"))
+                return sold.buyer.isSameBytes(as: buyer) ? .success(sold) : .failure(.conflict("seat \(label) of \(concert) is sold"))
             }
             if seat.isHeld(byOtherThan: hold, at: now) { return .failure(.conflict("seat \(label) of \(concert) is held by another buyer")) }
-            if seat.holder == hold, let lapsed = seat.holdUntil, lapsed <= now { return .failure(.holdExpired(seat: label, at: lapsed)) }
-            let sale = Sale(seat: key, order: order, concert: concert, buyer: buyer, price: seat.price, unit: id, soldAt: now)
+            if let holder = seat.holder, holder.isSameBytes(as: hold), let lapsed = seat.holdUntil, lapsed <= now { return .failure(.holdExpired(seat: label, at: lapsed)) }
+            let sale = Sale(seat: key.text, order: order, concert: concert, buyer: buyer, price: seat.price, unit: id, soldAt: now)
             state.sales[key] = sale
-            state.concerts[concert]?.sold += 1
+            state.concerts[ExactKey(concert)]?.sold += 1
             seat.releaseHold()
             state.seats[key] = seat
             return .success(sale)
@@ -138,10 +138,10 @@ package final class DictionaryBoxOffice: BoxOfficeService {
     }
 
     package func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
-        let key = Seat.key(concert: concert, seat: label)
+        let key = ExactKey(Seat.key(concert: concert, seat: label))
         let refusal = state.withLock { state -> BoxOfficeError? in
             guard var seat = state.seats[key] else { return .notFound("seat \(label) of concert \(concert)") }
-            guard seat.holder == hold, !hold.isEmpty else { return .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
+            guard let holder = seat.holder, holder.isSameBytes(as: hold), !hold.isEmpty else { return .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
             seat.releaseHold()
             state.seats[key] = seat
             return nil

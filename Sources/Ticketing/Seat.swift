@@ -31,7 +31,7 @@ package struct Seat: CodableCacheEntity, Hashable {
 
     /// Whether a hold other than `hold` keeps the seat at `now`.
     func isHeld(byOtherThan hold: String?, at now: Int64) -> Bool {
-        guard let holder, holder != hold, let holdUntil else { return false }
+        guard let holder, !(hold.map(holder.isSameBytes(as:)) ?? false), let holdUntil else { return false }
         return holdUntil > now
     }
 }

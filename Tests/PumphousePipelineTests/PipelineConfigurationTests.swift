@@ -319,6 +319,38 @@ struct PipelineConfigurationTests {
         }
     }
 
+    /// U+212A KELVIN SIGN is canonically equivalent to "K", so Swift's `==` takes
+    /// "demo.\u{212A}iosk" for "demo.Kiosk"; Kafka and PostgreSQL would not.
+    @Test("a writer's caches and a writer's name are matched by their bytes")
+    func namesByBytes() throws {
+        let schemas = FileManager.default.temporaryDirectory.appendingPathComponent("schemas-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: schemas) }
+        try FileManager.default.createDirectory(atPath: "\(schemas)/demo.Kiosk", withIntermediateDirectories: true)
+        try "topic: demo.kiosk\nkey: id\n".write(toFile: "\(schemas)/demo.Kiosk/contract.yaml", atomically: true, encoding: .utf8)
+        try #"{"type":"object","required":["id"],"properties":{"id":{"type":"string"}}}"#
+            .write(toFile: "\(schemas)/demo.Kiosk/v1.json", atomically: true, encoding: .utf8)
+        func pipeline(listing cache: String) -> String {
+            """
+            kafka: { brokers: "k1:9092" }
+            schemas: \(schemas)
+            caches:
+              demo.Kiosk: { mapping: custom }
+            writers:
+              Kiosks:
+                caches: [\(cache)]
+            """
+        }
+        let exact = try PipelineFile(pipeline(listing: "demo.Kiosk"))
+        defer { exact.remove() }
+        let loaded = try exact.load()
+        #expect(loaded.writer(named: "Kiosks")?.caches.map(\.rawValue) == ["demo.Kiosk"])
+        #expect(loaded.writer(named: "\u{212A}iosks") == nil, "a writer's name is its bytes")
+        let equivalent = try PipelineFile(pipeline(listing: "demo.\u{212A}iosk"))
+        defer { equivalent.remove() }
+        let error = try #require(throws: ConfigurationError.self) { try equivalent.load() }
+        #expect(error.setting == "writers.Kiosks.caches" && error.message.contains("not a cache declared"), "\(error)")
+    }
+
     @Test("invalid YAML and a missing file are clear errors")
     func unreadable() throws {
         let file = try PipelineFile("kafka: [unclosed")

@@ -64,14 +64,20 @@ struct DatabaseBoxOfficeTests {
                 #expect(error.code == "conflict", "\(error)")
             }
             let summary = try await twin.summary("c1")
-            #expect(summary.sold == 1 && summary.revenue == 4500)
+            #expect(summary.sold == 1 && summary.revenue == 4500, "\(summary)")
             let sale = try #require(sales.first)
             // The winner asking again gets the same sale; anyone else a conflict.
             let again = try await twin.purchase(concert: "c1", seat: "A-1", hold: "h-other", buyer: sale.buyer)
             #expect(again.order == sale.order)
+            // A buyer is its bytes: ANGSTROM SIGN and Å are equal Swift Strings, not one buyer.
+            let angstrom = try await twin.purchase(concert: "c1", seat: "A-2", hold: "h-none", buyer: "\u{212B}se")
+            #expect(try await twin.purchase(concert: "c1", seat: "A-2", hold: "h-none", buyer: "\u{212B}se").order == angstrom.order)
+            await #expect(throws: BoxOfficeError.conflict("seat A-2 of c1 is sold")) {
+                try await twin.purchase(concert: "c1", seat: "A-2", hold: "h-none", buyer: "\u{C5}se")
+            }
             await #expect(throws: BoxOfficeError.self) { try await twin.reserve(concert: "c1", seat: "A-1", buyer: "late") }
             let map = try await twin.seatMap("c1")
-            #expect(map.count == 10 && map.filter { $0.status == .sold }.map(\.seat) == ["A-1"])
+            #expect(map.count == 10 && map.filter { $0.status == .sold }.map(\.seat) == ["A-1", "A-2"])
         }
     }
 

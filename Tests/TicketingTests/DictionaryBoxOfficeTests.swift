@@ -26,6 +26,19 @@ struct DictionaryBoxOfficeTests {
         #expect(throws: BoxOfficeError.self) { try bare.open(BoxOffice.NewConcert(id: "c", name: "Other", venue: "V", startsAt: 0, price: 100, rows: 2, seatsPerRow: 3)) }
     }
 
+    /// "\u{212B}se" (ANGSTROM SIGN) and "\u{C5}se" are equal Swift Strings and two
+    /// buyers to the units and to PostgreSQL; the ceiling must not answer otherwise.
+    @Test("a retried purchase gets the sale back only for the buyer of the same bytes")
+    func buyerBytes() throws {
+        let bare = DictionaryBoxOffice(id: "bare-bytes")
+        _ = try bare.open(BoxOffice.NewConcert(id: "c", name: "C", venue: "V", startsAt: 0, price: 100, rows: 1, seatsPerRow: 2))
+        let sale = try bare.purchase(concert: "c", seat: "A-1", hold: "h-x", buyer: "\u{212B}se")
+        #expect(try bare.purchase(concert: "c", seat: "A-1", hold: "h-y", buyer: "\u{212B}se") == sale)
+        #expect(throws: BoxOfficeError.conflict("seat A-1 of c is sold")) {
+            try bare.purchase(concert: "c", seat: "A-1", hold: "h-y", buyer: "\u{C5}se")
+        }
+    }
+
     @Test("hold and order ids: the prefix and a version 4 UUID in lower case, none repeated in 20,000")
     func ids() {
         var seen = Set<[UInt8]>()
