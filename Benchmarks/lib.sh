@@ -91,12 +91,27 @@ harness() { PUMPHOUSE_LOG_LEVEL=${BENCH_LOG_LEVEL:-error} "$bench_bin" "$@"; }
 # kafka.offset_gap_recheck_ms (0 turns reading gaps again off) and BENCH_KAFKA_PROPERTIES
 # any more properties, as YAML flow-mapping entries (e.g.
 # 'max.in.flight.requests.per.connection: "5"').
+# kafka_properties FETCH_WAIT_MS: the kafka section's property mappings, each setting
+# given only to the kind of client it concerns (so no client logs librdkafka's warning
+# about a property of the other kind); an earlier build (EARLIER_BINARIES, the
+# rebalancing run's rolling upgrade) knows only `properties`, so there all go in it.
+kafka_properties() {
+    local consumer="fetch.wait.max.ms: \"$1\"${BENCH_FETCH_MIN_BYTES:+, fetch.min.bytes: \"$BENCH_FETCH_MIN_BYTES\"}"
+    local producer="${BENCH_LINGER_MS:+linger.ms: \"$BENCH_LINGER_MS\"}"
+    if [ -n "${EARLIER_BINARIES:-}" ]; then
+        echo "  properties: { $consumer${producer:+, $producer}${BENCH_KAFKA_PROPERTIES:+, $BENCH_KAFKA_PROPERTIES} }"
+        return
+    fi
+    echo "  consumer_properties: { $consumer }"
+    [ -z "$producer" ] || echo "  producer_properties: { $producer }"
+    [ -z "${BENCH_KAFKA_PROPERTIES:-}" ] || echo "  properties: { $BENCH_KAFKA_PROPERTIES }"
+}
 pipeline_head() {
     cat <<YAML
 kafka:
   brokers: $PUMPHOUSE_KAFKA_BROKERS
 ${BENCH_GAP_RECHECK_MS:+  offset_gap_recheck_ms: $BENCH_GAP_RECHECK_MS
-}  properties: { fetch.wait.max.ms: "$2"${BENCH_FETCH_MIN_BYTES:+, fetch.min.bytes: \"$BENCH_FETCH_MIN_BYTES\"}${BENCH_LINGER_MS:+, linger.ms: \"$BENCH_LINGER_MS\"}${BENCH_KAFKA_PROPERTIES:+, $BENCH_KAFKA_PROPERTIES} }
+}$(kafka_properties "$2")
 postgres:
   url: { env: PUMPHOUSE_POSTGRES_URL }
 schemas: $PWD/Schemas

@@ -39,7 +39,9 @@ extension PipelineOptions {
     /// "running" with its endpoints up and never say why it does nothing. The check's own
     /// client logs nothing; the one error says it all.
     /// A property librdkafka refuses (a TLS file that does not exist, an unknown name) is
-    /// the file's mistake, reported as a usage error.
+    /// the file's mistake, reported as a usage error; the producer-only and
+    /// consumer-only properties are checked by name and value, since no admin client
+    /// receives them.
     package func checkBroker(_ configuration: PipelineConfiguration) async throws {
         var settings = KafkaAdminConfiguration(connection: configuration.kafka)
         settings.requestTimeout = Self.brokerCheckTimeout
@@ -48,6 +50,13 @@ extension PipelineOptions {
             admin = try KafkaAdmin(configuration: settings, logger: Self.quiet)
         } catch {
             throw UsageError("\(config): kafka.properties: \(error.message); fix the property it names")
+        }
+        for (setting, properties) in [("producer_properties", configuration.kafka.producerProperties), ("consumer_properties", configuration.kafka.consumerProperties)] {
+            do {
+                try RDKafkaConfig.check(properties, operation: "check kafka.\(setting)")
+            } catch {
+                throw UsageError("\(config): kafka.\(setting): \(error.message); fix the property it names")
+            }
         }
         do {
             _ = try await admin.listTopics()

@@ -14,6 +14,15 @@ public struct KafkaConnectionConfiguration: Sendable, Hashable {
     /// Extra librdkafka properties (e.g. `security.protocol`, `sasl.username`). They are
     /// applied last, so they override the typed fields on purpose.
     public var properties: [String: String]
+    /// Properties for producers alone, applied after `properties`. librdkafka warns at
+    /// every client that is given a property of the other kind ("is a consumer property
+    /// and will be ignored"), so tuning that concerns one kind belongs here or in
+    /// `consumerProperties`, as Kafka Connect separates its `producer.` and `consumer.`
+    /// settings. Admin clients take neither.
+    public var producerProperties: [String: String] = [:]
+    /// Properties for consumers alone (`fetch.wait.max.ms`, say), applied after
+    /// `properties`; see `producerProperties`.
+    public var consumerProperties: [String: String] = [:]
     /// How long a consumer reads a gap in a partition's offsets again before it accepts
     /// that no record fills it; zero accepts every gap at once. A broker that exposes a
     /// later produce request's records before an earlier one's (the local Tansu does,
@@ -79,7 +88,7 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
         p["queue.buffering.max.messages"] = String(maxQueuedMessages)
         p["compression.type"] = compression
         p["max.in.flight.requests.per.connection"] = String(maxInFlightRequests)
-        return p.merging(connection.properties) { _, override in override }
+        return p.merging(connection.properties) { _, override in override }.merging(connection.producerProperties) { _, override in override }
     }
 }
 
@@ -180,7 +189,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
             p["queued.min.messages"] = "1"
             p["fetch.queue.backoff.ms"] = String(fetchInterval.milliseconds)
         }
-        return p.merging(connection.properties) { _, override in override }
+        return p.merging(connection.properties) { _, override in override }.merging(connection.consumerProperties) { _, override in override }
     }
 }
 

@@ -112,7 +112,7 @@ public struct PipelineConfiguration: Sendable {
         }
 
         // kafka
-        var kafkaReader = try reader.mapping("kafka", keys: ["brokers", "client_id", "properties", "offset_gap_recheck_ms"]) ?? ConfigurationReader.empty(file: file, path: "kafka")
+        var kafkaReader = try reader.mapping("kafka", keys: ["brokers", "client_id", "properties", "producer_properties", "consumer_properties", "offset_gap_recheck_ms"]) ?? ConfigurationReader.empty(file: file, path: "kafka")
         // The file's value is read (and checked) even when the environment overrides it.
         let fileBrokers = try kafkaReader.string("brokers")
         let brokers = environment[Override.kafkaBrokers].flatMap { $0.isEmpty ? nil : $0 } ?? fileBrokers
@@ -120,21 +120,25 @@ public struct PipelineConfiguration: Sendable {
             throw kafkaReader.fail("brokers", "is required (or set \(Override.kafkaBrokers)): a comma-separated host:port list")
         }
         let clientID = try kafkaReader.string("client_id") ?? "pumphouse"
-        var properties: [String: String] = [:]
-        if let propertyReader = try kafkaReader.mapping("properties") {
+        func properties(_ key: String) throws(ConfigurationError) -> [String: String] {
+            var properties: [String: String] = [:]
+            guard let propertyReader = try kafkaReader.mapping(key) else { return properties }
             for member in propertyReader.object {
                 // The broker list has one home, where it is checked and overridden.
-                if ["bootstrap.servers", "metadata.broker.list"].contains(member.name) {
+                if member.name.isSameBytes(as: "bootstrap.servers") || member.name.isSameBytes(as: "metadata.broker.list") {
                     throw propertyReader.fail(member.name, "names the brokers, which kafka.brokers (or \(Override.kafkaBrokers)) sets; move the list there")
                 }
                 properties[member.name] = try ConfigurationReader.resolveSecret(
                     member.value, setting: propertyReader.setting(member.name), file: file, environment: environment, baseDirectory: baseDirectory
                 )
             }
+            return properties
         }
+        var kafka = KafkaConnectionConfiguration(brokers: brokers, clientID: clientID, properties: try properties("properties"))
+        kafka.producerProperties = try properties("producer_properties")
+        kafka.consumerProperties = try properties("consumer_properties")
         let gapRecheck = try kafkaReader.integer("offset_gap_recheck_ms", in: 0...60_000)
         try kafkaReader.finish()
-        var kafka = KafkaConnectionConfiguration(brokers: brokers, clientID: clientID, properties: properties)
         if let gapRecheck { kafka.offsetGapRecheck = .milliseconds(gapRecheck) }
         let brokersSource = environment[Override.kafkaBrokers].flatMap { $0.isEmpty ? nil : $0 } != nil ? " (set by \(Override.kafkaBrokers))" : ""
         if kafka.bootstrapServers.isEmpty {

@@ -96,7 +96,7 @@ package final class DataPump: Sendable {
     /// out leave together in the next one, without a longer linger. Against librdkafka's
     /// 5 this cut the on-sale units' librdkafka threads from 0.24-0.28 to 0.06 ms of CPU
     /// per request, with the pump's own rate unchanged (docs/benchmarks.md). A pipeline's
-    /// `kafka.properties` still override all three.
+    /// `kafka.properties` and `kafka.producer_properties` still override all three.
     package static func producerConfiguration(_ kafka: KafkaConnectionConfiguration) -> KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(connection: kafka)
         configuration.messageTimeout = .zero

@@ -198,5 +198,12 @@ struct SecretsFaultTests {
             #expect(run.status == 2, "\(run.errors)")
             #expect(run.errors.contains("kafka.properties") && run.errors.contains("ssl.ca.location"), "\(run.errors)")
         }
+
+        // No admin client takes a consumer's own properties, so they are checked apart.
+        let misspelt = try await StatusFixture(createTopics: false, consumerProperties: ["fetch.wait.max.mz": "\"5\""])
+        defer { try? FileManager.default.removeItem(atPath: misspelt.directory) }
+        let writer = try await PumphouseProcess.run(["writer", "--config", misspelt.config, "--writer", "w"], within: .seconds(30))
+        #expect(writer.status == 2, "\(writer.errors)")
+        #expect(writer.errors.contains("kafka.consumer_properties") && writer.errors.contains("fetch.wait.max.mz"), "\(writer.errors)")
     }
 }

@@ -197,15 +197,20 @@ struct StatusFixture {
     let directory: String
     let config: String
 
-    init(createTopics: Bool = true, kafkaProperties: [String: String] = [:], writerPort: Int? = nil, readerPort: Int? = nil) async throws {
+    init(
+        createTopics: Bool = true, kafkaProperties: [String: String] = [:], consumerProperties: [String: String] = [:], writerPort: Int? = nil,
+        readerPort: Int? = nil
+    ) async throws {
         name = TestStack.uniqueName("st")
         topic = "\(name).account"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         config = "\(directory)/pipeline.yaml"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let properties = kafkaProperties.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        func mapping(_ key: String, _ properties: [String: String]) -> String {
+            properties.isEmpty ? "" : ", \(key): { " + properties.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + " }"
+        }
         try """
-            kafka: { brokers: "\(TestStack.kafkaBrokers)"\(properties.isEmpty ? "" : ", properties: { \(properties) }") }
+            kafka: { brokers: "\(TestStack.kafkaBrokers)"\(mapping("properties", kafkaProperties))\(mapping("consumer_properties", consumerProperties)) }
             postgres: { url: { env: PUMPHOUSE_POSTGRES_URL } }
             schemas: \(PumphouseProcess.repository)/Schemas
             migrations: \(PumphouseProcess.repository)/Migrations

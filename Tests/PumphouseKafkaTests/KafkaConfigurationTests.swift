@@ -53,6 +53,28 @@ extension KafkaConfigurationTests {
     }
 }
 
+extension KafkaConfigurationTests {
+    /// librdkafka warns at every client given a property of the other kind; each kind
+    /// gets its own and the shared ones, which its own override.
+    @Test("producer properties reach producers alone and consumer properties consumers alone, after the shared ones; admin clients take neither")
+    func propertiesByKind() throws {
+        var connection = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], properties: ["linger.ms": "9", "fetch.wait.max.ms": "400", "socket.timeout.ms": "7000"])
+        connection.producerProperties = ["linger.ms": "2"]
+        connection.consumerProperties = ["fetch.wait.max.ms": "100", "fetch.min.bytes": "10"]
+        let producer = KafkaProducerConfiguration(connection: connection).librdkafkaProperties
+        let consumer = KafkaConsumerConfiguration(connection: connection).librdkafkaProperties
+        let admin = KafkaAdminConfiguration(connection: connection).librdkafkaProperties
+        #expect(producer["linger.ms"] == "2" && producer["fetch.min.bytes"] == nil && producer["socket.timeout.ms"] == "7000")
+        #expect(consumer["fetch.wait.max.ms"] == "100" && consumer["fetch.min.bytes"] == "10" && consumer["linger.ms"] == "9")
+        #expect(admin["fetch.min.bytes"] == nil && admin["socket.timeout.ms"] == "7000")
+        _ = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: connection), logger: TestCluster.logger)
+        _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(connection: connection), logger: TestCluster.logger)
+        try RDKafkaConfig.check(connection.consumerProperties, operation: "test")
+        let refusal = #expect(throws: KafkaError.self) { try RDKafkaConfig.check(["fetch.wait.max.mz": "5"], operation: "test") }
+        #expect(String(describing: refusal).contains("fetch.wait.max.mz"), "\(String(describing: refusal))")
+    }
+}
+
 @Suite("Kafka producer settings")
 struct KafkaProducerConfigurationTests {
     @Test("produce requests in flight map to librdkafka's setting, which takes 1 with idempotence and refuses 6 by name; the pipeline's own properties still win")

@@ -150,6 +150,21 @@ struct PipelineConfigurationTests {
         #expect(refused.message.contains("url"))
     }
 
+    @Test("properties for one kind of client are read apart from the shared ones, secrets included")
+    func propertiesByKind() throws {
+        let file = try PipelineFile(validPipeline.replacing(
+            #"kafka: { brokers: "k1:9092,k2:9092" }"#,
+            with: "kafka: { brokers: k1:9092, properties: { linger.ms: \"9\" }, producer_properties: { linger.ms: \"2\" }, consumer_properties: { fetch.wait.max.ms: \"100\", sasl.password: { env: KAFKA_PW } } }"
+        ))
+        defer { file.remove() }
+        let kafka = try file.load(["KAFKA_PW": "from-env"]).kafka
+        #expect(kafka.properties == ["linger.ms": "9"])
+        #expect(kafka.producerProperties == ["linger.ms": "2"])
+        #expect(kafka.consumerProperties == ["fetch.wait.max.ms": "100", "sasl.password": "from-env"])
+        let missing = try #require(throws: ConfigurationError.self) { try file.load() }
+        #expect(missing.setting == "kafka.consumer_properties.sasl.password" && missing.message.contains("KAFKA_PW"), "\(missing)")
+    }
+
     @Test("secrets come from files and environment variables")
     func secrets() throws {
         let file = try PipelineFile(validPipeline
@@ -197,6 +212,8 @@ struct PipelineConfigurationTests {
         ("partitions: 3", "partitions: 3\n    topic: \(String(repeating: "t", count: 245))", "caches.bench.Account.reverse_topic", "set reverse_topic to a shorter name"),
         ("  bench:\n", "  \(String(repeating: "w", count: 230)):\n", "writers.\(String(repeating: "w", count: 230)).dead_letter_topic", "set dead_letter_topic to a shorter name"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", properties: { bootstrap.servers: \"k9:9092\" } }", "kafka.properties.bootstrap.servers", "move the list there"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", consumer_properties: { bootstrap.servers: \"k9:9092\" } }", "kafka.consumer_properties.bootstrap.servers", "move the list there"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", producer_properties: [linger.ms] }", "kafka.producer_properties", "mapping"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", offset_gap_recheck_ms: 90000 }", "kafka.offset_gap_recheck_ms", "from 0 to 60000"),
         ("partitions: 3", "partitions: 3\n    mode: sharded", "caches.bench.Account.mode", "replicated or partitioned"),
         ("partitions: 3", "partitions: 3\n    backups: 1", "caches.bench.Account.backups", "add `mode: partitioned`"),

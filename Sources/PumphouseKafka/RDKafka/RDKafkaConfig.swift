@@ -26,4 +26,11 @@ package enum RDKafkaConfig {
         }
         return conf
     }
+
+    /// Whether librdkafka takes every property (a name it knows, a value it accepts),
+    /// checked without building a client: what a start-up check can say about settings
+    /// only one kind of client receives.
+    package static func check(_ properties: [String: String], operation: String) throws(KafkaError) {
+        rd_kafka_conf_destroy(try make(properties, operation: operation))
+    }
 }
