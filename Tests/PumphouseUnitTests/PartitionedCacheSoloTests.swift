@@ -1,5 +1,6 @@
 import CRDKafka
 import Foundation
+import Logging
 import PumphouseContracts
 import PumphouseKafka
 import PumphouseLoad
@@ -660,16 +661,62 @@ struct PartitionedCacheSoloTests {
             try await awaitState([caches[0]], accounts(load.counted.withLock { $0 }), "the survivor at every change")
         }
         try await fixture.awaitWritten(load.counted.withLock { $0 })
-        let claims = { (unit: ProcessingUnit, move: OwnershipSteward.Move) in
-            (0..<Self.partitions).map { partition in
-                TestMetricsBackend.counter(
-                    "pumphouse_unit_ownership_claims_total",
-                    [("unit", unit.id), ("cache", BenchAccount.contract.rawValue), ("partition", String(partition)), ("move", move.rawValue)]
-                )
-            }.reduce(0, +)
-        }
         #expect(claims(leaver, .handOver) >= 1, "the leaver handed its partitions over itself")
         #expect(claims(survivor, .leave) == 0 && claims(survivor, .failover) == 0, "the survivor claimed nothing on hearing it leave")
+    }
+
+    /// The ownership claims `unit` made in every partition of `cache` by `move`, as the
+    /// test metrics backend counted them.
+    func claims(_ unit: ProcessingUnit, _ move: OwnershipSteward.Move, cache: ContractName = BenchAccount.contract) -> Int64 {
+        (0..<Self.partitions).map { partition in
+            TestMetricsBackend.counter(
+                "pumphouse_unit_ownership_claims_total",
+                [("unit", unit.id), ("cache", cache.rawValue), ("partition", String(partition)), ("move", move.rawValue)]
+            )
+        }.reduce(0, +)
+    }
+
+    @Test("a unit holding two partitioned caches stops gracefully while its peer holds only one: it hands the shared cache's partitions over, does not wait for those of the cache no peer holds, and stops once the hand-over is done; no change is lost or doubled")
+    func leaveWithAStrandedCache() async throws {
+        TestMetricsBackend.bootstrap()
+        let fixture = try await UnitFixture(partitions: Self.partitions, mode: "partitioned", alsoPartitioned: [TestBid.contract])
+        try await fixture.prepare()
+        let said = Mutex<[String]>([])
+        let leaverLogs = Logger(label: "tests.leaver") { _ in RecordingLogHandler { event in said.withLock { $0.append("\(event.message)") } } }
+        let survivor = try fixture.unit("a")
+        let leaver = try fixture.unit("b", logger: leaverLogs)
+        let accountCaches = try [survivor, leaver].map { try $0.cache(BenchAccount.self) }
+        // The survivor does not hold the bids: nobody could take their partitions over.
+        let bids = try leaver.cache(TestBid.self)
+        let byID = [survivor.id: accountCaches[0], leaver.id: accountCaches[1]]
+        let keys = (0..<12).map { "acct-\($0)" }
+        var expected: [ExactKey: Int64] = [:]
+        try await running([survivor]) {
+            try await running([leaver]) {
+                _ = try await awaitOwners(accountCaches, members: [survivor.id, leaver.id], "both units to own their share of the accounts")
+                _ = try await waitFor("the leaver to decide every partition of the bids", timeout: .seconds(60)) { () async throws -> Bool? in
+                    try await Task.sleep(for: .milliseconds(20))
+                    return (0..<Int32(Self.partitions)).allSatisfy { bids.decides(partition: $0) } ? true : nil
+                }
+                for key in keys {
+                    try await routed(byID, first: survivor.id) { try $0.put(BenchAccount(id: key, balance: 1)) }
+                    expected[ExactKey(key)] = 1
+                }
+                for number in 1...8 { try bids.put(TestBid(number: Int64(number))) }
+            }
+            _ = try await awaitOwners([accountCaches[0]], members: [survivor.id], "the survivor to own every partition of the accounts")
+            for key in keys {
+                try accountCaches[0].increment(key, "balance", by: 1)
+                expected[ExactKey(key)]! += 1
+            }
+            try await awaitState([accountCaches[0]], accounts(expected), "the survivor at every change")
+        }
+        try await fixture.awaitWritten(expected)
+        let log = said.withLock { $0 }
+        #expect(claims(leaver, .handOver) >= 1, "the leaver handed its share of the accounts over itself: \(log)")
+        #expect(claims(survivor, .leave) == 0 && claims(survivor, .failover) == 0, "the survivor claimed no account partition on hearing it leave")
+        #expect(log.contains { $0.contains("stops with \(Self.partitions) partition(s) of caches no peer holds") }, "it stopped for the stranded bids once the accounts were handed over: \(log)")
+        #expect(!log.contains { $0.contains("could not hand over") }, "it did not wait out the member timeout: \(log)")
     }
 
     @Test("a unit joins a unit that owns everything while changes keep coming: its share is handed over behind the owner's last change, and no change is lost or doubled")

@@ -38,15 +38,29 @@ struct UnitFixture {
     /// `partitionKeyAfter`: the partitioned cache's `partition_key_after`.
     /// `kafkaProperties`: librdkafka properties for every client, as a YAML flow map's
     /// members (`"queue.buffering.max.messages": "4"`).
+    /// `alsoPartitioned`: more contracts declared as partitioned caches like the first
+    /// (same partitions and backups), on topics of their own, mapped by custom mappers
+    /// and so written by no writer of the fixture.
     init(
         partitions: Int = 3, brokers: String = TestStack.kafkaBrokers, load: String = "topic", mode: String = "replicated", kafkaProperties: String? = nil,
-        partitionKeyAfter: String? = nil, backups: Int = 1
+        partitionKeyAfter: String? = nil, backups: Int = 1, alsoPartitioned: [ContractName] = []
     ) async throws {
         name = TestStack.uniqueName("u")
         topic = "\(name).account"
         table = "\(name)_account"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let name = name
+        let more = alsoPartitioned.map { contract in
+            """
+              \(contract):
+                topic: \(name).\(contract.entity.lowercased())
+                partitions: \(partitions)
+                mode: partitioned
+                backups: \(backups)
+                mapping: custom\n
+            """
+        }.joined()
         try """
         kafka: { brokers: "\(brokers)"\(Self.properties(kafkaProperties).map { ", properties: { \($0) }" } ?? "") }
         postgres: { url: "\(TestStack.postgresURL)" }
@@ -69,7 +83,7 @@ struct UnitFixture {
                 currency: currency
                 status: status
                 updated_at: { field: updatedAt, transform: epoch_ms_to_timestamp }
-        writers:
+        \(more)writers:
           \(name):
             caches: [bench.Account]
             batch: { max_messages: 500, max_wait_ms: 20 }
