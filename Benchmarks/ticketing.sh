@@ -11,12 +11,15 @@
 # The writer paces its fetches (fetch_interval_ms, BENCH_WRITER_FETCH_INTERVAL_MS or
 # BENCH_FETCH_INTERVAL_MS, 50 unless set; 0 turns it off and leaves the setting out, so
 # a build from before it reads the file: EARLIER_BINARIES in Benchmarks/rebalance/run),
-# as the on-sale's units do.
+# as the on-sale's units do. Producers linger 5 ms (BENCH_LINGER_MS, 5 unless set; set
+# empty for the data pump's own 1 ms), as deploy/local/pipeline.yaml has them: on this
+# broker fewer, larger batches cost it less on every later fetch (docs/benchmarks.md,
+# "A 5 ms linger for the on-sale").
 ticketing_pipeline() {
     local name=$1 port=$2 yaml=$bench_dir/$1.yaml table partitions=${PARTITIONS:-4}
     local writer_interval=${BENCH_WRITER_FETCH_INTERVAL_MS:-${BENCH_FETCH_INTERVAL_MS:-50}}
     bench_names+=("$name")
-    { pipeline_head "$name" "${BENCH_FETCH_WAIT_MS:-100}"; cat <<YAML; } > "$yaml"
+    { BENCH_LINGER_MS=${BENCH_LINGER_MS-5} pipeline_head "$name" "${BENCH_FETCH_WAIT_MS:-100}"; cat <<YAML; } > "$yaml"
 caches:
   ticketing.Concert:
     topic: $name.concert
