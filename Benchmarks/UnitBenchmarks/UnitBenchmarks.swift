@@ -8,10 +8,19 @@ import PumphousePipeline
 import PumphouseUnit
 import Synchronization
 
+/// The local stack's pipeline, its producers at the pump's own settings: the file's
+/// `producer_properties` (a 5 ms linger for the samples) would change what the put's
+/// neighbours on the other core do from run to run of these figures.
+func localPipeline() -> PipelineConfiguration {
+    var pipeline = try! PipelineConfiguration.load(path: "deploy/local/pipeline.yaml")
+    pipeline.kafka.producerProperties = [:]
+    return pipeline
+}
+
 /// A unit on the local stack's pipeline (`make bench` starts the stack), not run:
 /// put-plus-enqueue is what the request path pays.
 func openUnit(_ id: String) -> ProcessingUnit {
-    let pipeline = try! PipelineConfiguration.load(path: "deploy/local/pipeline.yaml")
+    let pipeline = localPipeline()
     let spool = FileManager.default.temporaryDirectory.appendingPathComponent("pumphouse-bench-\(UUID().uuidString)").path
     var configuration = UnitConfiguration(pipeline: pipeline, unitID: id, address: "127.0.0.1:0", spoolDirectory: spool)
     // Room for a few seconds of unacknowledged changes at full speed.
@@ -71,7 +80,7 @@ let (codableDefaultUnit, codableDefaultAccounts) = accountCache("bench-unit-coda
 /// message timeout) to the same topic. librdkafka allocates each message, each of its
 /// headers and each delivery report itself, and a put's change pays that too.
 let (floorProducer, floorMessage): (KafkaProducer, KafkaProducerMessage) = {
-    let pipeline = try! PipelineConfiguration.load(path: "deploy/local/pipeline.yaml")
+    let pipeline = localPipeline()
     var configuration = KafkaProducerConfiguration(connection: pipeline.kafka)
     configuration.messageTimeout = .zero
     configuration.linger = .milliseconds(1)
