@@ -159,7 +159,7 @@ package struct BoxOffice: Sendable {
     /// owner once rather than for every owner once per concert.
     package func list() async throws(BoxOfficeError) -> [ConcertSummary] {
         try checkLoaded()
-        let ids = concerts.values.sorted(by: { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }).map(\.id)
+        let ids = Self.listed(concerts.values)
         return try await Self.concurrently(ids.count) { (index) async throws(BoxOfficeError) in try await summary(ids[index]) }
     }
 
@@ -248,7 +248,13 @@ package struct BoxOffice: Sendable {
         return Self.inOrder(seatViews(seats(of: concert, partitions: partitions)))
     }
 
-    private static func inOrder(_ views: [SeatView]) -> [SeatView] {
+    /// The concerts' ids in the order `list()` gives them: by start time, then by id's bytes.
+    package static func listed(_ concerts: some Sequence<Concert>) -> [String] {
+        concerts.sorted { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }.map(\.id)
+    }
+
+    /// A seat map's order: by row's bytes, then by number.
+    package static func inOrder(_ views: [SeatView]) -> [SeatView] {
         views.sorted { $0.row.isSameBytes(as: $1.row) ? $0.number < $1.number : ExactKey($0.row) < ExactKey($1.row) }
     }
 
@@ -313,7 +319,7 @@ package struct BoxOffice: Sendable {
         }
         let now = Self.now()
         if seat.isHeld(byOtherThan: hold, at: now) { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
-        if let holder = seat.holder, holder.isSameBytes(as: hold), let lapsed = seat.holdUntil, lapsed <= now { throw .holdExpired(seat: label, at: lapsed) }
+        if seat.hasHold(hold), let lapsed = seat.holdUntil, lapsed <= now { throw .holdExpired(seat: label, at: lapsed) }
         // The hold may not have reached this unit yet (the reserve went to another one):
         // the sale's create decides either way.
         let sale = Sale(seat: seat.id, order: BoxOfficeRules.newID("ord-"), concert: concert, buyer: buyer, price: seat.price, unit: unit.id, soldAt: now)
@@ -341,7 +347,7 @@ package struct BoxOffice: Sendable {
     package func release(concert: String, seat label: String, hold: String) throws(BoxOfficeError) {
         try checkLoaded()
         let seat = try seat(concert, label)
-        guard let holder = seat.holder, holder.isSameBytes(as: hold), !hold.isEmpty else { throw .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
+        guard seat.hasHold(hold), !hold.isEmpty else { throw .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
         try cacheCall { () throws(CacheError) in
             try seats.update(seat.id) { $0.releaseHold() }
         }

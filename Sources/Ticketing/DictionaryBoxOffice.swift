@@ -31,17 +31,19 @@ package final class DictionaryBoxOffice: BoxOfficeService {
         try BoxOfficeRules.check(spec)
         let concert = Concert(id: spec.id, name: spec.name, venue: spec.venue, startsAt: spec.startsAt, price: spec.price, seats: spec.rows * spec.seatsPerRow, sold: 0)
         let opened = state.withLock { state -> Bool in
-            if let existing = state.concerts[ExactKey(spec.id)] {
+            let key = ExactKey(spec.id)
+            if let existing = state.concerts[key] {
                 guard BoxOffice.opened(existing, as: spec) else { return false }
             } else {
-                state.concerts[ExactKey(spec.id)] = concert
+                state.concerts[key] = concert
             }
             for rowIndex in 0..<spec.rows {
                 let row = BoxOfficeRules.rowLabel(rowIndex)
                 for number in 1...spec.seatsPerRow {
                     let id = Seat.key(concert: spec.id, seat: "\(row)-\(number)")
-                    if state.seats[ExactKey(id)] == nil {
-                        state.seats[ExactKey(id)] = Seat(id: id, concert: spec.id, row: row, number: number, price: spec.price)
+                    let seat = ExactKey(id)
+                    if state.seats[seat] == nil {
+                        state.seats[seat] = Seat(id: id, concert: spec.id, row: row, number: number, price: spec.price)
                     }
                 }
             }
@@ -52,7 +54,7 @@ package final class DictionaryBoxOffice: BoxOfficeService {
     }
 
     package func list() -> [BoxOffice.ConcertSummary] {
-        let ids = state.withLock { $0.concerts.values.sorted { $0.startsAt == $1.startsAt ? ExactKey($0.id) < ExactKey($1.id) : $0.startsAt < $1.startsAt }.map(\.id) }
+        let ids = state.withLock { BoxOffice.listed($0.concerts.values) }
         return ids.compactMap { try? summary($0) }
     }
 
@@ -83,12 +85,11 @@ package final class DictionaryBoxOffice: BoxOfficeService {
         let now = BoxOffice.now()
         let views = state.withLock { state -> [BoxOffice.SeatView]? in
             guard state.concerts[ExactKey(concert)] != nil else { return nil }
-            return state.seats.values.filter { $0.concert.isSameBytes(as: concert) }
-                .sorted { $0.row.isSameBytes(as: $1.row) ? $0.number < $1.number : ExactKey($0.row) < ExactKey($1.row) }
+            return BoxOffice.inOrder(state.seats.values.filter { $0.concert.isSameBytes(as: concert) }
                 .map { seat in
                     let status: BoxOffice.SeatView.Status = state.sales[ExactKey(seat.id)] != nil ? .sold : seat.isHeld(byOtherThan: nil, at: now) ? .held : .free
                     return BoxOffice.SeatView(seat: seat.label, row: seat.row, number: seat.number, price: seat.price, status: status, holdUntil: status == .held ? seat.holdUntil : nil)
-                }
+                })
         }
         guard let views else { throw .notFound("concert \(concert)") }
         return views
@@ -126,7 +127,7 @@ package final class DictionaryBoxOffice: BoxOfficeService {
                 return sold.buyer.isSameBytes(as: buyer) ? .success(sold) : .failure(.conflict("seat \(label) of \(concert) is sold"))
             }
             if seat.isHeld(byOtherThan: hold, at: now) { return .failure(.conflict("seat \(label) of \(concert) is held by another buyer")) }
-            if let holder = seat.holder, holder.isSameBytes(as: hold), let lapsed = seat.holdUntil, lapsed <= now { return .failure(.holdExpired(seat: label, at: lapsed)) }
+            if seat.hasHold(hold), let lapsed = seat.holdUntil, lapsed <= now { return .failure(.holdExpired(seat: label, at: lapsed)) }
             let sale = Sale(seat: key.text, order: order, concert: concert, buyer: buyer, price: seat.price, unit: id, soldAt: now)
             state.sales[key] = sale
             state.concerts[ExactKey(concert)]?.sold += 1
@@ -141,7 +142,7 @@ package final class DictionaryBoxOffice: BoxOfficeService {
         let key = ExactKey(Seat.key(concert: concert, seat: label))
         let refusal = state.withLock { state -> BoxOfficeError? in
             guard var seat = state.seats[key] else { return .notFound("seat \(label) of concert \(concert)") }
-            guard let holder = seat.holder, holder.isSameBytes(as: hold), !hold.isEmpty else { return .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
+            guard seat.hasHold(hold), !hold.isEmpty else { return .conflict("hold \(hold) does not hold seat \(label) of \(concert)") }
             seat.releaseHold()
             state.seats[key] = seat
             return nil

@@ -29,9 +29,14 @@ package struct Seat: CodableCacheEntity, Hashable {
         holdUntil = nil
     }
 
+    /// Whether `hold` is the seat's hold, by its bytes (lapsed or not).
+    func hasHold(_ hold: String) -> Bool {
+        holder?.isSameBytes(as: hold) ?? false
+    }
+
     /// Whether a hold other than `hold` keeps the seat at `now`.
     func isHeld(byOtherThan hold: String?, at now: Int64) -> Bool {
-        guard let holder, !(hold.map(holder.isSameBytes(as:)) ?? false), let holdUntil else { return false }
+        guard holder != nil, !(hold.map(hasHold) ?? false), let holdUntil else { return false }
         return holdUntil > now
     }
 }
