@@ -307,7 +307,29 @@ private struct ValueDecoder: Decoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let object) = value else { throw mismatch(value, [String: Any].self, codingPath) }
+        if let (one, other) = Self.equivalentNames(in: object) {
+            // A `[String: V]` property is decoded by the standard library, whose dictionary
+            // keeps one of two such names: one member's value would be lost.
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath,
+                debugDescription: "has members \(one.debugDescription) and \(other.debugDescription), whose names differ only in Unicode normalization; Swift takes them for one name, so rename one"
+            ))
+        }
         return KeyedDecodingContainer(KeyedDecoding<Key>(object: object, codingPath: codingPath))
+    }
+
+    /// Two member names Swift's `String` takes for equal though their bytes differ. Only
+    /// a name with a byte above ASCII can be one of them, so all-ASCII objects (nearly
+    /// every one) are passed over without hashing.
+    static func equivalentNames(in object: JSONObject) -> (String, String)? {
+        guard object.contains(where: { !$0.name.utf8.allSatisfy { $0 < 0x80 } }) else { return nil }
+        // Keyed by String on purpose: an object's names differ by bytes already, so a
+        // name String finds here is one that differs from an earlier one only so.
+        var seen: [String: String] = [:]
+        for member in object {
+            if let earlier = seen.updateValue(member.name, forKey: member.name) { return (earlier, member.name) }
+        }
+        return nil
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {

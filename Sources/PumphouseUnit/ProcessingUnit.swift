@@ -58,7 +58,9 @@ public final class ProcessingUnit: Service {
     private struct State {
         var caches: [String: any ReplicaSink] = [:]
         var running = false
-        var members: [String: MemberList] = [:]
+        /// By the cache's name's bytes: an announcement naming a cache only canonically
+        /// equal to one of these (a KELVIN SIGN for a K) is not about that cache.
+        var members: [ExactKey: MemberList] = [:]
         /// Cache partitions not yet read to their end once.
         var loading: Set<KafkaTopicPartition>?
         /// Per loading partition, the high watermark of the first fetch that returned
@@ -180,7 +182,7 @@ public final class ProcessingUnit: Service {
                 archive: cache.mapping != nil ? archive : nil, lease: lease, logger: logger
             )
             state.caches[cache.topic] = opened
-            state.members[Entity.contract.rawValue] = MemberList(cache: Entity.contract.rawValue, this: id)
+            state.members[ExactKey(Entity.contract.rawValue)] = MemberList(cache: Entity.contract.rawValue, this: id)
             return opened
         }
     }
@@ -231,7 +233,7 @@ public final class ProcessingUnit: Service {
 
     /// This unit's view of who holds `cache`.
     public func members(of cache: ContractName) -> MemberList? {
-        state.withLock { $0.members[cache.rawValue] }
+        state.withLock { $0.members[ExactKey(cache.rawValue)] }
     }
 
     /// The caches this unit opened, replicated and partitioned, in the pipeline file's order.
@@ -250,7 +252,7 @@ public final class ProcessingUnit: Service {
         guard let configuration = configuration.pipeline.cache(cache), configuration.mode.isPartitioned,
               let owning = state.withLock({ $0.caches[configuration.topic] })?.owning
         else { return nil }
-        let members = state.withLock { $0.members[cache.rawValue] }
+        let members = state.withLock { $0.members[ExactKey(cache.rawValue)] }
         let live = members?.members.values.filter(\.loaded) ?? []
         let assignment = PartitionAssignment(
             group: OwnershipSteward.group(of: configuration), partitions: configuration.partitions,
@@ -502,7 +504,7 @@ public final class ProcessingUnit: Service {
         // Per cache it owns partitions in: how many, and who could take them over.
         let (caches, startedAt) = state.withLock { state in
             let caches = owned.map { cache, partitions in
-                (partitions: partitions.count, successors: (state.members[cache]?.members.values ?? [:].values).filter { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) })
+                (partitions: partitions.count, successors: (state.members[ExactKey(cache)]?.members.values ?? [:].values).filter { $0.loaded && !$0.leaving && !$0.id.isSameBytes(as: id) })
             }
             return (caches, state.leavingStartedAt)
         }
@@ -587,7 +589,7 @@ public final class ProcessingUnit: Service {
     /// The newest answer a loaded live peer loaded `cache` from.
     private func peerSnapshot(of cache: ContractName) -> CacheSnapshot? {
         state.withLock { state in
-            state.members[cache.rawValue]?.members.values
+            state.members[ExactKey(cache.rawValue)]?.members.values
                 .filter { !$0.id.isSameBytes(as: id) && $0.loaded }
                 .compactMap(\.snapshot)
                 .max { $0.offset < $1.offset }
@@ -705,7 +707,7 @@ public final class ProcessingUnit: Service {
         let owned = event == .leave ? [:] : owned ?? ownedPartitions()
         let (caches, snapshots, leaving) = state.withLock { state in
             state.announcedOwns = owned
-            return (state.members.keys.sorted(), state.snapshots, state.leavingStartedAt != nil)
+            return (state.members.keys.sorted().map(\.text), state.snapshots, state.leavingStartedAt != nil)
         }
         for cache in caches {
             let announcement = MemberAnnouncement(
@@ -749,11 +751,11 @@ public final class ProcessingUnit: Service {
             if own, let sent, lease.renew(sentAt: sent), let logTime = memberClock.now {
                 for cache in state.members.keys { state.members[cache]?.restartSilence(inLogAt: logTime) }
             }
-            guard var list = state.members[announcement.cache] else { return nil }
+            guard var list = state.members[ExactKey(announcement.cache)] else { return nil }
             // Stored even when nothing but the time last heard changed: a heartbeat that
             // changes nothing else is what keeps its member alive.
             let changed = list.hear(announcement, at: .now, logTime: memberClock.now)
-            state.members[announcement.cache] = list
+            state.members[ExactKey(announcement.cache)] = list
             return changed ? list : nil
         }
         guard let list = changed else { return }
@@ -795,7 +797,7 @@ public final class ProcessingUnit: Service {
             guard let owning = sink.owning else { continue }
             let cache = owning.cacheConfiguration.contract.rawValue
             let (members, leaving, departed, earlier) = state.withLock { state in
-                let list = state.members[cache]
+                let list = state.members[ExactKey(cache)]
                 let heard = list?.members.values ?? [:].values
                 // This unit leaves from the moment it decides to, not once its heartbeat
                 // saying so is read back.

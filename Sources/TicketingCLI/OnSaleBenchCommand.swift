@@ -20,7 +20,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         commandName: "onsale",
         abstract: "Offer an on-sale to running box offices at open-loop rates; print the most requests/s sustained and the latency at --compare-rate as key=value lines.",
         discussion: """
-            Each step opens fresh concerts with a seat for every buyer, then buyers arrive at half the offered rate: each reserves its own seat on arrival and purchases it --think-ms later, so the offered requests/s is exactly the rate. A request's latency counts from when it was due. The first step offers --compare-rate; the rate then doubles while steps are sustained (up to --max-rate) or halves while they are not (down to an eighth of it), and two last steps bisect between the best rate sustained and the lowest not. A step is sustained when at least 99% of the offered rate is answered, under 0.1% of requests fail (anything but 201, 409 or 410) and p99 <= 100 ms. Steps start once the units serve one settled routing table for the sales (when sales are partitioned); --route-by-owner sends each buyer to its seat's owner. With --pipeline-config (the units), it then waits for PostgreSQL to hold every sale, reports the time from the last answer to that, and compares PostgreSQL with a fold of the topics.
+            Each step opens fresh concerts with a seat for every buyer, then buyers arrive at half the offered rate: each reserves its own seat on arrival and purchases it --think-ms later, so the offered requests/s is exactly the rate. A request's latency counts from when it was due. The first step offers --compare-rate; the rate then doubles while steps are sustained (up to --max-rate) or halves while they are not (down to an eighth of it), and --refinements last steps (3 unless set) bisect between the best rate sustained and the lowest not. A step is sustained when at least 99% of the offered rate is answered, under 0.1% of requests fail (anything but 201, 409 or 410) and p99 <= 100 ms. Steps start once the units serve one settled routing table for the sales (when sales are partitioned); --route-by-owner sends each buyer to its seat's owner. With --pipeline-config (the units), it then waits for PostgreSQL to hold every sale, reports the time from the last answer to that, and compares PostgreSQL with a fold of the topics.
             """
     )
 
@@ -38,6 +38,9 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
 
     @Option(help: "The first offered rate, in requests/s, and the one whose p50/p99 are reported for every box office alike.")
     var compareRate: Double = 200
+
+    @Option(help: "Steps that bisect between the best rate sustained and the lowest not, once both are known: each halves what is left unknown of the figure.")
+    var refinements = 3
 
     @Option(help: "Milliseconds between a buyer's reserve and purchase.")
     var thinkMs = 20
@@ -65,6 +68,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600") }
         guard (0...60_000).contains(thinkMs) else { throw ValidationError("--think-ms must be between 0 and 60000") }
         guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (0...10).contains(refinements) else { throw ValidationError("--refinements must be between 0 and 10, not \(refinements)") }
     }
 
     private var urls: [String] {
@@ -86,7 +90,7 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
             let routing = try await client.settledSaleRouting(urls, timeout: .seconds(timeoutS))
             if let routing { FileHandle.standardError.write(Data("onsale \(label): routing \(routing.lines.joined(separator: ", "))\n".utf8)) }
             let router = routeByOwner ? routing : nil
-            let search = RateSearch(start: compareRate, minimum: max(2, compareRate / 8), maximum: maxRate)
+            let search = RateSearch(start: compareRate, minimum: max(2, compareRate / 8), maximum: maxRate, refinements: refinements)
             var rate = search.next(after: [])
             while let offered = rate {
                 let ids = try await client.openBenchmarkConcerts(

@@ -63,6 +63,29 @@ struct ContractByteIdentityTests {
         #expect(throws: Never.self) { try SchemaParser().parse(Array("{\"required\":[\"\(a)\",\"\(b)\"]}".utf8)) }
     }
 
+    @Test("definitions, patterns and references are told apart by bytes", arguments: twins)
+    func schemaLocations(a: String, b: String) throws {
+        // Two `$defs` entries spelled alike are refused: a reference could not tell which it means.
+        let twoDefinitions = "{\"$defs\":{\"\(a)\":{\"type\":\"string\"},\"\(b)\":{\"type\":\"integer\"}},\"$ref\":\"#/$defs/\(a)\"}"
+        #expect {
+            try SchemaParser().parse(Array(twoDefinitions.utf8))
+        } throws: { error in
+            "\(error)".contains("Unicode normalization")
+        }
+        // A pattern changed to the other spelling is a change: ECMA-262 patterns match code points.
+        func document(_ text: String) throws -> SchemaDocument { try SchemaParser().parse(Array(text.utf8)) }
+        let old = try document("{\"type\":\"string\",\"pattern\":\"^\(a)$\"}"), new = try document("{\"type\":\"string\",\"pattern\":\"^\(b)$\"}")
+        #expect(old != new)
+        #expect(SchemaCompatibility().check(old: old, new: new, mode: .backward).map(\.rule) == ["PATTERN_CHANGED"])
+        #expect(SchemaCompatibility().check(old: old, new: old, mode: .backward).isEmpty)
+        // References to the two spellings are two references.
+        var one = SchemaNode(), other = SchemaNode()
+        one.ref = "#/$defs/\(a)"
+        other.ref = "#/$defs/\(b)"
+        #expect(one != other)
+        #expect(DynamicReference(target: "#/$defs/\(a)", anchor: nil) != DynamicReference(target: "#/$defs/\(b)", anchor: nil))
+    }
+
     @Test("contracts keep their key and origin bytes through the codec; equality is by bytes", arguments: twins)
     func contracts(a: String, b: String) throws {
         let name = try ContractName("bench.Account")

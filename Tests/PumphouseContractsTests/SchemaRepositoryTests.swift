@@ -56,6 +56,8 @@ struct SchemaRepositoryTests {
         ("stray file", ["a.Thing/contract.yaml": "key: id", "a.Thing/v1.json": accountSchema(""), "a.Thing/v1.yaml": "x"], "UNEXPECTED_FILE"),
         ("invalid schema", ["a.Thing/contract.yaml": "key: id", "a.Thing/v1.json": #"{"type":"object","propertes":{}}"#], "INVALID_SCHEMA"),
         ("key not a property", ["a.Thing/contract.yaml": "key: sku", "a.Thing/v1.json": accountSchema("")], "KEY_FIELD_MISSING"),
+        // `required` names the key field only in another Unicode spelling: another name.
+        ("key optional by bytes", ["a.Thing/contract.yaml": "key: caf\u{E9}", "a.Thing/v1.json": #"{"type":"object","properties":{"caf\#u{E9}":{"type":"string"}},"required":["cafe\#u{301}"]}"#], "KEY_FIELD_OPTIONAL"),
         ("not an object", ["a.Thing/contract.yaml": "key: id", "a.Thing/v1.json": #"{"type":"string"}"#], "NOT_AN_OBJECT_SCHEMA"),
     ])
     func layout(name: String, files: [String: String], rule: String) throws {

@@ -318,6 +318,16 @@ struct CacheFieldsTests {
         bad.scores = [.nan]
         expectFieldError({ _ = try bad.fields }, type: "Profile", field: "scores[0]", saying: ["nan", "while encoding"])
     }
+
+    @Test("a CodableCacheEntity refuses two names its String-keyed dictionary would merge, as @CacheFields does", arguments: [("e\u{301}", "\u{E9}"), ("\u{212B}", "\u{C5}"), ("\u{212A}", "K")])
+    func codableDefaultEquivalentNames(one: String, other: String) throws {
+        var fields = try Profile(id: "p", age: 40, nickname: nil, scores: [], tags: [:], home: .init(city: "Oslo", floor: nil)).fields
+        fields["tags"] = .object(JSONObject([.init(name: one, value: .int(1)), .init(name: other, value: .int(2))]))
+        expectFieldError({ _ = try Profile(fields: fields) }, type: "Profile", field: "tags", saying: ["Unicode normalization", "rename one"])
+        // Byte-different names Swift also tells apart are two entries.
+        fields["tags"] = .object(JSONObject([.init(name: one, value: .int(1)), .init(name: "x", value: .int(2))]))
+        #expect(try Profile(fields: fields).tags.count == 2)
+    }
 }
 
 extension JSONObject {

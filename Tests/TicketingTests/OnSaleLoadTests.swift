@@ -39,7 +39,7 @@ struct OnSaleLoadTests {
         #expect(!LoadStep(offered: 10, achieved: 0, requests: 0, errors: 0, p50Milliseconds: 0, p99Milliseconds: 0).sustained)
     }
 
-    @Test("the rate search doubles while steps are sustained, halves while not, then bisects twice")
+    @Test("the rate search doubles while steps are sustained, halves while not, then bisects three times")
     func search() {
         let search = RateSearch(start: 500, minimum: 60, maximum: 32_000)
         func step(_ rate: Double, _ ok: Bool) -> LoadStep {
@@ -50,11 +50,14 @@ struct OnSaleLoadTests {
             while let rate = search.next(after: steps) { steps.append(step(rate, sustains(rate))) }
             return steps.map(\.offered)
         }
-        #expect(run { $0 <= 1500 } == [500, 1000, 2000, 1500, 1750])
-        #expect(run { $0 <= 1700 } == [500, 1000, 2000, 1500, 1750])
-        #expect(run { $0 <= 1800 } == [500, 1000, 2000, 1500, 1750])
-        #expect(run { $0 <= 1400 } == [500, 1000, 2000, 1500, 1250])
-        #expect(run { $0 <= 300 } == [500, 250, 375, 313])
+        #expect(run { $0 <= 1500 } == [500, 1000, 2000, 1500, 1750, 1625])
+        #expect(run { $0 <= 1700 } == [500, 1000, 2000, 1500, 1750, 1625])
+        #expect(run { $0 <= 1800 } == [500, 1000, 2000, 1500, 1750, 1875])
+        #expect(run { $0 <= 1400 } == [500, 1000, 2000, 1500, 1250, 1375])
+        #expect(run { $0 <= 300 } == [500, 250, 375, 313, 282])
+        // Two refinements stop a step earlier.
+        let twice = RateSearch(start: 500, minimum: 60, maximum: 32_000, refinements: 2)
+        #expect(twice.next(after: [500, 1000, 2000, 1500, 1750].map { step($0, $0 <= 1500) }) == nil)
         // Bisecting stops where the bracket is too narrow to hold a whole rate.
         #expect(RateSearch(start: 2, minimum: 1, maximum: 8).next(after: [step(2, true), step(4, false), step(3, true)]) == nil)
         // Without refinements the search ends at the bracket.

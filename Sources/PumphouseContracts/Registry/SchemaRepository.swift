@@ -156,7 +156,7 @@ public struct SchemaRepository: Sendable {
                 guard case .node(let root) = document.resolve(document.root) else { continue }
                 if root.property(definition.keyField) == nil {
                     problems.append(SchemaProblem(contract: contract, version: version + 1, pointer: "/properties", rule: "KEY_FIELD_MISSING", message: "the key field \"\(definition.keyField)\" is not a property"))
-                } else if !root.required.contains(definition.keyField) {
+                } else if !root.required.contains(where: { $0.isSameBytes(as: definition.keyField) }) {
                     problems.append(SchemaProblem(contract: contract, version: version + 1, pointer: "/required", rule: "KEY_FIELD_OPTIONAL", message: "the key field \"\(definition.keyField)\" must be required"))
                 }
             }

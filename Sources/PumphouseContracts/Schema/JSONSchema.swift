@@ -93,9 +93,9 @@ public struct SchemaNode: Sendable, Hashable {
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.ref == rhs.ref && lhs.dynamicRef == rhs.dynamicRef && lhs.resource.map { ExactKey($0) } == rhs.resource.map { ExactKey($0) }
+        lhs.ref.map { ExactKey($0) } == rhs.ref.map { ExactKey($0) } && lhs.dynamicRef == rhs.dynamicRef && lhs.resource.map { ExactKey($0) } == rhs.resource.map { ExactKey($0) }
             && lhs.types == rhs.types && lhs.enumValues == rhs.enumValues && lhs.defaultValue == rhs.defaultValue
-            && lhs.minLength == rhs.minLength && lhs.maxLength == rhs.maxLength && lhs.pattern == rhs.pattern
+            && lhs.minLength == rhs.minLength && lhs.maxLength == rhs.maxLength && lhs.pattern.map { ExactKey($0) } == rhs.pattern.map { ExactKey($0) }
             && lhs.minimum == rhs.minimum && lhs.maximum == rhs.maximum && lhs.exclusiveMinimum == rhs.exclusiveMinimum
             && lhs.exclusiveMaximum == rhs.exclusiveMaximum && lhs.multipleOf == rhs.multipleOf
             && lhs.prefixItems == rhs.prefixItems && lhs.items == rhs.items && lhs.minItems == rhs.minItems
@@ -108,7 +108,7 @@ public struct SchemaNode: Sendable, Hashable {
             && lhs.patternProperties.map { ExactKey($0.pattern) } == rhs.patternProperties.map { ExactKey($0.pattern) }
             && lhs.patternProperties.map(\.schema) == rhs.patternProperties.map(\.schema)
             && lhs.minProperties == rhs.minProperties && lhs.maxProperties == rhs.maxProperties
-            && lhs.dependentRequired == rhs.dependentRequired && lhs.dependentSchemas == rhs.dependentSchemas
+            && lhs.dependentRequired.mapValues { $0.map { ExactKey($0) } } == rhs.dependentRequired.mapValues { $0.map { ExactKey($0) } } && lhs.dependentSchemas == rhs.dependentSchemas
             && lhs.unevaluatedProperties == rhs.unevaluatedProperties && lhs.unevaluatedItems == rhs.unevaluatedItems
             && lhs.allOf == rhs.allOf && lhs.anyOf == rhs.anyOf && lhs.oneOf == rhs.oneOf && lhs.not == rhs.not
             && lhs.ifSchema == rhs.ifSchema && lhs.thenSchema == rhs.thenSchema && lhs.elseSchema == rhs.elseSchema
@@ -133,6 +133,16 @@ public struct DynamicReference: Sendable, Hashable {
     public init(target: String, anchor: ExactKey?) {
         self.target = target
         self.anchor = anchor
+    }
+
+    /// By bytes: two targets that differ only in Unicode normalization are two locations.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.target.isSameBytes(as: rhs.target) && lhs.anchor == rhs.anchor
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ExactKey(target))
+        hasher.combine(anchor)
     }
 }
 

@@ -194,7 +194,7 @@ private struct Walk {
         }
         if let pattern = r.pattern {
             if let old = w.pattern {
-                if old != pattern { report(path + "/pattern", "PATTERN_CHANGED", "pattern changed from \"\(old)\" to \"\(pattern)\"") }
+                if !old.isSameBytes(as: pattern) { report(path + "/pattern", "PATTERN_CHANGED", "pattern changed from \"\(old)\" to \"\(pattern)\"") }
             } else {
                 report(path + "/pattern", "PATTERN_ADDED", "pattern \"\(pattern)\" added")
             }

@@ -72,8 +72,9 @@ public struct SchemaParser: Sendable {
                     throw SchemaError(pointer: "/\(keyword)", message: "must be an object of schemas")
                 }
                 for entry in entries {
-                    let pointer = "/\(keyword)/\(Self.escape(entry.name))"
-                    definitions["#\(pointer)"] = try schema(entry.value, at: pointer)
+                    let target = "#/\(keyword)/\(Self.escape(entry.name))"
+                    guard try !Self.isDefined(target, in: definitions) else { continue }
+                    definitions[target] = try schema(entry.value, at: String(target.dropFirst()))
                 }
             }
         }
@@ -81,19 +82,24 @@ public struct SchemaParser: Sendable {
         // definition, an anchored or embedded resource) becomes a definition by its pointer.
         for (key, value) in references.targetSchemas.sorted(by: { $0.key < $1.key }) where !key.text.isSameBytes(as: "#") {
             let target = key.text
-            // Definitions are looked up by String, which takes canonically equivalent
-            // pointers for one: two referenced locations that differ only so are refused.
-            if let known = definitions.keys.first(where: { $0 == target }) {
-                guard known.isSameBytes(as: target) else {
-                    throw SchemaError(pointer: String(target.dropFirst()), message: "is referenced, as is \(known.dropFirst()), which differs from it only in Unicode normalization; rename one of them")
-                }
-                continue
-            }
+            guard try !Self.isDefined(target, in: definitions) else { continue }
             definitions[target] = try schema(value, at: String(target.dropFirst()))
         }
         let document = SchemaDocument(root: try schema(json, at: ""), definitions: definitions, dynamicAnchors: references.dynamicAnchors)
         try checkReferences(document)
         return document
+    }
+
+    /// Whether `target` has its definition already. Definitions are looked up by String,
+    /// which takes canonically equivalent pointers for one: two locations that differ only
+    /// so (two `$defs` names, say) are refused, so that neither's schema stands in for
+    /// the other's.
+    static func isDefined(_ target: String, in definitions: [String: JSONSchema]) throws(SchemaError) -> Bool {
+        guard let known = definitions.keys.first(where: { $0 == target }) else { return false }
+        guard known.isSameBytes(as: target) else {
+            throw SchemaError(pointer: String(target.dropFirst()), message: "and \(known.dropFirst()) differ only in Unicode normalization, and a reference could not tell them apart; rename one of them")
+        }
+        return true
     }
 
     func schema(_ json: JSONValue, at pointer: String) throws(SchemaError) -> JSONSchema {
