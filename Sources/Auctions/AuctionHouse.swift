@@ -100,7 +100,7 @@ package struct AuctionHouse: Sendable {
     package func bid(auction id: String, bidder: String, amount: Int64) async throws(AuctionError) -> Bid {
         try checkLoaded()
         try AuctionRules.checkBidder(bidder)
-        guard amount > 0 else { throw .badRequest(field: "amount", problem: "must be a positive number of cents, not \(amount)") }
+        try AuctionRules.checkCents(amount, field: "amount")
         // Only the owner decides: a backup's view may lag it by the bids in flight.
         let read = auctions.read(id)
         guard read.source == .owner else { throw misdirected(Auction.contract, id, owner: read.owner) }
@@ -127,8 +127,13 @@ package struct AuctionHouse: Sendable {
         throw .unavailable("bids on auction \(id) keep overtaking this one; retry")
     }
 
-    static func minimum(after high: Bid?, of auction: Auction) -> Int64 {
-        high.map { $0.amount + auction.increment } ?? auction.startingPrice
+    /// Saturating: the API keeps amounts and increments far below Int64's range, but an
+    /// auction or bid another producer put in the log need not, and must not crash the
+    /// unit reading it (no bid can meet a minimum of Int64.max).
+    package static func minimum(after high: Bid?, of auction: Auction) -> Int64 {
+        guard let high else { return auction.startingPrice }
+        let (sum, overflow) = high.amount.addingReportingOverflow(auction.increment)
+        return overflow ? .max : sum
     }
 
     /// The auction's latest bid: found from the last number this unit knew, forwards
@@ -195,9 +200,25 @@ package enum AuctionRules {
         }
         guard !spec.title.isEmpty, spec.title.unicodeScalars.count <= 200 else { throw .badRequest(field: "title", problem: "give 1 to 200 characters") }
         guard !spec.seller.isEmpty, spec.seller.unicodeScalars.count <= 200 else { throw .badRequest(field: "seller", problem: "give 1 to 200 characters") }
-        guard spec.startingPrice > 0 else { throw .badRequest(field: "startingPrice", problem: "must be a positive number of cents, not \(spec.startingPrice)") }
-        guard spec.increment > 0 else { throw .badRequest(field: "increment", problem: "must be a positive number of cents, not \(spec.increment)") }
-        guard spec.endsAt > 0 else { throw .badRequest(field: "endsAt", problem: "must be milliseconds since the Unix epoch") }
+        try checkCents(spec.startingPrice, field: "startingPrice")
+        try checkCents(spec.increment, field: "increment")
+        guard (1...latestInstant).contains(spec.endsAt) else {
+            throw .badRequest(field: "endsAt", problem: "must be milliseconds since the Unix epoch, up to \(latestInstant) (the end of year 9999), not \(spec.endsAt)")
+        }
+    }
+
+    /// The most cents a price, an increment or a bid may be: far below Int64's range, so
+    /// a bid plus the increment can never overflow, and within PostgreSQL's bigint.
+    package static let maximumCents: Int64 = 1_000_000_000_000_000
+
+    /// The last millisecond of year 9999, the latest time PostgreSQL's timestamps and
+    /// ISO 8601 dates both hold.
+    package static let latestInstant: Int64 = 253_402_300_799_999
+
+    package static func checkCents(_ cents: Int64, field: String) throws(AuctionError) {
+        guard (1...maximumCents).contains(cents) else {
+            throw .badRequest(field: field, problem: "must be a positive number of cents up to \(maximumCents), not \(cents)")
+        }
     }
 
     package static func checkBidder(_ bidder: String) throws(AuctionError) {

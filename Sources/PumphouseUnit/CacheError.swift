@@ -22,6 +22,21 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
     /// or by none while its ownership moves: only the owner changes its keys.
     case notOwner(cache: ContractName, key: String, partition: Int32, owner: String?)
 
+    /// The case and the cache, and no key, value or reason (a reason may quote a value):
+    /// what a log may say of the error, since keys are row data.
+    public var logSafeDescription: String {
+        switch self {
+        case .missing(let cache, _): "\(cache): no such entity"
+        case .invalid(let cache, _, _): "\(cache): change refused as invalid"
+        case .backPressure(let cache, _): "\(cache): change refused for back-pressure (the spool is full)"
+        case .closed(let cache): "\(cache): the processing unit is shutting down"
+        case .archiveTimeout(let cache, _, let after): "\(cache): archive read timed out after \(after)"
+        case .archiveFailed(let cache, _, _): "\(cache): archive read failed"
+        case .unconfirmed(let cache, _, let timeout): "\(cache): create not confirmed within \(timeout)"
+        case .notOwner(let cache, _, let partition, _): "\(cache): partition \(partition) is decided by another unit"
+        }
+    }
+
     public var description: String {
         switch self {
         case .missing(let cache, let key):

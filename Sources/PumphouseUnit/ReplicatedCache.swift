@@ -220,6 +220,10 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
         }
     }
 
+    /// How many partitions the cache's topic has: the range a partition number asked for
+    /// from outside (a fan-out's `?partitions=`) must lie in.
+    public var partitionCount: Int { shards.count }
+
     /// This unit's standing in `partition`, as ``read(_:)`` reports it for each key there;
     /// `notHeld` for a partition the topic does not have.
     public func source(ofPartition partition: Int32) -> CacheRead<Entity>.Source {

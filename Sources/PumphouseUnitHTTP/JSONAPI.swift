@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// What a service built on processing units answers an error with: one HTTP status per
 /// case, and `{"error": code, "detail": description}` as the body, so every route of the
@@ -40,6 +41,8 @@ extension Request {
     ) async throws -> T {
         do {
             return try await decode(as: type, context: context)
+        } catch is NIOTooManyBytesError {
+            throw RequestBodyTooLarge(limit: context.maxUploadSize)
         } catch {
             throw failure("expected JSON with \(T.self)'s fields: \(error)")
         }

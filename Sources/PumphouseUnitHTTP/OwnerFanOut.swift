@@ -77,10 +77,13 @@ public struct OwnerFanOut: Sendable {
         let answer: HTTPClientResponse
         let answerBody: ByteBuffer
         do {
-            (answer, answerBody) = try await OwnerForwarding.send(
+            answer = try await OwnerForwarding.send(
                 method, "http://\(share.address)\(path)?\(Self.partitionsParameter)=\(partitions)", contentType: body == nil ? nil : "application/json",
-                body: body.map { ByteBuffer(bytes: $0) }, timeout: timeout, upTo: 64 << 20
+                body: body.map { ByteBuffer(bytes: $0) }, timeout: timeout
             )
+            // Whole, since the parts are decoded and put together; bounded, since an
+            // owner's share of one concert is far smaller.
+            answerBody = try await answer.body.collect(upTo: 64 << 20)
         } catch {
             throw FanOutFailed(description: "unit \(share.owner) owns partitions \(partitions) of \(cache), and asking it at \(share.address) failed (\(error)); retry in a moment")
         }

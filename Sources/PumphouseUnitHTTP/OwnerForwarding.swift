@@ -56,7 +56,12 @@ public struct OwnerForwarding: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = request
         // Kept, so the request can still be sent on after the route has read it.
-        let body = try await request.collectBody(upTo: Self.maxBody)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maxBody)
+        } catch is NIOTooManyBytesError {
+            throw RequestBodyTooLarge(limit: Self.maxBody)
+        }
         do {
             return try await next(request, context)
         } catch let error as any MisdirectedRequestError {
@@ -113,38 +118,38 @@ public struct OwnerForwarding: RouterMiddleware {
     /// Forwarding's own client. An owner that cannot be reached (it died, and its
     /// partitions have not failed over yet) gets the caller a 503 at once: a default
     /// client keeps retrying the connection with back-off until its connect timeout
-    /// (10 s), so during a failover every forwarded request would hang that long.
+    /// (10 s), so during a failover every forwarded request would hang that long. A
+    /// request's deadline ends once the answer's head is in, so the read timeout is what
+    /// bounds an owner that stalls in the middle of its body (frozen, or cut off).
     static let clientConfiguration: HTTPClient.Configuration = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(1)
+        configuration.timeout.read = .seconds(10)
         return configuration
     }()
 
     private static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
     /// One request from this unit to another, marked forwarded (so the other never
-    /// passes it on), and the answer with its body read.
-    static func send(
-        _ method: HTTPRequest.Method, _ url: String, contentType: String?, body: ByteBuffer?, timeout: TimeAmount, upTo limit: Int
-    ) async throws -> (HTTPClientResponse, ByteBuffer) {
+    /// passes it on), answered up to its head.
+    static func send(_ method: HTTPRequest.Method, _ url: String, contentType: String?, body: ByteBuffer?, timeout: TimeAmount) async throws -> HTTPClientResponse {
         var outgoing = HTTPClientRequest(url: url)
         outgoing.method = .init(rawValue: method.rawValue)
         if let contentType { outgoing.headers.add(name: "content-type", value: contentType) }
         outgoing.headers.add(name: forwarded.canonicalName, value: "1")
         if let body { outgoing.body = .bytes(body) }
-        let answer = try await client.execute(outgoing, timeout: timeout)
-        return (answer, try await answer.body.collect(upTo: limit))
+        return try await client.execute(outgoing, timeout: timeout)
     }
 
+    /// The owner's answer is passed back as it streams in, whatever its size (an
+    /// auction's whole bid history, say): the caller gets what it would have got from
+    /// the owner, and this unit holds no more of it than is in flight.
     private func forward(_ request: Request, body: ByteBuffer, to address: String, _ misdirection: Misdirection) async throws -> Response {
         let owner = misdirection.owner
         let answer: HTTPClientResponse
-        let answerBody: ByteBuffer
         do {
-            (answer, answerBody) = try await Self.send(
-                request.method, "http://\(address)\(request.uri)", contentType: request.headers[.contentType], body: body, timeout: timeout, upTo: 1 << 20
-            )
+            answer = try await Self.send(request.method, "http://\(address)\(request.uri)", contentType: request.headers[.contentType], body: body, timeout: timeout)
         } catch {
             counters.count(.failed, misdirection)
             throw ForwardingFailed(description: "unit \(owner ?? "?") decides this request, and forwarding it to \(address) failed (\(error)); retry in a moment")
@@ -153,7 +158,21 @@ public struct OwnerForwarding: RouterMiddleware {
         var headers = HTTPFields()
         if let type = answer.headers.first(name: "content-type") { headers[.contentType] = type }
         if let retry = answer.headers.first(name: "retry-after") { headers[.retryAfter] = retry }
-        return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: answerBody))
+        if let length = answer.headers.first(name: "content-length") { headers[.contentLength] = length }
+        return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(asyncSequence: answer.body))
+    }
+}
+
+/// A request body over what the route takes: 413, naming the limit (Hummingbird's own
+/// answer has no body to say so).
+public struct RequestBodyTooLarge: JSONAPIError {
+    public var limit: Int
+    public var description: String { "the request body is larger than \(limit) bytes, the most this route takes; send a smaller one" }
+    public var code: String { "too-large" }
+    public var status: HTTPResponse.Status { .contentTooLarge }
+
+    public init(limit: Int) {
+        self.limit = limit
     }
 }
 

@@ -176,7 +176,7 @@ package struct BoxOffice: Sendable {
         for part in parts.dropFirst() {
             whole.held += part.held
             whole.free += part.free
-            whole.revenue += part.revenue
+            whole.revenue = BoxOfficeRules.adding(part.revenue, to: whole.revenue)
         }
         return whole
     }
@@ -197,7 +197,7 @@ package struct BoxOffice: Sendable {
             laidOut += 1
             if let sale = sales[seat.id] {
                 sold += 1
-                revenue += sale.price
+                revenue = BoxOfficeRules.adding(sale.price, to: revenue)
             } else if seat.isHeld(byOtherThan: nil, at: now) {
                 held += 1
             }
@@ -336,11 +336,12 @@ package struct BoxOffice: Sendable {
     /// What follows a won sale, whenever the log confirms it: the concert's counter and
     /// the seat's hold. The sale stands if either fails; the failure is logged.
     private func recordSale(_ sale: Sale) {
-        do {
+        do throws(CacheError) {
             try concerts.increment(sale.concert, "sold", by: 1)
             try seats.update(sale.seat) { $0.releaseHold() }
         } catch {
-            logger.error("sale \(sale.order) of \(sale.seat) stands, but its bookkeeping failed: \(error)")
+            // The error's log-safe form: its full text names the seat, a key, which is row data.
+            logger.error("a sale stands, but its bookkeeping (the concert's sold count, the seat's hold) failed: \(error.logSafeDescription)")
         }
     }
 
@@ -373,6 +374,11 @@ package struct BoxOffice: Sendable {
     private func checkOwned(_ partitions: [Int32]) throws(BoxOfficeError) {
         guard seats.isPartitioned else {
             throw .badRequest(field: OwnerFanOut.partitionsParameter, problem: "the seats are replicated here, so every unit answers for all of them: leave out the partitions")
+        }
+        // Out of range is the caller's mistake, not ownership on the move: a 421 would
+        // have it retry for ever (and a metric be made for every number it sent).
+        if let stray = partitions.first(where: { Int($0) >= seats.partitionCount }) {
+            throw .badRequest(field: OwnerFanOut.partitionsParameter, problem: "\(Seat.contract) has partitions 0 to \(seats.partitionCount - 1), not \(stray)")
         }
         for partition in partitions where seats.source(ofPartition: partition) != .owner {
             let route = unit.routingTable(of: Seat.contract)?.partitions.first { $0.partition == partition }

@@ -34,8 +34,28 @@ package enum BoxOfficeRules {
         guard !spec.venue.isEmpty, spec.venue.unicodeScalars.count <= 200 else { throw .badRequest(field: "venue", problem: "give 1 to 200 characters") }
         guard (1...26).contains(spec.rows) else { throw .badRequest(field: "rows", problem: "must be between 1 and 26 (rows are lettered A to Z), not \(spec.rows)") }
         guard (1...500).contains(spec.seatsPerRow) else { throw .badRequest(field: "seatsPerRow", problem: "must be between 1 and 500, not \(spec.seatsPerRow)") }
-        guard spec.price > 0 else { throw .badRequest(field: "price", problem: "must be a positive number of cents, not \(spec.price)") }
-        guard spec.startsAt >= 0 else { throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch") }
+        guard (1...maximumPrice).contains(spec.price) else {
+            throw .badRequest(field: "price", problem: "must be a positive number of cents up to \(maximumPrice), not \(spec.price)")
+        }
+        guard (0...latestInstant).contains(spec.startsAt) else {
+            throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch, up to \(latestInstant) (the end of year 9999), not \(spec.startsAt)")
+        }
+    }
+
+    /// The most cents a seat may cost: a concert's revenue (at most 26 × 500 seats) then
+    /// stays far inside Int64 and PostgreSQL's bigint.
+    package static let maximumPrice: Int64 = 1_000_000_000_000
+
+    /// The last millisecond of year 9999, the latest time PostgreSQL's timestamps and
+    /// ISO 8601 dates both hold.
+    package static let latestInstant: Int64 = 253_402_300_799_999
+
+    /// `total` plus `price`, saturating: the API's prices keep a concert's revenue far
+    /// from Int64's limit, but a sale another producer put in the log need not, and must
+    /// not crash every unit that counts it.
+    package static func adding(_ price: Int64, to total: Int64) -> Int64 {
+        let (sum, overflow) = total.addingReportingOverflow(price)
+        return overflow ? (price < 0 ? .min : .max) : sum
     }
 
     package static func checkBuyer(_ buyer: String) throws(BoxOfficeError) {

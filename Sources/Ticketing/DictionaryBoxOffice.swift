@@ -67,7 +67,7 @@ package final class DictionaryBoxOffice: BoxOfficeService {
             for seat in state.seats.values where seat.concert.isSameBytes(as: id) {
                 if let sale = state.sales[ExactKey(seat.id)] {
                     sold += 1
-                    revenue += sale.price
+                    revenue = BoxOfficeRules.adding(sale.price, to: revenue)
                 } else if seat.isHeld(byOtherThan: nil, at: now) {
                     held += 1
                 }

@@ -199,7 +199,7 @@ struct AuctionHouseTests {
             let noneOwnerID = try #require(table.route(ofKey: "lot-none")?.owner)
             let noneOwner = try #require(byID[noneOwnerID])
             await #expect(throws: AuctionError.notFound("auction lot-none")) { try await noneOwner.bid(auction: "lot-none", bidder: "ann", amount: 5000) }
-            await #expect(throws: AuctionError.badRequest(field: "amount", problem: "must be a positive number of cents, not 0")) { try await owner.bid(auction: "lot-0", bidder: "ann", amount: 0) }
+            await #expect(throws: AuctionError.badRequest(field: "amount", problem: "must be a positive number of cents up to \(AuctionRules.maximumCents), not 0")) { try await owner.bid(auction: "lot-0", bidder: "ann", amount: 0) }
         }
         let written = try await fixture.writtenBids(accepted.count)
         for bid in accepted {

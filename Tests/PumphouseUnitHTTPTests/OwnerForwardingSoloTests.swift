@@ -49,10 +49,66 @@ struct OwnerForwardingSoloTests {
         }
     }
 
-    @Test("forwarding does not retry a refused connection: the client gives up at the first refusal, and connecting takes at most 1 s")
+    @Test("forwarding does not retry a refused connection: the client gives up at the first refusal, connecting takes at most 1 s, and an owner silent mid-answer at most 10 s")
     func forwardingClient() {
         let configuration = OwnerForwarding.clientConfiguration
         #expect(!configuration.connectionPool.retryConnectionEstablishment)
         #expect(configuration.timeout.connect == .seconds(1))
+        #expect(configuration.timeout.read == .seconds(10))
+    }
+
+    @Test("an owner's answer larger than any buffer forwarding once kept (1 MiB) reaches the caller whole, with the owner's status")
+    func largeAnswer() async throws {
+        // 3 MiB of a repeating pattern, so a lost or reordered piece shows.
+        let answer = ByteBuffer(bytes: (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 % 251) })
+        let owner = Router()
+        owner.post("/purchase") { _, _ -> Response in
+            Response(status: .accepted, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: answer))
+        }
+        try await Application(router: owner).test(.live) { ownerClient in
+            let port = try #require(ownerClient.port)
+            try await Application(router: Self.router(owner: "127.0.0.1:\(port)")).test(.router) { client in
+                try await client.execute(uri: "/purchase", method: .post, body: ByteBuffer(string: "{}")) { response in
+                    #expect(response.status == .accepted)
+                    #expect(response.headers[.contentType] == "application/octet-stream")
+                    #expect(response.body.readableBytes == answer.readableBytes)
+                    #expect(response.body == answer, "the forwarded body differs from the owner's")
+                }
+            }
+        }
+    }
+
+    @Test("a request body over forwarding's limit is a 413 in the service's JSON, naming the limit; a route's own decode says the same at its limit")
+    func bodyTooLarge() async throws {
+        let app = Application(router: Self.router(owner: "127.0.0.1:1"))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/purchase", method: .post, body: ByteBuffer(repeating: UInt8(ascii: " "), count: OwnerForwarding.maxBody + 1)) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(response.headers[.contentType] == "application/json")
+                let text = String(buffer: response.body)
+                #expect(text.contains("too-large") && text.contains("\(OwnerForwarding.maxBody) bytes"), "\(text)")
+            }
+        }
+        struct Order: Decodable { var seat: String }
+        struct Refused: JSONAPIError {
+            var description: String
+            var code: String { "bad-request" }
+            var status: HTTPResponse.Status { .badRequest }
+        }
+        let router = Router()
+        router.post("/order") { request, context -> Response in
+            let order = try await request.decodeJSON(Order.self, context: context) { Refused(description: $0) }
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: order.seat)))
+        }
+        try await Application(router: router).test(.router) { client in
+            let limit = 2 << 20  // Hummingbird's default maxUploadSize, which BasicRequestContext keeps
+            try await client.execute(uri: "/order", method: .post, body: ByteBuffer(string: "{\"seat\":\"" + String(repeating: "a", count: limit) + "\"}")) { response in
+                #expect(response.status == .contentTooLarge, "\(String(buffer: response.body))")
+                #expect(String(buffer: response.body).contains("\(limit) bytes"))
+            }
+            try await client.execute(uri: "/order", method: .post, body: ByteBuffer(string: "{\"seat\":1}")) { response in
+                #expect(response.status == .badRequest, "a body that does not decode is still the caller's mistake, 400")
+            }
+        }
     }
 }

@@ -26,6 +26,34 @@ struct DictionaryBoxOfficeTests {
         #expect(throws: BoxOfficeError.self) { try bare.open(BoxOffice.NewConcert(id: "c", name: "Other", venue: "V", startsAt: 0, price: 100, rows: 2, seatsPerRow: 3)) }
     }
 
+    @Test("a price or start beyond its range is refused naming the field; revenue sums saturate instead of trapping")
+    func ranges() throws {
+        let bare = DictionaryBoxOffice(id: "bare-ranges")
+        func concert(price: Int64 = 100, startsAt: Int64 = 0) -> BoxOffice.NewConcert {
+            BoxOffice.NewConcert(id: "c", name: "C", venue: "V", startsAt: startsAt, price: price, rows: 26, seatsPerRow: 500)
+        }
+        for (spec, field) in [(concert(price: BoxOfficeRules.maximumPrice + 1), "price"), (concert(price: .max), "price"), (concert(startsAt: BoxOfficeRules.latestInstant + 1), "startsAt")] {
+            #expect {
+                try bare.open(spec)
+            } throws: { error in
+                guard case .badRequest(let named, _)? = error as? BoxOfficeError else { return false }
+                return named == field
+            }
+        }
+        // The dearest seats of the largest concert, every one sold, still add up.
+        _ = try bare.open(concert(price: BoxOfficeRules.maximumPrice, startsAt: BoxOfficeRules.latestInstant))
+        for row in ["A", "Z"] {
+            for number in 1...500 {
+                let hold = try bare.reserve(concert: "c", seat: "\(row)-\(number)", buyer: "b")
+                _ = try bare.purchase(concert: "c", seat: "\(row)-\(number)", hold: hold.hold, buyer: "b")
+            }
+        }
+        #expect(try bare.summary("c").revenue == 1_000 * BoxOfficeRules.maximumPrice)
+        #expect(BoxOfficeRules.adding(.max, to: 1) == .max)
+        #expect(BoxOfficeRules.adding(.min, to: -1) == .min)
+        #expect(BoxOfficeRules.adding(2, to: 3) == 5)
+    }
+
     /// "\u{212B}se" (ANGSTROM SIGN) and "\u{C5}se" are equal Swift Strings and two
     /// buyers to the units and to PostgreSQL; the ceiling must not answer otherwise.
     @Test("a retried purchase gets the sale back only for the buyer of the same bytes")

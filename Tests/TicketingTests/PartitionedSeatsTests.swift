@@ -87,6 +87,12 @@ struct PartitionedSeatsTests {
             let garbled = try await JSONOverHTTP.get(idlePort, "/grid/concerts/c1/seats?partitions=\(list)")
             #expect(garbled.status == 400 && (garbled.json["detail"] as? String)?.contains("distinct partition numbers") == true, "\(list): \(garbled.json)")
         }
+        // A partition the topic does not have is the caller's mistake (400), not ownership
+        // on the move (421, which a caller would retry for ever).
+        for stray in [2, Int(Int32.max)] {  // the fixture's topics have partitions 0 and 1
+            let outside = try await JSONOverHTTP.get(idlePort, "/grid/concerts/c1/seats?partitions=\(stray)", headers: [("x-pumphouse-forwarded", "1")])
+            #expect(outside.status == 400 && (outside.json["detail"] as? String)?.contains("not \(stray)") == true, "\(stray): \(outside.json)")
+        }
         let notOwned = try await JSONOverHTTP.get(idlePort, "/grid/concerts/c1/seats?partitions=\(route.partition)", headers: [("x-pumphouse-forwarded", "1")])
         #expect(notOwned.status == 421 && notOwned.json["error"] as? String == "misdirected", "\(notOwned.json)")
         let unknown = try await JSONOverHTTP.get(port(of: route.owner), "/grid/concerts/nope/summary?partitions=\(route.partition)")
