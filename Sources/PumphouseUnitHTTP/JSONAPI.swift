@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import PumphouseContracts
 
 /// What a service built on processing units answers an error with: one HTTP status per
 /// case, and `{"error": code, "detail": description}` as the body, so every route of the
@@ -36,13 +37,27 @@ public struct JSONResponse<T: Encodable>: ResponseGenerator {
 extension Request {
     /// The body as `T`, or the service's own error naming the fix: a body that does not
     /// decode is the caller's mistake, answered like any other.
+    ///
+    /// The body is read by the contracts' strict parser first: Foundation's decoder
+    /// quietly keeps one of two members of the same name (`{"buyer":"a","buyer":"b"}`),
+    /// and such a request is ambiguous, not one of its readings.
     public func decodeJSON<T: Decodable, Failure: Error>(
         _ type: T.Type, context: some RequestContext, orThrow failure: (_ problem: String) -> Failure
     ) async throws -> T {
+        var request = self
+        let body: ByteBuffer
         do {
-            return try await decode(as: type, context: context)
+            body = try await request.collectBody(upTo: context.maxUploadSize)
         } catch is NIOTooManyBytesError {
             throw RequestBodyTooLarge(limit: context.maxUploadSize)
+        }
+        do {
+            _ = try JSONParser(maxBytes: context.maxUploadSize).parse(Array(body.readableBytesView))
+        } catch {
+            throw failure("expected JSON with \(T.self)'s fields, and the body is not strict JSON: \(error)")
+        }
+        do {
+            return try await request.decode(as: type, context: context)
         } catch {
             throw failure("expected JSON with \(T.self)'s fields: \(error)")
         }

@@ -109,6 +109,13 @@ struct OwnerForwardingSoloTests {
             try await client.execute(uri: "/order", method: .post, body: ByteBuffer(string: "{\"seat\":1}")) { response in
                 #expect(response.status == .badRequest, "a body that does not decode is still the caller's mistake, 400")
             }
+            // Two members of one name are ambiguous: Foundation alone would keep one.
+            try await client.execute(uri: "/order", method: .post, body: ByteBuffer(string: "{\"seat\":\"A-1\",\"seat\":\"B-2\"}")) { response in
+                #expect(response.status == .badRequest && String(buffer: response.body).contains("duplicate member"), "\(String(buffer: response.body))")
+            }
+            try await client.execute(uri: "/order", method: .post, body: ByteBuffer(string: "{\"seat\":\"A-1\"}")) { response in
+                #expect(response.status == .ok && String(buffer: response.body) == "A-1")
+            }
         }
     }
 }
