@@ -48,6 +48,7 @@ struct AuctionUnitCommand: AsyncParsableCommand {
         }
         let api = Application(
             router: AuctionAPI.router(house),
+            server: .pumphouse,
             configuration: .init(address: .hostname(httpHost, port: httpPort), serverName: "auction"),
             logger: logger
         )

@@ -77,6 +77,7 @@ package enum ServiceEndpoints {
         routes(router)
         return Application(
             router: router,
+            server: .pumphouse,
             configuration: .init(address: .hostname(host, port: port), serverName: "pumphouse"),
             logger: logger
         )

@@ -27,6 +27,7 @@ struct HTTPServerOptions: ParsableArguments {
     func serve(_ office: some BoxOfficeService, logger: Logger) async throws {
         let api = Application(
             router: TicketingAPI.routes(office),
+            server: .pumphouse,
             configuration: .init(address: .hostname(httpHost, port: httpPort), serverName: "ticketing"),
             logger: logger
         )

@@ -45,6 +45,7 @@ struct TicketingUnitCommand: AsyncParsableCommand {
         }
         let api = Application(
             router: TicketingAPI.router(office, admin: credential),
+            server: .pumphouse,
             configuration: .init(address: .hostname(http.httpHost, port: http.httpPort), serverName: "ticketing"),
             logger: logger
         )
