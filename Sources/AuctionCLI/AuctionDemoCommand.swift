@@ -46,7 +46,7 @@ struct AuctionDemoCommand: AsyncParsableCommand {
         guard (1...1000).contains(bidders) else { throw ValidationError("--bidders must be between 1 and 1000, not \(bidders)") }
         guard (4...3600).contains(seconds) else { throw ValidationError("--seconds must be between 4 and 3600, not \(seconds)") }
         guard (1...65533).contains(basePort) else { throw ValidationError("--base-port must leave room for three ports below 65536") }
-        guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be from 1 to 86400 seconds, not \(timeoutS)") }
     }
 
     func run() async throws {

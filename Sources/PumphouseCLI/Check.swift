@@ -21,7 +21,7 @@ struct Check: AsyncParsableCommand {
     var timeout: Int = 10
 
     func validate() throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+        guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 86400 seconds, not \(timeout)") }
     }
 
     func run() async throws {

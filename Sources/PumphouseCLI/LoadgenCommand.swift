@@ -42,7 +42,7 @@ struct LoadgenCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be at least 1") }
-        guard keys > 0 else { throw ValidationError("--keys must be at least 1") }
+        guard (1...100_000_000).contains(keys) else { throw ValidationError("--keys must be from 1 to 100000000, not \(keys)") }
         guard rate >= 0 else { throw ValidationError("--rate must be 0 (unlimited) or more") }
         guard (1...10_000).contains(origins) else { throw ValidationError("--origins must be from 1 to 10000") }
         guard (0...97).contains(updatePercent) else { throw ValidationError("--update-percent must be from 0 to 97 (3% are always deletes)") }
@@ -50,6 +50,8 @@ struct LoadgenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try pipeline.load()
+        // A mistaken Kafka property is the file's (exit 2), not the run's.
+        try await pipeline.checkBroker(configuration)
         guard contract == "bench.Account" else {
             throw UsageError("loadgen generates bench.Account only; --contract \(contract) is not supported")
         }
@@ -93,7 +95,14 @@ struct LoadgenCommand: AsyncParsableCommand {
         let failed = failures.withLock { $0 }
         print("sent \(count - failed) of \(count) contracts to \(cache.topic): \(counts.adds) adds, \(counts.updates) updates, \(counts.deletes) deletes over \(keys) keys from \(origins) origin(s) \(prefix)-u*, seed \(seed), in \(String(format: "%.2f", seconds)) s (\(Int(Double(count) / max(seconds, 0.001)))/s)")
         if failed > 0 {
-            throw UsageError("\(failed) contract(s) were not acknowledged by the broker")
+            throw Unacknowledged(count: failed)
         }
+    }
+
+    /// Contracts the broker did not take: a failure of the run (exit 1), not of how it
+    /// was asked for.
+    struct Unacknowledged: Error, CustomStringConvertible {
+        var count: Int
+        var description: String { "\(count) contract(s) were not acknowledged by the broker; see the log for why, and send again" }
     }
 }

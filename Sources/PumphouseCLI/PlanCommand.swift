@@ -72,19 +72,20 @@ struct PlanCommand: ParsableCommand {
                 if let intervalS, !(1...windowS).contains(intervalS) {
                     throw ValidationError("--interval-s must be between 1 and --window-s (\(windowS)) seconds, not \(intervalS)")
                 }
-                guard memberTimeoutMs > 0 else { throw ValidationError("--member-timeout-ms must be a positive number of milliseconds, not \(memberTimeoutMs)") }
+                guard (1...3_600_000).contains(memberTimeoutMs) else { throw ValidationError("--member-timeout-ms must be from 1 to 3600000 milliseconds, not \(memberTimeoutMs)") }
             }
         }
 
         static func check(instances: Int, updateRate: Double, cacheSize: Int) throws {
             guard instances >= 1 else { throw ValidationError("--instances must be at least 1, not \(instances): the units holding the cache") }
-            guard updateRate.isFinite, updateRate >= 0 else { throw ValidationError("--update-rate must be a number of updates per second, 0 or more, not \(updateRate)") }
+            guard updateRate.isFinite, (0...1e9).contains(updateRate) else { throw ValidationError("--update-rate must be a number of updates per second from 0 to 1e9, not \(updateRate)") }
             guard cacheSize >= 1 else { throw ValidationError("--cache-size must be at least 1 entity, not \(cacheSize)") }
         }
 
         static func check(replicationLatencyMs: Double) throws {
-            guard replicationLatencyMs.isFinite, replicationLatencyMs >= 0 else {
-                throw ValidationError("--replication-latency-ms must be milliseconds, 0 or more, not \(replicationLatencyMs)")
+            // A day is far beyond any replication lag; Duration could not hold 1e40 ms at all.
+            guard replicationLatencyMs.isFinite, (0...86_400_000).contains(replicationLatencyMs) else {
+                throw ValidationError("--replication-latency-ms must be milliseconds from 0 to 86400000 (a day), not \(replicationLatencyMs)")
             }
         }
 

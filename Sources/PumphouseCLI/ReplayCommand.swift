@@ -64,7 +64,7 @@ struct ReplayCommand: AsyncParsableCommand {
     var timeout: Int = 300
 
     func validate() throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+        guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 86400 seconds, not \(timeout)") }
         let start = try Self.start(from)
         if verifyDb, start != .earliest {
             throw ValidationError("--verify-db needs --from earliest: a fold that starts at \(from) lacks the changes before it, so it cannot equal the table; verify with --from earliest, or drop --verify-db to see the later changes alone")
@@ -184,7 +184,9 @@ struct ReplayCommand: AsyncParsableCommand {
     /// December 1), which would start a replay somewhere the operator never named; this
     /// one refuses them.
     static func epochMilliseconds(iso8601 text: String) -> Int64? {
-        guard let match = text.wholeMatch(of: #/(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))/#) else {
+        // ASCII digits only: `\d` alone also matches other scripts' digits (full-width
+        // "２０２６"), which Int64(_:) does not read.
+        guard let match = text.wholeMatch(of: #/(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))/#.asciiOnlyDigits()) else {
             return nil
         }
         let (year, month, day) = (Int64(match.1)!, Int64(match.2)!, Int64(match.3)!)

@@ -36,7 +36,7 @@ struct StatusCommand: AsyncParsableCommand {
     var collisionWindowS = 2
 
     func validate() throws {
-        guard memberTimeoutMs > 0 else { throw ValidationError("--member-timeout-ms must be a positive number of milliseconds") }
+        guard (1...3_600_000).contains(memberTimeoutMs) else { throw ValidationError("--member-timeout-ms must be from 1 to 3600000 milliseconds, not \(memberTimeoutMs)") }
         guard (1...3_600).contains(timeoutS) else { throw ValidationError("--timeout-s must be between 1 and 3600 seconds") }
         guard (0...60).contains(collisionWindowS) else { throw ValidationError("--collision-window-s must be between 0 and 60 seconds, not \(collisionWindowS)") }
     }

@@ -35,12 +35,13 @@ struct UnitCommand: AsyncParsableCommand {
     var httpPort: Int?
 
     func validate() throws {
-        guard heartbeatMs > 0 else { throw ValidationError("--heartbeat-ms must be positive") }
+        guard (10...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be from 10 to 60000, not \(heartbeatMs)") }
         guard memberTimeoutMs > heartbeatMs else {
             throw ValidationError("--member-timeout-ms (\(memberTimeoutMs)) must exceed --heartbeat-ms (\(heartbeatMs)), or live members drop out between heartbeats")
         }
-        guard rate >= 0 else { throw ValidationError("--rate must be 0 or more changes per second") }
-        guard keys > 0 else { throw ValidationError("--keys must be positive") }
+        guard memberTimeoutMs <= 3_600_000 else { throw ValidationError("--member-timeout-ms must be at most 3600000 (an hour), not \(memberTimeoutMs)") }
+        guard (0...1_000_000).contains(rate) else { throw ValidationError("--rate must be from 0 to 1000000 changes per second, not \(rate)") }
+        guard (1...10_000_000).contains(keys) else { throw ValidationError("--keys must be from 1 to 10000000, not \(keys)") }
         if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("--http-port must be between 1 and 65535") }
     }
 

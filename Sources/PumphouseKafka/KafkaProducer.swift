@@ -160,8 +160,17 @@ public final class KafkaProducer: Sendable {
                 try enqueue(message, opaque: id)
             } catch {
                 callbacks.cancelAwait(id)?.resume(throwing: error)
+                return
             }
+            // A shutdown that finished between the check above and the enqueue polls no
+            // more: nothing would report this message, so it fails here, once (either
+            // this or the shutdown's sweep of waiters takes it).
+            if !polling.isOn { callbacks.cancelAwait(id)?.resume(throwing: Self.stopped(topic: message.topic)) }
         }
+    }
+
+    private static func stopped(topic: String) -> KafkaError {
+        KafkaError(code: .state, message: "the producer stopped before the broker answered", operation: "produce to topic \"\(topic)\"")
     }
 
     /// The fatal error that made this producer unusable (for an idempotent producer, e.g.
@@ -173,12 +182,19 @@ public final class KafkaProducer: Sendable {
 
     /// Waits until every queued message has been reported, for at most `timeout`.
     public func flush(timeout: Duration) async throws {
+        try await flush(timeout: timeout, evenIfCancelled: false)
+    }
+
+    /// A shutdown's flush runs even for a cancelled task: skipped, the reports of what
+    /// is still queued would never reach the handler, and no one would poll for them.
+    private func flush(timeout: Duration, evenIfCancelled: Bool) async throws {
         let (handle, callbacks) = (self.handle, self.callbacks)
-        let err = try await flushing.runIfActive {
+        let work: @Sendable () -> rd_kafka_resp_err_t = {
             let err = rd_kafka_flush(handle.pointer, Int32(clamping: timeout.milliseconds))
             callbacks.handOverCollected()
             return err
         }
+        let err = evenIfCancelled ? try await flushing.runToCompletion("flush the producer", work) : try await flushing.runIfActive(work)
         if err == RD_KAFKA_RESP_ERR__TIMED_OUT {
             throw KafkaError(
                 code: .timedOut,
@@ -194,9 +210,9 @@ public final class KafkaProducer: Sendable {
     public func shutdown(timeout: Duration = .seconds(10)) async throws {
         // No new messages from here on: nothing would poll for their reports.
         polling.close()
-        defer { polling.stop() }
+        defer { stopPolling() }
         do {
-            try await flush(timeout: timeout)
+            try await flush(timeout: timeout, evenIfCancelled: true)
         } catch let error as KafkaError where error.code == .timedOut {
             logger.error("producer shutdown: \(pendingCount) message(s) unacknowledged after \(timeout); reporting them as failed")
             await purge()
@@ -208,14 +224,24 @@ public final class KafkaProducer: Sendable {
     /// for a producer being replaced by one that sends its messages again.
     public func abandon() async {
         polling.close()
-        defer { polling.stop() }
+        defer { stopPolling() }
         await purge()
     }
 
+    /// Ends the poll loop, and fails whoever still waits in `deliver`: no report can
+    /// reach them any more.
+    private func stopPolling() {
+        polling.stop()
+        callbacks.failAwaiting(Self.stopped(topic: "?"))
+    }
+
+    /// On the flushing thread, cancelled or not: `rd_kafka_purge` waits for every broker
+    /// thread to let go of its messages (stuck in a connect, say), and the flush after it
+    /// hands the purged messages' failures to the handler.
     private func purge() async {
         let (handle, callbacks) = (self.handle, self.callbacks)
-        rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-        _ = try? await flushing.runIfActive {
+        _ = try? await flushing.runToCompletion("purge the producer") {
+            rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
             rd_kafka_flush(handle.pointer, 1000)
             callbacks.handOverCollected()
         }
@@ -345,6 +371,16 @@ final class ProducerCallbacks: RDKafkaCallbacks, @unchecked Sendable {
 
     func cancelAwait(_ id: UInt64) -> CheckedContinuation<KafkaDeliveredMessage, any Error>? {
         awaiting.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// Fails every waiter still registered, each once (taken out under the lock, as a
+    /// report would take it).
+    func failAwaiting(_ error: KafkaError) {
+        let waiters = awaiting.withLock { awaiting in
+            defer { awaiting.removeAll() }
+            return Array(awaiting.values)
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 
     func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {

@@ -107,8 +107,14 @@ public struct CacheConfiguration: Sendable, Hashable {
         var topicConfigs: [String: String] = [:]
         if let configs = try reader.mapping("topic_configs") {
             for entry in configs.object {
-                guard let text = entry.value.stringValue ?? entry.value.numberValue.map({ String(Int64($0)) }) else {
-                    throw configs.fail(entry.name, "must be a string or a number")
+                let text: String
+                switch entry.value {
+                case .string(let value): text = value
+                case .int(let value): text = String(value)
+                // A whole number written as a float (`1e9`) is that number; anything else
+                // (`1.5`, `.inf`) no broker setting takes, and truncating it would change it.
+                case .double(let value) where value.rounded() == value && abs(value) < 9.2e18: text = String(Int64(value))
+                default: throw configs.fail(entry.name, "must be a string or a whole number, as the broker's topic settings take them")
                 }
                 topicConfigs[entry.name] = text
             }

@@ -71,20 +71,23 @@ public struct PostgresConfiguration: Sendable, Hashable {
 public enum PostgresURL {
     public static func redacting(_ url: String) -> String {
         var text = url
-        // URL form: scheme://user:password@host/...; the password may itself hold '@'.
+        // URL form: scheme://user:password@host/...; the password may itself hold '@', and
+        // a '/' libpq will refuse, so the credentials run to the last '@' before the
+        // query. A database name holding '@' is masked in part: too much is safe.
         if let scheme = text.firstRange(of: "://") {
             let rest = text[scheme.upperBound...]
-            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+            let queryStart = rest.firstIndex(of: "?") ?? rest.endIndex
+            if let at = rest[..<queryStart].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
                 text = String(text[...colon]) + "***" + String(text[at...])
             }
         }
-        // password=... (and sslpassword=...) as a query parameter or key=value pair.
+        // password=... (and sslpassword=...) as a query parameter or key=value pair, with
+        // the spaces libpq allows around '='.
         var output = ""
         var remaining = Substring(text)
-        while let found = remaining.firstRange(of: "password=") {
-            output += remaining[..<found.upperBound] + "***"
-            remaining = remaining[found.upperBound...]
+        while let found = remaining.firstMatch(of: /password\s*=\s*/) {
+            output += remaining[..<found.range.upperBound] + "***"
+            remaining = remaining[found.range.upperBound...]
             if remaining.first == "'" {
                 // A quoted key=value: the value runs to the next unescaped quote.
                 var index = remaining.index(after: remaining.startIndex)
@@ -94,7 +97,7 @@ public enum PostgresURL {
                 }
                 remaining = index < remaining.endIndex ? remaining[remaining.index(after: index)...] : remaining[remaining.endIndex...]
             } else {
-                remaining = remaining[(remaining.firstIndex { $0 == "&" || $0 == " " } ?? remaining.endIndex)...]
+                remaining = remaining[(remaining.firstIndex { $0 == "&" || $0.isWhitespace } ?? remaining.endIndex)...]
             }
         }
         return output + remaining

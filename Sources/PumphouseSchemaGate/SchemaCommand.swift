@@ -117,7 +117,14 @@ package struct SchemaCommand: ParsableCommand {
                     throw ValidationError("cannot write --output \(output); give a path in a writable directory")
                 }
             }
+            // A directory or ref that cannot be read is how the gate was asked (a typo, a
+            // ref not fetched), not a schema that breaks: status 2, after the report.
+            if let asked = report.problems.first(where: { Self.usageRules.contains($0.rule) }) {
+                throw ValidationError(asked.message)
+            }
             if !report.problems.isEmpty { throw ExitCode(1) }
         }
+
+        static let usageRules: Set<String> = ["NO_SCHEMA_DIRECTORY", "GIT_REF_UNREADABLE"]
     }
 }

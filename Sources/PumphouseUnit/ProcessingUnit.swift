@@ -123,8 +123,12 @@ public final class ProcessingUnit: Service {
     }
 
     public init(configuration: UnitConfiguration, logger: Logger) throws {
-        guard !configuration.unitID.isEmpty, configuration.unitID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw ConfigurationError(file: "unit", setting: "unitID", message: "\"\(configuration.unitID)\" must be letters, digits, '-', '_' or '.': it names the unit's spool directory")
+        // Not "." or "..": as a directory name they are this one or its parent, where every
+        // unit's spool lies.
+        guard !configuration.unitID.isEmpty, configuration.unitID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }),
+              !configuration.unitID.allSatisfy({ $0 == "." })
+        else {
+            throw ConfigurationError(file: "unit", setting: "unitID", message: "\"\(configuration.unitID)\" must be letters, digits, '-', '_' or '.', and not dots alone: it names the unit's spool directory")
         }
         self.id = configuration.unitID
         self.configuration = configuration

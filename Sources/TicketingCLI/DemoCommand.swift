@@ -63,7 +63,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard (1...500).contains(seatsPerRow) else { throw ValidationError("--seats-per-row must be between 1 and 500") }
         guard contested >= 0, contested <= rows * seatsPerRow else { throw ValidationError("--contested must be between 0 and the seats of one concert (\(rows * seatsPerRow))") }
         guard (1...65533).contains(basePort) else { throw ValidationError("--base-port must leave room for three ports below 65536") }
-        guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be from 1 to 86400 seconds, not \(timeoutS)") }
         guard (1...256).contains(twinPool) else { throw ValidationError("--twin-pool must be between 1 and 256, not \(twinPool)") }
     }
 

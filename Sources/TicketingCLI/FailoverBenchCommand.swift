@@ -57,7 +57,7 @@ struct FailoverBenchCommand: AsyncParsableCommand {
         guard (2...16).contains(units) else { throw ValidationError("--units must be between 2 and 16, not \(units)") }
         guard (1...(65535 - units)).contains(basePort) else { throw ValidationError("--base-port must leave room for \(units) ports below 65536") }
         guard (1...1_000).contains(attemptMs) else { throw ValidationError("--attempt-ms must be between 1 and 1000, not \(attemptMs)") }
-        guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be from 1 to 86400 seconds, not \(timeoutS)") }
         guard (1...2_600).contains(shareSales) else { throw ValidationError("--share-sales must be between 1 and 2600, not \(shareSales)") }
     }
 

@@ -64,10 +64,12 @@ struct OnSaleBenchCommand: AsyncParsableCommand {
         guard !urls.isEmpty, urls.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
             throw ValidationError("--targets must be comma-separated http:// URLs, not \"\(targets)\"")
         }
-        guard compareRate >= 2, maxRate >= compareRate else { throw ValidationError("--compare-rate must be at least 2 requests/s, and --max-rate at least --compare-rate") }
+        guard compareRate >= 2, maxRate >= compareRate, maxRate <= 1_000_000 else {
+            throw ValidationError("--compare-rate must be at least 2 requests/s, and --max-rate from --compare-rate to 1000000, not \(compareRate) and \(maxRate)")
+        }
         guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600") }
         guard (0...60_000).contains(thinkMs) else { throw ValidationError("--think-ms must be between 0 and 60000") }
-        guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be from 1 to 86400 seconds, not \(timeoutS)") }
         guard (0...10).contains(refinements) else { throw ValidationError("--refinements must be between 0 and 10, not \(refinements)") }
     }
 

@@ -72,7 +72,7 @@ struct RebalanceBenchCommand: AsyncParsableCommand {
         guard (0...60_000).contains(thinkMs) else { throw ValidationError("--think-ms must be between 0 and 60000, not \(thinkMs)") }
         guard (1...600).contains(retryS) else { throw ValidationError("--retry-s must be between 1 and 600, not \(retryS)") }
         guard (1...(65535 - units)).contains(basePort) else { throw ValidationError("--base-port must leave room for \(units + 1) ports below 65536") }
-        guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive") }
+        guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be from 1 to 86400 seconds, not \(timeoutS)") }
     }
 
     func run() async throws {

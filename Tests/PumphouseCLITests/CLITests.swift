@@ -93,7 +93,7 @@ struct CLITests {
         #expect(timeout.errors.contains("--member-timeout-ms (400) must exceed --heartbeat-ms (500)"))
         let rate = try await CLI.run(["unit", "--config", config, "--id", "u1", "--rate=-5"])
         #expect(rate.status == 2)
-        #expect(rate.errors.contains("--rate must be 0 or more"))
+        #expect(rate.errors.contains("--rate must be from 0 to 1000000"))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -1,5 +1,6 @@
 import PumphouseKafka
 import PumphouseTestSupport
+import Synchronization
 import Testing
 
 @Suite("Kafka errors are clear and bounded", .localStack, .removingWhatItMakes, .timeLimit(.minutes(1)))
@@ -26,6 +27,26 @@ struct KafkaFailureTests {
             try await producer.deliver(KafkaProducerMessage(topic: "nowhere", key: "k", value: "v"))
         }
         #expect(error.code == .messageTimedOut, "\(error)")
+    }
+
+    @Test("a producer shut down from a cancelled task still reports every message it held as failed, and a deliver still waiting is answered")
+    func cancelledShutdown() async throws {
+        let reports = Mutex<[KafkaDeliveryReport]>([])
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: Self.unreachable), logger: TestCluster.logger) { report in
+            reports.withLock { $0.append(report) }
+        }
+        for index in 0..<5 { try producer.send(KafkaProducerMessage(topic: "nowhere", key: "k\(index)", value: "v")) }
+        let waiting = Task { try await producer.deliver(KafkaProducerMessage(topic: "nowhere", key: "awaited", value: "v")) }
+        // Until the awaited message is queued too: the shutdown must answer it.
+        _ = try await waitFor("the awaited message to be queued", timeout: .seconds(10)) { producer.pendingCount == 6 ? true : nil }
+        let stopping = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await producer.shutdown(timeout: .milliseconds(200))
+        }
+        await #expect(throws: (any Error).self, "an unreachable cluster acknowledges nothing") { try await stopping.value }
+        #expect(reports.withLock { report in report.count } == 5, "every sent message is reported, none dropped")
+        #expect(reports.withLock { $0.allSatisfy { if case .failed = $0 { true } else { false } } })
+        await #expect(throws: KafkaError.self, "the waiting deliver is answered, not left hanging") { try await waiting.value }
     }
 
     @Test("a consumer of an unreachable cluster reports errors instead of staying silent")

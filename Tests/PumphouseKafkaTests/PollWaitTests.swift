@@ -20,6 +20,15 @@ struct PollWaitTests {
         #expect(Duration.milliseconds(250).inSeconds == 0.25)
     }
 
+    @Test("a duration beyond Int64's milliseconds saturates instead of trapping (a timeout that long is for ever)")
+    func saturates() {
+        #expect(Duration.seconds(Int64.max).milliseconds == .max)
+        #expect(Duration.seconds(Int64.max).millisecondsRoundedUp == .max)
+        #expect(Duration.seconds(Int64.min).milliseconds == .min)
+        #expect(Duration.seconds(Int64.max / 1000).milliseconds == Int64.max / 1000 * 1000)
+        #expect(Duration.seconds(-2).milliseconds == -2000)
+    }
+
     @Test("one trimming for settings and C libraries' messages: whitespace and newlines off both ends, none inside")
     func trimming() {
         #expect(" 127.0.0.1:9092 ".trimmingWhitespace() == "127.0.0.1:9092")

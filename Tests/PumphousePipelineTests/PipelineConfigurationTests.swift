@@ -185,6 +185,11 @@ struct PipelineConfigurationTests {
         ("schemas: SCHEMAS", "schemas: SCHEMAS\nwritters: {}", "writters", "not a setting"),
         ("partitions: 3", "partitions: 0", "caches.bench.Account.partitions", "from 1 to 10000"),
         ("partitions: 3", "partitions: many", "caches.bench.Account.partitions", "whole number"),
+        // YAML 1.1's base-60 numbers stay text (Yams's arithmetic for them traps on overflow).
+        ("partitions: 3", "partitions: 1:0:0:0:0:0:0:0:0:0:0", "caches.bench.Account.partitions", "whole number"),
+        ("partitions: 3", "partitions: 1:30", "caches.bench.Account.partitions", "whole number"),
+        ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: .inf }", "caches.bench.Account.topic_configs.retention.ms", "whole number"),
+        ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: 1.5 }", "caches.bench.Account.topic_configs.retention.ms", "whole number"),
         ("owner: owner", "owner: ownr", "caches.bench.Account.mapping.columns.owner", "has no field \"ownr\""),
         ("owner: owner", "owner: { field: owner, transfrom: x }", "caches.bench.Account.mapping.columns.owner.transfrom", "not a setting"),
         ("owner: owner", "owner: { field: owner, json: owner }", "caches.bench.Account.mapping.columns.owner", "exactly one of"),

@@ -122,6 +122,13 @@ struct PostgresSessionTests {
         ("host=h password=p dbname=d", "host=h password=*** dbname=d"),
         ("host=h sslpassword=k", "host=h sslpassword=***"),
         ("host=h password='a b\\' c' dbname=d", "host=h password=*** dbname=d"),
+        // libpq allows spaces around '='.
+        ("host=h password = hunter2 dbname=d", "host=h password = *** dbname=d"),
+        ("host=h password =hunter2", "host=h password =***"),
+        ("host=h password=\thunter2", "host=h password=\t***"),
+        // A '/' in the password (unencoded, which libpq refuses) still ends up masked.
+        ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:pa/ss@h:5432/db?sslmode=require", "postgresql://u:***@h:5432/db?sslmode=require"),
     ])
     func redaction(url: String, redacted: String) {
         #expect(PostgresURL.redacting(url) == redacted)

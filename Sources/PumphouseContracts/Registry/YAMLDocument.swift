@@ -17,11 +17,15 @@ package enum YAMLDocument {
     static func convert(_ node: Node, file: String, pointer: String) throws(ContractDefinitionError) -> JSONValue {
         switch node {
         case .scalar(let scalar):
+            // YAML 1.1 reads `1:30` as a base-60 number, and Yams's arithmetic for it
+            // traps on overflow (`1:0:0:0:0:0:0:0:0:0:0`): such a scalar stays text, and a
+            // key that wants a number then names itself and the value.
+            let sexagesimal = scalar.string.utf8.contains(UInt8(ascii: ":"))
             switch Tag.Name(rawValue: node.tag.rawValue) {
             case .null: return .null
             case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case .int: return node.int.map { .int(Int64($0)) } ?? .string(scalar.string)
-            case .float: return node.float.map(JSONValue.double) ?? .string(scalar.string)
+            case .int where !sexagesimal: return node.int.map { .int(Int64($0)) } ?? .string(scalar.string)
+            case .float where !sexagesimal: return node.float.map(JSONValue.double) ?? .string(scalar.string)
             default: return .string(scalar.string)
             }
         case .sequence(let sequence):
