@@ -244,23 +244,33 @@ package final class DataPump: Sendable {
     /// Waits until the broker has acknowledged the change spooled as `number` in `lane`
     /// (acks=all: every in-sync replica has it), at most `timeout`; false if it has not
     /// by then (the change stays in the pump either way).
+    /// A cancelled caller stops waiting at once, as at the timeout (false): the change
+    /// stays in the pump either way.
     func acknowledgement(of number: Int64, in lane: Lane, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         var expiry: DeadlineSweeper.Token?
         defer { expiry.map(deadlines.cancel) }
-        return await withCheckedContinuation { continuation in
-            let done = lane.state.withLock { state -> Bool in
-                // Absent from the queue: acknowledged already.
-                guard state.holds(number) else { return true }
-                state.acknowledgementWaiters[number] = continuation
-                return false
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // Cancelled before the waiter is in place: the handler below found none.
+                let cancelled = Task.isCancelled
+                let done = lane.state.withLock { state -> Bool in
+                    // Absent from the queue: acknowledged already.
+                    guard state.holds(number) else { return true }
+                    if !cancelled { state.acknowledgementWaiters[number] = continuation }
+                    return false
+                }
+                if done {
+                    continuation.resume(returning: true)
+                } else if cancelled {
+                    continuation.resume(returning: false)
+                } else {
+                    // Once the waiter is in place, so that the expiry always finds it.
+                    expiry = deadlines.schedule(at: deadline) { lane.stopWaiting(for: number) }
+                }
             }
-            if done {
-                continuation.resume(returning: true)
-            } else {
-                // Once the waiter is in place, so that the expiry always finds it.
-                expiry = deadlines.schedule(at: deadline) { lane.stopWaiting(for: number) }
-            }
+        } onCancel: {
+            lane.stopWaiting(for: number)
         }
     }
 

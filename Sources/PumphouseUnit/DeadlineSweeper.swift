@@ -1,3 +1,4 @@
+import HeapModule
 import Synchronization
 
 /// Ends waits that outlast their deadline, with one task for all of them.
@@ -5,42 +6,51 @@ import Synchronization
 /// A caller confirming a change waits for an event (the broker's acknowledgement, the
 /// log's echo) for at most a timeout. A timer task per wait cost each confirmed change a
 /// task start, a sleep and a cancellation on the cooperative pool, two more wake-ups
-/// than the wait itself needs. Here a wait costs an entry in a map under a lock, and
-/// one task looks at the deadlines every `interval` while any are scheduled, so a
-/// timeout is heard up to one interval late.
-final class DeadlineSweeper: Sendable {
+/// than the wait itself needs. Here a wait costs an entry in a map and a heap under a
+/// lock, and one task looks at the deadlines every `interval` while any are scheduled,
+/// so a timeout is heard up to one interval late.
+package final class DeadlineSweeper: Sendable {
     /// What `schedule` returns, to `cancel` the expiry once the wait ended otherwise.
-    struct Token: Sendable, Hashable {
+    package struct Token: Sendable, Hashable {
         fileprivate let id: UInt64
     }
 
-    private struct Entry {
+    /// A deadline in the order they fall due. Cancelling leaves it in the heap (removing
+    /// from the middle of a heap costs a search); the sweep drops it when it comes up.
+    private struct Due: Comparable {
         let deadline: ContinuousClock.Instant
-        let expire: @Sendable () -> Void
+        let id: UInt64
+        static func < (lhs: Due, rhs: Due) -> Bool { (lhs.deadline, lhs.id) < (rhs.deadline, rhs.id) }
     }
 
     private struct State {
-        var entries: [UInt64: Entry] = [:]
+        /// The waits still scheduled, by id: `cancel` removes one in O(1).
+        var expiries: [UInt64: @Sendable () -> Void] = [:]
+        /// Every deadline scheduled and not yet swept, cancelled ones included: a sweep
+        /// takes only what fell due, in O(log n) each, however many are waiting (when
+        /// the broker is slow, thousands a second times the timeout).
+        var due = Heap<Due>()
         var nextID: UInt64 = 0
-        /// Whether the sweeping task runs; it ends once no entry is left.
+        /// Whether the sweeping task runs; it ends once no wait is left.
         var sweeping = false
     }
 
-    let interval: Duration
+    package let interval: Duration
     private let state = Mutex(State())
 
-    init(interval: Duration = .milliseconds(10)) {
+    package init(interval: Duration = .milliseconds(10)) {
         self.interval = interval
     }
 
     /// Runs `expire` once `deadline` has passed, unless the token is cancelled first.
     /// `expire` runs on the sweeping task, outside the sweeper's lock; it must tolerate
     /// a wait that has just ended otherwise.
-    func schedule(at deadline: ContinuousClock.Instant, _ expire: @escaping @Sendable () -> Void) -> Token {
+    package func schedule(at deadline: ContinuousClock.Instant, _ expire: @escaping @Sendable () -> Void) -> Token {
         let (id, start) = state.withLock { state in
             let id = state.nextID
             state.nextID += 1
-            state.entries[id] = Entry(deadline: deadline, expire: expire)
+            state.expiries[id] = expire
+            state.due.insert(Due(deadline: deadline, id: id))
             let start = !state.sweeping
             state.sweeping = true
             return (id, start)
@@ -49,27 +59,32 @@ final class DeadlineSweeper: Sendable {
         return Token(id: id)
     }
 
-    func cancel(_ token: Token) {
-        state.withLock { _ = $0.entries.removeValue(forKey: token.id) }
+    package func cancel(_ token: Token) {
+        state.withLock { _ = $0.expiries.removeValue(forKey: token.id) }
     }
 
     /// Whether the sweeping task runs (it stops once nothing is scheduled).
-    var isSweeping: Bool { state.withLock { $0.sweeping } }
+    package var isSweeping: Bool { state.withLock { $0.sweeping } }
 
     private func sweep() async {
+        var expired: [@Sendable () -> Void] = []
         while true {
             try? await Task.sleep(for: interval)
             let now = ContinuousClock.now
             // What expired is decided under the lock and run outside it; whether to go on
             // only after that, so a sweeper seen stopped has run every expiry it took.
-            let expired = state.withLock { state -> [Entry] in
-                let expired = state.entries.filter { $0.value.deadline <= now }
-                for id in expired.keys { state.entries[id] = nil }
-                return Array(expired.values)
+            state.withLock { state in
+                while let first = state.due.min, first.deadline <= now {
+                    state.due.removeMin()
+                    if let expire = state.expiries.removeValue(forKey: first.id) { expired.append(expire) }
+                }
             }
-            for entry in expired { entry.expire() }
+            for expire in expired { expire() }
+            expired.removeAll(keepingCapacity: true)
             let goOn = state.withLock { state in
-                state.sweeping = !state.entries.isEmpty
+                state.sweeping = !state.expiries.isEmpty
+                // Nothing scheduled: whatever the heap still holds was cancelled.
+                if !state.sweeping { state.due = Heap() }
                 return state.sweeping
             }
             if !goOn { return }

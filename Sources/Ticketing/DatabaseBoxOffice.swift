@@ -1,8 +1,10 @@
+import DequeModule
 import Foundation
 import Logging
 import PumphouseContracts
 import PumphouseObservability
 import PumphousePostgres
+import PumphouseUnit
 import Synchronization
 
 /// The database-first twin of the box office: the same routes and rules, with every
@@ -248,17 +250,39 @@ package final class DatabaseBoxOffice: BoxOfficeService {
 /// A fixed set of connections shared by concurrent requests: each request borrows one
 /// for its statements, and waits in line when all are busy. Each connection runs its
 /// blocking libpq calls on its own thread, so waiting requests hold no thread.
+///
+/// A wait is bounded (`acquireTimeout`, then a 503 to retry) and ends when its request
+/// is cancelled: with every connection stuck (a row lock held elsewhere, a server that
+/// stopped answering), requests would otherwise queue without limit, and a caller that
+/// gave up would still be handed a connection ahead of those still waiting.
 package final class PostgresPool: Sendable {
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<PostgresConnection, any Error>
+    }
+
     private struct State {
         var idle: [PostgresConnection]
-        var waiters: [CheckedContinuation<PostgresConnection, Never>] = []
+        /// First come, first served; a Deque, so handing a connection on is O(1) however
+        /// many wait.
+        var waiters: Deque<Waiter> = []
+        var nextID: UInt64 = 0
+    }
+
+    /// All connections stayed busy for the whole wait.
+    package struct Exhausted: Error, CustomStringConvertible {
+        package let connections: Int
+        package let waited: Duration
+        package var description: String { "all \(connections) connections stayed busy for \(waited); retry in a moment" }
     }
 
     private let state: Mutex<State>
     private let all: [PostgresConnection]
+    private let expiries = DeadlineSweeper()
+    package let acquireTimeout: Duration
     package var size: Int { all.count }
 
-    package static func connect(configuration: PostgresConfiguration, size: Int, logger: Logger) async throws -> PostgresPool {
+    package static func connect(configuration: PostgresConfiguration, size: Int, acquireTimeout: Duration = .seconds(5), logger: Logger) async throws -> PostgresPool {
         var connections: [PostgresConnection] = []
         do {
             for _ in 0..<size { connections.append(try await PostgresConnection.connect(configuration: configuration, logger: logger)) }
@@ -266,36 +290,74 @@ package final class PostgresPool: Sendable {
             for connection in connections { await connection.close() }
             throw error
         }
-        return PostgresPool(connections)
+        return PostgresPool(connections, acquireTimeout: acquireTimeout)
     }
 
-    private init(_ connections: [PostgresConnection]) {
+    private init(_ connections: [PostgresConnection], acquireTimeout: Duration) {
         all = connections
         state = Mutex(State(idle: connections))
+        self.acquireTimeout = acquireTimeout
     }
 
     package func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = await withCheckedContinuation { (waiter: CheckedContinuation<PostgresConnection, Never>) in
-            let idle = state.withLock { state -> PostgresConnection? in
-                if let connection = state.idle.popLast() { return connection }
-                state.waiters.append(waiter)
-                return nil
-            }
-            if let idle { waiter.resume(returning: idle) }
-        }
+        let connection = try await acquire()
         defer { giveBack(connection) }
         return try await body(connection)
     }
 
+    private func acquire() async throws -> PostgresConnection {
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        var expiry: DeadlineSweeper.Token?
+        defer { expiry.map(expiries.cancel) }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresConnection, any Error>) in
+                // A request cancelled before it got here waits for nothing (its
+                // cancellation handler ran before there was a waiter to take out).
+                let cancelled = Task.isCancelled
+                let idle = state.withLock { state -> PostgresConnection? in
+                    if let connection = state.idle.popLast() { return connection }
+                    if !cancelled { state.waiters.append(Waiter(id: id, continuation: continuation)) }
+                    return nil
+                }
+                if let idle {
+                    continuation.resume(returning: idle)
+                } else if cancelled {
+                    continuation.resume(throwing: CancellationError())
+                } else {
+                    // Once the waiter is in place, so that the expiry always finds it (or
+                    // finds it already served, and does nothing).
+                    let (connections, waited) = (all.count, acquireTimeout)
+                    expiry = expiries.schedule(at: .now + acquireTimeout) { [weak self] in
+                        self?.withdraw(id, Exhausted(connections: connections, waited: waited))
+                    }
+                }
+            }
+        } onCancel: {
+            withdraw(id, CancellationError())
+        }
+    }
+
+    /// Takes waiter `id` out of the line and fails it with `error`, if it still waits.
+    private func withdraw(_ id: UInt64, _ error: any Error) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: error)
+    }
+
     private func giveBack(_ connection: PostgresConnection) {
-        let waiter = state.withLock { state -> CheckedContinuation<PostgresConnection, Never>? in
-            if state.waiters.isEmpty {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let waiter = state.waiters.popFirst() else {
                 state.idle.append(connection)
                 return nil
             }
-            return state.waiters.removeFirst()
+            return waiter
         }
-        waiter?.resume(returning: connection)
+        waiter?.continuation.resume(returning: connection)
     }
 
     package func close() async {

@@ -57,6 +57,24 @@ struct AcknowledgementWaitTests {
         let laterStarted = ContinuousClock.now
         #expect(await pump.acknowledgement(of: later, in: lanes[0], timeout: .milliseconds(100)) == false)
         #expect(ContinuousClock.now - laterStarted >= .milliseconds(100))
+
+        // A cancelled caller stops waiting at once, not at its timeout: already cancelled
+        // when it asks, or cancelled while it waits.
+        let cancelledFirst = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await pump.acknowledgement(of: later, in: lanes[0], timeout: .seconds(30))
+        }
+        #expect(await cancelledFirst.value == false)
+        let (waiting, nowWaiting) = AsyncStream<Void>.makeStream()
+        let cancelledWhileWaiting = Task {
+            nowWaiting.yield()
+            return await pump.acknowledgement(of: later, in: lanes[0], timeout: .seconds(30))
+        }
+        for await _ in waiting { break }
+        let cancelledAt = ContinuousClock.now
+        cancelledWhileWaiting.cancel()
+        #expect(await cancelledWhileWaiting.value == false)
+        #expect(ContinuousClock.now - cancelledAt < .seconds(10), "the cancelled wait ended at once, not at its 30 s timeout")
         await pump.close(timeout: .milliseconds(100))
     }
 

@@ -36,6 +36,42 @@ struct DatabaseBoxOfficeTests {
         BoxOffice.NewConcert(id: id, name: "Twin \(id)", venue: "Hall", startsAt: 1_795_000_000_000, price: 4500, rows: 2, seatsPerRow: 5)
     }
 
+    @Test("a pool whose connections all stay busy bounds each wait (Exhausted, naming the count), a cancelled waiter leaves at once, and the line goes on first come, first served")
+    func poolWaits() async throws {
+        let pool = try await PostgresPool.connect(configuration: PostgresConfiguration(url: TestStack.postgresURL), size: 1, acquireTimeout: .milliseconds(300), logger: Self.logger)
+        let (held, hold) = AsyncStream<Void>.makeStream()
+        let (release, releasing) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await pool.withConnection { _ in
+                hold.yield()
+                for await _ in release {}
+            }
+        }
+        for await _ in held { break }
+        // Every connection busy: the wait ends at its bound, with the reason.
+        let started = ContinuousClock.now
+        await #expect {
+            try await pool.withConnection { db in try await db.query("SELECT 1") }
+        } throws: { error in
+            (error as? PostgresPool.Exhausted)?.description.contains("all 1 connections stayed busy") == true
+        }
+        #expect(ContinuousClock.now - started < .seconds(5), "the wait was bounded by its 300 ms, not longer")
+        // A cancelled waiter leaves at once, long before its bound. The pause only makes
+        // it likely that the request waits in line when cancelled; cancelled before it
+        // gets there, it must leave at once just the same.
+        let cancelled = Task { try await pool.withConnection { db in try await db.query("SELECT 1") } }
+        try await Task.sleep(for: .milliseconds(50))
+        let cancelledAt = ContinuousClock.now
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(ContinuousClock.now - cancelledAt < .milliseconds(250))
+        // Once the connection is given back, the next request gets it.
+        releasing.finish()
+        try await holder.value
+        #expect(try await pool.withConnection { db in try await db.query("SELECT 1").rows.count } == 1)
+        await pool.close()
+    }
+
     @Test("twenty buyers purchasing the same seat at once, holds or not: one sale, the others a conflict")
     func noSeatSoldTwice() async throws {
         try await withTwin { twin in
