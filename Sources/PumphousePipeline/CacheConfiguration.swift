@@ -111,10 +111,11 @@ public struct CacheConfiguration: Sendable, Hashable {
                 switch entry.value {
                 case .string(let value): text = value
                 case .int(let value): text = String(value)
-                // A whole number written as a float (`1e9`) is that number; anything else
-                // (`1.5`, `.inf`) no broker setting takes, and truncating it would change it.
+                // A whole number written as a float (`1e9`) is that number; a fraction
+                // (`min.cleanable.dirty.ratio: 0.5`) is passed as written, never truncated.
                 case .double(let value) where value.rounded() == value && abs(value) < 9.2e18: text = String(Int64(value))
-                default: throw configs.fail(entry.name, "must be a string or a whole number, as the broker's topic settings take them")
+                case .double(let value) where value.isFinite: text = String(value)
+                default: throw configs.fail(entry.name, "must be a string or a finite number")
                 }
                 topicConfigs[entry.name] = text
             }

@@ -252,11 +252,13 @@ package final class DataPump: Sendable {
         defer { expiry.map(deadlines.cancel) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                // Cancelled before the waiter is in place: the handler below found none.
-                let cancelled = Task.isCancelled
+                // Read under the lock the handler below takes: cancelled before this, the
+                // handler found no waiter, so none is left; cancelled after, it finds it.
+                var cancelled = false
                 let done = lane.state.withLock { state -> Bool in
                     // Absent from the queue: acknowledged already.
                     guard state.holds(number) else { return true }
+                    cancelled = Task.isCancelled
                     if !cancelled { state.acknowledgementWaiters[number] = continuation }
                     return false
                 }

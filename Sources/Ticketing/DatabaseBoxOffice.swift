@@ -314,11 +314,13 @@ package final class PostgresPool: Sendable {
         defer { expiry.map(expiries.cancel) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresConnection, any Error>) in
-                // A request cancelled before it got here waits for nothing (its
-                // cancellation handler ran before there was a waiter to take out).
-                let cancelled = Task.isCancelled
+                // Read under the lock the cancellation handler takes: cancelled before
+                // this, the request waits for nothing (the handler found no waiter to
+                // take out); cancelled after, the handler finds the waiter.
+                var cancelled = false
                 let idle = state.withLock { state -> PostgresConnection? in
                     if let connection = state.idle.popLast() { return connection }
+                    cancelled = Task.isCancelled
                     if !cancelled { state.waiters.append(Waiter(id: id, continuation: continuation)) }
                     return nil
                 }

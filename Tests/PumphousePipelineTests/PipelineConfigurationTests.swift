@@ -165,6 +165,16 @@ struct PipelineConfigurationTests {
         #expect(missing.setting == "kafka.consumer_properties.sasl.password" && missing.message.contains("KAFKA_PW"), "\(missing)")
     }
 
+    @Test("topic settings keep their value as written: whole numbers as integers, fractions as they are, never truncated")
+    func topicConfigs() throws {
+        let file = try PipelineFile(validPipeline.replacing(
+            "partitions: 3", with: "partitions: 3\n    topic_configs: { retention.ms: 1.0e+9, min.cleanable.dirty.ratio: 0.5, retention.bytes: -1, cleanup.policy: delete }"
+        ))
+        defer { file.remove() }
+        let cache = try #require(try file.load().cache(try ContractName("bench.Account")))
+        #expect(cache.topicConfigs == ["retention.ms": "1000000000", "min.cleanable.dirty.ratio": "0.5", "retention.bytes": "-1", "cleanup.policy": "delete"])
+    }
+
     @Test("secrets come from files and environment variables")
     func secrets() throws {
         let file = try PipelineFile(validPipeline
@@ -188,8 +198,8 @@ struct PipelineConfigurationTests {
         // YAML 1.1's base-60 numbers stay text (Yams's arithmetic for them traps on overflow).
         ("partitions: 3", "partitions: 1:0:0:0:0:0:0:0:0:0:0", "caches.bench.Account.partitions", "whole number"),
         ("partitions: 3", "partitions: 1:30", "caches.bench.Account.partitions", "whole number"),
-        ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: .inf }", "caches.bench.Account.topic_configs.retention.ms", "whole number"),
-        ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: 1.5 }", "caches.bench.Account.topic_configs.retention.ms", "whole number"),
+        ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: .inf }", "caches.bench.Account.topic_configs.retention.ms", "finite number"),
+        ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: .nan }", "caches.bench.Account.topic_configs.retention.ms", "finite number"),
         ("owner: owner", "owner: ownr", "caches.bench.Account.mapping.columns.owner", "has no field \"ownr\""),
         ("owner: owner", "owner: { field: owner, transfrom: x }", "caches.bench.Account.mapping.columns.owner.transfrom", "not a setting"),
         ("owner: owner", "owner: { field: owner, json: owner }", "caches.bench.Account.mapping.columns.owner", "exactly one of"),
