@@ -360,6 +360,7 @@ let package = Package(
             name: "AuctionTests",
             dependencies: [
                 "Auctions",
+                "PumphouseUnitHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 "PumphouseTestSupport",
                 "PumphouseContracts",
@@ -375,6 +376,7 @@ let package = Package(
             name: "TicketingTests",
             dependencies: [
                 "Ticketing",
+                "PumphouseUnitHTTP",
                 "PumphouseObservability",
                 "PumphouseTestSupport",
                 "PumphouseContracts",

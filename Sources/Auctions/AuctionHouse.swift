@@ -202,18 +202,14 @@ package enum AuctionRules {
         guard !spec.seller.isEmpty, spec.seller.unicodeScalars.count <= 200 else { throw .badRequest(field: "seller", problem: "give 1 to 200 characters") }
         try checkCents(spec.startingPrice, field: "startingPrice")
         try checkCents(spec.increment, field: "increment")
-        guard (1...latestInstant).contains(spec.endsAt) else {
-            throw .badRequest(field: "endsAt", problem: "must be milliseconds since the Unix epoch, up to \(latestInstant) (the end of year 9999), not \(spec.endsAt)")
+        guard (1...RequestBounds.latestInstant).contains(spec.endsAt) else {
+            throw .badRequest(field: "endsAt", problem: "must be milliseconds since the Unix epoch, up to \(RequestBounds.latestInstant) (the end of year 9999), not \(spec.endsAt)")
         }
     }
 
     /// The most cents a price, an increment or a bid may be: far below Int64's range, so
     /// a bid plus the increment can never overflow, and within PostgreSQL's bigint.
     package static let maximumCents: Int64 = 1_000_000_000_000_000
-
-    /// The last millisecond of year 9999, the latest time PostgreSQL's timestamps and
-    /// ISO 8601 dates both hold.
-    package static let latestInstant: Int64 = 253_402_300_799_999
 
     package static func checkCents(_ cents: Int64, field: String) throws(AuctionError) {
         guard (1...maximumCents).contains(cents) else {

@@ -1,5 +1,6 @@
 import Foundation
 import PumphouseObservability
+import PumphouseUnitHTTP
 
 /// The box office's routes, whatever keeps the seats: the processing units
 /// (`BoxOffice`), PostgreSQL directly (`DatabaseBoxOffice`, the benchmark's
@@ -37,18 +38,14 @@ package enum BoxOfficeRules {
         guard (1...maximumPrice).contains(spec.price) else {
             throw .badRequest(field: "price", problem: "must be a positive number of cents up to \(maximumPrice), not \(spec.price)")
         }
-        guard (0...latestInstant).contains(spec.startsAt) else {
-            throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch, up to \(latestInstant) (the end of year 9999), not \(spec.startsAt)")
+        guard (0...RequestBounds.latestInstant).contains(spec.startsAt) else {
+            throw .badRequest(field: "startsAt", problem: "must be milliseconds since the Unix epoch, up to \(RequestBounds.latestInstant) (the end of year 9999), not \(spec.startsAt)")
         }
     }
 
     /// The most cents a seat may cost: a concert's revenue (at most 26 × 500 seats) then
     /// stays far inside Int64 and PostgreSQL's bigint.
     package static let maximumPrice: Int64 = 1_000_000_000_000
-
-    /// The last millisecond of year 9999, the latest time PostgreSQL's timestamps and
-    /// ISO 8601 dates both hold.
-    package static let latestInstant: Int64 = 253_402_300_799_999
 
     /// `total` plus `price`, saturating: the API's prices keep a concert's revenue far
     /// from Int64's limit, but a sale another producer put in the log need not, and must

@@ -1,5 +1,6 @@
 import Auctions
 import PumphouseContracts
+import PumphouseUnitHTTP
 import Testing
 
 /// The checks on an auction's and a bid's numbers: within ranges no sum of them can
@@ -12,20 +13,20 @@ struct AuctionRulesTests {
 
     @Test("prices, increments and end times beyond their ranges are refused, naming the field and its range")
     func ranges() throws {
-        try AuctionRules.check(Self.auction(startingPrice: AuctionRules.maximumCents, increment: AuctionRules.maximumCents, endsAt: AuctionRules.latestInstant))
+        try AuctionRules.check(Self.auction(startingPrice: AuctionRules.maximumCents, increment: AuctionRules.maximumCents, endsAt: RequestBounds.latestInstant))
         for (auction, field) in [
             (Self.auction(startingPrice: AuctionRules.maximumCents + 1), "startingPrice"),
             (Self.auction(startingPrice: .max), "startingPrice"),
             (Self.auction(increment: .max), "increment"),
             (Self.auction(increment: 0), "increment"),
-            (Self.auction(endsAt: AuctionRules.latestInstant + 1), "endsAt"),
+            (Self.auction(endsAt: RequestBounds.latestInstant + 1), "endsAt"),
             (Self.auction(endsAt: 0), "endsAt"),
         ] {
             #expect {
                 try AuctionRules.check(auction)
             } throws: { error in
                 guard case .badRequest(let named, let problem)? = error as? AuctionError else { return false }
-                return named == field && (problem.contains("\(AuctionRules.maximumCents)") || problem.contains("\(AuctionRules.latestInstant)"))
+                return named == field && (problem.contains("\(AuctionRules.maximumCents)") || problem.contains("\(RequestBounds.latestInstant)"))
             }
         }
         #expect(throws: AuctionError.badRequest(field: "amount", problem: "must be a positive number of cents up to \(AuctionRules.maximumCents), not \(Int64.max)")) {

@@ -1,3 +1,4 @@
+import PumphouseUnitHTTP
 import Testing
 import Ticketing
 
@@ -32,7 +33,7 @@ struct DictionaryBoxOfficeTests {
         func concert(price: Int64 = 100, startsAt: Int64 = 0) -> BoxOffice.NewConcert {
             BoxOffice.NewConcert(id: "c", name: "C", venue: "V", startsAt: startsAt, price: price, rows: 26, seatsPerRow: 500)
         }
-        for (spec, field) in [(concert(price: BoxOfficeRules.maximumPrice + 1), "price"), (concert(price: .max), "price"), (concert(startsAt: BoxOfficeRules.latestInstant + 1), "startsAt")] {
+        for (spec, field) in [(concert(price: BoxOfficeRules.maximumPrice + 1), "price"), (concert(price: .max), "price"), (concert(startsAt: RequestBounds.latestInstant + 1), "startsAt")] {
             #expect {
                 try bare.open(spec)
             } throws: { error in
@@ -41,7 +42,7 @@ struct DictionaryBoxOfficeTests {
             }
         }
         // The dearest seats of the largest concert, every one sold, still add up.
-        _ = try bare.open(concert(price: BoxOfficeRules.maximumPrice, startsAt: BoxOfficeRules.latestInstant))
+        _ = try bare.open(concert(price: BoxOfficeRules.maximumPrice, startsAt: RequestBounds.latestInstant))
         for row in ["A", "Z"] {
             for number in 1...500 {
                 let hold = try bare.reserve(concert: "c", seat: "\(row)-\(number)", buyer: "b")

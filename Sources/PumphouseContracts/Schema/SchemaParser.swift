@@ -95,7 +95,9 @@ public struct SchemaParser: Sendable {
     /// so (two `$defs` names, say) are refused, so that neither's schema stands in for
     /// the other's.
     static func isDefined(_ target: String, in definitions: [String: JSONSchema]) throws(SchemaError) -> Bool {
-        guard let known = definitions.keys.first(where: { $0 == target }) else { return false }
+        // The lookup finds a canonically equivalent key too; its bytes tell which it is.
+        guard let index = definitions.index(forKey: target) else { return false }
+        let known = definitions[index].key
         guard known.isSameBytes(as: target) else {
             throw SchemaError(pointer: String(target.dropFirst()), message: "and \(known.dropFirst()) differ only in Unicode normalization, and a reference could not tell them apart; rename one of them")
         }
