@@ -79,8 +79,8 @@ package struct AuctionHouse: Sendable {
         guard let auction = read.value else { throw .notFound("auction \(id)") }
         let high = latestBid(of: id)
         return Standing(
-            auction: auction, open: Self.now() < auction.endsAt, bids: high?.number ?? 0, highBid: high?.amount, leader: high?.bidder,
-            minimumBid: Self.minimum(after: high, of: auction), decidedHere: read.source == .owner
+            auction: auction, open: Self.now() < auction.endsAt, bids: high?.number ?? 0, highBid: high?.bid.amount, leader: high?.bid.bidder,
+            minimumBid: Self.minimum(after: high?.bid, of: auction), decidedHere: read.source == .owner
         )
     }
 
@@ -111,8 +111,8 @@ package struct AuctionHouse: Sendable {
             let now = Self.now()
             guard now < auction.endsAt else { throw .closed(at: auction.endsAt) }
             let high = latestBid(of: id)
-            if let high, high.bidder.isSameBytes(as: bidder), high.amount == amount { return high }
-            let minimum = Self.minimum(after: high, of: auction)
+            if let high = high?.bid, high.bidder.isSameBytes(as: bidder), high.amount == amount { return high }
+            let minimum = Self.minimum(after: high?.bid, of: auction)
             guard amount >= minimum else { throw .tooLow(minimum: minimum) }
             let number = (high?.number ?? 0) + 1
             let bid = Bid(id: Bid.key(auction: id, number: number), auction: id, number: number, bidder: bidder, amount: amount, unit: unit.id, placedAt: now)
@@ -136,10 +136,13 @@ package struct AuctionHouse: Sendable {
         return overflow ? .max : sum
     }
 
-    /// The auction's latest bid: found from the last number this unit knew, forwards
-    /// while a later bid exists (accepted elsewhere, before a failover), and backwards
-    /// while the known one does not (a bid of this unit's that the log fenced).
-    private func latestBid(of auction: String) -> Bid? {
+    /// The auction's latest bid and the number its key holds: found from the last number
+    /// this unit knew, forwards while a later bid exists (accepted elsewhere, before a
+    /// failover), and backwards while the known one does not (a bid of this unit's that
+    /// the log fenced). The next bid is numbered from the key, which the walk counted,
+    /// not from the record's `number` field, which another producer may have set to
+    /// anything (Int64.max would trap the next bid on every unit holding the auction).
+    private func latestBid(of auction: String) -> (number: Int64, bid: Bid)? {
         var number = latest.number(of: auction)
         var bid: Bid?
         while number > 0 {
@@ -152,7 +155,7 @@ package struct AuctionHouse: Sendable {
             bid = next
         }
         latest.note(number, of: auction)
-        return bid
+        return bid.map { (number, $0) }
     }
 
     // MARK: Helpers

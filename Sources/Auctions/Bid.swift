@@ -21,5 +21,9 @@ package struct Bid: CodableCacheEntity, Hashable {
     package var placedAt: Int64
     package var key: String { id }
 
+    package init(id: String, auction: String, number: Int64, bidder: String, amount: Int64, unit: String, placedAt: Int64) {
+        (self.id, self.auction, self.number, self.bidder, self.amount, self.unit, self.placedAt) = (id, auction, number, bidder, amount, unit, placedAt)
+    }
+
     package static func key(auction: String, number: Int64) -> String { "\(number)@\(auction)" }
 }

@@ -82,11 +82,27 @@ public struct Contract: Sendable, Hashable {
         hasher.combine(sequence)
     }
 
+    /// The longest origin, in bytes of UTF-8: a unit's id names its spool directory (at
+    /// most 255 bytes on the usual file systems), and writers keep every origin in a
+    /// primary key, whose index refuses rows of a few kilobytes.
+    package static let maxOriginBytes = 255
+
+    /// Why `origin` cannot name a unit, if it cannot: empty, too long, or holding a
+    /// control character (PostgreSQL text cannot hold U+0000; a writer stores every
+    /// origin in its ledger, so such an origin would stop it, not dead-letter the change).
+    package static func originProblem(_ origin: String) -> String? {
+        if origin.isEmpty { return "must not be empty" }
+        let bytes = origin.utf8.count
+        if bytes > maxOriginBytes { return "must be at most \(maxOriginBytes) bytes of UTF-8, not \(bytes)" }
+        if origin.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "must not contain a control character (U+0000 to U+001F, or U+007F)" }
+        return nil
+    }
+
     /// The rules of the envelope itself, independent of any schema.
     package func envelopeProblem() -> (member: String, problem: String)? {
         if version < 1 || version > Int(Int32.max) { return ("version", "must be between 1 and \(Int32.max), not \(version)") }
         if key.isEmpty { return ("key", "must not be empty") }
-        if origin.isEmpty { return ("origin", "must not be empty") }
+        if let problem = Self.originProblem(origin) { return ("origin", problem) }
         if sequence < 0 { return ("seq", "must not be negative, not \(sequence)") }
         if let term = ownershipTerm, term < 1 { return ("ownershipTerm", "must be at least 1, not \(term)") }
         if let incarnation, incarnation < 0 || incarnation > sequence {

@@ -65,6 +65,16 @@ final class LibPQSession: @unchecked Sendable {
         self.conn = connection
         canceller.renew(from: connection)
         PQsetNoticeProcessor(connection, noticeProcessor, Unmanaged.passUnretained(notices).toOpaque())
+        try setUpSession(connection, operation: operation)
+    }
+
+    /// Every session reads and writes times in UTC, whatever the server's `TimeZone`:
+    /// the writer's `to_timestamp` into a `timestamp` column stores the session's wall
+    /// time, and the reader reads that wall time back as UTC, so a session in another
+    /// zone would move every such value by its offset, on the way in or out. A `SET`
+    /// rather than a connection option, which the URL's own `options` would replace.
+    private func setUpSession(_ connection: OpaquePointer, operation: String) throws(PostgresError) {
+        _ = try consume(PQexec(connection, "SET TIME ZONE 'UTC'"), conn: connection, operation: operation)
     }
 
     deinit { finish() }
@@ -327,6 +337,7 @@ final class LibPQSession: @unchecked Sendable {
             )
         }
         canceller.renew(from: conn)
+        try setUpSession(conn, operation: operation)
         logger.notice("reconnected to PostgreSQL", metadata: ["url": "\(redactedURL)"])
         if !heldAdvisoryLocks.isEmpty {
             let count = heldAdvisoryLocks.count

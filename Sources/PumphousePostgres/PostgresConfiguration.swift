@@ -71,13 +71,13 @@ public struct PostgresConfiguration: Sendable, Hashable {
 public enum PostgresURL {
     public static func redacting(_ url: String) -> String {
         var text = url
-        // URL form: scheme://user:password@host/...; the password may itself hold '@', and
-        // a '/' libpq will refuse, so the credentials run to the last '@' before the
-        // query. A database name holding '@' is masked in part: too much is safe.
+        // URL form: scheme://user:password@host/...; the password may itself hold '@',
+        // '?' (libpq takes it, ending the credentials at the first '@') and '/' (which
+        // libpq refuses), so the credentials run to the last '@' of all. A host,
+        // database name or query holding '@' is then masked in part: too much is safe.
         if let scheme = text.firstRange(of: "://") {
             let rest = text[scheme.upperBound...]
-            let queryStart = rest.firstIndex(of: "?") ?? rest.endIndex
-            if let at = rest[..<queryStart].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+            if let at = rest.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
                 text = String(text[...colon]) + "***" + String(text[at...])
             }
         }

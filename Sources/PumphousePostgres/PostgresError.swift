@@ -97,6 +97,10 @@ public struct SQLState: RawRepresentable, Sendable, Hashable, CustomStringConver
     public static let numericValueOutOfRange = SQLState(rawValue: "22003")
     /// Also what the server says for a NUL byte in text.
     public static let characterNotInRepertoire = SQLState(rawValue: "22021")
+    /// An index row too large, among others: a key of several kilobytes.
+    public static let programLimitExceeded = SQLState(rawValue: "54000")
+    /// `ON CONFLICT DO UPDATE` meeting one row twice in one statement.
+    public static let cardinalityViolation = SQLState(rawValue: "21000")
     public static let serializationFailure = SQLState(rawValue: "40001")
     public static let deadlockDetected = SQLState(rawValue: "40P01")
     public static let lockNotAvailable = SQLState(rawValue: "55P03")

@@ -107,7 +107,20 @@ public struct PostgresBytes: PostgresEncodable, PostgresDecodable, Hashable {
 /// A text array, in PostgreSQL's array literal form (`{"a","b"}`): bind it as
 /// `$1::text[]`, or cast to the array of another type.
 extension Array: PostgresEncodable where Element == String {
+    /// Escaped byte by byte: `replacing` matches Characters, and a quote or backslash
+    /// followed by a combining mark is one Character, which it would leave unescaped.
     public var postgresText: String? {
-        "{" + map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+        var literal: [UInt8] = [UInt8(ascii: "{")]
+        for (index, element) in enumerated() {
+            if index > 0 { literal.append(UInt8(ascii: ",")) }
+            literal.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { literal.append(UInt8(ascii: "\\")) }
+                literal.append(byte)
+            }
+            literal.append(UInt8(ascii: "\""))
+        }
+        literal.append(UInt8(ascii: "}"))
+        return String(decoding: literal, as: UTF8.self)
     }
 }

@@ -264,7 +264,18 @@ public final class DataReader: Service {
             } catch {
                 throw ReadRequestError("row \"\(key)\" of \(cache.mapping?.table ?? "?") does not fit \(cache.contract) v\(version): \(error); fix the row or the mapping")
             }
-            batch.append(key: key.utf8, value: try codec.encode(contract).value)
+            let value = try codec.encode(contract).value
+            let keyCount = key.utf8.count
+            guard ReverseRows.framedBytes(keyCount: keyCount, valueCount: value.count) <= ReverseRows.maxBytes else {
+                throw ReadRequestError(
+                    "row \(end.rows) of \(cache.mapping?.table ?? cache.contract.rawValue) encodes to \(value.count + keyCount) bytes, more than a reverse-pump message carries (\(ReverseRows.maxBytes)); load \(cache.contract) from its topic (load: topic) or make the row smaller"
+                )
+            }
+            if !batch.fits(keyCount: keyCount, valueCount: value.count) {
+                try await sendRetrying(replies, Self.message(.rows(request: request.id, batch), on: cache.reverseTopic))
+                batch.removeAll()
+            }
+            batch.append(key: key.utf8, value: value)
             if batch.isFull {
                 try await sendRetrying(replies, Self.message(.rows(request: request.id, batch), on: cache.reverseTopic))
                 batch.removeAll()

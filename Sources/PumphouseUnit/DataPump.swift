@@ -407,7 +407,7 @@ package final class DataPump: Sendable {
 
     /// A delivery report names its change by lane and spool number, packed in the
     /// message's id, so the report finds its lane without a table shared by all lanes.
-    fileprivate static let numberBits = 48
+    fileprivate static let numberBits = SpoolSegmentFormat.numberBits
 
     fileprivate static func reportID(lane: Int, number: Int64) -> UInt64 {
         precondition(number >= 0 && number < 1 << numberBits, "spool record numbers are below 2^48")

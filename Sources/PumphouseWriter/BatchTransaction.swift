@@ -82,7 +82,11 @@ struct BatchTransaction: Sendable {
             let column = SQLIdentifier.quoted(table.mapping.columns.first { $0.source.isField(table.keyField) }?.name ?? table.mapping.keyColumns[0])
             var sql = "SELECT \(column)::text FROM \(SQLIdentifier.quoted(table.mapping.table)) WHERE \(column)::text = ANY($1::text[])"
             if let deleted = table.mapping.deleteColumn { sql += " AND \(SQLIdentifier.quoted(deleted)) IS NULL" }
-            let present = Set(try await tx.query(sql, [keys.map(\.key.text)]).rows.compactMap { $0[0].map { ExactKey($0) } })
+            // A key holding U+0000 has no row (text cannot hold it), and as a parameter the
+            // client refuses it, outside any savepoint: it would stop the writer, not
+            // dead-letter the update.
+            let candidates = keys.map(\.key.text).filter { !$0.utf8.contains(0) }
+            let present = candidates.isEmpty ? [] : Set(try await tx.query(sql, [candidates]).rows.compactMap { $0[0].map { ExactKey($0) } })
             for key in keys.sorted(by: { $0.key < $1.key }) where !present.contains(key.key) {
                 letters += plan.leadingUpdates[key, default: []].map {
                     DeadLetter(message: $0, reason: "missing-row", detail: "update of \(contract) \"\(key.key)\", which had no row (an add later in the batch created it)")
@@ -199,8 +203,12 @@ struct BatchTransaction: Sendable {
     }
 
     /// Data and constraint errors (SQLSTATE classes 22 and 23) belong to one row, whether
-    /// the server found them or the client did before sending (a NUL in text).
+    /// the server found them or the client did before sending (a NUL in text); so do a
+    /// row too large for an index (54000, a key of several kilobytes) and a merge that
+    /// meets one row twice (21000). Left to stop the writer, each would stop it again at
+    /// the same message after every restart.
     static func isDataError(_ error: PostgresError) -> Bool {
-        [.server, .client].contains(error.kind) && ["22", "23"].contains(error.sqlState?.errorClass ?? "")
+        guard [.server, .client].contains(error.kind), let state = error.sqlState else { return false }
+        return ["22", "23"].contains(state.errorClass) || state == .programLimitExceeded || state == .cardinalityViolation
     }
 }

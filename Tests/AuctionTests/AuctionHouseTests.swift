@@ -190,6 +190,20 @@ struct AuctionHouseTests {
                 }
                 #expect(try other.standing(id).decidedHere == false)
             }
+            // A bid another producer wrote with a `number` far from its key's (Int64.max,
+            // which the schema allows) does not trap the next bid: that is numbered from
+            // the key the walk found.
+            let forgedID = "lot-forged"
+            let forgedOwnerID = try #require(table.route(ofKey: forgedID)?.owner)
+            let forgedOwner = try #require(byID[forgedOwnerID])
+            _ = try await forgedOwner.open(Auction(id: forgedID, title: "Forged", seller: "seller", startingPrice: 1000, increment: 100, endsAt: ends))
+            let forged = Bid(id: Bid.key(auction: forgedID, number: 1), auction: forgedID, number: .max, bidder: "zed", amount: 2000, unit: "elsewhere", placedAt: 0)
+            #expect(try await forgedOwner.unit.cache(Bid.self).create(forged, timeout: .seconds(10), confirmation: .brokerAcknowledged))
+            accepted.append(forged)
+            let next = try await forgedOwner.bid(auction: forgedID, bidder: "ann", amount: 2100)
+            #expect(next.number == 2 && next.id == "2@lot-forged")
+            accepted.append(next)
+            #expect(try forgedOwner.standing(forgedID).bids == 2)
             // An auction that has ended refuses bids.
             let ended = Auction(id: "lot-ended", title: "Gone", seller: "seller", startingPrice: 1000, increment: 100, endsAt: 1)
             let endedOwner = try #require(table.route(ofKey: ended.id)?.owner)

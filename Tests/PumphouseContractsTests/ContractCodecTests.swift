@@ -24,6 +24,27 @@ struct ContractCodecTests {
         }
     }
 
+    @Test("an origin must be 1 to 255 bytes of UTF-8 without control characters, encoding and decoding alike; an ownership claim's owner too")
+    func originRules() throws {
+        func contract(origin: String) -> Contract {
+            Contract(name: try! ContractName("bench.Account"), version: 1, action: .delete, key: "k", origin: origin, sequence: 1, eventTime: 0)
+        }
+        let fine = [String(repeating: "u", count: 255), "ünit-é.1", "unit_✓-𝄞", String(repeating: "é", count: 127)]
+        for origin in fine {
+            let encoded = try codec.encode(contract(origin: origin))
+            #expect(try codec.decode(key: Array(encoded.key.utf8), value: encoded.value).origin.isSameBytes(as: origin))
+        }
+        let refused = ["", String(repeating: "u", count: 256), String(repeating: "é", count: 128), "u\u{0}x", "u\nx", "u\u{7F}", "\t"]
+        for origin in refused {
+            #expect(throws: ContractError.self, "origin \(Array(origin.utf8))") { try codec.encode(contract(origin: origin)) }
+            // Written by hand, as a foreign producer could: refused on decoding too.
+            var body = Array(#"{"contract":"bench.Account","version":1,"action":"delete","key":"k","origin":"#.utf8)
+            body += try JSONWriter.encode(.string(origin)) + Array(#","seq":1,"eventTime":0}"#.utf8)
+            let error = try #require(throws: ContractError.self) { try codec.decode(key: Array("k".utf8), value: body) }
+            #expect(error.code == "invalid-envelope", "\(error)")
+        }
+    }
+
     @Test("any JSON value survives write and parse")
     func jsonRoundTrip() async {
         await CaseSeeds.check(count: 500, "ContractCodecTests/jsonRoundTrip") { seed in

@@ -74,7 +74,7 @@ struct ContractRegistryTests {
     func customHook() throws {
         var registry = try Self.registry()
         registry.register(SplitTitle(), for: Self.name, fromVersion: 1)
-        let upcast = try registry.upcast(Self.contract(fields: ["sku": .string("a"), "qty": .int(1), "label": .string("mug")]))
+        let upcast = try registry.upcast(Self.contract(fields: ["sku": .string("sku-1"), "qty": .int(1), "label": .string("mug")]))
         #expect(upcast.fields["title"] == .string("MUG"))
     }
 

@@ -19,6 +19,11 @@ struct OwnershipTests {
         #expect(!OwnershipClaim.isClaim(headers: [(OwnershipClaim.recordHeader, nil)]))
         #expect(!OwnershipClaim.isClaim(headers: [(OwnershipClaim.recordHeader, Array(OwnershipClaim.recordName.utf8) + [0xCC, 0x81])]))
         #expect(String(decoding: claim.key, as: UTF8.self) == "ph-claim/2/7")
+        // Its owner is an origin, which writers keep in their ledger: one PostgreSQL
+        // cannot store (a NUL) or index (kilobytes) is refused, as a contract's origin is.
+        for owner in ["a\u{0}", String(repeating: "o", count: 256), ""] {
+            #expect(throws: ContractError.self) { try OwnershipClaim(body: Self.claim(7, owner).encoded()) }
+        }
         // A contract's body is not a claim; nor is anything that is not JSON.
         let contract = Contract(name: Self.cache, version: 1, action: .create, key: "s-1", origin: "u", sequence: 1, eventTime: 1, fields: ["seat": .string("A1")])
         #expect(try OwnershipClaim(body: try ContractCodec().encode(contract).value) == nil)

@@ -6,8 +6,11 @@ import PumphouseTestSupport
 enum RandomContracts {
     static let alphabet: [Character] = Array("abcXYZ019 _-\"\\/\n\t\u{0}\u{1F}é✓𝄞;'") + ["\r\n"]
 
-    static func string(_ rng: inout SplitMix, maxLength: Int = 12) -> String {
-        String((0..<Int.random(in: 0...maxLength, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+    /// What an origin may hold: no control character (``Contract/originProblem(_:)``).
+    static let originAlphabet = alphabet.filter { !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }
+
+    static func string(_ rng: inout SplitMix, maxLength: Int = 12, from letters: [Character] = alphabet) -> String {
+        String((0..<Int.random(in: 0...maxLength, using: &rng)).map { _ in letters.randomElement(using: &rng)! })
     }
 
     static func json(_ rng: inout SplitMix, depth: Int = 0) -> JSONValue {
@@ -48,7 +51,7 @@ enum RandomContracts {
             version: Int.random(in: 1...9, using: &rng),
             action: action,
             key: key.isEmpty ? "k" : key,
-            origin: "unit-" + string(&rng, maxLength: 6),
+            origin: "unit-" + string(&rng, maxLength: 6, from: originAlphabet),
             sequence: Int64.random(in: 0 ... .max, using: &rng),
             baseVersion: Bool.random(using: &rng) ? Int64.random(in: 0...1_000_000, using: &rng) : nil,
             eventTime: Int64.random(in: 0...4_000_000_000_000, using: &rng),

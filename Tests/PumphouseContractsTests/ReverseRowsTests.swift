@@ -93,4 +93,18 @@ struct ReverseRowsTests {
         rows.removeAll()
         #expect(rows.isEmpty && rows.bytes.isEmpty && !rows.isFull)
     }
+
+    @Test("a large row does not join a batch it would take past the message bound, and a row alone fits up to the bound, framing included")
+    func bound() {
+        var rows = ReverseRows()
+        while !rows.isFull { rows.append(key: "k".utf8, value: Array(repeating: 1, count: 1000)) }
+        #expect(!rows.fits(keyCount: 10, valueCount: 700_000))
+        #expect(rows.fits(keyCount: 10, valueCount: ReverseRows.maxBytes - rows.bytes.count - 18))
+        #expect(!rows.fits(keyCount: 10, valueCount: ReverseRows.maxBytes - rows.bytes.count - 17))
+        rows.removeAll()
+        #expect(rows.fits(keyCount: 10, valueCount: 700_000))
+        #expect(ReverseRows.framedBytes(keyCount: 10, valueCount: ReverseRows.maxBytes - 18) == ReverseRows.maxBytes)
+        #expect(rows.fits(keyCount: 10, valueCount: ReverseRows.maxBytes - 18) && !rows.fits(keyCount: 10, valueCount: ReverseRows.maxBytes - 17))
+        #expect(ReverseRows.maxBytes < 1_000_000, "librdkafka's default message.max.bytes")
+    }
 }

@@ -20,6 +20,18 @@ struct PostgresQueryTests {
         #expect(try await db.query("SELECT $1::float8", [Double.infinity]).scalar(Double.self) == .infinity)
     }
 
+    @Test("a text array travels element by element with its exact bytes, a quote or backslash before a combining mark included")
+    func textArrays() async throws {
+        let db = try await TestDatabase.connect()
+        let elements = ["plain", "a\"\u{301}b", "c\\\u{301}", "\\", "\"", "", "caf\u{E9}", "cafe\u{301}", "{,}", "NULL", " spaced "]
+        let rows = try await db.query("SELECT e FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n", [elements]).rows
+        let back = rows.map { $0[0] ?? "<null>" }
+        #expect(back.count == elements.count)
+        for (sent, received) in zip(elements, back) {
+            #expect(Array(sent.utf8) == Array(received.utf8), "element \(Array(sent.utf8)) came back as \(Array(received.utf8))")
+        }
+    }
+
     @Test("a transaction commits on return and rolls back on throw")
     func transactions() async throws {
         let db = try await TestDatabase.connect()

@@ -37,6 +37,19 @@ struct PostgresSessionTests {
         #expect(try await db.backendPID() != before)
     }
 
+    @Test("every session reads and writes times in UTC, even when the URL asks the server for another zone, and again after a reconnect")
+    func sessionsInUTC() async throws {
+        let separator = TestStack.postgresURL.contains("?") ? "&" : "?"
+        let url = TestStack.postgresURL + separator + "options=-c%20TimeZone%3DAsia%2FTokyo"
+        let db = try await PostgresConnection.connect(configuration: PostgresConfiguration(url: url), logger: TestDatabase.logger)
+        #expect(try await db.query("SHOW TimeZone").scalar(String.self) == "UTC")
+        #expect(try await db.query("SELECT extract(epoch FROM to_timestamp(0)::timestamp)::bigint").scalar(Int64.self) == 0)
+        let killer = try await TestDatabase.connect()
+        try await killer.query("SELECT pg_terminate_backend($1)", [try await db.backendPID()])
+        _ = try? await db.query("SELECT 1")
+        #expect(try await db.query("SHOW TimeZone").scalar(String.self) == "UTC")
+    }
+
     @Test("a prepared statement runs by name, and is prepared again on the session a reconnect opens")
     func preparedAcrossReconnect() async throws {
         let db = try await TestDatabase.connect()
@@ -129,6 +142,9 @@ struct PostgresSessionTests {
         // A '/' in the password (unencoded, which libpq refuses) still ends up masked.
         ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
         ("postgresql://u:pa/ss@h:5432/db?sslmode=require", "postgresql://u:***@h:5432/db?sslmode=require"),
+        // A '?' in the password, which libpq takes as part of it.
+        ("postgresql://app:s3cr?t@db:5432/pumphouse", "postgresql://app:***@db:5432/pumphouse"),
+        ("postgresql://app:a?b@c@db/pumphouse?sslmode=require", "postgresql://app:***@db/pumphouse?sslmode=require"),
     ])
     func redaction(url: String, redacted: String) {
         #expect(PostgresURL.redacting(url) == redacted)

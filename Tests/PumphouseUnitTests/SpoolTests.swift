@@ -118,6 +118,37 @@ struct SpoolTests {
         try await reopened.close()
     }
 
+    @Test("record numbers beyond the pump's 2^48 from a damaged mark file or segment name are corruption, and the last number left is given once and then refused: never a trap")
+    func numbersBeyondTheLimit() async throws {
+        let limit = SpoolSegmentFormat.numberLimit
+        #expect(limit == 1 << 48)
+        let directory = SpoolTestDirectory()
+        defer { directory.remove() }
+        let configuration = SpoolConfiguration(directory: directory.path)
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        let mark = directory.path + "/acknowledged"
+        for text in ["\(limit) 0\n", "9223372036854775807 0\n"] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: mark))
+            #expect(throws: SpoolError.self, "mark \(text)") { try DurableSpool(configuration: configuration, logger: quietLogger) }
+        }
+        try Data("\(limit - 2) 0\n".utf8).write(to: URL(fileURLWithPath: mark))
+        let spool = try DurableSpool(configuration: configuration, logger: quietLogger)
+        #expect(try spool.append(testRecord(1)) == limit - 1)
+        #expect(appendError(spool, testRecord(2)) == .numbersExhausted(limit: limit))
+        try await spool.close()
+        directory.remove()
+
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        let name = directory.path + "/" + segmentName(limit)
+        try Data().write(to: URL(fileURLWithPath: name))
+        do {
+            _ = try DurableSpool(configuration: configuration, logger: quietLogger)
+            Issue.record("a segment named beyond the numbering opened")
+        } catch {
+            #expect(SpoolTestError(error) == .corrupt(path: name, offset: 0))
+        }
+    }
+
     @Test("a torn write at the end of the newest segment is truncated with a warning", arguments: TornTail.allCases)
     func tornTailIsTruncated(tail: TornTail) async throws {
         let directory = SpoolTestDirectory()
@@ -489,6 +520,7 @@ private enum SpoolTestError: Equatable {
     case io(path: String, operation: String)
     case corrupt(path: String, offset: Int64)
     case closed
+    case numbersExhausted(limit: Int64)
 
     init(_ error: SpoolError) {
         switch error {
@@ -496,6 +528,7 @@ private enum SpoolTestError: Equatable {
         case .io(let path, let operation, _): self = .io(path: path, operation: operation)
         case .corrupt(let path, let offset, _): self = .corrupt(path: path, offset: offset)
         case .closed: self = .closed
+        case .numbersExhausted(let limit): self = .numbersExhausted(limit: limit)
         }
     }
 

@@ -300,6 +300,44 @@ struct DataWriterTests {
         #expect(letters.map { $0.headers.value(named: DeadLetter.Header.reason) } == Array(repeating: Array("rejected-by-database".utf8), count: 3))
     }
 
+    @Test("what the writer's own statements would refuse is dead-lettered, never a stop: an origin with U+0000 or of 300 bytes, an update then add of a key with U+0000, two adds whose key field names one row under two keys")
+    func poisonOutsideTheRows() async throws {
+        let fixture = try await WriterFixture(partitions: 1)
+        var work = Workload(topic: fixture.topic)
+        try work.add("ok-1", balance: 10)
+        // Encoded with a placeholder origin, then given the origin no unit could have:
+        // the codec refuses to encode it.
+        func withOrigin(_ origin: String, key: String) throws -> [UInt8] {
+            var probe = Workload(topic: fixture.topic)
+            probe.origin = "origin-placeholder"
+            try probe.add(key, balance: 1)
+            let body = String(decoding: probe.messages[0].value ?? [], as: UTF8.self)
+            return Array(body.replacingOccurrences(of: "origin-placeholder", with: origin).utf8)
+        }
+        work.raw(try withOrigin("u\\u0000x", key: "nul-origin"), key: "nul-origin")
+        work.raw(try withOrigin(String(repeating: "o", count: 300), key: "long-origin"), key: "long-origin")
+        try work.update("n\u{0}", delta: 1)
+        try work.add("n\u{0}", balance: 1)
+        work.rows["n\u{0}"] = nil
+        work.deadLetters += 1
+        let twin: JSONObject = ["id": .string("x"), "owner": .string("o"), "balance": .int(1), "currency": .string("EUR"), "status": .string("open"), "updatedAt": .int(0)]
+        try work.publish(.add, key: "a", fields: twin)
+        try work.publish(.add, key: "b", fields: twin)
+        work.deadLetters += 2
+        try work.add("ok-2", balance: 20)
+        try await fixture.publish(work.messages)
+        let statistics = try await fixture.runWriter(until: { $0.consumed >= 8 })
+        #expect(work.deadLetters == 6)
+        #expect(statistics.deadLettered == 6, "\(statistics)")
+        #expect(try await fixture.rows() == work.expectedRows)
+        let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
+        let reasons = letters.map { String(decoding: $0.headers.value(named: DeadLetter.Header.reason) ?? [], as: UTF8.self) }
+        #expect(reasons.filter { $0 == "invalid-envelope" }.count == 2 && reasons.filter { $0 == "invalid-payload" }.count == 2, "\(reasons)")
+        // The update of the NUL key finds no row when its add shares its batch, and is
+        // refused by the database when the add came in a later one.
+        #expect(reasons.filter { $0 == "missing-row" || $0 == "rejected-by-database" }.count == 2, "\(reasons)")
+    }
+
     @Test("an update of a row deleted by an earlier batch is a dead letter even when an add of the same key follows it in its batch")
     func updateBeforeAddOfMissingRow() async throws {
         let fixture = try await WriterFixture(partitions: 1)

@@ -130,7 +130,9 @@ package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
             throw problem("partition", "must be a partition number")
         }
         guard case .int(let term)? = object["ownershipTerm"], term >= 1 else { throw problem("ownershipTerm", "must be a whole number of at least 1") }
-        guard case .string(let owner)? = object["owner"], !owner.isEmpty else { throw problem("owner", "must be a unit id") }
+        guard case .string(let owner)? = object["owner"] else { throw problem("owner", "must be a unit id") }
+        // The owner is an origin: writers keep it in their ledger as they keep origins.
+        if let origin = Contract.originProblem(owner) { throw problem("owner", origin) }
         guard case .int(let claimedAt)? = object["claimedAt"] else { throw problem("claimedAt", "must be milliseconds since the epoch") }
         var partitioner: String?
         switch object["partitioner"] {

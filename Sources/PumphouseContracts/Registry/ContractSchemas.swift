@@ -27,11 +27,14 @@ public struct ContractSchemas: Sendable {
         let validator = validators[contract.version - 1]
         switch contract.action {
         case .add, .create:
-            return validator.validate(.object(contract.fields)).map { issue in
+            var issues = validator.validate(.object(contract.fields)).map { issue in
                 SchemaValidationIssue(pointer: "/fields" + issue.pointer, keyword: issue.keyword, message: issue.message)
             }
+            if let issue = keyFieldIssue(contract) { issues.append(issue) }
+            return issues
         case .update:
             var issues: [SchemaValidationIssue] = []
+            if let issue = keyFieldIssue(contract) { issues.append(issue) }
             for member in contract.fields {
                 issues += validator.validateField(member.name, member.value).map { issue in
                     SchemaValidationIssue(pointer: "/fields" + issue.pointer, keyword: issue.keyword, message: issue.message)
@@ -55,5 +58,25 @@ public struct ContractSchemas: Sendable {
         case .delete:
             return []
         }
+    }
+
+    /// The key field, where a change carries it, must hold the contract's key: the
+    /// writer stores the row under the key field's value, and replicas keep the entity
+    /// under the key, so two different bytes would put one change under two keys (and
+    /// two adds naming one key field value under different keys would meet in one row
+    /// twice). A string by its bytes; an integer as its decimal spelling. The message
+    /// quotes neither value (row data stays out of logs).
+    func keyFieldIssue(_ contract: Contract) -> SchemaValidationIssue? {
+        guard let value = contract.fields[definition.keyField] else { return nil }
+        let holdsKey = switch value {
+        case .string(let text): text.isSameBytes(as: contract.key)
+        case .int(let number): String(number).isSameBytes(as: contract.key)
+        default: false
+        }
+        guard !holdsKey else { return nil }
+        return SchemaValidationIssue(
+            pointer: "/fields/" + SchemaParser.escape(definition.keyField), keyword: "key",
+            message: "the key field must hold the contract's key, byte for byte (or, as an integer, its decimal spelling)"
+        )
     }
 }

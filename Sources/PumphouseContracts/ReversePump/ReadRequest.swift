@@ -44,6 +44,9 @@ package struct ReadRequest: Sendable, Hashable {
         [(Header.request, id), (Header.replyTo, replyTo)]
     }
 
+    /// The deadlines a request may carry: from the epoch to the end of year 9999.
+    package static let deadlines: ClosedRange<Int64> = 0...253_402_300_799_999
+
     /// Reads a request body; the error says what is wrong, for the error reply.
     package init(value: [UInt8]?) throws(ReadRequestError) {
         guard let value, !value.isEmpty else { throw ReadRequestError("the request has no body") }
@@ -64,8 +67,10 @@ package struct ReadRequest: Sendable, Hashable {
         cache = try text("cache")
         replyTo = try text("replyTo")
         requester = object["requester"]?.stringValue ?? "unknown"
-        guard case .int(let deadline)? = object["deadline"] else {
-            throw ReadRequestError("the request needs \"deadline\" as epoch milliseconds")
+        // Bounded, so a reader's arithmetic on it (how long ago it passed) cannot
+        // overflow: a request that traps its reader is read again by the next one.
+        guard case .int(let deadline)? = object["deadline"], Self.deadlines.contains(deadline) else {
+            throw ReadRequestError("the request needs \"deadline\" as epoch milliseconds between 0 and \(Self.deadlines.upperBound) (the end of year 9999)")
         }
         self.deadline = deadline
         switch object["keys"] {

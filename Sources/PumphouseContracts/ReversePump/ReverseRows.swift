@@ -47,6 +47,20 @@ package struct ReverseRows: Sendable {
         append(key: key, value: value)
     }
 
+    /// The most a batch may hold: under librdkafka's and Kafka's default
+    /// `message.max.bytes` (1,000,000) with room for the message's key, headers and
+    /// framing. A batch is sent before a row that would take it past this, so one large
+    /// row after 256 KiB of small ones cannot make a message the producer refuses.
+    package static let maxBytes = 900_000
+
+    /// What `append` adds for a row of these sizes.
+    package static func framedBytes(keyCount: Int, valueCount: Int) -> Int { 8 + keyCount + valueCount }
+
+    /// Whether a row of these sizes fits beside what the batch holds.
+    package func fits(keyCount: Int, valueCount: Int) -> Bool {
+        bytes.count + Self.framedBytes(keyCount: keyCount, valueCount: valueCount) <= Self.maxBytes
+    }
+
     package var isEmpty: Bool { count == 0 }
 
     /// Whether the batch should be sent before another row joins it.

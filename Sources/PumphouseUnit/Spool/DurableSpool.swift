@@ -165,6 +165,7 @@ package final class DurableSpool: Sendable {
             guard pending + size <= maxPendingBytes else {
                 throw .full(pendingBytes: pending, limit: maxPendingBytes)
             }
+            guard state.lastNumber < SpoolSegmentFormat.numberLimit - 1 else { throw .numbersExhausted(limit: SpoolSegmentFormat.numberLimit) }
             state.lastNumber += 1
             state.buffered.append(SpoolState.Frame(number: state.lastNumber, bytes: bytes))
             state.acknowledgements.add(number: state.lastNumber, bytes: size)

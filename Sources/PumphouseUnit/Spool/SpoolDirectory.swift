@@ -45,6 +45,9 @@ struct SpoolDirectory: Sendable {
             }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
             if let number = SpoolSegmentFormat.firstNumber(ofSegmentNamed: name) {
+                guard number < SpoolSegmentFormat.numberLimit else {
+                    throw .corrupt(path: filePath(name), offset: 0, reason: "its name numbers its first record \(number), beyond the spool's numbering (below \(SpoolSegmentFormat.numberLimit))")
+                }
                 numbers.append(number)
             }
         }
@@ -55,6 +58,16 @@ struct SpoolDirectory: Sendable {
         let file = try SpoolFile(path: segmentPath(firstNumber), flags: O_RDONLY, operation: "open segment")
         defer { file.close() }
         return try file.readAll()
+    }
+
+    /// Makes a segment's bytes durable. Recovery does it for what it keeps: it read them
+    /// from the page cache, and a segment the crashed run had not fsynced yet would
+    /// otherwise stay so while this run creates the segments after it, against the
+    /// rule that only the newest segment can be torn.
+    func syncSegment(_ firstNumber: Int64) throws(SpoolError) {
+        let file = try SpoolFile(path: segmentPath(firstNumber), flags: O_RDONLY, operation: "open segment")
+        defer { file.close() }
+        try file.sync()
     }
 
     func truncateSegment(_ firstNumber: Int64, to length: Int) throws(SpoolError) {
@@ -102,7 +115,7 @@ struct SpoolDirectory: Sendable {
         defer { file.close() }
         let text = String(decoding: try file.readAll(), as: UTF8.self)
         let numbers = (text.hasSuffix("\n") ? text.dropLast() : Substring(text)).split(separator: " ", omittingEmptySubsequences: false).map { Int64($0) }
-        guard (1...2).contains(numbers.count), let mark = numbers[0], mark >= 0, let highest = numbers.last ?? nil, highest >= 0 else {
+        guard (1...2).contains(numbers.count), let mark = numbers[0], (0..<SpoolSegmentFormat.numberLimit).contains(mark), let highest = numbers.last ?? nil, highest >= 0 else {
             throw .corrupt(path: filePath, offset: 0, reason: "expected an acknowledged record number and the highest sequence, found \"\(text.prefix(40))\"")
         }
         return (mark, highest)

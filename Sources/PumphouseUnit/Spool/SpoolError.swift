@@ -18,6 +18,9 @@ package enum SpoolError: Error, Sendable, CustomStringConvertible {
     case corrupt(path: String, offset: Int64, reason: String)
     /// The spool was closed (or its owner released it).
     case closed
+    /// Record numbers have reached the most the unit's pump can name
+    /// (`SpoolSegmentFormat.numberLimit`): 2^48 records, or a damaged mark file.
+    case numbersExhausted(limit: Int64)
 
     package var description: String {
         switch self {
@@ -29,6 +32,8 @@ package enum SpoolError: Error, Sendable, CustomStringConvertible {
             return "spool: \(path) is corrupt at byte \(offset): \(reason). This is not a torn write at the end of the newest segment, so the records in and after it cannot be trusted; restore the file or move it aside to start without its records"
         case .closed:
             return "spool: closed"
+        case .numbersExhausted(let limit):
+            return "spool: record numbers have reached \(limit), the most the unit's pump can name; once every change is acknowledged, start the unit with a new spool directory"
         }
     }
 }

@@ -63,6 +63,9 @@ struct SpoolRecovery {
             guard first > previousLast else {
                 throw .corrupt(path: directory.segmentPath(first), offset: 0, reason: "its name says its records start at \(first), within the segment before it (up to \(previousLast))")
             }
+            guard last < SpoolSegmentFormat.numberLimit else {
+                throw .corrupt(path: directory.segmentPath(first), offset: 0, reason: "its records run to number \(last), beyond the spool's numbering (below \(SpoolSegmentFormat.numberLimit))")
+            }
             previousLast = last
             lastNumber = max(lastNumber, last)
             highestSequence = scan.records.reduce(highestSequence) { max($0, $1.record.sequence) }
@@ -70,6 +73,7 @@ struct SpoolRecovery {
                 try directory.removeSegment(first)
                 continue
             }
+            if scan.damage == nil { try directory.syncSegment(first) }
             records += scan.records.lazy.filter { $0.number > mark }
             segments.append(SpoolSegment(firstNumber: first, lastNumber: last))
         }

@@ -27,6 +27,12 @@ enum SpoolSegmentFormat {
     private static let readableVersions: ClosedRange<UInt8> = 1...2
     /// Fields are prefixed with a UInt32 length.
     static let maximumFieldBytes = Int(UInt32.max)
+    /// Record numbers stay below 2^this: the unit's pump packs a record's number beside
+    /// its lane's in one word of librdkafka's message id.
+    static let numberBits = 48
+    /// The first record number the spool never gives; a number on disk at or above it
+    /// is damage.
+    static let numberLimit: Int64 = 1 << numberBits
 
     static func segmentName(firstNumber: Int64) -> String {
         let digits = String(firstNumber)
