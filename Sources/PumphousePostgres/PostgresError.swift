@@ -51,6 +51,17 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible,
         }
     }
 
+    /// Whether the error belongs to one row's values rather than to the statement or the
+    /// session: data and constraint errors (SQLSTATE classes 22 and 23), whether the
+    /// server found them or the client did before sending (a NUL in text), a row too
+    /// large for an index (54000, a key of several kilobytes) and a merge that meets one
+    /// row twice (21000). Whoever applies rows one by one can set such a row aside; a
+    /// writer left to stop at one would stop again at the same message after every restart.
+    public var isRowError: Bool {
+        guard kind == .server || kind == .client, let state = sqlState else { return false }
+        return state.errorClass == "22" || state.errorClass == "23" || state == .programLimitExceeded || state == .cardinalityViolation
+    }
+
     /// Whether the server's message and hint may quote data (see the type's notes).
     public var messageMayQuoteData: Bool {
         guard kind == .server, let errorClass = sqlState?.errorClass else { return false }

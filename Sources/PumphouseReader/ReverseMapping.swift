@@ -42,10 +42,26 @@ struct ReverseMapping: Sendable {
                 let members = children.map { "\(Self.literal($0.0)), \($0.1.sql())" }
                 return "json_build_object(\(members.joined(separator: ", ")))"
             }
+            /// The object as jsonb, each member left out where its column is NULL (or
+            /// JSON null, for a JSON column) rather than stripped afterwards: what a JSON
+            /// column holds keeps its own nulls, as the topic has them.
+            func sqlOmittingNulls() -> String {
+                if let expression { return expression }
+                let members = children.map { name, node in
+                    guard let expression = node.expression else {
+                        return "jsonb_build_object(\(Self.literal(name)), \(node.sqlOmittingNulls()))"
+                    }
+                    let absent = node.isJSON ? "\(expression) IS NULL OR json_typeof(\(expression)) = 'null'" : "\(expression) IS NULL"
+                    return "CASE WHEN \(absent) THEN '{}'::jsonb ELSE jsonb_build_object(\(Self.literal(name)), \(expression)) END"
+                }
+                return (["'{}'::jsonb"] + members).joined(separator: " || ")
+            }
+            var isJSON = false
             static func literal(_ text: String) -> String { "'\(text.replacing("'", with: "''"))'" }
         }
         let root = Node()
         var whole: String?
+        var hasJSON = false
         for column in mapping.columns {
             let name = SQLIdentifier.quoted(column.name)
             switch column.source {
@@ -53,10 +69,13 @@ struct ReverseMapping: Sendable {
                 continue
             case .json(let path) where path.isEmpty:
                 whole = "\(name)::jsonb"
+                hasJSON = true
             case .json(let path):
                 var node = root
                 for part in path { node = node.child(part) }
                 node.expression = "\(name)::json"
+                node.isJSON = true
+                hasJSON = true
             case .field(let path):
                 var node = root
                 for part in path { node = node.child(part) }
@@ -67,10 +86,23 @@ struct ReverseMapping: Sendable {
                 }
             }
         }
-        let fields = root.children.isEmpty ? "'{}'::json" : root.sql()
-        // Fields present in columns win over the same fields inside a whole-state column.
-        let state = whole.map { "(coalesce(\($0), '{}'::jsonb) || \(fields)::jsonb)::json" } ?? fields
-        self.stateExpression = "json_strip_nulls(\(state))::text"
+        guard hasJSON else {
+            // Scalar columns alone: no value holds nulls of its own, so one strip of the
+            // whole object (the cheaper form, kept for the cold start's pace) leaves out
+            // exactly the NULL columns.
+            let fields = root.children.isEmpty ? "'{}'::json" : root.sql()
+            self.stateExpression = "json_strip_nulls(\(fields))::text"
+            return
+        }
+        // With JSON columns, only members are left out, never the nulls inside a value:
+        // `json_strip_nulls` would strip those too, at every depth.
+        let fields = root.sqlOmittingNulls()
+        // Fields present in columns win over the same fields inside a whole-state column,
+        // whose members that are null are left out as a NULL column is.
+        let state = whole.map {
+            "(SELECT coalesce(jsonb_object_agg(member, value), '{}'::jsonb) FROM jsonb_each(\($0)) AS whole(member, value) WHERE jsonb_typeof(value) <> 'null') || \(fields)"
+        } ?? fields
+        self.stateExpression = "(\(state))::text"
     }
 
     /// All live rows, or only `keys` when the request names some.

@@ -270,15 +270,37 @@ package struct TopicReplay: Sendable {
             var expectedMapping = mapping
             expectedMapping.table = "pumphouse_replay_expected"
             let expected = MappedTable(contract: cache.contract, mapping: expectedMapping, keyField: keyField)
-            var statements: [PostgresStatement] = []
-            for (key, row) in state.entities.sorted(by: { $0.key < $1.key }) {
-                statements.append(try expected.statement(for: .upsert(row), key: key.text))
-                if statements.count == 1_000 {
-                    _ = try await tx.pipeline(statements)
-                    statements.removeAll()
+            // A state the table refuses (a NUL in text, a value past a column's type, a
+            // failed CHECK) is a difference to list, as the writer dead-letters it, not an
+            // end of the verification: a refused chunk is stored again row by row.
+            var refused: [Difference] = []
+            var chunk: [(key: ExactKey, statement: PostgresStatement)] = []
+            func store() async throws {
+                defer { chunk.removeAll() }
+                try await tx.query("SAVEPOINT pumphouse_replay_chunk")
+                do {
+                    _ = try await tx.pipeline(chunk.map(\.statement))
+                    try await tx.query("RELEASE SAVEPOINT pumphouse_replay_chunk")
+                    return
+                } catch let error as PostgresError where error.isRowError {
+                    try await tx.query("ROLLBACK TO SAVEPOINT pumphouse_replay_chunk")
+                }
+                for (key, statement) in chunk {
+                    do {
+                        try await tx.query("SAVEPOINT pumphouse_replay_row")
+                        _ = try await tx.query(statement)
+                        try await tx.query("RELEASE SAVEPOINT pumphouse_replay_row")
+                    } catch let error as PostgresError where error.isRowError {
+                        try await tx.query("ROLLBACK TO SAVEPOINT pumphouse_replay_row")
+                        refused.append(Difference(key: key.text, problem: "the topic's state cannot be stored in the table (the writer dead-letters it as rejected-by-database): \(error)"))
+                    }
                 }
             }
-            _ = try await tx.pipeline(statements)
+            for (key, row) in state.entities.sorted(by: { $0.key < $1.key }) {
+                chunk.append((key, try expected.statement(for: .upsert(row), key: key.text)))
+                if chunk.count == 1_000 { try await store() }
+            }
+            if !chunk.isEmpty { try await store() }
             let keys = mapping.keyColumns.map(SQLIdentifier.quoted)
             let compared = mapping.columns.map { SQLIdentifier.quoted($0.name) }.filter { !keys.contains($0) }
             let live = mapping.deleteColumn.map { "WHERE \(SQLIdentifier.quoted($0)) IS NULL" } ?? ""
@@ -294,7 +316,11 @@ package struct TopicReplay: Sendable {
                 WHERE e.\(keys[0]) IS NULL OR d.\(keys[0]) IS NULL OR \(differs)
                 ORDER BY 1 LIMIT \(limit)
                 """).namedRows
-            return try rows.map { Difference(key: try $0.decode(String.self, "key"), problem: try $0.decode(String.self, "problem")) }
+            let found = try rows.map { Difference(key: try $0.decode(String.self, "key"), problem: try $0.decode(String.self, "problem")) }
+            // The refused rows are missing from the expected table, so the comparison
+            // lists them as in the database only, or not at all: the refusal says more.
+            let refusedKeys = Set(refused.map { ExactKey($0.key) })
+            return Array((refused + found.filter { !refusedKeys.contains(ExactKey($0.key)) }).prefix(limit))
         }
     }
 }

@@ -134,7 +134,7 @@ struct BatchTransaction: Sendable {
                 }
             }
             return (applied, letters)
-        } catch let error as PostgresError where Self.isDataError(error) {
+        } catch let error as PostgresError where error.isRowError {
             throw IsolationNeeded()
         } catch is MappedTable.MappingFailure {
             throw IsolationNeeded()
@@ -165,7 +165,7 @@ struct BatchTransaction: Sendable {
                 } else {
                     applied += 1
                 }
-            } catch let error as PostgresError where Self.isDataError(error) {
+            } catch let error as PostgresError where error.isRowError {
                 try await tx.query("ROLLBACK TO SAVEPOINT pumphouse_entity")
                 // The whole error, the server's detail included: it quotes the row, which
                 // the letter carries anyway (logs get `description`, without it).
@@ -202,13 +202,4 @@ struct BatchTransaction: Sendable {
         entity.messages.map { DeadLetter(message: $0, reason: "missing-row", detail: "update of \(key.contract) \"\(key.key)\", which has no row") }
     }
 
-    /// Data and constraint errors (SQLSTATE classes 22 and 23) belong to one row, whether
-    /// the server found them or the client did before sending (a NUL in text); so do a
-    /// row too large for an index (54000, a key of several kilobytes) and a merge that
-    /// meets one row twice (21000). Left to stop the writer, each would stop it again at
-    /// the same message after every restart.
-    static func isDataError(_ error: PostgresError) -> Bool {
-        guard [.server, .client].contains(error.kind), let state = error.sqlState else { return false }
-        return ["22", "23"].contains(state.errorClass) || state == .programLimitExceeded || state == .cardinalityViolation
-    }
 }

@@ -7,6 +7,7 @@ import PumphouseContracts
 import PumphouseKafka
 import PumphousePipeline
 import PumphousePostgres
+import PumphouseReplay
 import PumphouseTestSupport
 import PumphouseWriter
 import Synchronization
@@ -298,6 +299,13 @@ struct DataWriterTests {
         #expect(try await fixture.rows() == work.expectedRows)
         let letters = try await Self.readAll(fixture.configuration.writer(named: fixture.name)!.deadLetterTopic, fixture)
         #expect(letters.map { $0.headers.value(named: DeadLetter.Header.reason) } == Array(repeating: Array("rejected-by-database".utf8), count: 3))
+        // A replay folds both states the table refused, and --verify-db lists each as a
+        // difference instead of stopping at the first refusal.
+        let replay = try TopicReplay(configuration: fixture.configuration, cache: try ContractName("bench.Account"), logger: WriterFixture.logger)
+        let fold = try await replay.fold(timeout: .seconds(60))
+        let differences = try await replay.verify(fold, on: fixture.db)
+        #expect(differences.map { Array($0.key.utf8) }.sorted { $0.lexicographicallyPrecedes($1) } == [Array("nul\u{0}key".utf8), Array("nul-field".utf8)], "\(differences)")
+        #expect(differences.allSatisfy { $0.problem.hasPrefix("the topic's state cannot be stored in the table") }, "\(differences)")
     }
 
     @Test("what the writer's own statements would refuse is dead-lettered, never a stop: an origin with U+0000 or of 300 bytes, an update then add of a key with U+0000, two adds whose key field names one row under two keys")
