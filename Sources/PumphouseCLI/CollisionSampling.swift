@@ -159,9 +159,21 @@ struct CollisionSampling: Sendable {
             guard let le = sample.label("le"), let bound = le.isSameBytes(as: "+Inf") ? Double.infinity : Double(le) else { continue }
             lag[bound, default: 0] += sample.value
         }
-        return .success(Reading(
+        let reading = Reading(
             changes: changes, collisions: total("pumphouse_unit_collisions_total") ?? 0, entities: total("pumphouse_unit_cache_entities") ?? 0, lag: lag
-        ))
+        )
+        // Read as counts further on (whole numbers of changes, entities, collisions): a
+        // value that cannot be one (1e19, +Inf, NaN, negative) would trap there.
+        guard ([reading.changes, reading.collisions, reading.entities] + Array(lag.values)).allSatisfy(Self.isCount) else {
+            return .failure(CollisionSamplingError(description: "its /metrics at \(unit.address) holds a value for \(cache) that is not a count (not finite, negative, or above 2^53)"))
+        }
+        return .success(reading)
+    }
+
+    /// Whether `value` can stand for a count: finite, not negative, and at most 2^53,
+    /// where doubles still hold every whole number (and sums of a few stay within Int).
+    static func isCount(_ value: Double) -> Bool {
+        value.isFinite && value >= 0 && value <= 9_007_199_254_740_992
     }
 }
 

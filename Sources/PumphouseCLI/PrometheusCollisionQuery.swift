@@ -68,7 +68,7 @@ struct PrometheusCollisionQuery: Sendable {
         return CollisionSampling.Measurement(
             cache: cache, units: Int(units), window: window, intervals: max(1, Int((window / interval).rounded(.down))), changes: changes,
             normalRate: normal, peakRate: values["peak"] ?? normal, minimumRate: values["minimum"] ?? normal,
-            cacheSize: Int(values["entities"] ?? 0), replicationLatencyP99: values["latency"].flatMap { $0.isFinite && $0 >= 0 ? .nanoseconds(Int64(($0 * 1e9).rounded())) : nil },
+            cacheSize: Int(values["entities"] ?? 0), replicationLatencyP99: values["latency"].flatMap { $0 < 1e9 ? .nanoseconds(Int64(($0 * 1e9).rounded())) : nil },
             peerChangesApplied: Int((values["applied"] ?? 0).rounded()), collisionsCounted: Int((values["collisions"] ?? 0).rounded()), unreachable: failed
         )
     }
@@ -100,6 +100,12 @@ struct PrometheusCollisionQuery: Sendable {
         guard case .object(let first)? = result.first, case .array(let pair)? = first["value"], pair.count == 2,
               let text = pair[1].stringValue, let value = Double(text)
         else { return .success(nil) }
-        return .success(value.isNaN ? nil : value)
+        if value.isNaN { return .success(nil) }
+        // Every query asks for a count or a latency in seconds, each read as a whole
+        // number further on: beyond these it would trap there.
+        guard CollisionSampling.isCount(value) else {
+            return .failure(CollisionSamplingError(description: "\(server) answered \(text) for \(query), which is not a count (not finite, negative, or above 2^53)"))
+        }
+        return .success(value)
     }
 }

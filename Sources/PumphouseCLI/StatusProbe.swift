@@ -151,14 +151,18 @@ struct StatusProbe: Sendable {
             }
         }
         let timeout = Int64(memberTimeout / .milliseconds(1))
-        var lists = Dictionary(uniqueKeysWithValues: configuration.caches.map { ($0.contract.rawValue, MemberList(cache: $0.contract.rawValue, this: "")) })
+        // By the cache name's bytes: an announcement for "shop.\u{212A}art" (a Kelvin
+        // sign) is not one of shop.Kart's members.
+        var lists = Dictionary(uniqueKeysWithValues: configuration.caches.map { (ExactKey($0.contract.rawValue), MemberList(cache: $0.contract.rawValue, this: "")) })
         var readers = MemberList(cache: "", this: "")
         for message in messages.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
-            let sent = min(observedAt, message.timestampMilliseconds ?? observedAt)
+            // Not before the epoch: a foreign producer's timestamp near Int64.min would
+            // overflow the age below.
+            let sent = max(0, min(observedAt, message.timestampMilliseconds ?? observedAt))
             guard observedAt - sent <= timeout, let announcement = message.value.flatMap(MemberAnnouncement.init) else { continue }
             let heardAt = now.advanced(by: .milliseconds(sent - observedAt))
             switch announcement.role {
-            case .unit: lists[announcement.cache, default: MemberList(cache: announcement.cache, this: "")].hear(announcement, at: heardAt)
+            case .unit: lists[ExactKey(announcement.cache), default: MemberList(cache: announcement.cache, this: "")].hear(announcement, at: heardAt)
             case .reader: readers.hear(announcement, at: heardAt)
             }
         }
@@ -173,8 +177,8 @@ struct StatusProbe: Sendable {
             }
         }
         let caches = lists.keys.sorted().map { name in
-            let cache = configuration.caches.first { $0.contract.rawValue == name }
-            return PipelineStatus.Cache(name: name, topic: cache?.topic ?? "", mode: cache?.mode, members: members(&lists[name]!))
+            let cache = configuration.caches.first { $0.contract.rawValue.isSameBytes(as: name.text) }
+            return PipelineStatus.Cache(name: name.text, topic: cache?.topic ?? "", mode: cache?.mode, members: members(&lists[name]!))
         }
         return Heard(caches: caches, readers: members(&readers), observedAt: observedAt)
     }

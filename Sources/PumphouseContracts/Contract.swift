@@ -94,7 +94,11 @@ public struct Contract: Sendable, Hashable {
         if origin.isEmpty { return "must not be empty" }
         let bytes = origin.utf8.count
         if bytes > maxOriginBytes { return "must be at most \(maxOriginBytes) bytes of UTF-8, not \(bytes)" }
-        if origin.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "must not contain a control character (U+0000 to U+001F, or U+007F)" }
+        var text = origin
+        // Over the contiguous bytes: every contract is checked on encoding and decoding,
+        // and `utf8.contains(where:)` took 3% of a decode.
+        let control = text.withUTF8 { bytes in bytes.contains { $0 < 0x20 || $0 == 0x7F } }
+        if control { return "must not contain a control character (U+0000 to U+001F, or U+007F)" }
         return nil
     }
 

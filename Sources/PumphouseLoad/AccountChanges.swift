@@ -51,7 +51,8 @@ package struct AccountChanges: Service {
                         }
                     } catch {
                         refused += 1
-                        if refused.isPowerOfTwo { logger.warning("\(refused) change(s) refused so far; latest: \(error)") }
+                        // Without the key or values the full description quotes.
+                        if refused.isPowerOfTwo { logger.warning("\(refused) change(s) refused so far; latest: \((error as? CacheError)?.logSafeDescription ?? "\(type(of: error))")") }
                     }
                 }
                 deadline += tick

@@ -38,6 +38,14 @@ struct MemberClock: Sendable {
         lease.echoed.map { origin.advanced(by: .milliseconds($0 - originWall)) }
     }
 
+    /// Whether a member record's timestamp can be one a unit sent: from the epoch to a day
+    /// ahead of this unit's clock. Leases and silences subtract timestamps; a foreign
+    /// producer's near Int64.min would overflow them, and one near Int64.max would keep a
+    /// forged heartbeat's lease valid for ever.
+    static func isPlausible(sentAt sent: Int64, wallNow: Int64 = wallClockMilliseconds()) -> Bool {
+        sent >= 0 && sent <= wallNow + 86_400_000
+    }
+
     /// Whether an announcement sent at `sent` is too old to count. Only before the first
     /// heartbeat read back: a consumer placed at the member topic's end by a broker that
     /// answers ListOffsets wrongly may start further back, and what it reads there says

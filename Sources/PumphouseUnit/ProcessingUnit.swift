@@ -617,6 +617,10 @@ public final class ProcessingUnit: Service {
             for message in messages {
                 if message.topic == configuration.pipeline.memberTopic {
                     if let announcement = message.value.flatMap(MemberAnnouncement.init), announcement.role == .unit {
+                        if let sent = message.timestampMilliseconds, !MemberClock.isPlausible(sentAt: sent) {
+                            logger.warning("member topic: an announcement from \(announcement.member) at offset \(message.offset) of partition \(message.partition) carries the timestamp \(sent), outside the epoch to a day from now; ignored (a foreign producer's record?)")
+                            continue
+                        }
                         hear(announcement, sentAt: message.timestampMilliseconds)
                     }
                     continue

@@ -290,12 +290,21 @@ package struct BoxOffice: Sendable {
         let now = Self.now()
         guard !seat.isHeld(byOtherThan: nil, at: now) else { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
         let hold = Hold(hold: BoxOfficeRules.newID("h-"), seat: label, holdUntil: now + Int64(holdDuration / .milliseconds(1)))
+        // Decided again on the seat as the cache holds it under its lock: two reserves
+        // that both passed the check above would otherwise both be granted, the later
+        // replacing the earlier, whose buyer would then be refused at purchase.
+        var taken = false
         try cacheCall { () throws(CacheError) in
             try seats.update(seat.id) {
+                guard !$0.isHeld(byOtherThan: nil, at: now) else {
+                    taken = true
+                    return
+                }
                 $0.holder = hold.hold
                 $0.holdUntil = hold.holdUntil
             }
         }
+        guard !taken else { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
         return hold
     }
 

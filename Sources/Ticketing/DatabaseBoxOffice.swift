@@ -92,12 +92,13 @@ package final class DatabaseBoxOffice: BoxOfficeService {
         /// Named after the tables, so twins on other tables can share a connection.
         init(_ tables: Tables) {
             purchase = PostgresPreparedStatement(name: "\(tables.concert)_purchase", sql: DatabaseBoxOffice.purchaseSQL(tables))
-            // A hold is taken only on a seat no live hold keeps and no sale has.
+            // A hold is taken only on a seat no live hold keeps and no sale has. A holder
+            // without an end keeps nothing, as `Seat.isHeld` and the purchase read it.
             reserve = PostgresPreparedStatement(name: "\(tables.concert)_reserve", sql: """
                 WITH seat AS (SELECT id FROM \(tables.seat) WHERE id = $1),
                 held AS (
                     UPDATE \(tables.seat) SET holder = $2, hold_until = to_timestamp($3::bigint / 1000.0)
-                    WHERE id = $1 AND (holder IS NULL OR hold_until <= now())
+                    WHERE id = $1 AND (holder IS NULL OR hold_until IS NULL OR hold_until <= now())
                       AND NOT EXISTS (SELECT 1 FROM \(tables.sale) WHERE seat = $1)
                     RETURNING id
                 )

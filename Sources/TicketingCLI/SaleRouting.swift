@@ -23,7 +23,7 @@ struct SaleRouting: Sendable {
 
     /// The base URL of the unit that decides the sale of `seat` of `concert` (nil: any).
     func target(concert: String, seat: String) -> String? {
-        guard let route = table.route(ofKey: Seat.key(concert: concert, seat: seat)) else { return nil }
+        guard let route = table.route(ofKey: Seat.key(concert: concert, seat: seat)), owners.indices.contains(Int(route.partition)) else { return nil }
         return owners[Int(route.partition)]
     }
 
@@ -51,6 +51,11 @@ extension BoxOfficeClient {
                     break
                 }
                 guard let table = served.caches.first(where: { $0.cache.isSameBytes(as: Sale.contract.rawValue) }) else { return nil }
+                // Each route where its number says: the routes are looked up by position.
+                guard table.partitions.enumerated().allSatisfy({ Int($0.element.partition) == $0.offset }) else {
+                    last = "\(url) answered a routing table whose partitions are not numbered 0 to \(table.partitions.count - 1) in order"
+                    break
+                }
                 tables.append(table)
             }
             if tables.count == targets.count {

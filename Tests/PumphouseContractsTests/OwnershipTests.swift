@@ -24,6 +24,11 @@ struct OwnershipTests {
         for owner in ["a\u{0}", String(repeating: "o", count: 256), ""] {
             #expect(throws: ContractError.self) { try OwnershipClaim(body: Self.claim(7, owner).encoded()) }
         }
+        // A term is at most 2^53, so no successor's term (one more) overflows.
+        #expect(try OwnershipClaim(body: Self.claim(1 << 53, "u").encoded())?.term == 1 << 53)
+        for term: Int64 in [(1 << 53) + 1, .max, 0, -1] {
+            #expect(throws: ContractError.self, "term \(term)") { try OwnershipClaim(body: Self.claim(term, "u").encoded()) }
+        }
         // A contract's body is not a claim; nor is anything that is not JSON.
         let contract = Contract(name: Self.cache, version: 1, action: .create, key: "s-1", origin: "u", sequence: 1, eventTime: 1, fields: ["seat": .string("A1")])
         #expect(try OwnershipClaim(body: try ContractCodec().encode(contract).value) == nil)

@@ -35,6 +35,16 @@ struct MemberClockTests {
         #expect(!shorter && gap)
     }
 
+    @Test("a member record's timestamp is taken from the epoch to a day ahead; one a foreign producer set near either end of Int64 is not")
+    func plausibleTimestamps() {
+        for sent in [0, Self.wall, Self.wall + 86_400_000] {
+            #expect(MemberClock.isPlausible(sentAt: sent, wallNow: Self.wall), "\(sent)")
+        }
+        for sent in [Int64.min, -1, Self.wall + 86_400_001, Int64.max] {
+            #expect(!MemberClock.isPlausible(sentAt: sent, wallNow: Self.wall), "\(sent)")
+        }
+    }
+
     @Test("announcements older than the member timeout are stale only before the unit has read its own heartbeat back")
     func staleness() {
         let (clock, lease) = Self.clock()

@@ -149,6 +149,37 @@ struct BoxOfficeTests {
         }
     }
 
+    @Test("buyers reserving one seat at the same instant at its unit: one hold is granted, every other buyer is told the seat is held, and the seat holds the granted hold")
+    func oneHoldPerSeat() async throws {
+        let fixture = try await TicketingFixture()
+        let office = try fixture.office("a")
+        try await fixture.running([office]) {
+            _ = try await office.open(TicketingFixture.concert("c7", rows: 1, seatsPerRow: 4))
+            for round in 0..<4 {
+                let seat = "A-\(round + 1)"
+                let results = await withTaskGroup(of: Result<BoxOffice.Hold, BoxOfficeError>.self) { group in
+                    for buyer in 0..<32 {
+                        group.addTask {
+                            do throws(BoxOfficeError) { return .success(try office.reserve(concert: "c7", seat: seat, buyer: "b\(buyer)")) } catch { return .failure(error) }
+                        }
+                    }
+                    var results: [Result<BoxOffice.Hold, BoxOfficeError>] = []
+                    for await result in group { results.append(result) }
+                    return results
+                }
+                let granted = results.compactMap { try? $0.get() }
+                #expect(granted.count == 1, "seat \(seat): \(granted.count) holds granted")
+                for case .failure(let error) in results {
+                    guard case .conflict = error else {
+                        Issue.record("seat \(seat): a refused reserve got \(error), not a conflict")
+                        continue
+                    }
+                }
+                #expect(office.seats[Seat.key(concert: "c7", seat: seat)]?.holder == granted.first?.hold)
+            }
+        }
+    }
+
     /// One purchase of `seat` in concert c9 for b1: true if told to retry (the log has not
     /// decided), false if sold, which it may be only once the log has decided the sale.
     /// A retry's refusal says why (`reason`).

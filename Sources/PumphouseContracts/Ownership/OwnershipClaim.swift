@@ -27,6 +27,9 @@ import Darwin
 package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
     package static let recordHeader = "ph-record"
     package static let recordName = "ownershipClaim"
+    /// The highest term a claim may carry: 2^53, more owners than a partition can see,
+    /// and far enough below Int64.max that no successor's term overflows.
+    package static let maxTerm: Int64 = 1 << 53
 
     package var cache: ContractName
     package var partition: Int32
@@ -129,7 +132,11 @@ package struct OwnershipClaim: Sendable, Hashable, CustomStringConvertible {
         guard case .int(let partition)? = object["partition"], partition >= 0, partition <= Int64(Int32.max) else {
             throw problem("partition", "must be a partition number")
         }
-        guard case .int(let term)? = object["ownershipTerm"], term >= 1 else { throw problem("ownershipTerm", "must be a whole number of at least 1") }
+        // Bounded, so the next owner's term (one more) cannot overflow: every consumer
+        // reads claims here, so all of them refuse the same ones.
+        guard case .int(let term)? = object["ownershipTerm"], (1...Self.maxTerm).contains(term) else {
+            throw problem("ownershipTerm", "must be a whole number from 1 to \(Self.maxTerm)")
+        }
         guard case .string(let owner)? = object["owner"] else { throw problem("owner", "must be a unit id") }
         // The owner is an origin: writers keep it in their ledger as they keep origins.
         if let origin = Contract.originProblem(owner) { throw problem("owner", origin) }
