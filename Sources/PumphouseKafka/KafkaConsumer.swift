@@ -41,19 +41,20 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Joins the group and follows these topics. Partitions arrive as
-    /// `partitionsAssigned` events.
-    public func subscribe(topics: [String]) throws(KafkaError) {
+    /// `partitionsAssigned` events. On the handle's thread: librdkafka waits for its
+    /// main thread to take the subscription, without a bound.
+    public func subscribe(topics: [String]) async throws {
         guard groupID != nil else {
             throw KafkaError.invalidArgument("subscribing needs a consumer group; set groupID", operation: "subscribe to \(topics)")
         }
-        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for topic in topics {
-            rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
-        }
-        let err = rd_kafka_subscribe(handle.pointer, list)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaError(err, operation: "subscribe to \(topics)")
+        try await onThread("subscribe to \(topics)") { handle, operation throws(KafkaError) in
+            let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for topic in topics {
+                rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
+            }
+            let err = rd_kafka_subscribe(handle, list)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, operation: operation) }
         }
     }
 
@@ -146,6 +147,23 @@ public final class KafkaConsumer: Sendable {
             if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: restartTimeout.milliseconds)) {
                 rd_kafka_error_destroy(error)
                 return true  // could not move it: the caller hears of the reset
+            }
+            // The seek's own answer is the partition's error in the list. Under the `error`
+            // reset policy librdkafka has stopped fetching the partition, and refuses to
+            // seek it (_STATE; its issue 2961): assigned again from the beginning instead,
+            // it starts afresh. Whatever fails, the caller hears of the reset: a partition
+            // left unread without a word would stall its reader for good.
+            if RDKafkaTopicPartitionList.elements(list).contains(where: { $0.1 != RD_KAFKA_RESP_ERR_NO_ERROR }) {
+                let again = RDKafkaTopicPartitionList.make([KafkaTopicPartitionOffset(partition, offset: .beginning)])
+                defer { rd_kafka_topic_partition_list_destroy(again) }
+                if let error = rd_kafka_incremental_unassign(handle, again) {
+                    rd_kafka_error_destroy(error)
+                    return true
+                }
+                if let error = rd_kafka_incremental_assign(handle, again) {
+                    rd_kafka_error_destroy(error)
+                    return true
+                }
             }
             callbacks.placed([KafkaTopicPartitionOffset(partition, offset: .beginning)], replacing: false)
             return false

@@ -3,7 +3,9 @@
 /// Pumphouse logs its effective configuration at start-up; a leaked SASL password in a
 /// log aggregator is a real incident, so anything that looks like a credential is masked.
 public enum KafkaSecrets {
-    static let markers = ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key", "token", "credential"]
+    static let markers = [
+        "password", "passphrase", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "key.pem", "private.key", "private_key", "ssl_key", "token", "credential",
+    ]
 
     public static func isSecret(property name: String) -> Bool {
         let lowered = name.lowercased()

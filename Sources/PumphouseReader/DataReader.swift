@@ -75,7 +75,7 @@ public final class DataReader: Service {
         let replies = try KafkaProducer(configuration: replyConfiguration, logger: logger) { [self] report in
             if case .failed = report { deliveryFailures.add(1, ordering: .relaxed) }
         }
-        try consumer.subscribe(topics: [configuration.reader.requestTopic])
+        try await consumer.subscribe(topics: [configuration.reader.requestTopic])
         // Heartbeats run beside the requests: a load can take minutes, and a silent
         // reader would drop out of `pumphouse status` meanwhile.
         let presence = try ReaderPresence(configuration: configuration, logger: logger)

@@ -136,7 +136,7 @@ public final class DataWriter: Service {
         consumerConfiguration.fetchInterval = writer.fetchInterval
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         let deadLetters = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: configuration.kafka), logger: logger)
-        try consumer.subscribe(topics: Array(topics.keys).sorted())
+        try await consumer.subscribe(topics: Array(topics.keys).sorted())
         setState(.consuming, consumingReason)
         defer { setState(.stopped, "stopped") }
 

@@ -108,12 +108,23 @@ struct KafkaFailureTests {
         }
         #expect(secretError.message.contains("\"sasl.passwords\" = \"***\""))
         #expect(!secretError.description.contains("hunter2"))
+
+        // A name this librdkafka does not know is never shown with its value (a newer
+        // one's secret, say), and the secrets librdkafka marks sensitive are masked.
+        let unknown = KafkaConnectionConfiguration(bootstrapServers: ["127.0.0.1:1"], properties: ["sasl.pasword": "hunter3"])
+        let unknownError = try #require(throws: KafkaError.self) {
+            try KafkaProducer(configuration: KafkaProducerConfiguration(connection: unknown), logger: TestCluster.logger)
+        }
+        #expect(unknownError.message.contains("\"sasl.pasword\" = \"***\"") && !unknownError.description.contains("hunter3"))
+        for name in ["sasl.oauthbearer.assertion.private.key.passphrase", "sasl.oauthbearer.assertion.private.key.pem", "ssl.key.pem"] {
+            #expect(KafkaSecrets.isSecret(property: name), "\(name)")
+        }
     }
 
     @Test("subscribing without a group is refused")
-    func subscribeWithoutGroup() throws {
+    func subscribeWithoutGroup() async throws {
         let consumer = try TestCluster.consumer()
-        let error = try #require(throws: KafkaError.self) { try consumer.subscribe(topics: ["t"]) }
+        let error = try await #require(throws: KafkaError.self) { try await consumer.subscribe(topics: ["t"]) }
         #expect(error.message.contains("groupID"))
     }
 

@@ -16,7 +16,7 @@ struct KafkaGroupTests {
         try await producer.flush(timeout: .seconds(30))
 
         let first = try TestCluster.consumer(group: group)
-        try first.subscribe(topics: [topic])
+        try await first.subscribe(topics: [topic])
         var consumed: [KafkaMessage] = []
         _ = try await waitFor("40 messages in the first member", timeout: .seconds(60)) { () -> Bool? in
             for case .messages(let batch) in try await first.poll(maxMessages: 40 - consumed.count) {
@@ -32,7 +32,7 @@ struct KafkaGroupTests {
         let partition = KafkaTopicPartition(topic: topic, partition: 0)
         let committed = try await second.committed([partition])
         #expect(committed == [KafkaTopicPartitionOffset(partition, offset: KafkaOffset(40))])
-        try second.subscribe(topics: [topic])
+        try await second.subscribe(topics: [topic])
         let resumed = try await waitFor("the second member's first message", timeout: .seconds(60)) { () -> KafkaMessage? in
             for case .messages(let batch) in try await second.poll() { return batch.first }
             return nil
@@ -86,7 +86,7 @@ struct KafkaGroupTests {
     /// is when a revocation is released: so nothing it processed is read twice.
     static func member(_ name: String, group: String, topic: String, seen: SeenIDs) async throws {
         let consumer = try TestCluster.consumer(group: group)
-        try consumer.subscribe(topics: [topic])
+        try await consumer.subscribe(topics: [topic])
         while !seen.stopped {
             for event in try await consumer.poll() {
                 switch event {
@@ -160,12 +160,12 @@ struct KafkaLifecycleTests {
         let topic = try await TestCluster.createTopic(partitions: 2)
         let group = TestStack.uniqueName("group")
         let first = try TestCluster.consumer(group: group)
-        try first.subscribe(topics: [topic])
+        try await first.subscribe(topics: [topic])
         _ = try await waitFor("the first member's assignment", timeout: .seconds(60)) { () -> Bool? in
             try await first.poll().contains { if case .partitionsAssigned = $0 { true } else { false } } ? true : nil
         }
         let second = try TestCluster.consumer(group: group)
-        try second.subscribe(topics: [topic])
+        try await second.subscribe(topics: [topic])
         let secondPolling = Task {
             while !Task.isCancelled { _ = try await second.poll() }
         }

@@ -13,8 +13,14 @@ package enum RDKafkaConfig {
             let result = rd_kafka_conf_set(conf, name, value, &errorText, errorText.count)
             guard result == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
-                let reason = String(cBuffer: errorText)
-                let shown = KafkaSecrets.isSecret(property: name) ? "***" : value
+                // A name librdkafka does not know may be a secret's, misspelled, or one a
+                // newer librdkafka knows (sasl.oauthbearer.assertion.private.key.passphrase
+                // on an older one): its value is never shown, nor a secret's, and neither
+                // in librdkafka's own reason, which may quote it.
+                let hidden = result == RD_KAFKA_CONF_UNKNOWN || KafkaSecrets.isSecret(property: name)
+                var reason = String(cBuffer: errorText)
+                if hidden, !value.isEmpty { reason = reason.replacing(value, with: "***") }
+                let shown = hidden ? "***" : value
                 let fix = result == RD_KAFKA_CONF_UNKNOWN
                     ? "remove it or correct its spelling; librdkafka's CONFIGURATION.md lists the valid properties"
                     : "correct its value"
