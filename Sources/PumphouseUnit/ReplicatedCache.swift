@@ -805,7 +805,17 @@ public final class ReplicatedCache<Entity: CacheEntity>: Sendable {
     /// ``ReplicaSink/apply(_:partition:offset:)``).
     @discardableResult
     package func apply(_ contract: Contract, partition: Int32, offset: Int64) -> String? {
-        let shard = shard(of: contract.key)
+        // Another contract's change on this topic changes nothing here, as the writers
+        // dead-letter it (unexpected-contract): applied, it would change replicas alone.
+        guard contract.name == name else {
+            reject(offset: offset, partition: partition, error: ContractError.invalidEnvelope(member: "contract", problem: "\(contract.name) does not belong on \(topic), the topic of \(name)"))
+            return nil
+        }
+        // A partitioned cache decides by the partition the change arrived in, where that
+        // partition's claims and its origins' numbering are kept, as the writers keep
+        // them: a change whose key belongs elsewhere is fenced there, and its number
+        // counts there. A replicated cache keeps each entity where reads look for its key.
+        let shard = configuration.mode.isPartitioned && shards.indices.contains(Int(partition)) ? shards[Int(partition)] : shard(of: contract.key)
         let applied = shard.store.withLock { store -> CacheReplica<Entity>.Applied? in
             if case .dropped = store.holding { return nil }
             return store.replica.applyFromLog(contract, partition: partition, offset: offset)

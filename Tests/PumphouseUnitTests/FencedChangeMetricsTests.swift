@@ -64,4 +64,34 @@ struct FencedChangeMetricsTests {
         #expect(TestMetricsBackend.counter("pumphouse_unit_fenced_changes_total", dimensions(0)) == 2)
         #expect(TestMetricsBackend.counter("pumphouse_unit_fenced_changes_total", dimensions(1)) == 0)
     }
+
+    @Test("a change in the wrong partition after that partition's first claim is fenced where it arrived, as the writers fence it: the unit loads, counts it there, and its number counts there (the owner's lower number after it is a duplicate, a higher one applies)")
+    func misplacedAfterClaim() async throws {
+        TestMetricsBackend.bootstrap()
+        let fixture = try await UnitFixture(partitions: 2, mode: "partitioned")
+        try await fixture.prepare()
+        let claim = OwnershipClaim(cache: Self.contract, partition: 0, term: 1, owner: "ghost-a", claimedAt: 1_763_700_000_000)
+        let stray = Self.key("stray", in: 1)
+        let (late, next) = (Self.key("late", in: 0), Self.key("next", in: 0))
+        let messages = [
+            KafkaProducerMessage(topic: fixture.topic, partition: 0, key: claim.key, value: claim.encoded(), headers: claim.headers.map { KafkaHeader(name: $0.name, value: $0.value) }),
+            try Self.change(stray, origin: "ghost-a", sequence: 5, term: 1, topic: fixture.topic),
+            try Self.change(late, origin: "ghost-a", sequence: 3, term: 1, topic: fixture.topic),
+            try Self.change(next, origin: "ghost-a", sequence: 6, term: 1, topic: fixture.topic),
+        ]
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
+        for message in messages { _ = try await producer.deliver(message) }
+        try await producer.shutdown()
+
+        let unit = try fixture.unit("reader")
+        let cache = try unit.cache(BenchAccount.self)
+        try await running([unit]) {
+            #expect(cache.read(stray).value == nil, "the misplaced change took no effect")
+            #expect(cache.read(late).value == nil, "a number at or below the stray's is a duplicate in its partition")
+            #expect(cache.read(next).value != nil, "the owner's next number applies")
+        }
+        let dimensions = { (partition: Int) in [("unit", unit.id), ("cache", Self.contract.rawValue), ("partition", String(partition))] }
+        #expect(TestMetricsBackend.counter("pumphouse_unit_fenced_changes_total", dimensions(0)) == 1)
+        #expect(TestMetricsBackend.counter("pumphouse_unit_fenced_changes_total", dimensions(1)) == 0)
+    }
 }
