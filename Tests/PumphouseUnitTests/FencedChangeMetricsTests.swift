@@ -34,24 +34,33 @@ struct FencedChangeMetricsTests {
         )
     }
 
+    /// A claim of partition 0 by `owner` under term 1, as a unit would write it.
+    static func claim(by owner: String, topic: String) -> KafkaProducerMessage {
+        let claim = OwnershipClaim(cache: contract, partition: 0, term: 1, owner: owner, claimedAt: 1_763_700_000_000)
+        return KafkaProducerMessage(topic: topic, partition: 0, key: claim.key, value: claim.encoded(), headers: claim.headers.map { KafkaHeader(name: $0.name, value: $0.value) })
+    }
+
+    /// Writes `messages` in order with a plain producer, each acknowledged before the next.
+    static func write(_ messages: [KafkaProducerMessage], _ fixture: UnitFixture) async throws {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
+        for message in messages { _ = try await producer.deliver(message) }
+        try await producer.shutdown()
+    }
+
     @Test("a change from a unit that does not hold the partition's latest claim is counted as fenced on the unit that reads it, in its partition only, and takes no effect there")
     func fencedCounted() async throws {
         // Before the unit, so its counters are the test backend's.
         TestMetricsBackend.bootstrap()
         let fixture = try await UnitFixture(partitions: 2, mode: "partitioned")
         try await fixture.prepare()
-        let claim = OwnershipClaim(cache: Self.contract, partition: 0, term: 1, owner: "ghost-a", claimedAt: 1_763_700_000_000)
         let owned = Self.key("owned", in: 0)
         let fenced = [Self.key("fenced", in: 0), Self.key("fenced-too", in: 0)]
-        let messages = [
-            KafkaProducerMessage(topic: fixture.topic, partition: 0, key: claim.key, value: claim.encoded(), headers: claim.headers.map { KafkaHeader(name: $0.name, value: $0.value) }),
+        try await Self.write([
+            Self.claim(by: "ghost-a", topic: fixture.topic),
             try Self.change(owned, origin: "ghost-a", sequence: 1, term: 1, topic: fixture.topic),
             try Self.change(fenced[0], origin: "ghost-b", sequence: 1, term: 1, topic: fixture.topic),
             try Self.change(fenced[1], origin: "ghost-b", sequence: 2, term: 1, topic: fixture.topic),
-        ]
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
-        for message in messages { _ = try await producer.deliver(message) }
-        try await producer.shutdown()
+        ], fixture)
 
         let unit = try fixture.unit("reader")
         let cache = try unit.cache(BenchAccount.self)
@@ -70,18 +79,14 @@ struct FencedChangeMetricsTests {
         TestMetricsBackend.bootstrap()
         let fixture = try await UnitFixture(partitions: 2, mode: "partitioned")
         try await fixture.prepare()
-        let claim = OwnershipClaim(cache: Self.contract, partition: 0, term: 1, owner: "ghost-a", claimedAt: 1_763_700_000_000)
         let stray = Self.key("stray", in: 1)
         let (late, next) = (Self.key("late", in: 0), Self.key("next", in: 0))
-        let messages = [
-            KafkaProducerMessage(topic: fixture.topic, partition: 0, key: claim.key, value: claim.encoded(), headers: claim.headers.map { KafkaHeader(name: $0.name, value: $0.value) }),
+        try await Self.write([
+            Self.claim(by: "ghost-a", topic: fixture.topic),
             try Self.change(stray, origin: "ghost-a", sequence: 5, term: 1, topic: fixture.topic),
             try Self.change(late, origin: "ghost-a", sequence: 3, term: 1, topic: fixture.topic),
             try Self.change(next, origin: "ghost-a", sequence: 6, term: 1, topic: fixture.topic),
-        ]
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(connection: fixture.pipeline.kafka), logger: UnitFixture.logger)
-        for message in messages { _ = try await producer.deliver(message) }
-        try await producer.shutdown()
+        ], fixture)
 
         let unit = try fixture.unit("reader")
         let cache = try unit.cache(BenchAccount.self)
