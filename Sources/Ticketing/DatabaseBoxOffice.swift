@@ -225,6 +225,17 @@ package final class DatabaseBoxOffice: BoxOfficeService {
         }
         if let holder = row[1], !holder.isSameBytes(as: hold) { throw .conflict("seat \(label) of \(concert) is held by another buyer") }
         if row[1] != nil, let lapsed = row[2].flatMap({ Int64($0) }) { throw .holdExpired(seat: label, at: lapsed) }
+        // Nothing inserted and no earlier sale seen: a purchase that waited on the seat's
+        // lock saw the seat freed by the sale it waited for, but its statement's snapshot
+        // began before that sale. Read again, so the buyer's own concurrent retry gets
+        // their sale back as the units and the bare ceiling answer it.
+        let sale = tables.sale
+        let sold = try await database { db in
+            try await db.query("SELECT buyer, order_id, (extract(epoch FROM sold_at) * 1000)::bigint FROM \(sale) WHERE seat = $1", [key]).rows.first
+        }
+        if let sold, let soldTo = sold[0], soldTo.isSameBytes(as: buyer), let soldOrder = sold[1] {
+            return Sale(seat: key, order: soldOrder, concert: concert, buyer: buyer, price: price, unit: id, soldAt: Int64(sold[2] ?? "") ?? 0)
+        }
         throw .conflict("seat \(label) of \(concert) was sold to another buyer first")
     }
 

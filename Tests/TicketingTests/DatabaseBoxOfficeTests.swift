@@ -114,6 +114,24 @@ struct DatabaseBoxOfficeTests {
             await #expect(throws: BoxOfficeError.self) { try await twin.reserve(concert: "c1", seat: "A-1", buyer: "late") }
             let map = try await twin.seatMap("c1")
             #expect(map.count == 10 && map.filter { $0.status == .sold }.map(\.seat) == ["A-1", "A-2"])
+
+            // One buyer retrying a purchase many times at once: every attempt gets the one
+            // sale, as at the units, also those that waited on the seat's lock for it.
+            for seat in ["A-3", "A-4", "A-5"] {
+                let hold = try await twin.reserve(concert: "c1", seat: seat, buyer: "retrier").hold
+                let attempts = await withTaskGroup(of: Result<Sale, BoxOfficeError>.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            do throws(BoxOfficeError) { return .success(try await twin.purchase(concert: "c1", seat: seat, hold: hold, buyer: "retrier")) } catch { return .failure(error) }
+                        }
+                    }
+                    var all: [Result<Sale, BoxOfficeError>] = []
+                    for await outcome in group { all.append(outcome) }
+                    return all
+                }
+                let orders = Set(attempts.compactMap { try? $0.get().order })
+                #expect(orders.count == 1 && attempts.allSatisfy { (try? $0.get()) != nil }, "seat \(seat): \(attempts)")
+            }
         }
     }
 
