@@ -91,6 +91,7 @@ public final class KafkaProducer: Sendable {
     @discardableResult
     public func send(_ message: KafkaProducerMessage) throws(KafkaError) -> KafkaMessageID {
         try checkOpen(message)
+        defer { polling.endSend() }
         let id = nextID.add(1, ordering: .relaxed).oldValue & ~ProducerCallbacks.awaitedFlag
         try enqueue(message, opaque: id)
         return KafkaMessageID(rawValue: id)
@@ -103,6 +104,7 @@ public final class KafkaProducer: Sendable {
     public func send(_ message: KafkaProducerMessage, reportingAs id: UInt64) throws(KafkaError) {
         precondition(id & ProducerCallbacks.awaitedFlag == 0, "a caller's message id must be below 2^63")
         try checkOpen(message)
+        defer { polling.endSend() }
         try enqueue(message, opaque: id)
     }
 
@@ -121,6 +123,7 @@ public final class KafkaProducer: Sendable {
     ) throws(KafkaError) {
         precondition(id & ProducerCallbacks.awaitedFlag == 0, "a caller's message id must be below 2^63")
         try checkOpen(topic: topic)
+        defer { polling.endSend() }
         // librdkafka sizes the list from this hint and grows it past it.
         let list = rd_kafka_headers_new(8)
         headers { name, value in
@@ -155,6 +158,8 @@ public final class KafkaProducer: Sendable {
         try checkOpen(message)
         let id = nextID.add(1, ordering: .relaxed).oldValue | ProducerCallbacks.awaitedFlag
         return try await withCheckedThrowingContinuation { continuation in
+            // The closure runs before the await suspends: the send ends with it.
+            defer { polling.endSend() }
             callbacks.await(id, continuation)
             do {
                 try enqueue(message, opaque: id)
@@ -210,6 +215,7 @@ public final class KafkaProducer: Sendable {
     public func shutdown(timeout: Duration = .seconds(10)) async throws {
         // No new messages from here on: nothing would poll for their reports.
         polling.close()
+        await polling.sendsEnded()
         defer { stopPolling() }
         do {
             try await flush(timeout: timeout, evenIfCancelled: true)
@@ -224,6 +230,7 @@ public final class KafkaProducer: Sendable {
     /// for a producer being replaced by one that sends its messages again.
     public func abandon() async {
         polling.close()
+        await polling.sendsEnded()
         defer { stopPolling() }
         await purge()
     }
@@ -251,8 +258,12 @@ public final class KafkaProducer: Sendable {
         try checkOpen(topic: message.topic)
     }
 
+    /// Counts a send in progress, if the producer still takes messages (the caller ends
+    /// it with `polling.endSend()` once librdkafka has the message): a shutdown waits for
+    /// sends that passed this check before it flushes, so none is queued after the last
+    /// poll, where its report would never come.
     private func checkOpen(topic: String) throws(KafkaError) {
-        guard polling.isAccepting else {
+        guard polling.beginSend() else {
             throw KafkaError(code: .state, message: "the producer is shut down", operation: "produce to topic \"\(topic)\"")
         }
     }
@@ -475,9 +486,30 @@ extension Optional where Wrapped == [UInt8] {
 private final class PollingFlag: Sendable {
     private let on = Atomic<Bool>(true)
     private let accepting = Atomic<Bool>(true)
+    /// Sends past the open check and not yet in librdkafka's queue.
+    private let sending = Atomic<Int>(0)
     var isOn: Bool { on.load(ordering: .relaxed) }
-    var isAccepting: Bool { accepting.load(ordering: .acquiring) }
-    func close() { accepting.store(false, ordering: .releasing) }
+    func close() { accepting.store(false, ordering: .sequentiallyConsistent) }
+
+    /// Counted first, then checked, and `close` stores before `sendsEnded` reads the
+    /// count (all sequentially consistent): a send either sees the producer closed or is
+    /// seen by the closer, never neither.
+    func beginSend() -> Bool {
+        sending.add(1, ordering: .sequentiallyConsistent)
+        guard accepting.load(ordering: .sequentiallyConsistent) else {
+            sending.subtract(1, ordering: .sequentiallyConsistent)
+            return false
+        }
+        return true
+    }
+
+    func endSend() { sending.subtract(1, ordering: .releasing) }
+
+    /// Returns once every send counted before `close` has handed its message over: a
+    /// few microseconds each, so it yields rather than sleeps.
+    func sendsEnded() async {
+        while sending.load(ordering: .sequentiallyConsistent) > 0 { await Task.yield() }
+    }
     func stop() {
         close()
         on.store(false, ordering: .relaxed)
