@@ -16,7 +16,8 @@ final class ArchiveReads: Sendable {
     private let requestTopic: String
     private let registry: ContractRegistry
     private let control: KafkaProducer
-    private let pending = Mutex<[String: Pending]>([:])
+    /// By the request id's bytes, as the reply's header carries it.
+    private let pending = Mutex<[ExactKey: Pending]>([:])
 
     private struct Pending {
         var continuation: CheckedContinuation<[Contract], any Error>
@@ -39,7 +40,7 @@ final class ArchiveReads: Sendable {
         )
         do {
             return try await withCheckedThrowingContinuation { continuation in
-                pending.withLock { $0[request.id] = Pending(continuation: continuation) }
+                pending.withLock { $0[ExactKey(request.id)] = Pending(continuation: continuation) }
                 do {
                     try control.send(request.message(topic: requestTopic))
                 } catch {
@@ -61,7 +62,7 @@ final class ArchiveReads: Sendable {
     /// A message on a reverse-pump topic; answers to other requests are ignored.
     func hear(_ message: KafkaMessage, cache: CacheConfiguration) {
         let headers = message.headers.map { ($0.name, $0.value) }
-        guard let request = ReverseReply.request(in: headers), pending.withLock({ $0[request] != nil }),
+        guard let request = ReverseReply.request(in: headers), pending.withLock({ $0[ExactKey(request)] != nil }),
               let reply = ReverseReply(key: message.key, value: message.value, headers: headers)
         else { return }
         switch reply {
@@ -77,9 +78,9 @@ final class ArchiveReads: Sendable {
                 finish(request, with: .failure(CacheError.archiveFailed(cache: cache.contract, key: failure.key, reason: "the row read back cannot be decoded: \(failure.error)")))
                 return
             }
-            pending.withLock { $0[request]?.rows.append(contentsOf: contracts) }
+            pending.withLock { $0[ExactKey(request)]?.rows.append(contentsOf: contracts) }
         case .end(let end):
-            let rows = pending.withLock { $0[request]?.rows ?? [] }
+            let rows = pending.withLock { $0[ExactKey(request)]?.rows ?? [] }
             if Int64(rows.count) == end.rows {
                 finish(request, with: .success(rows))
             } else {
@@ -101,7 +102,7 @@ final class ArchiveReads: Sendable {
 
     /// Resumes a read once: whichever of answer, error and timeout comes first.
     private func finish(_ request: String, with result: Result<[Contract], any Error>) {
-        guard let entry = pending.withLock({ $0.removeValue(forKey: request) }) else { return }
+        guard let entry = pending.withLock({ $0.removeValue(forKey: ExactKey(request)) }) else { return }
         entry.continuation.resume(with: result)
     }
 }

@@ -277,7 +277,7 @@ struct CacheLoader: Sendable {
                 case .messages(let messages):
                     for message in messages {
                         let headers = message.headers.map { ($0.name, $0.value) }
-                        guard let reply = ReverseReply(key: message.key, value: message.value, headers: headers), reply.request == request else {
+                        guard let reply = ReverseReply(key: message.key, value: message.value, headers: headers), reply.request.isSameBytes(as: request) else {
                             if beforeRequest == nil && first == nil { return nil }
                             continue
                         }
@@ -291,12 +291,23 @@ struct CacheLoader: Sendable {
                                     contracts.append(try registry.decode(key: key, value: value))
                                 }
                             } catch {
-                                throw CacheLoadError(cache: cache.contract, message: "row \(rows + Int64(contracts.count) + 1) of answer \(request) (in \(cache.reverseTopic)@\(message.offset)) cannot be read: \(error)")
+                                // The error's code, not its description, which may quote keys
+                                // and values (row data stays out of logs).
+                                throw CacheLoadError(cache: cache.contract, message: "row \(rows + Int64(contracts.count) + 1) of answer \(request) (in \(cache.reverseTopic)@\(message.offset)) cannot be read: \(error.code)")
                             }
                             sink.loadRows(contracts)
                             rows += Int64(contracts.count)
                         case .end(let end):
                             guard end.rows == rows else {
+                                // An answer recorded by another load, read from where the log
+                                // says it starts, which can be past its first rows (a unit that
+                                // started mid-answer folded the claims from a later point): not
+                                // usable, and the caller falls back (claims a load of its own,
+                                // or asks again). This unit's own answer is whole or broken.
+                                if beforeRequest == nil {
+                                    logger.notice("\(cache.contract): answer \(request) read from \(cache.reverseTopic)@\(first ?? message.offset) held \(rows) of its \(end.rows) rows; not used")
+                                    return nil
+                                }
                                 throw CacheLoadError(cache: cache.contract, message: "answer \(request) ended after \(rows) of its \(end.rows) rows; a part of it is missing from \(cache.reverseTopic)")
                             }
                             sink.finishLoad(sequences: end.sequences, ownership: end.ownership)
