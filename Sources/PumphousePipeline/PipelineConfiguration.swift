@@ -128,6 +128,13 @@ public struct PipelineConfiguration: Sendable {
                 if member.name.isSameBytes(as: "bootstrap.servers") || member.name.isSameBytes(as: "metadata.broker.list") {
                     throw propertyReader.fail(member.name, "names the brokers, which kafka.brokers (or \(Override.kafkaBrokers)) sets; move the list there")
                 }
+                // Set here, it would quietly override every writer's and reader's group.
+                if member.name.isSameBytes(as: "group.id") {
+                    throw propertyReader.fail(member.name, "names a consumer group, which writers.<name>.group and reader.group set per consumer; set them there")
+                }
+                if member.name.isSameBytes(as: "client.id") {
+                    throw propertyReader.fail(member.name, "names the client, which kafka.client_id sets; move it there")
+                }
                 properties[member.name] = try ConfigurationReader.resolveSecret(
                     member.value, setting: propertyReader.setting(member.name), file: file, environment: environment, baseDirectory: baseDirectory
                 )
@@ -227,6 +234,30 @@ public struct PipelineConfiguration: Sendable {
         if let memberTopic { configuration.memberTopic = memberTopic }
         if let migrationsTable { configuration.migrationsTable = migrationsTable }
         configuration.reader = readerConfiguration
+        try configuration.checkTopicsApart(file: file)
         return configuration
+    }
+
+    /// Every topic has one use: a writer whose dead letters go to a topic it consumes
+    /// would read its rejects back and reject them for ever, and two caches on one
+    /// topic would each take the other's changes. Writers may share a dead-letter topic.
+    private func checkTopicsApart(file: String) throws(ConfigurationError) {
+        var uses: [(setting: String, topic: String)] = caches.flatMap { cache in
+            [("caches.\(cache.contract).topic", cache.topic), ("caches.\(cache.contract).reverse_topic", cache.reverseTopic)]
+        }
+        if !caches.isEmpty { uses += [("member_topic", memberTopic), ("reader.request_topic", reader.requestTopic)] }
+        for (index, use) in uses.enumerated() {
+            if let earlier = uses[..<index].first(where: { $0.topic.isSameBytes(as: use.topic) }) {
+                throw ConfigurationError(file: file, setting: use.setting, message: "names topic \(use.topic), which \(earlier.setting) uses already; give each its own topic")
+            }
+        }
+        for writer in writers {
+            if let taken = uses.first(where: { $0.topic.isSameBytes(as: writer.deadLetterTopic) }) {
+                throw ConfigurationError(
+                    file: file, setting: "writers.\(writer.name).dead_letter_topic",
+                    message: "names topic \(writer.deadLetterTopic), which \(taken.setting) uses already; dead letters need a topic of their own"
+                )
+            }
+        }
     }
 }

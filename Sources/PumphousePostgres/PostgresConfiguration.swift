@@ -27,6 +27,16 @@ public struct PostgresConfiguration: Sendable, Hashable {
     /// percent escape in it, say): a quoted part is kept only if the redacted URL shows
     /// it too, so the reason can name `sslmod` but never a secret.
     public var urlProblem: String? {
+        // libpq ends a URL's credentials at the first '/', so a password holding one
+        // parses as a host and a port made of the password's pieces, which its connect
+        // error then quotes: refused here, before anything quotes it.
+        if let scheme = url.firstRange(of: "://") {
+            // Up to the query, whose values may hold '@' of their own (user=name@host).
+            let rest = url[scheme.upperBound...].prefix { $0 != "?" }
+            if let at = rest.lastIndex(of: "@"), rest[..<at].contains("/") {
+                return "the user or password before '@' holds a '/': percent-encode it (%2F)"
+            }
+        }
         var options: UnsafeMutablePointer<PQconninfoOption>?
         var parseError: UnsafeMutablePointer<CChar>?
         if url.contains("://") || url.contains("=") {

@@ -45,6 +45,18 @@ struct SchemaValidationTests {
                    "rate":{"type":"number","multipleOf":0.01,"exclusiveMaximum":1}}}
     """#
 
+    @Test("a pattern's \\d and \\w are ECMA-262's ASCII classes: other scripts' digits and letters do not match them")
+    func asciiClasses() throws {
+        let digits = SchemaValidator(document: try Self.schema(#"{"type":"string","pattern":"^\\d{4}$"}"#))
+        #expect(digits.isValid(.string("2026")))
+        for text in ["\u{661}\u{662}\u{663}\u{664}", "\u{BD}\u{B2}\u{B3}\u{2074}", "\u{FF11}\u{FF12}\u{FF13}\u{FF14}"] {
+            #expect(!digits.isValid(.string(text)), "\(text.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        let word = SchemaValidator(document: try Self.schema(#"{"type":"string","pattern":"^\\w+$"}"#))
+        #expect(word.isValid(.string("abc_XYZ_019")))
+        #expect(!word.isValid(.string("caf\u{E9}")) && !word.isValid(.string("\u{3B1}\u{3B2}")))
+    }
+
     @Test("valid payloads pass")
     func valid() throws {
         let validator = SchemaValidator(document: try Self.schema(Self.account))

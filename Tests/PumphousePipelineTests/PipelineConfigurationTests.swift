@@ -229,6 +229,11 @@ struct PipelineConfigurationTests {
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", properties: { bootstrap.servers: \"k9:9092\" } }", "kafka.properties.bootstrap.servers", "move the list there"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", consumer_properties: { bootstrap.servers: \"k9:9092\" } }", "kafka.consumer_properties.bootstrap.servers", "move the list there"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", producer_properties: [linger.ms] }", "kafka.producer_properties", "mapping"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", properties: { group.id: g } }", "kafka.properties.group.id", "writers.<name>.group and reader.group"),
+        ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", consumer_properties: { client.id: c } }", "kafka.consumer_properties.client.id", "kafka.client_id"),
+        // Every topic has one use.
+        ("    caches: [bench.Account]", "    caches: [bench.Account]\n    dead_letter_topic: bench.account", "writers.bench.dead_letter_topic", "dead letters need a topic of their own"),
+        ("    caches: [bench.Account]", "    caches: [bench.Account]\nmember_topic: bench.account.reverse", "member_topic", "caches.bench.Account.reverse_topic uses already"),
         ("kafka: { brokers: \"k1:9092,k2:9092\" }", "kafka: { brokers: \"k1:9092\", offset_gap_recheck_ms: 90000 }", "kafka.offset_gap_recheck_ms", "from 0 to 60000"),
         ("partitions: 3", "partitions: 3\n    mode: sharded", "caches.bench.Account.mode", "replicated or partitioned"),
         ("partitions: 3", "partitions: 3\n    backups: 1", "caches.bench.Account.backups", "add `mode: partitioned`"),

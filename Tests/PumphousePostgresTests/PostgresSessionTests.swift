@@ -128,6 +128,16 @@ struct PostgresSessionTests {
         if url.contains("nosuchoption") { #expect(problem?.contains("nosuchoption") == true, "an unknown parameter is named") }
     }
 
+    @Test("a '/' in the credentials of a URL is refused before libpq reads the password's pieces as a host and a port, and its message quotes none of it")
+    func slashInPassword() {
+        let problem = PostgresConfiguration(url: "postgresql://pumphouse:s3cr/et@db:5432/pumphouse").urlProblem
+        #expect(problem?.contains("%2F") == true, "\(String(describing: problem))")
+        #expect(problem?.contains("s3cr") == false && problem?.contains("et@") == false)
+        // A '@' in the query is no credential.
+        #expect(PostgresConfiguration(url: "postgresql://db:5432/pumphouse?user=app@corp").urlProblem == nil)
+        #expect(PostgresConfiguration(url: "postgresql://app:pa%2Fss@db:5432/pumphouse").urlProblem == nil)
+    }
+
     @Test("passwords are redacted from URLs and connection strings", arguments: [
         ("postgresql://user:pa@ss@host:5432/db", "postgresql://user:***@host:5432/db"),
         ("postgresql://user@host/db", "postgresql://user@host/db"),

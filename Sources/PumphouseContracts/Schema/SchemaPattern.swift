@@ -22,8 +22,10 @@ final class SchemaPattern: @unchecked Sendable {
         self.source = source
         // Unicode scalars, as ECMA-262 patterns match: Swift's default (grapheme clusters
         // under canonical equivalence) would let one spelling of a text match where a
-        // byte-different one that PostgreSQL keeps apart does not.
-        self.regex = (try? Regex(source))?.matchingSemantics(.unicodeScalar)
+        // byte-different one that PostgreSQL keeps apart does not. `\d` and `\w` (and so
+        // `\b`) are ECMA-262's ASCII classes: Swift's take every Unicode digit ("١٢٣٤"
+        // for `^\d{4}$`) and letter.
+        self.regex = (try? Regex(source))?.matchingSemantics(.unicodeScalar).asciiOnlyDigits().asciiOnlyWordCharacters()
     }
 
     func matches(_ text: String) -> Bool {
