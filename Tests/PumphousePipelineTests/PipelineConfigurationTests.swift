@@ -190,6 +190,20 @@ struct PipelineConfigurationTests {
         #expect(missing.message.contains("KAFKA_PW"))
     }
 
+    @Test("a text setting written as an unquoted number is kept as written: YAML 1.1's octal 0123 is not the password 83, nor 0x1F the client 31")
+    func numbersKeptAsWritten() throws {
+        let file = try PipelineFile(validPipeline.replacing(
+            #"kafka: { brokers: "k1:9092,k2:9092" }"#,
+            with: "kafka: { brokers: k1:9092, client_id: 0x1F, properties: { sasl.password: 0123, sasl.username: 1_000, retries: 12 } }"
+        ))
+        defer { file.remove() }
+        let configuration = try file.load()
+        #expect(configuration.kafka.clientID == "0x1F")
+        #expect(configuration.kafka.properties["sasl.password"] == "0123")
+        #expect(configuration.kafka.properties["sasl.username"] == "1_000")
+        #expect(configuration.kafka.properties["retries"] == "12")
+    }
+
     @Test("each mistake is one error naming the setting", arguments: [
         ("postgres: { url: \"postgresql://u:pw@db/x\" }", "postgres: { url: \"postgresql://u:pw@db/x\", timeout: 3 }", "postgres.timeout", "not a setting"),
         ("schemas: SCHEMAS", "schemas: SCHEMAS\nwritters: {}", "writters", "not a setting"),
@@ -198,6 +212,9 @@ struct PipelineConfigurationTests {
         // YAML 1.1's base-60 numbers stay text (Yams's arithmetic for them traps on overflow).
         ("partitions: 3", "partitions: 1:0:0:0:0:0:0:0:0:0:0", "caches.bench.Account.partitions", "whole number"),
         ("partitions: 3", "partitions: 1:30", "caches.bench.Account.partitions", "whole number"),
+        // Only plain decimals are numbers: YAML 1.1's octal, hex and underscores stay text.
+        ("partitions: 3", "partitions: 0x3", "caches.bench.Account.partitions", "whole number"),
+        ("partitions: 3", "partitions: 1_000", "caches.bench.Account.partitions", "whole number"),
         ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: .inf }", "caches.bench.Account.topic_configs.retention.ms", "finite number"),
         ("partitions: 3", "partitions: 3\n    topic_configs: { retention.ms: .nan }", "caches.bench.Account.topic_configs.retention.ms", "finite number"),
         ("owner: owner", "owner: ownr", "caches.bench.Account.mapping.columns.owner", "has no field \"ownr\""),

@@ -24,7 +24,12 @@ package enum YAMLDocument {
             switch Tag.Name(rawValue: node.tag.rawValue) {
             case .null: return .null
             case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case .int where !sexagesimal: return node.int.map { .int(Int64($0)) } ?? .string(scalar.string)
+            // Only a plain decimal is a number: YAML 1.1 also reads `0123` as octal, `0x1F`,
+            // `1_000` and `+5`, which a text setting would then get back as another text
+            // (a password `0123` as "83"). Such a scalar stays as written, and a key that
+            // wants a number names itself and the value.
+            case .int where !sexagesimal && isPlainDecimal(scalar.string): return node.int.map { .int(Int64($0)) } ?? .string(scalar.string)
+            case .int: return .string(scalar.string)
             case .float where !sexagesimal: return node.float.map(JSONValue.double) ?? .string(scalar.string)
             default: return .string(scalar.string)
             }
@@ -49,6 +54,15 @@ package enum YAMLDocument {
         case .alias:
             throw ContractDefinitionError(file: file, pointer: pointer, message: "YAML aliases are not supported; write the value out")
         }
+    }
+
+    /// `0`, or digits without a leading zero, after an optional minus (not `-0`): what
+    /// `String(Int64)` spells, so the number reads back as the same text.
+    static func isPlainDecimal(_ text: String) -> Bool {
+        var digits = Substring(text)
+        if digits.first == "-" { digits = digits.dropFirst() }
+        guard let first = digits.first, digits.allSatisfy({ $0.isASCII && $0.isWholeNumber }) else { return false }
+        return first != "0" || (digits.count == 1 && text.count == 1)
     }
 }
 
