@@ -265,6 +265,9 @@ final class LibPQSession: @unchecked Sendable {
         PQreset(conn)
         if inTransaction { transactionLost = true }
         heldAdvisoryLocks.removeAll()
+        // The next operation sets the new session up as any reconnect does (its time
+        // zone, the canceller, no statement prepared on it yet).
+        replaceSession = true
         throw PostgresError(kind: .connectionLost, message: "the pipeline was interrupted; the session was reset", operation: operation)
     }
 
@@ -337,7 +340,14 @@ final class LibPQSession: @unchecked Sendable {
             )
         }
         canceller.renew(from: conn)
-        try setUpSession(conn, operation: operation)
+        do {
+            try setUpSession(conn, operation: operation)
+        } catch {
+            // A session not set up (cancelled mid-SET, say) is not handed out: the next
+            // operation starts the reconnect again, lost advisory locks reported included.
+            replaceSession = true
+            throw error
+        }
         logger.notice("reconnected to PostgreSQL", metadata: ["url": "\(redactedURL)"])
         if !heldAdvisoryLocks.isEmpty {
             let count = heldAdvisoryLocks.count

@@ -27,15 +27,8 @@ public struct PostgresConfiguration: Sendable, Hashable {
     /// percent escape in it, say): a quoted part is kept only if the redacted URL shows
     /// it too, so the reason can name `sslmod` but never a secret.
     public var urlProblem: String? {
-        // libpq ends a URL's credentials at the first '/', so a password holding one
-        // parses as a host and a port made of the password's pieces, which its connect
-        // error then quotes: refused here, before anything quotes it.
-        if let scheme = url.firstRange(of: "://") {
-            // Up to the query, whose values may hold '@' of their own (user=name@host).
-            let rest = url[scheme.upperBound...].prefix { $0 != "?" }
-            if let at = rest.lastIndex(of: "@"), rest[..<at].contains("/") {
-                return "the user or password before '@' holds a '/': percent-encode it (%2F)"
-            }
+        if Self.hasSlashInCredentials(url) {
+            return "the user or password before '@' holds a '/': percent-encode it (%2F)"
         }
         var options: UnsafeMutablePointer<PQconninfoOption>?
         var parseError: UnsafeMutablePointer<CChar>?
@@ -55,6 +48,23 @@ public struct PostgresConfiguration: Sendable, Hashable {
             let part = quoted.output.dropFirst().dropLast()
             return !part.isEmpty && shown.contains(part) && !part.contains("***") ? String(quoted.output) : "\"***\""
         }
+    }
+
+    /// libpq ends a URL's credentials at the first '@' or '/', so `user:pa/ss@host/db`
+    /// parses as host `user`, port `pa` and database `ss@host/db`, and the connect error
+    /// then quotes the password's pieces. Told apart from a database name holding '@'
+    /// (`host:5432/my@db`, valid): there, what precedes the first '/' is host[:port]
+    /// and nothing after the '@' is a path.
+    static func hasSlashInCredentials(_ url: String) -> Bool {
+        guard let scheme = url.firstRange(of: "://") else { return false }
+        // Up to the query, whose values may hold '@' of their own (user=name@host).
+        let rest = url[scheme.upperBound...].prefix { $0 != "?" }
+        guard let slash = rest.firstIndex(of: "/") else { return false }
+        let head = rest[..<slash], tail = rest[rest.index(after: slash)...]
+        guard !head.contains("@"), let at = tail.lastIndex(of: "@") else { return false }
+        let pathAfter = tail[at...].contains("/")
+        let port = head.last == "]" ? "" : head.split(separator: ",").last.flatMap { part in part.lastIndex(of: ":").map { part[part.index(after: $0)...] } } ?? ""
+        return pathAfter || !port.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     /// The URL with any password replaced by `***`, safe for logs and errors.

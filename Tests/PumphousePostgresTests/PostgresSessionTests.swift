@@ -133,8 +133,13 @@ struct PostgresSessionTests {
         let problem = PostgresConfiguration(url: "postgresql://pumphouse:s3cr/et@db:5432/pumphouse").urlProblem
         #expect(problem?.contains("%2F") == true, "\(String(describing: problem))")
         #expect(problem?.contains("s3cr") == false && problem?.contains("et@") == false)
-        // A '@' in the query is no credential.
+        #expect(PostgresConfiguration(url: "postgresql://u:1234/5@db/pumphouse").urlProblem != nil)
+        // A '@' in the query or in the database name is no credential.
         #expect(PostgresConfiguration(url: "postgresql://db:5432/pumphouse?user=app@corp").urlProblem == nil)
+        #expect(PostgresConfiguration(url: "postgresql://db:5432/my@db").urlProblem == nil)
+        #expect(PostgresConfiguration(url: "postgresql://u:pw@h/app@x").urlProblem == nil)
+        #expect(PostgresConfiguration(url: "postgresql://h1:5432,h2:5433/app@x").urlProblem == nil)
+        #expect(PostgresConfiguration(url: "postgresql:///db?host=/tmp").urlProblem == nil)
         #expect(PostgresConfiguration(url: "postgresql://app:pa%2Fss@db:5432/pumphouse").urlProblem == nil)
     }
 
