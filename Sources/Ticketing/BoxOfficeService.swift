@@ -1,4 +1,5 @@
 import Foundation
+import PumphouseContracts
 import PumphouseObservability
 import PumphouseUnitHTTP
 

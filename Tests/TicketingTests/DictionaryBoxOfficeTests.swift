@@ -1,3 +1,4 @@
+import PumphouseContracts
 import PumphouseUnitHTTP
 import Testing
 import Ticketing

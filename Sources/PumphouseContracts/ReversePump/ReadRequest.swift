@@ -45,7 +45,7 @@ package struct ReadRequest: Sendable, Hashable {
     }
 
     /// The deadlines a request may carry: from the epoch to the end of year 9999.
-    package static let deadlines: ClosedRange<Int64> = 0...253_402_300_799_999
+    package static let deadlines: ClosedRange<Int64> = 0...RequestBounds.latestInstant
 
     /// Reads a request body; the error says what is wrong, for the error reply.
     package init(value: [UInt8]?) throws(ReadRequestError) {

@@ -1,5 +1,5 @@
-/// Bounds on the values a request to a service built on units may carry, shared by the
-/// samples so that their routes refuse alike.
+/// Bounds on the values a request may carry, to a service built on units or to the data
+/// readers, shared so that every place refuses alike.
 package enum RequestBounds {
     /// The last millisecond of year 9999, the latest time PostgreSQL's timestamps and
     /// ISO 8601 dates both hold: the latest epoch-millisecond instant a request may name.
